@@ -1,0 +1,38 @@
+# Compiler flags shared by every memgroup target.
+#
+# mg_malloc_path_target(T): flags for layers 0-3 and preload/ (the malloc path):
+# no exceptions, no RTTI, hidden visibility, initial-exec TLS.
+
+set(MG_WARNINGS -Wall -Wextra -Werror -Wno-missing-field-initializers)
+
+if(MG_SANITIZE STREQUAL "thread")
+  set(MG_SAN_FLAGS -fsanitize=thread -g -O1)
+elseif(MG_SANITIZE STREQUAL "address")
+  set(MG_SAN_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=undefined
+      -fno-omit-frame-pointer -g -O1)
+elseif(MG_SANITIZE)
+  message(FATAL_ERROR "MG_SANITIZE must be empty, thread or address (got '${MG_SANITIZE}')")
+endif()
+if(MG_SAN_FLAGS)
+  add_compile_options(${MG_SAN_FLAGS})
+  add_link_options(${MG_SAN_FLAGS})
+  add_compile_definitions(MG_SANITIZER_BUILD=1)
+endif()
+
+if(CMAKE_BUILD_TYPE STREQUAL "Debug")
+  add_compile_definitions(MG_DEBUG=1)
+endif()
+
+function(mg_common_target t)
+  target_compile_options(${t} PRIVATE ${MG_WARNINGS})
+  target_include_directories(${t} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>)
+endfunction()
+
+function(mg_malloc_path_target t)
+  mg_common_target(${t})
+  target_compile_options(${t} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions -fno-rtti>
+    -fvisibility=hidden -fno-semantic-interposition -ftls-model=initial-exec)
+endfunction()

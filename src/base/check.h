@@ -1,0 +1,39 @@
+// Invariant checks in three tiers. MG_CHECK is always on; MG_DCHECK is on in
+// debug builds (MG_DEBUG); MG_DCHECK_EXPENSIVE with MG_DEBUG_FULL. A failure
+// formats its message on the stack, writes it with write(2) and aborts.
+// Allocates: never.
+#ifndef MEMGROUP_SRC_BASE_CHECK_H_
+#define MEMGROUP_SRC_BASE_CHECK_H_
+
+#include "base/macros.h"
+
+namespace memgroup::internal {
+[[noreturn]] void CheckFailed(const char* file, int line, const char* cond,
+                              const char* msg) MG_COLD MG_NOINLINE;
+}  // namespace memgroup::internal
+
+#define MG_CHECK_MSG(cond, msg)                                          \
+  do {                                                                   \
+    if (MG_UNLIKELY(!(cond)))                                            \
+      ::memgroup::internal::CheckFailed(__FILE__, __LINE__, #cond, msg); \
+  } while (0)
+#define MG_CHECK(cond) MG_CHECK_MSG(cond, "")
+
+#if defined(MG_DEBUG) || defined(MG_DEBUG_FULL)
+#define MG_DCHECK(cond) MG_CHECK(cond)
+#else
+#define MG_DCHECK(cond) \
+  do {                  \
+    (void)sizeof(cond); \
+  } while (0)
+#endif
+
+#if defined(MG_DEBUG_FULL)
+#define MG_DCHECK_EXPENSIVE(cond) MG_CHECK(cond)
+#else
+#define MG_DCHECK_EXPENSIVE(cond) \
+  do {                            \
+  } while (0)
+#endif
+
+#endif  // MEMGROUP_SRC_BASE_CHECK_H_

@@ -1,0 +1,19 @@
+// Compiler macros used across memgroup. Owns: branch hints, inlining and
+// visibility attributes. Must never include anything that allocates.
+#ifndef MEMGROUP_SRC_BASE_MACROS_H_
+#define MEMGROUP_SRC_BASE_MACROS_H_
+
+#define MG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MG_NOINLINE __attribute__((noinline))
+#define MG_COLD __attribute__((cold))
+#define MG_ALWAYS_INLINE inline __attribute__((always_inline))
+#define MG_EXPORT __attribute__((visibility("default")))
+#define MG_HIDDEN __attribute__((visibility("hidden")))
+#define MG_TLS __thread __attribute__((tls_model("initial-exec")))
+#define MG_CACHELINE 64
+
+#define MG_STRINGIFY_INNER(x) #x
+#define MG_STRINGIFY(x) MG_STRINGIFY_INNER(x)
+
+#endif  // MEMGROUP_SRC_BASE_MACROS_H_

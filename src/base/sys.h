@@ -1,0 +1,45 @@
+// Raw system calls, made with syscall(2) so that they never reach the
+// program's (or memgroup's own) interposed mmap/munmap/mremap. errno is set
+// on failure exactly as libc would. Allocates: never.
+#ifndef MEMGROUP_SRC_BASE_SYS_H_
+#define MEMGROUP_SRC_BASE_SYS_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace memgroup::internal {
+
+void* SysMmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
+int SysMunmap(void* addr, size_t len);
+void* SysMremap(void* old_addr, size_t old_len, size_t new_len, int flags,
+                void* new_addr);
+int SysMprotect(void* addr, size_t len, int prot);
+int SysMadvise(void* addr, size_t len, int advice);
+long SysWrite(int fd, const void* buf, size_t len);
+pid_t SysGettid();
+pid_t SysGetpid();
+
+// futex wait on *addr while it equals `expected`, up to timeout_ns
+// (negative = forever). Returns 0 on wake, or an errno value (ETIMEDOUT,
+// EAGAIN, EINTR).
+int SysFutexWait(const uint32_t* addr, uint32_t expected, int64_t timeout_ns);
+void SysFutexWake(const uint32_t* addr, int count);
+
+// Process-wide memory barrier on every running thread of this process
+// (membarrier PRIVATE_EXPEDITED). SysMembarrierRegister must have succeeded.
+bool SysMembarrierRegister();
+void SysMembarrier();
+
+// Monotonic clock in nanoseconds (vDSO clock_gettime; does not allocate).
+int64_t MonotonicNanos();
+
+// Sleeps for `ns` nanoseconds (nanosleep, restarts on EINTR).
+void SleepNanos(int64_t ns);
+
+inline constexpr size_t kPageSize = 4096;
+
+}  // namespace memgroup::internal
+
+#endif  // MEMGROUP_SRC_BASE_SYS_H_

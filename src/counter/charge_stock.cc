@@ -1,0 +1,283 @@
+// Implements charge_stock.h: the owner side (consume, refill, charge through
+// the stock) and the remote side (drain of a subtree under membarrier).
+// Allocates: never (stock memory comes from MetaMap).
+#include "counter/charge_stock.h"
+
+#include <sched.h>
+
+#include <new>
+
+#include "base/meta_alloc.h"
+#include "base/sys.h"
+
+namespace memgroup::internal {
+namespace {
+constexpr size_t kStockChunkBytes = 64 * 1024;
+}  // namespace
+
+void ChargeStocks::Init() {
+  // Relaxed: Init is called from the process's one-time init under its lock.
+  if (initialised_.exchange(true, std::memory_order_relaxed)) return;
+  enabled_.store(SysMembarrierRegister(), std::memory_order_relaxed);
+}
+
+ThreadStock* ChargeStocks::Acquire() {
+  for (;;) {
+    // Pairs with the release CAS that pushed each node: its fields are
+    // initialised before we see it.
+    for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
+         ts = ts->next) {
+      uint32_t expected = 0;
+      // Acquire: pairs with Release's store(0, release): the previous owner's
+      // final slot writes (all zero) are visible.
+      if (ts->in_use.load(std::memory_order_relaxed) == 0 &&
+          ts->in_use.compare_exchange_strong(expected, 1,
+                                             std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+        return ts;
+      }
+    }
+    SpinLockHolder h(&grow_lock_);
+    void* mem = MetaMap(kStockChunkBytes);
+    if (mem == nullptr) return nullptr;
+    ThreadStock* arr = static_cast<ThreadStock*>(mem);
+    size_t n = kStockChunkBytes / sizeof(ThreadStock);
+    for (size_t k = 0; k < n; ++k) {
+      ThreadStock* ts = new (&arr[k]) ThreadStock();
+      // Pairs with the acquire loads of head_ in Acquire and DrainSubtree.
+      ThreadStock* old = head_.load(std::memory_order_relaxed);
+      do {
+        ts->next = old;
+      } while (!head_.compare_exchange_weak(old, ts, std::memory_order_release,
+                                            std::memory_order_relaxed));
+    }
+  }
+}
+
+void ChargeStocks::Release(ThreadStock* ts) {
+  if (ts == nullptr) return;
+  // Wait out a running drain so that it does not see a half-released stock.
+  DrainOwn(ts);
+  SpinLockHolder h(&drain_lock_);
+  // A drain could not have run between DrainOwn and here with anything to
+  // take except what we left; take it again under the drain lock.
+  TakeSlots(ts, kNoGroup);
+  // Pairs with Acquire's CAS (acquire): the next owner sees empty slots.
+  ts->in_use.store(0, std::memory_order_release);
+}
+
+bool ChargeStocks::BeginOwner(ThreadStock* ts) const {
+  // Owner-only read: nonzero means a reentrant call (signal handler).
+  if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
+  ts->busy.store(1, std::memory_order_relaxed);
+  // Compiler barrier; the drainer's membarrier orders it at CPU level.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (ts->frozen.load(std::memory_order_relaxed) != 0) {
+    // Pairs with DrainSubtree's acquire load of busy.
+    ts->busy.store(0, std::memory_order_release);
+    return false;
+  }
+  return true;
+}
+
+void ChargeStocks::EndOwner(ThreadStock* ts) const {
+  // Pairs with DrainSubtree's acquire load of busy: publishes slot writes.
+  ts->busy.store(0, std::memory_order_release);
+}
+
+void ChargeStocks::UnchargePending(const Pending* p, int n) const {
+  for (int k = 0; k < n; ++k) {
+    if (p[k].bytes > 0) tree_.Uncharge(p[k].group, p[k].bytes);
+  }
+}
+
+int64_t ChargeStocks::Batch(uint32_t group) const {
+  int64_t margin = tree_.Margin(group);
+  int64_t batch = margin / kBatchMarginDivisor;
+  return batch < kStockBatchBytes ? batch : kStockBatchBytes;
+}
+
+int ChargeStocks::RefillLocked(ThreadStock* ts, uint32_t group, int64_t bytes,
+                               int64_t batch, Pending out[2]) const {
+  int n = 0;
+  StockSlot* slot = nullptr;
+  StockSlot* empty = nullptr;
+  for (int s = 0; s < kStockSlots; ++s) {
+    uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
+    if (g == group) {
+      slot = &ts->slots[s];
+      break;
+    }
+    if (empty == nullptr &&
+        (g == kNoGroup ||
+         ts->slots[s].bytes.load(std::memory_order_relaxed) == 0)) {
+      empty = &ts->slots[s];
+    }
+  }
+  if (slot == nullptr) {
+    if (empty == nullptr) {
+      // Evict round-robin (kernel drain_idx).
+      empty = &ts->slots[ts->next_evict];
+      ts->next_evict = (ts->next_evict + 1) % kStockSlots;
+    }
+    slot = empty;
+    int64_t old = slot->bytes.load(std::memory_order_relaxed);
+    if (old > 0) {
+      out[n++] = {slot->group.load(std::memory_order_relaxed), old};
+    }
+    slot->group.store(group, std::memory_order_relaxed);
+    slot->bytes.store(0, std::memory_order_relaxed);
+  }
+  int64_t now = slot->bytes.load(std::memory_order_relaxed) + bytes;
+  if (now > batch) {
+    out[n++] = {group, now - batch};
+    now = batch;
+  }
+  slot->bytes.store(now, std::memory_order_relaxed);
+  return n;
+}
+
+bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
+                             uint32_t* failed) const {
+  bool use_stock = ts != nullptr && enabled();
+  if (use_stock && Consume(ts, group, bytes)) return true;
+  int64_t batch = use_stock ? Batch(group) : 0;
+  if (batch > 0 && bytes < batch) {
+    // Charge a full batch and keep the surplus (kernel try_charge_memcg).
+    if (tree_.TryCharge(group, batch, failed)) {
+      if (BeginOwner(ts)) {
+        Pending p[2];
+        int n = RefillLocked(ts, group, batch - bytes, batch, p);
+        EndOwner(ts);
+        UnchargePending(p, n);
+      } else {
+        tree_.Uncharge(group, batch - bytes);
+      }
+      return true;
+    }
+    // Retry once with exactly what is needed; undo the extra failcnt so
+    // that failcnt counts refused charges, not batch attempts.
+    tree_.node(*failed).failcnt.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return tree_.TryCharge(group, bytes, failed);
+}
+
+void ChargeStocks::Refill(ThreadStock* ts, uint32_t group,
+                          int64_t bytes) const {
+  if (bytes <= 0) return;
+  if (ts == nullptr || !enabled() || !BeginOwner(ts)) {
+    tree_.Uncharge(group, bytes);
+    return;
+  }
+  Pending p[2];
+  int n = RefillLocked(ts, group, bytes, Batch(group), p);
+  EndOwner(ts);
+  UnchargePending(p, n);
+}
+
+int64_t ChargeStocks::TakeSlots(ThreadStock* ts, uint32_t root) const {
+  int64_t total = 0;
+  for (int s = 0; s < kStockSlots; ++s) {
+    StockSlot& slot = ts->slots[s];
+    uint32_t g = slot.group.load(std::memory_order_relaxed);
+    if (g == kNoGroup) continue;
+    if (root != kNoGroup && !tree_.IsInSubtree(g, root)) continue;
+    // Relaxed: the owner is excluded by the busy/frozen handshake (or is us).
+    int64_t b = slot.bytes.exchange(0, std::memory_order_relaxed);
+    if (b > 0) {
+      tree_.Uncharge(g, b);
+      total += b;
+    }
+  }
+  return total;
+}
+
+int64_t ChargeStocks::DrainOwn(ThreadStock* ts) const {
+  if (ts == nullptr || !BeginOwner(ts)) return 0;
+  Pending p[kStockSlots];
+  int n = 0;
+  for (int s = 0; s < kStockSlots; ++s) {
+    StockSlot& slot = ts->slots[s];
+    int64_t b = slot.bytes.load(std::memory_order_relaxed);
+    if (b > 0) {
+      p[n++] = {slot.group.load(std::memory_order_relaxed), b};
+      slot.bytes.store(0, std::memory_order_relaxed);
+    }
+  }
+  EndOwner(ts);
+  int64_t total = 0;
+  for (int k = 0; k < n; ++k) {
+    tree_.Uncharge(p[k].group, p[k].bytes);
+    total += p[k].bytes;
+  }
+  return total;
+}
+
+int64_t ChargeStocks::DrainSubtree(uint32_t root) {
+  SpinLockHolder h(&drain_lock_);
+  // Pairs with Acquire's release CAS of head_.
+  ThreadStock* head = head_.load(std::memory_order_acquire);
+  bool any = false;
+  for (ThreadStock* ts = head; ts != nullptr; ts = ts->next) {
+    bool holds = false;
+    for (int s = 0; s < kStockSlots && !holds; ++s) {
+      uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
+      // Racy by design: a slot installed after this scan was charged after
+      // the drain began; the drain's caller retries its charge after us.
+      holds = g != kNoGroup &&
+              ts->slots[s].bytes.load(std::memory_order_relaxed) > 0 &&
+              (root == kNoGroup || tree_.IsInSubtree(g, root));
+    }
+    if (holds) {
+      // Relaxed; the membarrier below orders it before every owner's next
+      // load of frozen.
+      ts->frozen.store(1, std::memory_order_relaxed);
+      any = true;
+    }
+  }
+  if (!any) return 0;
+  SysMembarrier();
+  int64_t total = 0;
+  for (ThreadStock* ts = head; ts != nullptr; ts = ts->next) {
+    if (ts->frozen.load(std::memory_order_relaxed) == 0) continue;
+    // Pairs with the owner's release store of busy = 0: its slot writes are
+    // visible once we see 0.
+    while (ts->busy.load(std::memory_order_acquire) != 0) sched_yield();
+    total += TakeSlots(ts, root);
+    // Pairs with nothing stronger than the owner's next relaxed load; the
+    // slots are already consistent (we are the only writer while frozen).
+    ts->frozen.store(0, std::memory_order_release);
+  }
+  return total;
+}
+
+int64_t ChargeStocks::StockedBytes(uint32_t group) const {
+  int64_t total = 0;
+  // Pairs with Acquire's release CAS of head_.
+  for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    for (int s = 0; s < kStockSlots; ++s) {
+      // Racy by design: a statistics snapshot.
+      if (ts->slots[s].group.load(std::memory_order_relaxed) == group) {
+        total += ts->slots[s].bytes.load(std::memory_order_relaxed);
+      }
+    }
+  }
+  return total;
+}
+
+void ChargeStocks::AfterForkChild(ThreadStock* self) {
+  drain_lock_.ResetAfterFork();
+  grow_lock_.ResetAfterFork();
+  // Relaxed: single-threaded now.
+  for (ThreadStock* ts = head_.load(std::memory_order_relaxed); ts != nullptr;
+       ts = ts->next) {
+    ts->busy.store(0, std::memory_order_relaxed);
+    ts->frozen.store(0, std::memory_order_relaxed);
+    if (ts == self || ts->in_use.load(std::memory_order_relaxed) == 0) continue;
+    TakeSlots(ts, kNoGroup);
+    ts->in_use.store(0, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace memgroup::internal

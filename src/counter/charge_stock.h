@@ -1,0 +1,186 @@
+// Per-thread charge stocks (the kernel's memcg_stock): bytes pre-charged to a
+// group's counter and held by one thread, so that most charges and uncharges
+// touch no shared cache line. Owns: the stock slots of every thread and the
+// drain protocol. Must never allocate through malloc or block on the fast path.
+//
+// Protocol (an asymmetric Dekker handshake, as in userspace RCU):
+//   owner  : busy=1; [compiler barrier]; if !frozen { read/modify slots }; busy=0 (release)
+//   drainer: frozen=1; membarrier(); wait busy==0 (acquire); take slots; frozen=0
+// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) runs a full barrier on every
+// thread of the process, so either the owner's load of `frozen` comes after it
+// (sees 1 and leaves the stock alone) or the owner's store busy=1 is visible
+// to the drainer, which then waits for busy=0. The owner's fast path therefore
+// has no atomic read-modify-write and no fence. Without membarrier the stocks
+// are disabled (every charge goes to the counter): slower, still exact.
+//
+// Error bound (documented in docs/architecture.md): after any stock operation
+// a slot holds at most Batch(group) <= kStockBatchBytes, so a group's usage
+// exceeds the bytes really in use by at most threads x kStockBatchBytes, and
+// Batch shrinks to margin / kBatchMarginDivisor near max. DrainSubtree makes
+// the counter exact for a subtree before any reclaim or OOM decision.
+#ifndef MEMGROUP_SRC_COUNTER_CHARGE_STOCK_H_
+#define MEMGROUP_SRC_COUNTER_CHARGE_STOCK_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/limits.h"
+#include "base/macros.h"
+#include "base/spinlock.h"
+#include "counter/page_counter.h"
+
+namespace memgroup::internal {
+
+// Kernel MEMCG_CHARGE_BATCH: 64 pages.
+inline constexpr int64_t kStockBatchBytes = 64 * 4096;
+// Batch = min(kStockBatchBytes, margin / kBatchMarginDivisor).
+inline constexpr int64_t kBatchMarginDivisor = 16;
+// Groups a thread keeps stock for at once (kernel NR_MEMCG_STOCK is 7).
+inline constexpr int kStockSlots = 4;
+
+struct StockSlot {
+  // Group index or kNoGroup. Written by the owner inside a busy section, or
+  // by a drainer while the owner is frozen; read by both under the protocol.
+  std::atomic<uint32_t> group{kNoGroup};
+  // Pre-charged bytes. Same protocol as `group`.
+  std::atomic<int64_t> bytes{0};
+};
+
+// One thread's stocks. Lives in metadata memory, linked into a global list,
+// reused after its thread exits.
+struct alignas(64) ThreadStock {
+  // Owner sets 1 while touching slots. Read by drainers (acquire).
+  std::atomic<uint32_t> busy{0};
+  // A drainer sets 1 while it takes the slots. Read by the owner (relaxed,
+  // ordered by membarrier).
+  std::atomic<uint32_t> frozen{0};
+  // 1 while a live thread owns this stock. CAS by a claiming thread (acquire),
+  // cleared by the exiting owner (release).
+  std::atomic<uint32_t> in_use{0};
+  // Round-robin eviction cursor. Owner only.
+  uint32_t next_evict = 0;
+  StockSlot slots[kStockSlots];
+  // Next stock in the global list. Written once before publication.
+  ThreadStock* next = nullptr;
+};
+
+class ChargeStocks {
+ public:
+  // `tree` is the counter the stocks are charged against.
+  explicit constexpr ChargeStocks(CounterTree tree) : tree_(tree) {}
+  // Points the stocks at a counter tree mapped after construction. Call
+  // before any other method.
+  void BindTree(CounterTree tree) { tree_ = tree; }
+
+  // Enables stocks if membarrier is available. Idempotent. Allocates: never.
+  void Init();
+  bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
+
+  // Claims a stock for the calling thread (reusing an exited thread's).
+  // Returns nullptr if metadata memory is exhausted. Allocates: never.
+  ThreadStock* Acquire();
+  // Drains `ts` and returns it to the free pool. Called by its owner at
+  // thread exit. Allocates: never.
+  void Release(ThreadStock* ts);
+
+  // Takes `bytes` from the thread's stock of `group`. False (no side effect)
+  // if the stock holds less, a drain is running, or the call is reentrant.
+  // Allocates: never.
+  MG_ALWAYS_INLINE bool Consume(ThreadStock* ts, uint32_t group,
+                                int64_t bytes) const {
+    // Owner-only read (busy is only written by this thread): nonzero means
+    // we interrupted our own stock operation (signal handler): stay out.
+    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
+    ts->busy.store(1, std::memory_order_relaxed);
+    // Compiler barrier: the store above must be emitted before the load of
+    // frozen. The CPU-level ordering is supplied by the drainer's membarrier.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    bool ok = false;
+    if (ts->frozen.load(std::memory_order_relaxed) == 0) {
+      for (int s = 0; s < kStockSlots; ++s) {
+        StockSlot& slot = ts->slots[s];
+        if (slot.group.load(std::memory_order_relaxed) != group) continue;
+        int64_t have = slot.bytes.load(std::memory_order_relaxed);
+        if (have >= bytes) {
+          slot.bytes.store(have - bytes, std::memory_order_relaxed);
+          ok = true;
+        }
+        break;
+      }
+    }
+    // Pairs with DrainSubtree's acquire load of busy: our slot writes are
+    // visible to a drainer that sees busy == 0.
+    ts->busy.store(0, std::memory_order_release);
+    return ok;
+  }
+
+  // Charges `bytes` to `group` through the stock: consume; on a miss charge a
+  // batch (retrying with exactly `bytes` if the batch is refused) and keep the
+  // surplus. On refusal *failed is the refusing level. `ts` may be nullptr
+  // (no stock: direct charge). Allocates: never.
+  [[nodiscard]] bool TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
+                               uint32_t* failed) const;
+
+  // Returns `bytes` of `group` to the thread's stock; the excess above the
+  // group's batch is uncharged. `ts` may be nullptr (direct uncharge).
+  // Allocates: never.
+  void Refill(ThreadStock* ts, uint32_t group, int64_t bytes) const;
+
+  // The current batch for `group`: kStockBatchBytes, shrinking near max.
+  int64_t Batch(uint32_t group) const;
+
+  // Uncharges every stock of every thread held for a group in the subtree
+  // of `root` (kNoGroup = all groups). Safe against the owners running
+  // concurrently; serialised with other drains. Returns bytes drained.
+  // Allocates: never.
+  int64_t DrainSubtree(uint32_t root);
+
+  // Drains the calling thread's own stock (owner only). Allocates: never.
+  int64_t DrainOwn(ThreadStock* ts) const;
+
+  // Bytes currently held in stocks for exactly `group` (racy snapshot).
+  int64_t StockedBytes(uint32_t group) const;
+
+  // Test hook: forces stocks on/off (off drains nothing; call DrainSubtree).
+  void SetEnabledForTesting(bool on) {
+    enabled_.store(on, std::memory_order_relaxed);
+  }
+
+  // After fork in the child: only the calling thread survives. Releases every
+  // other thread's stock (draining it) and resets the drain lock.
+  void AfterForkChild(ThreadStock* self);
+
+  const CounterTree& tree() const { return tree_; }
+
+ private:
+  struct Pending {
+    uint32_t group;
+    int64_t bytes;
+  };
+  // Inside the owner's busy section: adds `bytes` to (or installs) the slot
+  // for `group`, trimming it to `batch`. What must be uncharged (the excess,
+  // an evicted slot) is returned in out[0..n). Allocates: never.
+  int RefillLocked(ThreadStock* ts, uint32_t group, int64_t bytes,
+                   int64_t batch, Pending out[2]) const;
+  // Enters the owner's busy section; false if frozen or reentrant.
+  bool BeginOwner(ThreadStock* ts) const;
+  void EndOwner(ThreadStock* ts) const;
+  void UnchargePending(const Pending* p, int n) const;
+  int64_t TakeSlots(ThreadStock* ts, uint32_t root) const;
+
+  CounterTree tree_;
+  // Set once by Init. Relaxed: a stale false only disables the fast path.
+  std::atomic<bool> enabled_{false};
+  std::atomic<bool> initialised_{false};
+  // Head of the list of all ThreadStocks ever created. Pushed by Acquire
+  // (CAS, release); walked by drainers (acquire).
+  std::atomic<ThreadStock*> head_{nullptr};
+  // Serialises DrainSubtree calls (kernel: percpu_charge_mutex).
+  SpinLock drain_lock_;
+  // Serialises growth of the stock list.
+  SpinLock grow_lock_;
+};
+
+}  // namespace memgroup::internal
+
+#endif  // MEMGROUP_SRC_COUNTER_CHARGE_STOCK_H_

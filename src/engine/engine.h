@@ -1,0 +1,109 @@
+// The allocation engine contract: where a group's blocks live and how to find
+// the owner group of any pointer. The engine places memory; it never charges
+// (charging is the caller's job, preload/ and src/api). Every function here is
+// on the malloc path: Allocates: never (through the public malloc), never
+// throws, never takes a lock on the fast path.
+//
+// Groups are identified by their slot index in [0, kMaxGroups); index 0 is
+// the root group "/". The engine creates a group's arena lazily on first use.
+//
+// Thread binding: each thread has one *bound* group whose blocks it allocates
+// and frees through the engine's fastest path (jemalloc: `thread.arena` plus
+// the automatic tcache). Blocks of any other group never enter that cache.
+#ifndef MEMGROUP_SRC_ENGINE_ENGINE_H_
+#define MEMGROUP_SRC_ENGINE_ENGINE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/limits.h"
+
+namespace memgroup::internal {
+
+struct EngineGroupStats {
+  uint64_t mapped_bytes;     // VA the engine obtained for the group
+  uint64_t resident_bytes;   // pages the engine believes are resident
+  uint64_t retained_bytes;   // kept (purged) but not returned to the OS
+  uint64_t metadata_bytes;   // engine metadata (base) pages
+  uint64_t active_bytes;     // pages backing live blocks
+  uint64_t allocated_bytes;  // usable bytes of live blocks (engine's view)
+};
+
+namespace engine {
+
+// One-time initialisation; idempotent and thread-safe. Reserves the VA range
+// and owner table and forces the engine's own init. Returns false if the
+// engine cannot run (the caller reports and aborts).
+[[nodiscard]] bool Init();
+
+// Creates the group's arena if needed. Slow path. False on failure (arena
+// limit, out of VA).
+[[nodiscard]] bool EnsureGroup(uint32_t group);
+
+// Binds the calling thread's fast path to `group` (creating its arena if
+// needed) and flushes the thread's cache of the previously bound group.
+[[nodiscard]] bool BindThread(uint32_t group);
+
+// The calling thread's bound group, or kNoGroup before the first bind.
+uint32_t BoundGroup();
+
+// Allocates `size` bytes (align 0 = natural malloc alignment, otherwise a
+// power of two) in `group`. If `group` is the bound group this takes the fast
+// path. `zero` requests zeroed memory. Returns nullptr on failure.
+void* Alloc(uint32_t group, size_t size, size_t align, bool zero);
+
+// Frees a block owned by `owner` (owner == OwnerOf(p)). Blocks of the bound
+// group go through the thread cache; others never do.
+void Free(void* p, uint32_t owner);
+// Same with the usable size known (sized delete); `usable` == UsableSize(p).
+void FreeSized(void* p, size_t usable, uint32_t owner);
+
+// Resizes a block in place or moves it, staying in `owner`'s arena. Returns
+// nullptr on failure (p unchanged).
+void* Realloc(void* p, size_t size, size_t align, uint32_t owner);
+
+// In-place resize only (xallocx semantics): returns the resulting usable size.
+size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
+                     uint32_t owner);
+
+// Usable size of an owned block.
+size_t UsableSize(const void* p);
+
+// The usable size an allocation of (size, align) would get (nallocx), or 0 if
+// the request is too large.
+size_t GoodSize(size_t size, size_t align);
+
+// The group that owns p, or kNoGroup if the engine did not allocate it (a
+// foreign pointer). O(1): one subtraction, compare and table load.
+uint32_t OwnerOf(const void* p);
+
+// Called from the thread-exit hook: drops the thread's per-group caches.
+// After it, Alloc/Free still work but bypass thread caches.
+void ThreadExit();
+
+// Returns the group's cached pages to the OS (purge) and flushes caches.
+void Purge(uint32_t group);
+
+// Engine statistics for one group. False if the group has no arena.
+bool GroupStats(uint32_t group, EngineGroupStats* out);
+
+// Forwards jemalloc's mallctl family to the engine's private instance.
+int Mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp,
+            size_t newlen);
+int MallctlNameToMib(const char* name, size_t* mibp, size_t* miblenp);
+int MallctlByMib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp,
+                 void* newp, size_t newlen);
+void MallocStatsPrint(void (*write_cb)(void*, const char*), void* cbopaque,
+                      const char* opts);
+
+// fork(2) handlers, run from pthread_atfork in this order relative to the
+// caller's own locks: Prepare after the caller's locks are taken, Parent and
+// Child before they are released.
+void PrepareFork();
+void ParentFork();
+void ChildFork();
+
+}  // namespace engine
+}  // namespace memgroup::internal
+
+#endif  // MEMGROUP_SRC_ENGINE_ENGINE_H_

@@ -1,0 +1,260 @@
+// Implements registry.h. All mutation happens under one lock (slow path);
+// Resolve and IdOf are lock-free. Allocates: never (MetaMap only).
+#include "group/registry.h"
+
+#include <cstring>
+
+#include "base/check.h"
+#include "base/meta_alloc.h"
+#include "base/raw_log.h"
+
+namespace memgroup::internal {
+namespace {
+
+constinit Registry g_registry;
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+}  // namespace
+
+Registry& GlobalRegistry() { return g_registry; }
+
+bool IsValidGroupName(const char* name, size_t* len) {
+  if (name == nullptr) return false;
+  size_t n = 0;
+  while (name[n] != '\0') {
+    if (!IsNameChar(name[n]) || n + 1 >= kMaxGroupName) return false;
+    ++n;
+  }
+  if (n == 0) return false;
+  if ((n == 1 && name[0] == '.') || (n == 2 && name[0] == '.' && name[1] == '.'))
+    return false;
+  if (len != nullptr) *len = n;
+  return true;
+}
+
+bool Registry::Init() {
+  // Acquire pairs with the release store below: a true read sees the arrays.
+  if (initialised_.load(std::memory_order_acquire)) return true;
+  SpinLockHolder h(&lock_);
+  if (initialised_.load(std::memory_order_relaxed)) return true;
+  void* nodes = MetaMap(sizeof(PageCounter) * kMaxGroups);
+  void* slots = MetaMap(sizeof(GroupSlot) * kMaxGroups);
+  if (nodes == nullptr || slots == nullptr) {
+    MetaUnmap(nodes, sizeof(PageCounter) * kMaxGroups);
+    MetaUnmap(slots, sizeof(GroupSlot) * kMaxGroups);
+    return false;
+  }
+  PageCounter* pc = static_cast<PageCounter*>(nodes);
+  slots_ = static_cast<GroupSlot*>(slots);
+  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+    new (&pc[i]) PageCounter();
+    new (&slots_[i]) GroupSlot();
+  }
+  tree_ = CounterTree(pc, kMaxGroups);
+  stocks_.BindTree(tree_);
+  stocks_.Init();
+  tree_.InitNode(kRootGroup, kNoParent);
+  GroupSlot& root = slots_[kRootGroup];
+  root.parent = kNoParent;
+  // Relaxed: published by the release store of initialised_ below.
+  root.generation.store(1, std::memory_order_relaxed);
+  root.state.store(static_cast<uint32_t>(SlotState::kLive),
+                   std::memory_order_relaxed);
+  // Pairs with the acquire loads in Init/initialised().
+  initialised_.store(true, std::memory_order_release);
+  return true;
+}
+
+Errc Registry::Resolve(GroupId id, uint32_t* index) const {
+  uint32_t i = IndexOf(id);
+  if (id == kInvalidGroupId || i >= kMaxGroups || slots_ == nullptr)
+    return Errc::kNotFound;
+  const GroupSlot& s = slots_[i];
+  // Pairs with the release stores in Create/Destroy.
+  if (s.generation.load(std::memory_order_acquire) != GenerationOf(id) ||
+      s.state.load(std::memory_order_acquire) !=
+          static_cast<uint32_t>(SlotState::kLive)) {
+    return Errc::kNotFound;
+  }
+  *index = i;
+  return Errc::kOk;
+}
+
+GroupId Registry::IdOf(uint32_t index) const {
+  if (index >= kMaxGroups || slots_ == nullptr) return kInvalidGroupId;
+  const GroupSlot& s = slots_[index];
+  // Pairs with the release stores in Create/Destroy.
+  if (s.state.load(std::memory_order_acquire) !=
+      static_cast<uint32_t>(SlotState::kLive))
+    return kInvalidGroupId;
+  return MakeGroupId(index, s.generation.load(std::memory_order_acquire));
+}
+
+bool Registry::IsLive(uint32_t index) const {
+  return index < kMaxGroups && slots_ != nullptr &&
+         // Pairs with the release stores in Create/Destroy.
+         slots_[index].state.load(std::memory_order_acquire) ==
+             static_cast<uint32_t>(SlotState::kLive);
+}
+
+uint32_t Registry::LiveAncestor(uint32_t index) const {
+  uint32_t i = index;
+  while (i != kNoParent && !IsLive(i)) i = tree_.Parent(i);
+  return i == kNoParent ? kRootGroup : i;
+}
+
+uint32_t Registry::FindChildLocked(uint32_t parent, const char* name,
+                                   size_t len) const {
+  for (uint32_t c = slots_[parent].first_child; c != kNoParent;
+       c = slots_[c].next_sibling) {
+    if (slots_[c].state.load(std::memory_order_relaxed) !=
+        static_cast<uint32_t>(SlotState::kLive))
+      continue;
+    if (strncmp(slots_[c].name, name, len) == 0 && slots_[c].name[len] == '\0')
+      return c;
+  }
+  return kNoParent;
+}
+
+Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
+  size_t len = 0;
+  if (!IsValidGroupName(name, &len)) return Errc::kInvalidArgument;
+  SpinLockHolder h(&lock_);
+  uint32_t parent;
+  Errc e = Resolve(parent_id, &parent);
+  if (e != Errc::kOk) return e;
+  if (FindChildLocked(parent, name, len) != kNoParent)
+    return Errc::kAlreadyExists;
+  uint32_t idx = kNoParent;
+  for (uint32_t i = 1; i < kMaxGroups; ++i) {
+    uint32_t st = slots_[i].state.load(std::memory_order_relaxed);
+    if (st == static_cast<uint32_t>(SlotState::kFree) ||
+        (st == static_cast<uint32_t>(SlotState::kZombie) &&
+         tree_.Usage(i) == 0)) {
+      idx = i;
+      break;
+    }
+  }
+  if (idx == kNoParent) return Errc::kResourceExhausted;
+  GroupSlot& s = slots_[idx];
+  if (s.state.load(std::memory_order_relaxed) ==
+      static_cast<uint32_t>(SlotState::kZombie)) {
+    UnlinkLocked(idx);
+  }
+  tree_.InitNode(idx, parent);
+  memcpy(s.name, name, len);
+  s.name[len] = '\0';
+  s.parent = parent;
+  s.first_child = kNoParent;
+  s.nr_children = 0;
+  s.next_sibling = slots_[parent].first_child;
+  slots_[parent].first_child = idx;
+  slots_[parent].nr_children++;
+  uint32_t gen = s.generation.load(std::memory_order_relaxed) + 1;
+  if ((gen & 1) == 0) ++gen;  // odd while live
+  // Release: pairs with Resolve's acquire loads; fields above are visible to
+  // anyone who matches the new generation.
+  s.generation.store(gen, std::memory_order_release);
+  s.state.store(static_cast<uint32_t>(SlotState::kLive),
+                std::memory_order_release);
+  *out = MakeGroupId(idx, gen);
+  return Errc::kOk;
+}
+
+void Registry::UnlinkLocked(uint32_t index) {
+  uint32_t parent = slots_[index].parent;
+  if (parent == kNoParent) return;
+  uint32_t* link = &slots_[parent].first_child;
+  while (*link != kNoParent && *link != index) link = &slots_[*link].next_sibling;
+  if (*link == index) {
+    *link = slots_[index].next_sibling;
+    slots_[parent].nr_children--;
+  }
+  slots_[index].next_sibling = kNoParent;
+  slots_[index].parent = kNoParent;
+}
+
+Errc Registry::Destroy(GroupId id) {
+  uint32_t idx;
+  {
+    SpinLockHolder h(&lock_);
+    Errc e = Resolve(id, &idx);
+    if (e != Errc::kOk) return e;
+    if (idx == kRootGroup) return Errc::kFailedPrecondition;
+    for (uint32_t c = slots_[idx].first_child; c != kNoParent;
+         c = slots_[c].next_sibling) {
+      if (slots_[c].state.load(std::memory_order_relaxed) ==
+          static_cast<uint32_t>(SlotState::kLive))
+        return Errc::kFailedPrecondition;
+    }
+    GroupSlot& s = slots_[idx];
+    // Kernel offline: protection no longer applies.
+    tree_.SetMin(idx, 0);
+    tree_.SetLow(idx, 0);
+    // Release: pairs with Resolve; the id is stale from here on.
+    s.generation.store(s.generation.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_release);
+    s.state.store(static_cast<uint32_t>(SlotState::kZombie),
+                  std::memory_order_release);
+  }
+  // Stocks held for the group go back now (outside the registry lock: the
+  // drain takes its own lock). Threads bound to it move to its live
+  // ancestor on their next slow path.
+  stocks_.DrainSubtree(idx);
+  return Errc::kOk;
+}
+
+Errc Registry::Lookup(const char* path, GroupId* out) const {
+  if (path == nullptr) return Errc::kInvalidArgument;
+  SpinLockHolder h(&lock_);
+  uint32_t cur = kRootGroup;
+  const char* p = path;
+  while (*p != '\0') {
+    while (*p == '/') ++p;
+    if (*p == '\0') break;
+    const char* end = p;
+    while (*end != '\0' && *end != '/') ++end;
+    size_t len = static_cast<size_t>(end - p);
+    if (len >= kMaxGroupName) return Errc::kInvalidArgument;
+    for (size_t k = 0; k < len; ++k) {
+      if (!IsNameChar(p[k])) return Errc::kInvalidArgument;
+    }
+    uint32_t c = FindChildLocked(cur, p, len);
+    if (c == kNoParent) return Errc::kNotFound;
+    cur = c;
+    p = end;
+  }
+  *out = MakeGroupId(cur, slots_[cur].generation.load(std::memory_order_relaxed));
+  return Errc::kOk;
+}
+
+size_t Registry::Path(uint32_t index, char* buf, size_t cap) const {
+  if (cap == 0) return 0;
+  uint32_t chain[64];
+  int depth = 0;
+  for (uint32_t i = index; i != kRootGroup && i != kNoParent && depth < 64;
+       i = tree_.Parent(i)) {
+    chain[depth++] = i;
+  }
+  size_t n = 0;
+  if (depth == 0) {
+    return RawFormat(buf, cap, "/");
+  }
+  for (int d = depth - 1; d >= 0; --d) {
+    n += RawFormat(buf + n, cap - n, "/%s", slots_[chain[d]].name);
+    if (n + 1 >= cap) break;
+  }
+  return n;
+}
+
+uint32_t Registry::LiveCount() const {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < kMaxGroups; ++i) n += IsLive(i) ? 1 : 0;
+  return n;
+}
+
+}  // namespace memgroup::internal

@@ -1,0 +1,142 @@
+// The group registry: id -> group, names and the tree, generation-tagged ids,
+// create/destroy with reparenting, and each thread's current group. Owns the
+// flat PageCounter array and the per-thread charge stocks.
+// Must never allocate through malloc (its memory comes from MetaMap) and never
+// take its lock on the malloc fast path.
+//
+// Ids: GroupId = (generation << 32) | slot index. A slot's generation changes
+// when its group is destroyed, so a stale id never reaches a new group.
+// Destroying a group that still holds charges leaves its slot as a zombie:
+// the counter node stays linked under its parent, so later uncharges of its
+// blocks walk through the parent to the root (kernel obj_cgroup reparenting:
+// the charge was already counted in every ancestor). A zombie slot is reused
+// only once its usage reads 0, i.e. nothing charged to it can still be freed.
+#ifndef MEMGROUP_SRC_GROUP_REGISTRY_H_
+#define MEMGROUP_SRC_GROUP_REGISTRY_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/limits.h"
+#include "base/macros.h"
+#include "base/spinlock.h"
+#include "counter/charge_stock.h"
+#include "counter/page_counter.h"
+#include "group/errc.h"
+
+namespace memgroup::internal {
+
+using GroupId = uint64_t;
+inline constexpr GroupId kInvalidGroupId = 0;
+
+inline constexpr uint32_t IndexOf(GroupId id) {
+  return static_cast<uint32_t>(id & 0xffffffffu);
+}
+inline constexpr uint32_t GenerationOf(GroupId id) {
+  return static_cast<uint32_t>(id >> 32);
+}
+inline constexpr GroupId MakeGroupId(uint32_t index, uint32_t generation) {
+  return (static_cast<uint64_t>(generation) << 32) | index;
+}
+
+enum class SlotState : uint32_t { kFree = 0, kLive = 1, kZombie = 2 };
+
+struct GroupSlot {
+  // kFree/kLive/kZombie. Written under the registry lock (release); read
+  // lock-free by Resolve (acquire).
+  std::atomic<uint32_t> state{0};
+  // Odd while live. Bumped under the lock on create and destroy (release);
+  // read by Resolve (acquire). Pairs so that a matching generation implies
+  // the slot's fields are initialised.
+  std::atomic<uint32_t> generation{0};
+  // Tree links (indices), written under the lock.
+  uint32_t parent = kNoParent;
+  uint32_t first_child = kNoParent;
+  uint32_t next_sibling = kNoParent;
+  uint32_t nr_children = 0;
+  char name[kMaxGroupName] = {};
+};
+
+class Registry {
+ public:
+  constexpr Registry() = default;
+
+  // Maps the counter and slot arrays and creates the root group "/".
+  // Idempotent. False if memory could not be mapped. Allocates: never.
+  [[nodiscard]] bool Init();
+  bool initialised() const {
+    return initialised_.load(std::memory_order_acquire);
+  }
+
+  GroupId root() const { return MakeGroupId(kRootGroup, 1); }
+
+  // Creates `name` under `parent`. Names are 1..63 bytes of [A-Za-z0-9._-],
+  // not "." or "..". Allocates: never.
+  Errc Create(GroupId parent, const char* name, GroupId* out);
+  // Looks up "/a/b" (or "a/b", relative to the root; "/" is the root).
+  Errc Lookup(const char* path, GroupId* out) const;
+  // Destroys a group with no children. Its stocks are drained; remaining
+  // charges stay linked under the parent (see the file comment).
+  Errc Destroy(GroupId id);
+
+  // Slot index of a live group, or kNotFound for a stale/unknown id.
+  Errc Resolve(GroupId id, uint32_t* index) const;
+  // Current id of a live slot index (kInvalidGroupId if not live).
+  GroupId IdOf(uint32_t index) const;
+  bool IsLive(uint32_t index) const;
+  // Nearest live group at or above `index` (the root is always live).
+  uint32_t LiveAncestor(uint32_t index) const;
+  // Writes "/a/b" for a slot. Returns length. Allocates: never.
+  size_t Path(uint32_t index, char* buf, size_t cap) const;
+  // Visits live groups in pre-order under `index` (inclusive). Must not
+  // call back into the registry's mutating functions. Allocates: never.
+  template <typename F>
+  void ForEachInSubtree(uint32_t index, F&& f) const {
+    SpinLockHolder h(&lock_);
+    VisitLocked(index, f);
+  }
+
+  CounterTree& tree() { return tree_; }
+  const CounterTree& tree() const { return tree_; }
+  ChargeStocks& stocks() { return stocks_; }
+
+  // fork(2): hold the lock across fork; the child resets it.
+  void PrepareFork() { lock_.Lock(); }
+  void ParentFork() { lock_.Unlock(); }
+  void ChildFork() { lock_.ResetAfterFork(); }
+
+  // Number of live groups (including the root).
+  uint32_t LiveCount() const;
+
+ private:
+  template <typename F>
+  void VisitLocked(uint32_t index, F& f) const {
+    f(index);
+    for (uint32_t c = slots_[index].first_child; c != kNoParent;
+         c = slots_[c].next_sibling) {
+      if (slots_[c].state.load(std::memory_order_relaxed) ==
+          static_cast<uint32_t>(SlotState::kLive)) {
+        VisitLocked(c, f);
+      }
+    }
+  }
+  uint32_t FindChildLocked(uint32_t parent, const char* name, size_t len) const;
+  void UnlinkLocked(uint32_t index);
+
+  mutable SpinLock lock_;
+  std::atomic<bool> initialised_{false};
+  GroupSlot* slots_ = nullptr;
+  CounterTree tree_;
+  ChargeStocks stocks_{CounterTree()};
+};
+
+// The process-wide registry. constinit: usable before any constructor runs.
+Registry& GlobalRegistry();
+
+// Validates a group name component. Allocates: never.
+bool IsValidGroupName(const char* name, size_t* len);
+
+}  // namespace memgroup::internal
+
+#endif  // MEMGROUP_SRC_GROUP_REGISTRY_H_
