@@ -1,0 +1,41 @@
+// Declarations of memgroup's private, renamed jemalloc (`mgje_*`, built by
+// cmake/EmbedJemalloc.cmake from Debian's libjemalloc_pic.a) and the types and
+// flag macros of <jemalloc/jemalloc.h>. Owns nothing; only engine sources may
+// include it. Must never be included by code that also wants the system
+// jemalloc's names: JEMALLOC_NO_RENAME keeps the header from #defining
+// malloc/free/... to jemalloc names.
+//
+// The declarations are hidden so that the compiler emits direct calls (no
+// PLT) and the linker makes the definitions hidden too.
+#ifndef MEMGROUP_SRC_ENGINE_JEMALLOC_PRIVATE_H_
+#define MEMGROUP_SRC_ENGINE_JEMALLOC_PRIVATE_H_
+
+#define JEMALLOC_NO_RENAME
+#include <jemalloc/jemalloc.h>
+
+#include <cstddef>
+
+extern "C" {
+#pragma GCC visibility push(hidden)
+void* mgje_malloc(size_t size) noexcept;
+void* mgje_calloc(size_t num, size_t size) noexcept;
+void mgje_free(void* p) noexcept;
+void* mgje_mallocx(size_t size, int flags) noexcept;
+void* mgje_rallocx(void* p, size_t size, int flags) noexcept;
+size_t mgje_xallocx(void* p, size_t size, size_t extra, int flags) noexcept;
+size_t mgje_sallocx(const void* p, int flags) noexcept;
+void mgje_dallocx(void* p, int flags) noexcept;
+void mgje_sdallocx(void* p, size_t size, int flags) noexcept;
+size_t mgje_nallocx(size_t size, int flags) noexcept;
+int mgje_mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp,
+                 size_t newlen) noexcept;
+int mgje_mallctlnametomib(const char* name, size_t* mibp,
+                          size_t* miblenp) noexcept;
+int mgje_mallctlbymib(const size_t* mib, size_t miblen, void* oldp,
+                      size_t* oldlenp, void* newp, size_t newlen) noexcept;
+void mgje_malloc_stats_print(void (*write_cb)(void*, const char*),
+                             void* cbopaque, const char* opts) noexcept;
+#pragma GCC visibility pop
+}  // extern "C"
+
+#endif  // MEMGROUP_SRC_ENGINE_JEMALLOC_PRIVATE_H_

@@ -1,0 +1,81 @@
+// Implements owner_table.h: the VA reservation, the chunk bump and the owner
+// table. Owns the global chunk cursor. Must never allocate through malloc,
+// never take a lock (ClaimChunks runs inside jemalloc extent hooks, under
+// jemalloc's locks) and never untag or unmap a claimed chunk.
+#include "engine/owner_table.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+
+#include "base/meta_alloc.h"
+#include "base/sys.h"
+
+namespace memgroup::internal::owner_table {
+
+constinit std::atomic<uintptr_t> g_va_base{0};
+constinit std::atomic<size_t> g_va_bytes{0};
+constinit std::atomic<std::atomic<uint16_t>*> g_table{nullptr};
+
+namespace {
+
+// Index of the next unclaimed chunk. Written by ClaimChunks (fetch_add from
+// any thread inside an extent hook), read by ClaimedBytes (stats). Only the
+// uniqueness of the claimed indices matters, so relaxed suffices.
+constinit std::atomic<size_t> g_next_chunk{0};
+
+}  // namespace
+
+bool Init() {
+  if (g_va_bytes.load(std::memory_order_relaxed) != 0) return true;  // Under the init lock.
+  static_assert(sizeof(std::atomic<uint16_t>) == sizeof(uint16_t));
+  static_assert(kMaxGroups <= kNoGroup, "group ids must fit the 16-bit table");
+  void* table = MetaMap(kNumChunks * sizeof(uint16_t));
+  if (table == nullptr) return false;
+  void* base = MetaReserve(kVaBytes, kChunkBytes);
+  if (base == nullptr) {
+    MetaUnmap(table, kNumChunks * sizeof(uint16_t));
+    return false;
+  }
+  // Relaxed: published by the release store of g_va_bytes below.
+  g_table.store(static_cast<std::atomic<uint16_t>*>(table),
+                std::memory_order_relaxed);
+  // Relaxed: published by the release store of g_va_bytes below.
+  g_va_base.store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
+  // Pairs with OwnerOf's acquire load: publishes base and table.
+  g_va_bytes.store(kVaBytes, std::memory_order_release);
+  return true;
+}
+
+void* ClaimChunks(size_t nr_chunks, uint32_t group) {
+  if (nr_chunks == 0 || nr_chunks > kNumChunks) return nullptr;
+  // Relaxed: only index uniqueness is needed; the chunk's contents and tag
+  // are published to other threads through jemalloc's own synchronization.
+  size_t first = g_next_chunk.fetch_add(nr_chunks, std::memory_order_relaxed);
+  if (first + nr_chunks > kNumChunks || first + nr_chunks < first) {
+    // Exhausted. The cursor stays past the end: later claims fail too.
+    return nullptr;
+  }
+  // Immutable after Init (the engine is initialised before any hook runs).
+  uintptr_t base = g_va_base.load(std::memory_order_relaxed);
+  void* start = reinterpret_cast<void*>(base + first * kChunkBytes);
+  int saved = errno;
+  int rc = SysMprotect(start, nr_chunks * kChunkBytes, PROT_READ | PROT_WRITE);
+  errno = saved;
+  if (rc != 0) return nullptr;  // The chunks stay untagged and unused.
+  std::atomic<uint16_t>* table = g_table.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < nr_chunks; ++i) {
+    // Relaxed: see OwnerOf; the tag precedes every pointer into the chunk.
+    table[first + i].store(static_cast<uint16_t>(group ^ kNoGroup),
+                           std::memory_order_relaxed);
+  }
+  return start;
+}
+
+size_t ClaimedBytes() {
+  // Racy by design: a statistic; may be ahead of the chunks tagged so far.
+  size_t n = g_next_chunk.load(std::memory_order_relaxed);
+  return (n > kNumChunks ? kNumChunks : n) * kChunkBytes;
+}
+
+}  // namespace memgroup::internal::owner_table

@@ -1,0 +1,71 @@
+// The engine's virtual-address reservation and the chunk -> group owner table.
+// Owns: one PROT_NONE, MAP_NORESERVE reservation of kVaBytes aligned to
+// kChunkBytes, carved into 2 MiB chunks that are claimed (made RW and tagged)
+// for exactly one group and never change group afterwards; and the table
+// `uint16_t owner[kVaBytes >> kChunkShift]` that answers OwnerOf(p) in O(1).
+// Must never allocate through malloc, never return VA to the OS, and never
+// move a chunk between groups (free() of any pointer relies on it).
+//
+// Encoding: a table entry holds `group ^ kNoGroup`, so the zero-filled table
+// (fresh anonymous memory, never touched for unclaimed chunks) reads as
+// kNoGroup without initialising 1 MiB of it.
+#ifndef MEMGROUP_SRC_ENGINE_OWNER_TABLE_H_
+#define MEMGROUP_SRC_ENGINE_OWNER_TABLE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/limits.h"
+#include "base/macros.h"
+
+namespace memgroup::internal::owner_table {
+
+inline constexpr size_t kChunkShift = 21;
+inline constexpr size_t kChunkBytes = size_t{1} << kChunkShift;  // 2 MiB
+inline constexpr size_t kVaBytes = size_t{1} << 40;              // 1 TiB
+inline constexpr size_t kNumChunks = kVaBytes >> kChunkShift;    // 524288
+
+// Published once by Init (under the engine's init lock) and never changed.
+// g_va_bytes is written last with release; readers load it with acquire
+// first, so a non-zero size implies valid g_va_base and g_table. Before Init
+// g_va_bytes is 0 and every pointer is foreign.
+extern constinit std::atomic<uintptr_t> g_va_base;
+extern constinit std::atomic<size_t> g_va_bytes;
+extern constinit std::atomic<std::atomic<uint16_t>*> g_table;
+
+// Reserves the VA range and maps the table. Called once, under the engine's
+// init lock. Returns false if either mapping fails. Allocates: never.
+[[nodiscard]] bool Init();
+
+// Claims `nr_chunks` contiguous chunks for `group`: makes them RW and tags
+// them. Returns their start, or nullptr when the reservation is exhausted or
+// mprotect fails. Lock-free (atomic bump); callable from extent hooks, which
+// run under jemalloc's locks. Allocates: never.
+void* ClaimChunks(size_t nr_chunks, uint32_t group);
+
+// Bytes of the reservation claimed so far (all groups). Allocates: never.
+size_t ClaimedBytes();
+
+// The group owning p, or kNoGroup for any pointer outside claimed chunks.
+// One subtraction, one compare, one table load (plus the decode xor).
+// Allocates: never. Lock-free.
+MG_ALWAYS_INLINE uint32_t OwnerOf(const void* p) {
+  // Pairs with Init's release store: a non-zero size makes base and table
+  // visible.
+  const size_t va_bytes = g_va_bytes.load(std::memory_order_acquire);
+  // Immutable after publication (ordered by the acquire above).
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
+                        g_va_base.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(off >= va_bytes)) return kNoGroup;
+  // Immutable after publication (ordered by the acquire above).
+  std::atomic<uint16_t>* table = g_table.load(std::memory_order_relaxed);
+  // Relaxed: an entry is written before any pointer into its chunk exists,
+  // and the caller obtained p through a happens-before chain from the
+  // allocation that published it. Unclaimed entries read 0 -> kNoGroup.
+  return table[off >> kChunkShift].load(std::memory_order_relaxed) ^ kNoGroup;
+}
+
+}  // namespace memgroup::internal::owner_table
+
+#endif  // MEMGROUP_SRC_ENGINE_OWNER_TABLE_H_
