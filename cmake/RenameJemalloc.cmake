@@ -2,7 +2,8 @@
 # memgroup's private jemalloc copy. Owns: extracting the archive, dropping the
 # C++ operators object, renaming every public jemalloc symbol to the `mgje_`
 # prefix, and redirecting jemalloc's imports of mmap/munmap/mremap/madvise/
-# mprotect/secure_getenv/readlink to hidden wrappers of ours
+# mprotect/secure_getenv/readlink/pthread_key_create/pthread_setspecific to
+# hidden wrappers of ours
 # (src/engine/jemalloc_engine.cc). Must never depend on the smallocx_<hash>
 # name or any other version detail: the rename list is generated from
 # `nm -g --defined-only`. See research/backends.md §3 and Appendix B.
@@ -10,6 +11,8 @@
 # Inputs (-D): MG_AR, MG_NM, MG_OBJCOPY, MG_IN (libjemalloc_pic.a),
 #              MG_WORK_DIR (scratch dir), MG_OUT (output archive path),
 #              MG_PREFIX (mgje_).
+
+cmake_minimum_required(VERSION 3.25)
 
 foreach(v MG_AR MG_NM MG_OBJCOPY MG_IN MG_WORK_DIR MG_OUT MG_PREFIX)
   if(NOT DEFINED ${v} OR "${${v}}" STREQUAL "")
@@ -71,9 +74,12 @@ endforeach()
 # libc imports redirected to memgroup's hidden wrappers: the memory calls so
 # that jemalloc never reaches memgroup's exported (interposing) mmap family,
 # the configuration sources so that the user's MALLOC_CONF and
-# /etc/malloc.conf never reach our instance. Entries for symbols a given
-# jemalloc build does not import are harmless.
-foreach(sym mmap munmap mremap madvise mprotect secure_getenv readlink)
+# /etc/malloc.conf never reach our instance, and the thread-specific-data key
+# calls so that jemalloc's per-thread cleanup can be deferred past other key
+# destructors (see JeTsdTrampoline in jemalloc_engine.cc). Entries for symbols
+# a given jemalloc build does not import are harmless.
+foreach(sym mmap munmap mremap madvise mprotect secure_getenv readlink
+        pthread_key_create pthread_setspecific)
   string(APPEND map "${sym} ${MG_PREFIX}sys_${sym}\n")
 endforeach()
 file(WRITE "${MG_WORK_DIR}/rename.map" "${map}")
@@ -94,7 +100,7 @@ string(REPLACE "\n" ";" undef_lines "${undef_out}")
 foreach(line IN LISTS undef_lines)
   if(line MATCHES "^ +U ([^ ]+)$")
     set(sym "${CMAKE_MATCH_1}")
-    if(sym MATCHES "^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|mallocx|rallocx|xallocx|sallocx|dallocx|sdallocx|nallocx|mallctl.*|malloc_.*|mmap|mmap64|munmap|mremap|madvise|mprotect|getenv|secure_getenv|readlink)$")
+    if(sym MATCHES "^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|mallocx|rallocx|xallocx|sallocx|dallocx|sdallocx|nallocx|mallctl.*|malloc_.*|mmap|mmap64|munmap|mremap|madvise|mprotect|getenv|secure_getenv|readlink|pthread_key_create|pthread_setspecific)$")
       message(FATAL_ERROR "renamed jemalloc still imports '${sym}'")
     endif()
   endif()

@@ -114,6 +114,34 @@ class ChargeStocks {
     return ok;
   }
 
+  // Returns `bytes` of `group` to the stock if the thread already holds a
+  // slot for it and the slot stays within kStockBatchBytes. False (no side
+  // effect) otherwise; the caller then uses Refill. Allocates: never.
+  MG_ALWAYS_INLINE bool RefillFast(ThreadStock* ts, uint32_t group,
+                                   int64_t bytes) const {
+    // Owner-only read: nonzero means a reentrant call.
+    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
+    ts->busy.store(1, std::memory_order_relaxed);
+    // Compiler barrier; CPU ordering comes from the drainer's membarrier.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    bool ok = false;
+    if (ts->frozen.load(std::memory_order_relaxed) == 0) {
+      for (int s = 0; s < kStockSlots; ++s) {
+        StockSlot& slot = ts->slots[s];
+        if (slot.group.load(std::memory_order_relaxed) != group) continue;
+        int64_t now = slot.bytes.load(std::memory_order_relaxed) + bytes;
+        if (now <= kStockBatchBytes) {
+          slot.bytes.store(now, std::memory_order_relaxed);
+          ok = true;
+        }
+        break;
+      }
+    }
+    // Pairs with DrainSubtree's acquire load of busy.
+    ts->busy.store(0, std::memory_order_release);
+    return ok;
+  }
+
   // Charges `bytes` to `group` through the stock: consume; on a miss charge a
   // batch (retrying with exactly `bytes` if the batch is refused) and keep the
   // surplus. On refusal *failed is the refusing level. `ts` may be nullptr

@@ -3,6 +3,7 @@
 #include "group/registry.h"
 
 #include <cstring>
+#include <new>
 
 #include "base/check.h"
 #include "base/meta_alloc.h"
@@ -43,16 +44,20 @@ bool Registry::Init() {
   if (initialised_.load(std::memory_order_relaxed)) return true;
   void* nodes = MetaMap(sizeof(PageCounter) * kMaxGroups);
   void* slots = MetaMap(sizeof(GroupSlot) * kMaxGroups);
-  if (nodes == nullptr || slots == nullptr) {
+  void* states = MetaMap(sizeof(GroupState) * kMaxGroups);
+  if (nodes == nullptr || slots == nullptr || states == nullptr) {
+    MetaUnmap(states, sizeof(GroupState) * kMaxGroups);
     MetaUnmap(nodes, sizeof(PageCounter) * kMaxGroups);
     MetaUnmap(slots, sizeof(GroupSlot) * kMaxGroups);
     return false;
   }
   PageCounter* pc = static_cast<PageCounter*>(nodes);
   slots_ = static_cast<GroupSlot*>(slots);
+  states_ = static_cast<GroupState*>(states);
   for (uint32_t i = 0; i < kMaxGroups; ++i) {
     new (&pc[i]) PageCounter();
     new (&slots_[i]) GroupSlot();
+    new (&states_[i]) GroupState();
   }
   tree_ = CounterTree(pc, kMaxGroups);
   stocks_.BindTree(tree_);
@@ -146,6 +151,7 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
     UnlinkLocked(idx);
   }
   tree_.InitNode(idx, parent);
+  states_[idx].Reset();
   memcpy(s.name, name, len);
   s.name[len] = '\0';
   s.parent = parent;
@@ -249,6 +255,15 @@ size_t Registry::Path(uint32_t index, char* buf, size_t cap) const {
     if (n + 1 >= cap) break;
   }
   return n;
+}
+
+void Registry::RaiseEvent(uint32_t index, Event e) {
+  // Relaxed: statistics, exact once quiesced.
+  states_[index].events_local[e].fetch_add(1, std::memory_order_relaxed);
+  for (uint32_t i = index; i != kNoParent && i != kRootGroup;
+       i = tree_.Parent(i)) {
+    states_[i].events[e].fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 uint32_t Registry::LiveCount() const {

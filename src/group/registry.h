@@ -24,6 +24,7 @@
 #include "counter/charge_stock.h"
 #include "counter/page_counter.h"
 #include "group/errc.h"
+#include "group/group_state.h"
 
 namespace memgroup::internal {
 
@@ -97,6 +98,12 @@ class Registry {
     VisitLocked(index, f);
   }
 
+  GroupState& state(uint32_t index) { return states_[index]; }
+  const GroupState& state(uint32_t index) const { return states_[index]; }
+  // Raises event `e` locally at `index` and hierarchically at it and every
+  // non-root ancestor (kernel memcg_memory_event). Allocates: never.
+  void RaiseEvent(uint32_t index, Event e);
+
   CounterTree& tree() { return tree_; }
   const CounterTree& tree() const { return tree_; }
   ChargeStocks& stocks() { return stocks_; }
@@ -127,6 +134,7 @@ class Registry {
   mutable SpinLock lock_;
   std::atomic<bool> initialised_{false};
   GroupSlot* slots_ = nullptr;
+  GroupState* states_ = nullptr;
   CounterTree tree_;
   ChargeStocks stocks_{CounterTree()};
 };

@@ -1,0 +1,233 @@
+// Implements run.h.
+#include "cli/run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "cli/size.h"
+
+namespace memgroup::internal::cli {
+namespace {
+
+enum class ValueKind { kSize, kOomPolicy, kStats, kEngine };
+
+struct RunFlag {
+  absl::string_view name;  // without the leading "--"
+  absl::string_view env;
+  ValueKind kind;
+};
+
+constexpr RunFlag kRunFlags[] = {
+    {"max", "MEMGROUP_MAX", ValueKind::kSize},
+    {"high", "MEMGROUP_HIGH", ValueKind::kSize},
+    {"low", "MEMGROUP_LOW", ValueKind::kSize},
+    {"min", "MEMGROUP_MIN", ValueKind::kSize},
+    {"oom", "MEMGROUP_OOM", ValueKind::kOomPolicy},
+    {"stats", "MEMGROUP_STATS", ValueKind::kStats},
+    {"engine", "MEMGROUP_ENGINE", ValueKind::kEngine},
+};
+
+const RunFlag* FindFlag(absl::string_view name) {
+  for (const RunFlag& flag : kRunFlags) {
+    if (flag.name == name) return &flag;
+  }
+  return nullptr;
+}
+
+std::string JoinPath(absl::string_view dir, absl::string_view name) {
+  if (!name.empty() && name.front() == '/') return std::string(name);
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return absl::StrCat(dir, name);
+  return absl::StrCat(dir, "/", name);
+}
+
+// Checks and converts one option value; returns the value for the variable.
+absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
+                                         const std::string& value,
+                                         absl::string_view cwd) {
+  switch (flag.kind) {
+    case ValueKind::kSize: {
+      int64_t bytes = 0;
+      SizeError e = ParseSize(value, &bytes);
+      if (e != SizeError::kOk) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "invalid size for --", flag.name, ": '", value,
+            "': ", SizeErrorString(e),
+            "; expected bytes with an optional K, M, G or T suffix, or max"));
+      }
+      return value;
+    }
+    case ValueKind::kOomPolicy:
+      if (!IsValidOomPolicy(value)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "invalid policy for --oom: '", value,
+            "'; expected enomem, abort, kill, wait or wait:SECONDS"));
+      }
+      return value;
+    case ValueKind::kEngine:
+      if (!IsValidEngine(value)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid engine for --engine: '", value,
+                         "'; expected jemalloc or mimalloc"));
+      }
+      return value;
+    case ValueKind::kStats:
+      if (value.empty()) {
+        return absl::InvalidArgumentError(
+            "invalid value for --stats: empty; expected a file or -");
+      }
+      if (value == "-") return std::string("stderr");
+      return JoinPath(cwd, value);
+  }
+  return absl::InternalError("unreachable");
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
+                                        absl::string_view cwd) {
+  RunOptions options;
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") break;
+    if (arg == "-h" || arg == "--help") {
+      options.help = true;
+      return options;
+    }
+    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
+      if (!arg.empty() && arg.front() == '-') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown option '", arg, "'"));
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected '--' before the program '", arg, "'"));
+    }
+    absl::string_view body = absl::string_view(arg).substr(2);
+    absl::string_view name = body;
+    std::string value;
+    bool has_inline_value = false;
+    if (size_t eq = body.find('='); eq != absl::string_view::npos) {
+      name = body.substr(0, eq);
+      value = std::string(body.substr(eq + 1));
+      has_inline_value = true;
+    }
+    const RunFlag* flag = FindFlag(name);
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown option '--", name, "'"));
+    }
+    if (!has_inline_value) {
+      if (i + 1 >= args.size() || args[i + 1] == "--") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("option '--", name, "' requires a value"));
+      }
+      value = args[++i];
+    }
+    absl::StatusOr<std::string> converted = ConvertValue(*flag, value, cwd);
+    if (!converted.ok()) return converted.status();
+    bool replaced = false;
+    for (auto& [env_name, env_value] : options.env) {
+      if (env_name == flag->env) {
+        env_value = *std::move(converted);
+        replaced = true;
+      }
+    }
+    if (!replaced) {
+      options.env.emplace_back(std::string(flag->env), *std::move(converted));
+    }
+  }
+  if (i >= args.size()) {
+    return absl::InvalidArgumentError("missing '-- PROGRAM'");
+  }
+  ++i;  // skip "--"
+  if (i >= args.size() || args[i].empty()) {
+    return absl::InvalidArgumentError("missing PROGRAM after '--'");
+  }
+  options.argv.assign(args.begin() + static_cast<ptrdiff_t>(i), args.end());
+  return options;
+}
+
+std::string ComposePreload(absl::string_view library,
+                           absl::string_view existing) {
+  std::vector<absl::string_view> entries = {library};
+  for (absl::string_view entry :
+       absl::StrSplit(existing, absl::ByAnyChar(" :"), absl::SkipEmpty())) {
+    if (entry != library) entries.push_back(entry);
+  }
+  return absl::StrJoin(entries, ":");
+}
+
+absl::StatusOr<std::string> FindLibrary(const char* env_library,
+                                        absl::string_view exe_dir,
+                                        absl::string_view cwd) {
+  if (env_library != nullptr) {
+    std::string path = JoinPath(cwd, env_library);
+    if (absl::string_view(env_library).empty() || !IsRegularFile(path)) {
+      return absl::NotFoundError(absl::StrCat("MEMGROUP_LIBRARY='", env_library,
+                                              "' is not an existing file"));
+    }
+    if (path.find_first_of(" :") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "MEMGROUP_LIBRARY='", path,
+          "' contains a space or colon and cannot go in LD_PRELOAD"));
+    }
+    return path;
+  }
+  const std::string candidates[] = {
+      JoinPath(exe_dir, "libmemgroup.so"),
+      JoinPath(exe_dir, "../lib/libmemgroup.so"),
+      JoinPath(exe_dir, "../lib/x86_64-linux-gnu/libmemgroup.so"),
+  };
+  for (const std::string& path : candidates) {
+    if (IsRegularFile(path) && path.find_first_of(" :") == std::string::npos) {
+      return path;
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("cannot find libmemgroup.so (looked in ",
+                   absl::StrJoin(candidates, ", "), "); set MEMGROUP_LIBRARY"));
+}
+
+int ExecRun(const RunOptions& options, const std::string& library) {
+  for (const auto& [name, value] : options.env) {
+    setenv(name.c_str(), value.c_str(), 1);
+  }
+  setenv("MEMGROUP_CONTROL", "1", 1);
+  const char* existing = getenv("LD_PRELOAD");
+  const std::string preload =
+      ComposePreload(library, existing == nullptr ? "" : existing);
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+
+  std::vector<char*> argv;
+  argv.reserve(options.argv.size() + 1);
+  for (const std::string& arg : options.argv) {
+    argv.push_back(const_cast<char*>(arg.c_str()));
+  }
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  const int err = errno;
+  fprintf(stderr, "memgroup: cannot run %s: %s\n", argv[0], strerror(err));
+  return (err == ENOENT || err == ENOTDIR) ? 127 : 126;
+}
+
+}  // namespace memgroup::internal::cli

@@ -1,0 +1,57 @@
+// `memgroup run`: turns command-line options into MEMGROUP_* variables and an
+// LD_PRELOAD entry for libmemgroup.so, then execs the program. Parsing,
+// library lookup and LD_PRELOAD composition are pure functions so that they
+// can be unit tested; only ExecRun touches the process.
+#ifndef MEMGROUP_SRC_CLI_RUN_H_
+#define MEMGROUP_SRC_CLI_RUN_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace memgroup::internal::cli {
+
+// What `memgroup run` was asked to do.
+struct RunOptions {
+  // MEMGROUP_* variables to set, in the order the options were given (a
+  // repeated option keeps its last value). MEMGROUP_CONTROL is not included.
+  std::vector<std::pair<std::string, std::string>> env;
+  // The program and its arguments; never empty after a successful parse.
+  std::vector<std::string> argv;
+  // `--help` was given: print the usage and exit 0.
+  bool help = false;
+};
+
+// Parses the arguments that follow `run`. `cwd` is used to make a relative
+// `--stats FILE` absolute (the program may change directory before it exits).
+// Returns kInvalidArgument with a one-line message on a usage error.
+absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
+                                        absl::string_view cwd);
+
+// Returns the value for LD_PRELOAD: `library` first, then the entries of
+// `existing` (separated by spaces or colons, as ld.so reads them) except
+// `library` itself.
+std::string ComposePreload(absl::string_view library,
+                           absl::string_view existing);
+
+// Finds libmemgroup.so: `env_library` (MEMGROUP_LIBRARY) when non-null, made
+// absolute against `cwd`; else next to the executable (`exe_dir`), in
+// `exe_dir`/../lib or `exe_dir`/../lib/x86_64-linux-gnu. Returns kNotFound
+// with a message naming the places searched.
+absl::StatusOr<std::string> FindLibrary(const char* env_library,
+                                        absl::string_view exe_dir,
+                                        absl::string_view cwd);
+
+// Sets the environment described by `options`, MEMGROUP_CONTROL=1 and
+// LD_PRELOAD, and execs the program. Returns only on failure, after printing
+// "memgroup: cannot run PROGRAM: REASON" to stderr, with the shell's exit
+// status: 127 when the program was not found, 126 otherwise.
+int ExecRun(const RunOptions& options, const std::string& library);
+
+}  // namespace memgroup::internal::cli
+
+#endif  // MEMGROUP_SRC_CLI_RUN_H_

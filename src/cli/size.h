@@ -1,0 +1,43 @@
+// Size and option-value parsing for the `memgroup` command: the kernel's
+// rules for memory.max and friends, kept local to the CLI so that it does not
+// depend on the malloc-path layers. Must accept exactly what the preload
+// library's environment parser (src/base/parse_size) accepts.
+#ifndef MEMGROUP_SRC_CLI_SIZE_H_
+#define MEMGROUP_SRC_CLI_SIZE_H_
+
+#include <cstdint>
+
+#include "absl/strings/string_view.h"
+
+namespace memgroup::internal::cli {
+
+// The value "max" parses to: no limit.
+inline constexpr int64_t kUnlimitedBytes = INT64_MAX;
+
+enum class SizeError {
+  kOk,
+  kEmpty,       // "" or only whitespace
+  kNotANumber,  // no digits where a number was expected ("-1", "abc")
+  kBadSuffix,   // trailing characters other than one K/M/G/T suffix ("12Q")
+  kOverflow,    // does not fit in int64 bytes ("99999999999T")
+};
+
+// Parses a size: decimal bytes with an optional binary suffix K, M, G or T
+// (case-insensitive), or "max" (case-insensitive) for kUnlimitedBytes.
+// Leading and trailing ASCII whitespace is ignored. On success stores the
+// number of bytes in *bytes.
+[[nodiscard]] SizeError ParseSize(absl::string_view text, int64_t* bytes);
+
+// A short English description of `e`, for messages.
+const char* SizeErrorString(SizeError e);
+
+// Validates an OOM policy: enomem, abort, kill, wait or wait:SECONDS with
+// SECONDS a positive decimal integer.
+[[nodiscard]] bool IsValidOomPolicy(absl::string_view text);
+
+// Validates an engine name: jemalloc or mimalloc.
+[[nodiscard]] bool IsValidEngine(absl::string_view text);
+
+}  // namespace memgroup::internal::cli
+
+#endif  // MEMGROUP_SRC_CLI_SIZE_H_

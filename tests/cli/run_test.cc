@@ -1,0 +1,167 @@
+#include "cli/run.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace memgroup::internal::cli {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+
+absl::StatusOr<RunOptions> Parse(std::vector<std::string> args) {
+  return ParseRunArgs(args, "/work");
+}
+
+TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
+  auto options = Parse({"--max", "1G", "--high", "512M", "--low", "1m", "--min",
+                        "0", "--oom", "wait:5", "--stats", "-", "--engine",
+                        "mimalloc", "--", "prog", "-x", "--max"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_THAT(
+      options->env,
+      ElementsAre(Pair("MEMGROUP_MAX", "1G"), Pair("MEMGROUP_HIGH", "512M"),
+                  Pair("MEMGROUP_LOW", "1m"), Pair("MEMGROUP_MIN", "0"),
+                  Pair("MEMGROUP_OOM", "wait:5"),
+                  Pair("MEMGROUP_STATS", "stderr"),
+                  Pair("MEMGROUP_ENGINE", "mimalloc")));
+  EXPECT_THAT(options->argv, ElementsAre("prog", "-x", "--max"));
+  EXPECT_FALSE(options->help);
+}
+
+TEST(ParseRunArgsTest, AcceptsEqualsFormAndLastValueWins) {
+  auto options = Parse({"--max=1G", "--max", "2G", "--", "prog"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_THAT(options->env, ElementsAre(Pair("MEMGROUP_MAX", "2G")));
+}
+
+TEST(ParseRunArgsTest, NoOptionsIsFine) {
+  auto options = Parse({"--", "prog"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_TRUE(options->env.empty());
+  EXPECT_THAT(options->argv, ElementsAre("prog"));
+}
+
+TEST(ParseRunArgsTest, StatsFileIsMadeAbsolute) {
+  auto rel = Parse({"--stats", "out/s.txt", "--", "p"});
+  ASSERT_TRUE(rel.ok());
+  EXPECT_THAT(rel->env, ElementsAre(Pair("MEMGROUP_STATS", "/work/out/s.txt")));
+  auto abs = Parse({"--stats=/tmp/s", "--", "p"});
+  ASSERT_TRUE(abs.ok());
+  EXPECT_THAT(abs->env, ElementsAre(Pair("MEMGROUP_STATS", "/tmp/s")));
+}
+
+TEST(ParseRunArgsTest, HelpWins) {
+  auto options = Parse({"--max", "1G", "--help"});
+  ASSERT_TRUE(options.ok());
+  EXPECT_TRUE(options->help);
+  EXPECT_TRUE(Parse({"-h"})->help);
+}
+
+void ExpectUsageError(std::vector<std::string> args, const char* fragment) {
+  auto options = Parse(args);
+  ASSERT_FALSE(options.ok());
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(options.status().message(), HasSubstr(fragment));
+}
+
+TEST(ParseRunArgsTest, RejectsUsageErrors) {
+  ExpectUsageError({"--maxx", "1G", "--", "p"}, "unknown option '--maxx'");
+  ExpectUsageError({"-m", "1G", "--", "p"}, "unknown option '-m'");
+  ExpectUsageError({"--max"}, "'--max' requires a value");
+  ExpectUsageError({"--max", "--", "p"}, "'--max' requires a value");
+  ExpectUsageError({"--max", "12Q", "--", "p"}, "'12Q'");
+  ExpectUsageError({"--high", "-1", "--", "p"}, "--high");
+  ExpectUsageError({"--max=", "--", "p"}, "empty value");
+  ExpectUsageError({"--oom", "explode", "--", "p"}, "'explode'");
+  ExpectUsageError({"--oom", "wait:0", "--", "p"}, "--oom");
+  ExpectUsageError({"--engine", "tcmalloc", "--", "p"}, "'tcmalloc'");
+  ExpectUsageError({"--stats", "", "--", "p"}, "--stats");
+  ExpectUsageError({}, "missing '-- PROGRAM'");
+  ExpectUsageError({"--max", "1G"}, "missing '-- PROGRAM'");
+  ExpectUsageError({"--"}, "missing PROGRAM");
+  ExpectUsageError({"prog"}, "expected '--' before the program 'prog'");
+}
+
+TEST(ComposePreloadTest, LibraryComesFirstAndOthersAreKept) {
+  EXPECT_EQ(ComposePreload("/l/libmemgroup.so", ""), "/l/libmemgroup.so");
+  EXPECT_EQ(ComposePreload("/l/libmemgroup.so", "/a.so"),
+            "/l/libmemgroup.so:/a.so");
+  EXPECT_EQ(ComposePreload("/l/libmemgroup.so", " /a.so  /b.so:/c.so: "),
+            "/l/libmemgroup.so:/a.so:/b.so:/c.so");
+}
+
+TEST(ComposePreloadTest, DoesNotRepeatTheLibrary) {
+  EXPECT_EQ(ComposePreload("/l/m.so", "/a.so:/l/m.so"), "/l/m.so:/a.so");
+}
+
+class FindLibraryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mg_cli_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    ASSERT_EQ(
+        system(("mkdir -p " + root_ + "/bin " + root_ + "/lib/x86_64-linux-gnu")
+                   .c_str()),
+        0);
+  }
+  void TearDown() override {
+    ASSERT_EQ(system(("rm -rf " + root_).c_str()), 0);
+  }
+  void Touch(const std::string& path) { std::ofstream(root_ + "/" + path); }
+  std::string root_;
+};
+
+TEST_F(FindLibraryTest, PrefersMemgroupLibraryVariable) {
+  Touch("custom.so");
+  Touch("bin/libmemgroup.so");
+  auto lib = FindLibrary((root_ + "/custom.so").c_str(), root_ + "/bin", "/");
+  ASSERT_TRUE(lib.ok()) << lib.status();
+  EXPECT_EQ(*lib, root_ + "/custom.so");
+}
+
+TEST_F(FindLibraryTest, MakesRelativeVariableAbsolute) {
+  Touch("custom.so");
+  auto lib = FindLibrary("custom.so", root_ + "/bin", root_);
+  ASSERT_TRUE(lib.ok()) << lib.status();
+  EXPECT_EQ(*lib, root_ + "/custom.so");
+}
+
+TEST_F(FindLibraryTest, MissingVariableTargetIsAnError) {
+  Touch("bin/libmemgroup.so");
+  auto lib = FindLibrary((root_ + "/nope.so").c_str(), root_ + "/bin", "/");
+  ASSERT_FALSE(lib.ok());
+  EXPECT_EQ(lib.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(lib.status().message(), HasSubstr("MEMGROUP_LIBRARY"));
+}
+
+TEST_F(FindLibraryTest, SearchesNextToExeThenLibDirs) {
+  auto none = FindLibrary(nullptr, root_ + "/bin", "/");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(none.status().message(), HasSubstr("libmemgroup.so"));
+
+  Touch("lib/x86_64-linux-gnu/libmemgroup.so");
+  EXPECT_EQ(*FindLibrary(nullptr, root_ + "/bin", "/"),
+            root_ + "/bin/../lib/x86_64-linux-gnu/libmemgroup.so");
+  Touch("lib/libmemgroup.so");
+  EXPECT_EQ(*FindLibrary(nullptr, root_ + "/bin", "/"),
+            root_ + "/bin/../lib/libmemgroup.so");
+  Touch("bin/libmemgroup.so");
+  EXPECT_EQ(*FindLibrary(nullptr, root_ + "/bin", "/"),
+            root_ + "/bin/libmemgroup.so");
+}
+
+}  // namespace
+}  // namespace memgroup::internal::cli

@@ -1,0 +1,572 @@
+// Tests of the jemalloc engine (src/engine): placement of every block in its
+// group's chunks, the automatic-tcache trap, cross-thread frees, realloc
+// staying in the owner group, thread exit, fork, and isolation of the private
+// jemalloc from MALLOC_CONF. The test binary itself uses glibc malloc; the
+// engine is a separate, renamed jemalloc.
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/limits.h"
+#include "engine/engine.h"
+#include "engine/owner_table.h"
+#include "gtest/gtest.h"
+
+namespace memgroup::internal {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+void InitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    ASSERT_TRUE(engine::Init());
+    // After Init, as the caller (preload) will: our prepare handler then runs
+    // before jemalloc's (see jemalloc_engine.cc, FORK).
+    ASSERT_EQ(pthread_atfork(engine::PrepareFork, engine::ParentFork,
+                             engine::ChildFork),
+              0);
+  });
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { InitOnce(); }
+};
+
+bool IsZero(const void* p, size_t n) {
+  const unsigned char* c = static_cast<const unsigned char*>(p);
+  if (n <= 2 * kMiB) {
+    for (size_t i = 0; i < n; ++i) {
+      if (c[i] != 0) return false;
+    }
+    return true;
+  }
+  // Large blocks: every 64th byte plus both ends.
+  for (size_t i = 0; i < 4096; ++i) {
+    if (c[i] != 0 || c[n - 1 - i] != 0) return false;
+  }
+  for (size_t i = 0; i < n; i += 64) {
+    if (c[i] != 0) return false;
+  }
+  return true;
+}
+
+const size_t kSizes[] = {1,       8,       15,       16,       17,
+                         100,     1000,    4096,     10000,    32768,
+                         40000,   1 * kMiB, 2 * kMiB, 3 * kMiB + kMiB / 2,
+                         9 * kMiB, 33 * kMiB};
+const size_t kAligns[] = {0, 16, 64, 4096, 64 * 1024, 2 * kMiB};
+
+void CheckPlacement(uint32_t group) {
+  for (size_t size : kSizes) {
+    for (size_t align : kAligns) {
+      for (bool zero : {false, true}) {
+        void* p = engine::Alloc(group, size, align, zero);
+        ASSERT_NE(p, nullptr) << size << " " << align;
+        EXPECT_EQ(engine::OwnerOf(p), group) << size << " " << align;
+        EXPECT_EQ(owner_table::OwnerOf(p), group);
+        if (align != 0) {
+          EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u)
+              << size << " " << align;
+        }
+        size_t usable = engine::UsableSize(p);
+        EXPECT_GE(usable, size);
+        EXPECT_EQ(usable, engine::GoodSize(size, align)) << size << " " << align;
+        if (zero) {
+          EXPECT_TRUE(IsZero(p, size)) << size << " " << align;
+        }
+        // Dirty it so that a later zeroed reuse is really checked.
+        memset(p, 0xab, size);
+        if (zero) {
+          engine::FreeSized(p, usable, group);
+        } else {
+          engine::Free(p, group);
+        }
+      }
+    }
+  }
+}
+
+TEST_F(EngineTest, PlacementBoundGroup) {
+  std::thread t([] {
+    ASSERT_TRUE(engine::BindThread(3));
+    EXPECT_EQ(engine::BoundGroup(), 3u);
+    CheckPlacement(3);
+    engine::ThreadExit();
+  });
+  t.join();
+}
+
+TEST_F(EngineTest, PlacementOtherGroupsAndUnboundThread) {
+  std::thread t([] {
+    EXPECT_EQ(engine::BoundGroup(), kNoGroup);
+    CheckPlacement(4);  // Never bound: explicit tcache path.
+    ASSERT_TRUE(engine::BindThread(5));
+    CheckPlacement(4);  // Bound to another group.
+    CheckPlacement(0);  // The root group is an ordinary group.
+    engine::ThreadExit();
+  });
+  t.join();
+}
+
+TEST_F(EngineTest, ForeignPointersHaveNoOwner) {
+  static int global_var = 1;
+  int stack_var = 2;
+  void* libc_block = malloc(100);
+  std::vector<char> vec(1000);
+  EXPECT_EQ(engine::OwnerOf(&global_var), kNoGroup);
+  EXPECT_EQ(engine::OwnerOf(&stack_var), kNoGroup);
+  EXPECT_EQ(engine::OwnerOf(libc_block), kNoGroup);
+  EXPECT_EQ(engine::OwnerOf(vec.data()), kNoGroup);
+  EXPECT_EQ(engine::OwnerOf(nullptr), kNoGroup);
+  EXPECT_EQ(engine::OwnerOf(reinterpret_cast<void*>(~uintptr_t{0})), kNoGroup);
+  // Inside the reservation but past every claimed chunk.
+  uintptr_t end = owner_table::g_va_base.load() + owner_table::g_va_bytes.load();
+  EXPECT_EQ(engine::OwnerOf(reinterpret_cast<void*>(end - 64)), kNoGroup);
+  free(libc_block);
+}
+
+// backends.md §2.3: with the automatic tcache, a block freed in one group
+// comes back for an allocation in another. Alternate bound A and other B.
+TEST_F(EngineTest, TcacheTrapNeverMixesGroups) {
+  std::thread t([] {
+    constexpr uint32_t kA = 7, kB = 8;
+    ASSERT_TRUE(engine::BindThread(kA));
+    int mismatches = 0;
+    for (int round = 0; round < 2000; ++round) {
+      size_t size = 8 + static_cast<size_t>(round % 50) * 24;
+      void* a = engine::Alloc(kA, size, 0, false);
+      void* b = engine::Alloc(kB, size, 0, false);
+      mismatches += engine::OwnerOf(a) != kA;
+      mismatches += engine::OwnerOf(b) != kB;
+      // Free in both orders so each cache sees the other's size classes.
+      if (round % 2 == 0) {
+        engine::Free(a, kA);
+        engine::Free(b, kB);
+      } else {
+        engine::Free(b, kB);
+        engine::Free(a, kA);
+      }
+      void* a2 = engine::Alloc(kA, size, 0, false);
+      void* b2 = engine::Alloc(kB, size, 0, false);
+      mismatches += engine::OwnerOf(a2) != kA;
+      mismatches += engine::OwnerOf(b2) != kB;
+      mismatches += a2 == b;
+      mismatches += b2 == a;
+      engine::Free(a2, kA);
+      engine::Free(b2, kB);
+    }
+    EXPECT_EQ(mismatches, 0);
+    // Rebinding flushes: B's blocks must not leak into A after a switch.
+    for (int round = 0; round < 200; ++round) {
+      uint32_t bound = round % 2 == 0 ? kB : kA;
+      uint32_t other = bound == kA ? kB : kA;
+      ASSERT_TRUE(engine::BindThread(bound));
+      void* ps[16];
+      for (void*& p : ps) p = engine::Alloc(bound, 64, 0, false);
+      for (void* p : ps) {
+        mismatches += engine::OwnerOf(p) != bound;
+        engine::Free(p, bound);
+      }
+      void* q = engine::Alloc(other, 64, 0, false);
+      mismatches += engine::OwnerOf(q) != other;
+      engine::Free(q, other);
+    }
+    EXPECT_EQ(mismatches, 0);
+    engine::ThreadExit();
+  });
+  t.join();
+}
+
+// 4 threads, each bound to its own group, 100k mixed operations in total;
+// half the blocks are freed by another thread.
+TEST_F(EngineTest, CrossThreadFreesKeepOwners) {
+  constexpr int kThreads = 4;
+  constexpr int kOpsPerThread = 25000;
+  constexpr uint32_t kFirstGroup = 10;
+  struct Block {
+    void* p;
+    uint32_t group;
+    size_t size;
+  };
+  std::mutex mu;
+  std::vector<Block> handoff[kThreads];
+  std::atomic<int> mismatches{0};
+  std::atomic<int> done{0};
+  auto worker = [&](int id) {
+    ASSERT_TRUE(engine::BindThread(kFirstGroup + id));
+    std::mt19937 rng(id + 1);
+    std::vector<Block> mine;
+    int bad = 0;
+    auto check_free = [&](const Block& b) {
+      bad += engine::OwnerOf(b.p) != b.group;
+      bad += static_cast<unsigned char*>(b.p)[0] != (b.group & 0xff);
+      if (rng() % 2 == 0) {
+        engine::Free(b.p, engine::OwnerOf(b.p));
+      } else {
+        engine::FreeSized(b.p, engine::UsableSize(b.p), engine::OwnerOf(b.p));
+      }
+    };
+    for (int op = 0; op < kOpsPerThread; ++op) {
+      uint32_t r = rng();
+      if (r % 3 != 0 || mine.empty()) {
+        uint32_t group = r % 4 == 0 ? kFirstGroup + (r >> 8) % kThreads
+                                    : kFirstGroup + id;
+        size_t size = (r >> 4) % 8 == 0 ? 1 + (r >> 12) % 200000
+                                        : 1 + (r >> 12) % 2048;
+        void* p = engine::Alloc(group, size, (r >> 20) % 5 == 0 ? 64 : 0,
+                                (r >> 24) % 7 == 0);
+        if (p == nullptr) {
+          ++bad;
+          continue;
+        }
+        bad += engine::OwnerOf(p) != group;
+        static_cast<unsigned char*>(p)[0] = static_cast<unsigned char>(group);
+        Block b{p, group, size};
+        if ((r >> 28) % 2 == 0) {
+          std::lock_guard<std::mutex> l(mu);
+          handoff[(id + 1) % kThreads].push_back(b);
+        } else {
+          mine.push_back(b);
+        }
+      } else {
+        check_free(mine.back());
+        mine.pop_back();
+      }
+      if (op % 64 == 0) {
+        std::vector<Block> theirs;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          theirs.swap(handoff[id]);
+        }
+        for (const Block& b : theirs) check_free(b);
+      }
+    }
+    for (const Block& b : mine) check_free(b);
+    done.fetch_add(1);
+    while (done.load() < kThreads) std::this_thread::yield();
+    std::vector<Block> theirs;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      theirs.swap(handoff[id]);
+    }
+    for (const Block& b : theirs) check_free(b);
+    mismatches.fetch_add(bad);
+    engine::ThreadExit();
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) threads.emplace_back(worker, i);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  for (int i = 0; i < kThreads; ++i) EXPECT_TRUE(handoff[i].empty());
+}
+
+void CheckReallocChain(uint32_t owner) {
+  const size_t steps[] = {10, 24, 100, 5000, 40000, 100000, 3 * kMiB, 12 * kMiB,
+                          50, 20000, 1};
+  void* p = engine::Alloc(owner, 10, 0, false);
+  ASSERT_NE(p, nullptr);
+  memset(p, 0x5a, 10);
+  size_t valid = 10;
+  for (size_t size : steps) {
+    void* q = engine::Realloc(p, size, 0, owner);
+    ASSERT_NE(q, nullptr) << size;
+    EXPECT_EQ(engine::OwnerOf(q), owner) << size;
+    size_t keep = valid < size ? valid : size;
+    const unsigned char* c = static_cast<const unsigned char*>(q);
+    for (size_t i = 0; i < keep; ++i) ASSERT_EQ(c[i], 0x5a) << size << " " << i;
+    memset(q, 0x5a, size);
+    valid = size;
+    p = q;
+  }
+  // Aligned realloc.
+  void* q = engine::Realloc(p, 100000, 64 * 1024, owner);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % (64 * 1024), 0u);
+  EXPECT_EQ(engine::OwnerOf(q), owner);
+  // In place: never moves, never changes owner.
+  size_t usable = engine::ResizeInPlace(q, 50000, 0, 64 * 1024, owner);
+  EXPECT_GE(usable, 50000u);
+  EXPECT_EQ(usable, engine::UsableSize(q));
+  EXPECT_EQ(engine::OwnerOf(q), owner);
+  engine::Free(q, owner);
+}
+
+TEST_F(EngineTest, ReallocStaysInOwnerGroup) {
+  std::thread t([] {
+    ASSERT_TRUE(engine::BindThread(20));
+    CheckReallocChain(20);  // The bound group.
+    CheckReallocChain(21);  // Another group, from a thread bound to 20.
+    engine::ThreadExit();
+  });
+  t.join();
+  std::thread u([] { CheckReallocChain(22); });  // Never-bound thread.
+  u.join();
+}
+
+TEST_F(EngineTest, UsableSizeMatchesGoodSize) {
+  for (size_t size = 1; size < 70000; size = size * 5 / 4 + 1) {
+    for (size_t align : {size_t{0}, size_t{32}, size_t{256}, size_t{8192}}) {
+      void* p = engine::Alloc(1, size, align, false);
+      ASSERT_NE(p, nullptr);
+      EXPECT_GE(engine::UsableSize(p), size);
+      EXPECT_EQ(engine::UsableSize(p), engine::GoodSize(size, align));
+      engine::Free(p, 1);
+    }
+  }
+  EXPECT_EQ(engine::GoodSize(~size_t{0} - 4096, 0), 0u);
+  EXPECT_EQ(engine::Alloc(1, size_t{1} << 62, 0, false), nullptr);
+}
+
+TEST_F(EngineTest, ManyGroups) {
+  constexpr uint32_t kFirst = 100, kCount = 250;
+  std::vector<void*> blocks;
+  for (uint32_t g = kFirst; g < kFirst + kCount; ++g) {
+    ASSERT_TRUE(engine::EnsureGroup(g)) << g;
+    void* p = engine::Alloc(g, 48 + g, 0, false);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(engine::OwnerOf(p), g);
+    blocks.push_back(p);
+  }
+  for (uint32_t g = kFirst; g < kFirst + kCount; ++g) {
+    engine::Free(blocks[g - kFirst], g);
+  }
+  EXPECT_FALSE(engine::EnsureGroup(kMaxGroups));
+  EXPECT_FALSE(engine::BindThread(kNoGroup));
+  EXPECT_EQ(engine::Alloc(kMaxGroups, 8, 0, false), nullptr);
+}
+
+TEST_F(EngineTest, ThreadExitThenAllocFree) {
+  std::thread t([] {
+    ASSERT_TRUE(engine::BindThread(30));
+    void* early = engine::Alloc(31, 64, 0, false);  // Creates a tcache for 31.
+    void* bound = engine::Alloc(30, 64, 0, false);
+    engine::ThreadExit();
+    EXPECT_EQ(engine::BoundGroup(), kNoGroup);
+    engine::Free(early, 31);
+    engine::Free(bound, 30);
+    int bad = 0;
+    for (int i = 0; i < 2000; ++i) {
+      uint32_t g = 30 + i % 3;
+      size_t size = 1 + static_cast<size_t>(i) * 37 % 5000;
+      void* p = engine::Alloc(g, size, i % 4 == 0 ? 128 : 0, i % 5 == 0);
+      bad += p == nullptr || engine::OwnerOf(p) != g;
+      void* q = engine::Realloc(p, size * 2, 0, g);
+      bad += q == nullptr || engine::OwnerOf(q) != g;
+      engine::Free(q, g);
+    }
+    EXPECT_EQ(bad, 0);
+    // No re-binding after ThreadExit, and a second ThreadExit is harmless.
+    EXPECT_TRUE(engine::BindThread(30));
+    EXPECT_EQ(engine::BoundGroup(), kNoGroup);
+    engine::ThreadExit();
+    void* p = engine::Alloc(30, 100, 0, false);
+    EXPECT_EQ(engine::OwnerOf(p), 30u);
+    engine::Free(p, 30);
+  });
+  t.join();
+}
+
+// Key destructors run after jemalloc's own thread cleanup would otherwise
+// get arena-0 blocks (jemalloc ignores MALLOCX_ARENA once a thread's state is
+// "reincarnated"). The engine defers that cleanup to the third destructor
+// round: allocations in rounds 1 and 2 stay in their group.
+std::atomic<int> g_dtor_bad{0};
+std::atomic<int> g_dtor_calls{0};
+pthread_key_t g_dtor_key;
+
+void LateDestructor(void* arg) {
+  uintptr_t round = reinterpret_cast<uintptr_t>(arg);
+  if (round == 1) engine::ThreadExit();
+  g_dtor_calls.fetch_add(1);
+  for (uint32_t g : {32u, 33u}) {
+    void* p = engine::Alloc(g, 256, 0, false);
+    g_dtor_bad += p == nullptr || engine::OwnerOf(p) != g;
+    if (p != nullptr) engine::Free(p, g);
+  }
+  if (round < 2) {
+    pthread_setspecific(g_dtor_key, reinterpret_cast<void*>(round + 1));
+  }
+}
+
+TEST_F(EngineTest, ThreadExitFromKeyDestructor) {
+  ASSERT_EQ(pthread_key_create(&g_dtor_key, LateDestructor), 0);
+  g_dtor_bad = 0;
+  g_dtor_calls = 0;
+  std::thread t([] {
+    pthread_setspecific(g_dtor_key, reinterpret_cast<void*>(1));
+    ASSERT_TRUE(engine::BindThread(32));
+    void* p = engine::Alloc(32, 64, 0, false);
+    engine::Free(p, 32);
+  });
+  t.join();
+  EXPECT_EQ(g_dtor_calls.load(), 2);
+  EXPECT_EQ(g_dtor_bad.load(), 0);
+  // A thread whose first engine use is inside its exit destructors.
+  g_dtor_calls = 0;
+  std::thread u([] {
+    pthread_setspecific(g_dtor_key, reinterpret_cast<void*>(1));
+  });
+  u.join();
+  EXPECT_EQ(g_dtor_calls.load(), 2);
+  EXPECT_EQ(g_dtor_bad.load(), 0);
+  pthread_key_delete(g_dtor_key);
+}
+
+TEST_F(EngineTest, StatsAndPurge) {
+  constexpr uint32_t kG = 40;
+  EngineGroupStats st{};
+  EXPECT_FALSE(engine::GroupStats(kMaxGroups - 1, &st));  // No arena.
+  std::thread t([] {
+    ASSERT_TRUE(engine::BindThread(kG));
+    std::vector<void*> ps;
+    for (int i = 0; i < 1000; ++i) ps.push_back(engine::Alloc(kG, 1000, 0, false));
+    void* big = engine::Alloc(kG, 10 * kMiB, 0, false);
+    memset(big, 1, 10 * kMiB);
+    EngineGroupStats s{};
+    ASSERT_TRUE(engine::GroupStats(kG, &s));
+    EXPECT_GE(s.allocated_bytes, 1000u * 1000 + 10 * kMiB);
+    EXPECT_GE(s.active_bytes, s.allocated_bytes);
+    EXPECT_GE(s.mapped_bytes, s.active_bytes);
+    EXPECT_GT(s.resident_bytes, 10 * kMiB);
+    EXPECT_GT(s.metadata_bytes, 0u);
+    for (void* p : ps) engine::Free(p, kG);
+    engine::Free(big, kG);
+    engine::Purge(kG);
+    EngineGroupStats after{};
+    ASSERT_TRUE(engine::GroupStats(kG, &after));
+    EXPECT_LT(after.allocated_bytes, s.allocated_bytes);
+    EXPECT_LT(after.resident_bytes, s.resident_bytes);
+    EXPECT_EQ(after.mapped_bytes, s.mapped_bytes);  // VA is never returned.
+    engine::ThreadExit();
+  });
+  t.join();
+}
+
+TEST_F(EngineTest, MallctlForwardsToPrivateInstance) {
+  bool retain = false;
+  size_t len = sizeof(retain);
+  ASSERT_EQ(engine::Mallctl("opt.retain", &retain, &len, nullptr, 0), 0);
+  EXPECT_TRUE(retain);
+  size_t mib[4];
+  size_t miblen = 4;
+  ASSERT_EQ(engine::MallctlNameToMib("opt.narenas", mib, &miblen), 0);
+  unsigned narenas = 0;
+  len = sizeof(narenas);
+  ASSERT_EQ(engine::MallctlByMib(mib, miblen, &narenas, &len, nullptr, 0), 0);
+  EXPECT_EQ(narenas, 1u);
+  std::string out;
+  engine::MallocStatsPrint(
+      [](void* o, const char* s) { static_cast<std::string*>(o)->append(s); },
+      &out, "gblxe");
+  EXPECT_NE(out.find("jemalloc"), std::string::npos);
+}
+
+// Fork while other threads allocate: the child can allocate (including
+// creating a new group) and exits 0.
+TEST_F(EngineTest, ForkWithConcurrentAllocation) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&stop, i] {
+      ASSERT_TRUE(engine::BindThread(50 + i));
+      uint32_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        uint32_t g = 50 + (n % 3);
+        void* p = engine::Alloc(g, 16 + n % 70000, 0, false);
+        engine::Free(p, g);
+        if (n % 1000 == 0) (void)engine::EnsureGroup(300 + n / 1000 % 20);
+        ++n;
+      }
+      engine::ThreadExit();
+    });
+  }
+  int failures = 0;
+  for (int i = 0; i < 50; ++i) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int bad = 0;
+      for (uint32_t g : {50u, 51u, 52u, 60u, static_cast<uint32_t>(400 + i)}) {
+        for (size_t size : {size_t{8}, size_t{5000}, 3 * kMiB}) {
+          void* p = engine::Alloc(g, size, 0, false);
+          bad += p == nullptr || engine::OwnerOf(p) != g;
+          if (p != nullptr) engine::Free(p, g);
+        }
+      }
+      if (!engine::BindThread(61)) ++bad;
+      void* p = engine::Alloc(61, 100, 0, true);
+      bad += engine::OwnerOf(p) != 61;
+      engine::Free(p, 61);
+      _exit(bad == 0 ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    failures += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+}
+
+// MALLOC_CONF must not reach our instance. Runs this binary again with a
+// hostile MALLOC_CONF; the child half is EngineConfChild.ReadsForcedOptions.
+TEST_F(EngineTest, MallocConfEnvironmentIsIgnored) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("MALLOC_CONF",
+           "retain:false,narenas:3,tcache:false,junk:true,abort_conf:true,"
+           "background_thread:true",
+           1);
+    setenv("MG_ENGINE_TEST_CONF_CHILD", "1", 1);
+    execl("/proc/self/exe", "engine_test",
+          "--gtest_filter=EngineConfChild.ReadsForcedOptions", nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(EngineConfChild, ReadsForcedOptions) {
+  if (getenv("MG_ENGINE_TEST_CONF_CHILD") == nullptr) {
+    GTEST_SKIP() << "child half of EngineTest.MallocConfEnvironmentIsIgnored";
+  }
+  ASSERT_NE(getenv("MALLOC_CONF"), nullptr);
+  ASSERT_TRUE(engine::Init());
+  bool b = false;
+  size_t len = sizeof(b);
+  ASSERT_EQ(engine::Mallctl("opt.retain", &b, &len, nullptr, 0), 0);
+  EXPECT_TRUE(b);
+  ASSERT_EQ(engine::Mallctl("opt.tcache", &b, &len, nullptr, 0), 0);
+  EXPECT_TRUE(b);
+  ASSERT_EQ(engine::Mallctl("opt.background_thread", &b, &len, nullptr, 0), 0);
+  EXPECT_FALSE(b);
+  unsigned narenas = 0;
+  len = sizeof(narenas);
+  ASSERT_EQ(engine::Mallctl("opt.narenas", &narenas, &len, nullptr, 0), 0);
+  EXPECT_EQ(narenas, 1u);
+  const char* junk = nullptr;
+  len = sizeof(junk);
+  ASSERT_EQ(engine::Mallctl("opt.junk", &junk, &len, nullptr, 0), 0);
+  EXPECT_STREQ(junk, "false");
+  void* p = engine::Alloc(1, 100, 0, false);
+  EXPECT_EQ(engine::OwnerOf(p), 1u);
+  engine::Free(p, 1);
+}
+
+}  // namespace
+}  // namespace memgroup::internal

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `memgroup run --max 64M -- python3 ...`: the command sets MEMGROUP_MAX and
+# LD_PRELOAD, python gets MemoryError at the limit and recovers, and the
+# program's exit status comes back through the command.
+# Usage: cli_run.sh MEMGROUP_BINARY LIBRARY PYTHON3
+memgroup=$1
+library=$2
+python=$3
+set -- "$library"
+. "$(dirname "$0")/lib.sh"
+require_lib
+export MEMGROUP_LIBRARY=$MG_LIB
+unset LD_PRELOAD
+
+"$memgroup" run --max 64M --oom enomem -- "$python" -c '
+import os, sys
+assert os.environ["MEMGROUP_MAX"] == "64M", os.environ.get("MEMGROUP_MAX")
+assert os.environ["LD_PRELOAD"].split(":")[0] == os.environ["MEMGROUP_LIBRARY"]
+items = []
+try:
+    while True:
+        items.append(bytearray(2**20))
+        if len(items) > 1024: sys.exit("no limit enforced")
+except MemoryError:
+    n = len(items)
+del items
+print("MemoryError after %d MiB" % n)
+print("recovered")
+' > "$mg_tmp/out" 2> "$mg_tmp/err"
+status=$?
+cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
+expect_eq "$status" "0" "exit status"
+expect_contains "$mg_tmp/out" "recovered" "python output"
+
+"$memgroup" run --max 64M -- sh -c 'exit 7'
+expect_eq "$?" "7" "exit status through memgroup run"
+pass "memgroup run"
