@@ -174,6 +174,16 @@ class ChargeStocks {
     enabled_.store(on, std::memory_order_relaxed);
   }
 
+  // fork(2): hold the stock locks across fork (after the registry lock).
+  void PrepareFork() {
+    drain_lock_.Lock();
+    grow_lock_.Lock();
+  }
+  void ParentFork() {
+    grow_lock_.Unlock();
+    drain_lock_.Unlock();
+  }
+
   // After fork in the child: only the calling thread survives. Releases every
   // other thread's stock (draining it) and resets the drain lock.
   void AfterForkChild(ThreadStock* self);
