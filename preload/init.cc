@@ -19,7 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "alloc_path.h"
+#include "api/alloc_path.h"
 #include "base/meta_alloc.h"
 #include "engine/mmap_tracker.h"
 #include "base/parse_size.h"
@@ -221,7 +221,9 @@ bool BindHookImpl(uint32_t group) {
 void ReportHookImpl(int fd, uint32_t group) {
   EngineGroupStats s;
   if (!engine::GroupStats(group, &s)) return;
-  int64_t overhead = static_cast<int64_t>(s.mapped_bytes) -
+  // Engine pages resident but not holding live blocks (dirty, retained
+  // partially, metadata).
+  int64_t overhead = static_cast<int64_t>(s.resident_bytes) -
                      static_cast<int64_t>(s.allocated_bytes);
   RawPrint(fd,
            "stat.overhead %lld\nstat.engine_mapped %llu\n"

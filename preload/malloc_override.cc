@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "alloc_path.h"
+#include "api/alloc_path.h"
 #include "base/raw_log.h"
 #include "base/sys.h"
 #include "engine/jemalloc_flags.h"

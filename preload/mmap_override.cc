@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <sys/mman.h>
 
-#include "alloc_path.h"
+#include "api/alloc_path.h"
 #include "base/sys.h"
 #include "engine/mmap_tracker.h"
 

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <new>
 
-#include "alloc_path.h"
+#include "api/alloc_path.h"
 
 using memgroup::internal::preload::AllocImpl;
 using memgroup::internal::preload::FreeImpl;

@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "../../preload/alloc_path.h"
+#include "api/alloc_path.h"
 #include "base/parse_size.h"
 
 using namespace memgroup::internal;

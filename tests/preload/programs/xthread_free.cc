@@ -1,6 +1,9 @@
 // Cross-thread free stress: 4 threads each allocate mixed-size blocks and
 // hand them to the next thread, which checks the contents and frees them.
+#include <dlfcn.h>
+
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -24,6 +27,18 @@ struct Mailbox {
 };
 
 Mailbox g_boxes[kThreads];
+
+// Under the memgroup preload each worker allocates in its own group (found
+// with dlsym, so the program also runs plain); after every block is freed,
+// every group must read exactly 0.
+using CreateFn = int (*)(uint64_t, const char*, uint64_t*);
+using RootFn = uint64_t (*)();
+using SetFn = int (*)(uint64_t);
+using CurrentFn = int (*)(uint64_t, int, int64_t*);
+CreateFn g_create = nullptr;
+SetFn g_set = nullptr;
+CurrentFn g_current = nullptr;
+uint64_t g_groups[kThreads] = {};
 std::atomic<int> g_done_producing{0};
 std::atomic<long> g_freed{0};
 std::atomic<long> g_bad{0};
@@ -52,6 +67,7 @@ void Drain(int self, std::vector<Block>* local) {
 }
 
 void Worker(int self) {
+  if (g_set != nullptr) MG_EXPECT(g_set(g_groups[self]) == 0);
   const int next = (self + 1) % kThreads;
   std::vector<Block> batch, local;
   for (int i = 0; i < kBlocksPerThread; ++i) {
@@ -81,12 +97,35 @@ void Worker(int self) {
 }  // namespace
 
 int main() {
+  g_create = reinterpret_cast<CreateFn>(dlsym(RTLD_DEFAULT, "mg_group_create"));
+  auto root = reinterpret_cast<RootFn>(dlsym(RTLD_DEFAULT, "mg_root"));
+  g_set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "mg_thread_set_group"));
+  g_current =
+      reinterpret_cast<CurrentFn>(dlsym(RTLD_DEFAULT, "mg_group_current"));
+  if (g_create != nullptr) {
+    for (int i = 0; i < kThreads; ++i) {
+      char name[16];
+      snprintf(name, sizeof(name), "worker%d", i);
+      MG_EXPECT(g_create(root(), name, &g_groups[i]) == 0);
+    }
+  }
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) threads.emplace_back(Worker, i);
   for (auto& t : threads) t.join();
   MG_EXPECT(g_bad.load() == 0);
   MG_EXPECT(g_freed.load() == long{kThreads} * kBlocksPerThread);
   printf("xthread_free: %ld blocks freed across threads\n", g_freed.load());
+  // Mailbox storage was allocated by the workers: release it too.
+  for (Mailbox& box : g_boxes) std::vector<Block>().swap(box.blocks);
+  if (g_current != nullptr) {
+    for (int i = 0; i < kThreads; ++i) {
+      int64_t bytes = -1;
+      MG_EXPECT(g_current(g_groups[i], 1, &bytes) == 0);
+      printf("xthread_free: group worker%d current %lld\n", i,
+             static_cast<long long>(bytes));
+      MG_EXPECT(bytes == 0);
+    }
+  }
   puts("xthread_free: OK");
   return 0;
 }

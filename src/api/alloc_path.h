@@ -7,8 +7,8 @@
 // that has not run its first slow path (and after thread exit), which fails
 // the same compare as an empty stock. The stock always belongs to the
 // thread's bound group, because rebinding drains it.
-#ifndef MEMGROUP_PRELOAD_ALLOC_PATH_H_
-#define MEMGROUP_PRELOAD_ALLOC_PATH_H_
+#ifndef MEMGROUP_SRC_API_ALLOC_PATH_H_
+#define MEMGROUP_SRC_API_ALLOC_PATH_H_
 
 #include <cerrno>
 #include <cstddef>
@@ -91,4 +91,4 @@ MG_ALWAYS_INLINE void FreeImpl(void* p) {
 
 }  // namespace memgroup::internal::preload
 
-#endif  // MEMGROUP_PRELOAD_ALLOC_PATH_H_
+#endif  // MEMGROUP_SRC_API_ALLOC_PATH_H_
