@@ -40,11 +40,54 @@ typedef enum mg_oom_policy {
   MG_OOM_ABORT = 1,  /* report to stderr, then abort() */
   MG_OOM_KILL = 2,   /* report to stderr, then SIGKILL the process */
   MG_OOM_WAIT = 3,   /* block until the charge fits or the timeout passes */
+  MG_OOM_HANDLER = 4 /* the group's OOM handler decides (mg_group_set_oom_handler) */
 } mg_oom_policy_t;
+
+/* Verdicts of an OOM handler. */
+#define MG_OOM_RETRY 0 /* something was freed: retry the charge */
+#define MG_OOM_FAIL 1  /* fail the allocation (ENOMEM / bad_alloc) */
+#define MG_OOM_FORCE 2 /* charge over the limit (counted as a max event) */
+
+/* Asked to release up to `target` bytes charged to `group`; returns the
+ * bytes released. Runs on the allocating thread with no memgroup lock held;
+ * it may allocate (charged directly, never re-entering reclaim) and free. */
+typedef int64_t (*mg_reclaim_fn)(mg_group_t group, int64_t target, void* arg);
+/* Decides a charge refused at `group`'s max: MG_OOM_RETRY/FAIL/FORCE. */
+typedef int (*mg_oom_handler_fn)(mg_group_t group, int64_t bytes, void* arg);
+/* Usage of `group` crossed `threshold`: upwards (above = 1) or downwards. */
+typedef void (*mg_threshold_fn)(mg_group_t group, int64_t threshold, int above,
+                                void* arg);
+/* Reclaim in `group`'s subtree ran at pressure `level` (MG_PRESSURE_*). */
+typedef void (*mg_pressure_fn)(mg_group_t group, int level, void* arg);
+
+#define MG_PRESSURE_LOW 1      /* reclaim released most of what was asked */
+#define MG_PRESSURE_MEDIUM 2   /* released less than 40% */
+#define MG_PRESSURE_CRITICAL 3 /* released less than 5% */
 
 typedef struct mg_events {
   uint64_t low, high, max, oom, oom_kill, oom_group_kill;
 } mg_events_t;
+
+/* memory.stat of a group and its descendants, in bytes unless named. */
+typedef struct mg_stat {
+  int64_t current;       /* usage, stocks included */
+  int64_t heap;          /* usable bytes of live blocks (and engine slack) */
+  int64_t mmap;          /* charged anonymous mappings */
+  int64_t explicit_bytes; /* mg_charge() */
+  int64_t stock;         /* pre-charged bytes held in thread stocks */
+  int64_t reclaim_calls; /* reclaim callback invocations */
+  int64_t reclaimed;     /* bytes reclaim callbacks reported released */
+  int64_t throttled_usec;/* time threads slept above high */
+  int64_t oom_wait_usec; /* time threads waited under MG_OOM_WAIT */
+} mg_stat_t;
+
+/* PSI-style pressure: percent of wall time stalled (reclaim, throttling,
+ * OOM waits) with at least one thread (some) or every thread (full). */
+typedef struct mg_pressure {
+  double some_avg10, some_avg60, some_avg300;
+  double full_avg10, full_avg60, full_avg300;
+  uint64_t some_total_usec, full_total_usec;
+} mg_pressure_t;
 
 /* --- Groups ------------------------------------------------------------ */
 
@@ -71,6 +114,23 @@ int mg_group_get_limit(mg_group_t group, mg_limit_t which, int64_t* bytes);
 /* timeout_ms applies to MG_OOM_WAIT only; -1 waits forever. */
 int mg_group_set_oom_policy(mg_group_t group, mg_oom_policy_t policy,
                             int64_t timeout_ms);
+
+/* Sets the function the MG_OOM_HANDLER policy calls (NULL removes it). */
+int mg_group_set_oom_handler(mg_group_t group, mg_oom_handler_fn fn, void* arg);
+
+/* --- Reclaim ----------------------------------------------------------- */
+
+/* Registers a reclaim callback on a group. At a refused charge, memgroup
+ * drains stocks, then asks the callbacks of the refusing group and its
+ * descendants for the shortfall, skipping groups within their effective min
+ * and reaching groups within their effective low only when nothing else
+ * gave (kernel protection). *handle identifies the registration. */
+int mg_reclaim_register(mg_group_t group, mg_reclaim_fn fn, void* arg,
+                        int* handle);
+int mg_reclaim_unregister(int handle);
+/* Proactive reclaim (memory.reclaim): asks the subtree's callbacks for
+ * `bytes` without any pressure; *released gets what they released. */
+int mg_group_reclaim(mg_group_t group, int64_t bytes, int64_t* released);
 
 /* --- Threads ----------------------------------------------------------- */
 
@@ -104,6 +164,17 @@ int mg_group_reset_peak(mg_group_t group);
 int mg_group_failcnt(mg_group_t group, int64_t* count);
 /* local != 0 reads events.local, else the hierarchical events. */
 int mg_group_events(mg_group_t group, int local, mg_events_t* out);
+int mg_group_stat(mg_group_t group, mg_stat_t* out);
+int mg_group_pressure(mg_group_t group, mg_pressure_t* out);
+/* Calls fn when the group's usage crosses `threshold` in either direction
+ * (checked whenever the counter moves; stocks make it batch-granular). */
+int mg_threshold_register(mg_group_t group, int64_t threshold,
+                          mg_threshold_fn fn, void* arg, int* handle);
+int mg_threshold_unregister(int handle);
+/* Calls fn when reclaim in the group's subtree runs at `level` or worse. */
+int mg_pressure_register(mg_group_t group, int level, mg_pressure_fn fn,
+                         void* arg, int* handle);
+int mg_pressure_unregister(int handle);
 /* Writes every group's stats as "key value" lines to fd. */
 int mg_stats_write(int fd);
 

@@ -10,6 +10,7 @@
 
 #include "api/alloc_path.h"
 #include "base/parse_size.h"
+#include "group/reclaim.h"
 
 using namespace memgroup::internal;
 using namespace memgroup::internal::preload;
@@ -96,8 +97,13 @@ MG_EXPORT int mg_group_set_limit(mg_group_t group, mg_limit_t which,
   switch (which) {
     case MG_LIMIT_MAX: {
       int64_t old = t.ExchangeMax(index, bytes);
-      // Make usage exact against the new limit at once (v2 memory.max).
-      if (bytes < old) DrainSubtree(index);
+      // v2 memory.max: make usage exact against the new limit at once and
+      // reclaim down to it; later charges fail until usage falls.
+      if (bytes < old) {
+        DrainSubtree(index);
+        int64_t over = t.Usage(index) - bytes;
+        if (over > 0) (void)ProactiveReclaim(index, over);
+      }
       if (bytes > old) NotifyLimitChanged(index);
       return 0;
     }
@@ -138,7 +144,7 @@ MG_EXPORT int mg_group_set_oom_policy(mg_group_t group, mg_oom_policy_t policy,
   uint32_t index;
   int err = Resolve(group, &index);
   if (err != 0) return err;
-  if (policy < MG_OOM_ENOMEM || policy > MG_OOM_WAIT || timeout_ms < -1) {
+  if (policy < MG_OOM_ENOMEM || policy > MG_OOM_HANDLER || timeout_ms < -1) {
     return EINVAL;
   }
   GroupState& st = GlobalRegistry().state(index);
@@ -290,6 +296,113 @@ MG_EXPORT int mg_group_events(mg_group_t group, int local, mg_events_t* out) {
   out->oom_kill = ev[kEventOomKill].load(std::memory_order_relaxed);
   out->oom_group_kill = ev[kEventOomGroupKill].load(std::memory_order_relaxed);
   return 0;
+}
+
+MG_EXPORT int mg_group_set_oom_handler(mg_group_t group, mg_oom_handler_fn fn,
+                                       void* arg) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  return ToErrno(SetOomHandler(index, reinterpret_cast<OomHandlerFn>(fn), arg));
+}
+
+MG_EXPORT int mg_reclaim_register(mg_group_t group, mg_reclaim_fn fn,
+                                  void* arg, int* handle) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  return ToErrno(RegisterReclaimer(index, reinterpret_cast<ReclaimFn>(fn), arg,
+                                   handle));
+}
+
+MG_EXPORT int mg_reclaim_unregister(int handle) {
+  return ToErrno(UnregisterReclaimer(handle));
+}
+
+MG_EXPORT int mg_group_reclaim(mg_group_t group, int64_t bytes,
+                               int64_t* released) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (bytes < 0 || released == nullptr) return EINVAL;
+  *released = ProactiveReclaim(index, bytes);
+  return 0;
+}
+
+MG_EXPORT int mg_group_stat(mg_group_t group, mg_stat_t* out) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (out == nullptr) return EINVAL;
+  Registry& reg = GlobalRegistry();
+  const CounterTree& t = reg.tree();
+  memset(out, 0, sizeof(*out));
+  out->current = t.Usage(index);
+  reg.ForEachInSubtree(index, [&](uint32_t i) {
+    const GroupState& st = reg.state(i);
+    // Relaxed: statistics.
+    out->mmap += st.mmap_bytes.load(std::memory_order_relaxed);
+    out->explicit_bytes += st.explicit_bytes.load(std::memory_order_relaxed);
+    out->reclaim_calls += static_cast<int64_t>(
+        st.reclaim_calls.load(std::memory_order_relaxed));
+    out->reclaimed += st.reclaimed_bytes.load(std::memory_order_relaxed);
+    out->throttled_usec += st.throttled_ns.load(std::memory_order_relaxed) / 1000;
+    out->oom_wait_usec +=
+        st.oom_wait_ns_total.load(std::memory_order_relaxed) / 1000;
+  });
+  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+    if (t.IsInSubtree(i, index) && (reg.IsLive(i) || t.Usage(i) != 0)) {
+      out->stock += reg.stocks().StockedBytes(i);
+    }
+  }
+  out->heap = out->current - out->mmap - out->explicit_bytes - out->stock;
+  if (out->heap < 0) out->heap = 0;
+  return 0;
+}
+
+MG_EXPORT int mg_group_pressure(mg_group_t group, mg_pressure_t* out) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (out == nullptr) return EINVAL;
+  Pressure p;
+  ReadPressure(index, &p);
+  out->some_avg10 = p.some_avg10;
+  out->some_avg60 = p.some_avg60;
+  out->some_avg300 = p.some_avg300;
+  out->full_avg10 = p.full_avg10;
+  out->full_avg60 = p.full_avg60;
+  out->full_avg300 = p.full_avg300;
+  out->some_total_usec = p.some_total_us;
+  out->full_total_usec = p.full_total_us;
+  return 0;
+}
+
+MG_EXPORT int mg_threshold_register(mg_group_t group, int64_t threshold,
+                                    mg_threshold_fn fn, void* arg,
+                                    int* handle) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  return ToErrno(RegisterThreshold(
+      index, threshold, reinterpret_cast<ThresholdFn>(fn), arg, handle));
+}
+
+MG_EXPORT int mg_threshold_unregister(int handle) {
+  return ToErrno(UnregisterThreshold(handle));
+}
+
+MG_EXPORT int mg_pressure_register(mg_group_t group, int level,
+                                   mg_pressure_fn fn, void* arg, int* handle) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  return ToErrno(RegisterPressureCallback(
+      index, level, reinterpret_cast<PressureFn>(fn), arg, handle));
+}
+
+MG_EXPORT int mg_pressure_unregister(int handle) {
+  return ToErrno(UnregisterPressureCallback(handle));
 }
 
 MG_EXPORT int mg_stats_write(int fd) {

@@ -24,6 +24,7 @@
 
 #include "base/raw_log.h"
 #include "base/sys.h"
+#include "group/reclaim.h"
 
 namespace memgroup::internal {
 
@@ -84,6 +85,20 @@ void MaybeThrottle(uint32_t group, int64_t bytes) {
     return;
   }
   Reg().RaiseEvent(worst_group, kEventHigh);
+  // Reclaim the excess of the group over high first (kernel reclaim_high).
+  {
+    int64_t excess = t.Usage(worst_group) - t.High(worst_group);
+    if (excess > 0) {
+      StallBegin(group);
+      int64_t start = MonotonicNanos();
+      int64_t got = ReclaimSubtree(worst_group, excess);
+      StallEnd(group, StallKind::kReclaim, MonotonicNanos() - start);
+      if (got > 0 && t.Usage(worst_group) <= t.High(worst_group)) {
+        t_over_high = 0;
+        return;
+      }
+    }
+  }
   t_over_high += bytes;
   double pages = static_cast<double>(t_over_high) / 4096.0;
   double delay_s = worst * worst * pages / 64.0;
@@ -91,7 +106,9 @@ void MaybeThrottle(uint32_t group, int64_t bytes) {
   if (delay_ns > kMaxHighDelayNs) delay_ns = kMaxHighDelayNs;
   if (delay_ns < kMinHighDelayNs) return;  // keep accumulating
   t_over_high = 0;
+  StallBegin(group);
   SleepNanos(delay_ns);
+  StallEnd(group, StallKind::kThrottle, delay_ns);
 }
 
 ChargeResult TryChargeExact(uint32_t group, int64_t bytes, uint32_t* failed) {
@@ -105,6 +122,8 @@ ChargeResult WaitForRoom(uint32_t group, uint32_t refusing, int64_t bytes) {
   int64_t deadline = timeout < 0 ? -1 : MonotonicNanos() + timeout;
   // Relaxed counter of sleepers (statistics and wake decisions).
   st.waiters.fetch_add(1, std::memory_order_relaxed);
+  int64_t start = MonotonicNanos();
+  StallBegin(group);
   ChargeResult r = ChargeResult::kOverLimit;
   for (;;) {
     // Pairs with the release bump in NotifyLimitChanged: a wake-up after we
@@ -123,6 +142,7 @@ ChargeResult WaitForRoom(uint32_t group, uint32_t refusing, int64_t bytes) {
     SysFutexWait(reinterpret_cast<const uint32_t*>(&st.wake_seq), seq, sleep);
   }
   st.waiters.fetch_sub(1, std::memory_order_relaxed);
+  StallEnd(group, StallKind::kOomWait, MonotonicNanos() - start);
   return r;
 }
 
@@ -155,6 +175,7 @@ void SetupThread() {
     group = Reg().LiveAncestor(t.inherited_group_plus1 - 1);
   }
   t.group = group;
+  MemberJoin(group);
   t.stock = Reg().stocks().Acquire();
   // Pairs with SetBindHook's release store.
   BindHook hook = g_bind_hook.load(std::memory_order_acquire);
@@ -166,6 +187,7 @@ void TeardownThread() {
   ThreadStock* ts = t.stock;
   t.stock = nullptr;
   t.status = kThreadExited;
+  MemberLeave(t.group);
   Reg().stocks().Release(ts);
 }
 
@@ -177,6 +199,8 @@ bool BindCurrentThread(uint32_t group) {
   BindHook hook = g_bind_hook.load(std::memory_order_acquire);
   if (hook != nullptr && !hook(group)) return false;
   Reg().stocks().DrainOwn(t.stock);
+  MemberLeave(t.group);
+  MemberJoin(group);
   t.group = group;
   return true;
 }
@@ -206,23 +230,51 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
   DepthGuard guard;
   ThreadStock* ts = kind == ChargeKind::kExplicit ? nullptr : t.stock;
   if (reg.stocks().TryCharge(ts, group, bytes, &failed)) {
+    CheckThresholds(group);
     MaybeThrottle(group, bytes);
     return ChargeResult::kOk;
   }
   // Refused at `failed` (the group itself or an ancestor).
   reg.RaiseEvent(failed, kEventMax);
-  // 1. Make the decision exact: drain every stock of the refusing subtree.
-  for (int round = 0; round < kMaxReclaimRetries; ++round) {
+  // 1. Drain every stock of the refusing subtree, so that the decision is
+  //    made on exact usage; 2. group-local reclaim for the shortfall, retried
+  //    until a round makes no progress 16 times (kernel MAX_RECLAIM_RETRIES).
+  int no_progress = 0;
+  bool stalled = false;
+  int64_t stall_start = 0;
+  ChargeResult result = ChargeResult::kOverLimit;
+  while (no_progress < kMaxReclaimRetries) {
     int64_t drained = reg.stocks().DrainSubtree(failed);
-    uint32_t again;
+    uint32_t again = failed;
     if (TryChargeExact(group, bytes, &again) == ChargeResult::kOk) {
-      MaybeThrottle(group, bytes);
-      return ChargeResult::kOk;
+      result = ChargeResult::kOk;
+      break;
     }
     failed = again;
-    // 2. Reclaim callbacks run here (group-local reclaim); without progress
-    // from draining or reclaim there is nothing left to retry.
-    if (drained == 0) break;
+    int64_t shortfall =
+        reg.tree().Usage(failed) + bytes - reg.tree().Max(failed);
+    if (shortfall <= 0) shortfall = bytes;
+    if (!stalled) {
+      stalled = true;
+      stall_start = MonotonicNanos();
+      StallBegin(group);
+    }
+    int64_t reclaimed = ReclaimSubtree(failed, shortfall);
+    if (reclaimed < 0 && drained == 0) break;  // nothing can give
+    if (reclaimed > 0 || drained > 0) {
+      no_progress = 0;
+      if (reclaimed <= 0) ++no_progress;  // draining alone is one round
+    } else {
+      ++no_progress;
+    }
+  }
+  if (stalled) {
+    StallEnd(group, StallKind::kReclaim, MonotonicNanos() - stall_start);
+  }
+  if (result == ChargeResult::kOk) {
+    CheckThresholds(group);
+    MaybeThrottle(group, bytes);
+    return result;
   }
   // 3. The OOM policy of the refusing group.
   reg.RaiseEvent(failed, kEventOom);
@@ -238,10 +290,30 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
       _exit(137);
     case OomPolicy::kWait:
       if (WaitForRoom(group, failed, bytes) == ChargeResult::kOk) {
+        CheckThresholds(group);
         return ChargeResult::kOk;
       }
       return ChargeResult::kOverLimit;
     case OomPolicy::kHandler:
+      for (int round = 0; round < kMaxReclaimRetries; ++round) {
+        int verdict = RunOomHandler(failed, bytes);
+        if (verdict == kOomForce) {
+          // Charged over the limit on the program's decision.
+          reg.RaiseEvent(failed, kEventMax);
+          reg.tree().Charge(group, bytes);
+          CheckThresholds(group);
+          return ChargeResult::kOk;
+        }
+        if (verdict != kOomRetry) break;
+        reg.stocks().DrainSubtree(failed);
+        uint32_t again;
+        if (TryChargeExact(group, bytes, &again) == ChargeResult::kOk) {
+          CheckThresholds(group);
+          return ChargeResult::kOk;
+        }
+        failed = again;
+      }
+      return ChargeResult::kOverLimit;
     case OomPolicy::kEnomem:
       break;
   }
@@ -251,6 +323,7 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
 void UnchargeSlow(uint32_t owner, int64_t bytes) {
   ThreadState& t = t_thread;
   Reg().stocks().Refill(t.depth == 0 ? t.stock : nullptr, owner, bytes);
+  CheckThresholds(owner);
 }
 
 int64_t DrainSubtree(uint32_t group) {
@@ -277,6 +350,20 @@ void AfterForkChild() {
 }
 
 namespace {
+
+struct Percent {
+  char buf[16];
+};
+
+// "12.34" without printf (raw_log has no %f).
+Percent FormatPercent(double v) {
+  Percent p;
+  if (v < 0) v = 0;
+  long long hundredths = static_cast<long long>(v * 100 + 0.5);
+  RawFormat(p.buf, sizeof(p.buf), "%lld.%lld%lld", hundredths / 100,
+            (hundredths / 10) % 10, hundredths % 10);
+  return p;
+}
 
 void PrintLimit(int fd, const char* key, int64_t v) {
   if (v == kUnlimited) {
@@ -325,6 +412,27 @@ void WriteGroupStats(int fd, uint32_t g) {
            static_cast<long long>(heap < 0 ? 0 : heap),
            static_cast<long long>(mmap), static_cast<long long>(expl),
            static_cast<long long>(stock));
+  RawPrint(fd,
+           "stat.reclaim_calls %llu\nstat.reclaimed %lld\n"
+           "stat.throttled_usec %lld\nstat.oom_wait_usec %lld\n",
+           static_cast<unsigned long long>(
+               st.reclaim_calls.load(std::memory_order_relaxed)),
+           static_cast<long long>(
+               st.reclaimed_bytes.load(std::memory_order_relaxed)),
+           static_cast<long long>(
+               st.throttled_ns.load(std::memory_order_relaxed) / 1000),
+           static_cast<long long>(
+               st.oom_wait_ns_total.load(std::memory_order_relaxed) / 1000));
+  Pressure p;
+  ReadPressure(g, &p);
+  RawPrint(fd, "pressure.some avg10=%s avg60=%s avg300=%s total=%llu\n",
+           FormatPercent(p.some_avg10).buf, FormatPercent(p.some_avg60).buf,
+           FormatPercent(p.some_avg300).buf,
+           static_cast<unsigned long long>(p.some_total_us));
+  RawPrint(fd, "pressure.full avg10=%s avg60=%s avg300=%s total=%llu\n",
+           FormatPercent(p.full_avg10).buf, FormatPercent(p.full_avg60).buf,
+           FormatPercent(p.full_avg300).buf,
+           static_cast<unsigned long long>(p.full_total_us));
   // Pairs with SetReportHook's release store.
   ReportHook hook = g_report_hook.load(std::memory_order_acquire);
   if (hook != nullptr) hook(fd, g);

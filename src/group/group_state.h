@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "base/limits.h"
+#include "base/spinlock.h"
 
 namespace memgroup::internal {
 
@@ -51,6 +52,29 @@ struct GroupState {
   std::atomic<uint32_t> wake_seq{0};
   std::atomic<uint32_t> waiters{0};
 
+  // OOM handler (handler policy). Written by SetOomHandler (release),
+  // read by the charger (acquire) as a pair: fn last.
+  std::atomic<void*> oom_handler_arg{nullptr};
+  std::atomic<void*> oom_handler_fn{nullptr};
+
+  // Slow-path statistics. Relaxed counters.
+  std::atomic<uint64_t> reclaim_calls{0};
+  std::atomic<int64_t> reclaimed_bytes{0};
+  std::atomic<int64_t> throttled_ns{0};
+  std::atomic<int64_t> oom_wait_ns_total{0};
+
+  // Pressure (PSI) state, guarded by psi_lock (slow paths only).
+  SpinLock psi_lock;
+  uint32_t stalled = 0;     // threads of the group stalled now
+  uint32_t members = 0;     // threads whose current group this is
+  int64_t psi_last_ns = 0;  // last accrual
+  int64_t some_ns = 0;      // total time with >= 1 thread stalled
+  int64_t full_ns = 0;      // total time with every member stalled
+  int64_t avg_last_ns = 0;  // last average update
+  int64_t avg_some_base = 0, avg_full_base = 0;
+  double some_avg[3] = {0, 0, 0};  // 10 s, 60 s, 300 s windows
+  double full_avg[3] = {0, 0, 0};
+
   void Reset() {
     oom_policy.store(0, std::memory_order_relaxed);
     oom_wait_ns.store(-1, std::memory_order_relaxed);
@@ -58,6 +82,17 @@ struct GroupState {
     for (auto& e : events) e.store(0, std::memory_order_relaxed);
     mmap_bytes.store(0, std::memory_order_relaxed);
     explicit_bytes.store(0, std::memory_order_relaxed);
+    oom_handler_fn.store(nullptr, std::memory_order_relaxed);
+    oom_handler_arg.store(nullptr, std::memory_order_relaxed);
+    reclaim_calls.store(0, std::memory_order_relaxed);
+    reclaimed_bytes.store(0, std::memory_order_relaxed);
+    throttled_ns.store(0, std::memory_order_relaxed);
+    oom_wait_ns_total.store(0, std::memory_order_relaxed);
+    SpinLockHolder h(&psi_lock);
+    stalled = members = 0;
+    psi_last_ns = some_ns = full_ns = avg_last_ns = 0;
+    avg_some_base = avg_full_base = 0;
+    for (int i = 0; i < 3; ++i) some_avg[i] = full_avg[i] = 0;
   }
 };
 
