@@ -22,6 +22,7 @@
 #include "api/alloc_path.h"
 #include "base/meta_alloc.h"
 #include "engine/mmap_tracker.h"
+#include "group/reclaim.h"
 #include "base/parse_size.h"
 #include "base/raw_log.h"
 #include "base/spinlock.h"
@@ -244,6 +245,7 @@ void ThreadExitDestructor(void*) {
 void AtForkPrepare() {
   GlobalRegistry().PrepareFork();
   GlobalRegistry().stocks().PrepareFork();
+  ReclaimPrepareFork();
   mmap_tracker::PrepareFork();
   engine::PrepareFork();
 }
@@ -251,6 +253,7 @@ void AtForkPrepare() {
 void AtForkParent() {
   engine::ParentFork();
   mmap_tracker::ParentFork();
+  ReclaimParentFork();
   GlobalRegistry().stocks().ParentFork();
   GlobalRegistry().ParentFork();
 }
@@ -258,6 +261,7 @@ void AtForkParent() {
 void AtForkChild() {
   engine::ChildFork();
   mmap_tracker::ChildFork();
+  ReclaimChildFork();
   // Resets the registry and stock locks and releases the stocks of the
   // threads that do not exist in the child.
   AfterForkChild();

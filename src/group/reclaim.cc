@@ -299,6 +299,21 @@ Errc UnregisterPressureCallback(int handle) {
   return Errc::kOk;
 }
 
+void ReclaimPrepareFork() {
+  g_reclaim_lock.Lock();
+  g_threshold_lock.Lock();
+}
+
+void ReclaimParentFork() {
+  g_threshold_lock.Unlock();
+  g_reclaim_lock.Unlock();
+}
+
+void ReclaimChildFork() {
+  g_threshold_lock.ResetAfterFork();
+  g_reclaim_lock.ResetAfterFork();
+}
+
 // --- Pressure ---------------------------------------------------------------
 
 namespace {

@@ -74,6 +74,12 @@ void StallEnd(uint32_t group, StallKind kind, int64_t ns);
 void MemberJoin(uint32_t group);
 void MemberLeave(uint32_t group);
 
+// fork(2): hold the registration locks across fork (after the registry and
+// stock locks); the child resets them.
+void ReclaimPrepareFork();
+void ReclaimParentFork();
+void ReclaimChildFork();
+
 struct Pressure {
   double some_avg10, some_avg60, some_avg300;
   double full_avg10, full_avg60, full_avg300;
