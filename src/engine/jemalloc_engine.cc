@@ -141,6 +141,29 @@ MG_HIDDEN ssize_t mgje_sys_readlink(const char*, char*, size_t) {
 // once, so the cleanup is never skipped. Residual: allocations in round 3+
 // destructors that run after the cleanup would land in arena 0; AllocOther
 // detects that and returns nullptr rather than a block outside the group.
+//
+// Sanitizers: these destructors (and the setspecific wrapper jemalloc calls
+// from its cleanup) run inside glibc's destructor rounds, where the sanitizer
+// runtime may already have torn the thread down. TSan's own key (created at
+// its init, so a lower index than ours) re-arms itself and destroys the
+// thread's ThreadState in the last round (PTHREAD_DESTRUCTOR_ITERATIONS); the
+// cleanup in round 3 re-arms jemalloc's key (tsd_set after purgatory), so
+// JeTsdTrampoline runs once more in round 4 after TSan's ThreadState is gone,
+// and its instrumented function entry (__tsan_func_entry) dereferences the
+// freed state (SEGV at 0xd0 in TraceSwitchPart). jemalloc's own tsd_cleanup
+// is uninstrumented and harmless there (purgatory: no-op), so the glue on
+// this path carries no sanitizer instrumentation either: MG_NO_SANITIZER_INSTR.
+#if defined(__has_attribute)
+#if __has_attribute(disable_sanitizer_instrumentation)
+#define MG_NO_SANITIZER_INSTR __attribute__((disable_sanitizer_instrumentation))
+#endif
+#endif
+#ifndef MG_NO_SANITIZER_INSTR
+// GCC: no_sanitize_thread/address skip the function entirely.
+#define MG_NO_SANITIZER_INSTR \
+  __attribute__((no_sanitize_thread, no_sanitize_address))
+#endif
+
 namespace {
 
 inline constexpr uint32_t kJeTsdDeferRounds = 2;
@@ -156,12 +179,12 @@ constinit bool g_round_key_ok = false;
 MG_TLS uint32_t t_dtor_rounds = 0;
 MG_TLS uint32_t t_je_tsd_defers = 0;
 
-void RoundKeyDtor(void*) {
+MG_NO_SANITIZER_INSTR void RoundKeyDtor(void*) {
   uint32_t done = ++t_dtor_rounds;
   if (done < kJeTsdDeferRounds) pthread_setspecific(g_round_key, &t_dtor_rounds);
 }
 
-void JeTsdTrampoline(void* arg) {
+MG_NO_SANITIZER_INSTR void JeTsdTrampoline(void* arg) {
   if (g_round_key_ok && t_je_tsd_defers < kJeTsdDeferRounds &&
       t_je_tsd_defers == t_dtor_rounds && arg != nullptr) {
     ++t_je_tsd_defers;
@@ -190,7 +213,7 @@ MG_HIDDEN int mgje_sys_pthread_key_create(pthread_key_t* key,
 }
 
 // Arms the round-counting key whenever jemalloc arms its own.
-MG_HIDDEN int mgje_sys_pthread_setspecific(pthread_key_t key,
+MG_HIDDEN MG_NO_SANITIZER_INSTR int mgje_sys_pthread_setspecific(pthread_key_t key,
                                            const void* value) {
   int rc = pthread_setspecific(key, value);
   if (rc == 0 && value != nullptr && g_round_key_ok && key == g_je_tsd_key &&

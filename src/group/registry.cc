@@ -10,9 +10,9 @@
 #include "base/raw_log.h"
 
 namespace memgroup::internal {
-namespace {
-
 constinit Registry g_registry;
+
+namespace {
 
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -20,8 +20,6 @@ bool IsNameChar(char c) {
 }
 
 }  // namespace
-
-Registry& GlobalRegistry() { return g_registry; }
 
 bool IsValidGroupName(const char* name, size_t* len) {
   if (name == nullptr) return false;

@@ -140,7 +140,8 @@ class Registry {
 };
 
 // The process-wide registry. constinit: usable before any constructor runs.
-Registry& GlobalRegistry();
+extern constinit Registry g_registry;
+MG_ALWAYS_INLINE Registry& GlobalRegistry() { return g_registry; }
 
 // Validates a group name component. Allocates: never.
 bool IsValidGroupName(const char* name, size_t* len);

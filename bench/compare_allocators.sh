@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# Compares memgroup (LD_PRELOAD=libmemgroup.so, MEMGROUP_MAX=4G so a limit is
+# set) with glibc and Debian's stock jemalloc, mimalloc and tcmalloc:
+#   1. bench/malloc_benchmark (Google Benchmark, links nothing of memgroup)
+#      under every allocator, in interleaved rounds; min ns/op per benchmark;
+#   2. real programs (python3 with PYTHONMALLOC=malloc, sqlite3, perl, git,
+#      redis-server + redis-benchmark), interleaved rounds; median wall time,
+#      peak RSS and redis requests/s;
+#   3. callgrind instructions per malloc(64)+free pair,
+#      (Ir(2N) - Ir(N)) / N, with bench/malloc_loop_callgrind.
+# Prints tables with the ratios memgroup/jemalloc and memgroup/glibc. Results
+# and the exact invocation are recorded in docs/perf.md.
+#
+# usage: bench/compare_allocators.sh [options] LIB_MEMGROUP
+#   --quick          ~2 minutes: 2 short micro rounds, 1 program round,
+#                    smaller callgrind N (default: 3 rounds of everything)
+#   --rounds N       rounds for the micro benchmarks and the programs
+#   --out DIR        keep raw results in DIR (default: a temp dir, removed)
+#   --no-micro | --no-programs | --no-callgrind   skip a part
+#   --callgrind-lib LIB   memgroup library for the callgrind part only (the
+#                    normal build cannot start under valgrind, see part 3)
+# Environment: MALLOC_BENCHMARK, MALLOC_LOOP (binaries; default: next to
+# LIB_MEMGROUP in bench/), PYTHON (default /usr/bin/python3, not a pyenv
+# shim), MEMGROUP_MAX_SETTING (default 4G).
+# Needs: /usr/bin/time (Debian package `time`), valgrind for part 3,
+# redis-server and redis-benchmark for redis (skipped if absent).
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+
+quick=0 rounds="" out="" cg_lib="" do_micro=1 do_programs=1 do_callgrind=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --rounds) rounds="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --no-micro) do_micro=0 ;;
+    --no-programs) do_programs=0 ;;
+    --no-callgrind) do_callgrind=0 ;;
+    --callgrind-lib) cg_lib=$(readlink -f "$2"); shift ;;
+    -h|--help) usage ;;
+    -*) echo "unknown option $1" >&2; usage ;;
+    *) break ;;
+  esac
+  shift
+done
+[[ $# -eq 1 ]] || usage
+lib_memgroup=$(readlink -f "$1")
+[[ -f "$lib_memgroup" ]] || { echo "no such library: $1" >&2; exit 2; }
+bindir=$(dirname "$lib_memgroup")/bench
+bench=${MALLOC_BENCHMARK:-$bindir/malloc_benchmark}
+loop=${MALLOC_LOOP:-$bindir/malloc_loop_callgrind}
+python=${PYTHON:-/usr/bin/python3}
+mg_max=${MEMGROUP_MAX_SETTING:-4G}
+[[ -x "$bench" ]] || { echo "missing $bench (build target malloc_benchmark)" >&2; exit 2; }
+[[ -x /usr/bin/time ]] || { echo "missing /usr/bin/time: apt-get install -y time" >&2; exit 2; }
+
+if [[ $quick -eq 1 ]]; then
+  micro_rounds=${rounds:-2} prog_rounds=${rounds:-1} min_time=0.1 cg_n=100000
+else
+  micro_rounds=${rounds:-3} prog_rounds=${rounds:-3} min_time=0.5 cg_n=500000
+fi
+
+libdir=/usr/lib/x86_64-linux-gnu
+names=(glibc jemalloc mimalloc tcmalloc memgroup)
+declare -A preload=(
+  [glibc]=""
+  [jemalloc]=$libdir/libjemalloc.so.2
+  [mimalloc]=$libdir/libmimalloc.so.2
+  [tcmalloc]=$libdir/libtcmalloc_minimal.so.4
+  [memgroup]=$lib_memgroup
+)
+for n in "${names[@]}"; do
+  p=${preload[$n]}
+  [[ -z "$p" || -f "$p" ]] || { echo "missing allocator $n: $p" >&2; exit 2; }
+done
+
+# Runs "$@" with allocator $1's preload (memgroup also gets its limit).
+with_alloc() {
+  local name=$1; shift
+  local p=${preload[$name]}
+  if [[ -z "$p" ]]; then
+    env -u LD_PRELOAD "$@"
+  elif [[ $name == memgroup ]]; then
+    env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max" "$@"
+  else
+    env LD_PRELOAD="$p" "$@"
+  fi
+}
+
+# The allocators of round $1, rotated so that no allocator always runs first.
+round_order() {
+  local r=$1 k=${#names[@]} i
+  for ((i = 0; i < k; i++)); do echo "${names[$(((r + i) % k))]}"; done
+}
+
+if [[ -n "$out" ]]; then
+  mkdir -p "$out"; out=$(readlink -f "$out")
+else
+  out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+fi
+mkdir -p "$out/micro" "$out/callgrind"
+: > "$out/programs.csv"
+: > "$out/callgrind.csv"
+start=$SECONDS
+
+# ---------------------------------------------------------------- 1. micro
+if [[ $do_micro -eq 1 ]]; then
+  for ((r = 0; r < micro_rounds; r++)); do
+    for a in $(round_order $r); do
+      echo "micro round $((r + 1))/$micro_rounds: $a" >&2
+      with_alloc "$a" "$bench" --benchmark_min_time="$min_time" \
+        --benchmark_format=json --benchmark_out_format=json \
+        --benchmark_out="$out/micro/$r-$a.json" >/dev/null 2>"$out/micro/$r-$a.err"
+    done
+  done
+fi
+
+# ------------------------------------------------------------- 2. programs
+read -r -d '' py_workload <<'EOF' || true
+d = {}
+for r in range(6):
+    for i in range(200000):
+        d[i] = [str(i), (i, i * 2), {"k": i}]
+    lst = [v[0] * 3 for v in d.values()]
+    d.clear()
+    del lst
+EOF
+sqlite_sql="CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c INTEGER);
+WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 200000)
+INSERT INTO t SELECT x, hex(randomblob(16)), x % 1000 FROM s;
+CREATE INDEX tb ON t(b);
+SELECT count(*), sum(length(b)), count(DISTINCT c) FROM t;
+SELECT c, count(*), max(b) FROM t GROUP BY c ORDER BY 2 DESC, 1 LIMIT 3;"
+perl_prog='my %h; $h{$_} = "v$_" for 1..1000000; my $s = 0; $s += length($h{$_}) for keys %h; print "$s\n"'
+
+# time_prog ROUND ALLOC NAME CMD...: wall seconds and peak RSS (KiB, the max
+# over the process and its children) appended to programs.csv.
+time_prog() {
+  local r=$1 a=$2 name=$3; shift 3
+  local tf="$out/time.txt"
+  if ! with_alloc "$a" /usr/bin/time -o "$tf" -f '%e %M' "$@" >/dev/null 2>"$out/prog.err"; then
+    echo "FAILED: $name under $a (see below)" >&2; tail -5 "$out/prog.err" >&2
+    echo "$r,$a,$name,failed,1" >> "$out/programs.csv"
+    return 0
+  fi
+  read -r wall rss < <(tail -1 "$tf")
+  echo "$r,$a,$name,wall_s,$wall" >> "$out/programs.csv"
+  echo "$r,$a,$name,rss_kib,$rss" >> "$out/programs.csv"
+}
+
+gitdir="$out/gitrepo"
+make_git_tree() {
+  local d f
+  rm -rf "$gitdir"; mkdir -p "$gitdir/src"
+  for ((d = 0; d < 20; d++)); do
+    mkdir -p "$gitdir/src/d$d"
+    for ((f = 0; f < 100; f++)); do
+      printf 'file %d %d\n%s\n' "$d" "$f" "$(seq "$f" $((f + 40)) | tr '\n' ' ')" \
+        > "$gitdir/src/d$d/f$f.txt"
+    done
+  done
+  cat > "$out/git_workload.sh" <<'EOF'
+set -e
+cd "$1"
+g() { git -c user.name=bench -c user.email=bench@example.com -c gc.auto=0 "$@"; }
+g init -q
+g add -A
+g commit -q -m init
+for i in 1 2 3 4 5; do
+  echo "change $i" > "src/d$i/extra.txt"
+  g add "src/d$i/extra.txt"
+  g commit -q -m "c$i"
+done
+g fsck --full 2>/dev/null
+g log --stat >/dev/null
+g gc -q
+EOF
+}
+
+# redis ROUND ALLOC: server under the allocator, client unpreloaded (glibc).
+run_redis() {
+  local r=$1 a=$2 sock="$out/redis/r.sock" pid rss i
+  mkdir -p "$out/redis"; rm -f "$sock"
+  with_alloc "$a" redis-server --port 0 --unixsocket "$sock" --save '' \
+    --appendonly no --logfile "$out/redis/log" >/dev/null 2>&1 &
+  pid=$!
+  for ((i = 0; i < 100; i++)); do [[ -S "$sock" ]] && break; sleep 0.05; done
+  if [[ ! -S "$sock" ]]; then
+    echo "FAILED: redis-server under $a did not start" >&2
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    echo "$r,$a,redis,failed,1" >> "$out/programs.csv"
+    return 0
+  fi
+  redis-benchmark -s "$sock" -n 50000 -t set,get -q 2>/dev/null | tr '\r' '\n' \
+    | awk -v r="$r" -v a="$a" '/requests per second/ {
+        sub(":", "", $1); print r "," a ",redis," tolower($1) "_rps," $2 }' \
+    >> "$out/programs.csv"
+  rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  echo "$r,$a,redis,rss_kib,$rss" >> "$out/programs.csv"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+if [[ $do_programs -eq 1 ]]; then
+  make_git_tree
+  have_redis=0
+  command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && have_redis=1
+  for ((r = 0; r < prog_rounds; r++)); do
+    for a in $(round_order $r); do
+      echo "programs round $((r + 1))/$prog_rounds: $a" >&2
+      PYTHONMALLOC=malloc time_prog "$r" "$a" python "$python" -c "$py_workload"
+      time_prog "$r" "$a" sqlite3 sqlite3 :memory: "$sqlite_sql"
+      time_prog "$r" "$a" perl perl -e "$perl_prog"
+      rm -rf "$gitdir/.git" "$gitdir"/src/*/extra.txt
+      time_prog "$r" "$a" git sh "$out/git_workload.sh" "$gitdir"
+      [[ $have_redis -eq 1 ]] && run_redis "$r" "$a"
+    done
+  done
+fi
+
+# ------------------------------------------------------------ 3. callgrind
+# memgroup reserves 1 TiB of address space at init, more than valgrind's
+# address-space manager gives a client, so under valgrind it aborts ("cannot
+# reserve the engine's address space"). --callgrind-lib names a build with a
+# smaller reservation (see docs/perf.md; the fast path is the same code).
+if [[ $do_callgrind -eq 1 ]]; then
+  if ! command -v valgrind >/dev/null || [[ ! -x "$loop" ]]; then
+    echo "skipping callgrind (valgrind or $loop missing)" >&2
+  else
+    saved_memgroup=${preload[memgroup]}
+    preload[memgroup]=${cg_lib:-$saved_memgroup}
+    for a in "${names[@]}"; do
+      for mode in malloc held sized; do
+        for n in "$cg_n" $((2 * cg_n)); do
+          echo "callgrind: $a $mode $n" >&2
+          f="$out/callgrind/$a-$mode-$n.out"
+          with_alloc "$a" valgrind --tool=callgrind --callgrind-out-file="$f" \
+            "$loop" "$mode" "$n" >/dev/null 2>"$f.err" || true
+          ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$f" 2>/dev/null || true)
+          if grep -q '^memgroup:' "$f.err"; then
+            echo "callgrind: $a failed: $(grep -m1 '^memgroup:' "$f.err")" >&2
+            ir=""
+          fi
+          echo "$a,$mode,$n,$ir" >> "$out/callgrind.csv"
+          [[ -n "$ir" ]] && callgrind_annotate --inclusive=no --threshold=100 "$f" \
+            > "$f.annotate" 2>/dev/null || true
+        done
+      done
+    done
+    preload[memgroup]=$saved_memgroup
+  fi
+fi
+
+# -------------------------------------------------------------- 4. report
+echo "elapsed: $((SECONDS - start)) s; raw results in $out" >&2
+"$python" - "$out" <<'PY'
+import csv, glob, json, os, statistics, sys
+from collections import defaultdict
+
+out = sys.argv[1]
+names = ["glibc", "jemalloc", "mimalloc", "tcmalloc", "memgroup"]
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+
+def table(title, header, rows):
+    print(f"\n{title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+# Micro: ns per item = 1e9 / items_per_second (real time where the
+# benchmark uses UseRealTime); min and median over rounds.
+micro = defaultdict(lambda: defaultdict(list))
+order = []
+for path in sorted(glob.glob(os.path.join(out, "micro", "*.json"))):
+    alloc = os.path.basename(path)[:-5].split("-", 1)[1]
+    try:
+        data = json.load(open(path))
+    except ValueError:
+        print(f"unreadable {path}", file=sys.stderr)
+        continue
+    for b in data.get("benchmarks", []):
+        ips = b.get("items_per_second")
+        if not ips:
+            continue
+        name = b["name"].replace("/real_time", "")
+        if name not in order:
+            order.append(name)
+        micro[name][alloc].append(1e9 / ips)
+if micro:
+    rows = []
+    for name in order:
+        mins = {a: min(micro[name][a]) for a in names if micro[name][a]}
+        cells = [name] + [f"{mins[a]:.1f}" if a in mins else "-" for a in names]
+        cells += [ratio(mins.get("memgroup"), mins.get("jemalloc")),
+                  ratio(mins.get("memgroup"), mins.get("glibc"))]
+        rows.append(cells)
+    rounds = max(len(v) for d in micro.values() for v in d.values())
+    table(f"Micro benchmarks: ns per malloc+free pair (min of {rounds} rounds)",
+          ["benchmark"] + names + ["mg/jemalloc", "mg/glibc"], rows)
+    rows = []
+    for name in order:
+        meds = {a: statistics.median(micro[name][a]) for a in names if micro[name][a]}
+        rows.append([name] + [f"{meds[a]:.1f}" if a in meds else "-" for a in names]
+                    + [ratio(meds.get("memgroup"), meds.get("jemalloc")),
+                       ratio(meds.get("memgroup"), meds.get("glibc"))])
+    table(f"Micro benchmarks: median of {rounds} rounds (ns)",
+          ["benchmark"] + names + ["mg/jemalloc", "mg/glibc"], rows)
+
+# Programs: median over rounds.
+prog = defaultdict(lambda: defaultdict(list))
+porder = []
+path = os.path.join(out, "programs.csv")
+if os.path.exists(path):
+    for r, alloc, name, metric, value in csv.reader(open(path)):
+        key = (name, metric)
+        if key not in porder:
+            porder.append(key)
+        prog[key][alloc].append(float(value))
+if porder:
+    rows = []
+    for key in porder:
+        name, metric = key
+        if metric == "failed":
+            rows.append([name, "FAILED under " + ",".join(sorted(prog[key]))]
+                        + [""] * (len(names) + 1))
+            continue
+        med = {a: statistics.median(prog[key][a]) for a in names if prog[key][a]}
+        fmt = (lambda v: f"{v / 1024:.1f}") if metric == "rss_kib" else \
+              (lambda v: f"{v:.0f}") if metric.endswith("_rps") else \
+              (lambda v: f"{v:.2f}")
+        label = {"wall_s": "wall s", "rss_kib": "peak RSS MiB"}.get(metric, metric)
+        rows.append([name, label] + [fmt(med[a]) if a in med else "-" for a in names]
+                    + [ratio(med.get("memgroup"), med.get("jemalloc")),
+                       ratio(med.get("memgroup"), med.get("glibc"))])
+    rounds = max(len(v) for d in prog.values() for v in d.values())
+    table(f"Real programs (median of {rounds} rounds; redis: server under the "
+          "allocator, client plain glibc; redis-server links libjemalloc, so its "
+          "'glibc' column is jemalloc)",
+          ["program", "metric"] + names + ["mg/jemalloc", "mg/glibc"], rows)
+
+# Callgrind: instructions per pair = (Ir(2N) - Ir(N)) / N.
+cg = {}
+path = os.path.join(out, "callgrind.csv")
+if os.path.exists(path):
+    for alloc, mode, n, ir in csv.reader(open(path)):
+        if ir:
+            cg[(alloc, mode, int(n))] = int(ir)
+labels = {"malloc": "malloc(64)+free (block page-aligned)",
+          "held": "malloc(64)+free (one block held)",
+          "sized": "new(64)+sized delete"}
+if cg:
+    rows = []
+    for mode in labels:
+        per = {}
+        for a in names:
+            ns = sorted(n for (al, m, n) in cg if al == a and m == mode)
+            if len(ns) == 2:
+                per[a] = (cg[(a, mode, ns[1])] - cg[(a, mode, ns[0])]) / (ns[1] - ns[0])
+        rows.append([labels[mode]] + [f"{per[a]:.1f}" if a in per else "-" for a in names]
+                    + [f"{per['memgroup'] - per['jemalloc']:+.1f}"
+                       if "memgroup" in per and "jemalloc" in per else "-"])
+    table("Callgrind instructions per pair, (Ir(2N) - Ir(N)) / N",
+          ["pair"] + names + ["mg - jemalloc"], rows)
+
+    # Per-function instructions per pair, from the two annotate outputs.
+    import re
+    line_re = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+(\S+?):(.+?)(?: \[(.*)\])?$")
+    def per_function(alloc, mode, n):
+        res = {}
+        try:
+            text = open(os.path.join(out, "callgrind", f"{alloc}-{mode}-{n}.out.annotate"))
+        except OSError:
+            return res
+        for line in text:
+            m = line_re.match(line.rstrip("\n"))
+            if m and "PROGRAM TOTALS" not in line:
+                fn = m.group(3) + (f" [{os.path.basename(m.group(4))}]" if m.group(4) else "")
+                res[fn] = res.get(fn, 0) + int(m.group(1).replace(",", ""))
+        return res
+    for alloc in ("memgroup", "jemalloc"):
+        for mode in ("held", "malloc"):
+            ns = sorted(n for (al, m, n) in cg if al == alloc and m == mode)
+            if len(ns) != 2:
+                continue
+            lo, hi = per_function(alloc, mode, ns[0]), per_function(alloc, mode, ns[1])
+            rows = []
+            for fn in hi:
+                d = (hi[fn] - lo.get(fn, 0)) / (ns[1] - ns[0])
+                if d >= 0.5:
+                    rows.append((d, fn))
+            rows.sort(reverse=True)
+            table(f"{alloc}, {labels[mode]}: instructions per pair by function",
+                  ["Ir/pair", "function"], [[f"{d:.1f}", fn] for d, fn in rows[:14]])
+PY

@@ -1,0 +1,61 @@
+// A fixed-iteration malloc(64)+free loop for instruction counting under any
+// LD_PRELOAD allocator. Links nothing of memgroup:
+//   LD_PRELOAD=LIB valgrind --tool=callgrind ./malloc_loop_callgrind <mode> N
+// Instructions per pair = (Ir(2N) - Ir(N)) / N, which cancels start-up,
+// initialisation and the first-call slow paths. Modes:
+//   malloc   malloc(64) + free
+//   held     the same, with one malloc(64) block held live before the loop,
+//            so the looping block is not the first (page-aligned) region of
+//            its slab (jemalloc's sized-free fast path declines page-aligned
+//            pointers when built with profiling support, as Debian's is)
+//   new      ::operator new(64) + ::operator delete(p)
+//   sized    ::operator new(64) + ::operator delete(p, 64)
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace {
+
+// Makes the pointer escape so the pair cannot be elided or merged.
+inline void Keep(void* p) { asm volatile("" : : "r"(p) : "memory"); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s malloc|held|new|sized ITERATIONS\n",
+                 argv[0]);
+    return 2;
+  }
+  const long n = std::strtol(argv[2], nullptr, 10);
+  void* held = nullptr;
+  if (std::strcmp(argv[1], "held") == 0) {
+    held = std::malloc(64);
+    Keep(held);
+  }
+  if (std::strcmp(argv[1], "malloc") == 0 || held != nullptr) {
+    for (long i = 0; i < n; ++i) {
+      void* p = std::malloc(64);
+      Keep(p);
+      std::free(p);
+    }
+  } else if (std::strcmp(argv[1], "new") == 0) {
+    for (long i = 0; i < n; ++i) {
+      void* p = ::operator new(64);
+      Keep(p);
+      ::operator delete(p);
+    }
+  } else if (std::strcmp(argv[1], "sized") == 0) {
+    for (long i = 0; i < n; ++i) {
+      void* p = ::operator new(64);
+      Keep(p);
+      ::operator delete(p, 64);
+    }
+  } else {
+    std::fprintf(stderr, "unknown mode %s\n", argv[1]);
+    return 2;
+  }
+  std::free(held);
+  return 0;
+}
