@@ -75,17 +75,23 @@ for n in "${names[@]}"; do
   [[ -z "$p" || -f "$p" ]] || { echo "missing allocator $n: $p" >&2; exit 2; }
 done
 
-# Runs "$@" with allocator $1's preload (memgroup also gets its limit).
-with_alloc() {
-  local name=$1; shift
-  local p=${preload[$name]}
+# Sets alloc_env to the `env` command line that runs a program under
+# allocator $1 (memgroup also gets its limit).
+alloc_env() {
+  local p=${preload[$1]}
   if [[ -z "$p" ]]; then
-    env -u LD_PRELOAD "$@"
-  elif [[ $name == memgroup ]]; then
-    env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max" "$@"
+    alloc_env=(env -u LD_PRELOAD)
+  elif [[ $1 == memgroup ]]; then
+    alloc_env=(env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max")
   else
-    env LD_PRELOAD="$p" "$@"
+    alloc_env=(env LD_PRELOAD="$p")
   fi
+}
+
+# Runs "$@" under allocator $1.
+with_alloc() {
+  alloc_env "$1"; shift
+  "${alloc_env[@]}" "$@"
 }
 
 # The allocators of round $1, rotated so that no allocator always runs first.
@@ -103,6 +109,7 @@ mkdir -p "$out/micro" "$out/callgrind"
 : > "$out/programs.csv"
 : > "$out/callgrind.csv"
 start=$SECONDS
+cut -d' ' -f1-3 /proc/loadavg > "$out/load_start"
 
 # ---------------------------------------------------------------- 1. micro
 if [[ $do_micro -eq 1 ]]; then
@@ -182,7 +189,9 @@ EOF
 run_redis() {
   local r=$1 a=$2 sock="$out/redis/r.sock" pid rss i
   mkdir -p "$out/redis"; rm -f "$sock"
-  with_alloc "$a" redis-server --port 0 --unixsocket "$sock" --save '' \
+  # `env` execs redis-server, so $! is the server's pid.
+  alloc_env "$a"
+  "${alloc_env[@]}" redis-server --port 0 --unixsocket "$sock" --save '' \
     --appendonly no --logfile "$out/redis/log" >/dev/null 2>&1 &
   pid=$!
   for ((i = 0; i < 100; i++)); do [[ -S "$sock" ]] && break; sleep 0.05; done
@@ -231,12 +240,14 @@ if [[ $do_callgrind -eq 1 ]]; then
     saved_memgroup=${preload[memgroup]}
     preload[memgroup]=${cg_lib:-$saved_memgroup}
     for a in "${names[@]}"; do
-      for mode in malloc held sized; do
+      for mode in malloc new sized fresh; do
         for n in "$cg_n" $((2 * cg_n)); do
           echo "callgrind: $a $mode $n" >&2
           f="$out/callgrind/$a-$mode-$n.out"
+          args=("$mode" "$n")
+          [[ $mode == fresh ]] && args=(malloc "$n" fresh)
           with_alloc "$a" valgrind --tool=callgrind --callgrind-out-file="$f" \
-            "$loop" "$mode" "$n" >/dev/null 2>"$f.err" || true
+            "$loop" "${args[@]}" >/dev/null 2>"$f.err" || true
           ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$f" 2>/dev/null || true)
           if grep -q '^memgroup:' "$f.err"; then
             echo "callgrind: $a failed: $(grep -m1 '^memgroup:' "$f.err")" >&2
@@ -254,6 +265,7 @@ fi
 
 # -------------------------------------------------------------- 4. report
 echo "elapsed: $((SECONDS - start)) s; raw results in $out" >&2
+echo "load average (1/5/15 min) at start: $(cat "$out/load_start"); at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$python" - "$out" <<'PY'
 import csv, glob, json, os, statistics, sys
 from collections import defaultdict
@@ -349,9 +361,10 @@ if os.path.exists(path):
     for alloc, mode, n, ir in csv.reader(open(path)):
         if ir:
             cg[(alloc, mode, int(n))] = int(ir)
-labels = {"malloc": "malloc(64)+free (block page-aligned)",
-          "held": "malloc(64)+free (one block held)",
-          "sized": "new(64)+sized delete"}
+labels = {"malloc": "malloc(64)+free",
+          "new": "new(64)+delete",
+          "sized": "new(64)+delete(p, 64)",
+          "fresh": "malloc(64)+free, page-aligned block"}
 if cg:
     rows = []
     for mode in labels:
@@ -382,7 +395,7 @@ if cg:
                 res[fn] = res.get(fn, 0) + int(m.group(1).replace(",", ""))
         return res
     for alloc in ("memgroup", "jemalloc"):
-        for mode in ("held", "malloc"):
+        for mode in ("malloc", "fresh"):
             ns = sorted(n for (al, m, n) in cg if al == alloc and m == mode)
             if len(ns) != 2:
                 continue

@@ -1,15 +1,16 @@
 // A fixed-iteration malloc(64)+free loop for instruction counting under any
 // LD_PRELOAD allocator. Links nothing of memgroup:
-//   LD_PRELOAD=LIB valgrind --tool=callgrind ./malloc_loop_callgrind <mode> N
+//   LD_PRELOAD=LIB valgrind --tool=callgrind ./malloc_loop_callgrind MODE N [fresh]
 // Instructions per pair = (Ir(2N) - Ir(N)) / N, which cancels start-up,
 // initialisation and the first-call slow paths. Modes:
 //   malloc   malloc(64) + free
-//   held     the same, with one malloc(64) block held live before the loop,
-//            so the looping block is not the first (page-aligned) region of
-//            its slab (jemalloc's sized-free fast path declines page-aligned
-//            pointers when built with profiling support, as Debian's is)
 //   new      ::operator new(64) + ::operator delete(p)
 //   sized    ::operator new(64) + ::operator delete(p, 64)
+// One malloc(64) block is held live across the loop, so that the looping
+// block is not the first, page-aligned, region of a fresh slab: jemalloc's
+// sized-free fast path declines page-aligned pointers when it is built with
+// profiling support (Debian's is), which would make a tight loop measure its
+// slow path. `fresh` skips the held block to show that case.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,18 +24,18 @@ inline void Keep(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s malloc|held|new|sized ITERATIONS\n",
+  if (argc != 3 && !(argc == 4 && std::strcmp(argv[3], "fresh") == 0)) {
+    std::fprintf(stderr, "usage: %s malloc|new|sized ITERATIONS [fresh]\n",
                  argv[0]);
     return 2;
   }
   const long n = std::strtol(argv[2], nullptr, 10);
   void* held = nullptr;
-  if (std::strcmp(argv[1], "held") == 0) {
+  if (argc == 3) {
     held = std::malloc(64);
     Keep(held);
   }
-  if (std::strcmp(argv[1], "malloc") == 0 || held != nullptr) {
+  if (std::strcmp(argv[1], "malloc") == 0) {
     for (long i = 0; i < n; ++i) {
       void* p = std::malloc(64);
       Keep(p);

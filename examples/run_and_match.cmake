@@ -1,0 +1,25 @@
+# cmake -DPROGRAM=path -DEXPECT="regex;regex..." -P run_and_match.cmake
+# Runs PROGRAM; fails unless it exits 0 and every regex matches a line of
+# its standard output (each regex is applied line by line).
+execute_process(COMMAND ${PROGRAM} RESULT_VARIABLE status
+  OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}")
+if(err)
+  message("stderr:\n${err}")
+endif()
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "${PROGRAM} exited with '${status}'")
+endif()
+string(REPLACE "\n" ";" lines "${out}")
+foreach(re IN LISTS EXPECT)
+  set(found FALSE)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "${re}")
+      set(found TRUE)
+      break()
+    endif()
+  endforeach()
+  if(NOT found)
+    message(FATAL_ERROR "no output line matches '${re}'")
+  endif()
+endforeach()
