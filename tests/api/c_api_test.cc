@@ -1011,6 +1011,7 @@ TEST_F(CApiTest, HandlerPolicyWithoutHandlerFails) {
 
 // A thread of `g` that allocates `bytes` and records how long it took.
 struct Waiter {
+  std::atomic<bool> started{false};
   std::atomic<bool> done{false};
   void* block = nullptr;
   int64_t blocked_ms = -1;
@@ -1019,6 +1020,7 @@ struct Waiter {
   Waiter(mg_group_t g, size_t bytes) {
     thread = std::thread([this, g, bytes] {
       mg_thread_set_group(g);
+      started = true;
       auto t0 = Clock::now();
       block = malloc(bytes);
       blocked_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -1038,6 +1040,7 @@ TEST_F(CApiTest, WaitPolicyResumesWhenAnotherThreadFrees) {
   mg_pressure_t before;
   ASSERT_EQ(0, mg_group_pressure(g, &before));
   Waiter w(g, 512 * kKiB);
+  while (!w.started.load()) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(w.done.load()) << "should be waiting at the limit";
   free(held);
@@ -1061,6 +1064,7 @@ TEST_F(CApiTest, WaitPolicyResumesWhenTheLimitIsRaised) {
   void* held = mg_malloc_in(g, 768 * kKiB);
   ASSERT_NE(nullptr, held);
   Waiter w(g, 512 * kKiB);
+  while (!w.started.load()) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(w.done.load()) << "should be waiting at the limit";
   ASSERT_EQ(0, mg_group_set_limit(g, MG_LIMIT_MAX, 2 * kMiB));
