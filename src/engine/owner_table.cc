@@ -30,9 +30,16 @@ bool Init() {
   if (g_va_bytes.load(std::memory_order_relaxed) != 0) return true;  // Under the init lock.
   static_assert(sizeof(std::atomic<uint16_t>) == sizeof(uint16_t));
   static_assert(kMaxGroups <= kNoGroup, "group ids must fit the 16-bit table");
+  // The table always covers kVaBytes (1 MiB, untouched beyond the chunks
+  // actually claimed), whatever size the reservation ends up with.
   void* table = MetaMap(kNumChunks * sizeof(uint16_t));
   if (table == nullptr) return false;
-  void* base = MetaReserve(kVaBytes, kChunkBytes);
+  size_t va_bytes = kVaBytes;
+  void* base = MetaReserve(va_bytes, kChunkBytes);
+  while (base == nullptr && va_bytes > kMinVaBytes) {
+    va_bytes >>= 1;  // No hole that large (see kMinVaBytes): try half.
+    base = MetaReserve(va_bytes, kChunkBytes);
+  }
   if (base == nullptr) {
     MetaUnmap(table, kNumChunks * sizeof(uint16_t));
     return false;
@@ -43,16 +50,19 @@ bool Init() {
   // Relaxed: published by the release store of g_va_bytes below.
   g_va_base.store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
   // Pairs with OwnerOf's acquire load: publishes base and table.
-  g_va_bytes.store(kVaBytes, std::memory_order_release);
+  g_va_bytes.store(va_bytes, std::memory_order_release);
   return true;
 }
 
 void* ClaimChunks(size_t nr_chunks, uint32_t group) {
-  if (nr_chunks == 0 || nr_chunks > kNumChunks) return nullptr;
+  // Immutable after Init (the engine is initialised before any hook runs).
+  const size_t num_chunks =
+      g_va_bytes.load(std::memory_order_relaxed) >> kChunkShift;
+  if (nr_chunks == 0 || nr_chunks > num_chunks) return nullptr;
   // Relaxed: only index uniqueness is needed; the chunk's contents and tag
   // are published to other threads through jemalloc's own synchronization.
   size_t first = g_next_chunk.fetch_add(nr_chunks, std::memory_order_relaxed);
-  if (first + nr_chunks > kNumChunks || first + nr_chunks < first) {
+  if (first + nr_chunks > num_chunks || first + nr_chunks < first) {
     // Exhausted. The cursor stays past the end: later claims fail too.
     return nullptr;
   }
@@ -75,7 +85,9 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
 size_t ClaimedBytes() {
   // Racy by design: a statistic; may be ahead of the chunks tagged so far.
   size_t n = g_next_chunk.load(std::memory_order_relaxed);
-  return (n > kNumChunks ? kNumChunks : n) * kChunkBytes;
+  // Immutable after Init; 0 before it (nothing claimed either).
+  size_t num_chunks = g_va_bytes.load(std::memory_order_relaxed) >> kChunkShift;
+  return (n > num_chunks ? num_chunks : n) * kChunkBytes;
 }
 
 }  // namespace memgroup::internal::owner_table

@@ -1,6 +1,7 @@
 // The engine's virtual-address reservation and the chunk -> group owner table.
-// Owns: one PROT_NONE, MAP_NORESERVE reservation of kVaBytes aligned to
-// kChunkBytes, carved into 2 MiB chunks that are claimed (made RW and tagged)
+// Owns: one PROT_NONE, MAP_NORESERVE reservation of kVaBytes (or, if the
+// address space has no such hole, the largest power of two down to
+// kMinVaBytes that fits; see Init) aligned to kChunkBytes, carved into 2 MiB chunks that are claimed (made RW and tagged)
 // for exactly one group and never change group afterwards; and the table
 // `uint16_t owner[kVaBytes >> kChunkShift]` that answers OwnerOf(p) in O(1).
 // Must never allocate through malloc, never return VA to the OS, and never
@@ -25,6 +26,12 @@ inline constexpr size_t kChunkShift = 21;
 inline constexpr size_t kChunkBytes = size_t{1} << kChunkShift;  // 2 MiB
 inline constexpr size_t kVaBytes = size_t{1} << 40;              // 1 TiB
 inline constexpr size_t kNumChunks = kVaBytes >> kChunkShift;    // 524288
+// The smallest reservation Init accepts. Needed because a 1 TiB hole is not
+// guaranteed: under ThreadSanitizer (x86_64, LLVM 14) application mappings
+// may only live in [0x7e8000000000, 0x800000000000), 1.5 TiB that also holds
+// the ASLR-placed libraries and thread stacks, so the free part below them is
+// often under 1 TiB (measured: ~20% of runs could not reserve 1 TiB).
+inline constexpr size_t kMinVaBytes = size_t{1} << 36;           // 64 GiB
 
 // Published once by Init (under the engine's init lock) and never changed.
 // g_va_bytes is written last with release; readers load it with acquire
@@ -35,11 +42,14 @@ extern constinit std::atomic<size_t> g_va_bytes;
 extern constinit std::atomic<std::atomic<uint16_t>*> g_table;
 
 // Reserves the VA range and maps the table. Called once, under the engine's
-// init lock. Returns false if either mapping fails. Allocates: never.
+// init lock. Tries kVaBytes, then halves down to kMinVaBytes; the size
+// obtained is g_va_bytes. Returns false if no reservation of at least
+// kMinVaBytes or the table cannot be mapped. Allocates: never.
 [[nodiscard]] bool Init();
 
 // Claims `nr_chunks` contiguous chunks for `group`: makes them RW and tags
-// them. Returns their start, or nullptr when the reservation is exhausted or
+// them. Returns their start, or nullptr when the reservation (g_va_bytes) is
+// exhausted or
 // mprotect fails. Lock-free (atomic bump); callable from extent hooks, which
 // run under jemalloc's locks. Allocates: never.
 void* ClaimChunks(size_t nr_chunks, uint32_t group);

@@ -116,6 +116,15 @@ ChargeResult TryChargeExact(uint32_t group, int64_t bytes, uint32_t* failed) {
                                                       : ChargeResult::kOverLimit;
 }
 
+// A retry of a charge already refused (and counted in failcnt) once: a
+// failure here is not counted again, so failcnt counts refused charges.
+ChargeResult RetryCharge(uint32_t group, int64_t bytes, uint32_t* failed) {
+  if (Reg().tree().TryCharge(group, bytes, failed)) return ChargeResult::kOk;
+  // Relaxed: statistics.
+  Reg().tree().node(*failed).failcnt.fetch_sub(1, std::memory_order_relaxed);
+  return ChargeResult::kOverLimit;
+}
+
 ChargeResult WaitForRoom(uint32_t group, uint32_t refusing, int64_t bytes) {
   GroupState& st = Reg().state(refusing);
   int64_t timeout = st.oom_wait_ns.load(std::memory_order_relaxed);
@@ -131,7 +140,7 @@ ChargeResult WaitForRoom(uint32_t group, uint32_t refusing, int64_t bytes) {
     uint32_t seq = st.wake_seq.load(std::memory_order_acquire);
     Reg().stocks().DrainSubtree(refusing);
     uint32_t failed;
-    if (TryChargeExact(group, bytes, &failed) == ChargeResult::kOk) {
+    if (RetryCharge(group, bytes, &failed) == ChargeResult::kOk) {
       r = ChargeResult::kOk;
       break;
     }
@@ -246,7 +255,7 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
   while (no_progress < kMaxReclaimRetries) {
     int64_t drained = reg.stocks().DrainSubtree(failed);
     uint32_t again = failed;
-    if (TryChargeExact(group, bytes, &again) == ChargeResult::kOk) {
+    if (RetryCharge(group, bytes, &again) == ChargeResult::kOk) {
       result = ChargeResult::kOk;
       break;
     }
@@ -307,7 +316,7 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
         if (verdict != kOomRetry) break;
         reg.stocks().DrainSubtree(failed);
         uint32_t again;
-        if (TryChargeExact(group, bytes, &again) == ChargeResult::kOk) {
+        if (RetryCharge(group, bytes, &again) == ChargeResult::kOk) {
           CheckThresholds(group);
           return ChargeResult::kOk;
         }

@@ -22,6 +22,27 @@
 #include "engine/owner_table.h"
 #include "gtest/gtest.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define MG_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MG_TEST_TSAN 1
+#endif
+#endif
+
+#ifdef MG_TEST_TSAN
+// TSan's lock-order ("deadlock") detector tracks at most 64 mutexes held at
+// once by one thread (sanitizer_deadlock_detector.h:67, DeadlockDetectorTLS::
+// addLock, CHECK n_all_locks_ < 64). jemalloc's prefork handler takes every
+// mutex of every arena at once (hundreds even with one arena), so the first
+// fork() of a TSan process that initialised the engine fails that CHECK, and
+// the CHECK's own stack unwind then deadlocks inside TSan (measured:
+// ForkWithConcurrentAllocation hangs in je_malloc_mutex_prefork ->
+// MutexPostLock -> CheckFailed). Only the deadlock detector is switched off:
+// race detection stays on. TSAN_OPTIONS still overrides this default.
+extern "C" const char* __tsan_default_options() { return "detect_deadlocks=0"; }
+#endif
+
 namespace memgroup::internal {
 namespace {
 
