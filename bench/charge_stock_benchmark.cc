@@ -108,7 +108,7 @@ void BM_ChargeStockConsumeHit(benchmark::State& state) {
 // header provides it.
 template <typename Stocks>
 void ConsumeHitRefillFast(benchmark::State& state, const Stocks& stocks) {
-  if constexpr (requires(ThreadStock* ts) { stocks.RefillFast(ts, 1u, 1); }) {
+  if constexpr (requires(ThreadStock * ts) { stocks.RefillFast(ts, 1u, 1); }) {
     ThreadStock* ts = AcquireOrSkip(state);
     if (ts == nullptr) return;
     const uint32_t group = GroupFor(state);
@@ -253,13 +253,13 @@ void BM_AtomicAddTwin(benchmark::State& state) {
 }
 
 // 1 thread; 2 threads in one group; 2 threads in separate groups.
-#define MG_STOCK_BENCHMARK(fn)                                      \
+#define MG_STOCK_BENCHMARK(fn)                                                \
   BENCHMARK(fn)->ArgName("split")->Arg(kOneGroup)->Threads(1)->UseRealTime(); \
-  BENCHMARK(fn)                                                     \
-      ->ArgName("split")                                            \
-      ->Arg(kOneGroup)                                              \
-      ->Arg(kSeparateGroups)                                        \
-      ->Threads(2)                                                  \
+  BENCHMARK(fn)                                                               \
+      ->ArgName("split")                                                      \
+      ->Arg(kOneGroup)                                                        \
+      ->Arg(kSeparateGroups)                                                  \
+      ->Threads(2)                                                            \
       ->UseRealTime()
 
 MG_STOCK_BENCHMARK(BM_ChargeStockConsumeHit);

@@ -100,8 +100,8 @@ void BM_AtomicAddTwin(benchmark::State& state) {
   for (auto _ : state) {
     for (uint32_t n = node; n != kNoParent; n = kParentOf[n]) {
       // seq_cst, as TryCharge's add (a locked RMW either way on x86).
-      int64_t now = g_twin[n].value.fetch_add(kChargeBytes,
-                                              std::memory_order_seq_cst);
+      int64_t now =
+          g_twin[n].value.fetch_add(kChargeBytes, std::memory_order_seq_cst);
       benchmark::DoNotOptimize(now);
     }
     for (uint32_t n = node; n != kNoParent; n = kParentOf[n]) {
@@ -125,9 +125,15 @@ void TwoThreads(benchmark::internal::Benchmark* b) {
       ->Args({4, kSeparateTrees});
 }
 
-BENCHMARK(BM_PageCounterChargeUncharge)->Apply(OneThread)->Threads(1)->UseRealTime();
+BENCHMARK(BM_PageCounterChargeUncharge)
+    ->Apply(OneThread)
+    ->Threads(1)
+    ->UseRealTime();
 BENCHMARK(BM_AtomicAddTwin)->Apply(OneThread)->Threads(1)->UseRealTime();
-BENCHMARK(BM_PageCounterChargeUncharge)->Apply(TwoThreads)->Threads(2)->UseRealTime();
+BENCHMARK(BM_PageCounterChargeUncharge)
+    ->Apply(TwoThreads)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK(BM_AtomicAddTwin)->Apply(TwoThreads)->Threads(2)->UseRealTime();
 
 }  // namespace

@@ -136,11 +136,22 @@ MG_HIDDEN ssize_t mgje_sys_readlink(const char*, char*, size_t) {
 // up to PTHREAD_DESTRUCTOR_ITERATIONS = 4). A second key (created right after
 // jemalloc's, so it runs later within a round) counts the completed rounds.
 // The trampoline defers only while its own deferral count equals the number
-// of completed rounds, i.e. while it is sure it was first called in round 1
-// (the thread used the engine before exiting); otherwise it cleans up at
-// once, so the cleanup is never skipped. Residual: allocations in round 3+
-// destructors that run after the cleanup would land in arena 0; AllocOther
-// detects that and returns nullptr rather than a block outside the group.
+// of completed rounds; otherwise it cleans up at once.
+//
+// Both keys are armed when jemalloc first arms its key on the thread, so if
+// that first happens inside a destructor of round k >= 1 (the thread's first
+// engine use is in its exit destructors), both first run in round k + 1 and
+// the counts cannot tell it from round 1: two deferrals would put the cleanup
+// in round k + 3, which is round 4 for k = 1 (after ThreadSanitizer has torn
+// the thread down, see below) and past the last round for k >= 2 (cleanup
+// skipped: the thread's tcache and tsd leak). glibc does not expose the
+// round, so the engine uses its own contract instead: ThreadExit() is called
+// from the thread-exit hook, hence a thread whose jemalloc state is first
+// armed after ThreadExit() is inside its exit destructors, and its cleanup is
+// deferred only once (t_je_defer_max = 1: round k + 2, i.e. round 3 for the
+// common k = 1). Residual: allocations in destructors that run after the
+// cleanup would land in arena 0; AllocOther detects that and returns nullptr
+// rather than a block outside the group.
 //
 // Sanitizers: these destructors (and the setspecific wrapper jemalloc calls
 // from its cleanup) run inside glibc's destructor rounds, where the sanitizer
@@ -174,10 +185,15 @@ constinit TsdDtor g_je_tsd_dtor = nullptr;
 constinit pthread_key_t g_je_tsd_key = 0;
 constinit pthread_key_t g_round_key = 0;
 constinit bool g_round_key_ok = false;
-// Destructor rounds completed by this thread (counted by RoundKeyDtor) and
-// the times JeTsdTrampoline deferred in this thread.
+// Destructor rounds completed by this thread (counted by RoundKeyDtor), the
+// times JeTsdTrampoline deferred in this thread, and the most it may defer
+// (fixed when jemalloc first arms its key on the thread; 0 before).
 MG_TLS uint32_t t_dtor_rounds = 0;
 MG_TLS uint32_t t_je_tsd_defers = 0;
+MG_TLS uint32_t t_je_defer_max = 0;
+// Set by engine::ThreadExit (the thread-exit hook); read here and by the
+// engine (no tcache is created after it).
+MG_TLS bool t_dead = false;
 
 MG_NO_SANITIZER_INSTR void RoundKeyDtor(void*) {
   uint32_t done = ++t_dtor_rounds;
@@ -185,7 +201,7 @@ MG_NO_SANITIZER_INSTR void RoundKeyDtor(void*) {
 }
 
 MG_NO_SANITIZER_INSTR void JeTsdTrampoline(void* arg) {
-  if (g_round_key_ok && t_je_tsd_defers < kJeTsdDeferRounds &&
+  if (g_round_key_ok && t_je_tsd_defers < t_je_defer_max &&
       t_je_tsd_defers == t_dtor_rounds && arg != nullptr) {
     ++t_je_tsd_defers;
     pthread_setspecific(g_je_tsd_key, arg);  // Called again next round.
@@ -212,13 +228,16 @@ MG_HIDDEN int mgje_sys_pthread_key_create(pthread_key_t* key,
   return 0;
 }
 
-// Arms the round-counting key whenever jemalloc arms its own.
-MG_HIDDEN MG_NO_SANITIZER_INSTR int mgje_sys_pthread_setspecific(pthread_key_t key,
-                                           const void* value) {
+// Arms the round-counting key whenever jemalloc arms its own, and fixes the
+// thread's deferral budget the first time.
+MG_HIDDEN MG_NO_SANITIZER_INSTR int mgje_sys_pthread_setspecific(
+    pthread_key_t key, const void* value) {
   int rc = pthread_setspecific(key, value);
-  if (rc == 0 && value != nullptr && g_round_key_ok && key == g_je_tsd_key &&
-      pthread_getspecific(g_round_key) == nullptr) {
-    pthread_setspecific(g_round_key, &t_dtor_rounds);
+  if (rc == 0 && value != nullptr && g_round_key_ok && key == g_je_tsd_key) {
+    if (t_je_defer_max == 0) t_je_defer_max = t_dead ? 1 : kJeTsdDeferRounds;
+    if (pthread_getspecific(g_round_key) == nullptr) {
+      pthread_setspecific(g_round_key, &t_dtor_rounds);
+    }
   }
   return rc;
 }
@@ -401,7 +420,6 @@ struct TcacheSlot {
   unsigned tc;
 };
 MG_TLS uint32_t t_bound = kNoGroup;  // kNoGroup until BindThread, and after ThreadExit
-MG_TLS bool t_dead = false;          // set by ThreadExit
 MG_TLS uint32_t t_ntc = 0;           // used slots in t_tc
 MG_TLS uint32_t t_misses = 0;        // TCACHE_NONE fallbacks since last recycle
 MG_TLS uint32_t t_victim = 0;        // next slot to recycle

@@ -1,8 +1,9 @@
 // The engine's virtual-address reservation and the chunk -> group owner table.
 // Owns: one PROT_NONE, MAP_NORESERVE reservation of kVaBytes (or, if the
 // address space has no such hole, the largest power of two down to
-// kMinVaBytes that fits; see Init) aligned to kChunkBytes, carved into 2 MiB chunks that are claimed (made RW and tagged)
-// for exactly one group and never change group afterwards; and the table
+// kMinVaBytes that fits; see Init) aligned to kChunkBytes, carved into 2 MiB
+// chunks that are claimed (made RW and tagged) for exactly one group and
+// never change group afterwards; and the table
 // `uint16_t owner[kVaBytes >> kChunkShift]` that answers OwnerOf(p) in O(1).
 // Must never allocate through malloc, never return VA to the OS, and never
 // move a chunk between groups (free() of any pointer relies on it).
