@@ -31,8 +31,10 @@ inline constexpr size_t kNumChunks = kVaBytes >> kChunkShift;    // 524288
 // guaranteed: under ThreadSanitizer (x86_64, LLVM 14) application mappings
 // may only live in [0x7e8000000000, 0x800000000000), 1.5 TiB that also holds
 // the ASLR-placed libraries and thread stacks, so the free part below them is
-// often under 1 TiB (measured: ~20% of runs could not reserve 1 TiB).
-inline constexpr size_t kMinVaBytes = size_t{1} << 36;           // 64 GiB
+// often under 1 TiB (measured: ~20% of runs could not reserve 1 TiB); and
+// valgrind's address-space manager refuses a 64 GiB reservation, so callgrind
+// runs of the fast path need the smaller fallbacks.
+inline constexpr size_t kMinVaBytes = size_t{1} << 32;           // 4 GiB
 
 // Published once by Init (under the engine's init lock) and never changed.
 // g_va_bytes is written last with release; readers load it with acquire
