@@ -8,6 +8,7 @@
 
 using memgroup::internal::preload::AllocImpl;
 using memgroup::internal::preload::FreeImpl;
+using memgroup::internal::preload::FreeSizedImpl;
 
 namespace {
 
@@ -73,8 +74,12 @@ MG_EXPORT void* operator new[](size_t n, std::align_val_t a,
 
 MG_EXPORT void operator delete(void* p) noexcept { FreeImpl(p); }
 MG_EXPORT void operator delete[](void* p) noexcept { FreeImpl(p); }
-MG_EXPORT void operator delete(void* p, size_t) noexcept { FreeImpl(p); }
-MG_EXPORT void operator delete[](void* p, size_t) noexcept { FreeImpl(p); }
+MG_EXPORT void operator delete(void* p, size_t n) noexcept {
+  FreeSizedImpl(p, n);
+}
+MG_EXPORT void operator delete[](void* p, size_t n) noexcept {
+  FreeSizedImpl(p, n);
+}
 MG_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
   FreeImpl(p);
 }

@@ -12,7 +12,7 @@
 
 namespace memgroup::internal {
 namespace {
-constexpr size_t kStockChunkBytes = 64 * 1024;
+constexpr size_t kStockChunkBytes = 16 * 1024;
 }  // namespace
 
 void ChargeStocks::Init() {
@@ -62,6 +62,8 @@ void ChargeStocks::Release(ThreadStock* ts) {
   // A drain could not have run between DrainOwn and here with anything to
   // take except what we left; take it again under the drain lock.
   TakeSlots(ts, kNoGroup);
+  ts->primary = kNoGroup;
+  ts->next_evict = 0;
   // Pairs with Acquire's CAS (acquire): the next owner sees empty slots.
   ts->in_use.store(0, std::memory_order_release);
 }
@@ -101,26 +103,29 @@ int ChargeStocks::RefillLocked(ThreadStock* ts, uint32_t group, int64_t bytes,
                                int64_t batch, Pending out[2]) const {
   int n = 0;
   StockSlot* slot = nullptr;
-  StockSlot* empty = nullptr;
   for (int s = 0; s < kStockSlots; ++s) {
-    uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
-    if (g == group) {
+    if (ts->slots[s].group.load(std::memory_order_relaxed) == group) {
       slot = &ts->slots[s];
       break;
     }
-    if (empty == nullptr &&
-        (g == kNoGroup ||
-         ts->slots[s].bytes.load(std::memory_order_relaxed) == 0)) {
-      empty = &ts->slots[s];
-    }
   }
   if (slot == nullptr) {
-    if (empty == nullptr) {
-      // Evict round-robin (kernel drain_idx).
-      empty = &ts->slots[ts->next_evict];
-      ts->next_evict = (ts->next_evict + 1) % kStockSlots;
+    if (group == ts->primary) {
+      slot = &ts->slots[0];  // the bound group always lives in slot 0
+    } else {
+      // Slots 1.. hold other groups (frees of their blocks, mg_malloc_in):
+      // an empty one, else round-robin eviction (kernel drain_idx).
+      for (int s = 1; s < kStockSlots && slot == nullptr; ++s) {
+        if (ts->slots[s].group.load(std::memory_order_relaxed) == kNoGroup ||
+            ts->slots[s].bytes.load(std::memory_order_relaxed) == 0) {
+          slot = &ts->slots[s];
+        }
+      }
+      if (slot == nullptr) {
+        slot = &ts->slots[1 + ts->next_evict];
+        ts->next_evict = (ts->next_evict + 1) % (kStockSlots - 1);
+      }
     }
-    slot = empty;
     int64_t old = slot->bytes.load(std::memory_order_relaxed);
     if (old > 0) {
       out[n++] = {slot->group.load(std::memory_order_relaxed), old};

@@ -57,8 +57,11 @@ struct alignas(64) ThreadStock {
   // 1 while a live thread owns this stock. CAS by a claiming thread (acquire),
   // cleared by the exiting owner (release).
   std::atomic<uint32_t> in_use{0};
-  // Round-robin eviction cursor. Owner only.
+  // Round-robin eviction cursor over slots 1..kStockSlots-1. Owner only.
   uint32_t next_evict = 0;
+  // The owner's bound group: its stock always lives in slot 0, which the
+  // inline fast paths check alone. Owner only.
+  uint32_t primary = kNoGroup;
   StockSlot slots[kStockSlots];
   // Next stock in the global list. Written once before publication.
   ThreadStock* next = nullptr;
@@ -112,6 +115,58 @@ class ChargeStocks {
     // visible to a drainer that sees busy == 0.
     ts->busy.store(0, std::memory_order_release);
     return ok;
+  }
+
+  // Consume restricted to slot 0 (the bound group's): the malloc fast path.
+  // Allocates: never.
+  MG_ALWAYS_INLINE bool ConsumePrimary(ThreadStock* ts, uint32_t group,
+                                       int64_t bytes) const {
+    // Owner-only read: nonzero means a reentrant call.
+    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
+    ts->busy.store(1, std::memory_order_relaxed);
+    // Compiler barrier; CPU ordering comes from the drainer's membarrier.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    bool ok = false;
+    StockSlot& slot = ts->slots[0];
+    int64_t have = slot.bytes.load(std::memory_order_relaxed);
+    if (ts->frozen.load(std::memory_order_relaxed) == 0 &&
+        slot.group.load(std::memory_order_relaxed) == group && have >= bytes) {
+      slot.bytes.store(have - bytes, std::memory_order_relaxed);
+      ok = true;
+    }
+    // Pairs with DrainSubtree's acquire load of busy.
+    ts->busy.store(0, std::memory_order_release);
+    return ok;
+  }
+
+  // Refill restricted to slot 0: the free fast path for blocks of the bound
+  // group. False (no side effect) when the slot is not `group`'s or would
+  // exceed kStockBatchBytes. Allocates: never.
+  MG_ALWAYS_INLINE bool RefillPrimary(ThreadStock* ts, uint32_t group,
+                                      int64_t bytes) const {
+    // Owner-only read: nonzero means a reentrant call.
+    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
+    ts->busy.store(1, std::memory_order_relaxed);
+    // Compiler barrier; CPU ordering comes from the drainer's membarrier.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    bool ok = false;
+    StockSlot& slot = ts->slots[0];
+    int64_t now = slot.bytes.load(std::memory_order_relaxed) + bytes;
+    if (ts->frozen.load(std::memory_order_relaxed) == 0 &&
+        slot.group.load(std::memory_order_relaxed) == group &&
+        now <= kStockBatchBytes) {
+      slot.bytes.store(now, std::memory_order_relaxed);
+      ok = true;
+    }
+    // Pairs with DrainSubtree's acquire load of busy.
+    ts->busy.store(0, std::memory_order_release);
+    return ok;
+  }
+
+  // Makes `group` the owner's primary (slot 0) group. The caller drained the
+  // stock first (rebinding drains). Allocates: never.
+  void SetPrimary(ThreadStock* ts, uint32_t group) const {
+    if (ts != nullptr) ts->primary = group;
   }
 
   // Returns `bytes` of `group` to the stock if the thread already holds a

@@ -245,6 +245,11 @@ MG_HIDDEN MG_NO_SANITIZER_INSTR int mgje_sys_pthread_setspecific(
 }  // extern "C"
 
 namespace memgroup::internal::engine {
+
+// The calling thread's bound group (engine_fast.h): kNoGroup until
+// BindThread, and after ThreadExit. Owner-only.
+MG_TLS uint32_t t_bound = kNoGroup;
+
 namespace {
 
 using owner_table::kChunkBytes;
@@ -419,7 +424,6 @@ struct TcacheSlot {
   uint32_t group;
   unsigned tc;
 };
-MG_TLS uint32_t t_bound = kNoGroup;  // kNoGroup until BindThread, and after ThreadExit
 MG_TLS uint32_t t_ntc = 0;           // used slots in t_tc
 MG_TLS uint32_t t_misses = 0;        // TCACHE_NONE fallbacks since last recycle
 MG_TLS uint32_t t_victim = 0;        // next slot to recycle

@@ -186,6 +186,7 @@ void SetupThread() {
   t.group = group;
   MemberJoin(group);
   t.stock = Reg().stocks().Acquire();
+  Reg().stocks().SetPrimary(t.stock, group);
   // Pairs with SetBindHook's release store.
   BindHook hook = g_bind_hook.load(std::memory_order_acquire);
   if (hook != nullptr) (void)hook(group);
@@ -208,6 +209,7 @@ bool BindCurrentThread(uint32_t group) {
   BindHook hook = g_bind_hook.load(std::memory_order_acquire);
   if (hook != nullptr && !hook(group)) return false;
   Reg().stocks().DrainOwn(t.stock);
+  Reg().stocks().SetPrimary(t.stock, group);
   MemberLeave(t.group);
   MemberJoin(group);
   t.group = group;

@@ -101,6 +101,7 @@ TEST_F(ChargeStockTest, RefusedBatchRetriesWithExactBytes) {
 }
 
 TEST_F(ChargeStockTest, SlotsAreEvictedRoundRobin) {
+  stocks_.SetPrimary(ts_, 2);  // the bound group lives in slot 0
   uint32_t failed;
   for (uint32_t g : {2u, 3u, 4u, 5u}) {
     ASSERT_TRUE(stocks_.TryCharge(ts_, g, 10, &failed));
@@ -113,6 +114,11 @@ TEST_F(ChargeStockTest, SlotsAreEvictedRoundRobin) {
   int64_t stocked = 0;
   for (uint32_t g = 2; g <= 6; ++g) stocked += stocks_.StockedBytes(g);
   EXPECT_EQ(stocked + 50, t().Usage(0));
+  // The primary group's stock is never the one evicted.
+  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes - 10);
+  EXPECT_TRUE(stocks_.ConsumePrimary(ts_, 2, 8));
+  EXPECT_FALSE(stocks_.ConsumePrimary(ts_, 6, 8));  // not in slot 0
+  EXPECT_TRUE(stocks_.Consume(ts_, 6, 8));           // but in a slot
 }
 
 TEST_F(ChargeStockTest, DrainSubtreeTakesOnlyTheSubtree) {
