@@ -37,6 +37,14 @@ void CounterTree::PropagateProtectedUsage(uint32_t i, int64_t usage) const {
   PageCounter& p = nodes_[parent];
 
   int64_t min = c.min.load(std::memory_order_relaxed);
+  int64_t low = c.low.load(std::memory_order_relaxed);
+  // No protection configured and none recorded: nothing to propagate (the
+  // common case; keeps the counter walk short).
+  if (min == 0 && low == 0 &&
+      c.min_usage.load(std::memory_order_relaxed) == 0 &&
+      c.low_usage.load(std::memory_order_relaxed) == 0) {
+    return;
+  }
   int64_t prot = usage < min ? usage : min;
   if (prot < 0) prot = 0;
   // Racy by design: a stale read only costs an extra exchange below.
@@ -48,7 +56,6 @@ void CounterTree::PropagateProtectedUsage(uint32_t i, int64_t usage) const {
       p.children_min_usage.fetch_add(prot - old, std::memory_order_relaxed);
     }
   }
-  int64_t low = c.low.load(std::memory_order_relaxed);
   prot = usage < low ? usage : low;
   if (prot < 0) prot = 0;
   // Racy by design: as above.
