@@ -91,82 +91,20 @@ class ChargeStocks {
   // Allocates: never.
   MG_ALWAYS_INLINE bool Consume(ThreadStock* ts, uint32_t group,
                                 int64_t bytes) const {
-    // Owner-only read (busy is only written by this thread): nonzero means
-    // we interrupted our own stock operation (signal handler): stay out.
-    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
-    ts->busy.store(1, std::memory_order_relaxed);
-    // Compiler barrier: the store above must be emitted before the load of
-    // frozen. The CPU-level ordering is supplied by the drainer's membarrier.
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    bool ok = false;
-    if (ts->frozen.load(std::memory_order_relaxed) == 0) {
-      for (int s = 0; s < kStockSlots; ++s) {
-        StockSlot& slot = ts->slots[s];
-        if (slot.group.load(std::memory_order_relaxed) != group) continue;
-        int64_t have = slot.bytes.load(std::memory_order_relaxed);
-        if (have >= bytes) {
-          slot.bytes.store(have - bytes, std::memory_order_relaxed);
-          ok = true;
-        }
-        break;
-      }
-    }
-    // Pairs with DrainSubtree's acquire load of busy: our slot writes are
-    // visible to a drainer that sees busy == 0.
-    ts->busy.store(0, std::memory_order_release);
-    return ok;
+    return InOwnerSection(ts, [&] {
+      StockSlot* slot = FindSlot(ts, group);
+      return slot != nullptr && Take(slot, bytes);
+    });
   }
 
   // Consume restricted to slot 0 (the bound group's): the malloc fast path.
   // Allocates: never.
   MG_ALWAYS_INLINE bool ConsumePrimary(ThreadStock* ts, uint32_t group,
                                        int64_t bytes) const {
-    // Owner-only read: nonzero means a reentrant call.
-    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
-    ts->busy.store(1, std::memory_order_relaxed);
-    // Compiler barrier; CPU ordering comes from the drainer's membarrier.
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    bool ok = false;
-    StockSlot& slot = ts->slots[0];
-    int64_t have = slot.bytes.load(std::memory_order_relaxed);
-    if (ts->frozen.load(std::memory_order_relaxed) == 0 &&
-        slot.group.load(std::memory_order_relaxed) == group && have >= bytes) {
-      slot.bytes.store(have - bytes, std::memory_order_relaxed);
-      ok = true;
-    }
-    // Pairs with DrainSubtree's acquire load of busy.
-    ts->busy.store(0, std::memory_order_release);
-    return ok;
-  }
-
-  // Refill restricted to slot 0: the free fast path for blocks of the bound
-  // group. False (no side effect) when the slot is not `group`'s or would
-  // exceed kStockBatchBytes. Allocates: never.
-  MG_ALWAYS_INLINE bool RefillPrimary(ThreadStock* ts, uint32_t group,
-                                      int64_t bytes) const {
-    // Owner-only read: nonzero means a reentrant call.
-    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
-    ts->busy.store(1, std::memory_order_relaxed);
-    // Compiler barrier; CPU ordering comes from the drainer's membarrier.
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    bool ok = false;
-    StockSlot& slot = ts->slots[0];
-    int64_t now = slot.bytes.load(std::memory_order_relaxed) + bytes;
-    if (ts->frozen.load(std::memory_order_relaxed) == 0 &&
-        slot.group.load(std::memory_order_relaxed) == group &&
-        now <= kStockBatchBytes) {
-      slot.bytes.store(now, std::memory_order_relaxed);
-      ok = true;
-    }
-    // Pairs with DrainSubtree's acquire load of busy.
-    ts->busy.store(0, std::memory_order_release);
-    return ok;
-  }
-
-  // Makes `group` the owner's primary (slot 0) group. The caller drained the
-  // stock first (rebinding drains). Allocates: never.
-  void SetPrimary(ThreadStock* ts, uint32_t group) const {
-    if (ts != nullptr) ts->primary = group;
+    return InOwnerSection(ts, [&] {
+      return ts->slots[0].group.load(std::memory_order_relaxed) == group &&
+             Take(&ts->slots[0], bytes);
+    });
   }
 
   // Returns `bytes` of `group` to the stock if the thread already holds a
@@ -174,27 +112,26 @@ class ChargeStocks {
   // effect) otherwise; the caller then uses Refill. Allocates: never.
   MG_ALWAYS_INLINE bool RefillFast(ThreadStock* ts, uint32_t group,
                                    int64_t bytes) const {
-    // Owner-only read: nonzero means a reentrant call.
-    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
-    ts->busy.store(1, std::memory_order_relaxed);
-    // Compiler barrier; CPU ordering comes from the drainer's membarrier.
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    bool ok = false;
-    if (ts->frozen.load(std::memory_order_relaxed) == 0) {
-      for (int s = 0; s < kStockSlots; ++s) {
-        StockSlot& slot = ts->slots[s];
-        if (slot.group.load(std::memory_order_relaxed) != group) continue;
-        int64_t now = slot.bytes.load(std::memory_order_relaxed) + bytes;
-        if (now <= kStockBatchBytes) {
-          slot.bytes.store(now, std::memory_order_relaxed);
-          ok = true;
-        }
-        break;
-      }
-    }
-    // Pairs with DrainSubtree's acquire load of busy.
-    ts->busy.store(0, std::memory_order_release);
-    return ok;
+    return InOwnerSection(ts, [&] {
+      StockSlot* slot = FindSlot(ts, group);
+      return slot != nullptr && Give(slot, bytes);
+    });
+  }
+
+  // Refill restricted to slot 0: the free fast path for blocks of the bound
+  // group. Allocates: never.
+  MG_ALWAYS_INLINE bool RefillPrimary(ThreadStock* ts, uint32_t group,
+                                      int64_t bytes) const {
+    return InOwnerSection(ts, [&] {
+      return ts->slots[0].group.load(std::memory_order_relaxed) == group &&
+             Give(&ts->slots[0], bytes);
+    });
+  }
+
+  // Makes `group` the owner's primary (slot 0) group. The caller drained the
+  // stock first (rebinding drains). Allocates: never.
+  void SetPrimary(ThreadStock* ts, uint32_t group) const {
+    if (ts != nullptr) ts->primary = group;
   }
 
   // Charges `bytes` to `group` through the stock: consume; on a miss charge a
@@ -246,6 +183,46 @@ class ChargeStocks {
   const CounterTree& tree() const { return tree_; }
 
  private:
+  // Runs `f` inside the owner's busy section (see the file comment): false
+  // without running it if the call is reentrant or a drain has the stock
+  // frozen. Allocates: never.
+  template <typename F>
+  MG_ALWAYS_INLINE static bool InOwnerSection(ThreadStock* ts, F&& f) {
+    // Owner-only read: nonzero means we interrupted our own stock operation
+    // (a signal handler): stay out.
+    if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
+    ts->busy.store(1, std::memory_order_relaxed);
+    // Compiler barrier: the store above must be emitted before the load of
+    // frozen. The CPU-level ordering is supplied by the drainer's membarrier.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    bool ok = ts->frozen.load(std::memory_order_relaxed) == 0 && f();
+    // Pairs with DrainSubtree's acquire load of busy: our slot writes are
+    // visible to a drainer that sees busy == 0.
+    ts->busy.store(0, std::memory_order_release);
+    return ok;
+  }
+  // Inside an owner section. Allocates: never.
+  MG_ALWAYS_INLINE static StockSlot* FindSlot(ThreadStock* ts, uint32_t group) {
+    for (int s = 0; s < kStockSlots; ++s) {
+      if (ts->slots[s].group.load(std::memory_order_relaxed) == group) {
+        return &ts->slots[s];
+      }
+    }
+    return nullptr;
+  }
+  MG_ALWAYS_INLINE static bool Take(StockSlot* slot, int64_t bytes) {
+    int64_t have = slot->bytes.load(std::memory_order_relaxed);
+    if (have < bytes) return false;
+    slot->bytes.store(have - bytes, std::memory_order_relaxed);
+    return true;
+  }
+  MG_ALWAYS_INLINE static bool Give(StockSlot* slot, int64_t bytes) {
+    int64_t now = slot->bytes.load(std::memory_order_relaxed) + bytes;
+    if (now > kStockBatchBytes) return false;
+    slot->bytes.store(now, std::memory_order_relaxed);
+    return true;
+  }
+
   struct Pending {
     uint32_t group;
     int64_t bytes;
