@@ -235,6 +235,17 @@ void ReportHookImpl(int fd, uint32_t group) {
            static_cast<unsigned long long>(s.resident_bytes),
            static_cast<unsigned long long>(s.retained_bytes),
            static_cast<unsigned long long>(s.metadata_bytes));
+  RawPrint(fd, "stat.allocs %llu\nstat.frees %llu\n",
+           static_cast<unsigned long long>(s.nmalloc),
+           static_cast<unsigned long long>(s.ndalloc));
+  // Size-class histogram of the group's live blocks: "hist.SIZE COUNT".
+  EngineSizeClass classes[64];
+  size_t n = engine::GroupHistogram(group, classes, 64);
+  for (size_t i = 0; i < n; ++i) {
+    RawPrint(fd, "hist.%llu %llu\n",
+             static_cast<unsigned long long>(classes[i].size),
+             static_cast<unsigned long long>(classes[i].count));
+  }
 }
 
 void ThreadExitDestructor(void*) {

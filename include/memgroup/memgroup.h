@@ -79,7 +79,16 @@ typedef struct mg_stat {
   int64_t reclaimed;     /* bytes reclaim callbacks reported released */
   int64_t throttled_usec;/* time threads slept above high */
   int64_t oom_wait_usec; /* time threads waited under MG_OOM_WAIT */
+  int64_t overhead;      /* engine pages resident but not holding blocks */
+  int64_t allocs;        /* blocks allocated (engine count) */
+  int64_t frees;         /* blocks freed (engine count) */
 } mg_stat_t;
+
+/* One size class of a group's histogram of live blocks. */
+typedef struct mg_size_class {
+  uint64_t size;  /* usable size of the class, bytes */
+  uint64_t count; /* live blocks of that class (thread-cached ones included) */
+} mg_size_class_t;
 
 /* PSI-style pressure: percent of wall time stalled (reclaim, throttling,
  * OOM waits) with at least one thread (some) or every thread (full). */
@@ -166,6 +175,10 @@ int mg_group_failcnt(mg_group_t group, int64_t* count);
 int mg_group_events(mg_group_t group, int local, mg_events_t* out);
 int mg_group_stat(mg_group_t group, mg_stat_t* out);
 int mg_group_pressure(mg_group_t group, mg_pressure_t* out);
+/* The group's own (not descendants') live blocks by size class, ascending:
+ * writes up to `cap` non-empty classes and their number to *n. */
+int mg_group_histogram(mg_group_t group, mg_size_class_t* out, size_t cap,
+                       size_t* n);
 /* Calls fn when the group's usage crosses `threshold` in either direction
  * (checked whenever the counter moves; stocks make it batch-granular). */
 int mg_threshold_register(mg_group_t group, int64_t threshold,

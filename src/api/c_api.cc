@@ -357,6 +357,32 @@ MG_EXPORT int mg_group_stat(mg_group_t group, mg_stat_t* out) {
   }
   out->heap = out->current - out->mmap - out->explicit_bytes - out->stock;
   if (out->heap < 0) out->heap = 0;
+  // Engine view: every group of the subtree has its own arena.
+  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+    if (!t.IsInSubtree(i, index) || !(reg.IsLive(i) || t.Usage(i) != 0)) {
+      continue;
+    }
+    EngineGroupStats es;
+    if (!engine::GroupStats(i, &es)) continue;
+    int64_t over = static_cast<int64_t>(es.resident_bytes) -
+                   static_cast<int64_t>(es.allocated_bytes);
+    out->overhead += over > 0 ? over : 0;
+    out->allocs += static_cast<int64_t>(es.nmalloc);
+    out->frees += static_cast<int64_t>(es.ndalloc);
+  }
+  return 0;
+}
+
+MG_EXPORT int mg_group_histogram(mg_group_t group, mg_size_class_t* out,
+                                 size_t cap, size_t* n) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if ((out == nullptr && cap != 0) || n == nullptr) return EINVAL;
+  static_assert(sizeof(mg_size_class_t) == sizeof(EngineSizeClass),
+                "same layout");
+  *n = engine::GroupHistogram(index, reinterpret_cast<EngineSizeClass*>(out),
+                              cap);
   return 0;
 }
 

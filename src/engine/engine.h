@@ -27,6 +27,14 @@ struct EngineGroupStats {
   uint64_t metadata_bytes;   // engine metadata (base) pages
   uint64_t active_bytes;     // pages backing live blocks
   uint64_t allocated_bytes;  // usable bytes of live blocks (engine's view)
+  uint64_t nmalloc;          // allocations served by the group's arena
+  uint64_t ndalloc;          // deallocations returned to it
+};
+
+// One size class of a group's size-class histogram.
+struct EngineSizeClass {
+  uint64_t size;   // the class's usable size in bytes
+  uint64_t count;  // blocks of that class held out of the arena
 };
 
 namespace engine {
@@ -86,6 +94,11 @@ void Purge(uint32_t group);
 
 // Engine statistics for one group. False if the group has no arena.
 bool GroupStats(uint32_t group, EngineGroupStats* out);
+
+// The group's live blocks by size class, as the arena sees them (blocks
+// cached in threads' tcaches count as held out). Writes up to `cap` non-empty
+// classes in ascending size and returns how many. Slow (mallctl per class).
+size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap);
 
 // Forwards jemalloc's mallctl family to the engine's private instance.
 int Mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp,

@@ -764,11 +764,18 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
     return mgje_mallctl(name.c_str(), v, &vlen, nullptr, 0) == 0;
   };
   size_t resident = 0, retained = 0, base = 0, pactive = 0, small = 0,
-         large = 0;
+         large = 0, small_nmalloc = 0, small_ndalloc = 0, large_nmalloc = 0,
+         large_ndalloc = 0;
   bool ok = read("resident", &resident) && read("retained", &retained) &&
             read("base", &base) && read("pactive", &pactive) &&
-            read("small.allocated", &small) && read("large.allocated", &large);
+            read("small.allocated", &small) && read("large.allocated", &large) &&
+            read("small.nmalloc", &small_nmalloc) &&
+            read("small.ndalloc", &small_ndalloc) &&
+            read("large.nmalloc", &large_nmalloc) &&
+            read("large.ndalloc", &large_ndalloc);
   if (!ok) return false;
+  out->nmalloc = static_cast<uint64_t>(small_nmalloc) + large_nmalloc;
+  out->ndalloc = static_cast<uint64_t>(small_ndalloc) + large_ndalloc;
   // Relaxed: statistic.
   out->mapped_bytes = g_groups[group].mapped_bytes.load(std::memory_order_relaxed);
   out->resident_bytes = resident;
@@ -777,6 +784,49 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
   out->active_bytes = static_cast<uint64_t>(pactive) * kPageSize;
   out->allocated_bytes = static_cast<uint64_t>(small) + large;
   return true;
+}
+
+size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
+  if (group >= kMaxGroups || out == nullptr) return 0;
+  uint32_t ind = ArenaOf(group);
+  if (ind == 0) return 0;
+  uint64_t epoch = 1;
+  size_t len = sizeof(epoch);
+  if (mgje_mallctl("epoch", &epoch, &len, &epoch, len) != 0) return 0;
+  unsigned nbins = 0, nlextents = 0;
+  size_t ulen = sizeof(unsigned);
+  if (mgje_mallctl("arenas.nbins", &nbins, &ulen, nullptr, 0) != 0) return 0;
+  ulen = sizeof(unsigned);
+  if (mgje_mallctl("arenas.nlextents", &nlextents, &ulen, nullptr, 0) != 0)
+    return 0;
+  size_t n = 0;
+  // Small classes: live regions of the arena's bins; large classes: live
+  // extents.
+  for (int kind = 0; kind < 2 && n < cap; ++kind) {
+    unsigned classes = kind == 0 ? nbins : nlextents;
+    for (unsigned j = 0; j < classes && n < cap; ++j) {
+      CtlName count_name;
+      count_name.Add("stats.arenas.").Add(ind)
+          .Add(kind == 0 ? ".bins." : ".lextents.").Add(j)
+          .Add(kind == 0 ? ".curregs" : ".curlextents");
+      size_t count = 0;
+      size_t clen = sizeof(count);
+      if (mgje_mallctl(count_name.c_str(), &count, &clen, nullptr, 0) != 0 ||
+          count == 0) {
+        continue;
+      }
+      CtlName size_name;
+      size_name.Add(kind == 0 ? "arenas.bin." : "arenas.lextent.").Add(j)
+          .Add(".size");
+      size_t size = 0;
+      size_t slen = sizeof(size);
+      if (mgje_mallctl(size_name.c_str(), &size, &slen, nullptr, 0) != 0) {
+        continue;
+      }
+      out[n++] = {size, count};
+    }
+  }
+  return n;
 }
 
 int Mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp,

@@ -1522,3 +1522,37 @@ TEST_F(CApiTest, ManyThreadsFreeingAcrossGroupsLeaveEveryGroupAtZero) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(CApiTest, StatCountsAllocsFreesAndHistogramShowsLiveClasses) {
+  mg_group_t g = Make();
+  void* blocks[100];
+  ASSERT_EQ(0, mg_thread_set_group(g));
+  for (void*& b : blocks) b = malloc(200);  // size class 224
+  ASSERT_EQ(0, mg_thread_set_group(root_));
+  mg_stat_t st;
+  ASSERT_EQ(0, mg_group_stat(g, &st));
+  EXPECT_GE(st.allocs, 100);
+  EXPECT_GE(st.heap, 100 * 224);
+  mg_size_class_t classes[64];
+  size_t n = 0;
+  ASSERT_EQ(0, mg_group_histogram(g, classes, 64, &n));
+  uint64_t live224 = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (classes[i].size == 224) live224 = classes[i].count;
+    if (i > 0) {
+      EXPECT_LT(classes[i - 1].size, classes[i].size);
+    }
+  }
+  EXPECT_GE(live224, 100u);
+  for (void* b : blocks) free(b);
+  ASSERT_EQ(0, mg_group_stat(g, &st));
+  EXPECT_GE(st.frees, 0);
+  int64_t current = -1;
+  ASSERT_EQ(0, mg_group_current(g, 1, &current));
+  EXPECT_EQ(current, 0);
+  EXPECT_EQ(EINVAL, mg_group_histogram(g, nullptr, 4, &n));
+}
+
+}  // namespace
