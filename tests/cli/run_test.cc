@@ -20,7 +20,7 @@ using ::testing::HasSubstr;
 using ::testing::Pair;
 
 absl::StatusOr<RunOptions> Parse(std::vector<std::string> args) {
-  return ParseRunArgs(args, "/work");
+  return ParseRunArgs(args, "/srv/app");
 }
 
 TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
@@ -55,7 +55,7 @@ TEST(ParseRunArgsTest, NoOptionsIsFine) {
 TEST(ParseRunArgsTest, StatsFileIsMadeAbsolute) {
   auto rel = Parse({"--stats", "out/s.txt", "--", "p"});
   ASSERT_TRUE(rel.ok());
-  EXPECT_THAT(rel->env, ElementsAre(Pair("MEMGROUP_STATS", "/work/out/s.txt")));
+  EXPECT_THAT(rel->env, ElementsAre(Pair("MEMGROUP_STATS", "/srv/app/out/s.txt")));
   auto abs = Parse({"--stats=/tmp/s", "--", "p"});
   ASSERT_TRUE(abs.ok());
   EXPECT_THAT(abs->env, ElementsAre(Pair("MEMGROUP_STATS", "/tmp/s")));
