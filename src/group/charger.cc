@@ -184,6 +184,7 @@ void SetupThread() {
     group = Reg().LiveAncestor(t.inherited_group_plus1 - 1);
   }
   t.group = group;
+  t.generation = GenerationOf(Reg().IdOf(group));
   MemberJoin(group);
   t.stock = Reg().stocks().Acquire();
   Reg().stocks().SetPrimary(t.stock, group);
@@ -204,7 +205,11 @@ void TeardownThread() {
 bool BindCurrentThread(uint32_t group) {
   ThreadState& t = t_thread;
   if (t.status == kThreadNew) SetupThread();
-  if (t.group == group) return true;
+  if (t.group == group) {
+    // Same slot: (re)confirm the binding to the group living in it now.
+    t.generation = GenerationOf(Reg().IdOf(group));
+    return true;
+  }
   // Pairs with SetBindHook's release store.
   BindHook hook = g_bind_hook.load(std::memory_order_acquire);
   if (hook != nullptr && !hook(group)) return false;
@@ -213,14 +218,22 @@ bool BindCurrentThread(uint32_t group) {
   MemberLeave(t.group);
   MemberJoin(group);
   t.group = group;
+  t.generation = GenerationOf(Reg().IdOf(group));
   return true;
 }
 
 uint32_t CurrentGroupSlow() {
   ThreadState& t = t_thread;
   if (t.status == kThreadNew) SetupThread();
-  if (!Reg().IsLive(t.group)) {
+  GroupId now = Reg().IdOf(t.group);
+  if (now == kInvalidGroupId) {
+    // Destroyed: move to the nearest live ancestor (its charges reparented
+    // the same way).
     (void)BindCurrentThread(Reg().LiveAncestor(t.group));
+  } else if (GenerationOf(now) != t.generation) {
+    // Destroyed, and the slot already reused by another group: the old
+    // group's ancestry is gone; move to the root.
+    (void)BindCurrentThread(kRootGroup);
   }
   return t.group;
 }

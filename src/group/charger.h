@@ -32,6 +32,9 @@ struct ThreadState {
   // Group index the creating thread passed on (pthread_create hook), +1; 0
   // means none.
   uint32_t inherited_group_plus1;
+  // Generation of `group` when the thread was bound to it: a destroyed and
+  // reused slot is noticed on the next slow path. Owner-only.
+  uint32_t generation;
 };
 
 inline constexpr uint32_t kThreadNew = 0;

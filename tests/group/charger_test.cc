@@ -11,6 +11,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "group/reclaim.h"
 
@@ -435,6 +436,47 @@ TEST_F(ChargerDeathTest, KillPolicyKillsTheProcess) {
   reg().state(g).oom_policy.store(static_cast<uint32_t>(OomPolicy::kKill));
   EXPECT_EXIT((void)Charge(g, 2 * M), ::testing::KilledBySignal(SIGKILL),
               "policy kill");
+}
+
+}  // namespace
+}  // namespace memgroup::internal
+
+namespace memgroup::internal {
+namespace {
+
+TEST_F(ChargerTest, ThreadInADestroyedAndReusedSlotMovesToTheRoot) {
+  uint32_t g = MakeTop();
+  ASSERT_TRUE(BindCurrentThread(g));
+  EXPECT_EQ(CurrentGroupSlow(), g);
+  GroupId old_id = reg().IdOf(g);
+  ASSERT_EQ(reg().Destroy(old_id), Errc::kOk);
+  // The slot is empty, so it is reused by one of the next groups created
+  // (lower empty slots, left by other tests, go first).
+  GroupId fresh = kInvalidGroupId;
+  std::vector<GroupId> extra;
+  for (int k = 0; k < 64 && IndexOf(fresh) != g; ++k) {
+    if (fresh != kInvalidGroupId) extra.push_back(fresh);
+    ASSERT_EQ(reg().Create(reg().root(), ("reused_slot" + std::to_string(k)).c_str(),
+                           &fresh),
+              Errc::kOk);
+  }
+  ASSERT_EQ(IndexOf(fresh), g);
+  // The thread was bound to the destroyed group, not to the new one.
+  EXPECT_EQ(CurrentGroupSlow(), kRootGroup);
+  ASSERT_EQ(reg().Destroy(fresh), Errc::kOk);
+  for (GroupId id : extra) ASSERT_EQ(reg().Destroy(id), Errc::kOk);
+}
+
+TEST_F(ChargerTest, ThreadInADestroyedGroupMovesToItsParent) {
+  uint32_t p = MakeTop();
+  uint32_t c = Make(p, "c");
+  ASSERT_TRUE(BindCurrentThread(c));
+  ASSERT_EQ(ChargeSlow(c, 1000, ChargeKind::kHeap), ChargeResult::kOk);
+  ASSERT_EQ(reg().Destroy(reg().IdOf(c)), Errc::kOk);
+  EXPECT_EQ(CurrentGroupSlow(), p);
+  UnchargeSlow(c, 1000);
+  EXPECT_EQ(Exact(p), 0);
+  ASSERT_TRUE(BindCurrentThread(kRootGroup));
 }
 
 }  // namespace
