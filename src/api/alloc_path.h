@@ -84,7 +84,7 @@ MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
 // Frees p whose usable size is `usable` (known to sized delete, otherwise
 // looked up). Allocates: never.
 MG_ALWAYS_INLINE void FreeWithUsable(void* p, uint32_t owner, size_t usable) {
-  engine::FreeFast(p, owner);
+  engine::FreeFast(p, owner, usable);
   ThreadState& t = t_thread;
   ThreadStock* ts = t.stock;
   if (MG_LIKELY(ts != nullptr &&
@@ -102,8 +102,6 @@ MG_ALWAYS_INLINE void FreeImpl(void* p) {
     FreeForeign(p);
     return;
   }
-  // Plain free, not sdallocx: jemalloc 5.3's sized free with flags 0 takes
-  // its slow default path for page-aligned blocks.
   FreeWithUsable(p, owner, engine::UsableSizeFast(p));
 }
 
