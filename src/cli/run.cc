@@ -82,7 +82,7 @@ absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
       if (!IsValidEngine(value)) {
         return absl::InvalidArgumentError(
             absl::StrCat("invalid engine for --engine: '", value,
-                         "'; expected jemalloc or mimalloc"));
+                         "'; expected jemalloc (the only engine of this build)"));
       }
       return value;
     case ValueKind::kStats:

@@ -2,74 +2,49 @@
 #include "cli/size.h"
 
 #include <cstdint>
+#include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
+#include "base/parse_size.h"
 
 namespace memgroup::internal::cli {
 
 SizeError ParseSize(absl::string_view text, int64_t* bytes) {
-  text = absl::StripAsciiWhitespace(text);
-  if (text.empty()) return SizeError::kEmpty;
-  if (absl::EqualsIgnoreCase(text, "max")) {
-    *bytes = kUnlimitedBytes;
-    return SizeError::kOk;
-  }
-  if (!absl::ascii_isdigit(static_cast<unsigned char>(text.front()))) {
-    return SizeError::kNotANumber;
-  }
-  uint64_t value = 0;
-  size_t i = 0;
-  for (; i < text.size() &&
-         absl::ascii_isdigit(static_cast<unsigned char>(text[i]));
-       ++i) {
-    const uint64_t digit = static_cast<uint64_t>(text[i] - '0');
-    if (value > (static_cast<uint64_t>(INT64_MAX) - digit) / 10) {
+  // One parser for the command and the library's environment, so that both
+  // accept exactly the same values.
+  std::string nul_terminated(text);
+  switch (internal::ParseSize(nul_terminated.c_str(), bytes)) {
+    case internal::ParseSizeError::kOk:
+      return SizeError::kOk;
+    case internal::ParseSizeError::kEmpty:
+      return SizeError::kEmpty;
+    case internal::ParseSizeError::kNotANumber:
+      return SizeError::kNotANumber;
+    case internal::ParseSizeError::kBadSuffix:
+      return SizeError::kBadSuffix;
+    case internal::ParseSizeError::kOverflow:
       return SizeError::kOverflow;
-    }
-    value = value * 10 + digit;
   }
-  int shift = 0;
-  if (i < text.size()) {
-    switch (absl::ascii_tolower(static_cast<unsigned char>(text[i]))) {
-      case 'k':
-        shift = 10;
-        break;
-      case 'm':
-        shift = 20;
-        break;
-      case 'g':
-        shift = 30;
-        break;
-      case 't':
-        shift = 40;
-        break;
-      default:
-        return SizeError::kBadSuffix;
-    }
-    if (i + 1 != text.size()) return SizeError::kBadSuffix;
-  }
-  if (value > (static_cast<uint64_t>(INT64_MAX) >> shift)) {
-    return SizeError::kOverflow;
-  }
-  *bytes = static_cast<int64_t>(value << shift);
-  return SizeError::kOk;
+  return SizeError::kNotANumber;
 }
 
 const char* SizeErrorString(SizeError e) {
   switch (e) {
     case SizeError::kOk:
-      return "ok";
+      return internal::ParseSizeErrorString(internal::ParseSizeError::kOk);
     case SizeError::kEmpty:
-      return "empty value";
+      return internal::ParseSizeErrorString(internal::ParseSizeError::kEmpty);
     case SizeError::kNotANumber:
-      return "not a number";
+      return internal::ParseSizeErrorString(
+          internal::ParseSizeError::kNotANumber);
     case SizeError::kBadSuffix:
-      return "unknown suffix (use K, M, G or T)";
+      return internal::ParseSizeErrorString(
+          internal::ParseSizeError::kBadSuffix);
     case SizeError::kOverflow:
-      return "too large";
+      return internal::ParseSizeErrorString(internal::ParseSizeError::kOverflow);
   }
   return "invalid";
 }
@@ -90,7 +65,8 @@ bool IsValidOomPolicy(absl::string_view text) {
 }
 
 bool IsValidEngine(absl::string_view text) {
-  return text == "jemalloc" || text == "mimalloc";
+  // The only engine this build has (the library refuses any other name).
+  return text == "jemalloc";
 }
 
 }  // namespace memgroup::internal::cli

@@ -1,7 +1,6 @@
 // Size and option-value parsing for the `memgroup` command: the kernel's
-// rules for memory.max and friends, kept local to the CLI so that it does not
-// depend on the malloc-path layers. Must accept exactly what the preload
-// library's environment parser (src/base/parse_size) accepts.
+// rules for memory.max and friends, through the same parser the library uses
+// for its environment (src/base/parse_size), so both accept the same values.
 #ifndef MEMGROUP_SRC_CLI_SIZE_H_
 #define MEMGROUP_SRC_CLI_SIZE_H_
 
@@ -35,7 +34,7 @@ const char* SizeErrorString(SizeError e);
 // SECONDS a positive decimal integer.
 [[nodiscard]] bool IsValidOomPolicy(absl::string_view text);
 
-// Validates an engine name: jemalloc or mimalloc.
+// Validates an engine name: jemalloc (the only engine of this build).
 [[nodiscard]] bool IsValidEngine(absl::string_view text);
 
 }  // namespace memgroup::internal::cli

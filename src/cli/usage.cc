@@ -18,7 +18,7 @@ const char kUsage[] =
     "  --min SIZE       hard protection from reclaim\n"
     "  --oom POLICY     enomem (default), abort, kill, wait or wait:SECONDS\n"
     "  --stats FILE|-   write the group's stats at exit to FILE, or stderr\n"
-    "  --engine NAME    jemalloc (default) or mimalloc\n"
+    "  --engine NAME    jemalloc (the only engine of this build)\n"
     "  -h, --help       print this help\n"
     "\n"
     "SIZE is a number of bytes with an optional K, M, G or T suffix (binary\n"

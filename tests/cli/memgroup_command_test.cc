@@ -154,7 +154,7 @@ TEST(MemgroupCommandTest, UsageListsOnlyExistingCommands) {
 TEST(MemgroupCommandTest, SetsEnvironmentAndPreload) {
   Result r = Memgroup({"run", "--max", "1G", "--high", "512m", "--low", "1M",
                        "--min", "max", "--oom", "wait:3", "--stats", "-",
-                       "--engine", "mimalloc", "--", "/usr/bin/env"},
+                       "--engine", "jemalloc", "--", "/usr/bin/env"},
                       {{"MEMGROUP_LIBRARY", MG_FAKE_PRELOAD},
                        {"LD_PRELOAD", "libpthread.so.0"}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -164,7 +164,7 @@ TEST(MemgroupCommandTest, SetsEnvironmentAndPreload) {
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_MIN"), "max");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_OOM"), "wait:3");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_STATS"), "stderr");
-  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_ENGINE"), "mimalloc");
+  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_ENGINE"), "jemalloc");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_CONTROL"), "1");
   EXPECT_EQ(EnvValue(r.out, "LD_PRELOAD"),
             std::string(MG_FAKE_PRELOAD) + ":libpthread.so.0");

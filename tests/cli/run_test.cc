@@ -26,7 +26,7 @@ absl::StatusOr<RunOptions> Parse(std::vector<std::string> args) {
 TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
   auto options = Parse({"--max", "1G", "--high", "512M", "--low", "1m", "--min",
                         "0", "--oom", "wait:5", "--stats", "-", "--engine",
-                        "mimalloc", "--", "prog", "-x", "--max"});
+                        "jemalloc", "--", "prog", "-x", "--max"});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_THAT(
       options->env,
@@ -34,7 +34,7 @@ TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
                   Pair("MEMGROUP_LOW", "1m"), Pair("MEMGROUP_MIN", "0"),
                   Pair("MEMGROUP_OOM", "wait:5"),
                   Pair("MEMGROUP_STATS", "stderr"),
-                  Pair("MEMGROUP_ENGINE", "mimalloc")));
+                  Pair("MEMGROUP_ENGINE", "jemalloc")));
   EXPECT_THAT(options->argv, ElementsAre("prog", "-x", "--max"));
   EXPECT_FALSE(options->help);
 }

@@ -91,7 +91,7 @@ TEST(OomPolicyTest, RejectsOthers) {
 
 TEST(EngineTest, AcceptsOnlyKnownEngines) {
   EXPECT_TRUE(IsValidEngine("jemalloc"));
-  EXPECT_TRUE(IsValidEngine("mimalloc"));
+  EXPECT_FALSE(IsValidEngine("mimalloc"));  // not in this build
   EXPECT_FALSE(IsValidEngine("tcmalloc"));
   EXPECT_FALSE(IsValidEngine(""));
   EXPECT_FALSE(IsValidEngine("Jemalloc"));
