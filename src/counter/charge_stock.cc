@@ -68,25 +68,6 @@ void ChargeStocks::Release(ThreadStock* ts) {
   ts->in_use.store(0, std::memory_order_release);
 }
 
-bool ChargeStocks::BeginOwner(ThreadStock* ts) const {
-  // Owner-only read: nonzero means a reentrant call (signal handler).
-  if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
-  ts->busy.store(1, std::memory_order_relaxed);
-  // Compiler barrier; the drainer's membarrier orders it at CPU level.
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (ts->frozen.load(std::memory_order_relaxed) != 0) {
-    // Pairs with DrainSubtree's acquire load of busy.
-    ts->busy.store(0, std::memory_order_release);
-    return false;
-  }
-  return true;
-}
-
-void ChargeStocks::EndOwner(ThreadStock* ts) const {
-  // Pairs with DrainSubtree's acquire load of busy: publishes slot writes.
-  ts->busy.store(0, std::memory_order_release);
-}
-
 void ChargeStocks::UnchargePending(const Pending* p, int n) const {
   for (int k = 0; k < n; ++k) {
     if (p[k].bytes > 0) tree_.Uncharge(p[k].group, p[k].bytes);

@@ -186,19 +186,34 @@ class ChargeStocks {
   // Runs `f` inside the owner's busy section (see the file comment): false
   // without running it if the call is reentrant or a drain has the stock
   // frozen. Allocates: never.
-  template <typename F>
-  MG_ALWAYS_INLINE static bool InOwnerSection(ThreadStock* ts, F&& f) {
-    // Owner-only read: nonzero means we interrupted our own stock operation
-    // (a signal handler): stay out.
+  // Enters the owner's busy section (see the file comment): false if the
+  // call is reentrant (we interrupted our own stock operation: a signal
+  // handler) or a drain has the stock frozen. Allocates: never.
+  MG_ALWAYS_INLINE static bool BeginOwner(ThreadStock* ts) {
+    // Owner-only read: busy is only written by this thread.
     if (ts->busy.load(std::memory_order_relaxed) != 0) return false;
     ts->busy.store(1, std::memory_order_relaxed);
     // Compiler barrier: the store above must be emitted before the load of
     // frozen. The CPU-level ordering is supplied by the drainer's membarrier.
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    bool ok = ts->frozen.load(std::memory_order_relaxed) == 0 && f();
+    if (ts->frozen.load(std::memory_order_relaxed) != 0) {
+      EndOwner(ts);
+      return false;
+    }
+    return true;
+  }
+  MG_ALWAYS_INLINE static void EndOwner(ThreadStock* ts) {
     // Pairs with DrainSubtree's acquire load of busy: our slot writes are
     // visible to a drainer that sees busy == 0.
     ts->busy.store(0, std::memory_order_release);
+  }
+  // Runs `f` inside the owner's busy section; false without running it when
+  // BeginOwner refuses. Allocates: never.
+  template <typename F>
+  MG_ALWAYS_INLINE static bool InOwnerSection(ThreadStock* ts, F&& f) {
+    if (!BeginOwner(ts)) return false;
+    bool ok = f();
+    EndOwner(ts);
     return ok;
   }
   // Inside an owner section. Allocates: never.
@@ -232,9 +247,6 @@ class ChargeStocks {
   // an evicted slot) is returned in out[0..n). Allocates: never.
   int RefillLocked(ThreadStock* ts, uint32_t group, int64_t bytes,
                    int64_t batch, Pending out[2]) const;
-  // Enters the owner's busy section; false if frozen or reentrant.
-  bool BeginOwner(ThreadStock* ts) const;
-  void EndOwner(ThreadStock* ts) const;
   void UnchargePending(const Pending* p, int n) const;
   int64_t TakeSlots(ThreadStock* ts, uint32_t root) const;
 
