@@ -16,7 +16,7 @@ import sys
 chunks = []
 try:
     while True:
-        chunks.append(bytearray(1 << 20))   # 1 MiB at a time
+        chunks.append(bytearray((1 << 20) - 1))  # 1 MiB blocks (+1 byte for the NUL)
 except MemoryError:
     print(f"python3: MemoryError after {len(chunks)} MiB; freeing and going on")
 del chunks
