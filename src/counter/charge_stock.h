@@ -141,8 +141,9 @@ class ChargeStocks {
   [[nodiscard]] bool TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
                                uint32_t* failed) const;
 
-  // Returns `bytes` of `group` to the thread's stock; the excess above the
-  // group's batch is uncharged. `ts` may be nullptr (direct uncharge).
+  // Returns `bytes` of `group` to the thread's stock; when the slot would
+  // exceed the group's batch, it is trimmed to half a batch and the rest is
+  // uncharged (hysteresis: the following frees hit the stock again). `ts` may be nullptr (direct uncharge).
   // Allocates: never.
   void Refill(ThreadStock* ts, uint32_t group, int64_t bytes) const;
 

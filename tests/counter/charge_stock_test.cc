@@ -55,17 +55,20 @@ TEST_F(ChargeStockTest, MissChargesABatchAndHitTouchesNoCounter) {
   EXPECT_FALSE(stocks_.Consume(ts_, 1, 8));
 }
 
-TEST_F(ChargeStockTest, RefillReturnsTheExcessAboveTheBatch) {
+TEST_F(ChargeStockTest, RefillOverTheBatchKeepsHalfABatchAndReturnsTheRest) {
   uint32_t failed;
   ASSERT_TRUE(stocks_.TryCharge(ts_, 2, 100, &failed));
   ASSERT_TRUE(t().TryCharge(2, 1 << 20, &failed));  // a large direct charge
-  // Free of the large block: stock tops up to the batch, the rest goes back.
+  // Free of the large block: the slot would exceed the batch, so it keeps
+  // half a batch and everything else goes back to the counter.
   stocks_.Refill(ts_, 2, 1 << 20);
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes + 100);
+  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes / 2);
+  EXPECT_EQ(t().Usage(2), kStockBatchBytes / 2 + 100);
+  // Below the batch again: small frees stay in the stock.
   stocks_.Refill(ts_, 2, 100);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes);
-  EXPECT_EQ(stocks_.DrainOwn(ts_), kStockBatchBytes);
+  EXPECT_EQ(t().Usage(2), kStockBatchBytes / 2 + 100);
+  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes / 2 + 100);
+  EXPECT_EQ(stocks_.DrainOwn(ts_), kStockBatchBytes / 2 + 100);
   EXPECT_EQ(t().Usage(0), 0);
 }
 
