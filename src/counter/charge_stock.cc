@@ -134,8 +134,9 @@ bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
   if (use_stock && Consume(ts, group, bytes)) return true;
   int64_t batch = use_stock ? Batch(group) : 0;
   if (batch > 0 && bytes < batch) {
-    // Charge a full batch and keep the surplus (kernel try_charge_memcg).
-    if (tree_.TryCharge(group, batch, failed)) {
+    // Charge a full batch and keep the surplus (kernel try_charge_memcg). A
+    // refused batch is not a refused charge: it does not count in failcnt.
+    if (tree_.TryCharge(group, batch, failed, CountFailure::kNo)) {
       if (BeginOwner(ts)) {
         Pending p[2];
         int n = RefillLocked(ts, group, batch - bytes, batch, p);
@@ -146,9 +147,7 @@ bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
       }
       return true;
     }
-    // Retry once with exactly what is needed; undo the extra failcnt so
-    // that failcnt counts refused charges, not batch attempts.
-    tree_.node(*failed).failcnt.fetch_sub(1, std::memory_order_relaxed);
+    // Retry once with exactly what is needed.
   }
   return tree_.TryCharge(group, bytes, failed);
 }

@@ -97,7 +97,8 @@ void CounterTree::Cancel(uint32_t i, int64_t bytes) const {
   PropagateProtectedUsage(i, now);
 }
 
-bool CounterTree::TryCharge(uint32_t i, int64_t bytes, uint32_t* failed) const {
+bool CounterTree::TryCharge(uint32_t i, int64_t bytes, uint32_t* failed,
+                            CountFailure count) const {
   for (uint32_t n = i; n != kNoParent;
        n = nodes_[n].parent.load(std::memory_order_relaxed)) {
     PageCounter& c = nodes_[n];
@@ -110,7 +111,9 @@ bool CounterTree::TryCharge(uint32_t i, int64_t bytes, uint32_t* failed) const {
     if (now > max) {
       // Relaxed: rollback of our own add; see Cancel.
       c.usage.fetch_sub(bytes, std::memory_order_relaxed);
-      c.failcnt.fetch_add(1, std::memory_order_relaxed);
+      if (count == CountFailure::kYes) {
+        c.failcnt.fetch_add(1, std::memory_order_relaxed);
+      }
       if (failed != nullptr) *failed = n;
       for (uint32_t m = i; m != n;
            m = nodes_[m].parent.load(std::memory_order_relaxed)) {

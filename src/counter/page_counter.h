@@ -64,6 +64,11 @@ static_assert(offsetof(PageCounter, max) == 128, "limits off the usage line");
 
 enum class SetLimitResult { kOk, kBusy };
 
+// Whether a refused TryCharge counts in the refusing level's failcnt. A
+// charge that is attempted several times (a batch first, retries after a
+// drain or reclaim) counts once: its later attempts pass kNo.
+enum class CountFailure { kYes, kNo };
+
 // A view over a flat array of nodes. Copyable; holds no state of its own.
 class CounterTree {
  public:
@@ -80,11 +85,12 @@ class CounterTree {
   void InitNode(uint32_t i, uint32_t parent) const;
 
   // Charges `bytes` from node i up to the root. If a level's new usage would
-  // exceed its max, that level is rolled back, its failcnt raised, the levels
-  // below it are rolled back, *failed is set to the refusing level and false
-  // is returned: no side effect remains except failcnt. Allocates: never.
-  [[nodiscard]] bool TryCharge(uint32_t i, int64_t bytes,
-                               uint32_t* failed) const;
+  // exceed its max, that level is rolled back, its failcnt raised (unless
+  // `count` is kNo), the levels below it are rolled back, *failed is set to
+  // the refusing level and false is returned: no side effect remains except
+  // failcnt. Allocates: never.
+  [[nodiscard]] bool TryCharge(uint32_t i, int64_t bytes, uint32_t* failed,
+                               CountFailure count = CountFailure::kYes) const;
 
   // Charges without checking limits (may exceed max). Allocates: never.
   void Charge(uint32_t i, int64_t bytes) const;

@@ -119,10 +119,9 @@ ChargeResult TryChargeExact(uint32_t group, int64_t bytes, uint32_t* failed) {
 // A retry of a charge already refused (and counted in failcnt) once: a
 // failure here is not counted again, so failcnt counts refused charges.
 ChargeResult RetryCharge(uint32_t group, int64_t bytes, uint32_t* failed) {
-  if (Reg().tree().TryCharge(group, bytes, failed)) return ChargeResult::kOk;
-  // Relaxed: statistics.
-  Reg().tree().node(*failed).failcnt.fetch_sub(1, std::memory_order_relaxed);
-  return ChargeResult::kOverLimit;
+  return Reg().tree().TryCharge(group, bytes, failed, CountFailure::kNo)
+             ? ChargeResult::kOk
+             : ChargeResult::kOverLimit;
 }
 
 ChargeResult WaitForRoom(uint32_t group, uint32_t refusing, int64_t bytes) {

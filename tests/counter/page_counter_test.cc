@@ -67,6 +67,16 @@ TEST_F(PageCounterTest, TryChargeAtOwnLimitReportsItself) {
   EXPECT_EQ(t().Usage(0), 0);
 }
 
+TEST_F(PageCounterTest, RetriesCanBeLeftOutOfFailcnt) {
+  t().ExchangeMax(2, 100);
+  uint32_t failed;
+  EXPECT_FALSE(t().TryCharge(3, 200, &failed, CountFailure::kNo));
+  EXPECT_EQ(failed, 2u);
+  EXPECT_EQ(t().Failcnt(2), 0);
+  EXPECT_FALSE(t().TryCharge(3, 200, &failed));
+  EXPECT_EQ(t().Failcnt(2), 1);
+}
+
 TEST_F(PageCounterTest, ForcedChargeMayExceedMax) {
   t().ExchangeMax(2, 100);
   t().Charge(3, 500);
