@@ -222,15 +222,11 @@ bool BindHookImpl(uint32_t group) {
 void ReportHookImpl(int fd, uint32_t group) {
   EngineGroupStats s;
   if (!engine::GroupStats(group, &s)) return;
-  // Engine pages resident but not holding live blocks (dirty, retained
-  // partially, metadata).
-  int64_t overhead = static_cast<int64_t>(s.resident_bytes) -
-                     static_cast<int64_t>(s.allocated_bytes);
   RawPrint(fd,
            "stat.overhead %lld\nstat.engine_mapped %llu\n"
            "stat.engine_resident %llu\nstat.engine_retained %llu\n"
            "stat.engine_metadata %llu\n",
-           static_cast<long long>(overhead < 0 ? 0 : overhead),
+           static_cast<long long>(OverheadBytes(s)),
            static_cast<unsigned long long>(s.mapped_bytes),
            static_cast<unsigned long long>(s.resident_bytes),
            static_cast<unsigned long long>(s.retained_bytes),

@@ -336,37 +336,26 @@ MG_EXPORT int mg_group_stat(mg_group_t group, mg_stat_t* out) {
   if (out == nullptr) return EINVAL;
   Registry& reg = GlobalRegistry();
   const CounterTree& t = reg.tree();
+  GroupStat gs;
+  ReadGroupStat(index, &gs);
   memset(out, 0, sizeof(*out));
-  out->current = t.Usage(index);
-  reg.ForEachInSubtree(index, [&](uint32_t i) {
-    const GroupState& st = reg.state(i);
-    // Relaxed: statistics.
-    out->mmap += st.mmap_bytes.load(std::memory_order_relaxed);
-    out->explicit_bytes += st.explicit_bytes.load(std::memory_order_relaxed);
-    out->reclaim_calls += static_cast<int64_t>(
-        st.reclaim_calls.load(std::memory_order_relaxed));
-    out->reclaimed += st.reclaimed_bytes.load(std::memory_order_relaxed);
-    out->throttled_usec += st.throttled_ns.load(std::memory_order_relaxed) / 1000;
-    out->oom_wait_usec +=
-        st.oom_wait_ns_total.load(std::memory_order_relaxed) / 1000;
-  });
-  for (uint32_t i = 0; i < kMaxGroups; ++i) {
-    if (t.IsInSubtree(i, index) && (reg.IsLive(i) || t.Usage(i) != 0)) {
-      out->stock += reg.stocks().StockedBytes(i);
-    }
-  }
-  out->heap = out->current - out->mmap - out->explicit_bytes - out->stock;
-  if (out->heap < 0) out->heap = 0;
+  out->current = gs.current;
+  out->heap = gs.heap;
+  out->mmap = gs.mmap;
+  out->explicit_bytes = gs.explicit_bytes;
+  out->stock = gs.stock;
+  out->reclaim_calls = gs.reclaim_calls;
+  out->reclaimed = gs.reclaimed;
+  out->throttled_usec = gs.throttled_ns / 1000;
+  out->oom_wait_usec = gs.oom_wait_ns / 1000;
   // Engine view: every group of the subtree has its own arena.
   for (uint32_t i = 0; i < kMaxGroups; ++i) {
-    if (!t.IsInSubtree(i, index) || !(reg.IsLive(i) || t.Usage(i) != 0)) {
+    if (!(reg.IsLive(i) || t.Usage(i) != 0) || !t.IsInSubtree(i, index)) {
       continue;
     }
     EngineGroupStats es;
     if (!engine::GroupStats(i, &es)) continue;
-    int64_t over = static_cast<int64_t>(es.resident_bytes) -
-                   static_cast<int64_t>(es.allocated_bytes);
-    out->overhead += over > 0 ? over : 0;
+    out->overhead += OverheadBytes(es);
     out->allocs += static_cast<int64_t>(es.nmalloc);
     out->frees += static_cast<int64_t>(es.ndalloc);
   }

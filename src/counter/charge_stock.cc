@@ -256,6 +256,22 @@ int64_t ChargeStocks::StockedBytes(uint32_t group) const {
   return total;
 }
 
+int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
+  int64_t total = 0;
+  // Pairs with Acquire's release CAS of head_.
+  for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    for (int s = 0; s < kStockSlots; ++s) {
+      // Racy by design: a statistics snapshot.
+      uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
+      if (g != kNoGroup && tree_.IsInSubtree(g, root)) {
+        total += ts->slots[s].bytes.load(std::memory_order_relaxed);
+      }
+    }
+  }
+  return total;
+}
+
 void ChargeStocks::AfterForkChild(ThreadStock* self) {
   drain_lock_.ResetAfterFork();
   grow_lock_.ResetAfterFork();

@@ -161,6 +161,9 @@ class ChargeStocks {
 
   // Bytes currently held in stocks for exactly `group` (racy snapshot).
   int64_t StockedBytes(uint32_t group) const;
+  // Bytes held in stocks for `root` and its descendants (racy snapshot; one
+  // walk of the stock list).
+  int64_t StockedBytesInSubtree(uint32_t root) const;
 
   // Test hook: forces stocks on/off (off drains nothing; call DrainSubtree).
   void SetEnabledForTesting(bool on) {

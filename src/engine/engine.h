@@ -31,6 +31,14 @@ struct EngineGroupStats {
   uint64_t ndalloc;          // deallocations returned to it
 };
 
+// Engine pages resident but not holding live blocks (dirty, partly used
+// slabs, metadata): the group's reported, never charged, overhead.
+inline int64_t OverheadBytes(const EngineGroupStats& s) {
+  int64_t over = static_cast<int64_t>(s.resident_bytes) -
+                 static_cast<int64_t>(s.allocated_bytes);
+  return over > 0 ? over : 0;
+}
+
 // One size class of a group's size-class histogram.
 struct EngineSizeClass {
   uint64_t size;   // the class's usable size in bytes

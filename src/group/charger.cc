@@ -401,21 +401,10 @@ void WriteGroupStats(int fd, uint32_t g) {
   const CounterTree& t = reg.tree();
   char path[512];
   reg.Path(g, path, sizeof(path));
-  int64_t mmap = 0, expl = 0, stock = 0;
-  reg.ForEachInSubtree(g, [&](uint32_t i) {
-    mmap += reg.state(i).mmap_bytes.load(std::memory_order_relaxed);
-    expl += reg.state(i).explicit_bytes.load(std::memory_order_relaxed);
-  });
-  // Stocks are summed outside the registry lock (StockedBytes walks the
-  // stock list only).
-  for (uint32_t i = 0; i < kMaxGroups; ++i) {
-    if ((reg.IsLive(i) || t.Usage(i) != 0) && t.IsInSubtree(i, g)) {
-      stock += reg.stocks().StockedBytes(i);
-    }
-  }
-  int64_t usage = t.Usage(g);
+  GroupStat gs;
+  ReadGroupStat(g, &gs);
   RawPrint(fd, "group %s\n", path);
-  RawPrint(fd, "current %lld\n", static_cast<long long>(usage));
+  RawPrint(fd, "current %lld\n", static_cast<long long>(gs.current));
   RawPrint(fd, "peak %lld\n", static_cast<long long>(t.Watermark(g)));
   PrintLimit(fd, "max", t.Max(g));
   PrintLimit(fd, "high", t.High(g));
@@ -430,22 +419,17 @@ void WriteGroupStats(int fd, uint32_t g) {
                      ? st.events_local[e].load(std::memory_order_relaxed)
                      : st.events[e].load(std::memory_order_relaxed)));
   }
-  int64_t heap = usage - mmap - expl - stock;
-  RawPrint(fd, "stat.heap %lld\nstat.mmap %lld\nstat.explicit %lld\nstat.stock %lld\n",
-           static_cast<long long>(heap < 0 ? 0 : heap),
-           static_cast<long long>(mmap), static_cast<long long>(expl),
-           static_cast<long long>(stock));
   RawPrint(fd,
-           "stat.reclaim_calls %llu\nstat.reclaimed %lld\n"
+           "stat.heap %lld\nstat.mmap %lld\nstat.explicit %lld\n"
+           "stat.stock %lld\nstat.reclaim_calls %lld\nstat.reclaimed %lld\n"
            "stat.throttled_usec %lld\nstat.oom_wait_usec %lld\n",
-           static_cast<unsigned long long>(
-               st.reclaim_calls.load(std::memory_order_relaxed)),
-           static_cast<long long>(
-               st.reclaimed_bytes.load(std::memory_order_relaxed)),
-           static_cast<long long>(
-               st.throttled_ns.load(std::memory_order_relaxed) / 1000),
-           static_cast<long long>(
-               st.oom_wait_ns_total.load(std::memory_order_relaxed) / 1000));
+           static_cast<long long>(gs.heap), static_cast<long long>(gs.mmap),
+           static_cast<long long>(gs.explicit_bytes),
+           static_cast<long long>(gs.stock),
+           static_cast<long long>(gs.reclaim_calls),
+           static_cast<long long>(gs.reclaimed),
+           static_cast<long long>(gs.throttled_ns / 1000),
+           static_cast<long long>(gs.oom_wait_ns / 1000));
   Pressure p;
   ReadPressure(g, &p);
   RawPrint(fd, "pressure.some avg10=%s avg60=%s avg300=%s total=%llu\n",
@@ -462,6 +446,27 @@ void WriteGroupStats(int fd, uint32_t g) {
 }
 
 }  // namespace
+
+void ReadGroupStat(uint32_t group, GroupStat* out) {
+  Registry& reg = Reg();
+  *out = GroupStat{};
+  out->current = reg.tree().Usage(group);
+  reg.ForEachInSubtree(group, [&](uint32_t i) {
+    const GroupState& st = reg.state(i);
+    // Relaxed: statistics.
+    out->mmap += st.mmap_bytes.load(std::memory_order_relaxed);
+    out->explicit_bytes += st.explicit_bytes.load(std::memory_order_relaxed);
+    out->reclaim_calls += static_cast<int64_t>(
+        st.reclaim_calls.load(std::memory_order_relaxed));
+    out->reclaimed += st.reclaimed_bytes.load(std::memory_order_relaxed);
+    out->throttled_ns += st.throttled_ns.load(std::memory_order_relaxed);
+    out->oom_wait_ns += st.oom_wait_ns_total.load(std::memory_order_relaxed);
+  });
+  // Outside the registry lock: the stock walk takes no lock.
+  out->stock = reg.stocks().StockedBytesInSubtree(group);
+  out->heap = out->current - out->mmap - out->explicit_bytes - out->stock;
+  if (out->heap < 0) out->heap = 0;
+}
 
 void WriteStats(int fd) {
   Registry& reg = Reg();

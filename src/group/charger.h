@@ -94,6 +94,22 @@ void SetFaultProbability(double p);
 // Allocates: never.
 void WriteOomReport(uint32_t group, int64_t bytes, const char* verdict);
 
+// memory.stat of a group and its subtree, from the counters and the group
+// states (the engine's own figures are added by the callers that have the
+// engine). Racy snapshot. Allocates: never.
+struct GroupStat {
+  int64_t current;
+  int64_t heap;  // current - mmap - explicit - stock, clamped at 0
+  int64_t mmap;
+  int64_t explicit_bytes;
+  int64_t stock;
+  int64_t reclaim_calls;
+  int64_t reclaimed;
+  int64_t throttled_ns;
+  int64_t oom_wait_ns;
+};
+void ReadGroupStat(uint32_t group, GroupStat* out);
+
 // Writes `key value` stats of every live group to fd (MEMGROUP_STATS).
 // Allocates: never.
 void WriteStats(int fd);
