@@ -56,11 +56,9 @@ ThreadStock* ChargeStocks::Acquire() {
 
 void ChargeStocks::Release(ThreadStock* ts) {
   if (ts == nullptr) return;
-  // Wait out a running drain so that it does not see a half-released stock.
-  DrainOwn(ts);
+  // Under the drain lock no drainer runs, and the owner (the caller) is not
+  // inside a stock operation: the slots can be taken directly.
   SpinLockHolder h(&drain_lock_);
-  // A drain could not have run between DrainOwn and here with anything to
-  // take except what we left; take it again under the drain lock.
   TakeSlots(ts, kNoGroup);
   ts->primary = kNoGroup;
   ts->next_evict = 0;
