@@ -345,6 +345,10 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
 
 void UnchargeSlow(uint32_t owner, int64_t bytes) {
   ThreadState& t = t_thread;
+  // A thread whose first call is a free is set up here: that registers its
+  // thread-exit hook, which releases the per-thread engine caches its frees
+  // just created (without it they were never flushed).
+  if (MG_UNLIKELY(t.status == kThreadNew)) SetupThread();
   Reg().stocks().Refill(t.depth == 0 ? t.stock : nullptr, owner, bytes);
   CheckThresholds(owner);
 }
