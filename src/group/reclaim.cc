@@ -97,28 +97,48 @@ void NotifyPressure(uint32_t target, int level) {
   for (int k = 0; k < n; ++k) calls[k].fn(calls[k].id, level, calls[k].arg);
 }
 
-}  // namespace
-
-Errc RegisterReclaimer(uint32_t group, ReclaimFn fn, void* arg, int* handle) {
-  if (fn == nullptr || handle == nullptr) return Errc::kInvalidArgument;
-  SpinLockHolder h(&g_reclaim_lock);
-  for (int i = 0; i < kMaxReclaimers; ++i) {
-    if (g_reclaimers[i].fn != nullptr) continue;
-    g_reclaimers[i] = {group, GenerationOfSlot(group), fn, arg};
-    *handle = i + 1;
+// Registration tables: an entry with fn == nullptr is free; a handle is the
+// entry's index + 1. `count` (optional) tracks the used entries so that hot
+// paths can skip an empty table with one relaxed load.
+template <typename Entry, size_t N>
+Errc AddEntry(SpinLock* lock, Entry (&table)[N], std::atomic<int>* count,
+              const Entry& entry, int* handle) {
+  SpinLockHolder h(lock);
+  for (size_t i = 0; i < N; ++i) {
+    if (table[i].fn != nullptr) continue;
+    table[i] = entry;
+    *handle = static_cast<int>(i) + 1;
+    // Relaxed: see g_nthresholds.
+    if (count != nullptr) count->fetch_add(1, std::memory_order_relaxed);
     return Errc::kOk;
   }
   return Errc::kResourceExhausted;
 }
 
-Errc UnregisterReclaimer(int handle) {
-  SpinLockHolder h(&g_reclaim_lock);
-  if (handle < 1 || handle > kMaxReclaimers ||
-      g_reclaimers[handle - 1].fn == nullptr) {
+template <typename Entry, size_t N>
+Errc RemoveEntry(SpinLock* lock, Entry (&table)[N], std::atomic<int>* count,
+                 int handle) {
+  SpinLockHolder h(lock);
+  if (handle < 1 || static_cast<size_t>(handle) > N ||
+      table[handle - 1].fn == nullptr) {
     return Errc::kNotFound;
   }
-  g_reclaimers[handle - 1].fn = nullptr;
+  table[handle - 1].fn = nullptr;
+  // Relaxed: see g_nthresholds.
+  if (count != nullptr) count->fetch_sub(1, std::memory_order_relaxed);
   return Errc::kOk;
+}
+
+}  // namespace
+
+Errc RegisterReclaimer(uint32_t group, ReclaimFn fn, void* arg, int* handle) {
+  if (fn == nullptr || handle == nullptr) return Errc::kInvalidArgument;
+  return AddEntry(&g_reclaim_lock, g_reclaimers, nullptr,
+                  Reclaimer{group, GenerationOfSlot(group), fn, arg}, handle);
+}
+
+Errc UnregisterReclaimer(int handle) {
+  return RemoveEntry(&g_reclaim_lock, g_reclaimers, nullptr, handle);
 }
 
 int64_t ReclaimSubtree(uint32_t target, int64_t bytes) {
@@ -217,27 +237,14 @@ Errc RegisterThreshold(uint32_t group, int64_t threshold, ThresholdFn fn,
                        void* arg, int* handle) {
   if (fn == nullptr || handle == nullptr || threshold < 0)
     return Errc::kInvalidArgument;
-  SpinLockHolder h(&g_threshold_lock);
-  for (int i = 0; i < kMaxThresholds; ++i) {
-    if (g_thresholds[i].fn != nullptr) continue;
-    g_thresholds[i] = {group, GenerationOfSlot(group), threshold, fn, arg,
-                       Reg().tree().Usage(group) >= threshold ? 1 : 0};
-    *handle = i + 1;
-    g_nthresholds.fetch_add(1, std::memory_order_relaxed);
-    return Errc::kOk;
-  }
-  return Errc::kResourceExhausted;
+  Threshold entry{group, GenerationOfSlot(group), threshold, fn, arg,
+                  Reg().tree().Usage(group) >= threshold ? 1 : 0};
+  return AddEntry(&g_threshold_lock, g_thresholds, &g_nthresholds, entry,
+                  handle);
 }
 
 Errc UnregisterThreshold(int handle) {
-  SpinLockHolder h(&g_threshold_lock);
-  if (handle < 1 || handle > kMaxThresholds ||
-      g_thresholds[handle - 1].fn == nullptr) {
-    return Errc::kNotFound;
-  }
-  g_thresholds[handle - 1].fn = nullptr;
-  g_nthresholds.fetch_sub(1, std::memory_order_relaxed);
-  return Errc::kOk;
+  return RemoveEntry(&g_threshold_lock, g_thresholds, &g_nthresholds, handle);
 }
 
 void CheckThresholds(uint32_t group) {
@@ -277,26 +284,13 @@ Errc RegisterPressureCallback(uint32_t group, int level, PressureFn fn,
                               void* arg, int* handle) {
   if (fn == nullptr || handle == nullptr || level < 1 || level > 3)
     return Errc::kInvalidArgument;
-  SpinLockHolder h(&g_threshold_lock);
-  for (int i = 0; i < kMaxThresholds; ++i) {
-    if (g_pressure_cbs[i].fn != nullptr) continue;
-    g_pressure_cbs[i] = {group, GenerationOfSlot(group), level, fn, arg, 0};
-    *handle = i + 1;
-    g_npressure.fetch_add(1, std::memory_order_relaxed);
-    return Errc::kOk;
-  }
-  return Errc::kResourceExhausted;
+  return AddEntry(&g_threshold_lock, g_pressure_cbs, &g_npressure,
+                  PressureCb{group, GenerationOfSlot(group), level, fn, arg, 0},
+                  handle);
 }
 
 Errc UnregisterPressureCallback(int handle) {
-  SpinLockHolder h(&g_threshold_lock);
-  if (handle < 1 || handle > kMaxThresholds ||
-      g_pressure_cbs[handle - 1].fn == nullptr) {
-    return Errc::kNotFound;
-  }
-  g_pressure_cbs[handle - 1].fn = nullptr;
-  g_npressure.fetch_sub(1, std::memory_order_relaxed);
-  return Errc::kOk;
+  return RemoveEntry(&g_threshold_lock, g_pressure_cbs, &g_npressure, handle);
 }
 
 void ReclaimPrepareFork() {
