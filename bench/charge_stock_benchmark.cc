@@ -104,34 +104,28 @@ void BM_ChargeStockConsumeHit(benchmark::State& state) {
   if (misses != 0) state.SkipWithError("a Consume missed: not a hit path");
 }
 
-// The same hit with the inline RefillFast (the free() fast path), when the
-// header provides it.
-template <typename Stocks>
-void ConsumeHitRefillFast(benchmark::State& state, const Stocks& stocks) {
-  if constexpr (requires(ThreadStock * ts) { stocks.RefillFast(ts, 1u, 1); }) {
-    ThreadStock* ts = AcquireOrSkip(state);
-    if (ts == nullptr) return;
-    const uint32_t group = GroupFor(state);
-    state.SetLabel(SplitLabel(state));
-    FillStock(ts, group);
-    int64_t misses = 0;
-    for (auto _ : state) {
-      bool hit = stocks.Consume(ts, group, kSmallBytes);
-      benchmark::DoNotOptimize(hit);
-      bool refilled = stocks.RefillFast(ts, group, kSmallBytes);
-      benchmark::DoNotOptimize(refilled);
-      misses += !hit + !refilled;
-    }
-    F().stocks.Release(ts);
-    if (misses != 0) state.SkipWithError("a Consume/RefillFast missed");
-  } else {
-    for (auto _ : state) {
-    }
-    state.SkipWithError("ChargeStocks::RefillFast is not available");
+// The malloc/free fast path itself: ConsumePrimary + RefillPrimary on slot 0,
+// which holds the thread's bound group.
+void PrimaryHit(benchmark::State& state, const ChargeStocks& stocks) {
+  ThreadStock* ts = AcquireOrSkip(state);
+  if (ts == nullptr) return;
+  const uint32_t group = GroupFor(state);
+  state.SetLabel(SplitLabel(state));
+  stocks.SetPrimary(ts, group);
+  FillStock(ts, group);
+  int64_t misses = 0;
+  for (auto _ : state) {
+    bool hit = stocks.ConsumePrimary(ts, group, kSmallBytes);
+    benchmark::DoNotOptimize(hit);
+    bool refilled = stocks.RefillPrimary(ts, group, kSmallBytes);
+    benchmark::DoNotOptimize(refilled);
+    misses += !hit + !refilled;
   }
+  F().stocks.Release(ts);
+  if (misses != 0) state.SkipWithError("a ConsumePrimary/RefillPrimary missed");
 }
-void BM_ChargeStockConsumeHitRefillFast(benchmark::State& state) {
-  ConsumeHitRefillFast(state, F().stocks);
+void BM_ChargeStockPrimaryHit(benchmark::State& state) {
+  PrimaryHit(state, F().stocks);
 }
 
 // A miss. Each iteration drains the thread's own stock (DrainOwn: the owner's
@@ -263,7 +257,7 @@ void BM_AtomicAddTwin(benchmark::State& state) {
       ->UseRealTime()
 
 MG_STOCK_BENCHMARK(BM_ChargeStockConsumeHit);
-MG_STOCK_BENCHMARK(BM_ChargeStockConsumeHitRefillFast);
+MG_STOCK_BENCHMARK(BM_ChargeStockPrimaryHit);
 MG_STOCK_BENCHMARK(BM_ChargeStockMiss);
 MG_STOCK_BENCHMARK(BM_ChargeStockDirect);
 MG_STOCK_BENCHMARK(BM_ChargeStockTryChargeMixed);

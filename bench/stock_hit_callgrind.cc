@@ -3,7 +3,7 @@
 // Instructions per operation = (Ir(2N) - Ir(N)) / N, which cancels start-up
 // and setup. Modes:
 //   hit      Consume + Refill of 64 bytes on a full stock (the stock hit)
-//   fast     Consume + RefillFast (when the header provides RefillFast)
+//   fast     ConsumePrimary + RefillPrimary (the malloc/free fast path)
 //   counter  CounterTree TryCharge + Uncharge of 64 bytes (direct charge)
 // The group is a child of the root, as in charge_stock_benchmark.
 // Under valgrind membarrier may be unavailable; this single-threaded loop
@@ -30,21 +30,17 @@ inline void Keep(T& v) {
   asm volatile("" : "+r,m"(v) : : "memory");
 }
 
-template <typename Stocks>
-bool RunFast(const Stocks& stocks, ThreadStock* ts, long n) {
-  if constexpr (requires { stocks.RefillFast(ts, kGroup, kBytes); }) {
-    bool all = true;
-    for (long k = 0; k < n; ++k) {
-      bool hit = stocks.Consume(ts, kGroup, kBytes);
-      bool refilled = stocks.RefillFast(ts, kGroup, kBytes);
-      all &= hit & refilled;
-      Keep(all);
-    }
-    return all;
-  } else {
-    std::fprintf(stderr, "RefillFast is not available\n");
-    return false;
+// The malloc/free fast path: ConsumePrimary + RefillPrimary (slot 0).
+bool RunFast(const ChargeStocks& stocks, ThreadStock* ts, long n) {
+  stocks.SetPrimary(ts, kGroup);
+  bool all = true;
+  for (long k = 0; k < n; ++k) {
+    bool hit = stocks.ConsumePrimary(ts, kGroup, kBytes);
+    bool refilled = stocks.RefillPrimary(ts, kGroup, kBytes);
+    all &= hit & refilled;
+    Keep(all);
   }
+  return all;
 }
 
 int Main(int argc, char** argv) {

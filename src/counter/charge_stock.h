@@ -107,17 +107,6 @@ class ChargeStocks {
     });
   }
 
-  // Returns `bytes` of `group` to the stock if the thread already holds a
-  // slot for it and the slot stays within kStockBatchBytes. False (no side
-  // effect) otherwise; the caller then uses Refill. Allocates: never.
-  MG_ALWAYS_INLINE bool RefillFast(ThreadStock* ts, uint32_t group,
-                                   int64_t bytes) const {
-    return InOwnerSection(ts, [&] {
-      StockSlot* slot = FindSlot(ts, group);
-      return slot != nullptr && Give(slot, bytes);
-    });
-  }
-
   // Refill restricted to slot 0: the free fast path for blocks of the bound
   // group. Allocates: never.
   MG_ALWAYS_INLINE bool RefillPrimary(ThreadStock* ts, uint32_t group,
