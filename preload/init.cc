@@ -32,8 +32,6 @@ extern char** environ;
 
 namespace memgroup::internal::preload {
 
-constinit uint16_t g_small_usable[(kSmallMax >> 3) + 1] = {};
-
 namespace {
 
 enum : uint32_t { kUninit = 0, kInitializing = 1, kReady = 2, kFailed = 3 };
@@ -301,10 +299,6 @@ bool DoInit() {
   if (!engine::Init()) {
     RawLog("cannot initialise the jemalloc engine");
     return false;
-  }
-  for (size_t i = 0; i <= (kSmallMax >> 3); ++i) {
-    size_t n = i == 0 ? 1 : i << 3;
-    g_small_usable[i] = static_cast<uint16_t>(engine::GoodSize(n, 0));
   }
   ConfigureFromEnvironment();
   if (!engine::EnsureGroup(kRootGroup)) {

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "api/alloc_path.h"
+#include "base/check.h"
 #include "base/raw_log.h"
 #include "base/sys.h"
 #include "engine/jemalloc_flags.h"
@@ -48,6 +49,50 @@ void* AllocInGroup(uint32_t group, size_t size, size_t align, bool zero) {
   }
   errno = saved;
   return p;
+}
+
+void* AllocMiss(size_t size, size_t align, bool zero) {
+  ThreadState& t = t_thread;
+  ThreadStock* ts = t.stock;
+  if (MG_LIKELY(ts != nullptr)) {
+    size_t usable = engine::GoodSize(size, align);
+    if (usable != 0 && usable <= static_cast<size_t>(INT64_MAX) &&
+        GlobalRegistry().stocks().ConsumePrimary(
+            ts, t.group, static_cast<int64_t>(usable))) {
+      void* p = engine::Alloc(t.group, size, align, zero);
+      if (MG_LIKELY(p != nullptr)) return p;
+      UnchargeSlow(t.group, static_cast<int64_t>(usable));
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  return AllocSlow(size, align, zero);
+}
+
+void FreeMiss(void* p) {
+  if (p == nullptr) return;
+  // A published block of a front-cache class: group and size from the page
+  // map. Anything else (large, foreign): the owner table and the engine.
+  const uint32_t entry = owner_table::PageEntry(p);
+  const uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
+  uint32_t owner = entry >> owner_table::kEntryGroupShift;
+  size_t usable = engine::g_class_size[cls];
+  if (cls == 0) {
+    owner = owner_table::OwnerOf(p);
+    if (MG_UNLIKELY(owner == kNoGroup)) {
+      FreeForeign(p);
+      return;
+    }
+    usable = engine::UsableSize(p);
+  }
+  MG_DCHECK(owner == owner_table::OwnerOf(p));
+  engine::Free(p, owner);
+  ThreadStock* ts = t_thread.stock;
+  if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(
+                                     ts, owner, static_cast<int64_t>(usable)))) {
+    return;
+  }
+  UnchargeSlow(owner, static_cast<int64_t>(usable));
 }
 
 void FreeForeign(void* p) {

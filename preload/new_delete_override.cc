@@ -8,7 +8,6 @@
 
 using memgroup::internal::preload::AllocImpl;
 using memgroup::internal::preload::FreeImpl;
-using memgroup::internal::preload::FreeSizedImpl;
 
 namespace {
 
@@ -74,12 +73,9 @@ MG_EXPORT void* operator new[](size_t n, std::align_val_t a,
 
 MG_EXPORT void operator delete(void* p) noexcept { FreeImpl(p); }
 MG_EXPORT void operator delete[](void* p) noexcept { FreeImpl(p); }
-MG_EXPORT void operator delete(void* p, size_t n) noexcept {
-  FreeSizedImpl(p, n);
-}
-MG_EXPORT void operator delete[](void* p, size_t n) noexcept {
-  FreeSizedImpl(p, n);
-}
+// The size is not needed: the page map knows the block's class.
+MG_EXPORT void operator delete(void* p, size_t) noexcept { FreeImpl(p); }
+MG_EXPORT void operator delete[](void* p, size_t) noexcept { FreeImpl(p); }
 MG_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
   FreeImpl(p);
 }

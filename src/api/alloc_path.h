@@ -1,12 +1,14 @@
 // The allocation paths shared by the malloc, operator new and C ABI entry
-// points: the inline fast path (one TLS load, one compare, one subtract,
-// then the engine) and the declarations of the one slow path. Only preload/
-// and src/api include it. Allocates: never (through the public malloc).
+// points: the inline fast paths (a front-cache pop or push plus a stock
+// take or give, no call) and the declarations of the misses and slow paths.
+// Only preload/ and src/api include it. Allocates: never (through the public
+// malloc).
 //
-// Fast path shape (style.md §6.1): t_thread.stock is nullptr for a thread
-// that has not run its first slow path (and after thread exit), which fails
-// the same compare as an empty stock. The stock always belongs to the
-// thread's bound group, because rebinding drains it.
+// Fast path shape (style.md §6.1): engine::t_front and t_thread.stock are
+// nullptr for a thread that has not run its first slow path (and after
+// thread exit), which fails the first compare. The stock always belongs to
+// the thread's current group and the front cache to its bound group;
+// rebinding drains the one and flushes the other.
 #ifndef MEMGROUP_SRC_API_ALLOC_PATH_H_
 #define MEMGROUP_SRC_API_ALLOC_PATH_H_
 
@@ -16,18 +18,12 @@
 
 #include "base/macros.h"
 #include "engine/engine.h"
-#include "engine/engine_fast.h"
+#include "engine/front_cache.h"
 #include "engine/owner_table.h"
 #include "group/charger.h"
 #include "group/registry.h"
 
 namespace memgroup::internal::preload {
-
-// Requests up to this size use the size-class table instead of nallocx.
-inline constexpr size_t kSmallMax = 8192;
-// usable size of malloc(n) for n <= kSmallMax, indexed by (n + 7) >> 3.
-// Filled by Init before any thread gets a stock. Read-only afterwards.
-extern constinit uint16_t g_small_usable[(kSmallMax >> 3) + 1];
 
 // Lazy init from any first call. Returns true when the engine is ready. The
 // initialising thread's own nested calls get false and are served from the
@@ -51,73 +47,56 @@ void* ReallocImpl(void* p, size_t size);
 // Usable size of any pointer (0 for foreign ones).
 size_t UsableSizeImpl(const void* p);
 
+// The fast paths miss: everything that is not a front-cache hit (other
+// sizes, alignments, calloc, empty or full bins, other groups, stock misses,
+// threads not set up yet). Allocates: never.
+MG_NOINLINE void* AllocMiss(size_t size, size_t align, bool zero);
+MG_NOINLINE void FreeMiss(void* p);
+
+// malloc's fast path: pop a block of the request's class from the thread's
+// front cache, charging its usable size to slot 0 of the stock. The cache's
+// group is the thread's current group whenever the cache exists
+// (BindCurrentThread moves both or neither), and ConsumePrimary checks that
+// slot 0 holds that group's stock.
 MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
-  ThreadState& t = t_thread;
-  ThreadStock* ts = t.stock;
-  if (MG_LIKELY(ts != nullptr && align == 0 && !zero && size <= kSmallMax)) {
-    // The fast path: table size class, slot 0 of the stock, the engine's
-    // bound arena.
-    int64_t usable = g_small_usable[(size + 7) >> 3];
-    if (MG_LIKELY(GlobalRegistry().stocks().ConsumePrimary(ts, t.group,
-                                                           usable))) {
-      void* p = engine::AllocFast(t.group, size);
-      if (MG_LIKELY(p != nullptr)) return p;
-      UnchargeSlow(t.group, usable);
-      errno = ENOMEM;
-      return nullptr;
-    }
-  } else if (ts != nullptr) {
-    size_t usable = engine::GoodSize(size, align);
-    if (usable != 0 && usable <= static_cast<size_t>(INT64_MAX) &&
-        GlobalRegistry().stocks().ConsumePrimary(
-            ts, t.group, static_cast<int64_t>(usable))) {
-      void* p = engine::Alloc(t.group, size, align, zero);
-      if (MG_LIKELY(p != nullptr)) return p;
-      UnchargeSlow(t.group, static_cast<int64_t>(usable));
-      errno = ENOMEM;
-      return nullptr;
+  if (MG_LIKELY(align == 0 && !zero && size <= engine::kFrontSmallMax)) {
+    engine::FrontCache* fc = engine::t_front;
+    ThreadStock* ts = t_thread.stock;
+    if (MG_LIKELY(fc != nullptr && ts != nullptr)) {
+      engine::FrontBin& bin = fc->bins[engine::g_size_class[(size + 7) >> 3]];
+      const uint32_t n = bin.count;
+      if (MG_LIKELY(n != 0 && GlobalRegistry().stocks().ConsumePrimary(
+                                  ts, fc->group, bin.size))) {
+        bin.count = static_cast<uint16_t>(n - 1);
+        return bin.slots[n - 1];
+      }
     }
   }
-  return AllocSlow(size, align, zero);
+  return AllocMiss(size, align, zero);
 }
 
-// Frees p whose usable size is `usable` (known to sized delete, otherwise
-// looked up). Allocates: never.
-MG_ALWAYS_INLINE void FreeWithUsable(void* p, uint32_t owner, size_t usable) {
-  engine::FreeFast(p, owner, usable);
-  ThreadState& t = t_thread;
-  ThreadStock* ts = t.stock;
-  if (MG_LIKELY(ts != nullptr &&
-                GlobalRegistry().stocks().RefillPrimary(
-                    ts, owner, static_cast<int64_t>(usable)))) {
-    return;
-  }
-  UnchargeSlow(owner, static_cast<int64_t>(usable));
-}
-
+// free's fast path: the page map gives the block's group and class in one
+// load; a block of the bound group whose bin has room is pushed and its size
+// returned to slot 0 of the stock. Null and foreign pointers read entry 0
+// and miss. Allocates: never.
 MG_ALWAYS_INLINE void FreeImpl(void* p) {
-  if (MG_UNLIKELY(p == nullptr)) return;
-  uint32_t owner = owner_table::OwnerOf(p);
-  if (MG_UNLIKELY(owner == kNoGroup)) {
-    FreeForeign(p);
-    return;
+  engine::FrontCache* fc = engine::t_front;
+  if (MG_LIKELY(fc != nullptr)) {
+    const uint32_t cls = owner_table::PageEntry(p) - fc->tag;
+    if (MG_LIKELY(cls - 1 < engine::kFrontClasses - 1)) {
+      engine::FrontBin& bin = fc->bins[cls];
+      const uint32_t n = bin.count;
+      ThreadStock* ts = t_thread.stock;
+      if (MG_LIKELY(n < bin.cap && ts != nullptr &&
+                    GlobalRegistry().stocks().RefillPrimary(ts, fc->group,
+                                                            bin.size))) {
+        bin.slots[n] = p;
+        bin.count = static_cast<uint16_t>(n + 1);
+        return;
+      }
+    }
   }
-  FreeWithUsable(p, owner, engine::UsableSizeFast(p));
-}
-
-// Sized delete of an unaligned block: the C++ rules make `size` the
-// requested size, so its size class is the usable size that was charged and
-// the engine's size lookup is skipped for small blocks.
-MG_ALWAYS_INLINE void FreeSizedImpl(void* p, size_t size) {
-  if (MG_UNLIKELY(p == nullptr)) return;
-  uint32_t owner = owner_table::OwnerOf(p);
-  if (MG_UNLIKELY(owner == kNoGroup)) {
-    FreeForeign(p);
-    return;
-  }
-  size_t usable = size <= kSmallMax ? g_small_usable[(size + 7) >> 3]
-                                    : engine::UsableSizeFast(p);
-  FreeWithUsable(p, owner, usable);
+  FreeMiss(p);
 }
 
 }  // namespace memgroup::internal::preload

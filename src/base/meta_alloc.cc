@@ -16,7 +16,7 @@ size_t RoundUp(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 void* MetaMap(size_t bytes) {
   int saved = errno;
   void* p = SysMmap(nullptr, RoundUp(bytes, kPageSize), PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   errno = saved;
   return p == MAP_FAILED ? nullptr : p;
 }

@@ -8,7 +8,8 @@
 
 namespace memgroup::internal {
 
-// Returns zeroed, page-aligned memory of at least `bytes`, or nullptr.
+// Returns zeroed, page-aligned memory of at least `bytes`, or nullptr. The
+// mapping is MAP_NORESERVE: large sparse tables cost only the pages touched.
 void* MetaMap(size_t bytes);
 // Returns memory obtained from MetaMap with the same `bytes`.
 void MetaUnmap(void* p, size_t bytes);

@@ -42,6 +42,7 @@
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "base/check.h"
@@ -51,6 +52,7 @@
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "engine/engine.h"
+#include "engine/front_cache_internal.h"
 #include "engine/jemalloc_private.h"
 #include "engine/owner_table.h"
 
@@ -470,6 +472,31 @@ MG_ALWAYS_INLINE int AlignFlags(size_t align) {
   return align <= 1 ? 0 : MALLOCX_LG_ALIGN(__builtin_ctzl(align));
 }
 
+// The front-cache class of the block jemalloc returns for (size, align).
+MG_ALWAYS_INLINE uint32_t ClassOfRequest(size_t size, size_t align) {
+  int flags = AlignFlags(align);
+  if (flags == 0 && size <= kFrontSmallMax) return g_size_class[(size + 7) >> 3];
+  return ClassOfUsable(mgje_nallocx(size == 0 ? 1 : size, flags));
+}
+
+// Records a block about to be handed out in the page map (owner_table.h):
+// every block the engine returns goes through here or front::Refill.
+MG_ALWAYS_INLINE void* Published(void* p, uint32_t group, uint32_t cls) {
+  if (MG_LIKELY(p != nullptr)) {
+    owner_table::PublishBlock(p, owner_table::MakeEntry(group, cls));
+  }
+  return p;
+}
+
+// Caches a freed block of the bound group in the thread's front cache.
+// False if it is not cacheable there (the caller frees it to jemalloc).
+MG_ALWAYS_INLINE bool PushFront(void* p) {
+  FrontCache* fc = t_front;
+  if (fc == nullptr) return false;
+  uint32_t cls = owner_table::PageEntry(p) - fc->tag;
+  return cls - 1 < kFrontClasses - 1 && front::Push(fc, p, cls);
+}
+
 // ---------------------------------------------------------------------------
 // Explicit tcaches (non-bound groups).
 // ---------------------------------------------------------------------------
@@ -562,6 +589,8 @@ MG_NOINLINE MG_COLD bool InitSlow() {
                   &g_mibs.arena_retain_grow_limit) &&
        ResolveMib("arena.0.purge", &g_mibs.arena_purge);
   if (!ok) RawLog("engine: initialisation failed");
+  // Without the expected size classes the engine runs without front caches.
+  if (ok) (void)front::InitClasses();
   // Pairs with Init's acquire load: publishes the owner table and the MIBs.
   g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
   return ok;
@@ -645,38 +674,67 @@ bool BindThread(uint32_t group) {
   // After ThreadExit the thread stays unbound: Alloc/Free of every group go
   // through MALLOCX_ARENA + MALLOCX_TCACHE_NONE, which is still correct.
   if (t_dead) return true;
+  // The front cache holds only the previous bound group's blocks: back to
+  // jemalloc (through the automatic tcache, still the old group's) first.
+  FrontCache* fc = t_front;
+  t_front = nullptr;
+  if (fc != nullptr) front::Flush(fc);
   unsigned ind = ArenaOf(group);
   if (mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
                         nullptr, nullptr, &ind, sizeof(ind)) != 0) {
-    return false;  // Still bound to the previous group, cache intact.
+    t_front = fc;  // Still bound to the previous group; the cache is empty.
+    return false;
   }
   // The automatic tcache holds only the previous bound group's blocks (a
   // thread never bound has an empty one): return them to their arena before
   // the first allocation of the new group could hit them.
   FlushAutomaticTcache();
   t_bound = group;
+  if (fc != nullptr) {
+    front::SetGroup(fc, group);
+  } else {
+    fc = front::Acquire(group);  // nullptr: the thread runs without one.
+  }
+  t_front = fc;
   return true;
 }
 
 uint32_t BoundGroup() { return t_bound; }
 
 void* Alloc(uint32_t group, size_t size, size_t align, bool zero) {
+  const uint32_t cls = ClassOfRequest(size, align);
   if (MG_LIKELY(group == t_bound)) {
-    // Fast path: thread.arena is the group's arena and the automatic tcache
-    // holds only this group's blocks.
-    if (MG_LIKELY(align == 0)) {
-      return zero ? mgje_calloc(1, size) : mgje_malloc(size);
+    // thread.arena is the group's arena; the front cache and the automatic
+    // tcache hold only this group's blocks.
+    FrontCache* fc = t_front;
+    void* p = nullptr;
+    if (MG_LIKELY(fc != nullptr && cls != 0 && align <= 1)) {
+      p = front::Pop(fc, cls);
+      if (p == nullptr) p = front::Refill(fc, cls);
+      if (MG_LIKELY(p != nullptr)) {
+        if (zero) memset(p, 0, size);
+        return p;
+      }
+    } else if (MG_LIKELY(align == 0)) {
+      p = zero ? mgje_calloc(1, size) : mgje_malloc(size);
+    } else {
+      p = mgje_mallocx(size == 0 ? 1 : size,
+                       AlignFlags(align) | (zero ? MALLOCX_ZERO : 0));
     }
-    return mgje_mallocx(size == 0 ? 1 : size,
-                        AlignFlags(align) | (zero ? MALLOCX_ZERO : 0));
+    if (MG_LIKELY(p != nullptr && owner_table::OwnerOf(p) == group)) {
+      return Published(p, group, cls);
+    }
+    // Nothing, or a block of another arena (jemalloc's own reentrant
+    // threads ignore thread.arena): ask the group's arena explicitly.
+    if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
   }
-  return AllocOther(group, size, align, zero);
+  return Published(AllocOther(group, size, align, zero), group, cls);
 }
 
 void Free(void* p, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
   if (MG_LIKELY(owner == t_bound)) {
-    mgje_free(p);
+    if (!PushFront(p)) mgje_free(p);
     return;
   }
   mgje_dallocx(p, TcacheFlags(owner));
@@ -685,7 +743,7 @@ void Free(void* p, uint32_t owner) {
 void FreeSized(void* p, size_t usable, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
   if (MG_LIKELY(owner == t_bound)) {
-    mgje_sdallocx(p, usable, 0);
+    if (!PushFront(p)) mgje_sdallocx(p, usable, 0);
     return;
   }
   mgje_sdallocx(p, usable, TcacheFlags(owner));
@@ -694,23 +752,31 @@ void FreeSized(void* p, size_t usable, uint32_t owner) {
 void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
   if (size == 0) size = 1;
+  void* q = nullptr;
   if (owner == t_bound) {
     // No arena flag: a moved block goes to the thread's arena, which is the
     // owner's; the automatic tcache holds only the owner's blocks.
-    return mgje_rallocx(p, size, AlignFlags(align));
+    q = mgje_rallocx(p, size, AlignFlags(align));
+  } else {
+    if (owner >= kMaxGroups) return nullptr;
+    uint32_t ind = ArenaOf(owner);
+    if (ind == 0) return nullptr;  // Not an engine block.
+    q = mgje_rallocx(
+        p, size, MALLOCX_ARENA(ind) | TcacheFlags(owner) | AlignFlags(align));
   }
-  if (owner >= kMaxGroups) return nullptr;
-  uint32_t ind = ArenaOf(owner);
-  if (ind == 0) return nullptr;  // Not an engine block.
-  return mgje_rallocx(p, size,
-                      MALLOCX_ARENA(ind) | TcacheFlags(owner) | AlignFlags(align));
+  // In place or moved, the block may have a new class.
+  if (q != nullptr) (void)Published(q, owner, ClassOfUsable(mgje_sallocx(q, 0)));
+  return q;
 }
 
 size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
                      uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
-  (void)owner;  // In place: the block keeps its extent, hence its group.
-  return mgje_xallocx(p, size == 0 ? 1 : size, extra, AlignFlags(align));
+  // In place: the block keeps its extent, hence its group, but a large block
+  // may change class.
+  size_t usable = mgje_xallocx(p, size == 0 ? 1 : size, extra, AlignFlags(align));
+  (void)Published(p, owner, ClassOfUsable(usable));
+  return usable;
 }
 
 size_t UsableSize(const void* p) { return mgje_sallocx(p, 0); }
@@ -724,6 +790,9 @@ uint32_t OwnerOf(const void* p) { return owner_table::OwnerOf(p); }
 void ThreadExit() {
   if (t_dead) return;
   t_dead = true;  // First: nothing below may create a tcache again.
+  FrontCache* fc = t_front;
+  t_front = nullptr;
+  if (fc != nullptr) front::Retire(fc);  // Still bound to fc->group.
   for (uint32_t i = 0; i < t_ntc; ++i) DestroyTcache(t_tc[i].tc);
   t_ntc = 0;
   if (t_bound != kNoGroup) {
@@ -737,7 +806,10 @@ void Purge(uint32_t group) {
   uint32_t ind = ArenaOf(group);
   if (ind == 0) return;
   // Only the calling thread's caches can be flushed from here.
-  if (group == t_bound) FlushAutomaticTcache();
+  if (group == t_bound) {
+    if (t_front != nullptr) front::Flush(t_front);
+    FlushAutomaticTcache();
+  }
   for (uint32_t i = 0; i < t_ntc; ++i) {
     if (t_tc[i].group != group) continue;
     unsigned tc = t_tc[i].tc;
@@ -848,9 +920,18 @@ void MallocStatsPrint(void (*write_cb)(void*, const char*), void* cbopaque,
   mgje_malloc_stats_print(write_cb, cbopaque, opts);
 }
 
-void PrepareFork() { g_engine_lock.Lock(); }
-void ParentFork() { g_engine_lock.Unlock(); }
-// The child has one thread, the one that took the lock in PrepareFork.
-void ChildFork() { g_engine_lock.ResetAfterFork(); }
+void PrepareFork() {
+  g_engine_lock.Lock();
+  front::PrepareFork();
+}
+void ParentFork() {
+  front::ParentFork();
+  g_engine_lock.Unlock();
+}
+// The child has one thread, the one that took the locks in PrepareFork.
+void ChildFork() {
+  front::ChildFork(t_front);
+  g_engine_lock.ResetAfterFork();
+}
 
 }  // namespace memgroup::internal::engine

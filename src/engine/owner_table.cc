@@ -16,6 +16,7 @@ namespace memgroup::internal::owner_table {
 constinit std::atomic<uintptr_t> g_va_base{0};
 constinit std::atomic<size_t> g_va_bytes{0};
 constinit std::atomic<std::atomic<uint16_t>*> g_table{nullptr};
+constinit std::atomic<std::atomic<uint32_t>*> g_page_map{nullptr};
 
 namespace {
 
@@ -44,6 +45,18 @@ bool Init() {
     MetaUnmap(table, kNumChunks * sizeof(uint16_t));
     return false;
   }
+  // 4 bytes per 4 KiB page of the reservation (1 GiB of NORESERVE address
+  // space for 1 TiB); only the entries of pages in use are ever touched.
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  void* page_map = MetaMap((va_bytes >> kPageShift) * sizeof(uint32_t));
+  if (page_map == nullptr) {
+    MetaUnmap(base, va_bytes);
+    MetaUnmap(table, kNumChunks * sizeof(uint16_t));
+    return false;
+  }
+  // Relaxed: published by the release store of g_va_bytes below.
+  g_page_map.store(static_cast<std::atomic<uint32_t>*>(page_map),
+                   std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_table.store(static_cast<std::atomic<uint16_t>*>(table),
                 std::memory_order_relaxed);

@@ -8,6 +8,15 @@
 // Must never allocate through malloc, never return VA to the OS, and never
 // move a chunk between groups (free() of any pointer relies on it).
 //
+// The page map: `uint32_t entry[g_va_bytes >> kPageShift]`, one per 4 KiB page
+// of the reservation, written by the engine for the first page of every block
+// it hands out (PublishBlock) and read by free()'s fast path (PageEntry): the
+// block's group and its front-cache size class in one load. An entry is only
+// meaningful for the page holding the start of a live block: jemalloc gives a
+// page to one slab (one size class) or one large extent at a time, and every
+// block is published before any pointer to it exists, so the last write to
+// that page is the one for the live block.
+//
 // Encoding: a table entry holds `group ^ kNoGroup`, so the zero-filled table
 // (fresh anonymous memory, never touched for unclaimed chunks) reads as
 // kNoGroup without initialising 1 MiB of it.
@@ -43,6 +52,16 @@ inline constexpr size_t kMinVaBytes = size_t{1} << 32;           // 4 GiB
 extern constinit std::atomic<uintptr_t> g_va_base;
 extern constinit std::atomic<size_t> g_va_bytes;
 extern constinit std::atomic<std::atomic<uint16_t>*> g_table;
+extern constinit std::atomic<std::atomic<uint32_t>*> g_page_map;
+
+inline constexpr size_t kPageShift = 12;
+// Page-map entry: `group << kEntryGroupShift | cls`, cls in [0, 256). 0 (the
+// zero-filled map) and any cls 0 mean "no front-cache class" (large or not
+// yet published).
+inline constexpr uint32_t kEntryGroupShift = 8;
+MG_ALWAYS_INLINE constexpr uint32_t MakeEntry(uint32_t group, uint32_t cls) {
+  return group << kEntryGroupShift | cls;
+}
 
 // Reserves the VA range and maps the table. Called once, under the engine's
 // init lock. Tries kVaBytes, then halves down to kMinVaBytes; the size
@@ -77,6 +96,38 @@ MG_ALWAYS_INLINE uint32_t OwnerOf(const void* p) {
   // and the caller obtained p through a happens-before chain from the
   // allocation that published it. Unclaimed entries read 0 -> kNoGroup.
   return table[off >> kChunkShift].load(std::memory_order_relaxed) ^ kNoGroup;
+}
+
+// The page-map entry of the page holding p: 0 for pointers outside the
+// reservation (nullptr included) and for pages never published. Same
+// ordering argument as OwnerOf. Allocates: never. Lock-free.
+MG_ALWAYS_INLINE uint32_t PageEntry(const void* p) {
+  // Pairs with Init's release store (see OwnerOf).
+  const size_t va_bytes = g_va_bytes.load(std::memory_order_acquire);
+  // Immutable after publication (ordered by the acquire above).
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
+                        g_va_base.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(off >= va_bytes)) return 0;
+  // Immutable after publication (ordered by the acquire above).
+  std::atomic<uint32_t>* map = g_page_map.load(std::memory_order_relaxed);
+  // Relaxed: the block was published (PublishBlock) before p was handed
+  // out, and the caller holds p through a happens-before chain from that.
+  return map[off >> kPageShift].load(std::memory_order_relaxed);
+}
+
+// Records `entry` for the page holding p, a block the engine is about to hand
+// out. A pointer outside the reservation is ignored (it reads entry 0).
+// Allocates: never. Lock-free.
+MG_ALWAYS_INLINE void PublishBlock(const void* p, uint32_t entry) {
+  // Immutable after Init, which happened before any block existed.
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
+                        g_va_base.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(off >= g_va_bytes.load(std::memory_order_relaxed))) return;
+  std::atomic<uint32_t>* map = g_page_map.load(std::memory_order_relaxed);
+  // Relaxed: concurrent writers of one page store the same value (blocks of
+  // one slab); a writer for a new slab on that page comes after every block
+  // of the old one was freed, through jemalloc's own synchronization.
+  map[off >> kPageShift].store(entry, std::memory_order_relaxed);
 }
 
 }  // namespace memgroup::internal::owner_table

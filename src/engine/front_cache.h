@@ -1,0 +1,94 @@
+// The front cache: per-thread stacks of free blocks of the thread's bound
+// group, one stack per size class, in front of jemalloc. A hit on malloc pops
+// a block, a hit on free pushes one; neither calls into jemalloc. free()
+// learns the block's group and class from the page map (owner_table.h) in one
+// load, which is what makes the free side cheap: jemalloc's public API has no
+// free that skips its own size lookup.
+//
+// Owns: each thread's FrontCache (metadata memory, recycled through a free
+// list when the thread exits) and the size-class tables. The classes are
+// jemalloc's own (its 36 small classes, then its large classes up to
+// kFrontMaxBytes), numbered from 1; class 0 means "not cached" and is what an
+// unpublished page-map entry reads.
+//
+// Must never: hold a block of a group other than FrontCache::group (the
+// thread's bound group; rebinding flushes the cache first); hold a charged
+// byte (blocks are uncharged when pushed and charged when popped, by the
+// callers in src/api/alloc_path.h); be touched by any thread but its owner,
+// except in the fork child, where the surviving thread reclaims the caches of
+// the threads that no longer exist.
+//
+// Bound on the memory a cache holds: the small bins hold at most
+// kFrontSmallBytesMax bytes together, the large bins kFrontLargeBudget.
+#ifndef MEMGROUP_SRC_ENGINE_FRONT_CACHE_H_
+#define MEMGROUP_SRC_ENGINE_FRONT_CACHE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/macros.h"
+
+namespace memgroup::internal::engine {
+
+// Requests up to this size find their class in g_size_class.
+inline constexpr size_t kFrontSmallMax = 8192;
+// The largest class the front cache holds (jemalloc class 68, 4 MiB).
+inline constexpr size_t kFrontMaxBytes = size_t{4} << 20;
+// Classes 1..kFrontClasses-1 (jemalloc's classes 0..68); 0 is "none".
+inline constexpr uint32_t kFrontClasses = 70;
+// First large class (jemalloc's 16 KiB class, index 36) + 1.
+inline constexpr uint32_t kFrontFirstLarge = 37;
+// Bytes the large bins of one thread may hold together.
+inline constexpr uint64_t kFrontLargeBudget = uint64_t{4} << 20;
+
+struct FrontBin {
+  // Blocks held: slots[0..count), the most recently freed on top.
+  uint16_t count;
+  // Capacity for the inline paths; 0 for large classes, whose pushes go
+  // through the engine (budget check).
+  uint16_t cap;
+  // The class's usable size: what a pop charges and a push uncharges.
+  uint32_t size;
+  void** slots;
+};
+
+struct FrontCache {
+  // The bound group whose blocks the bins hold (kNoGroup: none yet).
+  uint32_t group;
+  // owner_table::MakeEntry(group, 0): page-map entry minus tag = class.
+  uint32_t tag;
+  // Bytes held in the large bins (<= kFrontLargeBudget).
+  uint64_t large_bytes;
+  FrontBin bins[kFrontClasses];
+  // Engine bookkeeping (jemalloc_engine.cc): every cache ever made, and the
+  // free list of caches of exited threads. Under the engine lock.
+  FrontCache* next_all;
+  FrontCache* next_free;
+  bool in_use;
+};
+
+// The calling thread's front cache; nullptr before its first bind, after
+// thread exit, and when the front cache is disabled. Owner-only.
+extern MG_TLS FrontCache* t_front;
+
+// Class of a request of `size` <= kFrontSmallMax bytes (natural alignment),
+// indexed by (size + 7) >> 3. Filled by Init before any cache exists.
+extern constinit uint8_t g_size_class[(kFrontSmallMax >> 3) + 1];
+// Usable size of each class (0 for class 0).
+extern constinit uint32_t g_class_size[kFrontClasses];
+
+// The class of a block of usable size `usable` (a jemalloc size class), or 0
+// if the front cache does not hold that size. Allocates: never.
+MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
+  if (usable <= kFrontSmallMax) return g_size_class[(usable + 7) >> 3];
+  if (usable > kFrontMaxBytes) return 0;
+  // Above 64 bytes jemalloc has four classes per doubling: (2^lg, 2^(lg+1)]
+  // holds 2^lg + k * 2^(lg-2), k = 1..4. Init checks this against mallctl.
+  const unsigned lg = 63u - static_cast<unsigned>(__builtin_clzl(usable - 1));
+  const size_t k = (usable - (size_t{1} << lg)) >> (lg - 2);
+  return static_cast<uint32_t>(5 + (lg - 6) * 4 + k);  // index + 1
+}
+
+}  // namespace memgroup::internal::engine
+
+#endif  // MEMGROUP_SRC_ENGINE_FRONT_CACHE_H_

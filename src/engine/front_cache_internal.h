@@ -1,0 +1,48 @@
+// The engine-side operations on front caches (front_cache.cc), used by the
+// jemalloc engine's bind, alloc, free, exit and fork paths. Everything here
+// runs on the cache's owner thread (except ChildFork) and is a slow path.
+// Allocates: never (through malloc).
+#ifndef MEMGROUP_SRC_ENGINE_FRONT_CACHE_INTERNAL_H_
+#define MEMGROUP_SRC_ENGINE_FRONT_CACHE_INTERNAL_H_
+
+#include <cstdint>
+
+#include "engine/front_cache.h"
+
+namespace memgroup::internal::engine::front {
+
+// Fills the class tables from jemalloc and checks them. Called once from the
+// engine's init; false leaves the front cache disabled (Acquire returns
+// nullptr) and the engine working without it.
+bool InitClasses();
+
+// A cache for the calling thread, holding blocks of `group` (empty).
+// nullptr when disabled or out of metadata memory.
+FrontCache* Acquire(uint32_t group);
+// Sets the group whose blocks `fc` (empty) holds from now on.
+void SetGroup(FrontCache* fc, uint32_t group);
+// Flushes `fc` to jemalloc and recycles it (thread exit).
+void Retire(FrontCache* fc);
+// Returns every cached block to jemalloc (rebind, purge). The calling thread
+// must still be bound to fc->group.
+void Flush(FrontCache* fc);
+
+// Pops a block of class `cls`, or nullptr if the bin is empty.
+void* Pop(FrontCache* fc, uint32_t cls);
+// Allocates a batch of class `cls` from jemalloc (published in the page
+// map), keeps all but one in the bin and returns that one; nullptr if
+// jemalloc has nothing or serves this thread from another arena.
+void* Refill(FrontCache* fc, uint32_t cls);
+// Caches a freed block of class `cls`, flushing half a full small bin first.
+// False if a large block does not fit (the caller frees it to jemalloc).
+bool Push(FrontCache* fc, void* p, uint32_t cls);
+
+// fork(2): the cache list lock across fork; in the child, the caches of the
+// threads that do not exist any more are flushed and recycled.
+void PrepareFork();
+void ParentFork();
+void ChildFork(FrontCache* self);
+
+}  // namespace memgroup::internal::engine::front
+
+#endif  // MEMGROUP_SRC_ENGINE_FRONT_CACHE_INTERNAL_H_
