@@ -4,6 +4,7 @@
 // Instructions per pair = (Ir(2N) - Ir(N)) / N, which cancels start-up,
 // initialisation and the first-call slow paths. Modes:
 //   malloc   malloc(64) + free
+//   malloc=SIZE  malloc(SIZE) + free (large blocks: malloc=262144)
 //   new      ::operator new(64) + ::operator delete(p)
 //   sized    ::operator new(64) + ::operator delete(p, 64)
 // One malloc(64) block is held live across the loop, so that the looping
@@ -25,7 +26,7 @@ inline void Keep(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
 int main(int argc, char** argv) {
   if (argc != 3 && !(argc == 4 && std::strcmp(argv[3], "fresh") == 0)) {
-    std::fprintf(stderr, "usage: %s malloc|new|sized ITERATIONS [fresh]\n",
+    std::fprintf(stderr, "usage: %s malloc[=SIZE]|new|sized ITERATIONS [fresh]\n",
                  argv[0]);
     return 2;
   }
@@ -35,9 +36,12 @@ int main(int argc, char** argv) {
     held = std::malloc(64);
     Keep(held);
   }
-  if (std::strcmp(argv[1], "malloc") == 0) {
+  if (std::strncmp(argv[1], "malloc", 6) == 0 &&
+      (argv[1][6] == '\0' || argv[1][6] == '=')) {
+    const size_t size =
+        argv[1][6] == '=' ? std::strtoul(argv[1] + 7, nullptr, 10) : 64;
     for (long i = 0; i < n; ++i) {
-      void* p = std::malloc(64);
+      void* p = std::malloc(size);
       Keep(p);
       std::free(p);
     }

@@ -41,7 +41,7 @@ void* AllocInGroup(uint32_t group, size_t size, size_t align, bool zero) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = engine::Alloc(group, size, align, zero);
+  void* p = engine::Alloc(group, size, align, zero, usable);
   if (p == nullptr) {
     UnchargeSlow(group, static_cast<int64_t>(usable));
     errno = ENOMEM;
@@ -59,7 +59,20 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
     if (usable != 0 && usable <= static_cast<size_t>(INT64_MAX) &&
         GlobalRegistry().stocks().ConsumePrimary(
             ts, t.group, static_cast<int64_t>(usable))) {
-      void* p = engine::Alloc(t.group, size, align, zero);
+      // Charged. A cached block of the class first (the inline path takes
+      // only small classes): large blocks come back here.
+      engine::FrontCache* fc = engine::t_front;
+      if (fc != nullptr && fc->group == t.group && align == 0) {
+        const uint32_t cls = engine::ClassOfUsable(usable);
+        if (cls != 0) {
+          void* p = engine::FrontPop(fc, cls);
+          if (p != nullptr) {
+            if (zero) memset(p, 0, size);
+            return p;
+          }
+        }
+      }
+      void* p = engine::Alloc(t.group, size, align, zero, usable);
       if (MG_LIKELY(p != nullptr)) return p;
       UnchargeSlow(t.group, static_cast<int64_t>(usable));
       errno = ENOMEM;
@@ -86,13 +99,34 @@ void FreeMiss(void* p) {
     usable = engine::UsableSize(p);
   }
   MG_DCHECK(owner == owner_table::OwnerOf(p));
+  if (cls >= engine::kFrontFirstLarge) {
+    // A large block of the bound group: into the front cache, its charge
+    // into the stock for the next allocation of that size (bounded).
+    engine::FrontCache* fc = engine::t_front;
+    ThreadStock* ts = t_thread.stock;
+    if (fc != nullptr && fc->group == owner && ts != nullptr &&
+        engine::FrontPushLarge(fc, p, cls)) {
+      if (!GlobalRegistry().stocks().RefillPrimaryExtra(
+              ts, owner, static_cast<int64_t>(usable),
+              static_cast<int64_t>(engine::kFrontLargeBudget))) {
+        UnchargeSlow(owner, static_cast<int64_t>(usable),
+                     static_cast<int64_t>(engine::kFrontLargeBudget));
+      }
+      return;
+    }
+  }
   engine::Free(p, owner);
   ThreadStock* ts = t_thread.stock;
   if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(
                                      ts, owner, static_cast<int64_t>(usable)))) {
     return;
   }
-  UnchargeSlow(owner, static_cast<int64_t>(usable));
+  // A large block stays in this thread's front cache: its charge may stay in
+  // the stock for the next allocation of that size (bounded, see Refill).
+  UnchargeSlow(owner, static_cast<int64_t>(usable),
+               cls >= engine::kFrontFirstLarge
+                   ? static_cast<int64_t>(engine::kFrontLargeBudget)
+                   : 0);
 }
 
 void FreeForeign(void* p) {

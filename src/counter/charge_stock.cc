@@ -150,15 +150,23 @@ bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
   return tree_.TryCharge(group, bytes, failed);
 }
 
-void ChargeStocks::Refill(ThreadStock* ts, uint32_t group,
-                          int64_t bytes) const {
+void ChargeStocks::Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
+                          int64_t extra) const {
   if (bytes <= 0) return;
   if (ts == nullptr || !enabled() || !BeginOwner(ts)) {
     tree_.Uncharge(group, bytes);
     return;
   }
+  // The batch rule (Batch), and for the primary group's extra allowance the
+  // same margin cap: far from max only.
+  const int64_t room = tree_.Margin(group) / kBatchMarginDivisor;
+  int64_t want = kStockBatchBytes;
+  if (extra > 0 && group == ts->primary) {
+    want += extra < kStockExtraMax ? extra : kStockExtraMax;
+  }
+  const int64_t limit = want < room ? want : room;
   Pending p[2];
-  int n = RefillLocked(ts, group, bytes, Batch(group), p);
+  int n = RefillLocked(ts, group, bytes, limit, p);
   EndOwner(ts);
   UnchargePending(p, n);
 }

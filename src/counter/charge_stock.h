@@ -14,9 +14,12 @@
 // are disabled (every charge goes to the counter): slower, still exact.
 //
 // Error bound (documented in docs/architecture.md): after any stock operation
-// a slot holds at most Batch(group) <= kStockBatchBytes, so a group's usage
-// exceeds the bytes really in use by at most threads x kStockBatchBytes, and
-// Batch shrinks to margin / kBatchMarginDivisor near max. DrainSubtree makes
+// a slot holds at most Batch(group) <= kStockBatchBytes, and the primary slot
+// at most kStockBatchBytes + kStockExtraMax after the free of a large block,
+// both capped by margin / kBatchMarginDivisor; so a group's usage exceeds the
+// bytes really in use by at most threads x (kStockBatchBytes +
+// kStockExtraMax), and by at most threads x margin / kBatchMarginDivisor
+// near max. DrainSubtree makes
 // the counter exact for a subtree before any reclaim or OOM decision.
 #ifndef MEMGROUP_SRC_COUNTER_CHARGE_STOCK_H_
 #define MEMGROUP_SRC_COUNTER_CHARGE_STOCK_H_
@@ -35,6 +38,9 @@ namespace memgroup::internal {
 inline constexpr int64_t kStockBatchBytes = 64 * 4096;
 // Batch = min(kStockBatchBytes, margin / kBatchMarginDivisor).
 inline constexpr int64_t kBatchMarginDivisor = 16;
+// The most a free may ask its thread's primary slot to keep above the batch
+// (Refill's `extra`): the charge of large blocks the thread caches for reuse.
+inline constexpr int64_t kStockExtraMax = int64_t{4} << 20;
 // Groups a thread keeps stock for at once (kernel NR_MEMCG_STOCK is 7).
 inline constexpr int kStockSlots = 4;
 
@@ -117,6 +123,26 @@ class ChargeStocks {
     });
   }
 
+  // RefillPrimary for the free of a large block the thread keeps cached:
+  // slot 0 may grow to kStockBatchBytes + min(extra, kStockExtraMax), but
+  // never above margin / kBatchMarginDivisor (Refill's rule; this reads the
+  // counter, no RMW). False (no side effect) when that does not fit.
+  // Allocates: never.
+  bool RefillPrimaryExtra(ThreadStock* ts, uint32_t group, int64_t bytes,
+                          int64_t extra) const {
+    int64_t want = kStockBatchBytes + (extra < kStockExtraMax ? extra : kStockExtraMax);
+    const int64_t room = tree_.Margin(group) / kBatchMarginDivisor;
+    const int64_t limit = want < room ? want : room;
+    return InOwnerSection(ts, [&] {
+      StockSlot* slot = &ts->slots[0];
+      if (slot->group.load(std::memory_order_relaxed) != group) return false;
+      int64_t now = slot->bytes.load(std::memory_order_relaxed) + bytes;
+      if (now > limit) return false;
+      slot->bytes.store(now, std::memory_order_relaxed);
+      return true;
+    });
+  }
+
   // Makes `group` the owner's primary (slot 0) group. The caller drained the
   // stock first (rebinding drains). Allocates: never.
   void SetPrimary(ThreadStock* ts, uint32_t group) const {
@@ -131,10 +157,15 @@ class ChargeStocks {
                                uint32_t* failed) const;
 
   // Returns `bytes` of `group` to the thread's stock; when the slot would
-  // exceed the group's batch, it is trimmed to half a batch and the rest is
-  // uncharged (hysteresis: the following frees hit the stock again). `ts` may be nullptr (direct uncharge).
-  // Allocates: never.
-  void Refill(ThreadStock* ts, uint32_t group, int64_t bytes) const;
+  // exceed its limit, it is trimmed to half the limit and the rest is
+  // uncharged (hysteresis: the following frees hit the stock again). The
+  // limit is the group's batch; for the primary group a free may raise it
+  // by `extra` (at most kStockExtraMax, and never above margin /
+  // kBatchMarginDivisor, the batch's own rule), so that the charge of a
+  // large block the thread keeps cached is there for its next allocation.
+  // `ts` may be nullptr (direct uncharge). Allocates: never.
+  void Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
+              int64_t extra = 0) const;
 
   // The current batch for `group`: kStockBatchBytes, shrinking near max.
   int64_t Batch(uint32_t group) const;

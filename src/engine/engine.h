@@ -65,8 +65,10 @@ uint32_t BoundGroup();
 
 // Allocates `size` bytes (align 0 = natural malloc alignment, otherwise a
 // power of two) in `group`. If `group` is the bound group this takes the fast
-// path. `zero` requests zeroed memory. Returns nullptr on failure.
-void* Alloc(uint32_t group, size_t size, size_t align, bool zero);
+// path. `zero` requests zeroed memory. `usable` is GoodSize(size, align) when
+// the caller has it (0: computed here). Returns nullptr on failure.
+void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
+            size_t usable = 0);
 
 // Frees a block owned by `owner` (owner == OwnerOf(p)). Blocks of the bound
 // group go through the thread cache; others never do.

@@ -28,7 +28,7 @@ namespace {
 // Inline capacity of a small class: about 8 KiB of blocks, 8 to 64 slots.
 // Together at most kFrontSmallBytesMax (~150 KiB) per thread.
 uint16_t SmallCap(uint32_t size) {
-  uint32_t cap = 8192 / size;
+  uint32_t cap = 65536 / size;
   if (cap < 8) cap = 8;
   if (cap > 64) cap = 64;
   return static_cast<uint16_t>(cap);
@@ -198,14 +198,6 @@ void Retire(FrontCache* fc) {
 
 void Flush(FrontCache* fc) { FlushAll(fc, /*via_tcache=*/true); }
 
-void* Pop(FrontCache* fc, uint32_t cls) {
-  FrontBin& b = fc->bins[cls];
-  if (b.count == 0) return nullptr;
-  void* p = b.slots[--b.count];
-  if (cls >= kFrontFirstLarge) fc->large_bytes -= b.size;
-  return p;
-}
-
 void* Refill(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   // Half the capacity, like jemalloc's tcache fill; one block for large.
@@ -234,8 +226,16 @@ void* Refill(FrontCache* fc, uint32_t cls) {
 bool Push(FrontCache* fc, void* p, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   if (cls >= kFrontFirstLarge) {
-    if (b.count >= kLargeCap || fc->large_bytes + b.size > kFrontLargeBudget) {
-      return false;  // The caller frees it to jemalloc.
+    if (b.count >= kLargeCap) return false;  // The caller frees it to jemalloc.
+    // Over budget: the other large blocks go back, largest first (the newest
+    // free is the likeliest to be reused).
+    for (uint32_t c = kFrontClasses - 1;
+         c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
+         --c) {
+      FrontBin& victim = fc->bins[c];
+      Release(victim.slots, victim.count, /*via_tcache=*/true);
+      fc->large_bytes -= static_cast<uint64_t>(victim.count) * victim.size;
+      victim.count = 0;
     }
     fc->large_bytes += b.size;
     b.slots[b.count++] = p;

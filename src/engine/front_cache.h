@@ -89,6 +89,30 @@ MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
   return static_cast<uint32_t>(5 + (lg - 6) * 4 + k);  // index + 1
 }
 
+// Pops a block of class `cls` (1 <= cls < kFrontClasses) from the calling
+// thread's cache `fc`, or nullptr if the bin is empty. Owner only; the
+// caller charges it. Allocates: never.
+MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
+  FrontBin& b = fc->bins[cls];
+  if (b.count == 0) return nullptr;
+  void* p = b.slots[--b.count];
+  if (cls >= kFrontFirstLarge) fc->large_bytes -= b.size;
+  return p;
+}
+
+// Caches a freed large block (cls >= kFrontFirstLarge) of fc->group: true if
+// it fits its bin and the budget; otherwise the engine's path (which may
+// evict other large blocks). Owner only. Allocates: never.
+MG_ALWAYS_INLINE bool FrontPushLarge(FrontCache* fc, void* p, uint32_t cls) {
+  FrontBin& b = fc->bins[cls];
+  if (b.count != 0 || fc->large_bytes + b.size > kFrontLargeBudget) {
+    return false;
+  }
+  fc->large_bytes += b.size;
+  b.slots[b.count++] = p;
+  return true;
+}
+
 }  // namespace memgroup::internal::engine
 
 #endif  // MEMGROUP_SRC_ENGINE_FRONT_CACHE_H_

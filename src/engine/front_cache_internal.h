@@ -27,8 +27,6 @@ void Retire(FrontCache* fc);
 // must still be bound to fc->group.
 void Flush(FrontCache* fc);
 
-// Pops a block of class `cls`, or nullptr if the bin is empty.
-void* Pop(FrontCache* fc, uint32_t cls);
 // Allocates a batch of class `cls` from jemalloc (published in the page
 // map), keeps all but one in the bin and returns that one; nullptr if
 // jemalloc has nothing or serves this thread from another arena.

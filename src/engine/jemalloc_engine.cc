@@ -701,15 +701,17 @@ bool BindThread(uint32_t group) {
 
 uint32_t BoundGroup() { return t_bound; }
 
-void* Alloc(uint32_t group, size_t size, size_t align, bool zero) {
-  const uint32_t cls = ClassOfRequest(size, align);
+void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
+            size_t usable) {
+  const uint32_t cls =
+      usable != 0 ? ClassOfUsable(usable) : ClassOfRequest(size, align);
   if (MG_LIKELY(group == t_bound)) {
     // thread.arena is the group's arena; the front cache and the automatic
     // tcache hold only this group's blocks.
     FrontCache* fc = t_front;
     void* p = nullptr;
     if (MG_LIKELY(fc != nullptr && cls != 0 && align <= 1)) {
-      p = front::Pop(fc, cls);
+      p = FrontPop(fc, cls);
       if (p == nullptr) p = front::Refill(fc, cls);
       if (MG_LIKELY(p != nullptr)) {
         if (zero) memset(p, 0, size);
@@ -782,6 +784,20 @@ size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
 size_t UsableSize(const void* p) { return mgje_sallocx(p, 0); }
 
 size_t GoodSize(size_t size, size_t align) {
+  // The classes up to kFrontMaxBytes are known (checked by
+  // front::InitClasses; the tables read 0 when it failed).
+  if (align <= 1 && size <= kFrontMaxBytes) {
+    if (size <= kFrontSmallMax) {
+      size_t usable = g_class_size[g_size_class[(size + 7) >> 3]];
+      if (MG_LIKELY(usable != 0)) return usable;
+    } else if (MG_LIKELY(g_class_size[1] != 0)) {
+      // Above 8 KiB: four classes per doubling, (2^lg, 2^(lg+1)] in steps
+      // of 2^(lg-2).
+      const unsigned lg = 63u - static_cast<unsigned>(__builtin_clzl(size - 1));
+      const size_t delta = size_t{1} << (lg - 2);
+      return (size + delta - 1) & ~(delta - 1);
+    }
+  }
   return mgje_nallocx(size == 0 ? 1 : size, AlignFlags(align));
 }
 

@@ -343,13 +343,13 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
   return ChargeResult::kOverLimit;
 }
 
-void UnchargeSlow(uint32_t owner, int64_t bytes) {
+void UnchargeSlow(uint32_t owner, int64_t bytes, int64_t extra) {
   ThreadState& t = t_thread;
   // A thread whose first call is a free is set up here: that registers its
   // thread-exit hook, which releases the per-thread engine caches its frees
   // just created (without it they were never flushed).
   if (MG_UNLIKELY(t.status == kThreadNew)) SetupThread();
-  Reg().stocks().Refill(t.depth == 0 ? t.stock : nullptr, owner, bytes);
+  Reg().stocks().Refill(t.depth == 0 ? t.stock : nullptr, owner, bytes, extra);
   CheckThresholds(owner);
 }
 

@@ -80,8 +80,9 @@ uint32_t CurrentGroupSlow();
 ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind);
 
 // Returns `bytes` charged to `owner` (a block freed by any thread): to the
-// calling thread's stock, or directly. Allocates: never.
-void UnchargeSlow(uint32_t owner, int64_t bytes);
+// calling thread's stock, or directly. `extra`: see ChargeStocks::Refill
+// (the free of a large block the thread keeps cached). Allocates: never.
+void UnchargeSlow(uint32_t owner, int64_t bytes, int64_t extra = 0);
 
 // Drains every stock in the subtree and returns the bytes. Allocates: never.
 int64_t DrainSubtree(uint32_t group);
