@@ -67,8 +67,10 @@ MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
       const uint32_t n = bin.count;
       if (MG_LIKELY(n != 0 && GlobalRegistry().stocks().ConsumePrimary(
                                   ts, fc->group, bin.size))) {
+        void* p = bin.head;
+        bin.head = *static_cast<void**>(p);
         bin.count = static_cast<uint16_t>(n - 1);
-        return bin.slots[n - 1];
+        return p;
       }
     }
   }
@@ -90,7 +92,8 @@ MG_ALWAYS_INLINE void FreeImpl(void* p) {
       if (MG_LIKELY(n < bin.cap && ts != nullptr &&
                     GlobalRegistry().stocks().RefillPrimary(ts, fc->group,
                                                             bin.size))) {
-        bin.slots[n] = p;
+        *static_cast<void**>(p) = bin.head;
+        bin.head = p;
         bin.count = static_cast<uint16_t>(n + 1);
         return;
       }

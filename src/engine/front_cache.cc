@@ -3,7 +3,7 @@
 // Owns g_front_lock (the list of all caches and the free list). Must never
 // allocate through malloc or call jemalloc with a group other than the
 // cache's (refill and flush run on the owner thread, bound to cache->group,
-// through jemalloc's automatic tcache; the fork child uses no tcache).
+// through jemalloc's automatic tcache).
 #include "engine/front_cache_internal.h"
 
 #include <atomic>
@@ -25,8 +25,9 @@ constinit uint32_t g_class_size[kFrontClasses] = {};
 namespace front {
 namespace {
 
-// Inline capacity of a small class: about 8 KiB of blocks, 8 to 64 slots.
-// Together at most kFrontSmallBytesMax (~150 KiB) per thread.
+// Inline capacity of a small class: about 64 KiB of blocks, 8 to 64 of them
+// (a batch of a thousand mixed 16 B-1 KiB blocks then stays in the cache:
+// 8 KiB bins measured 20.0 us per batch, 64 KiB bins 9.5 us).
 uint16_t SmallCap(uint32_t size) {
   uint32_t cap = 65536 / size;
   if (cap < 8) cap = 8;
@@ -41,8 +42,7 @@ uint16_t RealCap(uint32_t cls) {
   return cls >= kFrontFirstLarge ? kLargeCap : SmallCap(g_class_size[cls]);
 }
 
-// Slots of one cache, for the size of its metadata block.
-constinit uint32_t g_total_slots = 0;
+// Size of one cache's metadata block.
 constinit size_t g_cache_bytes = 0;
 // Set once by InitClasses (under the engine's init lock, before any cache
 // exists; published by the engine's init release store).
@@ -73,21 +73,21 @@ size_t ReadSize(const char* prefix, unsigned i) {
   return v;
 }
 
-// Returns blocks slots[0..n) of a bin to jemalloc.
-void Release(void** slots, uint32_t n, bool via_tcache) {
+// Returns the n blocks of the list at `head` to jemalloc, through the
+// automatic tcache (the caller is bound to the blocks' group).
+void Release(void* head, uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) {
-    if (via_tcache) {
-      mgje_free(slots[i]);
-    } else {
-      mgje_dallocx(slots[i], MALLOCX_TCACHE_NONE);
-    }
+    void* p = head;
+    head = *static_cast<void**>(p);
+    mgje_free(p);
   }
 }
 
-void FlushAll(FrontCache* fc, bool via_tcache) {
+void FlushAll(FrontCache* fc) {
   for (uint32_t cls = 1; cls < kFrontClasses; ++cls) {
     FrontBin& b = fc->bins[cls];
-    Release(b.slots, b.count, via_tcache);
+    Release(b.head, b.count);
+    b.head = nullptr;
     b.count = 0;
   }
   fc->large_bytes = 0;
@@ -146,10 +146,7 @@ bool InitClasses() {
     memset(g_class_size, 0, sizeof(g_class_size));
     return false;
   }
-  uint32_t slots = 0;
-  for (uint32_t c = 1; c < kFrontClasses; ++c) slots += RealCap(c);
-  g_total_slots = slots;
-  g_cache_bytes = sizeof(FrontCache) + slots * sizeof(void*);
+  g_cache_bytes = sizeof(FrontCache);
   g_enabled = true;
   return true;
 }
@@ -165,13 +162,11 @@ FrontCache* Acquire(uint32_t group) {
   if (fc == nullptr) {
     fc = static_cast<FrontCache*>(MetaMap(g_cache_bytes));
     if (fc == nullptr) return nullptr;
-    void** slots = reinterpret_cast<void**>(fc + 1);
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
       FrontBin& b = fc->bins[c];
       b.size = g_class_size[c];
       b.cap = c >= kFrontFirstLarge ? 0 : RealCap(c);
-      b.slots = slots;
-      slots += RealCap(c);
+      b.head = nullptr;
     }
     SpinLockHolder holder(&g_front_lock);
     fc->next_all = g_all;
@@ -188,7 +183,7 @@ void SetGroup(FrontCache* fc, uint32_t group) {
 }
 
 void Retire(FrontCache* fc) {
-  FlushAll(fc, /*via_tcache=*/true);
+  FlushAll(fc);
   SpinLockHolder holder(&g_front_lock);
   fc->in_use = false;
   SetGroup(fc, kNoGroup);
@@ -196,7 +191,7 @@ void Retire(FrontCache* fc) {
   g_free = fc;
 }
 
-void Flush(FrontCache* fc) { FlushAll(fc, /*via_tcache=*/true); }
+void Flush(FrontCache* fc) { FlushAll(fc); }
 
 void* Refill(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
@@ -218,8 +213,11 @@ void* Refill(FrontCache* fc, uint32_t cls) {
     got[n++] = p;
   }
   if (n == 0) return nullptr;
-  // got[0] is returned; the rest go on the stack so that got[1] pops next.
-  for (uint32_t i = n - 1; i >= 1; --i) b.slots[b.count++] = got[i];
+  for (uint32_t i = n - 1; i >= 1; --i) {
+    *static_cast<void**>(got[i]) = b.head;
+    b.head = got[i];
+    ++b.count;
+  }
   return got[0];
 }
 
@@ -233,22 +231,28 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
          c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
          --c) {
       FrontBin& victim = fc->bins[c];
-      Release(victim.slots, victim.count, /*via_tcache=*/true);
+      Release(victim.head, victim.count);
+      victim.head = nullptr;
       fc->large_bytes -= static_cast<uint64_t>(victim.count) * victim.size;
       victim.count = 0;
     }
     fc->large_bytes += b.size;
-    b.slots[b.count++] = p;
+    *static_cast<void**>(p) = b.head;
+    b.head = p;
+    ++b.count;
     return true;
   }
   if (b.count >= b.cap) {
-    // Full: return the older half to jemalloc, keep the recently freed.
-    uint32_t drop = b.count / 2;
-    Release(b.slots, drop, /*via_tcache=*/true);
-    memmove(b.slots, b.slots + drop, (b.count - drop) * sizeof(void*));
-    b.count = static_cast<uint16_t>(b.count - drop);
+    uint32_t keep = b.count - b.count / 2;
+    void* last = b.head;
+    for (uint32_t i = 1; i < keep; ++i) last = *static_cast<void**>(last);
+    Release(*static_cast<void**>(last), b.count - keep);
+    *static_cast<void**>(last) = nullptr;
+    b.count = static_cast<uint16_t>(keep);
   }
-  b.slots[b.count++] = p;
+  *static_cast<void**>(p) = b.head;
+  b.head = p;
+  ++b.count;
   return true;
 }
 
@@ -256,19 +260,13 @@ void PrepareFork() { g_front_lock.Lock(); }
 void ParentFork() { g_front_lock.Unlock(); }
 
 void ChildFork(FrontCache* self) {
+  (void)self;
+  // The caches of the threads that do not exist in the child are left
+  // alone (leaked, like jemalloc's own tcaches of those threads): fork may
+  // have caught their owners in the middle of a push, a pop or a flush,
+  // so their lists cannot be trusted. They hold no charge, so every group's
+  // usage stays exact; the memory is at most one cache's worth per thread.
   g_front_lock.ResetAfterFork();
-  // The other threads are gone: their cached blocks go back to the arenas
-  // directly (their groups are not this thread's bound group, so never
-  // through the automatic tcache), and their caches to the free list.
-  SpinLockHolder holder(&g_front_lock);
-  for (FrontCache* fc = g_all; fc != nullptr; fc = fc->next_all) {
-    if (!fc->in_use || fc == self) continue;
-    FlushAll(fc, /*via_tcache=*/false);
-    fc->in_use = false;
-    SetGroup(fc, kNoGroup);
-    fc->next_free = g_free;
-    g_free = fc;
-  }
 }
 
 }  // namespace front

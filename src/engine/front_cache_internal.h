@@ -35,8 +35,8 @@ void* Refill(FrontCache* fc, uint32_t cls);
 // False if a large block does not fit (the caller frees it to jemalloc).
 bool Push(FrontCache* fc, void* p, uint32_t cls);
 
-// fork(2): the cache list lock across fork; in the child, the caches of the
-// threads that do not exist any more are flushed and recycled.
+// fork(2): the cache list lock across fork. In the child the caches of the
+// threads that do not exist any more are left as they are (see ChildFork).
 void PrepareFork();
 void ParentFork();
 void ChildFork(FrontCache* self);
