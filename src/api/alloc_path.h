@@ -67,10 +67,7 @@ MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
       const uint32_t n = bin.count;
       if (MG_LIKELY(n != 0 && GlobalRegistry().stocks().ConsumePrimary(
                                   ts, fc->group, bin.size))) {
-        void* p = bin.head;
-        bin.head = *static_cast<void**>(p);
-        bin.count = static_cast<uint16_t>(n - 1);
-        return p;
+        return engine::BinPop(bin);
       }
     }
   }
@@ -92,9 +89,7 @@ MG_ALWAYS_INLINE void FreeImpl(void* p) {
       if (MG_LIKELY(n < bin.cap && ts != nullptr &&
                     GlobalRegistry().stocks().RefillPrimary(ts, fc->group,
                                                             bin.size))) {
-        *static_cast<void**>(p) = bin.head;
-        bin.head = p;
-        bin.count = static_cast<uint16_t>(n + 1);
+        engine::BinPush(bin, p);
         return;
       }
     }

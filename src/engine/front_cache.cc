@@ -213,11 +213,8 @@ void* Refill(FrontCache* fc, uint32_t cls) {
     got[n++] = p;
   }
   if (n == 0) return nullptr;
-  for (uint32_t i = n - 1; i >= 1; --i) {
-    *static_cast<void**>(got[i]) = b.head;
-    b.head = got[i];
-    ++b.count;
-  }
+  // got[0] is returned; the rest go on the list so that got[1] pops next.
+  for (uint32_t i = n - 1; i >= 1; --i) BinPush(b, got[i]);
   return got[0];
 }
 
@@ -237,12 +234,12 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
       victim.count = 0;
     }
     fc->large_bytes += b.size;
-    *static_cast<void**>(p) = b.head;
-    b.head = p;
-    ++b.count;
+    BinPush(b, p);
     return true;
   }
   if (b.count >= b.cap) {
+    // Full: return the older half (the list's tail) to jemalloc, keep the
+    // recently freed.
     uint32_t keep = b.count - b.count / 2;
     void* last = b.head;
     for (uint32_t i = 1; i < keep; ++i) last = *static_cast<void**>(last);
@@ -250,9 +247,7 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
     *static_cast<void**>(last) = nullptr;
     b.count = static_cast<uint16_t>(keep);
   }
-  *static_cast<void**>(p) = b.head;
-  b.head = p;
-  ++b.count;
+  BinPush(b, p);
   return true;
 }
 

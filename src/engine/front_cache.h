@@ -61,6 +61,20 @@ struct FrontBin {
   void* head;
 };
 
+// The list operations. Owner only. Allocates: never.
+MG_ALWAYS_INLINE void BinPush(FrontBin& b, void* p) {
+  *static_cast<void**>(p) = b.head;
+  b.head = p;
+  b.count = static_cast<uint16_t>(b.count + 1);
+}
+// b.count != 0.
+MG_ALWAYS_INLINE void* BinPop(FrontBin& b) {
+  void* p = b.head;
+  b.head = *static_cast<void**>(p);
+  b.count = static_cast<uint16_t>(b.count - 1);
+  return p;
+}
+
 struct FrontCache {
   // The bound group whose blocks the bins hold (kNoGroup: none yet).
   uint32_t group;
@@ -104,11 +118,8 @@ MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
 MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   if (b.count == 0) return nullptr;
-  void* p = b.head;
-  b.head = *static_cast<void**>(p);
-  --b.count;
   if (cls >= kFrontFirstLarge) fc->large_bytes -= b.size;
-  return p;
+  return BinPop(b);
 }
 
 // Caches a freed large block (cls >= kFrontFirstLarge) of fc->group: true if
@@ -120,9 +131,7 @@ MG_ALWAYS_INLINE bool FrontPushLarge(FrontCache* fc, void* p, uint32_t cls) {
     return false;
   }
   fc->large_bytes += b.size;
-  *static_cast<void**>(p) = b.head;
-  b.head = p;
-  ++b.count;
+  BinPush(b, p);
   return true;
 }
 
