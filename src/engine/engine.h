@@ -110,7 +110,14 @@ bool GroupStats(uint32_t group, EngineGroupStats* out);
 // classes in ascending size and returns how many. Slow (mallctl per class).
 size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap);
 
-// Forwards jemalloc's mallctl family to the engine's private instance.
+// Forwards jemalloc's mallctl family to the engine's private instance, except
+// writes to "background_thread" and "max_background_threads", which return
+// EPERM (RefusesBackgroundThreads): jemalloc's background threads allocate
+// (pthread_create's TLS) while jemalloc serves them from its automatic arena
+// 0 whatever thread.arena says, i.e. outside every group; the engine would
+// have to fail those allocations, and jemalloc then retries the thread
+// creation on every purge (measured: redis-server, which enables them, lost
+// 40% of its throughput that way).
 int Mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp,
             size_t newlen);
 int MallctlNameToMib(const char* name, size_t* mibp, size_t* miblenp);

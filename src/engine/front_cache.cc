@@ -48,6 +48,20 @@ constinit size_t g_cache_bytes = 0;
 // exists; published by the engine's init release store).
 constinit bool g_enabled = false;
 
+// jemalloc 5.3's "experimental.batch_alloc" (its batch_alloc_packet_t):
+// fills an array from the thread's tcache bin in bulk (and from fresh slabs
+// for whole-slab batches), where a loop of mgje_malloc pays jemalloc's
+// malloc entry per block. Resolved by InitClasses; len 0 when the running
+// jemalloc lacks it (then Refill loops).
+struct BatchAllocPacket {
+  void** ptrs;
+  size_t num;
+  size_t size;
+  int flags;
+};
+constinit size_t g_batch_mib[4] = {};
+constinit size_t g_batch_miblen = 0;
+
 // Every cache ever made (linked through next_all) and the free ones (through
 // next_free). Taken on thread bind/exit and at fork.
 constinit SpinLock g_front_lock;
@@ -75,18 +89,19 @@ size_t ReadSize(const char* prefix, unsigned i) {
 
 // Returns the n blocks of the list at `head` to jemalloc, through the
 // automatic tcache (the caller is bound to the blocks' group).
-void Release(void* head, uint32_t n) {
+void Release(void* head, uint32_t n, uint32_t size) {
   for (uint32_t i = 0; i < n; ++i) {
     void* p = head;
     head = *static_cast<void**>(p);
-    mgje_free(p);
+    // Sized: jemalloc skips its size lookup.
+    mgje_sdallocx(p, size, 0);
   }
 }
 
 void FlushAll(FrontCache* fc) {
   for (uint32_t cls = 1; cls < kFrontClasses; ++cls) {
     FrontBin& b = fc->bins[cls];
-    Release(b.head, b.count);
+    Release(b.head, b.count, b.size);
     b.head = nullptr;
     b.count = 0;
   }
@@ -147,6 +162,10 @@ bool InitClasses() {
     return false;
   }
   g_cache_bytes = sizeof(FrontCache);
+  size_t miblen = sizeof(g_batch_mib) / sizeof(g_batch_mib[0]);
+  if (mgje_mallctlnametomib("experimental.batch_alloc", g_batch_mib, &miblen) == 0) {
+    g_batch_miblen = miblen;
+  }
   g_enabled = true;
   return true;
 }
@@ -199,20 +218,42 @@ void* Refill(FrontCache* fc, uint32_t cls) {
   uint32_t want = cls >= kFrontFirstLarge ? 1 : (RealCap(cls) + 1) / 2;
   void* got[64];
   uint32_t n = 0;
-  const uint32_t entry = owner_table::MakeEntry(fc->group, cls);
-  while (n < want) {
-    void* p = mgje_malloc(b.size);
-    if (p == nullptr) break;
-    if (MG_UNLIKELY(owner_table::OwnerOf(p) != fc->group)) {
-      // jemalloc served another arena (its own reentrant threads, such as
-      // its background threads, use arena 0 whatever thread.arena says).
-      mgje_dallocx(p, MALLOCX_TCACHE_NONE);
-      break;
+  if (g_batch_miblen != 0) {
+    // Thread arena and automatic tcache: the bound group's.
+    BatchAllocPacket packet{got, want, b.size, 0};
+    size_t filled = 0;
+    size_t len = sizeof(filled);
+    if (mgje_mallctlbymib(g_batch_mib, g_batch_miblen, &filled, &len, &packet,
+                          sizeof(packet)) == 0 &&
+        filled <= want) {
+      n = static_cast<uint32_t>(filled);
     }
-    owner_table::PublishBlock(p, entry);
-    got[n++] = p;
+  } else {
+    while (n < want) {
+      void* p = mgje_malloc(b.size);
+      if (p == nullptr) break;
+      got[n++] = p;
+    }
   }
   if (n == 0) return nullptr;
+  // jemalloc serves its own reentrant threads (its background threads) from
+  // arena 0 whatever thread.arena says: such a batch is not the group's.
+  if (MG_UNLIKELY(owner_table::OwnerOf(got[0]) != fc->group ||
+                  owner_table::OwnerOf(got[n - 1]) != fc->group)) {
+    for (uint32_t i = 0; i < n; ++i) {
+      if (owner_table::OwnerOf(got[i]) != fc->group) {
+        mgje_dallocx(got[i], MALLOCX_TCACHE_NONE);
+      } else {
+        mgje_free(got[i]);
+      }
+    }
+    return nullptr;
+  }
+  const uint32_t entry = owner_table::MakeEntry(fc->group, cls);
+  for (uint32_t i = 0; i < n; ++i) owner_table::PublishBlock(got[i], entry);
+  // Linking writes each block's first word: start all those (likely cold)
+  // lines at once instead of one miss after another.
+  for (uint32_t i = 1; i < n; ++i) __builtin_prefetch(got[i], 1);
   // got[0] is returned; the rest go on the list so that got[1] pops next.
   for (uint32_t i = n - 1; i >= 1; --i) BinPush(b, got[i]);
   return got[0];
@@ -228,7 +269,7 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
          c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
          --c) {
       FrontBin& victim = fc->bins[c];
-      Release(victim.head, victim.count);
+      Release(victim.head, victim.count, victim.size);
       victim.head = nullptr;
       fc->large_bytes -= static_cast<uint64_t>(victim.count) * victim.size;
       victim.count = 0;
@@ -243,7 +284,7 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
     uint32_t keep = b.count - b.count / 2;
     void* last = b.head;
     for (uint32_t i = 1; i < keep; ++i) last = *static_cast<void**>(last);
-    Release(*static_cast<void**>(last), b.count - keep);
+    Release(*static_cast<void**>(last), b.count - keep, b.size);
     *static_cast<void**>(last) = nullptr;
     b.count = static_cast<uint16_t>(keep);
   }

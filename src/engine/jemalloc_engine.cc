@@ -418,6 +418,9 @@ struct Mibs {
   Mib arenas_create;
   Mib arena_retain_grow_limit;  // arena.<i>.retain_grow_limit, i at v[1]
   Mib arena_purge;              // arena.<i>.purge, i at v[1]
+  // Written by programs only to be refused (MallctlByMib).
+  Mib background_thread;
+  Mib max_background_threads;
 };
 constinit Mibs g_mibs{};
 
@@ -587,7 +590,9 @@ MG_NOINLINE MG_COLD bool InitSlow() {
        ResolveMib("arenas.create", &g_mibs.arenas_create) &&
        ResolveMib("arena.0.retain_grow_limit",
                   &g_mibs.arena_retain_grow_limit) &&
-       ResolveMib("arena.0.purge", &g_mibs.arena_purge);
+       ResolveMib("arena.0.purge", &g_mibs.arena_purge) &&
+       ResolveMib("background_thread", &g_mibs.background_thread) &&
+       ResolveMib("max_background_threads", &g_mibs.max_background_threads);
   if (!ok) RawLog("engine: initialisation failed");
   // Without the expected size classes the engine runs without front caches.
   if (ok) (void)front::InitClasses();
@@ -919,6 +924,11 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
 
 int Mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp,
             size_t newlen) {
+  if (newp != nullptr && name != nullptr &&
+      (strcmp(name, "background_thread") == 0 ||
+       strcmp(name, "max_background_threads") == 0)) {
+    return EPERM;  // See RefusesBackgroundThreads.
+  }
   return mgje_mallctl(name, oldp, oldlenp, newp, newlen);
 }
 
@@ -928,6 +938,11 @@ int MallctlNameToMib(const char* name, size_t* mibp, size_t* miblenp) {
 
 int MallctlByMib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp,
                  void* newp, size_t newlen) {
+  if (newp != nullptr && mib != nullptr && miblen == 1 && Init() &&
+      (mib[0] == g_mibs.background_thread.v[0] ||
+       mib[0] == g_mibs.max_background_threads.v[0])) {
+    return EPERM;  // See RefusesBackgroundThreads.
+  }
   return mgje_mallctlbymib(mib, miblen, oldp, oldlenp, newp, newlen);
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -545,6 +546,38 @@ TEST_F(EngineTest, MallctlForwardsToPrivateInstance) {
       [](void* o, const char* s) { static_cast<std::string*>(o)->append(s); },
       &out, "gblxe");
   EXPECT_NE(out.find("jemalloc"), std::string::npos);
+}
+
+// Programs such as redis-server enable jemalloc's background threads through
+// mallctl; the engine refuses (engine.h, Mallctl) by name and by MIB, and
+// reads still work.
+TEST_F(EngineTest, RefusesBackgroundThreads) {
+  for (const char* name : {"background_thread", "max_background_threads"}) {
+    SCOPED_TRACE(name);
+    size_t mib[4];
+    size_t miblen = 4;
+    ASSERT_EQ(engine::MallctlNameToMib(name, mib, &miblen), 0);
+    if (std::string(name) == "background_thread") {
+      bool on = true;
+      EXPECT_EQ(engine::Mallctl(name, nullptr, nullptr, &on, sizeof(on)), EPERM);
+      EXPECT_EQ(engine::MallctlByMib(mib, miblen, nullptr, nullptr, &on,
+                                     sizeof(on)),
+                EPERM);
+      bool now = true;
+      size_t len = sizeof(now);
+      ASSERT_EQ(engine::Mallctl(name, &now, &len, nullptr, 0), 0);
+      EXPECT_FALSE(now);
+    } else {
+      size_t n = 4;
+      EXPECT_EQ(engine::Mallctl(name, nullptr, nullptr, &n, sizeof(n)), EPERM);
+      EXPECT_EQ(
+          engine::MallctlByMib(mib, miblen, nullptr, nullptr, &n, sizeof(n)),
+          EPERM);
+      size_t now = 0;
+      size_t len = sizeof(now);
+      EXPECT_EQ(engine::Mallctl(name, &now, &len, nullptr, 0), 0);
+    }
+  }
 }
 
 // Fork while other threads allocate: the child can allocate (including
