@@ -170,6 +170,9 @@ make_git_tree() {
   cat > "$out/git_workload.sh" <<'EOF'
 set -e
 cd "$1"
+# Every run starts from the same tree (a repository left by the previous
+# run would make each run slower than the one before).
+rm -rf .git src/d*/extra.txt
 g() { git -c user.name=bench -c user.email=bench@example.com -c gc.auto=0 "$@"; }
 g init -q
 g add -A

@@ -92,13 +92,13 @@ struct FrontCache {
 
 // The calling thread's front cache; nullptr before its first bind, after
 // thread exit, and when the front cache is disabled. Owner-only.
-extern MG_TLS FrontCache* t_front;
+MG_HIDDEN extern MG_TLS FrontCache* t_front;
 
 // Class of a request of `size` <= kFrontSmallMax bytes (natural alignment),
 // indexed by (size + 7) >> 3. Filled by Init before any cache exists.
-extern constinit uint8_t g_size_class[(kFrontSmallMax >> 3) + 1];
+MG_HIDDEN extern constinit uint8_t g_size_class[(kFrontSmallMax >> 3) + 1];
 // Usable size of each class (0 for class 0).
-extern constinit uint32_t g_class_size[kFrontClasses];
+MG_HIDDEN extern constinit uint32_t g_class_size[kFrontClasses];
 
 // The class of a block of usable size `usable` (a jemalloc size class), or 0
 // if the front cache does not hold that size. Allocates: never.

@@ -49,10 +49,10 @@ inline constexpr size_t kMinVaBytes = size_t{1} << 32;           // 4 GiB
 // g_va_bytes is written last with release; readers load it with acquire
 // first, so a non-zero size implies valid g_va_base and g_table. Before Init
 // g_va_bytes is 0 and every pointer is foreign.
-extern constinit std::atomic<uintptr_t> g_va_base;
-extern constinit std::atomic<size_t> g_va_bytes;
-extern constinit std::atomic<std::atomic<uint16_t>*> g_table;
-extern constinit std::atomic<std::atomic<uint32_t>*> g_page_map;
+MG_HIDDEN extern constinit std::atomic<uintptr_t> g_va_base;
+MG_HIDDEN extern constinit std::atomic<size_t> g_va_bytes;
+MG_HIDDEN extern constinit std::atomic<std::atomic<uint16_t>*> g_table;
+MG_HIDDEN extern constinit std::atomic<std::atomic<uint32_t>*> g_page_map;
 
 inline constexpr size_t kPageShift = 12;
 // Page-map entry: `group << kEntryGroupShift | cls`, cls in [0, 256). 0 (the

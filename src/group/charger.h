@@ -41,7 +41,7 @@ inline constexpr uint32_t kThreadNew = 0;
 inline constexpr uint32_t kThreadReady = 1;
 inline constexpr uint32_t kThreadExited = 2;
 
-extern MG_TLS ThreadState t_thread;
+MG_HIDDEN extern MG_TLS ThreadState t_thread;
 
 enum class [[nodiscard]] ChargeResult { kOk, kOverLimit };
 

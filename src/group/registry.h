@@ -140,7 +140,7 @@ class Registry {
 };
 
 // The process-wide registry. constinit: usable before any constructor runs.
-extern constinit Registry g_registry;
+MG_HIDDEN extern constinit Registry g_registry;
 MG_ALWAYS_INLINE Registry& GlobalRegistry() { return g_registry; }
 
 // Validates a group name component. Allocates: never.
