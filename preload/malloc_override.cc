@@ -99,34 +99,27 @@ void FreeMiss(void* p) {
     usable = engine::UsableSize(p);
   }
   MG_DCHECK(owner == owner_table::OwnerOf(p));
-  if (cls >= engine::kFrontFirstLarge) {
-    // A large block of the bound group: into the front cache, its charge
-    // into the stock for the next allocation of that size (bounded).
-    engine::FrontCache* fc = engine::t_front;
-    ThreadStock* ts = t_thread.stock;
-    if (fc != nullptr && fc->group == owner && ts != nullptr &&
-        engine::FrontPushLarge(fc, p, cls)) {
-      if (!GlobalRegistry().stocks().RefillPrimaryExtra(
-              ts, owner, static_cast<int64_t>(usable),
-              static_cast<int64_t>(engine::kFrontLargeBudget))) {
-        UnchargeSlow(owner, static_cast<int64_t>(usable),
-                     static_cast<int64_t>(engine::kFrontLargeBudget));
-      }
-      return;
+  ThreadStock* ts = t_thread.stock;
+  engine::FrontCache* fc = engine::t_front;
+  if (cls >= engine::kFrontFirstLarge && fc != nullptr && fc->group == owner) {
+    // A large block of the bound group: it stays in the front cache (here,
+    // or in engine::Free, which makes room by evicting other large blocks,
+    // unless its class already holds one), and its charge may stay in the
+    // stock for the next allocation of that size (bounded, see Refill).
+    const int64_t extra = static_cast<int64_t>(engine::kFrontLargeBudget);
+    if (!engine::FrontPushLarge(fc, p, cls)) engine::Free(p, owner);
+    if (ts == nullptr || !GlobalRegistry().stocks().RefillPrimaryExtra(
+                             ts, owner, static_cast<int64_t>(usable), extra)) {
+      UnchargeSlow(owner, static_cast<int64_t>(usable), extra);
     }
+    return;
   }
   engine::Free(p, owner);
-  ThreadStock* ts = t_thread.stock;
   if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(
                                      ts, owner, static_cast<int64_t>(usable)))) {
     return;
   }
-  // A large block stays in this thread's front cache: its charge may stay in
-  // the stock for the next allocation of that size (bounded, see Refill).
-  UnchargeSlow(owner, static_cast<int64_t>(usable),
-               cls >= engine::kFrontFirstLarge
-                   ? static_cast<int64_t>(engine::kFrontLargeBudget)
-                   : 0);
+  UnchargeSlow(owner, static_cast<int64_t>(usable));
 }
 
 void FreeForeign(void* p) {
