@@ -1,9 +1,15 @@
 // Cross-thread free stress: 4 threads each allocate mixed-size blocks and
 // hand them to the next thread, which checks the contents and frees them.
+// Usage: xthread_free [shared]. By default each worker has its own group (so
+// every free is of another group's block); with `shared` all four share one
+// group, so freed blocks go into the freeing thread's front cache (large ones
+// with their charge kept in its stock) and come back out for its own
+// allocations.
 #include <dlfcn.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -96,7 +102,8 @@ void Worker(int self) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const bool shared = argc > 1 && strcmp(argv[1], "shared") == 0;
   g_create = reinterpret_cast<CreateFn>(dlsym(RTLD_DEFAULT, "mg_group_create"));
   auto root = reinterpret_cast<RootFn>(dlsym(RTLD_DEFAULT, "mg_root"));
   g_set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "mg_thread_set_group"));
@@ -106,7 +113,11 @@ int main() {
     for (int i = 0; i < kThreads; ++i) {
       char name[16];
       snprintf(name, sizeof(name), "worker%d", i);
-      MG_EXPECT(g_create(root(), name, &g_groups[i]) == 0);
+      if (shared && i > 0) {
+        g_groups[i] = g_groups[0];
+      } else {
+        MG_EXPECT(g_create(root(), name, &g_groups[i]) == 0);
+      }
     }
   }
   std::vector<std::thread> threads;
