@@ -68,22 +68,16 @@ constinit SpinLock g_front_lock;
 constinit FrontCache* g_all = nullptr;
 constinit FrontCache* g_free = nullptr;
 
-size_t ReadSize(const char* prefix, unsigned i) {
-  char name[64];
-  size_t n = 0;
-  for (const char* s = prefix; *s != '\0'; ++s) name[n++] = *s;
-  char digits[12];
-  size_t k = 0;
-  do {
-    digits[k++] = static_cast<char>('0' + i % 10);
-    i /= 10;
-  } while (i != 0);
-  while (k > 0) name[n++] = digits[--k];
-  for (const char* s = ".size"; *s != '\0'; ++s) name[n++] = *s;
-  name[n] = '\0';
+// The size of class `i` of "arenas.bin.0.size" or "arenas.lextent.0.size"
+// (`name`), read by MIB with the index replaced. 0 on failure.
+size_t ReadSize(const char* name, unsigned i) {
+  size_t mib[4];
+  size_t miblen = sizeof(mib) / sizeof(mib[0]);
+  if (mgje_mallctlnametomib(name, mib, &miblen) != 0 || miblen != 4) return 0;
+  mib[2] = i;
   size_t v = 0;
   size_t len = sizeof(v);
-  if (mgje_mallctl(name, &v, &len, nullptr, 0) != 0) return 0;
+  if (mgje_mallctlbymib(mib, miblen, &v, &len, nullptr, 0) != 0) return 0;
   return v;
 }
 
@@ -125,8 +119,8 @@ bool FillClasses() {
   }
   for (uint32_t cls = 1; cls < kFrontClasses; ++cls) {
     unsigned j = cls - 1;
-    size_t size = j < nbins ? ReadSize("arenas.bin.", j)
-                            : ReadSize("arenas.lextent.", j - nbins);
+    size_t size = j < nbins ? ReadSize("arenas.bin.0.size", j)
+                            : ReadSize("arenas.lextent.0.size", j - nbins);
     if (size == 0 || size > UINT32_MAX) return false;
     g_class_size[cls] = static_cast<uint32_t>(size);
   }

@@ -21,49 +21,17 @@
 #include "base/limits.h"
 #include "engine/engine.h"
 #include "engine/owner_table.h"
+#include "engine_test_support.h"
 #include "gtest/gtest.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define MG_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MG_TEST_TSAN 1
-#endif
-#endif
-
-#ifdef MG_TEST_TSAN
-// TSan's lock-order ("deadlock") detector tracks at most 64 mutexes held at
-// once by one thread (sanitizer_deadlock_detector.h:67, DeadlockDetectorTLS::
-// addLock, CHECK n_all_locks_ < 64). jemalloc's prefork handler takes every
-// mutex of every arena at once (hundreds even with one arena), so the first
-// fork() of a TSan process that initialised the engine fails that CHECK, and
-// the CHECK's own stack unwind then deadlocks inside TSan (measured:
-// ForkWithConcurrentAllocation hangs in je_malloc_mutex_prefork ->
-// MutexPostLock -> CheckFailed). Only the deadlock detector is switched off:
-// race detection stays on. TSAN_OPTIONS still overrides this default.
-extern "C" const char* __tsan_default_options() { return "detect_deadlocks=0"; }
-#endif
 
 namespace memgroup::internal {
 namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
 
-void InitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    ASSERT_TRUE(engine::Init());
-    // After Init, as the caller (preload) will: our prepare handler then runs
-    // before jemalloc's (see jemalloc_engine.cc, FORK).
-    ASSERT_EQ(pthread_atfork(engine::PrepareFork, engine::ParentFork,
-                             engine::ChildFork),
-              0);
-  });
-}
-
 class EngineTest : public ::testing::Test {
  protected:
-  void SetUp() override { InitOnce(); }
+  void SetUp() override { testing::InitEngineOnce(); }
 };
 
 bool IsZero(const void* p, size_t n) {

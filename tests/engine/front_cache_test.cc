@@ -28,27 +28,13 @@
 #include "engine/engine.h"
 #include "engine/front_cache.h"
 #include "engine/owner_table.h"
+#include "engine_test_support.h"
 #include "gtest/gtest.h"
 
 // The private jemalloc's nallocx (defined in the renamed archive mg_engine
 // links): the reference GoodSize must agree with. Declared here rather than
 // through engine/jemalloc_private.h, which only engine sources may include.
 extern "C" size_t mgje_nallocx(size_t size, int flags) noexcept;
-
-#if defined(__SANITIZE_THREAD__)
-#define MG_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MG_TEST_TSAN 1
-#endif
-#endif
-
-#ifdef MG_TEST_TSAN
-// As in engine_test.cc: jemalloc's prefork handler takes more mutexes than
-// TSan's deadlock detector can track (64), which makes the first fork() of a
-// TSan process hang in the detector's CHECK. Race detection stays on.
-extern "C" const char* __tsan_default_options() { return "detect_deadlocks=0"; }
-#endif
 
 namespace memgroup::internal {
 namespace {
@@ -68,22 +54,10 @@ using owner_table::PageEntry;
 constexpr size_t kKiB = size_t{1} << 10;
 constexpr size_t kMiB = size_t{1} << 20;
 
-void InitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    ASSERT_TRUE(engine::Init());
-    // After Init, as preload does: our prepare handler then runs before
-    // jemalloc's (jemalloc_engine.cc, FORK).
-    ASSERT_EQ(pthread_atfork(engine::PrepareFork, engine::ParentFork,
-                             engine::ChildFork),
-              0);
-  });
-}
-
 class FrontCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    InitOnce();
+    testing::InitEngineOnce();
     // Every other test needs the front cache on (InitClasses succeeded).
     ASSERT_NE(g_class_size[1], 0u) << "front cache disabled";
   }
