@@ -13,6 +13,7 @@
 #include "base/meta_alloc.h"
 #include "base/raw_log.h"
 #include "base/spinlock.h"
+#include "base/sys.h"
 #include "engine/jemalloc_private.h"
 #include "engine/owner_table.h"
 
@@ -48,34 +49,22 @@ constinit size_t g_cache_bytes = 0;
 // exists; published by the engine's init release store).
 constinit bool g_enabled = false;
 
-// jemalloc 5.3's "experimental.batch_alloc" (its batch_alloc_packet_t):
-// fills an array from the thread's tcache bin in bulk (and from fresh slabs
-// for whole-slab batches), where a loop of mgje_malloc pays jemalloc's
-// malloc entry per block. Resolved by InitClasses; len 0 when the running
-// jemalloc lacks it (then Refill loops).
-struct BatchAllocPacket {
-  void** ptrs;
-  size_t num;
-  size_t size;
-  int flags;
-};
-constinit size_t g_batch_mib[4] = {};
-constinit size_t g_batch_miblen = 0;
-
 // Every cache ever made (linked through next_all) and the free ones (through
 // next_free). Taken on thread bind/exit and at fork.
 constinit SpinLock g_front_lock;
 constinit FrontCache* g_all = nullptr;
 constinit FrontCache* g_free = nullptr;
 
-// The size of class `i` of "arenas.bin.0.size" or "arenas.lextent.0.size"
-// (`name`), read by MIB with the index replaced. 0 on failure.
-size_t ReadSize(const char* name, unsigned i) {
+// Class `i`'s value of a per-class mallctl such as "arenas.bin.0.size" or
+// "arenas.lextent.0.size" (`name`), read by MIB with the index replaced. 0 on
+// failure.
+template <typename T>
+T ReadClassValue(const char* name, unsigned i) {
   size_t mib[4];
   size_t miblen = sizeof(mib) / sizeof(mib[0]);
   if (mgje_mallctlnametomib(name, mib, &miblen) != 0 || miblen != 4) return 0;
   mib[2] = i;
-  size_t v = 0;
+  T v = 0;
   size_t len = sizeof(v);
   if (mgje_mallctlbymib(mib, miblen, &v, &len, nullptr, 0) != 0) return 0;
   return v;
@@ -87,8 +76,14 @@ void Release(void* head, uint32_t n, uint32_t size) {
   for (uint32_t i = 0; i < n; ++i) {
     void* p = head;
     head = *static_cast<void**>(p);
-    // Sized: jemalloc skips its size lookup.
-    mgje_sdallocx(p, size, 0);
+    // Sized, so that jemalloc skips its size lookup, except for page-aligned
+    // blocks: Debian's jemalloc (built with profiling support) sends those
+    // to its slow path when given a size.
+    if ((reinterpret_cast<uintptr_t>(p) & (kPageSize - 1)) != 0) {
+      mgje_sdallocx(p, size, 0);
+    } else {
+      mgje_free(p);
+    }
   }
 }
 
@@ -119,8 +114,9 @@ bool FillClasses() {
   }
   for (uint32_t cls = 1; cls < kFrontClasses; ++cls) {
     unsigned j = cls - 1;
-    size_t size = j < nbins ? ReadSize("arenas.bin.0.size", j)
-                            : ReadSize("arenas.lextent.0.size", j - nbins);
+    size_t size = j < nbins
+                      ? ReadClassValue<size_t>("arenas.bin.0.size", j)
+                      : ReadClassValue<size_t>("arenas.lextent.0.size", j - nbins);
     if (size == 0 || size > UINT32_MAX) return false;
     g_class_size[cls] = static_cast<uint32_t>(size);
   }
@@ -156,10 +152,6 @@ bool InitClasses() {
     return false;
   }
   g_cache_bytes = sizeof(FrontCache);
-  size_t miblen = sizeof(g_batch_mib) / sizeof(g_batch_mib[0]);
-  if (mgje_mallctlnametomib("experimental.batch_alloc", g_batch_mib, &miblen) == 0) {
-    g_batch_miblen = miblen;
-  }
   g_enabled = true;
   return true;
 }
@@ -212,22 +204,10 @@ void* Refill(FrontCache* fc, uint32_t cls) {
   uint32_t want = cls >= kFrontFirstLarge ? 1 : (RealCap(cls) + 1) / 2;
   void* got[64];
   uint32_t n = 0;
-  if (g_batch_miblen != 0) {
-    // Thread arena and automatic tcache: the bound group's.
-    BatchAllocPacket packet{got, want, b.size, 0};
-    size_t filled = 0;
-    size_t len = sizeof(filled);
-    if (mgje_mallctlbymib(g_batch_mib, g_batch_miblen, &filled, &len, &packet,
-                          sizeof(packet)) == 0 &&
-        filled <= want) {
-      n = static_cast<uint32_t>(filled);
-    }
-  } else {
-    while (n < want) {
-      void* p = mgje_malloc(b.size);
-      if (p == nullptr) break;
-      got[n++] = p;
-    }
+  while (n < want) {
+    void* p = mgje_malloc(b.size);
+    if (p == nullptr) break;
+    got[n++] = p;
   }
   if (n == 0) return nullptr;
   // jemalloc serves its own reentrant threads (its background threads) from
