@@ -85,12 +85,14 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
 void FreeMiss(void* p) {
   if (p == nullptr) return;
   // A published block of a front-cache class: group and size from the page
-  // map. Anything else (large, foreign): the owner table and the engine.
+  // map. Anything else (over 4 MiB, foreign, or no front cache: the class
+  // table reads 0 then): the owner table and the engine.
   const uint32_t entry = owner_table::PageEntry(p);
-  const uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
+  uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
   uint32_t owner = entry >> owner_table::kEntryGroupShift;
   size_t usable = engine::g_class_size[cls];
-  if (cls == 0) {
+  if (usable == 0) {
+    cls = 0;
     owner = owner_table::OwnerOf(p);
     if (MG_UNLIKELY(owner == kNoGroup)) {
       FreeForeign(p);
