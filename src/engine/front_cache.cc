@@ -6,7 +6,6 @@
 // through jemalloc's automatic tcache).
 #include "engine/front_cache_internal.h"
 
-#include <atomic>
 #include <cstring>
 
 #include "base/limits.h"
@@ -43,16 +42,13 @@ uint16_t RealCap(uint32_t cls) {
   return cls >= kFrontFirstLarge ? kLargeCap : SmallCap(g_class_size[cls]);
 }
 
-// Size of one cache's metadata block.
-constinit size_t g_cache_bytes = 0;
 // Set once by InitClasses (under the engine's init lock, before any cache
 // exists; published by the engine's init release store).
 constinit bool g_enabled = false;
 
-// Every cache ever made (linked through next_all) and the free ones (through
-// next_free). Taken on thread bind/exit and at fork.
+// The caches of exited threads, for reuse (linked through next_free). Taken
+// on thread bind and exit, and held across fork.
 constinit SpinLock g_front_lock;
-constinit FrontCache* g_all = nullptr;
 constinit FrontCache* g_free = nullptr;
 
 // Class `i`'s value of a per-class mallctl such as "arenas.bin.0.size" or
@@ -96,10 +92,6 @@ void FlushAll(FrontCache* fc) {
   }
   fc->large_bytes = 0;
 }
-
-}  // namespace
-
-namespace {
 
 bool FillClasses() {
   unsigned nbins = 0;
@@ -151,7 +143,6 @@ bool InitClasses() {
     memset(g_class_size, 0, sizeof(g_class_size));
     return false;
   }
-  g_cache_bytes = sizeof(FrontCache);
   g_enabled = true;
   return true;
 }
@@ -165,19 +156,15 @@ FrontCache* Acquire(uint32_t group) {
     if (fc != nullptr) g_free = fc->next_free;
   }
   if (fc == nullptr) {
-    fc = static_cast<FrontCache*>(MetaMap(g_cache_bytes));
+    // Zero-filled: empty bins, no group.
+    fc = static_cast<FrontCache*>(MetaMap(sizeof(FrontCache)));
     if (fc == nullptr) return nullptr;
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
       FrontBin& b = fc->bins[c];
       b.size = g_class_size[c];
       b.cap = c >= kFrontFirstLarge ? 0 : RealCap(c);
-      b.head = nullptr;
     }
-    SpinLockHolder holder(&g_front_lock);
-    fc->next_all = g_all;
-    g_all = fc;
   }
-  fc->in_use = true;
   SetGroup(fc, group);
   return fc;
 }
@@ -189,9 +176,8 @@ void SetGroup(FrontCache* fc, uint32_t group) {
 
 void Retire(FrontCache* fc) {
   FlushAll(fc);
-  SpinLockHolder holder(&g_front_lock);
-  fc->in_use = false;
   SetGroup(fc, kNoGroup);
+  SpinLockHolder holder(&g_front_lock);
   fc->next_free = g_free;
   g_free = fc;
 }
@@ -269,8 +255,7 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
 void PrepareFork() { g_front_lock.Lock(); }
 void ParentFork() { g_front_lock.Unlock(); }
 
-void ChildFork(FrontCache* self) {
-  (void)self;
+void ChildFork() {
   // The caches of the threads that do not exist in the child are left
   // alone (leaked, like jemalloc's own tcaches of those threads): fork may
   // have caught their owners in the middle of a push, a pop or a flush,

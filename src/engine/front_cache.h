@@ -83,11 +83,9 @@ struct FrontCache {
   // Bytes held in the large bins (<= kFrontLargeBudget).
   uint64_t large_bytes;
   FrontBin bins[kFrontClasses];
-  // Bookkeeping (front_cache.cc): every cache ever made, and the free list
-  // of caches of exited threads. Under the front cache lock.
-  FrontCache* next_all;
+  // The free list of caches of exited threads (front_cache.cc). Under the
+  // front cache lock.
   FrontCache* next_free;
-  bool in_use;
 };
 
 // The calling thread's front cache; nullptr before its first bind, after

@@ -39,7 +39,7 @@ bool Push(FrontCache* fc, void* p, uint32_t cls);
 // threads that do not exist any more are left as they are (see ChildFork).
 void PrepareFork();
 void ParentFork();
-void ChildFork(FrontCache* self);
+void ChildFork();
 
 }  // namespace memgroup::internal::engine::front
 

@@ -961,7 +961,7 @@ void ParentFork() {
 }
 // The child has one thread, the one that took the locks in PrepareFork.
 void ChildFork() {
-  front::ChildFork(t_front);
+  front::ChildFork();
   g_engine_lock.ResetAfterFork();
 }
 
