@@ -209,13 +209,18 @@ void* Refill(FrontCache* fc, uint32_t cls) {
     }
     return nullptr;
   }
-  const uint32_t entry = owner_table::MakeEntry(fc->group, cls);
-  for (uint32_t i = 0; i < n; ++i) owner_table::PublishBlock(got[i], entry);
   // Linking writes each block's first word: start all those (likely cold)
   // lines at once instead of one miss after another.
   for (uint32_t i = 1; i < n; ++i) __builtin_prefetch(got[i], 1);
+  owner_table::PublishBlocks(got, n, owner_table::MakeEntry(fc->group, cls));
   // got[0] is returned; the rest go on the list so that got[1] pops next.
-  for (uint32_t i = n - 1; i >= 1; --i) BinPush(b, got[i]);
+  void* head = b.head;
+  for (uint32_t i = n - 1; i >= 1; --i) {
+    *static_cast<void**>(got[i]) = head;
+    head = got[i];
+  }
+  b.head = head;
+  b.count = static_cast<uint16_t>(b.count + n - 1);
   return got[0];
 }
 

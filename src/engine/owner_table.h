@@ -130,6 +130,21 @@ MG_ALWAYS_INLINE void PublishBlock(const void* p, uint32_t entry) {
   map[off >> kPageShift].store(entry, std::memory_order_relaxed);
 }
 
+// PublishBlock for n blocks of one group and class, all inside the
+// reservation (checked by the caller with OwnerOf), with the map loaded once.
+// Allocates: never. Lock-free.
+MG_ALWAYS_INLINE void PublishBlocks(void* const* ps, uint32_t n,
+                                    uint32_t entry) {
+  // Immutable after Init, which happened before any block existed.
+  const uintptr_t base = g_va_base.load(std::memory_order_relaxed);
+  std::atomic<uint32_t>* map = g_page_map.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(ps[i]) - base;
+    // Relaxed: as in PublishBlock.
+    map[off >> kPageShift].store(entry, std::memory_order_relaxed);
+  }
+}
+
 }  // namespace memgroup::internal::owner_table
 
 #endif  // MEMGROUP_SRC_ENGINE_OWNER_TABLE_H_
