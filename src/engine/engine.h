@@ -8,8 +8,9 @@
 // the root group "/". The engine creates a group's arena lazily on first use.
 //
 // Thread binding: each thread has one *bound* group whose blocks it allocates
-// and frees through the engine's fastest path (jemalloc: `thread.arena` plus
-// the automatic tcache). Blocks of any other group never enter that cache.
+// and frees through the engine's fastest path (the thread's front cache,
+// front_cache.h, over jemalloc's `thread.arena` and automatic tcache). Blocks
+// of any other group never enter those caches.
 #ifndef MEMGROUP_SRC_ENGINE_ENGINE_H_
 #define MEMGROUP_SRC_ENGINE_ENGINE_H_
 

@@ -3,7 +3,8 @@
 // that group (owner_table.h), so OwnerOf(p) of every block the engine returns
 // is the group it was allocated for. Owns: the per-group hook structs and
 // arena indices, the engine init/creation lock, the per-thread binding
-// (`thread.arena` + jemalloc's automatic tcache for the bound group) and the
+// (`thread.arena` + jemalloc's automatic tcache for the bound group, with the
+// thread's front cache above them: front_cache.h) and the
 // per-(thread, group) explicit tcaches for all other groups, and the glue
 // symbols the renamed jemalloc objects link against (mgje_sys_* syscall,
 // environment and pthread-key wrappers, mgje_malloc_conf_2_conf_harder).
