@@ -45,10 +45,13 @@ bool Init() {
     MetaUnmap(table, kNumChunks * sizeof(uint16_t));
     return false;
   }
-  // 4 bytes per 4 KiB page of the reservation (1 GiB of NORESERVE address
-  // space for 1 TiB); only the entries of pages in use are ever touched.
+  // 4 bytes per 4 KiB page of the reservation (1 GiB for 1 TiB), reserved
+  // PROT_NONE: ClaimChunks makes the part covering its chunks writable, so
+  // the commit charge follows the chunks in use even under strict
+  // overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
-  void* page_map = MetaMap((va_bytes >> kPageShift) * sizeof(uint32_t));
+  void* page_map = MetaReserve((va_bytes >> kPageShift) * sizeof(uint32_t),
+                               kPageSize);
   if (page_map == nullptr) {
     MetaUnmap(base, va_bytes);
     MetaUnmap(table, kNumChunks * sizeof(uint16_t));
@@ -84,6 +87,20 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
   void* start = reinterpret_cast<void*>(base + first * kChunkBytes);
   int saved = errno;
   int rc = SysMprotect(start, nr_chunks * kChunkBytes, PROT_READ | PROT_WRITE);
+  if (rc == 0) {
+    // The page-map entries of these chunks (kChunkBytes >> kPageShift of
+    // them per chunk), rounded out to whole pages; a page shared with a
+    // neighbouring chunk is simply made writable again.
+    constexpr size_t kMapBytesPerChunk =
+        (kChunkBytes >> kPageShift) * sizeof(uint32_t);
+    uintptr_t map = reinterpret_cast<uintptr_t>(
+        g_page_map.load(std::memory_order_relaxed));
+    uintptr_t lo = (map + first * kMapBytesPerChunk) & ~(kPageSize - 1);
+    uintptr_t hi = (map + (first + nr_chunks) * kMapBytesPerChunk +
+                    kPageSize - 1) & ~(kPageSize - 1);
+    rc = SysMprotect(reinterpret_cast<void*>(lo), hi - lo,
+                     PROT_READ | PROT_WRITE);
+  }
   errno = saved;
   if (rc != 0) return nullptr;  // The chunks stay untagged and unused.
   std::atomic<uint16_t>* table = g_table.load(std::memory_order_relaxed);

@@ -9,8 +9,9 @@
 // move a chunk between groups (free() of any pointer relies on it).
 //
 // The page map: `uint32_t entry[g_va_bytes >> kPageShift]`, one per 4 KiB page
-// of the reservation, written by the engine for the first page of every block
-// it hands out (PublishBlock) and read by free()'s fast path (PageEntry): the
+// of the reservation, mapped (readable and writable) only where chunks were
+// claimed, written by the engine for the first page of every block it hands
+// out (PublishBlock) and read by free()'s fast path (PageEntry): the
 // block's group and its front-cache size class in one load. An entry is only
 // meaningful for the page holding the start of a live block: jemalloc gives a
 // page to one slab (one size class) or one large extent at a time, and every
@@ -99,8 +100,10 @@ MG_ALWAYS_INLINE uint32_t OwnerOf(const void* p) {
 }
 
 // The page-map entry of the page holding p: 0 for pointers outside the
-// reservation (nullptr included) and for pages never published. Same
-// ordering argument as OwnerOf. Allocates: never. Lock-free.
+// reservation (nullptr included) and for pages never published. A pointer
+// inside the reservation but in no claimed chunk is no block at all, and
+// faults (the map is not mapped there), like any wild free. Same ordering
+// argument as OwnerOf. Allocates: never. Lock-free.
 MG_ALWAYS_INLINE uint32_t PageEntry(const void* p) {
   // Pairs with Init's release store (see OwnerOf).
   const size_t va_bytes = g_va_bytes.load(std::memory_order_acquire);
