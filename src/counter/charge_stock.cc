@@ -72,10 +72,11 @@ void ChargeStocks::UnchargePending(const Pending* p, int n) const {
   }
 }
 
-int64_t ChargeStocks::Batch(uint32_t group) const {
-  int64_t margin = tree_.Margin(group);
-  int64_t batch = margin / kBatchMarginDivisor;
-  return batch < kStockBatchBytes ? batch : kStockBatchBytes;
+int64_t ChargeStocks::SlotLimit(uint32_t group, int64_t extra) const {
+  const int64_t room = tree_.Margin(group) / kBatchMarginDivisor;
+  const int64_t want =
+      kStockBatchBytes + (extra < kStockExtraMax ? extra : kStockExtraMax);
+  return want < room ? want : room;
 }
 
 int ChargeStocks::RefillLocked(ThreadStock* ts, uint32_t group, int64_t bytes,
@@ -157,14 +158,9 @@ void ChargeStocks::Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
     tree_.Uncharge(group, bytes);
     return;
   }
-  // The batch rule (Batch), and for the primary group's extra allowance the
-  // same margin cap: far from max only.
-  const int64_t room = tree_.Margin(group) / kBatchMarginDivisor;
-  int64_t want = kStockBatchBytes;
-  if (extra > 0 && group == ts->primary) {
-    want += extra < kStockExtraMax ? extra : kStockExtraMax;
-  }
-  const int64_t limit = want < room ? want : room;
+  // The extra allowance is the primary group's only.
+  const int64_t limit =
+      SlotLimit(group, extra > 0 && group == ts->primary ? extra : 0);
   Pending p[2];
   int n = RefillLocked(ts, group, bytes, limit, p);
   EndOwner(ts);

@@ -130,16 +130,10 @@ class ChargeStocks {
   // Allocates: never.
   bool RefillPrimaryExtra(ThreadStock* ts, uint32_t group, int64_t bytes,
                           int64_t extra) const {
-    int64_t want = kStockBatchBytes + (extra < kStockExtraMax ? extra : kStockExtraMax);
-    const int64_t room = tree_.Margin(group) / kBatchMarginDivisor;
-    const int64_t limit = want < room ? want : room;
+    const int64_t limit = SlotLimit(group, extra);
     return InOwnerSection(ts, [&] {
-      StockSlot* slot = &ts->slots[0];
-      if (slot->group.load(std::memory_order_relaxed) != group) return false;
-      int64_t now = slot->bytes.load(std::memory_order_relaxed) + bytes;
-      if (now > limit) return false;
-      slot->bytes.store(now, std::memory_order_relaxed);
-      return true;
+      return ts->slots[0].group.load(std::memory_order_relaxed) == group &&
+             Give(&ts->slots[0], bytes, limit);
     });
   }
 
@@ -168,7 +162,7 @@ class ChargeStocks {
               int64_t extra = 0) const;
 
   // The current batch for `group`: kStockBatchBytes, shrinking near max.
-  int64_t Batch(uint32_t group) const;
+  int64_t Batch(uint32_t group) const { return SlotLimit(group, 0); }
 
   // Uncharges every stock of every thread held for a group in the subtree
   // of `root` (kNoGroup = all groups). Safe against the owners running
@@ -255,12 +249,18 @@ class ChargeStocks {
     slot->bytes.store(have - bytes, std::memory_order_relaxed);
     return true;
   }
-  MG_ALWAYS_INLINE static bool Give(StockSlot* slot, int64_t bytes) {
+  MG_ALWAYS_INLINE static bool Give(StockSlot* slot, int64_t bytes,
+                                     int64_t limit = kStockBatchBytes) {
     int64_t now = slot->bytes.load(std::memory_order_relaxed) + bytes;
-    if (now > kStockBatchBytes) return false;
+    if (now > limit) return false;
     slot->bytes.store(now, std::memory_order_relaxed);
     return true;
   }
+
+  // What a slot may hold: kStockBatchBytes plus min(extra, kStockExtraMax),
+  // never above margin / kBatchMarginDivisor (so with extra 0: the batch).
+  // Reads the counter, no RMW. Allocates: never.
+  int64_t SlotLimit(uint32_t group, int64_t extra) const;
 
   struct Pending {
     uint32_t group;
