@@ -83,13 +83,17 @@ void Release(void* head, uint32_t n, uint32_t size) {
   }
 }
 
+// Returns every block of `b` to jemalloc; the bytes it held.
+uint64_t EmptyBin(FrontBin& b) {
+  Release(b.head, b.count, b.size);
+  const uint64_t bytes = uint64_t{b.count} * b.size;
+  b.head = nullptr;
+  b.count = 0;
+  return bytes;
+}
+
 void FlushAll(FrontCache* fc) {
-  for (uint32_t cls = 1; cls < kFrontClasses; ++cls) {
-    FrontBin& b = fc->bins[cls];
-    Release(b.head, b.count, b.size);
-    b.head = nullptr;
-    b.count = 0;
-  }
+  for (uint32_t cls = 1; cls < kFrontClasses; ++cls) (void)EmptyBin(fc->bins[cls]);
   fc->large_bytes = 0;
 }
 
@@ -233,15 +237,9 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
     for (uint32_t c = kFrontClasses - 1;
          c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
          --c) {
-      FrontBin& victim = fc->bins[c];
-      Release(victim.head, victim.count, victim.size);
-      victim.head = nullptr;
-      fc->large_bytes -= static_cast<uint64_t>(victim.count) * victim.size;
-      victim.count = 0;
+      fc->large_bytes -= EmptyBin(fc->bins[c]);
     }
-    fc->large_bytes += b.size;
-    BinPush(b, p);
-    return true;
+    return FrontPushLarge(fc, p, cls);
   }
   if (b.count >= b.cap) {
     // Full: return the older half (the list's tail) to jemalloc, keep the

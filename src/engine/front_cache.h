@@ -101,6 +101,7 @@ MG_HIDDEN extern constinit uint32_t g_class_size[kFrontClasses];
 // The class of a block of usable size `usable` (a jemalloc size class), or 0
 // if the front cache does not hold that size. Allocates: never.
 MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
+  if (usable == 0) return 0;  // GoodSize's "too large"
   if (usable <= kFrontSmallMax) return g_size_class[(usable + 7) >> 3];
   if (usable > kFrontMaxBytes) return 0;
   // Above 64 bytes jemalloc has four classes per doubling: (2^lg, 2^(lg+1)]
@@ -122,7 +123,7 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
 
 // Caches a freed large block (cls >= kFrontFirstLarge) of fc->group: true if
 // it fits its bin and the budget; otherwise the engine's path (which may
-// evict other large blocks). Owner only. Allocates: never.
+// evict other large blocks: front::Push). Owner only. Allocates: never.
 MG_ALWAYS_INLINE bool FrontPushLarge(FrontCache* fc, void* p, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   if (b.count != 0 || fc->large_bytes + b.size > kFrontLargeBudget) {

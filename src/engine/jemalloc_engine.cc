@@ -476,13 +476,6 @@ MG_ALWAYS_INLINE int AlignFlags(size_t align) {
   return align <= 1 ? 0 : MALLOCX_LG_ALIGN(__builtin_ctzl(align));
 }
 
-// The front-cache class of the block jemalloc returns for (size, align).
-MG_ALWAYS_INLINE uint32_t ClassOfRequest(size_t size, size_t align) {
-  int flags = AlignFlags(align);
-  if (flags == 0 && size <= kFrontSmallMax) return g_size_class[(size + 7) >> 3];
-  return ClassOfUsable(mgje_nallocx(size == 0 ? 1 : size, flags));
-}
-
 // Records a block about to be handed out in the page map (owner_table.h):
 // every block the engine returns goes through here or front::Refill.
 MG_ALWAYS_INLINE void* Published(void* p, uint32_t group, uint32_t cls) {
@@ -709,8 +702,7 @@ uint32_t BoundGroup() { return t_bound; }
 
 void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
             size_t usable) {
-  const uint32_t cls =
-      usable != 0 ? ClassOfUsable(usable) : ClassOfRequest(size, align);
+  const uint32_t cls = ClassOfUsable(usable != 0 ? usable : GoodSize(size, align));
   if (MG_LIKELY(group == t_bound)) {
     // thread.arena is the group's arena; the front cache and the automatic
     // tcache hold only this group's blocks.
