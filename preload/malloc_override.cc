@@ -226,6 +226,13 @@ MG_EXPORT void* calloc(size_t n, size_t size) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
+  if (MG_LIKELY(total <= engine::kFrontSmallMax)) {
+    // Small: malloc's fast path, then clear (a cached block is dirty anyway).
+    // Larger requests keep the engine's zeroing, which skips fresh pages.
+    void* p = AllocImpl(total, 0, false);
+    if (MG_LIKELY(p != nullptr)) memset(p, 0, total);
+    return p;
+  }
   return AllocImpl(total, 0, true);
 }
 

@@ -190,42 +190,35 @@ void Flush(FrontCache* fc) { FlushAll(fc); }
 
 void* Refill(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
-  // Half the capacity, like jemalloc's tcache fill; one block for large.
-  uint32_t want = cls >= kFrontFirstLarge ? 1 : (RealCap(cls) + 1) / 2;
-  void* got[64];
-  uint32_t n = 0;
-  while (n < want) {
-    void* p = mgje_malloc(b.size);
-    if (p == nullptr) break;
-    got[n++] = p;
-  }
-  if (n == 0) return nullptr;
+  const uint32_t entry = fc->tag + cls;
   // jemalloc serves its own reentrant threads (its background threads) from
-  // arena 0 whatever thread.arena says: such a batch is not the group's.
-  if (MG_UNLIKELY(owner_table::OwnerOf(got[0]) != fc->group ||
-                  owner_table::OwnerOf(got[n - 1]) != fc->group)) {
-    for (uint32_t i = 0; i < n; ++i) {
-      if (owner_table::OwnerOf(got[i]) != fc->group) {
-        mgje_dallocx(got[i], MALLOCX_TCACHE_NONE);
-      } else {
-        mgje_free(got[i]);
-      }
-    }
+  // arena 0 whatever thread.arena says: a block outside the group's chunks
+  // is never cached, and ends the batch.
+  void* first = mgje_malloc(b.size);
+  if (MG_UNLIKELY(!owner_table::PublishOwned(first, fc->group, entry))) {
+    if (first != nullptr) mgje_dallocx(first, MALLOCX_TCACHE_NONE);
     return nullptr;
   }
-  // Linking writes each block's first word: start all those (likely cold)
-  // lines at once instead of one miss after another.
-  for (uint32_t i = 1; i < n; ++i) __builtin_prefetch(got[i], 1);
-  owner_table::PublishBlocks(got, n, owner_table::MakeEntry(fc->group, cls));
-  // got[0] is returned; the rest go on the list so that got[1] pops next.
-  void* head = b.head;
-  for (uint32_t i = n - 1; i >= 1; --i) {
-    *static_cast<void**>(got[i]) = head;
-    head = got[i];
+  // Half the capacity, like jemalloc's tcache fill; one block for large.
+  // The rest go on the list in allocation order (jemalloc hands out a slab
+  // in address order), ahead of what the bin held.
+  const uint32_t want = cls >= kFrontFirstLarge ? 1 : (b.cap + 1u) / 2;
+  void* head = nullptr;
+  void** tail = &head;
+  uint32_t n = 1;
+  for (; n < want; ++n) {
+    void* p = mgje_malloc(b.size);
+    if (MG_UNLIKELY(!owner_table::PublishOwned(p, fc->group, entry))) {
+      if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
+      break;
+    }
+    *tail = p;
+    tail = static_cast<void**>(p);
   }
+  *tail = b.head;  // With no new block, head itself becomes b.head.
   b.head = head;
   b.count = static_cast<uint16_t>(b.count + n - 1);
-  return got[0];
+  return first;
 }
 
 bool Push(FrontCache* fc, void* p, uint32_t cls) {

@@ -133,19 +133,29 @@ MG_ALWAYS_INLINE void PublishBlock(const void* p, uint32_t entry) {
   map[off >> kPageShift].store(entry, std::memory_order_relaxed);
 }
 
-// PublishBlock for n blocks of one group and class, all inside the
-// reservation (checked by the caller with OwnerOf), with the map loaded once.
-// Allocates: never. Lock-free.
-MG_ALWAYS_INLINE void PublishBlocks(void* const* ps, uint32_t n,
-                                    uint32_t entry) {
+// PublishBlock for a block the engine expects in `group`'s chunks: false
+// (nothing written) for nullptr, a pointer outside the reservation or one in
+// another group's chunk. Allocates: never. Lock-free.
+MG_ALWAYS_INLINE bool PublishOwned(const void* p, uint32_t group,
+                                   uint32_t entry) {
   // Immutable after Init, which happened before any block existed.
-  const uintptr_t base = g_va_base.load(std::memory_order_relaxed);
-  std::atomic<uint32_t>* map = g_page_map.load(std::memory_order_relaxed);
-  for (uint32_t i = 0; i < n; ++i) {
-    const uintptr_t off = reinterpret_cast<uintptr_t>(ps[i]) - base;
-    // Relaxed: as in PublishBlock.
-    map[off >> kPageShift].store(entry, std::memory_order_relaxed);
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
+                        g_va_base.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(off >= g_va_bytes.load(std::memory_order_relaxed))) {
+    return false;
   }
+  // Immutable after Init (as above).
+  std::atomic<uint16_t>* table = g_table.load(std::memory_order_relaxed);
+  // Relaxed: see OwnerOf.
+  if (MG_UNLIKELY((table[off >> kChunkShift].load(std::memory_order_relaxed) ^
+                   kNoGroup) != group)) {
+    return false;
+  }
+  // Immutable after Init (as above).
+  std::atomic<uint32_t>* map = g_page_map.load(std::memory_order_relaxed);
+  // Relaxed: as in PublishBlock.
+  map[off >> kPageShift].store(entry, std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace memgroup::internal::owner_table

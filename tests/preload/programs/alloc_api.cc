@@ -120,6 +120,27 @@ struct alignas(256) OverAligned {
   char data[300];
 };
 
+// calloc of a small size takes malloc's cached path and clears the block
+// itself: a block just freed dirty (the one the front cache hands back
+// first) must come back zeroed, for every small class edge.
+void CallocReusesDirtyBlocks() {
+  for (size_t n : {size_t{1}, size_t{24}, size_t{64}, size_t{100}, size_t{1000},
+                   size_t{4096}, size_t{8192}, size_t{8193}}) {
+    for (int round = 0; round < 3; ++round) {
+      unsigned char* d = static_cast<unsigned char*>(malloc(n));
+      MG_EXPECT(d != nullptr);
+      for (size_t i = 0; i < malloc_usable_size(d); ++i) d[i] = 0xA5;
+      Escape(d);
+      free(d);
+      unsigned char* z = static_cast<unsigned char*>(calloc(1, n));
+      MG_EXPECT(z != nullptr);
+      for (size_t i = 0; i < n; ++i) MG_EXPECT(z[i] == 0);
+      Escape(z);
+      free(z);
+    }
+  }
+}
+
 void NewDelete() {
   const std::align_val_t al{256};
   const std::nothrow_t& nt = std::nothrow;
@@ -226,6 +247,7 @@ void NewDelete() {
 
 int main() {
   MallocFamily();
+  CallocReusesDirtyBlocks();
   NewDelete();
   puts("alloc_api: OK");
   return 0;
