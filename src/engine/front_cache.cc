@@ -15,6 +15,7 @@
 #include "base/sys.h"
 #include "engine/jemalloc_private.h"
 #include "engine/owner_table.h"
+#include "engine/slab.h"
 
 namespace memgroup::internal::engine {
 
@@ -66,9 +67,16 @@ T ReadClassValue(const char* name, unsigned i) {
   return v;
 }
 
-// Returns the n blocks of the list at `head` to jemalloc, through the
-// automatic tcache (the caller is bound to the blocks' group).
-void Release(void* head, uint32_t n, uint32_t size) {
+// Returns the n blocks of the list at `head` (class `cls` of the group the
+// caller is bound to) to their owner: the group's slabs for small classes,
+// jemalloc's automatic tcache for large ones.
+void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
+  if (n == 0) return;
+  if (cls < kFrontFirstLarge) {
+    slab::FreeBatch(group, cls, head, n);
+    return;
+  }
+  const uint32_t size = g_class_size[cls];
   for (uint32_t i = 0; i < n; ++i) {
     void* p = head;
     head = *static_cast<void**>(p);
@@ -83,9 +91,10 @@ void Release(void* head, uint32_t n, uint32_t size) {
   }
 }
 
-// Returns every block of `b` to jemalloc; the bytes it held.
-uint64_t EmptyBin(FrontBin& b) {
-  Release(b.head, b.count, b.size);
+// Returns every block of bin `cls` of `fc`; the bytes it held.
+uint64_t EmptyBin(FrontCache* fc, uint32_t cls) {
+  FrontBin& b = fc->bins[cls];
+  Release(fc->group, cls, b.head, b.count);
   const uint64_t bytes = uint64_t{b.count} * b.size;
   b.head = nullptr;
   b.count = 0;
@@ -93,7 +102,7 @@ uint64_t EmptyBin(FrontBin& b) {
 }
 
 void FlushAll(FrontCache* fc) {
-  for (uint32_t cls = 1; cls < kFrontClasses; ++cls) (void)EmptyBin(fc->bins[cls]);
+  for (uint32_t cls = 1; cls < kFrontClasses; ++cls) (void)EmptyBin(fc, cls);
   fc->large_bytes = 0;
 }
 
@@ -190,35 +199,30 @@ void Flush(FrontCache* fc) { FlushAll(fc); }
 
 void* Refill(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
-  const uint32_t entry = fc->tag + cls;
-  // jemalloc serves its own reentrant threads (its background threads) from
-  // arena 0 whatever thread.arena says: a block outside the group's chunks
-  // is never cached, and ends the batch.
-  void* first = mgje_malloc(b.size);
-  if (MG_UNLIKELY(!owner_table::PublishOwned(first, fc->group, entry))) {
-    if (first != nullptr) mgje_dallocx(first, MALLOCX_TCACHE_NONE);
+  if (cls < kFrontFirstLarge) {
+    // Half the capacity from the group's slabs (already published), in
+    // region order: got[0] is returned, got[1] pops next.
+    void* got[64];
+    const uint32_t n = slab::AllocBatch(fc->group, cls, got, (b.cap + 1u) / 2);
+    if (n == 0) return nullptr;
+    void* head = b.head;
+    for (uint32_t i = n - 1; i >= 1; --i) {
+      *static_cast<void**>(got[i]) = head;
+      head = got[i];
+    }
+    b.head = head;
+    b.count = static_cast<uint16_t>(b.count + n - 1);
+    return got[0];
+  }
+  // A large block: jemalloc serves its own reentrant threads (its background
+  // threads) from arena 0 whatever thread.arena says, so the block is
+  // checked to be in the group's chunks.
+  void* p = mgje_malloc(b.size);
+  if (MG_UNLIKELY(!owner_table::PublishOwned(p, fc->group, fc->tag + cls))) {
+    if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
     return nullptr;
   }
-  // Half the capacity, like jemalloc's tcache fill; one block for large.
-  // The rest go on the list in allocation order (jemalloc hands out a slab
-  // in address order), ahead of what the bin held.
-  const uint32_t want = cls >= kFrontFirstLarge ? 1 : (b.cap + 1u) / 2;
-  void* head = nullptr;
-  void** tail = &head;
-  uint32_t n = 1;
-  for (; n < want; ++n) {
-    void* p = mgje_malloc(b.size);
-    if (MG_UNLIKELY(!owner_table::PublishOwned(p, fc->group, entry))) {
-      if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
-      break;
-    }
-    *tail = p;
-    tail = static_cast<void**>(p);
-  }
-  *tail = b.head;  // With no new block, head itself becomes b.head.
-  b.head = head;
-  b.count = static_cast<uint16_t>(b.count + n - 1);
-  return first;
+  return p;
 }
 
 bool Push(FrontCache* fc, void* p, uint32_t cls) {
@@ -230,7 +234,7 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
     for (uint32_t c = kFrontClasses - 1;
          c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
          --c) {
-      fc->large_bytes -= EmptyBin(fc->bins[c]);
+      fc->large_bytes -= EmptyBin(fc, c);
     }
     return FrontPushLarge(fc, p, cls);
   }
@@ -240,7 +244,7 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
     uint32_t keep = b.count - b.count / 2;
     void* last = b.head;
     for (uint32_t i = 1; i < keep; ++i) last = *static_cast<void**>(last);
-    Release(*static_cast<void**>(last), b.count - keep, b.size);
+    Release(fc->group, cls, *static_cast<void**>(last), b.count - keep);
     *static_cast<void**>(last) = nullptr;
     b.count = static_cast<uint16_t>(keep);
   }

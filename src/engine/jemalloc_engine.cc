@@ -56,6 +56,7 @@
 #include "engine/front_cache_internal.h"
 #include "engine/jemalloc_private.h"
 #include "engine/owner_table.h"
+#include "engine/slab.h"
 
 // ---------------------------------------------------------------------------
 // Glue referenced by the renamed jemalloc objects (cmake/RenameJemalloc.cmake
@@ -485,6 +486,24 @@ MG_ALWAYS_INLINE void* Published(void* p, uint32_t group, uint32_t cls) {
   return p;
 }
 
+// The slab class of an engine block (slab.h), or 0 for a jemalloc block.
+MG_ALWAYS_INLINE uint32_t SmallClassOf(const void* p) {
+  const uint32_t cls =
+      owner_table::PageEntry(p) & ((1u << owner_table::kEntryGroupShift) - 1);
+  return cls < kFrontFirstLarge ? cls : 0;
+}
+
+// Frees a slab region of class `cls` of `owner`: into the front cache when
+// the thread is bound to `owner`, else straight back to its slab.
+void FreeSmall(void* p, uint32_t owner, uint32_t cls) {
+  FrontCache* fc = t_front;
+  if (owner == t_bound && fc != nullptr) {
+    (void)front::Push(fc, p, cls);  // Always room for a small block.
+    return;
+  }
+  slab::FreeOne(owner, cls, p);
+}
+
 // Caches a freed block of the bound group in the thread's front cache.
 // False if it is not cacheable there (the caller frees it to jemalloc).
 MG_ALWAYS_INLINE bool PushFront(void* p) {
@@ -612,6 +631,7 @@ MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group) {
     return false;  // Arena limit or out of VA.
   }
   if (ind == 0 || ind > kMaxArenaIndex) return false;  // Cannot be addressed.
+  if (!slab::InitGroup(group, ind)) return false;
   // Every growth then asks the hook for exactly what it needs (one chunk
   // for small loads) instead of jemalloc's geometric steps.
   Mib mib = g_mibs.arena_retain_grow_limit;
@@ -702,7 +722,22 @@ uint32_t BoundGroup() { return t_bound; }
 
 void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
             size_t usable) {
-  const uint32_t cls = ClassOfUsable(usable != 0 ? usable : GoodSize(size, align));
+  if (usable == 0) usable = GoodSize(size, align);
+  const uint32_t cls = ClassOfUsable(usable);
+  if (cls != 0 && cls < kFrontFirstLarge && align <= kPageSize) {
+    // A small class: a slab region, aligned to `align` by its class
+    // (slab.h). The bound group's come through the front cache.
+    void* p = nullptr;
+    FrontCache* fc = t_front;
+    if (group == t_bound && fc != nullptr) {
+      p = FrontPop(fc, cls);
+      if (p == nullptr) p = front::Refill(fc, cls);
+    } else if (group < kMaxGroups && (ArenaOf(group) != 0 || CreateArenaSlow(group))) {
+      (void)slab::AllocBatch(group, cls, &p, 1);
+    }
+    if (p != nullptr && zero) memset(p, 0, size);
+    return p;
+  }
   if (MG_LIKELY(group == t_bound)) {
     // thread.arena is the group's arena; the front cache and the automatic
     // tcache hold only this group's blocks.
@@ -733,6 +768,10 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
 
 void Free(void* p, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
+  if (const uint32_t cls = SmallClassOf(p); cls != 0) {
+    FreeSmall(p, owner, cls);
+    return;
+  }
   if (MG_LIKELY(owner == t_bound)) {
     if (!PushFront(p)) mgje_free(p);
     return;
@@ -742,6 +781,10 @@ void Free(void* p, uint32_t owner) {
 
 void FreeSized(void* p, size_t usable, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
+  if (const uint32_t cls = SmallClassOf(p); cls != 0) {
+    FreeSmall(p, owner, cls);
+    return;
+  }
   if (MG_LIKELY(owner == t_bound)) {
     if (!PushFront(p)) mgje_sdallocx(p, usable, 0);
     return;
@@ -752,6 +795,20 @@ void FreeSized(void* p, size_t usable, uint32_t owner) {
 void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
   if (size == 0) size = 1;
+  // Slab regions never change size and jemalloc never holds a small block:
+  // a move into or out of a small class is alloc, copy, free.
+  const uint32_t old_cls = SmallClassOf(p);
+  const size_t new_usable = GoodSize(size, align);
+  const uint32_t new_cls = ClassOfUsable(new_usable);
+  if (old_cls != 0 || (new_cls != 0 && new_cls < kFrontFirstLarge)) {
+    if (old_cls != 0 && new_cls == old_cls) return p;
+    const size_t old_usable = old_cls != 0 ? g_class_size[old_cls] : UsableSize(p);
+    void* moved = Alloc(owner, size, align, false, new_usable);
+    if (moved == nullptr) return nullptr;
+    memcpy(moved, p, old_usable < size ? old_usable : size);
+    Free(p, owner);
+    return moved;
+  }
   void* q = nullptr;
   if (owner == t_bound) {
     // No arena flag: a moved block goes to the thread's arena, which is the
@@ -772,14 +829,20 @@ void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
 size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
                      uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
+  if (const uint32_t cls = SmallClassOf(p); cls != 0) {
+    return g_class_size[cls];  // A slab region keeps its class.
+  }
   // In place: the block keeps its extent, hence its group, but a large block
-  // may change class.
+  // may change class (never to a small one: jemalloc moves those).
   size_t usable = mgje_xallocx(p, size == 0 ? 1 : size, extra, AlignFlags(align));
   (void)Published(p, owner, ClassOfUsable(usable));
   return usable;
 }
 
-size_t UsableSize(const void* p) { return mgje_sallocx(p, 0); }
+size_t UsableSize(const void* p) {
+  if (const uint32_t cls = SmallClassOf(p); cls != 0) return g_class_size[cls];
+  return mgje_sallocx(p, 0);
+}
 
 size_t GoodSize(size_t size, size_t align) {
   // The classes up to kFrontMaxBytes are known (checked by
@@ -824,6 +887,7 @@ void Purge(uint32_t group) {
     if (t_front != nullptr) front::Flush(t_front);
     FlushAutomaticTcache();
   }
+  slab::ReleaseEmpty(group);
   for (uint32_t i = 0; i < t_ntc; ++i) {
     if (t_tc[i].group != group) continue;
     unsigned tc = t_tc[i].tc;
@@ -860,15 +924,22 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
             read("large.nmalloc", &large_nmalloc) &&
             read("large.ndalloc", &large_ndalloc);
   if (!ok) return false;
-  out->nmalloc = static_cast<uint64_t>(small_nmalloc) + large_nmalloc;
-  out->ndalloc = static_cast<uint64_t>(small_ndalloc) + large_ndalloc;
+  // jemalloc counts each slab as one large block; the regions are ours.
+  slab::GroupSlabStats ss{};
+  slab::Stats(group, &ss);
+  auto minus = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
+  out->nmalloc = static_cast<uint64_t>(small_nmalloc) +
+                 minus(large_nmalloc, ss.slab_allocs) + ss.nmalloc;
+  out->ndalloc = static_cast<uint64_t>(small_ndalloc) +
+                 minus(large_ndalloc, ss.slab_frees) + ss.ndalloc;
   // Relaxed: statistic.
   out->mapped_bytes = g_groups[group].mapped_bytes.load(std::memory_order_relaxed);
   out->resident_bytes = resident;
   out->retained_bytes = retained;
   out->metadata_bytes = base;
   out->active_bytes = static_cast<uint64_t>(pactive) * kPageSize;
-  out->allocated_bytes = static_cast<uint64_t>(small) + large;
+  out->allocated_bytes = static_cast<uint64_t>(small) +
+                        minus(large, ss.slab_bytes) + ss.allocated_bytes;
   return true;
 }
 
@@ -897,10 +968,10 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
           .Add(kind == 0 ? ".curregs" : ".curlextents");
       size_t count = 0;
       size_t clen = sizeof(count);
-      if (mgje_mallctl(count_name.c_str(), &count, &clen, nullptr, 0) != 0 ||
-          count == 0) {
+      if (mgje_mallctl(count_name.c_str(), &count, &clen, nullptr, 0) != 0) {
         continue;
       }
+      if (kind == 0) count += slab::RegionsOut(group, j + 1);
       CtlName size_name;
       size_name.Add(kind == 0 ? "arenas.bin." : "arenas.lextent.").Add(j)
           .Add(".size");
@@ -909,6 +980,13 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
       if (mgje_mallctl(size_name.c_str(), &size, &slen, nullptr, 0) != 0) {
         continue;
       }
+      if (kind == 1 && size == slab::kSlabBytes) {
+        // The slabs themselves are 64 KiB large extents of the arena.
+        slab::GroupSlabStats ss{};
+        slab::Stats(group, &ss);
+        count = count > ss.slabs ? count - ss.slabs : 0;
+      }
+      if (count == 0) continue;
       out[n++] = {size, count};
     }
   }
@@ -947,13 +1025,16 @@ void MallocStatsPrint(void (*write_cb)(void*, const char*), void* cbopaque,
 void PrepareFork() {
   g_engine_lock.Lock();
   front::PrepareFork();
+  slab::PrepareFork();
 }
 void ParentFork() {
+  slab::ParentFork();
   front::ParentFork();
   g_engine_lock.Unlock();
 }
 // The child has one thread, the one that took the locks in PrepareFork.
 void ChildFork() {
+  slab::ChildFork();
   front::ChildFork();
   g_engine_lock.ResetAfterFork();
 }

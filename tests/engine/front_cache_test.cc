@@ -910,18 +910,21 @@ void PauseOnSecondFree(void*, int, void*, uintptr_t*) {
 // nothing orders that with fork() (the fast paths take no lock), so a thread
 // forked in the middle of a flush (rebind, Purge, exit) or of front::Push
 // (large eviction, half flush of a full small bin) has returned some blocks
-// to jemalloc while its bin still lists them. A child that reclaimed the
-// lost threads' caches freed those blocks a second time (SIGSEGV in
+// while its bin still lists them. A child that reclaimed the lost threads'
+// caches freed those blocks a second time (SIGSEGV in
 // large_dalloc_prep_impl for large blocks); front::ChildFork therefore
 // leaves them alone. Here the owner is paused (deterministically, by a
-// jemalloc dalloc hook) inside engine::Purge -> front::Flush after its first
-// mgje_free and before the bin is emptied; its automatic tcache is disabled
-// so that this free reaches the arena at once, as the free of a large block
-// always does. Expected: the child's arena counts exactly what the parent's
-// did at fork (nothing freed twice).
+// jemalloc dalloc hook) inside engine::Purge -> front::Flush after the
+// first of its cached large blocks went back to jemalloc and before the
+// next one did (small blocks go to the slabs, which jemalloc's hooks do not
+// see); its automatic tcache is disabled so that these frees reach the arena
+// at once. Expected: the child's arena counts exactly what the parent's did
+// at fork (nothing freed twice).
 TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
   constexpr uint32_t kG = 300;
   constexpr size_t kSize = 48;
+  // Three large classes, one cached block each, flushed in this order.
+  constexpr size_t kLarge[] = {20 * kKiB, 24 * kKiB, 28 * kKiB};
   ASSERT_TRUE(engine::EnsureGroup(kG));
   // A few blocks in use, so that the arena's count has room below it.
   std::vector<void*> live;
@@ -947,11 +950,11 @@ TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
     ASSERT_EQ(engine::Mallctl("thread.tcache.enabled", nullptr, nullptr, &off,
                               sizeof(off)),
               0);
-    void* ps[16];
-    for (void*& p : ps) p = engine::Alloc(kG, kSize, 0, false);
+    void* ps[3];
+    for (int i = 0; i < 3; ++i) ps[i] = engine::Alloc(kG, kLarge[i], 0, false);
     for (void* p : ps) engine::Free(p, kG);
     cached.store(CachedBlocks(engine::t_front));
-    ASSERT_GE(cached.load(), 2u);
+    ASSERT_EQ(cached.load(), 3u);
     g_pause_thread.store(pthread_self());
     g_pause_armed.store(true);
     engine::Purge(kG);  // FlushAll: paused on its second mgje_free
@@ -970,10 +973,10 @@ TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
                           &handle, sizeof(handle));
     FAIL() << "the dalloc hook never paused the owner";
   }
-  // The owner sits between two frees of one bin: the first block is back in
-  // the arena, the bin still lists all `cached` blocks.
+  // The owner sits between two frees: the first large block is back in the
+  // arena, the cache still lists all three.
   const uint64_t parent_before = AllocatedBytes(kG);
-  EXPECT_EQ(parent_before, base + (cached.load() - 1) * kSize);
+  EXPECT_EQ(parent_before, base + kLarge[1] + kLarge[2]);
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

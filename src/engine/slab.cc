@@ -1,0 +1,299 @@
+// Implements slab.h. Allocates: never through malloc (bins come from
+// MetaMap, slabs from the group's jemalloc arena).
+#include "engine/slab.h"
+
+#include <atomic>
+#include <new>
+
+#include "base/check.h"
+#include "base/limits.h"
+#include "base/macros.h"
+#include "base/meta_alloc.h"
+#include "base/spinlock.h"
+#include "engine/front_cache.h"
+#include "engine/jemalloc_private.h"
+#include "engine/owner_table.h"
+
+namespace memgroup::internal::engine::slab {
+namespace {
+
+// Fully free slabs a bin keeps for reuse; more go back to jemalloc.
+inline constexpr uint32_t kKeepEmpty = 1;
+// FreeBatch releases at most this many slabs per lock hold.
+inline constexpr uint32_t kMaxRelease = 64;
+
+// In the last 64 bytes of its slab. Guarded by the bin lock.
+struct alignas(64) SlabMeta {
+  void* free;        // free regions, linked through their first word
+  SlabMeta* prev;    // the bin's partial list (slabs with a free region)
+  SlabMeta* next;
+  uint32_t nfree;    // free regions: the list plus the never used ones
+  uint32_t bump;     // index of the first never used region
+  uint32_t nregs;
+  uint32_t size;     // region size (the class's usable size)
+  bool listed;       // on the partial list
+};
+static_assert(sizeof(SlabMeta) == 64);
+
+struct alignas(MG_CACHELINE) SlabBin {
+  SpinLock lock;
+  SlabMeta* partial = nullptr;  // most recently freed into first
+  uint32_t nempty = 0;          // fully free slabs on the list
+  uint64_t nslabs = 0;
+  uint64_t out = 0;             // regions handed out and not given back
+  uint64_t nmalloc = 0;
+  uint64_t ndalloc = 0;
+  uint64_t slab_allocs = 0;
+  uint64_t slab_frees = 0;
+};
+
+struct GroupBins {
+  unsigned arena_ind;
+  SlabBin bins[kSmallClasses + 1];  // [0] unused
+};
+
+// Written once by InitGroup (release, under the engine's init lock), read
+// anywhere (acquire).
+constinit std::atomic<GroupBins*> g_bins[kMaxGroups];
+
+MG_ALWAYS_INLINE GroupBins* Bins(uint32_t group) {
+  // Pairs with InitGroup's release store.
+  return group < kMaxGroups ? g_bins[group].load(std::memory_order_acquire)
+                            : nullptr;
+}
+
+MG_ALWAYS_INLINE char* SlabBase(const void* p) {
+  return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(p) &
+                                 ~(kSlabBytes - 1));
+}
+MG_ALWAYS_INLINE SlabMeta* MetaOf(const void* p) {
+  return reinterpret_cast<SlabMeta*>(SlabBase(p) + kSlabBytes -
+                                     sizeof(SlabMeta));
+}
+
+void Link(SlabBin& bin, SlabMeta* s) {
+  s->prev = nullptr;
+  s->next = bin.partial;
+  if (bin.partial != nullptr) bin.partial->prev = s;
+  bin.partial = s;
+  s->listed = true;
+}
+void Unlink(SlabBin& bin, SlabMeta* s) {
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    bin.partial = s->next;
+  }
+  if (s->next != nullptr) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  s->listed = false;
+}
+
+// A new slab of class `cls` for `group`, its pages published; nullptr when
+// jemalloc has no memory (or serves this thread from another arena).
+SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
+  void* mem = mgje_mallocx(kSlabBytes, MALLOCX_ARENA(arena_ind) |
+                                           MALLOCX_TCACHE_NONE |
+                                           MALLOCX_ALIGN(kSlabBytes));
+  if (mem == nullptr) return nullptr;
+  if (MG_UNLIKELY(owner_table::OwnerOf(mem) != group)) {
+    mgje_dallocx(mem, MALLOCX_TCACHE_NONE);
+    return nullptr;
+  }
+  const uint32_t entry = owner_table::MakeEntry(group, cls);
+  for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
+    owner_table::PublishBlock(static_cast<char*>(mem) + off, entry);
+  }
+  SlabMeta* s = MetaOf(mem);
+  const uint32_t size = g_class_size[cls];
+  s->free = nullptr;
+  s->prev = s->next = nullptr;
+  s->size = size;
+  s->nregs = static_cast<uint32_t>((kSlabBytes - sizeof(SlabMeta)) / size);
+  s->nfree = s->nregs;
+  s->bump = 0;
+  s->listed = false;
+  return s;
+}
+
+void ReleaseSlab(SlabMeta* s) {
+  mgje_dallocx(SlabBase(s), MALLOCX_TCACHE_NONE);
+}
+
+// Under bin.lock.
+uint32_t TakeLocked(SlabBin& bin, void** out, uint32_t n) {
+  uint32_t got = 0;
+  while (got < n && bin.partial != nullptr) {
+    SlabMeta* s = bin.partial;
+    if (s->nfree == s->nregs) --bin.nempty;
+    while (got < n && s->free != nullptr) {
+      void* p = s->free;
+      s->free = *static_cast<void**>(p);
+      out[got++] = p;
+      --s->nfree;
+    }
+    char* base = SlabBase(s);
+    while (got < n && s->bump < s->nregs) {
+      out[got++] = base + size_t{s->bump++} * s->size;
+      --s->nfree;
+    }
+    if (s->nfree == 0) Unlink(bin, s);
+  }
+  bin.out += got;
+  bin.nmalloc += got;
+  return got;
+}
+
+}  // namespace
+
+bool InitGroup(uint32_t group, unsigned arena_ind) {
+  if (group >= kMaxGroups) return false;
+  // Relaxed: under the engine's init lock, the only writer.
+  if (g_bins[group].load(std::memory_order_relaxed) != nullptr) return true;
+  auto* gb = static_cast<GroupBins*>(MetaMap(sizeof(GroupBins)));
+  if (gb == nullptr) return false;
+  new (gb) GroupBins();
+  gb->arena_ind = arena_ind;
+  // Pairs with Bins' acquire load.
+  g_bins[group].store(gb, std::memory_order_release);
+  return true;
+}
+
+bool HasGroup(uint32_t group) { return Bins(group) != nullptr; }
+
+uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
+  GroupBins* gb = Bins(group);
+  if (MG_UNLIKELY(gb == nullptr || cls == 0 || cls > kSmallClasses)) return 0;
+  SlabBin& bin = gb->bins[cls];
+  {
+    SpinLockHolder holder(&bin.lock);
+    uint32_t got = TakeLocked(bin, out, n);
+    if (got != 0) return got;
+  }
+  SlabMeta* s = NewSlab(group, gb->arena_ind, cls);
+  if (s == nullptr) return 0;
+  SpinLockHolder holder(&bin.lock);
+  ++bin.nslabs;
+  ++bin.slab_allocs;
+  Link(bin, s);
+  ++bin.nempty;
+  return TakeLocked(bin, out, n);  // Takes from s at least (first on the list).
+}
+
+void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
+  GroupBins* gb = Bins(group);
+  MG_CHECK(gb != nullptr && cls != 0 && cls <= kSmallClasses);
+  SlabBin& bin = gb->bins[cls];
+  while (n != 0) {
+    SlabMeta* release[kMaxRelease];
+    uint32_t nrel = 0;
+    {
+      SpinLockHolder holder(&bin.lock);
+      uint32_t done = 0;
+      while (done < n && nrel < kMaxRelease) {
+        void* p = head;
+        if (done + 1 < n) head = *static_cast<void**>(p);
+        SlabMeta* s = MetaOf(p);
+        *static_cast<void**>(p) = s->free;
+        s->free = p;
+        if (s->nfree++ == 0) Link(bin, s);
+        if (s->nfree == s->nregs) {
+          if (bin.nempty >= kKeepEmpty) {
+            Unlink(bin, s);
+            --bin.nslabs;
+            ++bin.slab_frees;
+            release[nrel++] = s;
+          } else {
+            ++bin.nempty;
+          }
+        }
+        ++done;
+      }
+      bin.out -= done;
+      bin.ndalloc += done;
+      n -= done;
+    }
+    for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(release[i]);
+  }
+}
+
+void ReleaseEmpty(uint32_t group) {
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr) return;
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    SlabBin& bin = gb->bins[cls];
+    for (;;) {
+      SlabMeta* release[kMaxRelease];
+      uint32_t nrel = 0;
+      {
+        SpinLockHolder holder(&bin.lock);
+        for (SlabMeta* s = bin.partial; s != nullptr && nrel < kMaxRelease;) {
+          SlabMeta* next = s->next;
+          if (s->nfree == s->nregs) {
+            Unlink(bin, s);
+            --bin.nempty;
+            --bin.nslabs;
+            ++bin.slab_frees;
+            release[nrel++] = s;
+          }
+          s = next;
+        }
+      }
+      for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(release[i]);
+      if (nrel < kMaxRelease) break;
+    }
+  }
+}
+
+void Stats(uint32_t group, GroupSlabStats* out) {
+  *out = GroupSlabStats{};
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr) return;
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    SlabBin& bin = gb->bins[cls];
+    SpinLockHolder holder(&bin.lock);
+    out->slabs += bin.nslabs;
+    out->allocated_bytes += bin.out * g_class_size[cls];
+    out->nmalloc += bin.nmalloc;
+    out->ndalloc += bin.ndalloc;
+    out->slab_allocs += bin.slab_allocs;
+    out->slab_frees += bin.slab_frees;
+  }
+  out->slab_bytes = out->slabs * kSlabBytes;
+}
+
+uint64_t RegionsOut(uint32_t group, uint32_t cls) {
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr || cls == 0 || cls > kSmallClasses) return 0;
+  SlabBin& bin = gb->bins[cls];
+  SpinLockHolder holder(&bin.lock);
+  return bin.out;
+}
+
+void PrepareFork() {
+  for (uint32_t g = 0; g < kMaxGroups; ++g) {
+    GroupBins* gb = Bins(g);
+    if (gb == nullptr) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) gb->bins[cls].lock.Lock();
+  }
+}
+
+void ParentFork() {
+  for (uint32_t g = 0; g < kMaxGroups; ++g) {
+    GroupBins* gb = Bins(g);
+    if (gb == nullptr) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) gb->bins[cls].lock.Unlock();
+  }
+}
+
+void ChildFork() {
+  for (uint32_t g = 0; g < kMaxGroups; ++g) {
+    GroupBins* gb = Bins(g);
+    if (gb == nullptr) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+      gb->bins[cls].lock.ResetAfterFork();
+    }
+  }
+}
+
+}  // namespace memgroup::internal::engine::slab

@@ -1,0 +1,86 @@
+// Slabs: the engine's own allocator for jemalloc's small size classes (8 B to
+// 14 KiB), one set of bins per group. A slab is a 64 KiB, 64 KiB-aligned
+// large block of the group's jemalloc arena, cut into regions of one class;
+// its metadata (SlabMeta) sits in its last 64 bytes. Front caches refill from
+// and flush to the slabs in batches under one lock per (group, class) bin,
+// which replaces jemalloc's tcache fill and flush for small blocks: a block
+// goes from the bin to the thread's front cache and back, without a second
+// per-thread cache in between (docs/architecture.md, "Slabs").
+//
+// Owns: every slab's regions and metadata, each group's bins (metadata
+// memory, created with the group's arena, never freed). Every small block
+// the engine hands out is a slab region; jemalloc serves only large sizes.
+// The page map entry of every page of a slab holds (group, class) from the
+// slab's creation on, so free() finds a region's class and group as it
+// finds a large block's.
+//
+// Regions lie at multiples of the class size from the slab's start, so a
+// region is aligned to the largest power of two dividing its class size,
+// like a jemalloc small region: a request of `size` with `align` <= 4 KiB
+// fits in class GoodSize(size, align) with its alignment.
+//
+// Must never: call jemalloc or allocate while holding a bin lock (slabs are
+// created and released outside it); hand out a region twice; keep a region
+// of one group in another group's bin.
+//
+// SYNCHRONIZATION: each bin's SpinLock guards the bin and the metadata and
+// free lists of its slabs. A region handed out belongs to its taker until it
+// is given back. Lock order: engine init lock -> front cache lock -> bin
+// locks (by group, then class, in PrepareFork) -> jemalloc's locks are never
+// taken under a bin lock.
+#ifndef MEMGROUP_SRC_ENGINE_SLAB_H_
+#define MEMGROUP_SRC_ENGINE_SLAB_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace memgroup::internal::engine::slab {
+
+inline constexpr size_t kSlabShift = 16;
+inline constexpr size_t kSlabBytes = size_t{1} << kSlabShift;  // 64 KiB
+// Classes 1..kSmallClasses are slab classes (jemalloc's 36 bins).
+inline constexpr uint32_t kSmallClasses = 36;
+
+// Sets up the bins of `group`, whose slabs come from jemalloc arena
+// `arena_ind`. Called once per group, under the engine's init lock, before
+// any other call for the group. False when metadata memory is exhausted.
+[[nodiscard]] bool InitGroup(uint32_t group, unsigned arena_ind);
+bool HasGroup(uint32_t group);
+
+// Takes up to `n` (1 <= n <= 64) regions of class `cls` of `group` into
+// out[]; returns how many (0 only if no slab could be created). Allocates:
+// never (through malloc); may create a slab through jemalloc.
+uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n);
+
+// Gives back `n` regions of class `cls` of `group`, linked through their
+// first words from `head` (the last link is not read). Fully free slabs
+// beyond one per bin go back to jemalloc.
+void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n);
+inline void FreeOne(uint32_t group, uint32_t cls, void* p) {
+  FreeBatch(group, cls, p, 1);
+}
+
+// Returns every fully free slab of `group` to jemalloc (reclaim).
+void ReleaseEmpty(uint32_t group);
+
+struct GroupSlabStats {
+  uint64_t slab_bytes;      // slabs held (counted by jemalloc as large)
+  uint64_t slabs;           // how many
+  uint64_t allocated_bytes; // regions out of the slabs, by class size
+  uint64_t nmalloc;         // regions taken since the group's creation
+  uint64_t ndalloc;         // regions given back
+  uint64_t slab_allocs;     // slabs taken from jemalloc
+  uint64_t slab_frees;      // slabs given back to it
+};
+void Stats(uint32_t group, GroupSlabStats* out);
+// Regions of class `cls` out of the slabs of `group`.
+uint64_t RegionsOut(uint32_t group, uint32_t cls);
+
+// fork(2): every bin lock across fork.
+void PrepareFork();
+void ParentFork();
+void ChildFork();
+
+}  // namespace memgroup::internal::engine::slab
+
+#endif  // MEMGROUP_SRC_ENGINE_SLAB_H_
