@@ -212,11 +212,11 @@ size_t PageRound(size_t n, bool* overflow) {
 
 extern "C" {
 
-MG_EXPORT void* malloc(size_t size) noexcept {
+__attribute__((aligned(64))) MG_EXPORT void* malloc(size_t size) noexcept {
   return AllocImpl(size, 0, false);
 }
 
-MG_EXPORT void free(void* p) noexcept { FreeImpl(p); }
+__attribute__((aligned(64))) MG_EXPORT void free(void* p) noexcept { FreeImpl(p); }
 
 MG_EXPORT void cfree(void* p) noexcept { FreeImpl(p); }
 

@@ -31,6 +31,7 @@ struct alignas(64) SlabMeta {
   uint32_t bump;     // index of the first never used region
   uint32_t nregs;
   uint32_t size;     // region size (the class's usable size)
+  uint32_t color;    // offset of region 0 from the slab's start
   bool listed;       // on the partial list
 };
 static_assert(sizeof(SlabMeta) == 64);
@@ -51,6 +52,25 @@ struct GroupBins {
   unsigned arena_ind;
   SlabBin bins[kSmallClasses + 1];  // [0] unused
 };
+
+// Slab colouring: region 0 of successive slabs starts at successive
+// multiples of 64 bytes below 4 KiB (as far as the class's alignment
+// allows), so that the first regions of the many 64 KiB-aligned slabs do not
+// all fall into the same cache sets. Relaxed: any spread will do.
+constinit std::atomic<uint32_t> g_next_color{0};
+inline constexpr uint32_t kColorSpan = 4096;
+
+// The colour of a new slab of regions of `size` bytes: a multiple of the
+// largest power of two dividing `size` (at least 64, at most kColorSpan), so
+// regions keep their alignment.
+uint32_t NextColor(uint32_t size) {
+  uint32_t step = size & (~size + 1);  // lowest set bit
+  if (step < 64) step = 64;
+  if (step >= kColorSpan) return 0;
+  // Relaxed: only the spread matters.
+  uint32_t c = g_next_color.fetch_add(64, std::memory_order_relaxed) % kColorSpan;
+  return c / step * step;
+}
 
 // Written once by InitGroup (release, under the engine's init lock), read
 // anywhere (acquire).
@@ -109,7 +129,8 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   s->free = nullptr;
   s->prev = s->next = nullptr;
   s->size = size;
-  s->nregs = static_cast<uint32_t>((kSlabBytes - sizeof(SlabMeta)) / size);
+  s->color = NextColor(size);
+  s->nregs = static_cast<uint32_t>((kSlabBytes - sizeof(SlabMeta) - s->color) / size);
   s->nfree = s->nregs;
   s->bump = 0;
   s->listed = false;
@@ -132,7 +153,7 @@ uint32_t TakeLocked(SlabBin& bin, void** out, uint32_t n) {
       out[got++] = p;
       --s->nfree;
     }
-    char* base = SlabBase(s);
+    char* base = SlabBase(s) + s->color;
     while (got < n && s->bump < s->nregs) {
       out[got++] = base + size_t{s->bump++} * s->size;
       --s->nfree;
