@@ -1,0 +1,330 @@
+// Tests of the engine's slabs (src/engine/slab.{h,cc}): every small block is
+// a slab region of its group with the right page-map entry and alignment;
+// slabs fill, drain and go back to jemalloc; realloc moves into and out of
+// the small classes; the statistics count regions, not slabs; and threads
+// allocating and freeing one group's blocks across each other leave every
+// bin at exactly zero.
+//
+// Every scenario runs on its own std::thread(s) and uses its own groups.
+#include "engine/slab.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/front_cache.h"
+#include "engine/owner_table.h"
+#include "engine_test_support.h"
+#include "gtest/gtest.h"
+
+namespace memgroup::internal {
+namespace {
+
+using engine::g_class_size;
+using engine::kFrontFirstLarge;
+using engine::slab::kSlabBytes;
+using engine::slab::kSmallClasses;
+
+constexpr size_t kKiB = size_t{1} << 10;
+
+class SlabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::InitEngineOnce();
+    ASSERT_NE(g_class_size[1], 0u) << "front cache (and slabs) disabled";
+  }
+};
+
+template <typename F>
+void OnBoundThread(uint32_t group, F body) {
+  std::thread t([&] {
+    ASSERT_TRUE(engine::BindThread(group));
+    body();
+    engine::ThreadExit();
+  });
+  t.join();
+}
+
+template <typename F>
+void OnUnboundThread(F body) {
+  std::thread t([&] {
+    body();
+    engine::ThreadExit();
+  });
+  t.join();
+}
+
+uint64_t TotalRegionsOut(uint32_t group) {
+  uint64_t n = 0;
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    n += engine::slab::RegionsOut(group, cls);
+  }
+  return n;
+}
+
+TEST_F(SlabTest, SmallClassesAreTheFrontCacheClasses) {
+  EXPECT_EQ(kSmallClasses + 1, kFrontFirstLarge);
+  EXPECT_EQ(g_class_size[kSmallClasses], 14 * kKiB);
+  // Every small class fits at least four regions in a slab.
+  EXPECT_GE((kSlabBytes - 64 - 2048) / g_class_size[kSmallClasses], 3u);
+}
+
+// A batch straight from the slab layer: distinct regions inside the group's
+// chunks, published with (group, class), all in slabs of 64 KiB; given back,
+// the bin is empty again and at most one free slab stays.
+TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
+  constexpr uint32_t kG = 500;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  ASSERT_TRUE(engine::slab::HasGroup(kG));
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    const uint32_t size = g_class_size[cls];
+    // Enough regions for several slabs.
+    const uint32_t want = static_cast<uint32_t>(3 * kSlabBytes / size) + 7;
+    std::vector<void*> got;
+    while (got.size() < want) {
+      void* batch[64];
+      uint32_t n = engine::slab::AllocBatch(kG, cls, batch, 64);
+      ASSERT_GT(n, 0u);
+      got.insert(got.end(), batch, batch + n);
+    }
+    std::vector<uintptr_t> sorted;
+    for (void* p : got) {
+      ASSERT_EQ(owner_table::OwnerOf(p), kG);
+      ASSERT_EQ(owner_table::PageEntry(p), owner_table::MakeEntry(kG, cls));
+      ASSERT_EQ(engine::UsableSize(p), size);
+      // Regions of one slab never cross its end (metadata in the last 64 B).
+      const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+      ASSERT_LE((a & (kSlabBytes - 1)) + size, kSlabBytes - 64) << cls;
+      memset(p, 0x5a, size);
+      sorted.push_back(a);
+    }
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 1; i < sorted.size(); ++i) {
+      ASSERT_GE(sorted[i] - sorted[i - 1], size) << "overlapping regions";
+    }
+    EXPECT_EQ(engine::slab::RegionsOut(kG, cls), got.size());
+    // Back in batches of up to 64, linked through their first words.
+    for (size_t i = 0; i < got.size();) {
+      uint32_t n = static_cast<uint32_t>(std::min<size_t>(64, got.size() - i));
+      for (uint32_t k = 0; k + 1 < n; ++k) {
+        *static_cast<void**>(got[i + k]) = got[i + k + 1];
+      }
+      engine::slab::FreeBatch(kG, cls, got[i], n);
+      i += n;
+    }
+    EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u);
+  }
+  engine::slab::GroupSlabStats st{};
+  engine::slab::Stats(kG, &st);
+  EXPECT_EQ(st.allocated_bytes, 0u);
+  EXPECT_LE(st.slabs, kSmallClasses);  // one kept free slab per class at most
+  EXPECT_EQ(st.slab_allocs - st.slab_frees, st.slabs);
+  EXPECT_EQ(st.nmalloc, st.ndalloc);
+  engine::slab::ReleaseEmpty(kG);
+  engine::slab::Stats(kG, &st);
+  EXPECT_EQ(st.slabs, 0u);
+  EXPECT_EQ(st.slab_bytes, 0u);
+}
+
+// Aligned small requests: the class GoodSize picks keeps every region at
+// the alignment, whatever the slab's colour.
+TEST_F(SlabTest, AlignedSmallRequestsAreAligned) {
+  constexpr uint32_t kG = 501;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  for (bool bound : {false, true}) {
+    auto body = [&] {
+      for (size_t align = 16; align <= 4096; align <<= 1) {
+        for (size_t size : {size_t{1}, size_t{24}, size_t{100}, size_t{640},
+                            size_t{3000}, size_t{5000}, size_t{12000}}) {
+          const size_t usable = engine::GoodSize(size, align);
+          std::vector<void*> ps;
+          // Across several slabs (new colours).
+          for (int i = 0; i < 40; ++i) {
+            void* p = engine::Alloc(kG, size, align, false);
+            ASSERT_NE(p, nullptr);
+            ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u)
+                << size << " align " << align;
+            ASSERT_EQ(engine::UsableSize(p), usable);
+            ps.push_back(p);
+          }
+          for (void* p : ps) engine::Free(p, kG);
+        }
+      }
+    };
+    if (bound) {
+      OnBoundThread(kG, body);
+    } else {
+      OnUnboundThread(body);
+    }
+  }
+  EXPECT_EQ(TotalRegionsOut(kG), 0u);
+}
+
+// realloc into, within and out of the small classes keeps the bytes and
+// the owner; within one class it does not move.
+TEST_F(SlabTest, ReallocAcrossTheSmallClasses) {
+  constexpr uint32_t kG = 502;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  OnBoundThread(kG, [&] {
+    const size_t steps[] = {10, 12, 100, 5000, 14 * kKiB, 20 * kKiB,
+                            300 * kKiB, 9000, 40, 1};
+    void* p = engine::Alloc(kG, 8, 0, false);
+    ASSERT_NE(p, nullptr);
+    memset(p, 7, 8);
+    size_t have = 8;
+    for (size_t to : steps) {
+      void* q = engine::Realloc(p, to, 0, kG);
+      ASSERT_NE(q, nullptr) << to;
+      ASSERT_EQ(engine::OwnerOf(q), kG);
+      ASSERT_EQ(engine::UsableSize(q), engine::GoodSize(to, 0));
+      const size_t keep = have < to ? have : to;
+      const unsigned char* c = static_cast<const unsigned char*>(q);
+      for (size_t i = 0; i < keep; ++i) ASSERT_EQ(c[i], 7) << to << " " << i;
+      memset(q, 7, to);
+      have = to;
+      p = q;
+    }
+    // Within one class: in place.
+    void* q = engine::Realloc(p, 2, 0, kG);
+    EXPECT_EQ(q, p);
+    engine::Free(q, kG);
+  });
+  EXPECT_EQ(TotalRegionsOut(kG), 0u);
+}
+
+// ResizeInPlace never changes a region's size.
+TEST_F(SlabTest, ResizeInPlaceKeepsTheRegion) {
+  constexpr uint32_t kG = 503;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  OnUnboundThread([&] {
+    void* p = engine::Alloc(kG, 100, 0, false);
+    const size_t usable = engine::UsableSize(p);
+    EXPECT_EQ(engine::ResizeInPlace(p, 50, 0, 0, kG), usable);
+    EXPECT_EQ(engine::ResizeInPlace(p, 5000, 0, 0, kG), usable);
+    EXPECT_EQ(engine::UsableSize(p), usable);
+    engine::Free(p, kG);
+  });
+}
+
+// The group's statistics count live regions (not the slabs holding them),
+// and the histogram lists them by class without the slabs' 64 KiB extents.
+TEST_F(SlabTest, StatsCountRegions) {
+  constexpr uint32_t kG = 504;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  std::vector<void*> ps;
+  OnUnboundThread([&] {
+    for (int i = 0; i < 300; ++i) ps.push_back(engine::Alloc(kG, 100, 0, false));
+  });
+  EngineGroupStats st{};
+  ASSERT_TRUE(engine::GroupStats(kG, &st));
+  EXPECT_EQ(st.allocated_bytes, 300 * engine::GoodSize(100, 0));
+  EngineSizeClass hist[256];
+  size_t n = engine::GroupHistogram(kG, hist, 256);
+  bool found = false;
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_NE(hist[i].size, kSlabBytes) << "a slab listed as a block";
+    if (hist[i].size == engine::GoodSize(100, 0)) {
+      EXPECT_EQ(hist[i].count, 300u);
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+  OnUnboundThread([&] {
+    for (void* p : ps) engine::Free(p, kG);
+  });
+  ASSERT_TRUE(engine::GroupStats(kG, &st));
+  EXPECT_EQ(st.allocated_bytes, 0u);
+}
+
+// Purge returns the bound thread's cached regions and every free slab.
+TEST_F(SlabTest, PurgeReleasesFreeSlabs) {
+  constexpr uint32_t kG = 505;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  OnBoundThread(kG, [&] {
+    std::vector<void*> ps;
+    for (int i = 0; i < 5000; ++i) ps.push_back(engine::Alloc(kG, 48, 0, false));
+    for (void* p : ps) engine::Free(p, kG);
+    engine::Purge(kG);
+    engine::slab::GroupSlabStats st{};
+    engine::slab::Stats(kG, &st);
+    EXPECT_EQ(st.slabs, 0u);
+    EXPECT_EQ(st.allocated_bytes, 0u);
+  });
+}
+
+// Threads bound to one group, threads bound elsewhere and unbound threads
+// allocate blocks of the group and free each other's, through the front
+// caches and straight into the slabs. Quiesced: every bin reads zero and
+// the slab counts add up.
+TEST_F(SlabTest, CrossThreadStressEndsAtZero) {
+  constexpr uint32_t kG = 506;
+  constexpr uint32_t kOther = 507;
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 200;
+  constexpr int kPerRound = 400;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  ASSERT_TRUE(engine::EnsureGroup(kOther));
+  // Each thread publishes a round's blocks into its own mailbox; the next
+  // thread frees them.
+  struct Mailbox {
+    std::atomic<std::vector<void*>*> blocks{nullptr};
+  };
+  Mailbox boxes[kThreads];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      if (t == 0 || t == 1) {
+        ASSERT_TRUE(engine::BindThread(kG));
+      } else if (t == 2) {
+        ASSERT_TRUE(engine::BindThread(kOther));
+      }
+      std::mt19937 rng(static_cast<unsigned>(t) + 1);
+      for (int r = 0; r < kRounds; ++r) {
+        auto* mine = new std::vector<void*>();
+        for (int i = 0; i < kPerRound; ++i) {
+          size_t size = 1 + rng() % 2000;
+          void* p = engine::Alloc(kG, size, 0, false);
+          ASSERT_NE(p, nullptr);
+          memset(p, t, size < 64 ? size : 64);
+          mine->push_back(p);
+        }
+        // Hand over; wait until the previous hand-over was taken.
+        std::vector<void*>* expected = nullptr;
+        while (!boxes[t].blocks.compare_exchange_weak(
+            expected, mine, std::memory_order_release,
+            std::memory_order_relaxed)) {
+          expected = nullptr;
+          std::this_thread::yield();
+        }
+        // Free the neighbour's.
+        Mailbox& in = boxes[(t + 1) % kThreads];
+        std::vector<void*>* theirs = nullptr;
+        while ((theirs = in.blocks.exchange(nullptr, std::memory_order_acquire)) ==
+               nullptr) {
+          std::this_thread::yield();
+        }
+        for (void* p : *theirs) engine::Free(p, kG);
+        delete theirs;
+      }
+      engine::ThreadExit();
+    });
+  }
+  for (auto& th : threads) th.join();
+  // Nothing left in a mailbox: every thread took exactly kRounds hand-overs.
+  for (auto& b : boxes) EXPECT_EQ(b.blocks.load(), nullptr);
+  EXPECT_EQ(TotalRegionsOut(kG), 0u);
+  engine::slab::GroupSlabStats st{};
+  engine::slab::Stats(kG, &st);
+  EXPECT_EQ(st.allocated_bytes, 0u);
+  EXPECT_EQ(st.nmalloc, st.ndalloc);
+  EXPECT_EQ(st.slab_allocs - st.slab_frees, st.slabs);
+  EXPECT_EQ(TotalRegionsOut(kOther), 0u);
+}
+
+}  // namespace
+}  // namespace memgroup::internal
