@@ -1,9 +1,10 @@
 // Implements the slow side of front_cache.h: the class tables, the caches'
-// life cycle (metadata memory, recycled), refill from and flush to jemalloc.
-// Owns g_front_lock (the list of all caches and the free list). Must never
-// allocate through malloc or call jemalloc with a group other than the
-// cache's (refill and flush run on the owner thread, bound to cache->group,
-// through jemalloc's automatic tcache).
+// life cycle (metadata memory, recycled), refill from and flush to the
+// group's slabs (small classes) and jemalloc (large ones). Owns g_front_lock
+// (the list of all caches and the free list). Must never allocate through
+// malloc or return a block to a group other than the cache's (refill and
+// flush run on the owner thread, bound to cache->group; large blocks go
+// through jemalloc's automatic tcache of that group's arena).
 #include "engine/front_cache_internal.h"
 
 #include <cstring>

@@ -1,6 +1,7 @@
 // The front cache: per-thread LIFO lists of free blocks of the thread's bound
-// group, one list per size class, in front of jemalloc. A hit on malloc pops
-// a block, a hit on free pushes one; neither calls into jemalloc. free()
+// group, one list per size class, in front of the group's slabs (slab.h,
+// small classes) and jemalloc (large ones). A hit on malloc pops a block, a
+// hit on free pushes one; neither takes a lock or calls into jemalloc. free()
 // learns the block's group and class from the page map (owner_table.h) in one
 // load, which is what makes the free side cheap: jemalloc's public API has no
 // free that skips its own size lookup.

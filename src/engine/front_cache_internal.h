@@ -21,15 +21,17 @@ bool InitClasses();
 FrontCache* Acquire(uint32_t group);
 // Sets the group whose blocks `fc` (empty) holds from now on.
 void SetGroup(FrontCache* fc, uint32_t group);
-// Flushes `fc` to jemalloc and recycles it (thread exit).
+// Flushes `fc` (small blocks to the group's slabs, large ones to jemalloc)
+// and recycles it (thread exit).
 void Retire(FrontCache* fc);
-// Returns every cached block to jemalloc (rebind, purge). The calling thread
-// must still be bound to fc->group.
+// Returns every cached block to the slabs or jemalloc (rebind, purge). The
+// calling thread must still be bound to fc->group.
 void Flush(FrontCache* fc);
 
-// Allocates a batch of class `cls` from jemalloc (published in the page
-// map), keeps all but one in the bin and returns that one; nullptr if
-// jemalloc has nothing or serves this thread from another arena.
+// Small class: takes a batch of regions from the group's slabs, keeps all
+// but one in the bin and returns that one. Large class: one block from
+// jemalloc (published in the page map). nullptr if there is no memory or
+// jemalloc serves this thread from another arena.
 void* Refill(FrontCache* fc, uint32_t cls);
 // Caches a freed block of class `cls`, flushing half a full small bin first.
 // False if a large block does not fit (the caller frees it to jemalloc).

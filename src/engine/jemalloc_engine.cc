@@ -1,10 +1,12 @@
 // The jemalloc implementation of engine.h: one manual jemalloc arena per
 // group, whose extent hooks carve memory only from 2 MiB chunks tagged for
 // that group (owner_table.h), so OwnerOf(p) of every block the engine returns
-// is the group it was allocated for. Owns: the per-group hook structs and
-// arena indices, the engine init/creation lock, the per-thread binding
-// (`thread.arena` + jemalloc's automatic tcache for the bound group, with the
-// thread's front cache above them: front_cache.h) and the
+// is the group it was allocated for. Small classes are the engine's own slab
+// regions (slab.h, cut from 64 KiB blocks of the group's arena); jemalloc
+// serves the large sizes. Owns: the per-group hook structs and arena
+// indices, the engine init/creation lock, the per-thread binding
+// (`thread.arena` + jemalloc's automatic tcache for the bound group's large
+// blocks, and the thread's front cache: front_cache.h) and the
 // per-(thread, group) explicit tcaches for all other groups, and the glue
 // symbols the renamed jemalloc objects link against (mgje_sys_* syscall,
 // environment and pthread-key wrappers, mgje_malloc_conf_2_conf_harder).
@@ -14,7 +16,10 @@
 // tcache hit the arena flag is ignored); let jemalloc's automatic arenas
 // serve a block (a thread that is not bound never calls mgje_malloc/free);
 // map an arena index back to a group (indices are recycled; hooks find their
-// group through container_of); take a lock on the Alloc/Free fast path.
+// group through container_of); take a lock on the Alloc/Free fast path; ask
+// jemalloc for a small size while the class tables are in use, or hand a
+// slab region to jemalloc's free or rallocx (SmallClassOf tells them apart
+// through the page map).
 //
 // SYNCHRONIZATION
 //  - g_engine_lock (SpinLock): engine init and arena creation (slow paths);
