@@ -8,8 +8,10 @@
 #include <pthread.h>
 
 #include <mutex>
+#include <thread>
 
 #include "engine/engine.h"
+#include "engine/front_cache.h"
 #include "gtest/gtest.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -46,6 +48,20 @@ inline void InitEngineOnce() {
                              engine::ChildFork),
               0);
   });
+}
+
+// Runs `body` on a new thread bound to `group` (with a front cache, unless
+// the class tables are disabled), then calls ThreadExit as the thread-exit
+// hook would.
+template <typename F>
+void OnBoundThread(uint32_t group, F body) {
+  std::thread t([&] {
+    ASSERT_TRUE(engine::BindThread(group));
+    ASSERT_TRUE(engine::t_front != nullptr || engine::g_class_size[1] == 0);
+    body();
+    engine::ThreadExit();
+  });
+  t.join();
 }
 
 }  // namespace memgroup::internal::testing

@@ -63,18 +63,7 @@ class FrontCacheTest : public ::testing::Test {
   }
 };
 
-// Runs `body` on a new thread bound to `group`, then calls ThreadExit as the
-// thread-exit hook would.
-template <typename F>
-void OnBoundThread(uint32_t group, F body) {
-  std::thread t([&] {
-    ASSERT_TRUE(engine::BindThread(group));
-    ASSERT_NE(engine::t_front, nullptr);
-    body();
-    engine::ThreadExit();
-  });
-  t.join();
-}
+using testing::OnBoundThread;
 
 // The page-map entry every block handed out must carry.
 uint32_t ExpectedEntry(const void* p, uint32_t group) {

@@ -40,15 +40,7 @@ class SlabTest : public ::testing::Test {
   }
 };
 
-template <typename F>
-void OnBoundThread(uint32_t group, F body) {
-  std::thread t([&] {
-    ASSERT_TRUE(engine::BindThread(group));
-    body();
-    engine::ThreadExit();
-  });
-  t.join();
-}
+using testing::OnBoundThread;
 
 template <typename F>
 void OnUnboundThread(F body) {
