@@ -501,6 +501,7 @@ MG_ALWAYS_INLINE uint32_t SmallClassOf(const void* p) {
 // Frees a slab region of class `cls` of `owner`: into the front cache when
 // the thread is bound to `owner`, else straight back to its slab.
 void FreeSmall(void* p, uint32_t owner, uint32_t cls) {
+  MG_DCHECK(owner_table::PageEntry(p) == owner_table::MakeEntry(owner, cls));
   FrontCache* fc = t_front;
   if (owner == t_bound && fc != nullptr) {
     (void)front::Push(fc, p, cls);  // Always room for a small block.
@@ -737,7 +738,8 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     if (group == t_bound && fc != nullptr) {
       p = FrontPop(fc, cls);
       if (p == nullptr) p = front::Refill(fc, cls);
-    } else if (group < kMaxGroups && (ArenaOf(group) != 0 || CreateArenaSlow(group))) {
+    } else if (group < kMaxGroups &&
+               (ArenaOf(group) != 0 || CreateArenaSlow(group))) {
       (void)slab::AllocBatch(group, cls, &p, 1);
     }
     if (p != nullptr && zero) memset(p, 0, size);

@@ -174,6 +174,7 @@ uint32_t TakeLocked(SlabBin& bin, void** out, uint32_t n) {
     uint32_t w = s->hint;
     while (got < n && s->nfree != 0) {
       while (bits[w] == 0) ++w;  // nfree != 0: a set bit lies ahead
+      MG_DCHECK(w < s->nwords);
       uint64_t word = bits[w];
       while (got < n && word != 0) {
         const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(word));
