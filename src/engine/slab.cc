@@ -22,9 +22,12 @@ inline constexpr uint32_t kKeepEmpty = 1;
 // FreeBatch releases at most this many slabs per lock hold.
 inline constexpr uint32_t kMaxRelease = 64;
 
-// In the last 64 bytes of its slab, with the slab's free-region bitmap (one
-// bit per region, set = free) in the words just below it. Guarded by the bin
-// lock. Free regions are tracked in the bitmap, not in a list through the
+// In the first 64 bytes of its slab, followed by the slab's free-region
+// bitmap (one bit per region, set = free); region 0 starts after them, on a
+// multiple of the class's alignment step plus the slab's colour, so the
+// header shares its page with the first regions (the ones handed out
+// first) and a slab touches no page for its header alone. Guarded by the
+// bin lock. Free regions are tracked in the bitmap, not in a list through the
 // regions: taking and giving back regions then never touches their memory,
 // which another thread may hold in its cache (a producer thread refilling
 // from regions a consumer thread just freed would otherwise chase the list
@@ -36,7 +39,7 @@ struct alignas(64) SlabMeta {
   uint32_t nfree;    // set bits
   uint32_t nregs;
   uint32_t size;     // region size (the class's usable size)
-  uint32_t color;    // offset of region 0 from the slab's start
+  uint32_t first;    // offset of region 0 from the slab's start
   uint32_t magic;    // ceil(2^32 / size): region index = offset * magic >> 32
   uint32_t nwords;   // bitmap words
   uint32_t hint;     // no free region below word `hint`
@@ -68,12 +71,18 @@ struct GroupBins {
 constinit std::atomic<uint32_t> g_next_color{0};
 inline constexpr uint32_t kColorSpan = 4096;
 
-// The colour of a new slab of regions of `size` bytes: a multiple of the
-// largest power of two dividing `size` (at least 64, at most kColorSpan), so
-// regions keep their alignment.
-uint32_t NextColor(uint32_t size) {
+// The alignment step of regions of `size` bytes: the largest power of two
+// dividing `size`, at least 64 and at most a page. Region offsets that are
+// multiples of it keep every alignment the class promises (slab.h).
+uint32_t AlignStep(uint32_t size) {
   uint32_t step = size & (~size + 1);  // lowest set bit
   if (step < 64) step = 64;
+  return step < kColorSpan ? step : kColorSpan;
+}
+
+// The colour of a new slab: a multiple of `step` below kColorSpan (0 when
+// the step is a whole page).
+uint32_t NextColor(uint32_t step) {
   if (step >= kColorSpan) return 0;
   // Relaxed: only the spread matters.
   uint32_t c = g_next_color.fetch_add(64, std::memory_order_relaxed) % kColorSpan;
@@ -95,11 +104,10 @@ MG_ALWAYS_INLINE char* SlabBase(const void* p) {
                                  ~(kSlabBytes - 1));
 }
 MG_ALWAYS_INLINE SlabMeta* MetaOf(const void* p) {
-  return reinterpret_cast<SlabMeta*>(SlabBase(p) + kSlabBytes -
-                                     sizeof(SlabMeta));
+  return reinterpret_cast<SlabMeta*>(SlabBase(p));
 }
 MG_ALWAYS_INLINE uint64_t* BitmapOf(SlabMeta* s) {
-  return reinterpret_cast<uint64_t*>(s) - s->nwords;
+  return reinterpret_cast<uint64_t*>(s + 1);
 }
 
 void Link(SlabBin& bin, SlabMeta* s) {
@@ -139,12 +147,15 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   const uint32_t size = g_class_size[cls];
   s->prev = s->next = nullptr;
   s->size = size;
-  s->color = NextColor(size);
-  // Regions, then the bitmap, then the header: size the bitmap for the
-  // regions that fit without it, then fit the regions around it.
-  const size_t room = kSlabBytes - sizeof(SlabMeta) - s->color;
-  s->nwords = static_cast<uint32_t>((room / size + 63) / 64);
-  s->nregs = static_cast<uint32_t>((room - s->nwords * sizeof(uint64_t)) / size);
+  // Header, bitmap, regions: size the bitmap for the regions that would fit
+  // without it, then fit the regions after it.
+  const uint32_t step = AlignStep(size);
+  s->nwords = static_cast<uint32_t>(
+      ((kSlabBytes - sizeof(SlabMeta)) / size + 63) / 64);
+  const size_t meta = sizeof(SlabMeta) + s->nwords * sizeof(uint64_t);
+  s->first = static_cast<uint32_t>((meta + step - 1) / step * step) +
+             NextColor(step);
+  s->nregs = static_cast<uint32_t>((kSlabBytes - s->first) / size);
   s->magic = static_cast<uint32_t>(((uint64_t{1} << 32) + size - 1) / size);
   s->nfree = s->nregs;
   s->hint = 0;
@@ -169,7 +180,7 @@ uint32_t TakeLocked(SlabBin& bin, void** out, uint32_t n) {
     SlabMeta* s = bin.partial;
     if (s->nfree == s->nregs) --bin.nempty;
     // Lowest free regions first (address order).
-    char* base = SlabBase(s) + s->color;
+    char* base = SlabBase(s) + s->first;
     uint64_t* bits = BitmapOf(s);
     uint32_t w = s->hint;
     while (got < n && s->nfree != 0) {
@@ -243,7 +254,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
         if (done + 1 < n) head = *static_cast<void**>(p);
         SlabMeta* s = MetaOf(p);
         const uint32_t off = static_cast<uint32_t>(
-            static_cast<char*>(p) - (SlabBase(p) + s->color));
+            static_cast<char*>(p) - (SlabBase(p) + s->first));
         const uint32_t idx =
             static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
         MG_DCHECK(idx < s->nregs && size_t{idx} * s->size == off);

@@ -62,8 +62,9 @@ uint64_t TotalRegionsOut(uint32_t group) {
 TEST_F(SlabTest, SmallClassesAreTheFrontCacheClasses) {
   EXPECT_EQ(kSmallClasses + 1, kFrontFirstLarge);
   EXPECT_EQ(g_class_size[kSmallClasses], 14 * kKiB);
-  // Every small class fits at least four regions in a slab.
-  EXPECT_GE((kSlabBytes - 64 - 2048) / g_class_size[kSmallClasses], 3u);
+  // Every small class fits at least four regions in a slab after its
+  // header (at most the class's alignment step plus the colour, 4 KiB).
+  EXPECT_GE((kSlabBytes - 4096) / g_class_size[kSmallClasses], 4u);
 }
 
 // A batch straight from the slab layer: distinct regions inside the group's
@@ -89,9 +90,10 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
       ASSERT_EQ(owner_table::OwnerOf(p), kG);
       ASSERT_EQ(owner_table::PageEntry(p), owner_table::MakeEntry(kG, cls));
       ASSERT_EQ(engine::UsableSize(p), size);
-      // Regions of one slab never cross its end (metadata in the last 64 B).
+      // Regions lie after the slab's header and bitmap, inside the slab.
       const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-      ASSERT_LE((a & (kSlabBytes - 1)) + size, kSlabBytes - 64) << cls;
+      ASSERT_GE(a & (kSlabBytes - 1), 64u + 8u) << cls;
+      ASSERT_LE((a & (kSlabBytes - 1)) + size, kSlabBytes) << cls;
       memset(p, 0x5a, size);
       sorted.push_back(a);
     }
