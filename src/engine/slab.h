@@ -1,7 +1,8 @@
 // Slabs: the engine's own allocator for jemalloc's small size classes (8 B to
 // 14 KiB), one set of bins per group. A slab is a 64 KiB, 64 KiB-aligned
 // large block of the group's jemalloc arena, cut into regions of one class;
-// its metadata (SlabMeta) sits in its last 64 bytes. Front caches refill from
+// its header (SlabMeta) and free-region bitmap sit at its start, before
+// region 0. Front caches refill from
 // and flush to the slabs in batches under one lock per (group, class) bin,
 // which replaces jemalloc's tcache fill and flush for small blocks: a block
 // goes from the bin to the thread's front cache and back, without a second
