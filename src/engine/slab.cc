@@ -32,7 +32,8 @@ inline constexpr uint32_t kMaxRelease = 64;
 // which another thread may hold in its cache (a producer thread refilling
 // from regions a consumer thread just freed would otherwise chase the list
 // through the consumer's cache lines, one miss after another, under the
-// lock: measured 144 ns per cross-thread pair against 28).
+// lock: BM_CrossThreadFree measured 25-144 ns per pair that way, 13 ns with
+// the bitmap).
 struct alignas(64) SlabMeta {
   SlabMeta* prev;    // the bin's partial list (slabs with a free region)
   SlabMeta* next;
@@ -43,7 +44,6 @@ struct alignas(64) SlabMeta {
   uint32_t magic;    // ceil(2^32 / size): region index = offset * magic >> 32
   uint32_t nwords;   // bitmap words
   uint32_t hint;     // no free region below word `hint`
-  bool listed;       // on the partial list
 };
 static_assert(sizeof(SlabMeta) == 64);
 
@@ -115,7 +115,6 @@ void Link(SlabBin& bin, SlabMeta* s) {
   s->next = bin.partial;
   if (bin.partial != nullptr) bin.partial->prev = s;
   bin.partial = s;
-  s->listed = true;
 }
 void Unlink(SlabBin& bin, SlabMeta* s) {
   if (s->prev != nullptr) {
@@ -125,7 +124,6 @@ void Unlink(SlabBin& bin, SlabMeta* s) {
   }
   if (s->next != nullptr) s->next->prev = s->prev;
   s->prev = s->next = nullptr;
-  s->listed = false;
 }
 
 // A new slab of class `cls` for `group`, its pages published; nullptr when
@@ -159,7 +157,6 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   s->magic = static_cast<uint32_t>(((uint64_t{1} << 32) + size - 1) / size);
   s->nfree = s->nregs;
   s->hint = 0;
-  s->listed = false;
   uint64_t* bits = BitmapOf(s);
   for (uint32_t w = 0; w < s->nwords; ++w) {
     const uint32_t first = w * 64;
