@@ -498,12 +498,43 @@ MG_ALWAYS_INLINE uint32_t SmallClassOf(const void* p) {
   return cls < kFrontFirstLarge ? cls : 0;
 }
 
+// A second front cache per thread, for the small blocks of one group the
+// thread is not bound to (mg_malloc_in, frees of that group's blocks), so
+// that those do not take their bin's lock once per block. It holds small
+// blocks only. Owner-only; nullptr until first needed and after ThreadExit.
+MG_TLS FrontCache* t_other = nullptr;
+// Small operations on other groups than t_other's since it last moved.
+MG_TLS uint32_t t_other_misses = 0;
+// Set when no cache could be had (metadata memory exhausted): not retried.
+MG_TLS bool t_other_failed = false;
+
+// The thread's cache for the small blocks of `group` (not the bound group):
+// t_other when it holds that group; after kEvictAfterMisses operations on
+// other groups it is flushed and moves to `group`. nullptr: the caller
+// takes the slab path for this block.
+FrontCache* OtherCache(uint32_t group) {
+  FrontCache* fc = t_other;
+  if (MG_LIKELY(fc != nullptr && fc->group == group)) return fc;
+  if (t_dead || t_other_failed) return nullptr;
+  if (fc == nullptr) {
+    t_other = front::Acquire(group);
+    t_other_failed = t_other == nullptr;
+    return t_other;
+  }
+  if (++t_other_misses < kEvictAfterMisses) return nullptr;
+  t_other_misses = 0;
+  front::Flush(fc);  // Small blocks only: back to their group's slabs.
+  front::SetGroup(fc, group);
+  return fc;
+}
+
 // Frees a slab region of class `cls` of `owner`: into the front cache when
-// the thread is bound to `owner`, else straight back to its slab.
+// the thread is bound to `owner`, into t_other when that holds `owner`,
+// else straight back to its slab.
 void FreeSmall(void* p, uint32_t owner, uint32_t cls) {
   MG_DCHECK(owner_table::PageEntry(p) == owner_table::MakeEntry(owner, cls));
-  FrontCache* fc = t_front;
-  if (owner == t_bound && fc != nullptr) {
+  FrontCache* fc = owner == t_bound ? t_front : OtherCache(owner);
+  if (fc != nullptr) {
     (void)front::Push(fc, p, cls);  // Always room for a small block.
     return;
   }
@@ -704,6 +735,8 @@ bool BindThread(uint32_t group) {
   FrontCache* fc = t_front;
   t_front = nullptr;
   if (fc != nullptr) front::Flush(fc);
+  // The new group's blocks are cached in one place only.
+  if (t_other != nullptr && t_other->group == group) front::Flush(t_other);
   unsigned ind = ArenaOf(group);
   if (mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
                         nullptr, nullptr, &ind, sizeof(ind)) != 0) {
@@ -740,7 +773,13 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
       if (p == nullptr) p = front::Refill(fc, cls);
     } else if (group < kMaxGroups &&
                (ArenaOf(group) != 0 || CreateArenaSlow(group))) {
-      (void)slab::AllocBatch(group, cls, &p, 1);
+      FrontCache* oc = group != t_bound ? OtherCache(group) : nullptr;
+      if (oc != nullptr) {
+        p = FrontPop(oc, cls);
+        if (p == nullptr) p = front::Refill(oc, cls);
+      } else {
+        (void)slab::AllocBatch(group, cls, &p, 1);
+      }
     }
     if (p != nullptr && zero) memset(p, 0, size);
     return p;
@@ -877,6 +916,9 @@ void ThreadExit() {
   FrontCache* fc = t_front;
   t_front = nullptr;
   if (fc != nullptr) front::Retire(fc);  // Still bound to fc->group.
+  FrontCache* oc = t_other;
+  t_other = nullptr;
+  if (oc != nullptr) front::Retire(oc);  // Small blocks only: to the slabs.
   for (uint32_t i = 0; i < t_ntc; ++i) DestroyTcache(t_tc[i].tc);
   t_ntc = 0;
   if (t_bound != kNoGroup) {
@@ -894,6 +936,7 @@ void Purge(uint32_t group) {
     if (t_front != nullptr) front::Flush(t_front);
     FlushAutomaticTcache();
   }
+  if (t_other != nullptr && t_other->group == group) front::Flush(t_other);
   slab::ReleaseEmpty(group);
   for (uint32_t i = 0; i < t_ntc; ++i) {
     if (t_tc[i].group != group) continue;

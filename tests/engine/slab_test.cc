@@ -25,6 +25,7 @@
 namespace memgroup::internal {
 namespace {
 
+using engine::ClassOfUsable;
 using engine::g_class_size;
 using engine::kFrontFirstLarge;
 using engine::slab::kSlabBytes;
@@ -249,6 +250,41 @@ TEST_F(SlabTest, PurgeReleasesFreeSlabs) {
     EXPECT_EQ(st.slabs, 0u);
     EXPECT_EQ(st.allocated_bytes, 0u);
   });
+}
+
+// A thread's small blocks of a group it is not bound to go through its
+// second cache: held there after free (so the bin still counts them out),
+// returned by Purge, by the cache moving to another group after enough
+// operations there, and at thread exit.
+TEST_F(SlabTest, OtherGroupCacheFollowsTheGroupInUse) {
+  constexpr uint32_t kBound = 508, kB = 509, kC = 510;
+  for (uint32_t g : {kBound, kB, kC}) ASSERT_TRUE(engine::EnsureGroup(g));
+  const uint32_t cls = ClassOfUsable(engine::GoodSize(64, 0));
+  OnBoundThread(kBound, [&] {
+    std::vector<void*> ps;
+    for (int i = 0; i < 20; ++i) ps.push_back(engine::Alloc(kB, 64, 0, false));
+    for (void* p : ps) {
+      ASSERT_EQ(engine::OwnerOf(p), kB);
+      engine::Free(p, kB);
+    }
+    // Cached for the next allocation of kB, not back in the slabs.
+    EXPECT_GT(engine::slab::RegionsOut(kB, cls), 0u);
+    void* again = engine::Alloc(kB, 64, 0, false);
+    EXPECT_NE(std::find(ps.begin(), ps.end(), again), ps.end());
+    engine::Free(again, kB);
+    engine::Purge(kB);
+    EXPECT_EQ(engine::slab::RegionsOut(kB, cls), 0u);
+    // Refill kB's cache again, then work in kC until the cache moves.
+    for (int i = 0; i < 5; ++i) engine::Free(engine::Alloc(kB, 64, 0, false), kB);
+    EXPECT_GT(engine::slab::RegionsOut(kB, cls), 0u);
+    for (int i = 0; i < 200; ++i) engine::Free(engine::Alloc(kC, 64, 0, false), kC);
+    EXPECT_EQ(engine::slab::RegionsOut(kB, cls), 0u);
+    EXPECT_GT(engine::slab::RegionsOut(kC, cls), 0u);  // now cached for kC
+  });
+  // Thread exit returned kC's cached blocks.
+  EXPECT_EQ(TotalRegionsOut(kB), 0u);
+  EXPECT_EQ(TotalRegionsOut(kC), 0u);
+  EXPECT_EQ(TotalRegionsOut(kBound), 0u);
 }
 
 // Threads bound to one group, threads bound elsewhere and unbound threads
