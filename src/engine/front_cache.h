@@ -19,8 +19,10 @@
 // kFrontMaxBytes), numbered from 1; class 0 means "not cached" and is what an
 // unpublished page-map entry reads.
 //
-// Must never: hold a block of a group other than FrontCache::group (the
-// thread's bound group; rebinding flushes the cache first); hold a charged
+// Must never: hold a block of a group other than FrontCache::group (for
+// t_front the thread's bound group, rebinding flushes it first; the engine's
+// second cache, t_other, holds small blocks of one other group); hold a
+// charged
 // byte (blocks are uncharged when pushed and charged when popped, by the
 // callers in src/api/alloc_path.h); be touched by any thread but its owner
 // (the fork child leaves the caches of the threads it lost alone).
