@@ -22,9 +22,9 @@
 // Must never: hold a block of a group other than FrontCache::group (for
 // t_front the thread's bound group, rebinding flushes it first; the engine's
 // second cache, t_other, holds small blocks of one other group); hold a
-// charged
-// byte (blocks are uncharged when pushed and charged when popped, by the
-// callers in src/api/alloc_path.h); be touched by any thread but its owner
+// charged byte (blocks are uncharged when pushed and charged when popped,
+// by the callers in src/api/alloc_path.h and preload/); be touched by any
+// thread but its owner
 // (the fork child leaves the caches of the threads it lost alone).
 //
 // Bound on the memory a cache holds: a small bin about 64 KiB (8 to 64
