@@ -159,8 +159,8 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   s->hint = 0;
   uint64_t* bits = BitmapOf(s);
   for (uint32_t w = 0; w < s->nwords; ++w) {
-    const uint32_t first = w * 64;
-    const uint32_t n = s->nregs - first < 64 ? s->nregs - first : 64;
+    const uint32_t below = w * 64;  // regions of the words before this one
+    const uint32_t n = s->nregs - below < 64 ? s->nregs - below : 64;
     bits[w] = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
   }
   return s;
