@@ -491,11 +491,25 @@ MG_ALWAYS_INLINE void* Published(void* p, uint32_t group, uint32_t cls) {
   return p;
 }
 
-// The slab class of an engine block (slab.h), or 0 for a jemalloc block.
+// The front-cache class of an engine block, from the page map: 1 to
+// kFrontFirstLarge - 1 for a slab region (slab.h), above for a large block
+// the front cache may hold, 0 for any other jemalloc block.
+MG_ALWAYS_INLINE uint32_t ClassOf(const void* p) {
+  return owner_table::PageEntry(p) & ((1u << owner_table::kEntryGroupShift) - 1);
+}
+MG_ALWAYS_INLINE bool IsSlabClass(uint32_t cls) {
+  return cls - 1 < kFrontFirstLarge - 1;
+}
+// The slab class of an engine block, or 0 for a jemalloc block.
 MG_ALWAYS_INLINE uint32_t SmallClassOf(const void* p) {
-  const uint32_t cls =
-      owner_table::PageEntry(p) & ((1u << owner_table::kEntryGroupShift) - 1);
-  return cls < kFrontFirstLarge ? cls : 0;
+  const uint32_t cls = ClassOf(p);
+  return IsSlabClass(cls) ? cls : 0;
+}
+
+// A block of class `cls` from `fc`, refilling its bin when empty.
+MG_ALWAYS_INLINE void* CachePop(FrontCache* fc, uint32_t cls) {
+  void* p = FrontPop(fc, cls);
+  return p != nullptr ? p : front::Refill(fc, cls);
 }
 
 // A second front cache per thread, for the small blocks of one group the
@@ -541,13 +555,14 @@ void FreeSmall(void* p, uint32_t owner, uint32_t cls) {
   slab::FreeOne(owner, cls, p);
 }
 
-// Caches a freed block of the bound group in the thread's front cache.
-// False if it is not cacheable there (the caller frees it to jemalloc).
-MG_ALWAYS_INLINE bool PushFront(void* p) {
+// Caches a freed large block of class `cls` (ClassOf) of the bound group
+// in the thread's front cache. False if its class is not cached or has no
+// room (the caller frees it to jemalloc).
+MG_ALWAYS_INLINE bool PushLarge(void* p, uint32_t cls) {
   FrontCache* fc = t_front;
-  if (fc == nullptr) return false;
-  uint32_t cls = owner_table::PageEntry(p) - fc->tag;
-  return cls - 1 < kFrontClasses - 1 && front::Push(fc, p, cls);
+  MG_DCHECK(fc == nullptr || cls == 0 ||
+            owner_table::PageEntry(p) == owner_table::MakeEntry(fc->group, cls));
+  return fc != nullptr && cls != 0 && front::Push(fc, p, cls);
 }
 
 // ---------------------------------------------------------------------------
@@ -769,14 +784,12 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     void* p = nullptr;
     FrontCache* fc = t_front;
     if (group == t_bound && fc != nullptr) {
-      p = FrontPop(fc, cls);
-      if (p == nullptr) p = front::Refill(fc, cls);
+      p = CachePop(fc, cls);
     } else if (group < kMaxGroups &&
                (ArenaOf(group) != 0 || CreateArenaSlow(group))) {
       FrontCache* oc = group != t_bound ? OtherCache(group) : nullptr;
       if (oc != nullptr) {
-        p = FrontPop(oc, cls);
-        if (p == nullptr) p = front::Refill(oc, cls);
+        p = CachePop(oc, cls);
       } else {
         (void)slab::AllocBatch(group, cls, &p, 1);
       }
@@ -790,8 +803,7 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     FrontCache* fc = t_front;
     void* p = nullptr;
     if (MG_LIKELY(fc != nullptr && cls != 0 && align <= 1)) {
-      p = FrontPop(fc, cls);
-      if (p == nullptr) p = front::Refill(fc, cls);
+      p = CachePop(fc, cls);
       if (MG_LIKELY(p != nullptr)) {
         if (zero) memset(p, 0, size);
         return p;
@@ -814,12 +826,13 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
 
 void Free(void* p, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
-  if (const uint32_t cls = SmallClassOf(p); cls != 0) {
+  const uint32_t cls = ClassOf(p);
+  if (IsSlabClass(cls)) {
     FreeSmall(p, owner, cls);
     return;
   }
   if (MG_LIKELY(owner == t_bound)) {
-    if (!PushFront(p)) mgje_free(p);
+    if (!PushLarge(p, cls)) mgje_free(p);
     return;
   }
   mgje_dallocx(p, TcacheFlags(owner));
@@ -827,12 +840,13 @@ void Free(void* p, uint32_t owner) {
 
 void FreeSized(void* p, size_t usable, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
-  if (const uint32_t cls = SmallClassOf(p); cls != 0) {
+  const uint32_t cls = ClassOf(p);
+  if (IsSlabClass(cls)) {
     FreeSmall(p, owner, cls);
     return;
   }
   if (MG_LIKELY(owner == t_bound)) {
-    if (!PushFront(p)) mgje_sdallocx(p, usable, 0);
+    if (!PushLarge(p, cls)) mgje_sdallocx(p, usable, 0);
     return;
   }
   mgje_sdallocx(p, usable, TcacheFlags(owner));
@@ -848,7 +862,7 @@ void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
   const uint32_t new_cls = ClassOfUsable(new_usable);
   if (old_cls != 0 || (new_cls != 0 && new_cls < kFrontFirstLarge)) {
     if (old_cls != 0 && new_cls == old_cls) return p;
-    const size_t old_usable = old_cls != 0 ? g_class_size[old_cls] : UsableSize(p);
+    const size_t old_usable = UsableSize(p);
     void* moved = Alloc(owner, size, align, false, new_usable);
     if (moved == nullptr) return nullptr;
     memcpy(moved, p, old_usable < size ? old_usable : size);
