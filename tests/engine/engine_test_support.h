@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -62,6 +63,43 @@ void OnBoundThread(uint32_t group, F body) {
     engine::ThreadExit();
   });
   t.join();
+}
+
+// realloc of one block of `owner` through small and large sizes (across
+// the 14 KiB small/large edge both ways) and an aligned size: every step
+// keeps the bytes and the owner and has the usable size GoodSize promises;
+// then ResizeInPlace. Frees the block.
+inline void CheckReallocChain(uint32_t owner) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  const size_t steps[] = {10,       24,  100,   5000,  14 * 1024, 40000, 100000,
+                          3 * kMiB, 12 * kMiB, 9000, 50, 20000, 1};
+  void* p = engine::Alloc(owner, 10, 0, false);
+  ASSERT_NE(p, nullptr);
+  memset(p, 0x5a, 10);
+  size_t valid = 10;
+  for (size_t size : steps) {
+    void* q = engine::Realloc(p, size, 0, owner);
+    ASSERT_NE(q, nullptr) << size;
+    EXPECT_EQ(engine::OwnerOf(q), owner) << size;
+    EXPECT_EQ(engine::UsableSize(q), engine::GoodSize(size, 0)) << size;
+    size_t keep = valid < size ? valid : size;
+    const unsigned char* c = static_cast<const unsigned char*>(q);
+    for (size_t i = 0; i < keep; ++i) ASSERT_EQ(c[i], 0x5a) << size << " " << i;
+    memset(q, 0x5a, size);
+    valid = size;
+    p = q;
+  }
+  // Aligned realloc.
+  void* q = engine::Realloc(p, 100000, 64 * 1024, owner);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % (64 * 1024), 0u);
+  EXPECT_EQ(engine::OwnerOf(q), owner);
+  // In place: never moves, never changes owner.
+  size_t usable = engine::ResizeInPlace(q, 50000, 0, 64 * 1024, owner);
+  EXPECT_GE(usable, 50000u);
+  EXPECT_EQ(usable, engine::UsableSize(q));
+  EXPECT_EQ(engine::OwnerOf(q), owner);
+  engine::Free(q, owner);
 }
 
 }  // namespace memgroup::internal::testing
