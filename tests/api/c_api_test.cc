@@ -161,6 +161,26 @@ class CApiTest : public ::testing::Test {
     return h;
   }
 
+  // Three siblings under a parent limited to 1 MiB: `guarded` (protected by
+  // `which`, MG_LIMIT_MIN or MG_LIMIT_LOW, of 4 MiB) and `open` hold cached
+  // 128 KiB blocks their reclaim callbacks give back; `worker` allocates.
+  struct ProtectedSiblings {
+    mg_group_t parent, guarded, open, worker;
+    Cache gc, oc;
+  };
+  void MakeProtectedSiblings(ProtectedSiblings* s, mg_limit_t which) {
+    s->parent = Make();
+    s->guarded = Make(s->parent);
+    s->open = Make(s->parent);
+    s->worker = Make(s->parent);
+    s->gc.Fill(s->guarded, 4, 128 * kKiB);
+    s->oc.Fill(s->open, 3, 128 * kKiB);
+    ASSERT_EQ(0, mg_group_set_limit(s->guarded, which, 4 * kMiB));
+    ASSERT_EQ(0, mg_group_set_limit(s->parent, MG_LIMIT_MAX, kMiB));
+    RegisterReclaim(s->guarded, &s->gc);
+    RegisterReclaim(s->open, &s->oc);
+  }
+
   mg_group_t root_ = 0;
   std::vector<mg_group_t> groups_;
   std::vector<int> reclaim_handles_;
@@ -794,17 +814,11 @@ TEST_F(CApiTest, ReclaimCallbackThatReleasesNothingEndsInEnomem) {
 }
 
 TEST_F(CApiTest, MinProtectedGroupIsNeverAskedToReclaim) {
-  mg_group_t parent = Make();
-  mg_group_t guarded = Make(parent);
-  mg_group_t open = Make(parent);
-  mg_group_t worker = Make(parent);
-  Cache gc, oc;
-  gc.Fill(guarded, 4, 128 * kKiB);
-  oc.Fill(open, 3, 128 * kKiB);
-  ASSERT_EQ(0, mg_group_set_limit(guarded, MG_LIMIT_MIN, 4 * kMiB));
-  ASSERT_EQ(0, mg_group_set_limit(parent, MG_LIMIT_MAX, kMiB));
-  RegisterReclaim(guarded, &gc);
-  RegisterReclaim(open, &oc);
+  ProtectedSiblings s;
+  MakeProtectedSiblings(&s, MG_LIMIT_MIN);
+  const mg_group_t worker = s.worker;
+  Cache& gc = s.gc;
+  Cache& oc = s.oc;
   void* p;
   {
     InGroup in(worker);
@@ -827,17 +841,11 @@ TEST_F(CApiTest, MinProtectedGroupIsNeverAskedToReclaim) {
 }
 
 TEST_F(CApiTest, LowProtectedGroupIsAskedOnlyWhenNothingElseGave) {
-  mg_group_t parent = Make();
-  mg_group_t guarded = Make(parent);
-  mg_group_t open = Make(parent);
-  mg_group_t worker = Make(parent);
-  Cache gc, oc;
-  gc.Fill(guarded, 4, 128 * kKiB);
-  oc.Fill(open, 3, 128 * kKiB);
-  ASSERT_EQ(0, mg_group_set_limit(guarded, MG_LIMIT_LOW, 4 * kMiB));
-  ASSERT_EQ(0, mg_group_set_limit(parent, MG_LIMIT_MAX, kMiB));
-  RegisterReclaim(guarded, &gc);
-  RegisterReclaim(open, &oc);
+  ProtectedSiblings s;
+  MakeProtectedSiblings(&s, MG_LIMIT_LOW);
+  const mg_group_t guarded = s.guarded, worker = s.worker;
+  Cache& gc = s.gc;
+  Cache& oc = s.oc;
   // 1. The unprotected group can give: the low-protected one is spared.
   void* p;
   {
