@@ -1109,36 +1109,31 @@ TEST_F(CApiTest, WaitPolicyFallsBackToEnomemAfterTheTimeout) {
   EXPECT_GE(Stat(g).oom_wait_usec, 190000);
 }
 
+// The child half of the policy death tests: a group `name` limited to
+// 1 MiB with `policy`, then a 2 MiB malloc, which must not return.
+[[noreturn]] void OverLimitInChild(const char* name, mg_oom_policy_t policy) {
+  mg_group_t g = 0;
+  if (mg_group_create(mg_root(), name, &g) != 0) _exit(3);
+  mg_group_set_limit(g, MG_LIMIT_MAX, kMiB);
+  mg_group_set_oom_policy(g, policy, -1);
+  mg_thread_set_group(g);
+  void* p = malloc(2 * kMiB);
+  Escape(p);
+  _exit(p == nullptr ? 4 : 5);  // survived: wrong
+}
+
 TEST(CApiDeathTest, AbortPolicyReportsAndAborts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        mg_group_t g = 0;
-        if (mg_group_create(mg_root(), "dies-abort", &g) != 0) _exit(3);
-        mg_group_set_limit(g, MG_LIMIT_MAX, kMiB);
-        mg_group_set_oom_policy(g, MG_OOM_ABORT, -1);
-        mg_thread_set_group(g);
-        void* p = malloc(2 * kMiB);
-        Escape(p);
-        _exit(p == nullptr ? 4 : 5);  // survived: wrong
-      },
-      ::testing::KilledBySignal(SIGABRT), "out of memory in group /dies-abort");
+  EXPECT_EXIT(OverLimitInChild("dies-abort", MG_OOM_ABORT),
+              ::testing::KilledBySignal(SIGABRT),
+              "out of memory in group /dies-abort");
 }
 
 TEST(CApiDeathTest, KillPolicyReportsAndSigkills) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        mg_group_t g = 0;
-        if (mg_group_create(mg_root(), "dies-kill", &g) != 0) _exit(3);
-        mg_group_set_limit(g, MG_LIMIT_MAX, kMiB);
-        mg_group_set_oom_policy(g, MG_OOM_KILL, -1);
-        mg_thread_set_group(g);
-        void* p = malloc(2 * kMiB);
-        Escape(p);
-        _exit(p == nullptr ? 4 : 5);
-      },
-      ::testing::KilledBySignal(SIGKILL), "out of memory in group /dies-kill");
+  EXPECT_EXIT(OverLimitInChild("dies-kill", MG_OOM_KILL),
+              ::testing::KilledBySignal(SIGKILL),
+              "out of memory in group /dies-kill");
 }
 
 // --- high -------------------------------------------------------------------
