@@ -89,6 +89,15 @@ class InGroup {
   bool ok_ = false;
 };
 
+// malloc(n) while the calling thread is in `g`; *err is errno right after.
+void* MallocInGroup(mg_group_t g, size_t n, int* err) {
+  InGroup in(g);
+  errno = 0;
+  void* p = malloc(n);
+  *err = errno;
+  return p;
+}
+
 // A cache of malloc'ed blocks in one group, emptied by a reclaim callback.
 struct Cache {
   static constexpr int kCap = 64;
@@ -798,14 +807,8 @@ TEST_F(CApiTest, ReclaimCallbackThatReleasesNothingEndsInEnomem) {
   ASSERT_EQ(0, mg_group_set_limit(g, MG_LIMIT_MAX, kMiB));
   Cache empty;
   RegisterReclaim(g, &empty);
-  void* p;
-  int err;
-  {
-    InGroup in(g);
-    errno = 0;
-    p = malloc(2 * kMiB);
-    err = errno;
-  }
+  int err = 0;
+  void* p = MallocInGroup(g, 2 * kMiB, &err);
   EXPECT_EQ(nullptr, p);
   EXPECT_EQ(ENOMEM, err);
   EXPECT_GE(empty.calls.load(), 1);
@@ -962,14 +965,8 @@ TEST_F(CApiTest, HandlerPolicyFailReturnsNullWithEnomem) {
                      return MG_OOM_FAIL;
                    },
                    &calls));
-  void* p;
-  int err;
-  {
-    InGroup in(g);
-    errno = 0;
-    p = malloc(2 * kMiB);
-    err = errno;
-  }
+  int err = 0;
+  void* p = MallocInGroup(g, 2 * kMiB, &err);
   EXPECT_EQ(nullptr, p);
   EXPECT_EQ(ENOMEM, err);
   EXPECT_EQ(1, calls) << "called once, with the refused size";
@@ -1088,15 +1085,9 @@ TEST_F(CApiTest, WaitPolicyFallsBackToEnomemAfterTheTimeout) {
   mg_group_t g = Make();
   ASSERT_EQ(0, mg_group_set_limit(g, MG_LIMIT_MAX, kMiB));
   ASSERT_EQ(0, mg_group_set_oom_policy(g, MG_OOM_WAIT, 200));
-  void* p;
-  int err;
+  int err = 0;
   auto t0 = Clock::now();
-  {
-    InGroup in(g);
-    errno = 0;
-    p = malloc(2 * kMiB);
-    err = errno;
-  }
+  void* p = MallocInGroup(g, 2 * kMiB, &err);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 Clock::now() - t0).count();
   EXPECT_EQ(nullptr, p);
