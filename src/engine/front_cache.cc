@@ -114,24 +114,31 @@ bool FillClasses() {
   size_t plen = sizeof(page);
   if (mgje_mallctl("arenas.nbins", &nbins, &len, nullptr, 0) != 0 ||
       mgje_mallctl("arenas.page", &page, &plen, nullptr, 0) != 0 ||
-      nbins + 1 != kFrontFirstLarge || page != (size_t{1} << owner_table::kPageShift)) {
+      nbins + 1 + kExtraClasses != kFrontFirstLarge ||
+      page != (size_t{1} << owner_table::kPageShift)) {
     RawLog("engine: unexpected jemalloc size classes; front cache disabled");
     return false;
   }
-  for (uint32_t cls = 1; cls < kFrontClasses; ++cls) {
-    unsigned j = cls - 1;
+  // jemalloc's classes in order, each of (kExtraFrom, 2 * kExtraFrom]
+  // preceded by the midpoint between it and the class before.
+  uint32_t cls = 1;
+  for (unsigned j = 0; cls < kFrontClasses; ++j) {
     size_t size = j < nbins
                       ? ReadClassValue<size_t>("arenas.bin.0.size", j)
                       : ReadClassValue<size_t>("arenas.lextent.0.size", j - nbins);
     if (size == 0 || size > UINT32_MAX) return false;
-    g_class_size[cls] = static_cast<uint32_t>(size);
+    if (size > kExtraFrom && size <= 2 * kExtraFrom) {
+      g_class_size[cls] = (g_class_size[cls - 1] + static_cast<uint32_t>(size)) / 2;
+      if (++cls == kFrontClasses) return false;
+    }
+    g_class_size[cls++] = static_cast<uint32_t>(size);
   }
   if (g_class_size[kFrontClasses - 1] != kFrontMaxBytes) {
     RawLog("engine: unexpected jemalloc size classes; front cache disabled");
     return false;
   }
   // Request -> class for small sizes: the first class that fits.
-  uint32_t cls = 1;
+  cls = 1;
   for (size_t i = 0; i <= (kFrontSmallMax >> 3); ++i) {
     size_t request = i == 0 ? 1 : i << 3;
     while (g_class_size[cls] < request) ++cls;

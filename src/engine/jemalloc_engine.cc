@@ -1021,8 +1021,13 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
   if (mgje_mallctl("arenas.nlextents", &nlextents, &ulen, nullptr, 0) != 0)
     return 0;
   size_t n = 0;
-  // Small classes: live regions of the arena's bins; large classes: live
-  // extents.
+  // Small classes: regions out of the group's slabs (the slab classes, when
+  // the class tables are up) and live regions of the arena's bins (none
+  // then: every small block is a slab region); large classes: live extents.
+  for (uint32_t cls = 1; cls <= slab::kSmallClasses && n < cap; ++cls) {
+    const uint64_t count = slab::RegionsOut(group, cls);
+    if (count != 0) out[n++] = {g_class_size[cls], count};
+  }
   for (int kind = 0; kind < 2 && n < cap; ++kind) {
     unsigned classes = kind == 0 ? nbins : nlextents;
     for (unsigned j = 0; j < classes && n < cap; ++j) {
@@ -1035,7 +1040,6 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
       if (mgje_mallctl(count_name.c_str(), &count, &clen, nullptr, 0) != 0) {
         continue;
       }
-      if (kind == 0) count += slab::RegionsOut(group, j + 1);
       CtlName size_name;
       size_name.Add(kind == 0 ? "arenas.bin." : "arenas.lextent.").Add(j)
           .Add(".size");

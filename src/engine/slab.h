@@ -1,5 +1,6 @@
-// Slabs: the engine's own allocator for jemalloc's small size classes (8 B to
-// 14 KiB), one set of bins per group. A slab is a 64 KiB, 64 KiB-aligned
+// Slabs: the engine's own allocator for the small size classes (8 B to
+// 14 KiB: jemalloc's, and four more between 4 and 8 KiB), one set of bins
+// per group. A slab is a 64 KiB, 64 KiB-aligned
 // large block of the group's jemalloc arena, cut into regions of one class;
 // its header (SlabMeta) and free-region bitmap sit at its start, before
 // region 0. Front caches refill from
@@ -39,8 +40,9 @@ namespace memgroup::internal::engine::slab {
 
 inline constexpr size_t kSlabShift = 16;
 inline constexpr size_t kSlabBytes = size_t{1} << kSlabShift;  // 64 KiB
-// Classes 1..kSmallClasses are slab classes (jemalloc's 36 bins).
-inline constexpr uint32_t kSmallClasses = 36;
+// Classes 1..kSmallClasses are slab classes (jemalloc's 36 bins and
+// front_cache.h's kExtraClasses).
+inline constexpr uint32_t kSmallClasses = 40;
 
 // Sets up the bins of `group`, whose slabs come from jemalloc arena
 // `arena_ind`. Called once per group, under the engine's init lock, before

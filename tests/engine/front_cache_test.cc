@@ -65,6 +65,21 @@ class FrontCacheTest : public ::testing::Test {
 
 using testing::OnBoundThread;
 
+// memgroup's own classes: in (kExtraFrom, 2 * kExtraFrom], the midpoints
+// between jemalloc's classes there (which are kExtraFrom / 4 apart).
+bool IsExtraClass(size_t size) {
+  return size > engine::kExtraFrom && size <= 2 * engine::kExtraFrom &&
+         size % (engine::kExtraFrom / 4) == engine::kExtraFrom / 8;
+}
+
+// The class a request of `n` bytes (no alignment) gets: jemalloc's, or the
+// extra class below it when `n` fits there.
+size_t ExpectedClass(size_t n) {
+  const size_t je = mgje_nallocx(n, 0);
+  const size_t mid = je - engine::kExtraFrom / 8;
+  return IsExtraClass(mid) && n <= mid ? mid : je;
+}
+
 // The page-map entry every block handed out must carry.
 uint32_t ExpectedEntry(const void* p, uint32_t group) {
   return MakeEntry(group, ClassOfUsable(engine::UsableSize(p)));
@@ -125,33 +140,44 @@ TEST_F(FrontCacheTest, ClassTablesAgreeWithJemalloc) {
   unsigned nbins = 0;
   size_t len = sizeof(nbins);
   ASSERT_EQ(engine::Mallctl("arenas.nbins", &nbins, &len, nullptr, 0), 0);
-  ASSERT_EQ(nbins + 1, kFrontFirstLarge);
+  ASSERT_EQ(nbins + 1 + engine::kExtraClasses, kFrontFirstLarge);
+  unsigned extras = 0;
   for (uint32_t c = 1; c < kFrontClasses; ++c) {
-    // Class c is jemalloc's class c - 1.
-    std::string name = c < kFrontFirstLarge
-                           ? "arenas.bin." + std::to_string(c - 1) + ".size"
-                           : "arenas.lextent." +
-                                 std::to_string(c - kFrontFirstLarge) + ".size";
+    if (c > 1) {
+      EXPECT_GT(g_class_size[c], g_class_size[c - 1]) << c;
+    }
+    EXPECT_EQ(ClassOfUsable(g_class_size[c]), c) << g_class_size[c];
+    if (IsExtraClass(g_class_size[c])) {
+      // One of memgroup's own: the midpoint between its neighbours, both
+      // jemalloc's.
+      ++extras;
+      EXPECT_EQ(g_class_size[c] * 2, g_class_size[c - 1] + g_class_size[c + 1]);
+      EXPECT_EQ(engine::GoodSize(g_class_size[c], 0), g_class_size[c]) << c;
+      EXPECT_EQ(engine::GoodSize(g_class_size[c] + 1, 0), g_class_size[c + 1]);
+      continue;
+    }
+    // Otherwise jemalloc's class c - 1 - (extras below it).
+    const unsigned j = c - 1 - extras;
+    std::string name = j < nbins ? "arenas.bin." + std::to_string(j) + ".size"
+                                 : "arenas.lextent." +
+                                       std::to_string(j - nbins) + ".size";
     size_t je = 0;
     len = sizeof(je);
     ASSERT_EQ(engine::Mallctl(name.c_str(), &je, &len, nullptr, 0), 0) << name;
     EXPECT_EQ(g_class_size[c], je) << c;
-    if (c > 1) {
-      EXPECT_GT(g_class_size[c], g_class_size[c - 1]) << c;
-    }
-    EXPECT_EQ(engine::GoodSize(g_class_size[c], 0), g_class_size[c]) << c;
     EXPECT_EQ(mgje_nallocx(g_class_size[c], 0), g_class_size[c]) << c;
-    EXPECT_EQ(ClassOfUsable(g_class_size[c]), c) << g_class_size[c];
+    EXPECT_EQ(engine::GoodSize(g_class_size[c], 0), g_class_size[c]) << c;
   }
+  EXPECT_EQ(extras, engine::kExtraClasses);
   EXPECT_EQ(g_class_size[kFrontClasses - 1], kFrontMaxBytes);
   EXPECT_EQ(g_class_size[kFrontFirstLarge], 16 * kKiB);  // first large class
   EXPECT_EQ(ClassOfUsable(kFrontMaxBytes + 1), 0u);
   EXPECT_EQ(ClassOfUsable(5 * kMiB), 0u);  // jemalloc's next class: not held
-  // Every small request finds the class jemalloc gives it.
+  // Every small request finds the class it should get.
   int bad = 0;
   for (size_t n = 1; n <= kFrontSmallMax; ++n) {
     const size_t usable = g_class_size[g_size_class[(n + 7) >> 3]];
-    if (usable != engine::GoodSize(n, 0) || usable != mgje_nallocx(n, 0)) {
+    if (usable != engine::GoodSize(n, 0) || usable != ExpectedClass(n)) {
       if (++bad < 10) {
         ADD_FAILURE() << "request " << n << ": table " << usable;
       }
@@ -162,12 +188,13 @@ TEST_F(FrontCacheTest, ClassTablesAgreeWithJemalloc) {
 }
 
 // GoodSize's arithmetic (tables up to 8 KiB, four classes per doubling up to
-// kFrontMaxBytes) against jemalloc's nallocx, for every size up to 5 MiB.
+// kFrontMaxBytes) against jemalloc's nallocx and the extra classes, for
+// every size up to 5 MiB.
 TEST_F(FrontCacheTest, GoodSizeMatchesNallocxUpTo5MiB) {
   int bad = 0;
   for (size_t n = 1; n <= 5 * kMiB; ++n) {
     const size_t good = engine::GoodSize(n, 0);
-    const size_t je = mgje_nallocx(n, 0);
+    const size_t je = ExpectedClass(n);
     if (good != je) {
       if (++bad < 10) {
         ADD_FAILURE() << n << ": GoodSize " << good << " nallocx " << je;

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <random>
 #include <thread>
 #include <vector>
@@ -124,6 +125,45 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
   engine::slab::Stats(kG, &st);
   EXPECT_EQ(st.slabs, 0u);
   EXPECT_EQ(st.slab_bytes, 0u);
+}
+
+// From 1 KiB on, a slab's colour lies within the slack after its last
+// region: every slab of a class holds the same number of regions, whatever
+// its colour (the colours cycle every 64 slabs), and the 4608-byte class
+// fits 14 per slab where jemalloc's 5 KiB class fits 12.
+TEST_F(SlabTest, ColourCostsNoRegionFromOneKiB) {
+  constexpr uint32_t kG = 507;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    const uint32_t size = g_class_size[cls];
+    if (size < kKiB) continue;
+    std::vector<void*> got;
+    std::map<uintptr_t, uint32_t> per_slab;
+    while (per_slab.size() < 66) {
+      void* batch[64];
+      uint32_t n = engine::slab::AllocBatch(kG, cls, batch, 64);
+      ASSERT_GT(n, 0u);
+      for (uint32_t i = 0; i < n; ++i) {
+        got.push_back(batch[i]);
+        ++per_slab[reinterpret_cast<uintptr_t>(batch[i]) & ~(kSlabBytes - 1)];
+      }
+    }
+    uint32_t most = 0;
+    for (const auto& [base, n] : per_slab) most = std::max(most, n);
+    uint32_t full = 0;
+    for (const auto& [base, n] : per_slab) full += n == most;
+    // All but the slab still being filled are full.
+    EXPECT_GE(full, per_slab.size() - 1) << size;
+    EXPECT_GE(most * size, kSlabBytes - size - 4 * kKiB) << size;
+    if (size == 4608) {
+      EXPECT_EQ(most, 14u);
+    }
+    for (size_t i = 0; i < got.size(); ++i) {
+      engine::slab::FreeOne(kG, cls, got[i]);
+    }
+    EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u);
+  }
+  engine::slab::ReleaseEmpty(kG);
 }
 
 // Aligned small requests: the class GoodSize picks keeps every region at
