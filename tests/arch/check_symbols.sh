@@ -1,8 +1,9 @@
 #!/bin/sh
 # Fails if libmemgroup.so exports anything but the allocation symbols, the
 # mmap family, the pthread_create hook and the mg_* C ABI (no jemalloc
-# internal or renamed symbol may leak), or if it imports the mmap family
-# (its own mappings must use raw system calls).
+# internal or renamed symbol may leak), if it imports the mmap family
+# (its own mappings must use raw system calls), or if it needs libstdc++ (a
+# C program under the preload must not load a C++ runtime).
 set -eu
 lib=$1
 allowed='^(malloc|free|cfree|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|__libc_(malloc|free|calloc|realloc|memalign)|mallocx|rallocx|xallocx|sallocx|dallocx|sdallocx|nallocx|mallctl|mallctlnametomib|mallctlbymib|malloc_stats_print|mmap|mmap64|munmap|mremap|pthread_create|mg_[a-z_]+|_Z(nw|na)m.*|_Z(dl|da)Pv.*)$'
@@ -22,5 +23,8 @@ count=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -cE '^_Z(nw|na|dl|
 imported=$(nm -D --undefined-only "$lib" | awk '{print $2}' | sed 's/@.*//' | grep -Ex '(mmap|mmap64|munmap|mremap|madvise|malloc|free|calloc|realloc)' || true)
 if [ -n "$imported" ]; then
   echo "libmemgroup.so imports allocation symbols it must not use:"; echo "$imported"; exit 1
+fi
+if readelf -d "$lib" | grep NEEDED | grep -q 'libstdc++'; then
+  echo "libmemgroup.so needs libstdc++:"; readelf -d "$lib" | grep NEEDED; exit 1
 fi
 echo "symbols OK"

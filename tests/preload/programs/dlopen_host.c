@@ -1,5 +1,7 @@
 /* A C host that dlopens a C++ plugin (argv[1]) several times, calls it, and
- * frees in the host memory the plugin allocated (and the reverse). */
+ * frees in the host memory the plugin allocated (and the reverse). The
+ * plugin's failing operator new must throw and its nothrow forms return
+ * nullptr, with the C++ runtime loaded only locally, by the plugin. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +9,7 @@
 
 typedef long (*RunFn)(int);
 typedef long (*NamesFn)(void);
+typedef long (*FailFn)(void);
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -26,6 +29,16 @@ int main(int argc, char** argv) {
     NamesFn names = (NamesFn)dlsym(handle, "plugin_names");
     if (run == NULL || names == NULL) {
       fprintf(stderr, "dlsym: %s\n", dlerror());
+      return 1;
+    }
+    FailFn fail_new = (FailFn)dlsym(handle, "plugin_fail_new");
+    if (fail_new == NULL) {
+      fprintf(stderr, "dlsym: %s\n", dlerror());
+      return 1;
+    }
+    if (fail_new() != 7) {
+      fprintf(stderr, "failing operator new in the plugin: %ld, want 7\n",
+              fail_new());
       return 1;
     }
     if (names() != 1000) {

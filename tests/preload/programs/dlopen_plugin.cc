@@ -1,8 +1,9 @@
 // A C++ plugin loaded with dlopen by dlopen_host.c. It allocates with
 // new/delete, std::string and std::vector in its static constructor, in its
-// exported function and in its destructor.
+// exported function and in its destructor, and makes operator new fail.
 #include <map>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -52,4 +53,39 @@ extern "C" __attribute__((visibility("default"))) long plugin_run(int rounds) {
 
 extern "C" __attribute__((visibility("default"))) long plugin_names() {
   return static_cast<long>(g_registry.names.size());
+}
+
+namespace {
+int g_handler_calls = 0;
+char* volatile g_sink = nullptr;
+void ThrowOnSecondCall() {
+  if (++g_handler_calls == 2) throw std::bad_alloc();
+}
+}  // namespace
+
+// Requests that cannot succeed (1 TiB): new throws std::bad_alloc (bit 1);
+// the nothrow forms, plain and aligned, return nullptr after a new_handler
+// that throws on its second call ran twice (bits 2 and 4). Under the
+// preload the host's C++ runtime is this plugin's, loaded RTLD_LOCAL.
+extern "C" __attribute__((visibility("default"))) long plugin_fail_new() {
+  constexpr size_t kHuge = size_t{1} << 40;
+  long ok = 0;
+  try {
+    g_sink = new char[kHuge];  // kept, so the compiler cannot elide it
+    delete[] g_sink;
+  } catch (const std::bad_alloc&) {
+    ok |= 1;
+  }
+  std::set_new_handler(ThrowOnSecondCall);
+  g_handler_calls = 0;
+  if (::operator new(kHuge, std::nothrow) == nullptr && g_handler_calls == 2) {
+    ok |= 2;
+  }
+  g_handler_calls = 0;
+  if (::operator new(kHuge, std::align_val_t{64}, std::nothrow) == nullptr &&
+      g_handler_calls == 2) {
+    ok |= 4;
+  }
+  std::set_new_handler(nullptr);
+  return ok;
 }
