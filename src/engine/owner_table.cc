@@ -17,6 +17,7 @@ constinit std::atomic<uintptr_t> g_va_base{0};
 constinit std::atomic<size_t> g_va_bytes{0};
 constinit std::atomic<std::atomic<uint16_t>*> g_table{nullptr};
 constinit std::atomic<std::atomic<uint32_t>*> g_page_map{nullptr};
+constinit std::atomic<char*> g_side_map{nullptr};
 
 namespace {
 
@@ -24,6 +25,23 @@ namespace {
 // any thread inside an extent hook), read by ClaimedBytes (stats). Only the
 // uniqueness of the claimed indices matters, so relaxed suffices.
 constinit std::atomic<size_t> g_next_chunk{0};
+
+// Bytes of the page map and of the side map per chunk.
+constexpr size_t kMapBytesPerChunk = (kChunkBytes >> kPageShift) * sizeof(uint32_t);
+constexpr size_t kSideBytesPerChunk =
+    (kChunkBytes >> kSideSlotShift) * kSideSlotBytes;
+
+// Makes writable the part of a per-chunk map (`bytes_per_chunk` per chunk,
+// from `map`) covering chunks [first, first + n), rounded out to whole pages;
+// a page shared with a neighbouring chunk is simply made writable again.
+int CommitMapSlice(uintptr_t map, size_t bytes_per_chunk, size_t first,
+                   size_t n) {
+  const uintptr_t lo = (map + first * bytes_per_chunk) & ~(kPageSize - 1);
+  const uintptr_t hi =
+      (map + (first + n) * bytes_per_chunk + kPageSize - 1) & ~(kPageSize - 1);
+  return SysMprotect(reinterpret_cast<void*>(lo), hi - lo,
+                     PROT_READ | PROT_WRITE);
+}
 
 }  // namespace
 
@@ -52,11 +70,21 @@ bool Init() {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   void* page_map = MetaReserve((va_bytes >> kPageShift) * sizeof(uint32_t),
                                kPageSize);
-  if (page_map == nullptr) {
+  // The side map, the same way (as large as the page map).
+  const size_t num_chunks = va_bytes >> kChunkShift;
+  void* side_map = page_map == nullptr
+                       ? nullptr
+                       : MetaReserve(num_chunks * kSideBytesPerChunk, kPageSize);
+  if (side_map == nullptr) {
+    if (page_map != nullptr) {
+      MetaUnmap(page_map, (va_bytes >> kPageShift) * sizeof(uint32_t));
+    }
     MetaUnmap(base, va_bytes);
     MetaUnmap(table, kNumChunks * sizeof(uint16_t));
     return false;
   }
+  // Relaxed: published by the release store of g_va_bytes below.
+  g_side_map.store(static_cast<char*>(side_map), std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_page_map.store(static_cast<std::atomic<uint32_t>*>(page_map),
                    std::memory_order_relaxed);
@@ -88,18 +116,15 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
   int saved = errno;
   int rc = SysMprotect(start, nr_chunks * kChunkBytes, PROT_READ | PROT_WRITE);
   if (rc == 0) {
-    // The page-map entries of these chunks (kChunkBytes >> kPageShift of
-    // them per chunk), rounded out to whole pages; a page shared with a
-    // neighbouring chunk is simply made writable again.
-    constexpr size_t kMapBytesPerChunk =
-        (kChunkBytes >> kPageShift) * sizeof(uint32_t);
-    uintptr_t map = reinterpret_cast<uintptr_t>(
-        g_page_map.load(std::memory_order_relaxed));
-    uintptr_t lo = (map + first * kMapBytesPerChunk) & ~(kPageSize - 1);
-    uintptr_t hi = (map + (first + nr_chunks) * kMapBytesPerChunk +
-                    kPageSize - 1) & ~(kPageSize - 1);
-    rc = SysMprotect(reinterpret_cast<void*>(lo), hi - lo,
-                     PROT_READ | PROT_WRITE);
+    // Their page-map entries and side slots.
+    rc = CommitMapSlice(reinterpret_cast<uintptr_t>(
+                            g_page_map.load(std::memory_order_relaxed)),
+                        kMapBytesPerChunk, first, nr_chunks);
+  }
+  if (rc == 0) {
+    rc = CommitMapSlice(reinterpret_cast<uintptr_t>(
+                            g_side_map.load(std::memory_order_relaxed)),
+                        kSideBytesPerChunk, first, nr_chunks);
   }
   errno = saved;
   if (rc != 0) return nullptr;  // The chunks stay untagged and unused.

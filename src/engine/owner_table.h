@@ -18,6 +18,9 @@
 // block is published before any pointer to it exists, so the last write to
 // that page is the one for the live block.
 //
+// The side map: kSideSlotBytes per 64 KiB of the reservation, mapped like
+// the page map, for the slab layer's out-of-line headers (SideSlot).
+//
 // Encoding: a table entry holds `group ^ kNoGroup`, so the zero-filled table
 // (fresh anonymous memory, never touched for unclaimed chunks) reads as
 // kNoGroup without initialising 1 MiB of it.
@@ -54,6 +57,7 @@ MG_HIDDEN extern constinit std::atomic<uintptr_t> g_va_base;
 MG_HIDDEN extern constinit std::atomic<size_t> g_va_bytes;
 MG_HIDDEN extern constinit std::atomic<std::atomic<uint16_t>*> g_table;
 MG_HIDDEN extern constinit std::atomic<std::atomic<uint32_t>*> g_page_map;
+MG_HIDDEN extern constinit std::atomic<char*> g_side_map;
 
 inline constexpr size_t kPageShift = 12;
 // Page-map entry: `group << kEntryGroupShift | cls`, cls in [0, 256). 0 (the
@@ -63,6 +67,13 @@ inline constexpr uint32_t kEntryGroupShift = 8;
 MG_ALWAYS_INLINE constexpr uint32_t MakeEntry(uint32_t group, uint32_t cls) {
   return group << kEntryGroupShift | cls;
 }
+
+// Side slots: kSideSlotBytes of zero-filled metadata per kSideSlotSpan of
+// the reservation, for the layer above (the slab headers that do not fit in
+// their own slab, slab.cc). Like the page map, 1/1024 of the reservation,
+// reserved PROT_NONE and made writable with the chunks it covers.
+inline constexpr size_t kSideSlotShift = 16;                  // 64 KiB
+inline constexpr size_t kSideSlotBytes = 64;
 
 // Reserves the VA range and maps the table. Called once, under the engine's
 // init lock. Tries kVaBytes, then halves down to kMinVaBytes; the size
@@ -116,6 +127,17 @@ MG_ALWAYS_INLINE uint32_t PageEntry(const void* p) {
   // Relaxed: the block was published (PublishBlock) before p was handed
   // out, and the caller holds p through a happens-before chain from that.
   return map[off >> kPageShift].load(std::memory_order_relaxed);
+}
+
+// The side slot of the kSideSlotSpan-aligned span holding p, which must lie
+// in a claimed chunk (in one the caller holds memory of). Allocates: never.
+MG_ALWAYS_INLINE void* SideSlot(const void* p) {
+  // Immutable after Init, which happened before any block existed.
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
+                        g_va_base.load(std::memory_order_relaxed);
+  // Immutable after Init (as above).
+  return g_side_map.load(std::memory_order_relaxed) +
+         (off >> kSideSlotShift) * kSideSlotBytes;
 }
 
 // Records `entry` for the page holding p, a block the engine is about to hand

@@ -34,9 +34,18 @@ inline constexpr uint32_t kMaxRelease = 64;
 // through the consumer's cache lines, one miss after another, under the
 // lock: BM_CrossThreadFree measured 25-144 ns per pair that way, 13 ns with
 // the bitmap).
+//
+// The classes whose size is a multiple of a page (4, 8 and 12 KiB) have
+// page-aligned regions, so a header at the slab's start would take a whole
+// page: a 4 KiB slab would hold 15 regions, an 8 KiB one 7 (12.5% of it
+// lost). Their header lives out of line instead, in the slab's side slot
+// (owner_table::SideSlot), with the bitmap in `own_bits`; region 0 is then
+// at the slab's start (first == 0, which tells the two kinds apart).
 struct alignas(64) SlabMeta {
   SlabMeta* prev;    // the bin's partial list (slabs with a free region)
   SlabMeta* next;
+  char* base;        // the slab
+  uint64_t own_bits; // the bitmap of an out-of-line header
   uint32_t nfree;    // set bits
   uint32_t nregs;
   uint32_t size;     // region size (the class's usable size)
@@ -46,6 +55,8 @@ struct alignas(64) SlabMeta {
   uint32_t hint;     // no free region below word `hint`
 };
 static_assert(sizeof(SlabMeta) == 64);
+static_assert(sizeof(SlabMeta) <= owner_table::kSideSlotBytes);
+static_assert(kSlabShift == owner_table::kSideSlotShift);
 static_assert(kSmallClasses + 1 == kFrontFirstLarge);
 
 struct alignas(MG_CACHELINE) SlabBin {
@@ -109,11 +120,17 @@ MG_ALWAYS_INLINE char* SlabBase(const void* p) {
   return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(p) &
                                  ~(kSlabBytes - 1));
 }
-MG_ALWAYS_INLINE SlabMeta* MetaOf(const void* p) {
-  return reinterpret_cast<SlabMeta*>(SlabBase(p));
+// Whether slabs of regions of `size` bytes keep their header out of line.
+MG_ALWAYS_INLINE bool OutOfLine(uint32_t size) {
+  return size % kColorSpan == 0;
+}
+// The header of the slab holding p, a region of `size` bytes.
+MG_ALWAYS_INLINE SlabMeta* MetaOf(const void* p, uint32_t size) {
+  return static_cast<SlabMeta*>(OutOfLine(size) ? owner_table::SideSlot(p)
+                                                : SlabBase(p));
 }
 MG_ALWAYS_INLINE uint64_t* BitmapOf(SlabMeta* s) {
-  return reinterpret_cast<uint64_t*>(s + 1);
+  return s->first == 0 ? &s->own_bits : reinterpret_cast<uint64_t*>(s + 1);
 }
 
 void Link(SlabBin& bin, SlabMeta* s) {
@@ -147,16 +164,21 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
     owner_table::PublishBlock(static_cast<char*>(mem) + off, entry);
   }
-  SlabMeta* s = MetaOf(mem);
   const uint32_t size = g_class_size[cls];
+  SlabMeta* s = MetaOf(mem, size);
   s->prev = s->next = nullptr;
+  s->base = static_cast<char*>(mem);
   s->size = size;
   // Header, bitmap, regions: size the bitmap for the regions that would fit
-  // without it, then fit the regions after it.
+  // without it, then fit the regions after it. Out of line: one word, and
+  // region 0 at the start.
   const uint32_t step = AlignStep(size);
-  s->nwords = static_cast<uint32_t>(
-      ((kSlabBytes - sizeof(SlabMeta)) / size + 63) / 64);
-  const size_t meta = sizeof(SlabMeta) + s->nwords * sizeof(uint64_t);
+  const bool out_of_line = OutOfLine(size);
+  s->nwords = out_of_line ? 1
+                          : static_cast<uint32_t>(
+                                ((kSlabBytes - sizeof(SlabMeta)) / size + 63) / 64);
+  const size_t meta =
+      out_of_line ? 0 : sizeof(SlabMeta) + s->nwords * sizeof(uint64_t);
   const uint32_t first = static_cast<uint32_t>((meta + step - 1) / step * step);
   const uint32_t nregs = static_cast<uint32_t>((kSlabBytes - first) / size);
   uint32_t color = NextColor(step);
@@ -182,7 +204,7 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
 }
 
 void ReleaseSlab(SlabMeta* s) {
-  mgje_dallocx(SlabBase(s), MALLOCX_TCACHE_NONE);
+  mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
 }
 
 // Under bin.lock.
@@ -192,7 +214,7 @@ uint32_t TakeLocked(SlabBin& bin, void** out, uint32_t n) {
     SlabMeta* s = bin.partial;
     if (s->nfree == s->nregs) --bin.nempty;
     // Lowest free regions first (address order).
-    char* base = SlabBase(s) + s->first;
+    char* base = s->base + s->first;
     uint64_t* bits = BitmapOf(s);
     uint32_t w = s->hint;
     while (got < n && s->nfree != 0) {
@@ -255,6 +277,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   GroupBins* gb = Bins(group);
   MG_CHECK(gb != nullptr && cls != 0 && cls <= kSmallClasses);
   SlabBin& bin = gb->bins[cls];
+  const uint32_t size = g_class_size[cls];
   while (n != 0) {
     SlabMeta* release[kMaxRelease];
     uint32_t nrel = 0;
@@ -264,9 +287,9 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
       while (done < n && nrel < kMaxRelease) {
         void* p = head;
         if (done + 1 < n) head = *static_cast<void**>(p);
-        SlabMeta* s = MetaOf(p);
+        SlabMeta* s = MetaOf(p, size);
         const uint32_t off = static_cast<uint32_t>(
-            static_cast<char*>(p) - (SlabBase(p) + s->first));
+            static_cast<char*>(p) - (s->base + s->first));
         const uint32_t idx =
             static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
         MG_DCHECK(idx < s->nregs && size_t{idx} * s->size == off);

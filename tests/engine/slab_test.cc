@@ -92,9 +92,15 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
       ASSERT_EQ(owner_table::OwnerOf(p), kG);
       ASSERT_EQ(owner_table::PageEntry(p), owner_table::MakeEntry(kG, cls));
       ASSERT_EQ(engine::UsableSize(p), size);
-      // Regions lie after the slab's header and bitmap, inside the slab.
+      // Regions lie after the slab's header and bitmap, inside the slab;
+      // a page-multiple class keeps its header out of line and fills the
+      // slab from its start.
       const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-      ASSERT_GE(a & (kSlabBytes - 1), 64u + 8u) << cls;
+      if (size % 4096 == 0) {
+        ASSERT_EQ((a & (kSlabBytes - 1)) % size, 0u) << cls;
+      } else {
+        ASSERT_GE(a & (kSlabBytes - 1), 64u + 8u) << cls;
+      }
       ASSERT_LE((a & (kSlabBytes - 1)) + size, kSlabBytes) << cls;
       memset(p, 0x5a, size);
       sorted.push_back(a);
@@ -129,8 +135,10 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
 
 // From 1 KiB on, a slab's colour lies within the slack after its last
 // region: every slab of a class holds the same number of regions, whatever
-// its colour (the colours cycle every 64 slabs), and the 4608-byte class
-// fits 14 per slab where jemalloc's 5 KiB class fits 12.
+// its colour (the colours cycle every 64 slabs); the 4608-byte class fits
+// 14 per slab where jemalloc's 5 KiB class fits 12; and the page-multiple
+// classes, whose headers live out of line, fill their slabs (16 regions of
+// 4 KiB, 8 of 8 KiB, 5 of 12 KiB).
 TEST_F(SlabTest, ColourCostsNoRegionFromOneKiB) {
   constexpr uint32_t kG = 507;
   ASSERT_TRUE(engine::EnsureGroup(kG));
@@ -157,6 +165,9 @@ TEST_F(SlabTest, ColourCostsNoRegionFromOneKiB) {
     EXPECT_GE(most * size, kSlabBytes - size - 4 * kKiB) << size;
     if (size == 4608) {
       EXPECT_EQ(most, 14u);
+    }
+    if (size % 4096 == 0) {
+      EXPECT_EQ(most, kSlabBytes / size) << size;
     }
     for (size_t i = 0; i < got.size(); ++i) {
       engine::slab::FreeOne(kG, cls, got[i]);
