@@ -3,7 +3,9 @@
 // per group. A slab is a 64 KiB, 64 KiB-aligned
 // large block of the group's jemalloc arena, cut into regions of one class;
 // its header (SlabMeta) and free-region bitmap sit at its start, before
-// region 0. Front caches refill from
+// region 0, except for the page-multiple classes (4, 8 and 12 KiB), whose
+// header lives in the slab's side slot (owner_table::SideSlot) so that
+// their page-aligned regions fill the slab. Front caches refill from
 // and flush to the slabs in batches under one lock per (group, class) bin,
 // which replaces jemalloc's tcache fill and flush for small blocks: a block
 // goes from the bin to the thread's front cache and back, without a second
