@@ -148,8 +148,11 @@ time_prog() {
   local tf="$out/time.txt" t0 t1
   # Wall time from bash's microsecond clock: /usr/bin/time's %e has 10 ms
   # steps, too coarse for sqlite3's 0.23 s (one step is 4%).
+  # The allocator is preloaded into the program only, not into
+  # /usr/bin/time, whose own start-up would otherwise count too.
+  alloc_env "$a"
   t0=$EPOCHREALTIME
-  if ! with_alloc "$a" /usr/bin/time -o "$tf" -f '%M' "$@" >/dev/null 2>"$out/prog.err"; then
+  if ! /usr/bin/time -o "$tf" -f '%M' "${alloc_env[@]}" "$@" >/dev/null 2>"$out/prog.err"; then
     echo "FAILED: $name under $a (see below)" >&2; tail -5 "$out/prog.err" >&2
     echo "$r,$a,$name,failed,1" >> "$out/programs.csv"
     return 0
