@@ -871,23 +871,6 @@ void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
   }
   void* q = nullptr;
   if (owner == t_bound) {
-    FrontCache* fc = t_front;
-    if (fc != nullptr && align <= 1 && new_cls != 0 &&
-        fc->bins[new_cls].count != 0) {
-      // The front cache holds an idle block of the new class, which
-      // jemalloc's rallocx knows nothing of: unless the block resizes in
-      // place, move into it rather than into fresh pages (sqlite's sorter
-      // doubles a buffer to 2 MiB in every sort and frees it at the end).
-      const size_t usable = mgje_xallocx(p, size, 0, 0);
-      if (usable >= size) {
-        (void)Published(p, owner, ClassOfUsable(usable));
-        return p;
-      }
-      q = FrontPop(fc, new_cls);
-      memcpy(q, p, usable < size ? usable : size);
-      Free(p, owner);
-      return q;
-    }
     // No arena flag: a moved block goes to the thread's arena, which is the
     // owner's; the automatic tcache holds only the owner's blocks.
     q = mgje_rallocx(p, size, AlignFlags(align));

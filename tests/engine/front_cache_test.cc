@@ -372,45 +372,6 @@ TEST_F(FrontCacheTest, BlockShrunkInPlaceIsCachedUnderItsNewClass) {
   });
 }
 
-// realloc of a large block to a class the front cache holds a block of
-// moves into that block (unless it resizes in place): the cached block is
-// idle memory jemalloc's rallocx would not use.
-TEST_F(FrontCacheTest, ReallocMovesIntoACachedBlockOfTheNewClass) {
-  OnBoundThread(226, [] {
-    FrontCache* fc = engine::t_front;
-    const uint32_t to = ClassOfUsable(2 * kMiB);
-    void* cached = engine::Alloc(226, 2 * kMiB, 0, false);
-    ASSERT_NE(cached, nullptr);
-    engine::Free(cached, 226);
-    ASSERT_EQ(fc->bins[to].count, 1u);
-    constexpr size_t kOld = 1280 * kKiB;
-    auto* p = static_cast<unsigned char*>(engine::Alloc(226, kOld, 0, false));
-    ASSERT_NE(p, nullptr);
-    // A neighbour, so that p is unlikely to grow in place.
-    void* guard = engine::Alloc(226, kOld, 0, false);
-    ASSERT_NE(guard, nullptr);
-    for (size_t i = 0; i < kOld; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
-    void* q = engine::Realloc(p, 2 * kMiB, 0, 226);
-    ASSERT_NE(q, nullptr);
-    for (size_t i = 0; i < kOld; i += 4096) {
-      ASSERT_EQ(static_cast<unsigned char*>(q)[i], static_cast<unsigned char>(i >> 12));
-    }
-    EXPECT_EQ(engine::UsableSize(q), 2 * kMiB);
-    EXPECT_EQ(PageEntry(q), MakeEntry(226, to));
-    if (q != p) {
-      EXPECT_EQ(q, cached);
-      EXPECT_EQ(fc->bins[to].count, 0u);
-      // The old block went to the cache (its class's bin was empty).
-      EXPECT_EQ(fc->bins[ClassOfUsable(kOld)].count, 1u);
-      EXPECT_EQ(fc->large_bytes, HeldLargeBytes(fc));
-    } else {
-      EXPECT_EQ(fc->bins[to].count, 1u);  // grew in place; cache untouched
-    }
-    engine::Free(q, 226);
-    engine::Free(guard, 226);
-  });
-}
-
 // ---------------------------------------------------------------------------
 // Reuse and group isolation.
 // ---------------------------------------------------------------------------
