@@ -39,8 +39,8 @@ inline constexpr uint32_t kMaxRelease = 64;
 // page-aligned regions, so a header at the slab's start would take a whole
 // page: a 4 KiB slab would hold 15 regions, an 8 KiB one 7 (12.5% of it
 // lost). Their header lives out of line instead, in the slab's side slot
-// (owner_table::SideSlot), with the bitmap in `own_bits`; region 0 is then
-// at the slab's start (first == 0, which tells the two kinds apart).
+// (owner_table::SideSlot), with the bitmap in `own_bits`, and region 0 is
+// at the slab's start.
 struct alignas(64) SlabMeta {
   SlabMeta* prev;    // the bin's partial list (slabs with a free region)
   SlabMeta* next;
@@ -130,7 +130,9 @@ MG_ALWAYS_INLINE SlabMeta* MetaOf(const void* p, uint32_t size) {
                                                 : SlabBase(p));
 }
 MG_ALWAYS_INLINE uint64_t* BitmapOf(SlabMeta* s) {
-  return s->first == 0 ? &s->own_bits : reinterpret_cast<uint64_t*>(s + 1);
+  return reinterpret_cast<char*>(s) != s->base
+             ? &s->own_bits                          // out of line
+             : reinterpret_cast<uint64_t*>(s + 1);   // after the header
 }
 
 void Link(SlabBin& bin, SlabMeta* s) {
