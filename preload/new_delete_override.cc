@@ -1,7 +1,7 @@
 // All 20 operator new/delete forms. Built without exceptions and linked
 // without libstdc++, like the rest of the library: a C program under the
-// preload then loads no C++ runtime (libstdc++ with its libm and libgcc_s
-// dependencies measured 0.4-0.5 ms of every exec). The C++ runtime's
+// preload then loads no C++ runtime (loading libstdc++ measured 0.4-0.5 ms
+// of every exec). The C++ runtime's
 // behaviour at failure still holds, through the program's own runtime,
 // looked up when a request fails:
 //   - operator new runs the program's new_handler loop, then throws through
@@ -88,11 +88,15 @@ MG_NOINLINE void* NewSlow(size_t size, size_t align) {
   }
 }
 
-// Nothrow forms: the runtime's nothrow operator new, around our throwing
-// one. Without a C++ runtime there is no new_handler either: nullptr.
+// Nothrow forms. With no new_handler (or no C++ runtime) the request has
+// failed: nullptr, after one refused charge, as for malloc. With a handler,
+// the runtime's nothrow operator new, around our throwing one, so that a
+// handler that throws makes the result nullptr; that path tries the charge
+// once more before the handler's first call.
 // (A tag of our own: std::nothrow lives in libstdc++.)
 constexpr std::nothrow_t kNothrow{};
 MG_NOINLINE void* NewNothrowSlow(size_t size, size_t align) noexcept {
+  if (GetNewHandler() == nullptr) return nullptr;
   if (align == 0) {
     auto f = reinterpret_cast<void* (*)(size_t, const std::nothrow_t&) noexcept>(
         CxxSymbol(kNothrowNew));

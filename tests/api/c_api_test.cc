@@ -728,6 +728,28 @@ TEST_F(CApiTest, OomEventsAndFailcntCountEachRefusedMalloc) {
   EXPECT_EQ(kN, failcnt) << "failcnt should count refused charges";
 }
 
+// A nothrow operator new with no new_handler installed is one refused
+// charge, like malloc: it must not try the charge a second time (each try
+// runs the whole over-limit path: drain, reclaim callbacks, OOM policy).
+TEST_F(CApiTest, NothrowNewWithoutHandlerIsOneRefusedCharge) {
+  mg_group_t g = Make();
+  ASSERT_EQ(0, mg_group_set_limit(g, MG_LIMIT_MAX, kMiB));
+  std::set_new_handler(nullptr);
+  void* plain = reinterpret_cast<void*>(1);
+  void* aligned = reinterpret_cast<void*>(1);
+  {
+    InGroup in(g);
+    plain = ::operator new(2 * kMiB, std::nothrow);
+    aligned = ::operator new(2 * kMiB, std::align_val_t{64}, std::nothrow);
+  }
+  EXPECT_EQ(nullptr, plain);
+  EXPECT_EQ(nullptr, aligned);
+  int64_t failcnt = -1;
+  ASSERT_EQ(0, mg_group_failcnt(g, &failcnt));
+  EXPECT_EQ(2, failcnt);
+  EXPECT_EQ(2u, Events(g).max);
+}
+
 TEST_F(CApiTest, HierarchicalEventsIncludeDescendantsLocalOnlyTheGroup) {
   mg_group_t parent = Make();
   mg_group_t child = Make(parent);
