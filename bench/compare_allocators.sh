@@ -26,19 +26,29 @@
 # redis-server and redis-benchmark for redis (skipped if absent).
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+# usage [STATUS]: prints the header comment and exits STATUS: 0 for
+# -h/--help (on stdout), else 2, a usage error (on stderr).
+usage() {
+  local status=${1:-2}
+  if [[ $status -eq 0 ]]; then print_usage; else print_usage >&2; fi
+  exit "$status"
+}
+print_usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+# need_arg OPTION ARGC: an option's value is missing.
+need_arg() { [[ $2 -ge 2 ]] || { echo "$1 needs an argument" >&2; usage; }; }
 
 quick=0 rounds="" out="" cg_lib="" do_micro=1 do_programs=1 do_callgrind=1
+cmdline=$(printf '%q ' "$0" "$@"); cmdline=${cmdline% }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
-    --rounds) rounds="$2"; shift ;;
-    --out) out="$2"; shift ;;
+    --rounds) need_arg "$1" $#; rounds="$2"; shift ;;
+    --out) need_arg "$1" $#; out="$2"; shift ;;
     --no-micro) do_micro=0 ;;
     --no-programs) do_programs=0 ;;
     --no-callgrind) do_callgrind=0 ;;
-    --callgrind-lib) cg_lib=$(readlink -f "$2"); shift ;;
-    -h|--help) usage ;;
+    --callgrind-lib) need_arg "$1" $#; cg_lib=$(readlink -f "$2"); shift ;;
+    -h|--help) usage 0 ;;
     -*) echo "unknown option $1" >&2; usage ;;
     *) break ;;
   esac
