@@ -28,14 +28,12 @@
 # redis-server and redis-benchmark for redis (skipped if absent).
 set -euo pipefail
 
-# usage [STATUS]: prints the header comment and exits STATUS: 0 for
-# -h/--help (on stdout), else 2, a usage error (on stderr).
+# usage [STATUS]: the header comment, then exit STATUS: 0 for -h/--help (on
+# stdout), else 2, a usage error (on stderr).
 usage() {
-  local status=${1:-2}
-  if [[ $status -eq 0 ]]; then print_usage; else print_usage >&2; fi
-  exit "$status"
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&$(( ${1:-2} == 0 ? 1 : 2 ))
+  exit "${1:-2}"
 }
-print_usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 # need_arg OPTION ARGC: an option's value is missing.
 need_arg() { [[ $2 -ge 2 ]] || { echo "$1 needs an argument" >&2; usage; }; }
 

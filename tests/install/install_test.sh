@@ -7,6 +7,7 @@
 #      `pkg-config --cflags --libs memgroup-c` with plain cc;
 # then runs them. Checks that the C programs' links do not need Abseil.
 # Everything is written under one temporary directory, removed on exit.
+# The build tree is left as it was.
 #
 # usage: tests/install/install_test.sh [--cmake CMAKE] [--cxx CXX] [--cc CC] BUILD_DIR
 #   --cmake CMAKE   cmake to install and configure with (default: cmake on PATH)
@@ -14,13 +15,12 @@
 #   --cc CC         C compiler for the consumers (default: cc)
 set -euo pipefail
 
-# usage [STATUS]: the header comment; exit 0 (stdout) for --help, else 2 (stderr).
+# usage [STATUS]: the header comment, then exit STATUS: 0 for -h/--help (on
+# stdout), else 2, a usage error (on stderr).
 usage() {
-  local status=${1:-2}
-  if [[ $status -eq 0 ]]; then print_usage; else print_usage >&2; fi
-  exit "$status"
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&$(( ${1:-2} == 0 ? 1 : 2 ))
+  exit "${1:-2}"
 }
-print_usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 cmake_bin=cmake cxx=c++ cc=cc
 while [[ $# -gt 0 ]]; do
@@ -41,7 +41,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v pkg-config >/dev/null || { echo "pkg-config not found" >&2; exit 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/memgroup-install-test.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# cmake --install writes BUILD_DIR/install_manifest.txt: the build tree keeps
+# the one it had before (or none).
+manifest=$build/install_manifest.txt
+if [[ -e "$manifest" ]]; then cp -p "$manifest" "$tmp/manifest.saved"; fi
+cleanup() {
+  if [[ -e "$tmp/manifest.saved" ]]; then
+    cp -p "$tmp/manifest.saved" "$manifest"
+  else
+    rm -f "$manifest"
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 prefix=$tmp/prefix
 
 step() { echo "--- $*"; }
