@@ -8,8 +8,10 @@
 #      median peak RSS, max redis requests/s;
 #   3. callgrind instructions per malloc(64)+free pair,
 #      (Ir(2N) - Ir(N)) / N, with bench/malloc_loop_callgrind.
-# Prints tables with the ratios memgroup/jemalloc and memgroup/glibc. Results
-# and the exact invocation are recorded in docs/perf.md.
+# Records the run's setup (command line, library source commit, machine) in
+# DIR/meta.txt and prints bench/report.py's tables of DIR: absolute values
+# and the ratios memgroup/jemalloc and memgroup/glibc. docs/perf.md's tables
+# and chart come from `bench/report.py --chart docs/perf.svg DIR`.
 #
 # usage: bench/compare_allocators.sh [options] LIB_MEMGROUP
 #   --quick          ~2 minutes: 2 short micro rounds, 1 program round,
@@ -26,19 +28,27 @@
 # redis-server and redis-benchmark for redis (skipped if absent).
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+# usage [STATUS]: the header comment, then exit STATUS: 0 for -h/--help (on
+# stdout), else 2, a usage error (on stderr).
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&$(( ${1:-2} == 0 ? 1 : 2 ))
+  exit "${1:-2}"
+}
+# need_arg OPTION ARGC: an option's value is missing.
+need_arg() { [[ $2 -ge 2 ]] || { echo "$1 needs an argument" >&2; usage; }; }
 
 quick=0 rounds="" out="" cg_lib="" do_micro=1 do_programs=1 do_callgrind=1
+cmdline=$(printf '%q ' "$0" "$@"); cmdline=${cmdline% }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
-    --rounds) rounds="$2"; shift ;;
-    --out) out="$2"; shift ;;
+    --rounds) need_arg "$1" $#; rounds="$2"; shift ;;
+    --out) need_arg "$1" $#; out="$2"; shift ;;
     --no-micro) do_micro=0 ;;
     --no-programs) do_programs=0 ;;
     --no-callgrind) do_callgrind=0 ;;
-    --callgrind-lib) cg_lib=$(readlink -f "$2"); shift ;;
-    -h|--help) usage ;;
+    --callgrind-lib) need_arg "$1" $#; cg_lib=$(readlink -f "$2"); shift ;;
+    -h|--help) usage 0 ;;
     -*) echo "unknown option $1" >&2; usage ;;
     *) break ;;
   esac
@@ -109,7 +119,50 @@ mkdir -p "$out/micro" "$out/callgrind"
 : > "$out/programs.csv"
 : > "$out/callgrind.csv"
 start=$SECONDS
-cut -d' ' -f1-3 /proc/loadavg > "$out/load_start"
+here=$(cd "$(dirname "$0")" && pwd)
+
+# ------------------------------------------------------------- 0. the run
+# meta.txt, `key: value` lines for bench/report.py. The library's source
+# tree is the one its build directory was configured from (CMakeCache.txt),
+# else the git repository holding the library file.
+cmake_cache_value() {  # KEY: its value in the library's CMakeCache.txt
+  local cache
+  cache=$(dirname "$lib_memgroup")/CMakeCache.txt
+  [[ -f "$cache" ]] && sed -n "s/^$1:[A-Z]*=//p" "$cache" | head -1
+  return 0
+}
+library_commit() {
+  local src
+  src=$(cmake_cache_value CMAKE_HOME_DIRECTORY)
+  [[ -n "$src" ]] || src=$(dirname "$lib_memgroup")
+  local rev
+  rev=$(git -C "$src" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+  # Uncommitted edits to the library's sources may be in the measured build.
+  if [[ -n $(git -C "$src" status --porcelain --untracked-files=no -- \
+               ':(top)src' ':(top)preload' ':(top)include' ':(top)cmake' \
+               ':(top)CMakeLists.txt' 2>/dev/null) ]]; then
+    rev="$rev (with uncommitted changes to the library's sources)"
+  fi
+  echo "$rev"
+}
+{
+  echo "command: $cmdline"
+  echo "date: $(date -u '+%Y-%m-%d %H:%M')"
+  echo "commit: $(library_commit)"
+  echo "library: $lib_memgroup"
+  cxx=$(cmake_cache_value CMAKE_CXX_COMPILER)
+  if [[ -n "$cxx" ]]; then
+    echo "compiler: $("$cxx" --version 2>/dev/null | head -1), $(cmake_cache_value CMAKE_BUILD_TYPE)"
+  fi
+  echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+  echo "nproc: $(nproc)"
+  echo "memory: $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "kernel: $(uname -sr)"
+  echo "allocators: $(dpkg-query -W -f '${Package} ${Version}, ' \
+    libc6 libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 2>/dev/null | sed 's/, $//')"
+  echo "settings: micro_rounds=$micro_rounds programs_rounds=$prog_rounds min_time=$min_time callgrind_n=$cg_n memgroup_max=$mg_max micro=$do_micro programs=$do_programs callgrind=$do_callgrind${cg_lib:+ callgrind_lib=$cg_lib}"
+  echo "load_start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} > "$out/meta.txt"
 
 # ---------------------------------------------------------------- 1. micro
 if [[ $do_micro -eq 1 ]]; then
@@ -283,158 +336,7 @@ if [[ $do_callgrind -eq 1 ]]; then
 fi
 
 # -------------------------------------------------------------- 4. report
+echo "load_end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/meta.txt"
+echo "elapsed_s: $((SECONDS - start))" >> "$out/meta.txt"
 echo "elapsed: $((SECONDS - start)) s; raw results in $out" >&2
-echo "load average (1/5/15 min) at start: $(cat "$out/load_start"); at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$python" - "$out" <<'PY'
-import csv, glob, json, os, statistics, sys
-from collections import defaultdict
-
-out = sys.argv[1]
-names = ["glibc", "jemalloc", "mimalloc", "tcmalloc", "memgroup"]
-
-def ratio(a, b):
-    return f"{a / b:.2f}" if a and b else "-"
-
-def table(title, header, rows):
-    print(f"\n{title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-
-# Micro: ns per item = 1e9 / items_per_second (real time where the
-# benchmark uses UseRealTime); min and median over rounds.
-micro = defaultdict(lambda: defaultdict(list))
-order = []
-for path in sorted(glob.glob(os.path.join(out, "micro", "*.json"))):
-    alloc = os.path.basename(path)[:-5].split("-", 1)[1]
-    try:
-        data = json.load(open(path))
-    except ValueError:
-        print(f"unreadable {path}", file=sys.stderr)
-        continue
-    for b in data.get("benchmarks", []):
-        ips = b.get("items_per_second")
-        if not ips:
-            continue
-        name = b["name"].replace("/real_time", "")
-        if name not in order:
-            order.append(name)
-        micro[name][alloc].append(1e9 / ips)
-if micro:
-    rows = []
-    for name in order:
-        mins = {a: min(micro[name][a]) for a in names if micro[name][a]}
-        cells = [name] + [f"{mins[a]:.1f}" if a in mins else "-" for a in names]
-        cells += [ratio(mins.get("memgroup"), mins.get("jemalloc")),
-                  ratio(mins.get("memgroup"), mins.get("glibc"))]
-        rows.append(cells)
-    rounds = max(len(v) for d in micro.values() for v in d.values())
-    table(f"Micro benchmarks: ns per malloc+free pair (min of {rounds} rounds)",
-          ["benchmark"] + names + ["mg/jemalloc", "mg/glibc"], rows)
-    rows = []
-    for name in order:
-        meds = {a: statistics.median(micro[name][a]) for a in names if micro[name][a]}
-        rows.append([name] + [f"{meds[a]:.1f}" if a in meds else "-" for a in names]
-                    + [ratio(meds.get("memgroup"), meds.get("jemalloc")),
-                       ratio(meds.get("memgroup"), meds.get("glibc"))])
-    table(f"Micro benchmarks: median of {rounds} rounds (ns)",
-          ["benchmark"] + names + ["mg/jemalloc", "mg/glibc"], rows)
-
-# Programs: min and median wall time, max rps, median RSS over rounds.
-prog = defaultdict(lambda: defaultdict(list))
-porder = []
-path = os.path.join(out, "programs.csv")
-if os.path.exists(path):
-    for r, alloc, name, metric, value in csv.reader(open(path)):
-        key = (name, metric)
-        if key not in porder:
-            porder.append(key)
-        prog[key][alloc].append(float(value))
-if porder:
-    rows = []
-    for key in porder:
-        name, metric = key
-        if metric == "failed":
-            rows.append([name, "FAILED under " + ",".join(sorted(prog[key]))]
-                        + [""] * (len(names) + 1))
-            continue
-        # Interference from other processes only slows a run down: best
-        # wall time (min) and best rps (max); RSS is the median. Wall time
-        # also gets its median, which a single lucky round cannot move.
-        aggs = [(min, "wall s")] if metric == "wall_s" else \
-               [(max, metric)] if metric.endswith("_rps") else \
-               [(statistics.median, "peak RSS MiB")]
-        if metric == "wall_s":
-            aggs.append((statistics.median, "wall s (median)"))
-        fmt = (lambda v: f"{v / 1024:.1f}") if metric == "rss_kib" else \
-              (lambda v: f"{v:.0f}") if metric.endswith("_rps") else \
-              (lambda v: f"{v:.3f}")
-        for agg, label in aggs:
-            med = {a: agg(prog[key][a]) for a in names if prog[key][a]}
-            rows.append([name, label]
-                        + [fmt(med[a]) if a in med else "-" for a in names]
-                        + [ratio(med.get("memgroup"), med.get("jemalloc")),
-                           ratio(med.get("memgroup"), med.get("glibc"))])
-    rounds = max(len(v) for d in prog.values() for v in d.values())
-    table(f"Real programs ({rounds} rounds: min and median wall time, max rps, median RSS; "
-          "redis: server under the "
-          "allocator, client plain glibc; redis-server links libjemalloc, so its "
-          "'glibc' column is jemalloc)",
-          ["program", "metric"] + names + ["mg/jemalloc", "mg/glibc"], rows)
-
-# Callgrind: instructions per pair = (Ir(2N) - Ir(N)) / N.
-cg = {}
-path = os.path.join(out, "callgrind.csv")
-if os.path.exists(path):
-    for alloc, mode, n, ir in csv.reader(open(path)):
-        if ir:
-            cg[(alloc, mode, int(n))] = int(ir)
-labels = {"malloc": "malloc(64)+free",
-          "new": "new(64)+delete",
-          "sized": "new(64)+delete(p, 64)",
-          "fresh": "malloc(64)+free, page-aligned block"}
-if cg:
-    rows = []
-    for mode in labels:
-        per = {}
-        for a in names:
-            ns = sorted(n for (al, m, n) in cg if al == a and m == mode)
-            if len(ns) == 2:
-                per[a] = (cg[(a, mode, ns[1])] - cg[(a, mode, ns[0])]) / (ns[1] - ns[0])
-        rows.append([labels[mode]] + [f"{per[a]:.1f}" if a in per else "-" for a in names]
-                    + [f"{per['memgroup'] - per['jemalloc']:+.1f}"
-                       if "memgroup" in per and "jemalloc" in per else "-"])
-    table("Callgrind instructions per pair, (Ir(2N) - Ir(N)) / N",
-          ["pair"] + names + ["mg - jemalloc"], rows)
-
-    # Per-function instructions per pair, from the two annotate outputs.
-    import re
-    line_re = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+(\S+?):(.+?)(?: \[(.*)\])?$")
-    def per_function(alloc, mode, n):
-        res = {}
-        try:
-            text = open(os.path.join(out, "callgrind", f"{alloc}-{mode}-{n}.out.annotate"))
-        except OSError:
-            return res
-        for line in text:
-            m = line_re.match(line.rstrip("\n"))
-            if m and "PROGRAM TOTALS" not in line:
-                fn = m.group(3) + (f" [{os.path.basename(m.group(4))}]" if m.group(4) else "")
-                res[fn] = res.get(fn, 0) + int(m.group(1).replace(",", ""))
-        return res
-    for alloc in ("memgroup", "jemalloc"):
-        for mode in ("malloc", "fresh"):
-            ns = sorted(n for (al, m, n) in cg if al == alloc and m == mode)
-            if len(ns) != 2:
-                continue
-            lo, hi = per_function(alloc, mode, ns[0]), per_function(alloc, mode, ns[1])
-            rows = []
-            for fn in hi:
-                d = (hi[fn] - lo.get(fn, 0)) / (ns[1] - ns[0])
-                if d >= 0.5:
-                    rows.append((d, fn))
-            rows.sort(reverse=True)
-            table(f"{alloc}, {labels[mode]}: instructions per pair by function",
-                  ["Ir/pair", "function"], [[f"{d:.1f}", fn] for d, fn in rows[:14]])
-PY
+"$here/report.py" --details "$out"

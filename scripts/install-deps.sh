@@ -10,4 +10,5 @@ $SUDO apt-get install -y --no-install-recommends \
   build-essential cmake clang libclang-rt-14-dev pkg-config binutils \
   libjemalloc-dev libmimalloc-dev libabsl-dev libgtest-dev libgmock-dev \
   libbenchmark-dev libtcmalloc-minimal4 valgrind \
-  python3 perl ruby git sqlite3 redis-server redis-tools procps
+  python3 perl ruby git sqlite3 redis-server redis-tools procps time \
+  python3-matplotlib
