@@ -79,8 +79,8 @@ int64_t ChargeStocks::SlotLimit(uint32_t group, int64_t extra) const {
   return want < room ? want : room;
 }
 
-int ChargeStocks::RefillLocked(ThreadStock* ts, uint32_t group, int64_t bytes,
-                               int64_t batch, Pending out[2]) const {
+int ChargeStocks::AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes,
+                            int64_t batch, Pending out[2]) const {
   int n = 0;
   StockSlot* slot = nullptr;
   for (int s = 0; s < kStockSlots; ++s) {
@@ -138,7 +138,7 @@ bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
     if (tree_.TryCharge(group, batch, failed, CountFailure::kNo)) {
       if (BeginOwner(ts)) {
         Pending p[2];
-        int n = RefillLocked(ts, group, batch - bytes, batch, p);
+        int n = AddToSlot(ts, group, batch - bytes, batch, p);
         EndOwner(ts);
         UnchargePending(p, n);
       } else {
@@ -162,7 +162,7 @@ void ChargeStocks::Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
   const int64_t limit =
       SlotLimit(group, extra > 0 && group == ts->primary ? extra : 0);
   Pending p[2];
-  int n = RefillLocked(ts, group, bytes, limit, p);
+  int n = AddToSlot(ts, group, bytes, limit, p);
   EndOwner(ts);
   UnchargePending(p, n);
 }
