@@ -243,22 +243,8 @@ int64_t ChargeStocks::DrainSubtree(uint32_t root) {
   return total;
 }
 
-int64_t ChargeStocks::StockedBytes(uint32_t group) const {
-  int64_t total = 0;
-  // Pairs with Acquire's release CAS of head_.
-  for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
-       ts = ts->next) {
-    for (int s = 0; s < kStockSlots; ++s) {
-      // Racy by design: a statistics snapshot.
-      if (ts->slots[s].group.load(std::memory_order_relaxed) == group) {
-        total += ts->slots[s].bytes.load(std::memory_order_relaxed);
-      }
-    }
-  }
-  return total;
-}
-
-int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
+template <typename Match>
+int64_t ChargeStocks::SumStocked(Match match) const {
   int64_t total = 0;
   // Pairs with Acquire's release CAS of head_.
   for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
@@ -266,12 +252,20 @@ int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
     for (int s = 0; s < kStockSlots; ++s) {
       // Racy by design: a statistics snapshot.
       uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
-      if (g != kNoGroup && tree_.IsInSubtree(g, root)) {
+      if (g != kNoGroup && match(g)) {
         total += ts->slots[s].bytes.load(std::memory_order_relaxed);
       }
     }
   }
   return total;
+}
+
+int64_t ChargeStocks::StockedBytes(uint32_t group) const {
+  return SumStocked([group](uint32_t g) { return g == group; });
+}
+
+int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
+  return SumStocked([&](uint32_t g) { return tree_.IsInSubtree(g, root); });
 }
 
 void ChargeStocks::AfterForkChild(ThreadStock* self) {

@@ -273,6 +273,10 @@ class ChargeStocks {
                 Pending out[2]) const;
   void UnchargePending(const Pending* p, int n) const;
   int64_t TakeSlots(ThreadStock* ts, uint32_t root) const;
+  // Bytes held in every thread's slots whose group satisfies `match` (racy
+  // snapshot). Allocates: never.
+  template <typename Match>
+  int64_t SumStocked(Match match) const;
 
   CounterTree tree_;
   // Set once by Init. Relaxed: a stale false only disables the fast path.
