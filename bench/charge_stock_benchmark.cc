@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "counter/charge_stock.h"
-#include "counter/page_counter.h"
+#include "counter/counter_tree.h"
 
 namespace memgroup::internal {
 namespace {

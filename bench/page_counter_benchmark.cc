@@ -1,4 +1,4 @@
-// Benchmarks of CounterTree (src/counter/page_counter.h): one TryCharge plus
+// Benchmarks of CounterTree (src/counter/counter_tree.h): one TryCharge plus
 // one Uncharge of 4 KiB per iteration, flat (the charged node is a root) and
 // 4 levels deep, with 1 and 2 threads that share one group, charge sibling
 // leaves under a shared parent, or charge separate top-level trees. Every
@@ -16,7 +16,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "counter/page_counter.h"
+#include "counter/counter_tree.h"
 
 namespace memgroup::internal {
 namespace {

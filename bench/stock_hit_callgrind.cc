@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "counter/charge_stock.h"
-#include "counter/page_counter.h"
+#include "counter/counter_tree.h"
 
 namespace memgroup::internal {
 namespace {

@@ -1,6 +1,6 @@
-// Invariant checks in three tiers. MG_CHECK is always on; MG_DCHECK is on in
-// debug builds (MG_DEBUG); MG_DCHECK_EXPENSIVE with MG_DEBUG_FULL. A failure
-// formats its message on the stack, writes it with write(2) and aborts.
+// Invariant checks in two tiers. MG_CHECK is always on; MG_DCHECK is on in
+// debug builds (MG_DEBUG). A failure formats its message on the stack, writes
+// it with write(2) and aborts.
 // Allocates: never.
 #ifndef MEMGROUP_SRC_BASE_CHECK_H_
 #define MEMGROUP_SRC_BASE_CHECK_H_
@@ -19,20 +19,12 @@ namespace memgroup::internal {
   } while (0)
 #define MG_CHECK(cond) MG_CHECK_MSG(cond, "")
 
-#if defined(MG_DEBUG) || defined(MG_DEBUG_FULL)
+#if defined(MG_DEBUG)
 #define MG_DCHECK(cond) MG_CHECK(cond)
 #else
 #define MG_DCHECK(cond) \
   do {                  \
     (void)sizeof(cond); \
-  } while (0)
-#endif
-
-#if defined(MG_DEBUG_FULL)
-#define MG_DCHECK_EXPENSIVE(cond) MG_CHECK(cond)
-#else
-#define MG_DCHECK_EXPENSIVE(cond) \
-  do {                            \
   } while (0)
 #endif
 

@@ -14,6 +14,10 @@ inline constexpr uint32_t kNoGroup = 0xffff;
 // Longest group name component, including the NUL.
 inline constexpr uint32_t kMaxGroupName = 64;
 
+// A limit that never refuses: the value of an unset max or high, and what
+// the size "max" parses to.
+inline constexpr int64_t kUnlimited = INT64_MAX;
+
 }  // namespace memgroup::internal
 
 #endif  // MEMGROUP_SRC_BASE_LIMITS_H_

@@ -13,7 +13,4 @@
 #define MG_TLS __thread __attribute__((tls_model("initial-exec")))
 #define MG_CACHELINE 64
 
-#define MG_STRINGIFY_INNER(x) #x
-#define MG_STRINGIFY(x) MG_STRINGIFY_INNER(x)
-
 #endif  // MEMGROUP_SRC_BASE_MACROS_H_

@@ -1,6 +1,6 @@
 // Size parsing with the kernel's rules for memory.max and friends: a decimal
 // number of bytes with an optional binary suffix K, M, G or T (case
-// insensitive, e.g. "512M", "1g", "4096"), or "max" for unlimited.
+// insensitive, e.g. "512M", "1g", "4096"), or "max" for unlimited (kUnlimited).
 // Allocates: never (usable before main under LD_PRELOAD).
 #ifndef MEMGROUP_SRC_BASE_PARSE_SIZE_H_
 #define MEMGROUP_SRC_BASE_PARSE_SIZE_H_
@@ -8,10 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace memgroup::internal {
+#include "base/limits.h"
 
-// The value "max" parses to: no limit.
-inline constexpr int64_t kUnlimited = INT64_MAX;
+namespace memgroup::internal {
 
 enum class ParseSizeError {
   kOk,

@@ -79,8 +79,8 @@ int64_t ChargeStocks::SlotLimit(uint32_t group, int64_t extra) const {
   return want < room ? want : room;
 }
 
-int ChargeStocks::RefillLocked(ThreadStock* ts, uint32_t group, int64_t bytes,
-                               int64_t batch, Pending out[2]) const {
+int ChargeStocks::AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes,
+                            int64_t batch, Pending out[2]) const {
   int n = 0;
   StockSlot* slot = nullptr;
   for (int s = 0; s < kStockSlots; ++s) {
@@ -138,7 +138,7 @@ bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
     if (tree_.TryCharge(group, batch, failed, CountFailure::kNo)) {
       if (BeginOwner(ts)) {
         Pending p[2];
-        int n = RefillLocked(ts, group, batch - bytes, batch, p);
+        int n = AddToSlot(ts, group, batch - bytes, batch, p);
         EndOwner(ts);
         UnchargePending(p, n);
       } else {
@@ -162,7 +162,7 @@ void ChargeStocks::Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
   const int64_t limit =
       SlotLimit(group, extra > 0 && group == ts->primary ? extra : 0);
   Pending p[2];
-  int n = RefillLocked(ts, group, bytes, limit, p);
+  int n = AddToSlot(ts, group, bytes, limit, p);
   EndOwner(ts);
   UnchargePending(p, n);
 }
@@ -243,22 +243,8 @@ int64_t ChargeStocks::DrainSubtree(uint32_t root) {
   return total;
 }
 
-int64_t ChargeStocks::StockedBytes(uint32_t group) const {
-  int64_t total = 0;
-  // Pairs with Acquire's release CAS of head_.
-  for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
-       ts = ts->next) {
-    for (int s = 0; s < kStockSlots; ++s) {
-      // Racy by design: a statistics snapshot.
-      if (ts->slots[s].group.load(std::memory_order_relaxed) == group) {
-        total += ts->slots[s].bytes.load(std::memory_order_relaxed);
-      }
-    }
-  }
-  return total;
-}
-
-int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
+template <typename Match>
+int64_t ChargeStocks::SumStocked(Match match) const {
   int64_t total = 0;
   // Pairs with Acquire's release CAS of head_.
   for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
@@ -266,12 +252,20 @@ int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
     for (int s = 0; s < kStockSlots; ++s) {
       // Racy by design: a statistics snapshot.
       uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
-      if (g != kNoGroup && tree_.IsInSubtree(g, root)) {
+      if (g != kNoGroup && match(g)) {
         total += ts->slots[s].bytes.load(std::memory_order_relaxed);
       }
     }
   }
   return total;
+}
+
+int64_t ChargeStocks::StockedBytes(uint32_t group) const {
+  return SumStocked([group](uint32_t g) { return g == group; });
+}
+
+int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
+  return SumStocked([&](uint32_t g) { return tree_.IsInSubtree(g, root); });
 }
 
 void ChargeStocks::AfterForkChild(ThreadStock* self) {

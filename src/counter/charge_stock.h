@@ -30,7 +30,7 @@
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
-#include "counter/page_counter.h"
+#include "counter/counter_tree.h"
 
 namespace memgroup::internal {
 
@@ -201,9 +201,6 @@ class ChargeStocks {
   const CounterTree& tree() const { return tree_; }
 
  private:
-  // Runs `f` inside the owner's busy section (see the file comment): false
-  // without running it if the call is reentrant or a drain has the stock
-  // frozen. Allocates: never.
   // Enters the owner's busy section (see the file comment): false if the
   // call is reentrant (we interrupted our own stock operation: a signal
   // handler) or a drain has the stock frozen. Allocates: never.
@@ -266,13 +263,20 @@ class ChargeStocks {
     uint32_t group;
     int64_t bytes;
   };
-  // Inside the owner's busy section: adds `bytes` to (or installs) the slot
-  // for `group`, trimming it to `batch`. What must be uncharged (the excess,
-  // an evicted slot) is returned in out[0..n). Allocates: never.
-  int RefillLocked(ThreadStock* ts, uint32_t group, int64_t bytes,
-                   int64_t batch, Pending out[2]) const;
+  // Adds `bytes` to the slot for `group`, installing it first (slot 0 for
+  // the primary group, else an empty slot or a round-robin eviction) and
+  // trimming it to half of `batch` when it would exceed `batch`. What must
+  // be uncharged (the excess, an evicted slot's bytes) is returned in
+  // out[0..n) for the caller to uncharge after EndOwner. Call inside the
+  // owner's busy section (BeginOwner succeeded). Allocates: never.
+  int AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes, int64_t batch,
+                Pending out[2]) const;
   void UnchargePending(const Pending* p, int n) const;
   int64_t TakeSlots(ThreadStock* ts, uint32_t root) const;
+  // Bytes held in every thread's slots whose group satisfies `match` (racy
+  // snapshot). Allocates: never.
+  template <typename Match>
+  int64_t SumStocked(Match match) const;
 
   CounterTree tree_;
   // Set once by Init. Relaxed: a stale false only disables the fast path.

@@ -4,7 +4,7 @@
 // - t_thread is owner-only (initial-exec TLS); nothing else reads it.
 // - Stocks follow the busy/frozen protocol of charge_stock.h; this file only
 //   calls ChargeStocks.
-// - Counter limits and usage follow page_counter.h (seq_cst Dekker pair on
+// - Counter limits and usage follow counter_tree.h (seq_cst Dekker pair on
 //   try-charge vs limit change).
 // - The refusing level's decision is exact: DrainSubtree(refusing level)
 //   returns every stocked byte of its subtree before the retry, so the retry

@@ -22,7 +22,7 @@
 #include "base/macros.h"
 #include "base/spinlock.h"
 #include "counter/charge_stock.h"
-#include "counter/page_counter.h"
+#include "counter/counter_tree.h"
 #include "group/errc.h"
 #include "group/group_state.h"
 

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "counter/page_counter.h"
+#include "counter/counter_tree.h"
 
 namespace memgroup::internal::testing {
 

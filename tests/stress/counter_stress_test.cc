@@ -154,7 +154,7 @@ TEST_F(CounterStressTest, LimitIsNeverExceededBySuccessfulCharges) {
   GroupId a = Make(reg_->root(), "a");
   uint32_t ia = Index(a);
   CounterTree& t = reg_->tree();
-  ASSERT_EQ(t.SetMax(ia, 1 << 20), SetLimitResult::kOk);
+  ASSERT_EQ(t.ExchangeMax(ia, 1 << 20), kUnlimited);
   std::atomic<int64_t> admitted{0}, refused{0};
   std::vector<std::thread> threads;
   for (int w = 0; w < kWorkers; ++w) {

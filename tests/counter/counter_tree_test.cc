@@ -1,4 +1,4 @@
-#include "counter/page_counter.h"
+#include "counter/counter_tree.h"
 
 #include <gtest/gtest.h>
 
@@ -9,10 +9,10 @@ namespace {
 
 using testing::TreeFixture;
 
-class PageCounterTest : public ::testing::Test {
+class CounterTreeTest : public ::testing::Test {
  protected:
   // root(0) -> a(1) -> b(2) -> c(3); root -> d(4)
-  PageCounterTest() {
+  CounterTreeTest() {
     f_.Add(0, kNoParent);
     f_.Add(1, 0);
     f_.Add(2, 1);
@@ -23,7 +23,7 @@ class PageCounterTest : public ::testing::Test {
   TreeFixture f_;
 };
 
-TEST_F(PageCounterTest, NewNodesStartUnlimitedAndUnprotected) {
+TEST_F(CounterTreeTest, NewNodesStartUnlimitedAndUnprotected) {
   EXPECT_EQ(t().Max(1), kUnlimited);
   EXPECT_EQ(t().High(1), kUnlimited);
   EXPECT_EQ(t().Low(1), 0);
@@ -31,7 +31,7 @@ TEST_F(PageCounterTest, NewNodesStartUnlimitedAndUnprotected) {
   EXPECT_EQ(t().Usage(1), 0);
 }
 
-TEST_F(PageCounterTest, TryChargeWalksToTheRoot) {
+TEST_F(CounterTreeTest, TryChargeWalksToTheRoot) {
   uint32_t failed = 99;
   ASSERT_TRUE(t().TryCharge(3, 1000, &failed));
   EXPECT_EQ(failed, 99u);
@@ -41,7 +41,7 @@ TEST_F(PageCounterTest, TryChargeWalksToTheRoot) {
   for (uint32_t i : {0u, 1u, 2u, 3u}) EXPECT_EQ(t().Usage(i), 0) << i;
 }
 
-TEST_F(PageCounterTest, TryChargeAtAncestorLimitRollsBackChildren) {
+TEST_F(CounterTreeTest, TryChargeAtAncestorLimitRollsBackChildren) {
   t().ExchangeMax(1, 5000);
   uint32_t failed = 99;
   ASSERT_TRUE(t().TryCharge(3, 4000, &failed));
@@ -59,7 +59,7 @@ TEST_F(PageCounterTest, TryChargeAtAncestorLimitRollsBackChildren) {
   EXPECT_EQ(t().Usage(1), 5000);
 }
 
-TEST_F(PageCounterTest, TryChargeAtOwnLimitReportsItself) {
+TEST_F(CounterTreeTest, TryChargeAtOwnLimitReportsItself) {
   t().ExchangeMax(3, 100);
   uint32_t failed = 99;
   EXPECT_FALSE(t().TryCharge(3, 101, &failed));
@@ -67,7 +67,7 @@ TEST_F(PageCounterTest, TryChargeAtOwnLimitReportsItself) {
   EXPECT_EQ(t().Usage(0), 0);
 }
 
-TEST_F(PageCounterTest, RetriesCanBeLeftOutOfFailcnt) {
+TEST_F(CounterTreeTest, RetriesCanBeLeftOutOfFailcnt) {
   t().ExchangeMax(2, 100);
   uint32_t failed;
   EXPECT_FALSE(t().TryCharge(3, 200, &failed, CountFailure::kNo));
@@ -77,7 +77,7 @@ TEST_F(PageCounterTest, RetriesCanBeLeftOutOfFailcnt) {
   EXPECT_EQ(t().Failcnt(2), 1);
 }
 
-TEST_F(PageCounterTest, ForcedChargeMayExceedMax) {
+TEST_F(CounterTreeTest, ForcedChargeMayExceedMax) {
   t().ExchangeMax(2, 100);
   t().Charge(3, 500);
   EXPECT_EQ(t().Usage(2), 500);
@@ -87,7 +87,7 @@ TEST_F(PageCounterTest, ForcedChargeMayExceedMax) {
   EXPECT_EQ(failed, 2u);
 }
 
-TEST_F(PageCounterTest, UnchargeClampsAtZeroAndReports) {
+TEST_F(CounterTreeTest, UnchargeClampsAtZeroAndReports) {
   t().Charge(3, 10);
   t().Uncharge(3, 30);
   EXPECT_EQ(t().Usage(3), 0);
@@ -98,15 +98,24 @@ TEST_F(PageCounterTest, UnchargeClampsAtZeroAndReports) {
   EXPECT_EQ(t().Usage(0), 5);
 }
 
-TEST_F(PageCounterTest, SetMaxBelowUsageIsBusy) {
+TEST_F(CounterTreeTest, ExchangeMaxReturnsThePreviousMaxAndAdmitsUpToIt) {
   t().Charge(1, 1000);
-  EXPECT_EQ(t().SetMax(1, 999), SetLimitResult::kBusy);
-  EXPECT_EQ(t().Max(1), kUnlimited);
-  EXPECT_EQ(t().SetMax(1, 1000), SetLimitResult::kOk);
+  EXPECT_EQ(t().ExchangeMax(1, 1000), kUnlimited);
   EXPECT_EQ(t().Max(1), 1000);
+  uint32_t failed = 99;
+  EXPECT_FALSE(t().TryCharge(1, 1, &failed));  // usage == max: no room left
+  EXPECT_EQ(failed, 1u);
+  // Raising returns the limit it replaces and admits exactly up to the new one.
+  EXPECT_EQ(t().ExchangeMax(1, 2000), 1000);
+  EXPECT_TRUE(t().TryCharge(2, 1000, &failed));
+  EXPECT_EQ(t().Usage(1), 2000);
+  EXPECT_FALSE(t().TryCharge(2, 1, &failed));
+  EXPECT_EQ(failed, 1u);
+  EXPECT_EQ(t().ExchangeMax(1, kUnlimited), 2000);
+  EXPECT_TRUE(t().TryCharge(2, 1, &failed));
 }
 
-TEST_F(PageCounterTest, ExchangeMaxBelowUsageFailsLaterCharges) {
+TEST_F(CounterTreeTest, ExchangeMaxBelowUsageFailsLaterCharges) {
   t().Charge(1, 1000);
   EXPECT_EQ(t().ExchangeMax(1, 500), kUnlimited);
   uint32_t failed;
@@ -118,7 +127,7 @@ TEST_F(PageCounterTest, ExchangeMaxBelowUsageFailsLaterCharges) {
   EXPECT_FALSE(t().TryCharge(2, 1, &failed));
 }
 
-TEST_F(PageCounterTest, WatermarkAndPeakReset) {
+TEST_F(CounterTreeTest, WatermarkAndPeakReset) {
   t().Charge(1, 700);
   t().Uncharge(1, 500);
   EXPECT_EQ(t().Watermark(1), 700);
@@ -131,7 +140,7 @@ TEST_F(PageCounterTest, WatermarkAndPeakReset) {
   EXPECT_EQ(t().Watermark(1), 700);
 }
 
-TEST_F(PageCounterTest, MarginIsTheTightestAncestor) {
+TEST_F(CounterTreeTest, MarginIsTheTightestAncestor) {
   t().ExchangeMax(1, 10000);
   t().ExchangeMax(3, 50000);
   t().Charge(4, 1);
@@ -142,14 +151,14 @@ TEST_F(PageCounterTest, MarginIsTheTightestAncestor) {
   EXPECT_EQ(t().Margin(3), 0);
 }
 
-TEST_F(PageCounterTest, SubtreeMembership) {
+TEST_F(CounterTreeTest, SubtreeMembership) {
   EXPECT_TRUE(t().IsInSubtree(3, 1));
   EXPECT_TRUE(t().IsInSubtree(3, 3));
   EXPECT_FALSE(t().IsInSubtree(4, 1));
   EXPECT_TRUE(t().IsInSubtree(4, 0));
 }
 
-TEST_F(PageCounterTest, HighIsStoredButNeverRefuses) {
+TEST_F(CounterTreeTest, HighIsStoredButNeverRefuses) {
   t().SetHigh(1, 100);
   EXPECT_EQ(t().High(1), 100);
   uint32_t failed;

@@ -1,7 +1,7 @@
-// Implements page_counter.h. Follows the kernel's mm/page_counter.c algorithm:
+// Implements counter_tree.h. Follows the kernel's mm/page_counter.c algorithm:
 // add-then-check per level, rollback of the levels below a refusing level,
 // lazy watermarks, protected-usage propagation. Allocates: never.
-#include "counter/page_counter.h"
+#include "counter/counter_tree.h"
 
 #include "base/macros.h"
 #include "base/raw_log.h"
@@ -103,8 +103,9 @@ bool CounterTree::TryCharge(uint32_t i, int64_t bytes, uint32_t* failed,
        n = nodes_[n].parent.load(std::memory_order_relaxed)) {
     PageCounter& c = nodes_[n];
     // seq_cst: the add must be globally ordered before the load of max below.
-    // Pairs with ExchangeMax/SetMax (exchange then re-load usage): either we
-    // see the new max, or the setter sees our usage (Dekker store->load).
+    // Pairs with ExchangeMax's exchange followed by the setter's load of
+    // usage: either we see the new max, or the setter sees our usage (Dekker
+    // store->load).
     int64_t now = c.usage.fetch_add(bytes, std::memory_order_seq_cst) + bytes;
     // seq_cst: second half of the Dekker pair above.
     int64_t max = c.max.load(std::memory_order_seq_cst);
@@ -145,27 +146,10 @@ void CounterTree::Uncharge(uint32_t i, int64_t bytes) const {
   }
 }
 
-SetLimitResult CounterTree::SetMax(uint32_t i, int64_t bytes) const {
-  PageCounter& c = nodes_[i];
-  for (;;) {
-    // seq_cst: first read; see below.
-    int64_t usage = c.usage.load(std::memory_order_seq_cst);
-    if (usage > bytes) return SetLimitResult::kBusy;
-    // seq_cst: publish the limit before re-reading usage. Pairs with
-    // TryCharge's fetch_add/load(max) (Dekker).
-    int64_t old = c.max.exchange(bytes, std::memory_order_seq_cst);
-    // seq_cst: second half of the Dekker pair.
-    if (c.usage.load(std::memory_order_seq_cst) <= usage || bytes >= old) {
-      return SetLimitResult::kOk;
-    }
-    // A charge raced in above the new limit: restore and retry.
-    c.max.store(old, std::memory_order_seq_cst);
-  }
-}
-
 int64_t CounterTree::ExchangeMax(uint32_t i, int64_t bytes) const {
-  // seq_cst: pairs with TryCharge (Dekker); after this returns, every charge
-  // that has not yet read max sees the new value.
+  // seq_cst: pairs with TryCharge's seq_cst add and load of max (Dekker);
+  // after this returns, every charge that has not yet read max sees the new
+  // value.
   return nodes_[i].max.exchange(bytes, std::memory_order_seq_cst);
 }
 

@@ -1,6 +1,8 @@
 // Hierarchical memory counters with the Linux kernel's page_counter semantics
-// (mm/page_counter.c), counted in bytes. Owns: usage, limits (max, high, low,
-// min), peak watermarks, failcnt and effective protection of every node.
+// (mm/page_counter.c), counted in bytes. Owns: CounterTree, the operations on
+// the tree, and PageCounter, one node of it (the kernel's struct
+// page_counter): usage, limits (max, high, low, min), peak watermarks,
+// failcnt and effective protection.
 //
 // Nodes live in one flat array and name their parent by index (no pointers),
 // so the same tree can later live in a shared-memory segment mapped by
@@ -14,14 +16,14 @@
 // Allocates: never. Thread-safe: every operation may run concurrently with
 // every other, except that Set* calls on one node must be serialised by the
 // caller (the kernel's rule; the registry lock does it).
-#ifndef MEMGROUP_SRC_COUNTER_PAGE_COUNTER_H_
-#define MEMGROUP_SRC_COUNTER_PAGE_COUNTER_H_
+#ifndef MEMGROUP_SRC_COUNTER_COUNTER_TREE_H_
+#define MEMGROUP_SRC_COUNTER_COUNTER_TREE_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
-#include "base/parse_size.h"
+#include "base/limits.h"
 
 namespace memgroup::internal {
 
@@ -61,8 +63,6 @@ struct PageCounter {
 static_assert(sizeof(PageCounter) == 192, "three cache lines");
 static_assert(offsetof(PageCounter, emin) == 64, "usage line is alone");
 static_assert(offsetof(PageCounter, max) == 128, "limits off the usage line");
-
-enum class SetLimitResult { kOk, kBusy };
 
 // Whether a refused TryCharge counts in the refusing level's failcnt. A
 // charge that is attempted several times (a batch first, retries after a
@@ -104,12 +104,12 @@ class CounterTree {
     return nodes_[i].usage.load(std::memory_order_relaxed);
   }
 
-  // The kernel's page_counter_set_max: refuses (kBusy) if usage is already
-  // above `bytes`; otherwise publishes the new max and re-verifies usage,
-  // restoring the old max and retrying if a racing charge got in above it.
-  [[nodiscard]] SetLimitResult SetMax(uint32_t i, int64_t bytes) const;
   // cgroup v2 memory.max: publishes unconditionally, possibly below usage.
-  // Returns the previous max. Later charges fail until usage falls.
+  // Returns the previous max. Nothing already charged is undone; later
+  // charges fail until usage falls below the new max. A charge racing with
+  // the exchange either sees the new max or has its usage visible to a
+  // seq_cst load of usage made after this returns (the caller's reclaim
+  // target). Allocates: never.
   int64_t ExchangeMax(uint32_t i, int64_t bytes) const;
   void SetHigh(uint32_t i, int64_t bytes) const;
   // min/low: stores the setting and re-propagates protected usage to the root.
@@ -178,4 +178,4 @@ class CounterTree {
 
 }  // namespace memgroup::internal
 
-#endif  // MEMGROUP_SRC_COUNTER_PAGE_COUNTER_H_
+#endif  // MEMGROUP_SRC_COUNTER_COUNTER_TREE_H_
