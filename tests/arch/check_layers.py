@@ -6,9 +6,9 @@ import pathlib
 import re
 import sys
 
-LAYERS = {"base": 0, "counter": 1, "group": 2, "engine": 3, "api": 4,
-          "preload": 5, "cli": 6, "control": 6}
-MALLOC_PATH = {"base", "counter", "group", "engine", "preload"}
+LAYERS = {"base": 0, "counter": 1, "group": 2, "engine": 3, "alloc": 4,
+          "api": 5, "preload": 5, "cli": 6, "control": 6}
+MALLOC_PATH = {"base", "counter", "group", "engine", "alloc", "preload"}
 FORBIDDEN = re.compile(
     r'#include\s*[<"](string|vector|functional|iostream|sstream|map|'
     r'unordered_map|deque|list|absl/[^">]*)[">]')
