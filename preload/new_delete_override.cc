@@ -18,12 +18,12 @@
 #include <cstddef>
 #include <new>
 
-#include "api/alloc_path.h"
+#include "alloc/alloc_path.h"
 #include "base/raw_log.h"
 
 using memgroup::internal::RawLog;
-using memgroup::internal::preload::AllocImpl;
-using memgroup::internal::preload::FreeImpl;
+using memgroup::internal::alloc::AllocImpl;
+using memgroup::internal::alloc::FreeImpl;
 
 namespace {
 

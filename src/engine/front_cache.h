@@ -24,7 +24,7 @@
 // t_front the thread's bound group, rebinding flushes it first; the engine's
 // second cache, t_other, holds small blocks of one other group); hold a
 // charged byte (blocks are uncharged when pushed and charged when popped,
-// by the callers in src/api/alloc_path.h and preload/); be touched by any
+// by the callers in src/alloc/alloc_path.h and preload/); be touched by any
 // thread but its owner
 // (the fork child leaves the caches of the threads it lost alone).
 //

@@ -271,10 +271,4 @@ void Registry::RaiseEvent(uint32_t index, Event e) {
   }
 }
 
-uint32_t Registry::LiveCount() const {
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < kMaxGroups; ++i) n += IsLive(i) ? 1 : 0;
-  return n;
-}
-
 }  // namespace memgroup::internal

@@ -1,5 +1,5 @@
 // The group registry: id -> group, names and the tree, generation-tagged ids,
-// create/destroy with reparenting, and each thread's current group. Owns the
+// create/destroy with reparenting. Owns the
 // flat PageCounter array and the per-thread charge stocks.
 // Must never allocate through malloc (its memory comes from MetaMap) and never
 // take its lock on the malloc fast path.
@@ -112,9 +112,6 @@ class Registry {
   void PrepareFork() { lock_.Lock(); }
   void ParentFork() { lock_.Unlock(); }
   void ChildFork() { lock_.ResetAfterFork(); }
-
-  // Number of live groups (including the root).
-  uint32_t LiveCount() const;
 
  private:
   template <typename F>

@@ -1,63 +1,44 @@
 // The allocation paths shared by the malloc, operator new and C ABI entry
 // points: the inline fast paths (a front-cache pop or push plus a stock
-// take or give, no call) and the declarations of the misses and slow paths.
-// Only preload/ and src/api include it. Allocates: never (through the public
-// malloc).
+// take or give, no call) and the misses they fall back to (slow_path.h).
+// Owns: the fast paths' shape. Must never: call anything but the misses on
+// a failed compare, lock, use an atomic read-modify-write, allocate through
+// the public malloc. Included by preload/ and src/api (and src/alloc).
+// Allocates: never.
 //
 // Fast path shape (style.md §6.1): engine::t_front and t_thread.stock are
 // nullptr for a thread that has not run its first slow path (and after
 // thread exit), which fails the first compare. The stock always belongs to
 // the thread's current group and the front cache to its bound group;
 // rebinding drains the one and flushes the other.
-#ifndef MEMGROUP_SRC_API_ALLOC_PATH_H_
-#define MEMGROUP_SRC_API_ALLOC_PATH_H_
+#ifndef MEMGROUP_SRC_ALLOC_ALLOC_PATH_H_
+#define MEMGROUP_SRC_ALLOC_ALLOC_PATH_H_
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "base/macros.h"
 #include "engine/engine.h"
 #include "engine/front_cache.h"
 #include "engine/owner_table.h"
-#include "group/charger.h"
 #include "group/registry.h"
+#include "group/thread_binding.h"
 
-namespace memgroup::internal::preload {
-
-// Lazy init from any first call. Returns true when the engine is ready. The
-// initialising thread's own nested calls get false and are served from the
-// bootstrap buffer. Allocates: never.
-bool EnsureInit();
-
-// Bootstrap buffer for allocations made while initialising.
-void* BootstrapAlloc(size_t size, size_t align);
-bool IsBootstrap(const void* p);
-size_t BootstrapSize(const void* p);
-
-// The slow allocation path: init, thread setup, charge (with the group's OOM
-// policy), engine. Returns nullptr with errno = ENOMEM on failure.
-MG_NOINLINE void* AllocSlow(size_t size, size_t align, bool zero);
-// Allocation in an explicit group index (mg_malloc_in). Slow path.
-void* AllocInGroup(uint32_t group, size_t size, size_t align, bool zero);
-// free() of a pointer the engine does not own. Allocates: never.
-MG_NOINLINE void FreeForeign(void* p);
-// realloc of any pointer.
-void* ReallocImpl(void* p, size_t size);
-// Usable size of any pointer (0 for foreign ones).
-size_t UsableSizeImpl(const void* p);
+namespace memgroup::internal::alloc {
 
 // The fast paths miss: everything that is not a front-cache hit (other
 // sizes, alignments, calloc, empty or full bins, other groups, stock misses,
-// threads not set up yet). Allocates: never.
+// threads not set up yet). Defined in slow_path.cc. Allocates: never.
 MG_NOINLINE void* AllocMiss(size_t size, size_t align, bool zero);
 MG_NOINLINE void FreeMiss(void* p);
 
 // malloc's fast path: pop a block of the request's class from the thread's
 // front cache, charging its usable size to slot 0 of the stock. The cache's
 // group is the thread's current group whenever the cache exists
-// (BindCurrentThread moves both or neither), and ConsumePrimary checks that
-// slot 0 holds that group's stock.
+// (MoveThread, thread.h, moves both or neither), and ConsumePrimary checks
+// that slot 0 holds that group's stock.
 MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
   if (MG_LIKELY(align == 0 && !zero && size <= engine::kFrontSmallMax)) {
     engine::FrontCache* fc = engine::t_front;
@@ -97,6 +78,18 @@ MG_ALWAYS_INLINE void FreeImpl(void* p) {
   FreeMiss(p);
 }
 
-}  // namespace memgroup::internal::preload
+// calloc of `total` bytes (the product already checked): small requests
+// take malloc's fast path, then clear (a cached block is dirty anyway);
+// larger ones keep the engine's zeroing, which skips fresh pages.
+MG_ALWAYS_INLINE void* ZeroedAllocImpl(size_t total) {
+  if (MG_LIKELY(total <= engine::kFrontSmallMax)) {
+    void* p = AllocImpl(total, 0, false);
+    if (MG_LIKELY(p != nullptr)) memset(p, 0, total);
+    return p;
+  }
+  return AllocImpl(total, 0, true);
+}
 
-#endif  // MEMGROUP_SRC_API_ALLOC_PATH_H_
+}  // namespace memgroup::internal::alloc
+
+#endif  // MEMGROUP_SRC_ALLOC_ALLOC_PATH_H_

@@ -1,0 +1,21 @@
+// Configuration from the environment (MEMGROUP_*), read once at init and
+// applied to the process group "/": limits through the group layer's
+// SetLimit, the OOM policy, fault injection, the stats report's path.
+// Any malformed or unknown variable exits with status 2.
+// Must never: allocate (it runs inside the first malloc), call a libc
+// function that may allocate (getenv is avoided: environ is walked).
+// Allocates: never.
+#ifndef MEMGROUP_SRC_ALLOC_ENV_CONFIG_H_
+#define MEMGROUP_SRC_ALLOC_ENV_CONFIG_H_
+
+namespace memgroup::internal::alloc {
+
+// Reads and applies MEMGROUP_*; the registry must be initialised.
+void ConfigureFromEnvironment();
+
+// MEMGROUP_STATS: "stderr", "-" or a file path; nullptr when unset.
+const char* StatsPath();
+
+}  // namespace memgroup::internal::alloc
+
+#endif  // MEMGROUP_SRC_ALLOC_ENV_CONFIG_H_

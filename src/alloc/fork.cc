@@ -1,0 +1,37 @@
+// Implements fork.h.
+#include "alloc/fork.h"
+
+#include <pthread.h>
+
+#include "engine/engine.h"
+#include "engine/mmap_tracker.h"
+#include "group/fork.h"
+
+namespace memgroup::internal::alloc {
+namespace {
+
+void AtForkPrepare() {
+  GroupPrepareFork();
+  mmap_tracker::PrepareFork();
+  engine::PrepareFork();
+}
+
+void AtForkParent() {
+  engine::ParentFork();
+  mmap_tracker::ParentFork();
+  GroupParentFork();
+}
+
+void AtForkChild() {
+  engine::ChildFork();
+  mmap_tracker::ChildFork();
+  GroupChildFork();
+}
+
+}  // namespace
+
+void RegisterForkHandlers() {
+  pthread_atfork(AtForkPrepare, AtForkParent, AtForkChild);
+}
+
+}  // namespace memgroup::internal::alloc

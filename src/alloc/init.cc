@@ -1,0 +1,94 @@
+// Implements init.h.
+//
+// SYNCHRONIZATION
+// - g_state: written by the initialising thread (release), read by every
+//   entry point (acquire): Ready publishes every write made by DoInit.
+// - g_init_tid: relaxed, only compared with the caller's own tid.
+#include "alloc/init.h"
+
+#include <sched.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+
+#include "alloc/env_config.h"
+#include "alloc/fork.h"
+#include "alloc/stats_writer.h"
+#include "alloc/thread.h"
+#include "base/macros.h"
+#include "base/raw_log.h"
+#include "base/sys.h"
+#include "engine/engine.h"
+#include "group/registry.h"
+#include "group/stats_report.h"
+
+namespace memgroup::internal::alloc {
+namespace {
+
+enum : uint32_t { kUninit = 0, kInitializing = 1, kReady = 2, kFailed = 3 };
+
+constinit std::atomic<uint32_t> g_state{kUninit};
+constinit std::atomic<pid_t> g_init_tid{0};
+
+bool DoInit() {
+  if (!GlobalRegistry().Init()) {
+    RawLog("cannot map the group registry");
+    return false;
+  }
+  if (!engine::Init()) {
+    RawLog("cannot initialise the jemalloc engine");
+    return false;
+  }
+  ConfigureFromEnvironment();
+  if (!engine::EnsureGroup(kRootGroup)) {
+    RawLog("cannot create the arena of the root group");
+    return false;
+  }
+  if (!CreateThreadExitKey()) {
+    RawLog("cannot create the thread-exit key");
+    return false;
+  }
+  SetOomReportHook(WriteEngineStats);
+  // After engine::Init (jemalloc registered its handlers then), so ours
+  // prepare first.
+  RegisterForkHandlers();
+  if (StatsPath() != nullptr) atexit(WriteStatsAtExit);
+  return true;
+}
+
+}  // namespace
+
+bool EnsureInit() {
+  // Pairs with the release store at the end of init.
+  uint32_t s = g_state.load(std::memory_order_acquire);
+  if (MG_LIKELY(s == kReady)) return true;
+  if (s == kFailed) return false;
+  uint32_t expected = kUninit;
+  // Acquire/release: the winner's init writes are published by the later
+  // release store of kReady, not by this CAS.
+  if (g_state.compare_exchange_strong(expected, kInitializing,
+                                      std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+    // Relaxed: see g_init_tid.
+    g_init_tid.store(SysGettid(), std::memory_order_relaxed);
+    int saved = errno;
+    bool ok = DoInit();
+    errno = saved;
+    // Pairs with the acquire loads above: Ready publishes every init write.
+    g_state.store(ok ? kReady : kFailed, std::memory_order_release);
+    if (!ok) {
+      RawLog("initialisation failed; cannot serve memory");
+      abort();
+    }
+    return true;
+  }
+  // Relaxed: see g_init_tid.
+  if (g_init_tid.load(std::memory_order_relaxed) == SysGettid()) return false;
+  // Another thread initialises: wait for it (init never blocks on us).
+  // Acquire: pairs with the release store of the final state.
+  while (g_state.load(std::memory_order_acquire) == kInitializing) sched_yield();
+  return g_state.load(std::memory_order_acquire) == kReady;
+}
+
+}  // namespace memgroup::internal::alloc

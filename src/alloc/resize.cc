@@ -1,0 +1,100 @@
+// Implements resize.h. Growth is charged before the engine resizes; the
+// settlement afterwards returns or adds the difference, so a failed or
+// partial resize never leaves a charge that no block holds.
+#include "alloc/resize.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "alloc/alloc_path.h"
+#include "alloc/bootstrap.h"
+#include "alloc/charge.h"
+#include "alloc/slow_path.h"
+#include "group/charger.h"
+
+namespace memgroup::internal::alloc {
+namespace {
+
+// A bootstrap block moves to a real one (bootstrap blocks are never
+// resized or reused).
+void* ReallocBootstrap(void* p, size_t size) {
+  size_t old = BootstrapSize(p);
+  void* q = AllocImpl(size == 0 ? 1 : size, 0, false);
+  if (q != nullptr) memcpy(q, p, old < size ? old : size);
+  return q;
+}
+
+}  // namespace
+
+void* Realloc(void* p, size_t size) {
+  if (p == nullptr) return AllocImpl(size, 0, false);
+  uint32_t owner = owner_table::OwnerOf(p);
+  if (MG_UNLIKELY(owner == kNoGroup)) {
+    if (IsBootstrap(p)) return ReallocBootstrap(p, size);
+    // Not ours and of unknown size: refuse rather than guess.
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (size == 0) {
+    // glibc semantics: realloc(p, 0) frees p and returns NULL.
+    FreeImpl(p);
+    return nullptr;
+  }
+  size_t old_usable = engine::UsableSize(p);
+  size_t new_usable = GuardedUsable(size, 0);
+  if (new_usable == 0) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (new_usable == old_usable) return p;
+  int saved = errno;
+  // realloc keeps the block in its owner group: charge the growth there.
+  int64_t grow = static_cast<int64_t>(new_usable) -
+                 static_cast<int64_t>(old_usable);
+  if (grow > 0 &&
+      ChargeSlow(owner, grow, ChargeKind::kHeap) != ChargeResult::kOk) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* q = engine::Realloc(p, size, 0, owner);
+  if (q == nullptr) {
+    if (grow > 0) Uncharge(owner, grow);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  SettleCharge(owner,
+               static_cast<int64_t>(grow > 0 ? new_usable : old_usable),
+               static_cast<int64_t>(engine::UsableSize(q)));
+  errno = saved;
+  return q;
+}
+
+void* ReallocMove(void* p, size_t size, size_t align, bool zero) {
+  void* q = AllocImpl(size, align, zero);
+  if (q == nullptr) return nullptr;
+  size_t old = UsableSize(p);
+  memcpy(q, p, old < size ? old : size);
+  FreeImpl(p);
+  return q;
+}
+
+size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align) {
+  uint32_t owner = owner_table::OwnerOf(p);
+  if (owner == kNoGroup) return UsableSize(p);
+  size_t old = engine::UsableSize(p);
+  size_t want = GuardedUsable(size + extra < size ? size : size + extra, align);
+  // Charge the most it could grow to up front; settle afterwards.
+  int64_t grow = want > old ? static_cast<int64_t>(want - old) : 0;
+  if (grow > 0 &&
+      ChargeSlow(owner, grow, ChargeKind::kHeap) != ChargeResult::kOk) {
+    grow = 0;
+    extra = 0;
+    size = old;  // stay as is: cannot grow within the limit
+  }
+  size_t now = engine::ResizeInPlace(p, size, extra, align, owner);
+  SettleCharge(owner, static_cast<int64_t>(old) + grow,
+               static_cast<int64_t>(now));
+  return now;
+}
+
+}  // namespace memgroup::internal::alloc

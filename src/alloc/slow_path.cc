@@ -1,0 +1,156 @@
+// Implements slow_path.h and the misses declared in alloc_path.h.
+//
+// SYNCHRONIZATION
+// - Stocks: ConsumePrimary/RefillPrimary* follow charge_stock.h's busy/frozen
+//   protocol; everything else goes through the group layer's charger.
+// - Page-map and owner-table reads follow owner_table.h (the entry of a
+//   live block precedes every pointer to it).
+#include "alloc/slow_path.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "alloc/bootstrap.h"
+#include "alloc/charge.h"
+#include "alloc/init.h"
+#include "alloc/thread.h"
+#include "base/check.h"
+#include "group/charger.h"
+
+namespace memgroup::internal::alloc {
+namespace {
+
+// Charges `usable` (GuardedUsable(size, align), 0: refused) to `group`, then
+// asks the engine. errno is kept on success.
+void* AllocInGroup(uint32_t group, size_t size, size_t align, bool zero,
+                   size_t usable) {
+  if (usable == 0) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  int saved = errno;
+  if (ChargeSlow(group, static_cast<int64_t>(usable), ChargeKind::kHeap) !=
+      ChargeResult::kOk) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = engine::Alloc(group, size, align, zero, usable);
+  if (p == nullptr) {
+    UnchargeSlow(group, static_cast<int64_t>(usable));
+    errno = ENOMEM;
+    return nullptr;
+  }
+  errno = saved;
+  return p;
+}
+
+// Init, thread setup, the size guard if the miss did not run it, then the
+// charge (with the group's OOM policy) and the engine.
+MG_NOINLINE void* AllocSlow(size_t size, size_t align, bool zero,
+                            size_t usable) {
+  if (MG_UNLIKELY(!EnsureInit())) {
+    // The initialising thread's own nested call.
+    void* p = BootstrapAlloc(size, align);
+    if (p != nullptr && zero) memset(p, 0, size);
+    return p;
+  }
+  const uint32_t group = CallerGroup();
+  if (usable == kUsableUnknown) usable = GuardedUsable(size, align);
+  return AllocInGroup(group, size, align, zero, usable);
+}
+
+}  // namespace
+
+void* AllocMiss(size_t size, size_t align, bool zero) {
+  ThreadState& t = t_thread;
+  ThreadStock* ts = t.stock;
+  if (MG_UNLIKELY(ts == nullptr)) {
+    return AllocSlow(size, align, zero, kUsableUnknown);
+  }
+  const size_t usable = GuardedUsable(size, align);
+  if (usable == 0 || !GlobalRegistry().stocks().ConsumePrimary(
+                         ts, t.group, static_cast<int64_t>(usable))) {
+    return AllocSlow(size, align, zero, usable);
+  }
+  // Charged. A cached block of the class first (the inline path takes
+  // only small classes): large blocks come back here.
+  engine::FrontCache* fc = engine::t_front;
+  if (fc != nullptr && fc->group == t.group && align == 0) {
+    const uint32_t cls = engine::ClassOfUsable(usable);
+    if (cls != 0) {
+      void* p = engine::FrontPop(fc, cls);
+      if (p != nullptr) {
+        if (zero) memset(p, 0, size);
+        return p;
+      }
+    }
+  }
+  void* p = engine::Alloc(t.group, size, align, zero, usable);
+  if (MG_LIKELY(p != nullptr)) return p;
+  UnchargeSlow(t.group, static_cast<int64_t>(usable));
+  errno = ENOMEM;
+  return nullptr;
+}
+
+void FreeMiss(void* p) {
+  if (p == nullptr) return;
+  // A published block of a front-cache class: group and size from the page
+  // map. Anything else (over 4 MiB, foreign, or no front cache: the class
+  // table reads 0 then): the owner table and the engine.
+  const uint32_t entry = owner_table::PageEntry(p);
+  uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
+  uint32_t owner = entry >> owner_table::kEntryGroupShift;
+  size_t usable = engine::g_class_size[cls];
+  if (usable == 0) {
+    cls = 0;
+    owner = owner_table::OwnerOf(p);
+    if (MG_UNLIKELY(owner == kNoGroup)) {
+      FreeForeign(p);
+      return;
+    }
+    usable = engine::UsableSize(p);
+  }
+  MG_DCHECK(owner == owner_table::OwnerOf(p));
+  ThreadStock* ts = t_thread.stock;
+  engine::FrontCache* fc = engine::t_front;
+  if (cls >= engine::kFrontFirstLarge && fc != nullptr && fc->group == owner) {
+    // A large block of the bound group: it stays in the front cache (here,
+    // or in engine::Free, which makes room by evicting other large blocks,
+    // unless its class already holds one), and its charge may stay in the
+    // stock for the next allocation of that size (bounded, see Refill).
+    const int64_t extra = static_cast<int64_t>(engine::kFrontLargeBudget);
+    if (!engine::FrontPushLarge(fc, p, cls)) engine::Free(p, owner);
+    if (ts == nullptr || !GlobalRegistry().stocks().RefillPrimaryExtra(
+                             ts, owner, static_cast<int64_t>(usable), extra)) {
+      Uncharge(owner, static_cast<int64_t>(usable), extra);
+    }
+    return;
+  }
+  engine::Free(p, owner);
+  if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(
+                                     ts, owner, static_cast<int64_t>(usable)))) {
+    return;
+  }
+  Uncharge(owner, static_cast<int64_t>(usable));
+}
+
+void* AllocIn(uint32_t group, size_t size) {
+  PrepareThread();
+  return AllocInGroup(group, size, 0, false, GuardedUsable(size, 0));
+}
+
+void FreeForeign(void* p) {
+  // Bootstrap blocks are never reused; anything else was not allocated by
+  // memgroup (another allocator, or memory from before the preload) and is
+  // left alone rather than handed to an engine that does not own it.
+  (void)p;
+}
+
+size_t UsableSize(const void* p) {
+  if (p == nullptr) return 0;
+  if (owner_table::OwnerOf(p) != kNoGroup) return engine::UsableSize(p);
+  if (IsBootstrap(p)) return BootstrapSize(p);
+  return 0;
+}
+
+}  // namespace memgroup::internal::alloc

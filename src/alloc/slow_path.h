@@ -1,0 +1,32 @@
+// The slow paths of allocation and free: what the inline fast paths
+// (alloc_path.h) miss, the allocation in an explicit group, the free of a
+// pointer memgroup does not own and the usable size of any pointer. Each
+// charges (group/charger.h) before asking the engine and returns the charge
+// when the engine fails.
+// Must never: allocate through the public malloc, hold a lock across the
+// charge (reclaim callbacks and OOM handlers run inside it), set errno
+// except to ENOMEM on failure. Allocates: never.
+#ifndef MEMGROUP_SRC_ALLOC_SLOW_PATH_H_
+#define MEMGROUP_SRC_ALLOC_SLOW_PATH_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "alloc/alloc_path.h"
+
+namespace memgroup::internal::alloc {
+
+// Allocation of `size` bytes in `group` (a live slot index) by the calling
+// thread (mg_malloc_in, mg_transfer). nullptr with errno = ENOMEM on
+// failure.
+void* AllocIn(uint32_t group, size_t size);
+
+// free() of a pointer the engine does not own. Allocates: never.
+MG_NOINLINE void FreeForeign(void* p);
+
+// Usable size of any pointer (0 for foreign ones).
+size_t UsableSize(const void* p);
+
+}  // namespace memgroup::internal::alloc
+
+#endif  // MEMGROUP_SRC_ALLOC_SLOW_PATH_H_

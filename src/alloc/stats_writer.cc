@@ -1,0 +1,75 @@
+// Implements stats_writer.h.
+#include "alloc/stats_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "alloc/env_config.h"
+#include "base/raw_log.h"
+#include "base/sys.h"
+#include "engine/engine.h"
+#include "group/charger.h"
+#include "group/registry.h"
+#include "group/stats_report.h"
+
+namespace memgroup::internal::alloc {
+
+void WriteEngineStats(int fd, uint32_t group) {
+  EngineGroupStats s;
+  if (!engine::GroupStats(group, &s)) return;
+  RawPrint(fd,
+           "stat.overhead %lld\nstat.engine_mapped %llu\n"
+           "stat.engine_resident %llu\nstat.engine_retained %llu\n"
+           "stat.engine_metadata %llu\n",
+           static_cast<long long>(OverheadBytes(s)),
+           static_cast<unsigned long long>(s.mapped_bytes),
+           static_cast<unsigned long long>(s.resident_bytes),
+           static_cast<unsigned long long>(s.retained_bytes),
+           static_cast<unsigned long long>(s.metadata_bytes));
+  RawPrint(fd, "stat.allocs %llu\nstat.frees %llu\n",
+           static_cast<unsigned long long>(s.nmalloc),
+           static_cast<unsigned long long>(s.ndalloc));
+  // Size-class histogram of the group's live blocks: "hist.SIZE COUNT".
+  EngineSizeClass classes[64];
+  size_t n = engine::GroupHistogram(group, classes, 64);
+  for (size_t i = 0; i < n; ++i) {
+    RawPrint(fd, "hist.%llu %llu\n",
+             static_cast<unsigned long long>(classes[i].size),
+             static_cast<unsigned long long>(classes[i].count));
+  }
+}
+
+void WriteStats(int fd) {
+  Registry& reg = GlobalRegistry();
+  for (uint32_t g = 0; g < kMaxGroups; ++g) {
+    if (!reg.IsLive(g)) continue;
+    WriteGroupStats(fd, g);
+    WriteEngineStats(fd, g);
+    RawPrint(fd, "\n");
+  }
+}
+
+void WriteStatsAtExit() {
+  const char* path = StatsPath();
+  if (path == nullptr) return;
+  int fd = 2;
+  bool close_fd = false;
+  if (strcmp(path, "stderr") != 0 && strcmp(path, "-") != 0) {
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      RawLog("cannot write stats to %s: %s", path, strerror(errno));
+      return;
+    }
+    close_fd = true;
+  }
+  // Return every stock first so that `current` reads exact.
+  DrainSubtree(kNoGroup);
+  RawPrint(fd, "memgroup stats pid %d\n", static_cast<int>(SysGetpid()));
+  WriteStats(fd);
+  if (close_fd) close(fd);
+}
+
+}  // namespace memgroup::internal::alloc

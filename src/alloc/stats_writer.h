@@ -1,0 +1,27 @@
+// The stats reports that need the engine's figures: each live group's
+// `key value` block (group layer's lines, then the engine's), written by
+// mg_stats_write and, with MEMGROUP_STATS, at exit; and the engine part of
+// the OOM report (installed as the group layer's one report hook).
+// Must never: allocate (raw_log formats on the stack).
+// Allocates: never.
+#ifndef MEMGROUP_SRC_ALLOC_STATS_WRITER_H_
+#define MEMGROUP_SRC_ALLOC_STATS_WRITER_H_
+
+#include <cstdint>
+
+namespace memgroup::internal::alloc {
+
+// The engine's lines of one group (overhead, mapped, resident, retained,
+// metadata, allocs, frees and the size-class histogram).
+void WriteEngineStats(int fd, uint32_t group);
+
+// Every live group's stats block, separated by blank lines.
+void WriteStats(int fd);
+
+// atexit handler for MEMGROUP_STATS: drains every stock (so `current` reads
+// exact) and writes the report to the configured file or stderr.
+void WriteStatsAtExit();
+
+}  // namespace memgroup::internal::alloc
+
+#endif  // MEMGROUP_SRC_ALLOC_STATS_WRITER_H_

@@ -1,0 +1,125 @@
+// The C ABI's group tree, limits and OOM policy (include/memgroup/memgroup.h):
+// create, look up, destroy, name, limits through the group layer's SetLimit,
+// OOM policy and handler. Errors map from Errc to positive errno values; no
+// exceptions, no allocation through malloc.
+#include "memgroup/memgroup.h"
+
+#include <errno.h>
+
+#include "alloc/thread.h"
+#include "api/c_api_internal.h"
+#include "engine/engine.h"
+#include "group/limits.h"
+#include "group/oom_handler.h"
+#include "group/thread_binding.h"
+
+using namespace memgroup::internal;
+using namespace memgroup::internal::alloc;
+using namespace memgroup::internal::api;
+
+extern "C" {
+
+MG_EXPORT mg_group_t mg_root(void) {
+  (void)EnsureInit();
+  return GlobalRegistry().root();
+}
+
+MG_EXPORT int mg_group_create(mg_group_t parent, const char* name,
+                              mg_group_t* out) {
+  if (out == nullptr) return EINVAL;
+  if (!EnsureInit()) return EAGAIN;
+  GroupId id;
+  Errc e = GlobalRegistry().Create(parent, name, &id);
+  if (e != Errc::kOk) return ToErrno(e);
+  uint32_t index = IndexOf(id);
+  if (!engine::EnsureGroup(index)) {
+    (void)GlobalRegistry().Destroy(id);
+    return ENOSPC;
+  }
+  *out = id;
+  return 0;
+}
+
+MG_EXPORT int mg_group_lookup(const char* path, mg_group_t* out) {
+  if (out == nullptr) return EINVAL;
+  if (!EnsureInit()) return EAGAIN;
+  return ToErrno(GlobalRegistry().Lookup(path, out));
+}
+
+MG_EXPORT int mg_group_destroy(mg_group_t group) {
+  if (!EnsureInit()) return EAGAIN;
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  err = ToErrno(GlobalRegistry().Destroy(group));
+  if (err == 0 && t_thread.group == index) {
+    (void)MoveThread(GlobalRegistry().LiveAncestor(index));
+  }
+  return err;
+}
+
+MG_EXPORT int mg_group_path(mg_group_t group, char* buf, size_t cap) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (buf == nullptr || cap == 0) return EINVAL;
+  GlobalRegistry().Path(index, buf, cap);
+  return 0;
+}
+
+MG_EXPORT int mg_group_set_limit(mg_group_t group, mg_limit_t which,
+                                 int64_t bytes) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  switch (which) {
+    case MG_LIMIT_MAX: return ToErrno(SetLimit(index, LimitKind::kMax, bytes));
+    case MG_LIMIT_HIGH:
+      return ToErrno(SetLimit(index, LimitKind::kHigh, bytes));
+    case MG_LIMIT_LOW: return ToErrno(SetLimit(index, LimitKind::kLow, bytes));
+    case MG_LIMIT_MIN: return ToErrno(SetLimit(index, LimitKind::kMin, bytes));
+  }
+  return EINVAL;
+}
+
+MG_EXPORT int mg_group_get_limit(mg_group_t group, mg_limit_t which,
+                                 int64_t* bytes) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (bytes == nullptr) return EINVAL;
+  const CounterTree& t = GlobalRegistry().tree();
+  switch (which) {
+    case MG_LIMIT_MAX: *bytes = t.Max(index); return 0;
+    case MG_LIMIT_HIGH: *bytes = t.High(index); return 0;
+    case MG_LIMIT_LOW: *bytes = t.Low(index); return 0;
+    case MG_LIMIT_MIN: *bytes = t.Min(index); return 0;
+  }
+  return EINVAL;
+}
+
+MG_EXPORT int mg_group_set_oom_policy(mg_group_t group, mg_oom_policy_t policy,
+                                      int64_t timeout_ms) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (policy < MG_OOM_ENOMEM || policy > MG_OOM_HANDLER || timeout_ms < -1) {
+    return EINVAL;
+  }
+  GroupState& st = GlobalRegistry().state(index);
+  // Relaxed: see GroupState.
+  st.oom_wait_ns.store(timeout_ms < 0 ? -1 : timeout_ms * 1000000,
+                       std::memory_order_relaxed);
+  st.oom_policy.store(static_cast<uint32_t>(policy), std::memory_order_relaxed);
+  return 0;
+}
+
+MG_EXPORT int mg_group_set_oom_handler(mg_group_t group, mg_oom_handler_fn fn,
+                                       void* arg) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  return ToErrno(SetOomHandler(index, reinterpret_cast<OomHandlerFn>(fn), arg));
+}
+
+}  // extern "C"

@@ -1,0 +1,148 @@
+// The C ABI's statistics (include/memgroup/memgroup.h): usage, peak,
+// failcnt, events, memory.stat with the engine's figures, the size-class
+// histogram, pressure and the stats report. Racy snapshots; no exceptions,
+// no allocation through malloc.
+#include "memgroup/memgroup.h"
+
+#include <errno.h>
+
+#include <cstring>
+
+#include "alloc/stats_writer.h"
+#include "api/c_api_internal.h"
+#include "engine/engine.h"
+#include "group/charger.h"
+#include "group/pressure.h"
+#include "group/stats_report.h"
+
+using namespace memgroup::internal;
+using namespace memgroup::internal::alloc;
+using namespace memgroup::internal::api;
+
+extern "C" {
+
+MG_EXPORT int mg_group_current(mg_group_t group, int exact, int64_t* bytes) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (bytes == nullptr) return EINVAL;
+  if (exact) DrainSubtree(index);
+  *bytes = GlobalRegistry().tree().Usage(index);
+  return 0;
+}
+
+MG_EXPORT int mg_group_peak(mg_group_t group, int64_t* bytes) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (bytes == nullptr) return EINVAL;
+  *bytes = GlobalRegistry().tree().LocalWatermark(index);
+  return 0;
+}
+
+MG_EXPORT int mg_group_reset_peak(mg_group_t group) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  GlobalRegistry().tree().ResetPeak(index);
+  return 0;
+}
+
+MG_EXPORT int mg_group_failcnt(mg_group_t group, int64_t* count) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (count == nullptr) return EINVAL;
+  *count = GlobalRegistry().tree().Failcnt(index);
+  return 0;
+}
+
+MG_EXPORT int mg_group_events(mg_group_t group, int local, mg_events_t* out) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (out == nullptr) return EINVAL;
+  const GroupState& st = GlobalRegistry().state(index);
+  const std::atomic<uint64_t>* ev =
+      (local || index == kRootGroup) ? st.events_local : st.events;
+  // Relaxed: statistics.
+  out->low = ev[kEventLow].load(std::memory_order_relaxed);
+  out->high = ev[kEventHigh].load(std::memory_order_relaxed);
+  out->max = ev[kEventMax].load(std::memory_order_relaxed);
+  out->oom = ev[kEventOom].load(std::memory_order_relaxed);
+  out->oom_kill = ev[kEventOomKill].load(std::memory_order_relaxed);
+  out->oom_group_kill = ev[kEventOomGroupKill].load(std::memory_order_relaxed);
+  return 0;
+}
+
+MG_EXPORT int mg_group_stat(mg_group_t group, mg_stat_t* out) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (out == nullptr) return EINVAL;
+  Registry& reg = GlobalRegistry();
+  const CounterTree& t = reg.tree();
+  GroupStat gs;
+  ReadGroupStat(index, &gs);
+  memset(out, 0, sizeof(*out));
+  out->current = gs.current;
+  out->heap = gs.heap;
+  out->mmap = gs.mmap;
+  out->explicit_bytes = gs.explicit_bytes;
+  out->stock = gs.stock;
+  out->reclaim_calls = gs.reclaim_calls;
+  out->reclaimed = gs.reclaimed;
+  out->throttled_usec = gs.throttled_ns / 1000;
+  out->oom_wait_usec = gs.oom_wait_ns / 1000;
+  // Engine view: every group of the subtree has its own arena.
+  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+    if (!(reg.IsLive(i) || t.Usage(i) != 0) || !t.IsInSubtree(i, index)) {
+      continue;
+    }
+    EngineGroupStats es;
+    if (!engine::GroupStats(i, &es)) continue;
+    out->overhead += OverheadBytes(es);
+    out->allocs += static_cast<int64_t>(es.nmalloc);
+    out->frees += static_cast<int64_t>(es.ndalloc);
+  }
+  return 0;
+}
+
+MG_EXPORT int mg_group_histogram(mg_group_t group, mg_size_class_t* out,
+                                 size_t cap, size_t* n) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if ((out == nullptr && cap != 0) || n == nullptr) return EINVAL;
+  static_assert(sizeof(mg_size_class_t) == sizeof(EngineSizeClass),
+                "same layout");
+  *n = engine::GroupHistogram(index, reinterpret_cast<EngineSizeClass*>(out),
+                              cap);
+  return 0;
+}
+
+MG_EXPORT int mg_group_pressure(mg_group_t group, mg_pressure_t* out) {
+  uint32_t index;
+  int err = Resolve(group, &index);
+  if (err != 0) return err;
+  if (out == nullptr) return EINVAL;
+  Pressure p;
+  ReadPressure(index, &p);
+  out->some_avg10 = p.some_avg10;
+  out->some_avg60 = p.some_avg60;
+  out->some_avg300 = p.some_avg300;
+  out->full_avg10 = p.full_avg10;
+  out->full_avg60 = p.full_avg60;
+  out->full_avg300 = p.full_avg300;
+  out->some_total_usec = p.some_total_us;
+  out->full_total_usec = p.full_total_us;
+  return 0;
+}
+
+MG_EXPORT int mg_stats_write(int fd) {
+  if (!EnsureInit()) return EAGAIN;
+  WriteStats(fd);
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,41 @@
+// Implements fork.h.
+#include "group/fork.h"
+
+#include "group/limits.h"
+#include "group/pressure.h"
+#include "group/reclaim.h"
+#include "group/registry.h"
+#include "group/thread_binding.h"
+#include "group/thresholds.h"
+
+namespace memgroup::internal {
+
+void GroupPrepareFork() {
+  LimitsPrepareFork();
+  GlobalRegistry().PrepareFork();
+  GlobalRegistry().stocks().PrepareFork();
+  ReclaimPrepareFork();
+  ThresholdsPrepareFork();
+  PressurePrepareFork();
+}
+
+void GroupParentFork() {
+  PressureParentFork();
+  ThresholdsParentFork();
+  ReclaimParentFork();
+  GlobalRegistry().stocks().ParentFork();
+  GlobalRegistry().ParentFork();
+  LimitsParentFork();
+}
+
+void GroupChildFork() {
+  PressureChildFork();
+  ThresholdsChildFork();
+  ReclaimChildFork();
+  Registry& reg = GlobalRegistry();
+  reg.ChildFork();
+  reg.stocks().AfterForkChild(t_thread.stock);
+  LimitsChildFork();
+}
+
+}  // namespace memgroup::internal

@@ -1,0 +1,144 @@
+// Implements oom_policy.h.
+//
+// SYNCHRONIZATION
+// - Waiters sleep on GroupState::wake_seq (futex) with a short timeout;
+//   NotifyLimitChanged bumps it (release) and wakes. A waiter re-drains and
+//   retries after every wake-up or timeout; the futex compares against the
+//   value read before the retry, so no wake-up is lost.
+// - No lock is held while the handler runs or while waiting.
+#include "group/oom_policy.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "base/sys.h"
+#include "group/oom_handler.h"
+#include "group/pressure.h"
+#include "group/stats_report.h"
+#include "group/thresholds.h"
+
+namespace memgroup::internal {
+namespace {
+
+constexpr int kMaxHandlerRounds = 16;        // kernel MAX_RECLAIM_RETRIES
+constexpr int64_t kWaitPollNs = 10'000'000;  // 10 ms
+
+using PolicyFn = ChargeResult (*)(uint32_t group, uint32_t refusing,
+                                  int64_t bytes);
+
+ChargeResult OomEnomem(uint32_t, uint32_t, int64_t) {
+  return ChargeResult::kOverLimit;
+}
+
+[[noreturn]] ChargeResult OomAbort(uint32_t, uint32_t refusing,
+                                   int64_t bytes) {
+  WriteOomReport(refusing, bytes, "abort");
+  abort();
+}
+
+[[noreturn]] ChargeResult OomKill(uint32_t, uint32_t refusing,
+                                  int64_t bytes) {
+  GlobalRegistry().RaiseEvent(refusing, kEventOomKill);
+  WriteOomReport(refusing, bytes, "kill");
+  kill(SysGetpid(), SIGKILL);
+  _exit(137);
+}
+
+// Sleeps until the charge fits or the group's wait timeout passes.
+ChargeResult OomWait(uint32_t group, uint32_t refusing, int64_t bytes) {
+  Registry& reg = GlobalRegistry();
+  GroupState& st = reg.state(refusing);
+  // Relaxed: see GroupState::oom_policy.
+  int64_t timeout = st.oom_wait_ns.load(std::memory_order_relaxed);
+  int64_t deadline = timeout < 0 ? -1 : MonotonicNanos() + timeout;
+  // Relaxed counter of sleepers (statistics and wake decisions).
+  st.waiters.fetch_add(1, std::memory_order_relaxed);
+  int64_t start = MonotonicNanos();
+  StallBegin(group);
+  ChargeResult r = ChargeResult::kOverLimit;
+  for (;;) {
+    // Pairs with the release bump in NotifyLimitChanged: a wake-up after we
+    // read seq is not lost (futex compares against it).
+    uint32_t seq = st.wake_seq.load(std::memory_order_acquire);
+    reg.stocks().DrainSubtree(refusing);
+    uint32_t failed;
+    if (RetryCharge(group, bytes, &failed) == ChargeResult::kOk) {
+      r = ChargeResult::kOk;
+      break;
+    }
+    int64_t now = MonotonicNanos();
+    if (deadline >= 0 && now >= deadline) break;
+    int64_t sleep = kWaitPollNs;
+    if (deadline >= 0 && deadline - now < sleep) sleep = deadline - now;
+    SysFutexWait(reinterpret_cast<const uint32_t*>(&st.wake_seq), seq, sleep);
+  }
+  // Relaxed: see above.
+  st.waiters.fetch_sub(1, std::memory_order_relaxed);
+  StallEnd(group, StallKind::kOomWait, MonotonicNanos() - start);
+  if (r == ChargeResult::kOk) CheckThresholds(group);
+  return r;
+}
+
+// Asks the program's handler, up to 16 rounds of retry verdicts.
+ChargeResult OomHandler(uint32_t group, uint32_t refusing, int64_t bytes) {
+  Registry& reg = GlobalRegistry();
+  for (int round = 0; round < kMaxHandlerRounds; ++round) {
+    int verdict = RunOomHandler(refusing, bytes);
+    if (verdict == kOomForce) {
+      // Charged over the limit on the program's decision.
+      reg.RaiseEvent(refusing, kEventMax);
+      reg.tree().Charge(group, bytes);
+      CheckThresholds(group);
+      return ChargeResult::kOk;
+    }
+    if (verdict != kOomRetry) break;
+    reg.stocks().DrainSubtree(refusing);
+    uint32_t again;
+    if (RetryCharge(group, bytes, &again) == ChargeResult::kOk) {
+      CheckThresholds(group);
+      return ChargeResult::kOk;
+    }
+    refusing = again;
+  }
+  return ChargeResult::kOverLimit;
+}
+
+// Indexed by OomPolicy.
+constexpr PolicyFn kPolicies[] = {OomEnomem, OomAbort, OomKill, OomWait,
+                                  OomHandler};
+static_assert(static_cast<uint32_t>(OomPolicy::kHandler) + 1 ==
+              sizeof(kPolicies) / sizeof(kPolicies[0]));
+
+}  // namespace
+
+ChargeResult RunOomPolicy(uint32_t group, uint32_t refusing, int64_t bytes) {
+  Registry& reg = GlobalRegistry();
+  reg.RaiseEvent(refusing, kEventOom);
+  // Relaxed: see GroupState::oom_policy.
+  uint32_t policy = reg.state(refusing).oom_policy.load(
+      std::memory_order_relaxed);
+  if (policy >= sizeof(kPolicies) / sizeof(kPolicies[0])) {
+    return ChargeResult::kOverLimit;
+  }
+  return kPolicies[policy](group, refusing, bytes);
+}
+
+void NotifyLimitChanged(uint32_t group) {
+  Registry& reg = GlobalRegistry();
+  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+    if (!reg.IsLive(i) || !reg.tree().IsInSubtree(i, group)) continue;
+    GroupState& st = reg.state(i);
+    // Release: pairs with the waiter's acquire load of wake_seq.
+    st.wake_seq.fetch_add(1, std::memory_order_release);
+    // Relaxed: a waiter that registers after this load re-checks within
+    // its 10 ms poll.
+    if (st.waiters.load(std::memory_order_relaxed) != 0) {
+      SysFutexWake(reinterpret_cast<const uint32_t*>(&st.wake_seq), INT32_MAX);
+    }
+  }
+}
+
+}  // namespace memgroup::internal

@@ -1,0 +1,185 @@
+// Implements pressure.h.
+//
+// SYNCHRONIZATION
+// - Each group's stall state is guarded by its GroupState::psi_lock (slow
+//   paths only); the totals it feeds (throttled_ns, oom_wait_ns_total) are
+//   relaxed statistics.
+// - The callback table is guarded by g_pressure_lock; NotifyReclaimPressure
+//   copies the calls to the stack and makes them with no lock held.
+#include "group/pressure.h"
+
+#include <cmath>
+
+#include "base/spinlock.h"
+#include "base/sys.h"
+#include "group/callback_table.h"
+
+namespace memgroup::internal {
+namespace {
+
+struct PressureCb {
+  uint32_t group;
+  uint32_t generation;
+  int level;
+  PressureFn fn;  // nullptr = free entry
+  void* arg;
+  int last_level;
+};
+
+inline constexpr int kMaxPressureCallbacks = 256;
+constinit SpinLock g_pressure_lock;
+constinit PressureCb g_pressure_cbs[kMaxPressureCallbacks] = {};
+// Registered callbacks; relaxed: a stale zero only skips one notification.
+constinit std::atomic<int> g_npressure{0};
+
+constexpr double kWindowsSec[3] = {10.0, 60.0, 300.0};
+
+// vmpressure levels from one reclaim round: 1 - released/requested.
+int PressureLevel(int64_t requested, int64_t released) {
+  if (requested <= 0) return 0;
+  double p = 1.0 - static_cast<double>(released) / requested;
+  if (p >= 0.95) return 3;
+  if (p >= 0.60) return 2;
+  return 1;
+}
+
+// Requires st.psi_lock. Adds the time since the last accrual.
+void AccrueLocked(GroupState& st, int64_t now) {
+  if (st.psi_last_ns != 0 && now > st.psi_last_ns) {
+    int64_t dt = now - st.psi_last_ns;
+    if (st.stalled > 0) st.some_ns += dt;
+    if (st.stalled > 0 && st.stalled >= st.members) st.full_ns += dt;
+  }
+  st.psi_last_ns = now;
+}
+
+// Requires st.psi_lock. Folds the stall time since the last update into the
+// exponentially decaying averages (kernel PSI: 10 s, 60 s, 300 s).
+void UpdateAveragesLocked(GroupState& st, int64_t now) {
+  if (st.avg_last_ns == 0) {
+    st.avg_last_ns = now;
+    st.avg_some_base = st.some_ns;
+    st.avg_full_base = st.full_ns;
+    return;
+  }
+  int64_t dt = now - st.avg_last_ns;
+  if (dt < 1000000) return;  // fold at most every millisecond
+  double some_rate = static_cast<double>(st.some_ns - st.avg_some_base) / dt;
+  double full_rate = static_cast<double>(st.full_ns - st.avg_full_base) / dt;
+  for (int w = 0; w < 3; ++w) {
+    double decay = std::exp(-(dt / 1e9) / kWindowsSec[w]);
+    st.some_avg[w] = st.some_avg[w] * decay + some_rate * (1 - decay);
+    st.full_avg[w] = st.full_avg[w] * decay + full_rate * (1 - decay);
+  }
+  st.avg_last_ns = now;
+  st.avg_some_base = st.some_ns;
+  st.avg_full_base = st.full_ns;
+}
+
+}  // namespace
+
+Errc RegisterPressureCallback(uint32_t group, int level, PressureFn fn,
+                              void* arg, int* handle) {
+  if (fn == nullptr || handle == nullptr || level < 1 || level > 3)
+    return Errc::kInvalidArgument;
+  return AddEntry(&g_pressure_lock, g_pressure_cbs, &g_npressure,
+                  PressureCb{group, GenerationOfSlot(group), level, fn, arg, 0},
+                  handle);
+}
+
+Errc UnregisterPressureCallback(int handle) {
+  return RemoveEntry(&g_pressure_lock, g_pressure_cbs, &g_npressure, handle);
+}
+
+void NotifyReclaimPressure(uint32_t target, int64_t requested,
+                           int64_t released) {
+  // Relaxed: see g_npressure.
+  if (g_npressure.load(std::memory_order_relaxed) == 0) return;
+  const int level = PressureLevel(requested, released);
+  struct Call {
+    PressureFn fn;
+    void* arg;
+    GroupId id;
+  } calls[16];
+  int n = 0;
+  {
+    SpinLockHolder h(&g_pressure_lock);
+    for (auto& cb : g_pressure_cbs) {
+      if (cb.fn == nullptr || n == 16) continue;
+      if (!GlobalRegistry().tree().IsInSubtree(target, cb.group)) continue;
+      if (!StillLive(cb.group, cb.generation)) continue;
+      if (level >= cb.level) {
+        calls[n++] = {cb.fn, cb.arg, MakeGroupId(cb.group, cb.generation)};
+      }
+      cb.last_level = level;
+    }
+  }
+  for (int k = 0; k < n; ++k) calls[k].fn(calls[k].id, level, calls[k].arg);
+}
+
+void StallBegin(uint32_t group) {
+  GroupState& st = GlobalRegistry().state(group);
+  SpinLockHolder h(&st.psi_lock);
+  int64_t now = MonotonicNanos();
+  AccrueLocked(st, now);
+  UpdateAveragesLocked(st, now);
+  ++st.stalled;
+}
+
+void StallEnd(uint32_t group, StallKind kind, int64_t ns) {
+  GroupState& st = GlobalRegistry().state(group);
+  {
+    SpinLockHolder h(&st.psi_lock);
+    int64_t now = MonotonicNanos();
+    AccrueLocked(st, now);
+    UpdateAveragesLocked(st, now);
+    if (st.stalled > 0) --st.stalled;
+  }
+  // Relaxed: statistics.
+  switch (kind) {
+    case StallKind::kThrottle:
+      st.throttled_ns.fetch_add(ns, std::memory_order_relaxed);
+      break;
+    case StallKind::kOomWait:
+      st.oom_wait_ns_total.fetch_add(ns, std::memory_order_relaxed);
+      break;
+    case StallKind::kReclaim:
+      break;
+  }
+}
+
+void MemberJoin(uint32_t group) {
+  GroupState& st = GlobalRegistry().state(group);
+  SpinLockHolder h(&st.psi_lock);
+  AccrueLocked(st, MonotonicNanos());
+  ++st.members;
+}
+
+void MemberLeave(uint32_t group) {
+  GroupState& st = GlobalRegistry().state(group);
+  SpinLockHolder h(&st.psi_lock);
+  AccrueLocked(st, MonotonicNanos());
+  if (st.members > 0) --st.members;
+}
+
+void ReadPressure(uint32_t group, Pressure* out) {
+  GroupState& st = GlobalRegistry().state(group);
+  SpinLockHolder h(&st.psi_lock);
+  int64_t now = MonotonicNanos();
+  AccrueLocked(st, now);
+  UpdateAveragesLocked(st, now);
+  out->some_avg10 = st.some_avg[0] * 100;
+  out->some_avg60 = st.some_avg[1] * 100;
+  out->some_avg300 = st.some_avg[2] * 100;
+  out->full_avg10 = st.full_avg[0] * 100;
+  out->full_avg60 = st.full_avg[1] * 100;
+  out->full_avg300 = st.full_avg[2] * 100;
+  out->some_total_us = static_cast<uint64_t>(st.some_ns / 1000);
+  out->full_total_us = static_cast<uint64_t>(st.full_ns / 1000);
+}
+
+void PressurePrepareFork() { g_pressure_lock.Lock(); }
+void PressureParentFork() { g_pressure_lock.Unlock(); }
+void PressureChildFork() { g_pressure_lock.ResetAfterFork(); }
+
+}  // namespace memgroup::internal

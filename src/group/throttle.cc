@@ -1,0 +1,71 @@
+// Implements throttle.h. Per-thread state only (t_over_high); the group
+// statistics it feeds are relaxed counters (pressure.cc).
+#include "group/throttle.h"
+
+#include "base/macros.h"
+#include "base/sys.h"
+#include "group/pressure.h"
+#include "group/reclaim.h"
+#include "group/registry.h"
+
+namespace memgroup::internal {
+namespace {
+
+constexpr int64_t kMaxHighDelayNs = 2'000'000'000;  // 2 s
+constexpr int64_t kMinHighDelayNs = 10'000'000;     // kernel HZ/100
+
+// Bytes charged above `high` by this thread since it last paid the penalty.
+MG_TLS int64_t t_over_high = 0;
+
+}  // namespace
+
+// The kernel's high penalty: delay ~ (overage / high)^2 per 64 pages charged
+// above high, capped at 2 s, nothing below 10 ms.
+void MaybeThrottle(uint32_t group, int64_t bytes) {
+  Registry& reg = GlobalRegistry();
+  CounterTree& t = reg.tree();
+  double worst = 0;
+  uint32_t worst_group = kNoParent;
+  for (uint32_t n = group; n != kNoParent && n != kRootGroup; n = t.Parent(n)) {
+    int64_t high = t.High(n);
+    if (high == kUnlimited) continue;
+    int64_t usage = t.Usage(n);
+    if (usage <= high) continue;
+    double ratio = high > 0 ? static_cast<double>(usage - high) / high : 1.0;
+    if (ratio > worst || worst_group == kNoParent) {
+      worst = ratio;
+      worst_group = n;
+    }
+  }
+  if (worst_group == kNoParent) {
+    t_over_high = 0;
+    return;
+  }
+  reg.RaiseEvent(worst_group, kEventHigh);
+  // Reclaim the excess of the group over high first (kernel reclaim_high).
+  {
+    int64_t excess = t.Usage(worst_group) - t.High(worst_group);
+    if (excess > 0) {
+      StallBegin(group);
+      int64_t start = MonotonicNanos();
+      int64_t got = ReclaimSubtree(worst_group, excess);
+      StallEnd(group, StallKind::kReclaim, MonotonicNanos() - start);
+      if (got > 0 && t.Usage(worst_group) <= t.High(worst_group)) {
+        t_over_high = 0;
+        return;
+      }
+    }
+  }
+  t_over_high += bytes;
+  double pages = static_cast<double>(t_over_high) / 4096.0;
+  double delay_s = worst * worst * pages / 64.0;
+  int64_t delay_ns = static_cast<int64_t>(delay_s * 1e9);
+  if (delay_ns > kMaxHighDelayNs) delay_ns = kMaxHighDelayNs;
+  if (delay_ns < kMinHighDelayNs) return;  // keep accumulating
+  t_over_high = 0;
+  StallBegin(group);
+  SleepNanos(delay_ns);
+  StallEnd(group, StallKind::kThrottle, delay_ns);
+}
+
+}  // namespace memgroup::internal
