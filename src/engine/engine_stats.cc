@@ -48,6 +48,14 @@ class CtlName {
   size_t n_ = 0;
 };
 
+// Reads the mallctl `name` into *v (0 on failure); false on failure.
+template <typename T>
+bool ReadCtl(const char* name, T* v) {
+  size_t len = sizeof(*v);
+  *v = 0;
+  return mgje_mallctl(name, v, &len, nullptr, 0) == 0;
+}
+
 // The arena of `group` with jemalloc's statistics refreshed (mallctl
 // "epoch"), or 0 when the group has no arena or the refresh fails.
 unsigned ArenaForStats(uint32_t group) {
@@ -69,9 +77,7 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
   auto read = [ind](const char* leaf, size_t* v) {
     CtlName name;
     name.Add("stats.arenas.").Add(ind).Add(".").Add(leaf);
-    size_t vlen = sizeof(*v);
-    *v = 0;
-    return mgje_mallctl(name.c_str(), v, &vlen, nullptr, 0) == 0;
+    return ReadCtl(name.c_str(), v);
   };
   size_t resident = 0, retained = 0, base = 0, pactive = 0, small = 0,
          large = 0, small_nmalloc = 0, small_ndalloc = 0, large_nmalloc = 0,
@@ -107,11 +113,10 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
   const unsigned ind = ArenaForStats(group);
   if (ind == 0) return 0;
   unsigned nbins = 0, nlextents = 0;
-  size_t ulen = sizeof(unsigned);
-  if (mgje_mallctl("arenas.nbins", &nbins, &ulen, nullptr, 0) != 0) return 0;
-  ulen = sizeof(unsigned);
-  if (mgje_mallctl("arenas.nlextents", &nlextents, &ulen, nullptr, 0) != 0)
+  if (!ReadCtl("arenas.nbins", &nbins) ||
+      !ReadCtl("arenas.nlextents", &nlextents)) {
     return 0;
+  }
   size_t n = 0;
   // Small classes: regions out of the group's slabs (the slab classes, when
   // the class tables are up) and live regions of the arena's bins (none
@@ -127,17 +132,12 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
       count_name.Add("stats.arenas.").Add(ind)
           .Add(kind == 0 ? ".bins." : ".lextents.").Add(j)
           .Add(kind == 0 ? ".curregs" : ".curlextents");
-      size_t count = 0;
-      size_t clen = sizeof(count);
-      if (mgje_mallctl(count_name.c_str(), &count, &clen, nullptr, 0) != 0) {
-        continue;
-      }
       CtlName size_name;
       size_name.Add(kind == 0 ? "arenas.bin." : "arenas.lextent.").Add(j)
           .Add(".size");
-      size_t size = 0;
-      size_t slen = sizeof(size);
-      if (mgje_mallctl(size_name.c_str(), &size, &slen, nullptr, 0) != 0) {
+      size_t count = 0, size = 0;
+      if (!ReadCtl(count_name.c_str(), &count) ||
+          !ReadCtl(size_name.c_str(), &size)) {
         continue;
       }
       if (kind == 1 && size == slab::kSlabBytes) {

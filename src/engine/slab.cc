@@ -372,30 +372,29 @@ uint64_t RegionsOut(uint32_t group, uint32_t cls) {
   return bin.out;
 }
 
+namespace {
+
+// Calls f(lock) for every bin lock, by group, then class (the lock order of
+// PrepareFork).
+template <typename F>
+void ForEachBinLock(F f) {
+  for (uint32_t g = 0; g < kMaxGroups; ++g) {
+    GroupBins* gb = Bins(g);
+    if (gb == nullptr) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) f(gb->bins[cls].lock);
+  }
+}
+
+}  // namespace
+
 void PrepareFork() {
-  for (uint32_t g = 0; g < kMaxGroups; ++g) {
-    GroupBins* gb = Bins(g);
-    if (gb == nullptr) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) gb->bins[cls].lock.Lock();
-  }
+  ForEachBinLock([](SpinLock& l) { l.Lock(); });
 }
-
 void ParentFork() {
-  for (uint32_t g = 0; g < kMaxGroups; ++g) {
-    GroupBins* gb = Bins(g);
-    if (gb == nullptr) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) gb->bins[cls].lock.Unlock();
-  }
+  ForEachBinLock([](SpinLock& l) { l.Unlock(); });
 }
-
 void ChildFork() {
-  for (uint32_t g = 0; g < kMaxGroups; ++g) {
-    GroupBins* gb = Bins(g);
-    if (gb == nullptr) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-      gb->bins[cls].lock.ResetAfterFork();
-    }
-  }
+  ForEachBinLock([](SpinLock& l) { l.ResetAfterFork(); });
 }
 
 }  // namespace memgroup::internal::engine::slab

@@ -423,8 +423,9 @@ TEST_F(FrontCacheTest, OtherGroupsBlocksNeverEnterTheCache) {
         engine::Free(a, kA);
         engine::Free(b, kB);
       } else {
-        engine::Free(b, kB);
-        engine::Free(a, kA);
+        // As free() does: the owner from the owner table.
+        engine::Free(b, engine::OwnerOf(b));
+        engine::Free(a, engine::OwnerOf(a));
       }
       mismatches += InCache(fc, b);  // B's block never in A's cache
       void* a2 = engine::Alloc(kA, size, 0, round % 3 == 0);
