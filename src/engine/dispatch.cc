@@ -35,7 +35,7 @@ namespace {
 
 // Frees a slab region of class `cls` of `owner`: into the front cache when
 // the thread is bound to `owner`, into t_other when that holds `owner`,
-// else straight back to its slab.
+// else straight back to its slab. Allocates: never.
 void FreeSmall(void* p, uint32_t owner, uint32_t cls) {
   MG_DCHECK(owner_table::PageEntry(p) == owner_table::MakeEntry(owner, cls));
   FrontCache* fc = owner == t_bound ? t_front : OtherCache(owner);
@@ -56,6 +56,10 @@ MG_ALWAYS_INLINE bool PushLarge(void* p, uint32_t cls) {
   return fc != nullptr && cls != 0 && front::Push(fc, p, cls);
 }
 
+// A block from `group`'s arena named explicitly (MALLOCX_ARENA with the
+// thread's explicit tcache for the group, or none): every group but the
+// bound one, and the bound group when its own paths failed. Allocates:
+// never (through malloc); creates the arena on first use.
 MG_NOINLINE void* AllocOther(uint32_t group, size_t size, size_t align,
                              bool zero) {
   if (MG_UNLIKELY(group >= kMaxGroups)) return nullptr;
@@ -69,7 +73,7 @@ MG_NOINLINE void* AllocOther(uint32_t group, size_t size, size_t align,
   void* p = mgje_mallocx(size == 0 ? 1 : size, flags);
   if (MG_UNLIKELY(p != nullptr && owner_table::OwnerOf(p) != group)) {
     // jemalloc ignored the arena (its thread state was already cleaned up,
-    // see JeTsdTrampoline): never hand out a block outside the group.
+    // see thread_exit.cc): never hand out a block outside the group.
     mgje_dallocx(p, MALLOCX_TCACHE_NONE);
     return nullptr;
   }
@@ -224,7 +228,9 @@ size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
 }
 
 size_t UsableSize(const void* p) {
-  if (const uint32_t cls = SmallClassOf(p); cls != 0) return g_usable_of_class[cls];
+  if (const uint32_t cls = SmallClassOf(p); cls != 0) {
+    return g_usable_of_class[cls];
+  }
   return mgje_sallocx(p, 0);
 }
 

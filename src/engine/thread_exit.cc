@@ -60,8 +60,8 @@ using memgroup::internal::engine::t_dead;
 // armed after ThreadExit() is inside its exit destructors, and its cleanup is
 // deferred only once (t_je_defer_max = 1: round k + 2, i.e. round 3 for the
 // common k = 1). Residual: allocations in destructors that run after the
-// cleanup would land in arena 0; AllocOther detects that and returns nullptr
-// rather than a block outside the group.
+// cleanup would land in arena 0; AllocOther (dispatch.cc) detects that and
+// returns nullptr rather than a block outside the group.
 //
 // Sanitizers: these destructors (and the setspecific wrapper jemalloc calls
 // from its cleanup) run inside glibc's destructor rounds, where the sanitizer
