@@ -3,10 +3,10 @@
 # C++ operators object, renaming every public jemalloc symbol to the `mgje_`
 # prefix, and redirecting jemalloc's imports of mmap/munmap/mremap/madvise/
 # mprotect/secure_getenv/readlink/pthread_key_create/pthread_setspecific to
-# hidden wrappers of ours
-# (src/engine/jemalloc_engine.cc). Must never depend on the smallocx_<hash>
-# name or any other version detail: the rename list is generated from
-# `nm -g --defined-only`. See research/backends.md §3 and Appendix B.
+# hidden wrappers of ours (src/engine/jemalloc_glue.cc, thread_exit.cc).
+# Must never depend on the smallocx_<hash> name or any other version detail:
+# the rename list is generated from `nm -g --defined-only`. See
+# research/backends.md §3 and Appendix B.
 #
 # Inputs (-D): MG_AR, MG_NM, MG_OBJCOPY, MG_IN (libjemalloc_pic.a),
 #              MG_WORK_DIR (scratch dir), MG_OUT (output archive path),
@@ -76,8 +76,8 @@ endforeach()
 # the configuration sources so that the user's MALLOC_CONF and
 # /etc/malloc.conf never reach our instance, and the thread-specific-data key
 # calls so that jemalloc's per-thread cleanup can be deferred past other key
-# destructors (see JeTsdTrampoline in jemalloc_engine.cc). Entries for symbols
-# a given jemalloc build does not import are harmless.
+# destructors (see JeTsdTrampoline in src/engine/thread_exit.cc). Entries for
+# symbols a given jemalloc build does not import are harmless.
 foreach(sym mmap munmap mremap madvise mprotect secure_getenv readlink
         pthread_key_create pthread_setspecific)
   string(APPEND map "${sym} ${MG_PREFIX}sys_${sym}\n")

@@ -44,7 +44,8 @@ MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
     engine::FrontCache* fc = engine::t_front;
     ThreadStock* ts = t_thread.stock;
     if (MG_LIKELY(fc != nullptr && ts != nullptr)) {
-      engine::FrontBin& bin = fc->bins[engine::g_size_class[(size + 7) >> 3]];
+      engine::FrontBin& bin =
+          fc->bins[engine::g_class_of_size8[(size + 7) >> 3]];
       const uint32_t n = bin.count;
       if (MG_LIKELY(n != 0 && GlobalRegistry().stocks().ConsumePrimary(
                                   ts, fc->group, bin.size))) {

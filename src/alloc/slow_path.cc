@@ -100,7 +100,7 @@ void FreeMiss(void* p) {
   const uint32_t entry = owner_table::PageEntry(p);
   uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
   uint32_t owner = entry >> owner_table::kEntryGroupShift;
-  size_t usable = engine::g_class_size[cls];
+  size_t usable = engine::g_usable_of_class[cls];
   if (usable == 0) {
     cls = 0;
     owner = owner_table::OwnerOf(p);

@@ -61,9 +61,6 @@ namespace engine {
 // needed) and flushes the thread's cache of the previously bound group.
 [[nodiscard]] bool BindThread(uint32_t group);
 
-// The calling thread's bound group, or kNoGroup before the first bind.
-uint32_t BoundGroup();
-
 // Allocates `size` bytes (align 0 = natural malloc alignment, otherwise a
 // power of two) in `group`. If `group` is the bound group this takes the fast
 // path. `zero` requests zeroed memory. `usable` is GoodSize(size, align) when
@@ -74,8 +71,6 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
 // Frees a block owned by `owner` (owner == OwnerOf(p)). Blocks of the bound
 // group go through the thread cache; others never do.
 void Free(void* p, uint32_t owner);
-// Same with the usable size known (sized delete); `usable` == UsableSize(p).
-void FreeSized(void* p, size_t usable, uint32_t owner);
 
 // Resizes a block in place or moves it, staying in `owner`'s arena. Returns
 // nullptr on failure (p unchanged).
@@ -113,7 +108,7 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap);
 
 // Forwards jemalloc's mallctl family to the engine's private instance, except
 // writes to "background_thread" and "max_background_threads", which return
-// EPERM (RefusesBackgroundThreads): jemalloc's background threads allocate
+// EPERM: jemalloc's background threads allocate
 // (pthread_create's TLS) while jemalloc serves them from its automatic arena
 // 0 whatever thread.arena says, i.e. outside every group; the engine would
 // have to fail those allocations, and jemalloc then retries the thread

@@ -21,8 +21,8 @@
 namespace memgroup::internal::engine {
 
 MG_TLS FrontCache* t_front = nullptr;
-constinit uint8_t g_size_class[(kFrontSmallMax >> 3) + 1] = {};
-constinit uint32_t g_class_size[kFrontClasses] = {};
+constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1] = {};
+constinit uint32_t g_usable_of_class[kFrontClasses] = {};
 
 namespace front {
 namespace {
@@ -41,7 +41,7 @@ uint16_t SmallCap(uint32_t size) {
 inline constexpr uint16_t kLargeCap = 1;
 
 uint16_t RealCap(uint32_t cls) {
-  return cls >= kFrontFirstLarge ? kLargeCap : SmallCap(g_class_size[cls]);
+  return cls >= kFrontFirstLarge ? kLargeCap : SmallCap(g_usable_of_class[cls]);
 }
 
 // Set once by InitClasses (under the engine's init lock, before any cache
@@ -77,7 +77,7 @@ void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
     slab::FreeBatch(group, cls, head, n);
     return;
   }
-  const uint32_t size = g_class_size[cls];
+  const uint32_t size = g_usable_of_class[cls];
   for (uint32_t i = 0; i < n; ++i) {
     void* p = head;
     head = *static_cast<void**>(p);
@@ -128,12 +128,13 @@ bool FillClasses() {
                       : ReadClassValue<size_t>("arenas.lextent.0.size", j - nbins);
     if (size == 0 || size > UINT32_MAX) return false;
     if (size > kExtraFrom && size <= 2 * kExtraFrom) {
-      g_class_size[cls] = (g_class_size[cls - 1] + static_cast<uint32_t>(size)) / 2;
+      g_usable_of_class[cls] =
+          (g_usable_of_class[cls - 1] + static_cast<uint32_t>(size)) / 2;
       if (++cls == kFrontClasses) return false;
     }
-    g_class_size[cls++] = static_cast<uint32_t>(size);
+    g_usable_of_class[cls++] = static_cast<uint32_t>(size);
   }
-  if (g_class_size[kFrontClasses - 1] != kFrontMaxBytes) {
+  if (g_usable_of_class[kFrontClasses - 1] != kFrontMaxBytes) {
     RawLog("engine: unexpected jemalloc size classes; front cache disabled");
     return false;
   }
@@ -141,14 +142,14 @@ bool FillClasses() {
   cls = 1;
   for (size_t i = 0; i <= (kFrontSmallMax >> 3); ++i) {
     size_t request = i == 0 ? 1 : i << 3;
-    while (g_class_size[cls] < request) ++cls;
-    g_size_class[i] = static_cast<uint8_t>(cls);
+    while (g_usable_of_class[cls] < request) ++cls;
+    g_class_of_size8[i] = static_cast<uint8_t>(cls);
   }
   // ClassOfUsable's arithmetic must agree with jemalloc for every class.
   for (uint32_t c = 1; c < kFrontClasses; ++c) {
-    if (ClassOfUsable(g_class_size[c]) != c) {
+    if (ClassOfUsable(g_usable_of_class[c]) != c) {
       RawLog("engine: size class %u (%u bytes) breaks the class formula; "
-             "front cache disabled", c, g_class_size[c]);
+             "front cache disabled", c, g_usable_of_class[c]);
       return false;
     }
   }
@@ -160,8 +161,8 @@ bool FillClasses() {
 bool InitClasses() {
   if (!FillClasses()) {
     // Disabled: the tables read 0 everywhere, so nothing trusts them.
-    memset(g_size_class, 0, sizeof(g_size_class));
-    memset(g_class_size, 0, sizeof(g_class_size));
+    memset(g_class_of_size8, 0, sizeof(g_class_of_size8));
+    memset(g_usable_of_class, 0, sizeof(g_usable_of_class));
     return false;
   }
   g_enabled = true;
@@ -182,7 +183,7 @@ FrontCache* Acquire(uint32_t group) {
     if (fc == nullptr) return nullptr;
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
       FrontBin& b = fc->bins[c];
-      b.size = g_class_size[c];
+      b.size = g_usable_of_class[c];
       b.cap = c >= kFrontFirstLarge ? 0 : RealCap(c);
     }
   }

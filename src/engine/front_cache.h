@@ -41,7 +41,7 @@
 
 namespace memgroup::internal::engine {
 
-// Requests up to this size find their class in g_size_class.
+// Requests up to this size find their class in g_class_of_size8.
 inline constexpr size_t kFrontSmallMax = 8192;
 // The largest class the front cache holds (jemalloc class 68, 4 MiB).
 inline constexpr size_t kFrontMaxBytes = size_t{4} << 20;
@@ -105,16 +105,18 @@ struct FrontCache {
 MG_HIDDEN extern MG_TLS FrontCache* t_front;
 
 // Class of a request of `size` <= kFrontSmallMax bytes (natural alignment),
-// indexed by (size + 7) >> 3. Filled by Init before any cache exists.
-MG_HIDDEN extern constinit uint8_t g_size_class[(kFrontSmallMax >> 3) + 1];
-// Usable size of each class (0 for class 0).
-MG_HIDDEN extern constinit uint32_t g_class_size[kFrontClasses];
+// indexed by the size in 8-byte units rounded up, (size + 7) >> 3. Filled by
+// Init before any cache exists.
+MG_HIDDEN extern constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1];
+// Usable size of each class: what GoodSize returns for it, what a pop
+// charges (0 for class 0).
+MG_HIDDEN extern constinit uint32_t g_usable_of_class[kFrontClasses];
 
 // The class of a block of usable size `usable` (a class size), or 0 if the
 // front cache does not hold that size. Allocates: never.
 MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
   if (usable == 0) return 0;  // GoodSize's "too large"
-  if (usable <= kFrontSmallMax) return g_size_class[(usable + 7) >> 3];
+  if (usable <= kFrontSmallMax) return g_class_of_size8[(usable + 7) >> 3];
   if (usable > kFrontMaxBytes) return 0;
   // Above 64 bytes jemalloc has four classes per doubling: (2^lg, 2^(lg+1)]
   // holds 2^lg + k * 2^(lg-2), k = 1..4; the extras all lie below. Init

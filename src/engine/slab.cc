@@ -166,7 +166,7 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
     owner_table::PublishBlock(static_cast<char*>(mem) + off, entry);
   }
-  const uint32_t size = g_class_size[cls];
+  const uint32_t size = g_usable_of_class[cls];
   SlabMeta* s = MetaOf(mem, size);
   s->prev = s->next = nullptr;
   s->base = static_cast<char*>(mem);
@@ -254,8 +254,6 @@ bool InitGroup(uint32_t group, unsigned arena_ind) {
   return true;
 }
 
-bool HasGroup(uint32_t group) { return Bins(group) != nullptr; }
-
 uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
   GroupBins* gb = Bins(group);
   if (MG_UNLIKELY(gb == nullptr || cls == 0 || cls > kSmallClasses)) return 0;
@@ -279,7 +277,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   GroupBins* gb = Bins(group);
   MG_CHECK(gb != nullptr && cls != 0 && cls <= kSmallClasses);
   SlabBin& bin = gb->bins[cls];
-  const uint32_t size = g_class_size[cls];
+  const uint32_t size = g_usable_of_class[cls];
   while (n != 0) {
     SlabMeta* release[kMaxRelease];
     uint32_t nrel = 0;
@@ -357,7 +355,7 @@ void Stats(uint32_t group, GroupSlabStats* out) {
     SlabBin& bin = gb->bins[cls];
     SpinLockHolder holder(&bin.lock);
     out->slabs += bin.nslabs;
-    out->allocated_bytes += bin.out * g_class_size[cls];
+    out->allocated_bytes += bin.out * g_usable_of_class[cls];
     out->nmalloc += bin.nmalloc;
     out->ndalloc += bin.ndalloc;
     out->slab_allocs += bin.slab_allocs;
@@ -374,30 +372,29 @@ uint64_t RegionsOut(uint32_t group, uint32_t cls) {
   return bin.out;
 }
 
+namespace {
+
+// Calls f(lock) for every bin lock, by group, then class (the lock order of
+// PrepareFork).
+template <typename F>
+void ForEachBinLock(F f) {
+  for (uint32_t g = 0; g < kMaxGroups; ++g) {
+    GroupBins* gb = Bins(g);
+    if (gb == nullptr) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) f(gb->bins[cls].lock);
+  }
+}
+
+}  // namespace
+
 void PrepareFork() {
-  for (uint32_t g = 0; g < kMaxGroups; ++g) {
-    GroupBins* gb = Bins(g);
-    if (gb == nullptr) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) gb->bins[cls].lock.Lock();
-  }
+  ForEachBinLock([](SpinLock& l) { l.Lock(); });
 }
-
 void ParentFork() {
-  for (uint32_t g = 0; g < kMaxGroups; ++g) {
-    GroupBins* gb = Bins(g);
-    if (gb == nullptr) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) gb->bins[cls].lock.Unlock();
-  }
+  ForEachBinLock([](SpinLock& l) { l.Unlock(); });
 }
-
 void ChildFork() {
-  for (uint32_t g = 0; g < kMaxGroups; ++g) {
-    GroupBins* gb = Bins(g);
-    if (gb == nullptr) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-      gb->bins[cls].lock.ResetAfterFork();
-    }
-  }
+  ForEachBinLock([](SpinLock& l) { l.ResetAfterFork(); });
 }
 
 }  // namespace memgroup::internal::engine::slab

@@ -50,7 +50,6 @@ inline constexpr uint32_t kSmallClasses = 40;
 // `arena_ind`. Called once per group, under the engine's init lock, before
 // any other call for the group. False when metadata memory is exhausted.
 [[nodiscard]] bool InitGroup(uint32_t group, unsigned arena_ind);
-bool HasGroup(uint32_t group);
 
 // Takes up to `n` (1 <= n <= 64) regions of class `cls` of `group` into
 // out[]; returns how many (0 only if no slab could be created). Allocates:

@@ -78,11 +78,7 @@ void CheckPlacement(uint32_t group) {
         }
         // Dirty it so that a later zeroed reuse is really checked.
         memset(p, 0xab, size);
-        if (zero) {
-          engine::FreeSized(p, usable, group);
-        } else {
-          engine::Free(p, group);
-        }
+        engine::Free(p, group);
       }
     }
   }
@@ -91,7 +87,11 @@ void CheckPlacement(uint32_t group) {
 TEST_F(EngineTest, PlacementBoundGroup) {
   std::thread t([] {
     ASSERT_TRUE(engine::BindThread(3));
-    EXPECT_EQ(engine::BoundGroup(), 3u);
+    // The thread's front cache now holds group 3's blocks.
+    ASSERT_TRUE(engine::t_front != nullptr || engine::g_usable_of_class[1] == 0);
+    if (engine::t_front != nullptr) {
+      EXPECT_EQ(engine::t_front->group, 3u);
+    }
     CheckPlacement(3);
     engine::ThreadExit();
   });
@@ -100,7 +100,7 @@ TEST_F(EngineTest, PlacementBoundGroup) {
 
 TEST_F(EngineTest, PlacementOtherGroupsAndUnboundThread) {
   std::thread t([] {
-    EXPECT_EQ(engine::BoundGroup(), kNoGroup);
+    EXPECT_EQ(engine::t_front, nullptr);  // Never bound: no front cache.
     CheckPlacement(4);  // Never bound: explicit tcache path.
     ASSERT_TRUE(engine::BindThread(5));
     CheckPlacement(4);  // Bound to another group.
@@ -202,11 +202,7 @@ TEST_F(EngineTest, CrossThreadFreesKeepOwners) {
     auto check_free = [&](const Block& b) {
       bad += engine::OwnerOf(b.p) != b.group;
       bad += static_cast<unsigned char*>(b.p)[0] != (b.group & 0xff);
-      if (rng() % 2 == 0) {
-        engine::Free(b.p, engine::OwnerOf(b.p));
-      } else {
-        engine::FreeSized(b.p, engine::UsableSize(b.p), engine::OwnerOf(b.p));
-      }
+      engine::Free(b.p, engine::OwnerOf(b.p));
     };
     for (int op = 0; op < kOpsPerThread; ++op) {
       uint32_t r = rng();
@@ -314,7 +310,7 @@ TEST_F(EngineTest, ThreadExitThenAllocFree) {
     void* early = engine::Alloc(31, 64, 0, false);  // Creates a tcache for 31.
     void* bound = engine::Alloc(30, 64, 0, false);
     engine::ThreadExit();
-    EXPECT_EQ(engine::BoundGroup(), kNoGroup);
+    EXPECT_EQ(engine::t_front, nullptr);  // Nothing cached from here on.
     engine::Free(early, 31);
     engine::Free(bound, 30);
     int bad = 0;
@@ -330,7 +326,7 @@ TEST_F(EngineTest, ThreadExitThenAllocFree) {
     EXPECT_EQ(bad, 0);
     // No re-binding after ThreadExit, and a second ThreadExit is harmless.
     EXPECT_TRUE(engine::BindThread(30));
-    EXPECT_EQ(engine::BoundGroup(), kNoGroup);
+    EXPECT_EQ(engine::t_front, nullptr);
     engine::ThreadExit();
     void* p = engine::Alloc(30, 100, 0, false);
     EXPECT_EQ(engine::OwnerOf(p), 30u);

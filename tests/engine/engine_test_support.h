@@ -40,7 +40,7 @@ namespace memgroup::internal::testing {
 
 // engine::Init once per process, then the fork handlers: after Init, as
 // preload does, so that our prepare handler runs before jemalloc's (see
-// jemalloc_engine.cc, FORK).
+// fork.cc).
 inline void InitEngineOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -58,7 +58,7 @@ template <typename F>
 void OnBoundThread(uint32_t group, F body) {
   std::thread t([&] {
     ASSERT_TRUE(engine::BindThread(group));
-    ASSERT_TRUE(engine::t_front != nullptr || engine::g_class_size[1] == 0);
+    ASSERT_TRUE(engine::t_front != nullptr || engine::g_usable_of_class[1] == 0);
     body();
     engine::ThreadExit();
   });

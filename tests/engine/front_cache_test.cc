@@ -1,7 +1,7 @@
 // Tests of the engine's front cache (src/engine/front_cache*.{h,cc}) and the
 // page map it relies on (owner_table.h: PageEntry/PublishBlock/MakeEntry), as
 // used by engine::Alloc/Free/Realloc/ResizeInPlace/BindThread/ThreadExit/
-// Purge and the fork handlers (jemalloc_engine.cc).
+// Purge and the fork handlers (dispatch.cc, fork.cc).
 //
 // Every scenario runs on its own std::thread (the gtest thread is never
 // bound) and uses its own groups, so the tests do not depend on each other
@@ -41,8 +41,8 @@ namespace {
 
 using engine::ClassOfUsable;
 using engine::FrontCache;
-using engine::g_class_size;
-using engine::g_size_class;
+using engine::g_usable_of_class;
+using engine::g_class_of_size8;
 using engine::kFrontClasses;
 using engine::kFrontFirstLarge;
 using engine::kFrontLargeBudget;
@@ -59,7 +59,7 @@ class FrontCacheTest : public ::testing::Test {
   void SetUp() override {
     testing::InitEngineOnce();
     // Every other test needs the front cache on (InitClasses succeeded).
-    ASSERT_NE(g_class_size[1], 0u) << "front cache disabled";
+    ASSERT_NE(g_usable_of_class[1], 0u) << "front cache disabled";
   }
 };
 
@@ -136,7 +136,7 @@ std::map<uint64_t, uint64_t> Histogram(uint32_t group) {
 // ---------------------------------------------------------------------------
 
 TEST_F(FrontCacheTest, ClassTablesAgreeWithJemalloc) {
-  EXPECT_EQ(g_class_size[0], 0u);
+  EXPECT_EQ(g_usable_of_class[0], 0u);
   unsigned nbins = 0;
   size_t len = sizeof(nbins);
   ASSERT_EQ(engine::Mallctl("arenas.nbins", &nbins, &len, nullptr, 0), 0);
@@ -144,16 +144,16 @@ TEST_F(FrontCacheTest, ClassTablesAgreeWithJemalloc) {
   unsigned extras = 0;
   for (uint32_t c = 1; c < kFrontClasses; ++c) {
     if (c > 1) {
-      EXPECT_GT(g_class_size[c], g_class_size[c - 1]) << c;
+      EXPECT_GT(g_usable_of_class[c], g_usable_of_class[c - 1]) << c;
     }
-    EXPECT_EQ(ClassOfUsable(g_class_size[c]), c) << g_class_size[c];
-    if (IsExtraClass(g_class_size[c])) {
+    EXPECT_EQ(ClassOfUsable(g_usable_of_class[c]), c) << g_usable_of_class[c];
+    if (IsExtraClass(g_usable_of_class[c])) {
       // One of memgroup's own: the midpoint between its neighbours, both
       // jemalloc's.
       ++extras;
-      EXPECT_EQ(g_class_size[c] * 2, g_class_size[c - 1] + g_class_size[c + 1]);
-      EXPECT_EQ(engine::GoodSize(g_class_size[c], 0), g_class_size[c]) << c;
-      EXPECT_EQ(engine::GoodSize(g_class_size[c] + 1, 0), g_class_size[c + 1]);
+      EXPECT_EQ(g_usable_of_class[c] * 2, g_usable_of_class[c - 1] + g_usable_of_class[c + 1]);
+      EXPECT_EQ(engine::GoodSize(g_usable_of_class[c], 0), g_usable_of_class[c]) << c;
+      EXPECT_EQ(engine::GoodSize(g_usable_of_class[c] + 1, 0), g_usable_of_class[c + 1]);
       continue;
     }
     // Otherwise jemalloc's class c - 1 - (extras below it).
@@ -164,19 +164,19 @@ TEST_F(FrontCacheTest, ClassTablesAgreeWithJemalloc) {
     size_t je = 0;
     len = sizeof(je);
     ASSERT_EQ(engine::Mallctl(name.c_str(), &je, &len, nullptr, 0), 0) << name;
-    EXPECT_EQ(g_class_size[c], je) << c;
-    EXPECT_EQ(mgje_nallocx(g_class_size[c], 0), g_class_size[c]) << c;
-    EXPECT_EQ(engine::GoodSize(g_class_size[c], 0), g_class_size[c]) << c;
+    EXPECT_EQ(g_usable_of_class[c], je) << c;
+    EXPECT_EQ(mgje_nallocx(g_usable_of_class[c], 0), g_usable_of_class[c]) << c;
+    EXPECT_EQ(engine::GoodSize(g_usable_of_class[c], 0), g_usable_of_class[c]) << c;
   }
   EXPECT_EQ(extras, engine::kExtraClasses);
-  EXPECT_EQ(g_class_size[kFrontClasses - 1], kFrontMaxBytes);
-  EXPECT_EQ(g_class_size[kFrontFirstLarge], 16 * kKiB);  // first large class
+  EXPECT_EQ(g_usable_of_class[kFrontClasses - 1], kFrontMaxBytes);
+  EXPECT_EQ(g_usable_of_class[kFrontFirstLarge], 16 * kKiB);  // first large class
   EXPECT_EQ(ClassOfUsable(kFrontMaxBytes + 1), 0u);
   EXPECT_EQ(ClassOfUsable(5 * kMiB), 0u);  // jemalloc's next class: not held
   // Every small request finds the class it should get.
   int bad = 0;
   for (size_t n = 1; n <= kFrontSmallMax; ++n) {
-    const size_t usable = g_class_size[g_size_class[(n + 7) >> 3]];
+    const size_t usable = g_usable_of_class[g_class_of_size8[(n + 7) >> 3]];
     if (usable != engine::GoodSize(n, 0) || usable != ExpectedClass(n)) {
       if (++bad < 10) {
         ADD_FAILURE() << "request " << n << ": table " << usable;
@@ -206,7 +206,7 @@ TEST_F(FrontCacheTest, GoodSizeMatchesNallocxUpTo5MiB) {
   std::thread t([] {
     ASSERT_TRUE(engine::BindThread(200));
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
-      const size_t s = g_class_size[c];
+      const size_t s = g_usable_of_class[c];
       for (size_t n : {s - 1, s, s + 1}) {
         for (uint32_t g : {200u, 201u}) {
           void* p = engine::Alloc(g, n, 0, false);
@@ -269,11 +269,7 @@ void CheckEntries(uint32_t group, int* bad) {
             }
           }
           memset(p, 0xcd, size < 64 * kKiB ? size : 64 * kKiB);
-          if (zero) {
-            engine::FreeSized(p, engine::UsableSize(p), group);
-          } else {
-            engine::Free(p, group);
-          }
+          engine::Free(p, group);
         }
       }
     }
@@ -395,9 +391,9 @@ TEST_F(FrontCacheTest, FreedBlockIsReusedOnTheSameThread) {
       EXPECT_EQ(fc->bins[cls].head, p);
       EXPECT_EQ(engine::Alloc(230, size, 0, false), p) << size;
       EXPECT_EQ(fc->bins[cls].count, before);
-      // Sized free and a zeroed allocation: same block, zeroed.
+      // A zeroed allocation after a free: same block, zeroed.
       memset(p, 0xee, size);
-      engine::FreeSized(p, engine::UsableSize(p), 230);
+      engine::Free(p, 230);
       void* q = engine::Alloc(230, size, 0, true);
       EXPECT_EQ(q, p) << size;
       const unsigned char* c = static_cast<const unsigned char*>(q);
@@ -427,8 +423,9 @@ TEST_F(FrontCacheTest, OtherGroupsBlocksNeverEnterTheCache) {
         engine::Free(a, kA);
         engine::Free(b, kB);
       } else {
-        engine::Free(b, kB);
-        engine::FreeSized(a, engine::UsableSize(a), kA);
+        // As free() does: the owner from the owner table.
+        engine::Free(b, engine::OwnerOf(b));
+        engine::Free(a, engine::OwnerOf(a));
       }
       mismatches += InCache(fc, b);  // B's block never in A's cache
       void* a2 = engine::Alloc(kA, size, 0, round % 3 == 0);
@@ -438,7 +435,7 @@ TEST_F(FrontCacheTest, OtherGroupsBlocksNeverEnterTheCache) {
       mismatches += engine::OwnerOf(b2) != kB;
       b_blocks.insert(b2);
       engine::Free(a2, kA);
-      engine::FreeSized(b2, engine::UsableSize(b2), kB);
+      engine::Free(b2, kB);
     }
     // The cache holds only A's blocks, each with A's entry.
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
@@ -501,7 +498,6 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
     ASSERT_GT(AllocatedBytes(kA), a_base);
 
     ASSERT_TRUE(engine::BindThread(kB));
-    EXPECT_EQ(engine::BoundGroup(), kB);
     ASSERT_NE(engine::t_front, nullptr);
     fc = engine::t_front;
     EXPECT_EQ(fc->group, kB);

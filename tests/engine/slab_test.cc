@@ -27,7 +27,7 @@ namespace memgroup::internal {
 namespace {
 
 using engine::ClassOfUsable;
-using engine::g_class_size;
+using engine::g_usable_of_class;
 using engine::kFrontFirstLarge;
 using engine::slab::kSlabBytes;
 using engine::slab::kSmallClasses;
@@ -38,7 +38,7 @@ class SlabTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::InitEngineOnce();
-    ASSERT_NE(g_class_size[1], 0u) << "front cache (and slabs) disabled";
+    ASSERT_NE(g_usable_of_class[1], 0u) << "front cache (and slabs) disabled";
   }
 };
 
@@ -63,10 +63,10 @@ uint64_t TotalRegionsOut(uint32_t group) {
 
 TEST_F(SlabTest, SmallClassesAreTheFrontCacheClasses) {
   EXPECT_EQ(kSmallClasses + 1, kFrontFirstLarge);
-  EXPECT_EQ(g_class_size[kSmallClasses], 14 * kKiB);
+  EXPECT_EQ(g_usable_of_class[kSmallClasses], 14 * kKiB);
   // Every small class fits at least four regions in a slab after its
   // header (at most the class's alignment step plus the colour, 4 KiB).
-  EXPECT_GE((kSlabBytes - 4096) / g_class_size[kSmallClasses], 4u);
+  EXPECT_GE((kSlabBytes - 4096) / g_usable_of_class[kSmallClasses], 4u);
 }
 
 // A batch straight from the slab layer: distinct regions inside the group's
@@ -75,9 +75,12 @@ TEST_F(SlabTest, SmallClassesAreTheFrontCacheClasses) {
 TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
   constexpr uint32_t kG = 500;
   ASSERT_TRUE(engine::EnsureGroup(kG));
-  ASSERT_TRUE(engine::slab::HasGroup(kG));
+  // A new group's bins hold no slab until the first batch.
+  engine::slab::GroupSlabStats before{};
+  engine::slab::Stats(kG, &before);
+  EXPECT_EQ(before.slabs, 0u);
   for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    const uint32_t size = g_class_size[cls];
+    const uint32_t size = g_usable_of_class[cls];
     // Enough regions for several slabs.
     const uint32_t want = static_cast<uint32_t>(3 * kSlabBytes / size) + 7;
     std::vector<void*> got;
@@ -143,7 +146,7 @@ TEST_F(SlabTest, ColourCostsNoRegionFromOneKiB) {
   constexpr uint32_t kG = 507;
   ASSERT_TRUE(engine::EnsureGroup(kG));
   for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    const uint32_t size = g_class_size[cls];
+    const uint32_t size = g_usable_of_class[cls];
     if (size < kKiB) continue;
     std::vector<void*> got;
     std::map<uintptr_t, uint32_t> per_slab;

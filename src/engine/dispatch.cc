@@ -1,0 +1,272 @@
+// Binding and dispatch: BindThread, Alloc, Free, Realloc, ResizeInPlace and
+// the size queries (UsableSize, GoodSize, OwnerOf), and Purge. Each request
+// goes to the thread's front cache when it is for the bound group, to the
+// other-group cache (other_cache.h) or the group's slabs for another group's
+// small blocks, and to jemalloc for large ones: through thread.arena and the
+// automatic tcache for the bound group, MALLOCX_ARENA and an explicit tcache
+// (tcache_slots.h) for the others. Owns t_bound.
+//
+// Must never: hand out a block outside the requested group (a block
+// jemalloc serves from another arena is given back); pass MALLOCX_ARENA
+// with the automatic tcache; give a slab region to jemalloc or a jemalloc
+// block to the slabs; take a lock or make a call on a front-cache hit
+// beyond the inline helpers of engine_internal.h.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "base/check.h"
+#include "base/limits.h"
+#include "base/macros.h"
+#include "engine/engine.h"
+#include "engine/engine_internal.h"
+#include "engine/front_cache_internal.h"
+#include "engine/jemalloc_private.h"
+#include "engine/other_cache.h"
+#include "engine/owner_table.h"
+#include "engine/slab.h"
+#include "engine/tcache_slots.h"
+
+namespace memgroup::internal::engine {
+
+MG_TLS uint32_t t_bound = kNoGroup;
+
+namespace {
+
+// Frees a slab region of class `cls` of `owner`: into the front cache when
+// the thread is bound to `owner`, into t_other when that holds `owner`,
+// else straight back to its slab. Allocates: never.
+void FreeSmall(void* p, uint32_t owner, uint32_t cls) {
+  MG_DCHECK(owner_table::PageEntry(p) == owner_table::MakeEntry(owner, cls));
+  FrontCache* fc = owner == t_bound ? t_front : OtherCache(owner);
+  if (fc != nullptr) {
+    (void)front::Push(fc, p, cls);  // Always room for a small block.
+    return;
+  }
+  slab::FreeOne(owner, cls, p);
+}
+
+// Caches a freed large block of class `cls` (ClassOf) of the bound group
+// in the thread's front cache. False if its class is not cached or has no
+// room (the caller frees it to jemalloc).
+MG_ALWAYS_INLINE bool PushLarge(void* p, uint32_t cls) {
+  FrontCache* fc = t_front;
+  MG_DCHECK(fc == nullptr || cls == 0 ||
+            owner_table::PageEntry(p) == owner_table::MakeEntry(fc->group, cls));
+  return fc != nullptr && cls != 0 && front::Push(fc, p, cls);
+}
+
+// A block from `group`'s arena named explicitly (MALLOCX_ARENA with the
+// thread's explicit tcache for the group, or none): every group but the
+// bound one, and the bound group when its own paths failed. Allocates:
+// never (through malloc); creates the arena on first use.
+MG_NOINLINE void* AllocOther(uint32_t group, size_t size, size_t align,
+                             bool zero) {
+  if (MG_UNLIKELY(group >= kMaxGroups)) return nullptr;
+  uint32_t ind = ArenaOf(group);
+  if (MG_UNLIKELY(ind == 0)) {
+    if (!CreateArenaSlow(group)) return nullptr;
+    ind = ArenaOf(group);
+  }
+  int flags = MALLOCX_ARENA(ind) | TcacheFlags(group) | AlignFlags(align) |
+              (zero ? MALLOCX_ZERO : 0);
+  void* p = mgje_mallocx(size == 0 ? 1 : size, flags);
+  if (MG_UNLIKELY(p != nullptr && owner_table::OwnerOf(p) != group)) {
+    // jemalloc ignored the arena (its thread state was already cleaned up,
+    // see thread_exit.cc): never hand out a block outside the group.
+    mgje_dallocx(p, MALLOCX_TCACHE_NONE);
+    return nullptr;
+  }
+  return p;
+}
+
+}  // namespace
+
+bool BindThread(uint32_t group) {
+  if (group >= kMaxGroups) return false;
+  if (group == t_bound) return true;
+  if (!EnsureGroup(group)) return false;
+  // After ThreadExit the thread stays unbound: Alloc/Free of every group go
+  // through MALLOCX_ARENA + MALLOCX_TCACHE_NONE, which is still correct.
+  if (t_dead) return true;
+  // The front cache holds only the previous bound group's blocks: back to
+  // jemalloc (through the automatic tcache, still the old group's) first.
+  FrontCache* fc = t_front;
+  t_front = nullptr;
+  if (fc != nullptr) front::Flush(fc);
+  // The new group's blocks are cached in one place only.
+  FlushOtherCacheOf(group);
+  unsigned ind = ArenaOf(group);
+  if (mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
+                        nullptr, nullptr, &ind, sizeof(ind)) != 0) {
+    t_front = fc;  // Still bound to the previous group; the cache is empty.
+    return false;
+  }
+  // The automatic tcache holds only the previous bound group's blocks (a
+  // thread never bound has an empty one): return them to their arena before
+  // the first allocation of the new group could hit them.
+  FlushAutomaticTcache();
+  t_bound = group;
+  if (fc != nullptr) {
+    front::SetGroup(fc, group);
+  } else {
+    fc = front::Acquire(group);  // nullptr: the thread runs without one.
+  }
+  t_front = fc;
+  return true;
+}
+
+void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
+            size_t usable) {
+  if (usable == 0) usable = GoodSize(size, align);
+  const uint32_t cls = ClassOfUsable(usable);
+  if (cls != 0 && cls < kFrontFirstLarge && align <= kPageSize) {
+    // A small class: a slab region, aligned to `align` by its class
+    // (slab.h). The bound group's come through the front cache.
+    void* p = nullptr;
+    FrontCache* fc = t_front;
+    if (group == t_bound && fc != nullptr) {
+      p = CachePop(fc, cls);
+    } else if (group < kMaxGroups &&
+               (ArenaOf(group) != 0 || CreateArenaSlow(group))) {
+      FrontCache* oc = group != t_bound ? OtherCache(group) : nullptr;
+      if (oc != nullptr) {
+        p = CachePop(oc, cls);
+      } else {
+        (void)slab::AllocBatch(group, cls, &p, 1);
+      }
+    }
+    if (p != nullptr && zero) memset(p, 0, size);
+    return p;
+  }
+  if (MG_LIKELY(group == t_bound)) {
+    // thread.arena is the group's arena; the front cache and the automatic
+    // tcache hold only this group's blocks.
+    FrontCache* fc = t_front;
+    void* p = nullptr;
+    if (MG_LIKELY(fc != nullptr && cls != 0 && align <= 1)) {
+      p = CachePop(fc, cls);
+      if (MG_LIKELY(p != nullptr)) {
+        if (zero) memset(p, 0, size);
+        return p;
+      }
+    } else if (MG_LIKELY(align == 0)) {
+      p = zero ? mgje_calloc(1, size) : mgje_malloc(size);
+    } else {
+      p = mgje_mallocx(size == 0 ? 1 : size,
+                       AlignFlags(align) | (zero ? MALLOCX_ZERO : 0));
+    }
+    if (MG_LIKELY(p != nullptr && owner_table::OwnerOf(p) == group)) {
+      return Published(p, group, cls);
+    }
+    // Nothing, or a block of another arena (jemalloc's own reentrant
+    // threads ignore thread.arena): ask the group's arena explicitly.
+    if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
+  }
+  return Published(AllocOther(group, size, align, zero), group, cls);
+}
+
+void Free(void* p, uint32_t owner) {
+  MG_DCHECK(owner < kMaxGroups);
+  const uint32_t cls = ClassOf(p);
+  if (IsSlabClass(cls)) {
+    FreeSmall(p, owner, cls);
+    return;
+  }
+  if (MG_LIKELY(owner == t_bound)) {
+    if (!PushLarge(p, cls)) mgje_free(p);
+    return;
+  }
+  mgje_dallocx(p, TcacheFlags(owner));
+}
+
+void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
+  MG_DCHECK(owner < kMaxGroups);
+  if (size == 0) size = 1;
+  // Slab regions never change size and jemalloc never holds a small block:
+  // a move into or out of a small class is alloc, copy, free.
+  const uint32_t old_cls = SmallClassOf(p);
+  const size_t new_usable = GoodSize(size, align);
+  const uint32_t new_cls = ClassOfUsable(new_usable);
+  if (old_cls != 0 || (new_cls != 0 && new_cls < kFrontFirstLarge)) {
+    if (old_cls != 0 && new_cls == old_cls) return p;
+    const size_t old_usable = UsableSize(p);
+    void* moved = Alloc(owner, size, align, false, new_usable);
+    if (moved == nullptr) return nullptr;
+    memcpy(moved, p, old_usable < size ? old_usable : size);
+    Free(p, owner);
+    return moved;
+  }
+  void* q = nullptr;
+  if (owner == t_bound) {
+    // No arena flag: a moved block goes to the thread's arena, which is the
+    // owner's; the automatic tcache holds only the owner's blocks.
+    q = mgje_rallocx(p, size, AlignFlags(align));
+  } else {
+    if (owner >= kMaxGroups) return nullptr;
+    uint32_t ind = ArenaOf(owner);
+    if (ind == 0) return nullptr;  // Not an engine block.
+    q = mgje_rallocx(
+        p, size, MALLOCX_ARENA(ind) | TcacheFlags(owner) | AlignFlags(align));
+  }
+  // In place or moved, the block may have a new class.
+  if (q != nullptr) (void)Published(q, owner, ClassOfUsable(mgje_sallocx(q, 0)));
+  return q;
+}
+
+size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
+                     uint32_t owner) {
+  MG_DCHECK(owner < kMaxGroups);
+  if (const uint32_t cls = SmallClassOf(p); cls != 0) {
+    return g_usable_of_class[cls];  // A slab region keeps its class.
+  }
+  // In place: the block keeps its extent, hence its group, but a large block
+  // may change class (never to a small one: jemalloc moves those).
+  size_t usable = mgje_xallocx(p, size == 0 ? 1 : size, extra, AlignFlags(align));
+  (void)Published(p, owner, ClassOfUsable(usable));
+  return usable;
+}
+
+size_t UsableSize(const void* p) {
+  if (const uint32_t cls = SmallClassOf(p); cls != 0) {
+    return g_usable_of_class[cls];
+  }
+  return mgje_sallocx(p, 0);
+}
+
+size_t GoodSize(size_t size, size_t align) {
+  // The classes up to kFrontMaxBytes are known (checked by
+  // front::InitClasses; the tables read 0 when it failed).
+  if (align <= 1 && size <= kFrontMaxBytes) {
+    if (size <= kFrontSmallMax) {
+      size_t usable = g_usable_of_class[g_class_of_size8[(size + 7) >> 3]];
+      if (MG_LIKELY(usable != 0)) return usable;
+    } else if (MG_LIKELY(g_usable_of_class[1] != 0)) {
+      // Above 8 KiB: four classes per doubling, (2^lg, 2^(lg+1)] in steps
+      // of 2^(lg-2).
+      const unsigned lg = 63u - static_cast<unsigned>(__builtin_clzl(size - 1));
+      const size_t delta = size_t{1} << (lg - 2);
+      return (size + delta - 1) & ~(delta - 1);
+    }
+  }
+  return mgje_nallocx(size == 0 ? 1 : size, AlignFlags(align));
+}
+
+uint32_t OwnerOf(const void* p) { return owner_table::OwnerOf(p); }
+
+void Purge(uint32_t group) {
+  if (group >= kMaxGroups) return;
+  uint32_t ind = ArenaOf(group);
+  if (ind == 0) return;
+  // Only the calling thread's caches can be flushed from here.
+  if (group == t_bound) {
+    if (t_front != nullptr) front::Flush(t_front);
+    FlushAutomaticTcache();
+  }
+  FlushOtherCacheOf(group);
+  slab::ReleaseEmpty(group);
+  FlushThreadTcacheOf(group);
+  ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+}
+
+}  // namespace memgroup::internal::engine

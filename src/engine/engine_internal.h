@@ -1,0 +1,152 @@
+// What the files of the jemalloc engine (the implementation of engine.h)
+// share: the engine-wide state they read (arena indices, mallctl MIBs, the
+// engine lock, the thread's binding) and the hot inline helpers of the
+// Alloc/Free paths, kept inline so that those paths compile to one function
+// each. Only engine sources include it.
+//
+// The engine: one manual jemalloc arena per group, whose extent hooks carve
+// memory only from 2 MiB chunks tagged for that group (group_arena.cc,
+// owner_table.h), so OwnerOf(p) of every block the engine returns is the
+// group it was allocated for. Small classes are the engine's own slab
+// regions (slab.h, cut from 64 KiB blocks of the group's arena); jemalloc
+// serves the large sizes. The files, by concern:
+//   jemalloc_glue.cc  symbols the renamed jemalloc links against
+//   thread_exit.cc    deferring jemalloc's thread cleanup; ThreadExit
+//   engine_init.cc    Init, arena creation (EnsureGroup)
+//   group_arena.cc    the per-group extent hooks
+//   tcache_slots.cc   explicit tcaches for the groups a thread is not bound to
+//   other_cache.cc    the thread's front cache for one other group
+//   dispatch.cc       BindThread, Alloc/Free/Realloc and the size queries
+//   engine_stats.cc   GroupStats, GroupHistogram, mallctl forwarding
+//   fork.cc           the fork(2) handlers
+//
+// Must never (all of them): allocate through the public malloc; throw; call
+// jemalloc with MALLOCX_ARENA and the automatic tcache together
+// (backends.md §2.3: on a tcache hit the arena flag is ignored); let
+// jemalloc's automatic arenas serve a block (a thread that is not bound
+// never calls mgje_malloc/free); map an arena index back to a group
+// (indices are recycled; hooks find their group through container_of); take
+// a lock on the Alloc/Free fast path; ask jemalloc for a small size while
+// the class tables are in use, or hand a slab region to jemalloc's free or
+// rallocx (SmallClassOf tells them apart through the page map).
+//
+// SYNCHRONIZATION
+//  - g_engine_lock (SpinLock): engine init and arena creation (slow paths);
+//    held across fork by PrepareFork. Lock order: g_engine_lock -> jemalloc's
+//    internal mutexes (ctl, arenas, grow, base) -> the group arena's lock
+//    (group_arena.cc).
+//  - The group arena's lock: the group's current chunk run; taken only
+//    inside the alloc hook, which jemalloc calls under its grow/base mutexes.
+//  - g_arena_ind[g]: 0 until the group's arena is fully set up, then its
+//    index forever (release store under g_engine_lock, acquire loads).
+//  - Thread state is initial-exec TLS, touched only by its thread.
+#ifndef MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
+#define MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/limits.h"
+#include "base/macros.h"
+#include "base/spinlock.h"
+#include "engine/front_cache_internal.h"
+#include "engine/jemalloc_private.h"
+#include "engine/owner_table.h"
+
+namespace memgroup::internal::engine {
+
+// A thread's explicit tcache slots (tcache_slots.h) and its other-group
+// cache (other_cache.h) fall back to uncached operation when they hold
+// other groups; after this many such operations they move (round robin for
+// the slots), so a thread that moved on to new groups gets a cache again
+// without thrashing.
+inline constexpr uint32_t kEvictAfterMisses = 64;
+
+// mallctl MIBs, resolved once by Init (before its kReady release store) and
+// read-only afterwards.
+struct Mib {
+  size_t v[6];
+  size_t len;
+};
+struct Mibs {
+  Mib thread_arena;
+  Mib thread_tcache_flush;
+  Mib tcache_create;
+  Mib tcache_flush;
+  Mib tcache_destroy;
+  Mib arenas_create;
+  Mib arena_retain_grow_limit;  // arena.<i>.retain_grow_limit, i at v[1]
+  Mib arena_purge;              // arena.<i>.purge, i at v[1]
+  // Written by programs only to be refused (MallctlByMib).
+  Mib background_thread;
+  Mib max_background_threads;
+};
+MG_HIDDEN extern constinit Mibs g_mibs;
+
+// Arena index of each group, 0 while it has none (index 0 is jemalloc's
+// automatic arena, never ours). Written once under g_engine_lock (release,
+// CreateArenaSlow), read anywhere (acquire, ArenaOf).
+MG_HIDDEN extern constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
+
+// Engine init and arena creation; held across fork (fork.cc).
+MG_HIDDEN extern constinit SpinLock g_engine_lock;
+
+// The calling thread's bound group: kNoGroup until BindThread, and after
+// ThreadExit. Owner-only (dispatch.cc, thread_exit.cc).
+MG_HIDDEN extern MG_TLS uint32_t t_bound;
+// Set by ThreadExit (the thread-exit hook): no tcache or cache is created
+// for the thread after it. Owner-only.
+MG_HIDDEN extern MG_TLS bool t_dead;
+
+// Creates `group`'s arena (engine_init.cc). Slow path; false when the
+// engine is not initialised, out of arenas or out of VA.
+MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group);
+
+// Runs `mib` (an arena.<i>.* MIB, i at v[1]) for arena `ind`, writing
+// `newp`. Returns mallctl's result. Slow path.
+int ArenaCtl(const Mib& mib, unsigned ind, void* newp, size_t newlen);
+
+MG_ALWAYS_INLINE uint32_t ArenaOf(uint32_t group) {
+  // Pairs with CreateArenaSlow's release store: the arena is fully set up.
+  return g_arena_ind[group].load(std::memory_order_acquire);
+}
+
+MG_ALWAYS_INLINE int AlignFlags(size_t align) {
+  // MALLOCX_LG_ALIGN(0) == 0: align 0 or 1 means no constraint.
+  return align <= 1 ? 0 : MALLOCX_LG_ALIGN(__builtin_ctzl(align));
+}
+
+// Records a block about to be handed out in the page map (owner_table.h):
+// every block the engine returns goes through here or front::Refill.
+MG_ALWAYS_INLINE void* Published(void* p, uint32_t group, uint32_t cls) {
+  if (MG_LIKELY(p != nullptr)) {
+    owner_table::PublishBlock(p, owner_table::MakeEntry(group, cls));
+  }
+  return p;
+}
+
+// The front-cache class of an engine block, from the page map: 1 to
+// kFrontFirstLarge - 1 for a slab region (slab.h), above for a large block
+// the front cache may hold, 0 for any other jemalloc block.
+MG_ALWAYS_INLINE uint32_t ClassOf(const void* p) {
+  return owner_table::PageEntry(p) & ((1u << owner_table::kEntryGroupShift) - 1);
+}
+MG_ALWAYS_INLINE bool IsSlabClass(uint32_t cls) {
+  return cls - 1 < kFrontFirstLarge - 1;
+}
+// The slab class of an engine block, or 0 for a jemalloc block.
+MG_ALWAYS_INLINE uint32_t SmallClassOf(const void* p) {
+  const uint32_t cls = ClassOf(p);
+  return IsSlabClass(cls) ? cls : 0;
+}
+
+// A block of class `cls` from `fc`, refilling its bin when empty.
+MG_ALWAYS_INLINE void* CachePop(FrontCache* fc, uint32_t cls) {
+  void* p = FrontPop(fc, cls);
+  return p != nullptr ? p : front::Refill(fc, cls);
+}
+
+}  // namespace memgroup::internal::engine
+
+#endif  // MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_

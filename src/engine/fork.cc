@@ -1,0 +1,41 @@
+// The engine's fork(2) handlers (engine.h): the engine lock, the front
+// cache list lock and every slab bin lock across fork. Owns nothing.
+//
+// Must never: take a lock out of the order g_engine_lock -> front cache
+// lock -> slab bin locks (engine_internal.h, slab.h); reclaim in the child
+// the caches of the threads it lost (front_cache_internal.h, ChildFork).
+//
+// jemalloc registers its own pthread_atfork handlers during its
+// initialisation (its library constructor, or the first call): that happens
+// before Init() returns. Prepare handlers run in reverse registration order,
+// so a caller that registers PrepareFork/ParentFork/ChildFork after Init()
+// gets: our PrepareFork (g_engine_lock) -> jemalloc's prefork (all its
+// mutexes) -> fork -> jemalloc's postfork -> our Parent/ChildFork. No thread
+// can then be inside an extent hook (hooks run under jemalloc mutexes), so
+// the per-group spinlocks of group_arena.cc are free at fork time and need
+// no handling.
+#include "engine/engine.h"
+#include "engine/engine_internal.h"
+#include "engine/front_cache_internal.h"
+#include "engine/slab.h"
+
+namespace memgroup::internal::engine {
+
+void PrepareFork() {
+  g_engine_lock.Lock();
+  front::PrepareFork();
+  slab::PrepareFork();
+}
+void ParentFork() {
+  slab::ParentFork();
+  front::ParentFork();
+  g_engine_lock.Unlock();
+}
+// The child has one thread, the one that took the locks in PrepareFork.
+void ChildFork() {
+  slab::ChildFork();
+  front::ChildFork();
+  g_engine_lock.ResetAfterFork();
+}
+
+}  // namespace memgroup::internal::engine

@@ -1,0 +1,91 @@
+// The explicit tcache slots of tcache_slots.h. Owns each thread's slots
+// (t_tc, t_ntc and the recycling state) and the process's count of live
+// explicit tcaches.
+//
+// Must never: hand out the automatic tcache for a non-bound group (the
+// tcache trap, backends.md §2.3: on a hit the arena flag is ignored); create
+// a tcache after ThreadExit or beyond kTcacheBudget; allocate through malloc.
+#include "engine/tcache_slots.h"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/macros.h"
+#include "engine/engine_internal.h"
+#include "engine/jemalloc_private.h"
+
+namespace memgroup::internal::engine {
+
+MG_TLS uint32_t t_ntc = 0;
+MG_TLS TcacheSlot t_tc[kThreadTcaches];
+
+namespace {
+
+MG_TLS uint32_t t_misses = 0;  // TCACHE_NONE fallbacks since last recycle
+MG_TLS uint32_t t_victim = 0;  // next slot to recycle
+
+// Explicit tcaches alive in the process. Written by CreateTcache and
+// DestroyTcache from any thread; only the count matters (relaxed).
+constinit std::atomic<int32_t> g_tcaches_live{0};
+
+bool CreateTcache(unsigned* tc) {
+  // Relaxed: a budget count, no data is published through it.
+  if (g_tcaches_live.fetch_add(1, std::memory_order_relaxed) >= kTcacheBudget) {
+    g_tcaches_live.fetch_sub(1, std::memory_order_relaxed);  // Relaxed: as above.
+    return false;
+  }
+  size_t len = sizeof(*tc);
+  if (mgje_mallctlbymib(g_mibs.tcache_create.v, g_mibs.tcache_create.len, tc,
+                        &len, nullptr, 0) != 0) {
+    g_tcaches_live.fetch_sub(1, std::memory_order_relaxed);  // Relaxed: as above.
+    return false;
+  }
+  return true;
+}
+
+// Flushes the tcache's blocks back to their own arenas and destroys it.
+void DestroyTcache(unsigned tc) {
+  mgje_mallctlbymib(g_mibs.tcache_destroy.v, g_mibs.tcache_destroy.len,
+                    nullptr, nullptr, &tc, sizeof(tc));
+  g_tcaches_live.fetch_sub(1, std::memory_order_relaxed);  // Relaxed: budget count.
+}
+
+}  // namespace
+
+MG_NOINLINE int TcacheFlagsSlow(uint32_t group) {
+  if (t_dead) return MALLOCX_TCACHE_NONE;  // Never re-create after ThreadExit.
+  unsigned tc = 0;
+  if (t_ntc < kThreadTcaches) {
+    if (!CreateTcache(&tc)) return MALLOCX_TCACHE_NONE;
+    t_tc[t_ntc++] = TcacheSlot{group, tc};
+    return MALLOCX_TCACHE(tc);
+  }
+  if (++t_misses < kEvictAfterMisses) return MALLOCX_TCACHE_NONE;
+  t_misses = 0;
+  uint32_t v = t_victim;
+  t_victim = (v + 1) % kThreadTcaches;
+  DestroyTcache(t_tc[v].tc);
+  if (!CreateTcache(&tc)) {
+    t_tc[v] = t_tc[--t_ntc];
+    return MALLOCX_TCACHE_NONE;
+  }
+  t_tc[v] = TcacheSlot{group, tc};
+  return MALLOCX_TCACHE(tc);
+}
+
+void FlushThreadTcacheOf(uint32_t group) {
+  for (uint32_t i = 0; i < t_ntc; ++i) {
+    if (t_tc[i].group != group) continue;
+    unsigned tc = t_tc[i].tc;
+    mgje_mallctlbymib(g_mibs.tcache_flush.v, g_mibs.tcache_flush.len, nullptr,
+                      nullptr, &tc, sizeof(tc));
+  }
+}
+
+void DestroyThreadTcaches() {
+  for (uint32_t i = 0; i < t_ntc; ++i) DestroyTcache(t_tc[i].tc);
+  t_ntc = 0;
+}
+
+}  // namespace memgroup::internal::engine
