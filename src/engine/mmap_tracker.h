@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/limits.h"  // kNoGroup
+
 namespace memgroup::internal::mmap_tracker {
 
 enum class MapKind : uint8_t {
