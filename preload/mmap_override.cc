@@ -1,7 +1,8 @@
-// mmap, mmap64, munmap and mremap: forwarders over src/alloc/mmap_charge.h,
-// which charges anonymous private mappings to the calling thread's group and
-// makes the raw system calls (never libc's, whose mmap this library
-// replaces).
+// mmap, mmap64, munmap, mremap and mprotect: forwarders over
+// src/alloc/mmap_charge.h, which charges committed private anonymous
+// mappings to the calling thread's group, tracks file-backed and shared
+// ones, and makes the raw system calls (never libc's, whose mmap family
+// this library replaces).
 #include <stdarg.h>
 #include <sys/mman.h>
 
@@ -24,6 +25,10 @@ MG_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd,
 
 MG_EXPORT int munmap(void* addr, size_t len) noexcept {
   return UnmapCharged(addr, len);
+}
+
+MG_EXPORT int mprotect(void* addr, size_t len, int prot) noexcept {
+  return ProtectCharged(addr, len, prot);
 }
 
 MG_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len,

@@ -11,4 +11,5 @@ $SUDO apt-get install -y --no-install-recommends \
   libjemalloc-dev libmimalloc-dev libabsl-dev libgtest-dev libgmock-dev \
   libbenchmark-dev libtcmalloc-minimal4 valgrind \
   python3 perl ruby git sqlite3 redis-server redis-tools procps time \
+  nodejs openjdk-17-jre-headless \
   python3-matplotlib

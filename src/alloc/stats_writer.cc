@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "alloc/env_config.h"
+#include "alloc/mmap_charge.h"
 #include "base/raw_log.h"
 #include "base/sys.h"
 #include "engine/engine.h"
@@ -42,11 +43,26 @@ void WriteEngineStats(int fd, uint32_t group) {
   }
 }
 
+namespace {
+
+// memory.stat's file_mapped and shmem of the group's subtree: bytes of
+// file-backed and shared anonymous mappings (tracked, never charged).
+void WriteMappedStats(int fd, uint32_t group) {
+  int64_t file_mapped = 0, shmem = 0;
+  ReadMappedBytes(group, &file_mapped, &shmem);
+  RawPrint(fd, "stat.file_mapped %lld\nstat.shmem %lld\n",
+           static_cast<long long>(file_mapped),
+           static_cast<long long>(shmem));
+}
+
+}  // namespace
+
 void WriteStats(int fd) {
   Registry& reg = GlobalRegistry();
   for (uint32_t g = 0; g < kMaxGroups; ++g) {
     if (!reg.IsLive(g)) continue;
     WriteGroupStats(fd, g);
+    WriteMappedStats(fd, g);
     WriteEngineStats(fd, g);
     RawPrint(fd, "\n");
   }

@@ -1,7 +1,11 @@
 // Implements mmap_tracker.h: a sorted array of disjoint ranges, binary
-// searched, grown by remapping. Allocates: never (MetaMap only).
+// searched, grown by remapping. An operation cuts the ranges at the two ends
+// of its span, works on the whole ranges inside, then merges neighbours that
+// became alike, so a reservation committed and decommitted piece by piece
+// does not fragment the array for ever. Allocates: never (MetaMap only).
 #include "engine/mmap_tracker.h"
 
+#include <algorithm>  // std::rotate: in place, never allocates
 #include <cstring>
 
 #include "base/limits.h"
@@ -15,14 +19,24 @@ struct Range {
   uintptr_t start;
   uintptr_t end;
   uint32_t group;
+  MapKind kind;
 };
 
+// Guarded by g_lock. Invariants:
+//   g_ranges[0..g_count) sorted by start, disjoint, each start < end;
+//   g_bytes == sum over ranges of (end - start);
+//   g_file[g] (g_shmem[g]) == sum of the lengths of the kFile (kShmem)
+//   ranges of group g.
 constinit SpinLock g_lock;
-// Guarded by g_lock.
 constinit Range* g_ranges = nullptr;
 constinit size_t g_count = 0;
 constinit size_t g_capacity = 0;
 constinit size_t g_bytes = 0;
+constinit int64_t g_file[kMaxGroups] = {};
+constinit int64_t g_shmem[kMaxGroups] = {};
+
+// Pieces reported per lock hold (the callbacks charge, outside the lock).
+constexpr int kBatch = 16;
 
 // First index whose end > addr. Requires g_lock.
 size_t LowerBoundLocked(uintptr_t addr) {
@@ -45,12 +59,26 @@ bool ReserveLocked(size_t need) {
   Range* fresh = static_cast<Range*>(MetaMap(cap * sizeof(Range)));
   if (fresh == nullptr) return false;
   if (g_count > 0) memcpy(fresh, g_ranges, g_count * sizeof(Range));
-  MetaUnmap(g_ranges, g_capacity * sizeof(Range));
+  if (g_ranges != nullptr) MetaUnmap(g_ranges, g_capacity * sizeof(Range));
   g_ranges = fresh;
   g_capacity = cap;
   return true;
 }
 
+// Adds (sign 1) or takes away (sign -1) a range's bytes from the totals.
+void CountLocked(const Range& r, int64_t sign) {
+  const size_t len = r.end - r.start;
+  g_bytes = sign > 0 ? g_bytes + len : g_bytes - len;
+  if (r.group >= kMaxGroups) return;
+  const int64_t bytes = sign * static_cast<int64_t>(len);
+  if (r.kind == MapKind::kFile) {
+    g_file[r.group] += bytes;
+  } else if (r.kind == MapKind::kShmem) {
+    g_shmem[r.group] += bytes;
+  }
+}
+
+// Requires a free slot.
 void InsertAtLocked(size_t i, const Range& r) {
   memmove(&g_ranges[i + 1], &g_ranges[i], (g_count - i) * sizeof(Range));
   g_ranges[i] = r;
@@ -62,85 +90,227 @@ void EraseAtLocked(size_t i) {
   --g_count;
 }
 
-}  // namespace
-
-bool Insert(uintptr_t addr, size_t len, uint32_t group) {
-  if (len == 0) return true;
-  SpinLockHolder h(&g_lock);
-  // A fresh mapping never overlaps a tracked one unless MAP_FIXED replaced
-  // it; the caller removes the old range first in that case.
-  if (!ReserveLocked(g_count + 1)) return false;
-  size_t i = LowerBoundLocked(addr);
-  InsertAtLocked(i, Range{addr, addr + len, group});
-  g_bytes += len;
-  return true;
+// Cuts the range that strictly contains `at` in two. Requires a free slot.
+void SplitAtLocked(uintptr_t at) {
+  size_t i = LowerBoundLocked(at);
+  if (i == g_count || g_ranges[i].start >= at) return;
+  Range tail = g_ranges[i];
+  tail.start = at;
+  g_ranges[i].end = at;
+  InsertAtLocked(i + 1, tail);
 }
 
-void Remove(uintptr_t addr, size_t len,
-            void (*uncharge)(uint32_t group, size_t bytes, void* ctx),
-            void* ctx) {
+bool Alike(const Range& a, const Range& b) {
+  return a.end == b.start && a.kind == b.kind && a.group == b.group;
+}
+
+// Merges alike neighbours among g_ranges[lo..hi] (hi clamped), in one pass.
+void MergeLocked(size_t lo, size_t hi) {
+  if (g_count == 0) return;
+  if (hi >= g_count) hi = g_count - 1;
+  if (lo >= hi) return;
+  size_t w = lo;
+  for (size_t r = lo + 1; r <= hi; ++r) {
+    if (Alike(g_ranges[w], g_ranges[r])) {
+      g_ranges[w].end = g_ranges[r].end;
+    } else {
+      g_ranges[++w] = g_ranges[r];
+    }
+  }
+  const size_t removed = hi - w;
+  if (removed == 0) return;
+  memmove(&g_ranges[w + 1], &g_ranges[hi + 1],
+          (g_count - hi - 1) * sizeof(Range));
+  g_count -= removed;
+}
+
+enum class Op { kRemove, kCommit, kDecommit };
+
+bool Selects(Op op, MapKind kind) {
+  switch (op) {
+    case Op::kRemove:
+      return true;
+    case Op::kCommit:
+      return kind == MapKind::kReserved;
+    case Op::kDecommit:
+      return kind == MapKind::kCharged;
+  }
+  return false;
+}
+
+uintptr_t EndOf(uintptr_t addr, size_t len) {
+  return addr + len < addr ? UINTPTR_MAX : addr + len;
+}
+
+// Applies `op` to every selected range inside [addr, addr+len), reporting
+// each to fn outside the lock, kBatch per lock hold. A batch that fills up
+// restarts the walk from addr: the ranges already done no longer match
+// (removed, or converted to the other kind), so the walk is idempotent.
+void Apply(uintptr_t addr, size_t len, Op op, uint32_t group, PieceFn fn,
+           void* ctx) {
   if (len == 0) return;
-  uintptr_t end = addr + len;
-  struct Pending {
-    uint32_t group;
-    size_t bytes;
-  };
-  Pending pending[16];
-  int npending = 0;
+  const uintptr_t end = EndOf(addr, len);
+  Piece batch[kBatch];
   for (;;) {
+    int n = 0;
     bool more = false;
     {
       SpinLockHolder h(&g_lock);
-      size_t i = LowerBoundLocked(addr);
+      // Cutting at both ends takes up to two slots. Without them (metadata
+      // memory exhausted) the ranges across an end stay as they are: their
+      // state, and their charge, lag until the whole range is unmapped.
+      if (ReserveLocked(g_count + 2)) {
+        SplitAtLocked(addr);
+        SplitAtLocked(end);
+      }
+      const size_t first = LowerBoundLocked(addr);
+      size_t i = first;
       while (i < g_count && g_ranges[i].start < end) {
-        if (npending == 16) {
+        Range& r = g_ranges[i];
+        if (r.start < addr || r.end > end || !Selects(op, r.kind)) {
+          ++i;
+          continue;
+        }
+        if (n == kBatch) {
           more = true;
           break;
         }
-        Range& r = g_ranges[i];
-        uintptr_t cut_lo = r.start > addr ? r.start : addr;
-        uintptr_t cut_hi = r.end < end ? r.end : end;
-        size_t cut = cut_hi - cut_lo;
-        pending[npending++] = {r.group, cut};
-        g_bytes -= cut;
-        if (cut_lo == r.start && cut_hi == r.end) {
+        batch[n++] = Piece{r.group, r.kind, r.end - r.start};
+        if (op == Op::kRemove) {
+          CountLocked(r, -1);
           EraseAtLocked(i);
-        } else if (cut_lo == r.start) {
-          r.start = cut_hi;
-          ++i;
-        } else if (cut_hi == r.end) {
-          r.end = cut_lo;
-          ++i;
-        } else {
-          // A hole in the middle: split in two.
-          if (!ReserveLocked(g_count + 1)) {
-            // Cannot split: keep the tail tracked as part of the head's
-            // group but uncharge nothing for it (no byte is lost: the
-            // charge stays with the mapping until it is unmapped).
-            g_bytes += cut;
-            --npending;
-            break;
-          }
-          Range tail{cut_hi, r.end, r.group};
-          g_ranges[i].end = cut_lo;
-          InsertAtLocked(i + 1, tail);
-          i += 2;
+          continue;
         }
+        if (op == Op::kCommit) {
+          r.kind = MapKind::kCharged;
+          r.group = group;
+        } else {
+          r.kind = MapKind::kReserved;
+        }
+        ++i;
       }
+      MergeLocked(first > 0 ? first - 1 : 0, i);
     }
-    for (int k = 0; k < npending; ++k) {
-      uncharge(pending[k].group, pending[k].bytes, ctx);
-    }
-    npending = 0;
-    if (!more) break;
+    for (int k = 0; k < n; ++k) fn(batch[k], ctx);
+    if (!more) return;
   }
 }
 
-uint32_t GroupOf(uintptr_t addr) {
+}  // namespace
+
+bool Insert(uintptr_t addr, size_t len, uint32_t group, MapKind kind) {
+  if (len == 0) return true;
+  const Range r{addr, EndOf(addr, len), group, kind};
   SpinLockHolder h(&g_lock);
-  size_t i = LowerBoundLocked(addr);
-  if (i < g_count && g_ranges[i].start <= addr) return g_ranges[i].group;
-  return kNoGroup;
+  if (!ReserveLocked(g_count + 1)) return false;
+  const size_t i = LowerBoundLocked(addr);
+  // A tracked page there means a racing remap of the same addresses by
+  // another thread: refuse rather than overlap (the caller uncharges).
+  if (i < g_count && g_ranges[i].start < r.end) return false;
+  InsertAtLocked(i, r);
+  CountLocked(r, 1);
+  MergeLocked(i > 0 ? i - 1 : 0, i + 1);
+  return true;
+}
+
+void Remove(uintptr_t addr, size_t len, PieceFn fn, void* ctx) {
+  Apply(addr, len, Op::kRemove, kNoGroup, fn, ctx);
+}
+
+void Commit(uintptr_t addr, size_t len, uint32_t group, PieceFn fn,
+            void* ctx) {
+  Apply(addr, len, Op::kCommit, group, fn, ctx);
+}
+
+void Decommit(uintptr_t addr, size_t len, PieceFn fn, void* ctx) {
+  Apply(addr, len, Op::kDecommit, kNoGroup, fn, ctx);
+}
+
+size_t BytesIn(uintptr_t addr, size_t len, MapKind kind, uint32_t group) {
+  const uintptr_t end = EndOf(addr, len);
+  size_t sum = 0;
+  SpinLockHolder h(&g_lock);
+  for (size_t i = LowerBoundLocked(addr);
+       i < g_count && g_ranges[i].start < end; ++i) {
+    const Range& r = g_ranges[i];
+    if (r.kind != kind || (group != kNoGroup && r.group != group)) continue;
+    sum += std::min(r.end, end) - std::max(r.start, addr);
+  }
+  return sum;
+}
+
+bool Lookup(uintptr_t addr, Piece* out) {
+  SpinLockHolder h(&g_lock);
+  const size_t i = LowerBoundLocked(addr);
+  if (i == g_count || g_ranges[i].start > addr) return false;
+  *out = Piece{g_ranges[i].group, g_ranges[i].kind, g_ranges[i].end - addr};
+  return true;
+}
+
+bool Move(uintptr_t old_addr, size_t len, uintptr_t new_addr, bool keep_old,
+          uint32_t copy_group) {
+  if (len == 0 || old_addr == new_addr) return true;
+  const uintptr_t old_end = EndOf(old_addr, len);
+  // Unsigned wrap-around: start + delta is the new start either way.
+  const uintptr_t delta = new_addr - old_addr;
+  SpinLockHolder h(&g_lock);
+  if (!ReserveLocked(g_count + 2)) return false;
+  SplitAtLocked(old_addr);
+  SplitAtLocked(old_end);
+  const size_t i = LowerBoundLocked(old_addr);
+  size_t j = i;
+  while (j < g_count && g_ranges[j].start < old_end) ++j;
+  const size_t m = j - i;
+  if (m == 0) return true;
+  // The destination holds no tracked page and does not overlap the source
+  // (the kernel refuses that), so it sorts before i or from j on.
+  const size_t p = LowerBoundLocked(new_addr);
+  if (!keep_old) {
+    for (size_t k = i; k < j; ++k) {
+      g_ranges[k].start += delta;
+      g_ranges[k].end += delta;
+    }
+    size_t dest = i;
+    if (p > j) {
+      std::rotate(g_ranges + i, g_ranges + j, g_ranges + p);
+      dest = p - m;
+    } else if (p < i) {
+      std::rotate(g_ranges + p, g_ranges + i, g_ranges + j);
+      dest = p;
+    }
+    MergeLocked(dest > 0 ? dest - 1 : 0, dest + m);
+    return true;
+  }
+  if (!ReserveLocked(g_count + m)) {
+    MergeLocked(i > 0 ? i - 1 : 0, j);
+    return false;
+  }
+  memmove(&g_ranges[p + m], &g_ranges[p], (g_count - p) * sizeof(Range));
+  g_count += m;
+  const size_t src = p <= i ? i + m : i;
+  for (size_t k = 0; k < m; ++k) {
+    Range r = g_ranges[src + k];
+    r.start += delta;
+    r.end += delta;
+    if (r.kind == MapKind::kCharged) r.group = copy_group;
+    g_ranges[p + k] = r;
+    CountLocked(r, 1);
+  }
+  // The higher span first, so that merging it moves nothing of the other.
+  if (src > p) {
+    MergeLocked(src - 1, src + m);
+    MergeLocked(p > 0 ? p - 1 : 0, p + m);
+  } else {
+    MergeLocked(p - 1, p + m);
+    MergeLocked(src > 0 ? src - 1 : 0, src + m);
+  }
+  return true;
+}
+
+void MappedBytes(uint32_t group, int64_t* file_mapped, int64_t* shmem) {
+  SpinLockHolder h(&g_lock);
+  *file_mapped = group < kMaxGroups ? g_file[group] : 0;
+  *shmem = group < kMaxGroups ? g_shmem[group] : 0;
 }
 
 size_t TrackedBytes() {
