@@ -32,8 +32,8 @@ constinit std::atomic<size_t> g_next_chunk{0};
 // exhaustion is reported once. Relaxed: only its own exchange reads it.
 constinit std::atomic<bool> g_exhausted_reported{false};
 
-// Written once by Init under the engine's init lock, before the release
-// store of g_va_bytes; read by Reservation after Init (reports only).
+// Written once by Init under the engine's init lock; read by Reservation
+// after Init returned (see its contract).
 constinit ReservationInfo g_reservation{};
 
 // Bytes of the page map and of the side map per chunk.
@@ -104,7 +104,7 @@ bool Init() {
                                            kChunkBytes, kMapsPerMille);
   g_reservation = ReservationInfo{va_bytes, as.limit_bytes, as.used_bytes};
   Maps maps{};
-  while (!TryReserve(va_bytes, &maps)) {
+  while (va_bytes == 0 || !TryReserve(va_bytes, &maps)) {
     if (va_bytes <= kMinVaBytes) {
       MetaUnmap(table, kNumChunks * sizeof(uint16_t));
       return false;
@@ -183,12 +183,7 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
   return start;
 }
 
-ReservationInfo Reservation() {
-  // Acquire: pairs with Init's release store of g_va_bytes, which follows
-  // the write of g_reservation.
-  if (g_va_bytes.load(std::memory_order_acquire) == 0) return {};
-  return g_reservation;
-}
+ReservationInfo Reservation() { return g_reservation; }
 
 size_t ClaimedBytes() {
   // Racy by design: a statistic; may be ahead of the chunks tagged so far.

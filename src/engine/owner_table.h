@@ -41,16 +41,19 @@ inline constexpr size_t kChunkShift = 21;
 inline constexpr size_t kChunkBytes = size_t{1} << kChunkShift;  // 2 MiB
 inline constexpr size_t kVaBytes = size_t{1} << 40;              // 1 TiB
 inline constexpr size_t kNumChunks = kVaBytes >> kChunkShift;    // 524288
-// The smallest reservation Init accepts: 32 chunks, room for the root
+// The smallest reservation Init accepts: 8 chunks, room for the root
 // group's arena and slabs (a program that allocates nothing beyond start-up
-// claims 3 chunks) and a few more groups. Reservations smaller than kVaBytes
+// claims 3 chunks) and a little heap. Kept small so that under a tight
+// RLIMIT_AS the share rule (va_budget.h), not this floor, decides: a floor
+// larger than the share leaves jemalloc's own metadata (mapped outside the
+// reservation) no room, and jemalloc does not survive that. Reservations smaller than kVaBytes
 // come from the address-space limit (va_budget.h) or from a missing hole:
 // under ThreadSanitizer (x86_64, LLVM 14) application mappings may only live
 // in [0x7e8000000000, 0x800000000000), 1.5 TiB that also holds the
 // ASLR-placed libraries and thread stacks, so the free part below them is
 // often under 1 TiB (measured: ~20% of runs could not reserve 1 TiB); and
 // valgrind's address-space manager refuses a 64 GiB reservation.
-inline constexpr size_t kMinVaBytes = size_t{1} << 26;           // 64 MiB
+inline constexpr size_t kMinVaBytes = size_t{1} << 24;           // 16 MiB
 
 // Published once by Init (under the engine's init lock) and never changed.
 // g_va_bytes is written last with release; readers load it with acquire
@@ -81,8 +84,9 @@ inline constexpr size_t kSideSlotBytes = 64;
 // Reserves the VA range and maps the table. Called once, under the engine's
 // init lock. Tries va_budget::TargetBytes (kVaBytes without RLIMIT_AS), then
 // halves down to kMinVaBytes until the reservation and its page and side
-// maps all fit; the size obtained is g_va_bytes. Returns false if not even
-// kMinVaBytes fits or the table cannot be mapped. Allocates: never.
+// maps all fit; the size obtained is g_va_bytes. Returns false if RLIMIT_AS
+// leaves too little (TargetBytes is 0), not even kMinVaBytes fits, or the
+// table cannot be mapped. Allocates: never.
 [[nodiscard]] bool Init();
 
 // Claims `nr_chunks` contiguous chunks for `group`: makes them RW and tags
@@ -97,8 +101,10 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group);
 size_t ClaimedBytes();
 
 // What Init found and chose, for reports: the reservation it tried first
-// (TargetBytes), and RLIMIT_AS and VmSize (va_budget::Read) at that point.
-// Zeros before Init. Allocates: never.
+// (va_budget::TargetBytes; 0: the limit leaves too little), and RLIMIT_AS
+// and VmSize (va_budget::Read) at that point. Zeros before Init; callable
+// only after Init returned, on a thread ordered after it (the initialising
+// thread, or one that observed the engine ready). Allocates: never.
 struct ReservationInfo {
   size_t target_bytes;
   uint64_t limit_bytes;  // va_budget::kNoLimit without RLIMIT_AS

@@ -34,11 +34,13 @@ AddressSpace Read();
 // (largest) reservation, `min_bytes` the smallest the engine accepts, both
 // multiples of `chunk_bytes`, and `overhead_per_mille` the engine's maps
 // sized in proportion to the reservation (per mille of it) that count
-// against the limit too. The result is a multiple of chunk_bytes in
-// [min_bytes, max_bytes]: max_bytes without a limit; under one, the largest
-// reservation whose footprint (plus chunk_bytes of alignment slack) fits in
-// the share of limit - used; min_bytes when even that does not fit (it may
-// still, the caller tries). Pure; constexpr for tests.
+// against the limit too. Without a limit: max_bytes. Under one: the largest
+// multiple of chunk_bytes, at most max_bytes, whose footprint (plus
+// chunk_bytes of alignment slack) fits in the share of limit - used; or 0
+// when that is under min_bytes: the rest of the address space would then be
+// too small for the program and for jemalloc's own metadata (mapped outside
+// the reservation), so the engine does not start rather than fail later.
+// Pure; constexpr for tests.
 constexpr size_t TargetBytes(const AddressSpace& as, size_t max_bytes,
                              size_t min_bytes, size_t chunk_bytes,
                              size_t overhead_per_mille) {
@@ -46,11 +48,11 @@ constexpr size_t TargetBytes(const AddressSpace& as, size_t max_bytes,
   const uint64_t free_bytes =
       as.limit_bytes > as.used_bytes ? as.limit_bytes - as.used_bytes : 0;
   uint64_t share = free_bytes >> kShareShift;
-  if (share <= chunk_bytes) return min_bytes;
+  if (share <= chunk_bytes) return 0;
   share -= chunk_bytes;  // MetaReserve maps `align` more, then trims it.
   uint64_t bytes = share / (1000 + overhead_per_mille) * 1000;
   bytes &= ~static_cast<uint64_t>(chunk_bytes - 1);
-  if (bytes < min_bytes) return min_bytes;
+  if (bytes < min_bytes) return 0;
   if (bytes > max_bytes) return max_bytes;
   return static_cast<size_t>(bytes);
 }
