@@ -20,6 +20,8 @@
 #include "base/raw_log.h"
 #include "base/sys.h"
 #include "engine/engine.h"
+#include "engine/owner_table.h"
+#include "engine/va_budget.h"
 #include "group/registry.h"
 #include "group/stats_report.h"
 
@@ -31,6 +33,29 @@ enum : uint32_t { kUninit = 0, kInitializing = 1, kReady = 2, kFailed = 3 };
 constinit std::atomic<uint32_t> g_state{kUninit};
 constinit std::atomic<pid_t> g_init_tid{0};
 
+// With MEMGROUP_STATS set, one line when the engine reserved less address
+// space than its default (RLIMIT_AS, or no hole that large). Without it the
+// smaller reservation is silent: under `ulimit -v` every program would
+// otherwise print it on every start.
+void ReportReservation() {
+  // Acquire: pairs with owner_table::Init's release store (it ran before).
+  const size_t va_bytes =
+      owner_table::g_va_bytes.load(std::memory_order_acquire);
+  if (StatsPath() == nullptr || va_bytes >= owner_table::kVaBytes) return;
+  const owner_table::ReservationInfo r = owner_table::Reservation();
+  if (r.limit_bytes == va_budget::kNoLimit) {
+    RawLog("reserved %zu MiB of address space for the heap (default %zu MiB;"
+           " no larger hole)",
+           va_bytes >> 20, owner_table::kVaBytes >> 20);
+    return;
+  }
+  RawLog("reserved %zu MiB of address space for the heap (default %zu MiB):"
+         " RLIMIT_AS is %llu MiB, %llu MiB were in use",
+         va_bytes >> 20, owner_table::kVaBytes >> 20,
+         static_cast<unsigned long long>(r.limit_bytes >> 20),
+         static_cast<unsigned long long>(r.used_bytes >> 20));
+}
+
 bool DoInit() {
   if (!GlobalRegistry().Init()) {
     RawLog("cannot map the group registry");
@@ -41,6 +66,7 @@ bool DoInit() {
     return false;
   }
   ConfigureFromEnvironment();
+  ReportReservation();
   if (!engine::EnsureGroup(kRootGroup)) {
     RawLog("cannot create the arena of the root group");
     return false;

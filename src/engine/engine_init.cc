@@ -20,6 +20,7 @@
 #include "engine/group_arena.h"
 #include "engine/owner_table.h"
 #include "engine/slab.h"
+#include "engine/va_budget.h"
 
 namespace memgroup::internal::engine {
 
@@ -42,13 +43,29 @@ bool ResolveMib(const char* name, Mib* mib) {
   return mgje_mallctlnametomib(name, mib->v, &mib->len) == 0;
 }
 
+// Why owner_table::Init failed, in one line.
+void ReportNoReservation() {
+  const owner_table::ReservationInfo r = owner_table::Reservation();
+  if (r.limit_bytes != va_budget::kNoLimit) {
+    RawLog("engine: cannot reserve address space: RLIMIT_AS is %llu MiB with"
+           " %llu MiB in use; the engine needs %zu MiB and as much again left"
+           " to the program",
+           static_cast<unsigned long long>(r.limit_bytes >> 20),
+           static_cast<unsigned long long>(r.used_bytes >> 20),
+           owner_table::kMinVaBytes >> 20);
+  } else {
+    RawLog("engine: cannot reserve %zu MiB of address space",
+           owner_table::kMinVaBytes >> 20);
+  }
+}
+
 MG_NOINLINE MG_COLD bool InitSlow() {
   SpinLockHolder holder(&g_engine_lock);
   // Relaxed: under g_engine_lock, which orders it with the writer.
   uint32_t state = g_init_state.load(std::memory_order_relaxed);
   if (state != kUninit) return state == kReady;
   bool ok = owner_table::Init();
-  if (!ok) RawLog("engine: cannot reserve the engine's address space");
+  if (!ok) ReportNoReservation();
   // The first mallctl forces jemalloc's initialisation (if its constructor
   // has not run yet); then check that our forced options won.
   bool retain = false;

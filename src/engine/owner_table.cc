@@ -9,7 +9,9 @@
 #include <cerrno>
 
 #include "base/meta_alloc.h"
+#include "base/raw_log.h"
 #include "base/sys.h"
+#include "engine/va_budget.h"
 
 namespace memgroup::internal::owner_table {
 
@@ -21,15 +23,57 @@ constinit std::atomic<char*> g_side_map{nullptr};
 
 namespace {
 
-// Index of the next unclaimed chunk. Written by ClaimChunks (fetch_add from
-// any thread inside an extent hook), read by ClaimedBytes (stats). Only the
-// uniqueness of the claimed indices matters, so relaxed suffices.
+// Index of the next unclaimed chunk. Written by ClaimChunks (compare-and-swap
+// from any thread inside an extent hook), read by ClaimedBytes (stats). Only
+// the uniqueness of the claimed indices matters, so relaxed suffices.
 constinit std::atomic<size_t> g_next_chunk{0};
+
+// Set by the first ClaimChunks that finds too few chunks left, so that the
+// exhaustion is reported once. Relaxed: only its own exchange reads it.
+constinit std::atomic<bool> g_exhausted_reported{false};
+
+// Written once by Init under the engine's init lock; read by Reservation
+// after Init returned (see its contract).
+constinit ReservationInfo g_reservation{};
 
 // Bytes of the page map and of the side map per chunk.
 constexpr size_t kMapBytesPerChunk = (kChunkBytes >> kPageShift) * sizeof(uint32_t);
 constexpr size_t kSideBytesPerChunk =
     (kChunkBytes >> kSideSlotShift) * kSideSlotBytes;
+// Both maps per mille of the reservation, rounded up (2: 1/1024 each).
+constexpr size_t kMapsPerMille =
+    ((kMapBytesPerChunk + kSideBytesPerChunk) * 1000 + kChunkBytes - 1) /
+    kChunkBytes;
+
+struct Maps {
+  void* base;
+  void* page_map;
+  void* side_map;
+};
+
+// Reserves a range of `va_bytes` and its page and side maps, all or nothing
+// (under RLIMIT_AS the range may fit and a map not).
+bool TryReserve(size_t va_bytes, Maps* out) {
+  const size_t map_bytes = (va_bytes >> kPageShift) * sizeof(uint32_t);
+  const size_t side_bytes = (va_bytes >> kChunkShift) * kSideBytesPerChunk;
+  void* base = MetaReserve(va_bytes, kChunkBytes);
+  if (base == nullptr) return false;
+  // 4 bytes per 4 KiB page of the reservation (1 GiB for 1 TiB), reserved
+  // PROT_NONE: ClaimChunks makes the part covering its chunks writable, so
+  // the commit charge follows the chunks in use even under strict
+  // overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).
+  void* page_map = MetaReserve(map_bytes, kPageSize);
+  // The side map, the same way.
+  void* side_map =
+      page_map == nullptr ? nullptr : MetaReserve(side_bytes, kPageSize);
+  if (side_map == nullptr) {
+    MetaUnmap(page_map, map_bytes);  // No-op for nullptr.
+    MetaUnmap(base, va_bytes);
+    return false;
+  }
+  *out = Maps{base, page_map, side_map};
+  return true;
+}
 
 // Makes writable the part of a per-chunk map (`bytes_per_chunk` per chunk,
 // from `map`) covering chunks [first, first + n), rounded out to whole pages;
@@ -48,51 +92,38 @@ int CommitMapSlice(uintptr_t map, size_t bytes_per_chunk, size_t first,
 bool Init() {
   if (g_va_bytes.load(std::memory_order_relaxed) != 0) return true;  // Under the init lock.
   static_assert(sizeof(std::atomic<uint16_t>) == sizeof(uint16_t));
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   static_assert(kMaxGroups <= kNoGroup, "group ids must fit the 16-bit table");
   // The table always covers kVaBytes (1 MiB, untouched beyond the chunks
   // actually claimed), whatever size the reservation ends up with.
   void* table = MetaMap(kNumChunks * sizeof(uint16_t));
   if (table == nullptr) return false;
-  size_t va_bytes = kVaBytes;
-  void* base = MetaReserve(va_bytes, kChunkBytes);
-  while (base == nullptr && va_bytes > kMinVaBytes) {
-    va_bytes >>= 1;  // No hole that large (see kMinVaBytes): try half.
-    base = MetaReserve(va_bytes, kChunkBytes);
-  }
-  if (base == nullptr) {
-    MetaUnmap(table, kNumChunks * sizeof(uint16_t));
-    return false;
-  }
-  // 4 bytes per 4 KiB page of the reservation (1 GiB for 1 TiB), reserved
-  // PROT_NONE: ClaimChunks makes the part covering its chunks writable, so
-  // the commit charge follows the chunks in use even under strict
-  // overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).
-  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
-  void* page_map = MetaReserve((va_bytes >> kPageShift) * sizeof(uint32_t),
-                               kPageSize);
-  // The side map, the same way (as large as the page map).
-  const size_t num_chunks = va_bytes >> kChunkShift;
-  void* side_map = page_map == nullptr
-                       ? nullptr
-                       : MetaReserve(num_chunks * kSideBytesPerChunk, kPageSize);
-  if (side_map == nullptr) {
-    if (page_map != nullptr) {
-      MetaUnmap(page_map, (va_bytes >> kPageShift) * sizeof(uint32_t));
+  // Measured after the table is mapped, so that VmSize includes it.
+  const va_budget::AddressSpace as = va_budget::Read();
+  size_t va_bytes = va_budget::TargetBytes(as, kVaBytes, kMinVaBytes,
+                                           kChunkBytes, kMapsPerMille);
+  g_reservation = ReservationInfo{va_bytes, as.limit_bytes, as.used_bytes};
+  Maps maps{};
+  while (va_bytes == 0 || !TryReserve(va_bytes, &maps)) {
+    if (va_bytes <= kMinVaBytes) {
+      MetaUnmap(table, kNumChunks * sizeof(uint16_t));
+      return false;
     }
-    MetaUnmap(base, va_bytes);
-    MetaUnmap(table, kNumChunks * sizeof(uint16_t));
-    return false;
+    // No hole that large (see kMinVaBytes) or over RLIMIT_AS: try half.
+    va_bytes = (va_bytes >> 1) & ~(kChunkBytes - 1);
+    if (va_bytes < kMinVaBytes) va_bytes = kMinVaBytes;
   }
   // Relaxed: published by the release store of g_va_bytes below.
-  g_side_map.store(static_cast<char*>(side_map), std::memory_order_relaxed);
+  g_side_map.store(static_cast<char*>(maps.side_map), std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
-  g_page_map.store(static_cast<std::atomic<uint32_t>*>(page_map),
+  g_page_map.store(static_cast<std::atomic<uint32_t>*>(maps.page_map),
                    std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_table.store(static_cast<std::atomic<uint16_t>*>(table),
                 std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
-  g_va_base.store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
+  g_va_base.store(reinterpret_cast<uintptr_t>(maps.base),
+                  std::memory_order_relaxed);
   // Pairs with OwnerOf's acquire load: publishes base and table.
   g_va_bytes.store(va_bytes, std::memory_order_release);
   return true;
@@ -105,11 +136,26 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
   if (nr_chunks == 0 || nr_chunks > num_chunks) return nullptr;
   // Relaxed: only index uniqueness is needed; the chunk's contents and tag
   // are published to other threads through jemalloc's own synchronization.
-  size_t first = g_next_chunk.fetch_add(nr_chunks, std::memory_order_relaxed);
-  if (first + nr_chunks > num_chunks || first + nr_chunks < first) {
-    // Exhausted. The cursor stays past the end: later claims fail too.
-    return nullptr;
-  }
+  size_t first = g_next_chunk.load(std::memory_order_relaxed);
+  do {
+    if (nr_chunks > num_chunks - first) {
+      // Too few left. The cursor stays: a smaller claim may still fit.
+      // Relaxed: a one-time flag, no data is published with it.
+      if (!g_exhausted_reported.exchange(true, std::memory_order_relaxed)) {
+        RawLog("engine: the address-space reservation of %zu MiB is used up"
+               " (%zu MiB left, %zu MiB needed); allocations that do not fit"
+               " fail with ENOMEM",
+               (num_chunks * kChunkBytes) >> 20,
+               ((num_chunks - first) * kChunkBytes) >> 20,
+               (nr_chunks * kChunkBytes) >> 20);
+      }
+      return nullptr;
+    }
+    // Relaxed on both outcomes: uniqueness of the claimed range only (see
+    // the load above); a failed exchange reloads `first`.
+  } while (!g_next_chunk.compare_exchange_weak(first, first + nr_chunks,
+                                               std::memory_order_relaxed,
+                                               std::memory_order_relaxed));
   // Immutable after Init (the engine is initialised before any hook runs).
   uintptr_t base = g_va_base.load(std::memory_order_relaxed);
   void* start = reinterpret_cast<void*>(base + first * kChunkBytes);
@@ -137,12 +183,12 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
   return start;
 }
 
+ReservationInfo Reservation() { return g_reservation; }
+
 size_t ClaimedBytes() {
   // Racy by design: a statistic; may be ahead of the chunks tagged so far.
   size_t n = g_next_chunk.load(std::memory_order_relaxed);
-  // Immutable after Init; 0 before it (nothing claimed either).
-  size_t num_chunks = g_va_bytes.load(std::memory_order_relaxed) >> kChunkShift;
-  return (n > num_chunks ? num_chunks : n) * kChunkBytes;
+  return n * kChunkBytes;
 }
 
 }  // namespace memgroup::internal::owner_table

@@ -1,7 +1,8 @@
 // The engine's virtual-address reservation and the chunk -> group owner table.
-// Owns: one PROT_NONE, MAP_NORESERVE reservation of kVaBytes (or, if the
-// address space has no such hole, the largest power of two down to
-// kMinVaBytes that fits; see Init) aligned to kChunkBytes, carved into 2 MiB
+// Owns: one PROT_NONE, MAP_NORESERVE reservation aligned to kChunkBytes: at
+// most kVaBytes, less under an address-space limit (RLIMIT_AS, va_budget.h)
+// or when the address space has no such hole (Init halves down to
+// kMinVaBytes), carved into 2 MiB
 // chunks that are claimed (made RW and tagged) for exactly one group and
 // never change group afterwards; and the table
 // `uint16_t owner[kVaBytes >> kChunkShift]` that answers OwnerOf(p) in O(1).
@@ -40,14 +41,19 @@ inline constexpr size_t kChunkShift = 21;
 inline constexpr size_t kChunkBytes = size_t{1} << kChunkShift;  // 2 MiB
 inline constexpr size_t kVaBytes = size_t{1} << 40;              // 1 TiB
 inline constexpr size_t kNumChunks = kVaBytes >> kChunkShift;    // 524288
-// The smallest reservation Init accepts. Needed because a 1 TiB hole is not
-// guaranteed: under ThreadSanitizer (x86_64, LLVM 14) application mappings
-// may only live in [0x7e8000000000, 0x800000000000), 1.5 TiB that also holds
-// the ASLR-placed libraries and thread stacks, so the free part below them is
+// The smallest reservation Init accepts: 8 chunks, room for the root
+// group's arena and slabs (a program that allocates nothing beyond start-up
+// claims 3 chunks) and a little heap. Kept small so that under a tight
+// RLIMIT_AS the share rule (va_budget.h), not this floor, decides: a floor
+// larger than the share leaves jemalloc's own metadata (mapped outside the
+// reservation) no room, and jemalloc does not survive that. Reservations smaller than kVaBytes
+// come from the address-space limit (va_budget.h) or from a missing hole:
+// under ThreadSanitizer (x86_64, LLVM 14) application mappings may only live
+// in [0x7e8000000000, 0x800000000000), 1.5 TiB that also holds the
+// ASLR-placed libraries and thread stacks, so the free part below them is
 // often under 1 TiB (measured: ~20% of runs could not reserve 1 TiB); and
-// valgrind's address-space manager refuses a 64 GiB reservation, so callgrind
-// runs of the fast path need the smaller fallbacks.
-inline constexpr size_t kMinVaBytes = size_t{1} << 32;           // 4 GiB
+// valgrind's address-space manager refuses a 64 GiB reservation.
+inline constexpr size_t kMinVaBytes = size_t{1} << 24;           // 16 MiB
 
 // Published once by Init (under the engine's init lock) and never changed.
 // g_va_bytes is written last with release; readers load it with acquire
@@ -76,20 +82,35 @@ inline constexpr size_t kSideSlotShift = 16;                  // 64 KiB
 inline constexpr size_t kSideSlotBytes = 64;
 
 // Reserves the VA range and maps the table. Called once, under the engine's
-// init lock. Tries kVaBytes, then halves down to kMinVaBytes; the size
-// obtained is g_va_bytes. Returns false if no reservation of at least
-// kMinVaBytes or the table cannot be mapped. Allocates: never.
+// init lock. Tries va_budget::TargetBytes (kVaBytes without RLIMIT_AS), then
+// halves down to kMinVaBytes until the reservation and its page and side
+// maps all fit; the size obtained is g_va_bytes. Returns false if RLIMIT_AS
+// leaves too little (TargetBytes is 0), not even kMinVaBytes fits, or the
+// table cannot be mapped. Allocates: never.
 [[nodiscard]] bool Init();
 
 // Claims `nr_chunks` contiguous chunks for `group`: makes them RW and tags
-// them. Returns their start, or nullptr when the reservation (g_va_bytes) is
-// exhausted or
-// mprotect fails. Lock-free (atomic bump); callable from extent hooks, which
+// them. Returns their start, or nullptr when fewer than nr_chunks chunks are
+// left (the cursor does not move then: smaller claims may still succeed) or
+// mprotect fails. The first time the reservation runs out, one line says so
+// on stderr. Lock-free (compare-and-swap bump); callable from extent hooks, which
 // run under jemalloc's locks. Allocates: never.
 void* ClaimChunks(size_t nr_chunks, uint32_t group);
 
 // Bytes of the reservation claimed so far (all groups). Allocates: never.
 size_t ClaimedBytes();
+
+// What Init found and chose, for reports: the reservation it tried first
+// (va_budget::TargetBytes; 0: the limit leaves too little), and RLIMIT_AS
+// and VmSize (va_budget::Read) at that point. Zeros before Init; callable
+// only after Init returned, on a thread ordered after it (the initialising
+// thread, or one that observed the engine ready). Allocates: never.
+struct ReservationInfo {
+  size_t target_bytes;
+  uint64_t limit_bytes;  // va_budget::kNoLimit without RLIMIT_AS
+  uint64_t used_bytes;
+};
+ReservationInfo Reservation();
 
 // The group owning p, or kNoGroup for any pointer outside claimed chunks.
 // One subtraction, one compare, one table load (plus the decode xor).
