@@ -46,7 +46,8 @@ void ReadGroupStat(uint32_t group, GroupStat* out) {
   Registry& reg = GlobalRegistry();
   *out = GroupStat{};
   out->current = reg.tree().Usage(group);
-  reg.ForEachInSubtree(group, [&](uint32_t i) {
+  // Destroyed descendants too: their remaining charges are in `current`.
+  reg.ForEachChargedInSubtree(group, [&](uint32_t i) {
     const GroupState& st = reg.state(i);
     // Relaxed: statistics.
     out->mmap += st.mmap_bytes.load(std::memory_order_relaxed);
@@ -83,9 +84,7 @@ void WriteGroupStats(int fd, uint32_t g) {
     // Relaxed: statistics.
     RawPrint(fd, "events.%s %llu\n", kEventNames[e],
              static_cast<unsigned long long>(
-                 g == kRootGroup
-                     ? st.events_local[e].load(std::memory_order_relaxed)
-                     : st.events[e].load(std::memory_order_relaxed)));
+                 st.events[e].load(std::memory_order_relaxed)));
   }
   RawPrint(fd,
            "stat.heap %lld\nstat.mmap %lld\nstat.explicit %lld\n"

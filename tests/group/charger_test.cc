@@ -455,26 +455,32 @@ TEST_F(ChargerDeathTest, KillPolicyKillsTheProcess) {
 namespace memgroup::internal {
 namespace {
 
-TEST_F(ChargerTest, ThreadInADestroyedAndReusedSlotMovesToTheRoot) {
+TEST_F(ChargerTest, SlotOfADestroyedGroupIsNotReusedWhileAThreadIsBoundToIt) {
   uint32_t g = MakeTop();
   BindThreadGroup(g);
   EXPECT_EQ(MoveToLiveGroup(), g);
-  GroupId old_id = reg().IdOf(g);
-  ASSERT_EQ(reg().Destroy(old_id), Errc::kOk);
-  // The slot is empty, so it is reused by one of the next groups created
-  // (lower empty slots, left by other tests, go first).
-  GroupId fresh = kInvalidGroupId;
+  ASSERT_EQ(reg().Destroy(reg().IdOf(g)), Errc::kOk);
+  // The slot is empty but the thread still counts in its old ancestry (PSI
+  // membership): no new group may take it.
   std::vector<GroupId> extra;
-  for (int k = 0; k < 64 && IndexOf(fresh) != g; ++k) {
-    if (fresh != kInvalidGroupId) extra.push_back(fresh);
-    ASSERT_EQ(reg().Create(reg().root(), ("reused_slot" + std::to_string(k)).c_str(),
-                           &fresh),
-              Errc::kOk);
-  }
-  ASSERT_EQ(IndexOf(fresh), g);
-  // The thread was bound to the destroyed group, not to the new one.
+  auto create_until = [&](uint32_t slot, int n) {
+    for (int k = 0; k < n; ++k) {
+      GroupId fresh = kInvalidGroupId;
+      EXPECT_EQ(reg().Create(reg().root(),
+                             ("reused_slot" + std::to_string(extra.size())).c_str(),
+                             &fresh),
+                Errc::kOk);
+      extra.push_back(fresh);
+      if (IndexOf(fresh) == slot) return true;
+    }
+    return false;
+  };
+  EXPECT_FALSE(create_until(g, 64));
+  // Once the thread moved to the live ancestor, the slot is free to reuse.
   EXPECT_EQ(MoveToLiveGroup(), kRootGroup);
-  ASSERT_EQ(reg().Destroy(fresh), Errc::kOk);
+  for (GroupId id : extra) ASSERT_EQ(reg().Destroy(id), Errc::kOk);
+  extra.clear();
+  EXPECT_TRUE(create_until(g, 64));
   for (GroupId id : extra) ASSERT_EQ(reg().Destroy(id), Errc::kOk);
 }
 
