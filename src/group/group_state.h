@@ -63,6 +63,7 @@ struct GroupState {
   std::atomic<int64_t> reclaimed_bytes{0};
   std::atomic<int64_t> throttled_ns{0};
   std::atomic<int64_t> oom_wait_ns_total{0};
+  std::atomic<uint64_t> faults_injected{0};  // calls failed by MEMGROUP_FAULT
 
   // Pressure (PSI) state, guarded by psi_lock (slow paths only). Counts are
   // hierarchical (kernel memory.pressure): threads of the group's subtree.
@@ -90,6 +91,7 @@ struct GroupState {
     reclaimed_bytes.store(0, std::memory_order_relaxed);
     throttled_ns.store(0, std::memory_order_relaxed);
     oom_wait_ns_total.store(0, std::memory_order_relaxed);
+    faults_injected.store(0, std::memory_order_relaxed);
     SpinLockHolder h(&psi_lock);
     stalled = members = 0;
     psi_last_ns = some_ns = full_ns = avg_last_ns = 0;

@@ -57,6 +57,8 @@ void ReadGroupStat(uint32_t group, GroupStat* out) {
     out->reclaimed += st.reclaimed_bytes.load(std::memory_order_relaxed);
     out->throttled_ns += st.throttled_ns.load(std::memory_order_relaxed);
     out->oom_wait_ns += st.oom_wait_ns_total.load(std::memory_order_relaxed);
+    out->faults_injected += static_cast<int64_t>(
+        st.faults_injected.load(std::memory_order_relaxed));
   });
   // Outside the registry lock: the stock walk takes no lock.
   out->stock = reg.stocks().StockedBytesInSubtree(group);
@@ -89,14 +91,16 @@ void WriteGroupStats(int fd, uint32_t g) {
   RawPrint(fd,
            "stat.heap %lld\nstat.mmap %lld\nstat.explicit %lld\n"
            "stat.stock %lld\nstat.reclaim_calls %lld\nstat.reclaimed %lld\n"
-           "stat.throttled_usec %lld\nstat.oom_wait_usec %lld\n",
+           "stat.throttled_usec %lld\nstat.oom_wait_usec %lld\n"
+           "stat.fault_injected %lld\n",
            static_cast<long long>(gs.heap), static_cast<long long>(gs.mmap),
            static_cast<long long>(gs.explicit_bytes),
            static_cast<long long>(gs.stock),
            static_cast<long long>(gs.reclaim_calls),
            static_cast<long long>(gs.reclaimed),
            static_cast<long long>(gs.throttled_ns / 1000),
-           static_cast<long long>(gs.oom_wait_ns / 1000));
+           static_cast<long long>(gs.oom_wait_ns / 1000),
+           static_cast<long long>(gs.faults_injected));
   Pressure p;
   ReadPressure(g, &p);
   RawPrint(fd, "pressure.some avg10=%s avg60=%s avg300=%s total=%llu\n",

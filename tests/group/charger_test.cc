@@ -421,13 +421,41 @@ TEST_F(ChargerTest, ProactiveReclaimReportsWhatWasReleased) {
   ASSERT_EQ(UnregisterReclaimer(h), Errc::kOk);
 }
 
-TEST_F(ChargerTest, FaultInjectionFailsCharges) {
+TEST_F(ChargerTest, FaultInjectionFailsAllocationChargesWithoutAnOomEvent) {
   uint32_t g = MakeTop();
   SetFaultProbability(1.0);
-  EXPECT_EQ(Charge(g, 1), ChargeResult::kOverLimit);
+  EXPECT_EQ(ChargeSlow(g, 1, ChargeKind::kHeap), ChargeResult::kOverLimit);
+  EXPECT_EQ(ChargeSlow(g, 4096, ChargeKind::kMmap), ChargeResult::kOverLimit);
+  // Explicit charges are not allocation calls: never faulted.
+  EXPECT_EQ(ChargeSlow(g, 1, ChargeKind::kExplicit), ChargeResult::kOk);
   SetFaultProbability(0.0);
-  EXPECT_EQ(Charge(g, 1), ChargeResult::kOk);
-  tree().Uncharge(g, 1);
+  EXPECT_EQ(ChargeSlow(g, 1, ChargeKind::kHeap), ChargeResult::kOk);
+  DrainSubtree(g);
+  tree().Uncharge(g, 2);
+  EXPECT_EQ(reg().state(g).faults_injected.load(), 2u);
+  EXPECT_EQ(reg().state(g).events_local[kEventOom].load(), 0u);
+  EXPECT_EQ(reg().state(g).events_local[kEventMax].load(), 0u);
+}
+
+TEST_F(ChargerTest, FaultDrawsRepeatWithTheSameSeed) {
+  auto draws = [](uint64_t seed) {
+    SetFaultSeed(seed);
+    SetFaultProbability(0.5);
+    uint64_t bits = 0;
+    // A fresh thread: its generator is seeded on its first draw.
+    std::thread([&] {
+      for (int i = 0; i < 64; ++i) bits |= uint64_t{FaultInjected()} << i;
+    }).join();
+    SetFaultProbability(0.0);
+    return bits;
+  };
+  // Threads are numbered in the order of their first draw, so two runs
+  // compare through the per-position sequences: same seed, same position.
+  uint64_t a = draws(42);
+  uint64_t b = draws(43);
+  EXPECT_NE(a, 0u);
+  EXPECT_NE(a, ~uint64_t{0});
+  EXPECT_NE(a, b);
 }
 
 using ChargerDeathTest = ChargerTest;
