@@ -3,25 +3,19 @@
 
 #include <cstddef>
 
+#include "base/ascii.h"
+
 namespace memgroup::internal {
 namespace {
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-         c == '\f';
-}
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // The text without leading and trailing whitespace: [*begin, *end).
 bool Trim(const char* text, const char** begin, const char** end) {
   if (text == nullptr) return false;
   const char* p = text;
-  while (IsSpace(*p)) ++p;
+  while (IsAsciiSpace(*p)) ++p;
   const char* e = p;
   while (*e != '\0') ++e;
-  while (e > p && IsSpace(e[-1])) --e;
+  while (e > p && IsAsciiSpace(e[-1])) --e;
   *begin = p;
   *end = e;
   return p != e;
@@ -30,7 +24,7 @@ bool Trim(const char* text, const char** begin, const char** end) {
 // Case-insensitive comparison of [p, e) with the lower-case `word`.
 bool Is(const char* p, const char* e, const char* word) {
   for (; p < e; ++p, ++word) {
-    if (*word == '\0' || Lower(*p) != *word) return false;
+    if (*word == '\0' || AsciiLower(*p) != *word) return false;
   }
   return *word == '\0';
 }
@@ -41,7 +35,7 @@ ParseConfigError ParseDecimal(const char* p, const char* e, uint64_t max,
   if (p == e) return ParseConfigError::kBadNumber;
   uint64_t v = 0;
   for (; p < e; ++p) {
-    if (!IsDigit(*p)) return ParseConfigError::kBadNumber;
+    if (!IsAsciiDigit(*p)) return ParseConfigError::kBadNumber;
     const uint64_t digit = static_cast<uint64_t>(*p - '0');
     if (v > (max - digit) / 10) return ParseConfigError::kOutOfRange;
     v = v * 10 + digit;
@@ -101,12 +95,12 @@ ParseConfigError ParseEngineName(const char* text) {
 ParseConfigError ParseProbability(const char* text, double* out) {
   const char *p, *e;
   if (!Trim(text, &p, &e)) return ParseConfigError::kEmpty;
-  if (!IsDigit(*p)) return ParseConfigError::kBadNumber;
+  if (!IsAsciiDigit(*p)) return ParseConfigError::kBadNumber;
   // Integer part: leading zeros, then at most a single 1.
   double v = 0;
   while (p < e && *p == '0') ++p;
-  if (p < e && IsDigit(*p)) {
-    if (*p != '1' || (p + 1 < e && IsDigit(p[1]))) {
+  if (p < e && IsAsciiDigit(*p)) {
+    if (*p != '1' || (p + 1 < e && IsAsciiDigit(p[1]))) {
       return ParseConfigError::kOutOfRange;
     }
     v = 1;
@@ -114,9 +108,9 @@ ParseConfigError ParseProbability(const char* text, double* out) {
   }
   if (p < e && *p == '.') {
     ++p;
-    if (p == e || !IsDigit(*p)) return ParseConfigError::kBadNumber;
+    if (p == e || !IsAsciiDigit(*p)) return ParseConfigError::kBadNumber;
     double scale = 0.1;
-    for (; p < e && IsDigit(*p); ++p) {
+    for (; p < e && IsAsciiDigit(*p); ++p) {
       v += (*p - '0') * scale;
       scale /= 10;
     }

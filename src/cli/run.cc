@@ -74,6 +74,35 @@ absl::Status BadValue(const RunFlag& flag, const std::string& value,
                    ParseConfigErrorString(e), "; expected ", expected));
 }
 
+// Runs the library's parser for a value of `kind` (not a size or a path);
+// *expected: what that parser accepts, for the message.
+ParseConfigError CheckWord(ValueKind kind, const char* value,
+                           const char** expected) {
+  switch (kind) {
+    case ValueKind::kOomPolicy: {
+      OomSetting setting;
+      *expected = kOomPolicyExpected;
+      return ParseOomPolicy(value, &setting);
+    }
+    case ValueKind::kEngine:
+      *expected = kEngineExpected;
+      return ParseEngineName(value);
+    case ValueKind::kProbability: {
+      double p = 0;
+      *expected = kProbabilityExpected;
+      return ParseProbability(value, &p);
+    }
+    case ValueKind::kSeed: {
+      uint64_t seed = 0;
+      *expected = kSeedExpected;
+      return ParseSeed(value, &seed);
+    }
+    default:
+      *expected = "a valid value";
+      return ParseConfigError::kUnknown;
+  }
+}
+
 // Checks and converts one option value; returns the value for the variable.
 // Every check is the library's own parser (src/base), so that the command
 // and the environment accept exactly the same values.
@@ -96,35 +125,13 @@ absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
       return absl::InvalidArgumentError(absl::StrCat(
           "--", flag.name, " ", kRootProtectionRefused,
           " (it will matter for nested groups)"));
-    case ValueKind::kOomPolicy: {
-      OomSetting setting;
-      ParseConfigError e = ParseOomPolicy(value.c_str(), &setting);
-      if (e != ParseConfigError::kOk) {
-        return BadValue(flag, value, e, kOomPolicyExpected);
-      }
-      return value;
-    }
-    case ValueKind::kEngine: {
-      ParseConfigError e = ParseEngineName(value.c_str());
-      if (e != ParseConfigError::kOk) {
-        return BadValue(flag, value, e, kEngineExpected);
-      }
-      return value;
-    }
-    case ValueKind::kProbability: {
-      double p = 0;
-      ParseConfigError e = ParseProbability(value.c_str(), &p);
-      if (e != ParseConfigError::kOk) {
-        return BadValue(flag, value, e, kProbabilityExpected);
-      }
-      return value;
-    }
+    case ValueKind::kOomPolicy:
+    case ValueKind::kEngine:
+    case ValueKind::kProbability:
     case ValueKind::kSeed: {
-      uint64_t seed = 0;
-      ParseConfigError e = ParseSeed(value.c_str(), &seed);
-      if (e != ParseConfigError::kOk) {
-        return BadValue(flag, value, e, kSeedExpected);
-      }
+      const char* expected = nullptr;
+      ParseConfigError e = CheckWord(flag.kind, value.c_str(), &expected);
+      if (e != ParseConfigError::kOk) return BadValue(flag, value, e, expected);
       return value;
     }
     case ValueKind::kStats:
