@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/parse_config.h"
 #include "base/parse_size.h"
 #include "base/raw_log.h"
 #include "group/fault_injection.h"
@@ -29,13 +30,6 @@ constinit bool g_stats_enabled = false;
   _exit(2);
 }
 
-bool StartsWith(const char* s, const char* prefix, const char** rest) {
-  size_t n = strlen(prefix);
-  if (strncmp(s, prefix, n) != 0) return false;
-  *rest = s + n;
-  return true;
-}
-
 int64_t ParseSizeOrDie(const char* name, const char* value) {
   int64_t bytes = 0;
   ParseSizeError e = ParseSize(value, &bytes);
@@ -48,56 +42,26 @@ int64_t ParseSizeOrDie(const char* name, const char* value) {
   return bytes;
 }
 
-// Parses "0", "0.05", "1" into [0,1]. False on anything else.
-bool ParseProbability(const char* s, double* out) {
-  if (*s < '0' || *s > '9') return false;
-  double v = 0;
-  while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
-  if (*s == '.') {
-    ++s;
-    double scale = 0.1;
-    if (*s < '0' || *s > '9') return false;
-    while (*s >= '0' && *s <= '9') {
-      v += (*s++ - '0') * scale;
-      scale /= 10;
-    }
-  }
-  if (*s != '\0' || v > 1.0) return false;
-  *out = v;
-  return true;
+// A value refused by one of base/parse_config.h's parsers.
+[[noreturn]] void BadValue(const char* name, const char* value,
+                           ParseConfigError e, const char* expected) {
+  char what[256];
+  RawFormat(what, sizeof(what), "%s (%s)", expected, ParseConfigErrorString(e));
+  ConfigError(name, value, what);
 }
 
-void ApplyOomPolicy(const char* value) {
+void ApplyOomPolicy(const char* name, const char* value) {
+  OomSetting s;
+  ParseConfigError e = ParseOomPolicy(value, &s);
+  if (e != ParseConfigError::kOk) BadValue(name, value, e, kOomPolicyExpected);
+  static_assert(static_cast<uint32_t>(OomPolicyChoice::kWait) ==
+                    static_cast<uint32_t>(OomPolicy::kWait),
+                "the parser's policies are the group layer's");
   GroupState& st = GlobalRegistry().state(kRootGroup);
-  const char* rest;
-  OomPolicy p;
-  int64_t timeout_ns = -1;
-  if (strcmp(value, "enomem") == 0) {
-    p = OomPolicy::kEnomem;
-  } else if (strcmp(value, "abort") == 0) {
-    p = OomPolicy::kAbort;
-  } else if (strcmp(value, "kill") == 0) {
-    p = OomPolicy::kKill;
-  } else if (strcmp(value, "wait") == 0) {
-    p = OomPolicy::kWait;
-  } else if (StartsWith(value, "wait:", &rest) && *rest != '\0') {
-    p = OomPolicy::kWait;
-    int64_t secs = 0;
-    for (const char* c = rest; *c; ++c) {
-      if (*c < '0' || *c > '9' || secs > 1000000000) {
-        ConfigError("MEMGROUP_OOM", value,
-                    "enomem, abort, kill, wait or wait:SECONDS");
-      }
-      secs = secs * 10 + (*c - '0');
-    }
-    timeout_ns = secs * 1000000000;
-  } else {
-    ConfigError("MEMGROUP_OOM", value,
-                "enomem, abort, kill, wait or wait:SECONDS");
-  }
   // Relaxed: single-threaded init, published by init's release store.
-  st.oom_policy.store(static_cast<uint32_t>(p), std::memory_order_relaxed);
-  st.oom_wait_ns.store(timeout_ns, std::memory_order_relaxed);
+  st.oom_policy.store(static_cast<uint32_t>(s.policy),
+                      std::memory_order_relaxed);
+  st.oom_wait_ns.store(s.wait_ns, std::memory_order_relaxed);
 }
 
 void SetRootLimit(LimitKind kind, const char* name, const char* value) {
@@ -120,34 +84,41 @@ void Apply(const char* name, const char* value) {
     SetRootLimit(LimitKind::kMax, name, value);
   } else if (strcmp(name, "MEMGROUP_HIGH") == 0) {
     SetRootLimit(LimitKind::kHigh, name, value);
-  } else if (strcmp(name, "MEMGROUP_LOW") == 0) {
-    SetRootLimit(LimitKind::kLow, name, value);
-  } else if (strcmp(name, "MEMGROUP_MIN") == 0) {
-    SetRootLimit(LimitKind::kMin, name, value);
+  } else if (strcmp(name, "MEMGROUP_LOW") == 0 ||
+             strcmp(name, "MEMGROUP_MIN") == 0) {
+    RawPrint(2, "memgroup: %s='%s' refused: %s %s\n", name, value,
+             strcmp(name, "MEMGROUP_LOW") == 0 ? "low" : "min",
+             kRootProtectionRefused);
+    _exit(2);
   } else if (strcmp(name, "MEMGROUP_OOM") == 0) {
-    ApplyOomPolicy(value);
+    ApplyOomPolicy(name, value);
   } else if (strcmp(name, "MEMGROUP_STATS") == 0) {
     SetStatsPath(name, value);
   } else if (strcmp(name, "MEMGROUP_ENGINE") == 0) {
-    if (strcmp(value, "jemalloc") != 0) {
-      ConfigError(name, value, "jemalloc (the only engine of this build)");
-    }
+    ParseConfigError e = ParseEngineName(value);
+    if (e != ParseConfigError::kOk) BadValue(name, value, e, kEngineExpected);
   } else if (strcmp(name, "MEMGROUP_CONTROL") == 0) {
     if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
       ConfigError(name, value, "0 or 1");
     }
   } else if (strcmp(name, "MEMGROUP_FAULT") == 0) {
-    double p;
-    if (!ParseProbability(value, &p)) {
-      ConfigError(name, value, "a probability between 0 and 1");
+    double p = 0;
+    ParseConfigError e = ParseProbability(value, &p);
+    if (e != ParseConfigError::kOk) {
+      BadValue(name, value, e, kProbabilityExpected);
     }
     SetFaultProbability(p);
+  } else if (strcmp(name, "MEMGROUP_FAULT_SEED") == 0) {
+    uint64_t seed = 0;
+    ParseConfigError e = ParseSeed(value, &seed);
+    if (e != ParseConfigError::kOk) BadValue(name, value, e, kSeedExpected);
+    SetFaultSeed(seed);
   } else if (strcmp(name, "MEMGROUP_LIBRARY") == 0) {
     // Read by the memgroup command, which passes it on to children.
   } else {
     RawPrint(2,
              "memgroup: unknown environment variable %s='%s' (known: "
-             "MEMGROUP_MAX HIGH LOW MIN OOM STATS ENGINE CONTROL FAULT)\n",
+             "MEMGROUP_MAX HIGH OOM STATS ENGINE CONTROL FAULT FAULT_SEED)\n",
              name, value);
     _exit(2);
   }

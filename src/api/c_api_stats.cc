@@ -64,7 +64,7 @@ MG_EXPORT int mg_group_events(mg_group_t group, int local, mg_events_t* out) {
   if (out == nullptr) return EINVAL;
   const GroupState& st = GlobalRegistry().state(index);
   const std::atomic<uint64_t>* ev =
-      (local || index == kRootGroup) ? st.events_local : st.events;
+      local ? st.events_local : st.events;
   // Relaxed: statistics.
   out->low = ev[kEventLow].load(std::memory_order_relaxed);
   out->high = ev[kEventHigh].load(std::memory_order_relaxed);

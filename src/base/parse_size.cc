@@ -1,31 +1,22 @@
 // Implements parse_size.h. Allocates: never.
 #include "base/parse_size.h"
 
+#include "base/ascii.h"
 #include "base/raw_log.h"
 
 namespace memgroup::internal {
-namespace {
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-         c == '\f';
-}
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c; }
-
-}  // namespace
 
 ParseSizeError ParseSize(const char* text, int64_t* out) {
   if (text == nullptr) return ParseSizeError::kEmpty;
   const char* p = text;
-  while (IsSpace(*p)) ++p;
+  while (IsAsciiSpace(*p)) ++p;
   const char* end = p;
   while (*end) ++end;
-  while (end > p && IsSpace(end[-1])) --end;
+  while (end > p && IsAsciiSpace(end[-1])) --end;
   if (p == end) return ParseSizeError::kEmpty;
 
-  if (end - p == 3 && Lower(p[0]) == 'm' && Lower(p[1]) == 'a' &&
-      Lower(p[2]) == 'x') {
+  if (end - p == 3 && AsciiLower(p[0]) == 'm' && AsciiLower(p[1]) == 'a' &&
+      AsciiLower(p[2]) == 'x') {
     *out = kUnlimited;
     return ParseSizeError::kOk;
   }
@@ -41,7 +32,7 @@ ParseSizeError ParseSize(const char* text, int64_t* out) {
   }
   int shift = 0;
   if (p < end) {
-    switch (Lower(*p)) {
+    switch (AsciiLower(*p)) {
       case 'k': shift = 10; break;
       case 'm': shift = 20; break;
       case 'g': shift = 30; break;

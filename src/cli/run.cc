@@ -18,12 +18,21 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "base/parse_config.h"
 #include "cli/size.h"
 
 namespace memgroup::internal::cli {
 namespace {
 
-enum class ValueKind { kSize, kOomPolicy, kStats, kEngine };
+enum class ValueKind {
+  kSize,
+  kRootProtection,  // refused: see kRootProtectionRefused
+  kOomPolicy,
+  kStats,
+  kEngine,
+  kProbability,
+  kSeed,
+};
 
 struct RunFlag {
   absl::string_view name;  // without the leading "--"
@@ -34,11 +43,13 @@ struct RunFlag {
 constexpr RunFlag kRunFlags[] = {
     {"max", "MEMGROUP_MAX", ValueKind::kSize},
     {"high", "MEMGROUP_HIGH", ValueKind::kSize},
-    {"low", "MEMGROUP_LOW", ValueKind::kSize},
-    {"min", "MEMGROUP_MIN", ValueKind::kSize},
+    {"low", "MEMGROUP_LOW", ValueKind::kRootProtection},
+    {"min", "MEMGROUP_MIN", ValueKind::kRootProtection},
     {"oom", "MEMGROUP_OOM", ValueKind::kOomPolicy},
     {"stats", "MEMGROUP_STATS", ValueKind::kStats},
     {"engine", "MEMGROUP_ENGINE", ValueKind::kEngine},
+    {"fault", "MEMGROUP_FAULT", ValueKind::kProbability},
+    {"fault-seed", "MEMGROUP_FAULT_SEED", ValueKind::kSeed},
 };
 
 const RunFlag* FindFlag(absl::string_view name) {
@@ -55,7 +66,46 @@ std::string JoinPath(absl::string_view dir, absl::string_view name) {
   return absl::StrCat(dir, "/", name);
 }
 
+// The message for a value refused by one of base/parse_config.h's parsers.
+absl::Status BadValue(const RunFlag& flag, const std::string& value,
+                      ParseConfigError e, absl::string_view expected) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid value for --", flag.name, ": '", value, "': ",
+                   ParseConfigErrorString(e), "; expected ", expected));
+}
+
+// Runs the library's parser for a value of `kind` (not a size or a path);
+// *expected: what that parser accepts, for the message.
+ParseConfigError CheckWord(ValueKind kind, const char* value,
+                           const char** expected) {
+  switch (kind) {
+    case ValueKind::kOomPolicy: {
+      OomSetting setting;
+      *expected = kOomPolicyExpected;
+      return ParseOomPolicy(value, &setting);
+    }
+    case ValueKind::kEngine:
+      *expected = kEngineExpected;
+      return ParseEngineName(value);
+    case ValueKind::kProbability: {
+      double p = 0;
+      *expected = kProbabilityExpected;
+      return ParseProbability(value, &p);
+    }
+    case ValueKind::kSeed: {
+      uint64_t seed = 0;
+      *expected = kSeedExpected;
+      return ParseSeed(value, &seed);
+    }
+    default:
+      *expected = "a valid value";
+      return ParseConfigError::kUnknown;
+  }
+}
+
 // Checks and converts one option value; returns the value for the variable.
+// Every check is the library's own parser (src/base), so that the command
+// and the environment accept exactly the same values.
 absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
                                          const std::string& value,
                                          absl::string_view cwd) {
@@ -71,20 +121,19 @@ absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
       }
       return value;
     }
+    case ValueKind::kRootProtection:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag.name, " ", kRootProtectionRefused,
+          " (it will matter for nested groups)"));
     case ValueKind::kOomPolicy:
-      if (!IsValidOomPolicy(value)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "invalid policy for --oom: '", value,
-            "'; expected enomem, abort, kill, wait or wait:SECONDS"));
-      }
-      return value;
     case ValueKind::kEngine:
-      if (!IsValidEngine(value)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("invalid engine for --engine: '", value,
-                         "'; expected jemalloc (the only engine of this build)"));
-      }
+    case ValueKind::kProbability:
+    case ValueKind::kSeed: {
+      const char* expected = nullptr;
+      ParseConfigError e = CheckWord(flag.kind, value.c_str(), &expected);
+      if (e != ParseConfigError::kOk) return BadValue(flag, value, e, expected);
       return value;
+    }
     case ValueKind::kStats:
       if (value.empty()) {
         return absl::InvalidArgumentError(

@@ -4,9 +4,6 @@
 #include <cstdint>
 #include <string>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "base/parse_size.h"
 
@@ -47,26 +44,6 @@ const char* SizeErrorString(SizeError e) {
       return internal::ParseSizeErrorString(internal::ParseSizeError::kOverflow);
   }
   return "invalid";
-}
-
-bool IsValidOomPolicy(absl::string_view text) {
-  if (text == "enomem" || text == "abort" || text == "kill" || text == "wait") {
-    return true;
-  }
-  constexpr absl::string_view kWait = "wait:";
-  if (text.substr(0, kWait.size()) != kWait) return false;
-  absl::string_view seconds = text.substr(kWait.size());
-  if (seconds.empty()) return false;
-  for (char c : seconds) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  uint32_t value = 0;
-  return absl::SimpleAtoi(seconds, &value) && value > 0;
-}
-
-bool IsValidEngine(absl::string_view text) {
-  // The only engine this build has (the library refuses any other name).
-  return text == "jemalloc";
 }
 
 }  // namespace memgroup::internal::cli

@@ -1,6 +1,7 @@
-// Size and option-value parsing for the `memgroup` command: the kernel's
-// rules for memory.max and friends, through the same parser the library uses
-// for its environment (src/base/parse_size), so both accept the same values.
+// Size parsing for the `memgroup` command: the kernel's rules for memory.max
+// and friends, through the same parser the library uses for its environment
+// (src/base/parse_size), so both accept the same values. The other option
+// values go straight to src/base/parse_config.h.
 #ifndef MEMGROUP_SRC_CLI_SIZE_H_
 #define MEMGROUP_SRC_CLI_SIZE_H_
 
@@ -29,13 +30,6 @@ enum class SizeError {
 
 // A short English description of `e`, for messages.
 const char* SizeErrorString(SizeError e);
-
-// Validates an OOM policy: enomem, abort, kill, wait or wait:SECONDS with
-// SECONDS a positive decimal integer.
-[[nodiscard]] bool IsValidOomPolicy(absl::string_view text);
-
-// Validates an engine name: jemalloc (the only engine of this build).
-[[nodiscard]] bool IsValidEngine(absl::string_view text);
 
 }  // namespace memgroup::internal::cli
 

@@ -99,6 +99,12 @@ class CounterTree {
   // is clamped to 0 and reported once per node. Allocates: never.
   void Uncharge(uint32_t i, int64_t bytes) const;
 
+  // Reparenting: `bytes` of node i's usage become its parent's own (the
+  // parent and every ancestor already count them), so only node i's usage
+  // falls. Later uncharges of those bytes start at the parent.
+  // Allocates: never.
+  void HandToParent(uint32_t i, int64_t bytes) const { Cancel(i, bytes); }
+
   int64_t Usage(uint32_t i) const {
     // Racy by design: a snapshot of a counter that moves concurrently.
     return nodes_[i].usage.load(std::memory_order_relaxed);

@@ -87,8 +87,12 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
   ThreadState& t = t_thread;
   Registry& reg = GlobalRegistry();
   uint32_t failed = kNoParent;
-  if (FaultInjected()) {
-    reg.RaiseEvent(group, kEventOom);
+  // Fault injection fails allocation calls (one charge each: threads have
+  // no stock while it is on), not explicit charges. A fault is not an OOM:
+  // no event, no policy, only its statistic.
+  if (MG_UNLIKELY(kind != ChargeKind::kExplicit && FaultInjected())) {
+    // Relaxed: statistics.
+    reg.state(group).faults_injected.fetch_add(1, std::memory_order_relaxed);
     return ChargeResult::kOverLimit;
   }
   // Nested (reentrant) calls charge the counter directly or fail: they never

@@ -40,7 +40,8 @@ struct GroupState {
   // write); read by the charger on refusal.
   std::atomic<uint32_t> oom_policy{0};
   std::atomic<int64_t> oom_wait_ns{-1};  // -1 = forever
-  // Events, local and hierarchical. Relaxed counters: exact once quiesced.
+  // Events: local (this group only) and hierarchical (its subtree, the root
+  // included). Relaxed counters: exact once quiesced.
   std::atomic<uint64_t> events_local[kNumEvents] = {};
   std::atomic<uint64_t> events[kNumEvents] = {};
   // Bytes charged for anonymous mappings and explicit charges (exactly this
@@ -62,11 +63,13 @@ struct GroupState {
   std::atomic<int64_t> reclaimed_bytes{0};
   std::atomic<int64_t> throttled_ns{0};
   std::atomic<int64_t> oom_wait_ns_total{0};
+  std::atomic<uint64_t> faults_injected{0};  // calls failed by MEMGROUP_FAULT
 
-  // Pressure (PSI) state, guarded by psi_lock (slow paths only).
+  // Pressure (PSI) state, guarded by psi_lock (slow paths only). Counts are
+  // hierarchical (kernel memory.pressure): threads of the group's subtree.
   SpinLock psi_lock;
-  uint32_t stalled = 0;     // threads of the group stalled now
-  uint32_t members = 0;     // threads whose current group this is
+  uint32_t stalled = 0;     // threads of the subtree stalled now
+  uint32_t members = 0;     // threads whose current group is in the subtree
   int64_t psi_last_ns = 0;  // last accrual
   int64_t some_ns = 0;      // total time with >= 1 thread stalled
   int64_t full_ns = 0;      // total time with every member stalled
@@ -88,6 +91,7 @@ struct GroupState {
     reclaimed_bytes.store(0, std::memory_order_relaxed);
     throttled_ns.store(0, std::memory_order_relaxed);
     oom_wait_ns_total.store(0, std::memory_order_relaxed);
+    faults_injected.store(0, std::memory_order_relaxed);
     SpinLockHolder h(&psi_lock);
     stalled = members = 0;
     psi_last_ns = some_ns = full_ns = avg_last_ns = 0;

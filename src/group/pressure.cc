@@ -2,7 +2,9 @@
 //
 // SYNCHRONIZATION
 // - Each group's stall state is guarded by its GroupState::psi_lock (slow
-//   paths only); the totals it feeds (throttled_ns, oom_wait_ns_total) are
+//   paths only). Stalls and membership are hierarchical: they update every
+//   level from the group to the root, taking one level's lock at a time.
+//   The totals they feed (throttled_ns, oom_wait_ns_total) are
 //   relaxed statistics.
 // - The callback table is guarded by g_pressure_lock; NotifyReclaimPressure
 //   copies the calls to the stack and makes them with no lock held.
@@ -117,25 +119,38 @@ void NotifyReclaimPressure(uint32_t target, int64_t requested,
   for (int k = 0; k < n; ++k) calls[k].fn(calls[k].id, level, calls[k].arg);
 }
 
+// Every level from `group` to the root, as the kernel's hierarchical PSI: a
+// thread stalled in /a/b stalls /a/b, /a and /. Each level under its own
+// lock, one at a time (never nested).
+template <typename F>
+void ForEachLevel(uint32_t group, F&& f) {
+  Registry& reg = GlobalRegistry();
+  const CounterTree& t = reg.tree();
+  for (uint32_t n = group; n != kNoParent; n = t.Parent(n)) {
+    GroupState& st = reg.state(n);
+    SpinLockHolder h(&st.psi_lock);
+    f(st);
+  }
+}
+
 void StallBegin(uint32_t group) {
-  GroupState& st = GlobalRegistry().state(group);
-  SpinLockHolder h(&st.psi_lock);
-  int64_t now = MonotonicNanos();
-  AccrueLocked(st, now);
-  UpdateAveragesLocked(st, now);
-  ++st.stalled;
+  const int64_t now = MonotonicNanos();
+  ForEachLevel(group, [now](GroupState& st) {
+    AccrueLocked(st, now);
+    UpdateAveragesLocked(st, now);
+    ++st.stalled;
+  });
 }
 
 void StallEnd(uint32_t group, StallKind kind, int64_t ns) {
-  GroupState& st = GlobalRegistry().state(group);
-  {
-    SpinLockHolder h(&st.psi_lock);
-    int64_t now = MonotonicNanos();
+  const int64_t now = MonotonicNanos();
+  ForEachLevel(group, [now](GroupState& st) {
     AccrueLocked(st, now);
     UpdateAveragesLocked(st, now);
     if (st.stalled > 0) --st.stalled;
-  }
-  // Relaxed: statistics.
+  });
+  // Relaxed: statistics. Local to the group; ReadGroupStat sums subtrees.
+  GroupState& st = GlobalRegistry().state(group);
   switch (kind) {
     case StallKind::kThrottle:
       st.throttled_ns.fetch_add(ns, std::memory_order_relaxed);
@@ -148,18 +163,22 @@ void StallEnd(uint32_t group, StallKind kind, int64_t ns) {
   }
 }
 
+// Membership is hierarchical too: `full` at a level means every thread of
+// its subtree is stalled.
 void MemberJoin(uint32_t group) {
-  GroupState& st = GlobalRegistry().state(group);
-  SpinLockHolder h(&st.psi_lock);
-  AccrueLocked(st, MonotonicNanos());
-  ++st.members;
+  const int64_t now = MonotonicNanos();
+  ForEachLevel(group, [now](GroupState& st) {
+    AccrueLocked(st, now);
+    ++st.members;
+  });
 }
 
 void MemberLeave(uint32_t group) {
-  GroupState& st = GlobalRegistry().state(group);
-  SpinLockHolder h(&st.psi_lock);
-  AccrueLocked(st, MonotonicNanos());
-  if (st.members > 0) --st.members;
+  const int64_t now = MonotonicNanos();
+  ForEachLevel(group, [now](GroupState& st) {
+    AccrueLocked(st, now);
+    if (st.members > 0) --st.members;
+  });
 }
 
 void ReadPressure(uint32_t group, Pressure* out) {

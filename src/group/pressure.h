@@ -26,11 +26,11 @@ void NotifyReclaimPressure(uint32_t target, int64_t requested,
                            int64_t released);
 
 // Stall accounting: a thread of `group` starts/stops stalling in reclaim,
-// throttling or an OOM wait.
+// throttling or an OOM wait. Counted at `group` and every ancestor.
 enum class StallKind { kReclaim, kThrottle, kOomWait };
 void StallBegin(uint32_t group);
 void StallEnd(uint32_t group, StallKind kind, int64_t ns);
-// Thread membership of a group, for PSI `full`.
+// Thread membership of a group and its ancestors, for PSI `full`.
 void MemberJoin(uint32_t group);
 void MemberLeave(uint32_t group);
 
@@ -39,7 +39,8 @@ struct Pressure {
   double full_avg10, full_avg60, full_avg300;
   uint64_t some_total_us, full_total_us;
 };
-// Reads the group's pressure (updates the running averages first).
+// Reads the group's pressure: stalls of its whole subtree (updates the
+// running averages first).
 void ReadPressure(uint32_t group, Pressure* out);
 
 // fork(2): hold the callback table's lock across fork; the child resets it.

@@ -139,7 +139,7 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
     uint32_t st = slots_[i].state.load(std::memory_order_relaxed);
     if (st == static_cast<uint32_t>(SlotState::kFree) ||
         (st == static_cast<uint32_t>(SlotState::kZombie) &&
-         tree_.Usage(i) == 0)) {
+         ZombieReusableLocked(i))) {
       idx = i;
       break;
     }
@@ -174,6 +174,16 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
                 std::memory_order_release);
   *out = MakeGroupId(idx, gen);
   return Errc::kOk;
+}
+
+bool Registry::ZombieReusableLocked(uint32_t index) const {
+  if (tree_.Usage(index) != 0) return false;
+  // Threads still bound to the destroyed group (or a destroyed descendant)
+  // leave it through its old ancestry on their next slow path: the slot
+  // must keep that ancestry until they did.
+  GroupState& st = states_[index];
+  SpinLockHolder h(&st.psi_lock);
+  return st.members == 0;
 }
 
 void Registry::UnlinkLocked(uint32_t index) {
@@ -216,7 +226,20 @@ Errc Registry::Destroy(GroupId id) {
   // drain takes its own lock). Threads bound to it move to its live
   // ancestor on their next slow path.
   stocks_.DrainSubtree(idx);
+  ReparentExplicit(idx);
   return Errc::kOk;
+}
+
+void Registry::ReparentExplicit(uint32_t index) {
+  // The parent is live: a group with live children cannot be destroyed.
+  const uint32_t parent = tree_.Parent(index);
+  // Relaxed: statistics of a group whose id is already stale (no mg_charge
+  // or mg_uncharge resolves it any more).
+  const int64_t bytes =
+      states_[index].explicit_bytes.exchange(0, std::memory_order_relaxed);
+  if (bytes <= 0 || parent == kNoParent) return;
+  states_[parent].explicit_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  tree_.HandToParent(index, bytes);
 }
 
 Errc Registry::Lookup(const char* path, GroupId* out) const {
@@ -265,8 +288,7 @@ size_t Registry::Path(uint32_t index, char* buf, size_t cap) const {
 void Registry::RaiseEvent(uint32_t index, Event e) {
   // Relaxed: statistics, exact once quiesced.
   states_[index].events_local[e].fetch_add(1, std::memory_order_relaxed);
-  for (uint32_t i = index; i != kNoParent && i != kRootGroup;
-       i = tree_.Parent(i)) {
+  for (uint32_t i = index; i != kNoParent; i = tree_.Parent(i)) {
     states_[i].events[e].fetch_add(1, std::memory_order_relaxed);
   }
 }

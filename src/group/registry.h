@@ -10,7 +10,8 @@
 // the counter node stays linked under its parent, so later uncharges of its
 // blocks walk through the parent to the root (kernel obj_cgroup reparenting:
 // the charge was already counted in every ancestor). A zombie slot is reused
-// only once its usage reads 0, i.e. nothing charged to it can still be freed.
+// only once its usage reads 0, i.e. nothing charged to it can still be freed,
+// and no thread is bound to it any more.
 #ifndef MEMGROUP_SRC_GROUP_REGISTRY_H_
 #define MEMGROUP_SRC_GROUP_REGISTRY_H_
 
@@ -78,7 +79,9 @@ class Registry {
   // Looks up "/a/b" (or "a/b", relative to the root; "/" is the root).
   Errc Lookup(const char* path, GroupId* out) const;
   // Destroys a group with no children. Its stocks are drained; remaining
-  // charges stay linked under the parent (see the file comment).
+  // heap and mmap charges stay linked under the parent (see the file
+  // comment); its explicit charges (mg_charge) become the parent's own, to
+  // be uncharged through the parent.
   Errc Destroy(GroupId id);
 
   // Slot index of a live group, or kNotFound for a stale/unknown id.
@@ -95,13 +98,21 @@ class Registry {
   template <typename F>
   void ForEachInSubtree(uint32_t index, F&& f) const {
     SpinLockHolder h(&lock_);
-    VisitLocked(index, f);
+    VisitLocked</*zombies=*/false>(index, f);
+  }
+  // The same, destroyed descendants (zombies) included: what the subtree's
+  // counter still holds for them (statistics). Allocates: never.
+  template <typename F>
+  void ForEachChargedInSubtree(uint32_t index, F&& f) const {
+    SpinLockHolder h(&lock_);
+    VisitLocked</*zombies=*/true>(index, f);
   }
 
   GroupState& state(uint32_t index) { return states_[index]; }
   const GroupState& state(uint32_t index) const { return states_[index]; }
   // Raises event `e` locally at `index` and hierarchically at it and every
-  // non-root ancestor (kernel memcg_memory_event). Allocates: never.
+  // ancestor, the root included (kernel memcg_memory_event: the root's
+  // memory.events counts the whole process). Allocates: never.
   void RaiseEvent(uint32_t index, Event e);
 
   CounterTree& tree() { return tree_; }
@@ -114,19 +125,26 @@ class Registry {
   void ChildFork() { lock_.ResetAfterFork(); }
 
  private:
-  template <typename F>
+  template <bool kZombies, typename F>
   void VisitLocked(uint32_t index, F& f) const {
     f(index);
     for (uint32_t c = slots_[index].first_child; c != kNoParent;
          c = slots_[c].next_sibling) {
-      if (slots_[c].state.load(std::memory_order_relaxed) ==
-          static_cast<uint32_t>(SlotState::kLive)) {
-        VisitLocked(c, f);
+      const uint32_t st = slots_[c].state.load(std::memory_order_relaxed);
+      if (st == static_cast<uint32_t>(SlotState::kLive) ||
+          (kZombies && st == static_cast<uint32_t>(SlotState::kZombie))) {
+        VisitLocked<kZombies>(c, f);
       }
     }
   }
   uint32_t FindChildLocked(uint32_t parent, const char* name, size_t len) const;
   void UnlinkLocked(uint32_t index);
+  // Destroy's last step: the explicit charges of `index` become its
+  // parent's (counter and statistics).
+  void ReparentExplicit(uint32_t index);
+  // A zombie slot may be reused: nothing charged to it, no thread bound to
+  // it or below it. Requires lock_.
+  bool ZombieReusableLocked(uint32_t index) const;
 
   mutable SpinLock lock_;
   std::atomic<bool> initialised_{false};

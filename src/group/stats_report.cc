@@ -46,7 +46,8 @@ void ReadGroupStat(uint32_t group, GroupStat* out) {
   Registry& reg = GlobalRegistry();
   *out = GroupStat{};
   out->current = reg.tree().Usage(group);
-  reg.ForEachInSubtree(group, [&](uint32_t i) {
+  // Destroyed descendants too: their remaining charges are in `current`.
+  reg.ForEachChargedInSubtree(group, [&](uint32_t i) {
     const GroupState& st = reg.state(i);
     // Relaxed: statistics.
     out->mmap += st.mmap_bytes.load(std::memory_order_relaxed);
@@ -56,6 +57,8 @@ void ReadGroupStat(uint32_t group, GroupStat* out) {
     out->reclaimed += st.reclaimed_bytes.load(std::memory_order_relaxed);
     out->throttled_ns += st.throttled_ns.load(std::memory_order_relaxed);
     out->oom_wait_ns += st.oom_wait_ns_total.load(std::memory_order_relaxed);
+    out->faults_injected += static_cast<int64_t>(
+        st.faults_injected.load(std::memory_order_relaxed));
   });
   // Outside the registry lock: the stock walk takes no lock.
   out->stock = reg.stocks().StockedBytesInSubtree(group);
@@ -83,21 +86,21 @@ void WriteGroupStats(int fd, uint32_t g) {
     // Relaxed: statistics.
     RawPrint(fd, "events.%s %llu\n", kEventNames[e],
              static_cast<unsigned long long>(
-                 g == kRootGroup
-                     ? st.events_local[e].load(std::memory_order_relaxed)
-                     : st.events[e].load(std::memory_order_relaxed)));
+                 st.events[e].load(std::memory_order_relaxed)));
   }
   RawPrint(fd,
            "stat.heap %lld\nstat.mmap %lld\nstat.explicit %lld\n"
            "stat.stock %lld\nstat.reclaim_calls %lld\nstat.reclaimed %lld\n"
-           "stat.throttled_usec %lld\nstat.oom_wait_usec %lld\n",
+           "stat.throttled_usec %lld\nstat.oom_wait_usec %lld\n"
+           "stat.fault_injected %lld\n",
            static_cast<long long>(gs.heap), static_cast<long long>(gs.mmap),
            static_cast<long long>(gs.explicit_bytes),
            static_cast<long long>(gs.stock),
            static_cast<long long>(gs.reclaim_calls),
            static_cast<long long>(gs.reclaimed),
            static_cast<long long>(gs.throttled_ns / 1000),
-           static_cast<long long>(gs.oom_wait_ns / 1000));
+           static_cast<long long>(gs.oom_wait_ns / 1000),
+           static_cast<long long>(gs.faults_injected));
   Pressure p;
   ReadPressure(g, &p);
   RawPrint(fd, "pressure.some avg10=%s avg60=%s avg300=%s total=%llu\n",

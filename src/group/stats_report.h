@@ -31,6 +31,7 @@ struct GroupStat {
   int64_t reclaimed;
   int64_t throttled_ns;
   int64_t oom_wait_ns;
+  int64_t faults_injected;  // allocation calls failed by MEMGROUP_FAULT
 };
 void ReadGroupStat(uint32_t group, GroupStat* out);
 

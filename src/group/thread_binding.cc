@@ -6,6 +6,7 @@
 //   calls ChargeStocks.
 #include "group/thread_binding.h"
 
+#include "group/fault_injection.h"
 #include "group/pressure.h"
 
 namespace memgroup::internal {
@@ -24,7 +25,9 @@ void SetupThread() {
   t.group = group;
   t.generation = GenerationOf(reg.IdOf(group));
   MemberJoin(group);
-  t.stock = reg.stocks().Acquire();
+  // No stock under fault injection: every allocation call then reaches the
+  // charger, where the fault is drawn per call (fault_injection.h).
+  t.stock = FaultInjectionEnabled() ? nullptr : reg.stocks().Acquire();
   reg.stocks().SetPrimary(t.stock, group);
 }
 

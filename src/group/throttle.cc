@@ -20,13 +20,15 @@ MG_TLS int64_t t_over_high = 0;
 }  // namespace
 
 // The kernel's high penalty: delay ~ (overage / high)^2 per 64 pages charged
-// above high, capped at 2 s, nothing below 10 ms.
+// above high, capped at 2 s, nothing below 10 ms. Every level counts, the
+// root included: an unmodified program runs in the root, and `memgroup run
+// --high` (MEMGROUP_HIGH) sets the root's high.
 void MaybeThrottle(uint32_t group, int64_t bytes) {
   Registry& reg = GlobalRegistry();
   CounterTree& t = reg.tree();
   double worst = 0;
   uint32_t worst_group = kNoParent;
-  for (uint32_t n = group; n != kNoParent && n != kRootGroup; n = t.Parent(n)) {
+  for (uint32_t n = group; n != kNoParent; n = t.Parent(n)) {
     int64_t high = t.High(n);
     if (high == kUnlimited) continue;
     int64_t usage = t.Usage(n);

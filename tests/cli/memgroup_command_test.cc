@@ -126,9 +126,11 @@ TEST(MemgroupCommandTest, UsageErrorsExitTwoWithUsage) {
   ExpectUsageError({"run", "--maxx", "1", "--", "/bin/true"}, "--maxx");
   ExpectUsageError({"run", "--max"}, "requires a value");
   ExpectUsageError({"run", "--max", "12Q", "--", "/bin/true"}, "12Q");
-  ExpectUsageError({"run", "--min", "99999999999T", "--", "/bin/true"},
+  ExpectUsageError({"run", "--high", "99999999999T", "--", "/bin/true"},
                    "too large");
-  ExpectUsageError({"run", "--low", "-1", "--", "/bin/true"}, "--low");
+  ExpectUsageError({"run", "--low", "1M", "--", "/bin/true"},
+                   "protection only matters against sibling groups");
+  ExpectUsageError({"run", "--min", "1M", "--", "/bin/true"}, "--min");
   ExpectUsageError({"run", "--oom", "panic", "--", "/bin/true"}, "panic");
   ExpectUsageError({"run", "--engine", "glibc", "--", "/bin/true"}, "glibc");
 }
@@ -152,16 +154,15 @@ TEST(MemgroupCommandTest, UsageListsOnlyExistingCommands) {
 }
 
 TEST(MemgroupCommandTest, SetsEnvironmentAndPreload) {
-  Result r = Memgroup({"run", "--max", "1G", "--high", "512m", "--low", "1M",
-                       "--min", "max", "--oom", "wait:3", "--stats", "-",
+  Result r = Memgroup({"run", "--max", "1G", "--high", "512m", "--fault",
+                       "0.5", "--oom", "wait:3", "--stats", "-",
                        "--engine", "jemalloc", "--", "/usr/bin/env"},
                       {{"MEMGROUP_LIBRARY", MG_FAKE_PRELOAD},
                        {"LD_PRELOAD", "libpthread.so.0"}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_MAX"), "1G");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_HIGH"), "512m");
-  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_LOW"), "1M");
-  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_MIN"), "max");
+  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_FAULT"), "0.5");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_OOM"), "wait:3");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_STATS"), "stderr");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_ENGINE"), "jemalloc");

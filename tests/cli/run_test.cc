@@ -24,17 +24,19 @@ absl::StatusOr<RunOptions> Parse(std::vector<std::string> args) {
 }
 
 TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
-  auto options = Parse({"--max", "1G", "--high", "512M", "--low", "1m", "--min",
-                        "0", "--oom", "wait:5", "--stats", "-", "--engine",
-                        "jemalloc", "--", "prog", "-x", "--max"});
+  auto options = Parse({"--max", "1G", "--high", "512M", "--oom", "wait:5",
+                        "--stats", "-", "--engine", "jemalloc", "--fault",
+                        "0.01", "--fault-seed", "7", "--", "prog", "-x",
+                        "--max"});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_THAT(
       options->env,
       ElementsAre(Pair("MEMGROUP_MAX", "1G"), Pair("MEMGROUP_HIGH", "512M"),
-                  Pair("MEMGROUP_LOW", "1m"), Pair("MEMGROUP_MIN", "0"),
                   Pair("MEMGROUP_OOM", "wait:5"),
                   Pair("MEMGROUP_STATS", "stderr"),
-                  Pair("MEMGROUP_ENGINE", "jemalloc")));
+                  Pair("MEMGROUP_ENGINE", "jemalloc"),
+                  Pair("MEMGROUP_FAULT", "0.01"),
+                  Pair("MEMGROUP_FAULT_SEED", "7")));
   EXPECT_THAT(options->argv, ElementsAre("prog", "-x", "--max"));
   EXPECT_FALSE(options->help);
 }
@@ -84,7 +86,11 @@ TEST(ParseRunArgsTest, RejectsUsageErrors) {
   ExpectUsageError({"--high", "-1", "--", "p"}, "--high");
   ExpectUsageError({"--max=", "--", "p"}, "empty value");
   ExpectUsageError({"--oom", "explode", "--", "p"}, "'explode'");
-  ExpectUsageError({"--oom", "wait:0", "--", "p"}, "--oom");
+  ExpectUsageError({"--oom", "wait:10000000009", "--", "p"}, "out of range");
+  ExpectUsageError({"--low", "1M", "--", "p"}, "sibling");
+  ExpectUsageError({"--min", "0", "--", "p"}, "--min");
+  ExpectUsageError({"--fault", "1.5", "--", "p"}, "--fault");
+  ExpectUsageError({"--fault-seed", "-1", "--", "p"}, "--fault-seed");
   ExpectUsageError({"--engine", "tcmalloc", "--", "p"}, "'tcmalloc'");
   ExpectUsageError({"--stats", "", "--", "p"}, "--stats");
   ExpectUsageError({}, "missing '-- PROGRAM'");

@@ -74,28 +74,5 @@ TEST(ParseSizeTest, FailureLeavesOutputUntouched) {
   EXPECT_EQ(bytes, 77);
 }
 
-TEST(OomPolicyTest, AcceptsKnownPolicies) {
-  for (const char* p :
-       {"enomem", "abort", "kill", "wait", "wait:1", "wait:3600"}) {
-    EXPECT_TRUE(IsValidOomPolicy(p)) << p;
-  }
-}
-
-TEST(OomPolicyTest, RejectsOthers) {
-  for (const char* p :
-       {"", "ENOMEM", "handler", "wait:", "wait:0", "wait:-1", "wait:1s",
-        "wait:+1", "wait:99999999999", "waits", "kill "}) {
-    EXPECT_FALSE(IsValidOomPolicy(p)) << p;
-  }
-}
-
-TEST(EngineTest, AcceptsOnlyKnownEngines) {
-  EXPECT_TRUE(IsValidEngine("jemalloc"));
-  EXPECT_FALSE(IsValidEngine("mimalloc"));  // not in this build
-  EXPECT_FALSE(IsValidEngine("tcmalloc"));
-  EXPECT_FALSE(IsValidEngine(""));
-  EXPECT_FALSE(IsValidEngine("Jemalloc"));
-}
-
 }  // namespace
 }  // namespace memgroup::internal::cli

@@ -421,13 +421,41 @@ TEST_F(ChargerTest, ProactiveReclaimReportsWhatWasReleased) {
   ASSERT_EQ(UnregisterReclaimer(h), Errc::kOk);
 }
 
-TEST_F(ChargerTest, FaultInjectionFailsCharges) {
+TEST_F(ChargerTest, FaultInjectionFailsAllocationChargesWithoutAnOomEvent) {
   uint32_t g = MakeTop();
   SetFaultProbability(1.0);
-  EXPECT_EQ(Charge(g, 1), ChargeResult::kOverLimit);
+  EXPECT_EQ(ChargeSlow(g, 1, ChargeKind::kHeap), ChargeResult::kOverLimit);
+  EXPECT_EQ(ChargeSlow(g, 4096, ChargeKind::kMmap), ChargeResult::kOverLimit);
+  // Explicit charges are not allocation calls: never faulted.
+  EXPECT_EQ(ChargeSlow(g, 1, ChargeKind::kExplicit), ChargeResult::kOk);
   SetFaultProbability(0.0);
-  EXPECT_EQ(Charge(g, 1), ChargeResult::kOk);
-  tree().Uncharge(g, 1);
+  EXPECT_EQ(ChargeSlow(g, 1, ChargeKind::kHeap), ChargeResult::kOk);
+  DrainSubtree(g);
+  tree().Uncharge(g, 2);
+  EXPECT_EQ(reg().state(g).faults_injected.load(), 2u);
+  EXPECT_EQ(reg().state(g).events_local[kEventOom].load(), 0u);
+  EXPECT_EQ(reg().state(g).events_local[kEventMax].load(), 0u);
+}
+
+TEST_F(ChargerTest, FaultDrawsRepeatWithTheSameSeed) {
+  auto draws = [](uint64_t seed) {
+    SetFaultSeed(seed);
+    SetFaultProbability(0.5);
+    uint64_t bits = 0;
+    // A fresh thread: its generator is seeded on its first draw.
+    std::thread([&] {
+      for (int i = 0; i < 64; ++i) bits |= uint64_t{FaultInjected()} << i;
+    }).join();
+    SetFaultProbability(0.0);
+    return bits;
+  };
+  // Threads are numbered in the order of their first draw, so two runs
+  // compare through the per-position sequences: same seed, same position.
+  uint64_t a = draws(42);
+  uint64_t b = draws(43);
+  EXPECT_NE(a, 0u);
+  EXPECT_NE(a, ~uint64_t{0});
+  EXPECT_NE(a, b);
 }
 
 using ChargerDeathTest = ChargerTest;
@@ -455,26 +483,32 @@ TEST_F(ChargerDeathTest, KillPolicyKillsTheProcess) {
 namespace memgroup::internal {
 namespace {
 
-TEST_F(ChargerTest, ThreadInADestroyedAndReusedSlotMovesToTheRoot) {
+TEST_F(ChargerTest, SlotOfADestroyedGroupIsNotReusedWhileAThreadIsBoundToIt) {
   uint32_t g = MakeTop();
   BindThreadGroup(g);
   EXPECT_EQ(MoveToLiveGroup(), g);
-  GroupId old_id = reg().IdOf(g);
-  ASSERT_EQ(reg().Destroy(old_id), Errc::kOk);
-  // The slot is empty, so it is reused by one of the next groups created
-  // (lower empty slots, left by other tests, go first).
-  GroupId fresh = kInvalidGroupId;
+  ASSERT_EQ(reg().Destroy(reg().IdOf(g)), Errc::kOk);
+  // The slot is empty but the thread still counts in its old ancestry (PSI
+  // membership): no new group may take it.
   std::vector<GroupId> extra;
-  for (int k = 0; k < 64 && IndexOf(fresh) != g; ++k) {
-    if (fresh != kInvalidGroupId) extra.push_back(fresh);
-    ASSERT_EQ(reg().Create(reg().root(), ("reused_slot" + std::to_string(k)).c_str(),
-                           &fresh),
-              Errc::kOk);
-  }
-  ASSERT_EQ(IndexOf(fresh), g);
-  // The thread was bound to the destroyed group, not to the new one.
+  auto create_until = [&](uint32_t slot, int n) {
+    for (int k = 0; k < n; ++k) {
+      GroupId fresh = kInvalidGroupId;
+      EXPECT_EQ(reg().Create(reg().root(),
+                             ("reused_slot" + std::to_string(extra.size())).c_str(),
+                             &fresh),
+                Errc::kOk);
+      extra.push_back(fresh);
+      if (IndexOf(fresh) == slot) return true;
+    }
+    return false;
+  };
+  EXPECT_FALSE(create_until(g, 64));
+  // Once the thread moved to the live ancestor, the slot is free to reuse.
   EXPECT_EQ(MoveToLiveGroup(), kRootGroup);
-  ASSERT_EQ(reg().Destroy(fresh), Errc::kOk);
+  for (GroupId id : extra) ASSERT_EQ(reg().Destroy(id), Errc::kOk);
+  extra.clear();
+  EXPECT_TRUE(create_until(g, 64));
   for (GroupId id : extra) ASSERT_EQ(reg().Destroy(id), Errc::kOk);
 }
 

@@ -1,0 +1,130 @@
+// Implements parse_config.h. Allocates: never.
+#include "base/parse_config.h"
+
+#include <cstddef>
+
+#include "base/ascii.h"
+
+namespace memgroup::internal {
+namespace {
+
+// The text without leading and trailing whitespace: [*begin, *end).
+bool Trim(const char* text, const char** begin, const char** end) {
+  if (text == nullptr) return false;
+  const char* p = text;
+  while (IsAsciiSpace(*p)) ++p;
+  const char* e = p;
+  while (*e != '\0') ++e;
+  while (e > p && IsAsciiSpace(e[-1])) --e;
+  *begin = p;
+  *end = e;
+  return p != e;
+}
+
+// Case-insensitive comparison of [p, e) with the lower-case `word`.
+bool Is(const char* p, const char* e, const char* word) {
+  for (; p < e; ++p, ++word) {
+    if (*word == '\0' || AsciiLower(*p) != *word) return false;
+  }
+  return *word == '\0';
+}
+
+// Decimal digits [p, e) into *out, at most `max`.
+ParseConfigError ParseDecimal(const char* p, const char* e, uint64_t max,
+                              uint64_t* out) {
+  if (p == e) return ParseConfigError::kBadNumber;
+  uint64_t v = 0;
+  for (; p < e; ++p) {
+    if (!IsAsciiDigit(*p)) return ParseConfigError::kBadNumber;
+    const uint64_t digit = static_cast<uint64_t>(*p - '0');
+    if (v > (max - digit) / 10) return ParseConfigError::kOutOfRange;
+    v = v * 10 + digit;
+  }
+  *out = v;
+  return ParseConfigError::kOk;
+}
+
+}  // namespace
+
+const char* ParseConfigErrorString(ParseConfigError e) {
+  switch (e) {
+    case ParseConfigError::kOk: return "ok";
+    case ParseConfigError::kEmpty: return "empty value";
+    case ParseConfigError::kUnknown: return "unknown value";
+    case ParseConfigError::kBadNumber: return "not a number";
+    case ParseConfigError::kOutOfRange: return "out of range";
+  }
+  return "invalid";
+}
+
+ParseConfigError ParseOomPolicy(const char* text, OomSetting* out) {
+  const char *p, *e;
+  if (!Trim(text, &p, &e)) return ParseConfigError::kEmpty;
+  OomSetting s;
+  if (Is(p, e, "enomem")) {
+    s.policy = OomPolicyChoice::kEnomem;
+  } else if (Is(p, e, "abort")) {
+    s.policy = OomPolicyChoice::kAbort;
+  } else if (Is(p, e, "kill")) {
+    s.policy = OomPolicyChoice::kKill;
+  } else if (Is(p, e, "wait")) {
+    s.policy = OomPolicyChoice::kWait;
+  } else if (e - p > 5 && Is(p, p + 5, "wait:")) {
+    uint64_t secs = 0;
+    ParseConfigError err = ParseDecimal(
+        p + 5, e, static_cast<uint64_t>(kMaxOomWaitSeconds), &secs);
+    if (err != ParseConfigError::kOk) return err;
+    s.policy = OomPolicyChoice::kWait;
+    s.wait_ns = static_cast<int64_t>(secs) * 1000000000;
+  } else if (e - p == 5 && Is(p, e, "wait:")) {
+    return ParseConfigError::kBadNumber;
+  } else {
+    return ParseConfigError::kUnknown;
+  }
+  *out = s;
+  return ParseConfigError::kOk;
+}
+
+ParseConfigError ParseEngineName(const char* text) {
+  const char *p, *e;
+  if (!Trim(text, &p, &e)) return ParseConfigError::kEmpty;
+  return Is(p, e, "jemalloc") ? ParseConfigError::kOk
+                              : ParseConfigError::kUnknown;
+}
+
+ParseConfigError ParseProbability(const char* text, double* out) {
+  const char *p, *e;
+  if (!Trim(text, &p, &e)) return ParseConfigError::kEmpty;
+  if (!IsAsciiDigit(*p)) return ParseConfigError::kBadNumber;
+  // Integer part: leading zeros, then at most a single 1.
+  double v = 0;
+  while (p < e && *p == '0') ++p;
+  if (p < e && IsAsciiDigit(*p)) {
+    if (*p != '1' || (p + 1 < e && IsAsciiDigit(p[1]))) {
+      return ParseConfigError::kOutOfRange;
+    }
+    v = 1;
+    ++p;
+  }
+  if (p < e && *p == '.') {
+    ++p;
+    if (p == e || !IsAsciiDigit(*p)) return ParseConfigError::kBadNumber;
+    double scale = 0.1;
+    for (; p < e && IsAsciiDigit(*p); ++p) {
+      v += (*p - '0') * scale;
+      scale /= 10;
+    }
+  }
+  if (p != e) return ParseConfigError::kBadNumber;
+  if (v > 1.0) return ParseConfigError::kOutOfRange;
+  *out = v;
+  return ParseConfigError::kOk;
+}
+
+ParseConfigError ParseSeed(const char* text, uint64_t* out) {
+  const char *p, *e;
+  if (!Trim(text, &p, &e)) return ParseConfigError::kEmpty;
+  return ParseDecimal(p, e, UINT64_MAX, out);
+}
+
+}  // namespace memgroup::internal
