@@ -112,6 +112,32 @@ uint32_t Registry::LiveAncestor(uint32_t index) const {
   return i == kNoParent ? kRootGroup : i;
 }
 
+void Registry::Bind(uint32_t index) {
+  // Relaxed: the slot is live (the binder resolved it), so Create does not
+  // look at it; only the count matters.
+  slots_[index].bound.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Registry::Unbind(uint32_t index) {
+  // Release: pairs with Create's acquire load; the unbinding thread's drain
+  // and flush of what it held for the group happen before a reuse.
+  slots_[index].bound.fetch_sub(1, std::memory_order_release);
+}
+
+void Registry::ResetBindingsAfterFork(uint32_t self) {
+  if (slots_ == nullptr) return;
+  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+    // Relaxed: single-threaded in the fork child. Slots never used are
+    // zero and only read (the zero page: no RSS).
+    if (slots_[i].bound.load(std::memory_order_relaxed) != 0) {
+      slots_[i].bound.store(0, std::memory_order_relaxed);
+    }
+  }
+  if (self < kMaxGroups) {
+    slots_[self].bound.store(1, std::memory_order_relaxed);
+  }
+}
+
 uint32_t Registry::FindChildLocked(uint32_t parent, const char* name,
                                    size_t len) const {
   for (uint32_t c = slots_[parent].first_child; c != kNoParent;
@@ -137,8 +163,10 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
   uint32_t idx = kNoParent;
   for (uint32_t i = 1; i < kMaxGroups; ++i) {
     uint32_t st = slots_[i].state.load(std::memory_order_relaxed);
+    // Acquire on bound: pairs with Unbind's release (see GroupSlot).
     if (st == static_cast<uint32_t>(SlotState::kFree) ||
         (st == static_cast<uint32_t>(SlotState::kZombie) &&
+         slots_[i].bound.load(std::memory_order_acquire) == 0 &&
          tree_.Usage(i) == 0)) {
       idx = i;
       break;
@@ -213,9 +241,10 @@ Errc Registry::Destroy(GroupId id) {
                   std::memory_order_release);
   }
   // Stocks held for the group go back now (outside the registry lock: the
-  // drain takes its own lock). Threads bound to it move to its live
-  // ancestor on their next slow path.
-  stocks_.DrainSubtree(idx);
+  // drain takes its own lock), and its slots are marked retired: a thread
+  // bound to it misses on its next stock operation, fast path included,
+  // and moves to its live ancestor then (thread_binding.h).
+  stocks_.DrainSubtree(idx, idx);
   return Errc::kOk;
 }
 
