@@ -10,6 +10,7 @@
 
 #include "base/parse_size.h"
 #include "base/raw_log.h"
+#include "engine/engine.h"
 #include "group/fault_injection.h"
 #include "group/limits.h"
 #include "group/registry.h"
@@ -142,12 +143,17 @@ void Apply(const char* name, const char* value) {
       ConfigError(name, value, "a probability between 0 and 1");
     }
     SetFaultProbability(p);
+  } else if (strcmp(name, "MEMGROUP_CHECK") == 0) {
+    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+      ConfigError(name, value, "0 or 1");
+    }
+    engine::SetCheckMode(value[0] == '1');
   } else if (strcmp(name, "MEMGROUP_LIBRARY") == 0) {
     // Read by the memgroup command, which passes it on to children.
   } else {
     RawPrint(2,
              "memgroup: unknown environment variable %s='%s' (known: "
-             "MEMGROUP_MAX HIGH LOW MIN OOM STATS ENGINE CONTROL FAULT)\n",
+             "MEMGROUP_MAX HIGH LOW MIN OOM STATS ENGINE CONTROL FAULT CHECK)\n",
              name, value);
     _exit(2);
   }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "alloc/env_config.h"
+#include "alloc/slow_path.h"
 #include "base/raw_log.h"
 #include "base/sys.h"
 #include "engine/engine.h"
@@ -48,6 +49,12 @@ void WriteStats(int fd) {
     if (!reg.IsLive(g)) continue;
     WriteGroupStats(fd, g);
     WriteEngineStats(fd, g);
+    if (g == kRootGroup) {
+      // Process-wide, so in the root's block: frees of pointers memgroup
+      // did not allocate, left alone (slow_path.h, FreeForeign).
+      RawPrint(fd, "stat.foreign_frees %llu\n",
+               static_cast<unsigned long long>(ForeignFrees()));
+    }
     RawPrint(fd, "\n");
   }
 }
