@@ -92,11 +92,16 @@ Errc Registry::Resolve(GroupId id, uint32_t* index) const {
 GroupId Registry::IdOf(uint32_t index) const {
   if (index >= kMaxGroups || slots_ == nullptr) return kInvalidGroupId;
   const GroupSlot& s = slots_[index];
-  // Pairs with the release stores in Create/Destroy.
+  // Pairs with the release stores in Create/Destroy. Destroy bumps the
+  // generation (to an even value) before the state leaves kLive, so a read
+  // racing with it could pair the old state with the new generation: the
+  // generation is read around the state and must be odd (live) and stable.
+  const uint32_t gen = s.generation.load(std::memory_order_acquire);
   if (s.state.load(std::memory_order_acquire) !=
-      static_cast<uint32_t>(SlotState::kLive))
+          static_cast<uint32_t>(SlotState::kLive) ||
+      (gen & 1) == 0 || s.generation.load(std::memory_order_acquire) != gen)
     return kInvalidGroupId;
-  return MakeGroupId(index, s.generation.load(std::memory_order_acquire));
+  return MakeGroupId(index, gen);
 }
 
 bool Registry::IsLive(uint32_t index) const {
@@ -112,10 +117,11 @@ uint32_t Registry::LiveAncestor(uint32_t index) const {
   return i == kNoParent ? kRootGroup : i;
 }
 
-void Registry::Bind(uint32_t index) {
-  // Relaxed: the slot is live (the binder resolved it), so Create does not
-  // look at it; only the count matters.
+uint32_t Registry::Bind(uint32_t index) {
+  SpinLockHolder h(&lock_);
+  // Relaxed: under the lock, which orders it with Create's check.
   slots_[index].bound.fetch_add(1, std::memory_order_relaxed);
+  return GenerationOf(IdOf(index));
 }
 
 void Registry::Unbind(uint32_t index) {

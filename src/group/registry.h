@@ -96,11 +96,14 @@ class Registry {
   bool IsLive(uint32_t index) const;
   // Nearest live group at or above `index` (the root is always live).
   uint32_t LiveAncestor(uint32_t index) const;
-  // A thread's binding starts / stops naming slot `index` (which, on Bind,
-  // holds a live group). While bound > 0 the slot is not reused. Unbind
-  // comes after the thread gave back everything it held for the group
-  // (stock drained, front cache flushed). Lock-free. Allocates: never.
-  void Bind(uint32_t index);
+  // A thread's binding starts / stops naming slot `index`. While bound > 0
+  // the slot is not reused. Bind takes the registry lock, so that it and
+  // Create's reuse are ordered, and returns the generation of the live
+  // group in the slot then (0 if it is a zombie already: the thread moves
+  // to its live ancestor on its next charge). Unbind comes after the thread
+  // gave back everything it held for the group (stock drained, front cache
+  // flushed); lock-free. Allocates: never.
+  uint32_t Bind(uint32_t index);
   void Unbind(uint32_t index);
   // Threads bound to slot `index` (racy snapshot; exact once quiesced).
   uint32_t BoundThreads(uint32_t index) const {

@@ -22,8 +22,7 @@ void SetupThread() {
     group = reg.LiveAncestor(t.inherited_group_plus1 - 1);
   }
   t.group = group;
-  t.generation = GenerationOf(reg.IdOf(group));
-  reg.Bind(group);
+  t.generation = reg.Bind(group);
   MemberJoin(group);
   t.stock = reg.stocks().Acquire();
   reg.stocks().SetPrimary(t.stock, group);
@@ -48,8 +47,13 @@ void TeardownThread() {
 void BindThreadGroup(uint32_t group) {
   ThreadState& t = t_thread;
   Registry& reg = GlobalRegistry();
-  if (t.group != group) {
-    reg.Bind(group);
+  if (t.group == group) {
+    // Re-confirms the generation of the group living in the slot.
+    t.generation = GenerationOf(reg.IdOf(group));
+    return;
+  }
+  {
+    const uint32_t generation = reg.Bind(group);
     reg.stocks().DrainOwn(t.stock);
     reg.stocks().SetPrimary(t.stock, group);
     MemberLeave(t.group);
@@ -58,8 +62,8 @@ void BindThreadGroup(uint32_t group) {
     // old slot may be reused from here on.
     reg.Unbind(t.group);
     t.group = group;
+    t.generation = generation;
   }
-  t.generation = GenerationOf(reg.IdOf(group));
 }
 
 uint32_t LiveBindingTarget() {
