@@ -455,27 +455,30 @@ TEST_F(ChargerDeathTest, KillPolicyKillsTheProcess) {
 namespace memgroup::internal {
 namespace {
 
-TEST_F(ChargerTest, ThreadInADestroyedAndReusedSlotMovesToTheRoot) {
+TEST_F(ChargerTest, DestroyedSlotIsNotReusedWhileAThreadIsBoundToIt) {
   uint32_t g = MakeTop();
   BindThreadGroup(g);
   EXPECT_EQ(MoveToLiveGroup(), g);
-  GroupId old_id = reg().IdOf(g);
-  ASSERT_EQ(reg().Destroy(old_id), Errc::kOk);
-  // The slot is empty, so it is reused by one of the next groups created
-  // (lower empty slots, left by other tests, go first).
-  GroupId fresh = kInvalidGroupId;
+  ASSERT_EQ(reg().Destroy(reg().IdOf(g)), Errc::kOk);
+  // The slot is empty but this thread is still bound to it: no new group
+  // takes it.
   std::vector<GroupId> extra;
-  for (int k = 0; k < 64 && IndexOf(fresh) != g; ++k) {
-    if (fresh != kInvalidGroupId) extra.push_back(fresh);
-    ASSERT_EQ(reg().Create(reg().root(), ("reused_slot" + std::to_string(k)).c_str(),
-                           &fresh),
+  for (int k = 0; k < 8; ++k) {
+    GroupId id = kInvalidGroupId;
+    ASSERT_EQ(reg().Create(reg().root(), ("kept_slot" + std::to_string(k)).c_str(),
+                           &id),
               Errc::kOk);
+    EXPECT_NE(IndexOf(id), g);
+    extra.push_back(id);
   }
-  ASSERT_EQ(IndexOf(fresh), g);
-  // The thread was bound to the destroyed group, not to the new one.
+  // The thread moves to the parent (the root), and the slot is free again.
   EXPECT_EQ(MoveToLiveGroup(), kRootGroup);
-  ASSERT_EQ(reg().Destroy(fresh), Errc::kOk);
+  EXPECT_EQ(reg().BoundThreads(g), 0u);
   for (GroupId id : extra) ASSERT_EQ(reg().Destroy(id), Errc::kOk);
+  GroupId fresh = kInvalidGroupId;
+  ASSERT_EQ(reg().Create(reg().root(), "kept_slot_again", &fresh), Errc::kOk);
+  EXPECT_LE(IndexOf(fresh), g);
+  ASSERT_EQ(reg().Destroy(fresh), Errc::kOk);
 }
 
 TEST_F(ChargerTest, ThreadInADestroyedGroupMovesToItsParent) {
