@@ -205,6 +205,7 @@ FrontCache* Acquire(uint32_t group) {
       b.cap = c >= kFrontFirstLarge ? 0 : RealCap(c);
     }
   }
+  memcpy(fc->align_mask, g_align_mask_of_class, sizeof(fc->align_mask));
   SetGroup(fc, group);
   return fc;
 }
