@@ -11,6 +11,7 @@
 #include "base/parse_config.h"
 #include "base/parse_size.h"
 #include "base/raw_log.h"
+#include "engine/engine.h"
 #include "group/fault_injection.h"
 #include "group/limits.h"
 #include "group/registry.h"
@@ -113,12 +114,18 @@ void Apply(const char* name, const char* value) {
     ParseConfigError e = ParseSeed(value, &seed);
     if (e != ParseConfigError::kOk) BadValue(name, value, e, kSeedExpected);
     SetFaultSeed(seed);
+  } else if (strcmp(name, "MEMGROUP_CHECK") == 0) {
+    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+      ConfigError(name, value, "0 or 1");
+    }
+    engine::SetCheckMode(value[0] == '1');
   } else if (strcmp(name, "MEMGROUP_LIBRARY") == 0) {
     // Read by the memgroup command, which passes it on to children.
   } else {
     RawPrint(2,
              "memgroup: unknown environment variable %s='%s' (known: "
-             "MEMGROUP_MAX HIGH OOM STATS ENGINE CONTROL FAULT FAULT_SEED)\n",
+             "MEMGROUP_MAX HIGH OOM STATS ENGINE CONTROL FAULT FAULT_SEED "
+             "CHECK)\n",
              name, value);
     _exit(2);
   }

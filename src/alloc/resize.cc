@@ -35,6 +35,7 @@ void* Realloc(void* p, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
+  engine::CheckBlock(p, "realloc");
   if (size == 0) {
     // glibc semantics: realloc(p, 0) frees p and returns NULL.
     FreeImpl(p);

@@ -7,6 +7,7 @@
 //   live block precedes every pointer to it).
 #include "alloc/slow_path.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -19,6 +20,8 @@
 
 namespace memgroup::internal::alloc {
 namespace {
+
+constinit std::atomic<uint64_t> g_foreign_frees{0};
 
 // Charges `usable` (GuardedUsable(size, align), 0: refused) to `group`, then
 // asks the engine. errno is kept on success.
@@ -101,6 +104,13 @@ void FreeMiss(void* p) {
   uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
   uint32_t owner = entry >> owner_table::kEntryGroupShift;
   size_t usable = engine::g_usable_of_class[cls];
+  if (MG_UNLIKELY((reinterpret_cast<uintptr_t>(p) &
+                   engine::g_align_mask_of_class[cls]) != 0)) {
+    // Misaligned for its class (an interior pointer), or check mode: every
+    // small free is checked here (engine.h, CheckBlock).
+    if (!engine::CheckMode()) BadPointer("free", "invalid pointer", p);
+    engine::CheckBlock(p, "free");
+  }
   if (usable == 0) {
     cls = 0;
     owner = owner_table::OwnerOf(p);
@@ -142,8 +152,16 @@ void* AllocIn(uint32_t group, size_t size) {
 void FreeForeign(void* p) {
   // Bootstrap blocks are never reused; anything else was not allocated by
   // memgroup (another allocator, or memory from before the preload) and is
-  // left alone rather than handed to an engine that does not own it.
-  (void)p;
+  // left alone rather than handed to an engine that does not own it, but
+  // counted (stat.foreign_frees).
+  if (IsBootstrap(p)) return;
+  // Relaxed: a statistic; no ordering with anything else.
+  g_foreign_frees.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t ForeignFrees() {
+  // Relaxed: a statistics snapshot.
+  return g_foreign_frees.load(std::memory_order_relaxed);
 }
 
 size_t UsableSize(const void* p) {

@@ -23,6 +23,9 @@ void* AllocIn(uint32_t group, size_t size);
 
 // free() of a pointer the engine does not own. Allocates: never.
 MG_NOINLINE void FreeForeign(void* p);
+// How many FreeForeign calls were for pointers that are not bootstrap
+// blocks either (another allocator's, stack, wild). Relaxed snapshot.
+uint64_t ForeignFrees();
 
 // Usable size of any pointer (0 for foreign ones).
 size_t UsableSize(const void* p);

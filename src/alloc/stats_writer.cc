@@ -9,6 +9,7 @@
 
 #include "alloc/env_config.h"
 #include "alloc/mmap_charge.h"
+#include "alloc/slow_path.h"
 #include "base/raw_log.h"
 #include "base/sys.h"
 #include "engine/engine.h"
@@ -64,6 +65,12 @@ void WriteStats(int fd) {
     WriteGroupStats(fd, g);
     WriteMappedStats(fd, g);
     WriteEngineStats(fd, g);
+    if (g == kRootGroup) {
+      // Process-wide, so in the root's block: frees of pointers memgroup
+      // did not allocate, left alone (slow_path.h, FreeForeign).
+      RawPrint(fd, "stat.foreign_frees %llu\n",
+               static_cast<unsigned long long>(ForeignFrees()));
+    }
     RawPrint(fd, "\n");
   }
 }

@@ -1,4 +1,4 @@
-// Implements the failure path of check.h. Allocates: never.
+// Implements the failure paths of check.h. Allocates: never.
 #include "base/check.h"
 
 #include <cstdlib>
@@ -10,6 +10,11 @@ namespace memgroup::internal {
 void CheckFailed(const char* file, int line, const char* cond,
                  const char* msg) {
   RawLog("check failed at %s:%d: %s %s", file, line, cond, msg);
+  abort();
+}
+
+void BadPointer(const char* call, const char* what, const void* p) {
+  RawPrint(2, "memgroup: %s(): %s %p\n", call, what, p);
   abort();
 }
 

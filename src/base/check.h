@@ -10,6 +10,11 @@
 namespace memgroup::internal {
 [[noreturn]] void CheckFailed(const char* file, int line, const char* cond,
                               const char* msg) MG_COLD MG_NOINLINE;
+// A pointer passed to free/realloc that is no live block of ours: reports
+// like glibc, one line "memgroup: <call>(): <what> 0x..." written to fd 2
+// without allocating, then aborts.
+[[noreturn]] void BadPointer(const char* call, const char* what,
+                             const void* p) MG_COLD MG_NOINLINE;
 }  // namespace memgroup::internal
 
 #define MG_CHECK_MSG(cond, msg)                                          \

@@ -60,6 +60,11 @@ void ChargeStocks::Release(ThreadStock* ts) {
   // inside a stock operation: the slots can be taken directly.
   SpinLockHolder h(&drain_lock_);
   TakeSlots(ts, kNoGroup);
+  for (StockSlot& slot : ts->slots) {
+    // Relaxed: published to the next owner by the release store of in_use.
+    // Clears retired marks too.
+    slot.group.store(kNoGroup, std::memory_order_relaxed);
+  }
   ts->primary = kNoGroup;
   ts->next_evict = 0;
   // Pairs with Acquire's CAS (acquire): the next owner sees empty slots.
@@ -90,6 +95,14 @@ int ChargeStocks::AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes,
     }
   }
   if (slot == nullptr) {
+    if (group == ts->primary &&
+        ts->slots[0].group.load(std::memory_order_relaxed) ==
+            (kRetiredSlotBit | group)) {
+      // The bound group was destroyed: no stock for it until the owner
+      // rebinds (its miss path does); all of `bytes` goes back.
+      out[n++] = {group, bytes};
+      return n;
+    }
     if (group == ts->primary) {
       slot = &ts->slots[0];  // the bound group always lives in slot 0
     } else {
@@ -167,12 +180,18 @@ void ChargeStocks::Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
   UnchargePending(p, n);
 }
 
-int64_t ChargeStocks::TakeSlots(ThreadStock* ts, uint32_t root) const {
+int64_t ChargeStocks::TakeSlots(ThreadStock* ts, uint32_t root,
+                                uint32_t retire) const {
   int64_t total = 0;
   for (int s = 0; s < kStockSlots; ++s) {
     StockSlot& slot = ts->slots[s];
     uint32_t g = slot.group.load(std::memory_order_relaxed);
-    if (g == kNoGroup) continue;
+    if (g >= kMaxGroups) continue;  // empty or retired: holds no bytes
+    if (g == retire) {
+      // Relaxed: the owner is excluded by the busy/frozen handshake; its
+      // next busy section is ordered after our release store of frozen.
+      slot.group.store(kRetiredSlotBit | g, std::memory_order_relaxed);
+    }
     if (root != kNoGroup && !tree_.IsInSubtree(g, root)) continue;
     // Relaxed: the owner is excluded by the busy/frozen handshake (or is us).
     int64_t b = slot.bytes.exchange(0, std::memory_order_relaxed);
@@ -190,9 +209,16 @@ int64_t ChargeStocks::DrainOwn(ThreadStock* ts) const {
   int n = 0;
   for (int s = 0; s < kStockSlots; ++s) {
     StockSlot& slot = ts->slots[s];
+    // Relaxed: inside the owner's busy section (charge_stock.h protocol).
+    const uint32_t g = slot.group.load(std::memory_order_relaxed);
+    if (g >= kMaxGroups) {
+      // Empty, or retired by a destroy (no bytes): free for reuse.
+      slot.group.store(kNoGroup, std::memory_order_relaxed);
+      continue;
+    }
     int64_t b = slot.bytes.load(std::memory_order_relaxed);
     if (b > 0) {
-      p[n++] = {slot.group.load(std::memory_order_relaxed), b};
+      p[n++] = {g, b};
       slot.bytes.store(0, std::memory_order_relaxed);
     }
   }
@@ -205,7 +231,7 @@ int64_t ChargeStocks::DrainOwn(ThreadStock* ts) const {
   return total;
 }
 
-int64_t ChargeStocks::DrainSubtree(uint32_t root) {
+int64_t ChargeStocks::DrainSubtree(uint32_t root, uint32_t retire) {
   SpinLockHolder h(&drain_lock_);
   // Pairs with Acquire's release CAS of head_.
   ThreadStock* head = head_.load(std::memory_order_acquire);
@@ -216,9 +242,13 @@ int64_t ChargeStocks::DrainSubtree(uint32_t root) {
       uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
       // Racy by design: a slot installed after this scan was charged after
       // the drain began; the drain's caller retries its charge after us.
-      holds = g != kNoGroup &&
-              ts->slots[s].bytes.load(std::memory_order_relaxed) > 0 &&
-              (root == kNoGroup || tree_.IsInSubtree(g, root));
+      // (A destroy's `retire`: a slot installed after the scan belongs to
+      // a charge that resolved the group before it died; the owner's next
+      // miss after that stock runs out moves it, thread_binding.h.)
+      holds = g < kMaxGroups &&
+              (g == retire ||
+               (ts->slots[s].bytes.load(std::memory_order_relaxed) > 0 &&
+                (root == kNoGroup || tree_.IsInSubtree(g, root))));
     }
     if (holds) {
       // Relaxed; the membarrier below orders it before every owner's next
@@ -235,7 +265,7 @@ int64_t ChargeStocks::DrainSubtree(uint32_t root) {
     // Pairs with the owner's release store of busy = 0: its slot writes are
     // visible once we see 0.
     while (ts->busy.load(std::memory_order_acquire) != 0) sched_yield();
-    total += TakeSlots(ts, root);
+    total += TakeSlots(ts, root, retire);
     // Pairs with nothing stronger than the owner's next relaxed load; the
     // slots are already consistent (we are the only writer while frozen).
     ts->frozen.store(0, std::memory_order_release);
@@ -252,7 +282,7 @@ int64_t ChargeStocks::SumStocked(Match match) const {
     for (int s = 0; s < kStockSlots; ++s) {
       // Racy by design: a statistics snapshot.
       uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
-      if (g != kNoGroup && match(g)) {
+      if (g < kMaxGroups && match(g)) {
         total += ts->slots[s].bytes.load(std::memory_order_relaxed);
       }
     }

@@ -21,6 +21,13 @@
 // kStockExtraMax), and by at most threads x margin / kBatchMarginDivisor
 // near max. DrainSubtree makes
 // the counter exact for a subtree before any reclaim or OOM decision.
+//
+// Retired slots: destroying a group drains it with `retire` set, which also
+// rewrites every slot naming the group to kRetiredSlotBit | group. Such a
+// slot matches no group, so its owner's ConsumePrimary/RefillPrimary fail
+// and the owner takes its miss path (where it leaves the destroyed group);
+// AddToSlot refuses to reinstall a retired group as the primary, and the
+// owner's DrainOwn (rebinding) clears the mark.
 #ifndef MEMGROUP_SRC_COUNTER_CHARGE_STOCK_H_
 #define MEMGROUP_SRC_COUNTER_CHARGE_STOCK_H_
 
@@ -43,6 +50,10 @@ inline constexpr int64_t kBatchMarginDivisor = 16;
 inline constexpr int64_t kStockExtraMax = int64_t{4} << 20;
 // Groups a thread keeps stock for at once (kernel NR_MEMCG_STOCK is 7).
 inline constexpr int kStockSlots = 4;
+// A slot whose group was destroyed holds kRetiredSlotBit | group (see the
+// file comment): above every group index and kNoGroup, so it never matches.
+inline constexpr uint32_t kRetiredSlotBit = 0x10000;
+static_assert(kRetiredSlotBit > kNoGroup && kRetiredSlotBit >= kMaxGroups);
 
 struct StockSlot {
   // Group index or kNoGroup. Written by the owner inside a busy section, or
@@ -166,11 +177,14 @@ class ChargeStocks {
 
   // Uncharges every stock of every thread held for a group in the subtree
   // of `root` (kNoGroup = all groups). Safe against the owners running
-  // concurrently; serialised with other drains. Returns bytes drained.
+  // concurrently; serialised with other drains. `retire` (a destroyed
+  // group, or kNoGroup): every slot naming it, empty or not, is also marked
+  // retired (see the file comment). Returns bytes drained.
   // Allocates: never.
-  int64_t DrainSubtree(uint32_t root);
+  int64_t DrainSubtree(uint32_t root, uint32_t retire = kNoGroup);
 
-  // Drains the calling thread's own stock (owner only). Allocates: never.
+  // Drains the calling thread's own stock and clears its retired marks
+  // (owner only). Allocates: never.
   int64_t DrainOwn(ThreadStock* ts) const;
 
   // Bytes currently held in stocks for exactly `group` (racy snapshot).
@@ -272,7 +286,8 @@ class ChargeStocks {
   int AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes, int64_t batch,
                 Pending out[2]) const;
   void UnchargePending(const Pending* p, int n) const;
-  int64_t TakeSlots(ThreadStock* ts, uint32_t root) const;
+  int64_t TakeSlots(ThreadStock* ts, uint32_t root,
+                    uint32_t retire = kNoGroup) const;
   // Bytes held in every thread's slots whose group satisfies `match` (racy
   // snapshot). Allocates: never.
   template <typename Match>

@@ -91,6 +91,21 @@ size_t GoodSize(size_t size, size_t align);
 // foreign pointer). O(1): one subtraction, compare and table load.
 uint32_t OwnerOf(const void* p);
 
+// Pointer checks of free and realloc (block_check.cc). The default mode
+// costs the fast path one test: a pointer misaligned for its class misses
+// (free's fast path, g_align_mask_of_class) and is reported there; slab
+// regions going back to their slab are checked (interior, double free).
+// SetCheckMode(true) (MEMGROUP_CHECK=1, before any thread allocates) sends
+// every small free to the miss, which also finds double frees of blocks
+// still in the thread's caches or free in their slab. Allocates: never.
+void SetCheckMode(bool on);
+bool CheckMode();
+// Validates p, a pointer of one of our chunks passed to `call` ("free",
+// "realloc"): reports (BadPointer) and aborts if it is not the start of a
+// live slab region, or, in check mode, is already free. Large blocks are
+// not checked. Allocates: never.
+void CheckBlock(const void* p, const char* call);
+
 // Called from the thread-exit hook: drops the thread's per-group caches.
 // After it, Alloc/Free still work but bypass thread caches.
 void ThreadExit();

@@ -14,6 +14,7 @@
 #include "base/raw_log.h"
 #include "base/spinlock.h"
 #include "base/sys.h"
+#include "engine/engine.h"
 #include "engine/jemalloc_private.h"
 #include "engine/owner_table.h"
 #include "engine/slab.h"
@@ -23,6 +24,7 @@ namespace memgroup::internal::engine {
 MG_TLS FrontCache* t_front = nullptr;
 constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1] = {};
 constinit uint32_t g_usable_of_class[kFrontClasses] = {};
+constinit uintptr_t g_align_mask_of_class[kFrontClasses] = {};
 
 namespace front {
 namespace {
@@ -107,6 +109,20 @@ void FlushAll(FrontCache* fc) {
   fc->large_bytes = 0;
 }
 
+}  // namespace
+
+void FillAlignMasks() {
+  for (uint32_t c = 1; c < kFrontFirstLarge; ++c) {
+    const uint32_t size = g_usable_of_class[c];
+    uint32_t align = size & (~size + 1);  // lowest set bit
+    if (align > kPageSize) align = kPageSize;
+    g_align_mask_of_class[c] =
+        CheckMode() ? ~uintptr_t{0} : static_cast<uintptr_t>(align - 1);
+  }
+}
+
+namespace {
+
 bool FillClasses() {
   unsigned nbins = 0;
   size_t len = sizeof(nbins);
@@ -145,6 +161,7 @@ bool FillClasses() {
     while (g_usable_of_class[cls] < request) ++cls;
     g_class_of_size8[i] = static_cast<uint8_t>(cls);
   }
+  FillAlignMasks();
   // ClassOfUsable's arithmetic must agree with jemalloc for every class.
   for (uint32_t c = 1; c < kFrontClasses; ++c) {
     if (ClassOfUsable(g_usable_of_class[c]) != c) {
@@ -163,6 +180,7 @@ bool InitClasses() {
     // Disabled: the tables read 0 everywhere, so nothing trusts them.
     memset(g_class_of_size8, 0, sizeof(g_class_of_size8));
     memset(g_usable_of_class, 0, sizeof(g_usable_of_class));
+    memset(g_align_mask_of_class, 0, sizeof(g_align_mask_of_class));
     return false;
   }
   g_enabled = true;
@@ -187,6 +205,7 @@ FrontCache* Acquire(uint32_t group) {
       b.cap = c >= kFrontFirstLarge ? 0 : RealCap(c);
     }
   }
+  memcpy(fc->align_mask, g_align_mask_of_class, sizeof(fc->align_mask));
   SetGroup(fc, group);
   return fc;
 }

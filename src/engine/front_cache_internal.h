@@ -16,6 +16,8 @@ namespace memgroup::internal::engine::front {
 // nullptr) and the engine working without it.
 bool InitClasses();
 
+// Fills g_align_mask_of_class from the class sizes and CheckMode().
+void FillAlignMasks();
 // A cache for the calling thread, holding blocks of `group` (empty).
 // nullptr when disabled or out of metadata memory.
 FrontCache* Acquire(uint32_t group);

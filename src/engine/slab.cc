@@ -292,10 +292,15 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
             static_cast<char*>(p) - (s->base + s->first));
         const uint32_t idx =
             static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
-        MG_DCHECK(idx < s->nregs && size_t{idx} * s->size == off);
+        if (MG_UNLIKELY(static_cast<char*>(p) < s->base + s->first ||
+                        idx >= s->nregs || size_t{idx} * s->size != off)) {
+          BadPointer("free", "invalid pointer", p);
+        }
         const uint32_t w = idx / 64;
         uint64_t* bits = BitmapOf(s);
-        MG_DCHECK((bits[w] >> (idx % 64) & 1) == 0);  // double free
+        if (MG_UNLIKELY((bits[w] >> (idx % 64) & 1) != 0)) {
+          BadPointer("free", "double free", p);
+        }
         bits[w] |= uint64_t{1} << (idx % 64);
         if (w < s->hint) s->hint = w;
         if (s->nfree++ == 0) Link(bin, s);
@@ -317,6 +322,29 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
     }
     for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(release[i]);
   }
+}
+
+RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
+                        bool check_free) {
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr || cls == 0 || cls > kSmallClasses) {
+    return RegionState::kInterior;
+  }
+  const uint32_t size = g_usable_of_class[cls];
+  SlabMeta* s = MetaOf(p, size);
+  const char* first = s->base + s->first;
+  const char* q = static_cast<const char*>(p);
+  if (q < first) return RegionState::kInterior;
+  const uint32_t off = static_cast<uint32_t>(q - first);
+  const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
+  if (idx >= s->nregs || size_t{idx} * s->size != off) {
+    return RegionState::kInterior;
+  }
+  if (!check_free) return RegionState::kHeld;
+  SlabBin& bin = gb->bins[cls];
+  SpinLockHolder holder(&bin.lock);
+  return (BitmapOf(s)[idx / 64] >> (idx % 64) & 1) != 0 ? RegionState::kFree
+                                                       : RegionState::kHeld;
 }
 
 void ReleaseEmpty(uint32_t group) {

@@ -58,11 +58,22 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n);
 
 // Gives back `n` regions of class `cls` of `group`, linked through their
 // first words from `head` (the last link is not read). Fully free slabs
-// beyond one per bin go back to jemalloc.
+// beyond one per bin go back to jemalloc. A pointer that is not a region's
+// start, or a region already free (a double free), is reported and aborts
+// (BadPointer, base/check.h).
 void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n);
 inline void FreeOne(uint32_t group, uint32_t cls, void* p) {
   FreeBatch(group, cls, p, 1);
 }
+
+// Whether p, whose page-map entry names (group, cls), is a region handed
+// out by the slab: kInterior if it is not at a region's start (first +
+// k * size), kFree if its bit says free (only with `check_free`, which
+// takes the bin lock). Reads the slab header without the lock (immutable
+// while a region of the slab is out). Allocates: never.
+enum class RegionState { kHeld, kInterior, kFree };
+RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
+                        bool check_free);
 
 // Returns every fully free slab of `group` to jemalloc (reclaim).
 void ReleaseEmpty(uint32_t group);

@@ -35,6 +35,8 @@ void GroupChildFork() {
   Registry& reg = GlobalRegistry();
   reg.ChildFork();
   reg.stocks().AfterForkChild(t_thread.stock);
+  reg.ResetBindingsAfterFork(t_thread.status == kThreadReady ? t_thread.group
+                                                             : kNoGroup);
   LimitsChildFork();
 }
 

@@ -92,11 +92,16 @@ Errc Registry::Resolve(GroupId id, uint32_t* index) const {
 GroupId Registry::IdOf(uint32_t index) const {
   if (index >= kMaxGroups || slots_ == nullptr) return kInvalidGroupId;
   const GroupSlot& s = slots_[index];
-  // Pairs with the release stores in Create/Destroy.
+  // Pairs with the release stores in Create/Destroy. Destroy bumps the
+  // generation (to an even value) before the state leaves kLive, so a read
+  // racing with it could pair the old state with the new generation: the
+  // generation is read around the state and must be odd (live) and stable.
+  const uint32_t gen = s.generation.load(std::memory_order_acquire);
   if (s.state.load(std::memory_order_acquire) !=
-      static_cast<uint32_t>(SlotState::kLive))
+          static_cast<uint32_t>(SlotState::kLive) ||
+      (gen & 1) == 0 || s.generation.load(std::memory_order_acquire) != gen)
     return kInvalidGroupId;
-  return MakeGroupId(index, s.generation.load(std::memory_order_acquire));
+  return MakeGroupId(index, gen);
 }
 
 bool Registry::IsLive(uint32_t index) const {
@@ -110,6 +115,33 @@ uint32_t Registry::LiveAncestor(uint32_t index) const {
   uint32_t i = index;
   while (i != kNoParent && !IsLive(i)) i = tree_.Parent(i);
   return i == kNoParent ? kRootGroup : i;
+}
+
+uint32_t Registry::Bind(uint32_t index) {
+  SpinLockHolder h(&lock_);
+  // Relaxed: under the lock, which orders it with Create's check.
+  slots_[index].bound.fetch_add(1, std::memory_order_relaxed);
+  return GenerationOf(IdOf(index));
+}
+
+void Registry::Unbind(uint32_t index) {
+  // Release: pairs with Create's acquire load; the unbinding thread's drain
+  // and flush of what it held for the group happen before a reuse.
+  slots_[index].bound.fetch_sub(1, std::memory_order_release);
+}
+
+void Registry::ResetBindingsAfterFork(uint32_t self) {
+  if (slots_ == nullptr) return;
+  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+    // Relaxed: single-threaded in the fork child. Slots never used are
+    // zero and only read (the zero page: no RSS).
+    if (slots_[i].bound.load(std::memory_order_relaxed) != 0) {
+      slots_[i].bound.store(0, std::memory_order_relaxed);
+    }
+  }
+  if (self < kMaxGroups) {
+    slots_[self].bound.store(1, std::memory_order_relaxed);
+  }
 }
 
 uint32_t Registry::FindChildLocked(uint32_t parent, const char* name,
@@ -178,9 +210,12 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
 
 bool Registry::ZombieReusableLocked(uint32_t index) const {
   if (tree_.Usage(index) != 0) return false;
-  // Threads still bound to the destroyed group (or a destroyed descendant)
-  // leave it through its old ancestry on their next slow path: the slot
-  // must keep that ancestry until they did.
+  // Threads still bound to the destroyed group (`bound`, changed only under
+  // this lock by Bind) or to a destroyed descendant (its hierarchical PSI
+  // membership) leave it through its old ancestry on their next charge: the
+  // slot must keep that ancestry until they did. Acquire on bound: pairs
+  // with Unbind's release (see GroupSlot).
+  if (slots_[index].bound.load(std::memory_order_acquire) != 0) return false;
   GroupState& st = states_[index];
   SpinLockHolder h(&st.psi_lock);
   return st.members == 0;
@@ -223,9 +258,11 @@ Errc Registry::Destroy(GroupId id) {
                   std::memory_order_release);
   }
   // Stocks held for the group go back now (outside the registry lock: the
-  // drain takes its own lock). Threads bound to it move to its live
-  // ancestor on their next slow path.
-  stocks_.DrainSubtree(idx);
+  // drain takes its own lock), and its slots are marked retired: a thread
+  // bound to it misses on its next stock operation, fast path included,
+  // and moves to its live ancestor then (thread_binding.h). Its explicit
+  // charges become the parent's.
+  stocks_.DrainSubtree(idx, idx);
   ReparentExplicit(idx);
   return Errc::kOk;
 }

@@ -10,8 +10,12 @@
 // the counter node stays linked under its parent, so later uncharges of its
 // blocks walk through the parent to the root (kernel obj_cgroup reparenting:
 // the charge was already counted in every ancestor). A zombie slot is reused
-// only once its usage reads 0, i.e. nothing charged to it can still be freed,
-// and no thread is bound to it any more.
+// only once its usage reads 0 (nothing charged to it can still be freed, no
+// stock holds bytes for it) and no thread is bound to it or to a destroyed
+// descendant (`bound`, and the hierarchical PSI membership): a thread
+// bound to a destroyed group keeps the slot, and with it the parent link it
+// moves along on its next charge (thread_binding.h), and never sees another
+// group in its place.
 #ifndef MEMGROUP_SRC_GROUP_REGISTRY_H_
 #define MEMGROUP_SRC_GROUP_REGISTRY_H_
 
@@ -57,6 +61,10 @@ struct GroupSlot {
   uint32_t first_child = kNoParent;
   uint32_t next_sibling = kNoParent;
   uint32_t nr_children = 0;
+  // Threads whose charge binding names this slot (thread_binding.cc). Any
+  // thread adds (relaxed) and removes (release); Create reads it under the
+  // lock (acquire) before reusing a zombie slot.
+  std::atomic<uint32_t> bound{0};
   char name[kMaxGroupName] = {};
 };
 
@@ -91,6 +99,23 @@ class Registry {
   bool IsLive(uint32_t index) const;
   // Nearest live group at or above `index` (the root is always live).
   uint32_t LiveAncestor(uint32_t index) const;
+  // A thread's binding starts / stops naming slot `index`. While bound > 0
+  // the slot is not reused. Bind takes the registry lock, so that it and
+  // Create's reuse are ordered, and returns the generation of the live
+  // group in the slot then (0 if it is a zombie already: the thread moves
+  // to its live ancestor on its next charge). Unbind comes after the thread
+  // gave back everything it held for the group (stock drained, front cache
+  // flushed); lock-free. Allocates: never.
+  uint32_t Bind(uint32_t index);
+  void Unbind(uint32_t index);
+  // Threads bound to slot `index` (racy snapshot; exact once quiesced).
+  uint32_t BoundThreads(uint32_t index) const {
+    // Relaxed: a statistics read.
+    return slots_[index].bound.load(std::memory_order_relaxed);
+  }
+  // fork(2) child: only the calling thread survives; its binding (`self`,
+  // or kNoGroup) is the only one left.
+  void ResetBindingsAfterFork(uint32_t self);
   // Writes "/a/b" for a slot. Returns length. Allocates: never.
   size_t Path(uint32_t index, char* buf, size_t cap) const;
   // Visits live groups in pre-order under `index` (inclusive). Must not

@@ -23,7 +23,7 @@ void SetupThread() {
     group = reg.LiveAncestor(t.inherited_group_plus1 - 1);
   }
   t.group = group;
-  t.generation = GenerationOf(reg.IdOf(group));
+  t.generation = reg.Bind(group);
   MemberJoin(group);
   // No stock under fault injection: every allocation call then reaches the
   // charger, where the fault is drawn per call (fault_injection.h).
@@ -37,20 +37,36 @@ void TeardownThread() {
   t.stock = nullptr;
   t.status = kThreadExited;
   MemberLeave(t.group);
-  GlobalRegistry().stocks().Release(ts);
+  Registry& reg = GlobalRegistry();
+  reg.stocks().Release(ts);
+  // The thread's last charges (other thread-exit destructors) go directly
+  // to its group, or to the live ancestor of a destroyed one: once unbound,
+  // the slot may hold another group.
+  const uint32_t group = t.group;
+  t.group = reg.LiveAncestor(group);
+  reg.Unbind(group);
 }
 
 void BindThreadGroup(uint32_t group) {
   ThreadState& t = t_thread;
   Registry& reg = GlobalRegistry();
-  if (t.group != group) {
+  if (t.group == group) {
+    // Re-confirms the generation of the group living in the slot.
+    t.generation = GenerationOf(reg.IdOf(group));
+    return;
+  }
+  {
+    const uint32_t generation = reg.Bind(group);
     reg.stocks().DrainOwn(t.stock);
     reg.stocks().SetPrimary(t.stock, group);
     MemberLeave(t.group);
     MemberJoin(group);
+    // After the drain (and the caller's flush of the engine's caches): the
+    // old slot may be reused from here on.
+    reg.Unbind(t.group);
     t.group = group;
+    t.generation = generation;
   }
-  t.generation = GenerationOf(reg.IdOf(group));
 }
 
 uint32_t LiveBindingTarget() {
@@ -58,9 +74,12 @@ uint32_t LiveBindingTarget() {
   const Registry& reg = GlobalRegistry();
   GroupId now = reg.IdOf(t.group);
   // Destroyed: the nearest live ancestor (its charges reparented the same
-  // way).
+  // way). The slot stays a zombie, parent link included, while this thread
+  // is bound to it (Registry::Bind), so the ancestry is always known.
   if (now == kInvalidGroupId) return reg.LiveAncestor(t.group);
-  // Destroyed, and the slot already reused by another group.
+  // A live group of another generation: only reachable if the thread bound
+  // an index whose group was destroyed and replaced in between (a join
+  // racing with a destroy). The parent is not known then.
   if (GenerationOf(now) != t.generation) return kRootGroup;
   return t.group;
 }

@@ -60,21 +60,26 @@ class DepthGuard {
 // creator, PSI membership) once. Does not bind the engine. Allocates: never.
 void SetupThread();
 
-// Thread exit: drains and releases the stock. Later charges of this thread
-// go directly to the counter. Allocates: never.
+// Thread exit: drains and releases the stock and drops the thread's
+// binding count on its group's slot. Later charges of this thread go
+// directly to the counter. Allocates: never.
 void TeardownThread();
 
 // Moves the calling (set-up) thread's binding to `group` (index of a live
 // group): drains its stock (the stock always belongs to the bound group),
-// moves slot 0 and the PSI membership. Binding the group the thread is
+// moves slot 0, the PSI membership and the slot's binding count (the
+// caller flushed the engine's caches of the old group first). Binding the group the thread is
 // already in re-confirms the generation of the group living in that slot.
 // Allocates: never.
 void BindThreadGroup(uint32_t group);
 
 // The group the calling thread should be charged to now: its group while
-// that group lives; the nearest live ancestor once it was destroyed; the
-// root once its slot was reused by another group (the old ancestry is
-// gone). Changes nothing. Allocates: never.
+// that group lives; the nearest live ancestor once it was destroyed (the
+// slot is not reused while a thread is bound to it, Registry::Bind, so the
+// ancestry is known). A thread bound to a destroyed group misses on its next
+// stock operation (the destroy retires its stock slots, charge_stock.h), so
+// its next charge, fast path included, comes here. Changes nothing.
+// Allocates: never.
 uint32_t LiveBindingTarget();
 
 }  // namespace memgroup::internal

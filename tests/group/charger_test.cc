@@ -483,33 +483,30 @@ TEST_F(ChargerDeathTest, KillPolicyKillsTheProcess) {
 namespace memgroup::internal {
 namespace {
 
-TEST_F(ChargerTest, SlotOfADestroyedGroupIsNotReusedWhileAThreadIsBoundToIt) {
+TEST_F(ChargerTest, DestroyedSlotIsNotReusedWhileAThreadIsBoundToIt) {
   uint32_t g = MakeTop();
   BindThreadGroup(g);
   EXPECT_EQ(MoveToLiveGroup(), g);
   ASSERT_EQ(reg().Destroy(reg().IdOf(g)), Errc::kOk);
-  // The slot is empty but the thread still counts in its old ancestry (PSI
-  // membership): no new group may take it.
+  // The slot is empty but this thread is still bound to it: no new group
+  // takes it.
   std::vector<GroupId> extra;
-  auto create_until = [&](uint32_t slot, int n) {
-    for (int k = 0; k < n; ++k) {
-      GroupId fresh = kInvalidGroupId;
-      EXPECT_EQ(reg().Create(reg().root(),
-                             ("reused_slot" + std::to_string(extra.size())).c_str(),
-                             &fresh),
-                Errc::kOk);
-      extra.push_back(fresh);
-      if (IndexOf(fresh) == slot) return true;
-    }
-    return false;
-  };
-  EXPECT_FALSE(create_until(g, 64));
-  // Once the thread moved to the live ancestor, the slot is free to reuse.
+  for (int k = 0; k < 8; ++k) {
+    GroupId id = kInvalidGroupId;
+    ASSERT_EQ(reg().Create(reg().root(), ("kept_slot" + std::to_string(k)).c_str(),
+                           &id),
+              Errc::kOk);
+    EXPECT_NE(IndexOf(id), g);
+    extra.push_back(id);
+  }
+  // The thread moves to the parent (the root), and the slot is free again.
   EXPECT_EQ(MoveToLiveGroup(), kRootGroup);
+  EXPECT_EQ(reg().BoundThreads(g), 0u);
   for (GroupId id : extra) ASSERT_EQ(reg().Destroy(id), Errc::kOk);
-  extra.clear();
-  EXPECT_TRUE(create_until(g, 64));
-  for (GroupId id : extra) ASSERT_EQ(reg().Destroy(id), Errc::kOk);
+  GroupId fresh = kInvalidGroupId;
+  ASSERT_EQ(reg().Create(reg().root(), "kept_slot_again", &fresh), Errc::kOk);
+  EXPECT_LE(IndexOf(fresh), g);
+  ASSERT_EQ(reg().Destroy(fresh), Errc::kOk);
 }
 
 TEST_F(ChargerTest, ThreadInADestroyedGroupMovesToItsParent) {

@@ -1,0 +1,63 @@
+// Validation of the pointers passed to free and realloc (engine.h,
+// CheckBlock): interior pointers and double frees of slab regions, found
+// through the page map and the slab header, and in check mode through the
+// thread's caches and the slab's free bitmap. Must never allocate or take a
+// lock other than a slab bin's (check mode only).
+#include "base/check.h"
+#include "engine/engine.h"
+#include "engine/front_cache_internal.h"
+#include "engine/other_cache.h"
+#include "engine/owner_table.h"
+#include "engine/slab.h"
+
+namespace memgroup::internal::engine {
+namespace {
+
+// Set before any thread allocates (environment configuration at init),
+// read on free's miss. Plain bool: written once, before the threads that
+// read it exist.
+constinit bool g_check_mode = false;
+
+// Whether the bin `cls` of `fc` (a cache of `group`) holds p. Owner only.
+bool InCache(const FrontCache* fc, uint32_t group, uint32_t cls,
+             const void* p) {
+  if (fc == nullptr || fc->group != group) return false;
+  const FrontBin& b = fc->bins[cls];
+  const void* q = b.head;
+  for (uint32_t i = 0; i < b.count; ++i) {
+    if (q == p) return true;
+    q = *static_cast<void* const*>(q);
+  }
+  return false;
+}
+
+}  // namespace
+
+void SetCheckMode(bool on) {
+  g_check_mode = on;
+  // Classes already filled (init ran first): redo their masks.
+  if (g_usable_of_class[1] != 0) front::FillAlignMasks();
+}
+
+bool CheckMode() { return g_check_mode; }
+
+void CheckBlock(const void* p, const char* call) {
+  const uint32_t entry = owner_table::PageEntry(p);
+  const uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
+  const uint32_t group = entry >> owner_table::kEntryGroupShift;
+  if (cls == 0 || cls >= kFrontFirstLarge) return;  // large: not checked
+  switch (slab::CheckRegion(p, group, cls, g_check_mode)) {
+    case slab::RegionState::kInterior:
+      BadPointer(call, "invalid pointer", p);
+    case slab::RegionState::kFree:
+      BadPointer(call, "double free", p);
+    case slab::RegionState::kHeld:
+      break;
+  }
+  if (g_check_mode &&
+      (InCache(t_front, group, cls, p) || InCache(t_other, group, cls, p))) {
+    BadPointer(call, "double free", p);
+  }
+}
+
+}  // namespace memgroup::internal::engine
