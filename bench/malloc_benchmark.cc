@@ -34,7 +34,7 @@ std::vector<size_t> MixedSizes(size_t n) {
   return sizes;
 }
 
-// One malloc(64) + free pair: the spec §6 fast-path target.
+// One malloc(64) + free pair: the fast path, the figure tracked in docs/perf.md.
 void BM_MallocFree64(benchmark::State& state) {
   for (auto _ : state) {
     void* p = malloc(64);

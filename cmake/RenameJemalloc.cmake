@@ -5,8 +5,7 @@
 # mprotect/secure_getenv/readlink/pthread_key_create/pthread_setspecific to
 # hidden wrappers of ours (src/engine/jemalloc_glue.cc, thread_exit.cc).
 # Must never depend on the smallocx_<hash> name or any other version detail:
-# the rename list is generated from `nm -g --defined-only`. See
-# research/backends.md §3 and Appendix B.
+# the rename list is generated from `nm -g --defined-only`.
 #
 # Inputs (-D): MG_AR, MG_NM, MG_OBJCOPY, MG_IN (libjemalloc_pic.a),
 #              MG_WORK_DIR (scratch dir), MG_OUT (output archive path),

@@ -6,8 +6,8 @@
 // the public malloc. Included by preload/ and src/api (and src/alloc).
 // Allocates: never.
 //
-// Fast path shape (style.md §6.1): engine::t_front and t_thread.stock are
-// nullptr for a thread that has not run its first slow path (and after
+// Fast path shape (TLS loads, a compare, the list operation):
+// engine::t_front and t_thread.stock are nullptr for a thread that has not run its first slow path (and after
 // thread exit), which fails the first compare. The stock always belongs to
 // the thread's current group and the front cache to its bound group;
 // rebinding drains the one and flushes the other.

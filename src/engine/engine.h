@@ -1,6 +1,6 @@
 // The allocation engine contract: where a group's blocks live and how to find
 // the owner group of any pointer. The engine places memory; it never charges
-// (charging is the caller's job, preload/ and src/api). Every function here is
+// (charging is the caller's job, src/alloc). Every function here is
 // on the malloc path: Allocates: never (through the public malloc), never
 // throws, never takes a lock on the fast path.
 //

@@ -22,7 +22,7 @@
 //
 // Must never (all of them): allocate through the public malloc; throw; call
 // jemalloc with MALLOCX_ARENA and the automatic tcache together
-// (backends.md §2.3: on a tcache hit the arena flag is ignored); let
+// (on a tcache hit jemalloc ignores the arena flag); let
 // jemalloc's automatic arenas serve a block (a thread that is not bound
 // never calls mgje_malloc/free); map an arena index back to a group
 // (indices are recycled; hooks find their group through container_of); take

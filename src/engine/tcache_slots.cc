@@ -3,7 +3,7 @@
 // explicit tcaches.
 //
 // Must never: hand out the automatic tcache for a non-bound group (the
-// tcache trap, backends.md §2.3: on a hit the arena flag is ignored); create
+// tcache trap: on a hit jemalloc ignores the arena flag); create
 // a tcache after ThreadExit or beyond kTcacheBudget; allocate through malloc.
 #include "engine/tcache_slots.h"
 

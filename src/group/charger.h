@@ -1,7 +1,7 @@
 // The charge slow path of memgroup: what runs when the thread's stock cannot
 // cover a charge: stock miss -> counter -> drain -> reclaim -> OOM policy
-// (spec §3.3-3.4), then thresholds and high throttling; and the uncharge
-// that returns bytes to a stock or the counter. The inline fast paths
+// (the kernel's try_charge order), then thresholds and high throttling;
+// and the uncharge that returns bytes to a stock or the counter. The inline fast paths
 // (src/alloc/alloc_path.h) only call ChargeStocks::ConsumePrimary/
 // RefillPrimary; everything else comes here.
 // Must never: call the engine or any layer above, allocate, hold a lock

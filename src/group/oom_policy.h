@@ -1,4 +1,4 @@
-// The OOM policies of a group (spec §3.4 step 3), one function each:
+// The OOM policies of a group (what a refused charge does last), one each:
 // enomem (fail), abort (report, abort()), kill (report, SIGKILL), wait
 // (futex wait for frees or a raised limit, with an optional timeout) and
 // handler (the program's callback decides: retry, fail or force); and the

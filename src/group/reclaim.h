@@ -1,4 +1,4 @@
-// Group-local reclaim (spec §3.4 step 2, §3.6 proactive reclaim): the
+// Group-local reclaim (at max, and proactive as memory.reclaim): the
 // reclaimer registration table and the protection-ordered walk that asks
 // the reclaimers of a subtree for memory.
 // Must never: hold a lock while a reclaimer runs (reclaimers run with the

@@ -1,4 +1,4 @@
-// High throttling (spec §3.4 step 4): after a successful charge above
+// High throttling (the kernel's memory.high): after a successful charge above
 // `high`, reclaim the excess, then sleep on the kernel's curve
 // ((overage/high)^2 per 64 pages, capped at 2 s, nothing below 10 ms).
 // Must never: hold a lock while reclaiming or sleeping, allocate, call the

@@ -127,7 +127,7 @@ TEST_F(EngineTest, ForeignPointersHaveNoOwner) {
   free(libc_block);
 }
 
-// backends.md §2.3: with the automatic tcache, a block freed in one group
+// The tcache trap: with the automatic tcache, a block freed in one group
 // comes back for an allocation in another. Alternate bound A and other B.
 TEST_F(EngineTest, TcacheTrapNeverMixesGroups) {
   std::thread t([] {
