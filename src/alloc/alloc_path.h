@@ -7,8 +7,9 @@
 // Allocates: never.
 //
 // Fast path shape (TLS loads, a compare, the list operation):
-// engine::t_front and t_thread.stock are nullptr for a thread that has not run its first slow path (and after
-// thread exit), which fails the first compare. The stock always belongs to
+// engine::t_front and t_thread.stock are nullptr for a thread that has not
+// run its first slow path (and after thread exit), which fails the first
+// compare. The stock always belongs to
 // the thread's current group and the front cache to its bound group;
 // rebinding drains the one and flushes the other.
 #ifndef MEMGROUP_SRC_ALLOC_ALLOC_PATH_H_
