@@ -89,9 +89,15 @@ void JoinJobOrDie(const char* name, const char* value) {
   int err = 0;
   JobError e = JoinJob(value, &err);
   if (e != JobError::kOk) {
-    RawPrint(2,
-             "memgroup: invalid %s='%s': cannot join the job: %s (errno %d)\n",
-             name, value, JobErrorString(e), err);
+    if (err != 0) {
+      RawPrint(2,
+               "memgroup: invalid %s='%s': cannot join the job: %s (errno "
+               "%d)\n",
+               name, value, JobErrorString(e), err);
+    } else {
+      RawPrint(2, "memgroup: invalid %s='%s': cannot join the job: %s\n",
+               name, value, JobErrorString(e));
+    }
     _exit(2);
   }
 }

@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tree_fixture.h"
 
@@ -267,6 +269,58 @@ TEST_F(JobBlockTest, DeadMembersAreReleased) {
   waitpid(pid, &st, 0);
   close(pipefd[0]);
   close(pipefd[1]);
+}
+
+// Two members' trees charge one job node from several threads each, near
+// the job's max; quiesced, the job and every member read exactly 0.
+TEST_F(JobBlockTest, ConcurrentMembersEndAtZero) {
+  Create(4, 1 << 18);
+  uint64_t start = 0;
+  bool alive = false;
+  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
+  testing::TreeFixture fa, fb;
+  JobLink links[2];
+  CounterTree trees[2];
+  testing::TreeFixture* fixtures[2] = {&fa, &fb};
+  for (int k = 0; k < 2; ++k) {
+    fixtures[k]->Add(0, kNoParent);
+    fixtures[k]->Add(1, 0);
+    bool reused;
+    uint32_t slot = JobClaimMember(view_, getpid(), start + k, &reused);
+    ASSERT_NE(slot, kNoMember);
+    links[k] = JobLink{view_.node(), &view_.member(slot)->charged,
+                       &view_.member(slot)->peak};
+    trees[k] = fixtures[k]->tree();
+    trees[k].SetJobLink(&links[k]);
+  }
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const CounterTree& tree = trees[t % 2];
+      int64_t held = 0;
+      for (int i = 0; i < 20000; ++i) {
+        int64_t n = 4096 * (1 + (i * 7 + t) % 16);
+        uint32_t failed;
+        if (tree.TryCharge(1, n, &failed)) {
+          held += n;
+        } else {
+          refused.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (i % 16 == 15 && held > 0) {  // one thread alone reaches max
+          tree.Uncharge(1, held);
+          held = 0;
+        }
+      }
+      tree.Uncharge(1, held);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(view_.node()->counter.usage.load(), 0);
+  EXPECT_EQ(links[0].charged->load(), 0);
+  EXPECT_EQ(links[1].charged->load(), 0);
+  EXPECT_LE(view_.node()->counter.watermark.load(), 1 << 18);
+  EXPECT_GT(refused.load(), 0);
 }
 
 TEST_F(JobBlockTest, ReadProcStartOfAMissingProcessFails) {

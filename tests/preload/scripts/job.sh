@@ -5,11 +5,15 @@
 #                 MemoryError while the first holds its 80 MiB
 #   sigkill       a member killed with SIGKILL: a sibling takes its 70 MiB
 #   oom_kill      --oom kill kills the 70 MiB holder, not the small grower
+#   oom_wait      --oom wait: a member waits at the job's max until another
+#                 member exits
 #   fork_storm    200 forks that allocate and exit: the job ends at its
 #                 starting usage (read from the control block)
 #   exec_chain    an exec releases the old image's charge
 #   pipeline      a shell pipeline; --stats written once, for the job
 #   signals       exit status, death by a signal, forwarded signals
+#   security      the block's directory and file modes; a bad MEMGROUP_JOB
+#                 or an unsafe directory is refused with a message
 # Usage: job.sh MEMGROUP_BINARY LIBRARY PYTHON3 CASE
 memgroup=$1
 library=$2
@@ -115,6 +119,24 @@ oom_kill)
   expect_eq "$(stat_of events.oom_kill "$mg_tmp/stats")" "1" "events.oom_kill"
   pass "--oom kill kills the largest member"
   ;;
+oom_wait)
+  "$memgroup" run --max 100M --oom wait --stats "$mg_tmp/stats" -- bash -c '
+    "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/a_go" > "$T/a.out" &
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    (sleep 1; date +%s.%N > "$T/a_released"; touch "$T/a_go") &
+    "$PY" "$T/eat.py" B 70 > "$T/b.out"
+    date +%s.%N > "$T/b_done"
+    wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/a.out" "A held 70 MiB" "the holder"
+  expect_contains "$mg_tmp/b.out" "B held 70 MiB" "the waiter"
+  awk -v a="$(cat "$mg_tmp/a_released")" -v b="$(cat "$mg_tmp/b_done")" \
+    'BEGIN { exit !(b >= a) }' || fail "B finished before A let go"
+  [ "$(stat_of events.oom "$mg_tmp/stats")" -ge 1 ] || fail "no events.oom"
+  pass "--oom wait waits across processes"
+  ;;
 fork_storm)
   "$memgroup" run --max 256M -- "$python" -c '
 import os, sys, time
@@ -209,6 +231,45 @@ print("USR1" if got else "no signal")' > "$mg_tmp/out2" 2>&1 &
   ls "${XDG_RUNTIME_DIR:-/nonexistent}/memgroup" /dev/shm/memgroup-"$(id -u)" \
     2>/dev/null | grep -q "job-$sup-" && fail "the control block was left behind"
   pass "signals and exit status"
+  ;;
+security)
+  # Where the block lives, and its modes, seen from inside the job.
+  mkdir -m 700 "$mg_tmp/xdg"
+  XDG_RUNTIME_DIR=$mg_tmp/xdg "$memgroup" run -- sh -c \
+    'stat -c "%a %n" "$MEMGROUP_JOB" "$(dirname "$MEMGROUP_JOB")"' \
+    > "$mg_tmp/out" 2> "$mg_tmp/err"
+  expect_eq "$?" "0" "exit status"
+  cat "$mg_tmp/out"
+  expect_eq "$(sed -n 1p "$mg_tmp/out" | cut -d' ' -f1)" "600" "file mode"
+  expect_eq "$(sed -n 2p "$mg_tmp/out")" "700 $mg_tmp/xdg/memgroup" \
+    "directory and mode"
+  expect_eq "$(ls "$mg_tmp/xdg/memgroup" | wc -l)" "0" "block removed"
+  # A directory other users can enter is refused.
+  chmod 755 "$mg_tmp/xdg/memgroup"
+  XDG_RUNTIME_DIR=$mg_tmp/xdg "$memgroup" run -- true 2> "$mg_tmp/err"
+  expect_eq "$?" "1" "status with an unsafe directory"
+  expect_contains "$mg_tmp/err" "accessible by other users" "its message"
+  # A bad MEMGROUP_JOB stops the program before main, naming the variable.
+  printf 'not a job block at all, just some bytes of text\n%.0s' $(seq 40) \
+    > "$mg_tmp/junk"
+  chmod 600 "$mg_tmp/junk"
+  ln -s "$mg_tmp/junk" "$mg_tmp/link"
+  check_refused() {  # check_refused VALUE TEXT
+    env MEMGROUP_JOB="$1" LD_PRELOAD="$MG_LIB" "$python" -c 'print("main")' \
+      > "$mg_tmp/out" 2> "$mg_tmp/err"
+    expect_eq "$?" "2" "status with MEMGROUP_JOB=$1"
+    expect_eq "$(cat "$mg_tmp/out")" "" "output with MEMGROUP_JOB=$1"
+    expect_contains "$mg_tmp/err" "MEMGROUP_JOB" "message for $1"
+    expect_contains "$mg_tmp/err" "$2" "reason for $1"
+    cat "$mg_tmp/err"
+  }
+  check_refused relative/job "absolute path"
+  check_refused "$mg_tmp/missing" "cannot open it"
+  check_refused "$mg_tmp/junk" "not a memgroup job block"
+  check_refused "$mg_tmp/link" "not a regular file"
+  chmod 644 "$mg_tmp/junk"
+  check_refused "$mg_tmp/junk" "mode is not 0600"
+  pass "the control block is owner-only and validated"
   ;;
 *)
   fail "unknown case $case_name"
