@@ -158,7 +158,7 @@ void JobAwaitRelease(int32_t pid, int64_t timeout_ns) {
     bool named = false;
     for (uint32_t i = 0; i < g_view.slot_count; ++i) {
       JobMember* m = g_view.member(i);
-      // Acquire: as JobKillLargest.
+      // Acquire: as JobChooseVictim.
       if (m->state.load(std::memory_order_acquire) == kMemberActive &&
           m->pid.load(std::memory_order_relaxed) == pid) {
         named = true;
