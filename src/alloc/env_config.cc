@@ -13,6 +13,7 @@
 #include "base/raw_log.h"
 #include "engine/engine.h"
 #include "group/fault_injection.h"
+#include "group/job_member.h"
 #include "group/limits.h"
 #include "group/registry.h"
 
@@ -79,6 +80,28 @@ void SetStatsPath(const char* name, const char* value) {
   g_stats_enabled = true;
 }
 
+// MEMGROUP_JOB: the path of the job control block made by `memgroup run`.
+void JoinJobOrDie(const char* name, const char* value) {
+  if (*value != '/') {
+    ConfigError(name, value, "the absolute path of a job control block");
+  }
+  if (InJob()) return;  // a repeated variable: the first one wins
+  int err = 0;
+  JobError e = JoinJob(value, &err);
+  if (e != JobError::kOk) {
+    if (err != 0) {
+      RawPrint(2,
+               "memgroup: invalid %s='%s': cannot join the job: %s (errno "
+               "%d)\n",
+               name, value, JobErrorString(e), err);
+    } else {
+      RawPrint(2, "memgroup: invalid %s='%s': cannot join the job: %s\n",
+               name, value, JobErrorString(e));
+    }
+    _exit(2);
+  }
+}
+
 // Applies one MEMGROUP_* variable.
 void Apply(const char* name, const char* value) {
   if (strcmp(name, "MEMGROUP_MAX") == 0) {
@@ -119,13 +142,15 @@ void Apply(const char* name, const char* value) {
       ConfigError(name, value, "0 or 1");
     }
     engine::SetCheckMode(value[0] == '1');
+  } else if (strcmp(name, "MEMGROUP_JOB") == 0) {
+    JoinJobOrDie(name, value);
   } else if (strcmp(name, "MEMGROUP_LIBRARY") == 0) {
     // Read by the memgroup command, which passes it on to children.
   } else {
     RawPrint(2,
              "memgroup: unknown environment variable %s='%s' (known: "
              "MEMGROUP_MAX HIGH OOM STATS ENGINE CONTROL FAULT FAULT_SEED "
-             "CHECK)\n",
+             "CHECK JOB)\n",
              name, value);
     _exit(2);
   }

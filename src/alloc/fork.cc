@@ -6,6 +6,7 @@
 #include "engine/engine.h"
 #include "engine/mmap_tracker.h"
 #include "group/fork.h"
+#include "group/job_member.h"
 
 namespace memgroup::internal::alloc {
 namespace {
@@ -23,6 +24,9 @@ void AtForkParent() {
 }
 
 void AtForkChild() {
+  // First: until the child has its own member slot, an uncharge would take
+  // from its parent's.
+  JobForkChild();
   engine::ChildFork();
   mmap_tracker::ChildFork();
   GroupChildFork();

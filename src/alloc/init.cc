@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "engine/owner_table.h"
 #include "engine/va_budget.h"
+#include "group/job_member.h"
 #include "group/registry.h"
 #include "group/stats_report.h"
 
@@ -79,7 +80,11 @@ bool DoInit() {
   // After engine::Init (jemalloc registered its handlers then), so ours
   // prepare first.
   RegisterForkHandlers();
-  if (StatsPath() != nullptr) atexit(WriteStatsAtExit);
+  // A job member's stats are the job's, written once by `memgroup run`.
+  if (StatsPath() != nullptr && !InJob()) atexit(WriteStatsAtExit);
+  // Registered early, so it runs late among the exit handlers; whatever is
+  // charged after it is released when the process is gone.
+  if (InJob()) atexit(JobExitRelease);
   return true;
 }
 

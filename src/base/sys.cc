@@ -1,6 +1,7 @@
 // Implements sys.h with syscall(2). Allocates: never.
 #include "base/sys.h"
 
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -41,6 +42,25 @@ long SysWrite(int fd, const void* buf, size_t len) {
 
 pid_t SysGettid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 pid_t SysGetpid() { return static_cast<pid_t>(syscall(SYS_getpid)); }
+uid_t SysGetuid() { return static_cast<uid_t>(syscall(SYS_getuid)); }
+
+int SysKill(pid_t pid, int sig) {
+  return static_cast<int>(syscall(SYS_kill, pid, sig));
+}
+
+int SysOpen(const char* path, int flags, int mode) {
+  return static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+}
+
+int SysClose(int fd) { return static_cast<int>(syscall(SYS_close, fd)); }
+
+long SysRead(int fd, void* buf, size_t len) {
+  return syscall(SYS_read, fd, buf, len);
+}
+
+int SysFstat(int fd, struct stat* st) {
+  return static_cast<int>(syscall(SYS_fstat, fd, st));
+}
 
 int SysFutexWait(const uint32_t* addr, uint32_t expected, int64_t timeout_ns) {
   struct timespec ts;
@@ -60,6 +80,37 @@ int SysFutexWait(const uint32_t* addr, uint32_t expected, int64_t timeout_ns) {
 void SysFutexWake(const uint32_t* addr, int count) {
   int saved = errno;
   syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  errno = saved;
+}
+
+namespace {
+
+int FutexWait(const uint32_t* addr, int op, uint32_t expected,
+              int64_t timeout_ns) {
+  struct timespec ts;
+  struct timespec* tsp = nullptr;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = timeout_ns / 1000000000;
+    ts.tv_nsec = timeout_ns % 1000000000;
+    tsp = &ts;
+  }
+  int saved = errno;
+  long r = syscall(SYS_futex, addr, op, expected, tsp, nullptr, 0);
+  int err = r == 0 ? 0 : errno;
+  errno = saved;
+  return err;
+}
+
+}  // namespace
+
+int SysFutexWaitShared(const uint32_t* addr, uint32_t expected,
+                       int64_t timeout_ns) {
+  return FutexWait(addr, FUTEX_WAIT, expected, timeout_ns);
+}
+
+void SysFutexWakeShared(const uint32_t* addr, int count) {
+  int saved = errno;
+  syscall(SYS_futex, addr, FUTEX_WAKE, count, nullptr, nullptr, 0);
   errno = saved;
 }
 

@@ -4,6 +4,7 @@
 #ifndef MEMGROUP_SRC_BASE_SYS_H_
 #define MEMGROUP_SRC_BASE_SYS_H_
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -20,6 +21,21 @@ int SysMadvise(void* addr, size_t len, int advice);
 long SysWrite(int fd, const void* buf, size_t len);
 pid_t SysGettid();
 pid_t SysGetpid();
+uid_t SysGetuid();
+int SysKill(pid_t pid, int sig);
+
+// File calls for the job control block and /proc (raw, so that a process
+// can use them inside its first malloc). Return -1 with errno on failure.
+int SysOpen(const char* path, int flags, int mode);
+int SysClose(int fd);
+long SysRead(int fd, void* buf, size_t len);
+int SysFstat(int fd, struct stat* st);
+
+// The futex calls above for a word in a mapping shared between processes
+// (no FUTEX_PRIVATE_FLAG).
+int SysFutexWaitShared(const uint32_t* addr, uint32_t expected,
+                       int64_t timeout_ns);
+void SysFutexWakeShared(const uint32_t* addr, int count);
 
 // futex wait on *addr while it equals `expected`, up to timeout_ns
 // (negative = forever). Returns 0 on wake, or an errno value (ETIMEDOUT,

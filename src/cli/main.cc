@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "cli/run.h"
+#include "cli/supervisor.h"
 #include "cli/usage.h"
 
 #ifndef MG_VERSION
@@ -60,7 +61,7 @@ int RunCommand(const std::vector<std::string>& args) {
     return 1;
   }
   fflush(stdout);
-  return ExecRun(*options, *library);
+  return SuperviseRun(*options, *library);
 }
 
 int Main(int argc, char** argv) {

@@ -257,26 +257,4 @@ absl::StatusOr<std::string> FindLibrary(const char* env_library,
                    absl::StrJoin(candidates, ", "), "); set MEMGROUP_LIBRARY"));
 }
 
-int ExecRun(const RunOptions& options, const std::string& library) {
-  for (const auto& [name, value] : options.env) {
-    setenv(name.c_str(), value.c_str(), 1);
-  }
-  setenv("MEMGROUP_CONTROL", "1", 1);
-  const char* existing = getenv("LD_PRELOAD");
-  const std::string preload =
-      ComposePreload(library, existing == nullptr ? "" : existing);
-  setenv("LD_PRELOAD", preload.c_str(), 1);
-
-  std::vector<char*> argv;
-  argv.reserve(options.argv.size() + 1);
-  for (const std::string& arg : options.argv) {
-    argv.push_back(const_cast<char*>(arg.c_str()));
-  }
-  argv.push_back(nullptr);
-  execvp(argv[0], argv.data());
-  const int err = errno;
-  fprintf(stderr, "memgroup: cannot run %s: %s\n", argv[0], strerror(err));
-  return (err == ENOENT || err == ENOTDIR) ? 127 : 126;
-}
-
 }  // namespace memgroup::internal::cli

@@ -1,7 +1,6 @@
-// `memgroup run`: turns command-line options into MEMGROUP_* variables and an
-// LD_PRELOAD entry for libmemgroup.so, then execs the program. Parsing,
-// library lookup and LD_PRELOAD composition are pure functions so that they
-// can be unit tested; only ExecRun touches the process.
+// `memgroup run`'s arguments: turns command-line options into MEMGROUP_*
+// settings, finds libmemgroup.so and composes LD_PRELOAD. Pure functions, so
+// that they can be unit tested; the job itself is run by supervisor.h.
 #ifndef MEMGROUP_SRC_CLI_RUN_H_
 #define MEMGROUP_SRC_CLI_RUN_H_
 
@@ -45,12 +44,6 @@ std::string ComposePreload(absl::string_view library,
 absl::StatusOr<std::string> FindLibrary(const char* env_library,
                                         absl::string_view exe_dir,
                                         absl::string_view cwd);
-
-// Sets the environment described by `options`, MEMGROUP_CONTROL=1 and
-// LD_PRELOAD, and execs the program. Returns only on failure, after printing
-// "memgroup: cannot run PROGRAM: REASON" to stderr, with the shell's exit
-// status: 127 when the program was not found, 126 otherwise.
-int ExecRun(const RunOptions& options, const std::string& library);
 
 }  // namespace memgroup::internal::cli
 

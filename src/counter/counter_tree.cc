@@ -5,6 +5,7 @@
 
 #include "base/macros.h"
 #include "base/raw_log.h"
+#include "counter/job_block.h"
 
 namespace memgroup::internal {
 
@@ -125,7 +126,78 @@ bool CounterTree::TryCharge(uint32_t i, int64_t bytes, uint32_t* failed,
     PropagateProtectedUsage(n, now);
     RaiseWatermark(c, now);
   }
+  if (MG_UNLIKELY(Linked()) && !TryChargeJob(bytes, count)) {
+    if (failed != nullptr) *failed = kJobNode;
+    for (uint32_t m = i; m != kNoParent;
+         m = nodes_[m].parent.load(std::memory_order_relaxed)) {
+      Cancel(m, bytes);
+    }
+    return false;
+  }
   return true;
+}
+
+bool CounterTree::Linked() const {
+  return link_ != nullptr && link_->node != nullptr;
+}
+
+bool CounterTree::TryChargeJob(int64_t bytes, CountFailure count) const {
+  PageCounter& c = link_->node->counter;
+  // seq_cst: the Dekker pair of TryCharge (add, then load max), with a limit
+  // raise in another process.
+  int64_t now = c.usage.fetch_add(bytes, std::memory_order_seq_cst) + bytes;
+  // seq_cst: second half of the pair.
+  if (now > c.max.load(std::memory_order_seq_cst)) {
+    // Relaxed: rollback of our own add.
+    c.usage.fetch_sub(bytes, std::memory_order_relaxed);
+    if (count == CountFailure::kYes) {
+      c.failcnt.fetch_add(1, std::memory_order_relaxed);
+    }
+    return false;
+  }
+  RaiseWatermark(c, now);
+  // Relaxed: a byte count owned by this member; see job_block.h.
+  int64_t mine =
+      link_->charged->fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  // Racy by design: a statistic of this member only.
+  if (mine > link_->peak->load(std::memory_order_relaxed)) {
+    link_->peak->store(mine, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+void CounterTree::ChargeJob(int64_t bytes) const {
+  PageCounter& c = link_->node->counter;
+  // Relaxed: a forced charge checks no limit.
+  int64_t now = c.usage.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  RaiseWatermark(c, now);
+  // Relaxed: as TryChargeJob.
+  link_->charged->fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void CounterTree::UnchargeJob(int64_t bytes) const {
+  // Never more than this member charged: blocks inherited at fork stay
+  // charged to the member that allocated them (docs/preload.md, "Jobs").
+  std::atomic<int64_t>* mine = link_->charged;
+  // Relaxed: a byte count; the CAS makes concurrent uncharges of this
+  // member's threads take disjoint amounts.
+  int64_t cur = mine->load(std::memory_order_relaxed);
+  int64_t take;
+  do {
+    take = cur < bytes ? cur : bytes;
+    if (take <= 0) return;
+  } while (!mine->compare_exchange_weak(cur, cur - take,
+                                        std::memory_order_relaxed,
+                                        std::memory_order_relaxed));
+  PageCounter& c = link_->node->counter;
+  // Relaxed: as Cancel.
+  int64_t now = c.usage.fetch_sub(take, std::memory_order_relaxed) - take;
+  if (MG_UNLIKELY(now < 0)) {
+    // Racy by design: add back only our deficit (a released member's bytes
+    // raced with ours).
+    c.usage.fetch_add(-now, std::memory_order_relaxed);
+  }
+  JobWakeWaiters(link_->node);
 }
 
 void CounterTree::Charge(uint32_t i, int64_t bytes) const {
@@ -137,6 +209,7 @@ void CounterTree::Charge(uint32_t i, int64_t bytes) const {
     PropagateProtectedUsage(n, now);
     RaiseWatermark(c, now);
   }
+  if (MG_UNLIKELY(Linked())) ChargeJob(bytes);
 }
 
 void CounterTree::Uncharge(uint32_t i, int64_t bytes) const {
@@ -144,6 +217,7 @@ void CounterTree::Uncharge(uint32_t i, int64_t bytes) const {
        n = nodes_[n].parent.load(std::memory_order_relaxed)) {
     Cancel(n, bytes);
   }
+  if (MG_UNLIKELY(Linked())) UnchargeJob(bytes);
 }
 
 int64_t CounterTree::ExchangeMax(uint32_t i, int64_t bytes) const {
@@ -190,6 +264,15 @@ int64_t CounterTree::Margin(uint32_t i) const {
     if (max == kUnlimited) continue;
     int64_t m = max - Usage(n);
     if (m < margin) margin = m;
+  }
+  if (Linked()) {
+    const PageCounter& c = link_->node->counter;
+    // Relaxed: a snapshot that sizes a batch.
+    int64_t max = c.max.load(std::memory_order_relaxed);
+    if (max != kUnlimited) {
+      int64_t m = max - c.usage.load(std::memory_order_relaxed);
+      if (m < margin) margin = m;
+    }
   }
   return margin < 0 ? 0 : margin;
 }

@@ -28,6 +28,11 @@
 namespace memgroup::internal {
 
 inline constexpr uint32_t kNoParent = 0xffffffffu;
+// The refusing level of a charge refused by the job node (job_block.h), the
+// uplink above the tree's root.
+inline constexpr uint32_t kJobNode = 0xfffffffeu;
+
+struct JobLink;
 
 // One node. Three cache lines: the hot, contended `usage_` line; protection
 // and watermark state written on charge; read-mostly limits and the parent.
@@ -77,6 +82,14 @@ class CounterTree {
       : nodes_(nodes), capacity_(capacity) {}
 
   uint32_t capacity() const { return capacity_; }
+
+  // Makes the root's charges continue into a job node (job_block.h): a
+  // charge that reaches the root also try-charges link->node and adds to
+  // link->charged; an uncharge that reaches the root returns at most what
+  // link->charged holds. `link` must outlive the tree; its fields may be
+  // changed only while no other thread charges (init, a fork child).
+  void SetJobLink(const JobLink* link) { link_ = link; }
+  const JobLink* job_link() const { return link_; }
   PageCounter& node(uint32_t i) const { return nodes_[i]; }
 
   // Resets node i to a fresh counter under `parent` (kNoParent for a root):
@@ -151,7 +164,8 @@ class CounterTree {
   // memory.peak reset: local watermark = current usage.
   void ResetPeak(uint32_t i) const;
 
-  // Smallest (max - usage) over i and its ancestors (0 if any is over):
+  // Smallest (max - usage) over i and its ancestors, the job node included
+  // (0 if any is over):
   // how many more bytes a charge at i could take now.
   int64_t Margin(uint32_t i) const;
 
@@ -177,9 +191,15 @@ class CounterTree {
   void PropagateProtectedUsage(uint32_t i, int64_t usage) const;
   void RaiseWatermark(PageCounter& c, int64_t usage) const;
   void Cancel(uint32_t i, int64_t bytes) const;
+  // The job uplink's halves of TryCharge/Charge/Uncharge.
+  bool TryChargeJob(int64_t bytes, CountFailure count) const;
+  void ChargeJob(int64_t bytes) const;
+  void UnchargeJob(int64_t bytes) const;
+  bool Linked() const;
 
   PageCounter* nodes_ = nullptr;
   uint32_t capacity_ = 0;
+  const JobLink* link_ = nullptr;
 };
 
 }  // namespace memgroup::internal

@@ -15,6 +15,7 @@
 
 #include "base/sys.h"
 #include "group/fault_injection.h"
+#include "group/job_member.h"
 #include "group/oom_policy.h"
 #include "group/pressure.h"
 #include "group/reclaim.h"
@@ -25,6 +26,26 @@ namespace memgroup::internal {
 namespace {
 
 constexpr int kMaxReclaimRetries = 16;  // kernel MAX_RECLAIM_RETRIES
+
+// The subtree of this process that a refusal at `failed` drains and
+// reclaims: the whole process for the job node (this process's share of the
+// job; other members act on their own refusals).
+uint32_t LocalLevel(uint32_t failed) {
+  return failed == kJobNode ? kRootGroup : failed;
+}
+
+// usage + bytes - max at the refusing level.
+int64_t Shortfall(uint32_t failed, int64_t bytes) {
+  if (failed == kJobNode) {
+    JobNode* node = JobNodeOrNull();
+    if (node == nullptr) return bytes;
+    // Relaxed: a reclaim target.
+    return node->counter.usage.load(std::memory_order_relaxed) + bytes -
+           node->counter.max.load(std::memory_order_relaxed);
+  }
+  const CounterTree& t = GlobalRegistry().tree();
+  return t.Usage(failed) + bytes - t.Max(failed);
+}
 
 // After a successful charge: threshold notifications and the high penalty.
 ChargeResult Charged(uint32_t group, int64_t bytes) {
@@ -44,22 +65,23 @@ ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
   int64_t stall_start = 0;
   ChargeResult result = ChargeResult::kOverLimit;
   while (no_progress < kMaxReclaimRetries) {
-    int64_t drained = reg.stocks().DrainSubtree(*failed);
+    // A job refusal: members that died hold charge nobody will return.
+    if (*failed == kJobNode) JobReleaseDeadMembers();
+    int64_t drained = reg.stocks().DrainSubtree(LocalLevel(*failed));
     uint32_t again = *failed;
     if (RetryCharge(group, bytes, &again) == ChargeResult::kOk) {
       result = ChargeResult::kOk;
       break;
     }
     *failed = again;
-    int64_t shortfall =
-        reg.tree().Usage(*failed) + bytes - reg.tree().Max(*failed);
+    int64_t shortfall = Shortfall(*failed, bytes);
     if (shortfall <= 0) shortfall = bytes;
     if (!stalled) {
       stalled = true;
       stall_start = MonotonicNanos();
       StallBegin(group);
     }
-    int64_t reclaimed = ReclaimSubtree(*failed, shortfall);
+    int64_t reclaimed = ReclaimSubtree(LocalLevel(*failed), shortfall);
     if (reclaimed < 0 && drained == 0) break;  // nothing can give
     if (reclaimed > 0 || drained > 0) {
       no_progress = 0;

@@ -1,6 +1,7 @@
 // Implements fork.h.
 #include "group/fork.h"
 
+#include "group/job_member.h"
 #include "group/limits.h"
 #include "group/pressure.h"
 #include "group/reclaim.h"
@@ -35,6 +36,10 @@ void GroupChildFork() {
   Registry& reg = GlobalRegistry();
   reg.ChildFork();
   reg.stocks().AfterForkChild(t_thread.stock);
+  // A job member's inherited stock was charged to its parent's slot: drain
+  // it (the uncharge stops at the child's own charge, 0), so the child's
+  // allocations charge the job.
+  if (InJob() && t_thread.stock != nullptr) reg.stocks().DrainOwn(t_thread.stock);
   reg.ResetBindingsAfterFork(t_thread.status == kThreadReady ? t_thread.group
                                                              : kNoGroup);
   LimitsChildFork();

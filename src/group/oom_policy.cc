@@ -14,7 +14,9 @@
 #include <climits>
 #include <cstdlib>
 
+#include "base/raw_log.h"
 #include "base/sys.h"
+#include "group/job_member.h"
 #include "group/oom_handler.h"
 #include "group/pressure.h"
 #include "group/stats_report.h"
@@ -25,6 +27,23 @@ namespace {
 
 constexpr int kMaxHandlerRounds = 16;        // kernel MAX_RECLAIM_RETRIES
 constexpr int64_t kWaitPollNs = 10'000'000;  // 10 ms
+constexpr int kMaxJobKills = 16;
+constexpr int64_t kKillReleaseWaitNs = 5'000'000'000;  // 5 s
+
+// The process subtree a refusal at `refusing` drains (the whole process for
+// the job node).
+uint32_t LocalLevel(uint32_t refusing) {
+  return refusing == kJobNode ? kRootGroup : refusing;
+}
+
+// Drains and retries a charge already refused; for the job also releases
+// dead members first.
+ChargeResult DrainAndRetry(uint32_t group, uint32_t refusing, int64_t bytes,
+                           uint32_t* failed) {
+  if (refusing == kJobNode) JobReleaseDeadMembers();
+  GlobalRegistry().stocks().DrainSubtree(LocalLevel(refusing));
+  return RetryCharge(group, bytes, failed);
+}
 
 using PolicyFn = ChargeResult (*)(uint32_t group, uint32_t refusing,
                                   int64_t bytes);
@@ -39,16 +58,84 @@ ChargeResult OomEnomem(uint32_t, uint32_t, int64_t) {
   abort();
 }
 
-[[noreturn]] ChargeResult OomKill(uint32_t, uint32_t refusing,
-                                  int64_t bytes) {
+// memcg's OOM killer at the job level: SIGKILL the member with the largest
+// charge (possibly this process), wait until it is released, retry.
+ChargeResult OomKillJob(uint32_t group, int64_t bytes) {
+  for (int round = 0; round < kMaxJobKills; ++round) {
+    int64_t victim_bytes = 0;
+    int32_t victim = JobChooseVictim(&victim_bytes);
+    if (victim != 0) {
+      GlobalRegistry().RaiseEvent(kJobNode, kEventOomKill);
+      if (round == 0) WriteOomReport(kJobNode, bytes, "kill");
+      RawPrint(2,
+               "memgroup: out of memory in the job: killed member %d "
+               "(charged %lld bytes) for a charge of %lld bytes by %d\n",
+               static_cast<int>(victim), static_cast<long long>(victim_bytes),
+               static_cast<long long>(bytes), static_cast<int>(SysGetpid()));
+      SysKill(victim, SIGKILL);
+      JobAwaitRelease(victim, kKillReleaseWaitNs);
+    }
+    uint32_t failed;
+    if (DrainAndRetry(group, kJobNode, bytes, &failed) == ChargeResult::kOk) {
+      CheckThresholds(group);
+      return ChargeResult::kOk;
+    }
+    if (failed != kJobNode) return ChargeResult::kOverLimit;
+  }
+  return ChargeResult::kOverLimit;
+}
+
+[[noreturn]] ChargeResult OomKillSelf(uint32_t refusing, int64_t bytes) {
   GlobalRegistry().RaiseEvent(refusing, kEventOomKill);
   WriteOomReport(refusing, bytes, "kill");
   kill(SysGetpid(), SIGKILL);
   _exit(137);
 }
 
+ChargeResult OomKill(uint32_t group, uint32_t refusing, int64_t bytes) {
+  if (refusing == kJobNode) return OomKillJob(group, bytes);
+  return OomKillSelf(refusing, bytes);
+}
+
+// `wait` at the job level: sleeps on the job node's shared futex word, woken
+// by any member's uncharge while waiters are registered, polling every
+// 10 ms (dead members are released on each round).
+ChargeResult OomWaitJob(uint32_t group, int64_t bytes) {
+  JobNode* node = JobNodeOrNull();
+  if (node == nullptr) return ChargeResult::kOverLimit;
+  int64_t timeout = JobOomWaitNs();
+  int64_t deadline = timeout < 0 ? -1 : MonotonicNanos() + timeout;
+  // Relaxed: a wake decision; see JobNode::waiters.
+  node->waiters.fetch_add(1, std::memory_order_relaxed);
+  int64_t start = MonotonicNanos();
+  StallBegin(group);
+  ChargeResult r = ChargeResult::kOverLimit;
+  for (;;) {
+    // Pairs with JobWakeWaiters' release bump: a wake after this read is
+    // not lost (the futex compares against it).
+    uint32_t seq = node->wake_seq.load(std::memory_order_acquire);
+    uint32_t failed;
+    if (DrainAndRetry(group, kJobNode, bytes, &failed) == ChargeResult::kOk) {
+      r = ChargeResult::kOk;
+      break;
+    }
+    int64_t now = MonotonicNanos();
+    if (deadline >= 0 && now >= deadline) break;
+    int64_t sleep = kWaitPollNs;
+    if (deadline >= 0 && deadline - now < sleep) sleep = deadline - now;
+    SysFutexWaitShared(reinterpret_cast<const uint32_t*>(&node->wake_seq), seq,
+                       sleep);
+  }
+  // Relaxed: as above.
+  node->waiters.fetch_sub(1, std::memory_order_relaxed);
+  StallEnd(group, StallKind::kOomWait, MonotonicNanos() - start);
+  if (r == ChargeResult::kOk) CheckThresholds(group);
+  return r;
+}
+
 // Sleeps until the charge fits or the group's wait timeout passes.
 ChargeResult OomWait(uint32_t group, uint32_t refusing, int64_t bytes) {
+  if (refusing == kJobNode) return OomWaitJob(group, bytes);
   Registry& reg = GlobalRegistry();
   GroupState& st = reg.state(refusing);
   // Relaxed: see GroupState::oom_policy.
@@ -86,7 +173,7 @@ ChargeResult OomWait(uint32_t group, uint32_t refusing, int64_t bytes) {
 ChargeResult OomHandler(uint32_t group, uint32_t refusing, int64_t bytes) {
   Registry& reg = GlobalRegistry();
   for (int round = 0; round < kMaxHandlerRounds; ++round) {
-    int verdict = RunOomHandler(refusing, bytes);
+    int verdict = RunOomHandler(LocalLevel(refusing), bytes);
     if (verdict == kOomForce) {
       // Charged over the limit on the program's decision.
       reg.RaiseEvent(refusing, kEventMax);
@@ -95,9 +182,8 @@ ChargeResult OomHandler(uint32_t group, uint32_t refusing, int64_t bytes) {
       return ChargeResult::kOk;
     }
     if (verdict != kOomRetry) break;
-    reg.stocks().DrainSubtree(refusing);
     uint32_t again;
-    if (RetryCharge(group, bytes, &again) == ChargeResult::kOk) {
+    if (DrainAndRetry(group, refusing, bytes, &again) == ChargeResult::kOk) {
       CheckThresholds(group);
       return ChargeResult::kOk;
     }
@@ -117,9 +203,12 @@ static_assert(static_cast<uint32_t>(OomPolicy::kHandler) + 1 ==
 ChargeResult RunOomPolicy(uint32_t group, uint32_t refusing, int64_t bytes) {
   Registry& reg = GlobalRegistry();
   reg.RaiseEvent(refusing, kEventOom);
-  // Relaxed: see GroupState::oom_policy.
-  uint32_t policy = reg.state(refusing).oom_policy.load(
-      std::memory_order_relaxed);
+  // Relaxed: see GroupState::oom_policy. The job's policy comes from the
+  // shared block and is bounded by the table below.
+  uint32_t policy =
+      refusing == kJobNode
+          ? JobOomPolicy()
+          : reg.state(refusing).oom_policy.load(std::memory_order_relaxed);
   if (policy >= sizeof(kPolicies) / sizeof(kPolicies[0])) {
     return ChargeResult::kOverLimit;
   }

@@ -8,6 +8,7 @@
 #include "base/check.h"
 #include "base/meta_alloc.h"
 #include "base/raw_log.h"
+#include "group/job_member.h"
 
 namespace memgroup::internal {
 constinit Registry g_registry;
@@ -60,6 +61,9 @@ bool Registry::Init() {
   new (&slots_[kRootGroup]) GroupSlot();
   new (&states_[kRootGroup]) GroupState();
   tree_ = CounterTree(pc, kMaxGroups);
+  // Before the stocks take their copy of the tree: the link is inactive
+  // until the process joins a job (job_member.h).
+  tree_.SetJobLink(JobLinkForTree());
   stocks_.BindTree(tree_);
   stocks_.Init();
   tree_.InitNode(kRootGroup, kNoParent);
@@ -323,6 +327,10 @@ size_t Registry::Path(uint32_t index, char* buf, size_t cap) const {
 }
 
 void Registry::RaiseEvent(uint32_t index, Event e) {
+  if (index == kJobNode) {
+    RaiseJobEvent(e);
+    return;
+  }
   // Relaxed: statistics, exact once quiesced.
   states_[index].events_local[e].fetch_add(1, std::memory_order_relaxed);
   for (uint32_t i = index; i != kNoParent; i = tree_.Parent(i)) {

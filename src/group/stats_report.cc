@@ -11,6 +11,8 @@
 
 #include "base/raw_log.h"
 #include "group/pressure.h"
+#include "base/sys.h"
+#include "group/job_member.h"
 #include "group/registry.h"
 
 namespace memgroup::internal {
@@ -121,6 +123,22 @@ void SetOomReportHook(OomReportHook hook) {
 void WriteOomReport(uint32_t group, int64_t bytes, const char* verdict) {
   Registry& reg = GlobalRegistry();
   const CounterTree& t = reg.tree();
+  if (group == kJobNode) {
+    JobNode* node = JobNodeOrNull();
+    if (node != nullptr) {
+      // Relaxed: a report's snapshot.
+      RawPrint(2,
+               "memgroup: out of memory in the job (pid %d): a charge of %lld "
+               "bytes would exceed max %lld (current %lld); policy %s\n",
+               static_cast<int>(SysGetpid()), static_cast<long long>(bytes),
+               static_cast<long long>(
+                   node->counter.max.load(std::memory_order_relaxed)),
+               static_cast<long long>(
+                   node->counter.usage.load(std::memory_order_relaxed)),
+               verdict);
+    }
+    group = kRootGroup;  // this process's own figures follow
+  }
   char path[512];
   reg.Path(group, path, sizeof(path));
   RawPrint(2,

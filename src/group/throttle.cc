@@ -4,6 +4,7 @@
 
 #include "base/macros.h"
 #include "base/sys.h"
+#include "group/job_member.h"
 #include "group/pressure.h"
 #include "group/reclaim.h"
 #include "group/registry.h"
@@ -16,6 +17,40 @@ constexpr int64_t kMinHighDelayNs = 10'000'000;     // kernel HZ/100
 
 // Bytes charged above `high` by this thread since it last paid the penalty.
 MG_TLS int64_t t_over_high = 0;
+
+}  // namespace
+
+namespace {
+
+// The penalty of MaybeThrottle for the job node: this process reclaims its
+// own share, then sleeps on the same curve; the sleep is counted in the job.
+void ThrottleJob(uint32_t group, JobNode* job, double ratio, int64_t bytes) {
+  GlobalRegistry().RaiseEvent(kJobNode, kEventHigh);
+  // Relaxed: a reclaim target.
+  int64_t excess = job->counter.usage.load(std::memory_order_relaxed) -
+                   job->counter.high.load(std::memory_order_relaxed);
+  if (excess > 0) {
+    StallBegin(group);
+    int64_t start = MonotonicNanos();
+    int64_t got = ReclaimSubtree(kRootGroup, excess);
+    StallEnd(group, StallKind::kReclaim, MonotonicNanos() - start);
+    if (got >= excess) {
+      t_over_high = 0;
+      return;
+    }
+  }
+  t_over_high += bytes;
+  double pages = static_cast<double>(t_over_high) / 4096.0;
+  int64_t delay_ns = static_cast<int64_t>(ratio * ratio * pages / 64.0 * 1e9);
+  if (delay_ns > kMaxHighDelayNs) delay_ns = kMaxHighDelayNs;
+  if (delay_ns < kMinHighDelayNs) return;  // keep accumulating
+  t_over_high = 0;
+  StallBegin(group);
+  SleepNanos(delay_ns);
+  StallEnd(group, StallKind::kThrottle, delay_ns);
+  // Relaxed: a statistic.
+  job->throttled_ns.fetch_add(delay_ns, std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -39,8 +74,26 @@ void MaybeThrottle(uint32_t group, int64_t bytes) {
       worst_group = n;
     }
   }
+  // The job node is the level above the root (job_member.h).
+  JobNode* job = JobNodeOrNull();
+  if (job != nullptr) {
+    // Relaxed: advisory, as high itself.
+    int64_t high = job->counter.high.load(std::memory_order_relaxed);
+    int64_t usage = job->counter.usage.load(std::memory_order_relaxed);
+    if (high != kUnlimited && usage > high) {
+      double ratio = high > 0 ? static_cast<double>(usage - high) / high : 1.0;
+      if (ratio > worst || worst_group == kNoParent) {
+        worst = ratio;
+        worst_group = kJobNode;
+      }
+    }
+  }
   if (worst_group == kNoParent) {
     t_over_high = 0;
+    return;
+  }
+  if (worst_group == kJobNode) {
+    ThrottleJob(group, job, worst, bytes);
     return;
   }
   reg.RaiseEvent(worst_group, kEventHigh);

@@ -160,11 +160,18 @@ TEST(MemgroupCommandTest, SetsEnvironmentAndPreload) {
                       {{"MEMGROUP_LIBRARY", MG_FAKE_PRELOAD},
                        {"LD_PRELOAD", "libpthread.so.0"}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_MAX"), "1G");
-  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_HIGH"), "512m");
+  // max, high, oom and stats are the job's: in its control block and the
+  // supervisor, not in each process's environment.
+  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_MAX"), std::nullopt);
+  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_HIGH"), std::nullopt);
+  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_OOM"), std::nullopt);
+  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_STATS"), std::nullopt);
+  EXPECT_THAT(EnvValue(r.out, "MEMGROUP_JOB").value_or(""),
+              HasSubstr("/job-"));
+  EXPECT_THAT(r.err, HasSubstr("job /usr/bin/env"));
+  EXPECT_THAT(r.err, HasSubstr("\nmax 1073741824\n"));
+  EXPECT_THAT(r.err, HasSubstr("\nhigh 536870912\n"));
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_FAULT"), "0.5");
-  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_OOM"), "wait:3");
-  EXPECT_EQ(EnvValue(r.out, "MEMGROUP_STATS"), "stderr");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_ENGINE"), "jemalloc");
   EXPECT_EQ(EnvValue(r.out, "MEMGROUP_CONTROL"), "1");
   EXPECT_EQ(EnvValue(r.out, "LD_PRELOAD"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `memgroup run --max 64M -- python3 ...`: the command sets MEMGROUP_MAX and
-# LD_PRELOAD, python gets MemoryError at the limit and recovers, and the
-# program's exit status comes back through the command.
+# `memgroup run --max 64M -- python3 ...`: the command makes a job with that
+# max (MEMGROUP_JOB) and sets LD_PRELOAD, python gets MemoryError at the
+# limit and recovers, and the program's exit status comes back through the
+# command.
 # Usage: cli_run.sh MEMGROUP_BINARY LIBRARY PYTHON3
 memgroup=$1
 library=$2
@@ -14,7 +15,8 @@ unset LD_PRELOAD
 
 "$memgroup" run --max 64M --oom enomem -- "$python" -c '
 import os, sys
-assert os.environ["MEMGROUP_MAX"] == "64M", os.environ.get("MEMGROUP_MAX")
+assert "MEMGROUP_MAX" not in os.environ, os.environ.get("MEMGROUP_MAX")
+assert os.environ["MEMGROUP_JOB"].startswith("/"), os.environ.get("MEMGROUP_JOB")
 assert os.environ["LD_PRELOAD"].split(":")[0] == os.environ["MEMGROUP_LIBRARY"]
 items = []
 try:

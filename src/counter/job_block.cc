@@ -1,0 +1,366 @@
+// Implements job_block.h: creating, validating and attaching the job control
+// block, member slots and their release. Raw system calls only (src/base/
+// sys.h): members attach inside their first malloc. Allocates: never.
+//
+// SYNCHRONIZATION
+// - JobMember::state is the slot protocol (see job_block.h). The CAS that
+//   takes a slot is acq_rel; the store that publishes Active or Free is
+//   release and pairs with the acquire loads of scanners, so a scanner that
+//   sees Active also sees the pid and start time written before.
+// - JobMember::charged: exchanged to 0 by a release (relaxed: the value is
+//   a byte count; the job node's usage is adjusted by the same amount and
+//   nothing else is published through it).
+// - The job node's usage follows counter_tree.h (seq_cst add + load of max
+//   on try-charge).
+#include "counter/job_block.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <new>
+
+#include "base/sys.h"
+
+namespace memgroup::internal {
+namespace {
+
+// Returns the job node's usage by `bytes` (clamped at 0, as an uncharge).
+void UnchargeNode(JobNode* node, int64_t bytes) {
+  if (bytes <= 0) return;
+  // Relaxed: an uncharge is never ordered against a limit check (a late
+  // uncharge only makes a racing charge fail conservatively).
+  int64_t now =
+      node->counter.usage.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
+  if (now < 0) {
+    // Racy by design: add back only our deficit (see CounterTree::Cancel).
+    node->counter.usage.fetch_add(-now, std::memory_order_relaxed);
+  }
+  JobWakeWaiters(node);
+}
+
+bool ParseU64(const char* p, const char* end, uint64_t* out) {
+  uint64_t v = 0;
+  if (p >= end) return false;
+  for (; p < end; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    if (v > (UINT64_MAX - 9) / 10) return false;
+    v = v * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+const char* JobErrorString(JobError e) {
+  switch (e) {
+    case JobError::kOk: return "ok";
+    case JobError::kOpen: return "cannot open it";
+    case JobError::kNotRegular: return "not a regular file";
+    case JobError::kNotOwner: return "owned by another user";
+    case JobError::kBadMode: return "its mode is not 0600";
+    case JobError::kTooSmall: return "too small for a job block";
+    case JobError::kBadMagic: return "not a memgroup job block";
+    case JobError::kBadVersion: return "unsupported job block version";
+    case JobError::kBadLayout: return "inconsistent job block layout";
+    case JobError::kMap: return "cannot map it";
+    case JobError::kExists: return "it already exists";
+    case JobError::kCreate: return "cannot create it";
+  }
+  return "unknown error";
+}
+
+JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count) {
+  if (bytes < kJobHeaderBytes) return JobError::kTooSmall;
+  JobHeader h;
+  memcpy(&h, base, sizeof(h));  // one snapshot: no re-read after checking
+  if (h.magic != kJobMagic) return JobError::kBadMagic;
+  if (h.version != kJobVersion) return JobError::kBadVersion;
+  if (h.header_bytes != kJobHeaderBytes || h.slot_count == 0 ||
+      h.slot_count > kJobMaxSlots ||
+      h.total_bytes != JobBlockBytes(h.slot_count) || h.total_bytes != bytes) {
+    return JobError::kBadLayout;
+  }
+  *slot_count = h.slot_count;
+  return JobError::kOk;
+}
+
+JobError JobCreate(const char* path, const JobParams& params, JobView* view,
+                   int* err) {
+  *err = 0;
+  if (params.slot_count == 0 || params.slot_count > kJobMaxSlots) {
+    return JobError::kBadLayout;
+  }
+  int fd = SysOpen(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   0600);
+  if (fd < 0) {
+    *err = errno;
+    return errno == EEXIST ? JobError::kExists : JobError::kCreate;
+  }
+  const uint64_t bytes = JobBlockBytes(params.slot_count);
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    *err = errno;
+    SysClose(fd);
+    unlink(path);
+    return JobError::kCreate;
+  }
+  void* p = SysMmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  SysClose(fd);
+  if (p == MAP_FAILED) {
+    *err = errno;
+    unlink(path);
+    return JobError::kMap;
+  }
+  // A fresh file reads as zeros: every member slot is Free, every counter 0.
+  auto* base = static_cast<uint8_t*>(p);
+  JobView v{base, bytes, params.slot_count};
+  JobNode* node = v.node();
+  new (&node->counter) PageCounter();
+  CounterTree(&node->counter, 1).InitNode(0, kNoParent);
+  // Relaxed: nobody else maps the block before the header below is written
+  // and the path is handed to the program.
+  node->counter.max.store(params.max, std::memory_order_relaxed);
+  node->counter.high.store(params.high, std::memory_order_relaxed);
+  node->oom_policy.store(params.oom_policy, std::memory_order_relaxed);
+  node->oom_wait_ns.store(params.oom_wait_ns, std::memory_order_relaxed);
+  JobHeader* h = v.header();
+  h->version = kJobVersion;
+  h->header_bytes = kJobHeaderBytes;
+  h->total_bytes = bytes;
+  h->slot_count = params.slot_count;
+  h->supervisor_pid = params.supervisor_pid;
+  h->start_ticks = params.start_ticks;
+  h->start_unix_ns = params.start_unix_ns;
+  size_t n = strnlen(params.command, kJobCommandBytes - 1);
+  memcpy(h->command, params.command, n);
+  h->command[n] = '\0';
+  // Release: the magic is written last; a reader that validates it sees a
+  // complete header (members open the file only after creation anyway).
+  std::atomic_ref<uint64_t>(h->magic).store(kJobMagic,
+                                            std::memory_order_release);
+  *view = v;
+  return JobError::kOk;
+}
+
+JobError JobAttach(const char* path, JobView* view, int* err) {
+  *err = 0;
+  int fd = SysOpen(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = errno;
+    return errno == ELOOP ? JobError::kNotRegular : JobError::kOpen;
+  }
+  struct stat st;
+  if (SysFstat(fd, &st) != 0) {
+    *err = errno;
+    SysClose(fd);
+    return JobError::kOpen;
+  }
+  JobError e = JobError::kOk;
+  if (!S_ISREG(st.st_mode)) {
+    e = JobError::kNotRegular;
+  } else if (st.st_uid != SysGetuid()) {
+    e = JobError::kNotOwner;
+  } else if ((st.st_mode & 07777) != 0600) {
+    e = JobError::kBadMode;
+  } else if (st.st_size < static_cast<off_t>(kJobHeaderBytes) ||
+             st.st_size > static_cast<off_t>(JobBlockBytes(kJobMaxSlots))) {
+    e = st.st_size < static_cast<off_t>(kJobHeaderBytes) ? JobError::kTooSmall
+                                                         : JobError::kBadLayout;
+  }
+  if (e != JobError::kOk) {
+    SysClose(fd);
+    return e;
+  }
+  const size_t bytes = static_cast<size_t>(st.st_size);
+  void* p = SysMmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  SysClose(fd);
+  if (p == MAP_FAILED) {
+    *err = errno;
+    return JobError::kMap;
+  }
+  uint32_t slots = 0;
+  e = JobValidate(static_cast<const uint8_t*>(p), bytes, &slots);
+  if (e != JobError::kOk) {
+    SysMunmap(p, bytes);
+    return e;
+  }
+  *view = JobView{static_cast<uint8_t*>(p), bytes, slots};
+  return JobError::kOk;
+}
+
+void JobDetach(JobView* view) {
+  if (view->base != nullptr) SysMunmap(view->base, view->map_bytes);
+  *view = JobView{};
+}
+
+bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive) {
+  if (pid <= 0) return false;
+  char path[40] = "/proc/";
+  char digits[16];
+  int nd = 0;
+  for (uint32_t v = static_cast<uint32_t>(pid); v != 0; v /= 10) {
+    digits[nd++] = static_cast<char>('0' + v % 10);
+  }
+  size_t at = 6;
+  while (nd > 0) path[at++] = digits[--nd];
+  memcpy(path + at, "/stat", 6);
+  int saved = errno;
+  int fd = SysOpen(path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    errno = saved;
+    return false;
+  }
+  char buf[1024];
+  long n = SysRead(fd, buf, sizeof(buf) - 1);
+  SysClose(fd);
+  errno = saved;
+  if (n <= 0) return false;
+  // "pid (comm) S ..." : comm may contain spaces and parentheses; the last
+  // ')' ends it. Then field 3 is the state and field 22 the start time.
+  const char* end = buf + n;
+  const char* p = end;
+  while (p > buf && p[-1] != ')') --p;
+  if (p == buf) return false;
+  int field = 2;
+  const char* tok = nullptr;
+  char state = 0;
+  while (p < end) {
+    while (p < end && *p == ' ') ++p;
+    if (p >= end) break;
+    tok = p;
+    while (p < end && *p != ' ' && *p != '\n') ++p;
+    ++field;
+    if (field == 3) state = *tok;
+    if (field == 22) {
+      if (!ParseU64(tok, p, start_ticks)) return false;
+      *alive = state != 'Z' && state != 'X' && state != 'x';
+      return true;
+    }
+    if (p < end && *p == '\n') break;
+  }
+  return false;
+}
+
+uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
+                        bool* reused) {
+  *reused = false;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    // Acquire: pairs with the release store of Active; pid and start time
+    // written before it are visible.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+    // Relaxed: ordered by the acquire load above.
+    if (m->pid.load(std::memory_order_relaxed) != pid ||
+        m->start_ticks.load(std::memory_order_relaxed) != start_ticks) {
+      continue;
+    }
+    // Our own pid and start time: the image before an exec. Its blocks
+    // are gone with its address space.
+    JobReleaseCharge(v, i);
+    // Relaxed: a statistic.
+    m->peak.store(0, std::memory_order_relaxed);
+    *reused = true;
+    return i;
+  }
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    uint32_t expected = kMemberFree;
+    // Relaxed pre-check, then acq_rel CAS: the winner owns the slot; the
+    // acquire side orders our writes after the previous owner's release.
+    if (m->state.load(std::memory_order_relaxed) != kMemberFree ||
+        !m->state.compare_exchange_strong(expected, kMemberClaiming,
+                                          std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+      continue;
+    }
+    // Relaxed: published by the release store of Active below.
+    m->pid.store(pid, std::memory_order_relaxed);
+    m->start_ticks.store(start_ticks, std::memory_order_relaxed);
+    m->charged.store(0, std::memory_order_relaxed);
+    m->peak.store(0, std::memory_order_relaxed);
+    // Release: pairs with scanners' acquire loads of state.
+    m->state.store(kMemberActive, std::memory_order_release);
+    return i;
+  }
+  return kNoMember;
+}
+
+int64_t JobReleaseCharge(const JobView& v, uint32_t i) {
+  if (i >= v.slot_count) return 0;
+  // Relaxed: see SYNCHRONIZATION; the count moves to the node below.
+  int64_t bytes = v.member(i)->charged.exchange(0, std::memory_order_relaxed);
+  // A hostile or corrupted value is clamped by UnchargeNode.
+  UnchargeNode(v.node(), bytes);
+  return bytes;
+}
+
+bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid) {
+  if (i >= v.slot_count) return false;
+  JobMember* m = v.member(i);
+  uint32_t expected = kMemberActive;
+  // Acquire: the pid read below is the one published with Active.
+  if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+      m->pid.load(std::memory_order_relaxed) != pid) {
+    return false;
+  }
+  // acq_rel: exactly one releaser wins; see SYNCHRONIZATION.
+  if (!m->state.compare_exchange_strong(expected, kMemberReleasing,
+                                        std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+    return false;
+  }
+  if (m->pid.load(std::memory_order_relaxed) != pid) {
+    // Reclaimed by another process between our check and CAS: put it back.
+    // Release: pairs with scanners' acquire loads.
+    m->state.store(kMemberActive, std::memory_order_release);
+    return false;
+  }
+  JobReleaseCharge(v, i);
+  // Release: the slot may be claimed again; pairs with the claimer's CAS.
+  m->state.store(kMemberFree, std::memory_order_release);
+  return true;
+}
+
+uint32_t JobReleaseDead(const JobView& v) {
+  uint32_t released = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    // Acquire: pairs with the release store of Active.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+    // Relaxed: ordered by the acquire above.
+    pid_t pid = m->pid.load(std::memory_order_relaxed);
+    uint64_t want = m->start_ticks.load(std::memory_order_relaxed);
+    uint64_t start = 0;
+    bool alive = false;
+    bool dead = !ReadProcStart(pid, &start, &alive) || !alive || start != want;
+    if (dead && JobReleaseMember(v, i, pid)) ++released;
+  }
+  return released;
+}
+
+uint32_t JobReleasePid(const JobView& v, pid_t pid) {
+  uint32_t released = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    if (JobReleaseMember(v, i, pid)) ++released;
+  }
+  return released;
+}
+
+void JobWakeWaiters(JobNode* node) {
+  // Relaxed: a waiter that registers after this load re-checks within its
+  // poll interval.
+  if (node->waiters.load(std::memory_order_relaxed) == 0) return;
+  // Release: pairs with the waiter's acquire load of wake_seq before its
+  // retry; the futex compares against that value, so no wake is lost.
+  node->wake_seq.fetch_add(1, std::memory_order_release);
+  SysFutexWakeShared(reinterpret_cast<const uint32_t*>(&node->wake_seq),
+                     INT_MAX);
+}
+
+}  // namespace memgroup::internal

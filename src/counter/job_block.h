@@ -1,0 +1,236 @@
+// The job control block: the shared, owner-only mapping through which every
+// process of a `memgroup run` job charges one counter node (spec §3.7).
+// Owns: the block's fixed layout (header, the job's counter node with its
+// events, futex word and OOM policy, the member table), creating it,
+// attaching to it with full validation, member slots (claim, release,
+// release of dead members) and the clamped member uncharge.
+//
+// The mapping is written by other processes of the same user: everything
+// read from it is validated before use, and no value read from it is ever
+// used as a bound. A JobView copies the slot count once, after validation;
+// indices are checked against that copy.
+//
+// Layout (version 1), all offsets fixed:
+//   [0, 512)           JobHeader
+//   [512, 768)         JobNode (PageCounter + events + futex + policy)
+//   [768, 768 + 64*n)  JobMember[n]
+//
+// Invariants (between operations, with no charge in flight, stocks drained):
+//   node.usage == sum(member.charged for claimed members)
+//   member.charged >= 0
+//
+// Allocates: never (members attach inside the first malloc). Thread-safe:
+// every operation may run concurrently in any member process.
+#ifndef MEMGROUP_SRC_COUNTER_JOB_BLOCK_H_
+#define MEMGROUP_SRC_COUNTER_JOB_BLOCK_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "counter/counter_tree.h"
+
+namespace memgroup::internal {
+
+inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
+inline constexpr uint32_t kJobVersion = 1;
+inline constexpr uint32_t kJobCommandBytes = 256;
+inline constexpr uint32_t kJobDefaultSlots = 1024;
+inline constexpr uint32_t kJobMaxSlots = 65536;
+
+static_assert(std::atomic<int64_t>::is_always_lock_free &&
+                  std::atomic<uint32_t>::is_always_lock_free &&
+                  std::atomic<uint64_t>::is_always_lock_free &&
+                  std::atomic<int32_t>::is_always_lock_free,
+              "atomics in a mapping shared between processes");
+
+// Written once by the creator before any member can open the file; read-only
+// afterwards.
+struct JobHeader {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t header_bytes;  // offset of the member table
+  uint64_t total_bytes;   // header_bytes + slot_count * sizeof(JobMember)
+  uint32_t slot_count;
+  int32_t supervisor_pid;
+  uint64_t start_ticks;      // the supervisor's /proc/PID/stat field 22
+  int64_t start_unix_ns;     // CLOCK_REALTIME when the job was created
+  char command[kJobCommandBytes];  // NUL-terminated, truncated
+  char pad[512 - 48 - kJobCommandBytes];
+};
+static_assert(sizeof(JobHeader) == 512);
+
+enum JobEvent : uint32_t {
+  kJobEventMax = 0,
+  kJobEventOom,
+  kJobEventOomKill,
+  kJobEventHigh,
+  kJobEventCount,
+};
+
+// The job's counter node. `counter` uses usage, max, high, watermarks and
+// failcnt; its parent is never read (the job is the top of every member's
+// walk).
+struct JobNode {
+  PageCounter counter;
+  // Relaxed statistics, written by any member.
+  std::atomic<int64_t> events[kJobEventCount];
+  // Futex word of the `wait` policy: bumped (release) by an uncharge that
+  // sees waiters and by limit raises; waiters compare against the value
+  // they read (acquire) before their retry. Shared futex.
+  std::atomic<uint32_t> wake_seq;
+  // Members' threads sleeping under `wait` (relaxed: a wake decision; a
+  // missed wake is bounded by the waiters' poll).
+  std::atomic<uint32_t> waiters;
+  // OomPolicy of the job and the wait timeout (-1: forever). Written by the
+  // creator; relaxed (advisory configuration).
+  std::atomic<uint32_t> oom_policy;
+  uint32_t pad0;
+  std::atomic<int64_t> oom_wait_ns;
+  // Time members' threads slept above the job's high (relaxed statistic).
+  std::atomic<int64_t> throttled_ns;
+};
+static_assert(sizeof(JobNode) == 256);
+
+enum JobMemberState : uint32_t {
+  kMemberFree = 0,
+  kMemberClaiming = 1,  // a process is filling the slot
+  kMemberActive = 2,
+  kMemberReleasing = 3,  // someone releases a dead member's charge
+};
+
+// One member (a process). `state` is the slot's owner protocol: Free ->
+// Claiming (CAS, by the joining process) -> Active (release store, after pid
+// and start time) -> Releasing (CAS, by whoever releases it) -> Free
+// (release store).
+struct JobMember {
+  std::atomic<uint32_t> state;
+  std::atomic<int32_t> pid;
+  std::atomic<uint64_t> start_ticks;  // /proc/PID/stat field 22
+  // Bytes this member charged to the job node and has not returned.
+  std::atomic<int64_t> charged;
+  std::atomic<int64_t> peak;  // relaxed statistic
+  char pad[32];
+};
+static_assert(sizeof(JobMember) == 64);
+
+inline constexpr uint32_t kJobHeaderBytes = sizeof(JobHeader) + sizeof(JobNode);
+
+// Total size of a block with `slots` member slots.
+constexpr uint64_t JobBlockBytes(uint32_t slots) {
+  return kJobHeaderBytes + static_cast<uint64_t>(slots) * sizeof(JobMember);
+}
+
+enum class JobError {
+  kOk,
+  kOpen,        // open(2) failed (errno kept in *err)
+  kNotRegular,  // not a regular file (or a symlink: O_NOFOLLOW)
+  kNotOwner,    // owned by another user
+  kBadMode,     // group or other may access it
+  kTooSmall,    // shorter than a header
+  kBadMagic,
+  kBadVersion,
+  kBadLayout,   // header_bytes, slot_count or total_bytes inconsistent
+  kMap,         // mmap failed
+  kExists,      // create: the file exists
+  kCreate,      // create: open/ftruncate failed
+};
+const char* JobErrorString(JobError e);
+
+// A process's view of a mapped block. The slot count is copied from the
+// validated header and is the only bound used.
+struct JobView {
+  uint8_t* base = nullptr;
+  size_t map_bytes = 0;
+  uint32_t slot_count = 0;
+
+  bool attached() const { return base != nullptr; }
+  JobHeader* header() const { return reinterpret_cast<JobHeader*>(base); }
+  JobNode* node() const {
+    return reinterpret_cast<JobNode*>(base + sizeof(JobHeader));
+  }
+  // Precondition: i < slot_count (checked by the callers).
+  JobMember* member(uint32_t i) const {
+    return reinterpret_cast<JobMember*>(base + kJobHeaderBytes) + i;
+  }
+};
+
+// What the creator writes.
+struct JobParams {
+  uint32_t slot_count = kJobDefaultSlots;
+  int64_t max = kUnlimited;
+  int64_t high = kUnlimited;
+  uint32_t oom_policy = 0;  // OomPolicy (enomem)
+  int64_t oom_wait_ns = -1;
+  int32_t supervisor_pid = 0;
+  uint64_t start_ticks = 0;
+  int64_t start_unix_ns = 0;
+  const char* command = "";
+};
+
+// Creates the block at `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), sizes
+// and initialises it, and maps it. *err: errno of a failed call.
+JobError JobCreate(const char* path, const JobParams& params, JobView* view,
+                   int* err);
+
+// Opens and maps an existing block: the file must be a regular file owned by
+// the caller's uid with mode 0600, and the header must be valid (magic,
+// version, header size, slot count within [1, kJobMaxSlots], total size
+// equal to the file's size).
+JobError JobAttach(const char* path, JobView* view, int* err);
+
+// Validates a mapped block of `bytes` bytes (the checks of JobAttach after
+// the file's). Exposed for tests.
+JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count);
+
+void JobDetach(JobView* view);
+
+inline constexpr uint32_t kNoMember = 0xffffffffu;
+
+// Reads /proc/PID/stat: *start_ticks (field 22) and whether the process is
+// alive (exists and is not a zombie). False if it cannot be read (gone).
+bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive);
+
+// Joins the job as (pid, start_ticks). If an Active slot already names the
+// same pid and start time (an exec of a member), that slot is reused and
+// the old image's charge is released first; *reused says so. Otherwise a
+// free slot is claimed with charged = 0. kNoMember when the table is full.
+uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
+                        bool* reused);
+
+// Returns member i's whole charge to the job node; the slot stays claimed
+// (a process's exit hook: later charges stay accounted until the slot is
+// released). Returns the bytes.
+int64_t JobReleaseCharge(const JobView& v, uint32_t i);
+
+// Releases member i (its charge and its slot) if it is Active and still
+// names `pid`. Whoever wins the CAS does it. Returns true if released.
+bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid);
+
+// Releases every Active member whose process is gone, a zombie, or has a
+// different start time (pid reused). Returns how many.
+uint32_t JobReleaseDead(const JobView& v);
+
+// Releases the Active members named `pid` (a reaped child). Returns how many.
+uint32_t JobReleasePid(const JobView& v, pid_t pid);
+
+// Wakes threads of every member waiting under `wait` (after an uncharge or a
+// limit raise). Cheap when nobody waits.
+void JobWakeWaiters(JobNode* node);
+
+// The uplink of a process's counter tree into the job: charges that reach
+// the process root continue into `node` and add to `charged`; uncharges
+// take from both, never more than `charged` holds (see CounterTree).
+// Written before the process serves allocations from other threads (init)
+// or while it has one thread (a fork child); read by every charge walk.
+struct JobLink {
+  JobNode* node = nullptr;
+  std::atomic<int64_t>* charged = nullptr;
+  std::atomic<int64_t>* peak = nullptr;
+};
+
+}  // namespace memgroup::internal
+
+#endif  // MEMGROUP_SRC_COUNTER_JOB_BLOCK_H_

@@ -1,0 +1,334 @@
+// Tests of the job control block (src/counter/job_block.h): creation and
+// validation of hostile files, member slots, the counter tree's uplink into
+// the job node with the member-clamped uncharge, and release of dead
+// members.
+#include "counter/job_block.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tree_fixture.h"
+
+namespace memgroup::internal {
+namespace {
+
+class JobBlockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mg_job_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/job";
+  }
+  void TearDown() override {
+    JobDetach(&view_);
+    unlink(path_.c_str());
+    unlink((dir_ + "/link").c_str());
+    rmdir(dir_.c_str());
+  }
+  void Create(uint32_t slots = 8, int64_t max = kUnlimited) {
+    JobParams p;
+    p.slot_count = slots;
+    p.max = max;
+    p.command = "test job";
+    int err = 0;
+    ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk) << err;
+  }
+  // Rewrites bytes of the file at `offset`.
+  void Poke(off_t offset, const void* data, size_t n) {
+    int fd = open(path_.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, data, n, offset), static_cast<ssize_t>(n));
+    close(fd);
+  }
+  JobError Attach(JobView* v) {
+    int err = 0;
+    return JobAttach(path_.c_str(), v, &err);
+  }
+
+  std::string dir_, path_;
+  JobView view_;
+};
+
+TEST_F(JobBlockTest, CreateWritesAValidOwnerOnlyBlock) {
+  Create(8, 1 << 20);
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), JobBlockBytes(8));
+  JobView v;
+  ASSERT_EQ(Attach(&v), JobError::kOk);
+  EXPECT_EQ(v.slot_count, 8u);
+  EXPECT_EQ(v.node()->counter.max.load(), 1 << 20);
+  EXPECT_STREQ(v.header()->command, "test job");
+  JobDetach(&v);
+}
+
+TEST_F(JobBlockTest, CreateRefusesAnExistingFile) {
+  Create();
+  JobView v;
+  JobParams p;
+  int err = 0;
+  EXPECT_EQ(JobCreate(path_.c_str(), p, &v, &err), JobError::kExists);
+}
+
+TEST_F(JobBlockTest, AttachRefusesASymlink) {
+  Create();
+  ASSERT_EQ(symlink(path_.c_str(), (dir_ + "/link").c_str()), 0);
+  JobView v;
+  int err = 0;
+  EXPECT_EQ(JobAttach((dir_ + "/link").c_str(), &v, &err),
+            JobError::kNotRegular);
+}
+
+TEST_F(JobBlockTest, AttachRefusesAWiderMode) {
+  Create();
+  ASSERT_EQ(chmod(path_.c_str(), 0644), 0);
+  JobView v;
+  EXPECT_EQ(Attach(&v), JobError::kBadMode);
+}
+
+TEST_F(JobBlockTest, AttachRefusesAMissingFileOrDirectory) {
+  JobView v;
+  EXPECT_EQ(Attach(&v), JobError::kOpen);
+  int err = 0;
+  EXPECT_NE(JobAttach(dir_.c_str(), &v, &err), JobError::kOk);
+}
+
+TEST_F(JobBlockTest, AttachValidatesTheHeader) {
+  Create(8);
+  uint64_t bad_magic = 1;
+  Poke(offsetof(JobHeader, magic), &bad_magic, sizeof(bad_magic));
+  JobView v;
+  EXPECT_EQ(Attach(&v), JobError::kBadMagic);
+  uint64_t magic = kJobMagic;
+  Poke(offsetof(JobHeader, magic), &magic, sizeof(magic));
+  uint32_t version = 7;
+  Poke(offsetof(JobHeader, version), &version, sizeof(version));
+  EXPECT_EQ(Attach(&v), JobError::kBadVersion);
+  version = kJobVersion;
+  Poke(offsetof(JobHeader, version), &version, sizeof(version));
+  // A slot count that would reach past the file.
+  uint32_t slots = 1000;
+  Poke(offsetof(JobHeader, slot_count), &slots, sizeof(slots));
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  slots = 0;
+  Poke(offsetof(JobHeader, slot_count), &slots, sizeof(slots));
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  slots = 8;
+  Poke(offsetof(JobHeader, slot_count), &slots, sizeof(slots));
+  uint32_t header = 4096;
+  Poke(offsetof(JobHeader, header_bytes), &header, sizeof(header));
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  header = kJobHeaderBytes;
+  Poke(offsetof(JobHeader, header_bytes), &header, sizeof(header));
+  ASSERT_EQ(Attach(&v), JobError::kOk);
+  JobDetach(&v);
+  // A truncated file.
+  ASSERT_EQ(truncate(path_.c_str(), 100), 0);
+  EXPECT_EQ(Attach(&v), JobError::kTooSmall);
+}
+
+TEST_F(JobBlockTest, ValidateRejectsEveryShortOrCorruptBuffer) {
+  Create(4);
+  std::string copy(reinterpret_cast<const char*>(view_.base),
+                   view_.map_bytes);
+  uint32_t slots = 0;
+  const auto* b = reinterpret_cast<const uint8_t*>(copy.data());
+  EXPECT_EQ(JobValidate(b, copy.size(), &slots), JobError::kOk);
+  EXPECT_EQ(slots, 4u);
+  EXPECT_NE(JobValidate(b, copy.size() - 1, &slots), JobError::kOk);
+  EXPECT_NE(JobValidate(b, 10, &slots), JobError::kOk);
+  // Random garbage never validates (the magic is checked first).
+  for (int round = 0; round < 200; ++round) {
+    std::string junk = copy;
+    for (int k = 0; k < 16; ++k) {
+      junk[static_cast<size_t>(rand()) % 48] = static_cast<char>(rand());
+    }
+    uint32_t n = 0;
+    if (JobValidate(reinterpret_cast<const uint8_t*>(junk.data()), junk.size(),
+                    &n) == JobError::kOk) {
+      EXPECT_EQ(n, 4u);
+    }
+  }
+}
+
+TEST_F(JobBlockTest, ClaimReleaseAndExecReuse) {
+  Create(2);
+  bool reused = true;
+  uint64_t start = 0;
+  bool alive = false;
+  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
+  EXPECT_TRUE(alive);
+  uint32_t a = JobClaimMember(view_, getpid(), start, &reused);
+  ASSERT_NE(a, kNoMember);
+  EXPECT_FALSE(reused);
+  view_.member(a)->charged.store(4096);
+  view_.node()->counter.usage.store(4096);
+  // The same pid and start time again: an exec of that member. Its charge
+  // is released and the slot reused.
+  uint32_t b = JobClaimMember(view_, getpid(), start, &reused);
+  EXPECT_EQ(b, a);
+  EXPECT_TRUE(reused);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 0);
+  EXPECT_EQ(view_.member(a)->charged.load(), 0);
+  // Another start time is another process.
+  uint32_t c = JobClaimMember(view_, getpid(), start + 1, &reused);
+  EXPECT_NE(c, a);
+  ASSERT_NE(c, kNoMember);
+  EXPECT_EQ(JobClaimMember(view_, getpid(), start + 2, &reused), kNoMember);
+  EXPECT_TRUE(JobReleaseMember(view_, c, getpid()));
+  EXPECT_FALSE(JobReleaseMember(view_, c, getpid()));  // already free
+  EXPECT_FALSE(JobReleaseMember(view_, 99, getpid()));  // out of range
+}
+
+TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
+  Create(4, 10000);
+  testing::TreeFixture f;
+  f.Add(0, kNoParent);
+  f.Add(1, 0);
+  CounterTree t = f.tree();
+  bool reused;
+  uint32_t slot = JobClaimMember(view_, getpid(), 1, &reused);
+  JobLink link{view_.node(), &view_.member(slot)->charged,
+               &view_.member(slot)->peak};
+  t.SetJobLink(&link);
+  uint32_t failed = 0;
+  ASSERT_TRUE(t.TryCharge(1, 6000, &failed));
+  EXPECT_EQ(view_.node()->counter.usage.load(), 6000);
+  EXPECT_EQ(view_.member(slot)->charged.load(), 6000);
+  // The job refuses: every local level is rolled back.
+  EXPECT_FALSE(t.TryCharge(1, 6000, &failed));
+  EXPECT_EQ(failed, kJobNode);
+  EXPECT_EQ(t.Usage(0), 6000);
+  EXPECT_EQ(t.Usage(1), 6000);
+  EXPECT_EQ(view_.node()->counter.failcnt.load(), 1);
+  EXPECT_EQ(t.Margin(1), 4000);
+  // A fork child: its member charge starts at 0; frees of inherited blocks
+  // leave the job alone.
+  std::atomic<int64_t> child_charged{0}, child_peak{0};
+  JobLink child{view_.node(), &child_charged, &child_peak};
+  testing::TreeFixture g;  // the child's copy of the counters
+  g.Add(0, kNoParent);
+  g.Add(1, 0);
+  CounterTree ct = g.tree();
+  ct.Charge(1, 6000);
+  ct.SetJobLink(&child);
+  ct.Uncharge(1, 2000);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 6000);
+  ASSERT_TRUE(ct.TryCharge(1, 1000, &failed));
+  EXPECT_EQ(view_.node()->counter.usage.load(), 7000);
+  ct.Uncharge(1, 3000);  // 1000 of its own, 2000 more inherited
+  EXPECT_EQ(child_charged.load(), 0);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 6000);
+  t.Uncharge(1, 6000);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 0);
+  EXPECT_EQ(view_.member(slot)->peak.load(), 6000);
+}
+
+TEST_F(JobBlockTest, DeadMembersAreReleased) {
+  Create(4);
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    uint64_t start = 0;
+    bool alive = false;
+    bool reused;
+    if (!ReadProcStart(getpid(), &start, &alive)) _exit(1);
+    uint32_t s = JobClaimMember(view_, getpid(), start, &reused);
+    if (s == kNoMember) _exit(2);
+    view_.member(s)->charged.store(1 << 20);
+    view_.node()->counter.usage.fetch_add(1 << 20);
+    char c = 1;
+    if (write(pipefd[1], &c, 1) != 1) _exit(3);
+    pause();
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(pipefd[0], &c, 1), 1);
+  EXPECT_EQ(JobReleaseDead(view_), 0u);  // alive
+  EXPECT_EQ(view_.node()->counter.usage.load(), 1 << 20);
+  kill(pid, SIGKILL);
+  // A zombie counts as dead.
+  for (int i = 0; i < 1000 && JobReleaseDead(view_) == 0; ++i) usleep(1000);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 0);
+  int st;
+  waitpid(pid, &st, 0);
+  close(pipefd[0]);
+  close(pipefd[1]);
+}
+
+// Two members' trees charge one job node from several threads each, near
+// the job's max; quiesced, the job and every member read exactly 0.
+TEST_F(JobBlockTest, ConcurrentMembersEndAtZero) {
+  Create(4, 1 << 18);
+  uint64_t start = 0;
+  bool alive = false;
+  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
+  testing::TreeFixture fa, fb;
+  JobLink links[2];
+  CounterTree trees[2];
+  testing::TreeFixture* fixtures[2] = {&fa, &fb};
+  for (int k = 0; k < 2; ++k) {
+    fixtures[k]->Add(0, kNoParent);
+    fixtures[k]->Add(1, 0);
+    bool reused;
+    uint32_t slot = JobClaimMember(view_, getpid(), start + k, &reused);
+    ASSERT_NE(slot, kNoMember);
+    links[k] = JobLink{view_.node(), &view_.member(slot)->charged,
+                       &view_.member(slot)->peak};
+    trees[k] = fixtures[k]->tree();
+    trees[k].SetJobLink(&links[k]);
+  }
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const CounterTree& tree = trees[t % 2];
+      int64_t held = 0;
+      for (int i = 0; i < 20000; ++i) {
+        int64_t n = 4096 * (1 + (i * 7 + t) % 16);
+        uint32_t failed;
+        if (tree.TryCharge(1, n, &failed)) {
+          held += n;
+        } else {
+          refused.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (i % 16 == 15 && held > 0) {  // one thread alone reaches max
+          tree.Uncharge(1, held);
+          held = 0;
+        }
+      }
+      tree.Uncharge(1, held);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(view_.node()->counter.usage.load(), 0);
+  EXPECT_EQ(links[0].charged->load(), 0);
+  EXPECT_EQ(links[1].charged->load(), 0);
+  EXPECT_LE(view_.node()->counter.watermark.load(), 1 << 18);
+  EXPECT_GT(refused.load(), 0);
+}
+
+TEST_F(JobBlockTest, ReadProcStartOfAMissingProcessFails) {
+  uint64_t start = 0;
+  bool alive = true;
+  EXPECT_FALSE(ReadProcStart(0, &start, &alive));
+  EXPECT_FALSE(ReadProcStart(0x3fffffff, &start, &alive));
+}
+
+}  // namespace
+}  // namespace memgroup::internal

@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Jobs: `memgroup run` puts the program and every process it starts under
+# one limit (docs/preload.md, "Jobs"). One case per run:
+#   two_children  two python children under --max 100M: the second gets
+#                 MemoryError while the first holds its 80 MiB
+#   sigkill       a member killed with SIGKILL: a sibling takes its 70 MiB
+#   oom_kill      --oom kill kills the 70 MiB holder, not the small grower
+#   oom_wait      --oom wait: a member waits at the job's max until another
+#                 member exits
+#   fork_storm    200 forks that allocate and exit: the job ends at its
+#                 starting usage (read from the control block)
+#   exec_chain    an exec releases the old image's charge
+#   pipeline      a shell pipeline; --stats written once, for the job
+#   signals       exit status, death by a signal, forwarded signals
+#   security      the block's directory and file modes; a bad MEMGROUP_JOB
+#                 or an unsafe directory is refused with a message
+# Usage: job.sh MEMGROUP_BINARY LIBRARY PYTHON3 CASE
+memgroup=$1
+library=$2
+python=$3
+case_name=$4
+set -- "$library"
+. "$(dirname "$0")/lib.sh"
+require_lib
+export MEMGROUP_LIBRARY=$MG_LIB
+unset LD_PRELOAD MEMGROUP_MAX MEMGROUP_HIGH MEMGROUP_OOM MEMGROUP_STATS
+export T=$mg_tmp PY=$python
+
+# A python program run as a member: eat.py NAME MIB [READY_FILE WAIT_FILE]
+# allocates MIB MiB in 1 MiB pieces, prints the outcome, touches READY_FILE
+# and then holds the memory until WAIT_FILE exists (up to 30 s).
+cat > "$mg_tmp/eat.py" <<'PY'
+import os, sys, time
+name, mib = sys.argv[1], int(sys.argv[2])
+ready = sys.argv[3] if len(sys.argv) > 3 else None
+wait = sys.argv[4] if len(sys.argv) > 4 else None
+held = []
+try:
+    for _ in range(mib):
+        held.append(bytearray((1 << 20) - 64))  # a 1 MiB size class
+    print(name, "held", mib, "MiB", flush=True)
+except MemoryError:
+    print(name, "MemoryError after", len(held), "MiB", flush=True)
+if ready:
+    open(ready, "w").close()
+if wait:
+    for _ in range(3000):
+        if os.path.exists(wait):
+            break
+        time.sleep(0.01)
+PY
+
+# Reads the job's usage from the control block named by MEMGROUP_JOB.
+cat > "$mg_tmp/job_usage.py" <<'PY'
+import mmap, os, struct
+def job_usage():
+    with open(os.environ["MEMGROUP_JOB"], "rb") as f:
+        m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        magic, = struct.unpack_from("<Q", m, 0)
+        assert magic == 0x314b4f4a47524d4d, hex(magic)
+        usage, = struct.unpack_from("<q", m, 512)
+        m.close()
+    return usage
+PY
+
+stat_of() { awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
+
+case $case_name in
+two_children)
+  "$memgroup" run --max 100M --stats "$mg_tmp/stats" -- bash -c '
+    "$PY" "$T/eat.py" A 80 "$T/a_ready" "$T/b_done" > "$T/a.out" &
+    a=$!
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    "$PY" "$T/eat.py" B 80 > "$T/b.out"
+    touch "$T/b_done"
+    wait $a' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/a.out" "A held 80 MiB" "the first child"
+  expect_contains "$mg_tmp/b.out" "B MemoryError" "the second child"
+  peak=$(stat_of peak "$mg_tmp/stats")
+  [ "$peak" -le $((100 << 20)) ] || fail "job peak $peak over 100M"
+  [ "$peak" -ge $((80 << 20)) ] || fail "job peak $peak below 80M"
+  [ "$(stat_of events.max "$mg_tmp/stats")" -ge 1 ] || fail "no events.max"
+  pass "one limit for two children"
+  ;;
+sigkill)
+  "$memgroup" run --max 100M -- bash -c '
+    "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/never" > "$T/a.out" &
+    a=$!
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    kill -9 $a
+    wait $a
+    "$PY" "$T/eat.py" B 70 > "$T/b.out"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/a.out" "$mg_tmp/b.out"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/a.out" "A held 70 MiB" "the killed member"
+  expect_contains "$mg_tmp/b.out" "B held 70 MiB" "the sibling"
+  pass "a member killed with SIGKILL is released"
+  ;;
+oom_kill)
+  "$memgroup" run --max 100M --oom kill --stats "$mg_tmp/stats" -- bash -c '
+    "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/never" > "$T/a.out" &
+    a=$!
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    "$PY" "$T/eat.py" B 40 > "$T/b.out"
+    b=$?
+    wait $a
+    echo "A status $? B status $b"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out" "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"
+  cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/out" "A status 137 B status 0" "the verdict"
+  expect_contains "$mg_tmp/b.out" "B held 40 MiB" "the grower"
+  expect_contains "$mg_tmp/err" "killed member" "the OOM report"
+  expect_eq "$(stat_of events.oom_kill "$mg_tmp/stats")" "1" "events.oom_kill"
+  pass "--oom kill kills the largest member"
+  ;;
+oom_wait)
+  "$memgroup" run --max 100M --oom wait --stats "$mg_tmp/stats" -- bash -c '
+    "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/a_go" > "$T/a.out" &
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    (sleep 1; date +%s.%N > "$T/a_released"; touch "$T/a_go") &
+    "$PY" "$T/eat.py" B 70 > "$T/b.out"
+    date +%s.%N > "$T/b_done"
+    wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/a.out" "A held 70 MiB" "the holder"
+  expect_contains "$mg_tmp/b.out" "B held 70 MiB" "the waiter"
+  awk -v a="$(cat "$mg_tmp/a_released")" -v b="$(cat "$mg_tmp/b_done")" \
+    'BEGIN { exit !(b >= a) }' || fail "B finished before A let go"
+  [ "$(stat_of events.oom "$mg_tmp/stats")" -ge 1 ] || fail "no events.oom"
+  pass "--oom wait waits across processes"
+  ;;
+fork_storm)
+  "$memgroup" run --max 256M -- "$python" -c '
+import os, sys, time
+sys.path.insert(0, os.environ["T"])
+from job_usage import job_usage
+keep = [bytearray(1 << 20) for _ in range(8)]
+base = job_usage()
+for i in range(200):
+    pid = os.fork()
+    if pid == 0:
+        blocks = [bytearray(1 << 20) for _ in range(2)]
+        del keep[:]          # frees inherited blocks too
+        if i % 2:
+            os._exit(0)      # no exit hooks: released by the supervisor
+        sys.exit(0)
+    os.waitpid(pid, 0)
+usage = job_usage()
+for _ in range(300):
+    if abs(usage - base) <= (1 << 20):
+        break
+    time.sleep(0.01)
+    usage = job_usage()
+print("base", base, "after", usage)
+assert abs(usage - base) <= (1 << 20), (base, usage)
+print("storm ok")' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/out" "storm ok" "usage after the storm"
+  pass "a fork storm ends at the starting usage"
+  ;;
+exec_chain)
+  "$memgroup" run --max 100M -- "$python" -c '
+import os, sys
+held = [bytearray(1 << 20) for _ in range(60)]
+print("first image holds 60 MiB", flush=True)
+os.execv(sys.executable, [sys.executable, os.environ["T"] + "/eat.py",
+                          "second", "60"])' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/out" "second held 60 MiB" "the exec'd image"
+  pass "exec releases the old image's charge"
+  ;;
+pipeline)
+  "$memgroup" run --max 200M --stats - -- bash -c \
+    'seq 1 200000 | sort -n | tail -n 1' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_eq "$(cat "$mg_tmp/out")" "200000" "pipeline output"
+  expect_eq "$(grep -c '^current ' "$mg_tmp/err")" "1" "stats blocks"
+  expect_eq "$(grep -c '^group ' "$mg_tmp/err")" "0" "per-process stats"
+  expect_contains "$mg_tmp/err" "job bash -c" "the job's stats"
+  peak=$(stat_of peak "$mg_tmp/err")
+  [ "$peak" -gt 0 ] || fail "job peak $peak"
+  pass "a pipeline in one job, stats once"
+  ;;
+signals)
+  "$memgroup" run -- sh -c 'exit 3'
+  expect_eq "$?" "3" "exit status"
+  "$memgroup" run -- sh -c 'kill -9 $$'
+  expect_eq "$?" "137" "death by SIGKILL"
+  "$memgroup" run -- sh -c 'kill -TERM $$'
+  expect_eq "$?" "143" "death by SIGTERM"
+  "$memgroup" run -- sh -c '
+    trap "echo got TERM; exit 42" TERM
+    touch "$T/ready"
+    while :; do sleep 0.05; done' > "$mg_tmp/out" 2>&1 &
+  sup=$!
+  for _ in $(seq 3000); do [ -e "$mg_tmp/ready" ] && break; sleep 0.01; done
+  kill -TERM $sup
+  wait $sup
+  expect_eq "$?" "42" "status after a forwarded SIGTERM"
+  expect_contains "$mg_tmp/out" "got TERM" "the program's handler"
+  rm -f "$mg_tmp/ready"
+  "$memgroup" run -- "$python" -c '
+import os, signal, sys, time
+got = []
+signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))
+open(os.environ["T"] + "/ready", "w").close()
+for _ in range(500):
+    if got: break
+    time.sleep(0.01)
+print("USR1" if got else "no signal")' > "$mg_tmp/out2" 2>&1 &
+  sup=$!
+  for _ in $(seq 3000); do [ -e "$mg_tmp/ready" ] && break; sleep 0.01; done
+  kill -USR1 $sup
+  wait $sup
+  expect_eq "$?" "0" "status after SIGUSR1"
+  expect_contains "$mg_tmp/out2" "USR1" "forwarded SIGUSR1"
+  ls "${XDG_RUNTIME_DIR:-/nonexistent}/memgroup" /dev/shm/memgroup-"$(id -u)" \
+    2>/dev/null | grep -q "job-$sup-" && fail "the control block was left behind"
+  pass "signals and exit status"
+  ;;
+security)
+  # Where the block lives, and its modes, seen from inside the job.
+  mkdir -m 700 "$mg_tmp/xdg"
+  XDG_RUNTIME_DIR=$mg_tmp/xdg "$memgroup" run -- sh -c \
+    'stat -c "%a %n" "$MEMGROUP_JOB" "$(dirname "$MEMGROUP_JOB")"' \
+    > "$mg_tmp/out" 2> "$mg_tmp/err"
+  expect_eq "$?" "0" "exit status"
+  cat "$mg_tmp/out"
+  expect_eq "$(sed -n 1p "$mg_tmp/out" | cut -d' ' -f1)" "600" "file mode"
+  expect_eq "$(sed -n 2p "$mg_tmp/out")" "700 $mg_tmp/xdg/memgroup" \
+    "directory and mode"
+  expect_eq "$(ls "$mg_tmp/xdg/memgroup" | wc -l)" "0" "block removed"
+  # A directory other users can enter is refused.
+  chmod 755 "$mg_tmp/xdg/memgroup"
+  XDG_RUNTIME_DIR=$mg_tmp/xdg "$memgroup" run -- true 2> "$mg_tmp/err"
+  expect_eq "$?" "1" "status with an unsafe directory"
+  expect_contains "$mg_tmp/err" "accessible by other users" "its message"
+  # A bad MEMGROUP_JOB stops the program before main, naming the variable.
+  printf 'not a job block at all, just some bytes of text\n%.0s' $(seq 40) \
+    > "$mg_tmp/junk"
+  chmod 600 "$mg_tmp/junk"
+  ln -s "$mg_tmp/junk" "$mg_tmp/link"
+  check_refused() {  # check_refused VALUE TEXT
+    env MEMGROUP_JOB="$1" LD_PRELOAD="$MG_LIB" "$python" -c 'print("main")' \
+      > "$mg_tmp/out" 2> "$mg_tmp/err"
+    expect_eq "$?" "2" "status with MEMGROUP_JOB=$1"
+    expect_eq "$(cat "$mg_tmp/out")" "" "output with MEMGROUP_JOB=$1"
+    expect_contains "$mg_tmp/err" "MEMGROUP_JOB" "message for $1"
+    expect_contains "$mg_tmp/err" "$2" "reason for $1"
+    cat "$mg_tmp/err"
+  }
+  check_refused relative/job "absolute path"
+  check_refused "$mg_tmp/missing" "cannot open it"
+  check_refused "$mg_tmp/junk" "not a memgroup job block"
+  check_refused "$mg_tmp/link" "not a regular file"
+  chmod 644 "$mg_tmp/junk"
+  check_refused "$mg_tmp/junk" "mode is not 0600"
+  pass "the control block is owner-only and validated"
+  ;;
+*)
+  fail "unknown case $case_name"
+  ;;
+esac
