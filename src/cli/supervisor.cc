@@ -137,11 +137,14 @@ void WriteJobStats(const JobView& v, const std::string& where,
   if (f != stderr) fclose(f);
 }
 
+// The program's command line on one line: arguments joined by spaces, and
+// control characters (a script passed with -c has newlines) shown as spaces,
+// so that the stats and the block's header stay one `key value` per line.
 std::string CommandLine(const std::vector<std::string>& argv) {
   std::string s;
   for (const std::string& a : argv) {
     if (!s.empty()) s += ' ';
-    s += a;
+    for (char c : a) s += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c;
     if (s.size() >= kJobCommandBytes) break;
   }
   return s;

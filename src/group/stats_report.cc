@@ -9,6 +9,7 @@
 
 #include <atomic>
 
+#include "base/parse_size.h"
 #include "base/raw_log.h"
 #include "group/pressure.h"
 #include "base/sys.h"
@@ -123,30 +124,34 @@ void SetOomReportHook(OomReportHook hook) {
 void WriteOomReport(uint32_t group, int64_t bytes, const char* verdict) {
   Registry& reg = GlobalRegistry();
   const CounterTree& t = reg.tree();
-  if (group == kJobNode) {
+  char path[512];
+  char max[32];
+  const bool job = group == kJobNode;
+  if (job) {
     JobNode* node = JobNodeOrNull();
     if (node != nullptr) {
       // Relaxed: a report's snapshot.
+      FormatSize(node->counter.max.load(std::memory_order_relaxed), max,
+                 sizeof(max));
       RawPrint(2,
                "memgroup: out of memory in the job (pid %d): a charge of %lld "
-               "bytes would exceed max %lld (current %lld); policy %s\n",
+               "bytes would exceed max %s (current %lld); policy %s\n",
                static_cast<int>(SysGetpid()), static_cast<long long>(bytes),
-               static_cast<long long>(
-                   node->counter.max.load(std::memory_order_relaxed)),
+               max,
                static_cast<long long>(
                    node->counter.usage.load(std::memory_order_relaxed)),
                verdict);
     }
     group = kRootGroup;  // this process's own figures follow
+  } else {
+    reg.Path(group, path, sizeof(path));
+    FormatSize(t.Max(group), max, sizeof(max));
+    RawPrint(2,
+             "memgroup: out of memory in group %s: a charge of %lld bytes "
+             "would exceed max %s (current %lld); policy %s\n",
+             path, static_cast<long long>(bytes), max,
+             static_cast<long long>(t.Usage(group)), verdict);
   }
-  char path[512];
-  reg.Path(group, path, sizeof(path));
-  RawPrint(2,
-           "memgroup: out of memory in group %s: a charge of %lld bytes would "
-           "exceed max %lld (current %lld); policy %s\n",
-           path, static_cast<long long>(bytes),
-           static_cast<long long>(t.Max(group)),
-           static_cast<long long>(t.Usage(group)), verdict);
   // Top groups by usage (excluding the root).
   uint32_t top[5] = {kNoParent, kNoParent, kNoParent, kNoParent, kNoParent};
   for (uint32_t g = 1; g < kMaxGroups; ++g) {
@@ -167,7 +172,8 @@ void WriteOomReport(uint32_t group, int64_t bytes, const char* verdict) {
     RawPrint(2, "memgroup:   %s %lld\n", path,
              static_cast<long long>(t.Usage(top[k])));
   }
-  RawPrint(2, "memgroup: stats of the refusing group:\n");
+  RawPrint(2, "memgroup: stats of the %s:\n",
+           job ? "refusing process's group /" : "refusing group");
   WriteGroupStats(2, group);
   // Pairs with SetOomReportHook's release store.
   OomReportHook hook = g_oom_report_hook.load(std::memory_order_acquire);
