@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -55,6 +56,20 @@ TEST(BindingStressTest, DestroyedGroupsReleaseTheirThreadsAndCountersEndAtZero) 
   std::atomic<bool> stop{false};
   std::atomic<int64_t> foreign_generation{0};
   std::atomic<int64_t> moved_on_miss{0};
+  std::thread churn([&] {
+    std::mt19937 rng(99);
+    int k = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const int i = static_cast<int>(rng() % kGroups);
+      if (reg.Destroy(ids[i].load()) == Errc::kOk) {
+        char name[16];
+        snprintf(name, sizeof(name), "g%d-%d", i, k++);
+        GroupId id = kInvalidGroupId;
+        if (reg.Create(parent, name, &id) == Errc::kOk) ids[i].store(id);
+      }
+      std::this_thread::yield();
+    }
+  });
   std::vector<std::thread> workers;
   for (int w = 0; w < kWorkers; ++w) {
     workers.emplace_back([&, w] {
@@ -64,7 +79,16 @@ TEST(BindingStressTest, DestroyedGroupsReleaseTheirThreadsAndCountersEndAtZero) 
       std::mt19937 rng(w + 1);
       std::vector<Held> mine;
       mine.reserve(4096);
-      for (int k = 0; k < kOpsPerWorker; ++k) {
+      // Until the ops are done and a destroy has hit a bound thread (the
+      // check below), or 10 s: how soon the churn meets a bound thread is
+      // timing, so the loop waits for it rather than hoping.
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      for (int k = 0;
+           k < kOpsPerWorker ||
+           (moved_on_miss.load(std::memory_order_relaxed) == 0 &&
+            std::chrono::steady_clock::now() < deadline);
+           ++k) {
         const unsigned r = rng() % 100;
         if (r < 2) {
           uint32_t idx;
@@ -107,20 +131,6 @@ TEST(BindingStressTest, DestroyedGroupsReleaseTheirThreadsAndCountersEndAtZero) 
       TeardownThread();
     });
   }
-  std::thread churn([&] {
-    std::mt19937 rng(99);
-    int k = 0;
-    while (!stop.load(std::memory_order_relaxed)) {
-      const int i = static_cast<int>(rng() % kGroups);
-      if (reg.Destroy(ids[i].load()) == Errc::kOk) {
-        char name[16];
-        snprintf(name, sizeof(name), "g%d-%d", i, k++);
-        GroupId id = kInvalidGroupId;
-        if (reg.Create(parent, name, &id) == Errc::kOk) ids[i].store(id);
-      }
-      std::this_thread::yield();
-    }
-  });
   for (auto& th : workers) th.join();
   stop.store(true);
   churn.join();
