@@ -127,4 +127,13 @@ ParseConfigError ParseSeed(const char* text, uint64_t* out) {
   return ParseDecimal(p, e, UINT64_MAX, out);
 }
 
+ParseConfigError ParseStatsPath(const char* text) {
+  if (text == nullptr || *text == '\0') return ParseConfigError::kEmpty;
+  size_t len = 0;
+  while (text[len] != '\0') {
+    if (++len >= kStatsPathCapacity) return ParseConfigError::kOutOfRange;
+  }
+  return ParseConfigError::kOk;
+}
+
 }  // namespace memgroup::internal

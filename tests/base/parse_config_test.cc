@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace memgroup::internal {
 namespace {
 
@@ -106,6 +108,18 @@ TEST(ParseSeedTest, AcceptsTheWholeUint64Range) {
   EXPECT_EQ(ParseSeed("-1", &s), ParseConfigError::kBadNumber);
   EXPECT_EQ(ParseSeed("0x10", &s), ParseConfigError::kBadNumber);
   EXPECT_EQ(ParseSeed("", &s), ParseConfigError::kEmpty);
+}
+
+TEST(ParseStatsPathTest, NonEmptyAndShorterThanTheLibrarysBuffer) {
+  EXPECT_EQ(ParseStatsPath("stderr"), ParseConfigError::kOk);
+  EXPECT_EQ(ParseStatsPath("-"), ParseConfigError::kOk);
+  EXPECT_EQ(ParseStatsPath(" "), ParseConfigError::kOk);  // taken as given
+  EXPECT_EQ(ParseStatsPath(""), ParseConfigError::kEmpty);
+  EXPECT_EQ(ParseStatsPath(nullptr), ParseConfigError::kEmpty);
+  std::string path(kStatsPathCapacity - 1, 'p');
+  EXPECT_EQ(ParseStatsPath(path.c_str()), ParseConfigError::kOk);
+  path += 'p';
+  EXPECT_EQ(ParseStatsPath(path.c_str()), ParseConfigError::kOutOfRange);
 }
 
 }  // namespace
