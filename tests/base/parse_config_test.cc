@@ -90,6 +90,11 @@ TEST(ParseProbabilityTest, RefusesOthers) {
   EXPECT_EQ(ParseProbability("10", &p), ParseConfigError::kOutOfRange);
   EXPECT_EQ(ParseProbability("2", &p), ParseConfigError::kOutOfRange);
   EXPECT_EQ(ParseProbability("1.0001", &p), ParseConfigError::kOutOfRange);
+  // Above 1 by less than a double can show: still above 1.
+  EXPECT_EQ(ParseProbability("1.00000000000000000100001", &p),
+            ParseConfigError::kOutOfRange);
+  EXPECT_EQ(ParseProbability("1.0000000000000000000000000000001", &p),
+            ParseConfigError::kOutOfRange);
   EXPECT_EQ(ParseProbability(".5", &p), ParseConfigError::kBadNumber);
   EXPECT_EQ(ParseProbability("0.", &p), ParseConfigError::kBadNumber);
   EXPECT_EQ(ParseProbability("-0.1", &p), ParseConfigError::kBadNumber);
