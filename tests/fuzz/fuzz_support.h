@@ -59,7 +59,7 @@ inline std::string Escaped(std::string_view s) {
 class CString {
  public:
   explicit CString(std::string_view s) : buf_(new char[s.size() + 1]) {
-    memcpy(buf_.get(), s.data(), s.size());
+    if (!s.empty()) memcpy(buf_.get(), s.data(), s.size());
     buf_[s.size()] = '\0';
   }
   const char* get() const { return buf_.get(); }
@@ -70,6 +70,7 @@ class CString {
 
 // The input up to its first NUL (what a C string of it would hold).
 inline std::string_view UpToNul(const uint8_t* data, size_t size) {
+  if (size == 0) return std::string_view();
   const char* p = reinterpret_cast<const char*>(data);
   const void* nul = memchr(p, '\0', size);
   return std::string_view(

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,11 @@ int RunFile(const std::filesystem::path& path) {
   }
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
                           std::istreambuf_iterator<char>());
-  // A heap copy of exactly the input's size, as libFuzzer passes it.
-  std::vector<uint8_t> copy(bytes.begin(), bytes.end());
-  LLVMFuzzerTestOneInput(copy.data(), copy.size());
+  // A heap copy of exactly the input's size, never a null pointer (also
+  // for an empty input), as libFuzzer passes it.
+  std::unique_ptr<uint8_t[]> copy(new uint8_t[bytes.size()]);
+  std::copy(bytes.begin(), bytes.end(), copy.get());
+  LLVMFuzzerTestOneInput(copy.get(), bytes.size());
   return 0;
 }
 
