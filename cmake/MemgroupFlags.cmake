@@ -13,6 +13,21 @@ elseif(MG_SANITIZE STREQUAL "address")
 elseif(MG_SANITIZE)
   message(FATAL_ERROR "MG_SANITIZE must be empty, thread or address (got '${MG_SANITIZE}')")
 endif()
+# MG_FUZZ: every object gets libFuzzer's coverage instrumentation
+# (fuzzer-no-link), ASan and UBSan; the fuzz executables add
+# -fsanitize=fuzzer (libFuzzer's main) themselves.
+if(MG_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "MG_FUZZ needs clang (cmake --preset fuzz); got ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  if(MG_SANITIZE)
+    message(FATAL_ERROR "MG_FUZZ brings its own sanitizers: leave MG_SANITIZE empty")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined
+    -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1)
+  add_link_options(-fsanitize=address,undefined)
+  add_compile_definitions(MG_SANITIZER_BUILD=1)
+endif()
 if(MG_SAN_FLAGS)
   add_compile_options(${MG_SAN_FLAGS})
   add_link_options(${MG_SAN_FLAGS})

@@ -2,7 +2,9 @@
 # Builds memgroup and runs the whole test suite: the release build (unit,
 # stress, preload and real-program tests), then the TSan and ASan+UBSan
 # builds of the library-mode code (the preload shim cannot run under a
-# sanitizer). Exits non-zero on any failure.
+# sanitizer), then a short run of the libFuzzer targets (scripts/fuzz.sh,
+# 15 s each: about two minutes with its build). Exits non-zero on any
+# failure.
 set -eu
 cd "$(dirname "$0")/.."
 for preset in release tsan asan; do
@@ -11,4 +13,6 @@ for preset in release tsan asan; do
   cmake --build --preset "$preset"
   ctest --preset "$preset"
 done
+echo "=== memgroup: fuzz ==="
+./scripts/fuzz.sh --seconds 15
 echo "=== memgroup: all tests passed ==="

@@ -1,7 +1,8 @@
 // Configuration from the environment (MEMGROUP_*), read once at init and
 // applied to the process group "/": limits through the group layer's
 // SetLimit, the OOM policy, fault injection, the stats report's path.
-// Any malformed or unknown variable exits with status 2.
+// Any malformed or unknown variable exits with status 2, after the line of
+// base/parse_env.h's FormatEnvError (which does the validation).
 // Must never: allocate (it runs inside the first malloc), call a libc
 // function that may allocate (getenv is avoided: environ is walked).
 // Allocates: never.

@@ -98,25 +98,31 @@ ParseConfigError ParseProbability(const char* text, double* out) {
   if (!IsAsciiDigit(*p)) return ParseConfigError::kBadNumber;
   // Integer part: leading zeros, then at most a single 1.
   double v = 0;
+  bool one = false;
   while (p < e && *p == '0') ++p;
   if (p < e && IsAsciiDigit(*p)) {
     if (*p != '1' || (p + 1 < e && IsAsciiDigit(p[1]))) {
       return ParseConfigError::kOutOfRange;
     }
     v = 1;
+    one = true;
     ++p;
   }
+  bool nonzero_fraction = false;
   if (p < e && *p == '.') {
     ++p;
     if (p == e || !IsAsciiDigit(*p)) return ParseConfigError::kBadNumber;
     double scale = 0.1;
     for (; p < e && IsAsciiDigit(*p); ++p) {
+      nonzero_fraction |= *p != '0';
       v += (*p - '0') * scale;
       scale /= 10;
     }
   }
   if (p != e) return ParseConfigError::kBadNumber;
-  if (v > 1.0) return ParseConfigError::kOutOfRange;
+  // Above 1 is decided on the digits: 1 plus a fraction too small to change
+  // a double (1.00000000000000000001) is still above 1.
+  if (one && nonzero_fraction) return ParseConfigError::kOutOfRange;
   *out = v;
   return ParseConfigError::kOk;
 }
@@ -125,6 +131,15 @@ ParseConfigError ParseSeed(const char* text, uint64_t* out) {
   const char *p, *e;
   if (!Trim(text, &p, &e)) return ParseConfigError::kEmpty;
   return ParseDecimal(p, e, UINT64_MAX, out);
+}
+
+ParseConfigError ParseStatsPath(const char* text) {
+  if (text == nullptr || *text == '\0') return ParseConfigError::kEmpty;
+  size_t len = 0;
+  while (text[len] != '\0') {
+    if (++len >= kStatsPathCapacity) return ParseConfigError::kOutOfRange;
+  }
+  return ParseConfigError::kOk;
 }
 
 }  // namespace memgroup::internal

@@ -1,6 +1,6 @@
 // Parsers of the configuration values other than sizes (parse_size.h): the
 // OOM policy with its optional wait timeout, the engine name, the fault
-// injection probability and its seed. The library's environment
+// injection probability and its seed, the stats path's bounds. The library's environment
 // (MEMGROUP_*) and the `memgroup run` command both validate through these,
 // so they accept exactly the same values. Enumerated values are
 // case-insensitive, like sizes; leading and trailing ASCII whitespace is
@@ -9,6 +9,7 @@
 #ifndef MEMGROUP_SRC_BASE_PARSE_CONFIG_H_
 #define MEMGROUP_SRC_BASE_PARSE_CONFIG_H_
 
+#include <cstddef>
 #include <cstdint>
 
 namespace memgroup::internal {
@@ -61,6 +62,12 @@ inline constexpr const char kProbabilityExpected[] =
 [[nodiscard]] ParseConfigError ParseSeed(const char* text, uint64_t* out);
 inline constexpr const char kSeedExpected[] =
     "a decimal integer from 0 to 18446744073709551615";
+
+// MEMGROUP_STATS: "stderr", "-" or a file path, taken as given (no
+// trimming, no case folding): non-empty (kEmpty) and shorter than
+// kStatsPathCapacity bytes (kOutOfRange), the library's buffer for it.
+inline constexpr size_t kStatsPathCapacity = 512;
+[[nodiscard]] ParseConfigError ParseStatsPath(const char* text);
 
 // Why low and min are refused for the process's group (environment and
 // command alike).

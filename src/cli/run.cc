@@ -134,13 +134,22 @@ absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
       if (e != ParseConfigError::kOk) return BadValue(flag, value, e, expected);
       return value;
     }
-    case ValueKind::kStats:
+    case ValueKind::kStats: {
       if (value.empty()) {
         return absl::InvalidArgumentError(
             "invalid value for --stats: empty; expected a file or -");
       }
-      if (value == "-") return std::string("stderr");
-      return JoinPath(cwd, value);
+      std::string path = value == "-" ? "stderr" : JoinPath(cwd, value);
+      // The library's own check of MEMGROUP_STATS: its buffer is bounded.
+      if (ParseConfigError e = ParseStatsPath(path.c_str());
+          e != ParseConfigError::kOk) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "invalid value for --stats: '", value, "': ",
+            ParseConfigErrorString(e), "; expected a path shorter than ",
+            kStatsPathCapacity, " bytes once made absolute"));
+      }
+      return path;
+    }
   }
   return absl::InternalError("unreachable");
 }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace memgroup::internal {
 namespace {
 
@@ -88,6 +90,11 @@ TEST(ParseProbabilityTest, RefusesOthers) {
   EXPECT_EQ(ParseProbability("10", &p), ParseConfigError::kOutOfRange);
   EXPECT_EQ(ParseProbability("2", &p), ParseConfigError::kOutOfRange);
   EXPECT_EQ(ParseProbability("1.0001", &p), ParseConfigError::kOutOfRange);
+  // Above 1 by less than a double can show: still above 1.
+  EXPECT_EQ(ParseProbability("1.00000000000000000100001", &p),
+            ParseConfigError::kOutOfRange);
+  EXPECT_EQ(ParseProbability("1.0000000000000000000000000000001", &p),
+            ParseConfigError::kOutOfRange);
   EXPECT_EQ(ParseProbability(".5", &p), ParseConfigError::kBadNumber);
   EXPECT_EQ(ParseProbability("0.", &p), ParseConfigError::kBadNumber);
   EXPECT_EQ(ParseProbability("-0.1", &p), ParseConfigError::kBadNumber);
@@ -106,6 +113,18 @@ TEST(ParseSeedTest, AcceptsTheWholeUint64Range) {
   EXPECT_EQ(ParseSeed("-1", &s), ParseConfigError::kBadNumber);
   EXPECT_EQ(ParseSeed("0x10", &s), ParseConfigError::kBadNumber);
   EXPECT_EQ(ParseSeed("", &s), ParseConfigError::kEmpty);
+}
+
+TEST(ParseStatsPathTest, NonEmptyAndShorterThanTheLibrarysBuffer) {
+  EXPECT_EQ(ParseStatsPath("stderr"), ParseConfigError::kOk);
+  EXPECT_EQ(ParseStatsPath("-"), ParseConfigError::kOk);
+  EXPECT_EQ(ParseStatsPath(" "), ParseConfigError::kOk);  // taken as given
+  EXPECT_EQ(ParseStatsPath(""), ParseConfigError::kEmpty);
+  EXPECT_EQ(ParseStatsPath(nullptr), ParseConfigError::kEmpty);
+  std::string path(kStatsPathCapacity - 1, 'p');
+  EXPECT_EQ(ParseStatsPath(path.c_str()), ParseConfigError::kOk);
+  path += 'p';
+  EXPECT_EQ(ParseStatsPath(path.c_str()), ParseConfigError::kOutOfRange);
 }
 
 }  // namespace

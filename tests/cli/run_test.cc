@@ -77,6 +77,20 @@ void ExpectUsageError(std::vector<std::string> args, const char* fragment) {
   EXPECT_THAT(options.status().message(), HasSubstr(fragment));
 }
 
+TEST(ParseRunArgsTest, StatsPathMustFitTheLibrarysBuffer) {
+  // 511 bytes once made absolute: accepted; 512: refused, as the library
+  // refuses MEMGROUP_STATS of that length.
+  const std::string rel(511 - std::string("/srv/app/").size(), 'r');
+  auto fits = Parse({"--stats", rel, "--", "p"});
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ(fits->env[0].second.size(), 511u);
+  ExpectUsageError({"--stats", rel + "r", "--", "p"},
+                   "shorter than 512 bytes once made absolute");
+  ExpectUsageError({"--stats=/" + std::string(511, 'a'), "--", "p"},
+                   "--stats");
+  EXPECT_TRUE(Parse({"--stats=/" + std::string(510, 'a'), "--", "p"}).ok());
+}
+
 TEST(ParseRunArgsTest, RejectsUsageErrors) {
   ExpectUsageError({"--maxx", "1G", "--", "p"}, "unknown option '--maxx'");
   ExpectUsageError({"-m", "1G", "--", "p"}, "unknown option '-m'");

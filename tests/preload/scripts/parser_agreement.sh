@@ -40,6 +40,8 @@ table=(
   "fault-seed MEMGROUP_FAULT_SEED 18446744073709551616 refused"
   "fault-seed MEMGROUP_FAULT_SEED -1 refused"
   "fault-seed MEMGROUP_FAULT_SEED 0x10 refused"
+  "fault MEMGROUP_FAULT 1.00000000000000000100001 refused"
+  "stats MEMGROUP_STATS /$(printf 'p%.0s' $(seq 511)) refused"
 )
 
 for row in "${table[@]}"; do
