@@ -1,5 +1,5 @@
 // The job control block: the shared, owner-only mapping through which every
-// process of a `memgroup run` job charges one counter node (spec §3.7).
+// process of a `memgroup run` job charges one counter node.
 // Owns: the block's fixed layout (header, the job's counter node with its
 // events, futex word and OOM policy, the member table), creating it,
 // attaching to it with full validation, member slots (claim, release,

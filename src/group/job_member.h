@@ -1,4 +1,4 @@
-// This process's membership in a `memgroup run` job (spec §3.7): attaching
+// This process's membership in a `memgroup run` job: attaching
 // to the job control block (counter/job_block.h) at init, the member slot,
 // the uplink of the process root into the job node, rejoining as a new
 // member in a fork child, releasing the charge at exit, and the job's OOM
