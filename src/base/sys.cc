@@ -62,27 +62,6 @@ int SysFstat(int fd, struct stat* st) {
   return static_cast<int>(syscall(SYS_fstat, fd, st));
 }
 
-int SysFutexWait(const uint32_t* addr, uint32_t expected, int64_t timeout_ns) {
-  struct timespec ts;
-  struct timespec* tsp = nullptr;
-  if (timeout_ns >= 0) {
-    ts.tv_sec = timeout_ns / 1000000000;
-    ts.tv_nsec = timeout_ns % 1000000000;
-    tsp = &ts;
-  }
-  int saved = errno;
-  long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, tsp, nullptr, 0);
-  int err = r == 0 ? 0 : errno;
-  errno = saved;
-  return err;
-}
-
-void SysFutexWake(const uint32_t* addr, int count) {
-  int saved = errno;
-  syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
-  errno = saved;
-}
-
 namespace {
 
 int FutexWait(const uint32_t* addr, int op, uint32_t expected,
@@ -102,6 +81,16 @@ int FutexWait(const uint32_t* addr, int op, uint32_t expected,
 }
 
 }  // namespace
+
+int SysFutexWait(const uint32_t* addr, uint32_t expected, int64_t timeout_ns) {
+  return FutexWait(addr, FUTEX_WAIT_PRIVATE, expected, timeout_ns);
+}
+
+void SysFutexWake(const uint32_t* addr, int count) {
+  int saved = errno;
+  syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  errno = saved;
+}
 
 int SysFutexWaitShared(const uint32_t* addr, uint32_t expected,
                        int64_t timeout_ns) {
