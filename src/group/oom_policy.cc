@@ -97,25 +97,34 @@ ChargeResult OomKill(uint32_t group, uint32_t refusing, int64_t bytes) {
   return OomKillSelf(refusing, bytes);
 }
 
-// `wait` at the job level: sleeps on the job node's shared futex word, woken
-// by any member's uncharge while waiters are registered, polling every
-// 10 ms (dead members are released on each round).
-ChargeResult OomWaitJob(uint32_t group, int64_t bytes) {
-  JobNode* node = JobNodeOrNull();
-  if (node == nullptr) return ChargeResult::kOverLimit;
-  int64_t timeout = JobOomWaitNs();
-  int64_t deadline = timeout < 0 ? -1 : MonotonicNanos() + timeout;
-  // Relaxed: a wake decision; see JobNode::waiters.
-  node->waiters.fetch_add(1, std::memory_order_relaxed);
+// Where a `wait` sleeps: the refusing level's wake word and waiter count,
+// its timeout, and the futex flavour (a group's words are process-private;
+// the job node's live in the shared control block).
+struct WaitSite {
+  std::atomic<uint32_t>* wake_seq;
+  std::atomic<uint32_t>* waiters;
+  int64_t timeout_ns;  // -1: none
+  int (*futex_wait)(const uint32_t* addr, uint32_t expected, int64_t ns);
+};
+
+// Sleeps until the charge fits (retried after draining the refusing
+// subtree, and, at the job, releasing dead members) or the timeout passes;
+// woken by uncharges and limit raises, polling every 10 ms.
+ChargeResult WaitForRoom(uint32_t group, uint32_t refusing, int64_t bytes,
+                         const WaitSite& w) {
+  int64_t deadline = w.timeout_ns < 0 ? -1 : MonotonicNanos() + w.timeout_ns;
+  // Relaxed counter of sleepers (statistics and wake decisions).
+  w.waiters->fetch_add(1, std::memory_order_relaxed);
   int64_t start = MonotonicNanos();
   StallBegin(group);
   ChargeResult r = ChargeResult::kOverLimit;
   for (;;) {
-    // Pairs with JobWakeWaiters' release bump: a wake after this read is
-    // not lost (the futex compares against it).
-    uint32_t seq = node->wake_seq.load(std::memory_order_acquire);
+    // Pairs with the waker's release bump (NotifyLimitChanged,
+    // JobWakeWaiters): a wake after this read is not lost (the futex
+    // compares against it).
+    uint32_t seq = w.wake_seq->load(std::memory_order_acquire);
     uint32_t failed;
-    if (DrainAndRetry(group, kJobNode, bytes, &failed) == ChargeResult::kOk) {
+    if (DrainAndRetry(group, refusing, bytes, &failed) == ChargeResult::kOk) {
       r = ChargeResult::kOk;
       break;
     }
@@ -123,50 +132,30 @@ ChargeResult OomWaitJob(uint32_t group, int64_t bytes) {
     if (deadline >= 0 && now >= deadline) break;
     int64_t sleep = kWaitPollNs;
     if (deadline >= 0 && deadline - now < sleep) sleep = deadline - now;
-    SysFutexWaitShared(reinterpret_cast<const uint32_t*>(&node->wake_seq), seq,
-                       sleep);
+    w.futex_wait(reinterpret_cast<const uint32_t*>(w.wake_seq), seq, sleep);
   }
   // Relaxed: as above.
-  node->waiters.fetch_sub(1, std::memory_order_relaxed);
+  w.waiters->fetch_sub(1, std::memory_order_relaxed);
   StallEnd(group, StallKind::kOomWait, MonotonicNanos() - start);
   if (r == ChargeResult::kOk) CheckThresholds(group);
   return r;
 }
 
-// Sleeps until the charge fits or the group's wait timeout passes.
+// Sleeps until the charge fits or the refusing level's wait timeout passes:
+// a group's own words, or the job node's shared ones.
 ChargeResult OomWait(uint32_t group, uint32_t refusing, int64_t bytes) {
-  if (refusing == kJobNode) return OomWaitJob(group, bytes);
-  Registry& reg = GlobalRegistry();
-  GroupState& st = reg.state(refusing);
-  // Relaxed: see GroupState::oom_policy.
-  int64_t timeout = st.oom_wait_ns.load(std::memory_order_relaxed);
-  int64_t deadline = timeout < 0 ? -1 : MonotonicNanos() + timeout;
-  // Relaxed counter of sleepers (statistics and wake decisions).
-  st.waiters.fetch_add(1, std::memory_order_relaxed);
-  int64_t start = MonotonicNanos();
-  StallBegin(group);
-  ChargeResult r = ChargeResult::kOverLimit;
-  for (;;) {
-    // Pairs with the release bump in NotifyLimitChanged: a wake-up after we
-    // read seq is not lost (futex compares against it).
-    uint32_t seq = st.wake_seq.load(std::memory_order_acquire);
-    reg.stocks().DrainSubtree(refusing);
-    uint32_t failed;
-    if (RetryCharge(group, bytes, &failed) == ChargeResult::kOk) {
-      r = ChargeResult::kOk;
-      break;
-    }
-    int64_t now = MonotonicNanos();
-    if (deadline >= 0 && now >= deadline) break;
-    int64_t sleep = kWaitPollNs;
-    if (deadline >= 0 && deadline - now < sleep) sleep = deadline - now;
-    SysFutexWait(reinterpret_cast<const uint32_t*>(&st.wake_seq), seq, sleep);
+  if (refusing == kJobNode) {
+    JobNode* node = JobNodeOrNull();
+    if (node == nullptr) return ChargeResult::kOverLimit;
+    return WaitForRoom(group, refusing, bytes,
+                       {&node->wake_seq, &node->waiters, JobOomWaitNs(),
+                        SysFutexWaitShared});
   }
-  // Relaxed: see above.
-  st.waiters.fetch_sub(1, std::memory_order_relaxed);
-  StallEnd(group, StallKind::kOomWait, MonotonicNanos() - start);
-  if (r == ChargeResult::kOk) CheckThresholds(group);
-  return r;
+  GroupState& st = GlobalRegistry().state(refusing);
+  // Relaxed: see GroupState::oom_policy.
+  const int64_t timeout = st.oom_wait_ns.load(std::memory_order_relaxed);
+  return WaitForRoom(group, refusing, bytes,
+                     {&st.wake_seq, &st.waiters, timeout, SysFutexWait});
 }
 
 // Asks the program's handler, up to 16 rounds of retry verdicts.
