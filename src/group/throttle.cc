@@ -18,6 +18,23 @@ constexpr int64_t kMinHighDelayNs = 10'000'000;     // kernel HZ/100
 // Bytes charged above `high` by this thread since it last paid the penalty.
 MG_TLS int64_t t_over_high = 0;
 
+// The kernel's curve: adds `bytes` to this thread's overage and, once the
+// delay (ratio^2 per 64 pages over high) reaches 10 ms, sleeps it (at most
+// 2 s) as throttling stall of `group`. Returns the nanoseconds slept (0
+// while still accumulating).
+int64_t Penalize(uint32_t group, double ratio, int64_t bytes) {
+  t_over_high += bytes;
+  double pages = static_cast<double>(t_over_high) / 4096.0;
+  int64_t delay_ns = static_cast<int64_t>(ratio * ratio * pages / 64.0 * 1e9);
+  if (delay_ns > kMaxHighDelayNs) delay_ns = kMaxHighDelayNs;
+  if (delay_ns < kMinHighDelayNs) return 0;  // keep accumulating
+  t_over_high = 0;
+  StallBegin(group);
+  SleepNanos(delay_ns);
+  StallEnd(group, StallKind::kThrottle, delay_ns);
+  return delay_ns;
+}
+
 }  // namespace
 
 namespace {
@@ -39,17 +56,9 @@ void ThrottleJob(uint32_t group, JobNode* job, double ratio, int64_t bytes) {
       return;
     }
   }
-  t_over_high += bytes;
-  double pages = static_cast<double>(t_over_high) / 4096.0;
-  int64_t delay_ns = static_cast<int64_t>(ratio * ratio * pages / 64.0 * 1e9);
-  if (delay_ns > kMaxHighDelayNs) delay_ns = kMaxHighDelayNs;
-  if (delay_ns < kMinHighDelayNs) return;  // keep accumulating
-  t_over_high = 0;
-  StallBegin(group);
-  SleepNanos(delay_ns);
-  StallEnd(group, StallKind::kThrottle, delay_ns);
   // Relaxed: a statistic.
-  job->throttled_ns.fetch_add(delay_ns, std::memory_order_relaxed);
+  job->throttled_ns.fetch_add(Penalize(group, ratio, bytes),
+                              std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -111,16 +120,7 @@ void MaybeThrottle(uint32_t group, int64_t bytes) {
       }
     }
   }
-  t_over_high += bytes;
-  double pages = static_cast<double>(t_over_high) / 4096.0;
-  double delay_s = worst * worst * pages / 64.0;
-  int64_t delay_ns = static_cast<int64_t>(delay_s * 1e9);
-  if (delay_ns > kMaxHighDelayNs) delay_ns = kMaxHighDelayNs;
-  if (delay_ns < kMinHighDelayNs) return;  // keep accumulating
-  t_over_high = 0;
-  StallBegin(group);
-  SleepNanos(delay_ns);
-  StallEnd(group, StallKind::kThrottle, delay_ns);
+  (void)Penalize(group, worst, bytes);
 }
 
 }  // namespace memgroup::internal
