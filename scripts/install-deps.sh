@@ -13,4 +13,4 @@ $SUDO apt-get install -y --no-install-recommends \
   python3 perl ruby git sqlite3 redis-server redis-tools procps time \
   nodejs openjdk-17-jre-headless \
   python3-matplotlib \
-  dpkg-dev fakeroot groff-base man-db
+  dpkg-dev groff-base man-db
