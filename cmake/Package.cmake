@@ -26,11 +26,11 @@ set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER ${MG_PACKAGE_MAINTAINER})
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# The first line is the summary; the rest is the extended description, one
-# leading space per line as deb-control(5) wants (cpack adds it).
+# The extended description: cpack puts CPACK_PACKAGE_DESCRIPTION_SUMMARY
+# before it as the synopsis line and indents every line as deb-control(5)
+# wants.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-"per-group memory limits with Linux memory-cgroup semantics, without root
-memgroup gives a program, or groups of threads inside a program, the memory
+"memgroup gives a program, or groups of threads inside a program, the memory
 limits of a Linux memory cgroup (max, high, low, min, an out-of-memory
 policy, events, statistics and pressure) in user space, through a malloc
 replacement.
@@ -44,5 +44,9 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # A shlibs control file for libmemgroup.so.0, and the ldconfig trigger.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+# cpack's postinst and postrm call ldconfig for a library in /usr/lib; the
+# trigger is what dpkg and lintian expect of a shared-library package.
+file(WRITE ${PROJECT_BINARY_DIR}/package/deb/triggers "activate-noawait ldconfig\n")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_BINARY_DIR}/package/deb/triggers)
 
 include(CPack)
