@@ -43,6 +43,11 @@ install(FILES ${_mg_gen_dir}/memgroupConfig.cmake
               ${_mg_gen_dir}/memgroupConfigVersion.cmake
         DESTINATION ${_mg_cmake_dir})
 
+# The .pc files find the prefix relative to themselves (${pcfiledir}), so an
+# installed tree can be moved: two levels up from lib/pkgconfig, three from
+# Debian's lib/x86_64-linux-gnu/pkgconfig (the libdir with prefix /usr).
+file(RELATIVE_PATH MG_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" MG_PC_TO_PREFIX "${MG_PC_TO_PREFIX}")
 set(MG_PC_NAME memgroup)
 set(MG_PC_DESCRIPTION "Per-group memory limits with Linux memcg semantics (malloc replacement, C ABI and the Abseil-based C++ layer)")
 set(MG_PC_REQUIRES "Requires: ${MG_CPP_ABSL_PC_MODULES}")
