@@ -1,6 +1,8 @@
 # Installation of libmemgroup.so: the library, the headers, a CMake package
-# (find_package(memgroup) -> memgroup::memgroup) and two pkg-config files
-# (memgroup for C and C++, memgroup-c for C alone). Included from the
+# (find_package(memgroup) -> memgroup::memgroup), two pkg-config files
+# (memgroup for C and C++, memgroup-c for C alone) and the man pages
+# memgroup(1) and memgroup(3) (the command itself installs from src/cli;
+# cmake/Package.cmake makes a Debian package of all this). Included from the
 # top-level CMakeLists.txt when the target memgroup exists (not in the
 # sanitizer builds, which have no preload/).
 #
@@ -41,6 +43,11 @@ install(FILES ${_mg_gen_dir}/memgroupConfig.cmake
               ${_mg_gen_dir}/memgroupConfigVersion.cmake
         DESTINATION ${_mg_cmake_dir})
 
+# The .pc files find the prefix relative to themselves (${pcfiledir}), so an
+# installed tree can be moved: two levels up from lib/pkgconfig, three from
+# Debian's lib/x86_64-linux-gnu/pkgconfig (the libdir with prefix /usr).
+file(RELATIVE_PATH MG_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" MG_PC_TO_PREFIX "${MG_PC_TO_PREFIX}")
 set(MG_PC_NAME memgroup)
 set(MG_PC_DESCRIPTION "Per-group memory limits with Linux memcg semantics (malloc replacement, C ABI and the Abseil-based C++ layer)")
 set(MG_PC_REQUIRES "Requires: ${MG_CPP_ABSL_PC_MODULES}")
@@ -51,3 +58,22 @@ set(MG_PC_REQUIRES "")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/memgroup.pc.in ${_mg_gen_dir}/memgroup-c.pc @ONLY)
 install(FILES ${_mg_gen_dir}/memgroup.pc ${_mg_gen_dir}/memgroup-c.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# Man pages: the roff sources of docs/man, compressed as Debian installs them
+# (gzip -9n: no file name or time stamp inside, so a source gives one file).
+find_program(MG_GZIP gzip REQUIRED)
+set(_mg_man_pages "")
+foreach(page memgroup.1 memgroup.3)
+  string(REGEX REPLACE "^.*\\." "" _mg_section ${page})
+  set(_mg_src ${PROJECT_SOURCE_DIR}/docs/man/${page})
+  set(_mg_gz ${_mg_gen_dir}/man/${page}.gz)
+  add_custom_command(OUTPUT ${_mg_gz}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${_mg_gen_dir}/man
+    COMMAND sh -c "\"$0\" -9nc \"$1\" > \"$2\"" ${MG_GZIP} ${_mg_src} ${_mg_gz}
+    DEPENDS ${_mg_src}
+    COMMENT "Compressing man page ${page}"
+    VERBATIM)
+  list(APPEND _mg_man_pages ${_mg_gz})
+  install(FILES ${_mg_gz} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${_mg_section})
+endforeach()
+add_custom_target(memgroup_man ALL DEPENDS ${_mg_man_pages})
