@@ -12,4 +12,5 @@ $SUDO apt-get install -y --no-install-recommends \
   libbenchmark-dev libtcmalloc-minimal4 valgrind \
   python3 perl ruby git sqlite3 redis-server redis-tools procps time \
   nodejs openjdk-17-jre-headless \
-  python3-matplotlib
+  python3-matplotlib \
+  python3-prometheus-client tmux util-linux

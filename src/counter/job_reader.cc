@@ -20,15 +20,13 @@ namespace {
 
 bool Continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
 
-// Length of the well-formed UTF-8 sequence at p (n bytes available) that
-// encodes a code point other than a C1 control, or 0.
+// Length of the well-formed UTF-8 sequence at p (n bytes available), or 0.
 size_t Utf8Length(const unsigned char* p, size_t n) {
   const unsigned char c = p[0];
   size_t len = 0;
   unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
   if (c >= 0xc2 && c <= 0xdf) {
     len = 2;
-    if (c == 0xc2) lo = 0xa0;  // U+0080..U+009F are C1 controls
   } else if (c >= 0xe0 && c <= 0xef) {
     len = 3;
     if (c == 0xe0) lo = 0xa0;  // overlong
@@ -63,9 +61,11 @@ void SanitizeText(const char* in, size_t in_bytes, char* out, size_t cap) {
       continue;
     }
     const size_t len = c >= 0x80 ? Utf8Length(p + i, n - i) : 0;
-    if (len == 0) {
+    // A stray byte, or a C1 control (U+0080..U+009F: terminals act on
+    // some), is one '?'.
+    if (len == 0 || (c == 0xc2 && p[i + 1] < 0xa0)) {
       out[o++] = '?';
-      ++i;
+      i += len == 0 ? 1 : len;
       continue;
     }
     if (o + len + 1 > cap) break;  // never cut a sequence

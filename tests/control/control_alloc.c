@@ -3,8 +3,8 @@
  * "done". A refused allocation prints "enomem at step N". With HOLD_FILE it
  * then keeps its memory until that file exists (polled every 10 ms, at
  * most 60 s), tries one more 1 MiB allocation ("extra ok" / "extra
- * enomem"), frees everything and exits: 0 if every step succeeded, 3
- * otherwise.
+ * enomem"), waits likewise for HOLD_FILE.end, frees everything and
+ * exits: 0 if every step succeeded, 3 otherwise.
  * Usage: control_alloc STEPS [HOLD_FILE] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,13 @@
 #include <unistd.h>
 
 #define MIB (1024 * 1024)
+
+static void await_file(const char* path) {
+  for (int t = 0; t < 6000 && access(path, F_OK) != 0; ++t) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -41,15 +48,15 @@ int main(int argc, char** argv) {
     fflush(stdout);
   }
   if (argc > 2) {
-    for (int t = 0; t < 6000 && access(argv[2], F_OK) != 0; ++t) {
-      struct timespec ts = {0, 10 * 1000 * 1000};
-      nanosleep(&ts, NULL);
-    }
+    await_file(argv[2]);
     char* extra = malloc(MIB);
     if (extra != NULL) memset(extra, 1, MIB);
     printf("extra %s\n", extra != NULL ? "ok" : "enomem");
     fflush(stdout);
     free(extra);
+    char end[4096];
+    snprintf(end, sizeof(end), "%s.end", argv[2]);
+    await_file(end);
   }
   for (int i = 0; i < steps; ++i) free(held[i]);
   free(held);
