@@ -10,10 +10,14 @@
 namespace memgroup::internal::cli {
 namespace {
 
+// Nanoseconds as decimal seconds; a hostile block may hold any int64, so
+// the magnitude is taken as unsigned (INT64_MIN has no positive twin).
 std::string Seconds(int64_t ns) {
+  const uint64_t mag = ns < 0 ? 0 - static_cast<uint64_t>(ns)
+                              : static_cast<uint64_t>(ns);
   char buf[48];
-  snprintf(buf, sizeof(buf), "%" PRId64 ".%09" PRId64, ns / 1000000000,
-           (ns < 0 ? -ns : ns) % 1000000000);
+  snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%09" PRIu64, ns < 0 ? "-" : "",
+           mag / 1000000000, mag % 1000000000);
   return buf;
 }
 

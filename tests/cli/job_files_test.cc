@@ -118,6 +118,22 @@ TEST(JobFormatTest, Sizes) {
   EXPECT_EQ(HumanBytes(INT64_MIN), "-8.0E");
 }
 
+TEST(JobFormatTest, ExtremeCountersFormat) {
+  JobStatus st;
+  st.snap.throttled_ns = INT64_MIN;
+  st.snap.oom_wait_ns = INT64_MIN;
+  st.snap.oom_policy = 3;
+  const std::string p = FormatStatPrometheus({st});
+  EXPECT_NE(p.find("memgroup_throttled_seconds_total{pid=\"0\",group=\"/\"} "
+                   "-9223372036.854775808\n"),
+            std::string::npos)
+      << p;
+  st.snap.throttled_ns = -500'000'000;
+  EXPECT_NE(FormatStatPrometheus({st}).find("} -0.500000000\n"),
+            std::string::npos);
+  EXPECT_EQ(OomPolicyName(3, INT64_MIN), "wait");
+}
+
 TEST(JobFormatTest, OomPolicyNames) {
   EXPECT_EQ(OomPolicyName(0, -1), "enomem");
   EXPECT_EQ(OomPolicyName(3, -1), "wait");
