@@ -15,7 +15,7 @@ const char kUsage[] =
     "Usage: memgroup run [OPTIONS] -- PROGRAM [ARGS...]\n"
     "       memgroup list\n"
     "       memgroup stat [--json | --prometheus] PID [GROUP]\n"
-    "       memgroup set PID GROUP max=SIZE [high=SIZE] [oom=POLICY]\n"
+    "       memgroup set PID GROUP [max=SIZE] [high=SIZE] [oom=POLICY]\n"
     "       memgroup events PID [--follow]\n"
     "       memgroup top [-n COUNT] [-d SECONDS] [PID...]\n"
     "       memgroup --help | --version\n"
