@@ -7,9 +7,11 @@
 //   memory.current and memory.peak one after the other).
 // - Member slots: state is loaded with acquire (pairs with the release
 //   store of Active in JobClaimMember, so pid and start time of that claim
-//   are visible), the fields relaxed, then an acquire fence and a relaxed
-//   reload of state and pid: if either changed, the slot was released or
-//   reclaimed meanwhile and is skipped, never waited for.
+//   are visible), the fields relaxed, then an acquire fence, an acquire
+//   reload of state and relaxed reloads of pid and start time: if any
+//   changed, the slot was released or reclaimed meanwhile (or the pair was
+//   read across a reclaim) and is skipped, never waited for. charged and
+//   peak are statistics of that slot read somewhere in that interval.
 #include "counter/job_reader.h"
 
 #include <atomic>
@@ -123,11 +125,18 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
     s.start_ticks = m->start_ticks.load(std::memory_order_relaxed);
     s.charged = m->charged.load(std::memory_order_relaxed);
     s.peak = m->peak.load(std::memory_order_relaxed);
-    // Acquire fence: the reloads below are ordered after the field loads,
-    // so an unchanged state and pid mean the fields belong to that claim.
+    // Acquire fence: the field loads above are ordered before the reloads
+    // below. The reload of state is acquire too, so the pid and start time
+    // reloaded after it are at least those of the claim it sees: equal
+    // pairs mean (pid, start time) belong to one claim (see
+    // SYNCHRONIZATION; state alone could go Active -> Free -> Active).
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (m->state.load(std::memory_order_relaxed) != kMemberActive ||
-        m->pid.load(std::memory_order_relaxed) != s.pid || s.pid <= 0) {
+    const uint32_t state2 = m->state.load(std::memory_order_acquire);
+    // Relaxed: ordered after the acquire above.
+    const int32_t pid2 = m->pid.load(std::memory_order_relaxed);
+    const uint64_t start2 = m->start_ticks.load(std::memory_order_relaxed);
+    if (state2 != kMemberActive || pid2 != s.pid ||
+        start2 != s.start_ticks || s.pid <= 0) {
       ++out->members_skipped;
       continue;
     }

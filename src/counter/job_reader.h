@@ -5,7 +5,8 @@
 // is validated once from a private copy and only that copy's slot count
 // bounds the member walk; every counter is one atomic load; a member is
 // taken only when its slot reads Active with the same pid before and after
-// its fields (no lock, no retry loop, so a writer can never hold a reader);
+// its fields, with the same start time (no lock, no retry loop, so a
+// writer can never hold a reader);
 // the command string is bounded, NUL-terminated and made printable.
 //
 // The mapping may be hostile or change under the reader (another process of

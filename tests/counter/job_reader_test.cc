@@ -10,7 +10,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace memgroup::internal {
@@ -159,6 +161,45 @@ TEST_F(JobReaderTest, RefusesHostileLayouts) {
   ASSERT_EQ(read(copy, bytes), JobError::kOk);
   EXPECT_EQ(strlen(snap_.command), kJobCommandBytes - 1);
   free(copy);
+}
+
+// Members join, charge and leave in threads while a reader snapshots: the
+// reader never waits, and every member it stores is one that a writer
+// published (pid in range, its own start time), never a torn mix.
+TEST_F(JobReaderTest, SnapshotsWhileMembersComeAndGo) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) {
+    writers.emplace_back([&, w] {
+      int round = 0;
+      // Relaxed: a stop flag, nothing published through it.
+      while (!stop.load(std::memory_order_relaxed)) {
+        const pid_t pid = 1000 * (w + 1) + (round++ % 500) + 1;
+        bool reused = false;
+        // start_ticks = pid: a stored member must carry its own.
+        uint32_t slot = JobClaimMember(view_, pid, pid, &reused);
+        if (slot == kNoMember) continue;
+        // Relaxed: a byte count (as the members' charges).
+        view_.member(slot)->charged.fetch_add(4096, std::memory_order_relaxed);
+        JobReleaseMember(view_, slot, pid);
+      }
+    });
+  }
+  std::vector<JobMemberSnapshot> m(8);
+  for (int i = 0; i < 20000; ++i) {
+    JobSnapshot s;
+    ASSERT_EQ(JobReadSnapshot(view_.base, view_.map_bytes, &s, m.data(), 8),
+              JobError::kOk);
+    ASSERT_LE(s.members + s.members_skipped, 4u);
+    for (uint32_t k = 0; k < s.members_stored; ++k) {
+      ASSERT_GT(m[k].pid, 1000);
+      ASSERT_LT(m[k].pid, 4000);
+      ASSERT_EQ(m[k].start_ticks, static_cast<uint64_t>(m[k].pid));
+      ASSERT_LT(m[k].slot, 4u);
+    }
+  }
+  stop.store(true, std::memory_order_relaxed);
+  for (std::thread& t : writers) t.join();
 }
 
 std::string Sanitized(const std::string& in, size_t cap = 64) {
