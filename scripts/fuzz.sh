@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 usage() {
   echo "usage: scripts/fuzz.sh [--seconds N] [--no-build] [TARGET...]" >&2
-  echo "targets: parse_size parse_config parse_env run_args" >&2
+  echo "targets: parse_size parse_config parse_env run_args job_reader" >&2
   exit 2
 }
 
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $seconds in ''|*[!0-9]*) usage ;; esac
-[ -n "$targets" ] || targets="parse_size parse_config parse_env run_args"
+[ -n "$targets" ] || targets="parse_size parse_config parse_env run_args job_reader"
 
 if [ "$build" = 1 ]; then
   cmake --preset fuzz >/dev/null
@@ -51,9 +51,10 @@ for t in $targets; do
   # The longest input worth making: past the stats path's 512 bytes for the
   # parsers, past the message's 1024 bytes for the environment. Lengths
   # are not coverage, so the whole range is open from the start
-  # (-len_control=0).
+  # (-len_control=0). job_reader: a block of up to 52 member slots.
   case $t in
     parse_size) max_len=256 ;;
+    job_reader) max_len=4096 ;;
     parse_env) max_len=2048 ;;
     *) max_len=1024 ;;
   esac

@@ -13,4 +13,5 @@ $SUDO apt-get install -y --no-install-recommends \
   python3 perl ruby git sqlite3 redis-server redis-tools procps time \
   nodejs openjdk-17-jre-headless \
   python3-matplotlib \
-  dpkg-dev groff-base man-db
+  dpkg-dev groff-base man-db \
+  python3-prometheus-client tmux util-linux

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "cli/control_commands.h"
 #include "cli/run.h"
 #include "cli/supervisor.h"
 #include "cli/usage.h"
@@ -20,14 +21,6 @@
 
 namespace memgroup::internal::cli {
 namespace {
-
-constexpr int kExitUsage = 2;
-
-int UsageError(absl::string_view message) {
-  fprintf(stderr, "memgroup: %.*s\n%s", static_cast<int>(message.size()),
-          message.data(), kUsage);
-  return kExitUsage;
-}
 
 std::string CurrentDir() {
   char buf[PATH_MAX];
@@ -75,9 +68,13 @@ int Main(int argc, char** argv) {
     printf("memgroup %s\n", MG_VERSION);
     return 0;
   }
-  if (command == "run") {
-    return RunCommand(std::vector<std::string>(argv + 2, argv + argc));
-  }
+  const std::vector<std::string> rest(argv + 2, argv + argc);
+  if (command == "run") return RunCommand(rest);
+  if (command == "list") return ListMain(rest);
+  if (command == "stat") return StatMain(rest);
+  if (command == "set") return SetMain(rest);
+  if (command == "events") return EventsMain(rest);
+  if (command == "top") return TopMain(rest);
   if (!command.empty() && command.front() == '-') {
     return UsageError(std::string("unknown option '") + argv[1] + "'");
   }

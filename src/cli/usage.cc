@@ -1,10 +1,23 @@
 // Implements usage.h. Lists only the subcommands that exist.
 #include "cli/usage.h"
 
+#include <stdio.h>
+
 namespace memgroup::internal::cli {
+
+int UsageError(absl::string_view message) {
+  fprintf(stderr, "memgroup: %.*s\n%s", static_cast<int>(message.size()),
+          message.data(), kUsage);
+  return kExitUsage;
+}
 
 const char kUsage[] =
     "Usage: memgroup run [OPTIONS] -- PROGRAM [ARGS...]\n"
+    "       memgroup list\n"
+    "       memgroup stat [--json | --prometheus] PID [GROUP]\n"
+    "       memgroup set PID GROUP [max=SIZE] [high=SIZE] [oom=POLICY]\n"
+    "       memgroup events PID [--follow]\n"
+    "       memgroup top [-n COUNT] [-d SECONDS] [PID...]\n"
     "       memgroup --help | --version\n"
     "\n"
     "Runs PROGRAM with libmemgroup.so preloaded as a job: PROGRAM and every\n"
@@ -32,6 +45,21 @@ const char kUsage[] =
     "none. Options may also be written\n"
     "--max=SIZE. The library is $MEMGROUP_LIBRARY if set, else\n"
     "libmemgroup.so next to this command, in ../lib or in\n"
-    "../lib/x86_64-linux-gnu.\n";
+    "../lib/x86_64-linux-gnu.\n"
+    "\n"
+    "Control of running jobs (this user's only). PID is the job's\n"
+    "supervisor (the memgroup run process) or any member. GROUP is the\n"
+    "job's own group: / (or PID:/).\n"
+    "  list             one line per live job; removes blocks of dead jobs\n"
+    "  stat             current, peak, limits, events and members, as\n"
+    "                   key value lines, one JSON object (--json) or\n"
+    "                   Prometheus text (--prometheus)\n"
+    "  set              change the job's max, high (SIZE) or OOM policy;\n"
+    "                   takes effect at once and wakes waiting members\n"
+    "  events           the job's event counts; --follow prints one line\n"
+    "                   per change until the job ends\n"
+    "  top              live view of jobs and members, refreshed every\n"
+    "                   -d SECONDS (1); q quits; -n COUNT refreshes, then\n"
+    "                   exit; plain text when stdout is not a terminal\n";
 
 }  // namespace memgroup::internal::cli

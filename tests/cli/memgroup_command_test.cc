@@ -117,7 +117,7 @@ void ExpectUsageError(const std::vector<std::string>& args,
 TEST(MemgroupCommandTest, UsageErrorsExitTwoWithUsage) {
   ExpectUsageError({}, "missing command");
   ExpectUsageError({"frobnicate"}, "unknown command 'frobnicate'");
-  ExpectUsageError({"stat", "1"}, "unknown command 'stat'");
+  ExpectUsageError({"reclaim", "1", "/", "1M"}, "unknown command 'reclaim'");
   ExpectUsageError({"--bogus"}, "unknown option '--bogus'");
   ExpectUsageError({"run"}, "missing '-- PROGRAM'");
   ExpectUsageError({"run", "--max", "1G"}, "missing '-- PROGRAM'");
@@ -149,8 +149,11 @@ TEST(MemgroupCommandTest, HelpPrintsUsageToStdout) {
 
 TEST(MemgroupCommandTest, UsageListsOnlyExistingCommands) {
   Result r = Memgroup({"--help"});
-  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("memgroup stat")));
-  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("memgroup top")));
+  for (const char* c : {"memgroup run", "memgroup list", "memgroup stat",
+                        "memgroup set", "memgroup events", "memgroup top"}) {
+    EXPECT_THAT(r.out, HasSubstr(c));
+  }
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("memgroup reclaim")));
 }
 
 TEST(MemgroupCommandTest, SetsEnvironmentAndPreload) {

@@ -1,0 +1,279 @@
+// Implements job_format.h.
+#include "cli/job_format.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "base/limits.h"
+
+namespace memgroup::internal::cli {
+namespace {
+
+// Nanoseconds as decimal seconds; a hostile block may hold any int64, so
+// the magnitude is taken as unsigned (INT64_MIN has no positive twin).
+std::string Seconds(int64_t ns) {
+  const uint64_t mag = ns < 0 ? 0 - static_cast<uint64_t>(ns)
+                              : static_cast<uint64_t>(ns);
+  char buf[48];
+  snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%09" PRIu64, ns < 0 ? "-" : "",
+           mag / 1000000000, mag % 1000000000);
+  return buf;
+}
+
+// JSON number or null for "no limit".
+std::string JsonLimit(int64_t bytes) {
+  return bytes == kUnlimited ? "null" : absl::StrCat(bytes);
+}
+
+std::string PromLimit(int64_t bytes) {
+  return bytes == kUnlimited ? "+Inf" : absl::StrCat(bytes);
+}
+
+}  // namespace
+
+const char* JobEventName(uint32_t e) {
+  switch (e) {
+    case kJobEventMax: return "max";
+    case kJobEventOom: return "oom";
+    case kJobEventOomKill: return "oom_kill";
+    case kJobEventHigh: return "high";
+  }
+  return "unknown";
+}
+
+std::string OomPolicyName(uint32_t policy, int64_t wait_ns) {
+  switch (policy) {
+    case 0: return "enomem";
+    case 1: return "abort";
+    case 2: return "kill";
+    case 3:
+      if (wait_ns < 0) return "wait";
+      if (wait_ns % 1000000000 == 0) {
+        return absl::StrCat("wait:", wait_ns / 1000000000);
+      }
+      return absl::StrCat("wait:", Seconds(wait_ns));
+    case 4: return "handler";
+  }
+  return absl::StrCat("unknown(", policy, ")");
+}
+
+std::string LimitText(int64_t bytes) {
+  return bytes == kUnlimited ? "max" : absl::StrCat(bytes);
+}
+
+std::string HumanBytes(int64_t bytes) {
+  if (bytes == kUnlimited) return "max";
+  const bool neg = bytes < 0;
+  // Magnitude as unsigned: INT64_MIN has no positive twin.
+  uint64_t mag = neg ? 0 - static_cast<uint64_t>(bytes)
+                     : static_cast<uint64_t>(bytes);
+  static constexpr char kUnits[] = "KMGTPE";
+  if (mag < 1024) return absl::StrCat(neg ? "-" : "", mag);
+  double v = static_cast<double>(mag);
+  int unit = -1;
+  while (v >= 1024 && unit < 5) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (v < 10) {
+    snprintf(buf, sizeof(buf), "%s%.1f%c", neg ? "-" : "", v, kUnits[unit]);
+  } else {
+    snprintf(buf, sizeof(buf), "%s%.0f%c", neg ? "-" : "", v, kUnits[unit]);
+  }
+  return buf;
+}
+
+std::string JsonQuote(absl::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string PromEscape(absl::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string FormatStatText(const JobStatus& st) {
+  const JobSnapshot& s = st.snap;
+  std::string o;
+  absl::StrAppend(&o, "pid ", s.supervisor_pid, "\n");
+  absl::StrAppend(&o, "group ", st.group, "\n");
+  absl::StrAppend(&o, "command ", s.command, "\n");
+  absl::StrAppend(&o, "current ", s.current, "\n");
+  absl::StrAppend(&o, "peak ", s.peak, "\n");
+  absl::StrAppend(&o, "max ", LimitText(s.max), "\n");
+  absl::StrAppend(&o, "high ", LimitText(s.high), "\n");
+  absl::StrAppend(&o, "oom.policy ", OomPolicyName(s.oom_policy, s.oom_wait_ns),
+                  "\n");
+  absl::StrAppend(&o, "oom.waiters ", s.waiters, "\n");
+  absl::StrAppend(&o, "failcnt ", s.failcnt, "\n");
+  for (uint32_t e : kJobEventsInKernelOrder) {
+    absl::StrAppend(&o, "events.", JobEventName(e), " ", s.events[e], "\n");
+  }
+  absl::StrAppend(&o, "stat.throttled_usec ", s.throttled_ns / 1000, "\n");
+  absl::StrAppend(&o, "members ", st.members.size(), "\n");
+  for (const MemberStatus& m : st.members) {
+    absl::StrAppend(&o, "member ", m.pid, " ", m.current, " ", m.peak, " ",
+                    m.command, "\n");
+  }
+  absl::StrAppend(&o, "untracked ", st.untracked.size(), "\n");
+  for (const UntrackedStatus& u : st.untracked) {
+    absl::StrAppend(&o, "untracked_process ", u.pid, " ", u.command, "\n");
+  }
+  return o;
+}
+
+std::string FormatStatJson(const JobStatus& st) {
+  const JobSnapshot& s = st.snap;
+  std::string o = "{";
+  absl::StrAppend(&o, "\"schema\":\"memgroup.stat.v1\"");
+  absl::StrAppend(&o, ",\"pid\":", s.supervisor_pid);
+  absl::StrAppend(&o, ",\"group\":", JsonQuote(st.group));
+  absl::StrAppend(&o, ",\"command\":", JsonQuote(s.command));
+  absl::StrAppend(&o, ",\"start_unix_ns\":", s.start_unix_ns);
+  absl::StrAppend(&o, ",\"current\":", s.current);
+  absl::StrAppend(&o, ",\"peak\":", s.peak);
+  absl::StrAppend(&o, ",\"max\":", JsonLimit(s.max));
+  absl::StrAppend(&o, ",\"high\":", JsonLimit(s.high));
+  absl::StrAppend(&o, ",\"oom\":{\"policy\":",
+                  JsonQuote(OomPolicyName(s.oom_policy, s.oom_wait_ns)),
+                  ",\"waiters\":", s.waiters, "}");
+  absl::StrAppend(&o, ",\"failcnt\":", s.failcnt);
+  absl::StrAppend(&o, ",\"events\":{");
+  bool first = true;
+  for (uint32_t e : kJobEventsInKernelOrder) {
+    absl::StrAppend(&o, first ? "" : ",", "\"", JobEventName(e), "\":",
+                    s.events[e]);
+    first = false;
+  }
+  absl::StrAppend(&o, "}");
+  absl::StrAppend(&o, ",\"stat\":{\"throttled_usec\":", s.throttled_ns / 1000,
+                  "}");
+  absl::StrAppend(&o, ",\"members\":[");
+  first = true;
+  for (const MemberStatus& m : st.members) {
+    absl::StrAppend(&o, first ? "" : ",", "{\"pid\":", m.pid,
+                    ",\"command\":", JsonQuote(m.command),
+                    ",\"current\":", m.current, ",\"peak\":", m.peak, "}");
+    first = false;
+  }
+  absl::StrAppend(&o, "],\"untracked\":[");
+  first = true;
+  for (const UntrackedStatus& u : st.untracked) {
+    absl::StrAppend(&o, first ? "" : ",", "{\"pid\":", u.pid,
+                    ",\"command\":", JsonQuote(u.command), "}");
+    first = false;
+  }
+  absl::StrAppend(&o, "]}\n");
+  return o;
+}
+
+std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
+  std::string o;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    absl::StrAppend(&o, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
+                    type, "\n");
+  };
+  auto labels = [](const JobStatus& j) {
+    return absl::StrCat("pid=\"", j.snap.supervisor_pid, "\",group=\"",
+                        PromEscape(j.group), "\"");
+  };
+  family("memgroup_info", "gauge",
+         "Always 1; the job's command as a label.");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_info{", labels(j), ",command=\"",
+                    PromEscape(j.snap.command), "\"} 1\n");
+  }
+  family("memgroup_current_bytes", "gauge",
+         "Bytes charged to the group (memory.current).");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_current_bytes{", labels(j), "} ",
+                    j.snap.current, "\n");
+  }
+  family("memgroup_peak_bytes", "gauge",
+         "Largest usage since the group was created (memory.peak).");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_peak_bytes{", labels(j), "} ", j.snap.peak,
+                    "\n");
+  }
+  family("memgroup_max_bytes", "gauge",
+         "Hard limit (memory.max); +Inf when unlimited.");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_max_bytes{", labels(j), "} ",
+                    PromLimit(j.snap.max), "\n");
+  }
+  family("memgroup_high_bytes", "gauge",
+         "Throttle limit (memory.high); +Inf when unlimited.");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_high_bytes{", labels(j), "} ",
+                    PromLimit(j.snap.high), "\n");
+  }
+  family("memgroup_events_total", "counter",
+         "Events of the group (memory.events).");
+  for (const JobStatus& j : jobs) {
+    for (uint32_t e : kJobEventsInKernelOrder) {
+      absl::StrAppend(&o, "memgroup_events_total{", labels(j), ",event=\"",
+                      JobEventName(e), "\"} ", j.snap.events[e], "\n");
+    }
+  }
+  family("memgroup_failcnt_total", "counter",
+         "Charges refused at the group's max.");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_failcnt_total{", labels(j), "} ",
+                    j.snap.failcnt, "\n");
+  }
+  family("memgroup_throttled_seconds_total", "counter",
+         "Time threads slept above the group's high.");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_throttled_seconds_total{", labels(j), "} ",
+                    Seconds(j.snap.throttled_ns), "\n");
+  }
+  family("memgroup_members", "gauge", "Member processes of the job.");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_members{", labels(j), "} ",
+                    j.members.size(), "\n");
+  }
+  family("memgroup_untracked_processes", "gauge",
+         "Processes of the job the preload could not enter.");
+  for (const JobStatus& j : jobs) {
+    absl::StrAppend(&o, "memgroup_untracked_processes{", labels(j), "} ",
+                    j.untracked.size(), "\n");
+  }
+  family("memgroup_member_current_bytes", "gauge",
+         "Bytes one member process charged to the job.");
+  for (const JobStatus& j : jobs) {
+    for (const MemberStatus& m : j.members) {
+      absl::StrAppend(&o, "memgroup_member_current_bytes{", labels(j),
+                      ",member=\"", m.pid, "\"} ", m.current, "\n");
+    }
+  }
+  return o;
+}
+
+}  // namespace memgroup::internal::cli

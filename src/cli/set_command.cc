@@ -1,0 +1,119 @@
+// `memgroup set PID GROUP KEY=VALUE...`: changes the job node's limits
+// (max, high) and OOM policy, with cgroup v2's semantics: the new max is
+// published atomically and holds from the next charge (a max below usage
+// refuses every charge until members free or reclaim below it); threads
+// waiting under the `wait` policy in every member are woken to retry.
+// low and min do not apply to a job (no sibling to be protected from).
+#include <stdio.h>
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "base/parse_config.h"
+#include "base/parse_size.h"
+#include "cli/control_commands.h"
+#include "counter/counter_tree.h"
+
+namespace memgroup::internal::cli {
+namespace {
+
+struct Settings {
+  std::optional<int64_t> max;
+  std::optional<int64_t> high;
+  std::optional<OomSetting> oom;
+};
+
+// Parses KEY=VALUE; returns "" or a usage message.
+std::string ParseSetting(const std::string& arg, Settings* s) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos) {
+    return absl::StrCat("set: '", arg, "' is not KEY=VALUE");
+  }
+  const std::string key = arg.substr(0, eq);
+  const std::string value = arg.substr(eq + 1);
+  if (key == "max" || key == "high") {
+    int64_t bytes = 0;
+    ParseSizeError e = ParseSize(value.c_str(), &bytes);
+    if (e != ParseSizeError::kOk) {
+      return absl::StrCat("set: bad ", key, " '", value, "': ",
+                          ParseSizeErrorString(e),
+                          " (expected bytes with an optional K, M, G or T "
+                          "suffix, or max)");
+    }
+    (key == "max" ? s->max : s->high) = bytes;
+    return "";
+  }
+  if (key == "oom") {
+    OomSetting o;
+    ParseConfigError e = ParseOomPolicy(value.c_str(), &o);
+    if (e != ParseConfigError::kOk) {
+      return absl::StrCat("set: bad oom '", value, "': ",
+                          ParseConfigErrorString(e), " (expected ",
+                          kOomPolicyExpected, ")");
+    }
+    s->oom = o;
+    return "";
+  }
+  if (key == "low" || key == "min") {
+    return absl::StrCat("set: ", key,
+                        " does not apply to a job: protection only matters "
+                        "against sibling groups, and the job has none");
+  }
+  return absl::StrCat("set: unknown key '", key,
+                      "' (expected max, high or oom)");
+}
+
+}  // namespace
+
+int SetMain(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "-h" || a == "--help") {
+      fputs(kUsage, stdout);
+      return 0;
+    }
+  }
+  if (args.size() < 3) {
+    return UsageError("set needs PID, GROUP and at least one KEY=VALUE");
+  }
+  Settings s;
+  for (size_t i = 2; i < args.size(); ++i) {
+    std::string msg = ParseSetting(args[i], &s);
+    if (!msg.empty()) return UsageError(msg);
+  }
+  JobRecord job;
+  int status = 0;
+  if (!LookupJob(args[0], &job, &status)) return status;
+  if (!IsJobGroup(args[1], job)) {
+    return ControlError(UnknownGroupMessage(args[1], job));
+  }
+  absl::Status written = WithWritableJob(job.path, [&](const JobView& v) {
+    JobNode* node = v.node();
+    const CounterTree tree(&node->counter, 1);
+    bool raised = false;
+    if (s.oom) {
+      // Relaxed: the policy is advisory configuration, read on each OOM
+      // decision (job_block.h); the timeout first, so a reader of the new
+      // policy never pairs it with a stale timeout for long.
+      node->oom_wait_ns.store(s.oom->wait_ns, std::memory_order_relaxed);
+      node->oom_policy.store(static_cast<uint32_t>(s.oom->policy),
+                             std::memory_order_relaxed);
+      raised = true;  // a waiter re-reads the policy when woken
+    }
+    if (s.high) {
+      const int64_t old = tree.High(0);
+      tree.SetHigh(0, *s.high);
+      raised = raised || *s.high > old;
+    }
+    if (s.max) {
+      // ExchangeMax is seq_cst against the charges' usage add (see
+      // counter_tree.h): after it returns no charge can pass the old max.
+      const int64_t old = tree.ExchangeMax(0, *s.max);
+      raised = raised || *s.max > old;
+    }
+    if (raised) JobWakeWaiters(node);
+  });
+  if (!written.ok()) return ControlError(std::string(written.message()));
+  return 0;
+}
+
+}  // namespace memgroup::internal::cli

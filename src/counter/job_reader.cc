@@ -1,0 +1,149 @@
+// Implements job_reader.h.
+//
+// SYNCHRONIZATION
+// - Counters of the job node: one relaxed load each. They are independent
+//   statistics written with relaxed or seq_cst RMWs by members; a reader
+//   needs each value whole, not an order between them (as reading
+//   memory.current and memory.peak one after the other).
+// - Member slots: state is loaded with acquire (pairs with the release
+//   store of Active in JobClaimMember, so pid and start time of that claim
+//   are visible), the fields relaxed, then an acquire fence, an acquire
+//   reload of state and relaxed reloads of pid and start time: if any
+//   changed, the slot was released or reclaimed meanwhile (or the pair was
+//   read across a reclaim) and is skipped, never waited for. charged and
+//   peak are statistics of that slot read somewhere in that interval.
+#include "counter/job_reader.h"
+
+#include <atomic>
+#include <cstring>
+
+namespace memgroup::internal {
+namespace {
+
+bool Continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
+
+// Length of the well-formed UTF-8 sequence at p (n bytes available), or 0.
+size_t Utf8Length(const unsigned char* p, size_t n) {
+  const unsigned char c = p[0];
+  size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c == 0xe0) lo = 0xa0;  // overlong
+    if (c == 0xed) hi = 0x9f;  // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c == 0xf0) lo = 0x90;  // overlong
+    if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (n < len || p[1] < lo || p[1] > hi) return 0;
+  for (size_t k = 2; k < len; ++k) {
+    if (!Continuation(p[k])) return 0;
+  }
+  return len;
+}
+
+}  // namespace
+
+void SanitizeText(const char* in, size_t in_bytes, char* out, size_t cap) {
+  const auto* p = reinterpret_cast<const unsigned char*>(in);
+  size_t n = 0;
+  while (n < in_bytes && p[n] != 0) ++n;
+  size_t o = 0;
+  size_t i = 0;
+  while (i < n && o + 1 < cap) {
+    const unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x7f) {
+      out[o++] = static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    const size_t len = c >= 0x80 ? Utf8Length(p + i, n - i) : 0;
+    // A stray byte, or a C1 control (U+0080..U+009F: terminals act on
+    // some), is one '?'.
+    if (len == 0 || (c == 0xc2 && p[i + 1] < 0xa0)) {
+      out[o++] = '?';
+      i += len == 0 ? 1 : len;
+      continue;
+    }
+    if (o + len + 1 > cap) break;  // never cut a sequence
+    memcpy(out + o, p + i, len);
+    o += len;
+    i += len;
+  }
+  out[o] = '\0';
+}
+
+JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
+                         JobMemberSnapshot* members, uint32_t capacity) {
+  *out = JobSnapshot{};
+  if (reinterpret_cast<uintptr_t>(base) % alignof(JobNode) != 0 &&
+      bytes >= kJobHeaderBytes) {
+    return JobError::kBadLayout;
+  }
+  uint32_t slots = 0;
+  JobError e = JobValidate(base, bytes, &slots);
+  if (e != JobError::kOk) return e;
+  // A private copy of the header: nothing below re-reads the mapping's.
+  JobHeader h;
+  memcpy(&h, base, sizeof(h));
+  out->slot_count = slots;
+  out->supervisor_pid = h.supervisor_pid;
+  out->start_ticks = h.start_ticks;
+  out->start_unix_ns = h.start_unix_ns;
+  SanitizeText(h.command, sizeof(h.command), out->command,
+               sizeof(out->command));
+
+  const JobView v{const_cast<uint8_t*>(base), bytes, slots};
+  const JobNode* n = v.node();
+  // Relaxed loads: see SYNCHRONIZATION (independent statistics).
+  out->current = n->counter.usage.load(std::memory_order_relaxed);
+  out->peak = n->counter.watermark.load(std::memory_order_relaxed);
+  out->max = n->counter.max.load(std::memory_order_relaxed);
+  out->high = n->counter.high.load(std::memory_order_relaxed);
+  out->failcnt = n->counter.failcnt.load(std::memory_order_relaxed);
+  for (uint32_t k = 0; k < kJobEventCount; ++k) {
+    out->events[k] = n->events[k].load(std::memory_order_relaxed);
+  }
+  out->oom_policy = n->oom_policy.load(std::memory_order_relaxed);
+  out->oom_wait_ns = n->oom_wait_ns.load(std::memory_order_relaxed);
+  out->throttled_ns = n->throttled_ns.load(std::memory_order_relaxed);
+  out->waiters = n->waiters.load(std::memory_order_relaxed);
+
+  for (uint32_t i = 0; i < slots; ++i) {  // the validated copy bounds it
+    const JobMember* m = v.member(i);
+    // Acquire: pairs with the release store of Active (SYNCHRONIZATION).
+    if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+    JobMemberSnapshot s;
+    s.slot = i;
+    // Relaxed: ordered after the acquire above.
+    s.pid = m->pid.load(std::memory_order_relaxed);
+    s.start_ticks = m->start_ticks.load(std::memory_order_relaxed);
+    s.charged = m->charged.load(std::memory_order_relaxed);
+    s.peak = m->peak.load(std::memory_order_relaxed);
+    // Acquire fence: the field loads above are ordered before the reloads
+    // below. The reload of state is acquire too, so the pid and start time
+    // reloaded after it are at least those of the claim it sees: equal
+    // pairs mean (pid, start time) belong to one claim (see
+    // SYNCHRONIZATION; state alone could go Active -> Free -> Active).
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint32_t state2 = m->state.load(std::memory_order_acquire);
+    // Relaxed: ordered after the acquire above.
+    const int32_t pid2 = m->pid.load(std::memory_order_relaxed);
+    const uint64_t start2 = m->start_ticks.load(std::memory_order_relaxed);
+    if (state2 != kMemberActive || pid2 != s.pid ||
+        start2 != s.start_ticks || s.pid <= 0) {
+      ++out->members_skipped;
+      continue;
+    }
+    if (out->members_stored < capacity) members[out->members_stored++] = s;
+    ++out->members;
+  }
+  return JobError::kOk;
+}
+
+}  // namespace memgroup::internal

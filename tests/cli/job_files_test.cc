@@ -1,0 +1,146 @@
+// Tests of the control commands' file and format layers (src/cli/
+// job_files.h, job_format.h): opening refuses what is not a private regular
+// block without blocking, a block that shrinks under its mapping is an
+// error and not a SIGBUS, and the formats' escaping.
+#include "cli/job_files.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "base/limits.h"
+#include "cli/job_format.h"
+
+namespace memgroup::internal::cli {
+namespace {
+
+class JobFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mg_job_files_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/job-1";
+    JobParams p;
+    p.slot_count = 2;
+    p.supervisor_pid = getpid();
+    p.command = "test";
+    JobView v;
+    int err = 0;
+    ASSERT_EQ(JobCreate(path_.c_str(), p, &v, &err), JobError::kOk);
+    JobDetach(&v);
+  }
+  void TearDown() override {
+    for (const char* n : {"/job-1", "/fifo", "/link"}) unlink((dir_ + n).c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(JobFilesTest, ReadsAValidBlock) {
+  absl::StatusOr<JobRecord> rec = ReadJobFile(path_);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ(rec->snap.supervisor_pid, getpid());
+  EXPECT_STREQ(rec->snap.command, "test");
+  EXPECT_TRUE(rec->Names(getpid()));
+  EXPECT_FALSE(rec->Names(getpid() + 1));
+}
+
+TEST_F(JobFilesTest, AShrunkBlockIsAnErrorNotASignal) {
+  JobMapping m;
+  ASSERT_TRUE(m.Open(path_).ok());
+  ASSERT_TRUE(m.Read().ok());
+  ASSERT_EQ(truncate(path_.c_str(), 0), 0);
+  absl::StatusOr<JobRecord> rec = m.Read();
+  ASSERT_FALSE(rec.ok());
+  EXPECT_NE(rec.status().message().find("shrank"), std::string::npos)
+      << rec.status();
+  // A write under the guard fails the same way.
+  absl::Status s = WithWritableJob(path_, [](const JobView&) {});
+  EXPECT_FALSE(s.ok());
+}
+
+TEST_F(JobFilesTest, RefusesWhatIsNotAPrivateRegularFile) {
+  ASSERT_EQ(chmod(path_.c_str(), 0640), 0);
+  absl::StatusOr<JobRecord> rec = ReadJobFile(path_);
+  ASSERT_FALSE(rec.ok());
+  EXPECT_NE(rec.status().message().find("0640"), std::string::npos);
+  ASSERT_EQ(chmod(path_.c_str(), 0600), 0);
+  ASSERT_EQ(symlink(path_.c_str(), (dir_ + "/link").c_str()), 0);
+  rec = ReadJobFile(dir_ + "/link");
+  ASSERT_FALSE(rec.ok());
+  EXPECT_NE(rec.status().message().find("symbolic link"), std::string::npos);
+  // A FIFO with no writer: open must not block.
+  ASSERT_EQ(mkfifo((dir_ + "/fifo").c_str(), 0600), 0);
+  rec = ReadJobFile(dir_ + "/fifo");
+  ASSERT_FALSE(rec.ok());
+  EXPECT_NE(rec.status().message().find("not a regular file"),
+            std::string::npos);
+  EXPECT_FALSE(WithWritableJob(dir_ + "/fifo", [](const JobView&) {}).ok());
+}
+
+TEST_F(JobFilesTest, WritableJobWritesTheNode) {
+  ASSERT_TRUE(WithWritableJob(path_, [](const JobView& v) {
+                v.node()->counter.max.store(12345);
+              }).ok());
+  absl::StatusOr<JobRecord> rec = ReadJobFile(path_);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->snap.max, 12345);
+}
+
+TEST(ParsePidTest, AcceptsOnlyPositiveDecimalPids) {
+  pid_t p = 0;
+  EXPECT_TRUE(ParsePid("1", &p));
+  EXPECT_EQ(p, 1);
+  EXPECT_TRUE(ParsePid("2147483647", &p));
+  for (const char* bad : {"", "0", "-1", "+1", "1x", " 1", "2147483648",
+                          "99999999999"}) {
+    EXPECT_FALSE(ParsePid(bad, &p)) << bad;
+  }
+}
+
+TEST(JobFormatTest, Escaping) {
+  EXPECT_EQ(JsonQuote("a\"b\\c\x01"), "\"a\\\"b\\\\c\\u0001\"");
+  EXPECT_EQ(PromEscape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
+
+TEST(JobFormatTest, Sizes) {
+  EXPECT_EQ(LimitText(kUnlimited), "max");
+  EXPECT_EQ(LimitText(5 << 20), "5242880");
+  EXPECT_EQ(HumanBytes(0), "0");
+  EXPECT_EQ(HumanBytes(1023), "1023");
+  EXPECT_EQ(HumanBytes(5 << 20), "5.0M");
+  EXPECT_EQ(HumanBytes(int64_t{48} << 30), "48G");
+  EXPECT_EQ(HumanBytes(kUnlimited), "max");
+  EXPECT_EQ(HumanBytes(INT64_MIN), "-8.0E");
+}
+
+TEST(JobFormatTest, ExtremeCountersFormat) {
+  JobStatus st;
+  st.snap.throttled_ns = INT64_MIN;
+  st.snap.oom_wait_ns = INT64_MIN;
+  st.snap.oom_policy = 3;
+  const std::string p = FormatStatPrometheus({st});
+  EXPECT_NE(p.find("memgroup_throttled_seconds_total{pid=\"0\",group=\"/\"} "
+                   "-9223372036.854775808\n"),
+            std::string::npos)
+      << p;
+  st.snap.throttled_ns = -500'000'000;
+  EXPECT_NE(FormatStatPrometheus({st}).find("} -0.500000000\n"),
+            std::string::npos);
+  EXPECT_EQ(OomPolicyName(3, INT64_MIN), "wait");
+}
+
+TEST(JobFormatTest, OomPolicyNames) {
+  EXPECT_EQ(OomPolicyName(0, -1), "enomem");
+  EXPECT_EQ(OomPolicyName(3, -1), "wait");
+  EXPECT_EQ(OomPolicyName(3, 5'000'000'000), "wait:5");
+  EXPECT_EQ(OomPolicyName(3, 1'500'000'000), "wait:1.500000000");
+  EXPECT_EQ(OomPolicyName(99, 0), "unknown(99)");
+}
+
+}  // namespace
+}  // namespace memgroup::internal::cli

@@ -1,0 +1,772 @@
+#!/usr/bin/env python3
+"""Live control of running jobs (docs/control.md), one case per run.
+
+Every case starts real jobs with the built `memgroup run` and libmemgroup.so
+in a private runtime directory (XDG_RUNTIME_DIR), and checks the commands
+on them:
+  list             two live jobs, one line each, with their numbers
+  stale            a job whose supervisor was SIGKILLed: list removes its block
+  stat_text        key value text: limits, events, members (their charges
+                   add up to the job's current), an untracked process
+  stat_json        --json parses; the documented schema and its types
+  stat_prometheus  --prometheus parses with prometheus_client's parser
+  set_wait_demo    a program under --max 5M --oom wait pauses after about 4
+                   steps of 1 MiB; set max=10M; it completes all 8
+  set_semantics    a max below usage refuses the next charge; high, oom,
+                   max=max; a member pid and PID:/ address the job
+  events           memory.events counts after refusals
+  events_follow    --follow prints a line per change, exits when the job ends
+  top_plain        top -n 2 without a terminal: two plain frames; PID filter
+  top_tmux         top in a real terminal (tmux): drawn, q quits
+  other_user       set and stat refuse another user's job (setpriv; root only)
+  hostile_blocks   truncated, hostile and odd files in the job directory
+  usage_errors     usage errors exit 2 with the usage; unknown pid/group 1
+Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
+Usage: control_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE
+"""
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+MEMGROUP, LIB, ALLOC, CASE = sys.argv[1:5]
+MIB = 1 << 20
+INT64_MAX = (1 << 63) - 1
+
+TMP = tempfile.mkdtemp(prefix="mg-control-")
+os.chmod(TMP, 0o700)
+RUNTIME = os.path.join(TMP, "run")
+os.mkdir(RUNTIME, 0o700)
+JOBDIR = os.path.join(RUNTIME, "memgroup")
+ENV = {k: v for k, v in os.environ.items()
+       if k != "LD_PRELOAD" and not k.startswith("MEMGROUP_")}
+ENV["XDG_RUNTIME_DIR"] = RUNTIME
+ENV["MEMGROUP_LIBRARY"] = LIB
+JOBS = []
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def mg(*args, env=None, timeout=30, prefix=()):
+    r = subprocess.run([*prefix, MEMGROUP, *map(str, args)],
+                       env=ENV if env is None else env, capture_output=True,
+                       text=True, timeout=timeout)
+    return r
+
+
+def mg_ok(*args, **kw):
+    r = mg(*args, **kw)
+    check(r.returncode == 0,
+          f"memgroup {args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+class Job:
+    """A `memgroup run` job in its own session; its output read by a thread."""
+    count = 0
+
+    def __init__(self, run_args, program, env=None, prefix=()):
+        Job.count += 1
+        self.hold = os.path.join(TMP, f"hold-{Job.count}")
+        program = [self.hold if a == "HOLD" else a for a in program]
+        self.p = subprocess.Popen(
+            [*prefix, MEMGROUP, "run", *run_args, "--", *program],
+            env=ENV if env is None else env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.pid = self.p.pid
+        self.lines = []
+        self.err = []
+        self.cv = threading.Condition()
+        threading.Thread(target=self._read, args=(self.p.stdout, self.lines),
+                         daemon=True).start()
+        threading.Thread(target=self._read, args=(self.p.stderr, self.err),
+                         daemon=True).start()
+        JOBS.append(self)
+
+    def _read(self, f, into):
+        for line in f:
+            with self.cv:
+                into.append(line.rstrip("\n"))
+                self.cv.notify_all()
+
+    def wait_for(self, pattern, count=1, timeout=20):
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        with self.cv:
+            while sum(1 for l in self.lines if rx.search(l)) < count:
+                left = deadline - time.time()
+                check(left > 0, f"job {self.pid}: no {count} x {pattern!r} in "
+                      f"{self.lines} (stderr {self.err})")
+                self.cv.wait(left)
+
+    def release(self):
+        """Lets the allocator take its extra MiB."""
+        open(self.hold, "w").close()
+
+    def finish(self, timeout=20):
+        """Lets it end and waits for the job's exit status."""
+        self.release()
+        open(self.hold + ".end", "w").close()
+        rc = self.p.wait(timeout=timeout)
+        time.sleep(0.05)  # let the reader threads drain
+        return rc
+
+    def kill(self):
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait(timeout=20)
+
+
+def kv(text):
+    """key value lines -> dict of the first value; repeated keys -> list."""
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key in out:
+            if not isinstance(out[key], list):
+                out[key] = [out[key]]
+            out[key].append(value)
+        else:
+            out[key] = value
+    return out
+
+
+def as_list(v):
+    return v if isinstance(v, list) else ([] if v is None else [v])
+
+
+def start_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    return int(s[s.rindex(")") + 2:].split()[19])
+
+
+# --- cases ------------------------------------------------------------------
+
+def case_list():
+    a = Job(["--max", "64M"], [ALLOC, "3", "HOLD"])
+    b = Job([], [ALLOC, "2", "HOLD"])
+    a.wait_for("^done$")
+    b.wait_for("^done$")
+    out = mg_ok("list")
+    lines = out.splitlines()
+    check(lines[0].split() == ["PID", "MEMBERS", "CURRENT", "MAX", "PEAK",
+                               "OOM", "COMMAND"], f"header: {lines[0]}")
+    rows = {int(l.split()[0]): l.split(None, 6) for l in lines[1:]}
+    check(set(rows) == {a.pid, b.pid}, f"rows {rows} for {a.pid} {b.pid}")
+    ra, rb = rows[a.pid], rows[b.pid]
+    check(ra[1] == "1" and rb[1] == "1", f"members: {ra} {rb}")
+    check(int(ra[2]) >= 3 * MIB and int(rb[2]) >= 2 * MIB, f"current {ra} {rb}")
+    check(ra[3] == str(64 * MIB) and rb[3] == "max", f"max: {ra} {rb}")
+    check(int(ra[4]) >= int(ra[2]), f"peak below current: {ra}")
+    check(ra[5] == "0", f"oom events: {ra}")
+    check(ra[6].endswith("control_alloc 3 " + a.hold), f"command: {ra}")
+    check(a.finish() == 0 and b.finish() == 0, "jobs failed")
+    out = mg_ok("list")
+    check(len(out.splitlines()) == 1, f"ended jobs still listed:\n{out}")
+
+
+def case_stale():
+    j = Job([], [ALLOC, "1", "HOLD"])
+    j.wait_for("^done$")
+    blocks = os.listdir(JOBDIR)
+    check(len(blocks) == 1, f"blocks: {blocks}")
+    j.kill()  # the supervisor and the program, SIGKILL: nobody cleans up
+    check(os.path.exists(os.path.join(JOBDIR, blocks[0])), "block vanished")
+    r = mg("list")
+    check(r.returncode == 0, f"list: {r.returncode} {r.stderr}")
+    check("removed the stale block" in r.stderr and blocks[0] in r.stderr,
+          f"no note: {r.stderr!r}")
+    check(not os.path.exists(os.path.join(JOBDIR, blocks[0])), "block kept")
+    check(len(r.stdout.splitlines()) == 1, f"stale job listed: {r.stdout}")
+
+
+# A member that starts, with posix_spawn (no fork handler runs) and without
+# the preload, a process the job cannot account: an untracked process.
+SPAWN_UNTRACKED = r"""
+import os, sys, time
+env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+pid = os.posix_spawn("/bin/sleep", ["sleep", "60"], env)
+print("spawned", pid, flush=True)
+for _ in range(3000):
+    if os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.01)
+os.kill(pid, 9)
+os.waitpid(pid, 0)
+"""
+
+
+def mixed_job(run_args):
+    """bash running two allocators and a python that spawns an untracked
+    sleep; returns (job, sleep pid)."""
+    script = os.path.join(TMP, "spawn.py")
+    with open(script, "w") as f:
+        f.write(SPAWN_UNTRACKED)
+    j = Job(run_args, ["bash", "-c",
+                       f"{ALLOC} 3 $0 & {ALLOC} 2 $0 & "
+                       f"{sys.executable} {script} $0 & wait", "HOLD"])
+    j.wait_for("^done$", count=2)
+    j.wait_for("^spawned ")
+    sleep_pid = int([l for l in j.lines if l.startswith("spawned")][0].split()[1])
+    return j, sleep_pid
+
+
+def allocator_pids(j):
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+            if cmd[0] == ALLOC.encode() and cmd[-2] == j.hold.encode():
+                out.append((int(pid), int(cmd[1])))
+        except (OSError, IndexError):
+            pass
+    return sorted(out)
+
+
+def case_stat_text():
+    j, sleep_pid = mixed_job(["--max", "64M", "--high", "32M",
+                              "--oom", "wait:5"])
+    time.sleep(0.2)  # quiescent: every member has charged what it holds
+    s = kv(mg_ok("stat", j.pid))
+    check(s["pid"] == str(j.pid) and s["group"] == "/", f"{s}")
+    check(s["max"] == str(64 * MIB) and s["high"] == str(32 * MIB), f"{s}")
+    check(s["oom.policy"] == "wait:5", f"{s}")
+    for key in ("events.high", "events.max", "events.oom", "events.oom_kill",
+                "failcnt", "stat.throttled_usec", "peak", "oom.waiters"):
+        check(re.fullmatch(r"\d+", s[key]), f"{key}: {s}")
+    members = as_list(s.get("member"))
+    check(int(s["members"]) == len(members), f"{s}")
+    current = int(s["current"])
+    charged = {int(m.split()[0]): int(m.split()[1]) for m in members}
+    check(sum(charged.values()) == current,
+          f"members' charges {charged} do not add up to current {current}")
+    for pid, steps in allocator_pids(j):
+        check(charged.get(pid, 0) >= steps * MIB, f"member {pid}: {charged}")
+    check(current >= 5 * MIB, f"current {current}")
+    untracked = as_list(s.get("untracked_process"))
+    check(int(s["untracked"]) == len(untracked), f"{s}")
+    check(any(u.split()[0] == str(sleep_pid) and "sleep 60" in u
+              for u in untracked), f"sleep {sleep_pid} not untracked: {s}")
+    # A member's pid and PID:/ find the same job.
+    member = allocator_pids(j)[0][0]
+    for args in ([member], [j.pid, "/"], [j.pid, f"{member}:/"]):
+        check(kv(mg_ok("stat", *args))["pid"] == str(j.pid), f"stat {args}")
+    check(j.finish() == 0, f"job failed: {j.err}")
+
+
+def case_stat_json():
+    j, sleep_pid = mixed_job(["--max", "64M"])
+    time.sleep(0.2)
+    doc = json.loads(mg_ok("stat", "--json", j.pid))
+    schema = {"schema": str, "pid": int, "group": str, "command": str,
+              "start_unix_ns": int, "current": int, "peak": int,
+              "max": (int, type(None)), "high": (int, type(None)),
+              "oom": dict, "failcnt": int, "events": dict, "stat": dict,
+              "members": list, "untracked": list}
+    check(set(doc) == set(schema), f"keys {sorted(doc)}")
+    for k, t in schema.items():
+        check(isinstance(doc[k], t), f"{k}: {doc[k]!r}")
+    check(doc["schema"] == "memgroup.stat.v1" and doc["pid"] == j.pid, f"{doc}")
+    check(doc["max"] == 64 * MIB and doc["high"] is None, f"{doc}")
+    check(doc["oom"] == {"policy": "enomem", "waiters": 0}, f"{doc['oom']}")
+    check(set(doc["events"]) == {"high", "max", "oom", "oom_kill"}, f"{doc}")
+    check(doc["stat"] == {"throttled_usec": 0}, f"{doc['stat']}")
+    for m in doc["members"]:
+        check(set(m) == {"pid", "command", "current", "peak"}, f"{m}")
+    check(sum(m["current"] for m in doc["members"]) == doc["current"],
+          f"members do not add up: {doc}")
+    check({p for p, _ in allocator_pids(j)} <= {m["pid"] for m in doc["members"]},
+          f"allocators missing: {doc['members']}")
+    check([u["pid"] for u in doc["untracked"]] == [sleep_pid],
+          f"untracked {doc['untracked']} (sleep {sleep_pid})")
+    check(doc["untracked"][0]["command"] == "sleep 60", f"{doc['untracked']}")
+    check(j.finish() == 0, "job failed")
+
+
+def case_stat_prometheus():
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        raise Skip("python3-prometheus-client is not installed "
+                   "(scripts/install-deps.sh installs it)")
+    a = Job(["--max", "64M", "--high", "48M"], [ALLOC, "3", "HOLD"])
+    a.wait_for("^done$")
+    time.sleep(0.1)
+    text = mg_ok("stat", "--prometheus", a.pid)
+    check(text.endswith("\n"), "no final newline")
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    want = {"memgroup_current_bytes": "gauge", "memgroup_peak_bytes": "gauge",
+            "memgroup_max_bytes": "gauge", "memgroup_high_bytes": "gauge",
+            "memgroup_events": "counter", "memgroup_info": "gauge",
+            "memgroup_failcnt": "counter",
+            "memgroup_throttled_seconds": "counter",
+            "memgroup_members": "gauge",
+            "memgroup_untracked_processes": "gauge",
+            "memgroup_member_current_bytes": "gauge"}
+    check({n: f.type for n, f in fams.items()} == want,
+          f"families {[(n, f.type) for n, f in fams.items()]}")
+    for f in fams.values():
+        check(f.documentation, f"{f.name}: no HELP")
+        for s in f.samples:
+            check(s.labels["pid"] == str(a.pid) and s.labels["group"] == "/",
+                  f"labels {s}")
+
+    def value(name, **labels):
+        for s in fams[name].samples:
+            if all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+        raise AssertionError(f"no {name} {labels}")
+    doc = json.loads(mg_ok("stat", "--json", a.pid))
+    check(value("memgroup_max_bytes") == 64 * MIB, "max")
+    check(value("memgroup_high_bytes") == 48 * MIB, "high")
+    check(value("memgroup_current_bytes") == doc["current"], "current")
+    check(value("memgroup_current_bytes") >= 3 * MIB, "current small")
+    check(value("memgroup_members") == 1, "members")
+    for e in ("high", "max", "oom", "oom_kill"):
+        check(value("memgroup_events", event=e) == doc["events"][e], e)
+    member = doc["members"][0]
+    check(value("memgroup_member_current_bytes", member=str(member["pid"]))
+          == member["current"], "member current")
+    # An unlimited job: +Inf.
+    b = Job([], [ALLOC, "1", "HOLD"])
+    b.wait_for("^done$")
+    fams = {f.name: f for f in text_string_to_metric_families(
+        mg_ok("stat", "--prometheus", b.pid))}
+    check(fams["memgroup_max_bytes"].samples[0].value == float("inf"), "+Inf")
+    check(a.finish() == 0 and b.finish() == 0, "jobs failed")
+
+
+def case_set_wait_demo():
+    # The seed's demonstration: 8 steps of 1 MiB under a 5M limit that waits.
+    j = Job(["--max", "5M", "--oom", "wait"], [ALLOC, "8"])
+    j.wait_for("^step 3$")
+    n = len(j.lines)
+    while True:  # until it stops making progress for a second
+        time.sleep(1.0)
+        if len(j.lines) == n:
+            break
+        n = len(j.lines)
+    steps = [l for l in j.lines if l.startswith("step")]
+    check(3 <= len(steps) <= 5 and "done" not in j.lines,
+          f"paused after {steps}")
+    s = kv(mg_ok("stat", j.pid))
+    check(int(s["events.max"]) >= 1 and int(s["oom.waiters"]) >= 1,
+          f"not waiting at max: {s}")
+    print(f"paused after {len(steps)} steps; stat: current {s['current']}, "
+          f"waiters {s['oom.waiters']}")
+    t0 = time.time()
+    mg_ok("set", j.pid, "/", "max=10M")
+    j.wait_for("^done$", timeout=10)
+    print(f"set max=10M -> done in {time.time() - t0:.3f} s")
+    check(j.p.wait(timeout=10) == 0, f"exit {j.p.returncode}")
+    time.sleep(0.05)
+    check([l for l in j.lines if l.startswith("step")] ==
+          [f"step {i}" for i in range(1, 9)], f"{j.lines}")
+
+
+def case_set_semantics():
+    j = Job(["--max", "64M"], [ALLOC, "6", "HOLD"])
+    j.wait_for("^done$")
+    member = allocator_pids(j)[0][0]
+    mg_ok("set", j.pid, "/", "max=2M")
+    s = kv(mg_ok("stat", j.pid))
+    check(s["max"] == str(2 * MIB) and int(s["current"]) > 2 * MIB,
+          f"a max below usage undoes nothing: {s}")
+    mg_ok("set", member, f"{member}:/", "high=1M", "oom=enomem")
+    s = kv(mg_ok("stat", member))
+    check(s["high"] == str(MIB) and s["oom.policy"] == "enomem", f"{s}")
+    failcnt = int(s["failcnt"])
+    j.release()
+    j.wait_for("^extra ")
+    check("extra enomem" in j.lines, f"charge above the new max passed: {j.lines}")
+    s = kv(mg_ok("stat", j.pid))
+    check(int(s["failcnt"]) > failcnt and int(s["events.max"]) >= 1, f"{s}")
+    mg_ok("set", j.pid, "/", "max=max", "high=max", "oom=wait:3")
+    s = kv(mg_ok("stat", j.pid))
+    check(s["max"] == "max" and s["high"] == "max" and
+          s["oom.policy"] == "wait:3", f"{s}")
+    check(j.finish() == 0, "job failed")
+
+
+def case_events():
+    j = Job(["--max", "4M"], [ALLOC, "8", "HOLD"])
+    j.wait_for("^enomem at step")
+    out = mg_ok("events", j.pid)
+    ev = kv(out)
+    check(list(ev) == ["high", "max", "oom", "oom_kill"], out)
+    check(int(ev["max"]) >= 1 and int(ev["oom"]) >= 1 and ev["oom_kill"] == "0",
+          out)
+    s = kv(mg_ok("stat", j.pid))
+    check(all(s[f"events.{k}"] == v for k, v in ev.items()), f"{s} {ev}")
+    check(j.finish() == 3, "job")
+
+
+def case_events_follow():
+    j = Job(["--max", "4M"], [ALLOC, "3", "HOLD"])
+    j.wait_for("^done$")
+    f = subprocess.Popen([MEMGROUP, "events", "--follow", str(j.pid)],
+                         env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # its first snapshot is the baseline
+    j.release()       # one more MiB: refused at the job's max
+    line = f.stdout.readline().rstrip("\n")
+    check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z / "
+                       r"(max|oom) [1-9]\d* \+[1-9]\d*", line), f"line {line!r}")
+    j.wait_for("^extra enomem$")
+    time.sleep(0.3)
+    ev = kv(mg_ok("events", j.pid))
+    check(j.finish() == 0, "job")
+    out, err = f.communicate(timeout=10)
+    check(f.returncode == 0 and "has ended" in err, f"{f.returncode} {err}")
+    lines = [line] + out.splitlines()
+    check("max" in {l.split()[2] for l in lines}, f"{lines}")
+    # The last line of each event carries its count in `events`.
+    for l in lines:
+        check(re.fullmatch(r"\S+ / (max|oom) \d+ \+\d+", l), l)
+    last = {l.split()[2]: l.split()[3] for l in lines}
+    check(all(ev[k] == v for k, v in last.items()), f"{last} vs {ev}")
+
+
+def case_top_plain():
+    a = Job(["--max", "16M", "--high", "8M"], [ALLOC, "2", "HOLD"])
+    b = Job([], [ALLOC, "1", "HOLD"])
+    a.wait_for("^done$")
+    b.wait_for("^done$")
+    out = mg_ok("top", "-n", "2", "-d", "0.2")
+    check("\x1b" not in out, "escape sequences without a terminal")
+    frames = out.split("\n\n")
+    check(len(frames) == 2, f"{len(frames)} frames:\n{out}")
+    for fr in frames:
+        lines = fr.splitlines()
+        check(lines[0].startswith("memgroup top - ") and "2 jobs" in lines[0],
+              fr)
+        rows = [l for l in lines[2:] if not l.startswith("  `-")]
+        check([int(r.split()[0]) for r in rows] == [a.pid, b.pid],
+              f"not sorted by usage:\n{fr}")
+        check(re.search(r"\[[#|-]{20}\]\s+\d+%", rows[0]), rows[0])
+        check("no limit" in rows[1], rows[1])
+        check(sum(1 for l in lines if l.startswith("  `-")) == 2, fr)
+    one = mg_ok("top", "-n", "1", b.pid)
+    check("1 job" in one and str(b.pid) in one and str(a.pid) not in one, one)
+    check(a.finish() == 0 and b.finish() == 0, "jobs")
+
+
+def case_top_tmux():
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        raise Skip("tmux is not installed (scripts/install-deps.sh installs it)")
+    j = Job(["--max", "16M"], [ALLOC, "3", "HOLD"])
+    j.wait_for("^done$")
+    sock = f"mg-control-{os.getpid()}"
+    t = [tmux, "-L", sock, "-f", "/dev/null"]
+    env = dict(ENV)
+    env.pop("TMUX", None)
+    cmd = (f"env XDG_RUNTIME_DIR={RUNTIME} {MEMGROUP} top -d 0.3; "
+           f"echo top-exit $? > {TMP}/top-rc; sleep 30")
+    subprocess.run([*t, "new-session", "-d", "-s", "top", "-x", "160",
+                    "-y", "30", cmd], env=env, check=True)
+    try:
+        screen = ""
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            screen = subprocess.run([*t, "capture-pane", "-p", "-t", "top"],
+                                    env=env, capture_output=True,
+                                    text=True).stdout
+            if str(j.pid) in screen and "q quits" in screen:
+                break
+            time.sleep(0.2)
+        print(screen)
+        check(str(j.pid) in screen and "q quits" in screen, "not drawn")
+        row = [l for l in screen.splitlines() if l.startswith(str(j.pid))][0]
+        check(re.search(r"\[#+-*\]\s+\d+%", row) and "16M" in row, row)
+        with open(os.path.join(TMP, "top-screen.txt"), "w") as f:
+            f.write(screen)
+        subprocess.run([*t, "send-keys", "-t", "top", "q"], env=env,
+                       check=True)
+        rc_file = os.path.join(TMP, "top-rc")
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(rc_file):
+            time.sleep(0.1)
+        time.sleep(0.1)
+        check(os.path.exists(rc_file), "q did not quit")
+        with open(rc_file) as f:
+            check(f.read().strip() == "top-exit 0", "top's exit status")
+        after = subprocess.run([*t, "capture-pane", "-p", "-t", "top"],
+                               env=env, capture_output=True, text=True).stdout
+        check("q quits" not in after, f"alternate screen not left:\n{after}")
+    finally:
+        subprocess.run([*t, "kill-server"], env=env, capture_output=True)
+    check(j.finish() == 0, "job")
+
+
+def case_other_user():
+    if os.geteuid() != 0:
+        raise Skip("needs root to start a job as a second user (setpriv)")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise Skip("setpriv is not installed")
+    nobody = pwd.getpwnam("nobody")
+    as_nobody = [setpriv, f"--reuid={nobody.pw_uid}",
+                 f"--regid={nobody.pw_gid}", "--clear-groups"]
+    for path in (MEMGROUP, LIB, ALLOC):
+        if not os.access(path, os.R_OK):
+            raise Skip(f"{path} is not readable")
+    pub = tempfile.mkdtemp(prefix="mg-control-pub-")
+    os.chmod(pub, 0o755)
+    shm = f"/dev/shm/memgroup-{nobody.pw_uid}"
+    had_shm = os.path.exists(shm)
+    env_nobody = {k: v for k, v in ENV.items() if k != "XDG_RUNTIME_DIR"}
+    try:
+        theirs = Job([], [ALLOC, "2", os.path.join(pub, "hold")],
+                     env=env_nobody, prefix=as_nobody)
+        theirs.wait_for("^done$")
+        for args in (["set", theirs.pid, "/", "max=1M"],
+                     ["stat", theirs.pid], ["events", theirs.pid]):
+            r = mg(*args)
+            check(r.returncode == 1 and "belongs to another user" in r.stderr
+                  and r.stderr.count("\n") == 1, f"{args}: {r}")
+        s = kv(mg_ok("stat", theirs.pid, env=env_nobody, prefix=as_nobody))
+        check(s["max"] == "max", f"their job changed: {s}")
+        ours = Job([], [ALLOC, "1", "HOLD"])
+        ours.wait_for("^done$")
+        r = mg("set", ours.pid, "/", "max=1M", env=env_nobody, prefix=as_nobody)
+        check(r.returncode == 1 and "belongs to another user" in r.stderr,
+              f"nobody's set on root's job: {r}")
+        r = mg("list", env=env_nobody, prefix=as_nobody)
+        check(r.returncode == 0 and str(ours.pid) not in r.stdout and
+              str(theirs.pid) in r.stdout, f"nobody's list: {r}")
+        check(kv(mg_ok("stat", ours.pid))["max"] == "max", "ours changed")
+        # A block in our directory owned by someone else is not ours.
+        blocks = os.listdir(JOBDIR)
+        os.chown(os.path.join(JOBDIR, blocks[0]), nobody.pw_uid, -1)
+        r = mg("list")
+        check(r.returncode == 0 and "owned by another user" in r.stderr and
+              str(ours.pid) not in r.stdout, f"foreign block: {r}")
+        os.chown(os.path.join(JOBDIR, blocks[0]), 0, -1)
+        open(os.path.join(pub, "hold"), "w").close()
+        open(os.path.join(pub, "hold.end"), "w").close()
+        check(theirs.p.wait(timeout=20) == 0, "their job")
+        check(ours.finish() == 0, "our job")
+    finally:
+        shutil.rmtree(pub, ignore_errors=True)
+        if not had_shm:
+            try:
+                os.rmdir(shm)
+            except OSError:
+                pass
+
+
+# The block layout (src/counter/job_block.h, version 1).
+HEADER = struct.Struct("<QIIQIiQq256s")
+NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 768, 64
+
+
+def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
+          version=1, header_bytes=768, total=None, slot_count=None):
+    total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
+    b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
+    HEADER.pack_into(b, 0, magic, version, header_bytes, total,
+                     slots if slot_count is None else slot_count, supervisor,
+                     ticks, 0, command)
+    return b
+
+
+def put_node(b, usage=0, peak=0, max_=INT64_MAX, high=INT64_MAX, events=(0,) * 4,
+             policy=0, wait_ns=-1):
+    struct.pack_into("<q", b, NODE_AT, usage)
+    struct.pack_into("<q", b, NODE_AT + 112, peak)
+    struct.pack_into("<qq", b, NODE_AT + 128, max_, high)
+    struct.pack_into("<4q", b, NODE_AT + 192, *events)
+    struct.pack_into("<I", b, NODE_AT + 232, policy)
+    struct.pack_into("<q", b, NODE_AT + 240, wait_ns)
+
+
+def put_member(b, i, state, pid, ticks=0, charged=0, peak=0):
+    struct.pack_into("<IiQqq", b, MEMBERS_AT + i * MEMBER_SIZE, state, pid,
+                     ticks, charged, peak)
+
+
+def write(name, data, mode=0o600, old=True):
+    path = os.path.join(JOBDIR, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    if old:
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    return path
+
+
+def case_hostile_blocks():
+    live = Job(["--max", "8M"], [ALLOC, "1", "HOLD"])
+    live.wait_for("^done$")
+    me = os.getpid()
+    write("job-trunc", b"\0" * 100)
+    write("job-badmagic", block(1, magic=0x1234))
+    write("job-badversion", block(1, version=9))
+    write("job-badlayout", block(1, slot_count=1 << 30))
+    write("job-header-size", block(1, header_bytes=64))
+    write("job-mode", block(1), mode=0o644)
+    os.symlink("/etc/passwd", os.path.join(JOBDIR, "job-link"))
+    os.mkfifo(os.path.join(JOBDIR, "job-fifo"), 0o600)
+    os.mkdir(os.path.join(JOBDIR, "job-dir"), 0o700)
+    with open(os.path.join(JOBDIR, "job-huge"), "wb") as f:
+        f.truncate(1 << 30)
+    os.chmod(os.path.join(JOBDIR, "job-huge"), 0o600)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = write("job-stale", block(2, supervisor=dead.pid, ticks=1))
+    # A block that looks live (its supervisor is this test) with hostile
+    # contents: escape sequences and broken UTF-8 in the command, garbage
+    # member states, impossible pids and counts.
+    evil = block(6, supervisor=me, ticks=start_ticks(me),
+                 command=b"\x1b[2J\x07evil \xff\xc0\x80 \xc3\xbcn\xc3\xafcode "
+                         b"\xe2\x80\x8f\"quote\\ \xc2\x9b end")
+    put_node(evil, usage=-1, peak=INT64_MAX, max_=-5, high=0,
+             events=(INT64_MAX, -1, 7, 0), policy=99, wait_ns=-7)
+    put_member(evil, 0, 2, -5, charged=10)
+    put_member(evil, 1, 7, me, charged=11)
+    put_member(evil, 2, 2, me, charged=123, peak=456)
+    put_member(evil, 3, 2, 2**31 - 1, charged=-7, peak=-(1 << 63))
+    put_member(evil, 4, 0xffffffff, 0)
+    evil_path = write("job-evil", evil)
+    t0 = time.time()
+    r = mg("list", timeout=10)
+    check(time.time() - t0 < 5, "list took too long")
+    check(r.returncode == 0, f"list: {r.returncode}\n{r.stderr}")
+    for name, why in (("job-trunc", "too small"),
+                      ("job-badmagic", "not a memgroup job block"),
+                      ("job-badversion", "unsupported job block version"),
+                      ("job-badlayout", "inconsistent job block layout"),
+                      ("job-header-size", "inconsistent job block layout"),
+                      ("job-mode", "mode is not 0600 (0644)"),
+                      ("job-link", "a symbolic link"),
+                      ("job-fifo", "not a regular file"),
+                      ("job-dir", "not a regular file"),
+                      ("job-huge", "inconsistent job block layout")):
+        check(re.search(rf"skipping \S*/{name}: .*{re.escape(why)}", r.stderr),
+              f"{name}: no '{why}' in\n{r.stderr}")
+    check("removed the stale block" in r.stderr and not os.path.exists(stale),
+          f"stale: {r.stderr}")
+    for ch in r.stdout + r.stderr:
+        check(ch == "\n" or ord(ch) >= 0x20 and ch != "\x7f" and
+              not 0x80 <= ord(ch) <= 0x9f, f"control character {ch!r}")
+    rows = {int(l.split()[0]): l for l in r.stdout.splitlines()[1:]}
+    check(set(rows) == {me, live.pid}, f"rows: {rows}")
+    check("?[2J?evil ??? ünïcode" in rows[me], rows[me])
+    # stat of this process finds the hostile block; all formats hold.
+    s = kv(mg_ok("stat", me))
+    check(s["command"] == "?[2J?evil ??? ünïcode \u200f\"quote\\ ? end",
+          f"{s['command']!r}")
+    check(s["members"] == "2" and s["oom.policy"] == "unknown(99)", f"{s}")
+    check(sorted(m.split()[0] for m in as_list(s["member"])) ==
+          sorted([str(me), str(2**31 - 1)]), f"{s}")
+    doc = json.loads(mg_ok("stat", "--json", me))
+    check(doc["command"] == s["command"] and doc["max"] == -5, f"{doc}")
+    check(sorted(m["pid"] for m in doc["members"]) == [me, 2**31 - 1],
+          f"members {doc['members']} (slot 1 has a garbage state, slot 0 a "
+          f"negative pid)")
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+        fams = list(text_string_to_metric_families(
+            mg_ok("stat", "--prometheus", me)))
+        info = [f for f in fams if f.name == "memgroup_info"][0]
+        check(info.samples[0].labels["command"] == s["command"], "label")
+    except ImportError:
+        print("prometheus_client missing: the exposition was not parsed")
+    for args in (["events", me], ["top", "-n", "1"]):
+        out = mg_ok(*args)
+        check(all(c == "\n" or c >= " " for c in out), f"{args}: {out!r}")
+    # set writes the hostile block's own node, nothing else.
+    mg_ok("set", me, "/", "max=3M")
+    with open(evil_path, "rb") as f:
+        after = f.read()
+    check(struct.unpack_from("<q", after, NODE_AT + 128)[0] == 3 * MIB, "set")
+    check(after[:NODE_AT + 128] == bytes(evil[:NODE_AT + 128]) and
+          after[NODE_AT + 136:] == bytes(evil[NODE_AT + 136:]),
+          "set wrote outside max")
+    check(live.finish() == 0, "job")
+
+
+def case_usage_errors():
+    cases = [[], ["bogus"], ["--bogus"], ["list", "x"], ["stat"], ["stat", "abc"],
+             ["stat", "0"], ["stat", "-1"], ["stat", "99999999999"],
+             ["stat", "--json", "--prometheus", "1"], ["stat", "--bogus", "1"],
+             ["stat", "1", "/", "x"], ["set", "1"], ["set", "1", "/"],
+             ["set", "1", "/", "max=abc"], ["set", "1", "/", "max=-1"],
+             ["set", "1", "/", "low=1M"], ["set", "1", "/", "min=1M"],
+             ["set", "1", "/", "foo=1"], ["set", "1", "/", "max"],
+             ["set", "1", "/", "oom=sometimes"], ["events"],
+             ["events", "1", "2"], ["events", "--bogus", "1"],
+             ["top", "-n", "0"], ["top", "-n"], ["top", "-d", "x"],
+             ["top", "-d", "0"], ["top", "-z"]]
+    for args in cases:
+        r = mg(*args)
+        check(r.returncode == 2 and "Usage: memgroup" in r.stderr and
+              r.stderr.startswith("memgroup: "), f"{args}: {r}")
+    for args in (["list", "--help"], ["stat", "--help"], ["set", "-h"]):
+        r = mg(*args)
+        check(r.returncode == 0 and "Usage: memgroup" in r.stdout, f"{args}")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for args in (["stat", dead.pid], ["set", dead.pid, "/", "max=1M"],
+                 ["events", dead.pid], ["top", dead.pid]):
+        r = mg(*args)
+        check(r.returncode == 1 and f"no process {dead.pid}" in r.stderr,
+              f"{args}: {r}")
+    r = mg("stat", os.getpid())
+    check(r.returncode == 1 and "is not in a memgroup job" in r.stderr, f"{r}")
+    j = Job([], [ALLOC, "1", "HOLD"])
+    j.wait_for("^done$")
+    for args in (["stat", j.pid, "/a/b"], ["set", j.pid, "/x", "max=1M"],
+                 ["stat", j.pid, "1:/"], ["stat", j.pid, f"{j.pid}:/a"]):
+        r = mg(*args)
+        check(r.returncode == 1 and "unknown group" in r.stderr, f"{args}: {r}")
+    check(j.finish() == 0, "job")
+
+
+def main():
+    fn = globals().get("case_" + CASE)
+    if fn is None:
+        print(f"unknown case {CASE}", file=sys.stderr)
+        return 2
+    try:
+        fn()
+        print(f"control.{CASE}: ok")
+        return 0
+    except Skip as e:
+        print(f"control.{CASE}: skipped: {e}")
+        return 77
+    except AssertionError as e:
+        print(f"control.{CASE}: FAILED: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for j in JOBS:
+            if j.p.poll() is None:
+                j.kill()
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

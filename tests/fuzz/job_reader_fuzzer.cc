@@ -1,0 +1,184 @@
+// Fuzz target for the read side of the job control block (src/counter/
+// job_reader.h) and the formats `memgroup stat` prints from it (src/cli/
+// job_format.h). The first input byte chooses: bit 0 repairs the header
+// (magic, version, sizes, slot count from the input's length) so that the
+// member walk and the formats are reached; bits 1-2 the caller's member
+// capacity (0, 1, 3 or 64). The rest is the block, placed 64-byte aligned
+// as a mapping is.
+// Properties: the reader accepts exactly what JobValidate accepts; an
+// accepted snapshot's counts are bounded (stored <= capacity, members +
+// skipped <= slots), every stored member has a pid > 0 and a slot inside
+// the table, in increasing slot order; the command is NUL-terminated within
+// its field, well-formed UTF-8 without C0 or C1 controls; the text, JSON
+// and Prometheus outputs hold no control character but their newlines, the
+// text is `key value` lines, and JSON strings and brackets balance.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/job_format.h"
+#include "cli/job_status.h"
+#include "counter/job_block.h"
+#include "counter/job_reader.h"
+#include "fuzz_support.h"
+
+namespace memgroup::fuzz {
+namespace {
+
+using internal::JobError;
+using internal::JobHeader;
+using internal::JobMemberSnapshot;
+using internal::JobSnapshot;
+
+// An independent well-formedness check: UTF-8 without C0/C1 controls.
+bool CleanUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    uint32_t cp = 0;
+    size_t len = 0;
+    if ((c & 0xe0) == 0xc0) {
+      cp = c & 0x1f;
+      len = 2;
+    } else if ((c & 0xf0) == 0xe0) {
+      cp = c & 0x0f;
+      len = 3;
+    } else if ((c & 0xf8) == 0xf0) {
+      cp = c & 0x07;
+      len = 4;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+        cp <= 0x9f) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+bool NoControlsButNewlines(const std::string& s) {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\n') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Strings close and brackets balance (outside strings) in a JSON text.
+bool JsonBalanced(const std::string& s) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c == '{' || c == '[') ++depth;
+    if (c == '}' || c == ']') --depth;
+    if (depth < 0) return false;
+  }
+  return !in_string && depth == 0;
+}
+
+}  // namespace
+}  // namespace memgroup::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace memgroup::internal;
+  using namespace memgroup::fuzz;
+  if (size == 0) return 0;
+  const uint8_t flags = data[0];
+  const size_t n = size - 1;
+  const size_t alloc = (n + 63) / 64 * 64 + 64;
+  auto* block = static_cast<uint8_t*>(aligned_alloc(64, alloc));
+  if (n > 0) memcpy(block, data + 1, n);
+  if ((flags & 1) && n >= JobBlockBytes(1)) {
+    JobHeader h;
+    memcpy(&h, block, sizeof(h));
+    h.magic = kJobMagic;
+    h.version = kJobVersion;
+    h.header_bytes = kJobHeaderBytes;
+    const uint64_t slots = (n - kJobHeaderBytes) / sizeof(JobMember);
+    h.slot_count = static_cast<uint32_t>(slots > kJobMaxSlots ? kJobMaxSlots
+                                                              : slots);
+    h.total_bytes = JobBlockBytes(h.slot_count);
+    memcpy(block, &h, sizeof(h));
+  }
+  static constexpr uint32_t kCaps[] = {0, 1, 3, 64};
+  const uint32_t cap = kCaps[(flags >> 1) & 3];
+  std::vector<JobMemberSnapshot> members(cap);
+  JobSnapshot snap;
+  uint32_t slots = 0;
+  const JobError valid = JobValidate(block, n, &slots);
+  const JobError e = JobReadSnapshot(block, n, &snap, members.data(), cap);
+  FUZZ_CHECK(e == valid, std::string("reader ") + JobErrorString(e) +
+                             ", JobValidate " + JobErrorString(valid));
+  if (e == JobError::kOk) {
+    FUZZ_CHECK(snap.slot_count == slots, "slot count");
+    FUZZ_CHECK(snap.members_stored <= cap &&
+                   snap.members_stored <= snap.members,
+               "stored members");
+    FUZZ_CHECK(uint64_t{snap.members} + snap.members_skipped <= slots,
+               "members + skipped > slots");
+    for (uint32_t i = 0; i < snap.members_stored; ++i) {
+      FUZZ_CHECK(members[i].pid > 0 && members[i].slot < slots,
+                 "member " + std::to_string(i));
+      FUZZ_CHECK(i == 0 || members[i].slot > members[i - 1].slot,
+                 "slot order");
+    }
+    const void* nul = memchr(snap.command, '\0', sizeof(snap.command));
+    FUZZ_CHECK(nul != nullptr, "command not terminated");
+    const std::string command(snap.command);
+    FUZZ_CHECK(CleanUtf8(command), "command " + Escaped(command));
+
+    memgroup::internal::cli::JobStatus st;
+    st.snap = snap;
+    for (uint32_t i = 0; i < snap.members_stored; ++i) {
+      // The member's command as /proc would give it: sanitized text.
+      char text[64];
+      SanitizeText(reinterpret_cast<const char*>(block) + i * 7 % n,
+                   n - i * 7 % n, text, sizeof(text));
+      st.members.push_back({members[i].pid, text, members[i].charged,
+                            members[i].peak});
+    }
+    const std::string t = memgroup::internal::cli::FormatStatText(st);
+    FUZZ_CHECK(NoControlsButNewlines(t), "text " + Escaped(t));
+    size_t start = 0;
+    while (start < t.size()) {
+      size_t end = t.find('\n', start);
+      FUZZ_CHECK(end != std::string::npos, "text without final newline");
+      const std::string line = t.substr(start, end - start);
+      const size_t space = line.find(' ');
+      FUZZ_CHECK(space != std::string::npos && space > 0,
+                 "not key value: " + Escaped(line));
+      start = end + 1;
+    }
+    const std::string j = memgroup::internal::cli::FormatStatJson(st);
+    FUZZ_CHECK(NoControlsButNewlines(j) && JsonBalanced(j), "json " + Escaped(j));
+    const std::string p = memgroup::internal::cli::FormatStatPrometheus({st});
+    FUZZ_CHECK(NoControlsButNewlines(p), "prometheus " + Escaped(p));
+  }
+  free(block);
+  return 0;
+}
