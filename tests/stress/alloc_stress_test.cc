@@ -37,7 +37,7 @@
 //     points directly; built in every preset, so it runs under TSan and
 //     ASan too.
 // MG_STRESS_ITERATIONS and MG_STRESS_THREADS change the iterations (default
-// 200; 40 in sanitizer builds) and the workers per iteration (default 4).
+// 200; 20 in sanitizer builds) and the workers per iteration (default 4).
 #include "memgroup/memgroup.h"
 
 #include <errno.h>
@@ -510,7 +510,7 @@ void CheckQuiescentFork(uint64_t seed) {
 
 TEST(AllocStressTest, ThreadsExchangeBlocksAcrossGroupsAndEveryGroupEndsAtZero) {
 #if defined(MG_SANITIZER_BUILD)
-  constexpr size_t kDefaultIterations = 40;
+  constexpr size_t kDefaultIterations = 20;
 #else
   constexpr size_t kDefaultIterations = 200;
 #endif
