@@ -36,8 +36,10 @@
 //     interposition), calling src/alloc's malloc, free and realloc entry
 //     points directly; built in every preset, so it runs under TSan and
 //     ASan too.
-// MG_STRESS_ITERATIONS and MG_STRESS_THREADS change the iterations (default
-// 200; 20 in sanitizer builds) and the workers per iteration (default 4).
+// MG_STRESS_ITERATIONS, MG_STRESS_THREADS and MG_STRESS_OPS change the
+// iterations (default 200; 20 in sanitizer builds), the workers per
+// iteration (default 4, at most 16) and each worker's operations per
+// iteration (default 1000).
 #include "memgroup/memgroup.h"
 
 #include <errno.h>
@@ -518,7 +520,7 @@ TEST(AllocStressTest, ThreadsExchangeBlocksAcrossGroupsAndEveryGroupEndsAtZero) 
       EnvCount("MG_STRESS_ITERATIONS", kDefaultIterations);
   const size_t threads = EnvCount("MG_STRESS_THREADS", 4);
   ASSERT_LE(threads, static_cast<size_t>(kMaxWorkers));
-  constexpr size_t kOps = 2000;
+  const size_t ops = EnvCount("MG_STRESS_OPS", 1000);
   const auto start = std::chrono::steady_clock::now();
 
   mg_group_t main_group = 0;
@@ -548,8 +550,8 @@ TEST(AllocStressTest, ThreadsExchangeBlocksAcrossGroupsAndEveryGroupEndsAtZero) 
       const bool forks = w == 0 && it % 16 == 5;
       const bool churns = w + 1 == threads;
       const uint64_t seed = rng();
-      workers.emplace_back([w, seed, forks, churns] {
-        Worker(static_cast<int>(w), seed, forks, churns).Run(kOps);
+      workers.emplace_back([w, seed, forks, churns, ops] {
+        Worker(static_cast<int>(w), seed, forks, churns).Run(ops);
       });
     }
     for (std::thread& t : workers) t.join();
@@ -601,7 +603,7 @@ TEST(AllocStressTest, ThreadsExchangeBlocksAcrossGroupsAndEveryGroupEndsAtZero) 
          "%llu allocations (%llu refused), %llu frees, %llu reallocs, "
          "%llu transfers, %llu swaps, %llu group destroys, %llu moves, "
          "%llu forks\n",
-         iterations, threads, kOps, seconds,
+         iterations, threads, ops, seconds,
          static_cast<unsigned long long>(g.allocs.load()),
          static_cast<unsigned long long>(g.refused.load()),
          static_cast<unsigned long long>(g.frees.load()),
