@@ -120,7 +120,8 @@ int mg_group_path(mg_group_t group, char* buf, size_t cap);
  * limit wakes threads waiting under MG_OOM_WAIT. */
 int mg_group_set_limit(mg_group_t group, mg_limit_t which, int64_t bytes);
 int mg_group_get_limit(mg_group_t group, mg_limit_t which, int64_t* bytes);
-/* timeout_ms applies to MG_OOM_WAIT only; -1 waits forever. */
+/* timeout_ms applies to MG_OOM_WAIT only; -1 waits forever; EINVAL below
+ * -1 or above INT64_MAX / 1000000 (its nanoseconds must fit in 64 bits). */
 int mg_group_set_oom_policy(mg_group_t group, mg_oom_policy_t policy,
                             int64_t timeout_ms);
 

@@ -76,6 +76,16 @@ void ConfigureFromEnvironment() {
     RawWriteAll(2, line, n);
     _exit(2);
   }
+  // A stats file that cannot be written would be lost at exit, after the
+  // whole run: refuse it now, like a malformed value.
+  if (settings.stats_path != nullptr) {
+    if (int e = StatsPathWriteError(settings.stats_path); e != 0) {
+      RawPrint(2, "memgroup: invalid MEMGROUP_STATS='%s': %s: %s (%s)\n",
+               settings.stats_path, kStatsPathUnwritable, strerrordesc_np(e),
+               strerrorname_np(e));
+      _exit(2);
+    }
+  }
   Apply(settings);
   if (settings.job_path != nullptr) JoinJobOrDie(settings.job_path);
 }

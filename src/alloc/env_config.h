@@ -2,7 +2,9 @@
 // applied to the process group "/": limits through the group layer's
 // SetLimit, the OOM policy, fault injection, the stats report's path.
 // Any malformed or unknown variable exits with status 2, after the line of
-// base/parse_env.h's FormatEnvError (which does the validation).
+// base/parse_env.h's FormatEnvError (which does the validation); so does a
+// MEMGROUP_STATS file that cannot be written (base/parse_config.h,
+// StatsPathWriteError), with a line naming the variable and the reason.
 // Must never: allocate (it runs inside the first malloc), call a libc
 // function that may allocate (getenv is avoided: environ is walked).
 // Allocates: never.

@@ -103,7 +103,10 @@ MG_EXPORT int mg_group_set_oom_policy(mg_group_t group, mg_oom_policy_t policy,
   uint32_t index;
   int err = Resolve(group, &index);
   if (err != 0) return err;
-  if (policy < MG_OOM_ENOMEM || policy > MG_OOM_HANDLER || timeout_ms < -1) {
+  // A timeout whose nanoseconds do not fit in int64 (292 years) is refused,
+  // as the environment's wait:SECONDS is.
+  if (policy < MG_OOM_ENOMEM || policy > MG_OOM_HANDLER || timeout_ms < -1 ||
+      timeout_ms > INT64_MAX / 1000000) {
     return EINVAL;
   }
   GroupState& st = GlobalRegistry().state(index);

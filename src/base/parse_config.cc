@@ -1,7 +1,13 @@
 // Implements parse_config.h. Allocates: never.
 #include "base/parse_config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstddef>
+#include <cstring>
 
 #include "base/ascii.h"
 
@@ -140,6 +146,30 @@ ParseConfigError ParseStatsPath(const char* text) {
     if (++len >= kStatsPathCapacity) return ParseConfigError::kOutOfRange;
   }
   return ParseConfigError::kOk;
+}
+
+int StatsPathWriteError(const char* path) {
+  if (strcmp(path, "stderr") == 0 || strcmp(path, "-") == 0) return 0;
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return EISDIR;
+    return faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0 ? 0 : errno;
+  }
+  if (errno != ENOENT) return errno;
+  // A new file: its directory must exist and take new entries.
+  char dir[kStatsPathCapacity];
+  const char* slash = strrchr(path, '/');
+  if (slash == nullptr) {
+    memcpy(dir, ".", 2);
+  } else {
+    size_t len = slash == path ? 1 : static_cast<size_t>(slash - path);
+    if (len >= sizeof(dir)) return ENAMETOOLONG;
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+  }
+  if (stat(dir, &st) != 0) return errno;
+  if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+  return faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0 ? 0 : errno;
 }
 
 }  // namespace memgroup::internal

@@ -1,6 +1,8 @@
 // Parsers of the configuration values other than sizes (parse_size.h): the
 // OOM policy with its optional wait timeout, the engine name, the fault
-// injection probability and its seed, the stats path's bounds. The library's environment
+// injection probability and its seed, the stats path's bounds, and the one
+// check that asks the system rather than the text: whether the stats file
+// can be written (StatsPathWriteError). The library's environment
 // (MEMGROUP_*) and the `memgroup run` command both validate through these,
 // so they accept exactly the same values. Enumerated values are
 // case-insensitive, like sizes; leading and trailing ASCII whitespace is
@@ -68,6 +70,19 @@ inline constexpr const char kSeedExpected[] =
 // kStatsPathCapacity bytes (kOutOfRange), the library's buffer for it.
 inline constexpr size_t kStatsPathCapacity = 512;
 [[nodiscard]] ParseConfigError ParseStatsPath(const char* text);
+
+// Whether the stats report could be written to `path` (accepted by
+// ParseStatsPath) now: 0 for "stderr", "-", a writable file or a missing
+// file in a writable directory; else the errno value opening it would fail
+// with (ENOENT: no such directory, EACCES, EISDIR, ENOTDIR, EROFS...).
+// Asks the file system (stat, faccessat with the effective ids) and
+// changes nothing: no file is created. A relative path is taken from the
+// current directory. The library checks MEMGROUP_STATS with it before
+// main, `memgroup run` checks --stats. Allocates: never.
+[[nodiscard]] int StatsPathWriteError(const char* path);
+// The message's words for a StatsPathWriteError result.
+inline constexpr const char kStatsPathUnwritable[] =
+    "cannot write the stats report there";
 
 // Why low and min are refused for the process's group (environment and
 // command alike).

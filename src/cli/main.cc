@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "cli/control_commands.h"
@@ -45,6 +46,9 @@ int RunCommand(const std::vector<std::string>& args) {
   if (options->help) {
     fputs(kUsage, stdout);
     return 0;
+  }
+  if (absl::Status s = CheckStatsDestination(*options); !s.ok()) {
+    return UsageError(s.message());
   }
   absl::StatusOr<std::string> library =
       FindLibrary(getenv("MEMGROUP_LIBRARY"), ExeDir(), cwd);

@@ -164,6 +164,7 @@ bool IsRegularFile(const std::string& path) {
 absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
                                         absl::string_view cwd) {
   RunOptions options;
+  std::vector<const RunFlag*> given;  // the options seen so far
   size_t i = 0;
   for (; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -201,18 +202,18 @@ absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
       }
       value = args[++i];
     }
-    absl::StatusOr<std::string> converted = ConvertValue(*flag, value, cwd);
-    if (!converted.ok()) return converted.status();
-    bool replaced = false;
-    for (auto& [env_name, env_value] : options.env) {
-      if (env_name == flag->env) {
-        env_value = *std::move(converted);
-        replaced = true;
+    // Each option once: a second value would silently override the first
+    // (whatever option kRunFlags gains, this check covers it).
+    for (const RunFlag* seen : given) {
+      if (seen == flag) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "option '--", name, "' given more than once"));
       }
     }
-    if (!replaced) {
-      options.env.emplace_back(std::string(flag->env), *std::move(converted));
-    }
+    given.push_back(flag);
+    absl::StatusOr<std::string> converted = ConvertValue(*flag, value, cwd);
+    if (!converted.ok()) return converted.status();
+    options.env.emplace_back(std::string(flag->env), *std::move(converted));
   }
   if (i >= args.size()) {
     return absl::InvalidArgumentError("missing '-- PROGRAM'");
@@ -223,6 +224,18 @@ absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
   }
   options.argv.assign(args.begin() + static_cast<ptrdiff_t>(i), args.end());
   return options;
+}
+
+absl::Status CheckStatsDestination(const RunOptions& options) {
+  for (const auto& [name, value] : options.env) {
+    if (name != "MEMGROUP_STATS") continue;
+    if (int e = StatsPathWriteError(value.c_str()); e != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid value for --stats: '", value, "': ", kStatsPathUnwritable,
+          ": ", strerrordesc_np(e), " (", strerrorname_np(e), ")"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::string ComposePreload(absl::string_view library,

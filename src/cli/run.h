@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -16,8 +17,9 @@ namespace memgroup::internal::cli {
 
 // What `memgroup run` was asked to do.
 struct RunOptions {
-  // MEMGROUP_* variables to set, in the order the options were given (a
-  // repeated option keeps its last value). MEMGROUP_CONTROL is not included.
+  // MEMGROUP_* variables to set, in the order the options were given (each
+  // option at most once: a repeated one is a usage error). MEMGROUP_CONTROL
+  // is not included.
   std::vector<std::pair<std::string, std::string>> env;
   // The program and its arguments; never empty after a successful parse.
   std::vector<std::string> argv;
@@ -30,6 +32,12 @@ struct RunOptions {
 // Returns kInvalidArgument with a one-line message on a usage error.
 absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
                                         absl::string_view cwd);
+
+// Checks what ParseRunArgs cannot see in the text: that the stats file
+// (MEMGROUP_STATS, made absolute) can be written now, as the library checks
+// its MEMGROUP_STATS before main (base/parse_config.h, StatsPathWriteError).
+// Returns kInvalidArgument with a one-line message naming --stats if not.
+absl::Status CheckStatsDestination(const RunOptions& options);
 
 // Returns the value for LD_PRELOAD: `library` first, then the entries of
 // `existing` (separated by spaces or colons, as ld.so reads them) except

@@ -188,8 +188,12 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
     states_[idx].Reset();
   } else {
     // First use of this slot: construct its entries in the zeroed memory.
+    // Not the GroupSlot: its atomics (state, generation, bound) are read
+    // lock-free by IsLive and Resolve for every index, this one included,
+    // and constructing them would write them non-atomically under those
+    // readers (a data race TSan reports); the zeroed mapping already holds
+    // their initial 0, and the fields below are all assigned here.
     new (&tree_.node(idx)) PageCounter();
-    new (&s) GroupSlot();
     new (&states_[idx]) GroupState();
   }
   tree_.InitNode(idx, parent);

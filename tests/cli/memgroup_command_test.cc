@@ -133,6 +133,12 @@ TEST(MemgroupCommandTest, UsageErrorsExitTwoWithUsage) {
   ExpectUsageError({"run", "--min", "1M", "--", "/bin/true"}, "--min");
   ExpectUsageError({"run", "--oom", "panic", "--", "/bin/true"}, "panic");
   ExpectUsageError({"run", "--engine", "glibc", "--", "/bin/true"}, "glibc");
+  ExpectUsageError({"run", "--max", "1G", "--max", "2G", "--", "/bin/true"},
+                   "option '--max' given more than once");
+  ExpectUsageError({"run", "--stats", "/nonexistent/dir/file", "--",
+                    "/bin/true"},
+                   "invalid value for --stats: '/nonexistent/dir/file': "
+                   "cannot write the stats report there");
 }
 
 TEST(MemgroupCommandTest, HelpPrintsUsageToStdout) {

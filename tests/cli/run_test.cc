@@ -23,6 +23,13 @@ absl::StatusOr<RunOptions> Parse(std::vector<std::string> args) {
   return ParseRunArgs(args, "/srv/app");
 }
 
+void ExpectRefused(std::vector<std::string> args, const std::string& fragment) {
+  auto options = Parse(args);
+  ASSERT_FALSE(options.ok());
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(options.status().message(), HasSubstr(fragment));
+}
+
 TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
   auto options = Parse({"--max", "1G", "--high", "512M", "--oom", "wait:5",
                         "--stats", "-", "--engine", "jemalloc", "--fault",
@@ -41,10 +48,33 @@ TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
   EXPECT_FALSE(options->help);
 }
 
-TEST(ParseRunArgsTest, AcceptsEqualsFormAndLastValueWins) {
-  auto options = Parse({"--max=1G", "--max", "2G", "--", "prog"});
+TEST(ParseRunArgsTest, AcceptsEqualsForm) {
+  auto options = Parse({"--max=1G", "--oom=wait:3", "--", "prog"});
   ASSERT_TRUE(options.ok()) << options.status();
-  EXPECT_THAT(options->env, ElementsAre(Pair("MEMGROUP_MAX", "2G")));
+  EXPECT_THAT(options->env, ElementsAre(Pair("MEMGROUP_MAX", "1G"),
+                                        Pair("MEMGROUP_OOM", "wait:3")));
+}
+
+// A second value would silently replace the first: every option may be
+// given once, in either form, with the same or another value.
+TEST(ParseRunArgsTest, RepeatedOptionIsAUsageError) {
+  const std::pair<std::string, std::string> valid[] = {
+      {"max", "1G"},       {"high", "512M"}, {"oom", "enomem"},
+      {"stats", "-"},      {"engine", "jemalloc"}, {"fault", "0"},
+      {"fault-seed", "7"}};
+  for (const auto& [name, value] : valid) {
+    const std::string message = "option '--" + name + "' given more than once";
+    SCOPED_TRACE(name);
+    ExpectRefused({"--" + name, value, "--" + name, value, "--", "p"},
+                  message);
+    ExpectRefused({"--" + name + "=" + value, "--" + name, value, "--", "p"},
+                  message);
+    ExpectRefused({"--" + name, value, "--max=2G", "--" + name + "=" + value,
+                   "--", "p"},
+                  message);
+  }
+  ExpectRefused({"--max", "1G", "--max", "2G", "--", "p"},
+                "option '--max' given more than once");
 }
 
 TEST(ParseRunArgsTest, NoOptionsIsFine) {
@@ -111,6 +141,40 @@ TEST(ParseRunArgsTest, RejectsUsageErrors) {
   ExpectUsageError({"--max", "1G"}, "missing '-- PROGRAM'");
   ExpectUsageError({"--"}, "missing PROGRAM");
   ExpectUsageError({"prog"}, "expected '--' before the program 'prog'");
+}
+
+// The stats file is checked against the file system after parsing, as the
+// library checks MEMGROUP_STATS before main.
+TEST(CheckStatsDestinationTest, RefusesAFileThatCannotBeWritten) {
+  auto ok = Parse({"--stats", "-", "--", "p"});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(CheckStatsDestination(*ok).ok());
+  auto none = Parse({"--max", "1G", "--", "p"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(CheckStatsDestination(*none).ok());
+  char dir[] = "/tmp/mg_stats_dest.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  auto fresh = Parse({"--stats", std::string(dir) + "/new.txt", "--", "p"});
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_TRUE(CheckStatsDestination(*fresh).ok());
+  EXPECT_NE(access((std::string(dir) + "/new.txt").c_str(), F_OK), 0)
+      << "the check must not create the file";
+
+  auto missing = Parse({"--stats", "/nonexistent/dir/file", "--", "p"});
+  ASSERT_TRUE(missing.ok()) << "the text itself is a valid path";
+  absl::Status s = CheckStatsDestination(*missing);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("--stats"));
+  EXPECT_THAT(s.message(), HasSubstr("/nonexistent/dir/file"));
+  EXPECT_THAT(s.message(), HasSubstr("ENOENT"));
+  auto is_dir = Parse({"--stats", dir, "--", "p"});
+  ASSERT_TRUE(is_dir.ok());
+  EXPECT_THAT(CheckStatsDestination(*is_dir).message(), HasSubstr("EISDIR"));
+  auto under_file = Parse({"--stats", "/etc/passwd/x", "--", "p"});
+  ASSERT_TRUE(under_file.ok());
+  EXPECT_THAT(CheckStatsDestination(*under_file).message(),
+              HasSubstr("ENOTDIR"));
+  rmdir(dir);
 }
 
 TEST(ComposePreloadTest, LibraryComesFirstAndOthersAreKept) {

@@ -32,4 +32,13 @@ check MEMGROUP_MIN=99999999999T MEMGROUP_MIN 99999999999T
 check MEMGROUP_OOM=sometimes MEMGROUP_OOM sometimes
 check MEMGROUP_ENGINE=tcmalloc MEMGROUP_ENGINE tcmalloc
 check MEMGROUP_MAXX=1 MEMGROUP_MAXX
+# A stats file that cannot be written is refused before main, not lost at
+# exit; a writable one is checked without being created early.
+check MEMGROUP_STATS=/nonexistent/dir/file "MEMGROUP_STATS='/nonexistent/dir/file'" \
+  "cannot write the stats report there" ENOENT
+check "MEMGROUP_STATS=$mg_tmp" "MEMGROUP_STATS" EISDIR
+out=$(env MEMGROUP_STATS="$mg_tmp/stats.txt" LD_PRELOAD="$MG_LIB" "$program") ||
+  fail "a writable MEMGROUP_STATS failed"
+expect_eq "$out" "main reached" "writable MEMGROUP_STATS"
+expect_contains "$mg_tmp/stats.txt" "memgroup stats pid" "stats written at exit"
 pass "malformed MEMGROUP_* variables"

@@ -42,6 +42,29 @@ table=(
   "fault-seed MEMGROUP_FAULT_SEED 0x10 refused"
   "fault MEMGROUP_FAULT 1.00000000000000000100001 refused"
   "stats MEMGROUP_STATS /$(printf 'p%.0s' $(seq 511)) refused"
+  "stats MEMGROUP_STATS /nonexistent/dir/file refused"
+  "stats MEMGROUP_STATS $mg_tmp refused"
+  "stats MEMGROUP_STATS $mg_tmp/stats.txt ok"
+  # Each numeric value at its overflow edge: the largest accepted, the
+  # smallest refused (int64 bytes: 2^63 - 1; the suffixes multiply).
+  "max MEMGROUP_MAX 9223372036854775807 ok"
+  "max MEMGROUP_MAX 9223372036854775808 refused"
+  "max MEMGROUP_MAX 99999999999999999999999999 refused"
+  "max MEMGROUP_MAX 9007199254740991K ok"
+  "max MEMGROUP_MAX 9007199254740992K refused"
+  "max MEMGROUP_MAX 8796093022207M ok"
+  "max MEMGROUP_MAX 8796093022208M refused"
+  "high MEMGROUP_HIGH 8589934591G ok"
+  "high MEMGROUP_HIGH 8589934592G refused"
+  "high MEMGROUP_HIGH 8388607T ok"
+  "high MEMGROUP_HIGH 8388608T refused"
+  "oom MEMGROUP_OOM wait:0000000000000000000009223372036 ok"
+  "oom MEMGROUP_OOM wait:99999999999999999999999999 refused"
+  "fault-seed MEMGROUP_FAULT_SEED 00000000000000000000018446744073709551615 ok"
+  "fault-seed MEMGROUP_FAULT_SEED 18446744073709551617 refused"
+  "fault-seed MEMGROUP_FAULT_SEED 99999999999999999999999999 refused"
+  "fault MEMGROUP_FAULT 0.00000000000000000000000000001 ok"
+  "fault MEMGROUP_FAULT 1.00000000000000000000000000001 refused"
 )
 
 for row in "${table[@]}"; do
