@@ -189,6 +189,18 @@ absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
       value = std::string(body.substr(eq + 1));
       has_inline_value = true;
     }
+    if (name == "oom-group") {
+      // A switch: it takes no value, and saying it twice is a mistake.
+      if (has_inline_value) {
+        return absl::InvalidArgumentError(
+            "option '--oom-group' takes no value");
+      }
+      if (options.oom_group) {
+        return absl::InvalidArgumentError("option '--oom-group' given twice");
+      }
+      options.oom_group = true;
+      continue;
+    }
     const RunFlag* flag = FindFlag(name);
     if (flag == nullptr) {
       return absl::InvalidArgumentError(

@@ -19,6 +19,9 @@ struct RunOptions {
   // MEMGROUP_* variables to set, in the order the options were given (a
   // repeated option keeps its last value). MEMGROUP_CONTROL is not included.
   std::vector<std::pair<std::string, std::string>> env;
+  // `--oom-group`: the job's `kill` kills every member (the kernel's
+  // memory.oom.group). Given at most once.
+  bool oom_group = false;
   // The program and its arguments; never empty after a successful parse.
   std::vector<std::string> argv;
   // `--help` was given: print the usage and exit 0.

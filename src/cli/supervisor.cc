@@ -23,6 +23,7 @@
 #include "base/parse_config.h"
 #include "base/parse_size.h"
 #include "base/sys.h"
+#include "cli/job_watch.h"
 #include "counter/job_block.h"
 
 namespace memgroup::internal::cli {
@@ -34,6 +35,8 @@ namespace {
 constexpr int kForwarded[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
                               SIGUSR1, SIGUSR2, SIGWINCH};
 constexpr int64_t kScanIntervalNs = 1'000'000'000;  // dead members: 1 s
+// Untracked descendants: /proc is read twice a second.
+constexpr int64_t kUntrackedIntervalNs = 500'000'000;
 
 absl::Status CheckPrivateDir(const std::string& dir) {
   struct stat st;
@@ -99,8 +102,8 @@ void PrintLimit(FILE* f, const char* key, int64_t v) {
 }
 
 // The job's stats, once, in the library's `key value` form.
-void WriteJobStats(const JobView& v, const std::string& where,
-                   const std::string& command) {
+void WriteJobStats(const JobView& v, const JobWatch& watch,
+                   const std::string& where, const std::string& command) {
   FILE* f = stderr;
   if (where != "stderr") {
     f = fopen(where.c_str(), "w");
@@ -134,6 +137,7 @@ void WriteJobStats(const JobView& v, const std::string& where,
     }
   }
   fprintf(f, "members %u\n", members);
+  watch.WriteStats(f);
   if (f != stderr) fclose(f);
 }
 
@@ -188,6 +192,7 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
       params.oom_wait_ns = setting.wait_ns;
     }
   }
+  params.oom_group = options.oom_group;
   const std::string stats = TakeEnv(&env, "MEMGROUP_STATS");
 
   absl::StatusOr<std::string> dir = JobDirectory();
@@ -272,9 +277,11 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     _exit((exec_err == ENOENT || exec_err == ENOTDIR) ? 127 : 126);
   }
 
+  JobWatch watch(&view, self, library);
   int status = 0;
   bool done = false;
   int64_t last_scan = MonotonicNanos();
+  int64_t last_untracked = last_scan;
   while (!done) {
     struct timespec tick = {0, 200'000'000};
     siginfo_t info;
@@ -284,6 +291,8 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     if (sig > 0 && sig != SIGCHLD && info.si_code != SI_KERNEL) {
       kill(child, sig);
     }
+    // Before any release below, so that members' peaks are seen.
+    watch.ObserveMembers();
     for (;;) {
       int st = 0;
       const pid_t pid = waitpid(-1, &st, WNOHANG);
@@ -294,13 +303,18 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
         done = true;
       }
     }
+    if (!done && MonotonicNanos() - last_untracked >= kUntrackedIntervalNs) {
+      watch.ScanUntracked();
+      last_untracked = MonotonicNanos();
+    }
     if (MonotonicNanos() - last_scan >= kScanIntervalNs) {
       JobReleaseDead(view);
       last_scan = MonotonicNanos();
     }
   }
+  watch.ObserveMembers();
   JobReleaseDead(view);
-  if (!stats.empty()) WriteJobStats(view, stats, command);
+  if (!stats.empty()) WriteJobStats(view, watch, stats, command);
   unlink(path.c_str());
   JobDetach(&view);
   if (WIFSIGNALED(status)) DieOfSignal(WTERMSIG(status));

@@ -19,6 +19,8 @@ const char kUsage[] =
     "  --oom POLICY     enomem (default), abort, kill (the largest member),\n"
     "                   wait or wait:SECONDS\n"
     "                   (wait:0 fails at once after reclaim)\n"
+    "  --oom-group      with --oom kill, kill every member of the job\n"
+    "                   (the kernel's memory.oom.group)\n"
     "  --stats FILE|-   write the job's stats at the end to FILE, or stderr\n"
     "  --engine NAME    jemalloc (the only engine of this build)\n"
     "  --fault P        fail a fraction P (0 to 1) of allocation calls\n"

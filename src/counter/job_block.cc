@@ -129,6 +129,7 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
   node->counter.high.store(params.high, std::memory_order_relaxed);
   node->oom_policy.store(params.oom_policy, std::memory_order_relaxed);
   node->oom_wait_ns.store(params.oom_wait_ns, std::memory_order_relaxed);
+  node->oom_group.store(params.oom_group ? 1 : 0, std::memory_order_relaxed);
   JobHeader* h = v.header();
   h->version = kJobVersion;
   h->header_bytes = kJobHeaderBytes;
@@ -199,7 +200,28 @@ void JobDetach(JobView* view) {
   *view = JobView{};
 }
 
-bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive) {
+namespace {
+
+void StoreComm(JobMember* m, const char* comm) {
+  uint64_t w[2] = {0, 0};
+  if (comm != nullptr) memcpy(w, comm, sizeof(w));
+  // Relaxed: published with the slot (release store of Active) or, on an
+  // exec's reuse, a statistic read by the supervisor.
+  m->comm[0].store(w[0], std::memory_order_relaxed);
+  m->comm[1].store(w[1], std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void JobMemberComm(const JobMember* m, char out[16]) {
+  // Relaxed: see StoreComm.
+  uint64_t w[2] = {m->comm[0].load(std::memory_order_relaxed),
+                   m->comm[1].load(std::memory_order_relaxed)};
+  memcpy(out, w, sizeof(w));
+}
+
+bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
+                   char* comm) {
   if (pid <= 0) return false;
   char path[40] = "/proc/";
   char digits[16];
@@ -227,6 +249,14 @@ bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive) {
   const char* p = end;
   while (p > buf && p[-1] != ')') --p;
   if (p == buf) return false;
+  if (comm != nullptr) {
+    memset(comm, 0, 16);
+    const char* open = static_cast<const char*>(memchr(buf, '(', n));
+    if (open != nullptr && open < p - 1) {
+      size_t len = static_cast<size_t>(p - 1 - (open + 1));
+      memcpy(comm, open + 1, len < 16 ? len : 16);
+    }
+  }
   int field = 2;
   const char* tok = nullptr;
   char state = 0;
@@ -248,7 +278,7 @@ bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive) {
 }
 
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
-                        bool* reused) {
+                        const char* comm, bool* reused) {
   *reused = false;
   for (uint32_t i = 0; i < v.slot_count; ++i) {
     JobMember* m = v.member(i);
@@ -265,6 +295,7 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     JobReleaseCharge(v, i);
     // Relaxed: a statistic.
     m->peak.store(0, std::memory_order_relaxed);
+    StoreComm(m, comm);
     *reused = true;
     return i;
   }
@@ -284,6 +315,7 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     m->start_ticks.store(start_ticks, std::memory_order_relaxed);
     m->charged.store(0, std::memory_order_relaxed);
     m->peak.store(0, std::memory_order_relaxed);
+    StoreComm(m, comm);
     // Release: pairs with scanners' acquire loads of state.
     m->state.store(kMemberActive, std::memory_order_release);
     return i;

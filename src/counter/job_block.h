@@ -87,7 +87,9 @@ struct JobNode {
   // OomPolicy of the job and the wait timeout (-1: forever). Written by the
   // creator; relaxed (advisory configuration).
   std::atomic<uint32_t> oom_policy;
-  uint32_t pad0;
+  // 1: `kill` kills every member (memory.oom.group). Written by the
+  // creator; relaxed (advisory configuration).
+  std::atomic<uint32_t> oom_group;
   std::atomic<int64_t> oom_wait_ns;
   // Time members' threads slept above the job's high (relaxed statistic).
   std::atomic<int64_t> throttled_ns;
@@ -112,7 +114,12 @@ struct JobMember {
   // Bytes this member charged to the job node and has not returned.
   std::atomic<int64_t> charged;
   std::atomic<int64_t> peak;  // relaxed statistic
-  char pad[32];
+  // The member image's /proc/PID/comm, NUL-padded (16 bytes, little-endian
+  // words): written with `pid` by the claimer (and again by an exec that
+  // reuses the slot), relaxed; a reader that sees another comm in /proc
+  // knows the process has exec'd an image that did not rejoin.
+  std::atomic<uint64_t> comm[2];
+  char pad[16];
 };
 static_assert(sizeof(JobMember) == 64);
 
@@ -164,6 +171,7 @@ struct JobParams {
   int64_t high = kUnlimited;
   uint32_t oom_policy = 0;  // OomPolicy (enomem)
   int64_t oom_wait_ns = -1;
+  bool oom_group = false;
   int32_t supervisor_pid = 0;
   uint64_t start_ticks = 0;
   int64_t start_unix_ns = 0;
@@ -191,14 +199,21 @@ inline constexpr uint32_t kNoMember = 0xffffffffu;
 
 // Reads /proc/PID/stat: *start_ticks (field 22) and whether the process is
 // alive (exists and is not a zombie). False if it cannot be read (gone).
-bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive);
+// `comm`, when not null, receives field 2 (the command name, at most 15
+// bytes) NUL-padded to 16 bytes.
+bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
+                   char* comm = nullptr);
+
+// The 16 comm bytes of a member slot (NUL-padded; no terminator when 16).
+void JobMemberComm(const JobMember* m, char out[16]);
 
 // Joins the job as (pid, start_ticks). If an Active slot already names the
 // same pid and start time (an exec of a member), that slot is reused and
 // the old image's charge is released first; *reused says so. Otherwise a
 // free slot is claimed with charged = 0. kNoMember when the table is full.
+// `comm` (16 bytes, may be null) is stored in the slot.
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
-                        bool* reused);
+                        const char* comm, bool* reused);
 
 // Returns member i's whole charge to the job node; the slot stays claimed
 // (a process's exit hook: later charges stay accounted until the slot is

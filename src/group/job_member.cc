@@ -7,6 +7,8 @@
 // - The shared block follows counter/job_block.h.
 #include "group/job_member.h"
 
+#include <signal.h>
+
 #include "base/raw_log.h"
 #include "base/sys.h"
 #include "group/registry.h"
@@ -26,13 +28,14 @@ bool Claim() {
   const pid_t pid = SysGetpid();
   uint64_t start = 0;
   bool alive = false;
-  if (!ReadProcStart(pid, &start, &alive)) return false;
+  char comm[16];
+  if (!ReadProcStart(pid, &start, &alive, comm)) return false;
   bool reused = false;
-  uint32_t slot = JobClaimMember(g_view, pid, start, &reused);
+  uint32_t slot = JobClaimMember(g_view, pid, start, comm, &reused);
   if (slot == kNoMember) {
     // A full table: dead members may hold slots.
     JobReleaseDead(g_view);
-    slot = JobClaimMember(g_view, pid, start, &reused);
+    slot = JobClaimMember(g_view, pid, start, comm, &reused);
   }
   if (slot == kNoMember) return false;
   g_slot = slot;
@@ -113,6 +116,49 @@ int64_t JobOomWaitNs() {
   // Relaxed: as JobOomPolicy.
   return node == nullptr ? -1
                          : node->oom_wait_ns.load(std::memory_order_relaxed);
+}
+
+bool JobOomGroup() {
+  JobNode* node = g_link.node;
+  // Relaxed: as JobOomPolicy.
+  return node != nullptr &&
+         node->oom_group.load(std::memory_order_relaxed) != 0;
+}
+
+uint32_t JobKillOtherMembers(int64_t* bytes) {
+  *bytes = 0;
+  if (!g_view.attached()) return 0;
+  const int32_t self = SysGetpid();
+  // Two passes: every victim is counted before the first signal, since the
+  // supervisor writes the stats as soon as the program (maybe a victim) is
+  // gone; then each is signalled if /proc still shows the member.
+  uint32_t killed = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint32_t i = 0; i < g_view.slot_count; ++i) {
+      JobMember* m = g_view.member(i);
+      // Acquire: pairs with the release store of Active (pid, start time).
+      if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+      // Relaxed: ordered by the acquire above.
+      const int32_t pid = m->pid.load(std::memory_order_relaxed);
+      const uint64_t want = m->start_ticks.load(std::memory_order_relaxed);
+      if (pid <= 1 || pid == self) continue;
+      // Never signal a process that is not the member the slot names.
+      uint64_t start = 0;
+      bool alive = false;
+      if (!ReadProcStart(pid, &start, &alive) || !alive || start != want) {
+        continue;
+      }
+      if (pass == 0) {
+        RaiseJobEvent(kEventOomKill);
+        continue;
+      }
+      // Relaxed: a statistic for the report.
+      *bytes += m->charged.load(std::memory_order_relaxed);
+      SysKill(pid, SIGKILL);
+      ++killed;
+    }
+  }
+  return killed;
 }
 
 uint32_t JobReleaseDeadMembers() {

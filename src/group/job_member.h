@@ -46,6 +46,8 @@ void RaiseJobEvent(Event e);
 // The job's OOM policy (OomPolicy) and wait timeout.
 uint32_t JobOomPolicy();
 int64_t JobOomWaitNs();
+// True when the job's `kill` kills every member (--oom-group).
+bool JobOomGroup();
 
 // Releases dead members (pid gone, zombie, or start time changed). Returns
 // how many.
@@ -55,6 +57,13 @@ uint32_t JobReleaseDeadMembers();
 // process included), checked against /proc (same start time), or 0 if none
 // could be chosen. *victim_bytes: its charge. The caller signals it.
 int32_t JobChooseVictim(int64_t* victim_bytes);
+
+// `kill` with --oom-group: sends SIGKILL to every member other than this
+// process whose /proc start time matches its slot, counting `oom_kill`
+// for each before its signal (the supervisor may write the stats as soon
+// as the program dies). Returns how many were signalled; *bytes: the
+// charge they held. The caller kills itself next.
+uint32_t JobKillOtherMembers(int64_t* bytes);
 
 // Waits up to `timeout_ns` for member `pid` to be released (its slot no
 // longer Active with that pid), releasing it when its process is gone.

@@ -58,9 +58,28 @@ ChargeResult OomEnomem(uint32_t, uint32_t, int64_t) {
   abort();
 }
 
+// memory.oom.group at the job level: every member gets SIGKILL, this
+// process last.
+[[noreturn]] ChargeResult OomKillJobGroup(int64_t bytes) {
+  WriteOomReport(kJobNode, bytes, "kill");
+  // Counted before any kill: the supervisor writes the stats as soon as the
+  // program is gone. JobKillOtherMembers counts each member it signals.
+  GlobalRegistry().RaiseEvent(kJobNode, kEventOomKill);
+  int64_t others_bytes = 0;
+  const uint32_t others = JobKillOtherMembers(&others_bytes);
+  RawPrint(2,
+           "memgroup: out of memory in the job: killed every member (%u "
+           "others, charged %lld bytes, and %d) for a charge of %lld bytes\n",
+           others, static_cast<long long>(others_bytes),
+           static_cast<int>(SysGetpid()), static_cast<long long>(bytes));
+  kill(SysGetpid(), SIGKILL);
+  _exit(137);
+}
+
 // memcg's OOM killer at the job level: SIGKILL the member with the largest
 // charge (possibly this process), wait until it is released, retry.
 ChargeResult OomKillJob(uint32_t group, int64_t bytes) {
+  if (JobOomGroup()) return OomKillJobGroup(bytes);
   for (int round = 0; round < kMaxJobKills; ++round) {
     int64_t victim_bytes = 0;
     int32_t victim = JobChooseVictim(&victim_bytes);

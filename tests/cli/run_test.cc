@@ -47,6 +47,16 @@ TEST(ParseRunArgsTest, AcceptsEqualsFormAndLastValueWins) {
   EXPECT_THAT(options->env, ElementsAre(Pair("MEMGROUP_MAX", "2G")));
 }
 
+TEST(ParseRunArgsTest, OomGroupIsASwitchGivenOnce) {
+  auto options = Parse({"--oom", "kill", "--oom-group", "--", "prog"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_TRUE(options->oom_group);
+  EXPECT_THAT(options->env, ElementsAre(Pair("MEMGROUP_OOM", "kill")));
+  EXPECT_FALSE(Parse({"--", "prog"})->oom_group);
+  // Not an environment variable: members get no MEMGROUP_OOM_GROUP.
+  EXPECT_TRUE(Parse({"--oom-group", "--", "prog"})->env.empty());
+}
+
 TEST(ParseRunArgsTest, NoOptionsIsFine) {
   auto options = Parse({"--", "prog"});
   ASSERT_TRUE(options.ok()) << options.status();
@@ -111,6 +121,9 @@ TEST(ParseRunArgsTest, RejectsUsageErrors) {
   ExpectUsageError({"--max", "1G"}, "missing '-- PROGRAM'");
   ExpectUsageError({"--"}, "missing PROGRAM");
   ExpectUsageError({"prog"}, "expected '--' before the program 'prog'");
+  ExpectUsageError({"--oom-group", "--oom-group", "--", "p"},
+                   "'--oom-group' given twice");
+  ExpectUsageError({"--oom-group=1", "--", "p"}, "takes no value");
 }
 
 TEST(ComposePreloadTest, LibraryComesFirstAndOthersAreKept) {

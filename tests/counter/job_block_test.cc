@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -171,26 +172,52 @@ TEST_F(JobBlockTest, ClaimReleaseAndExecReuse) {
   bool alive = false;
   ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
   EXPECT_TRUE(alive);
-  uint32_t a = JobClaimMember(view_, getpid(), start, &reused);
+  uint32_t a = JobClaimMember(view_, getpid(), start, nullptr, &reused);
   ASSERT_NE(a, kNoMember);
   EXPECT_FALSE(reused);
   view_.member(a)->charged.store(4096);
   view_.node()->counter.usage.store(4096);
   // The same pid and start time again: an exec of that member. Its charge
   // is released and the slot reused.
-  uint32_t b = JobClaimMember(view_, getpid(), start, &reused);
+  uint32_t b = JobClaimMember(view_, getpid(), start, nullptr, &reused);
   EXPECT_EQ(b, a);
   EXPECT_TRUE(reused);
   EXPECT_EQ(view_.node()->counter.usage.load(), 0);
   EXPECT_EQ(view_.member(a)->charged.load(), 0);
   // Another start time is another process.
-  uint32_t c = JobClaimMember(view_, getpid(), start + 1, &reused);
+  uint32_t c = JobClaimMember(view_, getpid(), start + 1, nullptr, &reused);
   EXPECT_NE(c, a);
   ASSERT_NE(c, kNoMember);
-  EXPECT_EQ(JobClaimMember(view_, getpid(), start + 2, &reused), kNoMember);
+  EXPECT_EQ(JobClaimMember(view_, getpid(), start + 2, nullptr, &reused), kNoMember);
   EXPECT_TRUE(JobReleaseMember(view_, c, getpid()));
   EXPECT_FALSE(JobReleaseMember(view_, c, getpid()));  // already free
   EXPECT_FALSE(JobReleaseMember(view_, 99, getpid()));  // out of range
+}
+
+TEST_F(JobBlockTest, ClaimRecordsTheCommandNameAndExecRewritesIt) {
+  Create(2);
+  uint64_t start = 0;
+  bool alive = false;
+  char comm[16];
+  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive, comm));
+  char want[17] = {};
+  FILE* f = fopen("/proc/self/comm", "r");
+  ASSERT_NE(f, nullptr);
+  ASSERT_NE(fgets(want, sizeof(want), f), nullptr);
+  fclose(f);
+  want[strcspn(want, "\n")] = '\0';
+  EXPECT_EQ(std::string(comm, strnlen(comm, 16)), std::string(want));
+  bool reused = false;
+  uint32_t a = JobClaimMember(view_, getpid(), start, comm, &reused);
+  ASSERT_NE(a, kNoMember);
+  char got[16];
+  JobMemberComm(view_.member(a), got);
+  EXPECT_EQ(memcmp(got, comm, 16), 0);
+  const char renamed[16] = "other-image";
+  EXPECT_EQ(JobClaimMember(view_, getpid(), start, renamed, &reused), a);
+  EXPECT_TRUE(reused);
+  JobMemberComm(view_.member(a), got);
+  EXPECT_EQ(memcmp(got, renamed, 16), 0);
 }
 
 TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
@@ -200,7 +227,7 @@ TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
   f.Add(1, 0);
   CounterTree t = f.tree();
   bool reused;
-  uint32_t slot = JobClaimMember(view_, getpid(), 1, &reused);
+  uint32_t slot = JobClaimMember(view_, getpid(), 1, nullptr, &reused);
   JobLink link{view_.node(), &view_.member(slot)->charged,
                &view_.member(slot)->peak};
   t.SetJobLink(&link);
@@ -248,7 +275,7 @@ TEST_F(JobBlockTest, DeadMembersAreReleased) {
     bool alive = false;
     bool reused;
     if (!ReadProcStart(getpid(), &start, &alive)) _exit(1);
-    uint32_t s = JobClaimMember(view_, getpid(), start, &reused);
+    uint32_t s = JobClaimMember(view_, getpid(), start, nullptr, &reused);
     if (s == kNoMember) _exit(2);
     view_.member(s)->charged.store(1 << 20);
     view_.node()->counter.usage.fetch_add(1 << 20);
@@ -286,7 +313,7 @@ TEST_F(JobBlockTest, ConcurrentMembersEndAtZero) {
     fixtures[k]->Add(0, kNoParent);
     fixtures[k]->Add(1, 0);
     bool reused;
-    uint32_t slot = JobClaimMember(view_, getpid(), start + k, &reused);
+    uint32_t slot = JobClaimMember(view_, getpid(), start + k, nullptr, &reused);
     ASSERT_NE(slot, kNoMember);
     links[k] = JobLink{view_.node(), &view_.member(slot)->charged,
                        &view_.member(slot)->peak};

@@ -11,6 +11,14 @@
 #                 starting usage (read from the control block)
 #   exec_chain    an exec releases the old image's charge
 #   pipeline      a shell pipeline; --stats written once, for the job
+#   oom_group     --oom kill --oom-group: every member is killed
+#   untracked     a static binary and a program started with `env -i` are
+#                 reported as untracked (stderr and --stats)
+#   multiprocessing  python's multiprocessing with fork and spawn: a worker
+#                 is refused while the parent holds memory, served after
+#   spawn         subprocess (vfork) and os.posix_spawn children: charged
+#                 to their own slots once they exec; the job returns to its
+#                 starting usage
 #   signals       exit status, death by a signal, forwarded signals
 #   security      the block's directory and file modes; a bad MEMGROUP_JOB
 #                 or an unsafe directory is refused with a message
@@ -193,7 +201,169 @@ pipeline)
   expect_contains "$mg_tmp/err" "job bash -c" "the job's stats"
   peak=$(stat_of peak "$mg_tmp/err")
   [ "$peak" -gt 0 ] || fail "job peak $peak"
+  # bash and the three commands of the pipeline.
+  seen=$(stat_of members.seen "$mg_tmp/err")
+  [ "$seen" -ge 4 ] || fail "members.seen $seen, expected at least 4"
+  expect_contains "$mg_tmp/err" "command sort" "sort among the largest members"
+  expect_eq "$(stat_of untracked "$mg_tmp/err")" "0" "untracked"
+  expect_eq "$(stat_of current "$mg_tmp/err")" "0" "current at the end"
   pass "a pipeline in one job, stats once"
+  ;;
+oom_group)
+  "$memgroup" run --max 100M --oom kill --oom-group --stats "$mg_tmp/stats" \
+    -- bash -c '
+    "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/never" > "$T/a.out" &
+    a=$!
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    "$PY" "$T/eat.py" B 40 > "$T/b.out"
+    b=$?
+    wait $a
+    echo "A status $? B status $b"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out" "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"
+  cat "$mg_tmp/err" >&2
+  # bash itself is a member: the program dies of SIGKILL.
+  expect_eq "$status" "137" "exit status"
+  expect_eq "$(cat "$mg_tmp/out")" "" "bash's verdict (it was killed too)"
+  expect_contains "$mg_tmp/a.out" "A held 70 MiB" "the holder"
+  grep -q "B held" "$mg_tmp/b.out" && fail "the grower was not killed"
+  expect_contains "$mg_tmp/err" "killed every member" "the OOM report"
+  kills=$(stat_of events.oom_kill "$mg_tmp/stats")
+  [ "$kills" -ge 3 ] || fail "events.oom_kill $kills, expected bash, A and B"
+  pass "--oom-group kills every member"
+  ;;
+untracked)
+  cat > "$mg_tmp/hold.c" <<'C'
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char** argv) {
+  char* p = malloc(8 << 20);
+  if (p == NULL) return 1;
+  memset(p, 1, 8 << 20);
+  for (int i = 0; i < 3000 && argc > 1 && access(argv[1], F_OK) != 0; ++i)
+    usleep(10000);
+  free(p);
+  return 0;
+}
+C
+  cc -static -O1 -o "$mg_tmp/static_hold" "$mg_tmp/hold.c" ||
+    fail "cannot build a static program (cc -static)"
+  "$memgroup" run --stats "$mg_tmp/stats" -- bash -c '
+    "$T/static_hold" "$T/go" &
+    env -i "$PY" -c "
+import os, time
+for _ in range(3000):
+    if os.path.exists(\"$T/go\"): break
+    time.sleep(0.01)" &
+    sleep 2
+    touch "$T/go"
+    wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_eq "$(grep -c 'is untracked' "$mg_tmp/err")" "2" "stderr reports"
+  expect_contains "$mg_tmp/err" "(static_hold) of the job is untracked" \
+    "the static program on stderr"
+  expect_contains "$mg_tmp/err" "(python3" "the env -i program on stderr"
+  expect_eq "$(stat_of untracked "$mg_tmp/stats")" "2" "untracked count"
+  grep -q '^untracked\.[0-9]* static_hold$' "$mg_tmp/stats" ||
+    fail "no untracked line for the static program"
+  grep -q '^untracked\.[0-9]* python3' "$mg_tmp/stats" ||
+    fail "no untracked line for the env -i program"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
+  pass "untracked descendants are reported"
+  ;;
+multiprocessing)
+  cat > "$mg_tmp/mp.py" <<'PY'
+import multiprocessing as mp, sys
+
+def eat(mib):
+    try:
+        held = [bytearray((1 << 20) - 64) for _ in range(mib)]
+        return "held %d MiB" % len(held)
+    except MemoryError:
+        return "MemoryError"
+
+if __name__ == "__main__":
+    method = sys.argv[1]
+    ctx = mp.get_context(method)
+    with ctx.Pool(1) as pool:
+        hold = [bytearray((1 << 20) - 64) for _ in range(60)]
+        print(method, "while the parent holds 60 MiB:",
+              pool.apply(eat, (60,)), flush=True)
+        del hold
+        print(method, "after the parent freed it:",
+              pool.apply(eat, (60,)), flush=True)
+PY
+  for method in fork spawn; do
+    "$memgroup" run --max 100M --stats "$mg_tmp/stats" -- \
+      "$python" "$mg_tmp/mp.py" $method > "$mg_tmp/out" 2> "$mg_tmp/err"
+    status=$?
+    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+    expect_eq "$status" "0" "exit status ($method)"
+    expect_contains "$mg_tmp/out" \
+      "$method while the parent holds 60 MiB: MemoryError" \
+      "the worker refused ($method)"
+    expect_contains "$mg_tmp/out" "$method after the parent freed it: held 60" \
+      "the worker served ($method)"
+    seen=$(stat_of members.seen "$mg_tmp/stats")
+    [ "$seen" -ge 2 ] || fail "members.seen $seen ($method)"
+    # spawn's resource tracker may outlive the program by a moment; the
+    # job is at 0 once no member is left.
+    if [ "$(stat_of members "$mg_tmp/stats")" = 0 ]; then
+      expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($method)"
+    fi
+  done
+  pass "python multiprocessing with fork and spawn"
+  ;;
+spawn)
+  "$memgroup" run --max 200M -- "$python" -c '
+import os, subprocess, sys, time
+T = os.environ["T"]
+sys.path.insert(0, T)
+from job_usage import job_usage
+def settle(target, within):
+    for _ in range(300):
+        u = job_usage()
+        if abs(u - target) <= within:
+            return u
+        time.sleep(0.01)
+    return job_usage()
+keep = [bytearray(1 << 20) for _ in range(20)]
+base = job_usage()
+def child(name, start):
+    for f in ("ready", "go"):
+        try: os.unlink(T + "/" + f)
+        except FileNotFoundError: pass
+    p = start([sys.executable, T + "/eat.py", name, "60", T + "/ready",
+               T + "/go"])
+    for _ in range(3000):
+        if os.path.exists(T + "/ready"): break
+        time.sleep(0.01)
+    held = job_usage()
+    open(T + "/go", "w").close()
+    p()
+    after = settle(base, 2 << 20)
+    print(name, "held", (held - base) >> 20, "MiB; after", after - base,
+          flush=True)
+    assert held - base >= 60 << 20, (name, base, held)
+    assert abs(after - base) <= 2 << 20, (name, base, after)
+def popen(argv):  # subprocess: vfork (or posix_spawn) and exec
+    p = subprocess.Popen(argv)
+    return p.wait
+def pspawn(argv):  # os.posix_spawn: clone(CLONE_VFORK) and exec
+    pid = os.posix_spawn(argv[0], argv, os.environ)
+    return lambda: os.waitpid(pid, 0)
+for i in range(3):
+    child("popen%d" % i, popen)
+    child("posix_spawn%d" % i, pspawn)
+print("spawn ok")' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/out" "spawn ok" "usage around each child"
+  pass "vfork and posix_spawn children"
   ;;
 signals)
   "$memgroup" run -- sh -c 'exit 3'
