@@ -195,6 +195,48 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
   params.oom_group = options.oom_group;
   const std::string stats = TakeEnv(&env, "MEMGROUP_STATS");
 
+  // Inside a job (MEMGROUP_JOB set): a nested job, whose node charges the
+  // enclosing job's. The enclosing block is validated as a member would.
+  std::string parent_path;
+  if (const char* outer = getenv("MEMGROUP_JOB");
+      outer != nullptr && outer[0] != '\0') {
+    JobView outer_view;
+    int outer_err = 0;
+    JobError oe = JobAttach(outer, &outer_view, &outer_err);
+    uint32_t outer_depth = 0;
+    char unused[kJobParentPathBytes];
+    if (oe == JobError::kOk &&
+        !JobParentOf(outer_view, &outer_depth, unused)) {
+      oe = JobError::kBadLayout;
+    }
+    if (oe == JobError::kOk) JobDetach(&outer_view);
+    if (oe != JobError::kOk) {
+      fprintf(stderr,
+              "memgroup: MEMGROUP_JOB='%s' names no usable job (%s%s%s); "
+              "unset it to start a job outside any other\n",
+              outer, JobErrorString(oe), outer_err != 0 ? ": " : "",
+              outer_err != 0 ? strerror(outer_err) : "");
+      return 1;
+    }
+    if (outer_depth + 1 >= kJobMaxLevels) {
+      fprintf(stderr,
+              "memgroup: cannot start a job inside %s: jobs nest at most %u "
+              "deep\n",
+              outer, kJobMaxLevels);
+      return 1;
+    }
+    if (outer[0] != '/' || strlen(outer) >= kJobParentPathBytes) {
+      fprintf(stderr,
+              "memgroup: cannot start a job inside %s: its path must be "
+              "absolute and shorter than %u bytes\n",
+              outer, kJobParentPathBytes);
+      return 1;
+    }
+    parent_path = outer;
+    params.depth = outer_depth + 1;
+  }
+  params.parent_path = parent_path.c_str();
+
   absl::StatusOr<std::string> dir = JobDirectory();
   if (!dir.ok()) {
     fprintf(stderr, "memgroup: cannot create the job: %s\n",

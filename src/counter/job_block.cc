@@ -76,6 +76,28 @@ const char* JobErrorString(JobError e) {
   return "unknown error";
 }
 
+namespace {
+
+// The nesting fields of a header snapshot.
+bool NestingValid(const JobHeader& h) {
+  if (h.depth >= kJobMaxLevels) return false;
+  size_t n = strnlen(h.parent_path, kJobParentPathBytes);
+  if (n == kJobParentPathBytes) return false;  // no NUL
+  return h.depth == 0 ? n == 0 : (n > 0 && h.parent_path[0] == '/');
+}
+
+}  // namespace
+
+bool JobParentOf(const JobView& v, uint32_t* depth,
+                 char parent_path[kJobParentPathBytes]) {
+  JobHeader h;
+  memcpy(&h, v.base, sizeof(h));  // one snapshot: no re-read after checking
+  if (!NestingValid(h)) return false;
+  *depth = h.depth;
+  memcpy(parent_path, h.parent_path, kJobParentPathBytes);
+  return true;
+}
+
 JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count) {
   if (bytes < kJobHeaderBytes) return JobError::kTooSmall;
   JobHeader h;
@@ -84,7 +106,8 @@ JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count) {
   if (h.version != kJobVersion) return JobError::kBadVersion;
   if (h.header_bytes != kJobHeaderBytes || h.slot_count == 0 ||
       h.slot_count > kJobMaxSlots ||
-      h.total_bytes != JobBlockBytes(h.slot_count) || h.total_bytes != bytes) {
+      h.total_bytes != JobBlockBytes(h.slot_count) || h.total_bytes != bytes ||
+      !NestingValid(h)) {
     return JobError::kBadLayout;
   }
   *slot_count = h.slot_count;
@@ -94,7 +117,10 @@ JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count) {
 JobError JobCreate(const char* path, const JobParams& params, JobView* view,
                    int* err) {
   *err = 0;
-  if (params.slot_count == 0 || params.slot_count > kJobMaxSlots) {
+  const size_t parent_len = strlen(params.parent_path);
+  if (params.slot_count == 0 || params.slot_count > kJobMaxSlots ||
+      params.depth >= kJobMaxLevels || parent_len >= kJobParentPathBytes ||
+      (params.depth == 0) != (parent_len == 0)) {
     return JobError::kBadLayout;
   }
   int fd = SysOpen(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -141,6 +167,8 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
   size_t n = strnlen(params.command, kJobCommandBytes - 1);
   memcpy(h->command, params.command, n);
   h->command[n] = '\0';
+  h->depth = params.depth;
+  memcpy(h->parent_path, params.parent_path, parent_len + 1);
   // Release: the magic is written last; a reader that validates it sees a
   // complete header (members open the file only after creation anyway).
   std::atomic_ref<uint64_t>(h->magic).store(kJobMagic,

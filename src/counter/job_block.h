@@ -10,7 +10,7 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 1), all offsets fixed:
+// Layout (version 2), all offsets fixed:
 //   [0, 512)           JobHeader
 //   [512, 768)         JobNode (PageCounter + events + futex + policy)
 //   [768, 768 + 64*n)  JobMember[n]
@@ -35,8 +35,11 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 1;
+inline constexpr uint32_t kJobVersion = 2;
 inline constexpr uint32_t kJobCommandBytes = 256;
+// A nested job's header names its enclosing job's block by path (never a
+// pointer): at most this many bytes with the NUL.
+inline constexpr uint32_t kJobParentPathBytes = 192;
 inline constexpr uint32_t kJobDefaultSlots = 1024;
 inline constexpr uint32_t kJobMaxSlots = 65536;
 
@@ -58,7 +61,14 @@ struct JobHeader {
   uint64_t start_ticks;      // the supervisor's /proc/PID/stat field 22
   int64_t start_unix_ns;     // CLOCK_REALTIME when the job was created
   char command[kJobCommandBytes];  // NUL-terminated, truncated
-  char pad[512 - 48 - kJobCommandBytes];
+  // Nesting: 0 for a job started outside any job; else 1 + the enclosing
+  // job's depth, below kJobMaxLevels. `parent_path` is the enclosing job's
+  // block (absolute, NUL-terminated; empty at depth 0). A member attaches
+  // it with JobAttach's full validation and checks its depth is one less.
+  uint32_t depth;
+  uint32_t pad0;
+  char parent_path[kJobParentPathBytes];
+  char pad[512 - 48 - kJobCommandBytes - 8 - kJobParentPathBytes];
 };
 static_assert(sizeof(JobHeader) == 512);
 
@@ -176,6 +186,9 @@ struct JobParams {
   uint64_t start_ticks = 0;
   int64_t start_unix_ns = 0;
   const char* command = "";
+  // A nested job: its enclosing job's block and depth + 1 (see JobHeader).
+  const char* parent_path = "";
+  uint32_t depth = 0;
 };
 
 // Creates the block at `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), sizes
@@ -190,8 +203,16 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
 JobError JobAttach(const char* path, JobView* view, int* err);
 
 // Validates a mapped block of `bytes` bytes (the checks of JobAttach after
-// the file's). Exposed for tests.
+// the file's, including the nesting fields: depth below kJobMaxLevels, a
+// NUL-terminated parent path, absolute exactly when depth > 0). Exposed
+// for tests.
 JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count);
+
+// The enclosing job of an attached block: copies its depth and parent path
+// (NUL-terminated, kJobParentPathBytes) from one snapshot of the header and
+// re-checks them (the mapping is shared). False if they are inconsistent.
+bool JobParentOf(const JobView& v, uint32_t* depth,
+                 char parent_path[kJobParentPathBytes]);
 
 void JobDetach(JobView* view);
 
@@ -244,6 +265,9 @@ struct JobLink {
   JobNode* node = nullptr;
   std::atomic<int64_t>* charged = nullptr;
   std::atomic<int64_t>* peak = nullptr;
+  // The enclosing job's level (nested jobs), or null. A chain has at most
+  // kJobMaxLevels links.
+  const JobLink* up = nullptr;
 };
 
 }  // namespace memgroup::internal

@@ -264,6 +264,104 @@ TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
   EXPECT_EQ(view_.member(slot)->peak.load(), 6000);
 }
 
+TEST_F(JobBlockTest, NestedBlocksNameTheirParentByValidatedPath) {
+  JobParams p;
+  p.parent_path = "/outer/job-1";
+  p.depth = 1;
+  int err = 0;
+  ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk);
+  uint32_t depth = 0;
+  char parent[kJobParentPathBytes];
+  ASSERT_TRUE(JobParentOf(view_, &depth, parent));
+  EXPECT_EQ(depth, 1u);
+  EXPECT_STREQ(parent, "/outer/job-1");
+  JobView v;
+  ASSERT_EQ(Attach(&v), JobError::kOk);
+  JobDetach(&v);
+  // Inconsistent nesting is refused at attach: a depth too deep, a
+  // relative path, a path with no NUL, a top job with a parent.
+  uint32_t deep = kJobMaxLevels;
+  Poke(offsetof(JobHeader, depth), &deep, sizeof(deep));
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  EXPECT_FALSE(JobParentOf(view_, &depth, parent));
+  uint32_t one = 1;
+  Poke(offsetof(JobHeader, depth), &one, sizeof(one));
+  Poke(offsetof(JobHeader, parent_path), "x", 1);
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  std::string full(kJobParentPathBytes, '/');
+  Poke(offsetof(JobHeader, parent_path), full.data(), full.size());
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  Poke(offsetof(JobHeader, parent_path), "/p\0", 3);
+  ASSERT_EQ(Attach(&v), JobError::kOk);
+  JobDetach(&v);
+  uint32_t zero = 0;
+  Poke(offsetof(JobHeader, depth), &zero, sizeof(zero));
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  // The creator refuses the same.
+  JobView w;
+  p.depth = 0;
+  EXPECT_EQ(JobCreate((dir_ + "/other").c_str(), p, &w, &err),
+            JobError::kBadLayout);
+  p.depth = kJobMaxLevels;
+  EXPECT_EQ(JobCreate((dir_ + "/other").c_str(), p, &w, &err),
+            JobError::kBadLayout);
+}
+
+TEST_F(JobBlockTest, ChargesWalkEveryJobLevelAndEitherMayRefuse) {
+  // Two blocks: the outer (max 10000) and the inner (max 8000).
+  Create(4, 10000);
+  const std::string inner_path = dir_ + "/inner";
+  JobParams p;
+  p.slot_count = 4;
+  p.max = 8000;
+  p.parent_path = path_.c_str();
+  p.depth = 1;
+  JobView inner;
+  int err = 0;
+  ASSERT_EQ(JobCreate(inner_path.c_str(), p, &inner, &err), JobError::kOk);
+  bool reused;
+  uint32_t os = JobClaimMember(view_, getpid(), 1, nullptr, &reused);
+  uint32_t is = JobClaimMember(inner, getpid(), 1, nullptr, &reused);
+  JobLink outer_link{view_.node(), &view_.member(os)->charged,
+                     &view_.member(os)->peak, nullptr};
+  JobLink inner_link{inner.node(), &inner.member(is)->charged,
+                     &inner.member(is)->peak, &outer_link};
+  testing::TreeFixture f;
+  f.Add(0, kNoParent);
+  CounterTree t = f.tree();
+  t.SetJobLink(&inner_link);
+  uint32_t failed = 0;
+  ASSERT_TRUE(t.TryCharge(0, 5000, &failed));
+  EXPECT_EQ(inner.node()->counter.usage.load(), 5000);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 5000);
+  // The inner job refuses first.
+  EXPECT_FALSE(t.TryCharge(0, 4000, &failed));
+  EXPECT_EQ(failed, kJobNode);
+  // Another member of the outer job takes 4000: now the outer refuses, and
+  // the inner level's add is rolled back.
+  view_.node()->counter.usage.fetch_add(4000);
+  EXPECT_FALSE(t.TryCharge(0, 2000, &failed));
+  EXPECT_EQ(failed, kJobNode - 1);
+  EXPECT_TRUE(IsJobLevel(failed));
+  EXPECT_EQ(JobLevelIndex(failed), 1u);
+  EXPECT_EQ(inner.node()->counter.usage.load(), 5000);
+  EXPECT_EQ(inner.member(is)->charged.load(), 5000);
+  EXPECT_EQ(view_.node()->counter.failcnt.load(), 1);
+  EXPECT_EQ(t.Margin(0), 1000);
+  // Uncharges reach both levels; a release at one level leaves the other.
+  t.Uncharge(0, 1000);
+  EXPECT_EQ(inner.node()->counter.usage.load(), 4000);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 8000);
+  EXPECT_EQ(JobReleaseCharge(inner, is), 4000);
+  EXPECT_EQ(inner.node()->counter.usage.load(), 0);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 8000);
+  t.Uncharge(0, 4000);  // the inner slot holds nothing: only the outer
+  EXPECT_EQ(inner.node()->counter.usage.load(), 0);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 4000);
+  JobDetach(&inner);
+  unlink(inner_path.c_str());
+}
+
 TEST_F(JobBlockTest, DeadMembersAreReleased) {
   Create(4);
   int pipefd[2];

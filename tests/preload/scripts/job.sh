@@ -19,6 +19,9 @@
 #   spawn         subprocess (vfork) and os.posix_spawn children: charged
 #                 to their own slots once they exec; the job returns to its
 #                 starting usage
+#   nested        memgroup run inside a job: a child job whose charges also
+#                 reach the outer job; either level may refuse; a killed
+#                 member is released at both levels
 #   signals       exit status, death by a signal, forwarded signals
 #   security      the block's directory and file modes; a bad MEMGROUP_JOB
 #                 or an unsafe directory is refused with a message
@@ -58,11 +61,11 @@ if wait:
         time.sleep(0.01)
 PY
 
-# Reads the job's usage from the control block named by MEMGROUP_JOB.
+# Reads a job's usage from its control block (MEMGROUP_JOB's by default).
 cat > "$mg_tmp/job_usage.py" <<'PY'
 import mmap, os, struct
-def job_usage():
-    with open(os.environ["MEMGROUP_JOB"], "rb") as f:
+def job_usage(path=None):
+    with open(path or os.environ["MEMGROUP_JOB"], "rb") as f:
         m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
         magic, = struct.unpack_from("<Q", m, 0)
         assert magic == 0x314b4f4a47524d4d, hex(magic)
@@ -364,6 +367,69 @@ print("spawn ok")' > "$mg_tmp/out" 2> "$mg_tmp/err"
   expect_eq "$status" "0" "exit status"
   expect_contains "$mg_tmp/out" "spawn ok" "usage around each child"
   pass "vfork and posix_spawn children"
+  ;;
+nested)
+  export MG=$memgroup
+  # Prints the inner and the outer job's usage in MiB.
+  cat > "$mg_tmp/usage2.py" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["T"])
+from job_usage import job_usage
+outer = open(os.environ["T"] + "/outer_path").read().strip()
+print(job_usage() >> 20, job_usage(outer) >> 20)
+PY
+  # An inner job whose member K (40 MiB) is killed with SIGKILL; J then
+  # needs K's charge back at the inner level.
+  cat > "$mg_tmp/inner3.sh" <<'SH'
+"$PY" "$T/eat.py" K 40 "$T/k_ready" "$T/never" > "$T/k.out" &
+k=$!
+for _ in $(seq 3000); do [ -e "$T/k_ready" ] && break; sleep 0.01; done
+"$PY" "$T/usage2.py" > "$T/usage_during"
+kill -9 $k
+wait $k
+"$PY" "$T/eat.py" J 50 > "$T/j.out"
+SH
+  "$memgroup" run --max 100M --stats "$mg_tmp/outer_stats" -- bash -c '
+    echo "$MEMGROUP_JOB" > "$T/outer_path"
+    # The inner limit refuses while the outer job has room.
+    "$MG" run --max 40M --stats "$T/inner1" -- "$PY" "$T/eat.py" I1 60 \
+      > "$T/i1.out"
+    # The outer limit refuses a member of the inner job: A holds 70 MiB.
+    "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/a_go" > "$T/a.out" &
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    "$MG" run --max 60M --stats "$T/inner2" -- "$PY" "$T/eat.py" I2 50 \
+      > "$T/i2.out"
+    touch "$T/a_go"
+    wait
+    "$MG" run --max 80M --stats "$T/inner3" -- bash "$T/inner3.sh"
+    # Everything the inner jobs charged is back: 80 MiB fit in the outer.
+    "$PY" "$T/eat.py" L 80 > "$T/l.out"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  for f in i1.out inner1 a.out i2.out inner2 usage_during k.out j.out inner3 \
+           l.out outer_stats; do
+    echo "== $f"; cat "$mg_tmp/$f"
+  done
+  cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/i1.out" "I1 MemoryError" "refused by the inner job"
+  [ "$(stat_of events.max "$mg_tmp/inner1")" -ge 1 ] ||
+    fail "no events.max in the inner job"
+  expect_contains "$mg_tmp/a.out" "A held 70 MiB" "the outer member"
+  expect_contains "$mg_tmp/i2.out" "I2 MemoryError" "refused by the outer job"
+  expect_eq "$(stat_of events.max "$mg_tmp/inner2")" "0" \
+    "the inner job did not refuse"
+  read -r inner_mib outer_mib < "$mg_tmp/usage_during"
+  [ "$inner_mib" -ge 40 ] || fail "inner job usage $inner_mib MiB under 40"
+  [ "$outer_mib" -ge 40 ] || fail "outer job usage $outer_mib MiB under 40"
+  expect_contains "$mg_tmp/j.out" "J held 50 MiB" "K released in the inner job"
+  expect_contains "$mg_tmp/l.out" "L held 80 MiB" "inner jobs released outside"
+  [ "$(stat_of events.max "$mg_tmp/outer_stats")" -ge 1 ] ||
+    fail "no events.max in the outer job"
+  expect_eq "$(stat_of current "$mg_tmp/outer_stats")" "0" "outer current"
+  for f in inner1 inner2 inner3; do
+    expect_eq "$(stat_of current "$mg_tmp/$f")" "0" "current of $f"
+  done
+  pass "a job inside a job"
   ;;
 signals)
   "$memgroup" run -- sh -c 'exit 3'
