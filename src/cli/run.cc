@@ -26,7 +26,7 @@ namespace {
 
 enum class ValueKind {
   kSize,
-  kRootProtection,  // refused: see kRootProtectionRefused
+  kRootProtection,  // a nested job's; refused otherwise (kRootProtectionRefused)
   kOomPolicy,
   kStats,
   kEngine,
@@ -108,8 +108,10 @@ ParseConfigError CheckWord(ValueKind kind, const char* value,
 // and the environment accept exactly the same values.
 absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
                                          const std::string& value,
-                                         absl::string_view cwd) {
-  switch (flag.kind) {
+                                         absl::string_view cwd, bool nested) {
+  ValueKind kind = flag.kind;
+  if (kind == ValueKind::kRootProtection && nested) kind = ValueKind::kSize;
+  switch (kind) {
     case ValueKind::kSize: {
       int64_t bytes = 0;
       SizeError e = ParseSize(value, &bytes);
@@ -124,7 +126,7 @@ absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
     case ValueKind::kRootProtection:
       return absl::InvalidArgumentError(absl::StrCat(
           "--", flag.name, " ", kRootProtectionRefused,
-          " (it will matter for nested groups)"));
+          " (it protects a job started inside another job)"));
     case ValueKind::kOomPolicy:
     case ValueKind::kEngine:
     case ValueKind::kProbability:
@@ -162,7 +164,7 @@ bool IsRegularFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
-                                        absl::string_view cwd) {
+                                        absl::string_view cwd, bool nested) {
   RunOptions options;
   size_t i = 0;
   for (; i < args.size(); ++i) {
@@ -213,7 +215,8 @@ absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
       }
       value = args[++i];
     }
-    absl::StatusOr<std::string> converted = ConvertValue(*flag, value, cwd);
+    absl::StatusOr<std::string> converted =
+        ConvertValue(*flag, value, cwd, nested);
     if (!converted.ok()) return converted.status();
     bool replaced = false;
     for (auto& [env_name, env_value] : options.env) {

@@ -30,9 +30,14 @@ struct RunOptions {
 
 // Parses the arguments that follow `run`. `cwd` is used to make a relative
 // `--stats FILE` absolute (the program may change directory before it exits).
+// `nested`: the command runs inside a job (MEMGROUP_JOB is set), where
+// `--low` and `--min` protect the new child job against its siblings and
+// become MEMGROUP_LOW/MEMGROUP_MIN entries of `env` (the supervisor takes
+// them); outside a job they are refused.
 // Returns kInvalidArgument with a one-line message on a usage error.
 absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
-                                        absl::string_view cwd);
+                                        absl::string_view cwd,
+                                        bool nested = false);
 
 // Returns the value for LD_PRELOAD: `library` first, then the entries of
 // `existing` (separated by spaces or colons, as ld.so reads them) except

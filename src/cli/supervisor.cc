@@ -193,6 +193,12 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     }
   }
   params.oom_group = options.oom_group;
+  // --low/--min: only accepted inside a job (ParseRunArgs); the job's, not
+  // the members' variables.
+  const std::string low = TakeEnv(&env, "MEMGROUP_LOW");
+  const std::string min = TakeEnv(&env, "MEMGROUP_MIN");
+  params.low = low.empty() ? 0 : ParsedSize(low);
+  params.min = min.empty() ? 0 : ParsedSize(min);
   const std::string stats = TakeEnv(&env, "MEMGROUP_STATS");
 
   // Inside a job (MEMGROUP_JOB set): a nested job, whose node charges the
@@ -209,7 +215,6 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
         !JobParentOf(outer_view, &outer_depth, unused)) {
       oe = JobError::kBadLayout;
     }
-    if (oe == JobError::kOk) JobDetach(&outer_view);
     if (oe != JobError::kOk) {
       fprintf(stderr,
               "memgroup: MEMGROUP_JOB='%s' names no usable job (%s%s%s); "
@@ -234,6 +239,19 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     }
     parent_path = outer;
     params.depth = outer_depth + 1;
+    // Our own slot in the enclosing job carries this job's protection, so
+    // that its `kill` picks victims outside protected child jobs first.
+    const int64_t protect = params.low > params.min ? params.low : params.min;
+    uint64_t my_start = 0;
+    bool my_alive = false;
+    if (protect > 0 && ReadProcStart(getpid(), &my_start, &my_alive) &&
+        !JobPublishProtection(outer_view, getpid(), my_start, protect)) {
+      fprintf(stderr,
+              "memgroup: --low/--min: this command is not a member of the "
+              "enclosing job (is libmemgroup.so preloaded?); the protection "
+              "is not applied\n");
+    }
+    JobDetach(&outer_view);
   }
   params.parent_path = parent_path.c_str();
 

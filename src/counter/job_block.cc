@@ -156,6 +156,8 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
   node->oom_policy.store(params.oom_policy, std::memory_order_relaxed);
   node->oom_wait_ns.store(params.oom_wait_ns, std::memory_order_relaxed);
   node->oom_group.store(params.oom_group ? 1 : 0, std::memory_order_relaxed);
+  node->counter.min.store(params.min, std::memory_order_relaxed);
+  node->counter.low.store(params.low, std::memory_order_relaxed);
   JobHeader* h = v.header();
   h->version = kJobVersion;
   h->header_bytes = kJobHeaderBytes;
@@ -306,7 +308,7 @@ bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
 }
 
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
-                        const char* comm, bool* reused) {
+                        const char* comm, bool* reused, int32_t child_job) {
   *reused = false;
   for (uint32_t i = 0; i < v.slot_count; ++i) {
     JobMember* m = v.member(i);
@@ -324,6 +326,8 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     // Relaxed: a statistic.
     m->peak.store(0, std::memory_order_relaxed);
     StoreComm(m, comm);
+    // Relaxed: the same process, the same place in the nesting.
+    m->child_job.store(child_job, std::memory_order_relaxed);
     *reused = true;
     return i;
   }
@@ -344,6 +348,8 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     m->charged.store(0, std::memory_order_relaxed);
     m->peak.store(0, std::memory_order_relaxed);
     StoreComm(m, comm);
+    m->child_job.store(child_job, std::memory_order_relaxed);
+    m->protect.store(0, std::memory_order_relaxed);
     // Release: pairs with scanners' acquire loads of state.
     m->state.store(kMemberActive, std::memory_order_release);
     return i;
@@ -410,6 +416,54 @@ uint32_t JobReleasePid(const JobView& v, pid_t pid) {
     if (JobReleaseMember(v, i, pid)) ++released;
   }
   return released;
+}
+
+bool JobPublishProtection(const JobView& outer, pid_t pid,
+                          uint64_t start_ticks, int64_t bytes) {
+  for (uint32_t i = 0; i < outer.slot_count; ++i) {
+    JobMember* m = outer.member(i);
+    // Acquire: pairs with the release store of Active.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+        m->pid.load(std::memory_order_relaxed) != pid ||
+        m->start_ticks.load(std::memory_order_relaxed) != start_ticks) {
+      continue;
+    }
+    // Relaxed: advisory configuration, read by an OOM decision.
+    m->protect.store(bytes, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+bool JobChildProtected(const JobView& v, int32_t child_job) {
+  if (child_job <= 0) return false;
+  int64_t protect = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    const JobMember* m = v.member(i);
+    // Acquire: as JobPublishProtection. Relaxed loads after it.
+    if (m->state.load(std::memory_order_acquire) == kMemberActive &&
+        m->pid.load(std::memory_order_relaxed) == child_job) {
+      protect = m->protect.load(std::memory_order_relaxed);
+      break;
+    }
+  }
+  if (protect <= 0) return false;
+  if (protect > INT64_MAX / 2) protect = INT64_MAX / 2;  // no overflow below
+  int64_t usage = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    const JobMember* m = v.member(i);
+    // Acquire: as above.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+        m->child_job.load(std::memory_order_relaxed) != child_job) {
+      continue;
+    }
+    // Relaxed: a snapshot; a corrupt value is clamped, and the sum stops
+    // once it is over (no overflow).
+    const int64_t c = m->charged.load(std::memory_order_relaxed);
+    if (c > 0) usage += c < protect ? c : protect;
+    if (usage > protect) return false;
+  }
+  return true;
 }
 
 void JobWakeWaiters(JobNode* node) {

@@ -129,7 +129,16 @@ struct JobMember {
   // reuses the slot), relaxed; a reader that sees another comm in /proc
   // knows the process has exec'd an image that did not rejoin.
   std::atomic<uint64_t> comm[2];
-  char pad[16];
+  // Nested jobs. `child_job`: for a member of a child job of this job, the
+  // pid of that child job's supervisor (the job directly inside this one
+  // that the member belongs to); 0 for a direct member. Written by the
+  // claimer before Active. `protect`: in the slot of a child job's
+  // supervisor, the child job's max(--min, --low), written by that
+  // supervisor once its job exists (relaxed). Both are only compared,
+  // never used as a bound (JobChooseVictim).
+  std::atomic<int32_t> child_job;
+  uint32_t pad0;
+  std::atomic<int64_t> protect;
 };
 static_assert(sizeof(JobMember) == 64);
 
@@ -186,9 +195,12 @@ struct JobParams {
   uint64_t start_ticks = 0;
   int64_t start_unix_ns = 0;
   const char* command = "";
-  // A nested job: its enclosing job's block and depth + 1 (see JobHeader).
+  // A nested job: its enclosing job's block and depth + 1 (see JobHeader),
+  // and its protection (stored in the node's `min` and `low`).
   const char* parent_path = "";
   uint32_t depth = 0;
+  int64_t min = 0;
+  int64_t low = 0;
 };
 
 // Creates the block at `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), sizes
@@ -232,9 +244,21 @@ void JobMemberComm(const JobMember* m, char out[16]);
 // same pid and start time (an exec of a member), that slot is reused and
 // the old image's charge is released first; *reused says so. Otherwise a
 // free slot is claimed with charged = 0. kNoMember when the table is full.
-// `comm` (16 bytes, may be null) is stored in the slot.
+// `comm` (16 bytes, may be null) and `child_job` are stored in the slot.
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
-                        const char* comm, bool* reused);
+                        const char* comm, bool* reused, int32_t child_job = 0);
+
+// A child job's supervisor publishes its job's protection in its own slot
+// of the enclosing job `outer` (the Active slot naming `pid` and
+// `start_ticks`). False if it holds no such slot.
+bool JobPublishProtection(const JobView& outer, pid_t pid,
+                          uint64_t start_ticks, int64_t bytes);
+
+// Whether the child job whose supervisor is `child_job` is within its
+// protection in block `v`: the charges of the members tagged with it sum
+// to at most the `protect` its supervisor's slot holds (> 0). One pass
+// over the table for the supervisor's slot and one for the sum.
+bool JobChildProtected(const JobView& v, int32_t child_job);
 
 // Returns member i's whole charge to the job node; the slot stays claimed
 // (a process's exit hook: later charges stay accounted until the slot is

@@ -37,7 +37,12 @@ constinit JobLink g_head;
 constinit std::atomic<int64_t> g_detached_charge{0};
 constinit std::atomic<int64_t> g_detached_peak{0};
 
-bool Claim(Level* l) {
+// Level `k`'s slot: for k > 0 it is tagged with the supervisor of level
+// k - 1, the child job of level k this process belongs to.
+bool Claim(uint32_t k) {
+  Level* l = &g_levels[k];
+  const int32_t child_job =
+      k == 0 ? 0 : g_levels[k - 1].view.header()->supervisor_pid;
   const pid_t pid = SysGetpid();
   uint64_t start = 0;
   bool alive = false;
@@ -45,11 +50,12 @@ bool Claim(Level* l) {
   l->slot = kNoMember;
   if (!ReadProcStart(pid, &start, &alive, comm)) return false;
   bool reused = false;
-  uint32_t slot = JobClaimMember(l->view, pid, start, comm, &reused);
+  uint32_t slot =
+      JobClaimMember(l->view, pid, start, comm, &reused, child_job);
   if (slot == kNoMember) {
     // A full table: dead members may hold slots.
     JobReleaseDead(l->view);
-    slot = JobClaimMember(l->view, pid, start, comm, &reused);
+    slot = JobClaimMember(l->view, pid, start, comm, &reused, child_job);
   }
   if (slot == kNoMember) return false;
   l->slot = slot;
@@ -135,7 +141,7 @@ JobError JoinJob(const char* path, int* err) {
   g_level_count = 1;
   AttachEnclosing();
   for (uint32_t k = 0; k < g_level_count; ++k) {
-    if (!Claim(&g_levels[k])) {
+    if (!Claim(k)) {
       RawLog("job: no free member slot (or /proc unreadable); this process "
              "runs outside a job's limit");
     }
@@ -161,7 +167,7 @@ void JobForkChild() {
   // Until the claims below, nothing may reach the parent's slots.
   UnlinkAll();
   for (uint32_t k = 0; k < g_level_count; ++k) {
-    if (!Claim(&g_levels[k])) {
+    if (!Claim(k)) {
       RawLog("job: no free member slot for the forked child %d; it runs "
              "outside a job's limit",
              static_cast<int>(SysGetpid()));
@@ -267,17 +273,25 @@ int32_t JobChooseVictim(int64_t* victim_bytes, uint32_t refusing) {
   int32_t victim = 0;
   uint64_t victim_start = 0;
   int64_t best = -1;
-  for (uint32_t i = 0; i < v.slot_count; ++i) {
-    JobMember* m = v.member(i);
-    // Acquire: pairs with the release store of Active (pid, start time).
-    if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
-    // Relaxed: a snapshot; the choice is a heuristic, as the kernel's.
-    int64_t bytes = m->charged.load(std::memory_order_relaxed);
-    int32_t pid = m->pid.load(std::memory_order_relaxed);
-    if (pid <= 1 || bytes <= best) continue;
-    best = bytes;
-    victim = pid;
-    victim_start = m->start_ticks.load(std::memory_order_relaxed);
+  // First the members outside child jobs within their protection (--min,
+  // --low of a nested job), then, if there is none, any member.
+  for (int pass = 0; pass < 2 && victim == 0; ++pass) {
+    for (uint32_t i = 0; i < v.slot_count; ++i) {
+      JobMember* m = v.member(i);
+      // Acquire: pairs with the release store of Active (pid, start time).
+      if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+      // Relaxed: a snapshot; the choice is a heuristic, as the kernel's.
+      int64_t bytes = m->charged.load(std::memory_order_relaxed);
+      int32_t pid = m->pid.load(std::memory_order_relaxed);
+      if (pid <= 1 || bytes <= best) continue;
+      if (pass == 0 &&
+          JobChildProtected(v, m->child_job.load(std::memory_order_relaxed))) {
+        continue;
+      }
+      best = bytes;
+      victim = pid;
+      victim_start = m->start_ticks.load(std::memory_order_relaxed);
+    }
   }
   if (victim == 0) return 0;
   // Never signal a process that is not the member the slot names (a pid

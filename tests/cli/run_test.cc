@@ -57,6 +57,22 @@ TEST(ParseRunArgsTest, OomGroupIsASwitchGivenOnce) {
   EXPECT_TRUE(Parse({"--oom-group", "--", "prog"})->env.empty());
 }
 
+TEST(ParseRunArgsTest, ProtectionIsANestedJobsOption) {
+  auto nested = ParseRunArgs(
+      std::vector<std::string>{"--low", "64M", "--min=1G", "--", "p"},
+      "/srv/app", /*nested=*/true);
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_THAT(nested->env, ElementsAre(Pair("MEMGROUP_LOW", "64M"),
+                                       Pair("MEMGROUP_MIN", "1G")));
+  auto bad = ParseRunArgs(std::vector<std::string>{"--low", "6Q", "--", "p"},
+                          "/srv/app", /*nested=*/true);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("invalid size for --low"));
+  auto top = Parse({"--low", "64M", "--", "p"});
+  ASSERT_FALSE(top.ok());
+  EXPECT_THAT(top.status().message(), HasSubstr("inside another job"));
+}
+
 TEST(ParseRunArgsTest, NoOptionsIsFine) {
   auto options = Parse({"--", "prog"});
   ASSERT_TRUE(options.ok()) << options.status();

@@ -22,6 +22,8 @@
 #   nested        memgroup run inside a job: a child job whose charges also
 #                 reach the outer job; either level may refuse; a killed
 #                 member is released at both levels
+#   nested_protect  --low on a child job: the enclosing job's kill spares
+#                 its member and kills a smaller one outside it
 #   signals       exit status, death by a signal, forwarded signals
 #   security      the block's directory and file modes; a bad MEMGROUP_JOB
 #                 or an unsafe directory is refused with a message
@@ -430,6 +432,40 @@ SH
     expect_eq "$(stat_of current "$mg_tmp/$f")" "0" "current of $f"
   done
   pass "a job inside a job"
+  ;;
+nested_protect)
+  export MG=$memgroup
+  # P (50 MiB) runs in a child job, Q (30 MiB) directly in the outer job;
+  # R then grows past the outer max and the outer job's kill picks a victim.
+  for low in none 70M; do
+    rm -f "$mg_tmp"/p_ready "$mg_tmp"/q_ready "$mg_tmp"/done
+    if [ "$low" = none ]; then export LOWOPT=; else export LOWOPT="--low $low"; fi
+    "$memgroup" run --max 100M --oom kill --stats "$mg_tmp/stats" -- bash -c '
+      "$MG" run $LOWOPT -- "$PY" "$T/eat.py" P 50 "$T/p_ready" "$T/done" \
+        > "$T/p.out" &
+      p=$!
+      for _ in $(seq 3000); do [ -e "$T/p_ready" ] && break; sleep 0.01; done
+      "$PY" "$T/eat.py" Q 30 "$T/q_ready" "$T/done" > "$T/q.out" &
+      q=$!
+      for _ in $(seq 3000); do [ -e "$T/q_ready" ] && break; sleep 0.01; done
+      "$PY" "$T/eat.py" R 15 > "$T/r.out"
+      touch "$T/done"
+      wait $p; ps=$?
+      wait $q; qs=$?
+      echo "P $ps Q $qs"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+    status=$?
+    echo "== low $low"; cat "$mg_tmp/out" "$mg_tmp/r.out"; cat "$mg_tmp/err" >&2
+    expect_eq "$status" "0" "exit status (low $low)"
+    expect_contains "$mg_tmp/r.out" "R held 15 MiB" "the grower (low $low)"
+    expect_eq "$(stat_of events.oom_kill "$mg_tmp/stats")" "1" \
+      "one kill (low $low)"
+    if [ "$low" = none ]; then
+      expect_eq "$(cat "$mg_tmp/out")" "P 137 Q 0" "the largest member dies"
+    else
+      expect_eq "$(cat "$mg_tmp/out")" "P 0 Q 137" "the protected job is spared"
+    fi
+  done
+  pass "a protected child job is spared by the enclosing job's kill"
   ;;
 signals)
   "$memgroup" run -- sh -c 'exit 3'
