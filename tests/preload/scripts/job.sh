@@ -9,7 +9,8 @@
 #                 member exits
 #   fork_storm    200 forks that allocate and exit: the job ends at its
 #                 starting usage (read from the control block)
-#   exec_chain    an exec releases the old image's charge
+#   exec_chain    a chain of execs (python, python, bash, python) in one
+#                 process: each releases the old image's charge
 #   pipeline      a shell pipeline; --stats written once, for the job
 #   oom_group     --oom kill --oom-group: every member is killed
 #   untracked     a static binary and a program started with `env -i` are
@@ -182,16 +183,28 @@ print("storm ok")' > "$mg_tmp/out" 2> "$mg_tmp/err"
   pass "a fork storm ends at the starting usage"
   ;;
 exec_chain)
-  "$memgroup" run --max 100M -- "$python" -c '
+  # A chain of images in one process, each holding 60 MiB under a 100M job:
+  # python, python again, bash, and python (eat.py).
+  cat > "$mg_tmp/hold_exec.py" <<'PY'
 import os, sys
+name, rest = sys.argv[1], sys.argv[2:]
 held = [bytearray(1 << 20) for _ in range(60)]
-print("first image holds 60 MiB", flush=True)
-os.execv(sys.executable, [sys.executable, os.environ["T"] + "/eat.py",
-                          "second", "60"])' > "$mg_tmp/out" 2> "$mg_tmp/err"
+print(name, "holds 60 MiB", flush=True)
+os.execv(rest[0], rest)
+PY
+  "$memgroup" run --max 100M --stats "$mg_tmp/stats" -- \
+    "$python" "$mg_tmp/hold_exec.py" first \
+    "$python" "$mg_tmp/hold_exec.py" second \
+    /bin/bash -c 'exec "$PY" "$T/eat.py" fourth 60' \
+    > "$mg_tmp/out" 2> "$mg_tmp/err"
   status=$?
-  cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
+  cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
   expect_eq "$status" "0" "exit status"
-  expect_contains "$mg_tmp/out" "second held 60 MiB" "the exec'd image"
+  expect_contains "$mg_tmp/out" "first holds 60 MiB" "the first image"
+  expect_contains "$mg_tmp/out" "second holds 60 MiB" "the second image"
+  expect_contains "$mg_tmp/out" "fourth held 60 MiB" "the last image"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
+  expect_eq "$(stat_of events.max "$mg_tmp/stats")" "0" "no refusal"
   pass "exec releases the old image's charge"
   ;;
 pipeline)
