@@ -71,6 +71,10 @@ struct JobHeader {
   char pad[512 - 48 - kJobCommandBytes - 8 - kJobParentPathBytes];
 };
 static_assert(sizeof(JobHeader) == 512);
+// Offsets outside readers rely on (docs/preload.md, "The control block").
+static_assert(offsetof(JobHeader, command) == 48 &&
+              offsetof(JobHeader, depth) == 304 &&
+              offsetof(JobHeader, parent_path) == 312);
 
 enum JobEvent : uint32_t {
   kJobEventMax = 0,
@@ -105,6 +109,8 @@ struct JobNode {
   std::atomic<int64_t> throttled_ns;
 };
 static_assert(sizeof(JobNode) == 256);
+static_assert(offsetof(JobNode, oom_policy) == 232 &&
+              offsetof(JobNode, oom_group) == 236);
 
 enum JobMemberState : uint32_t {
   kMemberFree = 0,
@@ -141,6 +147,10 @@ struct JobMember {
   std::atomic<int64_t> protect;
 };
 static_assert(sizeof(JobMember) == 64);
+static_assert(offsetof(JobMember, charged) == 16 &&
+              offsetof(JobMember, comm) == 32 &&
+              offsetof(JobMember, child_job) == 48 &&
+              offsetof(JobMember, protect) == 56);
 
 inline constexpr uint32_t kJobHeaderBytes = sizeof(JobHeader) + sizeof(JobNode);
 
