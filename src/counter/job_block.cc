@@ -348,6 +348,7 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     m->charged.store(0, std::memory_order_relaxed);
     m->peak.store(0, std::memory_order_relaxed);
     StoreComm(m, comm);
+    // Relaxed: published by the release store of Active below.
     m->child_job.store(child_job, std::memory_order_relaxed);
     m->protect.store(0, std::memory_order_relaxed);
     // Release: pairs with scanners' acquire loads of state.
