@@ -41,7 +41,9 @@ std::string ExeDir() {
 
 int RunCommand(const std::vector<std::string>& args) {
   const std::string cwd = CurrentDir();
-  absl::StatusOr<RunOptions> options = ParseRunArgs(args, cwd);
+  const char* job = getenv("MEMGROUP_JOB");
+  absl::StatusOr<RunOptions> options =
+      ParseRunArgs(args, cwd, job != nullptr && job[0] != '\0');
   if (!options.ok()) return UsageError(options.status().message());
   if (options->help) {
     fputs(kUsage, stdout);

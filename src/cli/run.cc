@@ -26,7 +26,7 @@ namespace {
 
 enum class ValueKind {
   kSize,
-  kRootProtection,  // refused: see kRootProtectionRefused
+  kRootProtection,  // a nested job's; refused otherwise (kRootProtectionRefused)
   kOomPolicy,
   kStats,
   kEngine,
@@ -108,8 +108,10 @@ ParseConfigError CheckWord(ValueKind kind, const char* value,
 // and the environment accept exactly the same values.
 absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
                                          const std::string& value,
-                                         absl::string_view cwd) {
-  switch (flag.kind) {
+                                         absl::string_view cwd, bool nested) {
+  ValueKind kind = flag.kind;
+  if (kind == ValueKind::kRootProtection && nested) kind = ValueKind::kSize;
+  switch (kind) {
     case ValueKind::kSize: {
       int64_t bytes = 0;
       SizeError e = ParseSize(value, &bytes);
@@ -124,7 +126,7 @@ absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
     case ValueKind::kRootProtection:
       return absl::InvalidArgumentError(absl::StrCat(
           "--", flag.name, " ", kRootProtectionRefused,
-          " (it will matter for nested groups)"));
+          " (it protects a job started inside another job)"));
     case ValueKind::kOomPolicy:
     case ValueKind::kEngine:
     case ValueKind::kProbability:
@@ -162,7 +164,7 @@ bool IsRegularFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
-                                        absl::string_view cwd) {
+                                        absl::string_view cwd, bool nested) {
   RunOptions options;
   std::vector<const RunFlag*> given;  // the options seen so far
   size_t i = 0;
@@ -190,6 +192,19 @@ absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
       value = std::string(body.substr(eq + 1));
       has_inline_value = true;
     }
+    if (name == "oom-group") {
+      // A switch: it takes no value, and saying it twice is a mistake.
+      if (has_inline_value) {
+        return absl::InvalidArgumentError(
+            "option '--oom-group' takes no value");
+      }
+      if (options.oom_group) {
+        return absl::InvalidArgumentError(
+            "option '--oom-group' given more than once");
+      }
+      options.oom_group = true;
+      continue;
+    }
     const RunFlag* flag = FindFlag(name);
     if (flag == nullptr) {
       return absl::InvalidArgumentError(
@@ -211,7 +226,7 @@ absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
       }
     }
     given.push_back(flag);
-    absl::StatusOr<std::string> converted = ConvertValue(*flag, value, cwd);
+    absl::StatusOr<std::string> converted = ConvertValue(*flag, value, cwd, nested);
     if (!converted.ok()) return converted.status();
     options.env.emplace_back(std::string(flag->env), *std::move(converted));
   }

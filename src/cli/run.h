@@ -21,6 +21,9 @@ struct RunOptions {
   // option at most once: a repeated one is a usage error). MEMGROUP_CONTROL
   // is not included.
   std::vector<std::pair<std::string, std::string>> env;
+  // `--oom-group`: the job's `kill` kills every member (the kernel's
+  // memory.oom.group). Given at most once.
+  bool oom_group = false;
   // The program and its arguments; never empty after a successful parse.
   std::vector<std::string> argv;
   // `--help` was given: print the usage and exit 0.
@@ -29,9 +32,14 @@ struct RunOptions {
 
 // Parses the arguments that follow `run`. `cwd` is used to make a relative
 // `--stats FILE` absolute (the program may change directory before it exits).
+// `nested`: the command runs inside a job (MEMGROUP_JOB is set), where
+// `--low` and `--min` protect the new child job against its siblings and
+// become MEMGROUP_LOW/MEMGROUP_MIN entries of `env` (the supervisor takes
+// them); outside a job they are refused.
 // Returns kInvalidArgument with a one-line message on a usage error.
 absl::StatusOr<RunOptions> ParseRunArgs(absl::Span<const std::string> args,
-                                        absl::string_view cwd);
+                                        absl::string_view cwd,
+                                        bool nested = false);
 
 // Checks what ParseRunArgs cannot see in the text: that the stats file
 // (MEMGROUP_STATS, made absolute) can be written now, as the library checks

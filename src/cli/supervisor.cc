@@ -23,6 +23,7 @@
 #include "base/parse_config.h"
 #include "base/parse_size.h"
 #include "base/sys.h"
+#include "cli/job_watch.h"
 #include "counter/job_block.h"
 
 namespace memgroup::internal::cli {
@@ -34,6 +35,8 @@ namespace {
 constexpr int kForwarded[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
                               SIGUSR1, SIGUSR2, SIGWINCH};
 constexpr int64_t kScanIntervalNs = 1'000'000'000;  // dead members: 1 s
+// Untracked descendants: /proc is read twice a second.
+constexpr int64_t kUntrackedIntervalNs = 500'000'000;
 
 absl::Status CheckPrivateDir(const std::string& dir) {
   struct stat st;
@@ -99,8 +102,8 @@ void PrintLimit(FILE* f, const char* key, int64_t v) {
 }
 
 // The job's stats, once, in the library's `key value` form.
-void WriteJobStats(const JobView& v, const std::string& where,
-                   const std::string& command) {
+void WriteJobStats(const JobView& v, const JobWatch& watch,
+                   const std::string& where, const std::string& command) {
   FILE* f = stderr;
   if (where != "stderr") {
     f = fopen(where.c_str(), "w");
@@ -134,6 +137,7 @@ void WriteJobStats(const JobView& v, const std::string& where,
     }
   }
   fprintf(f, "members %u\n", members);
+  watch.WriteStats(f);
   if (f != stderr) fclose(f);
 }
 
@@ -188,7 +192,68 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
       params.oom_wait_ns = setting.wait_ns;
     }
   }
+  params.oom_group = options.oom_group;
+  // --low/--min: only accepted inside a job (ParseRunArgs); the job's, not
+  // the members' variables.
+  const std::string low = TakeEnv(&env, "MEMGROUP_LOW");
+  const std::string min = TakeEnv(&env, "MEMGROUP_MIN");
+  params.low = low.empty() ? 0 : ParsedSize(low);
+  params.min = min.empty() ? 0 : ParsedSize(min);
   const std::string stats = TakeEnv(&env, "MEMGROUP_STATS");
+
+  // Inside a job (MEMGROUP_JOB set): a nested job, whose node charges the
+  // enclosing job's. The enclosing block is validated as a member would.
+  std::string parent_path;
+  if (const char* outer = getenv("MEMGROUP_JOB");
+      outer != nullptr && outer[0] != '\0') {
+    JobView outer_view;
+    int outer_err = 0;
+    JobError oe = JobAttach(outer, &outer_view, &outer_err);
+    uint32_t outer_depth = 0;
+    char unused[kJobParentPathBytes];
+    if (oe == JobError::kOk &&
+        !JobParentOf(outer_view, &outer_depth, unused)) {
+      oe = JobError::kBadLayout;
+    }
+    if (oe != JobError::kOk) {
+      fprintf(stderr,
+              "memgroup: MEMGROUP_JOB='%s' names no usable job (%s%s%s); "
+              "unset it to start a job outside any other\n",
+              outer, JobErrorString(oe), outer_err != 0 ? ": " : "",
+              outer_err != 0 ? strerror(outer_err) : "");
+      return 1;
+    }
+    if (outer_depth + 1 >= kJobMaxLevels) {
+      fprintf(stderr,
+              "memgroup: cannot start a job inside %s: jobs nest at most %u "
+              "deep\n",
+              outer, kJobMaxLevels);
+      return 1;
+    }
+    if (outer[0] != '/' || strlen(outer) >= kJobParentPathBytes) {
+      fprintf(stderr,
+              "memgroup: cannot start a job inside %s: its path must be "
+              "absolute and shorter than %u bytes\n",
+              outer, kJobParentPathBytes);
+      return 1;
+    }
+    parent_path = outer;
+    params.depth = outer_depth + 1;
+    // Our own slot in the enclosing job carries this job's protection, so
+    // that its `kill` picks victims outside protected child jobs first.
+    const int64_t protect = params.low > params.min ? params.low : params.min;
+    uint64_t my_start = 0;
+    bool my_alive = false;
+    if (protect > 0 && ReadProcStart(getpid(), &my_start, &my_alive) &&
+        !JobPublishProtection(outer_view, getpid(), my_start, protect)) {
+      fprintf(stderr,
+              "memgroup: --low/--min: this command is not a member of the "
+              "enclosing job (is libmemgroup.so preloaded?); the protection "
+              "is not applied\n");
+    }
+    JobDetach(&outer_view);
+  }
+  params.parent_path = parent_path.c_str();
 
   absl::StatusOr<std::string> dir = JobDirectory();
   if (!dir.ok()) {
@@ -272,9 +337,11 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     _exit((exec_err == ENOENT || exec_err == ENOTDIR) ? 127 : 126);
   }
 
+  JobWatch watch(&view, self, library);
   int status = 0;
   bool done = false;
   int64_t last_scan = MonotonicNanos();
+  int64_t last_untracked = last_scan;
   while (!done) {
     struct timespec tick = {0, 200'000'000};
     siginfo_t info;
@@ -284,6 +351,8 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     if (sig > 0 && sig != SIGCHLD && info.si_code != SI_KERNEL) {
       kill(child, sig);
     }
+    // Before any release below, so that members' peaks are seen.
+    watch.ObserveMembers();
     for (;;) {
       int st = 0;
       const pid_t pid = waitpid(-1, &st, WNOHANG);
@@ -294,13 +363,18 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
         done = true;
       }
     }
+    if (!done && MonotonicNanos() - last_untracked >= kUntrackedIntervalNs) {
+      watch.ScanUntracked();
+      last_untracked = MonotonicNanos();
+    }
     if (MonotonicNanos() - last_scan >= kScanIntervalNs) {
       JobReleaseDead(view);
       last_scan = MonotonicNanos();
     }
   }
+  watch.ObserveMembers();
   JobReleaseDead(view);
-  if (!stats.empty()) WriteJobStats(view, stats, command);
+  if (!stats.empty()) WriteJobStats(view, watch, stats, command);
   unlink(path.c_str());
   JobDetach(&view);
   if (WIFSIGNALED(status)) DieOfSignal(WTERMSIG(status));

@@ -1,9 +1,10 @@
 // `memgroup run`'s job supervisor: creates the job control block
-// (counter/job_block.h) in the user's runtime directory, starts the program
-// as its child with MEMGROUP_JOB naming the block, forwards signals, reaps
-// every descendant (a child subreaper) and releases dead members, writes the
-// job's stats once, removes the block and exits with the program's status
-// (or dies of its signal).
+// (counter/job_block.h) in the user's runtime directory (a child job of the
+// enclosing one when MEMGROUP_JOB is already set), starts the program as
+// its child with MEMGROUP_JOB naming the block, forwards signals, reaps
+// every descendant (a child subreaper) and releases dead members, watches
+// the job's processes (job_watch.h), writes the job's stats once, removes
+// the block and exits with the program's status (or dies of its signal).
 #ifndef MEMGROUP_SRC_CLI_SUPERVISOR_H_
 #define MEMGROUP_SRC_CLI_SUPERVISOR_H_
 

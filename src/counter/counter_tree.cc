@@ -126,8 +126,7 @@ bool CounterTree::TryCharge(uint32_t i, int64_t bytes, uint32_t* failed,
     PropagateProtectedUsage(n, now);
     RaiseWatermark(c, now);
   }
-  if (MG_UNLIKELY(Linked()) && !TryChargeJob(bytes, count)) {
-    if (failed != nullptr) *failed = kJobNode;
+  if (MG_UNLIKELY(Linked()) && !TryChargeJob(bytes, count, failed)) {
     for (uint32_t m = i; m != kNoParent;
          m = nodes_[m].parent.load(std::memory_order_relaxed)) {
       Cancel(m, bytes);
@@ -141,44 +140,13 @@ bool CounterTree::Linked() const {
   return link_ != nullptr && link_->node != nullptr;
 }
 
-bool CounterTree::TryChargeJob(int64_t bytes, CountFailure count) const {
-  PageCounter& c = link_->node->counter;
-  // seq_cst: the Dekker pair of TryCharge (add, then load max), with a limit
-  // raise in another process.
-  int64_t now = c.usage.fetch_add(bytes, std::memory_order_seq_cst) + bytes;
-  // seq_cst: second half of the pair.
-  if (now > c.max.load(std::memory_order_seq_cst)) {
-    // Relaxed: rollback of our own add.
-    c.usage.fetch_sub(bytes, std::memory_order_relaxed);
-    if (count == CountFailure::kYes) {
-      c.failcnt.fetch_add(1, std::memory_order_relaxed);
-    }
-    return false;
-  }
-  RaiseWatermark(c, now);
-  // Relaxed: a byte count owned by this member; see job_block.h.
-  int64_t mine =
-      link_->charged->fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  // Racy by design: a statistic of this member only.
-  if (mine > link_->peak->load(std::memory_order_relaxed)) {
-    link_->peak->store(mine, std::memory_order_relaxed);
-  }
-  return true;
-}
+namespace {
 
-void CounterTree::ChargeJob(int64_t bytes) const {
-  PageCounter& c = link_->node->counter;
-  // Relaxed: a forced charge checks no limit.
-  int64_t now = c.usage.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  RaiseWatermark(c, now);
-  // Relaxed: as TryChargeJob.
-  link_->charged->fetch_add(bytes, std::memory_order_relaxed);
-}
-
-void CounterTree::UnchargeJob(int64_t bytes) const {
-  // Never more than this member charged: blocks inherited at fork stay
-  // charged to the member that allocated them (docs/preload.md, "Jobs").
-  std::atomic<int64_t>* mine = link_->charged;
+// Returns `bytes` to one job level: at most what the member's `charged`
+// there holds (blocks inherited at fork stay charged to the member that
+// allocated them; docs/preload.md, "Jobs").
+void UnchargeJobLevel(const JobLink* l, int64_t bytes) {
+  std::atomic<int64_t>* mine = l->charged;
   // Relaxed: a byte count; the CAS makes concurrent uncharges of this
   // member's threads take disjoint amounts.
   int64_t cur = mine->load(std::memory_order_relaxed);
@@ -189,7 +157,7 @@ void CounterTree::UnchargeJob(int64_t bytes) const {
   } while (!mine->compare_exchange_weak(cur, cur - take,
                                         std::memory_order_relaxed,
                                         std::memory_order_relaxed));
-  PageCounter& c = link_->node->counter;
+  PageCounter& c = l->node->counter;
   // Relaxed: as Cancel.
   int64_t now = c.usage.fetch_sub(take, std::memory_order_relaxed) - take;
   if (MG_UNLIKELY(now < 0)) {
@@ -197,7 +165,69 @@ void CounterTree::UnchargeJob(int64_t bytes) const {
     // raced with ours).
     c.usage.fetch_add(-now, std::memory_order_relaxed);
   }
-  JobWakeWaiters(link_->node);
+  JobWakeWaiters(l->node);
+}
+
+// Takes back a charge one level made (a level above refused it).
+void RollBackJobLevel(const JobLink* l, int64_t bytes) {
+  // Relaxed: rollback of our own adds (see Cancel).
+  l->node->counter.usage.fetch_sub(bytes, std::memory_order_relaxed);
+  l->charged->fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+bool CounterTree::TryChargeJob(int64_t bytes, CountFailure count,
+                               uint32_t* failed) const {
+  uint32_t level = 0;
+  for (const JobLink* l = link_; l != nullptr && l->node != nullptr;
+       l = l->up, ++level) {
+    PageCounter& c = l->node->counter;
+    // seq_cst: the Dekker pair of TryCharge (add, then load max), with a
+    // limit raise in another process.
+    int64_t now = c.usage.fetch_add(bytes, std::memory_order_seq_cst) + bytes;
+    // seq_cst: second half of the pair.
+    if (now > c.max.load(std::memory_order_seq_cst)) {
+      // Relaxed: rollback of our own add.
+      c.usage.fetch_sub(bytes, std::memory_order_relaxed);
+      if (count == CountFailure::kYes) {
+        c.failcnt.fetch_add(1, std::memory_order_relaxed);
+      }
+      for (const JobLink* b = link_; b != l; b = b->up) {
+        RollBackJobLevel(b, bytes);
+      }
+      if (failed != nullptr) *failed = kJobNode - level;
+      return false;
+    }
+    RaiseWatermark(c, now);
+    // Relaxed: a byte count owned by this member; see job_block.h.
+    int64_t mine = l->charged->fetch_add(bytes, std::memory_order_relaxed) +
+                   bytes;
+    // Racy by design: a statistic of this member only.
+    if (mine > l->peak->load(std::memory_order_relaxed)) {
+      l->peak->store(mine, std::memory_order_relaxed);
+    }
+  }
+  return true;
+}
+
+void CounterTree::ChargeJob(int64_t bytes) const {
+  for (const JobLink* l = link_; l != nullptr && l->node != nullptr;
+       l = l->up) {
+    PageCounter& c = l->node->counter;
+    // Relaxed: a forced charge checks no limit.
+    int64_t now = c.usage.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    RaiseWatermark(c, now);
+    // Relaxed: as TryChargeJob.
+    l->charged->fetch_add(bytes, std::memory_order_relaxed);
+  }
+}
+
+void CounterTree::UnchargeJob(int64_t bytes) const {
+  for (const JobLink* l = link_; l != nullptr && l->node != nullptr;
+       l = l->up) {
+    UnchargeJobLevel(l, bytes);
+  }
 }
 
 void CounterTree::Charge(uint32_t i, int64_t bytes) const {
@@ -265,8 +295,9 @@ int64_t CounterTree::Margin(uint32_t i) const {
     int64_t m = max - Usage(n);
     if (m < margin) margin = m;
   }
-  if (Linked()) {
-    const PageCounter& c = link_->node->counter;
+  for (const JobLink* l = link_; l != nullptr && l->node != nullptr;
+       l = l->up) {
+    const PageCounter& c = l->node->counter;
     // Relaxed: a snapshot that sizes a batch.
     int64_t max = c.max.load(std::memory_order_relaxed);
     if (max != kUnlimited) {

@@ -28,9 +28,17 @@
 namespace memgroup::internal {
 
 inline constexpr uint32_t kNoParent = 0xffffffffu;
-// The refusing level of a charge refused by the job node (job_block.h), the
-// uplink above the tree's root.
+// The refusing level of a charge refused by a job node (job_block.h), the
+// uplinks above the tree's root: kJobNode for the process's own job,
+// kJobNode - k for its k-th enclosing job (a job started inside a job),
+// k < kJobMaxLevels. All are above every group index.
 inline constexpr uint32_t kJobNode = 0xfffffffeu;
+inline constexpr uint32_t kJobMaxLevels = 4;
+constexpr bool IsJobLevel(uint32_t n) {
+  return n <= kJobNode && n > kJobNode - kJobMaxLevels;
+}
+// 0 for the process's own job, k for its k-th enclosing job.
+constexpr uint32_t JobLevelIndex(uint32_t n) { return kJobNode - n; }
 
 struct JobLink;
 
@@ -85,9 +93,11 @@ class CounterTree {
 
   // Makes the root's charges continue into a job node (job_block.h): a
   // charge that reaches the root also try-charges link->node and adds to
-  // link->charged; an uncharge that reaches the root returns at most what
-  // link->charged holds. `link` must outlive the tree; its fields may be
-  // changed only while no other thread charges (init, a fork child).
+  // link->charged, then the same for link->up (the enclosing job) and so
+  // on; an uncharge that reaches the root returns, at each level, at most
+  // what that level's `charged` holds. `link` must outlive the tree; its
+  // fields may be changed only while no other thread charges (init, a fork
+  // child).
   void SetJobLink(const JobLink* link) { link_ = link; }
   const JobLink* job_link() const { return link_; }
   PageCounter& node(uint32_t i) const { return nodes_[i]; }
@@ -192,7 +202,8 @@ class CounterTree {
   void RaiseWatermark(PageCounter& c, int64_t usage) const;
   void Cancel(uint32_t i, int64_t bytes) const;
   // The job uplink's halves of TryCharge/Charge/Uncharge.
-  bool TryChargeJob(int64_t bytes, CountFailure count) const;
+  // On refusal *failed (if not null) is the refusing job level.
+  bool TryChargeJob(int64_t bytes, CountFailure count, uint32_t* failed) const;
   void ChargeJob(int64_t bytes) const;
   void UnchargeJob(int64_t bytes) const;
   bool Linked() const;

@@ -76,6 +76,28 @@ const char* JobErrorString(JobError e) {
   return "unknown error";
 }
 
+namespace {
+
+// The nesting fields of a header snapshot.
+bool NestingValid(const JobHeader& h) {
+  if (h.depth >= kJobMaxLevels) return false;
+  size_t n = strnlen(h.parent_path, kJobParentPathBytes);
+  if (n == kJobParentPathBytes) return false;  // no NUL
+  return h.depth == 0 ? n == 0 : (n > 0 && h.parent_path[0] == '/');
+}
+
+}  // namespace
+
+bool JobParentOf(const JobView& v, uint32_t* depth,
+                 char parent_path[kJobParentPathBytes]) {
+  JobHeader h;
+  memcpy(&h, v.base, sizeof(h));  // one snapshot: no re-read after checking
+  if (!NestingValid(h)) return false;
+  *depth = h.depth;
+  memcpy(parent_path, h.parent_path, kJobParentPathBytes);
+  return true;
+}
+
 JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count) {
   if (bytes < kJobHeaderBytes) return JobError::kTooSmall;
   JobHeader h;
@@ -84,7 +106,8 @@ JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count) {
   if (h.version != kJobVersion) return JobError::kBadVersion;
   if (h.header_bytes != kJobHeaderBytes || h.slot_count == 0 ||
       h.slot_count > kJobMaxSlots ||
-      h.total_bytes != JobBlockBytes(h.slot_count) || h.total_bytes != bytes) {
+      h.total_bytes != JobBlockBytes(h.slot_count) || h.total_bytes != bytes ||
+      !NestingValid(h)) {
     return JobError::kBadLayout;
   }
   *slot_count = h.slot_count;
@@ -94,7 +117,10 @@ JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count) {
 JobError JobCreate(const char* path, const JobParams& params, JobView* view,
                    int* err) {
   *err = 0;
-  if (params.slot_count == 0 || params.slot_count > kJobMaxSlots) {
+  const size_t parent_len = strlen(params.parent_path);
+  if (params.slot_count == 0 || params.slot_count > kJobMaxSlots ||
+      params.depth >= kJobMaxLevels || parent_len >= kJobParentPathBytes ||
+      (params.depth == 0) != (parent_len == 0)) {
     return JobError::kBadLayout;
   }
   int fd = SysOpen(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -129,6 +155,9 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
   node->counter.high.store(params.high, std::memory_order_relaxed);
   node->oom_policy.store(params.oom_policy, std::memory_order_relaxed);
   node->oom_wait_ns.store(params.oom_wait_ns, std::memory_order_relaxed);
+  node->oom_group.store(params.oom_group ? 1 : 0, std::memory_order_relaxed);
+  node->counter.min.store(params.min, std::memory_order_relaxed);
+  node->counter.low.store(params.low, std::memory_order_relaxed);
   JobHeader* h = v.header();
   h->version = kJobVersion;
   h->header_bytes = kJobHeaderBytes;
@@ -140,6 +169,8 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
   size_t n = strnlen(params.command, kJobCommandBytes - 1);
   memcpy(h->command, params.command, n);
   h->command[n] = '\0';
+  h->depth = params.depth;
+  memcpy(h->parent_path, params.parent_path, parent_len + 1);
   // Release: the magic is written last; a reader that validates it sees a
   // complete header (members open the file only after creation anyway).
   std::atomic_ref<uint64_t>(h->magic).store(kJobMagic,
@@ -199,7 +230,28 @@ void JobDetach(JobView* view) {
   *view = JobView{};
 }
 
-bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive) {
+namespace {
+
+void StoreComm(JobMember* m, const char* comm) {
+  uint64_t w[2] = {0, 0};
+  if (comm != nullptr) memcpy(w, comm, sizeof(w));
+  // Relaxed: published with the slot (release store of Active) or, on an
+  // exec's reuse, a statistic read by the supervisor.
+  m->comm[0].store(w[0], std::memory_order_relaxed);
+  m->comm[1].store(w[1], std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void JobMemberComm(const JobMember* m, char out[16]) {
+  // Relaxed: see StoreComm.
+  uint64_t w[2] = {m->comm[0].load(std::memory_order_relaxed),
+                   m->comm[1].load(std::memory_order_relaxed)};
+  memcpy(out, w, sizeof(w));
+}
+
+bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
+                   char* comm) {
   if (pid <= 0) return false;
   char path[40] = "/proc/";
   char digits[16];
@@ -227,6 +279,14 @@ bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive) {
   const char* p = end;
   while (p > buf && p[-1] != ')') --p;
   if (p == buf) return false;
+  if (comm != nullptr) {
+    memset(comm, 0, 16);
+    const char* open = static_cast<const char*>(memchr(buf, '(', n));
+    if (open != nullptr && open < p - 1) {
+      size_t len = static_cast<size_t>(p - 1 - (open + 1));
+      memcpy(comm, open + 1, len < 16 ? len : 16);
+    }
+  }
   int field = 2;
   const char* tok = nullptr;
   char state = 0;
@@ -248,7 +308,7 @@ bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive) {
 }
 
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
-                        bool* reused) {
+                        const char* comm, bool* reused, int32_t child_job) {
   *reused = false;
   for (uint32_t i = 0; i < v.slot_count; ++i) {
     JobMember* m = v.member(i);
@@ -265,6 +325,9 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     JobReleaseCharge(v, i);
     // Relaxed: a statistic.
     m->peak.store(0, std::memory_order_relaxed);
+    StoreComm(m, comm);
+    // Relaxed: the same process, the same place in the nesting.
+    m->child_job.store(child_job, std::memory_order_relaxed);
     *reused = true;
     return i;
   }
@@ -284,6 +347,10 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     m->start_ticks.store(start_ticks, std::memory_order_relaxed);
     m->charged.store(0, std::memory_order_relaxed);
     m->peak.store(0, std::memory_order_relaxed);
+    StoreComm(m, comm);
+    // Relaxed: published by the release store of Active below.
+    m->child_job.store(child_job, std::memory_order_relaxed);
+    m->protect.store(0, std::memory_order_relaxed);
     // Release: pairs with scanners' acquire loads of state.
     m->state.store(kMemberActive, std::memory_order_release);
     return i;
@@ -350,6 +417,54 @@ uint32_t JobReleasePid(const JobView& v, pid_t pid) {
     if (JobReleaseMember(v, i, pid)) ++released;
   }
   return released;
+}
+
+bool JobPublishProtection(const JobView& outer, pid_t pid,
+                          uint64_t start_ticks, int64_t bytes) {
+  for (uint32_t i = 0; i < outer.slot_count; ++i) {
+    JobMember* m = outer.member(i);
+    // Acquire: pairs with the release store of Active.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+        m->pid.load(std::memory_order_relaxed) != pid ||
+        m->start_ticks.load(std::memory_order_relaxed) != start_ticks) {
+      continue;
+    }
+    // Relaxed: advisory configuration, read by an OOM decision.
+    m->protect.store(bytes, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+bool JobChildProtected(const JobView& v, int32_t child_job) {
+  if (child_job <= 0) return false;
+  int64_t protect = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    const JobMember* m = v.member(i);
+    // Acquire: as JobPublishProtection. Relaxed loads after it.
+    if (m->state.load(std::memory_order_acquire) == kMemberActive &&
+        m->pid.load(std::memory_order_relaxed) == child_job) {
+      protect = m->protect.load(std::memory_order_relaxed);
+      break;
+    }
+  }
+  if (protect <= 0) return false;
+  if (protect > INT64_MAX / 2) protect = INT64_MAX / 2;  // no overflow below
+  int64_t usage = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    const JobMember* m = v.member(i);
+    // Acquire: as above.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+        m->child_job.load(std::memory_order_relaxed) != child_job) {
+      continue;
+    }
+    // Relaxed: a snapshot; a corrupt value is clamped, and the sum stops
+    // once it is over (no overflow).
+    const int64_t c = m->charged.load(std::memory_order_relaxed);
+    if (c > 0) usage += c < protect ? c : protect;
+    if (usage > protect) return false;
+  }
+  return true;
 }
 
 void JobWakeWaiters(JobNode* node) {

@@ -10,7 +10,7 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 1), all offsets fixed:
+// Layout (version 2), all offsets fixed:
 //   [0, 512)           JobHeader
 //   [512, 768)         JobNode (PageCounter + events + futex + policy)
 //   [768, 768 + 64*n)  JobMember[n]
@@ -35,8 +35,11 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 1;
+inline constexpr uint32_t kJobVersion = 2;
 inline constexpr uint32_t kJobCommandBytes = 256;
+// A nested job's header names its enclosing job's block by path (never a
+// pointer): at most this many bytes with the NUL.
+inline constexpr uint32_t kJobParentPathBytes = 192;
 inline constexpr uint32_t kJobDefaultSlots = 1024;
 inline constexpr uint32_t kJobMaxSlots = 65536;
 
@@ -58,9 +61,20 @@ struct JobHeader {
   uint64_t start_ticks;      // the supervisor's /proc/PID/stat field 22
   int64_t start_unix_ns;     // CLOCK_REALTIME when the job was created
   char command[kJobCommandBytes];  // NUL-terminated, truncated
-  char pad[512 - 48 - kJobCommandBytes];
+  // Nesting: 0 for a job started outside any job; else 1 + the enclosing
+  // job's depth, below kJobMaxLevels. `parent_path` is the enclosing job's
+  // block (absolute, NUL-terminated; empty at depth 0). A member attaches
+  // it with JobAttach's full validation and checks its depth is one less.
+  uint32_t depth;
+  uint32_t pad0;
+  char parent_path[kJobParentPathBytes];
+  char pad[512 - 48 - kJobCommandBytes - 8 - kJobParentPathBytes];
 };
 static_assert(sizeof(JobHeader) == 512);
+// Offsets outside readers rely on (docs/preload.md, "The control block").
+static_assert(offsetof(JobHeader, command) == 48 &&
+              offsetof(JobHeader, depth) == 304 &&
+              offsetof(JobHeader, parent_path) == 312);
 
 enum JobEvent : uint32_t {
   kJobEventMax = 0,
@@ -87,12 +101,16 @@ struct JobNode {
   // OomPolicy of the job and the wait timeout (-1: forever). Written by the
   // creator; relaxed (advisory configuration).
   std::atomic<uint32_t> oom_policy;
-  uint32_t pad0;
+  // 1: `kill` kills every member (memory.oom.group). Written by the
+  // creator; relaxed (advisory configuration).
+  std::atomic<uint32_t> oom_group;
   std::atomic<int64_t> oom_wait_ns;
   // Time members' threads slept above the job's high (relaxed statistic).
   std::atomic<int64_t> throttled_ns;
 };
 static_assert(sizeof(JobNode) == 256);
+static_assert(offsetof(JobNode, oom_policy) == 232 &&
+              offsetof(JobNode, oom_group) == 236);
 
 enum JobMemberState : uint32_t {
   kMemberFree = 0,
@@ -112,9 +130,27 @@ struct JobMember {
   // Bytes this member charged to the job node and has not returned.
   std::atomic<int64_t> charged;
   std::atomic<int64_t> peak;  // relaxed statistic
-  char pad[32];
+  // The member image's /proc/PID/comm, NUL-padded (16 bytes, little-endian
+  // words): written with `pid` by the claimer (and again by an exec that
+  // reuses the slot), relaxed; a reader that sees another comm in /proc
+  // knows the process has exec'd an image that did not rejoin.
+  std::atomic<uint64_t> comm[2];
+  // Nested jobs. `child_job`: for a member of a child job of this job, the
+  // pid of that child job's supervisor (the job directly inside this one
+  // that the member belongs to); 0 for a direct member. Written by the
+  // claimer before Active. `protect`: in the slot of a child job's
+  // supervisor, the child job's max(--min, --low), written by that
+  // supervisor once its job exists (relaxed). Both are only compared,
+  // never used as a bound (JobChooseVictim).
+  std::atomic<int32_t> child_job;
+  uint32_t pad0;
+  std::atomic<int64_t> protect;
 };
 static_assert(sizeof(JobMember) == 64);
+static_assert(offsetof(JobMember, charged) == 16 &&
+              offsetof(JobMember, comm) == 32 &&
+              offsetof(JobMember, child_job) == 48 &&
+              offsetof(JobMember, protect) == 56);
 
 inline constexpr uint32_t kJobHeaderBytes = sizeof(JobHeader) + sizeof(JobNode);
 
@@ -164,10 +200,17 @@ struct JobParams {
   int64_t high = kUnlimited;
   uint32_t oom_policy = 0;  // OomPolicy (enomem)
   int64_t oom_wait_ns = -1;
+  bool oom_group = false;
   int32_t supervisor_pid = 0;
   uint64_t start_ticks = 0;
   int64_t start_unix_ns = 0;
   const char* command = "";
+  // A nested job: its enclosing job's block and depth + 1 (see JobHeader),
+  // and its protection (stored in the node's `min` and `low`).
+  const char* parent_path = "";
+  uint32_t depth = 0;
+  int64_t min = 0;
+  int64_t low = 0;
 };
 
 // Creates the block at `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), sizes
@@ -182,8 +225,16 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
 JobError JobAttach(const char* path, JobView* view, int* err);
 
 // Validates a mapped block of `bytes` bytes (the checks of JobAttach after
-// the file's). Exposed for tests.
+// the file's, including the nesting fields: depth below kJobMaxLevels, a
+// NUL-terminated parent path, absolute exactly when depth > 0). Exposed
+// for tests.
 JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count);
+
+// The enclosing job of an attached block: copies its depth and parent path
+// (NUL-terminated, kJobParentPathBytes) from one snapshot of the header and
+// re-checks them (the mapping is shared). False if they are inconsistent.
+bool JobParentOf(const JobView& v, uint32_t* depth,
+                 char parent_path[kJobParentPathBytes]);
 
 void JobDetach(JobView* view);
 
@@ -191,14 +242,33 @@ inline constexpr uint32_t kNoMember = 0xffffffffu;
 
 // Reads /proc/PID/stat: *start_ticks (field 22) and whether the process is
 // alive (exists and is not a zombie). False if it cannot be read (gone).
-bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive);
+// `comm`, when not null, receives field 2 (the command name, at most 15
+// bytes) NUL-padded to 16 bytes.
+bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
+                   char* comm = nullptr);
+
+// The 16 comm bytes of a member slot (NUL-padded; no terminator when 16).
+void JobMemberComm(const JobMember* m, char out[16]);
 
 // Joins the job as (pid, start_ticks). If an Active slot already names the
 // same pid and start time (an exec of a member), that slot is reused and
 // the old image's charge is released first; *reused says so. Otherwise a
 // free slot is claimed with charged = 0. kNoMember when the table is full.
+// `comm` (16 bytes, may be null) and `child_job` are stored in the slot.
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
-                        bool* reused);
+                        const char* comm, bool* reused, int32_t child_job = 0);
+
+// A child job's supervisor publishes its job's protection in its own slot
+// of the enclosing job `outer` (the Active slot naming `pid` and
+// `start_ticks`). False if it holds no such slot.
+bool JobPublishProtection(const JobView& outer, pid_t pid,
+                          uint64_t start_ticks, int64_t bytes);
+
+// Whether the child job whose supervisor is `child_job` is within its
+// protection in block `v`: the charges of the members tagged with it sum
+// to at most the `protect` its supervisor's slot holds (> 0). One pass
+// over the table for the supervisor's slot and one for the sum.
+bool JobChildProtected(const JobView& v, int32_t child_job);
 
 // Returns member i's whole charge to the job node; the slot stays claimed
 // (a process's exit hook: later charges stay accounted until the slot is
@@ -229,6 +299,9 @@ struct JobLink {
   JobNode* node = nullptr;
   std::atomic<int64_t>* charged = nullptr;
   std::atomic<int64_t>* peak = nullptr;
+  // The enclosing job's level (nested jobs), or null. A chain has at most
+  // kJobMaxLevels links.
+  const JobLink* up = nullptr;
 };
 
 }  // namespace memgroup::internal

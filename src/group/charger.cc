@@ -28,16 +28,16 @@ namespace {
 constexpr int kMaxReclaimRetries = 16;  // kernel MAX_RECLAIM_RETRIES
 
 // The subtree of this process that a refusal at `failed` drains and
-// reclaims: the whole process for the job node (this process's share of the
+// reclaims: the whole process for a job node (this process's share of the
 // job; other members act on their own refusals).
 uint32_t LocalLevel(uint32_t failed) {
-  return failed == kJobNode ? kRootGroup : failed;
+  return IsJobLevel(failed) ? kRootGroup : failed;
 }
 
 // usage + bytes - max at the refusing level.
 int64_t Shortfall(uint32_t failed, int64_t bytes) {
-  if (failed == kJobNode) {
-    JobNode* node = JobNodeOrNull();
+  if (IsJobLevel(failed)) {
+    JobNode* node = JobNodeAt(failed);
     if (node == nullptr) return bytes;
     // Relaxed: a reclaim target.
     return node->counter.usage.load(std::memory_order_relaxed) + bytes -
@@ -66,7 +66,7 @@ ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
   ChargeResult result = ChargeResult::kOverLimit;
   while (no_progress < kMaxReclaimRetries) {
     // A job refusal: members that died hold charge nobody will return.
-    if (*failed == kJobNode) JobReleaseDeadMembers();
+    if (IsJobLevel(*failed)) JobReleaseDeadMembers();
     int64_t drained = reg.stocks().DrainSubtree(LocalLevel(*failed));
     uint32_t again = *failed;
     if (RetryCharge(group, bytes, &again) == ChargeResult::kOk) {

@@ -1,11 +1,13 @@
 // Implements job_member.h.
 //
 // SYNCHRONIZATION
-// - g_view, g_slot and g_link are written at init (before Ready is
-//   published with release by src/alloc/init.cc) and in a fork child (one
-//   thread); every other access reads them.
-// - The shared block follows counter/job_block.h.
+// - g_levels, g_chain, g_chain_len and g_head are written at init (before
+//   Ready is published with release by src/alloc/init.cc) and in a fork
+//   child (one thread); every other access reads them.
+// - The shared blocks follow counter/job_block.h.
 #include "group/job_member.h"
+
+#include <signal.h>
 
 #include "base/raw_log.h"
 #include "base/sys.h"
@@ -14,80 +16,175 @@
 namespace memgroup::internal {
 namespace {
 
-constinit JobView g_view;
-constinit JobLink g_link;
-constinit uint32_t g_slot = kNoMember;
+// One job this process belongs to: level 0 is the job named by
+// MEMGROUP_JOB, level k + 1 the job enclosing level k.
+struct Level {
+  JobView view;
+  JobLink link;  // this level's node and slot counters; `up` set by Relink
+  uint32_t slot = kNoMember;
+};
+
+constinit Level g_levels[kJobMaxLevels];
+constinit uint32_t g_level_count = 0;  // levels attached
+// The levels with a slot, innermost first: the tree's charge walk.
+constinit uint32_t g_chain[kJobMaxLevels] = {};
+constinit uint32_t g_chain_len = 0;
+// What the counter tree reads: a copy of the first chained level's link
+// (its `up` continues the chain), or an inactive link.
+constinit JobLink g_head;
 
 // Counts for the cases where a process cannot take part in accounting.
 constinit std::atomic<int64_t> g_detached_charge{0};
 constinit std::atomic<int64_t> g_detached_peak{0};
 
-bool Claim() {
+// Level `k`'s slot: for k > 0 it is tagged with the supervisor of level
+// k - 1, the child job of level k this process belongs to.
+bool Claim(uint32_t k) {
+  Level* l = &g_levels[k];
+  const int32_t child_job =
+      k == 0 ? 0 : g_levels[k - 1].view.header()->supervisor_pid;
   const pid_t pid = SysGetpid();
   uint64_t start = 0;
   bool alive = false;
-  if (!ReadProcStart(pid, &start, &alive)) return false;
+  char comm[16];
+  l->slot = kNoMember;
+  if (!ReadProcStart(pid, &start, &alive, comm)) return false;
   bool reused = false;
-  uint32_t slot = JobClaimMember(g_view, pid, start, &reused);
+  uint32_t slot =
+      JobClaimMember(l->view, pid, start, comm, &reused, child_job);
   if (slot == kNoMember) {
     // A full table: dead members may hold slots.
-    JobReleaseDead(g_view);
-    slot = JobClaimMember(g_view, pid, start, &reused);
+    JobReleaseDead(l->view);
+    slot = JobClaimMember(l->view, pid, start, comm, &reused, child_job);
   }
   if (slot == kNoMember) return false;
-  g_slot = slot;
-  JobMember* m = g_view.member(slot);
-  g_link.charged = &m->charged;
-  g_link.peak = &m->peak;
-  g_link.node = g_view.node();
+  l->slot = slot;
+  JobMember* m = l->view.member(slot);
+  l->link.charged = &m->charged;
+  l->link.peak = &m->peak;
+  l->link.node = l->view.node();
   return true;
 }
 
-void Unlink() {
-  g_link.node = nullptr;
-  g_link.charged = &g_detached_charge;
-  g_link.peak = &g_detached_peak;
-  g_slot = kNoMember;
+// Rebuilds the charge walk from the levels that hold a slot.
+void Relink() {
+  const JobLink* up = nullptr;
+  g_chain_len = 0;
+  for (uint32_t k = 0; k < g_level_count; ++k) {
+    if (g_levels[k].slot != kNoMember) g_chain[g_chain_len++] = k;
+  }
+  for (uint32_t c = g_chain_len; c-- > 0;) {
+    JobLink& link = g_levels[g_chain[c]].link;
+    link.up = up;
+    up = &link;
+  }
+  if (up != nullptr) {
+    g_head = *up;
+  } else {
+    g_head = JobLink{nullptr, &g_detached_charge, &g_detached_peak, nullptr};
+  }
+}
+
+// Nothing reaches any slot until the next Relink (a fork child).
+void UnlinkAll() {
+  g_head = JobLink{nullptr, &g_detached_charge, &g_detached_peak, nullptr};
+  for (uint32_t k = 0; k < g_level_count; ++k) g_levels[k].slot = kNoMember;
+  g_chain_len = 0;
+}
+
+// The level a job-level code names (kJobNode - position in the charge
+// walk), or null.
+Level* LevelFor(uint32_t refusing) {
+  if (!IsJobLevel(refusing)) return nullptr;
+  const uint32_t pos = JobLevelIndex(refusing);
+  return pos < g_chain_len ? &g_levels[g_chain[pos]] : nullptr;
+}
+
+// Attaches the enclosing jobs of level 0, as far as they can be joined.
+void AttachEnclosing() {
+  while (g_level_count < kJobMaxLevels) {
+    const Level& inner = g_levels[g_level_count - 1];
+    uint32_t depth = 0;
+    char parent[kJobParentPathBytes];
+    if (!JobParentOf(inner.view, &depth, parent)) {
+      RawLog("job: inconsistent nesting in a job block; the enclosing jobs "
+             "are left out");
+      return;
+    }
+    if (depth == 0) return;
+    Level& outer = g_levels[g_level_count];
+    int err = 0;
+    JobError e = JobAttach(parent, &outer.view, &err);
+    uint32_t outer_depth = 0;
+    char unused[kJobParentPathBytes];
+    if (e == JobError::kOk &&
+        (!JobParentOf(outer.view, &outer_depth, unused) ||
+         outer_depth + 1 != depth)) {
+      JobDetach(&outer.view);
+      e = JobError::kBadLayout;
+    }
+    if (e != JobError::kOk) {
+      RawLog("job: cannot join the enclosing job %s: %s; this process is "
+             "outside its limit",
+             parent, JobErrorString(e));
+      return;
+    }
+    ++g_level_count;
+  }
 }
 
 }  // namespace
 
 JobError JoinJob(const char* path, int* err) {
-  JobError e = JobAttach(path, &g_view, err);
+  JobError e = JobAttach(path, &g_levels[0].view, err);
   if (e != JobError::kOk) return e;
-  if (!Claim()) {
-    RawLog("job: no free member slot (or /proc unreadable); this process "
-           "runs outside the job's limit");
-    Unlink();
+  g_level_count = 1;
+  AttachEnclosing();
+  for (uint32_t k = 0; k < g_level_count; ++k) {
+    if (!Claim(k)) {
+      RawLog("job: no free member slot (or /proc unreadable); this process "
+             "runs outside a job's limit");
+    }
   }
+  Relink();
   return JobError::kOk;
 }
 
-const JobLink* JobLinkForTree() { return &g_link; }
+const JobLink* JobLinkForTree() { return &g_head; }
 
-bool InJob() { return g_link.node != nullptr; }
-const JobView& JobBlockView() { return g_view; }
-JobNode* JobNodeOrNull() { return g_link.node; }
+bool InJob() { return g_head.node != nullptr; }
+JobNode* JobNodeOrNull() { return g_head.node; }
+
+JobNode* JobNodeAt(uint32_t refusing) {
+  Level* l = LevelFor(refusing);
+  return l == nullptr ? nullptr : l->link.node;
+}
+
+uint32_t JobLevels() { return g_chain_len; }
 
 void JobForkChild() {
-  if (!g_view.attached() || g_link.node == nullptr) return;
-  // Until the claim below, nothing may reach the parent's slot.
-  Unlink();
-  if (!Claim()) {
-    RawLog("job: no free member slot for the forked child %d; it runs "
-           "outside the job's limit",
-           static_cast<int>(SysGetpid()));
-    Unlink();
+  if (g_chain_len == 0) return;
+  // Until the claims below, nothing may reach the parent's slots.
+  UnlinkAll();
+  for (uint32_t k = 0; k < g_level_count; ++k) {
+    if (!Claim(k)) {
+      RawLog("job: no free member slot for the forked child %d; it runs "
+             "outside a job's limit",
+             static_cast<int>(SysGetpid()));
+    }
   }
+  Relink();
 }
 
 void JobExitRelease() {
-  if (g_link.node == nullptr || g_slot == kNoMember) return;
-  JobReleaseCharge(g_view, g_slot);
+  for (uint32_t c = 0; c < g_chain_len; ++c) {
+    const Level& l = g_levels[g_chain[c]];
+    JobReleaseCharge(l.view, l.slot);
+  }
 }
 
-void RaiseJobEvent(Event e) {
-  JobNode* node = g_link.node;
+void RaiseJobEvent(Event e, uint32_t refusing) {
+  JobNode* node = JobNodeAt(refusing);
   if (node == nullptr) return;
   uint32_t je;
   switch (e) {
@@ -101,42 +198,100 @@ void RaiseJobEvent(Event e) {
   node->events[je].fetch_add(1, std::memory_order_relaxed);
 }
 
-uint32_t JobOomPolicy() {
-  JobNode* node = g_link.node;
+uint32_t JobOomPolicy(uint32_t refusing) {
+  JobNode* node = JobNodeAt(refusing);
   // Relaxed: configuration written by the creator. Any value is checked by
   // the dispatcher against its table.
   return node == nullptr ? 0 : node->oom_policy.load(std::memory_order_relaxed);
 }
 
-int64_t JobOomWaitNs() {
-  JobNode* node = g_link.node;
+int64_t JobOomWaitNs(uint32_t refusing) {
+  JobNode* node = JobNodeAt(refusing);
   // Relaxed: as JobOomPolicy.
   return node == nullptr ? -1
                          : node->oom_wait_ns.load(std::memory_order_relaxed);
 }
 
-uint32_t JobReleaseDeadMembers() {
-  if (!g_view.attached()) return 0;
-  return JobReleaseDead(g_view);
+bool JobOomGroup(uint32_t refusing) {
+  JobNode* node = JobNodeAt(refusing);
+  // Relaxed: as JobOomPolicy.
+  return node != nullptr &&
+         node->oom_group.load(std::memory_order_relaxed) != 0;
 }
 
-int32_t JobChooseVictim(int64_t* victim_bytes) {
+uint32_t JobKillOtherMembers(int64_t* bytes, uint32_t refusing) {
+  *bytes = 0;
+  Level* l = LevelFor(refusing);
+  if (l == nullptr) return 0;
+  const JobView& v = l->view;
+  const int32_t self = SysGetpid();
+  // Two passes: every victim is counted before the first signal, since the
+  // supervisor writes the stats as soon as the program (maybe a victim) is
+  // gone; then each is signalled if /proc still shows the member.
+  uint32_t killed = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint32_t i = 0; i < v.slot_count; ++i) {
+      JobMember* m = v.member(i);
+      // Acquire: pairs with the release store of Active (pid, start time).
+      if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+      // Relaxed: ordered by the acquire above.
+      const int32_t pid = m->pid.load(std::memory_order_relaxed);
+      const uint64_t want = m->start_ticks.load(std::memory_order_relaxed);
+      if (pid <= 1 || pid == self) continue;
+      // Never signal a process that is not the member the slot names.
+      uint64_t start = 0;
+      bool alive = false;
+      if (!ReadProcStart(pid, &start, &alive) || !alive || start != want) {
+        continue;
+      }
+      if (pass == 0) {
+        RaiseJobEvent(kEventOomKill, refusing);
+        continue;
+      }
+      // Relaxed: a statistic for the report.
+      *bytes += m->charged.load(std::memory_order_relaxed);
+      SysKill(pid, SIGKILL);
+      ++killed;
+    }
+  }
+  return killed;
+}
+
+uint32_t JobReleaseDeadMembers() {
+  uint32_t released = 0;
+  for (uint32_t k = 0; k < g_level_count; ++k) {
+    released += JobReleaseDead(g_levels[k].view);
+  }
+  return released;
+}
+
+int32_t JobChooseVictim(int64_t* victim_bytes, uint32_t refusing) {
   *victim_bytes = 0;
-  if (!g_view.attached()) return 0;
+  Level* l = LevelFor(refusing);
+  if (l == nullptr) return 0;
+  const JobView& v = l->view;
   int32_t victim = 0;
   uint64_t victim_start = 0;
   int64_t best = -1;
-  for (uint32_t i = 0; i < g_view.slot_count; ++i) {
-    JobMember* m = g_view.member(i);
-    // Acquire: pairs with the release store of Active (pid, start time).
-    if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
-    // Relaxed: a snapshot; the choice is a heuristic, as the kernel's.
-    int64_t bytes = m->charged.load(std::memory_order_relaxed);
-    int32_t pid = m->pid.load(std::memory_order_relaxed);
-    if (pid <= 1 || bytes <= best) continue;
-    best = bytes;
-    victim = pid;
-    victim_start = m->start_ticks.load(std::memory_order_relaxed);
+  // First the members outside child jobs within their protection (--min,
+  // --low of a nested job), then, if there is none, any member.
+  for (int pass = 0; pass < 2 && victim == 0; ++pass) {
+    for (uint32_t i = 0; i < v.slot_count; ++i) {
+      JobMember* m = v.member(i);
+      // Acquire: pairs with the release store of Active (pid, start time).
+      if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+      // Relaxed: a snapshot; the choice is a heuristic, as the kernel's.
+      int64_t bytes = m->charged.load(std::memory_order_relaxed);
+      int32_t pid = m->pid.load(std::memory_order_relaxed);
+      if (pid <= 1 || bytes <= best) continue;
+      if (pass == 0 &&
+          JobChildProtected(v, m->child_job.load(std::memory_order_relaxed))) {
+        continue;
+      }
+      best = bytes;
+      victim = pid;
+      victim_start = m->start_ticks.load(std::memory_order_relaxed);
+    }
   }
   if (victim == 0) return 0;
   // Never signal a process that is not the member the slot names (a pid
@@ -145,19 +300,22 @@ int32_t JobChooseVictim(int64_t* victim_bytes) {
   bool alive = false;
   if (!ReadProcStart(victim, &start, &alive) || !alive ||
       start != victim_start) {
-    JobReleaseDead(g_view);
+    JobReleaseDead(v);
     return 0;
   }
   *victim_bytes = best;
   return victim;
 }
 
-void JobAwaitRelease(int32_t pid, int64_t timeout_ns) {
+void JobAwaitRelease(int32_t pid, int64_t timeout_ns, uint32_t refusing) {
+  Level* l = LevelFor(refusing);
+  if (l == nullptr) return;
+  const JobView& v = l->view;
   const int64_t deadline = MonotonicNanos() + timeout_ns;
   for (;;) {
     bool named = false;
-    for (uint32_t i = 0; i < g_view.slot_count; ++i) {
-      JobMember* m = g_view.member(i);
+    for (uint32_t i = 0; i < v.slot_count; ++i) {
+      JobMember* m = v.member(i);
       // Acquire: as JobChooseVictim.
       if (m->state.load(std::memory_order_acquire) == kMemberActive &&
           m->pid.load(std::memory_order_relaxed) == pid) {
@@ -166,7 +324,7 @@ void JobAwaitRelease(int32_t pid, int64_t timeout_ns) {
       }
     }
     if (!named) return;
-    JobReleaseDead(g_view);
+    JobReleaseDead(v);
     if (MonotonicNanos() >= deadline) return;
     SleepNanos(1'000'000);
   }

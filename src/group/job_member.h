@@ -1,6 +1,7 @@
-// This process's membership in a `memgroup run` job: attaching
-// to the job control block (counter/job_block.h) at init, the member slot,
-// the uplink of the process root into the job node, rejoining as a new
+// This process's membership in a `memgroup run` job and the jobs
+// enclosing it: attaching to the job control blocks (counter/job_block.h)
+// at init, the member slots, the uplinks of the process root into the job
+// nodes, rejoining as a new
 // member in a fork child, releasing the charge at exit, and the job's OOM
 // decisions (release of dead members; `kill` picks the largest member).
 // Must never: allocate, use libc stdio or getenv (it runs inside the first
@@ -16,10 +17,16 @@
 
 namespace memgroup::internal {
 
-// Attaches to the block at `path` and claims a member slot; links the
-// registry's counter tree to the job node. Call once at init, after
-// Registry::Init, before other threads charge. On failure returns the error
-// (and *err the errno) and leaves the process outside any job.
+// Attaches to the block at `path` and claims a member slot; then, for a
+// nested job, attaches each enclosing job named by the blocks' headers
+// (each with JobAttach's full validation, its depth one less) and claims a
+// slot in each: the process is a member of every level. Links the
+// registry's counter tree to the chain of job nodes (innermost first).
+// Call once at init, after Registry::Init, before other threads charge.
+// On failure at the innermost block returns the error (and *err the errno)
+// and leaves the process outside any job; an enclosing level that cannot
+// be joined (gone, invalid, table full) is left out with one line on
+// stderr.
 JobError JoinJob(const char* path, int* err);
 
 // The link the registry's counter tree carries from Registry::Init on
@@ -28,37 +35,54 @@ const JobLink* JobLinkForTree();
 
 // True when this process is a job member.
 bool InJob();
-const JobView& JobBlockView();
+// The innermost job's node, or null.
 JobNode* JobNodeOrNull();
+// The node of job level `refusing` (IsJobLevel: kJobNode is the innermost
+// job, kJobNode - k its k-th enclosing job), or null.
+JobNode* JobNodeAt(uint32_t refusing);
+// Job levels this process charges (0 outside any job).
+uint32_t JobLevels();
 
-// fork(2) child, first handler: the child joins as a new member (charge 0),
-// so that nothing it uncharges reaches its parent's slot. With no free slot
-// the child leaves the job, with one line on stderr.
+// fork(2) child, first handler: the child joins every level as a new member
+// (charge 0), so that nothing it uncharges reaches its parent's slots. A
+// level with no free slot is left out, with one line on stderr.
 void JobForkChild();
 
-// Exit hook: returns this member's whole charge to the job (the slot stays
-// claimed until the process is gone; later charges are released then).
+// Exit hook: returns this member's whole charge to every level (the slots
+// stay claimed until the process is gone; later charges are released then).
 void JobExitRelease();
 
-// Raises job event `e` (the group layer's Event) on the job node.
-void RaiseJobEvent(Event e);
+// Raises event `e` (the group layer's Event) on job level `refusing`.
+void RaiseJobEvent(Event e, uint32_t refusing = kJobNode);
 
-// The job's OOM policy (OomPolicy) and wait timeout.
-uint32_t JobOomPolicy();
-int64_t JobOomWaitNs();
+// Job level `refusing`'s OOM policy (OomPolicy), wait timeout and whether
+// its `kill` kills every member (--oom-group).
+uint32_t JobOomPolicy(uint32_t refusing = kJobNode);
+int64_t JobOomWaitNs(uint32_t refusing = kJobNode);
+bool JobOomGroup(uint32_t refusing = kJobNode);
 
-// Releases dead members (pid gone, zombie, or start time changed). Returns
-// how many.
+// Releases dead members (pid gone, zombie, or start time changed) at every
+// level. Returns how many.
 uint32_t JobReleaseDeadMembers();
 
-// `kill` at the job level: the member with the largest charge (this
-// process included), checked against /proc (same start time), or 0 if none
-// could be chosen. *victim_bytes: its charge. The caller signals it.
-int32_t JobChooseVictim(int64_t* victim_bytes);
+// `kill` at job level `refusing`: the member with the largest charge there
+// (this process included), checked against /proc (same start time), or 0
+// if none could be chosen. *victim_bytes: its charge. The caller signals
+// it.
+int32_t JobChooseVictim(int64_t* victim_bytes, uint32_t refusing = kJobNode);
 
-// Waits up to `timeout_ns` for member `pid` to be released (its slot no
-// longer Active with that pid), releasing it when its process is gone.
-void JobAwaitRelease(int32_t pid, int64_t timeout_ns);
+// `kill` with --oom-group at job level `refusing`: sends SIGKILL to every
+// member there other than this process whose /proc start time matches its
+// slot, counting `oom_kill` for each before any signal (the supervisor may
+// write the stats as soon as the program dies). Returns how many were
+// signalled; *bytes: the charge they held. The caller kills itself next.
+uint32_t JobKillOtherMembers(int64_t* bytes, uint32_t refusing = kJobNode);
+
+// Waits up to `timeout_ns` for member `pid` of level `refusing` to be
+// released (its slot no longer Active with that pid), releasing it when its
+// process is gone.
+void JobAwaitRelease(int32_t pid, int64_t timeout_ns,
+                     uint32_t refusing = kJobNode);
 
 }  // namespace memgroup::internal
 

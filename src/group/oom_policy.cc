@@ -33,14 +33,14 @@ constexpr int64_t kKillReleaseWaitNs = 5'000'000'000;  // 5 s
 // The process subtree a refusal at `refusing` drains (the whole process for
 // the job node).
 uint32_t LocalLevel(uint32_t refusing) {
-  return refusing == kJobNode ? kRootGroup : refusing;
+  return IsJobLevel(refusing) ? kRootGroup : refusing;
 }
 
 // Drains and retries a charge already refused; for the job also releases
 // dead members first.
 ChargeResult DrainAndRetry(uint32_t group, uint32_t refusing, int64_t bytes,
                            uint32_t* failed) {
-  if (refusing == kJobNode) JobReleaseDeadMembers();
+  if (IsJobLevel(refusing)) JobReleaseDeadMembers();
   GlobalRegistry().stocks().DrainSubtree(LocalLevel(refusing));
   return RetryCharge(group, bytes, failed);
 }
@@ -58,29 +58,48 @@ ChargeResult OomEnomem(uint32_t, uint32_t, int64_t) {
   abort();
 }
 
+// memory.oom.group at the job level: every member gets SIGKILL, this
+// process last.
+[[noreturn]] ChargeResult OomKillJobGroup(uint32_t refusing, int64_t bytes) {
+  WriteOomReport(refusing, bytes, "kill");
+  // Counted before any kill: the supervisor writes the stats as soon as the
+  // program is gone. JobKillOtherMembers counts each member it signals.
+  GlobalRegistry().RaiseEvent(refusing, kEventOomKill);
+  int64_t others_bytes = 0;
+  const uint32_t others = JobKillOtherMembers(&others_bytes, refusing);
+  RawPrint(2,
+           "memgroup: out of memory in the job: killed every member (%u "
+           "others, charged %lld bytes, and %d) for a charge of %lld bytes\n",
+           others, static_cast<long long>(others_bytes),
+           static_cast<int>(SysGetpid()), static_cast<long long>(bytes));
+  kill(SysGetpid(), SIGKILL);
+  _exit(137);
+}
+
 // memcg's OOM killer at the job level: SIGKILL the member with the largest
 // charge (possibly this process), wait until it is released, retry.
-ChargeResult OomKillJob(uint32_t group, int64_t bytes) {
+ChargeResult OomKillJob(uint32_t group, uint32_t refusing, int64_t bytes) {
+  if (JobOomGroup(refusing)) return OomKillJobGroup(refusing, bytes);
   for (int round = 0; round < kMaxJobKills; ++round) {
     int64_t victim_bytes = 0;
-    int32_t victim = JobChooseVictim(&victim_bytes);
+    int32_t victim = JobChooseVictim(&victim_bytes, refusing);
     if (victim != 0) {
-      GlobalRegistry().RaiseEvent(kJobNode, kEventOomKill);
-      if (round == 0) WriteOomReport(kJobNode, bytes, "kill");
+      GlobalRegistry().RaiseEvent(refusing, kEventOomKill);
+      if (round == 0) WriteOomReport(refusing, bytes, "kill");
       RawPrint(2,
                "memgroup: out of memory in the job: killed member %d "
                "(charged %lld bytes) for a charge of %lld bytes by %d\n",
                static_cast<int>(victim), static_cast<long long>(victim_bytes),
                static_cast<long long>(bytes), static_cast<int>(SysGetpid()));
       SysKill(victim, SIGKILL);
-      JobAwaitRelease(victim, kKillReleaseWaitNs);
+      JobAwaitRelease(victim, kKillReleaseWaitNs, refusing);
     }
     uint32_t failed;
-    if (DrainAndRetry(group, kJobNode, bytes, &failed) == ChargeResult::kOk) {
+    if (DrainAndRetry(group, refusing, bytes, &failed) == ChargeResult::kOk) {
       CheckThresholds(group);
       return ChargeResult::kOk;
     }
-    if (failed != kJobNode) return ChargeResult::kOverLimit;
+    if (failed != refusing) return ChargeResult::kOverLimit;
   }
   return ChargeResult::kOverLimit;
 }
@@ -93,7 +112,7 @@ ChargeResult OomKillJob(uint32_t group, int64_t bytes) {
 }
 
 ChargeResult OomKill(uint32_t group, uint32_t refusing, int64_t bytes) {
-  if (refusing == kJobNode) return OomKillJob(group, bytes);
+  if (IsJobLevel(refusing)) return OomKillJob(group, refusing, bytes);
   return OomKillSelf(refusing, bytes);
 }
 
@@ -144,11 +163,11 @@ ChargeResult WaitForRoom(uint32_t group, uint32_t refusing, int64_t bytes,
 // Sleeps until the charge fits or the refusing level's wait timeout passes:
 // a group's own words, or the job node's shared ones.
 ChargeResult OomWait(uint32_t group, uint32_t refusing, int64_t bytes) {
-  if (refusing == kJobNode) {
-    JobNode* node = JobNodeOrNull();
+  if (IsJobLevel(refusing)) {
+    JobNode* node = JobNodeAt(refusing);
     if (node == nullptr) return ChargeResult::kOverLimit;
     return WaitForRoom(group, refusing, bytes,
-                       {&node->wake_seq, &node->waiters, JobOomWaitNs(),
+                       {&node->wake_seq, &node->waiters, JobOomWaitNs(refusing),
                         SysFutexWaitShared});
   }
   GroupState& st = GlobalRegistry().state(refusing);
@@ -195,8 +214,8 @@ ChargeResult RunOomPolicy(uint32_t group, uint32_t refusing, int64_t bytes) {
   // Relaxed: see GroupState::oom_policy. The job's policy comes from the
   // shared block and is bounded by the table below.
   uint32_t policy =
-      refusing == kJobNode
-          ? JobOomPolicy()
+      IsJobLevel(refusing)
+          ? JobOomPolicy(refusing)
           : reg.state(refusing).oom_policy.load(std::memory_order_relaxed);
   if (policy >= sizeof(kPolicies) / sizeof(kPolicies[0])) {
     return ChargeResult::kOverLimit;

@@ -331,8 +331,8 @@ size_t Registry::Path(uint32_t index, char* buf, size_t cap) const {
 }
 
 void Registry::RaiseEvent(uint32_t index, Event e) {
-  if (index == kJobNode) {
-    RaiseJobEvent(e);
+  if (IsJobLevel(index)) {
+    RaiseJobEvent(e, index);
     return;
   }
   // Relaxed: statistics, exact once quiesced.

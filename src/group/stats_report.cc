@@ -126,16 +126,17 @@ void WriteOomReport(uint32_t group, int64_t bytes, const char* verdict) {
   const CounterTree& t = reg.tree();
   char path[512];
   char max[32];
-  const bool job = group == kJobNode;
+  const bool job = IsJobLevel(group);
   if (job) {
-    JobNode* node = JobNodeOrNull();
+    JobNode* node = JobNodeAt(group);
     if (node != nullptr) {
       // Relaxed: a report's snapshot.
       FormatSize(node->counter.max.load(std::memory_order_relaxed), max,
                  sizeof(max));
       RawPrint(2,
-               "memgroup: out of memory in the job (pid %d): a charge of %lld "
+               "memgroup: out of memory in the %s (pid %d): a charge of %lld "
                "bytes would exceed max %s (current %lld); policy %s\n",
+               JobLevelIndex(group) == 0 ? "job" : "enclosing job",
                static_cast<int>(SysGetpid()), static_cast<long long>(bytes),
                max,
                static_cast<long long>(

@@ -41,8 +41,9 @@ namespace {
 
 // The penalty of MaybeThrottle for the job node: this process reclaims its
 // own share, then sleeps on the same curve; the sleep is counted in the job.
-void ThrottleJob(uint32_t group, JobNode* job, double ratio, int64_t bytes) {
-  GlobalRegistry().RaiseEvent(kJobNode, kEventHigh);
+void ThrottleJob(uint32_t group, uint32_t level, JobNode* job, double ratio,
+                 int64_t bytes) {
+  GlobalRegistry().RaiseEvent(level, kEventHigh);
   // Relaxed: a reclaim target.
   int64_t excess = job->counter.usage.load(std::memory_order_relaxed) -
                    job->counter.high.load(std::memory_order_relaxed);
@@ -83,9 +84,12 @@ void MaybeThrottle(uint32_t group, int64_t bytes) {
       worst_group = n;
     }
   }
-  // The job node is the level above the root (job_member.h).
-  JobNode* job = JobNodeOrNull();
-  if (job != nullptr) {
+  // The job nodes are the levels above the root (job_member.h): the
+  // process's job, then the jobs enclosing it.
+  JobNode* worst_job = nullptr;
+  for (uint32_t k = 0, levels = JobLevels(); k < levels; ++k) {
+    JobNode* job = JobNodeAt(kJobNode - k);
+    if (job == nullptr) break;
     // Relaxed: advisory, as high itself.
     int64_t high = job->counter.high.load(std::memory_order_relaxed);
     int64_t usage = job->counter.usage.load(std::memory_order_relaxed);
@@ -93,7 +97,8 @@ void MaybeThrottle(uint32_t group, int64_t bytes) {
       double ratio = high > 0 ? static_cast<double>(usage - high) / high : 1.0;
       if (ratio > worst || worst_group == kNoParent) {
         worst = ratio;
-        worst_group = kJobNode;
+        worst_group = kJobNode - k;
+        worst_job = job;
       }
     }
   }
@@ -101,8 +106,8 @@ void MaybeThrottle(uint32_t group, int64_t bytes) {
     t_over_high = 0;
     return;
   }
-  if (worst_group == kJobNode) {
-    ThrottleJob(group, job, worst, bytes);
+  if (worst_job != nullptr) {
+    ThrottleJob(group, worst_group, worst_job, worst, bytes);
     return;
   }
   reg.RaiseEvent(worst_group, kEventHigh);

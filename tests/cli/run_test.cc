@@ -77,6 +77,32 @@ TEST(ParseRunArgsTest, RepeatedOptionIsAUsageError) {
                 "option '--max' given more than once");
 }
 
+TEST(ParseRunArgsTest, OomGroupIsASwitchGivenOnce) {
+  auto options = Parse({"--oom", "kill", "--oom-group", "--", "prog"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_TRUE(options->oom_group);
+  EXPECT_THAT(options->env, ElementsAre(Pair("MEMGROUP_OOM", "kill")));
+  EXPECT_FALSE(Parse({"--", "prog"})->oom_group);
+  // Not an environment variable: members get no MEMGROUP_OOM_GROUP.
+  EXPECT_TRUE(Parse({"--oom-group", "--", "prog"})->env.empty());
+}
+
+TEST(ParseRunArgsTest, ProtectionIsANestedJobsOption) {
+  auto nested = ParseRunArgs(
+      std::vector<std::string>{"--low", "64M", "--min=1G", "--", "p"},
+      "/srv/app", /*nested=*/true);
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_THAT(nested->env, ElementsAre(Pair("MEMGROUP_LOW", "64M"),
+                                       Pair("MEMGROUP_MIN", "1G")));
+  auto bad = ParseRunArgs(std::vector<std::string>{"--low", "6Q", "--", "p"},
+                          "/srv/app", /*nested=*/true);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("invalid size for --low"));
+  auto top = Parse({"--low", "64M", "--", "p"});
+  ASSERT_FALSE(top.ok());
+  EXPECT_THAT(top.status().message(), HasSubstr("inside another job"));
+}
+
 TEST(ParseRunArgsTest, NoOptionsIsFine) {
   auto options = Parse({"--", "prog"});
   ASSERT_TRUE(options.ok()) << options.status();
@@ -141,6 +167,9 @@ TEST(ParseRunArgsTest, RejectsUsageErrors) {
   ExpectUsageError({"--max", "1G"}, "missing '-- PROGRAM'");
   ExpectUsageError({"--"}, "missing PROGRAM");
   ExpectUsageError({"prog"}, "expected '--' before the program 'prog'");
+  ExpectUsageError({"--oom-group", "--oom-group", "--", "p"},
+                   "'--oom-group' given more than once");
+  ExpectUsageError({"--oom-group=1", "--", "p"}, "takes no value");
 }
 
 // The stats file is checked against the file system after parsing, as the

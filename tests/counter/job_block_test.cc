@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -171,26 +172,52 @@ TEST_F(JobBlockTest, ClaimReleaseAndExecReuse) {
   bool alive = false;
   ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
   EXPECT_TRUE(alive);
-  uint32_t a = JobClaimMember(view_, getpid(), start, &reused);
+  uint32_t a = JobClaimMember(view_, getpid(), start, nullptr, &reused);
   ASSERT_NE(a, kNoMember);
   EXPECT_FALSE(reused);
   view_.member(a)->charged.store(4096);
   view_.node()->counter.usage.store(4096);
   // The same pid and start time again: an exec of that member. Its charge
   // is released and the slot reused.
-  uint32_t b = JobClaimMember(view_, getpid(), start, &reused);
+  uint32_t b = JobClaimMember(view_, getpid(), start, nullptr, &reused);
   EXPECT_EQ(b, a);
   EXPECT_TRUE(reused);
   EXPECT_EQ(view_.node()->counter.usage.load(), 0);
   EXPECT_EQ(view_.member(a)->charged.load(), 0);
   // Another start time is another process.
-  uint32_t c = JobClaimMember(view_, getpid(), start + 1, &reused);
+  uint32_t c = JobClaimMember(view_, getpid(), start + 1, nullptr, &reused);
   EXPECT_NE(c, a);
   ASSERT_NE(c, kNoMember);
-  EXPECT_EQ(JobClaimMember(view_, getpid(), start + 2, &reused), kNoMember);
+  EXPECT_EQ(JobClaimMember(view_, getpid(), start + 2, nullptr, &reused), kNoMember);
   EXPECT_TRUE(JobReleaseMember(view_, c, getpid()));
   EXPECT_FALSE(JobReleaseMember(view_, c, getpid()));  // already free
   EXPECT_FALSE(JobReleaseMember(view_, 99, getpid()));  // out of range
+}
+
+TEST_F(JobBlockTest, ClaimRecordsTheCommandNameAndExecRewritesIt) {
+  Create(2);
+  uint64_t start = 0;
+  bool alive = false;
+  char comm[16];
+  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive, comm));
+  char want[17] = {};
+  FILE* f = fopen("/proc/self/comm", "r");
+  ASSERT_NE(f, nullptr);
+  ASSERT_NE(fgets(want, sizeof(want), f), nullptr);
+  fclose(f);
+  want[strcspn(want, "\n")] = '\0';
+  EXPECT_EQ(std::string(comm, strnlen(comm, 16)), std::string(want));
+  bool reused = false;
+  uint32_t a = JobClaimMember(view_, getpid(), start, comm, &reused);
+  ASSERT_NE(a, kNoMember);
+  char got[16];
+  JobMemberComm(view_.member(a), got);
+  EXPECT_EQ(memcmp(got, comm, 16), 0);
+  const char renamed[16] = "other-image";
+  EXPECT_EQ(JobClaimMember(view_, getpid(), start, renamed, &reused), a);
+  EXPECT_TRUE(reused);
+  JobMemberComm(view_.member(a), got);
+  EXPECT_EQ(memcmp(got, renamed, 16), 0);
 }
 
 TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
@@ -200,7 +227,7 @@ TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
   f.Add(1, 0);
   CounterTree t = f.tree();
   bool reused;
-  uint32_t slot = JobClaimMember(view_, getpid(), 1, &reused);
+  uint32_t slot = JobClaimMember(view_, getpid(), 1, nullptr, &reused);
   JobLink link{view_.node(), &view_.member(slot)->charged,
                &view_.member(slot)->peak};
   t.SetJobLink(&link);
@@ -237,6 +264,104 @@ TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
   EXPECT_EQ(view_.member(slot)->peak.load(), 6000);
 }
 
+TEST_F(JobBlockTest, NestedBlocksNameTheirParentByValidatedPath) {
+  JobParams p;
+  p.parent_path = "/outer/job-1";
+  p.depth = 1;
+  int err = 0;
+  ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk);
+  uint32_t depth = 0;
+  char parent[kJobParentPathBytes];
+  ASSERT_TRUE(JobParentOf(view_, &depth, parent));
+  EXPECT_EQ(depth, 1u);
+  EXPECT_STREQ(parent, "/outer/job-1");
+  JobView v;
+  ASSERT_EQ(Attach(&v), JobError::kOk);
+  JobDetach(&v);
+  // Inconsistent nesting is refused at attach: a depth too deep, a
+  // relative path, a path with no NUL, a top job with a parent.
+  uint32_t deep = kJobMaxLevels;
+  Poke(offsetof(JobHeader, depth), &deep, sizeof(deep));
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  EXPECT_FALSE(JobParentOf(view_, &depth, parent));
+  uint32_t one = 1;
+  Poke(offsetof(JobHeader, depth), &one, sizeof(one));
+  Poke(offsetof(JobHeader, parent_path), "x", 1);
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  std::string full(kJobParentPathBytes, '/');
+  Poke(offsetof(JobHeader, parent_path), full.data(), full.size());
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  Poke(offsetof(JobHeader, parent_path), "/p\0", 3);
+  ASSERT_EQ(Attach(&v), JobError::kOk);
+  JobDetach(&v);
+  uint32_t zero = 0;
+  Poke(offsetof(JobHeader, depth), &zero, sizeof(zero));
+  EXPECT_EQ(Attach(&v), JobError::kBadLayout);
+  // The creator refuses the same.
+  JobView w;
+  p.depth = 0;
+  EXPECT_EQ(JobCreate((dir_ + "/other").c_str(), p, &w, &err),
+            JobError::kBadLayout);
+  p.depth = kJobMaxLevels;
+  EXPECT_EQ(JobCreate((dir_ + "/other").c_str(), p, &w, &err),
+            JobError::kBadLayout);
+}
+
+TEST_F(JobBlockTest, ChargesWalkEveryJobLevelAndEitherMayRefuse) {
+  // Two blocks: the outer (max 10000) and the inner (max 8000).
+  Create(4, 10000);
+  const std::string inner_path = dir_ + "/inner";
+  JobParams p;
+  p.slot_count = 4;
+  p.max = 8000;
+  p.parent_path = path_.c_str();
+  p.depth = 1;
+  JobView inner;
+  int err = 0;
+  ASSERT_EQ(JobCreate(inner_path.c_str(), p, &inner, &err), JobError::kOk);
+  bool reused;
+  uint32_t os = JobClaimMember(view_, getpid(), 1, nullptr, &reused);
+  uint32_t is = JobClaimMember(inner, getpid(), 1, nullptr, &reused);
+  JobLink outer_link{view_.node(), &view_.member(os)->charged,
+                     &view_.member(os)->peak, nullptr};
+  JobLink inner_link{inner.node(), &inner.member(is)->charged,
+                     &inner.member(is)->peak, &outer_link};
+  testing::TreeFixture f;
+  f.Add(0, kNoParent);
+  CounterTree t = f.tree();
+  t.SetJobLink(&inner_link);
+  uint32_t failed = 0;
+  ASSERT_TRUE(t.TryCharge(0, 5000, &failed));
+  EXPECT_EQ(inner.node()->counter.usage.load(), 5000);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 5000);
+  // The inner job refuses first.
+  EXPECT_FALSE(t.TryCharge(0, 4000, &failed));
+  EXPECT_EQ(failed, kJobNode);
+  // Another member of the outer job takes 4000: now the outer refuses, and
+  // the inner level's add is rolled back.
+  view_.node()->counter.usage.fetch_add(4000);
+  EXPECT_FALSE(t.TryCharge(0, 2000, &failed));
+  EXPECT_EQ(failed, kJobNode - 1);
+  EXPECT_TRUE(IsJobLevel(failed));
+  EXPECT_EQ(JobLevelIndex(failed), 1u);
+  EXPECT_EQ(inner.node()->counter.usage.load(), 5000);
+  EXPECT_EQ(inner.member(is)->charged.load(), 5000);
+  EXPECT_EQ(view_.node()->counter.failcnt.load(), 1);
+  EXPECT_EQ(t.Margin(0), 1000);
+  // Uncharges reach both levels; a release at one level leaves the other.
+  t.Uncharge(0, 1000);
+  EXPECT_EQ(inner.node()->counter.usage.load(), 4000);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 8000);
+  EXPECT_EQ(JobReleaseCharge(inner, is), 4000);
+  EXPECT_EQ(inner.node()->counter.usage.load(), 0);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 8000);
+  t.Uncharge(0, 4000);  // the inner slot holds nothing: only the outer
+  EXPECT_EQ(inner.node()->counter.usage.load(), 0);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 4000);
+  JobDetach(&inner);
+  unlink(inner_path.c_str());
+}
+
 TEST_F(JobBlockTest, DeadMembersAreReleased) {
   Create(4);
   int pipefd[2];
@@ -248,7 +373,7 @@ TEST_F(JobBlockTest, DeadMembersAreReleased) {
     bool alive = false;
     bool reused;
     if (!ReadProcStart(getpid(), &start, &alive)) _exit(1);
-    uint32_t s = JobClaimMember(view_, getpid(), start, &reused);
+    uint32_t s = JobClaimMember(view_, getpid(), start, nullptr, &reused);
     if (s == kNoMember) _exit(2);
     view_.member(s)->charged.store(1 << 20);
     view_.node()->counter.usage.fetch_add(1 << 20);
@@ -286,7 +411,7 @@ TEST_F(JobBlockTest, ConcurrentMembersEndAtZero) {
     fixtures[k]->Add(0, kNoParent);
     fixtures[k]->Add(1, 0);
     bool reused;
-    uint32_t slot = JobClaimMember(view_, getpid(), start + k, &reused);
+    uint32_t slot = JobClaimMember(view_, getpid(), start + k, nullptr, &reused);
     ASSERT_NE(slot, kNoMember);
     links[k] = JobLink{view_.node(), &view_.member(slot)->charged,
                        &view_.member(slot)->peak};

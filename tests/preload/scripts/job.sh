@@ -9,8 +9,22 @@
 #                 member exits
 #   fork_storm    200 forks that allocate and exit: the job ends at its
 #                 starting usage (read from the control block)
-#   exec_chain    an exec releases the old image's charge
+#   exec_chain    a chain of execs (python, python, bash, python) in one
+#                 process: each releases the old image's charge
 #   pipeline      a shell pipeline; --stats written once, for the job
+#   oom_group     --oom kill --oom-group: every member is killed
+#   untracked     a static binary and a program started with `env -i` are
+#                 reported as untracked (stderr and --stats)
+#   multiprocessing  python's multiprocessing with fork and spawn: a worker
+#                 is refused while the parent holds memory, served after
+#   spawn         subprocess (vfork) and os.posix_spawn children: charged
+#                 to their own slots once they exec; the job returns to its
+#                 starting usage
+#   nested        memgroup run inside a job: a child job whose charges also
+#                 reach the outer job; either level may refuse; a killed
+#                 member is released at both levels
+#   nested_protect  --low on a child job: the enclosing job's kill spares
+#                 its member and kills a smaller one outside it
 #   signals       exit status, death by a signal, forwarded signals
 #   security      the block's directory and file modes; a bad MEMGROUP_JOB
 #                 or an unsafe directory is refused with a message
@@ -50,11 +64,11 @@ if wait:
         time.sleep(0.01)
 PY
 
-# Reads the job's usage from the control block named by MEMGROUP_JOB.
+# Reads a job's usage from its control block (MEMGROUP_JOB's by default).
 cat > "$mg_tmp/job_usage.py" <<'PY'
 import mmap, os, struct
-def job_usage():
-    with open(os.environ["MEMGROUP_JOB"], "rb") as f:
+def job_usage(path=None):
+    with open(path or os.environ["MEMGROUP_JOB"], "rb") as f:
         m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
         magic, = struct.unpack_from("<Q", m, 0)
         assert magic == 0x314b4f4a47524d4d, hex(magic)
@@ -169,16 +183,28 @@ print("storm ok")' > "$mg_tmp/out" 2> "$mg_tmp/err"
   pass "a fork storm ends at the starting usage"
   ;;
 exec_chain)
-  "$memgroup" run --max 100M -- "$python" -c '
+  # A chain of images in one process, each holding 60 MiB under a 100M job:
+  # python, python again, bash, and python (eat.py).
+  cat > "$mg_tmp/hold_exec.py" <<'PY'
 import os, sys
+name, rest = sys.argv[1], sys.argv[2:]
 held = [bytearray(1 << 20) for _ in range(60)]
-print("first image holds 60 MiB", flush=True)
-os.execv(sys.executable, [sys.executable, os.environ["T"] + "/eat.py",
-                          "second", "60"])' > "$mg_tmp/out" 2> "$mg_tmp/err"
+print(name, "holds 60 MiB", flush=True)
+os.execv(rest[0], rest)
+PY
+  "$memgroup" run --max 100M --stats "$mg_tmp/stats" -- \
+    "$python" "$mg_tmp/hold_exec.py" first \
+    "$python" "$mg_tmp/hold_exec.py" second \
+    /bin/bash -c 'exec "$PY" "$T/eat.py" fourth 60' \
+    > "$mg_tmp/out" 2> "$mg_tmp/err"
   status=$?
-  cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
+  cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
   expect_eq "$status" "0" "exit status"
-  expect_contains "$mg_tmp/out" "second held 60 MiB" "the exec'd image"
+  expect_contains "$mg_tmp/out" "first holds 60 MiB" "the first image"
+  expect_contains "$mg_tmp/out" "second holds 60 MiB" "the second image"
+  expect_contains "$mg_tmp/out" "fourth held 60 MiB" "the last image"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
+  expect_eq "$(stat_of events.max "$mg_tmp/stats")" "0" "no refusal"
   pass "exec releases the old image's charge"
   ;;
 pipeline)
@@ -193,7 +219,266 @@ pipeline)
   expect_contains "$mg_tmp/err" "job bash -c" "the job's stats"
   peak=$(stat_of peak "$mg_tmp/err")
   [ "$peak" -gt 0 ] || fail "job peak $peak"
+  # bash and the three commands of the pipeline.
+  seen=$(stat_of members.seen "$mg_tmp/err")
+  [ "$seen" -ge 4 ] || fail "members.seen $seen, expected at least 4"
+  expect_contains "$mg_tmp/err" "command sort" "sort among the largest members"
+  expect_eq "$(stat_of untracked "$mg_tmp/err")" "0" "untracked"
+  expect_eq "$(stat_of current "$mg_tmp/err")" "0" "current at the end"
   pass "a pipeline in one job, stats once"
+  ;;
+oom_group)
+  "$memgroup" run --max 100M --oom kill --oom-group --stats "$mg_tmp/stats" \
+    -- bash -c '
+    "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/never" > "$T/a.out" &
+    a=$!
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    "$PY" "$T/eat.py" B 40 > "$T/b.out"
+    b=$?
+    wait $a
+    echo "A status $? B status $b"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out" "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"
+  cat "$mg_tmp/err" >&2
+  # bash itself is a member: the program dies of SIGKILL.
+  expect_eq "$status" "137" "exit status"
+  expect_eq "$(cat "$mg_tmp/out")" "" "bash's verdict (it was killed too)"
+  expect_contains "$mg_tmp/a.out" "A held 70 MiB" "the holder"
+  grep -q "B held" "$mg_tmp/b.out" && fail "the grower was not killed"
+  expect_contains "$mg_tmp/err" "killed every member" "the OOM report"
+  kills=$(stat_of events.oom_kill "$mg_tmp/stats")
+  [ "$kills" -ge 3 ] || fail "events.oom_kill $kills, expected bash, A and B"
+  pass "--oom-group kills every member"
+  ;;
+untracked)
+  cat > "$mg_tmp/hold.c" <<'C'
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char** argv) {
+  char* p = malloc(8 << 20);
+  if (p == NULL) return 1;
+  memset(p, 1, 8 << 20);
+  for (int i = 0; i < 3000 && argc > 1 && access(argv[1], F_OK) != 0; ++i)
+    usleep(10000);
+  free(p);
+  return 0;
+}
+C
+  cc -static -O1 -o "$mg_tmp/static_hold" "$mg_tmp/hold.c" ||
+    fail "cannot build a static program (cc -static)"
+  "$memgroup" run --stats "$mg_tmp/stats" -- bash -c '
+    "$T/static_hold" "$T/go" &
+    env -i "$PY" -c "
+import os, time
+for _ in range(3000):
+    if os.path.exists(\"$T/go\"): break
+    time.sleep(0.01)" &
+    sleep 2
+    touch "$T/go"
+    wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_eq "$(grep -c 'is untracked' "$mg_tmp/err")" "2" "stderr reports"
+  expect_contains "$mg_tmp/err" "(static_hold) of the job is untracked" \
+    "the static program on stderr"
+  expect_contains "$mg_tmp/err" "(python3" "the env -i program on stderr"
+  expect_eq "$(stat_of untracked "$mg_tmp/stats")" "2" "untracked count"
+  grep -q '^untracked\.[0-9]* static_hold$' "$mg_tmp/stats" ||
+    fail "no untracked line for the static program"
+  grep -q '^untracked\.[0-9]* python3' "$mg_tmp/stats" ||
+    fail "no untracked line for the env -i program"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
+  pass "untracked descendants are reported"
+  ;;
+multiprocessing)
+  cat > "$mg_tmp/mp.py" <<'PY'
+import multiprocessing as mp, sys
+
+def eat(mib):
+    try:
+        held = [bytearray((1 << 20) - 64) for _ in range(mib)]
+        return "held %d MiB" % len(held)
+    except MemoryError:
+        return "MemoryError"
+
+if __name__ == "__main__":
+    method = sys.argv[1]
+    ctx = mp.get_context(method)
+    with ctx.Pool(1) as pool:
+        hold = [bytearray((1 << 20) - 64) for _ in range(60)]
+        print(method, "while the parent holds 60 MiB:",
+              pool.apply(eat, (60,)), flush=True)
+        del hold
+        print(method, "after the parent freed it:",
+              pool.apply(eat, (60,)), flush=True)
+PY
+  for method in fork spawn; do
+    "$memgroup" run --max 100M --stats "$mg_tmp/stats" -- \
+      "$python" "$mg_tmp/mp.py" $method > "$mg_tmp/out" 2> "$mg_tmp/err"
+    status=$?
+    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+    expect_eq "$status" "0" "exit status ($method)"
+    expect_contains "$mg_tmp/out" \
+      "$method while the parent holds 60 MiB: MemoryError" \
+      "the worker refused ($method)"
+    expect_contains "$mg_tmp/out" "$method after the parent freed it: held 60" \
+      "the worker served ($method)"
+    seen=$(stat_of members.seen "$mg_tmp/stats")
+    [ "$seen" -ge 2 ] || fail "members.seen $seen ($method)"
+    # spawn's resource tracker may outlive the program by a moment; the
+    # job is at 0 once no member is left.
+    if [ "$(stat_of members "$mg_tmp/stats")" = 0 ]; then
+      expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($method)"
+    fi
+  done
+  pass "python multiprocessing with fork and spawn"
+  ;;
+spawn)
+  "$memgroup" run --max 200M -- "$python" -c '
+import os, subprocess, sys, time
+T = os.environ["T"]
+sys.path.insert(0, T)
+from job_usage import job_usage
+def settle(target, within):
+    for _ in range(300):
+        u = job_usage()
+        if abs(u - target) <= within:
+            return u
+        time.sleep(0.01)
+    return job_usage()
+keep = [bytearray(1 << 20) for _ in range(20)]
+base = job_usage()
+def child(name, start):
+    for f in ("ready", "go"):
+        try: os.unlink(T + "/" + f)
+        except FileNotFoundError: pass
+    p = start([sys.executable, T + "/eat.py", name, "60", T + "/ready",
+               T + "/go"])
+    for _ in range(3000):
+        if os.path.exists(T + "/ready"): break
+        time.sleep(0.01)
+    held = job_usage()
+    open(T + "/go", "w").close()
+    p()
+    after = settle(base, 2 << 20)
+    print(name, "held", (held - base) >> 20, "MiB; after", after - base,
+          flush=True)
+    assert held - base >= 60 << 20, (name, base, held)
+    assert abs(after - base) <= 2 << 20, (name, base, after)
+def popen(argv):  # subprocess: vfork (or posix_spawn) and exec
+    p = subprocess.Popen(argv)
+    return p.wait
+def pspawn(argv):  # os.posix_spawn: clone(CLONE_VFORK) and exec
+    pid = os.posix_spawn(argv[0], argv, os.environ)
+    return lambda: os.waitpid(pid, 0)
+for i in range(3):
+    child("popen%d" % i, popen)
+    child("posix_spawn%d" % i, pspawn)
+print("spawn ok")' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/out" "spawn ok" "usage around each child"
+  pass "vfork and posix_spawn children"
+  ;;
+nested)
+  export MG=$memgroup
+  # Prints the inner and the outer job's usage in MiB.
+  cat > "$mg_tmp/usage2.py" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["T"])
+from job_usage import job_usage
+outer = open(os.environ["T"] + "/outer_path").read().strip()
+print(job_usage() >> 20, job_usage(outer) >> 20)
+PY
+  # An inner job whose member K (40 MiB) is killed with SIGKILL; J then
+  # needs K's charge back at the inner level.
+  cat > "$mg_tmp/inner3.sh" <<'SH'
+"$PY" "$T/eat.py" K 40 "$T/k_ready" "$T/never" > "$T/k.out" &
+k=$!
+for _ in $(seq 3000); do [ -e "$T/k_ready" ] && break; sleep 0.01; done
+"$PY" "$T/usage2.py" > "$T/usage_during"
+kill -9 $k
+wait $k
+"$PY" "$T/eat.py" J 50 > "$T/j.out"
+SH
+  "$memgroup" run --max 100M --stats "$mg_tmp/outer_stats" -- bash -c '
+    echo "$MEMGROUP_JOB" > "$T/outer_path"
+    # The inner limit refuses while the outer job has room.
+    "$MG" run --max 40M --stats "$T/inner1" -- "$PY" "$T/eat.py" I1 60 \
+      > "$T/i1.out"
+    # The outer limit refuses a member of the inner job: A holds 70 MiB.
+    "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/a_go" > "$T/a.out" &
+    for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
+    "$MG" run --max 60M --stats "$T/inner2" -- "$PY" "$T/eat.py" I2 50 \
+      > "$T/i2.out"
+    touch "$T/a_go"
+    wait
+    "$MG" run --max 80M --stats "$T/inner3" -- bash "$T/inner3.sh"
+    # Everything the inner jobs charged is back: 80 MiB fit in the outer.
+    "$PY" "$T/eat.py" L 80 > "$T/l.out"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  for f in i1.out inner1 a.out i2.out inner2 usage_during k.out j.out inner3 \
+           l.out outer_stats; do
+    echo "== $f"; cat "$mg_tmp/$f"
+  done
+  cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/i1.out" "I1 MemoryError" "refused by the inner job"
+  [ "$(stat_of events.max "$mg_tmp/inner1")" -ge 1 ] ||
+    fail "no events.max in the inner job"
+  expect_contains "$mg_tmp/a.out" "A held 70 MiB" "the outer member"
+  expect_contains "$mg_tmp/i2.out" "I2 MemoryError" "refused by the outer job"
+  expect_eq "$(stat_of events.max "$mg_tmp/inner2")" "0" \
+    "the inner job did not refuse"
+  read -r inner_mib outer_mib < "$mg_tmp/usage_during"
+  [ "$inner_mib" -ge 40 ] || fail "inner job usage $inner_mib MiB under 40"
+  [ "$outer_mib" -ge 40 ] || fail "outer job usage $outer_mib MiB under 40"
+  expect_contains "$mg_tmp/j.out" "J held 50 MiB" "K released in the inner job"
+  expect_contains "$mg_tmp/l.out" "L held 80 MiB" "inner jobs released outside"
+  [ "$(stat_of events.max "$mg_tmp/outer_stats")" -ge 1 ] ||
+    fail "no events.max in the outer job"
+  expect_eq "$(stat_of current "$mg_tmp/outer_stats")" "0" "outer current"
+  for f in inner1 inner2 inner3; do
+    expect_eq "$(stat_of current "$mg_tmp/$f")" "0" "current of $f"
+  done
+  pass "a job inside a job"
+  ;;
+nested_protect)
+  export MG=$memgroup
+  # P (50 MiB) runs in a child job, Q (30 MiB) directly in the outer job;
+  # R then grows past the outer max and the outer job's kill picks a victim.
+  for low in none 70M; do
+    rm -f "$mg_tmp"/p_ready "$mg_tmp"/q_ready "$mg_tmp"/done
+    if [ "$low" = none ]; then export LOWOPT=; else export LOWOPT="--low $low"; fi
+    "$memgroup" run --max 100M --oom kill --stats "$mg_tmp/stats" -- bash -c '
+      "$MG" run $LOWOPT -- "$PY" "$T/eat.py" P 50 "$T/p_ready" "$T/done" \
+        > "$T/p.out" &
+      p=$!
+      for _ in $(seq 3000); do [ -e "$T/p_ready" ] && break; sleep 0.01; done
+      "$PY" "$T/eat.py" Q 30 "$T/q_ready" "$T/done" > "$T/q.out" &
+      q=$!
+      for _ in $(seq 3000); do [ -e "$T/q_ready" ] && break; sleep 0.01; done
+      "$PY" "$T/eat.py" R 15 > "$T/r.out"
+      touch "$T/done"
+      wait $p; ps=$?
+      wait $q; qs=$?
+      echo "P $ps Q $qs"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+    status=$?
+    echo "== low $low"; cat "$mg_tmp/out" "$mg_tmp/r.out"; cat "$mg_tmp/err" >&2
+    expect_eq "$status" "0" "exit status (low $low)"
+    expect_contains "$mg_tmp/r.out" "R held 15 MiB" "the grower (low $low)"
+    expect_eq "$(stat_of events.oom_kill "$mg_tmp/stats")" "1" \
+      "one kill (low $low)"
+    if [ "$low" = none ]; then
+      expect_eq "$(cat "$mg_tmp/out")" "P 137 Q 0" "the largest member dies"
+    else
+      expect_eq "$(cat "$mg_tmp/out")" "P 0 Q 137" "the protected job is spared"
+    fi
+  done
+  pass "a protected child job is spared by the enclosing job's kill"
   ;;
 signals)
   "$memgroup" run -- sh -c 'exit 3'
