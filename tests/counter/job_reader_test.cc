@@ -57,8 +57,8 @@ class JobReaderTest : public ::testing::Test {
 
 TEST_F(JobReaderTest, CopiesHeaderNodeAndActiveMembers) {
   bool reused = false;
-  uint32_t a = JobClaimMember(view_, 100, 1, &reused);
-  uint32_t b = JobClaimMember(view_, 200, 2, &reused);
+  uint32_t a = JobClaimMember(view_, 100, 1, "t", &reused);
+  uint32_t b = JobClaimMember(view_, 200, 2, "t", &reused);
   ASSERT_NE(a, kNoMember);
   ASSERT_NE(b, kNoMember);
   view_.member(a)->charged.store(3 << 20);
@@ -101,9 +101,9 @@ TEST_F(JobReaderTest, CopiesHeaderNodeAndActiveMembers) {
 
 TEST_F(JobReaderTest, SkipsSlotsThatAreNotActiveOrHaveNoPid) {
   bool reused = false;
-  JobClaimMember(view_, 100, 1, &reused);
-  uint32_t b = JobClaimMember(view_, 200, 1, &reused);
-  uint32_t c = JobClaimMember(view_, 300, 1, &reused);
+  JobClaimMember(view_, 100, 1, "t", &reused);
+  uint32_t b = JobClaimMember(view_, 200, 1, "t", &reused);
+  uint32_t c = JobClaimMember(view_, 300, 1, "t", &reused);
   view_.member(b)->state.store(kMemberReleasing);
   view_.member(c)->pid.store(-3);
   view_.member(3)->state.store(0xdeadbeef);  // garbage state
@@ -116,7 +116,7 @@ TEST_F(JobReaderTest, SkipsSlotsThatAreNotActiveOrHaveNoPid) {
 
 TEST_F(JobReaderTest, StoresNoMoreThanTheCallersCapacity) {
   bool reused = false;
-  for (int pid = 1; pid <= 4; ++pid) JobClaimMember(view_, pid, 1, &reused);
+  for (int pid = 1; pid <= 4; ++pid) JobClaimMember(view_, pid, 1, "t", &reused);
   ASSERT_EQ(Read(/*capacity=*/2), JobError::kOk);
   EXPECT_EQ(snap_.members, 4u);
   EXPECT_EQ(snap_.members_stored, 2u);
@@ -151,7 +151,7 @@ TEST_F(JobReaderTest, RefusesHostileLayouts) {
   h->header_bytes = 64;
   EXPECT_EQ(read(copy, bytes), JobError::kBadLayout);
   h->header_bytes = kJobHeaderBytes;
-  h->version = 2;
+  h->version = kJobVersion + 1;
   EXPECT_EQ(read(copy, bytes), JobError::kBadVersion);
   h->version = kJobVersion;
   h->magic ^= 1;
@@ -177,7 +177,7 @@ TEST_F(JobReaderTest, SnapshotsWhileMembersComeAndGo) {
         const pid_t pid = 1000 * (w + 1) + (round++ % 500) + 1;
         bool reused = false;
         // start_ticks = pid: a stored member must carry its own.
-        uint32_t slot = JobClaimMember(view_, pid, pid, &reused);
+        uint32_t slot = JobClaimMember(view_, pid, pid, "t", &reused);
         if (slot == kNoMember) continue;
         // Relaxed: a byte count (as the members' charges).
         view_.member(slot)->charged.fetch_add(4096, std::memory_order_relaxed);
