@@ -35,7 +35,7 @@ MG_HIDDEN __attribute__((used)) const char*
         "junk:false,zero:false,prof:false,"
         "stats_print:false,stats_interval:-1,"
         "experimental_infallible_new:false,"
-        "oversize_threshold:8388608,dirty_decay_ms:10000,muzzy_decay_ms:0";
+        "oversize_threshold:1099511627776,dirty_decay_ms:10000,muzzy_decay_ms:0";
 
 // jemalloc's pages.c calls mmap/munmap/madvise/mprotect by name; once
 // memgroup exports an interposing mmap those calls would reach it. They are
