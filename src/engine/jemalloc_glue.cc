@@ -25,7 +25,9 @@ extern "C" {
 // MALLOC_CONF), so it wins over anything the user sets; in addition the
 // environment and /etc/malloc.conf are never read at all (the
 // secure_getenv/readlink wrappers below). abort_conf:false comes first so a
-// bad key can never abort the program.
+// bad key can never abort the program. oversize_threshold (1 TiB) keeps
+// jemalloc from purging a freed large extent at once: it stays dirty for the
+// group's next large blocks, within warm_large.h's bound.
 MG_HIDDEN __attribute__((used)) const char*
     mgje_malloc_conf_2_conf_harder =
         "abort_conf:false,confirm_conf:false,abort:false,"
