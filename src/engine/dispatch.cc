@@ -26,6 +26,7 @@
 #include "engine/owner_table.h"
 #include "engine/slab.h"
 #include "engine/tcache_slots.h"
+#include "engine/warm_large.h"
 
 namespace memgroup::internal::engine {
 
@@ -171,6 +172,14 @@ void Free(void* p, uint32_t owner) {
   const uint32_t cls = ClassOf(p);
   if (IsSlabClass(cls)) {
     FreeSmall(p, owner, cls);
+    return;
+  }
+  if (cls == 0) {
+    // Above the front cache's classes: an extent of its own, which stays
+    // dirty in the arena; warm_large.h bounds those bytes.
+    const size_t usable = mgje_sallocx(p, 0);
+    mgje_dallocx(p, owner == t_bound ? 0 : TcacheFlags(owner));
+    NoteLargeFree(owner, usable);
     return;
   }
   if (MG_LIKELY(owner == t_bound)) {

@@ -1,6 +1,7 @@
 // Engine initialisation and arena creation: Init (the owner table, jemalloc's
-// own init, the MIBs, the front cache's class tables) and EnsureGroup (a
-// manual arena per group, made with group_arena.h's hooks). Owns the engine
+// own init, the MIBs (warm_large.h's too), the front cache's class tables)
+// and EnsureGroup (a manual arena per group, made with group_arena.h's
+// hooks). Owns the engine
 // lock, the init state, the MIBs and the group -> arena index table
 // (engine_internal.h). Slow paths only.
 //
@@ -21,6 +22,7 @@
 #include "engine/owner_table.h"
 #include "engine/slab.h"
 #include "engine/va_budget.h"
+#include "engine/warm_large.h"
 
 namespace memgroup::internal::engine {
 
@@ -85,7 +87,8 @@ MG_NOINLINE MG_COLD bool InitSlow() {
                   &g_mibs.arena_retain_grow_limit) &&
        ResolveMib("arena.0.purge", &g_mibs.arena_purge) &&
        ResolveMib("background_thread", &g_mibs.background_thread) &&
-       ResolveMib("max_background_threads", &g_mibs.max_background_threads);
+       ResolveMib("max_background_threads", &g_mibs.max_background_threads) &&
+       InitWarmLarge();
   if (!ok) RawLog("engine: initialisation failed");
   // Without the expected size classes the engine runs without front caches.
   if (ok) (void)front::InitClasses();

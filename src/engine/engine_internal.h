@@ -19,6 +19,7 @@
 //   dispatch.cc       BindThread, Alloc/Free/Realloc and the size queries
 //   engine_stats.cc   GroupStats, GroupHistogram, mallctl forwarding
 //   fork.cc           the fork(2) handlers
+//   warm_large.cc     the bound on the freed large memory an arena keeps
 //
 // Must never (all of them): allocate through the public malloc; throw; call
 // jemalloc with MALLOCX_ARENA and the automatic tcache together

@@ -25,7 +25,9 @@ extern "C" {
 // MALLOC_CONF), so it wins over anything the user sets; in addition the
 // environment and /etc/malloc.conf are never read at all (the
 // secure_getenv/readlink wrappers below). abort_conf:false comes first so a
-// bad key can never abort the program.
+// bad key can never abort the program. oversize_threshold (1 TiB) keeps
+// jemalloc from purging a freed large extent at once: it stays dirty for the
+// group's next large blocks, within warm_large.h's bound.
 MG_HIDDEN __attribute__((used)) const char*
     mgje_malloc_conf_2_conf_harder =
         "abort_conf:false,confirm_conf:false,abort:false,"
@@ -35,7 +37,7 @@ MG_HIDDEN __attribute__((used)) const char*
         "junk:false,zero:false,prof:false,"
         "stats_print:false,stats_interval:-1,"
         "experimental_infallible_new:false,"
-        "oversize_threshold:8388608,dirty_decay_ms:10000,muzzy_decay_ms:0";
+        "oversize_threshold:1099511627776,dirty_decay_ms:10000,muzzy_decay_ms:0";
 
 // jemalloc's pages.c calls mmap/munmap/madvise/mprotect by name; once
 // memgroup exports an interposing mmap those calls would reach it. They are

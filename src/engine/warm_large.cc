@@ -1,0 +1,74 @@
+// Implements warm_large.h: the per-group count of large bytes freed since the
+// last check, and the check (jemalloc's dirty page count of the group's
+// arena, and a purge above the bound). Owns the counters and the MIBs of the
+// check. Must never: allocate; run the check under a lock of ours or inside
+// an extent hook (it calls mallctl, which takes jemalloc's ctl and arena
+// mutexes).
+#include "engine/warm_large.h"
+
+#include <atomic>
+
+#include "base/limits.h"
+#include "base/macros.h"
+#include "base/sys.h"
+#include "engine/engine_internal.h"
+
+namespace memgroup::internal::engine {
+namespace {
+
+// Large bytes each group freed since its last check. Added to by any thread
+// freeing a large block of the group (relaxed fetch_add), taken to 0 by the
+// thread that crosses kWarmCheckBytes (relaxed exchange). Only the amount
+// matters, no data is published with it: relaxed throughout.
+constinit std::atomic<uint64_t> g_freed[kMaxGroups];
+
+// "epoch" and "stats.arenas.<i>.pdirty" (i at v[2]). Written by
+// InitWarmLarge under the engine lock before Init's kReady release store,
+// read-only afterwards (as g_mibs).
+constinit Mib g_epoch{};
+constinit Mib g_pdirty{};
+
+MG_NOINLINE MG_COLD void Check(uint32_t group) {
+  const uint32_t ind = ArenaOf(group);
+  if (ind == 0) return;
+  // Refresh jemalloc's statistics snapshot, then read the arena's dirty
+  // page count from it.
+  uint64_t epoch = 1;
+  if (mgje_mallctlbymib(g_epoch.v, g_epoch.len, nullptr, nullptr, &epoch,
+                        sizeof(epoch)) != 0) {
+    return;
+  }
+  Mib m = g_pdirty;
+  m.v[2] = ind;
+  size_t pdirty = 0;
+  size_t len = sizeof(pdirty);
+  if (mgje_mallctlbymib(m.v, m.len, &pdirty, &len, nullptr, 0) != 0) return;
+  if (pdirty * kPageSize <= kWarmBytes) return;
+  (void)ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+}
+
+}  // namespace
+
+bool InitWarmLarge() {
+  g_epoch.len = sizeof(g_epoch.v) / sizeof(g_epoch.v[0]);
+  g_pdirty.len = sizeof(g_pdirty.v) / sizeof(g_pdirty.v[0]);
+  return mgje_mallctlnametomib("epoch", g_epoch.v, &g_epoch.len) == 0 &&
+         mgje_mallctlnametomib("stats.arenas.0.pdirty", g_pdirty.v,
+                               &g_pdirty.len) == 0;
+}
+
+void NoteLargeFree(uint32_t group, size_t bytes) {
+  if (group >= kMaxGroups) return;
+  // Relaxed: see g_freed.
+  const uint64_t freed =
+      g_freed[group].fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (MG_LIKELY(freed < kWarmCheckBytes)) return;
+  // Relaxed: see g_freed. Only the thread that takes the count past the
+  // threshold checks; a concurrent one finds less than kWarmCheckBytes.
+  if (g_freed[group].exchange(0, std::memory_order_relaxed) < kWarmCheckBytes) {
+    return;
+  }
+  Check(group);
+}
+
+}  // namespace memgroup::internal::engine
