@@ -174,6 +174,10 @@ class Registry {
   mutable SpinLock lock_;
   std::atomic<bool> initialised_{false};
   GroupSlot* slots_ = nullptr;
+  // One past the highest slot index ever used (the root is slot 0). Written
+  // under lock_ by Create; read by ResetBindingsAfterFork in a fork child,
+  // whose parent held lock_ across the fork.
+  uint32_t slots_used_ = 1;
   GroupState* states_ = nullptr;
   CounterTree tree_;
   ChargeStocks stocks_{CounterTree()};
