@@ -65,17 +65,28 @@ void JoinJobOrDie(const char* path) {
   _exit(2);
 }
 
-}  // namespace
-
-void ConfigureFromEnvironment() {
-  EnvSettings settings;
+// The settings of the environment, or the error line and exit status 2.
+void ParseOrDie(EnvSettings* settings) {
   EnvError err;
-  if (!ParseEnvironment(environ, &settings, &err)) {
+  if (!ParseEnvironment(environ, settings, &err)) {
     char line[1024];  // RawPrint's buffer: the same line as before
     size_t n = FormatEnvError(err, line, sizeof(line));
     RawWriteAll(2, line, n);
     _exit(2);
   }
+}
+
+}  // namespace
+
+void SelectEngineFromEnvironment() {
+  EnvSettings settings;
+  ParseOrDie(&settings);
+  engine::SelectEngine(settings.engine);
+}
+
+void ConfigureFromEnvironment() {
+  EnvSettings settings;
+  ParseOrDie(&settings);
   Apply(settings);
   if (settings.job_path != nullptr) JoinJobOrDie(settings.job_path);
 }

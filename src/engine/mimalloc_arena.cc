@@ -1,0 +1,155 @@
+// The mimalloc engine's arenas and heaps (mimalloc_engine.h): one exclusive
+// mimalloc arena per group on chunks of the reservation tagged for it
+// (CreateArena), the per-thread heaps in those arenas (HeapOf), and the
+// slabs' 64 KiB blocks (SlabAlloc, SlabFree). Owns the thread's heap table.
+//
+// Must never: allocate through malloc; hand out memory outside the group's
+// chunks; use a heap after mimalloc deleted it (HeapOf checks the thread's
+// mimalloc state first); delete a heap (mi_heap_delete hands a group's pages
+// to the thread's default heap, and mimalloc deletes every heap of a thread
+// at its exit anyway).
+//
+// SYNCHRONIZATION: CreateArena runs under the engine lock (engine_internal.h);
+// the arena id is published by CreateArenaSlow's release store of the
+// group's g_arena_ind entry. The heap table is initial-exec TLS, touched only
+// by its thread.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "base/limits.h"
+#include "base/macros.h"
+#include "base/raw_log.h"
+#include "engine/engine_internal.h"
+#include "engine/mimalloc_api.h"
+#include "engine/mimalloc_engine.h"
+#include "engine/owner_table.h"
+#include "engine/slab.h"
+
+namespace memgroup::internal::engine::mi {
+namespace {
+
+// mimalloc 2.0.9's segment and arena block: an arena's start and size must
+// be multiples of it.
+inline constexpr size_t kMiSegmentBytes = size_t{32} << 20;
+
+// The thread's heap per group, and mimalloc's default heap of the thread
+// when they were made: mimalloc's thread-exit cleanup deletes every heap of
+// the thread and resets its default heap, so a changed default heap means
+// the table dangles.
+MG_TLS mi_heap_t* t_heap[kMiMaxGroups];
+MG_TLS mi_heap_t* t_backing = nullptr;
+
+// Bytes of each group's arena: written once under the engine lock, read by
+// statistics (relaxed: the arena's id is published separately).
+constinit std::atomic<uint64_t> g_arena_bytes[kMiMaxGroups];
+
+// The arena size a group asks for: the root group a quarter of the
+// reservation, every other slot an equal share of the rest (1 TiB: 256 GiB
+// and 12 GiB), in whole segments, at least one segment.
+size_t ArenaShare(uint32_t group) {
+  // Acquire: pairs with owner_table::Init's release store (Init ran first).
+  const size_t va = owner_table::g_va_bytes.load(std::memory_order_acquire);
+  size_t share = group == kRootGroup ? va / 4 : va / 4 * 3 / (kMiMaxGroups - 1);
+  share &= ~(kMiSegmentBytes - 1);
+  return share < kMiSegmentBytes ? kMiSegmentBytes : share;
+}
+
+MG_NOINLINE mi_heap_t* HeapSlow(uint32_t group) {
+  // Acquire: pairs with CreateArenaSlow's release store (the arena is set up).
+  const int id = static_cast<int>(ArenaOf(group));
+  if (id == 0) return nullptr;
+  // Initialises mimalloc's state of the thread when needed (again after its
+  // thread-exit cleanup).
+  mi_heap_t* backing = g_api.heap_get_default();
+  if (backing != t_backing) {
+    memset(t_heap, 0, sizeof(t_heap));
+    t_backing = backing;
+  }
+  mi_heap_t* h = g_api.heap_new_in_arena(id);
+  t_heap[group] = h;
+  return h;
+}
+
+}  // namespace
+
+mi_heap_t* HeapOf(uint32_t group) {
+  if (MG_UNLIKELY(group >= kMiMaxGroups)) return nullptr;
+  mi_heap_t* h = t_heap[group];
+  if (MG_LIKELY(h != nullptr && g_api.heap_get_default() == t_backing)) {
+    return h;
+  }
+  return HeapSlow(group);
+}
+
+int CreateArena(uint32_t group) {
+  if (group >= kMiMaxGroups) {
+    RawLog("engine: mimalloc: no arena for group slot %u: mimalloc 2.0.9 has"
+           " 64 arenas, so the mimalloc engine holds at most %u groups (the"
+           " jemalloc engine holds %u)",
+           group, kMiMaxGroups, kMaxGroups);
+    return 0;
+  }
+  // Halve the share until the reservation has room (a small reservation
+  // under RLIMIT_AS); the extra chunks align the arena to a segment.
+  for (size_t bytes = ArenaShare(group); bytes >= kMiSegmentBytes;
+       bytes = (bytes / 2) & ~(kMiSegmentBytes - 1)) {
+    const size_t claim = bytes + kMiSegmentBytes - owner_table::kChunkBytes;
+    void* start = owner_table::ClaimChunks(claim >> owner_table::kChunkShift,
+                                           group);
+    if (start == nullptr) continue;
+    const uintptr_t aligned =
+        (reinterpret_cast<uintptr_t>(start) + kMiSegmentBytes - 1) &
+        ~(kMiSegmentBytes - 1);
+    mi_arena_id_t id = 0;
+    // Committed (ClaimChunks made it readable and writable) and zero (fresh
+    // anonymous memory); exclusive: only heaps made for this arena use it,
+    // and it never falls back to the OS.
+    if (!g_api.manage_os_memory_ex(reinterpret_cast<void*>(aligned), bytes,
+                                   /*is_committed=*/true, /*is_large=*/false,
+                                   /*is_zero=*/true, /*numa_node=*/-1,
+                                   /*exclusive=*/true, &id) ||
+        id <= 0) {
+      RawLog("engine: mimalloc: mimalloc refused an arena for group slot %u"
+             " (it has at most 64)", group);
+      return 0;
+    }
+    // Relaxed: a statistic (see g_arena_bytes).
+    g_arena_bytes[group].store(bytes, std::memory_order_relaxed);
+    return id;
+  }
+  RawLog("engine: mimalloc: the address-space reservation has no room for"
+         " an arena of group slot %u", group);
+  return 0;
+}
+
+uint64_t ArenaBytes(uint32_t group) {
+  // Relaxed: a statistic (see g_arena_bytes).
+  return group < kMiMaxGroups
+             ? g_arena_bytes[group].load(std::memory_order_relaxed)
+             : 0;
+}
+
+void* SlabAlloc(uint32_t group) {
+  mi_heap_t* h = HeapOf(group);
+  if (h == nullptr) return nullptr;
+  // A 64 KiB block of a medium page is 64 KiB-aligned except in a segment's
+  // first page (after the segment's header); only then pay for the aligned
+  // allocation, which takes twice the address space.
+  void* p = g_api.heap_malloc(h, slab::kSlabBytes);
+  if (p != nullptr &&
+      (reinterpret_cast<uintptr_t>(p) & (slab::kSlabBytes - 1)) != 0) {
+    g_api.free(p);
+    p = g_api.heap_malloc_aligned_at(h, slab::kSlabBytes, slab::kSlabBytes, 0);
+  }
+  if (MG_UNLIKELY(p != nullptr && owner_table::OwnerOf(p) != group)) {
+    g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
+    return nullptr;
+  }
+  return p;
+}
+
+void SlabFree(void* mem) { g_api.free(mem); }
+
+}  // namespace memgroup::internal::engine::mi
