@@ -58,6 +58,11 @@ bool Resolve(const char* name, F* out) {
 
 bool Load() {
   if (g_handle != nullptr) return true;
+  // Before mimalloc creates its own thread-exit key (at load).
+  if (!PrepareHeapsKey()) {
+    RawLog("engine: mimalloc: no pthread key left for the thread-exit hook");
+    return false;
+  }
   g_handle = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL | kDeepBind);
   if (g_handle == nullptr) {
     const char* why = dlerror();
@@ -70,7 +75,6 @@ bool Load() {
   bool ok = Resolve("mi_version", &api.version) &&
             Resolve("mi_manage_os_memory_ex", &api.manage_os_memory_ex) &&
             Resolve("mi_heap_new_in_arena", &api.heap_new_in_arena) &&
-            Resolve("mi_heap_get_default", &api.heap_get_default) &&
             Resolve("mi_heap_collect", &api.heap_collect) &&
             Resolve("mi_heap_malloc", &api.heap_malloc) &&
             Resolve("mi_heap_zalloc", &api.heap_zalloc) &&

@@ -23,7 +23,6 @@ struct Api {
                               bool is_large, bool is_zero, int numa_node,
                               bool exclusive, mi_arena_id_t* arena_id);
   mi_heap_t* (*heap_new_in_arena)(mi_arena_id_t arena_id);
-  mi_heap_t* (*heap_get_default)();
   void (*heap_collect)(mi_heap_t* heap, bool force);
   void* (*heap_malloc)(mi_heap_t* heap, size_t size);
   void* (*heap_zalloc)(mi_heap_t* heap, size_t size);

@@ -4,8 +4,7 @@
 // slabs' 64 KiB blocks (SlabAlloc, SlabFree). Owns the thread's heap table.
 //
 // Must never: allocate through malloc; hand out memory outside the group's
-// chunks; use a heap after mimalloc deleted it (HeapOf checks the thread's
-// mimalloc state first); delete a heap (mi_heap_delete hands a group's pages
+// chunks; use a heap after mimalloc deleted it (see t_heap); delete a heap (mi_heap_delete hands a group's pages
 // to the thread's default heap, and mimalloc deletes every heap of a thread
 // at its exit anyway).
 //
@@ -13,6 +12,8 @@
 // the arena id is published by CreateArenaSlow's release store of the
 // group's g_arena_ind entry. The heap table is initial-exec TLS, touched only
 // by its thread.
+#include <pthread.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -34,12 +35,24 @@ namespace {
 // be multiples of it.
 inline constexpr size_t kMiSegmentBytes = size_t{32} << 20;
 
-// The thread's heap per group, and mimalloc's default heap of the thread
-// when they were made: mimalloc's thread-exit cleanup deletes every heap of
-// the thread and resets its default heap, so a changed default heap means
-// the table dangles.
+// The thread's heap per group. mimalloc's thread-exit cleanup (its pthread
+// key's destructor) deletes every heap of the thread, after which these
+// would dangle: HeapsKeyDtor clears the table just before, in every
+// destructor round in which the thread has heaps. Its key is created right
+// before mimalloc is loaded (PrepareHeapsKey), so it has the index just
+// below mimalloc's own key and runs just before it in each round. A
+// thread that allocates after the cleanup (a later destructor) gets new
+// heaps, and mimalloc's state of the thread is made again.
 MG_TLS mi_heap_t* t_heap[kMiMaxGroups];
-MG_TLS mi_heap_t* t_backing = nullptr;
+constinit pthread_key_t g_heaps_key = 0;
+constinit bool g_heaps_key_ok = false;
+
+// Set once, before any heap exists (mimalloc_api.cc runs it before dlopen);
+// the engine's init release store publishes it.
+void HeapsKeyDtor(void*) { memset(t_heap, 0, sizeof(t_heap)); }
+
+// Once per log: the slot limit is the same for every slot.
+constinit std::atomic<bool> g_cap_reported{false};
 
 // Bytes of each group's arena: written once under the engine lock, read by
 // statistics (relaxed: the arena's id is published separately).
@@ -62,13 +75,14 @@ MG_NOINLINE mi_heap_t* HeapSlow(uint32_t group) {
   if (id == 0) return nullptr;
   // Initialises mimalloc's state of the thread when needed (again after its
   // thread-exit cleanup).
-  mi_heap_t* backing = g_api.heap_get_default();
-  if (backing != t_backing) {
-    memset(t_heap, 0, sizeof(t_heap));
-    t_backing = backing;
-  }
   mi_heap_t* h = g_api.heap_new_in_arena(id);
+  if (h == nullptr) return nullptr;
   t_heap[group] = h;
+  // Arms the clearing for the coming destructor round (no allocation for
+  // the low key indices).
+  if (g_heaps_key_ok && pthread_getspecific(g_heaps_key) == nullptr) {
+    (void)pthread_setspecific(g_heaps_key, t_heap);
+  }
   return h;
 }
 
@@ -77,14 +91,21 @@ MG_NOINLINE mi_heap_t* HeapSlow(uint32_t group) {
 mi_heap_t* HeapOf(uint32_t group) {
   if (MG_UNLIKELY(group >= kMiMaxGroups)) return nullptr;
   mi_heap_t* h = t_heap[group];
-  if (MG_LIKELY(h != nullptr && g_api.heap_get_default() == t_backing)) {
-    return h;
-  }
+  if (MG_LIKELY(h != nullptr)) return h;
   return HeapSlow(group);
+}
+
+bool PrepareHeapsKey() {
+  if (!g_heaps_key_ok) {
+    g_heaps_key_ok = pthread_key_create(&g_heaps_key, HeapsKeyDtor) == 0;
+  }
+  return g_heaps_key_ok;
 }
 
 int CreateArena(uint32_t group) {
   if (group >= kMiMaxGroups) {
+    // Relaxed: a once-only flag, no data published with it.
+    if (g_cap_reported.exchange(true, std::memory_order_relaxed)) return 0;
     RawLog("engine: mimalloc: no arena for group slot %u: mimalloc 2.0.9 has"
            " 64 arenas, so the mimalloc engine holds at most %u groups (the"
            " jemalloc engine holds %u)",

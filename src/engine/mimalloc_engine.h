@@ -61,6 +61,11 @@ inline constexpr size_t kMinLargeBytes = 16384;
 // The header of a large block.
 inline constexpr size_t kLargeHeader = 16;
 
+// Creates the key whose destructor forgets a thread's heaps just before
+// mimalloc deletes them (mimalloc_arena.cc); Load calls it before loading
+// the library. False if no key is left.
+[[nodiscard]] bool PrepareHeapsKey();
+
 // Loads libmimalloc and checks its version. Under the engine lock, once.
 // False (with a line on stderr) if it cannot be loaded.
 [[nodiscard]] bool Load();
