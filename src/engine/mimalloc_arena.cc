@@ -51,8 +51,10 @@ constinit bool g_heaps_key_ok = false;
 // the engine's init release store publishes it.
 void HeapsKeyDtor(void*) { memset(t_heap, 0, sizeof(t_heap)); }
 
-// Once per log: the slot limit is the same for every slot.
+// Once per process each: the slot limit is the same for every slot, and an
+// arena that is full says so once.
 constinit std::atomic<bool> g_cap_reported{false};
+constinit std::atomic<bool> g_full_reported{false};
 
 // Bytes of each group's arena: written once under the engine lock, read by
 // statistics (relaxed: the arena's id is published separately).
@@ -93,6 +95,15 @@ mi_heap_t* HeapOf(uint32_t group) {
   mi_heap_t* h = t_heap[group];
   if (MG_LIKELY(h != nullptr)) return h;
   return HeapSlow(group);
+}
+
+void ReportArenaFull(uint32_t group) {
+  // Relaxed: a once-only flag, no data published with it.
+  if (g_full_reported.exchange(true, std::memory_order_relaxed)) return;
+  RawLog("engine: mimalloc: the address-space reservation of group slot %u's"
+         " arena (%llu MiB) is used up; allocations that do not fit fail with"
+         " ENOMEM",
+         group, static_cast<unsigned long long>(ArenaBytes(group) >> 20));
 }
 
 bool PrepareHeapsKey() {
@@ -164,7 +175,11 @@ void* SlabAlloc(uint32_t group) {
     g_api.free(p);
     p = g_api.heap_malloc_aligned_at(h, slab::kSlabBytes, slab::kSlabBytes, 0);
   }
-  if (MG_UNLIKELY(p != nullptr && owner_table::OwnerOf(p) != group)) {
+  if (p == nullptr) {
+    ReportArenaFull(group);
+    return nullptr;
+  }
+  if (MG_UNLIKELY(owner_table::OwnerOf(p) != group)) {
     g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
     return nullptr;
   }

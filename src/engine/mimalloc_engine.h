@@ -87,6 +87,9 @@ uint64_t ArenaBytes(uint32_t group);
 // A 64 KiB, 64 KiB-aligned block of `group`'s arena for a slab, or nullptr.
 // Allocates: never (through malloc).
 void* SlabAlloc(uint32_t group);
+// Says once per process, on stderr, that `group`'s arena is full (mimalloc
+// returned nothing): an exclusive arena never grows.
+void ReportArenaFull(uint32_t group);
 // Gives a slab's block back (from any thread).
 void SlabFree(void* mem);
 

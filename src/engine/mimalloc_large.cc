@@ -99,7 +99,10 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
     q = zero ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
              : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
   }
-  if (MG_UNLIKELY(q == nullptr)) return nullptr;
+  if (MG_UNLIKELY(q == nullptr)) {
+    ReportArenaFull(group);
+    return nullptr;
+  }
   void* p = static_cast<char*>(q) + kLargeHeader;
   // The page-map entry of p's page: "group, no class" (it may still name a
   // slab class from a slab that held this memory before).
