@@ -73,8 +73,13 @@ size_t ArenaShare(uint32_t group) {
 
 MG_NOINLINE mi_heap_t* HeapSlow(uint32_t group) {
   // Acquire: pairs with CreateArenaSlow's release store (the arena is set up).
-  const int id = static_cast<int>(ArenaOf(group));
-  if (id == 0) return nullptr;
+  int id = static_cast<int>(ArenaOf(group));
+  if (id == 0) {
+    // The group's first block: its arena is made here, as the jemalloc
+    // engine makes one on first use.
+    if (!CreateArenaSlow(group)) return nullptr;
+    id = static_cast<int>(ArenaOf(group));
+  }
   // Initialises mimalloc's state of the thread when needed (again after its
   // thread-exit cleanup).
   mi_heap_t* h = g_api.heap_new_in_arena(id);
@@ -104,6 +109,10 @@ void ReportArenaFull(uint32_t group) {
          " arena (%llu MiB) is used up; allocations that do not fit fail with"
          " ENOMEM",
          group, static_cast<unsigned long long>(ArenaBytes(group) >> 20));
+}
+
+mi_heap_s* ExistingHeap(uint32_t group) {
+  return group < kMiMaxGroups ? t_heap[group] : nullptr;
 }
 
 bool PrepareHeapsKey() {

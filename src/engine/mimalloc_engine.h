@@ -77,9 +77,12 @@ int CreateArena(uint32_t group);
 
 // The calling thread's heap in `group`'s arena, created on first use (and
 // again after mimalloc's own thread-exit cleanup deleted the thread's
-// heaps); nullptr if the group has no arena or mimalloc fails. Allocates:
+// heaps), with the arena itself if the group has none yet; nullptr if the
+// group cannot have an arena or mimalloc fails. Allocates:
 // never (through malloc).
 mi_heap_s* HeapOf(uint32_t group);
+// The calling thread's heap in `group`'s arena if it has one, else nullptr.
+mi_heap_s* ExistingHeap(uint32_t group);
 
 // Bytes of `group`'s arena (0 without one): a statistic.
 uint64_t ArenaBytes(uint32_t group);

@@ -159,8 +159,8 @@ size_t ResizeLargeInPlace(void* p, size_t size, size_t extra, size_t align,
 }
 
 void Purge(uint32_t group) {
-  if (group >= kMiMaxGroups || ArenaOf(group) == 0) return;
-  mi_heap_t* h = HeapOf(group);
+  // Only this thread's heap can be collected from here; none, nothing.
+  mi_heap_t* h = ExistingHeap(group);
   if (h != nullptr) g_api.heap_collect(h, true);
 }
 

@@ -288,6 +288,27 @@ TEST_F(EngineTest, UsableSizeMatchesGoodSize) {
   EXPECT_EQ(engine::Alloc(1, size_t{1} << 62, 0, false), nullptr);
 }
 
+// A group whose first block is large (or aligned above a page) gets its
+// arena then, on either engine.
+TEST_F(EngineTest, FirstBlockOfAGroupIsLarge) {
+  std::thread t([] {
+    void* p = engine::Alloc(36, 100000, 0, false);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(engine::OwnerOf(p), 36u);
+    EXPECT_EQ(engine::UsableSize(p), engine::GoodSize(100000, 0));
+    void* q = engine::Alloc(37, 5 * kMiB, 64 * 1024, true);
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ(engine::OwnerOf(q), 37u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % (64 * 1024), 0u);
+    EXPECT_TRUE(IsZero(q, 5 * kMiB));
+    engine::Free(p, 36);
+    engine::Free(q, 37);
+    engine::Purge(36);  // This thread never had a heap in 36's arena left.
+    engine::ThreadExit();
+  });
+  t.join();
+}
+
 TEST_F(EngineTest, ManyGroups) {
   // The mimalloc engine has arenas for slots 0 to 62 (64 in mimalloc 2.0.9,
   // one kept free): slots from 41 (above the other tests' groups) to 62.
