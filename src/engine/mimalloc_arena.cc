@@ -181,13 +181,14 @@ void* SlabAlloc(uint32_t group) {
   void* p = g_api.heap_malloc(h, slab::kSlabBytes);
   if (p != nullptr &&
       (reinterpret_cast<uintptr_t>(p) & (slab::kSlabBytes - 1)) != 0) {
-    g_api.free(p);
+    g_api.free(p);  // Untouched: nothing for ThreadSanitizer to order.
     p = g_api.heap_malloc_aligned_at(h, slab::kSlabBytes, slab::kSlabBytes, 0);
   }
   if (p == nullptr) {
     ReportArenaFull(group);
     return nullptr;
   }
+  TsanAllocated(p);
   if (MG_UNLIKELY(owner_table::OwnerOf(p) != group)) {
     g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
     return nullptr;
@@ -195,6 +196,9 @@ void* SlabAlloc(uint32_t group) {
   return p;
 }
 
-void SlabFree(void* mem) { g_api.free(mem); }
+void SlabFree(void* mem) {
+  TsanFreed(mem);
+  g_api.free(mem);
+}
 
 }  // namespace memgroup::internal::engine::mi

@@ -42,6 +42,18 @@
 
 struct mi_heap_s;  // mimalloc.h's mi_heap_t
 
+#if defined(__SANITIZE_THREAD__)
+#define MG_MI_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MG_MI_TSAN 1
+#endif
+#endif
+#ifdef MG_MI_TSAN
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#endif
+
 namespace memgroup::internal::engine {
 
 // Set by SelectEngine before Init and never changed afterwards (plain bool:
@@ -65,6 +77,30 @@ inline constexpr size_t kLargeHeader = 16;
 // mimalloc deletes them (mimalloc_arena.cc); Load calls it before loading
 // the library. False if no key is left.
 [[nodiscard]] bool PrepareHeapsKey();
+
+// ThreadSanitizer cannot see mimalloc's own synchronization (the library
+// is not instrumented, and a block freed by one thread reaches another
+// through its lock-free lists): the engine tells it that a block's free
+// happens before its next allocation at the same address. No-ops otherwise.
+#ifdef MG_MI_TSAN
+inline constexpr bool kTsanBuild = true;
+#else
+inline constexpr bool kTsanBuild = false;
+#endif
+MG_ALWAYS_INLINE void TsanFreed(void* block) {
+#ifdef MG_MI_TSAN
+  __tsan_release(block);
+#else
+  (void)block;
+#endif
+}
+MG_ALWAYS_INLINE void TsanAllocated(void* block) {
+#ifdef MG_MI_TSAN
+  __tsan_acquire(block);
+#else
+  (void)block;
+#endif
+}
 
 // Loads libmimalloc and checks its version. Under the engine lock, once.
 // False (with a line on stderr) if it cannot be loaded.

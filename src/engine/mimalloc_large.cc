@@ -91,18 +91,23 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   mi_heap_t* h = HeapOf(group);
   if (MG_UNLIKELY(h == nullptr)) return nullptr;
   const size_t total = usable + kLargeHeader;
+  // Under ThreadSanitizer the block is cleared here, after TsanAllocated
+  // (mimalloc's own clearing would precede it).
+  const bool mi_zero = zero && !kTsanBuild;
   void* q;
   if (align <= kLargeHeader) {
-    q = zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
+    q = mi_zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
   } else {
     // The block after the header aligned: mimalloc aligns q + offset.
-    q = zero ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
-             : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
+    q = mi_zero ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
+                : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
   }
   if (MG_UNLIKELY(q == nullptr)) {
     ReportArenaFull(group);
     return nullptr;
   }
+  TsanAllocated(q);
+  if (zero && !mi_zero) memset(q, 0, total);
   void* p = static_cast<char*>(q) + kLargeHeader;
   // The page-map entry of p's page: "group, no class" (it may still name a
   // slab class from a slab that held this memory before).
@@ -118,6 +123,7 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
 
 void FreeLarge(void* p, uint32_t owner) {
   Count(owner, -1, -static_cast<int64_t>(LargeUsable(p)));
+  TsanFreed(static_cast<char*>(p) - kLargeHeader);
   g_api.free(static_cast<char*>(p) - kLargeHeader);
 }
 
