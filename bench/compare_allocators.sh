@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Compares memgroup (LD_PRELOAD=libmemgroup.so, MEMGROUP_MAX=4G so a limit is
-# set) with glibc and Debian's stock jemalloc, mimalloc and tcmalloc:
+# Compares memgroup on both engines (LD_PRELOAD=libmemgroup.so, MEMGROUP_MAX=4G
+# so a limit is set; MEMGROUP_ENGINE=jemalloc as "memgroup", mimalloc as
+# "memgroup_mi") with glibc and Debian's stock jemalloc, mimalloc and tcmalloc:
 #   1. bench/malloc_benchmark (Google Benchmark, links nothing of memgroup)
 #      under every allocator, in interleaved rounds; min ns/op per benchmark;
 #   2. real programs (python3 with PYTHONMALLOC=malloc, sqlite3, perl, git,
@@ -10,7 +11,7 @@
 #      (Ir(2N) - Ir(N)) / N, with bench/malloc_loop_callgrind.
 # Records the run's setup (command line, library source commit, machine) in
 # DIR/meta.txt and prints bench/report.py's tables of DIR: absolute values
-# and the ratios memgroup/jemalloc and memgroup/glibc. docs/perf.md's tables
+# and the ratios memgroup/jemalloc, memgroup/glibc and memgroup_mi/mimalloc. docs/perf.md's tables
 # and chart come from `bench/report.py --chart docs/perf.svg DIR`.
 #
 # usage: bench/compare_allocators.sh [options] LIB_MEMGROUP
@@ -71,13 +72,14 @@ else
 fi
 
 libdir=/usr/lib/x86_64-linux-gnu
-names=(glibc jemalloc mimalloc tcmalloc memgroup)
+names=(glibc jemalloc mimalloc tcmalloc memgroup memgroup_mi)
 declare -A preload=(
   [glibc]=""
   [jemalloc]=$libdir/libjemalloc.so.2
   [mimalloc]=$libdir/libmimalloc.so.2
   [tcmalloc]=$libdir/libtcmalloc_minimal.so.4
   [memgroup]=$lib_memgroup
+  [memgroup_mi]=$lib_memgroup
 )
 for n in "${names[@]}"; do
   p=${preload[$n]}
@@ -91,7 +93,9 @@ alloc_env() {
   if [[ -z "$p" ]]; then
     alloc_env=(env -u LD_PRELOAD)
   elif [[ $1 == memgroup ]]; then
-    alloc_env=(env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max")
+    alloc_env=(env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max" MEMGROUP_ENGINE=jemalloc)
+  elif [[ $1 == memgroup_mi ]]; then
+    alloc_env=(env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max" MEMGROUP_ENGINE=mimalloc)
   else
     alloc_env=(env LD_PRELOAD="$p")
   fi
@@ -310,6 +314,7 @@ if [[ $do_callgrind -eq 1 ]]; then
   else
     saved_memgroup=${preload[memgroup]}
     preload[memgroup]=${cg_lib:-$saved_memgroup}
+    preload[memgroup_mi]=${preload[memgroup]}
     for a in "${names[@]}"; do
       for mode in malloc new sized fresh; do
         for n in "$cg_n" $((2 * cg_n)); do
@@ -331,6 +336,7 @@ if [[ $do_callgrind -eq 1 ]]; then
       done
     done
     preload[memgroup]=$saved_memgroup
+    preload[memgroup_mi]=$saved_memgroup
   fi
 fi
 

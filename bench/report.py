@@ -3,8 +3,9 @@
 
 Prints markdown: the run's setup (command, machine, commit) and one table per
 benchmark family, each with the absolute values for glibc, jemalloc,
-mimalloc, tcmalloc and memgroup and the ratios memgroup/jemalloc and
-memgroup/glibc:
+mimalloc, tcmalloc, memgroup (the jemalloc engine) and memgroup_mi (the
+mimalloc engine) and the ratios memgroup/jemalloc, memgroup/glibc and
+memgroup_mi/mimalloc (mi/mimalloc):
   - micro benchmarks (bench/malloc_benchmark): ns per malloc+free pair,
     min over rounds;
   - real programs: wall time (min / median over rounds), median peak RSS,
@@ -15,7 +16,7 @@ benchmark (log scale; .svg or .png by PATH's suffix; needs python3-matplotlib).
 
 usage: bench/report.py [--chart PATH] [--details] OUT_DIR
   --chart PATH   draw the chart to PATH (.svg or .png)
-  --details      also print the median micro table and, for memgroup and
+  --details      also print the median micro table and, for memgroup, memgroup_mi and
                  jemalloc, the callgrind instructions per pair by function
 """
 
@@ -29,7 +30,10 @@ import statistics
 import sys
 from collections import defaultdict
 
-NAMES = ["glibc", "jemalloc", "mimalloc", "tcmalloc", "memgroup"]
+NAMES = ["glibc", "jemalloc", "mimalloc", "tcmalloc", "memgroup", "memgroup_mi"]
+# Ratio columns: (numerator, denominator, header).
+RATIOS = [("memgroup", "jemalloc", "mg/jemalloc"), ("memgroup", "glibc", "mg/glibc"),
+          ("memgroup_mi", "mimalloc", "mi/mimalloc")]
 CG_LABELS = {
     "malloc": "malloc(64)+free",
     "new": "new(64)+delete",
@@ -182,13 +186,13 @@ def table(header, rows):
 
 
 def cells(values, fmt):
-    """One cell per allocator, then mg/jemalloc and mg/glibc. `values` is a
-    list of {allocator: value} joined with " / " in each cell."""
+    """One cell per allocator, then the RATIOS. `values` is a list of
+    {allocator: value} joined with " / " in each cell."""
     out = []
     for a in NAMES:
         out.append(" / ".join(fmt(v[a]) if a in v else "-" for v in values))
-    for base in ("jemalloc", "glibc"):
-        out.append(" / ".join(ratio(v.get("memgroup"), v.get(base)) for v in values))
+    for num, base, _ in RATIOS:
+        out.append(" / ".join(ratio(v.get(num), v.get(base)) for v in values))
     return out
 
 
@@ -216,7 +220,7 @@ def setup_section(r):
     return table(["", ""], rows)
 
 
-HEADER = NAMES + ["mg/jemalloc", "mg/glibc"]
+HEADER = NAMES + [h for _, _, h in RATIOS]
 
 
 def micro_section(r, agg=min, agg_name="min"):
@@ -286,7 +290,7 @@ def details_sections(r):
     out = []
     if r.micro:
         out.append(micro_section(r, statistics.median, "median"))
-    for alloc in ("memgroup", "jemalloc"):
+    for alloc in ("memgroup", "memgroup_mi", "jemalloc"):
         for mode in ("malloc", "fresh"):
             if (alloc, mode) not in r.cg_ns:
                 continue
@@ -366,7 +370,7 @@ def draw_panel(ax, title, rows, others, colors, ticker):
                 ys.append(j + (i - (len(others) - 1) / 2) * bar)
                 xs.append(values[a])
         ax.barh(ys, [x - 1 for x in xs], left=1, height=bar, color=colors[a], label=a)
-        if a == "memgroup":
+        if a in ("memgroup", "memgroup_mi"):
             for y, x in zip(ys, xs):
                 ax.annotate(f"{x:.2f}", (x, y), xytext=(3 if x >= 1 else -3, 0),
                             textcoords="offset points", va="center",
@@ -404,7 +408,8 @@ def draw_chart(r, path):
         sys.exit("report.py: nothing to chart in " + r.out)
     others = [a for a in NAMES if a != "glibc"]
     colors = {"jemalloc": "#4c72b0", "mimalloc": "#55a868",
-              "tcmalloc": "#8172b2", "memgroup": "#dd5144"}
+              "tcmalloc": "#8172b2", "memgroup": "#dd5144",
+              "memgroup_mi": "#e8a33d"}
 
     # Two columns: each panel goes to the column with fewer rows so far.
     columns = [[], []]

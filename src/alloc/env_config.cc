@@ -65,12 +65,10 @@ void JoinJobOrDie(const char* path) {
   _exit(2);
 }
 
-}  // namespace
-
-void ConfigureFromEnvironment() {
-  EnvSettings settings;
+// The settings of the environment, or the error line and exit status 2.
+void ParseOrDie(EnvSettings* settings) {
   EnvError err;
-  if (!ParseEnvironment(environ, &settings, &err)) {
+  if (!ParseEnvironment(environ, settings, &err)) {
     char line[1024];  // RawPrint's buffer: the same line as before
     size_t n = FormatEnvError(err, line, sizeof(line));
     RawWriteAll(2, line, n);
@@ -78,14 +76,27 @@ void ConfigureFromEnvironment() {
   }
   // A stats file that cannot be written would be lost at exit, after the
   // whole run: refuse it now, like a malformed value.
-  if (settings.stats_path != nullptr) {
-    if (int e = StatsPathWriteError(settings.stats_path); e != 0) {
+  if (settings->stats_path != nullptr) {
+    if (int e = StatsPathWriteError(settings->stats_path); e != 0) {
       RawPrint(2, "memgroup: invalid MEMGROUP_STATS='%s': %s: %s (%s)\n",
-               settings.stats_path, kStatsPathUnwritable, strerrordesc_np(e),
+               settings->stats_path, kStatsPathUnwritable, strerrordesc_np(e),
                strerrorname_np(e));
       _exit(2);
     }
   }
+}
+
+}  // namespace
+
+void SelectEngineFromEnvironment() {
+  EnvSettings settings;
+  ParseOrDie(&settings);
+  engine::SelectEngine(settings.engine);
+}
+
+void ConfigureFromEnvironment() {
+  EnvSettings settings;
+  ParseOrDie(&settings);
   Apply(settings);
   if (settings.job_path != nullptr) JoinJobOrDie(settings.job_path);
 }

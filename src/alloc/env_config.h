@@ -1,5 +1,6 @@
 // Configuration from the environment (MEMGROUP_*), read once at init and
-// applied to the process group "/": limits through the group layer's
+// applied to the process group "/" (and the engine choice, before the
+// engine starts): limits through the group layer's
 // SetLimit, the OOM policy, fault injection, the stats report's path.
 // Any malformed or unknown variable exits with status 2, after the line of
 // base/parse_env.h's FormatEnvError (which does the validation); so does a
@@ -12,6 +13,11 @@
 #define MEMGROUP_SRC_ALLOC_ENV_CONFIG_H_
 
 namespace memgroup::internal::alloc {
+
+// Reads MEMGROUP_ENGINE and selects the engine (engine::SelectEngine);
+// called before engine::Init. A malformed environment exits as
+// ConfigureFromEnvironment does.
+void SelectEngineFromEnvironment();
 
 // Reads and applies MEMGROUP_*; the registry must be initialised.
 void ConfigureFromEnvironment();

@@ -62,8 +62,11 @@ bool DoInit() {
     RawLog("cannot map the group registry");
     return false;
   }
+  SelectEngineFromEnvironment();
   if (!engine::Init()) {
-    RawLog("cannot initialise the jemalloc engine");
+    RawLog("cannot initialise the %s engine",
+           engine::SelectedEngine() == EngineChoice::kMimalloc ? "mimalloc"
+                                                                : "jemalloc");
     return false;
   }
   ConfigureFromEnvironment();

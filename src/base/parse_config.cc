@@ -91,11 +91,19 @@ ParseConfigError ParseOomPolicy(const char* text, OomSetting* out) {
   return ParseConfigError::kOk;
 }
 
-ParseConfigError ParseEngineName(const char* text) {
+ParseConfigError ParseEngineName(const char* text, EngineChoice* out) {
   const char *p, *e;
   if (!Trim(text, &p, &e)) return ParseConfigError::kEmpty;
-  return Is(p, e, "jemalloc") ? ParseConfigError::kOk
-                              : ParseConfigError::kUnknown;
+  EngineChoice choice;
+  if (Is(p, e, "jemalloc")) {
+    choice = EngineChoice::kJemalloc;
+  } else if (Is(p, e, "mimalloc")) {
+    choice = EngineChoice::kMimalloc;
+  } else {
+    return ParseConfigError::kUnknown;
+  }
+  if (out != nullptr) *out = choice;
+  return ParseConfigError::kOk;
 }
 
 ParseConfigError ParseProbability(const char* text, double* out) {

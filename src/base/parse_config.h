@@ -48,10 +48,13 @@ inline constexpr const char kOomPolicyExpected[] =
     "enomem, abort, kill, wait or wait:SECONDS (SECONDS from 0 to "
     "9223372036; 0 fails at once after reclaim)";
 
-// "jemalloc", the only engine of this build.
-[[nodiscard]] ParseConfigError ParseEngineName(const char* text);
-inline constexpr const char kEngineExpected[] =
-    "jemalloc (the only engine of this build)";
+// The allocation engines (MEMGROUP_ENGINE, `memgroup run --engine`).
+enum class EngineChoice : uint32_t { kJemalloc = 0, kMimalloc = 1 };
+// "jemalloc" or "mimalloc", in any case, surrounded by blanks or not. Sets
+// *out (when not nullptr) only on success.
+[[nodiscard]] ParseConfigError ParseEngineName(const char* text,
+                                               EngineChoice* out = nullptr);
+inline constexpr const char kEngineExpected[] = "jemalloc or mimalloc";
 
 // A probability: decimal digits with an optional fraction ("0", "0.05",
 // "1", "1.0"), from 0 to 1.

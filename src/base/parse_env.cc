@@ -75,7 +75,7 @@ bool Accept(const char* name, const char* value, EnvSettings* out,
     return true;
   }
   if (strcmp(name, "MEMGROUP_ENGINE") == 0) {
-    ParseConfigError e = ParseEngineName(value);
+    ParseConfigError e = ParseEngineName(value, &out->engine);
     if (e != ParseConfigError::kOk) return BadWord(err, e, kEngineExpected);
     out->has_engine = true;
     return true;

@@ -26,7 +26,8 @@ struct EnvSettings {
   bool has_oom = false;
   OomSetting oom;
   const char* stats_path = nullptr;  // MEMGROUP_STATS, as given
-  bool has_engine = false;           // MEMGROUP_ENGINE (only jemalloc)
+  bool has_engine = false;           // MEMGROUP_ENGINE
+  EngineChoice engine = EngineChoice::kJemalloc;
   bool has_control = false;
   bool control = false;
   bool has_fault = false;

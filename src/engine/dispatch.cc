@@ -4,7 +4,9 @@
 // other-group cache (other_cache.h) or the group's slabs for another group's
 // small blocks, and to jemalloc for large ones: through thread.arena and the
 // automatic tcache for the bound group, MALLOCX_ARENA and an explicit tcache
-// (tcache_slots.h) for the others. Owns t_bound.
+// (tcache_slots.h) for the others; with the mimalloc engine, large blocks
+// go to mimalloc_engine.h after the shared small-block paths (one branch
+// per slow path). Owns t_bound.
 //
 // Must never: hand out a block outside the requested group (a block
 // jemalloc serves from another arena is given back); pass MALLOCX_ARENA
@@ -22,6 +24,7 @@
 #include "engine/engine_internal.h"
 #include "engine/front_cache_internal.h"
 #include "engine/jemalloc_private.h"
+#include "engine/mimalloc_engine.h"
 #include "engine/other_cache.h"
 #include "engine/owner_table.h"
 #include "engine/slab.h"
@@ -97,6 +100,18 @@ bool BindThread(uint32_t group) {
   if (fc != nullptr) front::Flush(fc);
   // The new group's blocks are cached in one place only.
   FlushOtherCacheOf(group);
+  if (UsesMimalloc()) {
+    // No thread.arena: the front cache is the only per-thread binding (the
+    // thread's mimalloc heaps are per group, mimalloc_engine.h).
+    t_bound = group;
+    if (fc != nullptr) {
+      front::SetGroup(fc, group);
+    } else {
+      fc = front::Acquire(group);
+    }
+    t_front = fc;
+    return true;
+  }
   unsigned ind = ArenaOf(group);
   if (mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
                         nullptr, nullptr, &ind, sizeof(ind)) != 0) {
@@ -140,6 +155,7 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     if (p != nullptr && zero) memset(p, 0, size);
     return p;
   }
+  if (UsesMimalloc()) return mi::AllocLarge(group, size, align, zero, usable);
   if (MG_LIKELY(group == t_bound)) {
     // thread.arena is the group's arena; the front cache and the automatic
     // tcache hold only this group's blocks.
@@ -174,6 +190,10 @@ void Free(void* p, uint32_t owner) {
     FreeSmall(p, owner, cls);
     return;
   }
+  if (UsesMimalloc()) {
+    mi::FreeLarge(p, owner);
+    return;
+  }
   if (cls == 0) {
     // Above the front cache's classes: an extent of its own, which stays
     // dirty in the arena; warm_large.h bounds those bytes.
@@ -206,6 +226,7 @@ void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
     Free(p, owner);
     return moved;
   }
+  if (UsesMimalloc()) return mi::ReallocLarge(p, size, align, owner, new_usable);
   void* q = nullptr;
   if (owner == t_bound) {
     // No arena flag: a moved block goes to the thread's arena, which is the
@@ -229,6 +250,7 @@ size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
   if (const uint32_t cls = SmallClassOf(p); cls != 0) {
     return g_usable_of_class[cls];  // A slab region keeps its class.
   }
+  if (UsesMimalloc()) return mi::ResizeLargeInPlace(p, size, extra, align, owner);
   // In place: the block keeps its extent, hence its group, but a large block
   // may change class (never to a small one: jemalloc moves those).
   size_t usable = mgje_xallocx(p, size == 0 ? 1 : size, extra, AlignFlags(align));
@@ -240,6 +262,7 @@ size_t UsableSize(const void* p) {
   if (const uint32_t cls = SmallClassOf(p); cls != 0) {
     return g_usable_of_class[cls];
   }
+  if (UsesMimalloc()) return mi::LargeUsable(p);
   return mgje_sallocx(p, 0);
 }
 
@@ -258,6 +281,7 @@ size_t GoodSize(size_t size, size_t align) {
       return (size + delta - 1) & ~(delta - 1);
     }
   }
+  if (UsesMimalloc()) return mi::GoodSize(size == 0 ? 1 : size, align);
   return mgje_nallocx(size == 0 ? 1 : size, AlignFlags(align));
 }
 
@@ -270,10 +294,14 @@ void Purge(uint32_t group) {
   // Only the calling thread's caches can be flushed from here.
   if (group == t_bound) {
     if (t_front != nullptr) front::Flush(t_front);
-    FlushAutomaticTcache();
+    if (!UsesMimalloc()) FlushAutomaticTcache();
   }
   FlushOtherCacheOf(group);
   slab::ReleaseEmpty(group);
+  if (UsesMimalloc()) {
+    mi::Purge(group);
+    return;
+  }
   FlushThreadTcacheOf(group);
   ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
 }

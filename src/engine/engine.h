@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "base/limits.h"
+#include "base/parse_config.h"
 
 namespace memgroup::internal {
 
@@ -47,6 +48,15 @@ struct EngineSizeClass {
 };
 
 namespace engine {
+
+// The process's engine (MEMGROUP_ENGINE): jemalloc (the default) or
+// mimalloc (mimalloc_engine.h). Chosen once, before Init; the choice never
+// changes afterwards. Each entry point below serves both: the front caches
+// and slabs are shared, and a single branch in each slow path sends the
+// rest (large blocks, slab memory, arenas, statistics) to the chosen
+// engine. Allocates: never.
+void SelectEngine(EngineChoice choice);
+EngineChoice SelectedEngine();
 
 // One-time initialisation; idempotent and thread-safe. Reserves the VA range
 // and owner table and forces the engine's own init. Returns false if the

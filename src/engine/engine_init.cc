@@ -1,7 +1,8 @@
 // Engine initialisation and arena creation: Init (the owner table, jemalloc's
-// own init, the MIBs (warm_large.h's too), the front cache's class tables)
-// and EnsureGroup (a manual arena per group, made with group_arena.h's
-// hooks). Owns the engine
+// own init, the MIBs (warm_large.h's too), the front cache's class tables;
+// or, for the mimalloc engine, the library and the class tables) and
+// EnsureGroup (a manual jemalloc arena per group, made with group_arena.h's
+// hooks; or a mimalloc arena, mimalloc_engine.h). Owns the engine
 // lock, the init state, the MIBs and the group -> arena index table
 // (engine_internal.h). Slow paths only.
 //
@@ -18,7 +19,9 @@
 #include "base/spinlock.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/front_cache_internal.h"
 #include "engine/group_arena.h"
+#include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
 #include "engine/slab.h"
 #include "engine/va_budget.h"
@@ -61,6 +64,15 @@ void ReportNoReservation() {
   }
 }
 
+// The mimalloc engine's part of InitSlow: the library and the class tables
+// (computed: jemalloc is never initialised in such a process).
+bool InitMimalloc() {
+  if (!mi::Load()) return false;
+  // Without the class tables the engine cannot tell slab classes from large
+  // blocks: unlike the jemalloc engine it has no fallback.
+  return front::InitClasses();
+}
+
 MG_NOINLINE MG_COLD bool InitSlow() {
   SpinLockHolder holder(&g_engine_lock);
   // Relaxed: under g_engine_lock, which orders it with the writer.
@@ -68,6 +80,13 @@ MG_NOINLINE MG_COLD bool InitSlow() {
   if (state != kUninit) return state == kReady;
   bool ok = owner_table::Init();
   if (!ok) ReportNoReservation();
+  if (UsesMimalloc()) {
+    ok = ok && InitMimalloc();
+    if (!ok) RawLog("engine: mimalloc initialisation failed");
+    // Pairs with Init's acquire load: publishes the reservation and tables.
+    g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
+    return ok;
+  }
   // The first mallctl forces jemalloc's initialisation (if its constructor
   // has not run yet); then check that our forced options won.
   bool retain = false;
@@ -110,6 +129,15 @@ MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group) {
   SpinLockHolder holder(&g_engine_lock);
   // Relaxed: under g_engine_lock, the only writer.
   if (g_arena_ind[group].load(std::memory_order_relaxed) != 0) return true;
+  if (UsesMimalloc()) {
+    // The group's mimalloc arena id (>= 1) stands in for the arena index.
+    const int id = mi::CreateArena(group);
+    if (id <= 0 || !slab::InitGroup(group, 0)) return false;
+    // Pairs with ArenaOf's acquire load.
+    g_arena_ind[group].store(static_cast<uint32_t>(id),
+                             std::memory_order_release);
+    return true;
+  }
   extent_hooks_t* hooks = GroupHooks(group);
   unsigned ind = 0;
   size_t len = sizeof(ind);

@@ -1,7 +1,9 @@
 // Statistics and jemalloc's control interface: GroupStats and
 // GroupHistogram (jemalloc's per-arena statistics, corrected for the slabs,
 // which jemalloc counts as large blocks), the mallctl family forwarded to
-// the private jemalloc (refusing background threads) and MallocStatsPrint.
+// the private jemalloc (refusing background threads) and MallocStatsPrint;
+// with the mimalloc engine, GroupStats and GroupHistogram come from
+// mimalloc_engine.h and the slabs, and the mallctl family answers ENOENT.
 // Owns nothing. Slow paths only.
 //
 // Must never: allocate through malloc (mallctl names are built by hand, not
@@ -16,6 +18,7 @@
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
 #include "engine/group_arena.h"
+#include "engine/mimalloc_engine.h"
 #include "engine/jemalloc_private.h"
 #include "engine/slab.h"
 
@@ -72,6 +75,7 @@ unsigned ArenaForStats(uint32_t group) {
 
 bool GroupStats(uint32_t group, EngineGroupStats* out) {
   if (out == nullptr) return false;
+  if (UsesMimalloc()) return mi::GroupStats(group, out);
   const unsigned ind = ArenaForStats(group);
   if (ind == 0) return false;
   auto read = [ind](const char* leaf, size_t* v) {
@@ -110,6 +114,17 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
 
 size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
   if (out == nullptr) return 0;
+  if (UsesMimalloc()) {
+    // The slab classes only: mimalloc keeps no per-arena count of large
+    // blocks by size.
+    if (group >= kMaxGroups || ArenaOf(group) == 0) return 0;
+    size_t n = 0;
+    for (uint32_t cls = 1; cls <= slab::kSmallClasses && n < cap; ++cls) {
+      const uint64_t count = slab::RegionsOut(group, cls);
+      if (count != 0) out[n++] = {g_usable_of_class[cls], count};
+    }
+    return n;
+  }
   const unsigned ind = ArenaForStats(group);
   if (ind == 0) return 0;
   unsigned nbins = 0, nlextents = 0;
@@ -160,15 +175,18 @@ int Mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp,
        strcmp(name, "max_background_threads") == 0)) {
     return EPERM;  // See engine.h, Mallctl.
   }
+  if (UsesMimalloc()) return ENOENT;  // No jemalloc in this process.
   return mgje_mallctl(name, oldp, oldlenp, newp, newlen);
 }
 
 int MallctlNameToMib(const char* name, size_t* mibp, size_t* miblenp) {
+  if (UsesMimalloc()) return ENOENT;
   return mgje_mallctlnametomib(name, mibp, miblenp);
 }
 
 int MallctlByMib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp,
                  void* newp, size_t newlen) {
+  if (UsesMimalloc()) return ENOENT;
   if (newp != nullptr && mib != nullptr && miblen == 1 && Init() &&
       (mib[0] == g_mibs.background_thread.v[0] ||
        mib[0] == g_mibs.max_background_threads.v[0])) {
@@ -179,6 +197,13 @@ int MallctlByMib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp,
 
 void MallocStatsPrint(void (*write_cb)(void*, const char*), void* cbopaque,
                       const char* opts) {
+  if (UsesMimalloc()) {
+    if (write_cb != nullptr) {
+      write_cb(cbopaque, "memgroup: the mimalloc engine has no jemalloc "
+                         "statistics (see `memgroup stat`)\n");
+    }
+    return;
+  }
   mgje_malloc_stats_print(write_cb, cbopaque, opts);
 }
 

@@ -16,6 +16,7 @@
 #include "base/sys.h"
 #include "engine/engine.h"
 #include "engine/jemalloc_private.h"
+#include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
 #include "engine/slab.h"
 
@@ -111,6 +112,19 @@ void FlushAll(FrontCache* fc) {
 
 }  // namespace
 
+// jemalloc's class `j` (0-based, small bins then large extents) as
+// computed for its Debian build (16-byte quantum, 4 KiB pages): 8, 16, then
+// multiples of 16 up to 64, then four classes per doubling. The mimalloc
+// engine's classes (mimalloc never initialises jemalloc); the jemalloc
+// engine reads them from jemalloc, and tests/engine checks they agree.
+size_t ComputedClassSize(unsigned j) {
+  if (j < 2) return size_t{8} << j;
+  if (j < 5) return size_t{16} * j;
+  const unsigned group = (j - 5) / 4;
+  const unsigned k = (j - 5) % 4 + 1;
+  return (size_t{64} << group) + k * (size_t{16} << group);
+}
+
 void FillAlignMasks() {
   for (uint32_t c = 1; c < kFrontFirstLarge; ++c) {
     const uint32_t size = g_usable_of_class[c];
@@ -128,9 +142,15 @@ bool FillClasses() {
   size_t len = sizeof(nbins);
   size_t page = 0;
   size_t plen = sizeof(page);
-  if (mgje_mallctl("arenas.nbins", &nbins, &len, nullptr, 0) != 0 ||
-      mgje_mallctl("arenas.page", &page, &plen, nullptr, 0) != 0 ||
-      nbins + 1 + kExtraClasses != kFrontFirstLarge ||
+  const bool computed = UsesMimalloc();
+  if (computed) {
+    nbins = kFrontFirstLarge - 1 - kExtraClasses;
+    page = kPageSize;
+  } else if (mgje_mallctl("arenas.nbins", &nbins, &len, nullptr, 0) != 0 ||
+             mgje_mallctl("arenas.page", &page, &plen, nullptr, 0) != 0) {
+    nbins = 0;
+  }
+  if (nbins + 1 + kExtraClasses != kFrontFirstLarge ||
       page != (size_t{1} << owner_table::kPageShift)) {
     RawLog("engine: unexpected jemalloc size classes; front cache disabled");
     return false;
@@ -139,9 +159,11 @@ bool FillClasses() {
   // preceded by the midpoint between it and the class before.
   uint32_t cls = 1;
   for (unsigned j = 0; cls < kFrontClasses; ++j) {
-    size_t size = j < nbins
-                      ? ReadClassValue<size_t>("arenas.bin.0.size", j)
-                      : ReadClassValue<size_t>("arenas.lextent.0.size", j - nbins);
+    size_t size =
+        computed ? ComputedClassSize(j)
+        : j < nbins
+            ? ReadClassValue<size_t>("arenas.bin.0.size", j)
+            : ReadClassValue<size_t>("arenas.lextent.0.size", j - nbins);
     if (size == 0 || size > UINT32_MAX) return false;
     if (size > kExtraFrom && size <= 2 * kExtraFrom) {
       g_usable_of_class[cls] =

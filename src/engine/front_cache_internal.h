@@ -1,20 +1,28 @@
 // The engine-side operations on front caches (front_cache.cc), used by the
-// jemalloc engine's bind, alloc, free, exit and fork paths. Everything here
+// engines' bind, alloc, free, exit and fork paths (the mimalloc engine
+// never puts a large block in a cache). Everything here
 // runs on the cache's owner thread (except ChildFork) and is a slow path.
 // Allocates: never (through malloc).
 #ifndef MEMGROUP_SRC_ENGINE_FRONT_CACHE_INTERNAL_H_
 #define MEMGROUP_SRC_ENGINE_FRONT_CACHE_INTERNAL_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/front_cache.h"
 
 namespace memgroup::internal::engine::front {
 
-// Fills the class tables from jemalloc and checks them. Called once from the
-// engine's init; false leaves the front cache disabled (Acquire returns
-// nullptr) and the engine working without it.
+// Fills the class tables from jemalloc (the mimalloc engine: from
+// ComputedClassSize) and checks them. Called once from the engine's init;
+// false leaves the front cache disabled (Acquire returns nullptr) and the
+// jemalloc engine working without it (the mimalloc engine cannot start).
 bool InitClasses();
+
+// jemalloc's size class `j` (0-based: its small bins, then its large
+// extents) computed for Debian's build; what the mimalloc engine's tables
+// hold.
+size_t ComputedClassSize(unsigned j);
 
 // Fills g_align_mask_of_class from the class sizes and CheckMode().
 void FillAlignMasks();

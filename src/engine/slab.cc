@@ -1,5 +1,6 @@
 // Implements slab.h. Allocates: never through malloc (bins come from
-// MetaMap, slabs from the group's jemalloc arena).
+// MetaMap, slabs from the group's jemalloc arena, or its mimalloc arena with
+// the mimalloc engine).
 #include "engine/slab.h"
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include "base/spinlock.h"
 #include "engine/front_cache.h"
 #include "engine/jemalloc_private.h"
+#include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
 
 namespace memgroup::internal::engine::slab {
@@ -154,13 +156,19 @@ void Unlink(SlabBin& bin, SlabMeta* s) {
 // A new slab of class `cls` for `group`, its pages published; nullptr when
 // jemalloc has no memory (or serves this thread from another arena).
 SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
-  void* mem = mgje_mallocx(kSlabBytes, MALLOCX_ARENA(arena_ind) |
-                                           MALLOCX_TCACHE_NONE |
-                                           MALLOCX_ALIGN(kSlabBytes));
-  if (mem == nullptr) return nullptr;
-  if (MG_UNLIKELY(owner_table::OwnerOf(mem) != group)) {
-    mgje_dallocx(mem, MALLOCX_TCACHE_NONE);
-    return nullptr;
+  void* mem = nullptr;
+  if (UsesMimalloc()) {
+    mem = mi::SlabAlloc(group);  // Checked to be in the group's chunks.
+    if (mem == nullptr) return nullptr;
+  } else {
+    mem = mgje_mallocx(kSlabBytes, MALLOCX_ARENA(arena_ind) |
+                                       MALLOCX_TCACHE_NONE |
+                                       MALLOCX_ALIGN(kSlabBytes));
+    if (mem == nullptr) return nullptr;
+    if (MG_UNLIKELY(owner_table::OwnerOf(mem) != group)) {
+      mgje_dallocx(mem, MALLOCX_TCACHE_NONE);
+      return nullptr;
+    }
   }
   const uint32_t entry = owner_table::MakeEntry(group, cls);
   for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
@@ -206,6 +214,10 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
 }
 
 void ReleaseSlab(SlabMeta* s) {
+  if (UsesMimalloc()) {
+    mi::SlabFree(s->base);
+    return;
+  }
   mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
 }
 

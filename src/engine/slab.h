@@ -1,7 +1,8 @@
 // Slabs: the engine's own allocator for the small size classes (8 B to
 // 14 KiB: jemalloc's, and four more between 4 and 8 KiB), one set of bins
 // per group. A slab is a 64 KiB, 64 KiB-aligned
-// large block of the group's jemalloc arena, cut into regions of one class;
+// large block of the group's jemalloc arena (with the mimalloc engine: a
+// block of its mimalloc arena, mimalloc_engine.h), cut into regions of one class;
 // its header (SlabMeta) and free-region bitmap sit at its start, before
 // region 0, except for the page-multiple classes (4, 8 and 12 KiB), whose
 // header lives in the slab's side slot (owner_table::SideSlot) so that

@@ -18,6 +18,7 @@
 #include "base/macros.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/mimalloc_engine.h"
 #include "engine/other_cache.h"
 #include "engine/tcache_slots.h"
 
@@ -160,6 +161,12 @@ void ThreadExit() {
   t_front = nullptr;
   if (fc != nullptr) front::Retire(fc);  // Still bound to fc->group.
   RetireOtherCache();
+  if (UsesMimalloc()) {
+    // The thread's mimalloc heaps are mimalloc's to delete (its own
+    // thread-exit key); HeapOf makes new ones if the thread allocates again.
+    t_bound = kNoGroup;
+    return;
+  }
   DestroyThreadTcaches();
   if (t_bound != kNoGroup) {
     FlushAutomaticTcache();  // Never used again by this thread.

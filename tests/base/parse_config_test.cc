@@ -60,7 +60,14 @@ TEST(ParseOomPolicyTest, FailureLeavesOutputUntouched) {
   EXPECT_EQ(s.wait_ns, 77);
 }
 
-TEST(ParseEngineNameTest, OnlyJemallocInAnyCase) {
+TEST(ParseEngineNameTest, JemallocOrMimallocInAnyCase) {
+  EngineChoice c = EngineChoice::kJemalloc;
+  EXPECT_EQ(ParseEngineName(" MiMalloc", &c), ParseConfigError::kOk);
+  EXPECT_EQ(c, EngineChoice::kMimalloc);
+  EXPECT_EQ(ParseEngineName("jemalloc", &c), ParseConfigError::kOk);
+  EXPECT_EQ(c, EngineChoice::kJemalloc);
+  EXPECT_EQ(ParseEngineName("mimallocx", &c), ParseConfigError::kUnknown);
+  EXPECT_EQ(c, EngineChoice::kJemalloc);
   EXPECT_EQ(ParseEngineName("jemalloc"), ParseConfigError::kOk);
   EXPECT_EQ(ParseEngineName("JEMALLOC"), ParseConfigError::kOk);
   EXPECT_EQ(ParseEngineName("Jemalloc "), ParseConfigError::kOk);

@@ -1,8 +1,10 @@
-// Tests of the jemalloc engine (src/engine): placement of every block in its
-// group's chunks, the automatic-tcache trap, cross-thread frees, realloc
-// staying in the owner group, thread exit, fork, and isolation of the private
-// jemalloc from MALLOC_CONF. The test binary itself uses glibc malloc; the
-// engine is a separate, renamed jemalloc.
+// Tests of the engine (src/engine), run once per engine (CTest sets
+// MEMGROUP_ENGINE; names end in .jemalloc or .mimalloc): placement of every
+// block in its group's chunks, the automatic-tcache trap, cross-thread frees,
+// realloc staying in the owner group, thread exit, fork, the mimalloc
+// engine's group cap, and isolation of the private jemalloc from MALLOC_CONF
+// (jemalloc only). The test binary itself uses glibc malloc; the engine is a
+// separate, renamed jemalloc or a privately loaded mimalloc.
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -286,8 +288,32 @@ TEST_F(EngineTest, UsableSizeMatchesGoodSize) {
   EXPECT_EQ(engine::Alloc(1, size_t{1} << 62, 0, false), nullptr);
 }
 
+// A group whose first block is large (or aligned above a page) gets its
+// arena then, on either engine.
+TEST_F(EngineTest, FirstBlockOfAGroupIsLarge) {
+  std::thread t([] {
+    void* p = engine::Alloc(36, 100000, 0, false);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(engine::OwnerOf(p), 36u);
+    EXPECT_EQ(engine::UsableSize(p), engine::GoodSize(100000, 0));
+    void* q = engine::Alloc(37, 5 * kMiB, 64 * 1024, true);
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ(engine::OwnerOf(q), 37u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % (64 * 1024), 0u);
+    EXPECT_TRUE(IsZero(q, 5 * kMiB));
+    engine::Free(p, 36);
+    engine::Free(q, 37);
+    engine::Purge(36);  // This thread never had a heap in 36's arena left.
+    engine::ThreadExit();
+  });
+  t.join();
+}
+
 TEST_F(EngineTest, ManyGroups) {
-  constexpr uint32_t kFirst = 100, kCount = 250;
+  // The mimalloc engine has arenas for slots 0 to 62 (64 in mimalloc 2.0.9,
+  // one kept free): slots from 41 (above the other tests' groups) to 62.
+  const bool mi = testing::OnMimalloc();
+  const uint32_t kFirst = mi ? 41 : 100, kCount = mi ? 22 : 250;
   std::vector<void*> blocks;
   for (uint32_t g = kFirst; g < kFirst + kCount; ++g) {
     ASSERT_TRUE(engine::EnsureGroup(g)) << g;
@@ -298,6 +324,14 @@ TEST_F(EngineTest, ManyGroups) {
   }
   for (uint32_t g = kFirst; g < kFirst + kCount; ++g) {
     engine::Free(blocks[g - kFirst], g);
+  }
+  if (mi) {
+    // The 64th group slot has no arena, and never falls back to anything.
+    EXPECT_FALSE(engine::EnsureGroup(kFirst + kCount));
+    EXPECT_FALSE(engine::BindThread(kFirst + kCount));
+    EXPECT_EQ(engine::Alloc(kFirst + kCount, 8, 0, false), nullptr);
+    EXPECT_EQ(engine::Alloc(kFirst + kCount, 100000, 0, false), nullptr);
+    EXPECT_FALSE(engine::EnsureGroup(kFirst + kCount + 1000));
   }
   EXPECT_FALSE(engine::EnsureGroup(kMaxGroups));
   EXPECT_FALSE(engine::BindThread(kNoGroup));
@@ -413,6 +447,10 @@ unsigned Arena0Threads() {
 }
 
 TEST_F(EngineTest, CleanupRunsAfterFirstUseInSecondDestructorRound) {
+  if (testing::OnMimalloc()) {
+    GTEST_SKIP() << "jemalloc's deferred thread cleanup (the mimalloc engine"
+                    " is covered by ThreadExitFromKeyDestructor)";
+  }
 #ifdef MG_TEST_TSAN
   // The cleanup then runs in round 4 (PTHREAD_DESTRUCTOR_ITERATIONS), after
   // TSan's own key destructor (lower index, re-armed to the last round) has
@@ -450,7 +488,10 @@ TEST_F(EngineTest, StatsAndPurge) {
     EXPECT_GE(s.active_bytes, s.allocated_bytes);
     EXPECT_GE(s.mapped_bytes, s.active_bytes);
     EXPECT_GT(s.resident_bytes, 10 * kMiB);
-    EXPECT_GT(s.metadata_bytes, 0u);
+    // mimalloc counts its metadata per process, not per arena.
+    if (!testing::OnMimalloc()) {
+      EXPECT_GT(s.metadata_bytes, 0u);
+    }
     for (void* p : ps) engine::Free(p, kG);
     engine::Free(big, kG);
     engine::Purge(kG);
@@ -465,6 +506,15 @@ TEST_F(EngineTest, StatsAndPurge) {
 }
 
 TEST_F(EngineTest, MallctlForwardsToPrivateInstance) {
+  if (testing::OnMimalloc()) {
+    // No jemalloc in a mimalloc-engine process: the family says so.
+    size_t len = 0;
+    EXPECT_EQ(engine::Mallctl("opt.retain", nullptr, &len, nullptr, 0), ENOENT);
+    size_t mib[4];
+    size_t miblen = 4;
+    EXPECT_EQ(engine::MallctlNameToMib("epoch", mib, &miblen), ENOENT);
+    return;
+  }
   bool retain = false;
   size_t len = sizeof(retain);
   ASSERT_EQ(engine::Mallctl("opt.retain", &retain, &len, nullptr, 0), 0);
@@ -487,6 +537,7 @@ TEST_F(EngineTest, MallctlForwardsToPrivateInstance) {
 // mallctl; the engine refuses (engine.h, Mallctl) by name and by MIB, and
 // reads still work.
 TEST_F(EngineTest, RefusesBackgroundThreads) {
+  if (testing::OnMimalloc()) GTEST_SKIP() << "jemalloc only";
   for (const char* name : {"background_thread", "max_background_threads"}) {
     SCOPED_TRACE(name);
     size_t mib[4];
@@ -518,17 +569,23 @@ TEST_F(EngineTest, RefusesBackgroundThreads) {
 // Fork while other threads allocate: the child can allocate (including
 // creating a new group) and exits 0.
 TEST_F(EngineTest, ForkWithConcurrentAllocation) {
+  // Groups created while forking, in the parent and in each child: from
+  // 300 and 400 on jemalloc; on mimalloc within its 63 slots.
+  const bool mi = testing::OnMimalloc();
+  const uint32_t parent_new = mi ? 41 : 300, parent_span = mi ? 8 : 20;
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (int i = 0; i < 2; ++i) {
-    threads.emplace_back([&stop, i] {
+    threads.emplace_back([&stop, i, parent_new, parent_span] {
       ASSERT_TRUE(engine::BindThread(50 + i));
       uint32_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         uint32_t g = 50 + (n % 3);
         void* p = engine::Alloc(g, 16 + n % 70000, 0, false);
         engine::Free(p, g);
-        if (n % 1000 == 0) (void)engine::EnsureGroup(300 + n / 1000 % 20);
+        if (n % 1000 == 0) {
+          (void)engine::EnsureGroup(parent_new + n / 1000 % parent_span);
+        }
         ++n;
       }
       engine::ThreadExit();
@@ -540,7 +597,9 @@ TEST_F(EngineTest, ForkWithConcurrentAllocation) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       int bad = 0;
-      for (uint32_t g : {50u, 51u, 52u, 60u, static_cast<uint32_t>(400 + i)}) {
+      const uint32_t child_new =
+          static_cast<uint32_t>(mi ? 53 + i % 7 : 400 + i);
+      for (uint32_t g : {50u, 51u, 52u, 60u, child_new}) {
         for (size_t size : {size_t{8}, size_t{5000}, 3 * kMiB}) {
           void* p = engine::Alloc(g, size, 0, false);
           bad += p == nullptr || engine::OwnerOf(p) != g;
@@ -565,6 +624,7 @@ TEST_F(EngineTest, ForkWithConcurrentAllocation) {
 // MALLOC_CONF must not reach our instance. Runs this binary again with a
 // hostile MALLOC_CONF; the child half is EngineConfChild.ReadsForcedOptions.
 TEST_F(EngineTest, MallocConfEnvironmentIsIgnored) {
+  if (testing::OnMimalloc()) GTEST_SKIP() << "jemalloc only";
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

@@ -1,12 +1,14 @@
 // Shared setup of the engine test binaries (engine_test, front_cache_test):
-// ThreadSanitizer options and the one-time engine initialisation with the
-// fork handlers installed as preload installs them. Include from exactly one
+// ThreadSanitizer options and the one-time engine initialisation (on the
+// engine MEMGROUP_ENGINE names) with the fork handlers installed as preload
+// installs them. Include from exactly one
 // source file per test binary (it defines __tsan_default_options).
 #ifndef MEMGROUP_TESTS_ENGINE_ENGINE_TEST_SUPPORT_H_
 #define MEMGROUP_TESTS_ENGINE_ENGINE_TEST_SUPPORT_H_
 
 #include <pthread.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -38,12 +40,23 @@ extern "C" const char* __tsan_default_options() { return "detect_deadlocks=0"; }
 
 namespace memgroup::internal::testing {
 
-// engine::Init once per process, then the fork handlers: after Init, as
-// preload does, so that our prepare handler runs before jemalloc's (see
-// fork.cc).
+// The engine the test binary runs on: MEMGROUP_ENGINE, as the library
+// reads it (CTest registers the engine tests once per engine).
+inline EngineChoice TestEngine() {
+  EngineChoice choice = EngineChoice::kJemalloc;
+  const char* v = getenv("MEMGROUP_ENGINE");
+  if (v != nullptr) (void)ParseEngineName(v, &choice);
+  return choice;
+}
+inline bool OnMimalloc() { return TestEngine() == EngineChoice::kMimalloc; }
+
+// engine::Init once per process (on TestEngine()), then the fork handlers:
+// after Init, as preload does, so that our prepare handler runs before
+// jemalloc's (see fork.cc).
 inline void InitEngineOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
+    engine::SelectEngine(TestEngine());
     ASSERT_TRUE(engine::Init());
     ASSERT_EQ(pthread_atfork(engine::PrepareFork, engine::ParentFork,
                              engine::ChildFork),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `memgroup run --max 64M -- python3 ...`: the command makes a job with that
+# `memgroup run --engine E --max 64M -- python3 ...` (E: MEMGROUP_ENGINE, or
+# jemalloc): the command makes a job with that
 # max (MEMGROUP_JOB) and sets LD_PRELOAD, python gets MemoryError at the
 # limit and recovers, and the program's exit status comes back through the
 # command.
@@ -12,10 +13,17 @@ set -- "$library"
 require_lib
 export MEMGROUP_LIBRARY=$MG_LIB
 unset LD_PRELOAD
+# The engine (MEMGROUP_ENGINE from CTest) goes through --engine; the program
+# checks that the mimalloc engine's library is loaded exactly when chosen.
+engine=${MEMGROUP_ENGINE:-jemalloc}
+unset MEMGROUP_ENGINE
 
-"$memgroup" run --max 64M --oom enomem -- "$python" -c '
+"$memgroup" run --engine "$engine" --max 64M --oom enomem -- "$python" -c '
 import os, sys
 assert "MEMGROUP_MAX" not in os.environ, os.environ.get("MEMGROUP_MAX")
+engine = os.environ["MEMGROUP_ENGINE"]
+with open("/proc/self/maps") as maps:
+    assert ("libmimalloc" in maps.read()) == (engine == "mimalloc"), engine
 assert os.environ["MEMGROUP_JOB"].startswith("/"), os.environ.get("MEMGROUP_JOB")
 assert os.environ["LD_PRELOAD"].split(":")[0] == os.environ["MEMGROUP_LIBRARY"]
 items = []

@@ -1,0 +1,204 @@
+// The mimalloc engine's arenas and heaps (mimalloc_engine.h): one exclusive
+// mimalloc arena per group on chunks of the reservation tagged for it
+// (CreateArena), the per-thread heaps in those arenas (HeapOf), and the
+// slabs' 64 KiB blocks (SlabAlloc, SlabFree). Owns the thread's heap table.
+//
+// Must never: allocate through malloc; hand out memory outside the group's
+// chunks; use a heap after mimalloc deleted it (see t_heap); delete a heap (mi_heap_delete hands a group's pages
+// to the thread's default heap, and mimalloc deletes every heap of a thread
+// at its exit anyway).
+//
+// SYNCHRONIZATION: CreateArena runs under the engine lock (engine_internal.h);
+// the arena id is published by CreateArenaSlow's release store of the
+// group's g_arena_ind entry. The heap table is initial-exec TLS, touched only
+// by its thread.
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "base/limits.h"
+#include "base/macros.h"
+#include "base/raw_log.h"
+#include "engine/engine_internal.h"
+#include "engine/mimalloc_api.h"
+#include "engine/mimalloc_engine.h"
+#include "engine/owner_table.h"
+#include "engine/slab.h"
+
+namespace memgroup::internal::engine::mi {
+namespace {
+
+// mimalloc 2.0.9's segment and arena block: an arena's start and size must
+// be multiples of it.
+inline constexpr size_t kMiSegmentBytes = size_t{32} << 20;
+
+// The thread's heap per group. mimalloc's thread-exit cleanup (its pthread
+// key's destructor) deletes every heap of the thread, after which these
+// would dangle: HeapsKeyDtor clears the table just before, in every
+// destructor round in which the thread has heaps. Its key is created right
+// before mimalloc is loaded (PrepareHeapsKey), so it has the index just
+// below mimalloc's own key and runs just before it in each round. A
+// thread that allocates after the cleanup (a later destructor) gets new
+// heaps, and mimalloc's state of the thread is made again.
+MG_TLS mi_heap_t* t_heap[kMiMaxGroups];
+constinit pthread_key_t g_heaps_key = 0;
+constinit bool g_heaps_key_ok = false;
+
+// Set once, before any heap exists (mimalloc_api.cc runs it before dlopen);
+// the engine's init release store publishes it.
+void HeapsKeyDtor(void*) { memset(t_heap, 0, sizeof(t_heap)); }
+
+// Once per process each: the slot limit is the same for every slot, and an
+// arena that is full says so once.
+constinit std::atomic<bool> g_cap_reported{false};
+constinit std::atomic<bool> g_full_reported{false};
+
+// Bytes of each group's arena: written once under the engine lock, read by
+// statistics (relaxed: the arena's id is published separately).
+constinit std::atomic<uint64_t> g_arena_bytes[kMiMaxGroups];
+
+// The arena size a group asks for: the root group a quarter of the
+// reservation, every other slot an equal share of the rest (1 TiB: 256 GiB
+// and 12 GiB), in whole segments, at least one segment.
+size_t ArenaShare(uint32_t group) {
+  // Acquire: pairs with owner_table::Init's release store (Init ran first).
+  const size_t va = owner_table::g_va_bytes.load(std::memory_order_acquire);
+  size_t share = group == kRootGroup ? va / 4 : va / 4 * 3 / (kMiMaxGroups - 1);
+  share &= ~(kMiSegmentBytes - 1);
+  return share < kMiSegmentBytes ? kMiSegmentBytes : share;
+}
+
+MG_NOINLINE mi_heap_t* HeapSlow(uint32_t group) {
+  // Acquire: pairs with CreateArenaSlow's release store (the arena is set up).
+  int id = static_cast<int>(ArenaOf(group));
+  if (id == 0) {
+    // The group's first block: its arena is made here, as the jemalloc
+    // engine makes one on first use.
+    if (!CreateArenaSlow(group)) return nullptr;
+    id = static_cast<int>(ArenaOf(group));
+  }
+  // Initialises mimalloc's state of the thread when needed (again after its
+  // thread-exit cleanup).
+  mi_heap_t* h = g_api.heap_new_in_arena(id);
+  if (h == nullptr) return nullptr;
+  t_heap[group] = h;
+  // Arms the clearing for the coming destructor round (no allocation for
+  // the low key indices).
+  if (g_heaps_key_ok && pthread_getspecific(g_heaps_key) == nullptr) {
+    (void)pthread_setspecific(g_heaps_key, t_heap);
+  }
+  return h;
+}
+
+}  // namespace
+
+mi_heap_t* HeapOf(uint32_t group) {
+  if (MG_UNLIKELY(group >= kMiMaxGroups)) return nullptr;
+  mi_heap_t* h = t_heap[group];
+  if (MG_LIKELY(h != nullptr)) return h;
+  return HeapSlow(group);
+}
+
+void ReportArenaFull(uint32_t group) {
+  // Relaxed: a once-only flag, no data published with it.
+  if (g_full_reported.exchange(true, std::memory_order_relaxed)) return;
+  RawLog("engine: mimalloc: the address-space reservation of group slot %u's"
+         " arena (%llu MiB) is used up; allocations that do not fit fail with"
+         " ENOMEM",
+         group, static_cast<unsigned long long>(ArenaBytes(group) >> 20));
+}
+
+mi_heap_s* ExistingHeap(uint32_t group) {
+  return group < kMiMaxGroups ? t_heap[group] : nullptr;
+}
+
+bool PrepareHeapsKey() {
+  if (!g_heaps_key_ok) {
+    g_heaps_key_ok = pthread_key_create(&g_heaps_key, HeapsKeyDtor) == 0;
+  }
+  return g_heaps_key_ok;
+}
+
+int CreateArena(uint32_t group) {
+  if (group >= kMiMaxGroups) {
+    // Relaxed: a once-only flag, no data published with it.
+    if (g_cap_reported.exchange(true, std::memory_order_relaxed)) return 0;
+    RawLog("engine: mimalloc: no arena for group slot %u: mimalloc 2.0.9 has"
+           " 64 arenas, so the mimalloc engine holds at most %u groups (the"
+           " jemalloc engine holds %u)",
+           group, kMiMaxGroups, kMaxGroups);
+    return 0;
+  }
+  // Halve the share until the reservation has room (a small reservation
+  // under RLIMIT_AS); the extra chunks align the arena to a segment.
+  for (size_t bytes = ArenaShare(group); bytes >= kMiSegmentBytes;
+       bytes = (bytes / 2) & ~(kMiSegmentBytes - 1)) {
+    const size_t claim = bytes + kMiSegmentBytes - owner_table::kChunkBytes;
+    void* start = owner_table::ClaimChunks(claim >> owner_table::kChunkShift,
+                                           group);
+    if (start == nullptr) continue;
+    const uintptr_t aligned =
+        (reinterpret_cast<uintptr_t>(start) + kMiSegmentBytes - 1) &
+        ~(kMiSegmentBytes - 1);
+    mi_arena_id_t id = 0;
+    // Committed (ClaimChunks made it readable and writable) and zero (fresh
+    // anonymous memory); exclusive: only heaps made for this arena use it,
+    // and it never falls back to the OS.
+    if (!g_api.manage_os_memory_ex(reinterpret_cast<void*>(aligned), bytes,
+                                   /*is_committed=*/true, /*is_large=*/false,
+                                   /*is_zero=*/true, /*numa_node=*/-1,
+                                   /*exclusive=*/true, &id) ||
+        id <= 0) {
+      RawLog("engine: mimalloc: mimalloc refused an arena for group slot %u"
+             " (it has at most 64)", group);
+      return 0;
+    }
+    // Relaxed: a statistic (see g_arena_bytes).
+    g_arena_bytes[group].store(bytes, std::memory_order_relaxed);
+    return id;
+  }
+  RawLog("engine: mimalloc: the address-space reservation has no room for"
+         " an arena of group slot %u", group);
+  return 0;
+}
+
+uint64_t ArenaBytes(uint32_t group) {
+  // Relaxed: a statistic (see g_arena_bytes).
+  return group < kMiMaxGroups
+             ? g_arena_bytes[group].load(std::memory_order_relaxed)
+             : 0;
+}
+
+void* SlabAlloc(uint32_t group) {
+  mi_heap_t* h = HeapOf(group);
+  if (h == nullptr) return nullptr;
+  // A 64 KiB block of a medium page is 64 KiB-aligned except in a segment's
+  // first page (after the segment's header); only then pay for the aligned
+  // allocation, which takes twice the address space.
+  void* p = g_api.heap_malloc(h, slab::kSlabBytes);
+  if (p != nullptr &&
+      (reinterpret_cast<uintptr_t>(p) & (slab::kSlabBytes - 1)) != 0) {
+    g_api.free(p);  // Untouched: nothing for ThreadSanitizer to order.
+    p = g_api.heap_malloc_aligned_at(h, slab::kSlabBytes, slab::kSlabBytes, 0);
+  }
+  if (p == nullptr) {
+    ReportArenaFull(group);
+    return nullptr;
+  }
+  TsanAllocated(p);
+  if (MG_UNLIKELY(owner_table::OwnerOf(p) != group)) {
+    g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
+    return nullptr;
+  }
+  return p;
+}
+
+void SlabFree(void* mem) {
+  TsanFreed(mem);
+  g_api.free(mem);
+}
+
+}  // namespace memgroup::internal::engine::mi

@@ -1,0 +1,165 @@
+// The mimalloc engine (MEMGROUP_ENGINE=mimalloc): what the shared engine
+// files (engine_init.cc, dispatch.cc, slab.cc, engine_stats.cc,
+// thread_exit.cc) call when the process chose it. Only engine sources
+// include it.
+//
+// Design: each group owns one *exclusive* mimalloc 2.0.9 arena laid on 2 MiB
+// chunks of the engine's own reservation that are tagged for the group
+// (owner_table.h), so OwnerOf(p) of any block is the group it was allocated
+// for, found by address as with the jemalloc engine. mimalloc heaps belong
+// to a thread: each thread gets one heap per group it allocates in
+// (mi_heap_new_in_arena), created lazily; any thread may free into it.
+// Small blocks are memgroup's own slab regions and front caches, shared
+// with the jemalloc engine (slab.h, front_cache.h): mimalloc only supplies
+// the slabs' 64 KiB blocks and serves the large blocks (from 16 KiB, or any
+// size with an alignment above a page). docs/architecture.md, "The mimalloc
+// engine", gives the measurements behind that split.
+//
+// A large block carries a 16-byte header before the pointer handed out,
+// holding its usable size (the charge): mimalloc's own usable size depends
+// on the page kind and on the alignment offset, while a group's charge must
+// equal GoodSize(size, align) exactly. Its page-map entry says "group,
+// class 0", so free() sends it here through the owner table.
+//
+// mimalloc is loaded with dlopen(RTLD_LOCAL | RTLD_DEEPBIND) at Init, only
+// in a process that chose it (mimalloc_api.h): its own malloc never
+// interposes anything and its own mmap calls bind to libc's, so mimalloc's
+// metadata (heaps, thread data) is never charged to a group through the
+// interposed mmap.
+//
+// Limits: mimalloc 2.0.9 has at most 64 arenas (MI_MAX_ARENAS), so at most
+// kMiMaxGroups group slots get an arena; EnsureGroup of a higher slot fails
+// (mg_group_create: ENOSPC) and says so on stderr. An exclusive arena has a
+// fixed size and never falls back to the OS.
+#ifndef MEMGROUP_SRC_ENGINE_MIMALLOC_ENGINE_H_
+#define MEMGROUP_SRC_ENGINE_MIMALLOC_ENGINE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/macros.h"
+#include "engine/engine.h"
+
+struct mi_heap_s;  // mimalloc.h's mi_heap_t
+
+#if defined(__SANITIZE_THREAD__)
+#define MG_MI_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MG_MI_TSAN 1
+#endif
+#endif
+#ifdef MG_MI_TSAN
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#endif
+
+namespace memgroup::internal::engine {
+
+// Set by SelectEngine before Init and never changed afterwards (plain bool:
+// written by the initialising thread before any other thread allocates;
+// published with the init state, like the check mode).
+MG_HIDDEN extern constinit bool g_use_mimalloc;
+MG_ALWAYS_INLINE bool UsesMimalloc() { return g_use_mimalloc; }
+
+namespace mi {
+
+// Group slots that can have an arena: one of mimalloc's 64 arena ids is
+// kept free (an arena that MIMALLOC_RESERVE_OS_MEMORY or another user of the
+// library may create).
+inline constexpr uint32_t kMiMaxGroups = 63;
+// The smallest large block (usable size): everything below is a slab region.
+inline constexpr size_t kMinLargeBytes = 16384;
+// The header of a large block.
+inline constexpr size_t kLargeHeader = 16;
+
+// Creates the key whose destructor forgets a thread's heaps just before
+// mimalloc deletes them (mimalloc_arena.cc); Load calls it before loading
+// the library. False if no key is left.
+[[nodiscard]] bool PrepareHeapsKey();
+
+// ThreadSanitizer cannot see mimalloc's own synchronization (the library
+// is not instrumented, and a block freed by one thread reaches another
+// through its lock-free lists): the engine tells it that a block's free
+// happens before its next allocation at the same address. No-ops otherwise.
+#ifdef MG_MI_TSAN
+inline constexpr bool kTsanBuild = true;
+#else
+inline constexpr bool kTsanBuild = false;
+#endif
+MG_ALWAYS_INLINE void TsanFreed(void* block) {
+#ifdef MG_MI_TSAN
+  __tsan_release(block);
+#else
+  (void)block;
+#endif
+}
+MG_ALWAYS_INLINE void TsanAllocated(void* block) {
+#ifdef MG_MI_TSAN
+  __tsan_acquire(block);
+#else
+  (void)block;
+#endif
+}
+
+// Loads libmimalloc and checks its version. Under the engine lock, once.
+// False (with a line on stderr) if it cannot be loaded.
+[[nodiscard]] bool Load();
+
+// Creates `group`'s exclusive arena. Under the engine lock. Returns its
+// mimalloc arena id (>= 1), or 0 (with a line on stderr: slot over the
+// arena limit, out of reservation, mimalloc refused).
+int CreateArena(uint32_t group);
+
+// The calling thread's heap in `group`'s arena, created on first use (and
+// again after mimalloc's own thread-exit cleanup deleted the thread's
+// heaps), with the arena itself if the group has none yet; nullptr if the
+// group cannot have an arena or mimalloc fails. Allocates:
+// never (through malloc).
+mi_heap_s* HeapOf(uint32_t group);
+// The calling thread's heap in `group`'s arena if it has one, else nullptr.
+mi_heap_s* ExistingHeap(uint32_t group);
+
+// Bytes of `group`'s arena (0 without one): a statistic.
+uint64_t ArenaBytes(uint32_t group);
+
+// A 64 KiB, 64 KiB-aligned block of `group`'s arena for a slab, or nullptr.
+// Allocates: never (through malloc).
+void* SlabAlloc(uint32_t group);
+// Says once per process, on stderr, that `group`'s arena is full (mimalloc
+// returned nothing): an exclusive arena never grows.
+void ReportArenaFull(uint32_t group);
+// Gives a slab's block back (from any thread).
+void SlabFree(void* mem);
+
+// The usable size GoodSize(size, align) gives in this engine when the
+// shared class tables do not answer (an alignment above 1, or more than
+// kFrontMaxBytes); 0 if too large.
+size_t GoodSize(size_t size, size_t align);
+
+// Large blocks: `usable` is GoodSize(size, align) (>= kMinLargeBytes).
+void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
+                 size_t usable);
+void FreeLarge(void* p, uint32_t owner);
+// Resizes a large block to `usable` (GoodSize(size, align)), in place when
+// mimalloc's block has room, else by moving it within the owner's arena.
+void* ReallocLarge(void* p, size_t size, size_t align, uint32_t owner,
+                   size_t usable);
+size_t ResizeLargeInPlace(void* p, size_t size, size_t extra, size_t align,
+                          uint32_t owner);
+MG_ALWAYS_INLINE size_t LargeUsable(const void* p) {
+  return *reinterpret_cast<const uint64_t*>(static_cast<const char*>(p) -
+                                            kLargeHeader);
+}
+
+// Returns the calling thread's free pages of `group` to the OS.
+void Purge(uint32_t group);
+
+// Statistics of `group` (engine.h, GroupStats), from the engine's own
+// counters and the slabs. False if the group has no arena.
+bool GroupStats(uint32_t group, EngineGroupStats* out);
+
+}  // namespace mi
+}  // namespace memgroup::internal::engine
+
+#endif  // MEMGROUP_SRC_ENGINE_MIMALLOC_ENGINE_H_

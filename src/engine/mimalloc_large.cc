@@ -1,0 +1,196 @@
+// The mimalloc engine's large blocks and size queries (mimalloc_engine.h):
+// AllocLarge, FreeLarge, ReallocLarge, ResizeLargeInPlace, GoodSize, Purge
+// and GroupStats. Owns the large-block header and the per-group counters.
+//
+// Must never: allocate through malloc; hand out a block outside the group's
+// arena; let a block's header disagree with the charge (the usable size the
+// caller charged is what the header holds, and what free uncharges).
+//
+// SYNCHRONIZATION: the per-group counters are relaxed atomics (statistics);
+// a block's header is written before the pointer is handed out and read by
+// whoever holds the pointer.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "base/limits.h"
+#include "base/macros.h"
+#include "engine/engine.h"
+#include "engine/engine_internal.h"
+#include "engine/front_cache.h"
+#include "engine/mimalloc_api.h"
+#include "engine/mimalloc_engine.h"
+#include "engine/owner_table.h"
+#include "engine/slab.h"
+
+namespace memgroup::internal::engine::mi {
+namespace {
+
+// The largest usable size handed out: far beyond any arena, and small
+// enough that header and alignment padding cannot overflow.
+inline constexpr size_t kMaxLargeBytes = size_t{1} << 46;
+
+struct alignas(MG_CACHELINE) LargeCounters {
+  std::atomic<uint64_t> nmalloc;
+  std::atomic<uint64_t> ndalloc;
+  std::atomic<uint64_t> bytes;  // usable bytes of live large blocks
+};
+constinit LargeCounters g_large[kMiMaxGroups];
+
+// The size class of a large block: sizes in (2^lg, 2^(lg+1)] round up to a
+// multiple of 2^(lg-2), four classes per doubling (the jemalloc engine's
+// large classes, which the shared class tables hold up to kFrontMaxBytes).
+size_t LargeClass(size_t n) {
+  if (n < kMinLargeBytes) n = kMinLargeBytes;
+  if (n > kMaxLargeBytes) return 0;
+  const unsigned lg = 63u - static_cast<unsigned>(__builtin_clzl(n - 1));
+  const size_t delta = size_t{1} << (lg - 2);
+  return (n + delta - 1) & ~(delta - 1);
+}
+
+uint64_t& HeaderOf(void* p) {
+  return *reinterpret_cast<uint64_t*>(static_cast<char*>(p) - kLargeHeader);
+}
+
+// Adds `blocks` (+1 allocated, -1 freed, 0 resized) and `bytes` to the
+// group's live large blocks.
+void Count(uint32_t group, int blocks, int64_t bytes) {
+  if (group >= kMiMaxGroups) return;
+  LargeCounters& c = g_large[group];
+  // Relaxed: statistics, no ordering with anything else.
+  if (blocks > 0) c.nmalloc.fetch_add(1, std::memory_order_relaxed);
+  // Relaxed: as above.
+  if (blocks < 0) c.ndalloc.fetch_add(1, std::memory_order_relaxed);
+  // Relaxed: as above (unsigned wrap-around adds a negative delta).
+  c.bytes.fetch_add(static_cast<uint64_t>(bytes), std::memory_order_relaxed);
+}
+
+}  // namespace
+
+size_t GoodSize(size_t size, size_t align) {
+  if (align > 1 && align <= kPageSize && size <= kFrontSmallMax &&
+      g_usable_of_class[1] != 0) {
+    // The first slab class that fits and whose regions are aligned: a
+    // region lies at a multiple of its class size from a page boundary.
+    const size_t want = size < align ? align : size;
+    for (uint32_t c = g_class_of_size8[(want + 7) >> 3]; c < kFrontFirstLarge;
+         ++c) {
+      const uint32_t usable = g_usable_of_class[c];
+      if ((usable & (align - 1)) == 0) return usable;
+    }
+  }
+  if (align > 1 && size < align) size = align;
+  return LargeClass(size);
+}
+
+void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
+                 size_t usable) {
+  (void)size;
+  if (usable < kMinLargeBytes || usable > kMaxLargeBytes) return nullptr;
+  mi_heap_t* h = HeapOf(group);
+  if (MG_UNLIKELY(h == nullptr)) return nullptr;
+  const size_t total = usable + kLargeHeader;
+  // Under ThreadSanitizer the block is cleared here, after TsanAllocated
+  // (mimalloc's own clearing would precede it).
+  const bool mi_zero = zero && !kTsanBuild;
+  void* q;
+  if (align <= kLargeHeader) {
+    q = mi_zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
+  } else {
+    // The block after the header aligned: mimalloc aligns q + offset.
+    q = mi_zero ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
+                : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
+  }
+  if (MG_UNLIKELY(q == nullptr)) {
+    ReportArenaFull(group);
+    return nullptr;
+  }
+  TsanAllocated(q);
+  if (zero && !mi_zero) memset(q, 0, total);
+  void* p = static_cast<char*>(q) + kLargeHeader;
+  // The page-map entry of p's page: "group, no class" (it may still name a
+  // slab class from a slab that held this memory before).
+  if (MG_UNLIKELY(!owner_table::PublishOwned(p, group,
+                                             owner_table::MakeEntry(group, 0)))) {
+    g_api.free(q);  // Never: the arena is exclusive. Refuse rather than leak.
+    return nullptr;
+  }
+  HeaderOf(p) = usable;
+  Count(group, 1, static_cast<int64_t>(usable));
+  return p;
+}
+
+void FreeLarge(void* p, uint32_t owner) {
+  Count(owner, -1, -static_cast<int64_t>(LargeUsable(p)));
+  TsanFreed(static_cast<char*>(p) - kLargeHeader);
+  g_api.free(static_cast<char*>(p) - kLargeHeader);
+}
+
+void* ReallocLarge(void* p, size_t size, size_t align, uint32_t owner,
+                   size_t usable) {
+  const size_t old = LargeUsable(p);
+  if (usable >= kMinLargeBytes && usable <= kMaxLargeBytes) {
+    // In place when mimalloc's block holds it and at least half of it stays
+    // used (a shrink to a quarter moves, so that the rest is reusable).
+    const size_t room =
+        g_api.usable_size(static_cast<char*>(p) - kLargeHeader) - kLargeHeader;
+    const bool aligned =
+        align <= 1 || (reinterpret_cast<uintptr_t>(p) & (align - 1)) == 0;
+    if (aligned && usable <= room && usable >= room / 4) {
+      HeaderOf(p) = usable;
+      Count(owner, 0, static_cast<int64_t>(usable) - static_cast<int64_t>(old));
+      return p;
+    }
+  }
+  void* q = AllocLarge(owner, size, align, false, usable);
+  if (q == nullptr) return nullptr;
+  memcpy(q, p, old < size ? old : size);
+  FreeLarge(p, owner);
+  return q;
+}
+
+size_t ResizeLargeInPlace(void* p, size_t size, size_t extra, size_t align,
+                          uint32_t owner) {
+  const size_t old = LargeUsable(p);
+  const size_t room =
+      g_api.usable_size(static_cast<char*>(p) - kLargeHeader) - kLargeHeader;
+  const size_t most = size + extra < size ? size : size + extra;
+  size_t want = GoodSize(most, align);
+  if (want == 0 || want > room) want = GoodSize(size, align);
+  if (want == 0 || want > room || want < kMinLargeBytes) return old;
+  HeaderOf(p) = want;
+  Count(owner, 0, static_cast<int64_t>(want) - static_cast<int64_t>(old));
+  return want;
+}
+
+void Purge(uint32_t group) {
+  // Only this thread's heap can be collected from here; none, nothing.
+  mi_heap_t* h = ExistingHeap(group);
+  if (h != nullptr) g_api.heap_collect(h, true);
+}
+
+bool GroupStats(uint32_t group, EngineGroupStats* out) {
+  if (group >= kMiMaxGroups || ArenaOf(group) == 0) return false;
+  slab::GroupSlabStats ss{};
+  slab::Stats(group, &ss);
+  const LargeCounters& c = g_large[group];
+  // Relaxed: a statistics snapshot.
+  const uint64_t large_n = c.nmalloc.load(std::memory_order_relaxed);
+  const uint64_t large_d = c.ndalloc.load(std::memory_order_relaxed);
+  const uint64_t large_bytes = c.bytes.load(std::memory_order_relaxed);
+  out->nmalloc = ss.nmalloc + large_n;
+  out->ndalloc = ss.ndalloc + large_d;
+  out->mapped_bytes = ArenaBytes(group);
+  // mimalloc 2.0.9 counts pages per process, not per arena: the engine
+  // reports what it holds out of the arena (slabs and large blocks) as
+  // active and resident; mimalloc's free pages are not counted.
+  out->active_bytes = ss.slab_bytes + large_bytes;
+  out->resident_bytes = out->active_bytes;
+  out->retained_bytes = 0;
+  out->metadata_bytes = 0;
+  out->allocated_bytes = ss.allocated_bytes + large_bytes;
+  return true;
+}
+
+}  // namespace memgroup::internal::engine::mi
