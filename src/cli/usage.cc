@@ -38,7 +38,7 @@ const char kUsage[] =
     "                   inside a job only: protect this child job against\n"
     "                   its siblings (the enclosing job's kill spares it)\n"
     "  --stats FILE|-   write the job's stats at the end to FILE, or stderr\n"
-    "  --engine NAME    jemalloc (the only engine of this build)\n"
+    "  --engine NAME    jemalloc (default) or mimalloc (at most 63 groups)\n"
     "  --fault P        fail a fraction P (0 to 1) of allocation calls\n"
     "  --fault-seed N   seed of --fault's draws (same seed, same failures)\n"
     "  -h, --help       print this help\n"
