@@ -9,6 +9,10 @@
 #                 member exits
 #   fork_storm    200 forks that allocate and exit: the job ends at its
 #                 starting usage (read from the control block)
+#   kill_loop     40 members killed with SIGKILL at random instants while
+#                 their threads allocate, realloc and free across threads:
+#                 every dead member is released, the job's usage is exactly
+#                 the survivor's charge, and the job ends at 0
 #   exec_chain    a chain of execs (python, python, bash, python) in one
 #                 process: each releases the old image's charge
 #   pipeline      a shell pipeline; --stats written once, for the job
@@ -181,6 +185,72 @@ print("storm ok")' > "$mg_tmp/out" 2> "$mg_tmp/err"
   expect_eq "$status" "0" "exit status"
   expect_contains "$mg_tmp/out" "storm ok" "usage after the storm"
   pass "a fork storm ends at the starting usage"
+  ;;
+kill_loop)
+  PYTHONMALLOC=malloc "$memgroup" run --max 512M --stats "$mg_tmp/stats" -- \
+      "$python" -c '
+import mmap, os, random, signal, struct, sys, threading, time
+def worker():
+    shared = []
+    lock = threading.Lock()
+    def churn(seed):
+        rnd = random.Random(seed)
+        mine = []
+        while True:
+            n = rnd.choice((16, 100, 1000, 5000, 70000, 300000))
+            b = bytearray(n)
+            if rnd.random() < 0.3:
+                b.extend(bytes(rnd.randrange(1, 4096)))   # a realloc
+            mine.append(b)
+            with lock:
+                shared.append(mine.pop(rnd.randrange(len(mine))))
+                if len(shared) > 64:
+                    del shared[rnd.randrange(len(shared))]  # freed by another thread
+            if len(mine) > 32:
+                del mine[:16]
+    for i in range(4):
+        threading.Thread(target=churn, args=(i,), daemon=True).start()
+    time.sleep(60)
+    os._exit(0)
+def members():
+    with open(os.environ["MEMGROUP_JOB"], "rb") as f:
+        m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        usage, = struct.unpack_from("<q", m, 512)
+        slots, = struct.unpack_from("<I", m, 24)
+        active = []
+        for i in range(slots):
+            state, pid, _, charged = struct.unpack_from("<IiQq", m, 768 + 64 * i)
+            if state == 2:
+                active.append((pid, charged))
+        m.close()
+    return usage, active
+rnd = random.Random(7)
+held = 0  # what the members held when they were killed
+for i in range(40):
+    pid = os.fork()
+    if pid == 0:
+        worker()
+    time.sleep(rnd.uniform(0.0, 0.15))
+    held += sum(c for p, c in members()[1] if p == pid)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+print("killed members held", held, "bytes")
+assert held > 0
+# The supervisor releases a dead member within 1 s of its death.
+for _ in range(300):
+    usage, active = members()
+    if len(active) == 1 and active[0] == (os.getpid(), usage):
+        break
+    time.sleep(0.01)
+print("usage", usage, "active", active)
+assert len(active) == 1 and active[0] == (os.getpid(), usage), (usage, active)
+print("kill loop ok")' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/out" "kill loop ok" "the job after the kills"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "the job's current at the end"
+  pass "members killed at any instant are released exactly"
   ;;
 exec_chain)
   # A chain of images in one process, each holding 60 MiB under a 100M job:
