@@ -234,7 +234,14 @@ namespace {
 
 void StoreComm(JobMember* m, const char* comm) {
   uint64_t w[2] = {0, 0};
-  if (comm != nullptr) memcpy(w, comm, sizeof(w));
+  if (comm != nullptr) {
+    // At most 16 bytes, and never past the string's terminator.
+    char bytes[sizeof(w)] = {};
+    for (size_t i = 0; i < sizeof(bytes) && comm[i] != '\0'; ++i) {
+      bytes[i] = comm[i];
+    }
+    memcpy(w, bytes, sizeof(w));
+  }
   // Relaxed: published with the slot (release store of Active) or, on an
   // exec's reuse, a statistic read by the supervisor.
   m->comm[0].store(w[0], std::memory_order_relaxed);

@@ -254,7 +254,8 @@ void JobMemberComm(const JobMember* m, char out[16]);
 // same pid and start time (an exec of a member), that slot is reused and
 // the old image's charge is released first; *reused says so. Otherwise a
 // free slot is claimed with charged = 0. kNoMember when the table is full.
-// `comm` (16 bytes, may be null) and `child_job` are stored in the slot.
+// `comm` (a string, of which at most the first 16 bytes are kept; may be
+// null) and `child_job` are stored in the slot.
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
                         const char* comm, bool* reused, int32_t child_job = 0);
 
