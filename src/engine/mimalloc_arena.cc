@@ -29,6 +29,12 @@
 #include "engine/slab.h"
 
 namespace memgroup::internal::engine::mi {
+
+#ifdef MG_MI_TSAN
+// The sync object of TsanFreed/TsanAllocated (mimalloc_engine.h).
+char g_tsan_sync = 0;
+#endif
+
 namespace {
 
 // mimalloc 2.0.9's segment and arena block: an arena's start and size must

@@ -80,25 +80,29 @@ inline constexpr size_t kLargeHeader = 16;
 
 // ThreadSanitizer cannot see mimalloc's own synchronization (the library
 // is not instrumented, and a block freed by one thread reaches another
-// through its lock-free lists): the engine tells it that a block's free
-// happens before its next allocation at the same address. No-ops otherwise.
+// through its lock-free lists): the engine tells it that every free
+// through mimalloc happens before every later allocation from it. One sync
+// object for all blocks, not one per address: mimalloc may return memory
+// of a freed block inside a new block that starts at another address (a
+// reused or coalesced page), which a per-address edge would miss. This is
+// the order an instrumented allocator's own locks would give. No-ops
+// otherwise.
 #ifdef MG_MI_TSAN
 inline constexpr bool kTsanBuild = true;
+MG_HIDDEN extern char g_tsan_sync;
 #else
 inline constexpr bool kTsanBuild = false;
 #endif
 MG_ALWAYS_INLINE void TsanFreed(void* block) {
-#ifdef MG_MI_TSAN
-  __tsan_release(block);
-#else
   (void)block;
+#ifdef MG_MI_TSAN
+  __tsan_release(&g_tsan_sync);
 #endif
 }
 MG_ALWAYS_INLINE void TsanAllocated(void* block) {
-#ifdef MG_MI_TSAN
-  __tsan_acquire(block);
-#else
   (void)block;
+#ifdef MG_MI_TSAN
+  __tsan_acquire(&g_tsan_sync);
 #endif
 }
 
