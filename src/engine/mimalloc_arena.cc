@@ -194,7 +194,7 @@ void* SlabAlloc(uint32_t group) {
     ReportArenaFull(group);
     return nullptr;
   }
-  TsanAllocated(p);
+  TsanAllocated();
   if (MG_UNLIKELY(owner_table::OwnerOf(p) != group)) {
     g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
     return nullptr;
@@ -203,7 +203,7 @@ void* SlabAlloc(uint32_t group) {
 }
 
 void SlabFree(void* mem) {
-  TsanFreed(mem);
+  TsanFreed();
   g_api.free(mem);
 }
 

@@ -93,14 +93,12 @@ MG_HIDDEN extern char g_tsan_sync;
 #else
 inline constexpr bool kTsanBuild = false;
 #endif
-MG_ALWAYS_INLINE void TsanFreed(void* block) {
-  (void)block;
+MG_ALWAYS_INLINE void TsanFreed() {
 #ifdef MG_MI_TSAN
   __tsan_release(&g_tsan_sync);
 #endif
 }
-MG_ALWAYS_INLINE void TsanAllocated(void* block) {
-  (void)block;
+MG_ALWAYS_INLINE void TsanAllocated() {
 #ifdef MG_MI_TSAN
   __tsan_acquire(&g_tsan_sync);
 #endif

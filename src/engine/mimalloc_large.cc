@@ -106,7 +106,7 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
     ReportArenaFull(group);
     return nullptr;
   }
-  TsanAllocated(q);
+  TsanAllocated();
   if (zero && !mi_zero) memset(q, 0, total);
   void* p = static_cast<char*>(q) + kLargeHeader;
   // The page-map entry of p's page: "group, no class" (it may still name a
@@ -123,7 +123,7 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
 
 void FreeLarge(void* p, uint32_t owner) {
   Count(owner, -1, -static_cast<int64_t>(LargeUsable(p)));
-  TsanFreed(static_cast<char*>(p) - kLargeHeader);
+  TsanFreed();
   g_api.free(static_cast<char*>(p) - kLargeHeader);
 }
 
