@@ -182,6 +182,9 @@ quiet "$cc" -o "$tmp/consumer_c" "$here/consumer/consumer_c.c" "${flags[@]}" \
   -Wl,-rpath,"$libdir"
 "$tmp/consumer_c"
 # It ran with the packaged library, not one of the machine's.
-ldd "$tmp/consumer_c" | grep -q "$libdir/libmemgroup.so.0" ||
-  { ldd "$tmp/consumer_c" >&2; fail "consumer_c does not load the packaged library"; }
+# (ldd's output is taken whole first: `ldd | grep -q` under pipefail fails
+# when grep exits at its match and ldd dies of SIGPIPE.)
+libs=$(ldd "$tmp/consumer_c")
+[[ "$libs" == *"$libdir/libmemgroup.so.0"* ]] ||
+  { echo "$libs" >&2; fail "consumer_c does not load the packaged library"; }
 echo "deb test passed"
