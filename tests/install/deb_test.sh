@@ -120,9 +120,10 @@ expect_file '^\./usr/lib/([a-z0-9_-]+/)?cmake/memgroup/memgroupConfig\.cmake$'
 expect_file '^\./usr/lib/([a-z0-9_-]+/)?cmake/memgroup/memgroupTargets\.cmake$'
 expect_file '^\./usr/share/man/man1/memgroup\.1\.gz$'
 expect_file '^\./usr/share/man/man3/memgroup\.3\.gz$'
-if grep -Ev '^\./usr(/|$)' "$tmp/files" | grep -v '^\./$' | grep -q .; then
-  fail "files outside /usr: $(grep -Ev '^\./usr(/|$)' "$tmp/files" | grep -v '^\./$')"
-fi
+# Outputs are taken whole before matching: `cmd | grep -q` under pipefail
+# fails when cmd dies of SIGPIPE after grep's early match.
+outside=$(grep -Ev '^\./usr(/|$)|^\./$' "$tmp/files" || true)
+[[ -z "$outside" ]] || fail "files outside /usr: $outside"
 
 step "dpkg-deb -x into a scratch root"
 quiet dpkg-deb -x "$deb" "$root"
@@ -134,10 +135,11 @@ for page in man1/memgroup.1 man3/memgroup.3; do
       fail "groff failed on $page"
     [[ ! -s "$tmp/groff" ]] || { cat "$tmp/groff" >&2; fail "groff warnings in $page"; }
   fi
-  gzip -dc "$gz" | grep -q '^\.SH NAME' || fail "$page has no NAME section"
+  text=$(gzip -dc "$gz")
+  grep -q '^\.SH NAME' <<<"$text" || fail "$page has no NAME section"
 done
-gzip -dc "$root/usr/share/man/man1/memgroup.1.gz" | grep -q '^\.SS run$' ||
-  fail "memgroup(1) has no subsection for run"
+text=$(gzip -dc "$root/usr/share/man/man1/memgroup.1.gz")
+grep -q '^\.SS run$' <<<"$text" || fail "memgroup(1) has no subsection for run"
 
 step "the packaged command on python3 under --max 64M"
 unset MEMGROUP_LIBRARY LD_PRELOAD LD_LIBRARY_PATH
