@@ -71,27 +71,17 @@ else
   micro_rounds=${rounds:-3} prog_rounds=${rounds:-3} min_time=0.5 cg_n=500000
 fi
 
-# shellcheck source=bench/stock_allocators.sh
-source "$(dirname "$0")/stock_allocators.sh"
+# shellcheck source=bench/allocators.sh
+source "$(dirname "$0")/allocators.sh"
 stock_check
 names=("${stock_allocators[@]}" memgroup memgroup_mi)
 declare -A preload=([memgroup]=$lib_memgroup [memgroup_mi]=$lib_memgroup)
 for n in "${stock_allocators[@]}"; do preload[$n]=${stock_preload[$n]}; done
 
 # Sets alloc_env to the `env` command line that runs a program under
-# allocator $1 (memgroup also gets its limit).
-alloc_env() {
-  local p=${preload[$1]}
-  if [[ -z "$p" ]]; then
-    alloc_env=(env -u LD_PRELOAD)
-  elif [[ $1 == memgroup ]]; then
-    alloc_env=(env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max" MEMGROUP_ENGINE=jemalloc)
-  elif [[ $1 == memgroup_mi ]]; then
-    alloc_env=(env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max" MEMGROUP_ENGINE=mimalloc)
-  else
-    alloc_env=(env LD_PRELOAD="$p")
-  fi
-}
+# allocator $1 (memgroup's library is preload[memgroup], which the callgrind
+# part may replace).
+alloc_env() { allocator_env "$1" "${preload[$1]}" "$mg_max"; }
 
 # Runs "$@" under allocator $1.
 with_alloc() {

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Runs the workload-shape programs of bench/shapes under glibc and Debian's
-# stock jemalloc, mimalloc and tcmalloc (bench/stock_allocators.sh) and under
-# memgroup on both engines (LD_PRELOAD of LIB_MEMGROUP with MEMGROUP_MAX=4G,
-# so a limit is set; MEMGROUP_ENGINE=jemalloc as "memgroup", mimalloc as
-# "memgroup_mi"), in interleaved rounds: a round runs every shape under every
-# allocator, one shape after the other, the allocators' order rotated from
-# round to round. Each run also records the program's minor page faults and
-# peak RSS (/usr/bin/time, children included). Then prints
-# bench/shapes_report.py's tables: the median per allocator, memgroup's cost
-# against the best stock allocator, stock jemalloc and glibc, the spread of
-# the rounds and the minor faults.
+# Runs the workload-shape programs of bench/shapes under glibc, Debian's
+# stock jemalloc, mimalloc and tcmalloc, and memgroup on both engines
+# (LD_PRELOAD of LIB_MEMGROUP with MEMGROUP_MAX=4G, so a limit is set;
+# MEMGROUP_ENGINE=jemalloc as "memgroup", mimalloc as "memgroup_mi"; the
+# list is bench/allocators.sh), in interleaved rounds: a round runs every
+# shape under every allocator, one shape after the other, the allocators'
+# order rotated from round to round. Each run also records the program's
+# minor page faults and peak RSS (/usr/bin/time, children included). Then
+# prints bench/shapes_report.py's tables: the median per allocator,
+# memgroup's cost against the best stock allocator, stock jemalloc and
+# glibc, the spread of the rounds and the minor faults.
 #
 # Shapes (each program prints one "result METRIC VALUE" line):
 #   large_blocks        5-25 MiB blocks, touched page by page, 4 alive: wall s
@@ -66,8 +66,8 @@ for p in large_blocks thread_working_set producer_consumer slow_leak \
 done
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=bench/stock_allocators.sh
-source "$here/stock_allocators.sh"
+# shellcheck source=bench/allocators.sh
+source "$here/allocators.sh"
 stock_check
 allocators=("${stock_allocators[@]}" memgroup memgroup_mi)
 
@@ -127,16 +127,11 @@ src=$(cd "$here/.." && pwd)
 # round, shape, allocator, metric, value, minor faults, peak RSS (KiB).
 run_one() {
   local round=$1 shape=$2 alloc=$3 line metric value faults rss
-  local -a env_cmd=(env)
-  case $alloc in
-    memgroup) env_cmd+=("LD_PRELOAD=$lib" "MEMGROUP_MAX=$mg_max" MEMGROUP_ENGINE=jemalloc) ;;
-    memgroup_mi) env_cmd+=("LD_PRELOAD=$lib" "MEMGROUP_MAX=$mg_max" MEMGROUP_ENGINE=mimalloc) ;;
-    *) [[ -z "${stock_preload[$alloc]}" ]] || env_cmd+=("LD_PRELOAD=${stock_preload[$alloc]}") ;;
-  esac
+  allocator_env "$alloc" "$lib" "$mg_max"
   # The allocator is preloaded into the program only, not into /usr/bin/time.
   # shellcheck disable=SC2086  # the command is words on purpose
   if line=$(timeout 600 /usr/bin/time -o "$dir/time.last" -f '%R %M' \
-              "${env_cmd[@]}" ${command[$shape]} 2>"$dir/stderr.last" |
+              "${alloc_env[@]}" ${command[$shape]} 2>"$dir/stderr.last" |
             grep '^result ' | tail -1) && [[ -n "$line" ]]; then
     read -r _ metric value <<< "$line"
     read -r faults rss < <(tail -1 "$dir/time.last")

@@ -45,8 +45,8 @@ command -v valgrind >/dev/null || { echo "missing valgrind" >&2; exit 2; }
 shapes=${SHAPES_DIR:-$(dirname "$lib")/bench/shapes}
 mg_max=${MEMGROUP_MAX_SETTING:-4G}
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=bench/stock_allocators.sh
-source "$here/stock_allocators.sh"
+# shellcheck source=bench/allocators.sh
+source "$here/allocators.sh"
 stock_check
 allocators=("${stock_allocators[@]}" memgroup memgroup_mi)
 
@@ -82,10 +82,10 @@ malloc_free_ir() {
     END { print best["malloc"] + best["free"] }'
 }
 
-# run_cg FILE CMD...: CMD under callgrind and the allocator in env_cmd.
+# run_cg FILE CMD...: CMD under callgrind and the allocator in alloc_env.
 run_cg() {
   local f=$1; shift
-  "${env_cmd[@]}" valgrind --tool=callgrind --callgrind-out-file="$f" "$@" \
+  "${alloc_env[@]}" valgrind --tool=callgrind --callgrind-out-file="$f" "$@" \
     > "$f.stdout" 2> "$f.err"
 }
 
@@ -93,12 +93,7 @@ for shape in "${names[@]}"; do
   read -r n1 n2 cmd <<< "${command[$shape]}"
   for alloc in "${allocators[@]}"; do
     echo "callgrind: $shape under $alloc" >&2
-    env_cmd=(env)
-    case $alloc in
-      memgroup) env_cmd+=("LD_PRELOAD=$lib" "MEMGROUP_MAX=$mg_max" MEMGROUP_ENGINE=jemalloc) ;;
-      memgroup_mi) env_cmd+=("LD_PRELOAD=$lib" "MEMGROUP_MAX=$mg_max" MEMGROUP_ENGINE=mimalloc) ;;
-      *) [[ -z "${stock_preload[$alloc]}" ]] || env_cmd+=("LD_PRELOAD=${stock_preload[$alloc]}") ;;
-    esac
+    allocator_env "$alloc" "$lib" "$mg_max"
     f=$dir/$shape-$alloc
     value=error
     # shellcheck disable=SC2086  # the command is words on purpose
