@@ -71,35 +71,17 @@ else
   micro_rounds=${rounds:-3} prog_rounds=${rounds:-3} min_time=0.5 cg_n=500000
 fi
 
-libdir=/usr/lib/x86_64-linux-gnu
-names=(glibc jemalloc mimalloc tcmalloc memgroup memgroup_mi)
-declare -A preload=(
-  [glibc]=""
-  [jemalloc]=$libdir/libjemalloc.so.2
-  [mimalloc]=$libdir/libmimalloc.so.2
-  [tcmalloc]=$libdir/libtcmalloc_minimal.so.4
-  [memgroup]=$lib_memgroup
-  [memgroup_mi]=$lib_memgroup
-)
-for n in "${names[@]}"; do
-  p=${preload[$n]}
-  [[ -z "$p" || -f "$p" ]] || { echo "missing allocator $n: $p" >&2; exit 2; }
-done
+# shellcheck source=bench/allocators.sh
+source "$(dirname "$0")/allocators.sh"
+stock_check
+names=("${stock_allocators[@]}" memgroup memgroup_mi)
+declare -A preload=([memgroup]=$lib_memgroup [memgroup_mi]=$lib_memgroup)
+for n in "${stock_allocators[@]}"; do preload[$n]=${stock_preload[$n]}; done
 
 # Sets alloc_env to the `env` command line that runs a program under
-# allocator $1 (memgroup also gets its limit).
-alloc_env() {
-  local p=${preload[$1]}
-  if [[ -z "$p" ]]; then
-    alloc_env=(env -u LD_PRELOAD)
-  elif [[ $1 == memgroup ]]; then
-    alloc_env=(env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max" MEMGROUP_ENGINE=jemalloc)
-  elif [[ $1 == memgroup_mi ]]; then
-    alloc_env=(env LD_PRELOAD="$p" MEMGROUP_MAX="$mg_max" MEMGROUP_ENGINE=mimalloc)
-  else
-    alloc_env=(env LD_PRELOAD="$p")
-  fi
-}
+# allocator $1 (memgroup's library is preload[memgroup], which the callgrind
+# part may replace).
+alloc_env() { allocator_env "$1" "${preload[$1]}" "$mg_max"; }
 
 # Runs "$@" under allocator $1.
 with_alloc() {
@@ -161,8 +143,7 @@ library_commit() {
   echo "nproc: $(nproc)"
   echo "memory: $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
   echo "kernel: $(uname -sr)"
-  echo "allocators: $(dpkg-query -W -f '${Package} ${Version}, ' \
-    libc6 libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 2>/dev/null | sed 's/, $//')"
+  echo "allocators: $(stock_versions)"
   echo "settings: micro_rounds=$micro_rounds programs_rounds=$prog_rounds min_time=$min_time callgrind_n=$cg_n memgroup_max=$mg_max micro=$do_micro programs=$do_programs callgrind=$do_callgrind${cg_lib:+ callgrind_lib=$cg_lib}"
   echo "load_start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$out/meta.txt"

@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
 # Runs the workload-shape programs of bench/shapes under glibc, Debian's
-# stock jemalloc, mimalloc and tcmalloc, and memgroup (LD_PRELOAD of
-# LIB_MEMGROUP with MEMGROUP_MAX=4G, so a limit is set), in interleaved
-# rounds (every shape under every allocator, then the next round), and
-# prints a table of the best figure per allocator over the rounds, with the
-# ratios memgroup/best stock, memgroup/jemalloc and memgroup/glibc. Ratios
-# are costs: above 1.0 memgroup is slower (time ratio for wall times,
-# inverse rate ratio for rates).
+# stock jemalloc, mimalloc and tcmalloc, and memgroup on both engines
+# (LD_PRELOAD of LIB_MEMGROUP with MEMGROUP_MAX=4G, so a limit is set;
+# MEMGROUP_ENGINE=jemalloc as "memgroup", mimalloc as "memgroup_mi"; the
+# list is bench/allocators.sh), in interleaved rounds: a round runs every
+# shape under every allocator, one shape after the other, the allocators'
+# order rotated from round to round. Each run also records the program's
+# minor page faults and peak RSS (/usr/bin/time, children included). Then
+# prints bench/shapes_report.py's tables: the median per allocator,
+# memgroup's cost against the best stock allocator, stock jemalloc and
+# glibc, the spread of the rounds and the minor faults.
 #
-# Shapes (each prints one "result METRIC VALUE" line):
+# Shapes (each program prints one "result METRIC VALUE" line):
 #   large_blocks        5-25 MiB blocks, touched page by page, 4 alive: wall s
 #   working_set         glibc bench-malloc-thread shape, 2 threads, 1 s: ops/s
 #   producer_consumer   64-byte blocks freed by another thread: frees/s
 #   slow_leak           a growing fraction of blocks kept: wall s
 #   short_lived         300 fork+exec of a tiny allocating program: wall s
 #   scaling_T_MODE      T = 1, 2, 4 threads of small malloc/free, in one
-#                       memgroup group (shared) or one each (separate; n/a
-#                       under the stock allocators): ops/s
+#                       memgroup group (shared) or one each (separate; not
+#                       run under the stock allocators): ops/s
 #
-# usage: bench/shapes.sh LIB_MEMGROUP [--rounds N] [--out DIR]
-#   --rounds N   interleaved rounds (default 3)
-#   --out DIR    keep the raw results (results.tsv, meta.txt) in DIR
-#                (default: a temporary directory, removed)
+# usage: bench/shapes.sh LIB_MEMGROUP [--rounds N] [--out DIR] [--shapes LIST]
+#   --rounds N     interleaved rounds (default 5)
+#   --out DIR      keep the raw results (results.tsv, meta.txt) in DIR
+#                  (default: a temporary directory, removed);
+#                  `bench/shapes_report.py DIR` prints the tables again
+#   --shapes LIST  comma-separated shape names (default: all of them)
 # Environment: SHAPES_DIR (the shape programs; default: bench/shapes next to
 # LIB_MEMGROUP in the build tree), MEMGROUP_MAX_SETTING (default 4G).
+# Needs: /usr/bin/time (Debian package `time`).
 set -euo pipefail
 
 # usage [STATUS]: the header comment, then exit STATUS: 0 for -h/--help (on
@@ -34,12 +40,13 @@ usage() {
 }
 need_arg() { [[ $2 -ge 2 ]] || { echo "$1 needs an argument" >&2; usage; }; }
 
-rounds=3 out="" lib=""
+rounds=5 out="" lib="" only=""
 cmdline=$(printf '%q ' "$0" "$@"); cmdline=${cmdline% }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) need_arg "$1" $#; rounds=$2; shift ;;
     --out) need_arg "$1" $#; out=$2; shift ;;
+    --shapes) need_arg "$1" $#; only=$2; shift ;;
     -h|--help) usage 0 ;;
     -*) echo "unknown option $1" >&2; usage ;;
     *) [[ -z "$lib" ]] || { echo "one LIB_MEMGROUP only" >&2; usage; }; lib=$1 ;;
@@ -50,6 +57,7 @@ done
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer" >&2; usage; }
 lib=$(readlink -f "$lib")
 [[ -f "$lib" ]] || { echo "no such library: $lib" >&2; exit 2; }
+[[ -x /usr/bin/time ]] || { echo "missing /usr/bin/time: apt-get install -y time" >&2; exit 2; }
 shapes=${SHAPES_DIR:-$(dirname "$lib")/bench/shapes}
 mg_max=${MEMGROUP_MAX_SETTING:-4G}
 for p in large_blocks thread_working_set producer_consumer slow_leak \
@@ -57,18 +65,11 @@ for p in large_blocks thread_working_set producer_consumer slow_leak \
   [[ -x "$shapes/$p" ]] || { echo "missing $shapes/$p (build the bench targets)" >&2; exit 2; }
 done
 
-libdir=/usr/lib/x86_64-linux-gnu
-allocators=(glibc jemalloc mimalloc tcmalloc memgroup)
-declare -A preload=(
-  [glibc]=""
-  [jemalloc]=$libdir/libjemalloc.so.2
-  [mimalloc]=$libdir/libmimalloc.so.2
-  [tcmalloc]=$libdir/libtcmalloc_minimal.so.4
-  [memgroup]=$lib
-)
-for a in jemalloc mimalloc tcmalloc; do
-  [[ -f "${preload[$a]}" ]] || { echo "missing ${preload[$a]} (scripts/install-deps.sh)" >&2; exit 2; }
-done
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/allocators.sh
+source "$here/allocators.sh"
+stock_check
+allocators=("${stock_allocators[@]}" memgroup memgroup_mi)
 
 # Shape name -> command line (the programs' defaults fix the work size).
 names=(large_blocks working_set producer_consumer slow_leak short_lived)
@@ -85,6 +86,13 @@ for t in 1 2 4; do
     command["scaling_${t}_$mode"]="$shapes/thread_scaling $t $mode"
   done
 done
+if [[ -n "$only" ]]; then
+  IFS=, read -r -a chosen <<< "$only"
+  for s in "${chosen[@]}"; do
+    [[ -n "${command[$s]:-}" ]] || { echo "unknown shape '$s' in --shapes (known: ${names[*]})" >&2; usage; }
+  done
+  names=("${chosen[@]}")
+fi
 
 if [[ -n "$out" ]]; then
   mkdir -p "$out"; dir=$(cd "$out" && pwd)
@@ -99,108 +107,56 @@ results=$dir/results.tsv
 for v in $(env | sed -n 's/^\(MEMGROUP_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 unset LD_PRELOAD
 
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$here/.." && pwd)
 {
   echo "command: $cmdline"
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "date: $(date -u '+%Y-%m-%d %H:%M')"
   echo "commit: $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
     git -C "$src" diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)')"
-  echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), $(uname -r)"
-  echo "memgroup: LD_PRELOAD=$lib MEMGROUP_MAX=$mg_max"
-  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "library: LD_PRELOAD=$lib MEMGROUP_MAX=$mg_max"
+  echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+  echo "nproc: $(nproc)"
+  echo "memory: $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "kernel: $(uname -sr)"
+  echo "allocators: $(stock_versions)"
+  echo "rounds: $rounds"
+  echo "load_start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$dir/meta.txt"
 
-# run_one ROUND SHAPE ALLOCATOR: one run, one line in results.tsv.
+# run_one ROUND SHAPE ALLOCATOR: one run, one line in results.tsv:
+# round, shape, allocator, metric, value, minor faults, peak RSS (KiB).
 run_one() {
-  local round=$1 shape=$2 alloc=$3 line
-  local -a env_cmd=(env)
-  if [[ -n "${preload[$alloc]}" ]]; then env_cmd+=("LD_PRELOAD=${preload[$alloc]}"); fi
-  if [[ "$alloc" == memgroup ]]; then env_cmd+=("MEMGROUP_MAX=$mg_max"); fi
+  local round=$1 shape=$2 alloc=$3 line metric value faults rss
+  allocator_env "$alloc" "$lib" "$mg_max"
+  # The allocator is preloaded into the program only, not into /usr/bin/time.
   # shellcheck disable=SC2086  # the command is words on purpose
-  if line=$(timeout 600 "${env_cmd[@]}" ${command[$shape]} 2>"$dir/stderr.last" |
+  if line=$(timeout 600 /usr/bin/time -o "$dir/time.last" -f '%R %M' \
+              "${alloc_env[@]}" ${command[$shape]} 2>"$dir/stderr.last" |
             grep '^result ' | tail -1) && [[ -n "$line" ]]; then
     read -r _ metric value <<< "$line"
+    read -r faults rss < <(tail -1 "$dir/time.last")
   else
-    metric=error value=error
+    metric=error value=error faults=error rss=error
     echo "  $shape under $alloc failed:" >&2; cat "$dir/stderr.last" >&2
   fi
-  printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$shape" "$alloc" "$metric" "$value" >> "$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$shape" "$alloc" "$metric" "$value" \
+    "$faults" "$rss" >> "$results"
 }
 
-for ((r = 1; r <= rounds; ++r)); do
-  echo "round $r of $rounds" >&2
+start=$SECONDS
+k=${#allocators[@]}
+for ((r = 0; r < rounds; ++r)); do
+  echo "round $((r + 1)) of $rounds" >&2
   for shape in "${names[@]}"; do
-    for alloc in "${allocators[@]}"; do run_one "$r" "$shape" "$alloc"; done
+    for ((i = 0; i < k; ++i)); do
+      alloc=${allocators[$(((r + i) % k))]}
+      # Separate groups exist only under memgroup.
+      [[ $shape == *_separate && $alloc != memgroup* ]] && continue
+      run_one "$((r + 1))" "$shape" "$alloc"
+    done
   done
 done
-echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/meta.txt"
+echo "load_end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/meta.txt"
+echo "elapsed_s: $((SECONDS - start))" >> "$dir/meta.txt"
 
-cat "$dir/meta.txt"
-echo
-python3 - "$results" "${names[@]}" <<'PY'
-import sys
-path, names = sys.argv[1], sys.argv[2:]
-stock = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
-allocs = stock + ["memgroup"]
-runs = {}      # (shape, alloc) -> [values]
-metric = {}    # shape -> metric
-for line in open(path):
-    r, shape, alloc, m, v = line.rstrip("\n").split("\t")
-    if m in ("error",) or v in ("n/a", "error"):
-        runs.setdefault((shape, alloc), [])
-        if m != "error":
-            metric.setdefault(shape, m)
-        continue
-    metric[shape] = m
-    runs.setdefault((shape, alloc), []).append(float(v))
-
-def best(shape, alloc):
-    vals = runs.get((shape, alloc), [])
-    if not vals:
-        return None
-    return min(vals) if metric[shape] == "wall_s" else max(vals)
-
-def cost(shape, mg, other):
-    """memgroup's cost relative to `other`: > 1 means memgroup is slower."""
-    if mg is None or other is None:
-        return None
-    return mg / other if metric[shape] == "wall_s" else other / mg
-
-def fmt(v, shape):
-    if v is None:
-        return "n/a"
-    if metric[shape] == "wall_s":
-        return "%.3g s" % v
-    return "%.3g M/s" % (v / 1e6)
-
-print("| shape | metric | " + " | ".join(allocs) +
-      " | best stock | memgroup/best | memgroup/jemalloc | memgroup/glibc |")
-print("|---|---|" + "---|" * len(allocs) + "---|---|---|---|")
-for shape in names:
-    if shape not in metric:
-        continue
-    vals = {a: best(shape, a) for a in allocs}
-    # Separate groups exist only under memgroup: compare with the stock
-    # allocators' figures of the same thread count (marked *).
-    ref_shape, mark = shape, ""
-    if all(vals[a] is None for a in stock) and shape.endswith("_separate"):
-        ref_shape, mark = shape[: -len("separate")] + "shared", "*"
-    ref = {a: best(ref_shape, a) for a in stock}
-    present = [a for a in stock if ref[a] is not None]
-    if metric[shape] == "wall_s":
-        top = min(present, key=lambda a: ref[a]) if present else None
-    else:
-        top = max(present, key=lambda a: ref[a]) if present else None
-    mg = vals["memgroup"]
-    def ratio(a):
-        c = cost(shape, mg, ref.get(a) if a else None)
-        return "n/a" if c is None else "%.2fx%s" % (c, mark)
-    print("| %s | %s | %s | %s | %s | %s | %s |" % (
-        shape, metric[shape], " | ".join(fmt(vals[a], shape) for a in allocs),
-        (top or "n/a") + mark, ratio(top), ratio("jemalloc"), ratio("glibc")))
-print()
-print("Best of the rounds per allocator (min wall time, max rate). Ratios are "
-      "memgroup's cost: above 1.00x memgroup is slower. * separate groups "
-      "exist only under memgroup: compared with the stock allocators' shared "
-      "run of the same thread count.")
-PY
+"$here/shapes_report.py" "$dir"
