@@ -84,7 +84,8 @@ EngineChoice SelectedEngine();
 void ReleaseGroup(uint32_t group);
 
 // Retries the groups ReleaseGroup could not retire yet, at most `budget`
-// of them (oldest first); returns how many were retired. Called before a
+// of them (oldest first), flushing what the calling thread caches of each;
+// returns how many were retired. Called before a
 // group is created and when no arena is left. Slow path. Allocates: never.
 uint32_t RetirePending(uint32_t budget);
 

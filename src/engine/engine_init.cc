@@ -27,6 +27,7 @@
 #include "engine/front_cache_internal.h"
 #include "engine/group_arena.h"
 #include "engine/mimalloc_engine.h"
+#include "engine/other_cache.h"
 #include "engine/owner_table.h"
 #include "engine/slab.h"
 #include "engine/tcache_slots.h"
@@ -238,6 +239,10 @@ Created TryCreateArena(uint32_t group) {
 bool RetireGroup(uint32_t group) {
   if (group == kRootGroup || group >= kMaxGroups || UsesMimalloc()) return true;
   if (ArenaOf(group) == 0) return true;
+  // What the calling thread still caches of it (a free after the destroy
+  // puts a small block back in its other-group cache).
+  FlushOtherCacheOf(group);
+  DropThreadTcacheOf(group);
   // A zombie with nothing charged and no thread bound to it or below it:
   // no program block of it is live, no thread's front cache or automatic
   // tcache holds its blocks, and none can bind to it again.

@@ -134,6 +134,8 @@ class Registry {
   // GroupSlot::engine_held. Lock-free: the engine calls it under its own
   // lock, which comes after the registry lock. Allocates: never.
   void SetEngineHeld(uint32_t index, bool held) {
+    // Before Init (engine tests without groups) there is no slot to mark.
+    if (slots_ == nullptr || index >= kMaxGroups) return;
     // Release: the engine's teardown of the slot's state happens before a
     // Create that reads 0 (acquire) reuses the slot.
     slots_[index].engine_held.store(held ? 1 : 0, std::memory_order_release);

@@ -9,8 +9,11 @@
  *  - every block's owner is its group, and each group reads exactly
  *    64 + 40,960 bytes; RSS per allocating group is at most 256 KiB;
  *  - after every block is freed and every group destroyed, RSS is at most
- *    16 MiB above what the empty groups cost (their registry entries stay
- *    for the next groups), and a new group allocates again.
+ *    64 KiB per group that held an arena above what the empty groups cost
+ *    (the registry entries stay for the next groups; per arena index ever
+ *    used at once, jemalloc's ctl statistics, about 50 KB, stay in
+ *    jemalloc's base and are reused by later arenas; docs/perf.md), and a
+ *    new group allocates again.
  * Prints "many_groups: OK" and exits 0 on success. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -138,7 +141,7 @@ int main(void) {
   const long end = RssAnonKib();
   printf("RSS: start %ld KiB, empty groups %ld, with blocks %ld, destroyed %ld\n",
          start, empty, used, end);
-  MG_EXPECT(end - empty <= 16 * 1024);
+  MG_EXPECT((end - empty) * 1024 / allocating <= 64 * 1024);
   /* The slots and arenas are reusable. */
   mg_group_t again = 0;
   MG_EXPECT(create(mg_root(), "again", &again) == 0);
