@@ -195,8 +195,9 @@ Created CreateJemallocArenaLocked(uint32_t group) {
     return Created::kNoArena;  // Arena limit or out of VA.
   }
   if (ind == 0 || ind > kMaxArenaIndex || !slab::InitGroup(group, ind)) {
-    // Cannot be addressed, or no metadata for its bins.
-    if (!DestroyArenaLocked(group, ind)) ReleaseGroupArena(group);
+    // Cannot be addressed, or no metadata for its bins. (Index 0 is never
+    // a new arena; jemalloc would refuse to destroy it.)
+    if (ind == 0 || !DestroyArenaLocked(group, ind)) ReleaseGroupArena(group);
     return ind > kMaxArenaIndex ? Created::kNoArena : Created::kFailed;
   }
   // Every growth then asks the hook for exactly what it needs (one chunk
@@ -286,8 +287,6 @@ void ReleaseGroup(uint32_t group) {
 }
 
 uint32_t RetirePending(uint32_t budget) {
-  // Relaxed: the list is changed under g_engine_lock; a stale 0 only skips
-  // a round.
   if (UsesMimalloc() || budget == 0) return 0;
   uint32_t retired = 0;
   while (budget != 0) {
