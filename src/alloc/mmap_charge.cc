@@ -266,7 +266,7 @@ void ReadMappedBytes(uint32_t group, int64_t* file_mapped, int64_t* shmem) {
   const Registry& reg = GlobalRegistry();
   *file_mapped = 0;
   *shmem = 0;
-  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+  for (uint32_t i = 0, end = reg.SlotLimit(); i < end; ++i) {
     int64_t file = 0, sh = 0;
     mmap_tracker::MappedBytes(i, &file, &sh);
     if ((file == 0 && sh == 0) || !reg.tree().IsInSubtree(i, group)) {

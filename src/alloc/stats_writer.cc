@@ -60,7 +60,7 @@ void WriteMappedStats(int fd, uint32_t group) {
 
 void WriteStats(int fd) {
   Registry& reg = GlobalRegistry();
-  for (uint32_t g = 0; g < kMaxGroups; ++g) {
+  for (uint32_t g = 0, end = reg.SlotLimit(); g < end; ++g) {
     if (!reg.IsLive(g)) continue;
     WriteGroupStats(fd, g);
     WriteMappedStats(fd, g);

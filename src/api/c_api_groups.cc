@@ -17,6 +17,13 @@ using namespace memgroup::internal;
 using namespace memgroup::internal::alloc;
 using namespace memgroup::internal::api;
 
+namespace {
+
+// Destroyed groups retried per mg_group_create (engine::RetirePending).
+constexpr uint32_t kRetireBudget = 16;
+
+}  // namespace
+
 extern "C" {
 
 MG_EXPORT mg_group_t mg_root(void) {
@@ -28,11 +35,16 @@ MG_EXPORT int mg_group_create(mg_group_t parent, const char* name,
                               mg_group_t* out) {
   if (out == nullptr) return EINVAL;
   if (!EnsureInit()) return EAGAIN;
+  // What destroyed groups left behind (arenas, slots) goes back first.
+  (void)engine::RetirePending(kRetireBudget);
   GroupId id;
   Errc e = GlobalRegistry().Create(parent, name, &id);
   if (e != Errc::kOk) return ToErrno(e);
-  uint32_t index = IndexOf(id);
-  if (!engine::EnsureGroup(index)) {
+  // The jemalloc engine creates the group's arena on its first allocation:
+  // an empty group costs its registry entries only. The mimalloc engine's
+  // arenas are few (63) and fixed: the group gets one now, or ENOSPC.
+  if (engine::SelectedEngine() == EngineChoice::kMimalloc &&
+      !engine::EnsureGroup(IndexOf(id))) {
     (void)GlobalRegistry().Destroy(id);
     return ENOSPC;
   }
@@ -52,10 +64,14 @@ MG_EXPORT int mg_group_destroy(mg_group_t group) {
   int err = Resolve(group, &index);
   if (err != 0) return err;
   err = ToErrno(GlobalRegistry().Destroy(group));
-  if (err == 0 && t_thread.group == index) {
+  if (err != 0) return err;
+  if (t_thread.group == index) {
     (void)MoveThread(GlobalRegistry().LiveAncestor(index));
   }
-  return err;
+  // Its free pages go back now, and its arena and chunks as soon as
+  // nothing of it is left (now, if its blocks were all freed).
+  engine::ReleaseGroup(index);
+  return 0;
 }
 
 MG_EXPORT int mg_group_path(mg_group_t group, char* buf, size_t cap) {

@@ -6,11 +6,15 @@
 
 namespace memgroup::internal {
 
-// Group slots per process (index 0 is the root "/"). Owner tables store
-// indices in 16 bits.
-inline constexpr uint32_t kMaxGroups = 4096;
+// Group slots per process: the root "/" (index 0) and 65,535 more, as many
+// cgroups as memcg allows. Every place that stores a group index holds at
+// least 16 bits of it: the chunk owner table 32 (owner_table.h), the
+// page-map entry 24 (owner_table::kEntryGroupShift), the stock slot 32 with
+// its retired bit above (charge_stock.h).
+inline constexpr uint32_t kMaxGroups = 65536;
 inline constexpr uint32_t kRootGroup = 0;
-inline constexpr uint32_t kNoGroup = 0xffff;
+// No group: above every index (and not a valid index in any table).
+inline constexpr uint32_t kNoGroup = 0xffffffffu;
 // Longest group name component, including the NUL.
 inline constexpr uint32_t kMaxGroupName = 64;
 

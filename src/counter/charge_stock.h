@@ -51,9 +51,11 @@ inline constexpr int64_t kStockExtraMax = int64_t{4} << 20;
 // Groups a thread keeps stock for at once (kernel NR_MEMCG_STOCK is 7).
 inline constexpr int kStockSlots = 4;
 // A slot whose group was destroyed holds kRetiredSlotBit | group (see the
-// file comment): above every group index and kNoGroup, so it never matches.
-inline constexpr uint32_t kRetiredSlotBit = 0x10000;
-static_assert(kRetiredSlotBit > kNoGroup && kRetiredSlotBit >= kMaxGroups);
+// file comment): above every group index and never kNoGroup, so it never
+// matches.
+inline constexpr uint32_t kRetiredSlotBit = 0x80000000u;
+static_assert(kRetiredSlotBit >= kMaxGroups &&
+              (kRetiredSlotBit | (kMaxGroups - 1)) != kNoGroup);
 
 struct StockSlot {
   // Group index or kNoGroup. Written by the owner inside a busy section, or

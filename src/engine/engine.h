@@ -5,7 +5,13 @@
 // throws, never takes a lock on the fast path.
 //
 // Groups are identified by their slot index in [0, kMaxGroups); index 0 is
-// the root group "/". The engine creates a group's arena lazily on first use.
+// the root group "/". The engine creates a group's arena lazily on first use
+// (its first allocation, or a thread bound to it), and with the jemalloc
+// engine destroys it when the destroyed group's last block is gone
+// (ReleaseGroup). jemalloc has at most about 4,090 arenas: while that many
+// groups hold one, an allocation in a group without one fails (ENOMEM; the
+// first time, one line on stderr says why) and binding a thread to it too
+// (mg_thread_set_group: ENOSPC).
 //
 // Thread binding: each thread has one *bound* group whose blocks it allocates
 // and frees through the engine's fastest path (the thread's front cache,
@@ -66,6 +72,22 @@ EngineChoice SelectedEngine();
 // Creates the group's arena if needed. Slow path. False on failure (arena
 // limit, out of VA).
 [[nodiscard]] bool EnsureGroup(uint32_t group);
+
+// A group was destroyed (its registry slot is a zombie): the calling
+// thread's caches of it are flushed, its free pages returned (Purge), and,
+// with the jemalloc engine, once nothing of it is left (no charge, no
+// bound thread, no region or block in any cache), its arena is destroyed,
+// its slab bins pooled and its chunks returned to the OS and to the free
+// chunk list; the registry may then reuse the slot. Until then the group
+// is remembered and retried by RetirePending. Slow path; takes the
+// registry lock, then the engine lock. Allocates: never.
+void ReleaseGroup(uint32_t group);
+
+// Retries the groups ReleaseGroup could not retire yet, at most `budget`
+// of them (oldest first), flushing what the calling thread caches of each;
+// returns how many were retired. Called before a
+// group is created and when no arena is left. Slow path. Allocates: never.
+uint32_t RetirePending(uint32_t budget);
 
 // Binds the calling thread's fast path to `group` (creating its arena if
 // needed) and flushes the thread's cache of the previously bound group.

@@ -1,20 +1,25 @@
-// Engine initialisation and arena creation: Init (the owner table, jemalloc's
-// own init, the MIBs (warm_large.h's too), the front cache's class tables;
-// or, for the mimalloc engine, the library and the class tables) and
-// EnsureGroup (a manual jemalloc arena per group, made with group_arena.h's
-// hooks; or a mimalloc arena, mimalloc_engine.h). Owns the engine
-// lock, the init state, the MIBs and the group -> arena index table
-// (engine_internal.h). Slow paths only.
+// Engine initialisation, arena creation and retirement: Init (the owner
+// table, jemalloc's own init, the MIBs (warm_large.h's too), the front
+// cache's class tables; or, for the mimalloc engine, the library and the
+// class tables), EnsureGroup (a manual jemalloc arena per group, made with
+// group_arena.h's hooks on the group's first allocation; or a mimalloc
+// arena, mimalloc_engine.h) and ReleaseGroup/RetirePending (a destroyed
+// group's arena, slab bins and chunks given back once nothing of it is
+// left). Owns the engine lock, the init state, the MIBs, the group -> arena
+// index table (engine_internal.h) and the list of destroyed groups waiting
+// to be retired. Slow paths only.
 //
 // Must never: allocate through the public malloc; publish an arena index
 // before the arena and its slab bins are set up; create an arena whose index
-// MALLOCX_ARENA cannot encode.
+// MALLOCX_ARENA cannot encode; retire a group's arena while a block of the
+// group may be live or cached anywhere (RetireGroup's checks).
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 #include "base/limits.h"
 #include "base/macros.h"
+#include "base/meta_alloc.h"
 #include "base/raw_log.h"
 #include "base/spinlock.h"
 #include "engine/engine.h"
@@ -22,10 +27,13 @@
 #include "engine/front_cache_internal.h"
 #include "engine/group_arena.h"
 #include "engine/mimalloc_engine.h"
+#include "engine/other_cache.h"
 #include "engine/owner_table.h"
 #include "engine/slab.h"
+#include "engine/tcache_slots.h"
 #include "engine/va_budget.h"
 #include "engine/warm_large.h"
+#include "group/registry.h"
 
 namespace memgroup::internal::engine {
 
@@ -42,6 +50,24 @@ inline constexpr unsigned kMaxArenaIndex = 4094;
 enum InitState : uint32_t { kUninit = 0, kReady = 1, kFailed = 2 };
 // Written under g_engine_lock (release), read by Init's fast check (acquire).
 constinit std::atomic<uint32_t> g_init_state{kUninit};
+
+// Destroyed groups whose arena could not be retired yet: a ring of
+// g_npending slot indices from g_pending_head in g_pending (kMaxGroups
+// entries, mapped by InitSlow), under g_engine_lock.
+constinit uint32_t* g_pending = nullptr;
+constinit uint32_t g_pending_head = 0;
+constinit uint32_t g_npending = 0;
+
+// Set once the first arena creation failed for want of arenas (reported
+// once). Relaxed: a one-time flag, nothing is published with it.
+constinit std::atomic<bool> g_no_arena_reported{false};
+
+// Under g_engine_lock.
+void PushPendingLocked(uint32_t group) {
+  if (g_pending == nullptr || g_npending == kMaxGroups) return;
+  g_pending[(g_pending_head + g_npending) % kMaxGroups] = group;
+  ++g_npending;
+}
 
 bool ResolveMib(const char* name, Mib* mib) {
   mib->len = sizeof(mib->v) / sizeof(mib->v[0]);
@@ -96,6 +122,11 @@ MG_NOINLINE MG_COLD bool InitSlow() {
     RawLog("engine: private jemalloc is not configured with retain:true");
     ok = false;
   }
+  // The list of groups waiting to be retired (sparse, as every MetaMap).
+  if (ok) {
+    g_pending = static_cast<uint32_t*>(MetaMap(kMaxGroups * sizeof(uint32_t)));
+    ok = g_pending != nullptr && InitGroupArenas();
+  }
   ok = ok && ResolveMib("thread.arena", &g_mibs.thread_arena) &&
        ResolveMib("thread.tcache.flush", &g_mibs.thread_tcache_flush) &&
        ResolveMib("tcache.create", &g_mibs.tcache_create) &&
@@ -105,6 +136,7 @@ MG_NOINLINE MG_COLD bool InitSlow() {
        ResolveMib("arena.0.retain_grow_limit",
                   &g_mibs.arena_retain_grow_limit) &&
        ResolveMib("arena.0.purge", &g_mibs.arena_purge) &&
+       ResolveMib("arena.0.destroy", &g_mibs.arena_destroy) &&
        ResolveMib("background_thread", &g_mibs.background_thread) &&
        ResolveMib("max_background_threads", &g_mibs.max_background_threads) &&
        InitWarmLarge();
@@ -124,30 +156,50 @@ int ArenaCtl(const Mib& mib, unsigned ind, void* newp, size_t newlen) {
   return mgje_mallctlbymib(m.v, m.len, nullptr, nullptr, newp, newlen);
 }
 
-MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group) {
-  if (!Init()) return false;
-  SpinLockHolder holder(&g_engine_lock);
-  // Relaxed: under g_engine_lock, the only writer.
-  if (g_arena_ind[group].load(std::memory_order_relaxed) != 0) return true;
-  if (UsesMimalloc()) {
-    // The group's mimalloc arena id (>= 1) stands in for the arena index.
-    const int id = mi::CreateArena(group);
-    if (id <= 0 || !slab::InitGroup(group, 0)) return false;
-    // Pairs with ArenaOf's acquire load.
-    g_arena_ind[group].store(static_cast<uint32_t>(id),
-                             std::memory_order_release);
-    return true;
-  }
+namespace {
+
+// One line, the first time no arena is left for a group.
+void ReportNoArena(uint32_t group) {
+  // Relaxed: a one-time flag.
+  if (g_no_arena_reported.exchange(true, std::memory_order_relaxed)) return;
+  RawLog("engine: no jemalloc arena left for group slot %u (jemalloc has at"
+         " most 4095, and every one is held by a group that allocated and"
+         " was not destroyed, or whose blocks are still live): allocations"
+         " in groups without an arena fail with ENOMEM, and binding a thread"
+         " to one with ENOSPC, until such a group is destroyed and its"
+         " blocks freed",
+         group);
+}
+
+// Destroys arena `ind`, whose hooks are `group`'s, and gives back the
+// group's chunks and record. Under g_engine_lock. False (nothing changed)
+// if jemalloc refuses (a thread is still attached to the arena).
+bool DestroyArenaLocked(uint32_t group, unsigned ind) {
+  if (ArenaCtl(g_mibs.arena_destroy, ind, nullptr, 0) != 0) return false;
+  ReleaseGroupArena(group);
+  return true;
+}
+
+enum class Created { kOk, kNoArena, kFailed };
+
+// Creates `group`'s jemalloc arena. Under g_engine_lock.
+Created CreateJemallocArenaLocked(uint32_t group) {
   extent_hooks_t* hooks = GroupHooks(group);
+  if (hooks == nullptr) return Created::kNoArena;
   unsigned ind = 0;
   size_t len = sizeof(ind);
   // The alloc hook already runs inside this call (the arena's base block).
   if (mgje_mallctlbymib(g_mibs.arenas_create.v, g_mibs.arenas_create.len, &ind,
                         &len, &hooks, sizeof(hooks)) != 0) {
-    return false;  // Arena limit or out of VA.
+    ReleaseGroupArena(group);  // What the base block may have claimed.
+    return Created::kNoArena;  // Arena limit or out of VA.
   }
-  if (ind == 0 || ind > kMaxArenaIndex) return false;  // Cannot be addressed.
-  if (!slab::InitGroup(group, ind)) return false;
+  if (ind == 0 || ind > kMaxArenaIndex || !slab::InitGroup(group, ind)) {
+    // Cannot be addressed, or no metadata for its bins. (Index 0 is never
+    // a new arena; jemalloc would refuse to destroy it.)
+    if (ind == 0 || !DestroyArenaLocked(group, ind)) ReleaseGroupArena(group);
+    return ind > kMaxArenaIndex ? Created::kNoArena : Created::kFailed;
+  }
   // Every growth then asks the hook for exactly what it needs (one chunk
   // for small loads) instead of jemalloc's geometric steps.
   size_t limit = owner_table::kChunkBytes;
@@ -155,9 +207,122 @@ MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group) {
       0) {
     RawLog("engine: cannot set retain_grow_limit of arena %u", ind);
   }
+  // A new group may not take the slot until the arena is retired.
+  GlobalRegistry().SetEngineHeld(group, true);
   // Pairs with ArenaOf's acquire load.
   g_arena_ind[group].store(ind, std::memory_order_release);
+  // Created for a group destroyed meanwhile (an allocation that resolved it
+  // just before): it must be retired like the others.
+  if (!GlobalRegistry().IsLive(group)) PushPendingLocked(group);
+  return Created::kOk;
+}
+
+Created TryCreateArena(uint32_t group) {
+  SpinLockHolder holder(&g_engine_lock);
+  // Relaxed: under g_engine_lock, the only writer.
+  if (g_arena_ind[group].load(std::memory_order_relaxed) != 0) {
+    return Created::kOk;
+  }
+  if (UsesMimalloc()) {
+    // The group's mimalloc arena id (>= 1) stands in for the arena index.
+    const int id = mi::CreateArena(group);
+    if (id <= 0 || !slab::InitGroup(group, 0)) return Created::kFailed;
+    // Pairs with ArenaOf's acquire load.
+    g_arena_ind[group].store(static_cast<uint32_t>(id),
+                             std::memory_order_release);
+    return Created::kOk;
+  }
+  return CreateJemallocArenaLocked(group);
+}
+
+// Retires `group`'s arena if nothing of the group is left; true when it has
+// none any more. Takes the registry lock, then g_engine_lock.
+bool RetireGroup(uint32_t group) {
+  if (group == kRootGroup || group >= kMaxGroups || UsesMimalloc()) return true;
+  if (ArenaOf(group) == 0) return true;
+  // What the calling thread still caches of it (a free after the destroy
+  // puts a small block back in its other-group cache).
+  FlushOtherCacheOf(group);
+  DropThreadTcacheOf(group);
+  // A zombie with nothing charged and no thread bound to it or below it:
+  // no program block of it is live, no thread's front cache or automatic
+  // tcache holds its blocks, and none can bind to it again.
+  if (!GlobalRegistry().EngineReleasable(group)) return false;
+  // Pairs with the release of the last uncharge (a seq_cst read-modify-
+  // write, after the engine free it follows) and of the explicit tcache
+  // counts' decrements: what they freed is visible below.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  SpinLockHolder holder(&g_engine_lock);
+  // Relaxed: under g_engine_lock, the only writer.
+  const uint32_t ind = g_arena_ind[group].load(std::memory_order_relaxed);
+  if (ind == 0) return true;
+  // Other threads' explicit tcaches that may cache its large blocks, then
+  // its slab regions out anywhere (other threads' other-group caches).
+  if (TcacheUsers(group) != 0 || !slab::FiniGroup(group)) return false;
+  if (ArenaCtl(g_mibs.arena_destroy, ind, nullptr, 0) != 0) {
+    // A thread is still attached in jemalloc (an exited thread whose
+    // jemalloc cleanup is deferred, thread_exit.cc): bins again, later.
+    (void)slab::InitGroup(group, ind);
+    return false;
+  }
+  // Pairs with ArenaOf's acquire load; nothing of the group is left to
+  // look it up.
+  g_arena_ind[group].store(0, std::memory_order_release);
+  ReleaseGroupArena(group);
+  GlobalRegistry().SetEngineHeld(group, false);
   return true;
+}
+
+}  // namespace
+
+void ReleaseGroup(uint32_t group) {
+  if (group == kRootGroup || group >= kMaxGroups || !Init()) return;
+  // The calling thread's caches of the group, its empty slabs and its
+  // arena's free pages.
+  Purge(group);
+  if (!UsesMimalloc()) DropThreadTcacheOf(group);
+  if (RetireGroup(group)) return;
+  SpinLockHolder holder(&g_engine_lock);
+  PushPendingLocked(group);
+}
+
+uint32_t RetirePending(uint32_t budget) {
+  if (UsesMimalloc() || budget == 0) return 0;
+  uint32_t retired = 0;
+  while (budget != 0) {
+    uint32_t batch[64];
+    uint32_t n = 0;
+    {
+      SpinLockHolder holder(&g_engine_lock);
+      while (n < 64 && n < budget && g_npending != 0) {
+        batch[n++] = g_pending[g_pending_head];
+        g_pending_head = (g_pending_head + 1) % kMaxGroups;
+        --g_npending;
+      }
+    }
+    if (n == 0) break;
+    budget -= n;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (RetireGroup(batch[i])) {
+        ++retired;
+        continue;
+      }
+      SpinLockHolder holder(&g_engine_lock);
+      PushPendingLocked(batch[i]);
+    }
+  }
+  return retired;
+}
+
+MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group) {
+  if (!Init()) return false;
+  Created c = TryCreateArena(group);
+  if (c == Created::kNoArena) {
+    // Arenas that destroyed groups left, then once more.
+    if (RetirePending(kMaxGroups) != 0) c = TryCreateArena(group);
+    if (c == Created::kNoArena) ReportNoArena(group);
+  }
+  return c == Created::kOk;
 }
 
 bool Init() {

@@ -39,7 +39,9 @@
 //  - The group arena's lock: the group's current chunk run; taken only
 //    inside the alloc hook, which jemalloc calls under its grow/base mutexes.
 //  - g_arena_ind[g]: 0 until the group's arena is fully set up, then its
-//    index forever (release store under g_engine_lock, acquire loads).
+//    index until the arena is retired (release stores under g_engine_lock,
+//    acquire loads); retiring requires that nothing of the group is left
+//    (engine_init.cc, RetireGroup), so no reader can still use it.
 //  - Thread state is initial-exec TLS, touched only by its thread.
 #ifndef MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
 #define MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
@@ -79,6 +81,7 @@ struct Mibs {
   Mib arenas_create;
   Mib arena_retain_grow_limit;  // arena.<i>.retain_grow_limit, i at v[1]
   Mib arena_purge;              // arena.<i>.purge, i at v[1]
+  Mib arena_destroy;            // arena.<i>.destroy, i at v[1]
   // Written by programs only to be refused (MallctlByMib).
   Mib background_thread;
   Mib max_background_threads;
@@ -86,8 +89,8 @@ struct Mibs {
 MG_HIDDEN extern constinit Mibs g_mibs;
 
 // Arena index of each group, 0 while it has none (index 0 is jemalloc's
-// automatic arena, never ours). Written once under g_engine_lock (release,
-// CreateArenaSlow), read anywhere (acquire, ArenaOf).
+// automatic arena, never ours). Written under g_engine_lock (release,
+// CreateArenaSlow and RetireGroup), read anywhere (acquire, ArenaOf).
 MG_HIDDEN extern constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
 
 // Engine init and arena creation; held across fork (fork.cc).
@@ -101,7 +104,8 @@ MG_HIDDEN extern MG_TLS uint32_t t_bound;
 MG_HIDDEN extern MG_TLS bool t_dead;
 
 // Creates `group`'s arena (engine_init.cc). Slow path; false when the
-// engine is not initialised, out of arenas or out of VA.
+// engine is not initialised, out of arenas (after retiring what destroyed
+// groups left, RetirePending) or out of VA.
 MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group);
 
 // Runs `mib` (an arena.<i>.* MIB, i at v[1]) for arena `ind`, writing

@@ -1,15 +1,19 @@
-// The per-group extent hooks (group_arena.h). Owns each group's GroupArena:
-// the hooks struct jemalloc is given, and the group's current chunk run,
-// guarded by the GroupArena's spinlock.
+// The per-group extent hooks (group_arena.h). Owns the GroupArena records
+// (the hooks struct jemalloc is given, the group's current chunk run and
+// its chunk list), their pool and the group -> record table, and the
+// chunk-link array the lists are threaded through.
 //
 // Must never: allocate; call back into the engine or jemalloc (the hooks run
 // under jemalloc's mutexes); hand out memory of a chunk not tagged for the
 // arena's group; let jemalloc unmap, decommit or merge across groups.
 //
-// SYNCHRONIZATION: GroupArena::lock guards run_cur/run_end and is taken only
-// inside HookAlloc, i.e. under jemalloc's grow/base mutexes, after the engine
-// lock (engine_internal.h). The hooks and group are written under the engine
-// lock before arenas.create, read-only afterwards.
+// SYNCHRONIZATION: GroupArena::lock guards run_cur/run_end and the chunk
+// list, and is taken only inside HookAlloc, i.e. under jemalloc's grow/base
+// mutexes, after the engine lock (engine_internal.h), and by
+// ReleaseGroupArena (engine lock, no arena left to call the hooks). The
+// hooks and group are written under the engine lock before arenas.create,
+// read-only while the arena lives. The pool and g_record_of are changed
+// under the engine lock only.
 #include "engine/group_arena.h"
 
 #include <sys/mman.h>
@@ -23,6 +27,7 @@
 #include "base/check.h"
 #include "base/limits.h"
 #include "base/macros.h"
+#include "base/meta_alloc.h"
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "engine/owner_table.h"
@@ -35,13 +40,19 @@ using owner_table::kChunkShift;
 
 inline size_t AlignUp(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
+// Each chunk's successor in its group's chunk list (index + 1, 0 ends it),
+// kNumChunks entries. Mapped by InitGroupArenas before any arena exists;
+// an entry is written under its group's record lock when the chunk is
+// claimed and read when the record is released.
+constinit uint32_t* g_chunk_next = nullptr;
+
 struct alignas(MG_CACHELINE) GroupArena {
   // Must stay the first member: the hooks receive &hooks and cast it back to
   // the GroupArena (container_of). Written under g_engine_lock before
   // arenas.create, read-only afterwards.
   extent_hooks_t hooks{};
   // The group whose chunks this arena carves. Same protocol as `hooks`.
-  uint32_t group = kNoGroup;
+  uint32_t group = 0;
   // Guards run_cur/run_end. Taken only inside HookAlloc.
   SpinLock lock;
   // The current run of claimed chunks: [run_cur, run_end) is still free.
@@ -50,6 +61,9 @@ struct alignas(MG_CACHELINE) GroupArena {
   // Bytes of chunks claimed for the group. Written under `lock`, read by
   // GroupStats without it (relaxed statistic).
   std::atomic<uint64_t> mapped_bytes{0};
+  // The chunks claimed, a list threaded through g_chunk_next: the last
+  // claimed chunk's index + 1 (0: none). Under `lock`.
+  uint32_t chunks = 0;
 
   void* Carve(size_t size, size_t alignment);
 };
@@ -77,6 +91,11 @@ void* GroupArena::Carve(size_t size, size_t alignment) {
     // Relaxed: statistic, written under `lock`.
     mapped_bytes.fetch_add(nr_chunks * kChunkBytes, std::memory_order_relaxed);
     uintptr_t start = reinterpret_cast<uintptr_t>(c);
+    const size_t first = owner_table::ChunkIndexOf(c);
+    for (size_t i = 0; i < nr_chunks; ++i) {
+      g_chunk_next[first + i] = chunks;
+      chunks = static_cast<uint32_t>(first + i + 1);
+    }
     if (run_cur != 0 && start == run_end) {
       run_end += nr_chunks * kChunkBytes;  // Contiguous: extend the run.
     } else {
@@ -142,20 +161,74 @@ constexpr extent_hooks_t kHooksTemplate = {
     HookPurgeLazy, HookPurgeForced, HookSplit,   HookMerge,
 };
 
-constinit GroupArena g_groups[kMaxGroups];
+// The records (zero-initialised: no page is touched before a record is
+// used), the pool of free ones (a stack of indices) and how many were ever
+// used; all under the engine lock.
+constinit GroupArena g_records[kMaxArenaRecords];
+constinit uint16_t g_free_records[kMaxArenaRecords];
+constinit uint32_t g_nfree_records = 0;
+constinit uint32_t g_records_used = 0;
+
+// Each group's record while it has one. Written under the engine lock
+// (relaxed: a statistic's pointer, the records are never unmapped), read by
+// MappedBytes without it.
+constinit std::atomic<GroupArena*> g_record_of[kMaxGroups];
 
 }  // namespace
 
+bool InitGroupArenas() {
+  if (g_chunk_next != nullptr) return true;
+  g_chunk_next = static_cast<uint32_t*>(
+      MetaMap(owner_table::kNumChunks * sizeof(uint32_t)));
+  return g_chunk_next != nullptr;
+}
+
 extent_hooks_t* GroupHooks(uint32_t group) {
-  GroupArena* ga = &g_groups[group];
+  GroupArena* ga = nullptr;
+  if (g_nfree_records != 0) {
+    ga = &g_records[g_free_records[--g_nfree_records]];
+  } else if (g_records_used < kMaxArenaRecords) {
+    ga = &g_records[g_records_used++];
+  } else {
+    return nullptr;
+  }
   ga->hooks = kHooksTemplate;
   ga->group = group;
+  // Relaxed: see g_record_of.
+  g_record_of[group].store(ga, std::memory_order_relaxed);
   return &ga->hooks;
 }
 
+void ReleaseGroupArena(uint32_t group) {
+  // Relaxed: under the engine lock, the only writer.
+  GroupArena* ga = g_record_of[group].load(std::memory_order_relaxed);
+  if (ga == nullptr) return;
+  uint32_t chunks;
+  {
+    SpinLockHolder holder(&ga->lock);
+    chunks = ga->chunks;
+    ga->chunks = 0;
+    ga->run_cur = ga->run_end = 0;
+    // Relaxed: a statistic.
+    ga->mapped_bytes.store(0, std::memory_order_relaxed);
+  }
+  while (chunks != 0) {
+    const size_t index = chunks - 1;
+    chunks = g_chunk_next[index];
+    owner_table::ReleaseChunks(owner_table::ChunkAt(index), 1);
+  }
+  // Relaxed: see g_record_of.
+  g_record_of[group].store(nullptr, std::memory_order_relaxed);
+  g_free_records[g_nfree_records++] =
+      static_cast<uint16_t>(ga - g_records);
+}
+
 uint64_t MappedBytes(uint32_t group) {
+  if (group >= kMaxGroups) return 0;
+  // Relaxed: a statistic; records are never unmapped.
+  GroupArena* ga = g_record_of[group].load(std::memory_order_relaxed);
   // Relaxed: statistic.
-  return g_groups[group].mapped_bytes.load(std::memory_order_relaxed);
+  return ga == nullptr ? 0 : ga->mapped_bytes.load(std::memory_order_relaxed);
 }
 
 }  // namespace memgroup::internal::engine

@@ -1,7 +1,10 @@
-// The per-group extent hooks: each group's jemalloc arena gets its memory
-// only from 2 MiB chunks tagged for that group (owner_table.h), carved from
-// the group's current run of chunks. Slow paths only (jemalloc calls the
-// hooks when an arena grows). Allocates: never (through malloc).
+// The per-group extent hooks and their records: each group's jemalloc arena
+// gets its memory only from 2 MiB chunks tagged for that group
+// (owner_table.h), carved from the group's current run of chunks; the record
+// lists every chunk the group claimed, so that retiring the group's arena
+// gives them all back (ReleaseGroupArena). Records are pooled: at most
+// kMaxArenaRecords exist, one per live arena. Slow paths only (jemalloc
+// calls the hooks when an arena grows). Allocates: never (through malloc).
 #ifndef MEMGROUP_SRC_ENGINE_GROUP_ARENA_H_
 #define MEMGROUP_SRC_ENGINE_GROUP_ARENA_H_
 
@@ -11,12 +14,28 @@
 
 namespace memgroup::internal::engine {
 
-// The hooks to create `group`'s arena with (arenas.create), set up for the
-// group. Called under the engine lock, before the arena exists.
+// jemalloc addresses at most 4095 arenas (MALLOCX_ARENA's 12 bits, its
+// automatic ones included), so no more records are ever needed.
+inline constexpr uint32_t kMaxArenaRecords = 4096;
+
+// Maps the chunk-link array. Called once by the engine's Init, under the
+// engine lock. False when metadata memory is exhausted.
+[[nodiscard]] bool InitGroupArenas();
+
+// Takes a record for `group` and returns the hooks to create its arena with
+// (arenas.create); nullptr when every record is taken. Called under the
+// engine lock, before the arena exists.
 extent_hooks_t* GroupHooks(uint32_t group);
 
-// Bytes of chunks claimed for `group`'s arena (a statistic: racy by design,
-// it only grows).
+// Gives back everything `group`'s record holds: each chunk it claimed
+// (owner_table::ReleaseChunks: pages to the OS, chunk to the free list),
+// then the record. Called under the engine lock, once no arena uses the
+// hooks (arena.<i>.destroy returned, or arenas.create failed) and no block
+// of the group is left anywhere.
+void ReleaseGroupArena(uint32_t group);
+
+// Bytes of chunks claimed for `group`'s current arena (a statistic: racy by
+// design).
 uint64_t MappedBytes(uint32_t group);
 
 }  // namespace memgroup::internal::engine

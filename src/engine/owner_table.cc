@@ -1,7 +1,9 @@
-// Implements owner_table.h: the VA reservation, the chunk bump and the owner
-// table. Owns the global chunk cursor. Must never allocate through malloc,
-// never take a lock (ClaimChunks runs inside jemalloc extent hooks, under
-// jemalloc's locks) and never untag or unmap a claimed chunk.
+// Implements owner_table.h: the VA reservation, the chunk bump, the free
+// chunk list and the owner table. Owns the global chunk cursor and the free
+// list. Must never allocate through malloc, take any lock but the free
+// list's leaf lock (ClaimChunks runs inside jemalloc extent hooks, under
+// jemalloc's locks; nothing is taken under the leaf lock), or unmap a
+// claimed chunk.
 #include "engine/owner_table.h"
 
 #include <sys/mman.h>
@@ -10,6 +12,7 @@
 
 #include "base/meta_alloc.h"
 #include "base/raw_log.h"
+#include "base/spinlock.h"
 #include "base/sys.h"
 #include "engine/va_budget.h"
 
@@ -17,7 +20,7 @@ namespace memgroup::internal::owner_table {
 
 constinit std::atomic<uintptr_t> g_va_base{0};
 constinit std::atomic<size_t> g_va_bytes{0};
-constinit std::atomic<std::atomic<uint16_t>*> g_table{nullptr};
+constinit std::atomic<std::atomic<uint32_t>*> g_table{nullptr};
 constinit std::atomic<std::atomic<uint32_t>*> g_page_map{nullptr};
 constinit std::atomic<char*> g_side_map{nullptr};
 
@@ -31,6 +34,15 @@ constinit std::atomic<size_t> g_next_chunk{0};
 // Set by the first ClaimChunks that finds too few chunks left, so that the
 // exhaustion is reported once. Relaxed: only its own exchange reads it.
 constinit std::atomic<bool> g_exhausted_reported{false};
+
+// The free list: indices of released chunks (a stack of g_nfree entries in
+// g_free, kNumChunks long, mapped by Init), guarded by g_free_lock, a leaf
+// lock. Never held across fork: its holders run under jemalloc's grow
+// mutex (ClaimChunks) or the engine lock (ReleaseChunks), both held across
+// fork by their owners' prepare handlers.
+constinit SpinLock g_free_lock;
+constinit uint32_t* g_free = nullptr;
+constinit size_t g_nfree = 0;
 
 // Written once by Init under the engine's init lock; read by Reservation
 // after Init returned (see its contract).
@@ -91,13 +103,20 @@ int CommitMapSlice(uintptr_t map, size_t bytes_per_chunk, size_t first,
 
 bool Init() {
   if (g_va_bytes.load(std::memory_order_relaxed) != 0) return true;  // Under the init lock.
-  static_assert(sizeof(std::atomic<uint16_t>) == sizeof(uint16_t));
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   static_assert(kMaxGroups <= kNoGroup, "group ids must fit the 16-bit table");
   // The table always covers kVaBytes (1 MiB, untouched beyond the chunks
   // actually claimed), whatever size the reservation ends up with.
-  void* table = MetaMap(kNumChunks * sizeof(uint16_t));
+  void* table = MetaMap(kNumChunks * sizeof(uint32_t));
   if (table == nullptr) return false;
+  // The free list's stack, as sparse: pages are touched as chunks are
+  // released.
+  g_free = static_cast<uint32_t*>(MetaMap(kNumChunks * sizeof(uint32_t)));
+  if (g_free == nullptr) {
+    MetaUnmap(table, kNumChunks * sizeof(uint32_t));
+    return false;
+  }
   // Measured after the table is mapped, so that VmSize includes it.
   const va_budget::AddressSpace as = va_budget::Read();
   size_t va_bytes = va_budget::TargetBytes(as, kVaBytes, kMinVaBytes,
@@ -106,7 +125,9 @@ bool Init() {
   Maps maps{};
   while (va_bytes == 0 || !TryReserve(va_bytes, &maps)) {
     if (va_bytes <= kMinVaBytes) {
-      MetaUnmap(table, kNumChunks * sizeof(uint16_t));
+      MetaUnmap(table, kNumChunks * sizeof(uint32_t));
+      MetaUnmap(g_free, kNumChunks * sizeof(uint32_t));
+      g_free = nullptr;
       return false;
     }
     // No hole that large (see kMinVaBytes) or over RLIMIT_AS: try half.
@@ -119,7 +140,7 @@ bool Init() {
   g_page_map.store(static_cast<std::atomic<uint32_t>*>(maps.page_map),
                    std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
-  g_table.store(static_cast<std::atomic<uint16_t>*>(table),
+  g_table.store(static_cast<std::atomic<uint32_t>*>(table),
                 std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_va_base.store(reinterpret_cast<uintptr_t>(maps.base),
@@ -134,6 +155,21 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
   const size_t num_chunks =
       g_va_bytes.load(std::memory_order_relaxed) >> kChunkShift;
   if (nr_chunks == 0 || nr_chunks > num_chunks) return nullptr;
+  if (nr_chunks == 1) {
+    size_t index = kNumChunks;
+    {
+      SpinLockHolder holder(&g_free_lock);
+      if (g_nfree != 0) index = g_free[--g_nfree];
+    }
+    if (index != kNumChunks) {
+      // Still RW, its map slices committed; its pages were returned, so it
+      // reads zero. Relaxed: see OwnerOf; the tag precedes every pointer
+      // into the chunk (the caller publishes through jemalloc's locks).
+      g_table.load(std::memory_order_relaxed)[index].store(
+          group ^ kNoGroup, std::memory_order_relaxed);
+      return ChunkAt(index);
+    }
+  }
   // Relaxed: only index uniqueness is needed; the chunk's contents and tag
   // are published to other threads through jemalloc's own synchronization.
   size_t first = g_next_chunk.load(std::memory_order_relaxed);
@@ -174,13 +210,35 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
   }
   errno = saved;
   if (rc != 0) return nullptr;  // The chunks stay untagged and unused.
-  std::atomic<uint16_t>* table = g_table.load(std::memory_order_relaxed);
+  std::atomic<uint32_t>* table = g_table.load(std::memory_order_relaxed);
   for (size_t i = 0; i < nr_chunks; ++i) {
     // Relaxed: see OwnerOf; the tag precedes every pointer into the chunk.
-    table[first + i].store(static_cast<uint16_t>(group ^ kNoGroup),
+    table[first + i].store(group ^ kNoGroup,
                            std::memory_order_relaxed);
   }
   return start;
+}
+
+void ReleaseChunks(void* start, size_t nr_chunks) {
+  if (nr_chunks == 0) return;
+  int saved = errno;
+  // The pages go back now; the chunk reads zero when it is claimed again.
+  (void)SysMadvise(start, nr_chunks * kChunkBytes, MADV_DONTNEED);
+  errno = saved;
+  const size_t first = ChunkIndexOf(start);
+  std::atomic<uint32_t>* table = g_table.load(std::memory_order_relaxed);
+  SpinLockHolder holder(&g_free_lock);
+  for (size_t i = 0; i < nr_chunks; ++i) {
+    // Relaxed: no block is left in the chunk (the caller's contract), so no
+    // reader can hold a pointer into it; the next claim retags it first.
+    table[first + i].store(0, std::memory_order_relaxed);
+    g_free[g_nfree++] = static_cast<uint32_t>(first + i);
+  }
+}
+
+size_t FreeChunks() {
+  SpinLockHolder holder(&g_free_lock);
+  return g_nfree;
 }
 
 ReservationInfo Reservation() { return g_reservation; }

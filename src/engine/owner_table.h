@@ -3,11 +3,15 @@
 // most kVaBytes, less under an address-space limit (RLIMIT_AS, va_budget.h)
 // or when the address space has no such hole (Init halves down to
 // kMinVaBytes), carved into 2 MiB
-// chunks that are claimed (made RW and tagged) for exactly one group and
-// never change group afterwards; and the table
-// `uint16_t owner[kVaBytes >> kChunkShift]` that answers OwnerOf(p) in O(1).
+// chunks that are claimed (made RW and tagged) for one group at a time; and
+// the table `uint32_t owner[kVaBytes >> kChunkShift]` that answers OwnerOf(p)
+// in O(1). A chunk changes group only through ReleaseChunks, called when its
+// group's engine state is retired (group_arena.h: no block, cached or live,
+// of the group is left), which returns its pages to the OS and puts it on
+// the free list that single-chunk claims take from first.
 // Must never allocate through malloc, never return VA to the OS, and never
-// move a chunk between groups (free() of any pointer relies on it).
+// retag a chunk that may still hold a block (free() of any pointer relies
+// on it).
 //
 // The page map: `uint32_t entry[g_va_bytes >> kPageShift]`, one per 4 KiB page
 // of the reservation, mapped (readable and writable) only where chunks were
@@ -24,7 +28,7 @@
 //
 // Encoding: a table entry holds `group ^ kNoGroup`, so the zero-filled table
 // (fresh anonymous memory, never touched for unclaimed chunks) reads as
-// kNoGroup without initialising 1 MiB of it.
+// kNoGroup without initialising 2 MiB of it.
 #ifndef MEMGROUP_SRC_ENGINE_OWNER_TABLE_H_
 #define MEMGROUP_SRC_ENGINE_OWNER_TABLE_H_
 
@@ -61,7 +65,7 @@ inline constexpr size_t kMinVaBytes = size_t{1} << 24;           // 16 MiB
 // g_va_bytes is 0 and every pointer is foreign.
 MG_HIDDEN extern constinit std::atomic<uintptr_t> g_va_base;
 MG_HIDDEN extern constinit std::atomic<size_t> g_va_bytes;
-MG_HIDDEN extern constinit std::atomic<std::atomic<uint16_t>*> g_table;
+MG_HIDDEN extern constinit std::atomic<std::atomic<uint32_t>*> g_table;
 MG_HIDDEN extern constinit std::atomic<std::atomic<uint32_t>*> g_page_map;
 MG_HIDDEN extern constinit std::atomic<char*> g_side_map;
 
@@ -70,6 +74,8 @@ inline constexpr size_t kPageShift = 12;
 // zero-filled map) and any cls 0 mean "no front-cache class" (large or not
 // yet published).
 inline constexpr uint32_t kEntryGroupShift = 8;
+static_assert(kMaxGroups - 1 <= (0xffffffffu >> kEntryGroupShift),
+              "every group index must fit the page-map entry");
 MG_ALWAYS_INLINE constexpr uint32_t MakeEntry(uint32_t group, uint32_t cls) {
   return group << kEntryGroupShift | cls;
 }
@@ -93,9 +99,35 @@ inline constexpr size_t kSideSlotBytes = 64;
 // them. Returns their start, or nullptr when fewer than nr_chunks chunks are
 // left (the cursor does not move then: smaller claims may still succeed) or
 // mprotect fails. The first time the reservation runs out, one line says so
-// on stderr. Lock-free (compare-and-swap bump); callable from extent hooks, which
-// run under jemalloc's locks. Allocates: never.
+// on stderr. A single chunk comes from the free list (ReleaseChunks) when it
+// has one, under its leaf lock; runs come from the cursor (compare-and-swap
+// bump). Callable from extent hooks, which run under jemalloc's locks.
+// Allocates: never.
 void* ClaimChunks(size_t nr_chunks, uint32_t group);
+
+// Gives back `nr_chunks` chunks from `start` (claimed, and holding no block
+// any more): their pages go back to the OS (MADV_DONTNEED), their tag to
+// kNoGroup, and each chunk to the free list. Their page-map and side-map
+// slices stay writable (and stale: a block is published before it is handed
+// out). Allocates: never.
+void ReleaseChunks(void* start, size_t nr_chunks);
+
+// Chunks on the free list (a statistic). Allocates: never.
+size_t FreeChunks();
+
+// The index of the chunk holding p, a pointer into a claimed chunk.
+MG_ALWAYS_INLINE size_t ChunkIndexOf(const void* p) {
+  // Immutable after Init, which happened before any chunk was claimed.
+  return (reinterpret_cast<uintptr_t>(p) -
+          g_va_base.load(std::memory_order_relaxed)) >>
+         kChunkShift;
+}
+// The start of chunk `index`.
+MG_ALWAYS_INLINE void* ChunkAt(size_t index) {
+  // Immutable after Init (as above).
+  return reinterpret_cast<void*>(g_va_base.load(std::memory_order_relaxed) +
+                                 (index << kChunkShift));
+}
 
 // Bytes of the reservation claimed so far (all groups). Allocates: never.
 size_t ClaimedBytes();
@@ -124,7 +156,7 @@ MG_ALWAYS_INLINE uint32_t OwnerOf(const void* p) {
                         g_va_base.load(std::memory_order_relaxed);
   if (MG_UNLIKELY(off >= va_bytes)) return kNoGroup;
   // Immutable after publication (ordered by the acquire above).
-  std::atomic<uint16_t>* table = g_table.load(std::memory_order_relaxed);
+  std::atomic<uint32_t>* table = g_table.load(std::memory_order_relaxed);
   // Relaxed: an entry is written before any pointer into its chunk exists,
   // and the caller obtained p through a happens-before chain from the
   // allocation that published it. Unclaimed entries read 0 -> kNoGroup.
@@ -188,7 +220,7 @@ MG_ALWAYS_INLINE bool PublishOwned(const void* p, uint32_t group,
     return false;
   }
   // Immutable after Init (as above).
-  std::atomic<uint16_t>* table = g_table.load(std::memory_order_relaxed);
+  std::atomic<uint32_t>* table = g_table.load(std::memory_order_relaxed);
   // Relaxed: see OwnerOf.
   if (MG_UNLIKELY((table[off >> kChunkShift].load(std::memory_order_relaxed) ^
                    kNoGroup) != group)) {

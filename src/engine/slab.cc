@@ -12,6 +12,7 @@
 #include "base/meta_alloc.h"
 #include "base/spinlock.h"
 #include "engine/front_cache.h"
+#include "engine/group_arena.h"
 #include "engine/jemalloc_private.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
@@ -74,9 +75,20 @@ struct alignas(MG_CACHELINE) SlabBin {
 };
 
 struct GroupBins {
+  // The arena slabs come from. Written under the engine's init lock before
+  // the bins are published (g_bins, release), read after (acquire).
   unsigned arena_ind;
   SlabBin bins[kSmallClasses + 1];  // [0] unused
 };
+
+// Every GroupBins ever mapped (they are pooled, never unmapped: one per
+// group that has an arena, so at most kMaxArenaRecords), and the free ones.
+// Under the engine's init lock; g_nall_bins is also read by the fork
+// handlers, which run with that lock held.
+constinit GroupBins* g_all_bins[kMaxArenaRecords];
+constinit uint32_t g_nall_bins = 0;
+constinit GroupBins* g_free_bins[kMaxArenaRecords];
+constinit uint32_t g_nfree_bins = 0;
 
 // Slab colouring: region 0 of successive slabs starts at successive
 // multiples of 64 bytes below 4 KiB (as far as the class's alignment
@@ -257,9 +269,16 @@ bool InitGroup(uint32_t group, unsigned arena_ind) {
   if (group >= kMaxGroups) return false;
   // Relaxed: under the engine's init lock, the only writer.
   if (g_bins[group].load(std::memory_order_relaxed) != nullptr) return true;
-  auto* gb = static_cast<GroupBins*>(MetaMap(sizeof(GroupBins)));
-  if (gb == nullptr) return false;
-  new (gb) GroupBins();
+  GroupBins* gb = nullptr;
+  if (g_nfree_bins != 0) {
+    gb = g_free_bins[--g_nfree_bins];  // Empty, statistics reset (FiniGroup).
+  } else {
+    if (g_nall_bins == kMaxArenaRecords) return false;
+    gb = static_cast<GroupBins*>(MetaMap(sizeof(GroupBins)));
+    if (gb == nullptr) return false;
+    new (gb) GroupBins();
+    g_all_bins[g_nall_bins++] = gb;
+  }
   gb->arena_ind = arena_ind;
   // Pairs with Bins' acquire load.
   g_bins[group].store(gb, std::memory_order_release);
@@ -387,6 +406,30 @@ void ReleaseEmpty(uint32_t group) {
   }
 }
 
+bool FiniGroup(uint32_t group) {
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr) return true;
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    SlabBin& bin = gb->bins[cls];
+    SpinLockHolder holder(&bin.lock);
+    if (bin.out != 0) return false;  // A region is held, or cached.
+  }
+  // No region is out, so every slab is fully free: all go back.
+  ReleaseEmpty(group);
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    SlabBin& bin = gb->bins[cls];
+    SpinLockHolder holder(&bin.lock);
+    MG_CHECK(bin.out == 0 && bin.nslabs == 0 && bin.partial == nullptr);
+    bin.nempty = 0;
+    bin.nmalloc = bin.ndalloc = bin.slab_allocs = bin.slab_frees = 0;
+  }
+  // Relaxed: under the engine's init lock; nothing can reach the bins
+  // through the group any more (no block of it is left).
+  g_bins[group].store(nullptr, std::memory_order_relaxed);
+  g_free_bins[g_nfree_bins++] = gb;
+  return true;
+}
+
 void Stats(uint32_t group, GroupSlabStats* out) {
   *out = GroupSlabStats{};
   GroupBins* gb = Bins(group);
@@ -414,13 +457,14 @@ uint64_t RegionsOut(uint32_t group, uint32_t cls) {
 
 namespace {
 
-// Calls f(lock) for every bin lock, by group, then class (the lock order of
-// PrepareFork).
+// Calls f(lock) for every bin lock, by GroupBins (in the order they were
+// mapped), then class (the lock order of PrepareFork). Runs with the
+// engine's init lock held (PrepareFork takes it first), so the set is
+// stable.
 template <typename F>
 void ForEachBinLock(F f) {
-  for (uint32_t g = 0; g < kMaxGroups; ++g) {
-    GroupBins* gb = Bins(g);
-    if (gb == nullptr) continue;
+  for (uint32_t i = 0; i < g_nall_bins; ++i) {
+    GroupBins* gb = g_all_bins[i];
     for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) f(gb->bins[cls].lock);
   }
 }

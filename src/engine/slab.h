@@ -13,7 +13,7 @@
 // per-thread cache in between (docs/architecture.md, "Slabs").
 //
 // Owns: every slab's regions and metadata, each group's bins (metadata
-// memory, created with the group's arena, never freed). Every small block
+// memory, taken with the group's arena, pooled when it is retired). Every small block
 // the engine hands out is a slab region; jemalloc serves only large sizes.
 // The page map entry of every page of a slab holds (group, class) from the
 // slab's creation on, so free() finds a region's class and group as it
@@ -75,6 +75,12 @@ inline void FreeOne(uint32_t group, uint32_t cls, void* p) {
 enum class RegionState { kHeld, kInterior, kFree };
 RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
                         bool check_free);
+
+// Retires `group`'s bins when no region of it is out (held or in any
+// cache): every slab goes back to jemalloc (or mimalloc) and the bins to a
+// pool that InitGroup takes from. False, and nothing changed, while a
+// region is out. Called under the engine's init lock. Allocates: never.
+[[nodiscard]] bool FiniGroup(uint32_t group);
 
 // Returns every fully free slab of `group` to jemalloc (reclaim).
 void ReleaseEmpty(uint32_t group);

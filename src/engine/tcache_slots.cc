@@ -1,6 +1,6 @@
 // The explicit tcache slots of tcache_slots.h. Owns each thread's slots
-// (t_tc, t_ntc and the recycling state) and the process's count of live
-// explicit tcaches.
+// (t_tc, t_ntc and the recycling state), the process's count of live
+// explicit tcaches and, per group, the count of those used with it.
 //
 // Must never: hand out the automatic tcache for a non-bound group (the
 // tcache trap: on a hit jemalloc ignores the arena flag); create
@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/limits.h"
 #include "base/macros.h"
 #include "engine/engine_internal.h"
 #include "engine/jemalloc_private.h"
@@ -28,6 +29,23 @@ MG_TLS uint32_t t_victim = 0;  // next slot to recycle
 // Explicit tcaches alive in the process. Written by CreateTcache and
 // DestroyTcache from any thread; only the count matters (relaxed).
 constinit std::atomic<int32_t> g_tcaches_live{0};
+
+// Per group: slots naming it (TcacheUsers). Incremented by the owner thread
+// when a slot takes the group, before any block of the group enters the
+// tcache (relaxed: the block's free or allocation is followed by a charge
+// operation, a seq_cst read-modify-write, which RetireGroup's acquire fence
+// pairs with); decremented after the tcache was destroyed (release: the
+// blocks it returned to the arena happen before a retirer reads 0).
+constinit std::atomic<uint32_t> g_users[kMaxGroups];
+
+void TakeSlotFor(uint32_t group) {
+  // Relaxed: see g_users.
+  g_users[group].fetch_add(1, std::memory_order_relaxed);
+}
+void LeaveSlotOf(uint32_t group) {
+  // Release: see g_users.
+  g_users[group].fetch_sub(1, std::memory_order_release);
+}
 
 bool CreateTcache(unsigned* tc) {
   // Relaxed: a budget count, no data is published through it.
@@ -58,6 +76,7 @@ MG_NOINLINE int TcacheFlagsSlow(uint32_t group) {
   unsigned tc = 0;
   if (t_ntc < kThreadTcaches) {
     if (!CreateTcache(&tc)) return MALLOCX_TCACHE_NONE;
+    TakeSlotFor(group);
     t_tc[t_ntc++] = TcacheSlot{group, tc};
     return MALLOCX_TCACHE(tc);
   }
@@ -66,10 +85,12 @@ MG_NOINLINE int TcacheFlagsSlow(uint32_t group) {
   uint32_t v = t_victim;
   t_victim = (v + 1) % kThreadTcaches;
   DestroyTcache(t_tc[v].tc);
+  LeaveSlotOf(t_tc[v].group);
   if (!CreateTcache(&tc)) {
     t_tc[v] = t_tc[--t_ntc];
     return MALLOCX_TCACHE_NONE;
   }
+  TakeSlotFor(group);
   t_tc[v] = TcacheSlot{group, tc};
   return MALLOCX_TCACHE(tc);
 }
@@ -83,8 +104,27 @@ void FlushThreadTcacheOf(uint32_t group) {
   }
 }
 
+void DropThreadTcacheOf(uint32_t group) {
+  for (uint32_t i = 0; i < t_ntc; ++i) {
+    if (t_tc[i].group != group) continue;
+    DestroyTcache(t_tc[i].tc);
+    LeaveSlotOf(group);
+    t_tc[i] = t_tc[--t_ntc];
+    return;
+  }
+}
+
+uint32_t TcacheUsers(uint32_t group) {
+  // Acquire: see g_users.
+  return group < kMaxGroups ? g_users[group].load(std::memory_order_acquire)
+                            : 0;
+}
+
 void DestroyThreadTcaches() {
-  for (uint32_t i = 0; i < t_ntc; ++i) DestroyTcache(t_tc[i].tc);
+  for (uint32_t i = 0; i < t_ntc; ++i) {
+    DestroyTcache(t_tc[i].tc);
+    LeaveSlotOf(t_tc[i].group);
+  }
   t_ntc = 0;
 }
 

@@ -44,6 +44,14 @@ MG_ALWAYS_INLINE int TcacheFlags(uint32_t group) {
 
 // Flushes the thread's explicit tcache of `group`, if it has one (Purge).
 void FlushThreadTcacheOf(uint32_t group);
+// Destroys the thread's explicit tcache of `group`, if it has one, and frees
+// its slot (ReleaseGroup: the group was destroyed).
+void DropThreadTcacheOf(uint32_t group);
+// Explicit tcaches, in any thread, that were used with `group`'s blocks and
+// not destroyed since: while it is not 0 one of them may cache a block of
+// the group, and its arena must not be retired. Read with acquire: the
+// destroying thread's flush happens before a 0 is read.
+uint32_t TcacheUsers(uint32_t group);
 // Destroys all of the thread's explicit tcaches (ThreadExit).
 void DestroyThreadTcaches();
 

@@ -225,7 +225,7 @@ ChargeResult RunOomPolicy(uint32_t group, uint32_t refusing, int64_t bytes) {
 
 void NotifyLimitChanged(uint32_t group) {
   Registry& reg = GlobalRegistry();
-  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+  for (uint32_t i = 0, end = reg.SlotLimit(); i < end; ++i) {
     if (!reg.IsLive(i) || !reg.tree().IsInSubtree(i, group)) continue;
     GroupState& st = reg.state(i);
     // Release: pairs with the waiter's acquire load of wake_seq.

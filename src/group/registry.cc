@@ -44,7 +44,10 @@ bool Registry::Init() {
   void* nodes = MetaMap(sizeof(PageCounter) * kMaxGroups);
   void* slots = MetaMap(sizeof(GroupSlot) * kMaxGroups);
   void* states = MetaMap(sizeof(GroupState) * kMaxGroups);
-  if (nodes == nullptr || slots == nullptr || states == nullptr) {
+  void* names = MetaMap(sizeof(uint32_t) * kNameBuckets);
+  if (nodes == nullptr || slots == nullptr || states == nullptr ||
+      names == nullptr) {
+    MetaUnmap(names, sizeof(uint32_t) * kNameBuckets);
     MetaUnmap(states, sizeof(GroupState) * kMaxGroups);
     MetaUnmap(nodes, sizeof(PageCounter) * kMaxGroups);
     MetaUnmap(slots, sizeof(GroupSlot) * kMaxGroups);
@@ -53,10 +56,11 @@ bool Registry::Init() {
   PageCounter* pc = static_cast<PageCounter*>(nodes);
   slots_ = static_cast<GroupSlot*>(slots);
   states_ = static_cast<GroupState*>(states);
+  names_ = static_cast<uint32_t*>(names);
   // Fresh anonymous memory is zero, which is a valid (empty, free) state
   // for every entry; only the root is constructed now, the others when a
-  // group is created in them. Touching all 4096 entries would cost every
-  // process ~2 MiB of RSS and ~700 page faults at start.
+  // group is created in them. Touching all 65,536 entries would cost every
+  // process ~32 MiB of RSS and ~11,000 page faults at start.
   new (&pc[kRootGroup]) PageCounter();
   new (&slots_[kRootGroup]) GroupSlot();
   new (&states_[kRootGroup]) GroupState();
@@ -137,8 +141,9 @@ void Registry::Unbind(uint32_t index) {
 void Registry::ResetBindingsAfterFork(uint32_t self) {
   if (slots_ == nullptr) return;
   // Only the slots ever used: reading all kMaxGroups would fault in the
-  // zero page under every slot (about 90 faults per fork).
-  for (uint32_t i = 0; i < slots_used_; ++i) {
+  // zero page under every slot (about 1,400 faults per fork).
+  const uint32_t used = slots_used_.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < used; ++i) {
     // Relaxed: single-threaded in the fork child.
     if (slots_[i].bound.load(std::memory_order_relaxed) != 0) {
       slots_[i].bound.store(0, std::memory_order_relaxed);
@@ -149,17 +154,46 @@ void Registry::ResetBindingsAfterFork(uint32_t self) {
   }
 }
 
+uint32_t Registry::NameBucket(uint32_t parent, const char* name, size_t len) {
+  // FNV-1a over the parent index and the name.
+  uint32_t h = 2166136261u;
+  for (int k = 0; k < 4; ++k) {
+    h = (h ^ ((parent >> (8 * k)) & 0xff)) * 16777619u;
+  }
+  for (size_t k = 0; k < len; ++k) {
+    h = (h ^ static_cast<unsigned char>(name[k])) * 16777619u;
+  }
+  return h % kNameBuckets;
+}
+
 uint32_t Registry::FindChildLocked(uint32_t parent, const char* name,
                                    size_t len) const {
-  for (uint32_t c = slots_[parent].first_child; c != kNoParent;
-       c = slots_[c].next_sibling) {
-    if (slots_[c].state.load(std::memory_order_relaxed) !=
-        static_cast<uint32_t>(SlotState::kLive))
-      continue;
-    if (strncmp(slots_[c].name, name, len) == 0 && slots_[c].name[len] == '\0')
-      return c;
+  for (uint32_t c = names_[NameBucket(parent, name, len)]; c != 0;
+       c = slots_[c - 1].hash_next) {
+    const GroupSlot& s = slots_[c - 1];
+    if (s.parent == parent &&
+        s.state.load(std::memory_order_relaxed) ==
+            static_cast<uint32_t>(SlotState::kLive) &&
+        strncmp(s.name, name, len) == 0 && s.name[len] == '\0') {
+      return c - 1;
+    }
   }
   return kNoParent;
+}
+
+void Registry::IndexNameLocked(uint32_t index) {
+  GroupSlot& s = slots_[index];
+  uint32_t& head = names_[NameBucket(s.parent, s.name, strlen(s.name))];
+  s.hash_next = head;
+  head = index + 1;
+}
+
+void Registry::UnindexNameLocked(uint32_t index) {
+  GroupSlot& s = slots_[index];
+  uint32_t* link = &names_[NameBucket(s.parent, s.name, strlen(s.name))];
+  while (*link != 0 && *link != index + 1) link = &slots_[*link - 1].hash_next;
+  if (*link == index + 1) *link = s.hash_next;
+  s.hash_next = 0;
 }
 
 Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
@@ -171,21 +205,12 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
   if (e != Errc::kOk) return e;
   if (FindChildLocked(parent, name, len) != kNoParent)
     return Errc::kAlreadyExists;
-  uint32_t idx = kNoParent;
-  for (uint32_t i = 1; i < kMaxGroups; ++i) {
-    uint32_t st = slots_[i].state.load(std::memory_order_relaxed);
-    if (st == static_cast<uint32_t>(SlotState::kFree) ||
-        (st == static_cast<uint32_t>(SlotState::kZombie) &&
-         ZombieReusableLocked(i))) {
-      idx = i;
-      break;
-    }
-  }
+  const uint32_t idx = PickSlotLocked();
   if (idx == kNoParent) return Errc::kResourceExhausted;
-  if (idx >= slots_used_) slots_used_ = idx + 1;
   GroupSlot& s = slots_[idx];
   if (s.state.load(std::memory_order_relaxed) ==
       static_cast<uint32_t>(SlotState::kZombie)) {
+    SetZombieBitLocked(idx, false);
     UnlinkLocked(idx);
     states_[idx].Reset();
   } else {
@@ -207,6 +232,7 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
   s.next_sibling = slots_[parent].first_child;
   slots_[parent].first_child = idx;
   slots_[parent].nr_children++;
+  IndexNameLocked(idx);
   uint32_t gen = s.generation.load(std::memory_order_relaxed) + 1;
   if ((gen & 1) == 0) ++gen;  // odd while live
   // Release: pairs with Resolve's acquire loads; fields above are visible to
@@ -218,8 +244,53 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
   return Errc::kOk;
 }
 
-bool Registry::ZombieReusableLocked(uint32_t index) const {
+uint32_t Registry::PickSlotLocked() {
+  // Relaxed: under lock_, the only writer.
+  const uint32_t used = slots_used_.load(std::memory_order_relaxed);
+  const uint32_t words = (used + 63) / 64;
+  // The lowest reusable zombie among the first kReuseChecks.
+  uint32_t checked = 0;
+  for (uint32_t w = 0; w < words && checked < kReuseChecks; ++w) {
+    for (uint64_t bits = zombies_[w]; bits != 0 && checked < kReuseChecks;
+         bits &= bits - 1, ++checked) {
+      const uint32_t i = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+      if (ZombieReusableLocked(i)) return i;
+    }
+  }
+  if (used < kMaxGroups) {
+    // Release: pairs with SlotLimit's acquire load (the slot itself is
+    // published by its generation and state, as any other).
+    slots_used_.store(used + 1, std::memory_order_release);
+    return used;
+  }
+  if (checked < kReuseChecks) return kNoParent;  // Every zombie was checked.
+  // Every slot used: any reusable zombie.
+  for (uint32_t w = 0; w < words; ++w) {
+    for (uint64_t bits = zombies_[w]; bits != 0; bits &= bits - 1) {
+      const uint32_t i = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+      if (ZombieReusableLocked(i)) return i;
+    }
+  }
+  return kNoParent;
+}
+
+bool Registry::EngineReleasable(uint32_t index) const {
+  if (index == kRootGroup || index >= kMaxGroups || slots_ == nullptr) {
+    return false;
+  }
+  SpinLockHolder h(&lock_);
+  return slots_[index].state.load(std::memory_order_relaxed) ==
+             static_cast<uint32_t>(SlotState::kZombie) &&
+         ZombieReusableLocked(index, /*engine=*/false);
+}
+
+bool Registry::ZombieReusableLocked(uint32_t index, bool engine) const {
   if (tree_.Usage(index) != 0) return false;
+  // Acquire: pairs with SetEngineHeld's release (the engine's teardown is
+  // done before the slot is reused).
+  if (engine && slots_[index].engine_held.load(std::memory_order_acquire) != 0) {
+    return false;
+  }
   // Threads still bound to the destroyed group (`bound`, changed only under
   // this lock by Bind) or to a destroyed descendant (its hierarchical PSI
   // membership) leave it through its old ancestry on their next charge: the
@@ -266,6 +337,8 @@ Errc Registry::Destroy(GroupId id) {
                        std::memory_order_release);
     s.state.store(static_cast<uint32_t>(SlotState::kZombie),
                   std::memory_order_release);
+    SetZombieBitLocked(idx, true);
+    UnindexNameLocked(idx);
   }
   // Stocks held for the group go back now (outside the registry lock: the
   // drain takes its own lock), and its slots are marked retired: a thread

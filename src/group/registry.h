@@ -15,7 +15,11 @@
 // descendant (`bound`, and the hierarchical PSI membership): a thread
 // bound to a destroyed group keeps the slot, and with it the parent link it
 // moves along on its next charge (thread_binding.h), and never sees another
-// group in its place.
+// group in its place, and once the engine let go of the slot
+// (`engine_held`: the jemalloc engine retires a destroyed group's arena and
+// chunks when nothing of it is left, engine_init.cc). Creating a group takes
+// the lowest reusable zombie slot among the first kReuseChecks zombies,
+// else a slot never used, else any reusable zombie: O(1) while slots last.
 #ifndef MEMGROUP_SRC_GROUP_REGISTRY_H_
 #define MEMGROUP_SRC_GROUP_REGISTRY_H_
 
@@ -65,8 +69,19 @@ struct GroupSlot {
   // thread adds (relaxed) and removes (release); Create reads it under the
   // lock (acquire) before reusing a zombie slot.
   std::atomic<uint32_t> bound{0};
+  // 1 while the engine holds state for the slot that a new group must not
+  // inherit (the jemalloc engine's arena and chunks, until it retires them).
+  // Set and cleared by the engine without the lock (release); read by Create
+  // under the lock (acquire) before reusing a zombie slot.
+  std::atomic<uint32_t> engine_held{0};
+  // The next live group in this one's name bucket (index + 1, 0 ends it).
+  // Under the lock.
+  uint32_t hash_next = 0;
   char name[kMaxGroupName] = {};
 };
+
+// Zombie slots Create examines for reuse before it takes a fresh slot.
+inline constexpr uint32_t kReuseChecks = 64;
 
 class Registry {
  public:
@@ -108,6 +123,27 @@ class Registry {
   // flushed); lock-free. Allocates: never.
   uint32_t Bind(uint32_t index);
   void Unbind(uint32_t index);
+  // One past the highest slot index ever used: every live or zombie group
+  // lies below it (loops over groups stop there). Allocates: never.
+  uint32_t SlotLimit() const {
+    // Acquire: pairs with Create's release store, so the slots below it
+    // have been initialised.
+    return slots_used_.load(std::memory_order_acquire);
+  }
+  // The engine holds (or released) state for slot `index`: see
+  // GroupSlot::engine_held. Lock-free: the engine calls it under its own
+  // lock, which comes after the registry lock. Allocates: never.
+  void SetEngineHeld(uint32_t index, bool held) {
+    // Before Init (engine tests without groups) there is no slot to mark.
+    if (slots_ == nullptr || index >= kMaxGroups) return;
+    // Release: the engine's teardown of the slot's state happens before a
+    // Create that reads 0 (acquire) reuses the slot.
+    slots_[index].engine_held.store(held ? 1 : 0, std::memory_order_release);
+  }
+  // Whether the engine may retire slot `index`'s state now: a destroyed
+  // group (zombie) with nothing charged, no thread bound to it or below it.
+  // Takes the lock. Allocates: never.
+  bool EngineReleasable(uint32_t index) const;
   // Threads bound to slot `index` (racy snapshot; exact once quiesced).
   uint32_t BoundThreads(uint32_t index) const {
     // Relaxed: a statistics read.
@@ -162,23 +198,47 @@ class Registry {
       }
     }
   }
+  // The live child `name` (len bytes) of `parent`, or kNoParent: one name
+  // bucket's walk (names_), not the parent's children.
   uint32_t FindChildLocked(uint32_t parent, const char* name, size_t len) const;
+  static uint32_t NameBucket(uint32_t parent, const char* name, size_t len);
+  // Live groups enter the name index at create and leave it at destroy.
+  void IndexNameLocked(uint32_t index);
+  void UnindexNameLocked(uint32_t index);
   void UnlinkLocked(uint32_t index);
   // Destroy's last step: the explicit charges of `index` become its
   // parent's (counter and statistics).
   void ReparentExplicit(uint32_t index);
   // A zombie slot may be reused: nothing charged to it, no thread bound to
-  // it or below it. Requires lock_.
-  bool ZombieReusableLocked(uint32_t index) const;
+  // it or below it, and (`engine`) the engine let go of it. Requires lock_.
+  bool ZombieReusableLocked(uint32_t index, bool engine = true) const;
+  // The slot Create takes: see the file comment. kNoParent if none.
+  // Requires lock_.
+  uint32_t PickSlotLocked();
+  void SetZombieBitLocked(uint32_t index, bool zombie) {
+    const uint64_t bit = uint64_t{1} << (index % 64);
+    if (zombie) {
+      zombies_[index / 64] |= bit;
+    } else {
+      zombies_[index / 64] &= ~bit;
+    }
+  }
 
   mutable SpinLock lock_;
   std::atomic<bool> initialised_{false};
   GroupSlot* slots_ = nullptr;
   // One past the highest slot index ever used (the root is slot 0). Written
-  // under lock_ by Create; read by ResetBindingsAfterFork in a fork child,
-  // whose parent held lock_ across the fork.
-  uint32_t slots_used_ = 1;
+  // under lock_ by Create (release); read by SlotLimit (acquire) and by
+  // ResetBindingsAfterFork in a fork child, whose parent held lock_ across
+  // the fork.
+  std::atomic<uint32_t> slots_used_{1};
+  // One bit per zombie slot, under lock_.
+  uint64_t zombies_[kMaxGroups / 64] = {};
   GroupState* states_ = nullptr;
+  // The name index: kNameBuckets heads (index + 1, 0: empty) of chains
+  // through GroupSlot::hash_next, keyed by (parent, name). Under lock_.
+  static constexpr uint32_t kNameBuckets = kMaxGroups;
+  uint32_t* names_ = nullptr;
   CounterTree tree_;
   ChargeStocks stocks_{CounterTree()};
 };

@@ -155,7 +155,7 @@ void WriteOomReport(uint32_t group, int64_t bytes, const char* verdict) {
   }
   // Top groups by usage (excluding the root).
   uint32_t top[5] = {kNoParent, kNoParent, kNoParent, kNoParent, kNoParent};
-  for (uint32_t g = 1; g < kMaxGroups; ++g) {
+  for (uint32_t g = 1, end = reg.SlotLimit(); g < end; ++g) {
     if (!reg.IsLive(g)) continue;
     int64_t u = t.Usage(g);
     for (int k = 0; k < 5; ++k) {

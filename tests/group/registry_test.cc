@@ -141,6 +141,52 @@ TEST_F(RegistryTest, ThousandsOfGroupsThenExhaustion) {
   EXPECT_EQ(reg_->Create(reg_->root(), "again", &id), Errc::kOk);
 }
 
+TEST_F(RegistryTest, NamesAreFoundPerParentThroughDestroyAndReuse) {
+  GroupId a = MustCreate(reg_->root(), "a");
+  GroupId b = MustCreate(reg_->root(), "b");
+  // The same name under two parents, and many siblings in one bucket walk.
+  GroupId ax = MustCreate(a, "x");
+  GroupId bx = MustCreate(b, "x");
+  char name[16];
+  for (int k = 0; k < 2000; ++k) {
+    snprintf(name, sizeof(name), "n%d", k);
+    MustCreate(a, name);
+  }
+  GroupId id;
+  ASSERT_EQ(reg_->Lookup("/a/x", &id), Errc::kOk);
+  EXPECT_EQ(id, ax);
+  ASSERT_EQ(reg_->Lookup("/b/x", &id), Errc::kOk);
+  EXPECT_EQ(id, bx);
+  ASSERT_EQ(reg_->Lookup("/a/n1999", &id), Errc::kOk);
+  EXPECT_EQ(reg_->Create(a, "n1999", &id), Errc::kAlreadyExists);
+  EXPECT_EQ(reg_->Create(b, "n1999", &id), Errc::kOk);
+  // A destroyed name is gone, and can be created again.
+  ASSERT_EQ(reg_->Destroy(ax), Errc::kOk);
+  EXPECT_EQ(reg_->Lookup("/a/x", &id), Errc::kNotFound);
+  ASSERT_EQ(reg_->Lookup("/b/x", &id), Errc::kOk);
+  EXPECT_EQ(id, bx);
+  GroupId ax2 = MustCreate(a, "x");
+  EXPECT_NE(ax2, ax);
+  ASSERT_EQ(reg_->Lookup("/a/x", &id), Errc::kOk);
+  EXPECT_EQ(id, ax2);
+}
+
+TEST_F(RegistryTest, SlotHeldByTheEngineIsNotReused) {
+  GroupId a = MustCreate(reg_->root(), "a");
+  const uint32_t ia = Index(a);
+  reg_->SetEngineHeld(ia, true);
+  ASSERT_EQ(reg_->Destroy(a), Errc::kOk);
+  EXPECT_TRUE(reg_->EngineReleasable(ia));
+  GroupId b = MustCreate(reg_->root(), "b");
+  EXPECT_NE(Index(b), ia);  // The engine still holds the zombie's slot.
+  EXPECT_FALSE(reg_->EngineReleasable(Index(b)));  // Live, not a zombie.
+  reg_->SetEngineHeld(ia, false);
+  GroupId c = MustCreate(reg_->root(), "c");
+  EXPECT_EQ(Index(c), ia);  // Let go: the lowest reusable zombie.
+  EXPECT_FALSE(reg_->EngineReleasable(ia));
+  EXPECT_LE(Index(c) + 1, reg_->SlotLimit());
+}
+
 TEST_F(RegistryTest, SubtreeVisitIsPreOrder) {
   GroupId a = MustCreate(reg_->root(), "a");
   MustCreate(a, "b");

@@ -1,0 +1,155 @@
+/* 65,535 groups in one process (the jemalloc engine), through the C ABI
+ * (mg_* found with dlsym; memgroup.h for the types only):
+ *  - all 65,535 children of the root are created; the next create gets
+ *    ENOSPC; an empty group costs at most 4 KiB of RSS (RssAnon);
+ *  - a 64-byte and a 40,000-byte block are allocated in each group until
+ *    the first group that cannot get an arena (at least 4,000 groups get
+ *    one); from there on every allocation fails (ENOMEM: never a block of
+ *    another group) and binding a thread to such a group gives ENOSPC;
+ *  - every block's owner is its group, and each group reads exactly
+ *    64 + 40,960 bytes; RSS per allocating group is at most 256 KiB;
+ *  - after every block is freed and every group destroyed, RSS is at most
+ *    64 KiB per group that held an arena above what the empty groups cost
+ *    (the registry entries stay for the next groups; per arena index ever
+ *    used at once, jemalloc's ctl statistics, about 50 KB, stay in
+ *    jemalloc's base and are reused by later arenas; docs/perf.md), and a
+ *    new group allocates again.
+ * Prints "many_groups: OK" and exits 0 on success. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "memgroup/memgroup.h"
+
+#define NGROUPS 65535
+#define SMALL 64
+#define LARGE 40000
+#define LARGE_USABLE 40960
+
+typedef mg_group_t (*root_fn)(void);
+typedef int (*create_fn)(mg_group_t, const char*, mg_group_t*);
+typedef int (*destroy_fn)(mg_group_t);
+typedef void* (*malloc_in_fn)(mg_group_t, size_t);
+typedef int (*block_group_fn)(const void*, mg_group_t*);
+typedef int (*current_fn)(mg_group_t, int, int64_t*);
+typedef int (*set_group_fn)(mg_group_t);
+
+static void* need(const char* name) {
+  void* f = dlsym(RTLD_DEFAULT, name);
+  if (f == NULL) {
+    fprintf(stderr, "%s not found (not preloaded?)\n", name);
+    exit(1);
+  }
+  return f;
+}
+
+static long RssAnonKib(void) {
+  FILE* f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+    if (strncmp(line, "RssAnon:", 8) == 0) kib = strtol(line + 8, NULL, 10);
+  }
+  if (f != NULL) fclose(f);
+  MG_EXPECT(kib >= 0);
+  return kib;
+}
+
+int main(void) {
+  root_fn mg_root = (root_fn)need("mg_root");
+  create_fn create = (create_fn)need("mg_group_create");
+  destroy_fn destroy = (destroy_fn)need("mg_group_destroy");
+  malloc_in_fn malloc_in = (malloc_in_fn)need("mg_malloc_in");
+  block_group_fn block_group = (block_group_fn)need("mg_block_group");
+  current_fn current = (current_fn)need("mg_group_current");
+  set_group_fn set_group = (set_group_fn)need("mg_thread_set_group");
+
+  mg_group_t* groups = calloc(NGROUPS, sizeof(*groups));
+  void** small = calloc(NGROUPS, sizeof(void*));
+  void** large = calloc(NGROUPS, sizeof(void*));
+  MG_EXPECT(groups != NULL && small != NULL && large != NULL);
+  const long start = RssAnonKib();
+  for (int i = 0; i < NGROUPS; ++i) {
+    char name[32];
+    snprintf(name, sizeof(name), "g%d", i);
+    int err = create(mg_root(), name, &groups[i]);
+    if (err != 0) {
+      fprintf(stderr, "create %d failed: %d\n", i, err);
+      return 1;
+    }
+  }
+  mg_group_t extra = 0;
+  MG_EXPECT(create(mg_root(), "one-too-many", &extra) == ENOSPC);
+  const long empty = RssAnonKib();
+  const double per_empty = (double)(empty - start) * 1024.0 / NGROUPS;
+  printf("empty group: %.0f bytes of RSS\n", per_empty);
+  MG_EXPECT(per_empty <= 4096.0);
+
+  int allocating = 0;
+  for (; allocating < NGROUPS; ++allocating) {
+    small[allocating] = malloc_in(groups[allocating], SMALL);
+    if (small[allocating] == NULL) break;
+    large[allocating] = malloc_in(groups[allocating], LARGE);
+    MG_EXPECT(large[allocating] != NULL);
+    Fill(small[allocating], SMALL, (unsigned)allocating);
+    Fill(large[allocating], LARGE, (unsigned)allocating);
+  }
+  printf("groups with blocks: %d\n", allocating);
+  MG_EXPECT(allocating >= 4000);
+  /* Past the arenas: every group without one is refused, never served
+   * from another group's memory. */
+  for (int i = allocating; i < NGROUPS; i += 97) {
+    errno = 0;
+    void* p = malloc_in(groups[i], SMALL);
+    MG_EXPECT(p == NULL && errno == ENOMEM);
+    MG_EXPECT(malloc_in(groups[i], LARGE) == NULL);
+    int64_t bytes = -1;
+    MG_EXPECT(current(groups[i], 1, &bytes) == 0 && bytes == 0);
+  }
+  if (allocating < NGROUPS) {
+    MG_EXPECT(set_group(groups[allocating]) == ENOSPC);
+  }
+  const long used = RssAnonKib();
+  const double per_used =
+      allocating ? (double)(used - empty) * 1024.0 / allocating : 0.0;
+  printf("group with blocks: %.0f bytes of RSS\n", per_used);
+  MG_EXPECT(per_used <= 256.0 * 1024.0);
+  for (int i = 0; i < allocating; ++i) {
+    mg_group_t g = 0;
+    MG_EXPECT(block_group(small[i], &g) == 0 && g == groups[i]);
+    MG_EXPECT(block_group(large[i], &g) == 0 && g == groups[i]);
+    MG_EXPECT(Check(small[i], SMALL, (unsigned)i));
+    MG_EXPECT(Check(large[i], LARGE, (unsigned)i));
+    int64_t bytes = -1;
+    MG_EXPECT(current(groups[i], 1, &bytes) == 0);
+    if (bytes != SMALL + LARGE_USABLE) {
+      fprintf(stderr, "group %d reads %lld\n", i, (long long)bytes);
+      return 1;
+    }
+  }
+  for (int i = 0; i < NGROUPS; ++i) {
+    if (i < allocating) {
+      free(small[i]);
+      free(large[i]);
+      int64_t bytes = -1;
+      MG_EXPECT(current(groups[i], 1, &bytes) == 0 && bytes == 0);
+    }
+    MG_EXPECT(destroy(groups[i]) == 0);
+  }
+  const long end = RssAnonKib();
+  printf("RSS: start %ld KiB, empty groups %ld, with blocks %ld, destroyed %ld\n",
+         start, empty, used, end);
+  MG_EXPECT((end - empty) * 1024 / allocating <= 64 * 1024);
+  /* The slots and arenas are reusable. */
+  mg_group_t again = 0;
+  MG_EXPECT(create(mg_root(), "again", &again) == 0);
+  void* p = malloc_in(again, 300000);
+  mg_group_t g = 0;
+  MG_EXPECT(p != NULL && block_group(p, &g) == 0 && g == again);
+  free(p);
+  MG_EXPECT(destroy(again) == 0);
+  printf("many_groups: OK\n");
+  return 0;
+}
