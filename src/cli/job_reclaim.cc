@@ -7,6 +7,8 @@
 //   flock, so no other requester posts to these slots meanwhile.
 #include "cli/job_reclaim.h"
 
+#include <sys/stat.h>
+
 #include <climits>
 
 #include "absl/strings/str_cat.h"
@@ -33,7 +35,17 @@ struct Slot {
   uint32_t index = 0;
   uint64_t start_ticks = 0;
   int64_t charged = 0;
+  int32_t agent_tid = 0;
 };
+
+// Whether thread `tid` of process `pid` exists (the member's agent: an
+// exec into an image that did not rejoin the job keeps the pid and start
+// time but not the thread).
+bool ThreadExists(pid_t pid, int32_t tid) {
+  const std::string path = absl::StrCat("/proc/", pid, "/task/", tid);
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
 
 struct Posted {
   size_t slot = 0;  // index in the slot list
@@ -98,6 +110,9 @@ void PostAndAwait(const JobView& v, const std::vector<Slot>& slots,
             start != s.start_ticks) {
           m.reply = MemberReply::kExited;
           p.done = true;
+        } else if (!ThreadExists(m.pid, s.agent_tid)) {
+          m.reply = MemberReply::kNoAgent;
+          p.done = true;
         }
       }
     }
@@ -148,13 +163,15 @@ ReclaimOutcome ReclaimMembers(const JobView& v, int64_t bytes,
     r.pid = pid;
     // Acquire: pairs with JobAgentListen's release store (answer_seq is
     // settled before the tid is seen).
-    const bool agent = m->agent_tid.load(std::memory_order_acquire) > 0;
+    const int32_t agent_tid = m->agent_tid.load(std::memory_order_acquire);
+    const bool agent = agent_tid > 0;
     r.reply = agent ? MemberReply::kTimeout : MemberReply::kNoAgent;
     out.members.push_back(r);
     if (!agent) continue;
     Slot s;
     s.member = out.members.size() - 1;
     s.index = i;
+    s.agent_tid = agent_tid;
     // Relaxed: ordered by the acquire of state; a figure for the share.
     s.start_ticks = m->start_ticks.load(std::memory_order_relaxed);
     const int64_t c = m->charged.load(std::memory_order_relaxed);
@@ -224,8 +241,9 @@ std::vector<std::string> UnansweredNotes(const ReclaimOutcome& o,
       case MemberReply::kNoAgent:
         notes.push_back(absl::StrCat(
             "member ", m.pid,
-            " has no control agent (it has not started one yet, or could "
-            "not), so it was not asked"));
+            " has no control agent (it has not started one yet, could not, "
+            "runs with MEMGROUP_CONTROL=0, or exec'd a program that did not "
+            "rejoin the job), so it was not asked"));
         break;
       case MemberReply::kTimeout:
         notes.push_back(absl::StrCat("member ", m.pid,

@@ -22,7 +22,9 @@ on them:
                    ABI, freed large blocks, a fork child): bytes released,
                    current drops, members blocked in read() answer
   reclaim_blocked  a member whose only thread sleeps in read() (cat)
-                   answers within a second
+                   answers within a second, also as a member of a nested
+                   job's enclosing job; with MEMGROUP_CONTROL=0 it has no
+                   agent and is reported, not waited for
   reclaim_short    more than can be released: exit 1 with EAGAIN's meaning;
                    a stopped member does not hang the command (--timeout)
   set_reclaim      set max below usage reclaims first (every member), then
@@ -532,70 +534,11 @@ def case_top_tmux():
     check(j.finish() == 0, "job")
 
 
-# A python member for the reclaim cases: CACHE_MIB blocks of 1 MiB that its
-# reclaim callback (registered on its root group through the C ABI, with
-# ctypes) drops on request; JUNK_MIB of large blocks allocated, touched and
-# freed (free engine pages for the purge); with "fork", a child that sleeps
-# in read() until the parent exits. Then it reads commands from stdin (its
-# only thread sleeps in read() between them): "alloc N" (N MiB), "cache",
-# "quit".
-RECLAIM_PY = r"""
-import ctypes, os, sys
-MIB = 1 << 20
-cache_mib, junk_mib, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-lib = ctypes.CDLL(None)
-lib.mg_root.restype = ctypes.c_uint64
-FN = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64,
-                      ctypes.c_void_p)
-cache = [bytearray(MIB) for _ in range(cache_mib)]
-calls = [0]
-def reclaim(group, target, arg):
-    calls[0] += 1
-    freed = 0
-    while cache and freed < target:
-        cache.pop()
-        freed += MIB
-    return freed
-cb = FN(reclaim)
-handle = ctypes.c_int(0)
-rc = lib.mg_reclaim_register(ctypes.c_uint64(lib.mg_root()), cb, None,
-                             ctypes.byref(handle))
-if rc != 0:
-    print("register failed", rc, flush=True)
-    sys.exit(4)
-junk = [b"j" * (256 * 1024) for _ in range(junk_mib * 4)]
-del junk
-if mode == "fork":
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(w)
-        cache.clear()  # the parent's blocks: nothing of the child's to give
-        print("child", os.getpid(), flush=True)
-        os.read(r, 1)  # end of file when the parent exits
-        os._exit(0)
-    os.close(r)
-print("ready", os.getpid(), flush=True)
-for line in sys.stdin:
-    cmd = line.split()
-    if cmd[0] == "alloc":
-        try:
-            x = b"y" * (int(cmd[1]) * MIB)
-            print("alloc ok", flush=True)
-            del x
-        except MemoryError:
-            print("alloc MemoryError", flush=True)
-    elif cmd[0] == "cache":
-        print("cache", len(cache), "calls", calls[0], flush=True)
-    elif cmd[0] == "quit":
-        break
-"""
-
-
 def python_job(run_args, cache_mib, junk_mib, mode="plain"):
-    script = os.path.join(TMP, "reclaim_member.py")
-    with open(script, "w") as f:
-        f.write(RECLAIM_PY)
+    """A job of tests/control/reclaim_member.py (its usage says what it
+    does)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "reclaim_member.py")
     j = Job(run_args, [sys.executable, script, str(cache_mib), str(junk_mib),
                        mode], stdin=subprocess.PIPE)
     j.wait_for("^ready ")
@@ -708,6 +651,41 @@ def case_reclaim_blocked():
         check(members == {pid: members[pid]} and
               members[pid][0] == "answered", f"{r.stdout}")
     check(in_read(pid), "cat left read()")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode}")
+    # A nested job: cat is a member of the inner job and of this one; its
+    # agent waits on the inner slot and looks at the outer one every 200 ms.
+    j = Job([], [MEMGROUP, "run", "--", "cat"], stdin=subprocess.PIPE)
+    pids = agents_ready(j, 2)
+    for _ in range(2):
+        t0 = time.time()
+        r = mg("reclaim", j.pid, "/", "0")
+        took = time.time() - t0
+        print(f"reclaim of the enclosing job of a nested job: {took:.3f} s")
+        out, members = reclaim_lines(r.stdout)
+        check(r.returncode == 0 and took < 1.0 and set(members) == set(pids)
+              and all(m[0] == "answered" for m in members.values()), f"{r}")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode}")
+    # MEMGROUP_CONTROL=0 (set by env, which then execs cat in its slot):
+    # no agent thread, the member is reported and not waited for.
+    j = Job([], ["env", "MEMGROUP_CONTROL=0", "cat"], stdin=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        members = json.loads(mg_ok("stat", "--json", j.pid))["members"]
+        if members and members[0]["command"] == "cat" and in_read(
+                members[0]["pid"], 0.1):
+            break
+        time.sleep(0.05)
+    pid = members[0]["pid"]
+    check(len(os.listdir(f"/proc/{pid}/task")) == 1, "an agent thread")
+    t0 = time.time()
+    r = mg("reclaim", j.pid, "/", "0")
+    took = time.time() - t0
+    out, members = reclaim_lines(r.stdout)
+    check(r.returncode == 0 and took < 1.0 and
+          members[pid][0] == "no_agent" and
+          f"member {pid} has no control agent" in r.stderr, f"{r}")
     j.p.stdin.close()
     check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode}")
 
