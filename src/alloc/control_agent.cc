@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 #include "alloc/env_config.h"
@@ -34,11 +35,15 @@ constinit std::atomic<bool> g_agent_started{false};
 // this interval passes.
 constexpr int64_t kOuterPollNs = 200'000'000;
 
+// The groups PurgeEngine visits; only the agent thread uses it (one agent
+// per process).
+constinit uint32_t g_purge_groups[kMaxGroups] = {};
+
 // Returns the free pages of every group's arena (destroyed groups still
 // holding blocks included) to the OS; the bytes the engines' resident
 // counts fell by.
 int64_t PurgeEngine() {
-  static uint32_t groups[kMaxGroups];  // only the agent thread uses it
+  uint32_t* groups = g_purge_groups;
   uint32_t n = 0;
   // The registry lock is held while visiting: only collect here.
   GlobalRegistry().ForEachChargedInSubtree(kRootGroup, [&](uint32_t g) {
@@ -103,6 +108,9 @@ void Start() {
   if (JobLevels() == 0 || ControlOff()) return;
   // Relaxed: see SYNCHRONIZATION.
   if (g_agent_started.exchange(true, std::memory_order_relaxed)) return;
+  // The program sees no errno of ours (this runs before main and in a fork
+  // child's return from fork).
+  const int saved_errno = errno;
   // Every signal blocked in the new thread from its first instruction: the
   // program's signals go to its own threads, as without the agent.
   sigset_t all, old;
@@ -121,6 +129,7 @@ void Start() {
     // Relaxed: as above.
     g_agent_started.store(false, std::memory_order_relaxed);
   }
+  errno = saved_errno;
 }
 
 }  // namespace
