@@ -110,8 +110,6 @@ int SetMain(const std::vector<std::string>& args) {
       raised = raised || *s.high > old;
     }
     if (s.max) {
-      // ExchangeMax is seq_cst against the charges' usage add (see
-      // counter_tree.h): after it returns no charge can pass the old max.
       // v2 memory.max: a limit below usage first reclaims down to it (the
       // same request to every member as `memgroup reclaim`), under the old
       // limit, so that the members' reclaim callbacks can still allocate;
@@ -121,6 +119,8 @@ int SetMain(const std::vector<std::string>& args) {
         reclaim = ReclaimMembers(v, usage - *s.max, kReclaimTimeoutNs);
         reclaimed = true;
       }
+      // ExchangeMax is seq_cst against the charges' usage add (see
+      // counter_tree.h): after it returns no charge can pass the old max.
       const int64_t old = tree.ExchangeMax(0, *s.max);
       raised = raised || *s.max > old;
       // The usage once the new limit holds, for the report below.
