@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Process start-up inside a job: a shell loop that starts N short processes,
-timed plain (glibc), under the preload outside any job, and inside a job
-(`memgroup run`), in interleaved rounds of one run.
+timed plain (glibc), under the preload outside any job, inside a job
+(`memgroup run`), and inside a job whose processes start no control agent
+(MEMGROUP_CONTROL=0), in interleaved rounds of one run.
 
 usage: bench/job_startup.py [--rounds R] [--count N] [--program P] MEMGROUP LIBRARY
   MEMGROUP   the memgroup command (build/release/memgroup)
   LIBRARY    libmemgroup.so (build/release/libmemgroup.so)
-  --rounds R rounds (default 10); each runs the three modes once, in an order
+  --rounds R rounds (default 10); each runs the four modes once, in an order
              that rotates from round to round
   --count N  processes per loop (default 1000)
   --program P the short process (default /bin/true)
@@ -17,10 +18,14 @@ Each mode runs `bash -c 'for ((i = 0; i < N; i++)); do P; done'`: bash and
 every P load the library in the preload and job modes (the job mode also
 starts the supervisor and creates the control block, once per loop). Prints
 each mode's median wall time per loop and per process, and the median of
-the per-round ratios job/preload and preload/plain (paired in the same
-round), with their min and max.
+the per-round ratios job/preload, preload/plain, job/noagent (the control
+agents' cost) and noagent/preload (paired in the same round), with their
+min and max, for the wall time and for the CPU time (user + system) of the
+loop's processes (getrusage of the children), which a loaded machine
+disturbs less.
 """
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -75,26 +80,42 @@ def main(argv):
         "preload": (["bash", "-c", loop], dict(base_env, LD_PRELOAD=library)),
         "job": ([memgroup, "run", "--", "bash", "-c", loop],
                 dict(base_env, MEMGROUP_LIBRARY=library)),
+        # The same job with MEMGROUP_CONTROL=0 in every process of the loop:
+        # no member starts a control agent (docs/control.md).
+        "noagent": ([memgroup, "run", "--", "env", "MEMGROUP_CONTROL=0",
+                     "bash", "-c", loop],
+                    dict(base_env, MEMGROUP_LIBRARY=library)),
     }
     names = list(modes)
     times = {name: [] for name in names}
+    cpu = {name: [] for name in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             cmd, env = modes[name]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run(cmd, env=env, check=True, stdin=subprocess.DEVNULL)
             times[name].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime - before.ru_utime +
+                             after.ru_stime - before.ru_stime)
 
     print(f"{count} x {program} per loop, {rounds} interleaved rounds")
-    print(f"{'mode':8} {'loop median':>12} {'per process':>12}")
+    print(f"{'mode':8} {'loop median':>12} {'per process':>12} "
+          f"{'CPU per process':>16}")
     for name in names:
         med = statistics.median(times[name])
-        print(f"{name:8} {med * 1e3:10.1f} ms {med / count * 1e6:9.1f} us")
-    for a, b in (("job", "preload"), ("preload", "plain"), ("job", "plain")):
-        ratios = [x / y for x, y in zip(times[a], times[b])]
-        print(f"{a}/{b}: median {statistics.median(ratios):.3f} "
-              f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
+        c = statistics.median(cpu[name])
+        print(f"{name:8} {med * 1e3:10.1f} ms {med / count * 1e6:9.1f} us "
+              f"{c / count * 1e6:13.1f} us")
+    for label, data in (("wall", times), ("cpu", cpu)):
+        for a, b in (("job", "preload"), ("preload", "plain"),
+                     ("job", "plain"), ("job", "noagent"),
+                     ("noagent", "preload")):
+            ratios = [x / y for x, y in zip(data[a], data[b])]
+            print(f"{label} {a}/{b}: median {statistics.median(ratios):.3f} "
+                  f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
 
 
 if __name__ == "__main__":

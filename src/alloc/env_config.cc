@@ -24,6 +24,7 @@ namespace {
 
 constinit char g_stats_path[kStatsPathCapacity] = {};
 constinit bool g_stats_enabled = false;
+constinit bool g_control_off = false;
 
 void Apply(const EnvSettings& s) {
   if (s.has_max) (void)SetLimit(kRootGroup, LimitKind::kMax, s.max);
@@ -46,6 +47,7 @@ void Apply(const EnvSettings& s) {
   if (s.has_fault) SetFaultProbability(s.fault);
   if (s.has_fault_seed) SetFaultSeed(s.fault_seed);
   if (s.has_check) engine::SetCheckMode(s.check);
+  g_control_off = s.has_control && !s.control;
 }
 
 // MEMGROUP_JOB: join the job whose control block `memgroup run` made.
@@ -102,5 +104,7 @@ void ConfigureFromEnvironment() {
 }
 
 const char* StatsPath() { return g_stats_enabled ? g_stats_path : nullptr; }
+
+bool ControlOff() { return g_control_off; }
 
 }  // namespace memgroup::internal::alloc

@@ -3,6 +3,9 @@
 
 #include <pthread.h>
 
+#include "alloc/control_agent.h"
+#include "alloc/thread_start.h"
+
 #include "engine/engine.h"
 #include "engine/mmap_tracker.h"
 #include "group/fork.h"
@@ -12,6 +15,7 @@ namespace memgroup::internal::alloc {
 namespace {
 
 void AtForkPrepare() {
+  StartPrepareFork();
   GroupPrepareFork();
   mmap_tracker::PrepareFork();
   engine::PrepareFork();
@@ -21,15 +25,20 @@ void AtForkParent() {
   engine::ParentFork();
   mmap_tracker::ParentFork();
   GroupParentFork();
+  StartParentFork();
 }
 
 void AtForkChild() {
+  StartChildFork();
   // First: until the child has its own member slot, an uncharge would take
   // from its parent's.
   JobForkChild();
   engine::ChildFork();
   mmap_tracker::ChildFork();
   GroupChildFork();
+  // Last: a job member's child needs its own control agent (the parent's
+  // thread did not survive the fork).
+  ControlAgentChildFork();
 }
 
 }  // namespace

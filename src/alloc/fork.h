@@ -1,7 +1,8 @@
 // The process's pthread_atfork handlers: every memgroup lock is taken
-// before fork in the documented order (group layer, then mmap ranges, then
-// the engine and jemalloc's own), released in the parent, reset in the
-// child, whose lost threads' stocks are released.
+// before fork in the documented order (thread start records, group layer,
+// then mmap ranges, then the engine and jemalloc's own), released in the
+// parent, reset in the child, whose lost threads' stocks are released and
+// which, in a job, starts its own control agent.
 // Must never: allocate, be registered before engine::Init (jemalloc's
 // handlers must be registered first so that ours prepare first).
 // Allocates: never.

@@ -101,4 +101,8 @@ int CreateThread(pthread_t* thread, const pthread_attr_t* attr,
   return rc;
 }
 
+void StartPrepareFork() { g_start_lock.Lock(); }
+void StartParentFork() { g_start_lock.Unlock(); }
+void StartChildFork() { g_start_lock.ResetAfterFork(); }
+
 }  // namespace memgroup::internal::alloc

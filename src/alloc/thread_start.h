@@ -18,6 +18,13 @@ namespace memgroup::internal::alloc {
 int CreateThread(pthread_t* thread, const pthread_attr_t* attr,
                  void* (*start)(void*), void* arg);
 
+// fork(2): the record lock is held across fork (a leaf lock: taken first,
+// released last) and reset in the child, which may create threads (its
+// control agent) while a lost thread of the parent held it.
+void StartPrepareFork();
+void StartParentFork();
+void StartChildFork();
+
 }  // namespace memgroup::internal::alloc
 
 #endif  // MEMGROUP_SRC_ALLOC_THREAD_START_H_

@@ -1,5 +1,5 @@
 // Entry points of the live control commands on running jobs (see
-// docs/control.md): list, stat, set, events and top. Each takes the
+// docs/control.md): list, stat, set, reclaim, events and top. Each takes the
 // arguments after its name and returns the exit status: 0 on success, 1 for
 // an unknown pid or group, another user's process or an unreadable block,
 // 2 for a usage error (after printing the usage).
@@ -19,6 +19,7 @@ namespace memgroup::internal::cli {
 int ListMain(const std::vector<std::string>& args);
 int StatMain(const std::vector<std::string>& args);
 int SetMain(const std::vector<std::string>& args);
+int ReclaimMain(const std::vector<std::string>& args);
 int EventsMain(const std::vector<std::string>& args);
 int TopMain(const std::vector<std::string>& args);
 

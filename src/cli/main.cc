@@ -79,6 +79,7 @@ int Main(int argc, char** argv) {
   if (command == "list") return ListMain(rest);
   if (command == "stat") return StatMain(rest);
   if (command == "set") return SetMain(rest);
+  if (command == "reclaim") return ReclaimMain(rest);
   if (command == "events") return EventsMain(rest);
   if (command == "top") return TopMain(rest);
   if (!command.empty() && command.front() == '-') {

@@ -1,9 +1,11 @@
 // `memgroup set PID GROUP KEY=VALUE...`: changes the job node's limits
 // (max, high) and OOM policy, with cgroup v2's semantics: the new max is
-// published atomically and holds from the next charge (a max below usage
-// refuses every charge until members free or reclaim below it); threads
-// waiting under the `wait` policy in every member are woken to retry.
-// low and min do not apply to a job (no sibling to be protected from).
+// published atomically and holds from the next charge; a max below usage
+// first asks every member to reclaim the excess (the request of `memgroup
+// reclaim`, cli/job_reclaim.h), then refuses charges until usage is below
+// it; threads waiting under the `wait` policy in every member are
+// woken to retry. low and min do not apply to a job (no sibling to be
+// protected from).
 #include <stdio.h>
 
 #include <optional>
@@ -12,6 +14,7 @@
 #include "base/parse_config.h"
 #include "base/parse_size.h"
 #include "cli/control_commands.h"
+#include "cli/job_reclaim.h"
 #include "counter/counter_tree.h"
 
 namespace memgroup::internal::cli {
@@ -86,6 +89,8 @@ int SetMain(const std::vector<std::string>& args) {
   if (!IsJobGroup(args[1], job)) {
     return ControlError(UnknownGroupMessage(args[1], job));
   }
+  ReclaimOutcome reclaim;
+  bool reclaimed = false;
   absl::Status written = WithWritableJob(job.path, [&](const JobView& v) {
     JobNode* node = v.node();
     const CounterTree tree(&node->counter, 1);
@@ -105,14 +110,40 @@ int SetMain(const std::vector<std::string>& args) {
       raised = raised || *s.high > old;
     }
     if (s.max) {
+      // v2 memory.max: a limit below usage first reclaims down to it (the
+      // same request to every member as `memgroup reclaim`), under the old
+      // limit, so that the members' reclaim callbacks can still allocate;
+      // then the new limit refuses what does not fit.
+      const int64_t usage = tree.Usage(0);
+      if (usage > *s.max) {
+        reclaim = ReclaimMembers(v, usage - *s.max, kReclaimTimeoutNs);
+        reclaimed = true;
+      }
       // ExchangeMax is seq_cst against the charges' usage add (see
       // counter_tree.h): after it returns no charge can pass the old max.
       const int64_t old = tree.ExchangeMax(0, *s.max);
       raised = raised || *s.max > old;
+      // The usage once the new limit holds, for the report below.
+      if (reclaimed) reclaim.current_after = tree.Usage(0);
     }
     if (raised) JobWakeWaiters(node);
   });
   if (!written.ok()) return ControlError(std::string(written.message()));
+  if (reclaimed) {
+    for (const std::string& note :
+         UnansweredNotes(reclaim, kReclaimTimeoutNs)) {
+      fprintf(stderr, "memgroup: %s\n", note.c_str());
+    }
+    if (reclaim.current_after > *s.max) {
+      fprintf(stderr,
+              "memgroup: the job still uses %lld bytes, above the new max "
+              "%lld, after its members released %lld; charges are refused "
+              "until it is below\n",
+              static_cast<long long>(reclaim.current_after),
+              static_cast<long long>(*s.max),
+              static_cast<long long>(reclaim.released()));
+    }
+  }
   return 0;
 }
 

@@ -12,6 +12,13 @@
 //   nothing else is published through it).
 // - The job node's usage follows counter_tree.h (seq_cst add + load of max
 //   on try-charge).
+// - Control requests (JobMember's request fields): the requester's writes
+//   of request_bytes happen before its release increment of request_seq;
+//   the agent's acquire load of request_seq makes them visible. The
+//   agent's writes of reclaimed and purged happen before its release store
+//   of answer_seq; the requester's acquire load of answer_seq makes them
+//   visible. agent_tid is stored (release) after answer_seq, so a
+//   requester that sees the tid (acquire) also sees a settled answer_seq.
 #include "counter/job_block.h"
 
 #include <fcntl.h>
@@ -335,6 +342,9 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     StoreComm(m, comm);
     // Relaxed: the same process, the same place in the nesting.
     m->child_job.store(child_job, std::memory_order_relaxed);
+    // Release: the new image starts its own agent; until it listens the
+    // slot has none (pairs with requesters' acquire load of agent_tid).
+    m->agent_tid.store(0, std::memory_order_release);
     *reused = true;
     return i;
   }
@@ -358,6 +368,9 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     // Relaxed: published by the release store of Active below.
     m->child_job.store(child_job, std::memory_order_relaxed);
     m->protect.store(0, std::memory_order_relaxed);
+    // Relaxed: published by the release store of Active below; the
+    // member's agent, once started, publishes itself (JobAgentListen).
+    m->agent_tid.store(0, std::memory_order_relaxed);
     // Release: pairs with scanners' acquire loads of state.
     m->state.store(kMemberActive, std::memory_order_release);
     return i;
@@ -483,6 +496,74 @@ void JobWakeWaiters(JobNode* node) {
   node->wake_seq.fetch_add(1, std::memory_order_release);
   SysFutexWakeShared(reinterpret_cast<const uint32_t*>(&node->wake_seq),
                      INT_MAX);
+}
+
+uint32_t JobAgentListen(JobMember* m, int32_t tid) {
+  // Acquire: pairs with a requester's release increment; what was posted
+  // before the agent listened is not for it (the previous owner's).
+  const uint32_t seen = m->request_seq.load(std::memory_order_acquire);
+  // Release: a requester that reads answer_seq == its number knows the
+  // answer fields are written; here nothing is pending.
+  m->answer_seq.store(seen, std::memory_order_release);
+  // Release: after answer_seq (see SYNCHRONIZATION).
+  m->agent_tid.store(tid, std::memory_order_release);
+  return seen;
+}
+
+bool JobAgentWait(JobMember* m, uint32_t seen, int64_t timeout_ns,
+                  uint32_t* seq, int64_t* bytes) {
+  const auto* word = reinterpret_cast<const uint32_t*>(&m->request_seq);
+  // Acquire: pairs with JobPostRequest's release increment (request_bytes).
+  uint32_t now = m->request_seq.load(std::memory_order_acquire);
+  if (now == seen) {
+    if (timeout_ns == 0) return false;
+    // A shared futex: the requester is another process. Returns on a wake,
+    // a change of the word, a signal or the timeout; the reload decides.
+    SysFutexWaitShared(word, seen, timeout_ns);
+    // Acquire: as above.
+    now = m->request_seq.load(std::memory_order_acquire);
+    if (now == seen) return false;
+  }
+  *seq = now;
+  // Relaxed: ordered by the acquire load of request_seq.
+  int64_t b = m->request_bytes.load(std::memory_order_relaxed);
+  *bytes = b > 0 ? b : 0;
+  return true;
+}
+
+void JobAgentAnswer(JobMember* m, uint32_t seq, int64_t reclaimed,
+                    int64_t purged) {
+  // Relaxed: published by the release store of answer_seq.
+  m->reclaimed.store(reclaimed, std::memory_order_relaxed);
+  m->purged.store(purged, std::memory_order_relaxed);
+  // Release: pairs with JobAnswered's acquire load.
+  m->answer_seq.store(seq, std::memory_order_release);
+  SysFutexWakeShared(reinterpret_cast<const uint32_t*>(&m->answer_seq),
+                     INT_MAX);
+}
+
+uint32_t JobPostRequest(JobMember* m, int64_t bytes) {
+  // Relaxed: published by the release increment below.
+  m->request_bytes.store(bytes > 0 ? bytes : 0, std::memory_order_relaxed);
+  // Release: pairs with the agent's acquire load of request_seq.
+  const uint32_t seq =
+      m->request_seq.fetch_add(1, std::memory_order_release) + 1;
+  SysFutexWakeShared(reinterpret_cast<const uint32_t*>(&m->request_seq),
+                     INT_MAX);
+  return seq;
+}
+
+bool JobAnswered(const JobMember* m, uint32_t seq, int64_t* reclaimed,
+                 int64_t* purged) {
+  // Acquire: pairs with JobAgentAnswer's release store.
+  if (m->answer_seq.load(std::memory_order_acquire) != seq) return false;
+  // Relaxed: ordered by the acquire load above. Values written by another
+  // process: clamped at 0 here, summed with overflow checks by the caller.
+  const int64_t r = m->reclaimed.load(std::memory_order_relaxed);
+  const int64_t p = m->purged.load(std::memory_order_relaxed);
+  *reclaimed = r > 0 ? r : 0;
+  *purged = p > 0 ? p : 0;
+  return true;
 }
 
 }  // namespace memgroup::internal

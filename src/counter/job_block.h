@@ -10,10 +10,11 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 2), all offsets fixed:
-//   [0, 512)           JobHeader
-//   [512, 768)         JobNode (PageCounter + events + futex + policy)
-//   [768, 768 + 64*n)  JobMember[n]
+// Layout (version 3), all offsets fixed:
+//   [0, 512)            JobHeader
+//   [512, 768)          JobNode (PageCounter + events + futex + policy)
+//   [768, 768 + 128*n)  JobMember[n] (accounting fields, then the control
+//                       request fields of `memgroup reclaim`)
 //
 // Invariants (between operations, with no charge in flight, stocks drained):
 //   node.usage == sum(member.charged for claimed members)
@@ -35,7 +36,7 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 2;
+inline constexpr uint32_t kJobVersion = 3;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.
@@ -145,12 +146,44 @@ struct JobMember {
   std::atomic<int32_t> child_job;
   uint32_t pad0;
   std::atomic<int64_t> protect;
+
+  // Control requests (`memgroup reclaim`, `memgroup set` of a max below
+  // usage), answered by the member's control agent, a thread that waits on
+  // `request_seq` (src/alloc/control_agent.h). One request at a time per
+  // slot: requesters serialise on the block's flock.
+  // `agent_tid`: the agent's thread id once it listens, 0 when the member
+  // has none (not started yet, or it could not be created). Written by the
+  // member (release, after `answer_seq`), zeroed by the claimer.
+  std::atomic<int32_t> agent_tid;
+  // Futex word (shared): a requester writes `request_bytes`, then bumps it
+  // (release) and wakes it. The agent reads it (acquire) and answers each
+  // value it sees that differs from `answer_seq`.
+  std::atomic<uint32_t> request_seq;
+  // Futex word (shared): the agent stores the sequence number it answered
+  // (release) after `reclaimed` and `purged`; the requester waits for its
+  // own number (acquire) before reading them.
+  std::atomic<uint32_t> answer_seq;
+  uint32_t pad1;
+  // The request: bytes this member is asked to release (its share).
+  std::atomic<int64_t> request_bytes;
+  // The answer: bytes the member's reclaim callbacks released, and engine
+  // pages the member returned to the OS (resident bytes of its groups'
+  // arenas before and after the purge).
+  std::atomic<int64_t> reclaimed;
+  std::atomic<int64_t> purged;
+  uint64_t pad2[3];
 };
-static_assert(sizeof(JobMember) == 64);
+static_assert(sizeof(JobMember) == 128);
 static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, comm) == 32 &&
               offsetof(JobMember, child_job) == 48 &&
-              offsetof(JobMember, protect) == 56);
+              offsetof(JobMember, protect) == 56 &&
+              offsetof(JobMember, agent_tid) == 64 &&
+              offsetof(JobMember, request_seq) == 68 &&
+              offsetof(JobMember, answer_seq) == 72 &&
+              offsetof(JobMember, request_bytes) == 80 &&
+              offsetof(JobMember, reclaimed) == 88 &&
+              offsetof(JobMember, purged) == 96);
 
 inline constexpr uint32_t kJobHeaderBytes = sizeof(JobHeader) + sizeof(JobNode);
 
@@ -290,6 +323,30 @@ uint32_t JobReleasePid(const JobView& v, pid_t pid);
 // Wakes threads of every member waiting under `wait` (after an uncharge or a
 // limit raise). Cheap when nobody waits.
 void JobWakeWaiters(JobNode* node);
+
+// Control requests (the member slot's request fields).
+//
+// Agent side. JobAgentListen: the agent of the process holding slot `m`
+// starts listening: answers nothing posted before, publishes `tid`.
+// Returns the sequence number it has seen. JobAgentWait: waits up to
+// `timeout_ns` (< 0: forever) for a request other than `seen`; returns
+// true and *seq, *bytes for one. JobAgentAnswer: publishes the answer to
+// request `seq`.
+uint32_t JobAgentListen(JobMember* m, int32_t tid);
+bool JobAgentWait(JobMember* m, uint32_t seen, int64_t timeout_ns,
+                  uint32_t* seq, int64_t* bytes);
+void JobAgentAnswer(JobMember* m, uint32_t seq, int64_t reclaimed,
+                    int64_t purged);
+
+// Requester side (the caller holds the block's flock, so requests to one
+// slot never overlap). JobPostRequest: asks member slot `m` for `bytes`
+// (clamped at 0) and wakes its agent; returns the request's sequence
+// number. JobAnswered: whether the agent answered request `seq`, and then
+// its answer. Neither waits: a member that never answers cannot hold the
+// requester.
+uint32_t JobPostRequest(JobMember* m, int64_t bytes);
+bool JobAnswered(const JobMember* m, uint32_t seq, int64_t* reclaimed,
+                 int64_t* purged);
 
 // The uplink of a process's counter tree into the job: charges that reach
 // the process root continue into `node` and add to `charged`; uncharges

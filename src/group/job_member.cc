@@ -162,6 +162,12 @@ JobNode* JobNodeAt(uint32_t refusing) {
 
 uint32_t JobLevels() { return g_chain_len; }
 
+JobMember* JobOwnSlot(uint32_t pos) {
+  if (pos >= g_chain_len) return nullptr;
+  const Level& l = g_levels[g_chain[pos]];
+  return l.slot < l.view.slot_count ? l.view.member(l.slot) : nullptr;
+}
+
 void JobForkChild() {
   if (g_chain_len == 0) return;
   // Until the claims below, nothing may reach the parent's slots.

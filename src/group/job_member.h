@@ -42,6 +42,10 @@ JobNode* JobNodeOrNull();
 JobNode* JobNodeAt(uint32_t refusing);
 // Job levels this process charges (0 outside any job).
 uint32_t JobLevels();
+// This process's member slot at position `pos` of its charge walk (0: the
+// innermost job, as JobLevels counts), or null. Valid until the next
+// JobForkChild (a fork child gets new slots).
+JobMember* JobOwnSlot(uint32_t pos);
 
 // fork(2) child, first handler: the child joins every level as a new member
 // (charge 0), so that nothing it uncharges reaches its parent's slots. A

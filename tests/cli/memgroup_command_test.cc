@@ -117,7 +117,7 @@ void ExpectUsageError(const std::vector<std::string>& args,
 TEST(MemgroupCommandTest, UsageErrorsExitTwoWithUsage) {
   ExpectUsageError({}, "missing command");
   ExpectUsageError({"frobnicate"}, "unknown command 'frobnicate'");
-  ExpectUsageError({"reclaim", "1", "/", "1M"}, "unknown command 'reclaim'");
+  ExpectUsageError({"reclaim", "1", "/"}, "reclaim needs PID, GROUP and SIZE");
   ExpectUsageError({"--bogus"}, "unknown option '--bogus'");
   ExpectUsageError({"run"}, "missing '-- PROGRAM'");
   ExpectUsageError({"run", "--max", "1G"}, "missing '-- PROGRAM'");
@@ -156,10 +156,11 @@ TEST(MemgroupCommandTest, HelpPrintsUsageToStdout) {
 TEST(MemgroupCommandTest, UsageListsOnlyExistingCommands) {
   Result r = Memgroup({"--help"});
   for (const char* c : {"memgroup run", "memgroup list", "memgroup stat",
-                        "memgroup set", "memgroup events", "memgroup top"}) {
+                        "memgroup set", "memgroup reclaim", "memgroup events",
+                        "memgroup top"}) {
     EXPECT_THAT(r.out, HasSubstr(c));
   }
-  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("memgroup reclaim")));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("memgroup kill")));
 }
 
 TEST(MemgroupCommandTest, SetsEnvironmentAndPreload) {

@@ -18,7 +18,19 @@ on them:
   events_follow    --follow prints a line per change, exits when the job ends
   top_plain        top -n 2 without a terminal: two plain frames; PID filter
   top_tmux         top in a real terminal (tmux): drawn, q quits
-  other_user       set and stat refuse another user's job (setpriv; root only)
+  reclaim_python   reclaim on a python job (a reclaim callback through the C
+                   ABI, freed large blocks, a fork child): bytes released,
+                   current drops, members blocked in read() answer
+  reclaim_blocked  a member whose only thread sleeps in read() (cat)
+                   answers within a second, also as a member of a nested
+                   job's enclosing job; with MEMGROUP_CONTROL=0 it has no
+                   agent and is reported, not waited for
+  reclaim_short    more than can be released: exit 1 with EAGAIN's meaning;
+                   a stopped member does not hang the command (--timeout)
+  set_reclaim      set max below usage reclaims first (every member), then
+                   the new max refuses further charges
+  other_user       set, reclaim and stat refuse another user's job (setpriv;
+                   root only)
   hostile_blocks   truncated, hostile and odd files in the job directory
   usage_errors     usage errors exit 2 with the usage; unknown pid/group 1
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
@@ -81,14 +93,15 @@ class Job:
     """A `memgroup run` job in its own session; its output read by a thread."""
     count = 0
 
-    def __init__(self, run_args, program, env=None, prefix=()):
+    def __init__(self, run_args, program, env=None, prefix=(), stdin=None):
         Job.count += 1
         self.hold = os.path.join(TMP, f"hold-{Job.count}")
         program = [self.hold if a == "HOLD" else a for a in program]
         self.p = subprocess.Popen(
             [*prefix, MEMGROUP, "run", *run_args, "--", *program],
-            env=ENV if env is None else env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True)
+            env=ENV if env is None else env, stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)
         self.pid = self.p.pid
         self.lines = []
         self.err = []
@@ -521,6 +534,219 @@ def case_top_tmux():
     check(j.finish() == 0, "job")
 
 
+def python_job(run_args, cache_mib, junk_mib, mode="plain"):
+    """A job of tests/control/reclaim_member.py (its usage says what it
+    does)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "reclaim_member.py")
+    j = Job(run_args, [sys.executable, script, str(cache_mib), str(junk_mib),
+                       mode], stdin=subprocess.PIPE)
+    j.wait_for("^ready ")
+    if mode == "fork":
+        j.wait_for("^child ")
+    j.member = int([l for l in j.lines if l.startswith("ready ")][0].split()[1])
+    return j
+
+
+def command(j, line, reply):
+    j.p.stdin.write(line + "\n")
+    j.p.stdin.flush()
+    n = sum(1 for l in j.lines if l.startswith(reply))
+    j.wait_for("^" + reply, count=n + 1)
+    return [l for l in j.lines if l.startswith(reply)][-1]
+
+
+def in_read(pid, timeout=10):
+    """Waits until pid's main thread sleeps in read(2) (syscall 0)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{pid}/syscall") as f:
+                if f.read().split()[0] == "0":
+                    return True
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.02)
+    return False
+
+
+def agents_ready(j, count, timeout=10):
+    """Waits until `count` members exist, each with its control thread."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pids = [m["pid"] for m in json.loads(
+            mg_ok("stat", "--json", j.pid))["members"]]
+        names = []
+        for pid in pids:
+            try:
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                        names.append(f.read().strip())
+            except OSError:
+                pass
+        if len(pids) >= count and names.count("memgroup-ctl") >= len(pids):
+            return pids
+        time.sleep(0.05)
+    raise AssertionError(f"no {count} members with agents in {j.pid}")
+
+
+def reclaim_lines(out):
+    """kv of the reclaim output, and its member lines by pid."""
+    members = {}
+    for l in out.splitlines():
+        f = l.split()
+        if f[0] == "member":
+            members[int(f[1])] = (f[2], int(f[3]), int(f[4]), int(f[5]))
+    return kv(out), members
+
+
+def case_reclaim_python():
+    j = python_job([], 24, 32, "fork")
+    child = int([l for l in j.lines if l.startswith("child ")][0].split()[1])
+    pids = agents_ready(j, 2)
+    check(set(pids) == {j.member, child}, f"members {pids}")
+    check(in_read(j.member) and in_read(child), "members not in read()")
+    before = int(kv(mg_ok("stat", j.pid))["current"])
+    t0 = time.time()
+    r = mg("reclaim", j.pid, "/", "16M")
+    took = time.time() - t0
+    print(r.stdout, r.stderr, f"took {took:.3f} s", sep="\n")
+    check(r.returncode == 0 and r.stderr == "", f"{r}")
+    out, members = reclaim_lines(r.stdout)
+    check(out["requested"] == str(16 * MIB), f"{out}")
+    released, reclaimed, purged = (int(out[k]) for k in
+                                   ("released", "reclaimed", "purged"))
+    check(released == reclaimed + purged and released >= 16 * MIB, f"{out}")
+    check(reclaimed >= 16 * MIB, f"the callback released {reclaimed}")
+    check(purged >= MIB, f"free engine pages returned: {purged}")
+    check(out["members"] == "2" and out["answered"] == "2", f"{out}")
+    check(all(m[0] == "answered" for m in members.values()) and
+          set(members) == {j.member, child}, f"{members}")
+    # The parent holds the charge, so it gets (almost) the whole request.
+    check(members[j.member][1] >= 15 * MIB, f"share {members}")
+    after = int(kv(mg_ok("stat", j.pid))["current"])
+    check(int(out["current.before"]) - int(out["current.after"]) >= 15 * MIB
+          and after <= before - 15 * MIB,
+          f"current {before} -> {after} ({out})")
+    check(in_read(j.member) and in_read(child), "members left read()")
+    check(command(j, "cache", "cache ").split()[1] == "8", f"{j.lines}")
+    j.p.stdin.write("quit\n")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode} {j.err}")
+
+
+def case_reclaim_blocked():
+    j = Job([], ["cat"], stdin=subprocess.PIPE)
+    pid = agents_ready(j, 1)[0]
+    threads = os.listdir(f"/proc/{pid}/task")
+    check(len(threads) == 2, f"cat's threads {threads}")
+    check(in_read(pid), "cat is not in read()")
+    for _ in range(3):
+        t0 = time.time()
+        r = mg("reclaim", j.pid, "/", "0")
+        took = time.time() - t0
+        print(f"reclaim of a member in read(): {took:.3f} s")
+        check(r.returncode == 0 and took < 1.0, f"{took:.3f} s {r}")
+        out, members = reclaim_lines(r.stdout)
+        check(members == {pid: members[pid]} and
+              members[pid][0] == "answered", f"{r.stdout}")
+    check(in_read(pid), "cat left read()")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode}")
+    # A nested job: cat is a member of the inner job and of this one; its
+    # agent waits on the inner slot and looks at the outer one every 200 ms.
+    j = Job([], [MEMGROUP, "run", "--", "cat"], stdin=subprocess.PIPE)
+    pids = agents_ready(j, 2)
+    for _ in range(2):
+        t0 = time.time()
+        r = mg("reclaim", j.pid, "/", "0")
+        took = time.time() - t0
+        print(f"reclaim of the enclosing job of a nested job: {took:.3f} s")
+        out, members = reclaim_lines(r.stdout)
+        check(r.returncode == 0 and took < 1.0 and set(members) == set(pids)
+              and all(m[0] == "answered" for m in members.values()), f"{r}")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode}")
+    # MEMGROUP_CONTROL=0 (set by env, which then execs cat in its slot):
+    # no agent thread, the member is reported and not waited for.
+    j = Job([], ["env", "MEMGROUP_CONTROL=0", "cat"], stdin=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        members = json.loads(mg_ok("stat", "--json", j.pid))["members"]
+        if members and members[0]["command"] == "cat" and in_read(
+                members[0]["pid"], 0.1):
+            break
+        time.sleep(0.05)
+    pid = members[0]["pid"]
+    check(len(os.listdir(f"/proc/{pid}/task")) == 1, "an agent thread")
+    t0 = time.time()
+    r = mg("reclaim", j.pid, "/", "0")
+    took = time.time() - t0
+    out, members = reclaim_lines(r.stdout)
+    check(r.returncode == 0 and took < 1.0 and
+          members[pid][0] == "no_agent" and
+          f"member {pid} has no control agent" in r.stderr, f"{r}")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode}")
+
+
+def case_reclaim_short():
+    j = python_job([], 8, 0)
+    agents_ready(j, 1)
+    r = mg("reclaim", j.pid, "/", "1G")
+    print(r.stdout, r.stderr, sep="\n")
+    out, members = reclaim_lines(r.stdout)
+    check(r.returncode == 1 and "EAGAIN" in r.stderr and
+          "of the 1073741824 bytes requested" in r.stderr and
+          r.stderr.count("\n") == 1, f"{r}")
+    check(int(out["released"]) < 1 << 30 and
+          int(out["reclaimed"]) >= 8 * MIB, f"{out}")
+    check(command(j, "cache", "cache ").split()[1] == "0", f"{j.lines}")
+    # A member that cannot answer (stopped) does not hold the command.
+    os.kill(j.member, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        r = mg("reclaim", "--timeout", "0.5", j.pid, "/", "1M")
+        took = time.time() - t0
+        print(r.stdout, r.stderr, f"took {took:.3f} s", sep="\n")
+        out, members = reclaim_lines(r.stdout)
+        check(r.returncode == 1 and took < 3.0 and
+              f"member {j.member} did not answer within 500 ms" in r.stderr
+              and members[j.member][0] == "timeout", f"{r}")
+    finally:
+        os.kill(j.member, signal.SIGCONT)
+    # Its late answer does not confuse the next request.
+    r = mg("reclaim", j.pid, "/", "0")
+    check(r.returncode == 0 and reclaim_lines(r.stdout)[1][j.member][0] ==
+          "answered", f"{r}")
+    j.p.stdin.write("quit\n")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode} {j.err}")
+
+
+def case_set_reclaim():
+    j = python_job(["--max", "256M"], 32, 0)
+    agents_ready(j, 1)
+    current = int(kv(mg_ok("stat", j.pid))["current"])
+    new_max = current - 12 * MIB
+    r = mg("set", j.pid, "/", f"max={new_max}")
+    print(r.stdout, r.stderr, sep="\n")
+    check(r.returncode == 0 and r.stderr == "", f"{r}")
+    s = kv(mg_ok("stat", j.pid))
+    check(s["max"] == str(new_max) and int(s["current"]) <= new_max,
+          f"current {current} -> {s['current']}, max {new_max}")
+    cached = int(command(j, "cache", "cache ").split()[1])
+    check(cached <= 20 and cached >= 16, f"cache {cached}")
+    print(f"set max={new_max} below current {current}: current "
+          f"{s['current']}, {32 - cached} MiB reclaimed")
+    # The new max refuses what does not fit.
+    check(command(j, "alloc 32", "alloc ") == "alloc MemoryError", f"{j.lines}")
+    check(int(kv(mg_ok("stat", j.pid))["events.max"]) >= 1, "events.max")
+    j.p.stdin.write("quit\n")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode} {j.err}")
+
+
 def case_other_user():
     if os.geteuid() != 0:
         raise Skip("needs root to start a job as a second user (setpriv)")
@@ -543,6 +769,7 @@ def case_other_user():
                      env=env_nobody, prefix=as_nobody)
         theirs.wait_for("^done$")
         for args in (["set", theirs.pid, "/", "max=1M"],
+                     ["reclaim", theirs.pid, "/", "1M"],
                      ["stat", theirs.pid], ["events", theirs.pid]):
             r = mg(*args)
             check(r.returncode == 1 and "belongs to another user" in r.stderr
@@ -551,9 +778,11 @@ def case_other_user():
         check(s["max"] == "max", f"their job changed: {s}")
         ours = Job([], [ALLOC, "1", "HOLD"])
         ours.wait_for("^done$")
-        r = mg("set", ours.pid, "/", "max=1M", env=env_nobody, prefix=as_nobody)
-        check(r.returncode == 1 and "belongs to another user" in r.stderr,
-              f"nobody's set on root's job: {r}")
+        for args in (["set", ours.pid, "/", "max=1M"],
+                     ["reclaim", ours.pid, "/", "1M"]):
+            r = mg(*args, env=env_nobody, prefix=as_nobody)
+            check(r.returncode == 1 and "belongs to another user" in r.stderr,
+                  f"nobody's {args[0]} on root's job: {r}")
         r = mg("list", env=env_nobody, prefix=as_nobody)
         check(r.returncode == 0 and str(ours.pid) not in r.stdout and
               str(theirs.pid) in r.stdout, f"nobody's list: {r}")
@@ -578,13 +807,13 @@ def case_other_user():
                 pass
 
 
-# The block layout (src/counter/job_block.h, version 2).
+# The block layout (src/counter/job_block.h, version 3).
 HEADER = struct.Struct("<QIIQIiQq256s")
-NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 768, 64
+NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 768, 128
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=2, header_bytes=768, total=None, slot_count=None):
+          version=3, header_bytes=768, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,
@@ -720,17 +949,27 @@ def case_usage_errors():
              ["set", "1", "/", "oom=sometimes"], ["events"],
              ["events", "1", "2"], ["events", "--bogus", "1"],
              ["top", "-n", "0"], ["top", "-n"], ["top", "-d", "x"],
-             ["top", "-d", "0"], ["top", "-z"]]
+             ["top", "-d", "0"], ["top", "-z"], ["reclaim"],
+             ["reclaim", "1"], ["reclaim", "1", "/"],
+             ["reclaim", "1", "/", "abc"], ["reclaim", "1", "/", "max"],
+             ["reclaim", "1", "/", "-1"], ["reclaim", "1", "/", "1M", "x"],
+             ["reclaim", "--timeout", "0", "1", "/", "1M"],
+             ["reclaim", "--timeout", "x", "1", "/", "1M"],
+             ["reclaim", "--timeout=1", "--timeout=2", "1", "/", "1M"],
+             ["reclaim", "1", "/", "1M", "--timeout"],
+             ["reclaim", "--bogus", "1", "/", "1M"]]
     for args in cases:
         r = mg(*args)
         check(r.returncode == 2 and "Usage: memgroup" in r.stderr and
               r.stderr.startswith("memgroup: "), f"{args}: {r}")
-    for args in (["list", "--help"], ["stat", "--help"], ["set", "-h"]):
+    for args in (["list", "--help"], ["stat", "--help"], ["set", "-h"],
+                 ["reclaim", "--help"]):
         r = mg(*args)
         check(r.returncode == 0 and "Usage: memgroup" in r.stdout, f"{args}")
     dead = subprocess.Popen(["true"])
     dead.wait()
     for args in (["stat", dead.pid], ["set", dead.pid, "/", "max=1M"],
+                 ["reclaim", dead.pid, "/", "1M"],
                  ["events", dead.pid], ["top", dead.pid]):
         r = mg(*args)
         check(r.returncode == 1 and f"no process {dead.pid}" in r.stderr,
@@ -740,6 +979,7 @@ def case_usage_errors():
     j = Job([], [ALLOC, "1", "HOLD"])
     j.wait_for("^done$")
     for args in (["stat", j.pid, "/a/b"], ["set", j.pid, "/x", "max=1M"],
+                 ["reclaim", j.pid, "/x", "1M"],
                  ["stat", j.pid, "1:/"], ["stat", j.pid, f"{j.pid}:/a"]):
         r = mg(*args)
         check(r.returncode == 1 and "unknown group" in r.stderr, f"{args}: {r}")

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/sys.h"
 #include "tree_fixture.h"
 
 namespace memgroup::internal {
@@ -446,6 +447,61 @@ TEST_F(JobBlockTest, ConcurrentMembersEndAtZero) {
   EXPECT_EQ(links[1].charged->load(), 0);
   EXPECT_LE(view_.node()->counter.watermark.load(), 1 << 18);
   EXPECT_GT(refused.load(), 0);
+}
+
+TEST_F(JobBlockTest, ControlRequestsAreAnsweredInOrderByTheAgent) {
+  Create(2);
+  uint64_t start = 0;
+  bool alive = false;
+  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
+  bool reused = false;
+  const uint32_t i = JobClaimMember(view_, getpid(), start, nullptr, &reused);
+  ASSERT_NE(i, kNoMember);
+  JobMember* m = view_.member(i);
+  EXPECT_EQ(m->agent_tid.load(), 0);
+  // A request posted before the agent listens is not for it.
+  const uint32_t stale = JobPostRequest(m, 1);
+  int64_t reclaimed = -1, purged = -1;
+  EXPECT_FALSE(JobAnswered(m, stale, &reclaimed, &purged));
+  const uint32_t seen = JobAgentListen(m, 1234);
+  EXPECT_EQ(seen, stale);
+  EXPECT_EQ(m->agent_tid.load(), 1234);
+  uint32_t seq = 0;
+  int64_t bytes = 0;
+  EXPECT_FALSE(JobAgentWait(m, seen, 0, &seq, &bytes));  // nothing new
+  EXPECT_FALSE(JobAgentWait(m, seen, 1'000'000, &seq, &bytes));  // timeout
+  // An agent thread answers each request with twice the bytes, purged 7.
+  std::thread agent([m, seen] {
+    uint32_t last = seen;
+    for (int n = 0; n < 3; ++n) {
+      uint32_t s = 0;
+      int64_t b = 0;
+      while (!JobAgentWait(m, last, -1, &s, &b)) {
+      }
+      JobAgentAnswer(m, s, 2 * b, 7);
+      last = s;
+    }
+  });
+  for (int64_t ask : {int64_t{100}, int64_t{-5}, int64_t{1} << 40}) {
+    const uint32_t s = JobPostRequest(m, ask);
+    while (!JobAnswered(m, s, &reclaimed, &purged)) {
+      SysFutexWaitShared(reinterpret_cast<const uint32_t*>(&m->answer_seq),
+                         m->answer_seq.load(), 1'000'000);
+    }
+    EXPECT_EQ(reclaimed, ask > 0 ? 2 * ask : 0) << ask;  // negative: 0
+    EXPECT_EQ(purged, 7);
+  }
+  agent.join();
+  // Hostile answers are clamped at 0.
+  const uint32_t s = JobPostRequest(m, 1);
+  JobAgentAnswer(m, s, -9, INT64_MIN);
+  EXPECT_TRUE(JobAnswered(m, s, &reclaimed, &purged));
+  EXPECT_EQ(reclaimed, 0);
+  EXPECT_EQ(purged, 0);
+  // An exec of the member: the new image has no agent until it listens.
+  EXPECT_EQ(JobClaimMember(view_, getpid(), start, nullptr, &reused), i);
+  EXPECT_TRUE(reused);
+  EXPECT_EQ(m->agent_tid.load(), 0);
 }
 
 TEST_F(JobBlockTest, ReadProcStartOfAMissingProcessFails) {

@@ -1,0 +1,145 @@
+// Implements control_agent.h.
+//
+// SYNCHRONIZATION
+// - g_agent_started: written only by StartControlAgent and the fork child
+//   handler. Relaxed exchange: it only keeps a second agent from starting;
+//   the thread's own data is handed over by pthread_create.
+// - The slot words follow counter/job_block.h ("Control requests").
+#include "alloc/control_agent.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+
+#include "alloc/env_config.h"
+#include "alloc/thread_start.h"
+#include "base/limits.h"
+#include "base/sys.h"
+#include "engine/engine.h"
+#include "group/charger.h"
+#include "group/job_member.h"
+#include "group/reclaim.h"
+#include "group/registry.h"
+
+namespace memgroup::internal::alloc {
+namespace {
+
+constinit std::atomic<bool> g_agent_started{false};
+
+// A member of a nested job has a slot at every level; the innermost one is
+// waited on with a futex, the enclosing levels' are looked at each time
+// this interval passes.
+constexpr int64_t kOuterPollNs = 200'000'000;
+
+// The groups PurgeEngine visits; only the agent thread uses it (one agent
+// per process).
+constinit uint32_t g_purge_groups[kMaxGroups] = {};
+
+// Returns the free pages of every group's arena (destroyed groups still
+// holding blocks included) to the OS; the bytes the engines' resident
+// counts fell by.
+int64_t PurgeEngine() {
+  uint32_t* groups = g_purge_groups;
+  uint32_t n = 0;
+  // The registry lock is held while visiting: only collect here.
+  GlobalRegistry().ForEachChargedInSubtree(kRootGroup, [&](uint32_t g) {
+    if (n < kMaxGroups) groups[n++] = g;
+  });
+  int64_t purged = 0;
+  for (uint32_t k = 0; k < n; ++k) {
+    EngineGroupStats before{}, after{};
+    const bool measured = engine::GroupStats(groups[k], &before);
+    engine::Purge(groups[k]);
+    if (measured && engine::GroupStats(groups[k], &after) &&
+        before.resident_bytes > after.resident_bytes) {
+      purged += static_cast<int64_t>(before.resident_bytes -
+                                     after.resident_bytes);
+    }
+  }
+  return purged;
+}
+
+void Serve(JobMember* slot, uint32_t seq, int64_t bytes) {
+  // Drains the stocks of every thread, then asks the callbacks (rounds of a
+  // quarter of the remainder; 16 rounds without progress end it).
+  const int64_t reclaimed = ProactiveReclaim(kRootGroup, bytes);
+  const int64_t purged = PurgeEngine();
+  // The callbacks' frees refilled this thread's stock first: drained again,
+  // the job's counter shows what they released before the answer.
+  DrainSubtree(kRootGroup);
+  JobAgentAnswer(slot, seq, reclaimed, purged);
+}
+
+void* AgentMain(void*) {
+  prctl(PR_SET_NAME, "memgroup-ctl", 0, 0, 0);
+  const int32_t tid = SysGettid();
+  JobMember* slots[kJobMaxLevels] = {};
+  uint32_t seen[kJobMaxLevels] = {};
+  uint32_t levels = JobLevels();
+  if (levels > kJobMaxLevels) levels = kJobMaxLevels;
+  for (uint32_t pos = 0; pos < levels; ++pos) {
+    slots[pos] = JobOwnSlot(pos);
+    if (slots[pos] != nullptr) seen[pos] = JobAgentListen(slots[pos], tid);
+  }
+  if (levels == 0 || slots[0] == nullptr) return nullptr;
+  const int64_t timeout = levels > 1 ? kOuterPollNs : -1;
+  for (;;) {
+    uint32_t seq = 0;
+    int64_t bytes = 0;
+    if (JobAgentWait(slots[0], seen[0], timeout, &seq, &bytes)) {
+      Serve(slots[0], seq, bytes);
+      seen[0] = seq;
+    }
+    for (uint32_t pos = 1; pos < levels; ++pos) {
+      if (slots[pos] != nullptr &&
+          JobAgentWait(slots[pos], seen[pos], 0, &seq, &bytes)) {
+        Serve(slots[pos], seq, bytes);
+        seen[pos] = seq;
+      }
+    }
+  }
+}
+
+void Start() {
+  if (JobLevels() == 0 || ControlOff()) return;
+  // Relaxed: see SYNCHRONIZATION.
+  if (g_agent_started.exchange(true, std::memory_order_relaxed)) return;
+  // The program sees no errno of ours (this runs before main and in a fork
+  // child's return from fork).
+  const int saved_errno = errno;
+  // Every signal blocked in the new thread from its first instruction: the
+  // program's signals go to its own threads, as without the agent.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  const int rc = CreateThread(&thread, &attr, AgentMain, nullptr);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  // No agent (thread limit, memory): the slot's agent_tid stays 0 and the
+  // requester reports the member as having none.
+  if (rc != 0) {
+    // Relaxed: as above.
+    g_agent_started.store(false, std::memory_order_relaxed);
+  }
+  errno = saved_errno;
+}
+
+}  // namespace
+
+void StartControlAgent() { Start(); }
+
+void ControlAgentChildFork() {
+  // Relaxed: the child has one thread.
+  g_agent_started.store(false, std::memory_order_relaxed);
+  Start();
+}
+
+}  // namespace memgroup::internal::alloc
