@@ -720,7 +720,12 @@ def case_usage_errors():
              ["set", "1", "/", "oom=sometimes"], ["events"],
              ["events", "1", "2"], ["events", "--bogus", "1"],
              ["top", "-n", "0"], ["top", "-n"], ["top", "-d", "x"],
-             ["top", "-d", "0"], ["top", "-z"]]
+             ["top", "-d", "0"], ["top", "-z"],
+             # A repeated option or key is an error, not "the last wins".
+             ["set", "1", "/", "max=1M", "max=2M"],
+             ["set", "1", "/", "oom=kill", "high=1M", "oom=wait"],
+             ["top", "-n", "1", "-n", "2"], ["top", "-d", "1", "-d", "2"],
+             ["events", "--follow", "-f", "1"]]
     for args in cases:
         r = mg(*args)
         check(r.returncode == 2 and "Usage: memgroup" in r.stderr and
