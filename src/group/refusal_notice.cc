@@ -53,8 +53,9 @@ SizeText Describe(int64_t bytes) {
   return t;
 }
 
-// When, in the program's start, the refusal came: " before main", or
-// ", N ms after start".
+// When, in the program's start, the refusal came: " before main",
+// " in main, N ms after start", or ", N ms after start" (phase unknown);
+// N counts from the library's initialisation.
 struct WhenText {
   char buf[64];
 };
