@@ -15,6 +15,7 @@
 #include "group/fault_injection.h"
 #include "group/job_member.h"
 #include "group/limits.h"
+#include "group/refusal_notice.h"
 #include "group/registry.h"
 
 extern char** environ;
@@ -100,6 +101,7 @@ void ConfigureFromEnvironment() {
   EnvSettings settings;
   ParseOrDie(&settings);
   Apply(settings);
+  ArmRefusalNotice(settings.has_max, settings.max);
   if (settings.job_path != nullptr) JoinJobOrDie(settings.job_path);
 }
 

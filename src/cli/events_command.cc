@@ -39,6 +39,7 @@ int EventsMain(const std::vector<std::string>& args) {
       return 0;
     }
     if (a == "--follow" || a == "-f") {
+      if (follow) return UsageError("events: --follow given more than once");
       follow = true;
     } else if (!a.empty() && a[0] == '-') {
       return UsageError(absl::StrCat("unknown option of events '", a, "'"));

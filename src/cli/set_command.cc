@@ -34,6 +34,11 @@ std::string ParseSetting(const std::string& arg, Settings* s) {
   }
   const std::string key = arg.substr(0, eq);
   const std::string value = arg.substr(eq + 1);
+  const bool repeated = (key == "max" && s->max) ||
+                        (key == "high" && s->high) || (key == "oom" && s->oom);
+  if (repeated) {
+    return absl::StrCat("set: '", key, "' given more than once");
+  }
   if (key == "max" || key == "high") {
     int64_t bytes = 0;
     ParseSizeError e = ParseSize(value.c_str(), &bytes);

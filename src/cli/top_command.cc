@@ -128,6 +128,7 @@ int TopMain(const std::vector<std::string>& args) {
   long count = -1;
   double delay = 1.0;
   std::vector<std::string> pid_args;
+  bool count_given = false, delay_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -136,6 +137,9 @@ int TopMain(const std::vector<std::string>& args) {
     }
     if (a == "-n" || a == "-d") {
       if (i + 1 >= args.size()) return UsageError(absl::StrCat(a, " needs a value"));
+      bool& given = a == "-n" ? count_given : delay_given;
+      if (given) return UsageError(absl::StrCat(a, " given more than once"));
+      given = true;
       const std::string& v = args[++i];
       if (a == "-n") {
         pid_t n = 0;  // 1 to INT32_MAX, like a pid

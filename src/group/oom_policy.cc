@@ -19,6 +19,7 @@
 #include "group/job_member.h"
 #include "group/oom_handler.h"
 #include "group/pressure.h"
+#include "group/refusal_notice.h"
 #include "group/stats_report.h"
 #include "group/thresholds.h"
 
@@ -211,6 +212,9 @@ static_assert(static_cast<uint32_t>(OomPolicy::kHandler) + 1 ==
 ChargeResult RunOomPolicy(uint32_t group, uint32_t refusing, int64_t bytes) {
   Registry& reg = GlobalRegistry();
   reg.RaiseEvent(refusing, kEventOom);
+  // Once per process, at MEMGROUP_MAX or a job's max: says so before the
+  // policy (abort, kill and an endless wait never come back).
+  NoticeRefusal(refusing, bytes);
   // Relaxed: see GroupState::oom_policy. The job's policy comes from the
   // shared block and is bounded by the table below.
   uint32_t policy =

@@ -17,7 +17,9 @@
 namespace memgroup::internal {
 
 // Applies the OOM policy of `refusing` (the level that refused a charge of
-// `bytes` to `group`, after drain and reclaim) and raises its `oom` event.
+// `bytes` to `group`, after drain and reclaim), raises its `oom` event and,
+// first, writes the process's one refusal notice if the limit is
+// MEMGROUP_MAX's or a job's (refusal_notice.h).
 // kOk when the policy got the charge through; abort and kill never return.
 ChargeResult RunOomPolicy(uint32_t group, uint32_t refusing, int64_t bytes);
 

@@ -957,7 +957,12 @@ def case_usage_errors():
              ["reclaim", "--timeout", "x", "1", "/", "1M"],
              ["reclaim", "--timeout=1", "--timeout=2", "1", "/", "1M"],
              ["reclaim", "1", "/", "1M", "--timeout"],
-             ["reclaim", "--bogus", "1", "/", "1M"]]
+             ["reclaim", "--bogus", "1", "/", "1M"],
+             # A repeated option or key is an error, not "the last wins".
+             ["set", "1", "/", "max=1M", "max=2M"],
+             ["set", "1", "/", "oom=kill", "high=1M", "oom=wait"],
+             ["top", "-n", "1", "-n", "2"], ["top", "-d", "1", "-d", "2"],
+             ["events", "--follow", "-f", "1"]]
     for args in cases:
         r = mg(*args)
         check(r.returncode == 2 and "Usage: memgroup" in r.stderr and

@@ -20,9 +20,10 @@
 // destroyed ones included through their ancestors, reads exactly 0.
 //
 // glibc's thread descriptors: glibc allocates each new thread's DTV (the
-// dynamic thread vector, (max TLS module id + 16) * 16 bytes, 320 with four
-// TLS modules) through calloc in the thread that calls pthread_create, and
-// keeps it with the thread's stack in its stack cache after the join. Under
+// dynamic thread vector, (max TLS module id + 16) * 16 bytes: 304 with this
+// program's three TLS modules, charged as 320, its size class) through
+// calloc in the thread that calls pthread_create, and keeps it with the
+// thread's stack in its stack cache after the join. Under
 // the preload that calloc is memgroup's, so it is charged to the creator's
 // group and outlives the thread. Here only the main thread creates threads,
 // and it stays in the root group, outside the test's subtree: the DTVs are
