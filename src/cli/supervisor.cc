@@ -254,6 +254,9 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     JobDetach(&outer_view);
   }
   params.parent_path = parent_path.c_str();
+  // The members' thread stocks live in the top-level job's block, so that
+  // a refusal can revoke them (job_block.h, "Stock revocation").
+  params.stock_chunks = params.depth == 0 ? kJobDefaultStockChunks : 0;
 
   absl::StatusOr<std::string> dir = JobDirectory();
   if (!dir.ok()) {

@@ -5,6 +5,10 @@
 #                 MemoryError while the first holds its 80 MiB
 #   sigkill       a member killed with SIGKILL: a sibling takes its 70 MiB
 #   oom_kill      --oom kill kills the 70 MiB holder, not the small grower
+#   exact_decision  two members whose threads hold stocks that together
+#                 exceed the job's headroom: a third member's charge that
+#                 fits the live memory succeeds (their stocks are revoked),
+#                 and the holders go on allocating and end exact
 #   oom_wait      --oom wait: a member waits at the job's max until another
 #                 member exits
 #   fork_storm    200 forks that allocate and exit: the job ends at its
@@ -136,6 +140,97 @@ oom_kill)
   expect_contains "$mg_tmp/err" "killed member" "the OOM report"
   expect_eq "$(stat_of events.oom_kill "$mg_tmp/stats")" "1" "events.oom_kill"
   pass "--oom kill kills the largest member"
+  ;;
+exact_decision)
+  # stocker hold THREADS READY GO: each thread mallocs 64 bytes (its stock
+  #   then holds the rest of a batch), READY is created, and the threads
+  #   wait for GO, then allocate and free 2,000 more blocks each and exit.
+  # stocker grab EXTRA: reads the job's usage and max from MEMGROUP_JOB and
+  #   mallocs (max - usage) + EXTRA bytes: more than the headroom usage
+  #   shows, less than the live memory leaves.
+  cat > "$mg_tmp/stocker.c" <<'C'
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+static const char* go;
+static void* holder(void* arg) {
+  (void)arg;
+  void* mine = malloc(64);
+  if (mine == NULL) abort();
+  for (int i = 0; i < 3000 && access(go, F_OK) != 0; ++i) usleep(10000);
+  void* blocks[2000];
+  for (int i = 0; i < 2000; ++i) blocks[i] = malloc(64 + i % 512);
+  for (int i = 0; i < 2000; ++i) free(blocks[i]);
+  free(mine);
+  return NULL;
+}
+int main(int argc, char** argv) {
+  if (argc == 5 && strcmp(argv[1], "hold") == 0) {
+    int n = atoi(argv[2]);
+    go = argv[4];
+    pthread_t t[64];
+    for (int i = 0; i < n && i < 64; ++i) pthread_create(&t[i], NULL, holder, NULL);
+    usleep(300000);  /* every thread has made its first charge */
+    close(open(argv[3], O_CREAT | O_WRONLY, 0600));
+    for (int i = 0; i < n && i < 64; ++i) pthread_join(t[i], NULL);
+    printf("holder done\n");
+    return 0;
+  }
+  if (argc == 3 && strcmp(argv[1], "grab") == 0) {
+    int fd = open(getenv("MEMGROUP_JOB"), O_RDONLY);
+    void* m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return 3;
+    int64_t usage = *(volatile int64_t*)((char*)m + 512);
+    int64_t max = *(volatile int64_t*)((char*)m + 512 + 128);
+    int64_t want = max - usage + atoll(argv[2]);
+    char* p = malloc((size_t)want);
+    if (p == NULL) {
+      printf("grab %lld over a headroom of %lld: ENOMEM\n", (long long)want,
+             (long long)(max - usage));
+      return 1;
+    }
+    memset(p, 1, (size_t)want);
+    printf("grab %lld over a headroom of %lld: ok\n", (long long)want,
+           (long long)(max - usage));
+    free(p);
+    return 0;
+  }
+  return 2;
+}
+C
+  cc -O1 -pthread -o "$mg_tmp/stocker" "$mg_tmp/stocker.c" ||
+    fail "cannot build the test program"
+  # 2 x 32 threads hold about 2 x 8 MiB of stock (a 256 KiB batch each);
+  # the grab asks for 4 MiB more than the headroom the job's usage shows.
+  "$memgroup" run --max 64M --stats "$mg_tmp/stats" -- bash -c '
+    "$T/stocker" hold 32 "$T/a_ready" "$T/go" > "$T/a.out" &
+    a=$!
+    "$T/stocker" hold 32 "$T/b_ready" "$T/go" > "$T/b.out" &
+    b=$!
+    for _ in $(seq 3000); do
+      [ -e "$T/a_ready" ] && [ -e "$T/b_ready" ] && break; sleep 0.01
+    done
+    "$T/stocker" grab $((4 << 20))
+    g=$?
+    touch "$T/go"
+    wait $a; x=$?
+    wait $b; y=$?
+    echo "grab $g holders $x $y"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out" "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"
+  cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/out" ": ok" "the grab that fits the live memory"
+  expect_contains "$mg_tmp/out" "grab 0 holders 0 0" "every member's status"
+  expect_contains "$mg_tmp/a.out" "holder done" "the first holder"
+  expect_contains "$mg_tmp/b.out" "holder done" "the second holder"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
+  pass "a decision counts no member's stocks"
   ;;
 oom_wait)
   "$memgroup" run --max 100M --oom wait --stats "$mg_tmp/stats" -- bash -c '
