@@ -584,7 +584,8 @@ uint32_t JobReleaseStockChunks(const JobView& v, pid_t pid,
 
 namespace {
 
-// The 10 ms a revoker waits, in all, for owners to leave their stock
+// The 10 ms a revoker waits, in all, for stocks held by others (their own
+// drains, another revoker) and again for owners to leave their stock
 // sections (a stopped process may never).
 constexpr int64_t kRevokeBusyWaitNs = 10'000'000;
 
@@ -633,6 +634,7 @@ int64_t JobRevokeStocks(const JobView& area, const JobRevokeLevel* levels,
   const int32_t cut = static_cast<int32_t>(levels[0].depth);
   const int32_t me = SysGettid();
   // 1. Hold every revocable stock (kStockRevoking, revoker = our tid).
+  const int64_t hold_deadline = MonotonicNanos() + kRevokeBusyWaitNs;
   bool any = false;
   for (uint32_t i = 0; i < area.stock_chunks; ++i) {
     JobStockChunk* c = area.chunk(i);
@@ -643,29 +645,37 @@ int64_t JobRevokeStocks(const JobView& area, const JobRevokeLevel* levels,
     }
     ThreadStock* ts = JobView::stocks(c);
     for (uint32_t k = 0; k < kJobStocksPerChunk; ++k) {
-      // Relaxed: hints, see HoldsBytes.
-      if (ts[k].in_use.load(std::memory_order_relaxed) == 0 ||
-          !HoldsBytes(&ts[k])) {
-        continue;
-      }
-      uint32_t f = ts[k].frozen.load(std::memory_order_relaxed);
-      // Revoked at our depth or deeper already: not counted at ours.
-      // Relaxed: a hint; the CAS below (acquire) orders the real read.
-      if (f == kStockRevoked &&
-          ts[k].revoke_cut.load(std::memory_order_relaxed) >= cut) {
-        continue;
-      }
-      if (f != kStockThawed && f != kStockRevoked) continue;  // held
-      // Acquire: after kStockRevoked, pairs with that revoker's release
-      // store (its revoke_cut); the membarrier below orders the hold
-      // before the owner's next load of frozen.
-      if (ts[k].frozen.compare_exchange_strong(f, kStockRevoking,
-                                               std::memory_order_acquire,
-                                               std::memory_order_relaxed)) {
-        // Relaxed: read only by us (pass 3) and a later holder, after our
-        // release store of the state.
-        ts[k].revoker.store(me, std::memory_order_relaxed);
-        any = true;
+      // Relaxed: a hint (a stock no thread owns holds nothing).
+      if (ts[k].in_use.load(std::memory_order_relaxed) == 0) continue;
+      for (;;) {
+        if (!HoldsBytes(&ts[k])) break;
+        // Relaxed: the CAS below decides.
+        uint32_t f = ts[k].frozen.load(std::memory_order_relaxed);
+        // Revoked at our depth or deeper already: not counted at ours.
+        // Relaxed: a hint; a CAS (acquire) orders the real read.
+        if (f == kStockRevoked &&
+            ts[k].revoke_cut.load(std::memory_order_relaxed) >= cut) {
+          break;
+        }
+        if (f == kStockThawed || f == kStockRevoked) {
+          // Acquire: after kStockRevoked, pairs with that revoker's
+          // release store (its revoke_cut). The membarrier below orders
+          // the hold before the owner's next load of frozen.
+          if (ts[k].frozen.compare_exchange_strong(
+                  f, kStockRevoking, std::memory_order_acquire,
+                  std::memory_order_relaxed)) {
+            // Relaxed: read by us (pass 3) while we hold the stock.
+            ts[k].revoker.store(me, std::memory_order_relaxed);
+            any = true;
+            break;
+          }
+          continue;
+        }
+        // Its own process drains it, its owner returns it, or another
+        // revoker holds it: each lets go within microseconds, unless that
+        // process is stopped.
+        if (MonotonicNanos() >= hold_deadline) break;
+        sched_yield();
       }
     }
   }
