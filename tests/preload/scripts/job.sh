@@ -23,6 +23,10 @@
 #   oom_group     --oom kill --oom-group: every member is killed
 #   untracked     a static binary and a program started with `env -i` are
 #                 reported as untracked (stderr and --stats)
+#   setuid        a root-owned setuid program inside a job run as another
+#                 user: the loader drops LD_PRELOAD (secure execution), and
+#                 the program is reported as untracked (root only: exit 77,
+#                 a skip, otherwise)
 #   multiprocessing  python's multiprocessing with fork and spawn: a worker
 #                 is refused while the parent holds memory, served after
 #   spawn         subprocess (vfork) and os.posix_spawn children: charged
@@ -456,6 +460,68 @@ for _ in range(3000):
     fail "no untracked line for the env -i program"
   expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
   pass "untracked descendants are reported"
+  ;;
+setuid)
+  if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: needs root: the test makes a root-owned setuid program and"\
+      "runs the job as another user (setpriv)"
+    exit 77
+  fi
+  command -v setpriv > /dev/null || fail "setpriv is not installed"
+  nobody_uid=$(id -u nobody) && nobody_gid=$(id -g nobody) ||
+    fail "no user nobody"
+  # Prints its effective uid and whether the library is loaded in it, then
+  # holds 8 MiB until GO exists.
+  cat > "$mg_tmp/suid_hold.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char** argv) {
+  char* p = malloc(8 << 20);
+  if (p == NULL || argc < 2) return 1;
+  memset(p, 1, 8 << 20);
+  printf("euid %d library %s\n", (int)geteuid(),
+         dlsym(RTLD_DEFAULT, "mg_group_create") != NULL ? "loaded" : "absent");
+  fflush(stdout);
+  for (int i = 0; i < 3000 && access(argv[1], F_OK) != 0; ++i) usleep(10000);
+  free(p);
+  return 0;
+}
+C
+  cc -O1 -o "$mg_tmp/suid_hold" "$mg_tmp/suid_hold.c" ||
+    fail "cannot build the test program"
+  chown root:root "$mg_tmp/suid_hold" && chmod 4755 "$mg_tmp/suid_hold" ||
+    fail "cannot make the program setuid root"
+  # The job's files, writable by the other user.
+  chmod 755 "$mg_tmp"
+  mkdir "$mg_tmp/pub" && chown "$nobody_uid:$nobody_gid" "$mg_tmp/pub"
+  shm=/dev/shm/memgroup-$nobody_uid
+  [ -e "$shm" ] || on_exit "rm -rf '$shm'"
+  env -u XDG_RUNTIME_DIR setpriv --reuid="$nobody_uid" --regid="$nobody_gid" \
+    --clear-groups "$memgroup" run --stats "$mg_tmp/pub/stats" -- bash -c '
+    "$T/suid_hold" "$T/pub/go" > "$T/pub/s.out" &
+    sleep 2
+    touch "$T/pub/go"
+    wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/pub/s.out" "$mg_tmp/pub/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  if grep -q "^euid $nobody_uid " "$mg_tmp/pub/s.out"; then
+    echo "SKIP: the setuid bit had no effect (is $mg_tmp on a nosuid mount?)"
+    exit 77
+  fi
+  expect_contains "$mg_tmp/pub/s.out" "euid 0 library absent" \
+    "the setuid program runs without the library"
+  expect_contains "$mg_tmp/err" "(suid_hold) of the job is untracked" \
+    "the report on stderr"
+  expect_eq "$(stat_of untracked "$mg_tmp/pub/stats")" "1" "untracked count"
+  grep -q '^untracked\.[0-9]* suid_hold$' "$mg_tmp/pub/stats" ||
+    fail "no untracked line for the setuid program"
+  expect_eq "$(stat_of current "$mg_tmp/pub/stats")" "0" "current at the end"
+  pass "a setuid program is reported as untracked"
   ;;
 multiprocessing)
   cat > "$mg_tmp/mp.py" <<'PY'
