@@ -23,6 +23,10 @@
 #   oom_group     --oom kill --oom-group: every member is killed
 #   untracked     a static binary and a program started with `env -i` are
 #                 reported as untracked (stderr and --stats)
+#   short_lived   static programs that live about 50 ms: the program
+#                 itself and orphans the supervisor adopts are reported
+#                 as untracked when they exit; short-lived programs the
+#                 library runs in are not
 #   setuid        a root-owned setuid program inside a job run as another
 #                 user: the loader drops LD_PRELOAD (secure execution), and
 #                 the program is reported as untracked (root only: exit 77,
@@ -460,6 +464,50 @@ for _ in range(3000):
     fail "no untracked line for the env -i program"
   expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
   pass "untracked descendants are reported"
+  ;;
+short_lived)
+  cat > "$mg_tmp/quick.c" <<'C'
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+  char* p = malloc(1 << 20);
+  if (p == NULL) return 1;
+  memset(p, 1, 1 << 20);
+  usleep(50000);
+  free(p);
+  return 0;
+}
+C
+  cc -static -O1 -o "$mg_tmp/static_quick" "$mg_tmp/quick.c" ||
+    fail "cannot build a static program (cc -static)"
+  # The program itself.
+  "$memgroup" run --stats "$mg_tmp/stats1" -- "$mg_tmp/static_quick" \
+    > "$mg_tmp/out1" 2> "$mg_tmp/err1"
+  status=$?
+  cat "$mg_tmp/stats1"; cat "$mg_tmp/err1" >&2
+  expect_eq "$status" "0" "exit status (the program)"
+  expect_contains "$mg_tmp/err1" "(static_quick) of the job is untracked" \
+    "the program on stderr"
+  expect_eq "$(stat_of untracked "$mg_tmp/stats1")" "1" "untracked (the program)"
+  # Orphans: two static programs and three tracked ones, each started in a
+  # subshell that exits at once, so that the supervisor reaps them (each is
+  # a member's fork child, which joined and then exec'd).
+  "$memgroup" run --stats "$mg_tmp/stats2" -- bash -c '
+    ( "$T/static_quick" & )
+    ( "$T/static_quick" & )
+    for _ in 1 2 3; do ( /bin/sleep 0.05 & ); done
+    sleep 0.5' > "$mg_tmp/out2" 2> "$mg_tmp/err2"
+  status=$?
+  cat "$mg_tmp/stats2"; cat "$mg_tmp/err2" >&2
+  expect_eq "$status" "0" "exit status (the orphans)"
+  expect_eq "$(grep -c '(static_quick) of the job is untracked' \
+    "$mg_tmp/err2")" "2" "the orphans on stderr"
+  expect_eq "$(grep -c 'is untracked' "$mg_tmp/err2")" "2" \
+    "no tracked process reported"
+  expect_eq "$(stat_of untracked "$mg_tmp/stats2")" "2" "untracked (orphans)"
+  expect_eq "$(stat_of current "$mg_tmp/stats2")" "0" "current at the end"
+  pass "short-lived untracked processes the supervisor reaps are reported"
   ;;
 setuid)
   if [ "$(id -u)" != 0 ]; then
