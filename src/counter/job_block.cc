@@ -524,44 +524,64 @@ int64_t JobUnchargeMember(const JobView& v, uint32_t i, int64_t bytes) {
   return take;
 }
 
+uint32_t JobView::stock_used() const {
+  if (stock_chunks == 0) return 0;
+  // Acquire: pairs with the claimers' CAS that raised it; a value from the
+  // shared block is clamped to our validated copy.
+  const uint32_t used = area()->used.load(std::memory_order_acquire);
+  return used < stock_chunks ? used : stock_chunks;
+}
+
 ThreadStock* JobClaimStockChunk(const JobView& v, pid_t pid,
                                 uint64_t start_ticks,
                                 const uint32_t slot_at_depth[kJobMaxLevels],
                                 bool global_barrier, uint32_t* count) {
   *count = 0;
-  for (uint32_t i = 0; i < v.stock_chunks; ++i) {
-    JobStockChunk* c = v.chunk(i);
-    uint32_t expected = kMemberFree;
-    // Relaxed pre-check, then acq_rel CAS, as JobClaimMember.
-    if (c->state.load(std::memory_order_relaxed) != kMemberFree ||
-        !c->state.compare_exchange_strong(expected, kMemberClaiming,
-                                          std::memory_order_acq_rel,
-                                          std::memory_order_relaxed)) {
-      continue;
+  if (v.stock_chunks == 0) return nullptr;
+  for (;;) {
+    const uint32_t used = v.stock_used();
+    for (uint32_t i = 0; i < used; ++i) {
+      JobStockChunk* c = v.chunk(i);
+      uint32_t expected = kMemberFree;
+      // Relaxed pre-check, then acq_rel CAS, as JobClaimMember.
+      if (c->state.load(std::memory_order_relaxed) != kMemberFree ||
+          !c->state.compare_exchange_strong(expected, kMemberClaiming,
+                                            std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+        continue;
+      }
+      // Relaxed: published by the release store of Active below.
+      c->pid.store(pid, std::memory_order_relaxed);
+      c->start_ticks.store(start_ticks, std::memory_order_relaxed);
+      for (uint32_t d = 0; d < kJobMaxLevels; ++d) {
+        c->slot_at_depth[d].store(slot_at_depth[d], std::memory_order_relaxed);
+      }
+      c->global_barrier.store(global_barrier ? 1 : 0,
+                              std::memory_order_relaxed);
+      ThreadStock* first = JobView::stocks(c);
+      for (uint32_t k = 0; k < kJobStocksPerChunk; ++k) {
+        new (&first[k]) ThreadStock();
+      }
+      // Release: pairs with revokers' acquire loads of state.
+      c->state.store(kMemberActive, std::memory_order_release);
+      *count = kJobStocksPerChunk;
+      return first;
     }
-    // Relaxed: published by the release store of Active below.
-    c->pid.store(pid, std::memory_order_relaxed);
-    c->start_ticks.store(start_ticks, std::memory_order_relaxed);
-    for (uint32_t d = 0; d < kJobMaxLevels; ++d) {
-      c->slot_at_depth[d].store(slot_at_depth[d], std::memory_order_relaxed);
-    }
-    c->global_barrier.store(global_barrier ? 1 : 0, std::memory_order_relaxed);
-    ThreadStock* first = JobView::stocks(c);
-    for (uint32_t k = 0; k < kJobStocksPerChunk; ++k) {
-      new (&first[k]) ThreadStock();
-    }
-    // Release: pairs with revokers' acquire loads of state.
-    c->state.store(kMemberActive, std::memory_order_release);
-    *count = kJobStocksPerChunk;
-    return first;
+    if (used >= v.stock_chunks) return nullptr;  // full
+    uint32_t expected = used;
+    // acq_rel: one more chunk in use; a racing claimer of it is decided by
+    // the chunk's own CAS above on our next pass.
+    v.area()->used.compare_exchange_strong(expected, used + 1,
+                                           std::memory_order_acq_rel,
+                                           std::memory_order_acquire);
   }
-  return nullptr;
 }
 
 uint32_t JobReleaseStockChunks(const JobView& v, pid_t pid,
                                uint64_t start_ticks) {
   uint32_t released = 0;
-  for (uint32_t i = 0; i < v.stock_chunks; ++i) {
+  const uint32_t used = v.stock_used();
+  for (uint32_t i = 0; i < used; ++i) {
     JobStockChunk* c = v.chunk(i);
     // Acquire: pairs with the claimer's release store of Active.
     if (c->state.load(std::memory_order_acquire) != kMemberActive ||
@@ -631,12 +651,13 @@ bool RevocableChunk(const JobStockChunk* c, const JobRevokeLevel& level,
 int64_t JobRevokeStocks(const JobView& area, const JobRevokeLevel* levels,
                         uint32_t n, pid_t self, uint64_t self_start) {
   if (n == 0 || area.stock_chunks == 0) return 0;
+  const uint32_t used = area.stock_used();
   const int32_t cut = static_cast<int32_t>(levels[0].depth);
   const int32_t me = SysGettid();
   // 1. Hold every revocable stock (kStockRevoking, revoker = our tid).
   const int64_t hold_deadline = MonotonicNanos() + kRevokeBusyWaitNs;
   bool any = false;
-  for (uint32_t i = 0; i < area.stock_chunks; ++i) {
+  for (uint32_t i = 0; i < used; ++i) {
     JobStockChunk* c = area.chunk(i);
     pid_t pid = 0;
     uint64_t start = 0;
@@ -686,7 +707,7 @@ int64_t JobRevokeStocks(const JobView& area, const JobRevokeLevel* levels,
   // 3. Take the job's share of each held stock.
   const int64_t deadline = MonotonicNanos() + kRevokeBusyWaitNs;
   int64_t total = 0;
-  for (uint32_t i = 0; i < area.stock_chunks; ++i) {
+  for (uint32_t i = 0; i < used; ++i) {
     JobStockChunk* c = area.chunk(i);
     // Acquire: as RevocableChunk; the owner is read again for the slots.
     if (c->state.load(std::memory_order_acquire) != kMemberActive) continue;

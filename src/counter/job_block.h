@@ -14,9 +14,10 @@
 //   [0, 512)           JobHeader
 //   [512, 768)         JobNode (PageCounter + events + futex + policy)
 //   [768, 768 + 64*n)  JobMember[n]
-//   [S, S + 4096*c)    JobStockChunk[c], S = JobStockOffset(n): the stock
-//                      area, in a top-level job's block only (c = 0 in a
-//                      nested job's)
+//   [S, S + 4096*(c+1)) the stock area, S = JobStockOffset(n): a page of
+//                      JobStockArea, then JobStockChunk[c] of a page each;
+//                      in a top-level job's block only (c = 0 in a nested
+//                      job's: no area)
 //
 // Stock revocation (the exact decision across members): a member's thread
 // stocks (charge_stock.h) live in chunks of the top-level job's stock area,
@@ -191,15 +192,26 @@ constexpr uint64_t JobStockOffset(uint32_t slots) {
   return (JobBlockBytes(slots) + kJobStockChunkBytes - 1) &
          ~uint64_t{kJobStockChunkBytes - 1};
 }
-// Total size of a block with `slots` slots and `chunks` stock chunks.
+// Total size of a block with `slots` slots and `chunks` stock chunks: the
+// area is one page of JobStockArea, then the chunks.
 constexpr uint64_t JobBlockBytes(uint32_t slots, uint32_t chunks) {
   return chunks == 0 ? JobBlockBytes(slots)
                      : JobStockOffset(slots) +
-                           uint64_t{chunks} * kJobStockChunkBytes;
+                           (uint64_t{chunks} + 1) * kJobStockChunkBytes;
 }
 // The largest block a member or reader accepts.
 inline constexpr uint64_t kJobMaxBlockBytes =
     JobBlockBytes(kJobMaxSlots, kJobMaxStockChunks);
+
+// The stock area's first page. `used`: how many chunks, from the first,
+// have ever been claimed; claims take a free one below it, else the one at
+// it (a CAS raises it). Scans stop there (clamped to the view's validated
+// chunk count), so the file's pages beyond it are never touched: the area
+// costs a page per chunk in use, not its whole size.
+struct JobStockArea {
+  std::atomic<uint32_t> used;
+  uint32_t pad0;
+};
 
 // One chunk of the stock area (its first 128 bytes; the ThreadStocks
 // follow). `state` follows JobMember's protocol (Free -> Claiming ->
@@ -258,11 +270,17 @@ struct JobView {
   JobMember* member(uint32_t i) const {
     return reinterpret_cast<JobMember*>(base + kJobHeaderBytes) + i;
   }
+  // Precondition: stock_chunks > 0.
+  JobStockArea* area() const {
+    return reinterpret_cast<JobStockArea*>(base + JobStockOffset(slot_count));
+  }
+  // Chunks ever claimed (the area's `used`, clamped to stock_chunks).
+  uint32_t stock_used() const;
   // Precondition: i < stock_chunks.
   JobStockChunk* chunk(uint32_t i) const {
     return reinterpret_cast<JobStockChunk*>(
         base + JobStockOffset(slot_count) +
-        static_cast<uint64_t>(i) * kJobStockChunkBytes);
+        (static_cast<uint64_t>(i) + 1) * kJobStockChunkBytes);
   }
   static ThreadStock* stocks(JobStockChunk* c) {
     return reinterpret_cast<ThreadStock*>(reinterpret_cast<uint8_t*>(c) +
