@@ -375,6 +375,8 @@ class ChargeStocks {
     ThreadStock* first;
     uint32_t count;
   };
+  // Written at init (published by init's release of Ready) or in a fork
+  // child (one thread); read by Acquire.
   SharedSourceFn shared_source_ = nullptr;
   std::atomic<uint32_t> shared_count_{0};
   SharedChunk shared_[kMaxSharedChunks] = {};

@@ -227,6 +227,10 @@ void JobForkChild() {
     }
   }
   Relink();
+  // The child's stocks come from chunks of its own (ChargeStocks forgets
+  // the parent's in its fork handler); it registers for the global
+  // barrier itself rather than rely on inheriting the parent's.
+  if (g_global_barrier) g_global_barrier = SysMembarrierRegisterGlobal();
 }
 
 void JobExitRelease() {
