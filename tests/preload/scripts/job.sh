@@ -166,10 +166,12 @@ exact_decision)
 #include <sys/mman.h>
 #include <unistd.h>
 static const char* go;
+static int charged;  /* threads past their first malloc */
 static void* holder(void* arg) {
   (void)arg;
   void* mine = malloc(64);
   if (mine == NULL) abort();
+  __atomic_fetch_add(&charged, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < 3000 && access(go, F_OK) != 0; ++i) usleep(10000);
   void* blocks[2000];
   for (int i = 0; i < 2000; ++i) blocks[i] = malloc(64 + i % 512);
@@ -183,7 +185,9 @@ int main(int argc, char** argv) {
     go = argv[4];
     pthread_t t[64];
     for (int i = 0; i < n && i < 64; ++i) pthread_create(&t[i], NULL, holder, NULL);
-    usleep(300000);  /* every thread has made its first charge */
+    /* Every thread has made its first charge (its stock holds a batch). */
+    while (__atomic_load_n(&charged, __ATOMIC_ACQUIRE) < (n < 64 ? n : 64))
+      usleep(1000);
     close(open(argv[3], O_CREAT | O_WRONLY, 0600));
     for (int i = 0; i < n && i < 64; ++i) pthread_join(t[i], NULL);
     printf("holder done\n");
