@@ -119,6 +119,23 @@ void SysMembarrier() {
   errno = saved;
 }
 
+bool SysMembarrierRegisterGlobal() {
+  int saved = errno;
+  long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  bool ok = q >= 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0 &&
+            syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+                    0, 0) == 0;
+  errno = saved;
+  return ok;
+}
+
+bool SysMembarrierGlobal() {
+  int saved = errno;
+  bool ok = syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
+  errno = saved;
+  return ok;
+}
+
 int64_t MonotonicNanos() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

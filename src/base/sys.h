@@ -47,6 +47,14 @@ void SysFutexWake(const uint32_t* addr, int count);
 // (membarrier PRIVATE_EXPEDITED). SysMembarrierRegister must have succeeded.
 bool SysMembarrierRegister();
 void SysMembarrier();
+// The cross-process barrier of a job's stock revocation
+// (counter/job_block.h): a process registers once
+// (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, inherited by fork children,
+// cleared by exec); SysMembarrierGlobal then runs a full barrier on every
+// running thread of every registered process (GLOBAL_EXPEDITED; threads
+// not running pass one when they are scheduled). False if unsupported.
+bool SysMembarrierRegisterGlobal();
+bool SysMembarrierGlobal();
 
 // Monotonic clock in nanoseconds (vDSO clock_gettime; does not allocate).
 int64_t MonotonicNanos();

@@ -90,7 +90,7 @@ absl::Status OpenChecked(const std::string& path, bool writable, int* fd_out,
   } else if (st.st_size < static_cast<off_t>(kJobHeaderBytes)) {
     problem = absl::StrCat(JobErrorString(JobError::kTooSmall), " (",
                            st.st_size, " bytes)");
-  } else if (st.st_size > static_cast<off_t>(JobBlockBytes(kJobMaxSlots))) {
+  } else if (st.st_size > static_cast<off_t>(kJobMaxBlockBytes)) {
     problem = absl::StrCat(JobErrorString(JobError::kBadLayout), " (",
                            st.st_size, " bytes)");
   }

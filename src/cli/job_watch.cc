@@ -188,27 +188,71 @@ void JobWatch::ScanUntracked() {
       now.insert(key);  // confirm on the next scan
       continue;
     }
-    reported_.insert(key);
-    ++untracked_count_;
-    if (untracked_.size() < kListedUntracked) {
-      untracked_.emplace_back(pid, e.comm);
-    }
-    if (untracked_count_ <= kReportedLines) {
-      fprintf(stderr,
-              "memgroup: process %d (%s) of the job is untracked: the library "
-              "is not loaded in it (a static or setuid program, or a cleared "
-              "environment), so its memory is outside the job's limit\n",
-              static_cast<int>(pid), e.comm.c_str());
-    } else if (untracked_count_ == kReportedLines + 1) {
-      fprintf(stderr,
-              "memgroup: more untracked processes in the job; --stats lists "
-              "them\n");
-    }
-    // Its slot still holds what the previous image charged; that image's
-    // memory is gone with the exec.
-    if (stale_slot != kNoMember) JobReleaseMember(*view_, stale_slot, pid);
+    Report(key, e.comm, stale_slot);
   }
   pending_ = std::move(now);
+}
+
+void JobWatch::Report(const Key& key, const std::string& comm,
+                      uint32_t stale_slot) {
+  const pid_t pid = key.first;
+  reported_.insert(key);
+  ++untracked_count_;
+  if (untracked_.size() < kListedUntracked) {
+    untracked_.emplace_back(pid, comm);
+  }
+  if (untracked_count_ <= kReportedLines) {
+    fprintf(stderr,
+            "memgroup: process %d (%s) of the job is untracked: the library "
+            "is not loaded in it (a static or setuid program, or a cleared "
+            "environment), so its memory is outside the job's limit\n",
+            static_cast<int>(pid), comm.c_str());
+  } else if (untracked_count_ == kReportedLines + 1) {
+    fprintf(stderr,
+            "memgroup: more untracked processes in the job; --stats lists "
+            "them\n");
+  }
+  // Its slot still holds what the previous image charged; that image's
+  // memory is gone with the exec.
+  if (stale_slot != kNoMember) JobReleaseMember(*view_, stale_slot, pid);
+}
+
+void JobWatch::InspectExited(pid_t pid) {
+  ProcEntry e;
+  if (!ParseStat(ReadSmallFile("/proc/" + std::to_string(pid) + "/stat"),
+                 &e)) {
+    return;  // already gone: nothing to tell
+  }
+  const Key key{pid, e.start};
+  if (reported_.count(key) != 0) return;
+  // Evidence that the library ran in it: a member slot naming it. A slot
+  // keeps its pid, start time and command after its release until another
+  // process claims it, so a member released early still shows.
+  bool joined = false;
+  bool same_command = false;
+  uint32_t active_slot = kNoMember;
+  for (uint32_t i = 0; i < view_->slot_count; ++i) {
+    const JobMember* m = view_->member(i);
+    // Acquire: pairs with the release stores of Active and Free (the
+    // fields written before them).
+    const uint32_t state = m->state.load(std::memory_order_acquire);
+    if (state != kMemberActive && state != kMemberFree) continue;
+    // Relaxed: ordered by the acquire above; a slot claimed meanwhile
+    // just does not match.
+    if (m->pid.load(std::memory_order_relaxed) != pid ||
+        m->start_ticks.load(std::memory_order_relaxed) != e.start) {
+      continue;
+    }
+    joined = true;
+    if (CommOf(m) == e.comm) same_command = true;
+    if (state == kMemberActive) active_slot = i;
+  }
+  if (auto it = members_.find(key); it != members_.end()) {
+    joined = true;
+    if (it->second.command == e.comm) same_command = true;
+  }
+  if (joined && same_command) return;
+  Report(key, e.comm, active_slot);
 }
 
 void JobWatch::WriteStats(FILE* f) const {

@@ -2,8 +2,9 @@
 // seen (pid, command, peak charge, from the control block's member table)
 // and the untracked descendants, processes of the job the library is not
 // loaded in (static binaries, setuid programs, programs started with a
-// cleared environment), found through /proc's parent links. Writes their
-// lines of the job's stats and reports untracked processes on stderr.
+// cleared environment), found through /proc's parent links and, for the
+// processes the supervisor reaps, when they exit. Writes their lines of the
+// job's stats and reports untracked processes on stderr.
 // Runs in the supervisor only (it allocates and uses stdio).
 #ifndef MEMGROUP_SRC_CLI_JOB_WATCH_H_
 #define MEMGROUP_SRC_CLI_JOB_WATCH_H_
@@ -42,6 +43,15 @@ class JobWatch {
   // slot's charge (the previous image's) is released.
   void ScanUntracked();
 
+  // Inspects `pid`, a descendant that has exited and is still a zombie
+  // (the supervisor calls it before reaping: its own children and the
+  // orphans it adopted as a subreaper), however briefly it lived. It is
+  // untracked when no member slot, active or released, names it (pid and
+  // start time) and the member table never showed it, or when the command
+  // it died with differs from the one it joined with (it exec'd an image
+  // that did not rejoin). Reported as ScanUntracked reports.
+  void InspectExited(pid_t pid);
+
   // The stats lines: members.seen, member.PID.command/.peak for the
   // largest members, untracked and untracked.PID.
   void WriteStats(FILE* f) const;
@@ -56,6 +66,9 @@ class JobWatch {
   using Key = std::pair<pid_t, uint64_t>;  // pid, start time
 
   bool LibraryMapped(pid_t pid) const;
+  // Counts and reports one untracked process; releases `stale_slot` (the
+  // previous image's charge) when it is not kNoMember.
+  void Report(const Key& key, const std::string& comm, uint32_t stale_slot);
 
   const JobView* view_;
   pid_t supervisor_;

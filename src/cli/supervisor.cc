@@ -254,6 +254,9 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     JobDetach(&outer_view);
   }
   params.parent_path = parent_path.c_str();
+  // The members' thread stocks live in the top-level job's block, so that
+  // a refusal can revoke them (job_block.h, "Stock revocation").
+  params.stock_chunks = params.depth == 0 ? kJobDefaultStockChunks : 0;
 
   absl::StatusOr<std::string> dir = JobDirectory();
   if (!dir.ok()) {
@@ -354,8 +357,20 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     // Before any release below, so that members' peaks are seen.
     watch.ObserveMembers();
     for (;;) {
+      // Each exited child (the program, or an orphan we adopted) is looked
+      // at while it is a zombie, however briefly it lived, then reaped.
+      siginfo_t exited = {};
+      if (waitid(P_ALL, 0, &exited, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+          exited.si_pid <= 0) {
+        break;
+      }
+      // Not our own child when its exec failed: it never left this image.
+      const bool exec_failed =
+          exited.si_pid == child && exited.si_code == CLD_EXITED &&
+          (exited.si_status == 126 || exited.si_status == 127);
+      if (!exec_failed) watch.InspectExited(exited.si_pid);
       int st = 0;
-      const pid_t pid = waitpid(-1, &st, WNOHANG);
+      const pid_t pid = waitpid(exited.si_pid, &st, WNOHANG);
       if (pid <= 0) break;
       JobReleasePid(view, pid);
       if (pid == child) {
@@ -368,6 +383,7 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
       last_untracked = MonotonicNanos();
     }
     if (MonotonicNanos() - last_scan >= kScanIntervalNs) {
+      watch.ObserveMembers();  // before the releases: members seen
       JobReleaseDead(view);
       last_scan = MonotonicNanos();
     }

@@ -13,6 +13,10 @@
 namespace memgroup::internal {
 namespace {
 constexpr size_t kStockChunkBytes = 16 * 1024;
+// How long a drain, a thread exit or a fork waits for another process's
+// revocation of a shared stock (it lasts microseconds unless that process
+// is stopped).
+constexpr int64_t kRevokeWaitNs = 100'000'000;
 }  // namespace
 
 void ChargeStocks::Init() {
@@ -22,6 +26,7 @@ void ChargeStocks::Init() {
 }
 
 ThreadStock* ChargeStocks::Acquire() {
+  if (shared()) return AcquireShared();
   for (;;) {
     // Pairs with the release CAS that pushed each node: its fields are
     // initialised before we see it.
@@ -54,12 +59,143 @@ ThreadStock* ChargeStocks::Acquire() {
   }
 }
 
+ThreadStock* ChargeStocks::AcquireShared() {
+  for (;;) {
+    // Acquire: pairs with the release store of shared_count_ below.
+    const uint32_t n = shared_count_.load(std::memory_order_acquire);
+    for (uint32_t c = 0; c < n; ++c) {
+      for (uint32_t k = 0; k < shared_[c].count; ++k) {
+        ThreadStock* ts = shared_[c].first + k;
+        uint32_t expected = 0;
+        // Acquire: as Acquire's CAS (the previous owner's release).
+        if (ts->in_use.load(std::memory_order_relaxed) == 0 &&
+            ts->in_use.compare_exchange_strong(expected, 1,
+                                               std::memory_order_acquire,
+                                               std::memory_order_relaxed)) {
+          return ts;
+        }
+      }
+    }
+    SpinLockHolder h(&grow_lock_);
+    // Relaxed: grow_lock_ orders us after the last grower.
+    if (shared_count_.load(std::memory_order_relaxed) != n) continue;
+    if (n == kMaxSharedChunks) return nullptr;
+    uint32_t count = 0;
+    ThreadStock* first = shared_source_(&count);
+    if (first == nullptr || count == 0) return nullptr;
+    shared_[n] = {first, count};
+    // Release: the entry above is visible to whoever sees the count.
+    shared_count_.store(n + 1, std::memory_order_release);
+  }
+}
+
+template <typename F>
+void ChargeStocks::ForEachStock(F f) const {
+  // Pairs with Acquire's release CAS of head_.
+  for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    f(ts);
+  }
+  // Acquire: pairs with AcquireShared's release store of the count.
+  const uint32_t n = shared_count_.load(std::memory_order_acquire);
+  for (uint32_t c = 0; c < n; ++c) {
+    for (uint32_t k = 0; k < shared_[c].count; ++k) f(shared_[c].first + k);
+  }
+}
+
+bool ChargeStocks::Hold(ThreadStock* ts, uint32_t hold,
+                        int64_t wait_ns) const {
+  const int64_t deadline = wait_ns > 0 ? MonotonicNanos() + wait_ns : 0;
+  for (;;) {
+    // Relaxed: the CAS below decides.
+    uint32_t f = ts->frozen.load(std::memory_order_relaxed);
+    if (f == kStockThawed || f == kStockRevoked) {
+      // Acquire: after kStockRevoked, pairs with the revoker's release
+      // store (its revoke_cut); after kStockThawed, with the last holder's.
+      if (ts->frozen.compare_exchange_strong(f, hold,
+                                             std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+        if (f == kStockRevoked) ReturnRevoked(ts);
+        return true;
+      }
+      continue;  // changed under us: look again
+    }
+    // Another process revokes it, or its owner returns it: briefly.
+    if (deadline == 0 || MonotonicNanos() >= deadline) return false;
+    sched_yield();
+  }
+}
+
+void ChargeStocks::ReturnRevoked(ThreadStock* ts) const {
+  // Relaxed: ordered by the caller's acquire CAS of frozen.
+  const int32_t cut = ts->revoke_cut.load(std::memory_order_relaxed);
+  for (StockSlot& slot : ts->slots) {
+    const uint32_t g = slot.group.load(std::memory_order_relaxed);
+    if (g >= kMaxGroups) continue;
+    // Relaxed: we hold the stock (no owner section, no other drainer).
+    const int64_t b = slot.bytes.exchange(0, std::memory_order_relaxed);
+    if (b > 0) tree_.UnchargeRevoked(g, b, cut);
+  }
+  ts->revoke_cut.store(-1, std::memory_order_relaxed);
+}
+
+void ChargeStocks::ReturnOwnRevoked(ThreadStock* ts) const {
+  uint32_t f = kStockRevoked;
+  // Acquire: pairs with the revoker's release store of kStockRevoked.
+  if (!ts->frozen.compare_exchange_strong(f, kStockReturning,
+                                          std::memory_order_acquire,
+                                          std::memory_order_relaxed)) {
+    return;
+  }
+  ReturnRevoked(ts);
+  // Release: our slot writes precede the next holder's acquire CAS.
+  ts->frozen.store(kStockThawed, std::memory_order_release);
+}
+
+void ChargeStocks::FreezeSharedForFork() {
+  // Under drain_lock_ (PrepareFork). Every shared stock of ours is emptied
+  // and left frozen: the child maps the same memory.
+  bool any = false;
+  ForEachStock([&](ThreadStock* ts) {
+    // Relaxed: in_use only says whether the record is worth the wait.
+    if (ts->in_use.load(std::memory_order_relaxed) != 0 &&
+        Hold(ts, kStockFrozen, kRevokeWaitNs)) {
+      any = true;
+    }
+  });
+  if (!any) return;
+  SysMembarrier();
+  ForEachStock([&](ThreadStock* ts) {
+    // Relaxed: we set it above, under the drain lock.
+    if (ts->frozen.load(std::memory_order_relaxed) != kStockFrozen) return;
+    // Acquire: pairs with the owner's release store of busy = 0.
+    while (ts->busy.load(std::memory_order_acquire) != 0) sched_yield();
+    TakeSlots(ts, kNoGroup);
+  });
+}
+
+void ChargeStocks::ThawShared() {
+  ForEachStock([&](ThreadStock* ts) {
+    // Relaxed load; release store: our slot writes precede the owner's
+    // next section (ordered as DrainSubtree's).
+    if (ts->frozen.load(std::memory_order_relaxed) == kStockFrozen) {
+      ts->frozen.store(kStockThawed, std::memory_order_release);
+    }
+  });
+}
+
 void ChargeStocks::Release(ThreadStock* ts) {
   if (ts == nullptr) return;
   // Under the drain lock no drainer runs, and the owner (the caller) is not
   // inside a stock operation: the slots can be taken directly.
   SpinLockHolder h(&drain_lock_);
+  // A shared stock may be held by another process's revoker: wait for it.
+  // One that stays held (its revoker stopped) is never reused.
+  const bool held = !shared() || Hold(ts, kStockFrozen, kRevokeWaitNs);
+  if (!held) return;
   TakeSlots(ts, kNoGroup);
+  // Relaxed: published by the release store of in_use below.
+  ts->frozen.store(kStockThawed, std::memory_order_relaxed);
   for (StockSlot& slot : ts->slots) {
     // Relaxed: published to the next owner by the release store of in_use.
     // Clears retired marks too.
@@ -143,6 +279,11 @@ int ChargeStocks::AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes,
 bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
                              uint32_t* failed) const {
   bool use_stock = ts != nullptr && enabled();
+  // Relaxed: a hint; ReturnOwnRevoked's CAS decides.
+  if (use_stock &&
+      ts->frozen.load(std::memory_order_relaxed) == kStockRevoked) {
+    ReturnOwnRevoked(ts);
+  }
   if (use_stock && Consume(ts, group, bytes)) return true;
   int64_t batch = use_stock ? Batch(group) : 0;
   if (batch > 0 && bytes < batch) {
@@ -167,6 +308,11 @@ bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
 void ChargeStocks::Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
                           int64_t extra) const {
   if (bytes <= 0) return;
+  // Relaxed: a hint, as in TryCharge.
+  if (ts != nullptr &&
+      ts->frozen.load(std::memory_order_relaxed) == kStockRevoked) {
+    ReturnOwnRevoked(ts);
+  }
   if (ts == nullptr || !enabled() || !BeginOwner(ts)) {
     tree_.Uncharge(group, bytes);
     return;
@@ -204,7 +350,12 @@ int64_t ChargeStocks::TakeSlots(ThreadStock* ts, uint32_t root,
 }
 
 int64_t ChargeStocks::DrainOwn(ThreadStock* ts) const {
-  if (ts == nullptr || !BeginOwner(ts)) return 0;
+  if (ts == nullptr) return 0;
+  // Relaxed: a hint, as in TryCharge.
+  if (ts->frozen.load(std::memory_order_relaxed) == kStockRevoked) {
+    ReturnOwnRevoked(ts);
+  }
+  if (!BeginOwner(ts)) return 0;
   Pending p[kStockSlots];
   int n = 0;
   for (int s = 0; s < kStockSlots; ++s) {
@@ -233,10 +384,8 @@ int64_t ChargeStocks::DrainOwn(ThreadStock* ts) const {
 
 int64_t ChargeStocks::DrainSubtree(uint32_t root, uint32_t retire) {
   SpinLockHolder h(&drain_lock_);
-  // Pairs with Acquire's release CAS of head_.
-  ThreadStock* head = head_.load(std::memory_order_acquire);
   bool any = false;
-  for (ThreadStock* ts = head; ts != nullptr; ts = ts->next) {
+  ForEachStock([&](ThreadStock* ts) {
     bool holds = false;
     for (int s = 0; s < kStockSlots && !holds; ++s) {
       uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
@@ -250,35 +399,34 @@ int64_t ChargeStocks::DrainSubtree(uint32_t root, uint32_t retire) {
                (ts->slots[s].bytes.load(std::memory_order_relaxed) > 0 &&
                 (root == kNoGroup || tree_.IsInSubtree(g, root))));
     }
-    if (holds) {
-      // Relaxed; the membarrier below orders it before every owner's next
-      // load of frozen.
-      ts->frozen.store(1, std::memory_order_relaxed);
+    // The membarrier below orders the hold before every owner's next load
+    // of frozen. A shared stock another process revokes is waited for
+    // briefly: its bytes leave the job then, and ours once it is held.
+    if (holds && Hold(ts, kStockFrozen, shared() ? kRevokeWaitNs : 0)) {
       any = true;
     }
-  }
+  });
   if (!any) return 0;
   SysMembarrier();
   int64_t total = 0;
-  for (ThreadStock* ts = head; ts != nullptr; ts = ts->next) {
-    if (ts->frozen.load(std::memory_order_relaxed) == 0) continue;
+  ForEachStock([&](ThreadStock* ts) {
+    // Relaxed: kStockFrozen is only set by us, under the drain lock.
+    if (ts->frozen.load(std::memory_order_relaxed) != kStockFrozen) return;
     // Pairs with the owner's release store of busy = 0: its slot writes are
     // visible once we see 0.
     while (ts->busy.load(std::memory_order_acquire) != 0) sched_yield();
     total += TakeSlots(ts, root, retire);
     // Pairs with nothing stronger than the owner's next relaxed load; the
     // slots are already consistent (we are the only writer while frozen).
-    ts->frozen.store(0, std::memory_order_release);
-  }
+    ts->frozen.store(kStockThawed, std::memory_order_release);
+  });
   return total;
 }
 
 template <typename Match>
 int64_t ChargeStocks::SumStocked(Match match) const {
   int64_t total = 0;
-  // Pairs with Acquire's release CAS of head_.
-  for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
-       ts = ts->next) {
+  ForEachStock([&](ThreadStock* ts) {
     for (int s = 0; s < kStockSlots; ++s) {
       // Racy by design: a statistics snapshot.
       uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
@@ -286,7 +434,7 @@ int64_t ChargeStocks::SumStocked(Match match) const {
         total += ts->slots[s].bytes.load(std::memory_order_relaxed);
       }
     }
-  }
+  });
   return total;
 }
 
@@ -301,6 +449,8 @@ int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
 void ChargeStocks::AfterForkChild(ThreadStock* self) {
   drain_lock_.ResetAfterFork();
   grow_lock_.ResetAfterFork();
+  // Relaxed: single-threaded now. The shared stocks are the parent's.
+  shared_count_.store(0, std::memory_order_relaxed);
   // Relaxed: single-threaded now.
   for (ThreadStock* ts = head_.load(std::memory_order_relaxed); ts != nullptr;
        ts = ts->next) {

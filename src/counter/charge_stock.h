@@ -22,6 +22,18 @@
 // near max. DrainSubtree makes
 // the counter exact for a subtree before any reclaim or OOM decision.
 //
+// Shared stocks (a job member, counter/job_block.h "Stock revocation"):
+// SetSharedSource makes Acquire take every new stock from the job's shared
+// stock area, so that another member can revoke the job's share of it.
+// `frozen` then has more states: kStockFrozen (this process's drainer),
+// kStockRevoking (another process's revoker holds it), kStockRevoked (the
+// job levels at depth <= revoke_cut no longer count the slots' bytes; the
+// owner returns them to its own counters, ReturnRevoked), and
+// kStockReturning (the owner does so). Every state but kStockThawed makes
+// BeginOwner fail, so the fast path is unchanged. A record is held by
+// exactly one party at a time: states move by CAS only from kStockThawed
+// or kStockRevoked.
+//
 // Retired slots: destroying a group drains it with `retire` set, which also
 // rewrites every slot naming the group to kRetiredSlotBit | group. Such a
 // slot matches no group, so its owner's ConsumePrimary/RefillPrimary fail
@@ -57,6 +69,13 @@ inline constexpr uint32_t kRetiredSlotBit = 0x80000000u;
 static_assert(kRetiredSlotBit >= kMaxGroups &&
               (kRetiredSlotBit | (kMaxGroups - 1)) != kNoGroup);
 
+// ThreadStock::frozen (see the file comment).
+inline constexpr uint32_t kStockThawed = 0;
+inline constexpr uint32_t kStockFrozen = 1;
+inline constexpr uint32_t kStockRevoking = 2;
+inline constexpr uint32_t kStockRevoked = 3;
+inline constexpr uint32_t kStockReturning = 4;
+
 struct StockSlot {
   // Group index or kNoGroup. Written by the owner inside a busy section, or
   // by a drainer while the owner is frozen; read by both under the protocol.
@@ -83,8 +102,19 @@ struct alignas(64) ThreadStock {
   uint32_t primary = kNoGroup;
   StockSlot slots[kStockSlots];
   // Next stock in the global list. Written once before publication.
+  // Unused (null) in a shared stock: the list of those is private
+  // (ChargeStocks::shared_).
   ThreadStock* next = nullptr;
+  // Revocation by another process (shared stocks only; file comment).
+  // Written by the revoker while it holds the stock (kStockRevoking),
+  // published by its release store of kStockRevoked; read by whoever takes
+  // the stock from kStockRevoked (acquire CAS). revoke_cut: the deepest
+  // job level (JobLink::depth) that no longer counts the slots' bytes.
+  // revoker: the thread id holding kStockRevoking.
+  std::atomic<int32_t> revoke_cut{-1};
+  std::atomic<int32_t> revoker{0};
 };
+static_assert(sizeof(ThreadStock) == 128, "a job's stock area holds 31 per page");
 
 class ChargeStocks {
  public:
@@ -96,6 +126,14 @@ class ChargeStocks {
 
   // Enables stocks if membarrier is available. Idempotent. Allocates: never.
   void Init();
+
+  // Shared stocks (file comment): from now on Acquire takes new stocks from
+  // `fn`, which returns `*count` constructed ThreadStocks in shared memory
+  // (or null: the thread then has no stock). Call before any stock is
+  // acquired (init), or in a fork child after AfterForkChild.
+  using SharedSourceFn = ThreadStock* (*)(uint32_t* count);
+  void SetSharedSource(SharedSourceFn fn) { shared_source_ = fn; }
+  bool shared() const { return shared_source_ != nullptr; }
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
 
   // Claims a stock for the calling thread (reusing an exited thread's).
@@ -156,6 +194,12 @@ class ChargeStocks {
     if (ts != nullptr) ts->primary = group;
   }
 
+  // Takes `ts` for a drain: kStockThawed -> `hold`, or kStockRevoked ->
+  // `hold` after returning the revoked bytes; waits up to `wait_ns` while
+  // another process revokes it. False if it could not be held.
+  // Allocates: never.
+  bool Hold(ThreadStock* ts, uint32_t hold, int64_t wait_ns) const;
+
   // Charges `bytes` to `group` through the stock: consume; on a miss charge a
   // batch (retrying with exactly `bytes` if the batch is refused) and keep the
   // surplus. On refusal *failed is the refusing level. `ts` may be nullptr
@@ -201,17 +245,24 @@ class ChargeStocks {
   }
 
   // fork(2): hold the stock locks across fork (after the registry lock).
+  // Shared stocks are emptied and stay frozen across fork (the child sees
+  // the same memory: it must find them empty and unchanging).
   void PrepareFork() {
     drain_lock_.Lock();
     grow_lock_.Lock();
+    if (shared()) FreezeSharedForFork();
   }
   void ParentFork() {
+    if (shared()) ThawShared();
     grow_lock_.Unlock();
     drain_lock_.Unlock();
   }
 
   // After fork in the child: only the calling thread survives. Releases every
-  // other thread's stock (draining it) and resets the drain lock.
+  // other thread's stock (draining it) and resets the drain lock. Shared
+  // stocks are the parent's (PrepareFork emptied and froze them): the child
+  // forgets them without a write, and the caller acquires a new stock for
+  // its thread.
   void AfterForkChild(ThreadStock* self);
 
   const CounterTree& tree() const { return tree_; }
@@ -288,6 +339,18 @@ class ChargeStocks {
   int AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes, int64_t batch,
                 Pending out[2]) const;
   void UnchargePending(const Pending* p, int n) const;
+  ThreadStock* AcquireShared();
+  // Returns a revoked stock's bytes to this process's counters (the local
+  // groups and the job levels deeper than revoke_cut) and empties its
+  // slots. The caller holds it (taken from kStockRevoked).
+  void ReturnRevoked(ThreadStock* ts) const;
+  // The owner's slow path: returns its own stock if it was revoked.
+  void ReturnOwnRevoked(ThreadStock* ts) const;
+  // Calls f(ts) for every stock: the private list, then the shared ones.
+  template <typename F>
+  void ForEachStock(F f) const;
+  void FreezeSharedForFork();
+  void ThawShared();
   int64_t TakeSlots(ThreadStock* ts, uint32_t root,
                     uint32_t retire = kNoGroup) const;
   // Bytes held in every thread's slots whose group satisfies `match` (racy
@@ -306,6 +369,19 @@ class ChargeStocks {
   SpinLock drain_lock_;
   // Serialises growth of the stock list.
   SpinLock grow_lock_;
+  // Shared stocks: where they come from, and the chunks taken so far
+  // (private: the shared memory holds no link). Chunks are appended under
+  // grow_lock_; shared_count_ is published with release after the entry.
+  static constexpr uint32_t kMaxSharedChunks = 1024;
+  struct SharedChunk {
+    ThreadStock* first;
+    uint32_t count;
+  };
+  // Written at init (published by init's release of Ready) or in a fork
+  // child (one thread); read by Acquire.
+  SharedSourceFn shared_source_ = nullptr;
+  std::atomic<uint32_t> shared_count_{0};
+  SharedChunk shared_[kMaxSharedChunks] = {};
 };
 
 }  // namespace memgroup::internal

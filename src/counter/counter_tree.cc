@@ -250,6 +250,19 @@ void CounterTree::Uncharge(uint32_t i, int64_t bytes) const {
   if (MG_UNLIKELY(Linked())) UnchargeJob(bytes);
 }
 
+void CounterTree::UnchargeRevoked(uint32_t i, int64_t bytes,
+                                  int32_t cut) const {
+  for (uint32_t n = i; n != kNoParent;
+       n = nodes_[n].parent.load(std::memory_order_relaxed)) {
+    Cancel(n, bytes);
+  }
+  if (!Linked()) return;
+  for (const JobLink* l = link_; l != nullptr && l->node != nullptr;
+       l = l->up) {
+    if (static_cast<int32_t>(l->depth) > cut) UnchargeJobLevel(l, bytes);
+  }
+}
+
 int64_t CounterTree::ExchangeMax(uint32_t i, int64_t bytes) const {
   // seq_cst: pairs with TryCharge's seq_cst add and load of max (Dekker);
   // after this returns, every charge that has not yet read max sees the new

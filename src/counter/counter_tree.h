@@ -122,6 +122,12 @@ class CounterTree {
   // is clamped to 0 and reported once per node. Allocates: never.
   void Uncharge(uint32_t i, int64_t bytes) const;
 
+  // A revoked stock's bytes (charge_stock.h, "Shared stocks"): uncharges
+  // `bytes` from i up to the root and from the job levels deeper than
+  // `cut` (JobLink::depth > cut); another process already took them from
+  // the levels at depth <= cut. Allocates: never.
+  void UnchargeRevoked(uint32_t i, int64_t bytes, int32_t cut) const;
+
   // Reparenting: `bytes` of node i's usage become its parent's own (the
   // parent and every ancestor already count them), so only node i's usage
   // falls. Later uncharges of those bytes start at the parent.

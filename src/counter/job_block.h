@@ -10,11 +10,27 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 3), all offsets fixed:
+// Layout (version 4), all offsets fixed:
 //   [0, 512)            JobHeader
 //   [512, 768)          JobNode (PageCounter + events + futex + policy)
 //   [768, 768 + 128*n)  JobMember[n] (accounting fields, then the control
 //                       request fields of `memgroup reclaim`)
+//   [S, S + 4096*(c+1)) the stock area, S = JobStockOffset(n): a page of
+//                       JobStockArea, then JobStockChunk[c] of a page each;
+//                       in a top-level job's block only (c = 0 in a nested
+//                       job's: no area)
+//
+// Stock revocation (the exact decision across members): a member's thread
+// stocks (charge_stock.h) live in chunks of the top-level job's stock area,
+// so that a member whose charge a job level refuses can take the job's
+// share of every other member's stocks back before it decides
+// (JobRevokeStocks): it freezes their stocks (kStockRevoking), runs the
+// global expedited membarrier (every member registered for it), waits for
+// each owner to leave its stock section, subtracts the stocked bytes from
+// the owner's `charged` and the node at the refusing level and each level
+// enclosing it, and marks the stocks kStockRevoked with that depth; the
+// owner, on its next slow path, returns the same bytes to its own groups
+// and to its job levels deeper than that (ChargeStocks::ReturnRevoked).
 //
 // Invariants (between operations, with no charge in flight, stocks drained):
 //   node.usage == sum(member.charged for claimed members)
@@ -31,18 +47,27 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "counter/charge_stock.h"
 #include "counter/counter_tree.h"
 
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 3;
+inline constexpr uint32_t kJobVersion = 4;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.
 inline constexpr uint32_t kJobParentPathBytes = 192;
 inline constexpr uint32_t kJobDefaultSlots = 1024;
 inline constexpr uint32_t kJobMaxSlots = 65536;
+// The stock area: chunks of one page, a 128-byte JobStockChunk header and
+// 31 ThreadStocks each (a process with up to 31 threads takes one).
+inline constexpr uint32_t kJobStockChunkBytes = 4096;
+inline constexpr uint32_t kJobStocksPerChunk =
+    (kJobStockChunkBytes - 128) / sizeof(ThreadStock);
+inline constexpr uint32_t kJobDefaultStockChunks = 2048;
+inline constexpr uint32_t kJobMaxStockChunks = 16384;
+static_assert(kJobStocksPerChunk == 31);
 
 static_assert(std::atomic<int64_t>::is_always_lock_free &&
                   std::atomic<uint32_t>::is_always_lock_free &&
@@ -69,13 +94,17 @@ struct JobHeader {
   uint32_t depth;
   uint32_t pad0;
   char parent_path[kJobParentPathBytes];
-  char pad[512 - 48 - kJobCommandBytes - 8 - kJobParentPathBytes];
+  // The stock area: chunk count (0 in a nested job's block)
+  // and its offset, JobStockOffset(slot_count) (0 without an area).
+  uint32_t stock_chunks;
+  uint32_t stock_offset;
 };
 static_assert(sizeof(JobHeader) == 512);
 // Offsets outside readers rely on (docs/preload.md, "The control block").
 static_assert(offsetof(JobHeader, command) == 48 &&
               offsetof(JobHeader, depth) == 304 &&
-              offsetof(JobHeader, parent_path) == 312);
+              offsetof(JobHeader, parent_path) == 312 &&
+              offsetof(JobHeader, stock_chunks) == 504);
 
 enum JobEvent : uint32_t {
   kJobEventMax = 0,
@@ -187,10 +216,57 @@ static_assert(offsetof(JobMember, charged) == 16 &&
 
 inline constexpr uint32_t kJobHeaderBytes = sizeof(JobHeader) + sizeof(JobNode);
 
-// Total size of a block with `slots` member slots.
+// Size of a block with `slots` member slots and no stock area.
 constexpr uint64_t JobBlockBytes(uint32_t slots) {
   return kJobHeaderBytes + static_cast<uint64_t>(slots) * sizeof(JobMember);
 }
+// Where the stock area starts: the first page after the member table.
+constexpr uint64_t JobStockOffset(uint32_t slots) {
+  return (JobBlockBytes(slots) + kJobStockChunkBytes - 1) &
+         ~uint64_t{kJobStockChunkBytes - 1};
+}
+// Total size of a block with `slots` slots and `chunks` stock chunks: the
+// area is one page of JobStockArea, then the chunks.
+constexpr uint64_t JobBlockBytes(uint32_t slots, uint32_t chunks) {
+  return chunks == 0 ? JobBlockBytes(slots)
+                     : JobStockOffset(slots) +
+                           (uint64_t{chunks} + 1) * kJobStockChunkBytes;
+}
+// The largest block a member or reader accepts.
+inline constexpr uint64_t kJobMaxBlockBytes =
+    JobBlockBytes(kJobMaxSlots, kJobMaxStockChunks);
+
+// The stock area's first page. `used`: how many chunks, from the first,
+// have ever been claimed; claims take a free one below it, else the one at
+// it (a CAS raises it). Scans stop there (clamped to the view's validated
+// chunk count), so the file's pages beyond it are never touched: the area
+// costs a page per chunk in use, not its whole size.
+struct JobStockArea {
+  std::atomic<uint32_t> used;
+  uint32_t pad0;
+};
+
+// One chunk of the stock area (its first 128 bytes; the ThreadStocks
+// follow). `state` follows JobMember's protocol (Free -> Claiming ->
+// Active -> Free). The owner fields are written by the claimer before its
+// release store of Active; the stocks' own protocol is charge_stock.h's.
+struct JobStockChunk {
+  std::atomic<uint32_t> state;
+  std::atomic<int32_t> pid;
+  std::atomic<uint64_t> start_ticks;
+  // The owner's member slot in its job at each nesting depth (kNoMember:
+  // none). A revoker uses one only after checking that slot's pid and
+  // start time.
+  std::atomic<uint32_t> slot_at_depth[kJobMaxLevels];
+  // 1: the owner registered for the global expedited membarrier, so a
+  // revoker's barrier reaches its threads. Its stocks are revoked only
+  // then.
+  std::atomic<uint32_t> global_barrier;
+  uint32_t pad0;
+  char pad[128 - 40];
+};
+static_assert(sizeof(JobStockChunk) == 128);
+static_assert(alignof(ThreadStock) <= 128);
 
 enum class JobError {
   kOk,
@@ -214,6 +290,9 @@ struct JobView {
   uint8_t* base = nullptr;
   size_t map_bytes = 0;
   uint32_t slot_count = 0;
+  // Copied from the validated header with slot_count; the only bound of
+  // the stock area.
+  uint32_t stock_chunks = 0;
 
   bool attached() const { return base != nullptr; }
   JobHeader* header() const { return reinterpret_cast<JobHeader*>(base); }
@@ -223,6 +302,22 @@ struct JobView {
   // Precondition: i < slot_count (checked by the callers).
   JobMember* member(uint32_t i) const {
     return reinterpret_cast<JobMember*>(base + kJobHeaderBytes) + i;
+  }
+  // Precondition: stock_chunks > 0.
+  JobStockArea* area() const {
+    return reinterpret_cast<JobStockArea*>(base + JobStockOffset(slot_count));
+  }
+  // Chunks ever claimed (the area's `used`, clamped to stock_chunks).
+  uint32_t stock_used() const;
+  // Precondition: i < stock_chunks.
+  JobStockChunk* chunk(uint32_t i) const {
+    return reinterpret_cast<JobStockChunk*>(
+        base + JobStockOffset(slot_count) +
+        (static_cast<uint64_t>(i) + 1) * kJobStockChunkBytes);
+  }
+  static ThreadStock* stocks(JobStockChunk* c) {
+    return reinterpret_cast<ThreadStock*>(reinterpret_cast<uint8_t*>(c) +
+                                          sizeof(JobStockChunk));
   }
 };
 
@@ -244,6 +339,9 @@ struct JobParams {
   uint32_t depth = 0;
   int64_t min = 0;
   int64_t low = 0;
+  // The stock area's chunks; a nested job (depth > 0) has none (its
+  // members' stocks live in the top-level job's area).
+  uint32_t stock_chunks = 0;
 };
 
 // Creates the block at `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), sizes
@@ -261,7 +359,8 @@ JobError JobAttach(const char* path, JobView* view, int* err);
 // the file's, including the nesting fields: depth below kJobMaxLevels, a
 // NUL-terminated parent path, absolute exactly when depth > 0). Exposed
 // for tests.
-JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count);
+JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count,
+                     uint32_t* stock_chunks = nullptr);
 
 // The enclosing job of an attached block: copies its depth and parent path
 // (NUL-terminated, kJobParentPathBytes) from one snapshot of the header and
@@ -348,6 +447,38 @@ uint32_t JobPostRequest(JobMember* m, int64_t bytes);
 bool JobAnswered(const JobMember* m, uint32_t seq, int64_t* reclaimed,
                  int64_t* purged);
 
+// Takes at most `bytes` from member i's `charged` (never below 0) and the
+// same from the node; wakes waiters. Returns what it took.
+int64_t JobUnchargeMember(const JobView& v, uint32_t i, int64_t bytes);
+
+// The stock area. Claims a free chunk for (pid, start_ticks), with the
+// owner's slot at each depth, and constructs its ThreadStocks; *count =
+// kJobStocksPerChunk. Null when the area is full or absent.
+ThreadStock* JobClaimStockChunk(const JobView& v, pid_t pid,
+                                uint64_t start_ticks,
+                                const uint32_t slot_at_depth[kJobMaxLevels],
+                                bool global_barrier, uint32_t* count);
+// Frees every chunk of (pid, start_ticks): a released member's, or an exec'd
+// image's predecessor's. Returns how many.
+uint32_t JobReleaseStockChunks(const JobView& v, pid_t pid,
+                               uint64_t start_ticks);
+
+// One job level a revoker uncharges: its view and nesting depth.
+struct JobRevokeLevel {
+  const JobView* view;
+  uint32_t depth;
+};
+// Revokes the job's share of the stocks of every other member of the job
+// `levels[0]` (the refusing level; levels[1..n) the levels enclosing it in
+// the caller's walk, by decreasing depth), from the stock area of `area`
+// (the top-level block); see the file comment. `self`/`self_start`: the
+// caller's process, whose stocks it drains itself. A stock that its own
+// process is draining, that another process revokes, whose owner did not
+// register for the global barrier, or whose owner stays inside its stock
+// section for 10 ms is left alone. Returns the bytes taken from levels[0].
+int64_t JobRevokeStocks(const JobView& area, const JobRevokeLevel* levels,
+                        uint32_t n, pid_t self, uint64_t self_start);
+
 // The uplink of a process's counter tree into the job: charges that reach
 // the process root continue into `node` and add to `charged`; uncharges
 // take from both, never more than `charged` holds (see CounterTree).
@@ -360,6 +491,10 @@ struct JobLink {
   // The enclosing job's level (nested jobs), or null. A chain has at most
   // kJobMaxLevels links.
   const JobLink* up = nullptr;
+  // This level's nesting depth (0: a top-level job): a revoked stock's
+  // bytes are returned to the levels deeper than its cut
+  // (CounterTree::UnchargeRevoked).
+  uint32_t depth = 0;
 };
 
 }  // namespace memgroup::internal

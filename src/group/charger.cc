@@ -8,7 +8,9 @@
 //   try-charge vs limit change).
 // - The refusing level's decision is exact: DrainSubtree(refusing level)
 //   returns every stocked byte of its subtree before the retry, so the retry
-//   compares real usage with max.
+//   compares real usage with max; at a job level JobRevokeOtherStocks also
+//   takes the other members' stocked bytes off the job
+//   (counter/job_block.h, "Stock revocation").
 // - OOM waiters sleep on GroupState::wake_seq (oom_policy.cc).
 // - No lock is held while reclaim callbacks or OOM handlers run.
 #include "group/charger.h"
@@ -65,9 +67,16 @@ ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
   int64_t stall_start = 0;
   ChargeResult result = ChargeResult::kOverLimit;
   while (no_progress < kMaxReclaimRetries) {
-    // A job refusal: members that died hold charge nobody will return.
-    if (IsJobLevel(*failed)) JobReleaseDeadMembers();
-    int64_t drained = reg.stocks().DrainSubtree(LocalLevel(*failed));
+    // A job refusal: members that died hold charge nobody will return, and
+    // the other members' stocks are taken back, so that the retry compares
+    // what every member really uses with max.
+    int64_t revoked = 0;
+    if (IsJobLevel(*failed)) {
+      JobReleaseDeadMembers();
+      revoked = JobRevokeOtherStocks(*failed);
+    }
+    int64_t drained =
+        reg.stocks().DrainSubtree(LocalLevel(*failed)) + revoked;
     uint32_t again = *failed;
     if (RetryCharge(group, bytes, &again) == ChargeResult::kOk) {
       result = ChargeResult::kOk;

@@ -36,10 +36,20 @@ void GroupChildFork() {
   Registry& reg = GlobalRegistry();
   reg.ChildFork();
   reg.stocks().AfterForkChild(t_thread.stock);
-  // A job member's inherited stock was charged to its parent's slot: drain
-  // it (the uncharge stops at the child's own charge, 0), so the child's
-  // allocations charge the job.
-  if (InJob() && t_thread.stock != nullptr) reg.stocks().DrainOwn(t_thread.stock);
+  if (reg.stocks().shared()) {
+    // The thread's stock is its parent's (shared memory, emptied and frozen
+    // by the parent's PrepareFork): never touched here. A new one, from
+    // this process's own chunk of the job's stock area.
+    if (t_thread.stock != nullptr) {
+      t_thread.stock = reg.stocks().Acquire();
+      reg.stocks().SetPrimary(t_thread.stock, t_thread.group);
+    }
+  } else if (InJob() && t_thread.stock != nullptr) {
+    // A job member's inherited stock was charged to its parent's slot:
+    // drain it (the uncharge stops at the child's own charge, 0), so the
+    // child's allocations charge the job.
+    reg.stocks().DrainOwn(t_thread.stock);
+  }
   reg.ResetBindingsAfterFork(t_thread.status == kThreadReady ? t_thread.group
                                                              : kNoGroup);
   LimitsChildFork();

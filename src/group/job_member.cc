@@ -22,6 +22,7 @@ struct Level {
   JobView view;
   JobLink link;  // this level's node and slot counters; `up` set by Relink
   uint32_t slot = kNoMember;
+  uint32_t depth = 0;  // the block's nesting depth (checked at attach)
 };
 
 constinit Level g_levels[kJobMaxLevels];
@@ -37,6 +38,13 @@ constinit JobLink g_head;
 constinit std::atomic<int64_t> g_detached_charge{0};
 constinit std::atomic<int64_t> g_detached_peak{0};
 
+// This process as the member slots name it (set by Claim), and whether it
+// registered for the global expedited membarrier (JoinJob; inherited by a
+// fork child).
+constinit pid_t g_self_pid = 0;
+constinit uint64_t g_self_start = 0;
+constinit bool g_global_barrier = false;
+
 // Level `k`'s slot: for k > 0 it is tagged with the supervisor of level
 // k - 1, the child job of level k this process belongs to.
 bool Claim(uint32_t k) {
@@ -49,6 +57,8 @@ bool Claim(uint32_t k) {
   char comm[16];
   l->slot = kNoMember;
   if (!ReadProcStart(pid, &start, &alive, comm)) return false;
+  g_self_pid = pid;
+  g_self_start = start;
   bool reused = false;
   uint32_t slot =
       JobClaimMember(l->view, pid, start, comm, &reused, child_job);
@@ -63,7 +73,41 @@ bool Claim(uint32_t k) {
   l->link.charged = &m->charged;
   l->link.peak = &m->peak;
   l->link.node = l->view.node();
+  l->link.depth = l->depth;
   return true;
+}
+
+// The top-level job's block, which holds the stock area, or null.
+const JobView* StockArea() {
+  if (g_level_count == 0) return nullptr;
+  const Level& top = g_levels[g_level_count - 1];
+  return top.depth == 0 && top.view.stock_chunks != 0 ? &top.view : nullptr;
+}
+
+// ChargeStocks' shared source: a chunk of the stock area for this process.
+ThreadStock* SharedStockSource(uint32_t* count) {
+  *count = 0;
+  const JobView* area = StockArea();
+  if (area == nullptr || g_chain_len == 0) return nullptr;
+  uint32_t slots[kJobMaxLevels];
+  for (uint32_t d = 0; d < kJobMaxLevels; ++d) slots[d] = kNoMember;
+  for (uint32_t k = 0; k < g_level_count; ++k) {
+    const Level& l = g_levels[k];
+    if (l.depth < kJobMaxLevels) slots[l.depth] = l.slot;
+  }
+  return JobClaimStockChunk(*area, g_self_pid, g_self_start, slots,
+                            g_global_barrier, count);
+}
+
+// Puts this process's thread stocks in the job's stock area, so that other
+// members can revoke them (job_block.h). A previous image of this process
+// (an exec) held chunks under the same pid and start time: freed first.
+void ShareStocks() {
+  const JobView* area = StockArea();
+  if (area == nullptr || g_chain_len == 0) return;
+  JobReleaseStockChunks(*area, g_self_pid, g_self_start);
+  if (!g_global_barrier) g_global_barrier = SysMembarrierRegisterGlobal();
+  GlobalRegistry().stocks().SetSharedSource(SharedStockSource);
 }
 
 // Rebuilds the charge walk from the levels that hold a slot.
@@ -129,6 +173,7 @@ void AttachEnclosing() {
              parent, JobErrorString(e));
       return;
     }
+    outer.depth = outer_depth;
     ++g_level_count;
   }
 }
@@ -138,6 +183,13 @@ void AttachEnclosing() {
 JobError JoinJob(const char* path, int* err) {
   JobError e = JobAttach(path, &g_levels[0].view, err);
   if (e != JobError::kOk) return e;
+  uint32_t depth = 0;
+  char unused[kJobParentPathBytes];
+  if (!JobParentOf(g_levels[0].view, &depth, unused)) {
+    JobDetach(&g_levels[0].view);
+    return JobError::kBadLayout;
+  }
+  g_levels[0].depth = depth;
   g_level_count = 1;
   AttachEnclosing();
   for (uint32_t k = 0; k < g_level_count; ++k) {
@@ -147,6 +199,7 @@ JobError JoinJob(const char* path, int* err) {
     }
   }
   Relink();
+  ShareStocks();
   return JobError::kOk;
 }
 
@@ -180,6 +233,10 @@ void JobForkChild() {
     }
   }
   Relink();
+  // The child's stocks come from chunks of its own (ChargeStocks forgets
+  // the parent's in its fork handler); it registers for the global
+  // barrier itself rather than rely on inheriting the parent's.
+  if (g_global_barrier) g_global_barrier = SysMembarrierRegisterGlobal();
 }
 
 void JobExitRelease() {
@@ -261,6 +318,21 @@ uint32_t JobKillOtherMembers(int64_t* bytes, uint32_t refusing) {
     }
   }
   return killed;
+}
+
+int64_t JobRevokeOtherStocks(uint32_t refusing) {
+  const JobView* area = StockArea();
+  Level* l = LevelFor(refusing);
+  if (area == nullptr || l == nullptr) return 0;
+  // The refusing level and the levels enclosing it, as the charge walk
+  // has them.
+  JobRevokeLevel levels[kJobMaxLevels];
+  uint32_t n = 0;
+  for (uint32_t c = JobLevelIndex(refusing); c < g_chain_len; ++c) {
+    const Level& k = g_levels[g_chain[c]];
+    levels[n++] = JobRevokeLevel{&k.view, k.depth};
+  }
+  return JobRevokeStocks(*area, levels, n, g_self_pid, g_self_start);
 }
 
 uint32_t JobReleaseDeadMembers() {

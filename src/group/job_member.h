@@ -65,6 +65,12 @@ uint32_t JobOomPolicy(uint32_t refusing = kJobNode);
 int64_t JobOomWaitNs(uint32_t refusing = kJobNode);
 bool JobOomGroup(uint32_t refusing = kJobNode);
 
+// Revokes the job's share of every other member's stocks at job level
+// `refusing` and the levels enclosing it (counter/job_block.h, "Stock
+// revocation"), so that a decision there counts no member's stocks; the
+// caller drains its own. Returns the bytes taken from that level.
+int64_t JobRevokeOtherStocks(uint32_t refusing);
+
 // Releases dead members (pid gone, zombie, or start time changed) at every
 // level. Returns how many.
 uint32_t JobReleaseDeadMembers();

@@ -41,7 +41,10 @@ uint32_t LocalLevel(uint32_t refusing) {
 // dead members first.
 ChargeResult DrainAndRetry(uint32_t group, uint32_t refusing, int64_t bytes,
                            uint32_t* failed) {
-  if (IsJobLevel(refusing)) JobReleaseDeadMembers();
+  if (IsJobLevel(refusing)) {
+    JobReleaseDeadMembers();
+    JobRevokeOtherStocks(refusing);
+  }
   GlobalRegistry().stocks().DrainSubtree(LocalLevel(refusing));
   return RetryCharge(group, bytes, failed);
 }

@@ -807,13 +807,13 @@ def case_other_user():
                 pass
 
 
-# The block layout (src/counter/job_block.h, version 3).
+# The block layout (src/counter/job_block.h, version 4; no stock area).
 HEADER = struct.Struct("<QIIQIiQq256s")
 NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 768, 128
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=3, header_bytes=768, total=None, slot_count=None):
+          version=4, header_bytes=768, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,

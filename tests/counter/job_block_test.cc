@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/sys.h"
+#include "counter/charge_stock.h"
 #include "tree_fixture.h"
 
 namespace memgroup::internal {
@@ -263,6 +264,97 @@ TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
   t.Uncharge(1, 6000);
   EXPECT_EQ(view_.node()->counter.usage.load(), 0);
   EXPECT_EQ(view_.member(slot)->peak.load(), 6000);
+}
+
+// The stock source of StocksInTheAreaAreRevokedExactly: chunks owned by
+// another process (the test's parent), so that this process may revoke
+// them.
+const JobView* g_area = nullptr;
+uint32_t g_owner_slot = kNoMember;
+uint64_t g_owner_start = 0;
+ThreadStock* ParentOwnedChunk(uint32_t* count) {
+  const uint32_t slots[kJobMaxLevels] = {g_owner_slot, kNoMember, kNoMember,
+                                         kNoMember};
+  return JobClaimStockChunk(*g_area, getppid(), g_owner_start, slots,
+                            /*global_barrier=*/true, count);
+}
+
+TEST_F(JobBlockTest, StocksInTheAreaAreRevokedExactly) {
+  if (!SysMembarrierRegister() || !SysMembarrierRegisterGlobal()) {
+    GTEST_SKIP() << "no expedited membarrier";
+  }
+  JobParams p;
+  p.slot_count = 4;
+  p.max = 1 << 20;
+  p.stock_chunks = 2;
+  int err = 0;
+  ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk) << err;
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), JobBlockBytes(4, 2));
+  JobView attached;
+  ASSERT_EQ(Attach(&attached), JobError::kOk);
+  EXPECT_EQ(attached.stock_chunks, 2u);
+  JobDetach(&attached);
+  // The stocks' owner is a member slot naming our parent, as a real
+  // member's names itself.
+  bool alive = false, reused = false;
+  ASSERT_TRUE(ReadProcStart(getppid(), &g_owner_start, &alive));
+  g_owner_slot = JobClaimMember(view_, getppid(), g_owner_start, nullptr,
+                                &reused);
+  ASSERT_NE(g_owner_slot, kNoMember);
+  g_area = &view_;
+  testing::TreeFixture f;
+  f.Add(0, kNoParent);
+  CounterTree t = f.tree();
+  JobLink link{view_.node(), &view_.member(g_owner_slot)->charged,
+               &view_.member(g_owner_slot)->peak};
+  t.SetJobLink(&link);
+  ChargeStocks stocks(t);
+  stocks.Init();
+  stocks.SetSharedSource(ParentOwnedChunk);
+  ThreadStock* ts = stocks.Acquire();
+  ASSERT_NE(ts, nullptr);
+  EXPECT_GE(reinterpret_cast<uint8_t*>(ts),
+            reinterpret_cast<uint8_t*>(view_.chunk(0)));
+  stocks.SetPrimary(ts, 0);
+  uint32_t failed = 0;
+  ASSERT_TRUE(stocks.TryCharge(ts, 0, 100, &failed));
+  const int64_t batch = view_.node()->counter.usage.load();
+  ASSERT_GT(batch, 100);  // 100 used, the rest stocked
+  // Another member's refusal takes the stocked bytes off the job only.
+  uint64_t my_start = 0;
+  ASSERT_TRUE(ReadProcStart(getpid(), &my_start, &alive));
+  const JobRevokeLevel level{&view_, 0};
+  EXPECT_EQ(JobRevokeStocks(view_, &level, 1, getpid(), my_start),
+            batch - 100);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 100);
+  EXPECT_EQ(view_.member(g_owner_slot)->charged.load(), 100);
+  EXPECT_EQ(ts->frozen.load(), kStockRevoked);
+  EXPECT_EQ(t.Usage(0), batch);  // the owner's own counters: not yet
+  // Nothing more to take; the revoker's own stocks are never taken.
+  EXPECT_EQ(JobRevokeStocks(view_, &level, 1, getpid(), my_start), 0);
+  EXPECT_EQ(JobRevokeStocks(view_, &level, 1, getppid(), g_owner_start), 0);
+  // The owner's next charge returns the bytes to its own counters first.
+  ASSERT_TRUE(stocks.TryCharge(ts, 0, 50, &failed));
+  EXPECT_EQ(ts->frozen.load(), kStockThawed);
+  stocks.DrainSubtree(kNoGroup);
+  EXPECT_EQ(t.Usage(0), 150);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 150);
+  EXPECT_EQ(view_.member(g_owner_slot)->charged.load(), 150);
+  // A revoked stock its own process drains is returned by that drain.
+  ASSERT_TRUE(stocks.TryCharge(ts, 0, 10, &failed));
+  ASSERT_GT(JobRevokeStocks(view_, &level, 1, getpid(), my_start), 0);
+  stocks.DrainSubtree(kNoGroup);
+  EXPECT_EQ(t.Usage(0), 160);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 160);
+  t.Uncharge(0, 160);
+  EXPECT_EQ(view_.node()->counter.usage.load(), 0);
+  // A released member's chunks are free again.
+  stocks.Release(ts);
+  EXPECT_TRUE(JobReleaseMember(view_, g_owner_slot, getppid()));
+  EXPECT_EQ(view_.chunk(0)->state.load(), kMemberFree);
+  g_area = nullptr;
 }
 
 TEST_F(JobBlockTest, NestedBlocksNameTheirParentByValidatedPath) {

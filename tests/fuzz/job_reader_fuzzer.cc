@@ -123,6 +123,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     h.slot_count = static_cast<uint32_t>(slots > kJobMaxSlots ? kJobMaxSlots
                                                               : slots);
     h.total_bytes = JobBlockBytes(h.slot_count);
+    h.stock_chunks = 0;  // the reader never reads the stock area
+    h.stock_offset = 0;
     memcpy(block, &h, sizeof(h));
   }
   static constexpr uint32_t kCaps[] = {0, 1, 3, 64};

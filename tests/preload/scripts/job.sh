@@ -5,6 +5,10 @@
 #                 MemoryError while the first holds its 80 MiB
 #   sigkill       a member killed with SIGKILL: a sibling takes its 70 MiB
 #   oom_kill      --oom kill kills the 70 MiB holder, not the small grower
+#   exact_decision  two members whose threads hold stocks that together
+#                 exceed the job's headroom: a third member's charge that
+#                 fits the live memory succeeds (their stocks are revoked),
+#                 and the holders go on allocating and end exact
 #   oom_wait      --oom wait: a member waits at the job's max until another
 #                 member exits
 #   fork_storm    200 forks that allocate and exit: the job ends at its
@@ -19,6 +23,14 @@
 #   oom_group     --oom kill --oom-group: every member is killed
 #   untracked     a static binary and a program started with `env -i` are
 #                 reported as untracked (stderr and --stats)
+#   short_lived   static programs that live about 50 ms: the program
+#                 itself and orphans the supervisor adopts are reported
+#                 as untracked when they exit; short-lived programs the
+#                 library runs in are not
+#   setuid        a root-owned setuid program inside a job run as another
+#                 user: the loader drops LD_PRELOAD (secure execution), and
+#                 the program is reported as untracked (root only: exit 77,
+#                 a skip, otherwise)
 #   multiprocessing  python's multiprocessing with fork and spawn: a worker
 #                 is refused while the parent holds memory, served after
 #   spawn         subprocess (vfork) and os.posix_spawn children: charged
@@ -137,11 +149,115 @@ oom_kill)
   expect_eq "$(stat_of events.oom_kill "$mg_tmp/stats")" "1" "events.oom_kill"
   pass "--oom kill kills the largest member"
   ;;
+exact_decision)
+  # stocker hold THREADS READY GO: each thread mallocs 64 bytes (its stock
+  #   then holds the rest of a batch), READY is created, and the threads
+  #   wait for GO, then allocate and free 2,000 more blocks each and exit.
+  # stocker grab EXTRA: reads the job's usage and max from MEMGROUP_JOB and
+  #   mallocs (max - usage) + EXTRA bytes: more than the headroom usage
+  #   shows, less than the live memory leaves.
+  cat > "$mg_tmp/stocker.c" <<'C'
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+static const char* go;
+static int charged;  /* threads past their first malloc */
+static void* holder(void* arg) {
+  (void)arg;
+  void* mine = malloc(64);
+  if (mine == NULL) abort();
+  __atomic_fetch_add(&charged, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 3000 && access(go, F_OK) != 0; ++i) usleep(10000);
+  void* blocks[2000];
+  for (int i = 0; i < 2000; ++i) blocks[i] = malloc(64 + i % 512);
+  for (int i = 0; i < 2000; ++i) free(blocks[i]);
+  free(mine);
+  return NULL;
+}
+int main(int argc, char** argv) {
+  if (argc == 5 && strcmp(argv[1], "hold") == 0) {
+    int n = atoi(argv[2]);
+    go = argv[4];
+    pthread_t t[64];
+    for (int i = 0; i < n && i < 64; ++i) pthread_create(&t[i], NULL, holder, NULL);
+    /* Every thread has made its first charge (its stock holds a batch). */
+    while (__atomic_load_n(&charged, __ATOMIC_ACQUIRE) < (n < 64 ? n : 64))
+      usleep(1000);
+    close(open(argv[3], O_CREAT | O_WRONLY, 0600));
+    for (int i = 0; i < n && i < 64; ++i) pthread_join(t[i], NULL);
+    printf("holder done\n");
+    return 0;
+  }
+  if (argc == 3 && strcmp(argv[1], "grab") == 0) {
+    int fd = open(getenv("MEMGROUP_JOB"), O_RDONLY);
+    void* m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return 3;
+    int64_t usage = *(volatile int64_t*)((char*)m + 512);
+    int64_t max = *(volatile int64_t*)((char*)m + 512 + 128);
+    int64_t want = max - usage + atoll(argv[2]);
+    char* p = malloc((size_t)want);
+    if (p == NULL) {
+      printf("grab %lld over a headroom of %lld: ENOMEM\n", (long long)want,
+             (long long)(max - usage));
+      return 1;
+    }
+    memset(p, 1, (size_t)want);
+    printf("grab %lld over a headroom of %lld: ok\n", (long long)want,
+           (long long)(max - usage));
+    free(p);
+    return 0;
+  }
+  return 2;
+}
+C
+  cc -O1 -pthread -o "$mg_tmp/stocker" "$mg_tmp/stocker.c" ||
+    fail "cannot build the test program"
+  # 2 x 32 threads hold about 2 x 8 MiB of stock (a 256 KiB batch each);
+  # the grab asks for 4 MiB more than the headroom the job's usage shows.
+  "$memgroup" run --max 64M --stats "$mg_tmp/stats" -- bash -c '
+    "$T/stocker" hold 32 "$T/a_ready" "$T/go" > "$T/a.out" &
+    a=$!
+    "$T/stocker" hold 32 "$T/b_ready" "$T/go" > "$T/b.out" &
+    b=$!
+    for _ in $(seq 3000); do
+      [ -e "$T/a_ready" ] && [ -e "$T/b_ready" ] && break; sleep 0.01
+    done
+    "$T/stocker" grab $((4 << 20))
+    g=$?
+    touch "$T/go"
+    wait $a; x=$?
+    wait $b; y=$?
+    echo "grab $g holders $x $y"' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out" "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"
+  cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_contains "$mg_tmp/out" ": ok" "the grab that fits the live memory"
+  expect_contains "$mg_tmp/out" "grab 0 holders 0 0" "every member's status"
+  expect_contains "$mg_tmp/a.out" "holder done" "the first holder"
+  expect_contains "$mg_tmp/b.out" "holder done" "the second holder"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
+  pass "a decision counts no member's stocks"
+  ;;
 oom_wait)
   "$memgroup" run --max 100M --oom wait --stats "$mg_tmp/stats" -- bash -c '
     "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/a_go" > "$T/a.out" &
     for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
-    (sleep 1; date +%s.%N > "$T/a_released"; touch "$T/a_go") &
+    # A lets go once B waits (the job counts an oom event), however long
+    # B takes to get there on a loaded machine.
+    ("$PY" -c "
+import mmap, os, struct, time
+with open(os.environ[\"MEMGROUP_JOB\"], \"rb\") as f:
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    for _ in range(3000):
+        if struct.unpack_from(\"<q\", m, 512 + 200)[0] > 0: break
+        time.sleep(0.01)
+"; sleep 0.2; date +%s.%N > "$T/a_released"; touch "$T/a_go") &
     "$PY" "$T/eat.py" B 70 > "$T/b.out"
     date +%s.%N > "$T/b_done"
     wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
@@ -361,6 +477,112 @@ for _ in range(3000):
     fail "no untracked line for the env -i program"
   expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
   pass "untracked descendants are reported"
+  ;;
+short_lived)
+  cat > "$mg_tmp/quick.c" <<'C'
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+  char* p = malloc(1 << 20);
+  if (p == NULL) return 1;
+  memset(p, 1, 1 << 20);
+  usleep(50000);
+  free(p);
+  return 0;
+}
+C
+  cc -static -O1 -o "$mg_tmp/static_quick" "$mg_tmp/quick.c" ||
+    fail "cannot build a static program (cc -static)"
+  # The program itself.
+  "$memgroup" run --stats "$mg_tmp/stats1" -- "$mg_tmp/static_quick" \
+    > "$mg_tmp/out1" 2> "$mg_tmp/err1"
+  status=$?
+  cat "$mg_tmp/stats1"; cat "$mg_tmp/err1" >&2
+  expect_eq "$status" "0" "exit status (the program)"
+  expect_contains "$mg_tmp/err1" "(static_quick) of the job is untracked" \
+    "the program on stderr"
+  expect_eq "$(stat_of untracked "$mg_tmp/stats1")" "1" "untracked (the program)"
+  # Orphans: two static programs and three tracked ones, each started in a
+  # subshell that exits at once, so that the supervisor reaps them (each is
+  # a member's fork child, which joined and then exec'd).
+  "$memgroup" run --stats "$mg_tmp/stats2" -- bash -c '
+    ( "$T/static_quick" & )
+    ( "$T/static_quick" & )
+    for _ in 1 2 3; do ( /bin/sleep 0.05 & ); done
+    sleep 0.5' > "$mg_tmp/out2" 2> "$mg_tmp/err2"
+  status=$?
+  cat "$mg_tmp/stats2"; cat "$mg_tmp/err2" >&2
+  expect_eq "$status" "0" "exit status (the orphans)"
+  expect_eq "$(grep -c '(static_quick) of the job is untracked' \
+    "$mg_tmp/err2")" "2" "the orphans on stderr"
+  expect_eq "$(grep -c 'is untracked' "$mg_tmp/err2")" "2" \
+    "no tracked process reported"
+  expect_eq "$(stat_of untracked "$mg_tmp/stats2")" "2" "untracked (orphans)"
+  expect_eq "$(stat_of current "$mg_tmp/stats2")" "0" "current at the end"
+  pass "short-lived untracked processes the supervisor reaps are reported"
+  ;;
+setuid)
+  if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: needs root: the test makes a root-owned setuid program and"\
+      "runs the job as another user (setpriv)"
+    exit 77
+  fi
+  command -v setpriv > /dev/null || fail "setpriv is not installed"
+  nobody_uid=$(id -u nobody) && nobody_gid=$(id -g nobody) ||
+    fail "no user nobody"
+  # Prints its effective uid and whether the library is loaded in it, then
+  # holds 8 MiB until GO exists.
+  cat > "$mg_tmp/suid_hold.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char** argv) {
+  char* p = malloc(8 << 20);
+  if (p == NULL || argc < 2) return 1;
+  memset(p, 1, 8 << 20);
+  printf("euid %d library %s\n", (int)geteuid(),
+         dlsym(RTLD_DEFAULT, "mg_group_create") != NULL ? "loaded" : "absent");
+  fflush(stdout);
+  for (int i = 0; i < 3000 && access(argv[1], F_OK) != 0; ++i) usleep(10000);
+  free(p);
+  return 0;
+}
+C
+  cc -O1 -o "$mg_tmp/suid_hold" "$mg_tmp/suid_hold.c" ||
+    fail "cannot build the test program"
+  chown root:root "$mg_tmp/suid_hold" && chmod 4755 "$mg_tmp/suid_hold" ||
+    fail "cannot make the program setuid root"
+  # The job's files, writable by the other user.
+  chmod 755 "$mg_tmp"
+  mkdir "$mg_tmp/pub" && chown "$nobody_uid:$nobody_gid" "$mg_tmp/pub"
+  shm=/dev/shm/memgroup-$nobody_uid
+  [ -e "$shm" ] || on_exit "rm -rf '$shm'"
+  env -u XDG_RUNTIME_DIR setpriv --reuid="$nobody_uid" --regid="$nobody_gid" \
+    --clear-groups "$memgroup" run --stats "$mg_tmp/pub/stats" -- bash -c '
+    "$T/suid_hold" "$T/pub/go" > "$T/pub/s.out" &
+    sleep 2
+    touch "$T/pub/go"
+    wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/pub/s.out" "$mg_tmp/pub/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  if grep -q "^euid $nobody_uid " "$mg_tmp/pub/s.out"; then
+    echo "SKIP: the setuid bit had no effect (is $mg_tmp on a nosuid mount?)"
+    exit 77
+  fi
+  expect_contains "$mg_tmp/pub/s.out" "euid 0 library absent" \
+    "the setuid program runs without the library"
+  expect_contains "$mg_tmp/err" "(suid_hold) of the job is untracked" \
+    "the report on stderr"
+  expect_eq "$(stat_of untracked "$mg_tmp/pub/stats")" "1" "untracked count"
+  grep -q '^untracked\.[0-9]* suid_hold$' "$mg_tmp/pub/stats" ||
+    fail "no untracked line for the setuid program"
+  expect_eq "$(stat_of current "$mg_tmp/pub/stats")" "0" "current at the end"
+  pass "a setuid program is reported as untracked"
   ;;
 multiprocessing)
   cat > "$mg_tmp/mp.py" <<'PY'
