@@ -549,9 +549,11 @@ def python_job(run_args, cache_mib, junk_mib, mode="plain"):
 
 
 def command(j, line, reply):
+    # Counted before the command is sent: a reply may arrive at once.
+    with j.cv:
+        n = sum(1 for l in j.lines if l.startswith(reply))
     j.p.stdin.write(line + "\n")
     j.p.stdin.flush()
-    n = sum(1 for l in j.lines if l.startswith(reply))
     j.wait_for("^" + reply, count=n + 1)
     return [l for l in j.lines if l.startswith(reply)][-1]
 
@@ -570,12 +572,18 @@ def in_read(pid, timeout=10):
     return False
 
 
+def job_members(j):
+    """The job's members from `stat --json`; none while the job's block is
+    not published yet (the supervisor creates it after it starts)."""
+    r = mg("stat", "--json", j.pid)
+    return json.loads(r.stdout)["members"] if r.returncode == 0 else []
+
+
 def agents_ready(j, count, timeout=10):
     """Waits until `count` members exist, each with its control thread."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        pids = [m["pid"] for m in json.loads(
-            mg_ok("stat", "--json", j.pid))["members"]]
+        pids = [m["pid"] for m in job_members(j)]
         names = []
         for pid in pids:
             try:
@@ -672,7 +680,7 @@ def case_reclaim_blocked():
     j = Job([], ["env", "MEMGROUP_CONTROL=0", "cat"], stdin=subprocess.PIPE)
     deadline = time.time() + 10
     while time.time() < deadline:
-        members = json.loads(mg_ok("stat", "--json", j.pid))["members"]
+        members = job_members(j)
         if members and members[0]["command"] == "cat" and in_read(
                 members[0]["pid"], 0.1):
             break
