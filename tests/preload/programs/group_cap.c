@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "common.h"
+#include "preloaded.h"
 #include "memgroup/memgroup.h"
 
 #define MAX_TRY 200
@@ -24,15 +24,6 @@ typedef int (*destroy_fn)(mg_group_t);
 typedef void* (*malloc_in_fn)(mg_group_t, size_t);
 typedef int (*block_group_fn)(const void*, mg_group_t*);
 typedef int (*current_fn)(mg_group_t, int, int64_t*);
-
-static void* need(const char* name) {
-  void* f = dlsym(RTLD_DEFAULT, name);
-  if (f == NULL) {
-    fprintf(stderr, "%s not found (not preloaded?)\n", name);
-    exit(1);
-  }
-  return f;
-}
 
 int main(void) {
   root_fn mg_root = (root_fn)need("mg_root");

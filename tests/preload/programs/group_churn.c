@@ -15,7 +15,7 @@
 #include <dlfcn.h>
 #include <stdint.h>
 
-#include "common.h"
+#include "preloaded.h"
 #include "memgroup/memgroup.h"
 
 #define ROUNDS 3
@@ -36,27 +36,6 @@ static const size_t kSizes[] = {64, 1000, 40000, 300000};
  * what is measured. */
 static const size_t kTouch = 64;
 #define NSIZES 4
-
-static void* need(const char* name) {
-  void* f = dlsym(RTLD_DEFAULT, name);
-  if (f == NULL) {
-    fprintf(stderr, "%s not found (not preloaded?)\n", name);
-    exit(1);
-  }
-  return f;
-}
-
-static long RssAnonKib(void) {
-  FILE* f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-    if (strncmp(line, "RssAnon:", 8) == 0) kib = strtol(line + 8, NULL, 10);
-  }
-  if (f != NULL) fclose(f);
-  MG_EXPECT(kib >= 0);
-  return kib;
-}
 
 int main(void) {
   root_fn mg_root = (root_fn)need("mg_root");

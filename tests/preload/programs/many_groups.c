@@ -20,7 +20,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "common.h"
+#include "preloaded.h"
 #include "memgroup/memgroup.h"
 
 #define NGROUPS 65535
@@ -35,27 +35,6 @@ typedef void* (*malloc_in_fn)(mg_group_t, size_t);
 typedef int (*block_group_fn)(const void*, mg_group_t*);
 typedef int (*current_fn)(mg_group_t, int, int64_t*);
 typedef int (*set_group_fn)(mg_group_t);
-
-static void* need(const char* name) {
-  void* f = dlsym(RTLD_DEFAULT, name);
-  if (f == NULL) {
-    fprintf(stderr, "%s not found (not preloaded?)\n", name);
-    exit(1);
-  }
-  return f;
-}
-
-static long RssAnonKib(void) {
-  FILE* f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-    if (strncmp(line, "RssAnon:", 8) == 0) kib = strtol(line + 8, NULL, 10);
-  }
-  if (f != NULL) fclose(f);
-  MG_EXPECT(kib >= 0);
-  return kib;
-}
 
 int main(void) {
   root_fn mg_root = (root_fn)need("mg_root");

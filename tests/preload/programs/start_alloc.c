@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "common.h"
+#include "preloaded.h"
 #include "memgroup/memgroup.h"
 
 #define TABLE_BYTES (256 * 1024)
@@ -28,15 +28,6 @@ __attribute__((constructor)) static void BuildTable(void) {
     exit(3);
   }
   Fill(g_table, TABLE_BYTES, 1);
-}
-
-static void* need(const char* name) {
-  void* f = dlsym(RTLD_DEFAULT, name);
-  if (f == NULL) {
-    fprintf(stderr, "%s not found (not preloaded?)\n", name);
-    exit(1);
-  }
-  return f;
 }
 
 static void OwnLimit(void) {
