@@ -6,6 +6,7 @@
 
 #include <errno.h>
 
+#include "alloc/charge.h"
 #include "alloc/thread.h"
 #include "api/c_api_internal.h"
 #include "engine/engine.h"
@@ -36,6 +37,7 @@ MG_EXPORT int mg_group_create(mg_group_t parent, const char* name,
     (void)GlobalRegistry().Destroy(id);
     return ENOSPC;
   }
+  engine::SetGroupRetired(index, false);  // a reused slot
   *out = id;
   return 0;
 }
@@ -54,6 +56,13 @@ MG_EXPORT int mg_group_destroy(mg_group_t group) {
   err = ToErrno(GlobalRegistry().Destroy(group));
   if (err == 0 && t_thread.group == index) {
     (void)MoveThread(GlobalRegistry().LiveAncestor(index));
+  }
+  // Its free slabs go back now (their charge would keep the slot from
+  // being reused, registry.h); slabs other threads' caches still use are
+  // returned by a later reclaim of an ancestor.
+  if (err == 0) {
+    engine::SetGroupRetired(index, true);
+    (void)ReleaseFreePages(index);
   }
   return err;
 }

@@ -266,6 +266,16 @@ size_t UsableSize(const void* p) {
   return mgje_sallocx(p, 0);
 }
 
+size_t BlockCharge(size_t usable, size_t align) {
+  // Alloc's test: a small class with at most page alignment is a region.
+  const uint32_t cls = ClassOfUsable(usable);
+  return cls != 0 && cls < kFrontFirstLarge && align <= kPageSize ? 0 : usable;
+}
+
+size_t ChargeOfBlock(const void* p) {
+  return SmallClassOf(p) != 0 ? 0 : UsableSize(p);
+}
+
 size_t GoodSize(size_t size, size_t align) {
   // The classes up to kFrontMaxBytes are known (checked by
   // front::InitClasses; the tables read 0 when it failed).
@@ -286,6 +296,10 @@ size_t GoodSize(size_t size, size_t align) {
 }
 
 uint32_t OwnerOf(const void* p) { return owner_table::OwnerOf(p); }
+
+void SetGroupRetired(uint32_t group, bool retired) {
+  slab::SetRetired(group, retired);
+}
 
 void Purge(uint32_t group) {
   if (group >= kMaxGroups) return;

@@ -79,6 +79,10 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
 // Returns every fully free slab of `group` to jemalloc (reclaim).
 void ReleaseEmpty(uint32_t group);
 
+// A destroyed group's bins keep no spare slab (true) until its slot holds a
+// new group (false). Allocates: never.
+void SetRetired(uint32_t group, bool retired);
+
 struct GroupSlabStats {
   uint64_t slab_bytes;      // slabs held (counted by jemalloc as large)
   uint64_t slabs;           // how many
