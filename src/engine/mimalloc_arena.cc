@@ -14,8 +14,6 @@
 // by its thread.
 #include <pthread.h>
 
-#include <sys/mman.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +22,6 @@
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/raw_log.h"
-#include "base/sys.h"
 #include "engine/engine_internal.h"
 #include "engine/mimalloc_api.h"
 #include "engine/mimalloc_engine.h"
@@ -206,12 +203,6 @@ void* SlabAlloc(uint32_t group) {
 }
 
 void SlabFree(void* mem) {
-  // The slab's charge goes with it (page_charge.h), so its pages go back to
-  // the OS now: mimalloc keeps a freed block resident in its arena. All but
-  // the first page, where mimalloc links the freed block (a 64 KiB block
-  // starts at the slab, or before it for an aligned one).
-  (void)SysMadvise(static_cast<char*>(mem) + kPageSize,
-                   slab::kSlabBytes - kPageSize, MADV_DONTNEED);
   TsanFreed();
   g_api.free(mem);
 }

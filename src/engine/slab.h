@@ -12,6 +12,10 @@
 // goes from the bin to the thread's front cache and back, without a second
 // per-thread cache in between (docs/architecture.md, "Slabs").
 //
+// Charging: a slab is charged whole (kSlabBytes) to its group before it is
+// taken from the arena and uncharged when it goes back (page_charge.h), so
+// a group's usage counts its slabs, not its regions.
+//
 // Owns: every slab's regions and metadata, each group's bins (metadata
 // memory, created with the group's arena, never freed). Every small block
 // the engine hands out is a slab region; jemalloc serves only large sizes.
@@ -59,7 +63,7 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n);
 
 // Gives back `n` regions of class `cls` of `group`, linked through their
 // first words from `head` (the last link is not read). Fully free slabs
-// beyond one per bin go back to jemalloc. A pointer that is not a region's
+// beyond one per bin (none for a retired group) go back to jemalloc. A pointer that is not a region's
 // start, or a region already free (a double free), is reported and aborts
 // (BadPointer, base/check.h).
 void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n);
