@@ -11,6 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/macros.h"
+#include "engine/engine.h"
+
 namespace memgroup::internal::alloc {
 
 // Passed down a slow path before the guard has run (the thread's first
@@ -24,8 +27,26 @@ size_t GuardedUsable(size_t size, size_t align);
 
 // Returns `bytes` charged to `owner`, setting the calling thread up first if
 // this is its first call (so its thread-exit hook releases the engine
-// caches its frees create). `extra`: see ChargeStocks::Refill.
-void Uncharge(uint32_t owner, int64_t bytes, int64_t extra = 0);
+// caches its frees create).
+void Uncharge(uint32_t owner, int64_t bytes);
+
+// The charge of a request of usable size `usable` (GuardedUsable) and
+// alignment `align`: 0 for a slab region (engine::BlockCharge).
+MG_ALWAYS_INLINE int64_t ChargeOfRequest(size_t usable, size_t align) {
+  return static_cast<int64_t>(engine::BlockCharge(usable, align));
+}
+
+// Installs the engine's page charger (engine/page_charge.h): slabs are
+// charged to their group through ChargeSlow (ChargeKind::kEnginePages) and
+// returned through Uncharge. Called once by init, before any slab exists.
+void InstallPageCharger();
+
+// Returns the free engine pages of `target` and its descendants (destroyed
+// ones included, 256 groups per registry walk): each group's
+// empty slabs, the calling thread's caches of it, and the arena's purgeable
+// pages (engine::Purge). Returns the bytes uncharged. The group layer's
+// page reclaim hook (group/reclaim.h). Allocates: never.
+int64_t ReleaseFreePages(uint32_t target);
 
 // After a resize charged `charged` bytes for a block of `owner` that now
 // holds `actual`: returns the excess or force-charges the shortfall (the

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "alloc/charge.h"
 #include "alloc/env_config.h"
 #include "alloc/fork.h"
 #include "alloc/stats_writer.h"
@@ -69,6 +70,7 @@ bool DoInit() {
                                                                 : "jemalloc");
     return false;
   }
+  InstallPageCharger();
   ConfigureFromEnvironment();
   ReportReservation();
   if (!engine::EnsureGroup(kRootGroup)) {
@@ -80,6 +82,7 @@ bool DoInit() {
     return false;
   }
   SetOomReportHook(WriteEngineStats);
+  SetHeapBytesHook(EngineHeapBytes);
   // After engine::Init (jemalloc registered its handlers then), so ours
   // prepare first.
   RegisterForkHandlers();

@@ -49,9 +49,11 @@ void* Realloc(void* p, size_t size) {
   }
   if (new_usable == old_usable) return p;
   int saved = errno;
-  // realloc keeps the block in its owner group: charge the growth there.
-  int64_t grow = static_cast<int64_t>(new_usable) -
-                 static_cast<int64_t>(old_usable);
+  // realloc keeps the block in its owner group: charge the growth there
+  // (of what is charged: a slab region's is 0, page_charge.h).
+  const int64_t old_charge = static_cast<int64_t>(engine::ChargeOfBlock(p));
+  const int64_t new_charge = ChargeOfRequest(new_usable, 0);
+  const int64_t grow = new_charge - old_charge;
   if (grow > 0 &&
       ChargeSlow(owner, grow, ChargeKind::kHeap) != ChargeResult::kOk) {
     errno = ENOMEM;
@@ -63,9 +65,8 @@ void* Realloc(void* p, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  SettleCharge(owner,
-               static_cast<int64_t>(grow > 0 ? new_usable : old_usable),
-               static_cast<int64_t>(engine::UsableSize(q)));
+  SettleCharge(owner, grow > 0 ? new_charge : old_charge,
+               static_cast<int64_t>(engine::ChargeOfBlock(q)));
   errno = saved;
   return q;
 }
@@ -82,19 +83,21 @@ void* ReallocMove(void* p, size_t size, size_t align, bool zero) {
 size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align) {
   uint32_t owner = owner_table::OwnerOf(p);
   if (owner == kNoGroup) return UsableSize(p);
-  size_t old = engine::UsableSize(p);
+  const int64_t old = static_cast<int64_t>(engine::ChargeOfBlock(p));
   size_t want = GuardedUsable(size + extra < size ? size : size + extra, align);
-  // Charge the most it could grow to up front; settle afterwards.
-  int64_t grow = want > old ? static_cast<int64_t>(want - old) : 0;
+  // Charge the most it could grow to up front; settle afterwards. A slab
+  // region keeps its class (and charges nothing).
+  const int64_t want_charge = ChargeOfRequest(want, align);
+  int64_t grow = old != 0 && want_charge > old ? want_charge - old : 0;
   if (grow > 0 &&
       ChargeSlow(owner, grow, ChargeKind::kHeap) != ChargeResult::kOk) {
     grow = 0;
     extra = 0;
-    size = old;  // stay as is: cannot grow within the limit
+    size = static_cast<size_t>(old);  // stay as is: cannot grow within the limit
   }
   size_t now = engine::ResizeInPlace(p, size, extra, align, owner);
-  SettleCharge(owner, static_cast<int64_t>(old) + grow,
-               static_cast<int64_t>(now));
+  SettleCharge(owner, old + grow,
+               static_cast<int64_t>(engine::ChargeOfBlock(p)));
   return now;
 }
 

@@ -23,8 +23,9 @@ namespace {
 
 constinit std::atomic<uint64_t> g_foreign_frees{0};
 
-// Charges `usable` (GuardedUsable(size, align), 0: refused) to `group`, then
-// asks the engine. errno is kept on success.
+// Charges the block (GuardedUsable(size, align), 0: refused; a slab
+// region charges nothing itself, its slab is charged by the engine) to
+// `group`, then asks the engine. errno is kept on success.
 void* AllocInGroup(uint32_t group, size_t size, size_t align, bool zero,
                    size_t usable) {
   if (usable == 0) {
@@ -32,14 +33,16 @@ void* AllocInGroup(uint32_t group, size_t size, size_t align, bool zero,
     return nullptr;
   }
   int saved = errno;
-  if (ChargeSlow(group, static_cast<int64_t>(usable), ChargeKind::kHeap) !=
-      ChargeResult::kOk) {
+  const int64_t charge = ChargeOfRequest(usable, align);
+  if (charge == 0 ? FaultInjectedFor(group)
+                  : ChargeSlow(group, charge, ChargeKind::kHeap) !=
+                        ChargeResult::kOk) {
     errno = ENOMEM;
     return nullptr;
   }
   void* p = engine::Alloc(group, size, align, zero, usable);
   if (p == nullptr) {
-    UnchargeSlow(group, static_cast<int64_t>(usable));
+    if (charge != 0) UnchargeSlow(group, charge);
     errno = ENOMEM;
     return nullptr;
   }
@@ -71,8 +74,12 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
     return AllocSlow(size, align, zero, kUsableUnknown);
   }
   const size_t usable = GuardedUsable(size, align);
-  if (usable == 0 || !GlobalRegistry().stocks().ConsumePrimary(
-                         ts, t.group, static_cast<int64_t>(usable))) {
+  const int64_t charge = usable == 0 ? 0 : ChargeOfRequest(usable, align);
+  // A slab region (charge 0: nothing to take from the stock) or a stock
+  // miss: the slow path, which also moves a thread whose group was
+  // destroyed (the stock's retired mark catches that for large blocks).
+  if (charge == 0 ||
+      !GlobalRegistry().stocks().ConsumePrimary(ts, t.group, charge)) {
     return AllocSlow(size, align, zero, usable);
   }
   // Charged. A cached block of the class first (the inline path takes
@@ -90,7 +97,7 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
   }
   void* p = engine::Alloc(t.group, size, align, zero, usable);
   if (MG_LIKELY(p != nullptr)) return p;
-  UnchargeSlow(t.group, static_cast<int64_t>(usable));
+  UnchargeSlow(t.group, charge);
   errno = ENOMEM;
   return nullptr;
 }
@@ -121,22 +128,29 @@ void FreeMiss(void* p) {
     usable = engine::UsableSize(p);
   }
   MG_DCHECK(owner == owner_table::OwnerOf(p));
+  // A thread whose first call is a free is set up first, so that its exit
+  // hook flushes the caches this free may fill (small blocks charge
+  // nothing back, so no uncharge below would do it).
+  if (MG_UNLIKELY(t_thread.status == kThreadNew)) PrepareThread();
   ThreadStock* ts = t_thread.stock;
   engine::FrontCache* fc = engine::t_front;
   if (cls >= engine::kFrontFirstLarge && fc != nullptr && fc->group == owner) {
     // A large block of the bound group: it stays in the front cache (here,
     // or in engine::Free, which makes room by evicting other large blocks,
-    // unless its class already holds one), and its charge may stay in the
-    // stock for the next allocation of that size (bounded, see Refill).
-    const int64_t extra = static_cast<int64_t>(engine::kFrontLargeBudget);
+    // unless its class already holds one). Its charge goes back like any
+    // other (the stock keeps at most a batch: docs/architecture.md, "Stock
+    // error bound").
     if (!engine::FrontPushLarge(fc, p, cls)) engine::Free(p, owner);
-    if (ts == nullptr || !GlobalRegistry().stocks().RefillPrimaryExtra(
-                             ts, owner, static_cast<int64_t>(usable), extra)) {
-      Uncharge(owner, static_cast<int64_t>(usable), extra);
+    if (ts == nullptr || !GlobalRegistry().stocks().RefillPrimary(
+                             ts, owner, static_cast<int64_t>(usable))) {
+      Uncharge(owner, static_cast<int64_t>(usable));
     }
     return;
   }
   engine::Free(p, owner);
+  // A slab region returns nothing: its slab's charge goes when the slab
+  // goes back to the arena (engine::Free may do that, page_charge.h).
+  if (cls != 0 && cls < engine::kFrontFirstLarge) return;
   if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(
                                      ts, owner, static_cast<int64_t>(usable)))) {
     return;

@@ -44,6 +44,12 @@ void WriteEngineStats(int fd, uint32_t group) {
   }
 }
 
+int64_t EngineHeapBytes(uint32_t group) {
+  EngineGroupStats s;
+  return engine::GroupStats(group, &s) ? static_cast<int64_t>(s.allocated_bytes)
+                                       : 0;
+}
+
 namespace {
 
 // memory.stat's file_mapped and shmem of the group's subtree: bytes of

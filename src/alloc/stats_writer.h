@@ -1,7 +1,8 @@
 // The stats reports that need the engine's figures: each live group's
 // `key value` block (group layer's lines, then the engine's), written by
 // mg_stats_write and, with MEMGROUP_STATS, at exit; and the engine part of
-// the OOM report (installed as the group layer's one report hook).
+// the OOM report and the live heap bytes of stat.heap (installed as the
+// group layer's hooks).
 // Must never: allocate (raw_log formats on the stack).
 // Allocates: never.
 #ifndef MEMGROUP_SRC_ALLOC_STATS_WRITER_H_
@@ -14,6 +15,10 @@ namespace memgroup::internal::alloc {
 // The engine's lines of one group (overhead, mapped, resident, retained,
 // metadata, allocs, frees and the size-class histogram).
 void WriteEngineStats(int fd, uint32_t group);
+
+// The engine's allocated (live-block) bytes of one group: stat.heap's
+// addend (group layer's SetHeapBytesHook).
+int64_t EngineHeapBytes(uint32_t group);
 
 // Every live group's stats block, separated by blank lines.
 void WriteStats(int fd);

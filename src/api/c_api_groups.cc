@@ -68,8 +68,10 @@ MG_EXPORT int mg_group_destroy(mg_group_t group) {
   if (t_thread.group == index) {
     (void)MoveThread(GlobalRegistry().LiveAncestor(index));
   }
-  // Its free pages go back now, and its arena and chunks as soon as
-  // nothing of it is left (now, if its blocks were all freed).
+  // Its bins keep no spare slab from now on (its charge reaches 0 with its
+  // last block); its free pages go back now, and its arena and chunks as
+  // soon as nothing of it is left (now, if its blocks were all freed).
+  engine::SetGroupRetired(index, true);
   engine::ReleaseGroup(index);
   return 0;
 }

@@ -213,11 +213,9 @@ void ChargeStocks::UnchargePending(const Pending* p, int n) const {
   }
 }
 
-int64_t ChargeStocks::SlotLimit(uint32_t group, int64_t extra) const {
+int64_t ChargeStocks::SlotLimit(uint32_t group) const {
   const int64_t room = tree_.Margin(group) / kBatchMarginDivisor;
-  const int64_t want =
-      kStockBatchBytes + (extra < kStockExtraMax ? extra : kStockExtraMax);
-  return want < room ? want : room;
+  return kStockBatchBytes < room ? kStockBatchBytes : room;
 }
 
 int ChargeStocks::AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes,
@@ -305,8 +303,8 @@ bool ChargeStocks::TryCharge(ThreadStock* ts, uint32_t group, int64_t bytes,
   return tree_.TryCharge(group, bytes, failed);
 }
 
-void ChargeStocks::Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
-                          int64_t extra) const {
+void ChargeStocks::Refill(ThreadStock* ts, uint32_t group,
+                          int64_t bytes) const {
   if (bytes <= 0) return;
   // Relaxed: a hint, as in TryCharge.
   if (ts != nullptr &&
@@ -317,9 +315,7 @@ void ChargeStocks::Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
     tree_.Uncharge(group, bytes);
     return;
   }
-  // The extra allowance is the primary group's only.
-  const int64_t limit =
-      SlotLimit(group, extra > 0 && group == ts->primary ? extra : 0);
+  const int64_t limit = SlotLimit(group);
   Pending p[2];
   int n = AddToSlot(ts, group, bytes, limit, p);
   EndOwner(ts);
@@ -436,6 +432,17 @@ int64_t ChargeStocks::SumStocked(Match match) const {
     }
   });
   return total;
+}
+
+int64_t ChargeStocks::LiveStocks() const {
+  int64_t n = 0;
+  // Pairs with Acquire's release CAS of head_.
+  for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    // Racy by design: a statistics snapshot.
+    if (ts->in_use.load(std::memory_order_relaxed) != 0) ++n;
+  }
+  return n;
 }
 
 int64_t ChargeStocks::StockedBytes(uint32_t group) const {

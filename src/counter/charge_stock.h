@@ -14,12 +14,11 @@
 // are disabled (every charge goes to the counter): slower, still exact.
 //
 // Error bound (documented in docs/architecture.md): after any stock operation
-// a slot holds at most Batch(group) <= kStockBatchBytes, and the primary slot
-// at most kStockBatchBytes + kStockExtraMax after the free of a large block,
-// both capped by margin / kBatchMarginDivisor; so a group's usage exceeds the
-// bytes really in use by at most threads x (kStockBatchBytes +
-// kStockExtraMax), and by at most threads x margin / kBatchMarginDivisor
-// near max. DrainSubtree makes
+// a slot holds at most Batch(group) <= kStockBatchBytes, capped by margin /
+// kBatchMarginDivisor; so a group's usage exceeds the bytes really charged
+// by at most threads x kStockBatchBytes per group a thread holds stock for,
+// and by at most threads x margin / kBatchMarginDivisor near max
+// (StockBound). DrainSubtree makes
 // the counter exact for a subtree before any reclaim or OOM decision.
 //
 // Shared stocks (a job member, counter/job_block.h "Stock revocation"):
@@ -57,9 +56,6 @@ namespace memgroup::internal {
 inline constexpr int64_t kStockBatchBytes = 64 * 4096;
 // Batch = min(kStockBatchBytes, margin / kBatchMarginDivisor).
 inline constexpr int64_t kBatchMarginDivisor = 16;
-// The most a free may ask its thread's primary slot to keep above the batch
-// (Refill's `extra`): the charge of large blocks the thread caches for reuse.
-inline constexpr int64_t kStockExtraMax = int64_t{4} << 20;
 // Groups a thread keeps stock for at once (kernel NR_MEMCG_STOCK is 7).
 inline constexpr int kStockSlots = 4;
 // A slot whose group was destroyed holds kRetiredSlotBit | group (see the
@@ -174,20 +170,6 @@ class ChargeStocks {
     });
   }
 
-  // RefillPrimary for the free of a large block the thread keeps cached:
-  // slot 0 may grow to kStockBatchBytes + min(extra, kStockExtraMax), but
-  // never above margin / kBatchMarginDivisor (Refill's rule; this reads the
-  // counter, no RMW). False (no side effect) when that does not fit.
-  // Allocates: never.
-  bool RefillPrimaryExtra(ThreadStock* ts, uint32_t group, int64_t bytes,
-                          int64_t extra) const {
-    const int64_t limit = SlotLimit(group, extra);
-    return InOwnerSection(ts, [&] {
-      return ts->slots[0].group.load(std::memory_order_relaxed) == group &&
-             Give(&ts->slots[0], bytes, limit);
-    });
-  }
-
   // Makes `group` the owner's primary (slot 0) group. The caller drained the
   // stock first (rebinding drains). Allocates: never.
   void SetPrimary(ThreadStock* ts, uint32_t group) const {
@@ -208,18 +190,13 @@ class ChargeStocks {
                                uint32_t* failed) const;
 
   // Returns `bytes` of `group` to the thread's stock; when the slot would
-  // exceed its limit, it is trimmed to half the limit and the rest is
-  // uncharged (hysteresis: the following frees hit the stock again). The
-  // limit is the group's batch; for the primary group a free may raise it
-  // by `extra` (at most kStockExtraMax, and never above margin /
-  // kBatchMarginDivisor, the batch's own rule), so that the charge of a
-  // large block the thread keeps cached is there for its next allocation.
+  // exceed the group's batch, it is trimmed to half the batch and the rest
+  // is uncharged (hysteresis: the following frees hit the stock again).
   // `ts` may be nullptr (direct uncharge). Allocates: never.
-  void Refill(ThreadStock* ts, uint32_t group, int64_t bytes,
-              int64_t extra = 0) const;
+  void Refill(ThreadStock* ts, uint32_t group, int64_t bytes) const;
 
   // The current batch for `group`: kStockBatchBytes, shrinking near max.
-  int64_t Batch(uint32_t group) const { return SlotLimit(group, 0); }
+  int64_t Batch(uint32_t group) const { return SlotLimit(group); }
 
   // Uncharges every stock of every thread held for a group in the subtree
   // of `root` (kNoGroup = all groups). Safe against the owners running
@@ -238,6 +215,21 @@ class ChargeStocks {
   // Bytes held in stocks for `root` and its descendants (racy snapshot; one
   // walk of the stock list).
   int64_t StockedBytesInSubtree(uint32_t root) const;
+
+  // Threads holding a stock now (racy snapshot; one walk of the stock
+  // list). Allocates: never.
+  int64_t LiveStocks() const;
+
+  // The bound on what stocks hold for a subtree of `groups` groups whose
+  // top is `root` (stat.stock_bound): each live stock holds at most
+  // min(groups, kStockSlots) slots of it, each at most Batch(root) (a
+  // descendant's batch is never larger) as of its owner's last stock
+  // operation. Allocates: never.
+  int64_t StockBound(uint32_t root, int64_t groups) const {
+    if (!enabled()) return 0;
+    const int64_t slots = groups < kStockSlots ? groups : kStockSlots;
+    return LiveStocks() * slots * Batch(root);
+  }
 
   // Test hook: forces stocks on/off (off drains nothing; call DrainSubtree).
   void SetEnabledForTesting(bool on) {
@@ -321,10 +313,9 @@ class ChargeStocks {
     return true;
   }
 
-  // What a slot may hold: kStockBatchBytes plus min(extra, kStockExtraMax),
-  // never above margin / kBatchMarginDivisor (so with extra 0: the batch).
-  // Reads the counter, no RMW. Allocates: never.
-  int64_t SlotLimit(uint32_t group, int64_t extra) const;
+  // What a slot may hold: kStockBatchBytes, never above margin /
+  // kBatchMarginDivisor. Reads the counter, no RMW. Allocates: never.
+  int64_t SlotLimit(uint32_t group) const;
 
   struct Pending {
     uint32_t group;

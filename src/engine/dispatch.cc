@@ -266,6 +266,16 @@ size_t UsableSize(const void* p) {
   return mgje_sallocx(p, 0);
 }
 
+size_t BlockCharge(size_t usable, size_t align) {
+  // Alloc's test: a small class with at most page alignment is a region.
+  const uint32_t cls = ClassOfUsable(usable);
+  return cls != 0 && cls < kFrontFirstLarge && align <= kPageSize ? 0 : usable;
+}
+
+size_t ChargeOfBlock(const void* p) {
+  return SmallClassOf(p) != 0 ? 0 : UsableSize(p);
+}
+
 size_t GoodSize(size_t size, size_t align) {
   // The classes up to kFrontMaxBytes are known (checked by
   // front::InitClasses; the tables read 0 when it failed).
@@ -287,9 +297,15 @@ size_t GoodSize(size_t size, size_t align) {
 
 uint32_t OwnerOf(const void* p) { return owner_table::OwnerOf(p); }
 
-void Purge(uint32_t group) {
-  if (group >= kMaxGroups) return;
-  uint32_t ind = ArenaOf(group);
+void SetGroupRetired(uint32_t group, bool retired) {
+  slab::SetRetired(group, retired);
+}
+
+namespace {
+
+// Purge's work while the group's arena and bins are held (BeginGroupUse).
+void PurgeInUse(uint32_t group) {
+  const uint32_t ind = ArenaOf(group);
   if (ind == 0) return;
   // Only the calling thread's caches can be flushed from here.
   if (group == t_bound) {
@@ -304,6 +320,17 @@ void Purge(uint32_t group) {
   }
   FlushThreadTcacheOf(group);
   ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+}
+
+}  // namespace
+
+void Purge(uint32_t group) {
+  if (group >= kMaxGroups) return;
+  // Any group, a destroyed one another thread may be retiring included:
+  // its arena and bins stay while this runs, or it is left alone.
+  if (!BeginGroupUse(group)) return;
+  PurgeInUse(group);
+  EndGroupUse(group);
 }
 
 }  // namespace memgroup::internal::engine

@@ -1,6 +1,9 @@
 // The allocation engine contract: where a group's blocks live and how to find
-// the owner group of any pointer. The engine places memory; it never charges
-// (charging is the caller's job, src/alloc). Every function here is
+// the owner group of any pointer. What is charged: the caller (src/alloc)
+// charges each large block (usable size, a page multiple) and anonymous
+// mapping; the engine charges the slabs of the small classes whole, through
+// the charger src/alloc installs (page_charge.h), so a small block costs
+// nothing per block and a group's usage counts the slab pages it holds. Every function here is
 // on the malloc path: Allocates: never (through the public malloc), never
 // throws, never takes a lock on the fast path.
 //
@@ -115,6 +118,13 @@ size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
 // Usable size of an owned block.
 size_t UsableSize(const void* p);
 
+// What the caller charges for a block: its usable size, or 0 for a slab
+// region (its slab is charged whole, page_charge.h). BlockCharge takes a
+// request's (GoodSize, align), ChargeOfBlock an owned block. Allocates:
+// never.
+size_t BlockCharge(size_t usable, size_t align);
+size_t ChargeOfBlock(const void* p);
+
 // The usable size an allocation of (size, align) would get (nallocx), or 0 if
 // the request is too large.
 size_t GoodSize(size_t size, size_t align);
@@ -144,6 +154,10 @@ void ThreadExit();
 
 // Returns the group's cached pages to the OS (purge) and flushes caches.
 void Purge(uint32_t group);
+
+// The group was destroyed (true: its slabs keep no spare, so its charge
+// reaches 0 with its last block) or its slot holds a new group (false).
+void SetGroupRetired(uint32_t group, bool retired);
 
 // Engine statistics for one group. False if the group has no arena.
 bool GroupStats(uint32_t group, EngineGroupStats* out);

@@ -40,6 +40,7 @@ namespace memgroup::internal::engine {
 constinit Mibs g_mibs{};
 constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
 constinit SpinLock g_engine_lock;
+constinit std::atomic<uint32_t> g_group_users[kMaxGroups];
 
 namespace {
 
@@ -235,6 +236,27 @@ Created TryCreateArena(uint32_t group) {
   return CreateJemallocArenaLocked(group);
 }
 
+// RetireGroup's teardown of arena `ind` of `group`, claimed (kGroupRetiring)
+// under g_engine_lock. True when the group has no arena any more.
+bool RetireClaimedLocked(uint32_t group, unsigned ind) {
+  // Other threads' explicit tcaches that may cache its large blocks, then
+  // its slab regions out anywhere (other threads' other-group caches).
+  if (TcacheUsers(group) != 0 || !slab::FiniGroup(group)) return false;
+  if (ArenaCtl(g_mibs.arena_destroy, ind, nullptr, 0) != 0) {
+    // A thread is still attached in jemalloc (an exited thread whose
+    // jemalloc cleanup is deferred, thread_exit.cc): bins again, later.
+    // The group stays destroyed: its bins keep no spare slab.
+    if (slab::InitGroup(group, ind)) slab::SetRetired(group, true);
+    return false;
+  }
+  // Pairs with ArenaOf's acquire load; nothing of the group is left to
+  // look it up.
+  g_arena_ind[group].store(0, std::memory_order_release);
+  ReleaseGroupArena(group);
+  GlobalRegistry().SetEngineHeld(group, false);
+  return true;
+}
+
 // Retires `group`'s arena if nothing of the group is left; true when it has
 // none any more. Takes the registry lock, then g_engine_lock.
 bool RetireGroup(uint32_t group) {
@@ -244,6 +266,12 @@ bool RetireGroup(uint32_t group) {
   // puts a small block back in its other-group cache).
   FlushOtherCacheOf(group);
   DropThreadTcacheOf(group);
+  // Empty slabs its bins kept (a free that raced with the destroy's
+  // SetGroupRetired): their charge would keep it from reading 0.
+  if (BeginGroupUse(group)) {
+    slab::ReleaseEmpty(group);
+    EndGroupUse(group);
+  }
   // A zombie with nothing charged and no thread bound to it or below it:
   // no program block of it is live, no thread's front cache or automatic
   // tcache holds its blocks, and none can bind to it again.
@@ -256,21 +284,21 @@ bool RetireGroup(uint32_t group) {
   // Relaxed: under g_engine_lock, the only writer.
   const uint32_t ind = g_arena_ind[group].load(std::memory_order_relaxed);
   if (ind == 0) return true;
-  // Other threads' explicit tcaches that may cache its large blocks, then
-  // its slab regions out anywhere (other threads' other-group caches).
-  if (TcacheUsers(group) != 0 || !slab::FiniGroup(group)) return false;
-  if (ArenaCtl(g_mibs.arena_destroy, ind, nullptr, 0) != 0) {
-    // A thread is still attached in jemalloc (an exited thread whose
-    // jemalloc cleanup is deferred, thread_exit.cc): bins again, later.
-    (void)slab::InitGroup(group, ind);
+  // No Purge or GroupStats of another thread is working on its arena or
+  // bins, and none starts until they are gone (g_group_users).
+  uint32_t idle = 0;
+  // Acquire: pairs with EndGroupUse's release (their work is done).
+  if (!g_group_users[group].compare_exchange_strong(
+          idle, kGroupRetiring, std::memory_order_acquire,
+          std::memory_order_relaxed)) {
     return false;
   }
-  // Pairs with ArenaOf's acquire load; nothing of the group is left to
-  // look it up.
-  g_arena_ind[group].store(0, std::memory_order_release);
-  ReleaseGroupArena(group);
-  GlobalRegistry().SetEngineHeld(group, false);
-  return true;
+  const bool retired = RetireClaimedLocked(group, ind);
+  // Release: pairs with BeginGroupUse's acquire (a later use reads the
+  // arena index this retirement cleared). fetch_and keeps the transient
+  // counts of uses that backed off meanwhile.
+  g_group_users[group].fetch_and(~kGroupRetiring, std::memory_order_release);
+  return retired;
 }
 
 }  // namespace

@@ -96,6 +96,36 @@ MG_HIDDEN extern constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
 // Engine init and arena creation; held across fork (fork.cc).
 MG_HIDDEN extern constinit SpinLock g_engine_lock;
 
+// Per group: how many calls are working on the group's arena and slab bins
+// from outside (Purge and GroupStats run for any group, destroyed ones
+// included: another group's refused charge reclaims its subtree's free
+// pages, the control agent purges every group), plus kGroupRetiring while
+// RetireGroup tears them down. The two exclude each other: a user that
+// finds the group retiring backs off, and RetireGroup leaves a group in use
+// on the pending list. One atomic word per group, so the read-modify-writes
+// of both sides are totally ordered; no lock, no fence.
+MG_HIDDEN extern constinit std::atomic<uint32_t> g_group_users[kMaxGroups];
+inline constexpr uint32_t kGroupRetiring = 0x80000000u;
+
+// Starts a use of `group`'s arena and bins: false (nothing to do) while it
+// is being retired. Then ArenaOf and the bins stay the group's until
+// EndGroupUse. Allocates: never.
+MG_ALWAYS_INLINE bool BeginGroupUse(uint32_t group) {
+  // Acquire: pairs with RetireGroup's release of kGroupRetiring (a retired
+  // group's ArenaOf reads 0 here).
+  const uint32_t old =
+      g_group_users[group].fetch_add(1, std::memory_order_acquire);
+  if (MG_LIKELY((old & kGroupRetiring) == 0)) return true;
+  // Relaxed: the use never started; RetireGroup only waits for 0 users.
+  g_group_users[group].fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+MG_ALWAYS_INLINE void EndGroupUse(uint32_t group) {
+  // Release: pairs with RetireGroup's acquire claim (the use's work on the
+  // arena and bins happens before they are torn down).
+  g_group_users[group].fetch_sub(1, std::memory_order_release);
+}
+
 // The calling thread's bound group: kNoGroup until BindThread, and after
 // ThreadExit. Owner-only (dispatch.cc, thread_exit.cc).
 MG_HIDDEN extern MG_TLS uint32_t t_bound;

@@ -73,8 +73,23 @@ unsigned ArenaForStats(uint32_t group) {
 
 }  // namespace
 
+namespace {
+bool GroupStatsInUse(uint32_t group, EngineGroupStats* out);
+}  // namespace
+
 bool GroupStats(uint32_t group, EngineGroupStats* out) {
-  if (out == nullptr) return false;
+  if (out == nullptr || group >= kMaxGroups) return false;
+  // A destroyed group another thread may be retiring: its arena and bins
+  // stay while they are read, or it has none to read.
+  if (!BeginGroupUse(group)) return false;
+  const bool ok = GroupStatsInUse(group, out);
+  EndGroupUse(group);
+  return ok;
+}
+
+namespace {
+
+bool GroupStatsInUse(uint32_t group, EngineGroupStats* out) {
   if (UsesMimalloc()) return mi::GroupStats(group, out);
   const unsigned ind = ArenaForStats(group);
   if (ind == 0) return false;
@@ -111,6 +126,8 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
                         minus(large, ss.slab_bytes) + ss.allocated_bytes;
   return true;
 }
+
+}  // namespace
 
 size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
   if (out == nullptr) return 0;

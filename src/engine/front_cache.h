@@ -23,9 +23,11 @@
 // Must never: hold a block of a group other than FrontCache::group (for
 // t_front the thread's bound group, rebinding flushes it first; the engine's
 // second cache, t_other, holds small blocks of one other group); hold a
-// charged byte (blocks are uncharged when pushed and charged when popped,
-// by the callers in src/alloc/alloc_path.h and preload/); be touched by any
-// thread but its owner
+// charged large block (a large block is uncharged by the free that pushes
+// it and charged by the allocation that pops it, src/alloc/slow_path.cc;
+// small blocks are regions of slabs, which stay charged whole while any of
+// their regions is cached: page_charge.h); be touched by any thread but
+// its owner
 // (the fork child leaves the caches of the threads it lost alone).
 //
 // Bound on the memory a cache holds: a small bin about 64 KiB (8 to 64

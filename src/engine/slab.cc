@@ -16,6 +16,7 @@
 #include "engine/jemalloc_private.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
+#include "engine/page_charge.h"
 
 namespace memgroup::internal::engine::slab {
 namespace {
@@ -78,6 +79,10 @@ struct GroupBins {
   // The arena slabs come from. Written under the engine's init lock before
   // the bins are published (g_bins, release), read after (acquire).
   unsigned arena_ind;
+  // Set while the group is destroyed (SetRetired): its bins keep no spare
+  // slab, so a destroyed group's charge goes to 0 with its last block.
+  // Relaxed: racy by design, at worst one spare slab kept or given back.
+  std::atomic<bool> retired{false};
   SlabBin bins[kSmallClasses + 1];  // [0] unused
 };
 
@@ -225,12 +230,15 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   return s;
 }
 
-void ReleaseSlab(SlabMeta* s) {
+// Gives a slab of `group` back to its arena and returns its charge. Never
+// under a bin lock (the uncharge may refill a stock and check thresholds).
+void ReleaseSlab(uint32_t group, SlabMeta* s) {
   if (UsesMimalloc()) {
     mi::SlabFree(s->base);
-    return;
+  } else {
+    mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
   }
-  mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
+  UnchargePages(group, static_cast<int64_t>(kSlabBytes));
 }
 
 // Under bin.lock.
@@ -294,8 +302,15 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
     uint32_t got = TakeLocked(bin, out, n);
     if (got != 0) return got;
   }
+  // The slab is charged whole before it exists (the group's limit bounds
+  // the pages it holds, not the bytes of its live regions); the charge may
+  // reclaim (releasing this group's free slabs) or fail.
+  if (!ChargePages(group, static_cast<int64_t>(kSlabBytes))) return 0;
   SlabMeta* s = NewSlab(group, gb->arena_ind, cls);
-  if (s == nullptr) return 0;
+  if (s == nullptr) {
+    UnchargePages(group, static_cast<int64_t>(kSlabBytes));
+    return 0;
+  }
   SpinLockHolder holder(&bin.lock);
   ++bin.nslabs;
   ++bin.slab_allocs;
@@ -336,7 +351,9 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
         if (w < s->hint) s->hint = w;
         if (s->nfree++ == 0) Link(bin, s);
         if (s->nfree == s->nregs) {
-          if (bin.nempty >= kKeepEmpty) {
+          if (bin.nempty >= kKeepEmpty ||
+              // Racy by design: see GroupBins::retired.
+              gb->retired.load(std::memory_order_relaxed)) {
             Unlink(bin, s);
             --bin.nslabs;
             ++bin.slab_frees;
@@ -351,7 +368,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
       bin.ndalloc += done;
       n -= done;
     }
-    for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(release[i]);
+    for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, release[i]);
   }
 }
 
@@ -400,7 +417,7 @@ void ReleaseEmpty(uint32_t group) {
           s = next;
         }
       }
-      for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(release[i]);
+      for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, release[i]);
       if (nrel < kMaxRelease) break;
     }
   }
@@ -426,8 +443,18 @@ bool FiniGroup(uint32_t group) {
   // Relaxed: under the engine's init lock; nothing can reach the bins
   // through the group any more (no block of it is left).
   g_bins[group].store(nullptr, std::memory_order_relaxed);
+  // Pooled bins serve the next group as a live one (relaxed: see
+  // GroupBins::retired; nothing reaches these bins now).
+  gb->retired.store(false, std::memory_order_relaxed);
   g_free_bins[g_nfree_bins++] = gb;
   return true;
+}
+
+void SetRetired(uint32_t group, bool retired) {
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr) return;
+  // Relaxed: see GroupBins::retired.
+  gb->retired.store(retired, std::memory_order_relaxed);
 }
 
 void Stats(uint32_t group, GroupSlabStats* out) {

@@ -12,6 +12,10 @@
 // goes from the bin to the thread's front cache and back, without a second
 // per-thread cache in between (docs/architecture.md, "Slabs").
 //
+// Charging: a slab is charged whole (kSlabBytes) to its group before it is
+// taken from the arena and uncharged when it goes back (page_charge.h), so
+// a group's usage counts its slabs, not its regions.
+//
 // Owns: every slab's regions and metadata, each group's bins (metadata
 // memory, taken with the group's arena, pooled when it is retired). Every small block
 // the engine hands out is a slab region; jemalloc serves only large sizes.
@@ -59,7 +63,7 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n);
 
 // Gives back `n` regions of class `cls` of `group`, linked through their
 // first words from `head` (the last link is not read). Fully free slabs
-// beyond one per bin go back to jemalloc. A pointer that is not a region's
+// beyond one per bin (none for a retired group) go back to jemalloc. A pointer that is not a region's
 // start, or a region already free (a double free), is reported and aborts
 // (BadPointer, base/check.h).
 void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n);
@@ -84,6 +88,10 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
 
 // Returns every fully free slab of `group` to jemalloc (reclaim).
 void ReleaseEmpty(uint32_t group);
+
+// A destroyed group's bins keep no spare slab (true) until its slot holds a
+// new group (false). Allocates: never.
+void SetRetired(uint32_t group, bool retired);
 
 struct GroupSlabStats {
   uint64_t slab_bytes;      // slabs held (counted by jemalloc as large)

@@ -107,6 +107,14 @@ ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
 
 }  // namespace
 
+bool FaultInjectedFor(uint32_t group) {
+  if (MG_LIKELY(!FaultInjected())) return false;
+  // Relaxed: statistics.
+  GlobalRegistry().state(group).faults_injected.fetch_add(
+      1, std::memory_order_relaxed);
+  return true;
+}
+
 ChargeResult RetryCharge(uint32_t group, int64_t bytes, uint32_t* failed) {
   return GlobalRegistry().tree().TryCharge(group, bytes, failed,
                                            CountFailure::kNo)
@@ -121,9 +129,8 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
   // Fault injection fails allocation calls (one charge each: threads have
   // no stock while it is on), not explicit charges. A fault is not an OOM:
   // no event, no policy, only its statistic.
-  if (MG_UNLIKELY(kind != ChargeKind::kExplicit && FaultInjected())) {
-    // Relaxed: statistics.
-    reg.state(group).faults_injected.fetch_add(1, std::memory_order_relaxed);
+  if (MG_UNLIKELY((kind == ChargeKind::kHeap || kind == ChargeKind::kMmap) &&
+                  FaultInjectedFor(group))) {
     return ChargeResult::kOverLimit;
   }
   // Nested (reentrant) calls charge the counter directly or fail: they never
@@ -147,12 +154,12 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind) {
   return RunOomPolicy(group, failed, bytes);
 }
 
-void UnchargeSlow(uint32_t owner, int64_t bytes, int64_t extra) {
+void UnchargeSlow(uint32_t owner, int64_t bytes) {
   ThreadState& t = t_thread;
   // A thread whose first call is a free gets its stock here.
   if (MG_UNLIKELY(t.status == kThreadNew)) SetupThread();
   GlobalRegistry().stocks().Refill(t.depth == 0 ? t.stock : nullptr, owner,
-                                   bytes, extra);
+                                   bytes);
   CheckThresholds(owner);
 }
 

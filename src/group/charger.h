@@ -21,13 +21,21 @@ namespace memgroup::internal {
 
 enum class [[nodiscard]] ChargeResult { kOk, kOverLimit };
 
-// Why memory is charged; selects stock use and failure behaviour.
-enum class ChargeKind { kHeap, kMmap, kExplicit };
+// Why memory is charged; selects stock use and failure behaviour. kHeap:
+// a large block for an allocation call (fault injection draws here);
+// kEnginePages: a slab the engine takes for the group (page_charge.h; no
+// draw: the call that needed it drew already).
+enum class ChargeKind { kHeap, kEnginePages, kMmap, kExplicit };
 
 // Charges `bytes` to `group`: stock, counter, drain, reclaim, OOM policy.
 // On kOverLimit the caller fails the allocation (ENOMEM); abort/kill
 // policies never return. Allocates: never.
 ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind);
+
+// Fault injection for an allocation call that charges nothing itself (a
+// small block: its slab is charged, or already was): true if this call
+// fails (counted in the group's faults_injected). Allocates: never.
+bool FaultInjectedFor(uint32_t group);
 
 // A retry, straight on the counter, of a charge already refused (and
 // counted in failcnt) once: a failure here is not counted again, so failcnt
@@ -35,9 +43,8 @@ ChargeResult ChargeSlow(uint32_t group, int64_t bytes, ChargeKind kind);
 ChargeResult RetryCharge(uint32_t group, int64_t bytes, uint32_t* failed);
 
 // Returns `bytes` charged to `owner` (a block freed by any thread): to the
-// calling thread's stock, or directly. `extra`: see ChargeStocks::Refill
-// (the free of a large block the thread keeps cached). Allocates: never.
-void UnchargeSlow(uint32_t owner, int64_t bytes, int64_t extra = 0);
+// calling thread's stock, or directly. Allocates: never.
+void UnchargeSlow(uint32_t owner, int64_t bytes);
 
 // Drains every stock in the subtree and returns the bytes. Allocates: never.
 int64_t DrainSubtree(uint32_t group);

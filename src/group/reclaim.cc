@@ -3,6 +3,8 @@
 // out with no lock held. Allocates: never.
 #include "group/reclaim.h"
 
+#include <atomic>
+
 #include "base/spinlock.h"
 #include "group/callback_table.h"
 #include "group/charger.h"
@@ -24,6 +26,9 @@ constinit Reclaimer g_reclaimers[kMaxReclaimers] = {};
 
 constexpr int kMaxReclaimRounds = 16;  // kernel MAX_RECLAIM_RETRIES
 
+// Written once at init (release), read by every reclaim walk (acquire).
+constinit std::atomic<PageReclaimFn> g_page_reclaim{nullptr};
+
 }  // namespace
 
 Errc RegisterReclaimer(uint32_t group, ReclaimFn fn, void* arg, int* handle) {
@@ -36,9 +41,26 @@ Errc UnregisterReclaimer(int handle) {
   return RemoveEntry(&g_reclaim_lock, g_reclaimers, nullptr, handle);
 }
 
+void SetPageReclaimHook(PageReclaimFn fn) {
+  // Pairs with the acquire load in ReclaimSubtree.
+  g_page_reclaim.store(fn, std::memory_order_release);
+}
+
 int64_t ReclaimSubtree(uint32_t target, int64_t bytes) {
   Registry& reg = GlobalRegistry();
   CounterTree& t = reg.tree();
+  // Free engine pages first. Pairs with SetPageReclaimHook's release store.
+  int64_t pages = 0;
+  if (PageReclaimFn hook = g_page_reclaim.load(std::memory_order_acquire);
+      hook != nullptr) {
+    DepthGuard depth;
+    pages = hook(target);
+    if (pages < 0) pages = 0;
+  }
+  if (pages >= bytes) {
+    NotifyReclaimPressure(target, bytes, pages);
+    return pages;
+  }
   // Snapshot the reclaimers of the subtree (no lock held while calling).
   Reclaimer found[64];
   int n = 0;
@@ -51,13 +73,13 @@ int64_t ReclaimSubtree(uint32_t target, int64_t bytes) {
       found[n++] = r;
     }
   }
-  if (n == 0) return -1;
+  if (n == 0) return pages > 0 ? pages : -1;
   // Effective protection for this walk, parents before children.
   reg.ForEachInSubtree(target, [&](uint32_t i) {
     t.CalculateProtection(target, i, /*recursive=*/false);
   });
   DepthGuard depth;
-  int64_t released = 0;
+  int64_t released = pages;
   bool skipped_low = false;
   for (int pass = 0; pass < 2 && released < bytes; ++pass) {
     if (pass == 1 && (!skipped_low || released > 0)) break;

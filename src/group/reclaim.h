@@ -25,11 +25,21 @@ inline constexpr int kMaxReclaimers = 1024;
 Errc RegisterReclaimer(uint32_t group, ReclaimFn fn, void* arg, int* handle);
 Errc UnregisterReclaimer(int handle);
 
-// Runs the reclaimers of `target` and its descendants for `bytes`, honouring
+// Returns the free pages the engine holds for `target` and its descendants
+// (empty slabs, cached blocks, purged arena pages) to the OS and their
+// charge to the counter; returns the bytes uncharged. Installed by
+// src/alloc at init (the group layer cannot call the engine).
+using PageReclaimFn = int64_t (*)(uint32_t target);
+void SetPageReclaimHook(PageReclaimFn fn);
+
+// Runs the page reclaim hook first (free pages go before anything a
+// program holds, as the kernel's page cache does), then the reclaimers of
+// `target` and its descendants for `bytes`, honouring
 // effective min/low protection (kernel page_counter_calculate_protection):
 // groups at or below emin are never asked; groups at or below elow only in
 // a second pass when the first released nothing (raising the `low` event).
-// Returns the bytes released, or -1 when no reclaimer exists in the subtree.
+// Returns the bytes released (free pages included), or -1 when no page was
+// free and no reclaimer exists in the subtree.
 // Allocates: never (callbacks may).
 int64_t ReclaimSubtree(uint32_t target, int64_t bytes);
 

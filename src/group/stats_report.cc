@@ -35,6 +35,11 @@ Percent FormatPercent(double v) {
   return p;
 }
 
+// Written once at init (release), read by ReadGroupStat (acquire).
+constinit std::atomic<HeapBytesHook> g_heap_bytes_hook{nullptr};
+// The groups of a subtree whose engine figures stat.heap adds.
+constexpr int kMaxHeapGroups = 256;
+
 void PrintLimit(int fd, const char* key, int64_t v) {
   if (v == kUnlimited) {
     RawPrint(fd, "%s max\n", key);
@@ -45,12 +50,24 @@ void PrintLimit(int fd, const char* key, int64_t v) {
 
 }  // namespace
 
+void SetHeapBytesHook(HeapBytesHook hook) {
+  // Pairs with the acquire load in ReadGroupStat.
+  g_heap_bytes_hook.store(hook, std::memory_order_release);
+}
+
 void ReadGroupStat(uint32_t group, GroupStat* out) {
   Registry& reg = GlobalRegistry();
   *out = GroupStat{};
   out->current = reg.tree().Usage(group);
+  int64_t groups = 0;
+  // The engine is asked outside the registry lock, for the subtree's first
+  // kMaxHeapGroups groups.
+  uint32_t members[kMaxHeapGroups];
+  int nmembers = 0;
   // Destroyed descendants too: their remaining charges are in `current`.
   reg.ForEachChargedInSubtree(group, [&](uint32_t i) {
+    ++groups;
+    if (nmembers < kMaxHeapGroups) members[nmembers++] = i;
     const GroupState& st = reg.state(i);
     // Relaxed: statistics.
     out->mmap += st.mmap_bytes.load(std::memory_order_relaxed);
@@ -65,7 +82,14 @@ void ReadGroupStat(uint32_t group, GroupStat* out) {
   });
   // Outside the registry lock: the stock walk takes no lock.
   out->stock = reg.stocks().StockedBytesInSubtree(group);
-  out->heap = out->current - out->mmap - out->explicit_bytes - out->stock;
+  out->stock_bound = reg.stocks().StockBound(group, groups);
+  // Pairs with SetHeapBytesHook's release store.
+  if (HeapBytesHook hook = g_heap_bytes_hook.load(std::memory_order_acquire);
+      hook != nullptr) {
+    for (int k = 0; k < nmembers; ++k) out->heap += hook(members[k]);
+  } else {
+    out->heap = out->current - out->mmap - out->explicit_bytes - out->stock;
+  }
   if (out->heap < 0) out->heap = 0;
 }
 
@@ -93,12 +117,13 @@ void WriteGroupStats(int fd, uint32_t g) {
   }
   RawPrint(fd,
            "stat.heap %lld\nstat.mmap %lld\nstat.explicit %lld\n"
-           "stat.stock %lld\nstat.reclaim_calls %lld\nstat.reclaimed %lld\n"
+           "stat.stock %lld\nstat.stock_bound %lld\nstat.reclaim_calls %lld\nstat.reclaimed %lld\n"
            "stat.throttled_usec %lld\nstat.oom_wait_usec %lld\n"
            "stat.fault_injected %lld\n",
            static_cast<long long>(gs.heap), static_cast<long long>(gs.mmap),
            static_cast<long long>(gs.explicit_bytes),
            static_cast<long long>(gs.stock),
+           static_cast<long long>(gs.stock_bound),
            static_cast<long long>(gs.reclaim_calls),
            static_cast<long long>(gs.reclaimed),
            static_cast<long long>(gs.throttled_ns / 1000),

@@ -23,10 +23,14 @@ namespace memgroup::internal {
 // engine). Racy snapshot. Allocates: never.
 struct GroupStat {
   int64_t current;
-  int64_t heap;  // current - mmap - explicit - stock, clamped at 0
+  // Live heap bytes: the engine's allocated bytes over the subtree
+  // (SetHeapBytesHook); without the hook, current - mmap - explicit - stock
+  // (the heap's charge: slab pages and large blocks), clamped at 0.
+  int64_t heap;
   int64_t mmap;
   int64_t explicit_bytes;
   int64_t stock;
+  int64_t stock_bound;  // ChargeStocks::StockBound of the subtree
   int64_t reclaim_calls;
   int64_t reclaimed;
   int64_t throttled_ns;
@@ -38,6 +42,12 @@ void ReadGroupStat(uint32_t group, GroupStat* out);
 // Writes the group layer's `key value` lines of one group (path, usage,
 // limits, events, stats, pressure) to fd. Allocates: never.
 void WriteGroupStats(int fd, uint32_t group);
+
+// The engine's live-block bytes of one group (its allocated bytes), for
+// stat.heap: installed by src/alloc at init (the group layer cannot call
+// the engine). Allocates: never.
+using HeapBytesHook = int64_t (*)(uint32_t group);
+void SetHeapBytesHook(HeapBytesHook hook);
 
 // Appends the engine's figures of `group` to an OOM report on fd.
 using OomReportHook = void (*)(int fd, uint32_t group);

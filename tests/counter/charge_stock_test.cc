@@ -83,231 +83,37 @@ TEST_F(ChargeStockTest, BatchShrinksNearMax) {
   EXPECT_EQ(stocks_.Batch(2), 0);
 }
 
-// Refill's `extra` (the free of a large block the thread keeps cached): the
-// primary slot may hold kStockBatchBytes + extra; above that it is trimmed to
-// half of that limit and the rest is uncharged.
-TEST_F(ChargeStockTest, RefillKeepsExtraForThePrimaryGroup) {
-  constexpr int64_t kMiB = int64_t{1} << 20;
-  constexpr int64_t kLimit = kStockBatchBytes + kMiB;  // batch + extra
-  stocks_.SetPrimary(ts_, 2);
-  t().Charge(2, kMiB);  // a large block's direct charge
-  stocks_.Refill(ts_, 2, kMiB, /*extra=*/kMiB);
-  // Fits batch + extra: the whole charge stays in the stock.
-  EXPECT_EQ(stocks_.StockedBytes(2), kMiB);
-  EXPECT_EQ(t().Usage(2), kMiB);
-  EXPECT_EQ(t().Usage(0), kMiB);
-  // It lives in slot 0, the inline fast paths' slot.
-  EXPECT_TRUE(stocks_.ConsumePrimary(ts_, 2, 4096));
-  EXPECT_EQ(stocks_.StockedBytes(2), kMiB - 4096);
-  EXPECT_EQ(t().Usage(2), kMiB);
-  // The inline RefillPrimary knows only the batch: refused (no side effect).
-  EXPECT_FALSE(stocks_.RefillPrimary(ts_, 2, 4096));
-  EXPECT_EQ(stocks_.StockedBytes(2), kMiB - 4096);
-  stocks_.Refill(ts_, 2, 4096, kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), kMiB);
-  // Exactly at the limit: still kept whole.
-  t().Charge(2, kLimit - kMiB);
-  stocks_.Refill(ts_, 2, kLimit - kMiB, kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), kLimit);
-  EXPECT_EQ(t().Usage(2), kLimit);
-  // One byte over: trimmed to half the limit, the rest uncharged.
-  t().Charge(2, 1);
-  stocks_.Refill(ts_, 2, 1, kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), kLimit / 2);
-  EXPECT_EQ(t().Usage(2), kLimit / 2);
-  EXPECT_EQ(t().Usage(1), kLimit / 2);
-  EXPECT_EQ(t().Usage(0), kLimit / 2);
-  // The same free without extra uses the plain batch: trimmed to half a batch.
-  t().Charge(2, kMiB);
-  stocks_.Refill(ts_, 2, kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes / 2);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes / 2);
-  EXPECT_EQ(stocks_.DrainOwn(ts_), kStockBatchBytes / 2);
-  EXPECT_EQ(stocks_.StockedBytes(2), 0);
-  EXPECT_EQ(t().Usage(0), 0);
-}
-
-TEST_F(ChargeStockTest, RefillExtraIsCappedAtStockExtraMax) {
-  constexpr int64_t kLimit = kStockBatchBytes + kStockExtraMax;
-  constexpr int64_t kHuge = int64_t{64} << 20;
-  stocks_.SetPrimary(ts_, 2);
-  t().Charge(2, kLimit);
-  stocks_.Refill(ts_, 2, kLimit, /*extra=*/kHuge);
-  EXPECT_EQ(stocks_.StockedBytes(2), kLimit);
-  EXPECT_EQ(t().Usage(2), kLimit);
-  // The cap is kStockExtraMax, not `extra`: one byte more trims the slot to
-  // half of batch + kStockExtraMax.
-  t().Charge(2, 1);
-  stocks_.Refill(ts_, 2, 1, kHuge);
-  EXPECT_EQ(stocks_.StockedBytes(2), kLimit / 2);
-  EXPECT_EQ(t().Usage(2), kLimit / 2);
-  // A single free larger than the cap: same trim.
-  t().Charge(2, kHuge);
-  stocks_.Refill(ts_, 2, kHuge, kHuge);
-  EXPECT_EQ(stocks_.StockedBytes(2), kLimit / 2);
-  EXPECT_EQ(t().Usage(2), kLimit / 2);
-  EXPECT_EQ(stocks_.DrainOwn(ts_), kLimit / 2);
-  EXPECT_EQ(t().Usage(0), 0);
-}
-
-TEST_F(ChargeStockTest, RefillExtraIsCappedByTheMarginNearMax) {
-  constexpr int64_t kMiB = int64_t{1} << 20;
-  stocks_.SetPrimary(ts_, 2);
-  t().ExchangeMax(1, 16 * kMiB);  // an ancestor's max counts
-  t().Charge(2, 8 * kMiB);
-  // Margin 8 MiB -> room 512 KiB, below batch + extra (4.25 MiB).
-  ASSERT_EQ(t().Margin(2), 8 * kMiB);
-  constexpr int64_t kRoom = 8 * kMiB / kBatchMarginDivisor;
-  // A free that fits the room is kept whole (room is read before the free
-  // lands: margin 8 MiB).
-  stocks_.Refill(ts_, 2, kRoom, /*extra=*/4 * kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), kRoom);
-  EXPECT_EQ(t().Usage(2), 8 * kMiB);
-  // Margin is still 8 MiB (stocked bytes stay charged): one more byte is over
-  // the room, so the slot is trimmed to half the room, not half of
-  // batch + extra.
-  stocks_.Refill(ts_, 2, 1, 4 * kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), kRoom / 2);
-  EXPECT_EQ(t().Usage(2), 8 * kMiB - kRoom / 2 - 1);
-  EXPECT_EQ(t().Usage(1), 8 * kMiB - kRoom / 2 - 1);
-  // A 1 MiB large-block free near max: kept at most half the room.
-  const int64_t usage = t().Usage(2);
-  const int64_t room = t().Margin(2) / kBatchMarginDivisor;
-  ASSERT_LT(room, kStockBatchBytes + 4 * kMiB);
-  stocks_.Refill(ts_, 2, kMiB, 4 * kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), room / 2);
-  EXPECT_EQ(t().Usage(2), usage - kMiB - kRoom / 2 + room / 2);
-  // At max the room is 0: nothing is kept.
-  t().Charge(2, t().Margin(2));
-  ASSERT_EQ(t().Margin(2), 0);
-  const int64_t at_max = t().Usage(2);
-  stocks_.Refill(ts_, 2, 4096, 4 * kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), 0);
-  EXPECT_EQ(t().Usage(2), at_max - 4096 - room / 2);
-  EXPECT_EQ(stocks_.DrainOwn(ts_), 0);
-  t().Uncharge(2, t().Usage(2));
-  EXPECT_EQ(t().Usage(0), 0);
-}
-
-TEST_F(ChargeStockTest, RefillExtraIsIgnoredForNonPrimaryGroups) {
-  constexpr int64_t kMiB = int64_t{1} << 20;
-  // No primary yet: extra is ignored for every group.
-  t().Charge(2, kMiB);
-  stocks_.Refill(ts_, 2, kMiB, /*extra=*/kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes / 2);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes / 2);
-  EXPECT_EQ(stocks_.DrainOwn(ts_), kStockBatchBytes / 2);
-  // Primary 2: extra is ignored for group 3 (and for 2's parent 1).
-  stocks_.SetPrimary(ts_, 2);
-  t().Charge(3, kMiB);
-  stocks_.Refill(ts_, 3, kMiB, kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(3), kStockBatchBytes / 2);
-  EXPECT_EQ(t().Usage(3), kStockBatchBytes / 2);
-  t().Charge(1, kMiB);
-  stocks_.Refill(ts_, 1, kMiB, kMiB);
-  EXPECT_EQ(stocks_.StockedBytes(1), kStockBatchBytes / 2);
-  EXPECT_EQ(t().Usage(1), kStockBatchBytes / 2);
-  // Neither took slot 0.
-  EXPECT_FALSE(stocks_.ConsumePrimary(ts_, 3, 8));
-  EXPECT_FALSE(stocks_.ConsumePrimary(ts_, 1, 8));
-  EXPECT_TRUE(stocks_.Consume(ts_, 3, 8));
-  EXPECT_EQ(t().Usage(0), kStockBatchBytes);  // a consume charges nothing
-  EXPECT_EQ(stocks_.DrainOwn(ts_), kStockBatchBytes - 8);
-  t().Uncharge(3, 8);
-  EXPECT_EQ(t().Usage(0), 0);
-}
-
-TEST_F(ChargeStockTest, RefillPrimaryExtraKeepsOrRefusesWithoutSideEffect) {
-  constexpr int64_t kMiB = int64_t{1} << 20;
-  stocks_.SetPrimary(ts_, 2);
-  // Slot 0 holds no group yet: refused, nothing changes.
-  EXPECT_FALSE(stocks_.RefillPrimaryExtra(ts_, 2, 100, kMiB));
-  EXPECT_EQ(stocks_.StockedBytes(2), 0);
-  EXPECT_EQ(t().Usage(0), 0);
-  // A miss installs group 2 in slot 0 with a batch.
-  uint32_t failed;
-  ASSERT_TRUE(stocks_.TryCharge(ts_, 2, 1000, &failed));
-  ASSERT_EQ(stocks_.StockedBytes(2), kStockBatchBytes - 1000);
-  // Another group: slot 0 is not its slot.
-  t().Charge(3, 4096);
-  EXPECT_FALSE(stocks_.RefillPrimaryExtra(ts_, 3, 4096, kMiB));
-  EXPECT_EQ(stocks_.StockedBytes(3), 0);
-  EXPECT_EQ(t().Usage(3), 4096);
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes - 1000);
-  t().Uncharge(3, 4096);
-  // A large block's free that fits batch + extra is kept.
-  t().Charge(2, kMiB);
-  EXPECT_TRUE(stocks_.RefillPrimaryExtra(ts_, 2, kMiB, kMiB));
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes - 1000 + kMiB);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes + kMiB);
-  // One byte past batch + extra: refused, nothing changes.
-  EXPECT_FALSE(stocks_.RefillPrimaryExtra(ts_, 2, 1001, kMiB));
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes - 1000 + kMiB);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes + kMiB);
-  // Exactly batch + extra: kept (the 1000 bytes in use are freed).
-  EXPECT_TRUE(stocks_.RefillPrimaryExtra(ts_, 2, 1000, kMiB));
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes + kMiB);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes + kMiB);
-  // extra is capped at kStockExtraMax.
-  t().Charge(2, kStockExtraMax - kMiB + 1);
-  EXPECT_FALSE(stocks_.RefillPrimaryExtra(ts_, 2, kStockExtraMax - kMiB + 1,
-                                          int64_t{64} << 20));
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes + kMiB);
-  EXPECT_TRUE(stocks_.RefillPrimaryExtra(ts_, 2, kStockExtraMax - kMiB,
-                                         int64_t{64} << 20));
-  EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes + kStockExtraMax);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes + kStockExtraMax + 1);
-  t().Uncharge(2, 1);
-  EXPECT_EQ(stocks_.DrainOwn(ts_), kStockBatchBytes + kStockExtraMax);
-  EXPECT_EQ(t().Usage(0), 0);
-  // Near max the room (margin / kBatchMarginDivisor) caps it: margin 8 MiB
-  // -> room 512 KiB.
-  t().ExchangeMax(1, 16 * kMiB);
-  t().Charge(2, 8 * kMiB);
-  constexpr int64_t kRoom = 8 * kMiB / kBatchMarginDivisor;
-  EXPECT_FALSE(stocks_.RefillPrimaryExtra(ts_, 2, kRoom + 1, 4 * kMiB));
-  EXPECT_EQ(stocks_.StockedBytes(2), 0);
-  EXPECT_EQ(t().Usage(2), 8 * kMiB);
-  EXPECT_TRUE(stocks_.RefillPrimaryExtra(ts_, 2, kRoom, 4 * kMiB));
-  EXPECT_EQ(stocks_.StockedBytes(2), kRoom);
-  EXPECT_EQ(t().Usage(2), 8 * kMiB);
-  EXPECT_EQ(stocks_.DrainOwn(ts_), kRoom);
-  EXPECT_EQ(t().Usage(2), 8 * kMiB - kRoom);
-  t().Uncharge(2, 8 * kMiB - kRoom);
-  EXPECT_EQ(t().Usage(0), 0);
-}
-
 // A drain in progress (frozen) or a reentrant call (busy: a signal handler
 // interrupting the owner's own stock operation): refused, no side effect.
-TEST_F(ChargeStockTest, RefillPrimaryExtraRefusesWhenFrozenOrReentrant) {
-  constexpr int64_t kMiB = int64_t{1} << 20;
+TEST_F(ChargeStockTest, RefillPrimaryRefusesWhenFrozenOrReentrant) {
   stocks_.SetPrimary(ts_, 2);
   uint32_t failed;
   ASSERT_TRUE(stocks_.TryCharge(ts_, 2, 1000, &failed));
-  t().Charge(2, kMiB);
+  // 1000 bytes would fit the slot (it holds batch - 1000).
   ts_->frozen.store(1);
-  EXPECT_FALSE(stocks_.RefillPrimaryExtra(ts_, 2, kMiB, kMiB));
+  EXPECT_FALSE(stocks_.RefillPrimary(ts_, 2, 1000));
   EXPECT_EQ(ts_->busy.load(), 0u);  // the refused section was left
   ts_->frozen.store(0);
   ts_->busy.store(1);
-  EXPECT_FALSE(stocks_.RefillPrimaryExtra(ts_, 2, kMiB, kMiB));
+  EXPECT_FALSE(stocks_.RefillPrimary(ts_, 2, 1000));
   ts_->busy.store(0);
   EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes - 1000);
-  EXPECT_EQ(t().Usage(2), kStockBatchBytes + kMiB);
+  EXPECT_EQ(t().Usage(2), kStockBatchBytes);
   // Refill falls back to a direct uncharge in the same situation.
+  t().Charge(2, 4096);
   ts_->frozen.store(1);
-  stocks_.Refill(ts_, 2, kMiB, kMiB);
+  stocks_.Refill(ts_, 2, 4096);
   ts_->frozen.store(0);
   EXPECT_EQ(stocks_.StockedBytes(2), kStockBatchBytes - 1000);
   EXPECT_EQ(t().Usage(2), kStockBatchBytes);
-  stocks_.Refill(ts_, 2, 1000, kMiB);
+  EXPECT_TRUE(stocks_.RefillPrimary(ts_, 2, 1000));
   EXPECT_EQ(stocks_.DrainOwn(ts_), kStockBatchBytes);
   EXPECT_EQ(t().Usage(0), 0);
 }
 
-// Everything a thread keeps (extra included, several slots) is returned by
-// DrainOwn: usage ends at exactly 0.
-TEST_F(ChargeStockTest, DrainOwnReturnsTheExtraToo) {
+// Everything a thread keeps (several slots, large frees trimmed to half a
+// batch) is returned by DrainOwn: usage ends at exactly 0.
+TEST_F(ChargeStockTest, DrainOwnReturnsEverySlot) {
   constexpr int64_t kMiB = int64_t{1} << 20;
   stocks_.SetPrimary(ts_, 2);
   uint32_t failed;
@@ -317,20 +123,18 @@ TEST_F(ChargeStockTest, DrainOwnReturnsTheExtraToo) {
     ASSERT_TRUE(stocks_.TryCharge(ts_, 3, 300, &failed));
     in_use += 700;
   }
-  // Large blocks of various sizes, charged directly and freed with extra.
+  // Large blocks of various sizes, charged directly and freed.
   for (int64_t size : {3 * kMiB, kMiB, 2 * kMiB + 4096, int64_t{512} * 1024}) {
     t().Charge(2, size);
-    if (!stocks_.RefillPrimaryExtra(ts_, 2, size, size)) {
-      stocks_.Refill(ts_, 2, size, size);
-    }
-    EXPECT_LE(stocks_.StockedBytes(2), kStockBatchBytes + kStockExtraMax);
+    stocks_.Refill(ts_, 2, size);
+    EXPECT_LE(stocks_.StockedBytes(2), kStockBatchBytes);
   }
-  stocks_.Refill(ts_, 3, 100 * 300, 4 * kMiB);
-  stocks_.Refill(ts_, 2, in_use, 4 * kMiB);
+  stocks_.Refill(ts_, 3, 100 * 300);
+  stocks_.Refill(ts_, 2, in_use);
   EXPECT_EQ(t().Usage(2), stocks_.StockedBytes(2));
   EXPECT_EQ(t().Usage(3), stocks_.StockedBytes(3));
   const int64_t stocked = stocks_.StockedBytes(2) + stocks_.StockedBytes(3);
-  EXPECT_GT(stocks_.StockedBytes(2), kStockBatchBytes);  // the extra is kept
+  EXPECT_LE(stocks_.StockedBytes(2), kStockBatchBytes);
   EXPECT_EQ(stocks_.DrainOwn(ts_), stocked);
   EXPECT_EQ(stocks_.StockedBytes(2), 0);
   EXPECT_EQ(stocks_.StockedBytes(3), 0);

@@ -2,7 +2,9 @@
 // (engine::ReleaseGroup, engine_init.cc): a group gets its arena on first
 // use, gives back its arena, slabs and chunks once nothing of it is left,
 // waits while a block of it is live, bound or cached in another thread, and
-// its slot then serves a new group from reused chunks. Library mode: the
+// its slot then serves a new group from reused chunks, and never while
+// another thread purges or reads it (a reclaim's Purge, GroupStats).
+// Library mode: the
 // registry's groups are created and destroyed directly, nothing is charged
 // (engine blocks only), so a destroyed group's usage reads 0.
 #include <atomic>
@@ -11,6 +13,7 @@
 
 #include "base/limits.h"
 #include "engine/engine.h"
+#include "engine/engine_internal.h"
 #include "engine/owner_table.h"
 #include "engine_test_support.h"
 #include "group/registry.h"
@@ -114,6 +117,63 @@ TEST_F(GroupRetireTest, WaitsWhileABlockIsLive) {
   engine::Free(p, g);
   EXPECT_GE(engine::RetirePending(kMaxGroups), 1u);
   EXPECT_FALSE(HasArena(g));
+}
+
+TEST_F(GroupRetireTest, WaitsWhileAnotherThreadUsesItsArena) {
+  GroupId id;
+  const uint32_t g = Create("retire-f", &id);
+  void* p = engine::Alloc(g, 300000, 0, false);
+  ASSERT_NE(p, nullptr);
+  engine::Free(p, g);
+  // What a Purge or GroupStats of another thread holds while it runs.
+  ASSERT_TRUE(engine::BeginGroupUse(g));
+  ASSERT_EQ(GlobalRegistry().Destroy(id), Errc::kOk);
+  engine::ReleaseGroup(g);
+  EXPECT_TRUE(HasArena(g));  // Nothing of it is left, but it is in use.
+  engine::EndGroupUse(g);
+  EXPECT_GE(engine::RetirePending(kMaxGroups), 1u);
+  EXPECT_FALSE(HasArena(g));
+  // A retired group: nothing left to use.
+  EXPECT_TRUE(engine::BeginGroupUse(g));
+  engine::EndGroupUse(g);
+}
+
+// Purge and GroupStats of destroyed groups (what a refused charge's reclaim
+// and the control agent do) race with their retirement in another thread:
+// either the arena and bins stay while they run, or they find none.
+TEST_F(GroupRetireTest, PurgeRacesWithRetirement) {
+  constexpr int kRounds = 100;
+  std::atomic<uint32_t> target{kNoGroup};
+  std::atomic<bool> done{false};
+  std::thread purger([&] {
+    while (!done.load(std::memory_order_acquire)) {
+      const uint32_t g = target.load(std::memory_order_acquire);
+      if (g == kNoGroup) continue;
+      engine::Purge(g);
+      EngineGroupStats st;
+      (void)engine::GroupStats(g, &st);
+    }
+    engine::ThreadExit();
+  });
+  for (int r = 0; r < kRounds; ++r) {
+    GroupId id;
+    const uint32_t g = Create("retire-race", &id);
+    void* small = engine::Alloc(g, 64, 0, false);
+    void* large = engine::Alloc(g, 300000, 0, false);
+    ASSERT_NE(small, nullptr);
+    ASSERT_NE(large, nullptr);
+    engine::Free(small, g);
+    engine::Free(large, g);
+    target.store(g, std::memory_order_release);
+    ASSERT_EQ(GlobalRegistry().Destroy(id), Errc::kOk);
+    engine::ReleaseGroup(g);
+    (void)engine::RetirePending(kMaxGroups);
+  }
+  done.store(true, std::memory_order_release);
+  purger.join();
+  // Every group retired once the purger stopped.
+  (void)engine::RetirePending(kMaxGroups);
+  EXPECT_FALSE(HasArena(target.load()));
 }
 
 }  // namespace

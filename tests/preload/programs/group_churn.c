@@ -3,7 +3,10 @@
  * bytes of each written) and
  * destroyed, 100 of them live at a time, through the C ABI (dlsym).
  * Every allocation succeeds, every block belongs to its group, each group
- * reads exactly its blocks' usable sizes and 0 once they are freed, and
+ * reads exactly what holds its blocks (the two small ones: a 64 KiB slab
+ * each, charged whole; the large ones: their usable sizes), the two slabs
+ * once the blocks are freed (a bin keeps its empty slab) and 0 after
+ * mg_group_reclaim gave them back, and
  * after each round RssAnon is at most 16 MiB above its value before the
  * first, and later rounds leave at most 1 MiB more than the first: a
  * destroyed group's arena, slabs and chunks go back. (What stays is a
@@ -29,6 +32,7 @@ typedef void* (*malloc_in_fn)(mg_group_t, size_t);
 typedef int (*block_group_fn)(const void*, mg_group_t*);
 typedef int (*current_fn)(mg_group_t, int, int64_t*);
 typedef size_t (*usable_fn)(void*);
+typedef int (*reclaim_fn)(mg_group_t, int64_t, int64_t*);
 
 static const size_t kSizes[] = {64, 1000, 40000, 300000};
 /* Bytes written and checked at the start of each block: page faults are
@@ -36,6 +40,9 @@ static const size_t kSizes[] = {64, 1000, 40000, 300000};
  * what is measured. */
 static const size_t kTouch = 64;
 #define NSIZES 4
+/* Blocks of up to 14 KiB are slab regions, charged with their slab. */
+#define SLAB 65536
+#define SMALL_MAX 14336
 
 int main(void) {
   root_fn mg_root = (root_fn)need("mg_root");
@@ -45,6 +52,7 @@ int main(void) {
   block_group_fn block_group = (block_group_fn)need("mg_block_group");
   current_fn current = (current_fn)need("mg_group_current");
   usable_fn usable = (usable_fn)need("malloc_usable_size");
+  reclaim_fn reclaim = (reclaim_fn)need("mg_group_reclaim");
 
   static mg_group_t live[WINDOW];
   static void* blocks[WINDOW][NSIZES];
@@ -59,7 +67,8 @@ int main(void) {
           mg_group_t g = 0;
           MG_EXPECT(block_group(blocks[w][k], &g) == 0 && g == live[w]);
           MG_EXPECT(Check(blocks[w][k], kTouch, (unsigned)(i - WINDOW + k)));
-          expect += (int64_t)usable(blocks[w][k]);
+          const size_t u = usable(blocks[w][k]);
+          expect += u <= SMALL_MAX ? SLAB : (int64_t)u;
         }
         MG_EXPECT(current(live[w], 1, &bytes) == 0);
         if (bytes != expect) {
@@ -68,6 +77,10 @@ int main(void) {
           return 1;
         }
         for (int k = 0; k < NSIZES; ++k) free(blocks[w][k]);
+        MG_EXPECT(current(live[w], 1, &bytes) == 0 && bytes == 2 * SLAB);
+        int64_t released = 0;
+        MG_EXPECT(reclaim(live[w], INT64_MAX / 2, &released) == 0 &&
+                  released == 2 * SLAB);
         MG_EXPECT(current(live[w], 1, &bytes) == 0 && bytes == 0);
         MG_EXPECT(destroy(live[w]) == 0);
       }

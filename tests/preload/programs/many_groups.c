@@ -7,7 +7,12 @@
  *    one); from there on every allocation fails (ENOMEM: never a block of
  *    another group) and binding a thread to such a group gives ENOSPC;
  *  - every block's owner is its group, and each group reads exactly
- *    64 + 40,960 bytes; RSS per allocating group is at most 256 KiB;
+ *    65,536 + 40,960 bytes (the 64-byte block's slab is charged whole,
+ *    the large block its usable size); RSS per allocating group is at
+ *    most 256 KiB;
+ *  - once its blocks are freed a group reads 65,536 (its bin keeps the
+ *    empty slab, still charged), and 0 after mg_group_reclaim gave that
+ *    slab back;
  *  - after every block is freed and every group destroyed, RSS is at most
  *    64 KiB per group that held an arena above what the empty groups cost
  *    (the registry entries stay for the next groups; per arena index ever
@@ -27,6 +32,7 @@
 #define SMALL 64
 #define LARGE 40000
 #define LARGE_USABLE 40960
+#define SLAB 65536 /* a small block is charged with its whole slab */
 
 typedef mg_group_t (*root_fn)(void);
 typedef int (*create_fn)(mg_group_t, const char*, mg_group_t*);
@@ -35,6 +41,7 @@ typedef void* (*malloc_in_fn)(mg_group_t, size_t);
 typedef int (*block_group_fn)(const void*, mg_group_t*);
 typedef int (*current_fn)(mg_group_t, int, int64_t*);
 typedef int (*set_group_fn)(mg_group_t);
+typedef int (*reclaim_fn)(mg_group_t, int64_t, int64_t*);
 
 int main(void) {
   root_fn mg_root = (root_fn)need("mg_root");
@@ -44,6 +51,7 @@ int main(void) {
   block_group_fn block_group = (block_group_fn)need("mg_block_group");
   current_fn current = (current_fn)need("mg_group_current");
   set_group_fn set_group = (set_group_fn)need("mg_thread_set_group");
+  reclaim_fn reclaim = (reclaim_fn)need("mg_group_reclaim");
 
   mg_group_t* groups = calloc(NGROUPS, sizeof(*groups));
   void** small = calloc(NGROUPS, sizeof(void*));
@@ -103,7 +111,7 @@ int main(void) {
     MG_EXPECT(Check(large[i], LARGE, (unsigned)i));
     int64_t bytes = -1;
     MG_EXPECT(current(groups[i], 1, &bytes) == 0);
-    if (bytes != SMALL + LARGE_USABLE) {
+    if (bytes != SLAB + LARGE_USABLE) {
       fprintf(stderr, "group %d reads %lld\n", i, (long long)bytes);
       return 1;
     }
@@ -112,7 +120,15 @@ int main(void) {
     if (i < allocating) {
       free(small[i]);
       free(large[i]);
-      int64_t bytes = -1;
+      int64_t bytes = -1, released = 0;
+      MG_EXPECT(current(groups[i], 1, &bytes) == 0);
+      if (bytes != SLAB) {
+        fprintf(stderr, "group %d reads %lld after its frees\n", i,
+                (long long)bytes);
+        return 1;
+      }
+      MG_EXPECT(reclaim(groups[i], INT64_MAX / 2, &released) == 0 &&
+                released == SLAB);
       MG_EXPECT(current(groups[i], 1, &bytes) == 0 && bytes == 0);
     }
     MG_EXPECT(destroy(groups[i]) == 0);

@@ -150,8 +150,10 @@ oom_kill)
   pass "--oom kill kills the largest member"
   ;;
 exact_decision)
-  # stocker hold THREADS READY GO: each thread mallocs 64 bytes (its stock
-  #   then holds the rest of a batch), READY is created, and the threads
+  # stocker hold THREADS READY GO: each thread mallocs 32 KiB (a large
+  #   class, charged per block through the thread's stock, which then holds
+  #   the rest of a batch; a small block would charge nothing itself, its
+  #   slab being charged whole), READY is created, and the threads
   #   wait for GO, then allocate and free 2,000 more blocks each and exit.
   # stocker grab EXTRA: reads the job's usage and max from MEMGROUP_JOB and
   #   mallocs (max - usage) + EXTRA bytes: more than the headroom usage
@@ -169,7 +171,7 @@ static const char* go;
 static int charged;  /* threads past their first malloc */
 static void* holder(void* arg) {
   (void)arg;
-  void* mine = malloc(64);
+  void* mine = malloc(32768);
   if (mine == NULL) abort();
   __atomic_fetch_add(&charged, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < 3000 && access(go, F_OK) != 0; ++i) usleep(10000);
@@ -217,7 +219,8 @@ int main(int argc, char** argv) {
 C
   cc -O1 -pthread -o "$mg_tmp/stocker" "$mg_tmp/stocker.c" ||
     fail "cannot build the test program"
-  # 2 x 32 threads hold about 2 x 8 MiB of stock (a 256 KiB batch each);
+  # 2 x 32 threads hold about 2 x 7 MiB of stock (a 256 KiB batch each,
+  # less the 32 KiB block);
   # the grab asks for 4 MiB more than the headroom the job's usage shows.
   "$memgroup" run --max 64M --stats "$mg_tmp/stats" -- bash -c '
     "$T/stocker" hold 32 "$T/a_ready" "$T/go" > "$T/a.out" &

@@ -1,0 +1,43 @@
+// Implements page_charge.h.
+//
+// SYNCHRONIZATION: g_charger is written once at init, before any thread but
+// the initialising one allocates (release), and read by every slab creation
+// and release (acquire). t_uncharged is the calling thread's own.
+#include "engine/page_charge.h"
+
+#include <atomic>
+
+namespace memgroup::internal::engine {
+namespace {
+
+constinit std::atomic<const PageCharger*> g_charger{nullptr};
+MG_TLS int64_t t_uncharged = 0;
+
+}  // namespace
+
+void SetPageCharger(const PageCharger* c) {
+  // Pairs with the acquire loads below: the struct is complete when seen.
+  g_charger.store(c, std::memory_order_release);
+}
+
+bool ChargePages(uint32_t group, int64_t bytes) {
+  // Pairs with SetPageCharger's release store.
+  const PageCharger* c = g_charger.load(std::memory_order_acquire);
+  return c == nullptr || c->charge(group, bytes);
+}
+
+void UnchargePages(uint32_t group, int64_t bytes) {
+  // Pairs with SetPageCharger's release store.
+  const PageCharger* c = g_charger.load(std::memory_order_acquire);
+  if (c == nullptr) return;
+  c->uncharge(group, bytes);
+  t_uncharged += bytes;
+}
+
+int64_t TakeUnchargedPages() {
+  const int64_t n = t_uncharged;
+  t_uncharged = 0;
+  return n;
+}
+
+}  // namespace memgroup::internal::engine
