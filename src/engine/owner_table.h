@@ -112,6 +112,13 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group);
 // out). Allocates: never.
 void ReleaseChunks(void* start, size_t nr_chunks);
 
+// Tags chunk `index` (claimed, and holding no live block) for `group`
+// (kNoGroup: for nobody, while its arena is idle in the pool, arena_pool.h).
+// Its pages and map slices are untouched. The caller publishes the new tag
+// before any block of the chunk is handed out (engine lock, then the arena
+// index's release store). Allocates: never.
+void RetagChunk(size_t index, uint32_t group);
+
 // Chunks on the free list (a statistic). Allocates: never.
 size_t FreeChunks();
 
