@@ -47,8 +47,8 @@ namespace memgroup::internal::engine {
 namespace {
 
 struct IdleArena {
-  unsigned ind;     // jemalloc's arena index
-  uint32_t record;  // its GroupArena record (group_arena.h)
+  unsigned ind = 0;     // jemalloc's arena index
+  uint32_t record = 0;  // its GroupArena record (group_arena.h)
 };
 
 // The idle arenas: a stack of g_nidle entries, under g_engine_lock.
