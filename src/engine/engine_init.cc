@@ -6,12 +6,14 @@
 // arena, mimalloc_engine.h; an idle arena from the pool, arena_pool.h, when
 // there is one) and ReleaseGroup/RetirePending (a destroyed group's slab
 // bins given back and its arena parked in the pool, or destroyed with its
-// chunks when the pool is full, once nothing of it is left). Owns the engine lock, the init state, the MIBs, the group -> arena
-// index table (engine_internal.h) and the list of destroyed groups waiting
-// to be retired. Slow paths only.
+// chunks when the pool is full, once nothing of it is left). Owns the
+// engine lock, the init state, the MIBs, the group -> arena index table
+// (engine_internal.h) and the list of destroyed groups waiting to be
+// retired. Slow paths only.
 //
 // Must never: allocate through the public malloc; publish an arena index
-// before the arena and its slab bins are set up; create an arena whose index
+// before the arena, its chunks' tags and its slab bins are set up for the
+// group; create an arena whose index
 // MALLOCX_ARENA cannot encode; retire a group's arena while a block of the
 // group may be live or cached anywhere (RetireGroup's checks).
 #include <atomic>
