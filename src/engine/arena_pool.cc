@@ -97,7 +97,8 @@ void UntakeArenaLocked(uint32_t group, unsigned ind) {
 }
 
 uint32_t IdleArenas() {
-  // Relaxed: a statistic.
+  // Racy by design: a statistic, behind by at most the park or take in
+  // progress.
   return g_nidle.load(std::memory_order_relaxed);
 }
 

@@ -32,16 +32,18 @@ inline constexpr uint32_t kArenaPoolMax = 32;
 // the arena is allocated. Purges the arena, then detaches its record from
 // the group (chunks tagged for nobody). False, and nothing changed, when
 // the pool is full or the group has no record. Under the engine lock.
+// Allocates: never.
 [[nodiscard]] bool ParkArenaLocked(uint32_t group, unsigned ind);
 
 // An idle arena for `group`, its chunks (and its later claims) tagged for
 // `group`: its index, or 0 when the pool is empty. The caller sets up the
 // group's slab bins and publishes the index. Under the engine lock.
+// Allocates: never.
 unsigned TakeArenaLocked(uint32_t group);
 
 // Gives back to the pool arena `ind`, which TakeArenaLocked just returned
 // for `group` and nothing was allocated from (the group's bins could not be
-// set up). Under the engine lock.
+// set up). Under the engine lock. Allocates: never.
 void UntakeArenaLocked(uint32_t group, unsigned ind);
 
 // Idle arenas in the pool (a statistic; racy by design). Allocates: never.

@@ -44,13 +44,13 @@ inline constexpr uint32_t kNoRecord = 0xffffffffu;
 // (kNoGroup) and the record (its chunks, current run and hooks) stays with
 // the arena. Returns the record's handle, kNoRecord when the group has none.
 // Called under the engine lock, once no block of the group is left anywhere
-// and no block of the arena is allocated (arena.<i>.reset).
+// and no block of the arena is allocated. Allocates: never.
 uint32_t DetachGroupArena(uint32_t group);
 
 // Gives the detached record `record` to `group`: every chunk of it is tagged
 // for `group`, and later claims are too. Called under the engine lock,
 // before the caller publishes the arena for `group`, so that the arena never
-// serves a block from a chunk `group` does not own.
+// serves a block from a chunk `group` does not own. Allocates: never.
 void AttachGroupArena(uint32_t record, uint32_t group);
 
 // Bytes of chunks claimed for `group`'s current arena (a statistic: racy by

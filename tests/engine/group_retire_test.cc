@@ -227,15 +227,19 @@ TEST_F(GroupRetireTest, WaitsWhileABlockIsLive) {
   const uint32_t g = Create("retire-e", &id);
   void* p = engine::Alloc(g, 5000, 0, false);
   ASSERT_NE(p, nullptr);
+  const uint32_t idle_before = engine::IdleArenas();
+  ASSERT_LT(idle_before, engine::kArenaPoolMax);
   // Engine-only test: the registry sees no charge, so what keeps the group
   // is its slab region out of the bins.
   ASSERT_EQ(GlobalRegistry().Destroy(id), Errc::kOk);
   engine::ReleaseGroup(g);
   EXPECT_TRUE(HasArena(g));
+  EXPECT_EQ(engine::IdleArenas(), idle_before);  // Not parked while live.
   EXPECT_EQ(engine::OwnerOf(p), g);
   engine::Free(p, g);
   EXPECT_GE(engine::RetirePending(kMaxGroups), 1u);
   EXPECT_FALSE(HasArena(g));
+  EXPECT_EQ(engine::IdleArenas(), idle_before + 1);
 }
 
 }  // namespace
