@@ -3,14 +3,17 @@
 // cache's class tables; or, for the mimalloc engine, the library and the
 // class tables), EnsureGroup (a manual jemalloc arena per group, made with
 // group_arena.h's hooks on the group's first allocation; or a mimalloc
-// arena, mimalloc_engine.h) and ReleaseGroup/RetirePending (a destroyed
-// group's arena, slab bins and chunks given back once nothing of it is
-// left). Owns the engine lock, the init state, the MIBs, the group -> arena
-// index table (engine_internal.h) and the list of destroyed groups waiting
-// to be retired. Slow paths only.
+// arena, mimalloc_engine.h; an idle arena from the pool, arena_pool.h, when
+// there is one) and ReleaseGroup/RetirePending (a destroyed group's slab
+// bins given back and its arena parked in the pool, or destroyed with its
+// chunks when the pool is full, once nothing of it is left). Owns the
+// engine lock, the init state, the MIBs, the group -> arena index table
+// (engine_internal.h) and the list of destroyed groups waiting to be
+// retired. Slow paths only.
 //
 // Must never: allocate through the public malloc; publish an arena index
-// before the arena and its slab bins are set up; create an arena whose index
+// before the arena, its chunks' tags and its slab bins are set up for the
+// group; create an arena whose index
 // MALLOCX_ARENA cannot encode; retire a group's arena while a block of the
 // group may be live or cached anywhere (RetireGroup's checks).
 #include <atomic>
@@ -22,6 +25,7 @@
 #include "base/meta_alloc.h"
 #include "base/raw_log.h"
 #include "base/spinlock.h"
+#include "engine/arena_pool.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
 #include "engine/front_cache_internal.h"
@@ -183,11 +187,33 @@ bool DestroyArenaLocked(uint32_t group, unsigned ind) {
 
 enum class Created { kOk, kNoArena, kFailed };
 
-// Creates `group`'s jemalloc arena. Under g_engine_lock.
+// Publishes arena `ind`, set up for `group` (its chunks and slab bins).
+// Under g_engine_lock.
+Created PublishArenaLocked(uint32_t group, unsigned ind) {
+  // A new group may not take the slot until the arena is retired.
+  GlobalRegistry().SetEngineHeld(group, true);
+  // Pairs with ArenaOf's acquire load.
+  g_arena_ind[group].store(ind, std::memory_order_release);
+  // Made for a group destroyed meanwhile (an allocation that resolved it
+  // just before): it must be retired like the others.
+  if (!GlobalRegistry().IsLive(group)) PushPendingLocked(group);
+  return Created::kOk;
+}
+
+// Gives `group` its jemalloc arena: an idle one from the pool, or a new one.
+// Under g_engine_lock.
 Created CreateJemallocArenaLocked(uint32_t group) {
+  unsigned ind = TakeArenaLocked(group);
+  if (ind != 0) {
+    // Its chunks are the group's already; its retain_grow_limit is set.
+    if (!slab::InitGroup(group, ind)) {
+      UntakeArenaLocked(group, ind);
+      return Created::kFailed;
+    }
+    return PublishArenaLocked(group, ind);
+  }
   extent_hooks_t* hooks = GroupHooks(group);
   if (hooks == nullptr) return Created::kNoArena;
-  unsigned ind = 0;
   size_t len = sizeof(ind);
   // The alloc hook already runs inside this call (the arena's base block).
   if (mgje_mallctlbymib(g_mibs.arenas_create.v, g_mibs.arenas_create.len, &ind,
@@ -208,14 +234,7 @@ Created CreateJemallocArenaLocked(uint32_t group) {
       0) {
     RawLog("engine: cannot set retain_grow_limit of arena %u", ind);
   }
-  // A new group may not take the slot until the arena is retired.
-  GlobalRegistry().SetEngineHeld(group, true);
-  // Pairs with ArenaOf's acquire load.
-  g_arena_ind[group].store(ind, std::memory_order_release);
-  // Created for a group destroyed meanwhile (an allocation that resolved it
-  // just before): it must be retired like the others.
-  if (!GlobalRegistry().IsLive(group)) PushPendingLocked(group);
-  return Created::kOk;
+  return PublishArenaLocked(group, ind);
 }
 
 Created TryCreateArena(uint32_t group) {
@@ -242,7 +261,10 @@ bool RetireClaimedLocked(uint32_t group, unsigned ind) {
   // Other threads' explicit tcaches that may cache its large blocks, then
   // its slab regions out anywhere (other threads' other-group caches).
   if (TcacheUsers(group) != 0 || !slab::FiniGroup(group)) return false;
-  if (ArenaCtl(g_mibs.arena_destroy, ind, nullptr, 0) != 0) {
+  // Idle in the pool for the next group (arena_pool.h); when the pool is
+  // full, destroyed with its chunks.
+  const bool parked = ParkArenaLocked(group, ind);
+  if (!parked && ArenaCtl(g_mibs.arena_destroy, ind, nullptr, 0) != 0) {
     // A thread is still attached in jemalloc (an exited thread whose
     // jemalloc cleanup is deferred, thread_exit.cc): bins again, later.
     // The group stays destroyed: its bins keep no spare slab.
@@ -252,7 +274,7 @@ bool RetireClaimedLocked(uint32_t group, unsigned ind) {
   // Pairs with ArenaOf's acquire load; nothing of the group is left to
   // look it up.
   g_arena_ind[group].store(0, std::memory_order_release);
-  ReleaseGroupArena(group);
+  if (!parked) ReleaseGroupArena(group);
   GlobalRegistry().SetEngineHeld(group, false);
   return true;
 }

@@ -10,10 +10,13 @@
 // SYNCHRONIZATION: GroupArena::lock guards run_cur/run_end and the chunk
 // list, and is taken only inside HookAlloc, i.e. under jemalloc's grow/base
 // mutexes, after the engine lock (engine_internal.h), and by
-// ReleaseGroupArena (engine lock, no arena left to call the hooks). The
-// hooks and group are written under the engine lock before arenas.create,
-// read-only while the arena lives. The pool and g_record_of are changed
-// under the engine lock only.
+// ReleaseGroupArena, DetachGroupArena and AttachGroupArena (engine lock, no
+// allocation in the arena: none left, or none possible yet). The hooks are
+// written under the engine lock before arenas.create, read-only while the
+// arena lives; `group` is written under the engine lock too, before
+// arenas.create and while the arena is idle (no group maps to it, so
+// jemalloc never allocates from it and Carve, its only reader, never runs).
+// The free records and g_record_of are changed under the engine lock only.
 #include "engine/group_arena.h"
 
 #include <sys/mman.h>
@@ -51,7 +54,9 @@ struct alignas(MG_CACHELINE) GroupArena {
   // the GroupArena (container_of). Written under g_engine_lock before
   // arenas.create, read-only afterwards.
   extent_hooks_t hooks{};
-  // The group whose chunks this arena carves. Same protocol as `hooks`.
+  // The group whose chunks this arena carves (kNoGroup while the arena is
+  // idle in the pool). Written under g_engine_lock while Carve cannot run
+  // (see SYNCHRONIZATION).
   uint32_t group = 0;
   // Guards run_cur/run_end. Taken only inside HookAlloc.
   SpinLock lock;
@@ -221,6 +226,39 @@ void ReleaseGroupArena(uint32_t group) {
   g_record_of[group].store(nullptr, std::memory_order_relaxed);
   g_free_records[g_nfree_records++] =
       static_cast<uint16_t>(ga - g_records);
+}
+
+namespace {
+
+// Tags every chunk of `ga` for `group`. Under the engine lock, with no
+// allocation possible in ga's arena (so `chunks` does not move).
+void RetagAll(GroupArena* ga, uint32_t group) {
+  SpinLockHolder holder(&ga->lock);
+  for (uint32_t c = ga->chunks; c != 0; c = g_chunk_next[c - 1]) {
+    owner_table::RetagChunk(c - 1, group);
+  }
+  ga->group = group;
+}
+
+}  // namespace
+
+uint32_t DetachGroupArena(uint32_t group) {
+  // Relaxed: under the engine lock, the only writer.
+  GroupArena* ga = g_record_of[group].load(std::memory_order_relaxed);
+  if (ga == nullptr) return kNoRecord;
+  RetagAll(ga, kNoGroup);
+  // Relaxed: see g_record_of.
+  g_record_of[group].store(nullptr, std::memory_order_relaxed);
+  return static_cast<uint32_t>(ga - g_records);
+}
+
+void AttachGroupArena(uint32_t record, uint32_t group) {
+  MG_CHECK(record < g_records_used && group < kMaxGroups);
+  GroupArena* ga = &g_records[record];
+  MG_CHECK(ga->group == kNoGroup);
+  RetagAll(ga, group);
+  // Relaxed: see g_record_of.
+  g_record_of[group].store(ga, std::memory_order_relaxed);
 }
 
 uint64_t MappedBytes(uint32_t group) {

@@ -236,6 +236,15 @@ void ReleaseChunks(void* start, size_t nr_chunks) {
   }
 }
 
+void RetagChunk(size_t index, uint32_t group) {
+  // Relaxed: no live block is in the chunk (the caller's contract), so no
+  // reader holds a pointer into it; the new owner's first pointer into it
+  // is published after this store (engine lock, then the release store of
+  // the group's arena index).
+  g_table.load(std::memory_order_relaxed)[index].store(
+      group ^ kNoGroup, std::memory_order_relaxed);
+}
+
 size_t FreeChunks() {
   SpinLockHolder holder(&g_free_lock);
   return g_nfree;

@@ -5,10 +5,12 @@
 // kMinVaBytes), carved into 2 MiB
 // chunks that are claimed (made RW and tagged) for one group at a time; and
 // the table `uint32_t owner[kVaBytes >> kChunkShift]` that answers OwnerOf(p)
-// in O(1). A chunk changes group only through ReleaseChunks, called when its
-// group's engine state is retired (group_arena.h: no block, cached or live,
-// of the group is left), which returns its pages to the OS and puts it on
-// the free list that single-chunk claims take from first.
+// in O(1). A chunk changes group only when its group's engine state is
+// retired (group_arena.h: no block, cached or live, of the group is left):
+// through ReleaseChunks, which returns its pages to the OS and puts it on
+// the free list that single-chunk claims take from first, or through
+// RetagChunk, when its arena goes idle into the pool (tagged for nobody)
+// and when a group takes that arena (arena_pool.h).
 // Must never allocate through malloc, never return VA to the OS, and never
 // retag a chunk that may still hold a block (free() of any pointer relies
 // on it).
@@ -111,6 +113,13 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group);
 // slices stay writable (and stale: a block is published before it is handed
 // out). Allocates: never.
 void ReleaseChunks(void* start, size_t nr_chunks);
+
+// Tags chunk `index` (claimed, and holding no live block) for `group`
+// (kNoGroup: for nobody, while its arena is idle in the pool, arena_pool.h).
+// Its pages and map slices are untouched. The caller publishes the new tag
+// before any block of the chunk is handed out (engine lock, then the arena
+// index's release store). Allocates: never.
+void RetagChunk(size_t index, uint32_t group);
 
 // Chunks on the free list (a statistic). Allocates: never.
 size_t FreeChunks();

@@ -9,10 +9,12 @@
  * mg_group_reclaim gave them back, and
  * after each round RssAnon is at most 16 MiB above its value before the
  * first, and later rounds leave at most 1 MiB more than the first: a
- * destroyed group's arena, slabs and chunks go back. (What stays is a
- * high-water mark of the groups allocating at once, about 58 KB each,
- * reused by later groups: jemalloc's per-arena ctl statistics and the
- * slab-bin pool; docs/perf.md, "Groups".)
+ * destroyed group's slabs and pages go back, and its arena is reused by a
+ * later group (the pool of idle arenas) or destroyed with its chunks.
+ * (What stays is a high-water mark of the groups allocating at once, about
+ * 58 KB each, reused by later groups: jemalloc's per-arena ctl statistics
+ * and the slab-bin pool; and the bases of at most 32 idle arenas, about
+ * 51 KB each; docs/perf.md, "Groups".)
  * Prints "group_churn: OK" and exits 0 on success. */
 #define _GNU_SOURCE
 #include <dlfcn.h>

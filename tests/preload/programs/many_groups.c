@@ -17,8 +17,9 @@
  *    64 KiB per group that held an arena above what the empty groups cost
  *    (the registry entries stay for the next groups; per arena index ever
  *    used at once, jemalloc's ctl statistics, about 50 KB, stay in
- *    jemalloc's base and are reused by later arenas; docs/perf.md), and a
- *    new group allocates again.
+ *    jemalloc's base and are reused by later arenas; up to 32 arenas stay
+ *    idle in the pool, purged; docs/perf.md), and a new group allocates
+ *    again.
  * Prints "many_groups: OK" and exits 0 on success. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
