@@ -241,8 +241,7 @@ void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
     // No arena flag: a moved block goes to the thread's arena, which is the
     // owner's; the automatic tcache holds only the owner's blocks.
     q = mgje_rallocx(p, size, AlignFlags(align));
-  } else {
-    if (owner >= kMaxGroups) return nullptr;
+  } else if (owner < kMaxGroups) {
     uint32_t ind = ArenaOf(owner);
     if (ind != 0) {  // Else not an engine block.
       q = mgje_rallocx(

@@ -147,8 +147,9 @@ void CheckLargeBlock(const void* p, const char* call);
 // freed in the start map, in one compare-and-swap, or the call is reported
 // ("invalid pointer", "double free") and aborts. Of two threads freeing the
 // same block at once, one frees it and the other reports. Every free of a
-// large block takes this first (src/alloc's FreeMiss; the engine itself
-// for the blocks a realloc moves). Allocates: never. Lock-free.
+// large block by the program takes this first (src/alloc's FreeMiss); a
+// realloc that moves a block records the old one freed itself
+// (owner_table::MarkLargeFreed). Allocates: never. Lock-free.
 void ReleaseLargeBlock(const void* p, const char* call);
 
 // Called from the thread-exit hook: drops the thread's per-group caches.

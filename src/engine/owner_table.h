@@ -33,8 +33,9 @@
 // either engine) never share a start page, so one record per page is exact
 // at any offset (the mimalloc engine's blocks start 16 bytes into
 // mimalloc's). free, realloc and malloc_usable_size check a large pointer
-// against it (engine.h, CheckBlock and ReleaseLargeBlock): a pointer that is
-// not a live block's start is reported instead of being freed.
+// against it (engine.h: ReleaseLargeBlock, CheckBlock, CheckLargeBlock): a
+// pointer that is not a live block's start is reported instead of being
+// freed.
 //
 // Encoding: a table entry holds `group ^ kNoGroup`, so the zero-filled table
 // (fresh anonymous memory, never touched for unclaimed chunks) reads as
@@ -118,9 +119,9 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group);
 
 // Gives back `nr_chunks` chunks from `start` (claimed, and holding no block
 // any more): their pages go back to the OS (MADV_DONTNEED), their tag to
-// kNoGroup, and each chunk to the free list. Their page-map and side-map
-// slices stay writable (and stale: a block is published before it is handed
-// out). Allocates: never.
+// kNoGroup, and each chunk to the free list. Their page-map, side-map and
+// start-map slices stay writable (and stale: a block is published before
+// it is handed out). Allocates: never.
 void ReleaseChunks(void* start, size_t nr_chunks);
 
 // Chunks on the free list (a statistic). Allocates: never.
