@@ -125,8 +125,13 @@ void FreeMiss(void* p) {
       FreeForeign(p);
       return;
     }
-    usable = engine::UsableSize(p);
   }
+  // A large block: checked and recorded as freed before anything reads it
+  // (an interior pointer or a double free aborts here, engine.h).
+  if (cls == 0 || cls >= engine::kFrontFirstLarge) {
+    engine::ReleaseLargeBlock(p, "free");
+  }
+  if (usable == 0) usable = engine::UsableSize(p);
   MG_DCHECK(owner == owner_table::OwnerOf(p));
   // A thread whose first call is a free is set up first, so that its exit
   // hook flushes the caches this free may fill (small blocks charge
@@ -180,7 +185,10 @@ uint64_t ForeignFrees() {
 
 size_t UsableSize(const void* p) {
   if (p == nullptr) return 0;
-  if (owner_table::OwnerOf(p) != kNoGroup) return engine::UsableSize(p);
+  if (owner_table::OwnerOf(p) != kNoGroup) {
+    engine::CheckLargeBlock(p, "malloc_usable_size");
+    return engine::UsableSize(p);
+  }
   if (IsBootstrap(p)) return BootstrapSize(p);
   return 0;
 }

@@ -27,7 +27,9 @@ MG_NOINLINE void FreeForeign(void* p);
 // blocks either (another allocator's, stack, wild). Relaxed snapshot.
 uint64_t ForeignFrees();
 
-// Usable size of any pointer (0 for foreign ones).
+// Usable size of any pointer (0 for foreign ones); a pointer into the
+// engine's memory that is not a live large block's start is reported and
+// aborts (engine::CheckLargeBlock).
 size_t UsableSize(const void* p);
 
 }  // namespace memgroup::internal::alloc

@@ -1,10 +1,14 @@
-// Validation of the pointers passed to free and realloc (engine.h,
-// CheckBlock): interior pointers and double frees of slab regions, found
-// through the page map and the slab header, and in check mode through the
-// thread's caches and the slab's free bitmap. Must never allocate or take a
-// lock other than a slab bin's (check mode only).
+// Validation of the pointers passed to free, realloc and
+// malloc_usable_size (engine.h, CheckBlock, CheckLargeBlock,
+// ReleaseLargeBlock): interior pointers and double frees of slab regions,
+// found through the page map and the slab header, and in check mode through
+// the thread's caches and the slab's free bitmap; interior pointers and
+// double frees of large blocks, found through the start map (owner_table.h),
+// in every mode. Must never allocate or take a lock other than a slab bin's
+// (check mode only).
 #include "base/check.h"
 #include "engine/engine.h"
+#include "engine/engine_internal.h"
 #include "engine/front_cache_internal.h"
 #include "engine/other_cache.h"
 #include "engine/owner_table.h"
@@ -31,7 +35,39 @@ bool InCache(const FrontCache* fc, uint32_t group, uint32_t cls,
   return false;
 }
 
+// Reports a large-block check that failed: `found` is the start record of
+// p's page. Freed at p's own offset: p was a block's start, freed already.
+[[noreturn]] MG_NOINLINE MG_COLD void BadLarge(const void* p, const char* call,
+                                               uint16_t found) {
+  const uint16_t freed = static_cast<uint16_t>(
+      owner_table::StartRecordOf(reinterpret_cast<uintptr_t>(p)) |
+      owner_table::kStartFreed);
+  BadPointer(call, found == freed ? "double free" : "invalid pointer", p);
+}
+
+// The check of a large block that stays live (realloc, malloc_usable_size).
+MG_ALWAYS_INLINE void CheckLive(const void* p, const char* call) {
+  if (!LargeStartsKept()) return;
+  const uint16_t found = owner_table::LargeStartRecord(p);
+  if (MG_UNLIKELY(found !=
+                  owner_table::StartRecordOf(reinterpret_cast<uintptr_t>(p)))) {
+    BadLarge(p, call, found);
+  }
+}
+
 }  // namespace
+
+void CheckLargeBlock(const void* p, const char* call) {
+  if (IsSlabClass(ClassOf(p))) return;
+  CheckLive(p, call);
+}
+
+void ReleaseLargeBlock(const void* p, const char* call) {
+  if (!LargeStartsKept()) return;
+  uint16_t found = 0;
+  if (MG_LIKELY(owner_table::TakeLargeStart(p, &found))) return;
+  BadLarge(p, call, found);
+}
 
 void SetCheckMode(bool on) {
   g_check_mode = on;
@@ -45,7 +81,10 @@ void CheckBlock(const void* p, const char* call) {
   const uint32_t entry = owner_table::PageEntry(p);
   const uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
   const uint32_t group = entry >> owner_table::kEntryGroupShift;
-  if (cls == 0 || cls >= kFrontFirstLarge) return;  // large: not checked
+  if (!IsSlabClass(cls)) {
+    CheckLive(p, call);  // A large block (its page holds no slab region).
+    return;
+  }
   switch (slab::CheckRegion(p, group, cls, g_check_mode)) {
     case slab::RegionState::kInterior:
       BadPointer(call, "invalid pointer", p);

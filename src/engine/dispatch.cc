@@ -223,24 +223,37 @@ void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
     void* moved = Alloc(owner, size, align, false, new_usable);
     if (moved == nullptr) return nullptr;
     memcpy(moved, p, old_usable < size ? old_usable : size);
+    // A large block is freed here, not through ReleaseLargeBlock: its
+    // start record (checked live by the caller) goes to freed first.
+    if (old_cls == 0 && LargeStartsKept()) owner_table::MarkLargeFreed(p);
     Free(p, owner);
     return moved;
   }
   if (UsesMimalloc()) return mi::ReallocLarge(p, size, align, owner, new_usable);
+  // jemalloc frees p itself if it moves the block, and another thread may
+  // then get its memory and record a block there: p's record goes to freed
+  // before the call, and back to live if nothing moved (failure; in place,
+  // Published below records it again).
+  const bool kept = LargeStartsKept();
+  if (kept) owner_table::MarkLargeFreed(p);
   void* q = nullptr;
   if (owner == t_bound) {
     // No arena flag: a moved block goes to the thread's arena, which is the
     // owner's; the automatic tcache holds only the owner's blocks.
     q = mgje_rallocx(p, size, AlignFlags(align));
-  } else {
-    if (owner >= kMaxGroups) return nullptr;
+  } else if (owner < kMaxGroups) {
     uint32_t ind = ArenaOf(owner);
-    if (ind == 0) return nullptr;  // Not an engine block.
-    q = mgje_rallocx(
-        p, size, MALLOCX_ARENA(ind) | TcacheFlags(owner) | AlignFlags(align));
+    if (ind != 0) {  // Else not an engine block.
+      q = mgje_rallocx(
+          p, size, MALLOCX_ARENA(ind) | TcacheFlags(owner) | AlignFlags(align));
+    }
   }
   // In place or moved, the block may have a new class.
-  if (q != nullptr) (void)Published(q, owner, ClassOfUsable(mgje_sallocx(q, 0)));
+  if (q != nullptr) {
+    (void)Published(q, owner, ClassOfUsable(mgje_sallocx(q, 0)));
+  } else if (kept) {
+    owner_table::MarkLargeLive(p);  // Unchanged and still the caller's.
+  }
   return q;
 }
 

@@ -144,9 +144,23 @@ void SetCheckMode(bool on);
 bool CheckMode();
 // Validates p, a pointer of one of our chunks passed to `call` ("free",
 // "realloc"): reports (BadPointer) and aborts if it is not the start of a
-// live slab region, or, in check mode, is already free. Large blocks are
-// not checked. Allocates: never.
+// live slab region, or, in check mode, is already free; or, when its page
+// holds no slab region, if it is not the start of a live large block (the
+// start map, owner_table.h: "invalid pointer", or "double free" for a
+// large block freed already). Allocates: never.
 void CheckBlock(const void* p, const char* call);
+// CheckBlock for large blocks only (a pointer whose page holds slab regions
+// passes): malloc_usable_size's check. Allocates: never.
+void CheckLargeBlock(const void* p, const char* call);
+// The check of a large block's free, before anything reads the block: p
+// (in one of our chunks, its page holding no slab region) goes from live to
+// freed in the start map, in one compare-and-swap, or the call is reported
+// ("invalid pointer", "double free") and aborts. Of two threads freeing the
+// same block at once, one frees it and the other reports. Every free of a
+// large block by the program takes this first (src/alloc's FreeMiss); a
+// realloc that moves a block records the old one freed itself
+// (owner_table::MarkLargeFreed). Allocates: never. Lock-free.
+void ReleaseLargeBlock(const void* p, const char* call);
 
 // Called from the thread-exit hook: drops the thread's per-group caches.
 // After it, Alloc/Free still work but bypass thread caches.

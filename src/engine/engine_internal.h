@@ -152,11 +152,20 @@ MG_ALWAYS_INLINE int AlignFlags(size_t align) {
   return align <= 1 ? 0 : MALLOCX_LG_ALIGN(__builtin_ctzl(align));
 }
 
-// Records a block about to be handed out in the page map (owner_table.h):
-// every block the engine returns goes through here or front::Refill.
+// Whether the start map records large blocks (owner_table.h): whenever the
+// class tables are in use, which is what keeps every block under 16 KiB a
+// slab region. Without them (front::InitClasses failed: an unexpected
+// jemalloc) jemalloc serves every size and several blocks may start in one
+// page, so large blocks are not recorded or checked.
+MG_ALWAYS_INLINE bool LargeStartsKept() { return g_usable_of_class[1] != 0; }
+
+// Records a large block about to be handed out in the page map and, as live,
+// in the start map (owner_table.h): every large block the jemalloc engine
+// returns goes through here, FrontPop or front::Refill.
 MG_ALWAYS_INLINE void* Published(void* p, uint32_t group, uint32_t cls) {
   if (MG_LIKELY(p != nullptr)) {
     owner_table::PublishBlock(p, owner_table::MakeEntry(group, cls));
+    if (MG_LIKELY(LargeStartsKept())) owner_table::MarkLargeLive(p);
   }
   return p;
 }

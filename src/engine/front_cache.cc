@@ -272,6 +272,7 @@ void* Refill(FrontCache* fc, uint32_t cls) {
     if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
     return nullptr;
   }
+  owner_table::MarkLargeLive(p);  // Handed out: live in the start map.
   return p;
 }
 

@@ -40,6 +40,7 @@
 #include <cstdint>
 
 #include "base/macros.h"
+#include "engine/owner_table.h"
 
 namespace memgroup::internal::engine {
 
@@ -143,12 +144,19 @@ MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
 }
 
 // Pops a block of class `cls` (1 <= cls < kFrontClasses) from the calling
-// thread's cache `fc`, or nullptr if the bin is empty. Owner only; the
+// thread's cache `fc`, or nullptr if the bin is empty; a large block is
+// recorded as live in the start map (owner_table.h). Owner only; the
 // caller charges it. Allocates: never.
 MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   if (b.count == 0) return nullptr;
-  if (cls >= kFrontFirstLarge) fc->large_bytes -= b.size;
+  if (cls >= kFrontFirstLarge) {
+    // A large block goes back out: live again in the start map.
+    fc->large_bytes -= b.size;
+    void* p = BinPop(b);
+    owner_table::MarkLargeLive(p);
+    return p;
+  }
   return BinPop(b);
 }
 

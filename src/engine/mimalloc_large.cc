@@ -117,6 +117,7 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
     return nullptr;
   }
   HeaderOf(p) = usable;
+  owner_table::MarkLargeLive(p);  // Handed out: live in the start map.
   Count(group, 1, static_cast<int64_t>(usable));
   return p;
 }
@@ -146,6 +147,9 @@ void* ReallocLarge(void* p, size_t size, size_t align, uint32_t owner,
   void* q = AllocLarge(owner, size, align, false, usable);
   if (q == nullptr) return nullptr;
   memcpy(q, p, old < size ? old : size);
+  // Freed here, not through ReleaseLargeBlock: p's start record (checked
+  // live by the caller) goes to freed before mimalloc may reuse it.
+  owner_table::MarkLargeFreed(p);
   FreeLarge(p, owner);
   return q;
 }

@@ -23,6 +23,7 @@ constinit std::atomic<size_t> g_va_bytes{0};
 constinit std::atomic<std::atomic<uint32_t>*> g_table{nullptr};
 constinit std::atomic<std::atomic<uint32_t>*> g_page_map{nullptr};
 constinit std::atomic<char*> g_side_map{nullptr};
+constinit std::atomic<std::atomic<uint16_t>*> g_start_map{nullptr};
 
 namespace {
 
@@ -48,26 +49,32 @@ constinit size_t g_nfree = 0;
 // after Init returned (see its contract).
 constinit ReservationInfo g_reservation{};
 
-// Bytes of the page map and of the side map per chunk.
+// Bytes of the page map, the side map and the start map per chunk.
 constexpr size_t kMapBytesPerChunk = (kChunkBytes >> kPageShift) * sizeof(uint32_t);
 constexpr size_t kSideBytesPerChunk =
     (kChunkBytes >> kSideSlotShift) * kSideSlotBytes;
-// Both maps per mille of the reservation, rounded up (2: 1/1024 each).
+constexpr size_t kStartBytesPerChunk =
+    (kChunkBytes >> kPageShift) * sizeof(uint16_t);
+// The maps per mille of the reservation, rounded up (3: 1/1024 each for the
+// page and side maps, 1/2048 for the start map).
 constexpr size_t kMapsPerMille =
-    ((kMapBytesPerChunk + kSideBytesPerChunk) * 1000 + kChunkBytes - 1) /
+    ((kMapBytesPerChunk + kSideBytesPerChunk + kStartBytesPerChunk) * 1000 +
+     kChunkBytes - 1) /
     kChunkBytes;
 
 struct Maps {
   void* base;
   void* page_map;
   void* side_map;
+  void* start_map;
 };
 
-// Reserves a range of `va_bytes` and its page and side maps, all or nothing
-// (under RLIMIT_AS the range may fit and a map not).
+// Reserves a range of `va_bytes` and its page, side and start maps, all or
+// nothing (under RLIMIT_AS the range may fit and a map not).
 bool TryReserve(size_t va_bytes, Maps* out) {
   const size_t map_bytes = (va_bytes >> kPageShift) * sizeof(uint32_t);
   const size_t side_bytes = (va_bytes >> kChunkShift) * kSideBytesPerChunk;
+  const size_t start_bytes = (va_bytes >> kChunkShift) * kStartBytesPerChunk;
   void* base = MetaReserve(va_bytes, kChunkBytes);
   if (base == nullptr) return false;
   // 4 bytes per 4 KiB page of the reservation (1 GiB for 1 TiB), reserved
@@ -78,12 +85,16 @@ bool TryReserve(size_t va_bytes, Maps* out) {
   // The side map, the same way.
   void* side_map =
       page_map == nullptr ? nullptr : MetaReserve(side_bytes, kPageSize);
-  if (side_map == nullptr) {
-    MetaUnmap(page_map, map_bytes);  // No-op for nullptr.
+  // The start map, the same way.
+  void* start_map =
+      side_map == nullptr ? nullptr : MetaReserve(start_bytes, kPageSize);
+  if (start_map == nullptr) {
+    MetaUnmap(side_map, side_bytes);  // No-op for nullptr.
+    MetaUnmap(page_map, map_bytes);   // No-op for nullptr.
     MetaUnmap(base, va_bytes);
     return false;
   }
-  *out = Maps{base, page_map, side_map};
+  *out = Maps{base, page_map, side_map, start_map};
   return true;
 }
 
@@ -104,7 +115,7 @@ int CommitMapSlice(uintptr_t map, size_t bytes_per_chunk, size_t first,
 bool Init() {
   if (g_va_bytes.load(std::memory_order_relaxed) != 0) return true;  // Under the init lock.
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
-  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  static_assert(sizeof(std::atomic<uint16_t>) == sizeof(uint16_t));
   static_assert(kMaxGroups <= kNoGroup, "group ids must fit the 16-bit table");
   // The table always covers kVaBytes (1 MiB, untouched beyond the chunks
   // actually claimed), whatever size the reservation ends up with.
@@ -134,6 +145,9 @@ bool Init() {
     va_bytes = (va_bytes >> 1) & ~(kChunkBytes - 1);
     if (va_bytes < kMinVaBytes) va_bytes = kMinVaBytes;
   }
+  // Relaxed: published by the release store of g_va_bytes below.
+  g_start_map.store(static_cast<std::atomic<uint16_t>*>(maps.start_map),
+                    std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_side_map.store(static_cast<char*>(maps.side_map), std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
@@ -207,6 +221,11 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
     rc = CommitMapSlice(reinterpret_cast<uintptr_t>(
                             g_side_map.load(std::memory_order_relaxed)),
                         kSideBytesPerChunk, first, nr_chunks);
+  }
+  if (rc == 0) {
+    rc = CommitMapSlice(reinterpret_cast<uintptr_t>(
+                            g_start_map.load(std::memory_order_relaxed)),
+                        kStartBytesPerChunk, first, nr_chunks);
   }
   errno = saved;
   if (rc != 0) return nullptr;  // The chunks stay untagged and unused.

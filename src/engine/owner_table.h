@@ -28,6 +28,17 @@
 // The side map: kSideSlotBytes per 64 KiB of the reservation, mapped like
 // the page map, for the slab layer's out-of-line headers (SideSlot).
 //
+// The start map: `uint16_t start[g_va_bytes >> kPageShift]`, one per page,
+// mapped like the page map: where the live large block that starts in the
+// page starts (its offset in the page + 1), or that the block that started
+// there was freed (kStartFreed set), or 0. Large blocks (16 KiB and more, on
+// either engine) never share a start page, so one record per page is exact
+// at any offset (the mimalloc engine's blocks start 16 bytes into
+// mimalloc's). free, realloc and malloc_usable_size check a large pointer
+// against it (engine.h: ReleaseLargeBlock, CheckBlock, CheckLargeBlock): a
+// pointer that is not a live block's start is reported instead of being
+// freed.
+//
 // Encoding: a table entry holds `group ^ kNoGroup`, so the zero-filled table
 // (fresh anonymous memory, never touched for unclaimed chunks) reads as
 // kNoGroup without initialising 2 MiB of it.
@@ -70,6 +81,7 @@ MG_HIDDEN extern constinit std::atomic<size_t> g_va_bytes;
 MG_HIDDEN extern constinit std::atomic<std::atomic<uint32_t>*> g_table;
 MG_HIDDEN extern constinit std::atomic<std::atomic<uint32_t>*> g_page_map;
 MG_HIDDEN extern constinit std::atomic<char*> g_side_map;
+MG_HIDDEN extern constinit std::atomic<std::atomic<uint16_t>*> g_start_map;
 
 inline constexpr size_t kPageShift = 12;
 // Page-map entry: `group << kEntryGroupShift | cls`, cls in [0, 256). 0 (the
@@ -109,9 +121,9 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group);
 
 // Gives back `nr_chunks` chunks from `start` (claimed, and holding no block
 // any more): their pages go back to the OS (MADV_DONTNEED), their tag to
-// kNoGroup, and each chunk to the free list. Their page-map and side-map
-// slices stay writable (and stale: a block is published before it is handed
-// out). Allocates: never.
+// kNoGroup, and each chunk to the free list. Their page-map, side-map and
+// start-map slices stay writable (and stale: a block is published before
+// it is handed out). Allocates: never.
 void ReleaseChunks(void* start, size_t nr_chunks);
 
 // Tags chunk `index` (claimed, and holding no live block) for `group`
@@ -240,6 +252,82 @@ MG_ALWAYS_INLINE bool PublishOwned(const void* p, uint32_t group,
   // Relaxed: as in PublishBlock.
   map[off >> kPageShift].store(entry, std::memory_order_relaxed);
   return true;
+}
+
+// Large-block start records (the start map). A record is written for a
+// large block before any pointer to it is handed out, as its page-map entry
+// is, and taken (live -> freed) by the one free that wins it: concurrent
+// frees of one pointer meet in a single compare-and-swap on one atomic, so
+// exactly one of them succeeds whatever the order. The memory of a freed
+// block goes back to the engine only after its record was taken, and the
+// engine's own synchronization orders that before any reuse that writes the
+// record again. No data is published through a record: relaxed throughout.
+inline constexpr uint16_t kStartFreed = 0x8000;
+// The record a live block starting at p reads (offset in its page + 1).
+MG_ALWAYS_INLINE constexpr uint16_t StartRecordOf(uintptr_t p) {
+  return static_cast<uint16_t>((p & ((uintptr_t{1} << kPageShift) - 1)) + 1);
+}
+// The record of the page holding p, a pointer into a claimed chunk.
+MG_ALWAYS_INLINE std::atomic<uint16_t>& StartSlotOf(const void* p) {
+  // Immutable after Init, which happened before any block existed.
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
+                        g_va_base.load(std::memory_order_relaxed);
+  // Immutable after Init (as above).
+  return g_start_map.load(std::memory_order_relaxed)[off >> kPageShift];
+}
+
+// Writes `record` for the page holding p, a block in a claimed chunk; a
+// pointer outside the reservation is ignored (as PublishBlock does).
+MG_ALWAYS_INLINE void StoreStartRecord(const void* p, uint16_t record) {
+  // Immutable after Init, which happened before any block existed.
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
+                        g_va_base.load(std::memory_order_relaxed);
+  // Immutable after Init (as above).
+  if (MG_UNLIKELY(off >= g_va_bytes.load(std::memory_order_relaxed))) return;
+  // Relaxed: see "Large-block start records"; a live record precedes every
+  // pointer to the block, as the page-map entry does, and a freed one the
+  // block's return to the engine.
+  g_start_map.load(std::memory_order_relaxed)[off >> kPageShift].store(
+      record, std::memory_order_relaxed);
+}
+
+// Records p, a large block about to be handed out, as live. Allocates:
+// never. Lock-free.
+MG_ALWAYS_INLINE void MarkLargeLive(const void* p) {
+  StoreStartRecord(p, StartRecordOf(reinterpret_cast<uintptr_t>(p)));
+}
+
+// Records p, a live large block that the engine is about to free itself
+// (a realloc that moves it), as freed. Allocates: never. Lock-free.
+MG_ALWAYS_INLINE void MarkLargeFreed(const void* p) {
+  StoreStartRecord(
+      p, static_cast<uint16_t>(StartRecordOf(reinterpret_cast<uintptr_t>(p)) |
+                               kStartFreed));
+}
+
+// Takes p's record from live to freed: true if p was the start of a live
+// large block (now freed), else false with the record found in *found
+// (kStartFreed | StartRecordOf(p): p was freed already; anything else: p is
+// no block's start). Allocates: never. Lock-free (one compare-and-swap).
+MG_ALWAYS_INLINE bool TakeLargeStart(const void* p, uint16_t* found) {
+  uint16_t want = StartRecordOf(reinterpret_cast<uintptr_t>(p));
+  // Relaxed on both outcomes: see "Large-block start records"; the
+  // read-modify-write alone decides which of two frees of p wins.
+  if (StartSlotOf(p).compare_exchange_strong(
+          want, static_cast<uint16_t>(want | kStartFreed),
+          std::memory_order_relaxed, std::memory_order_relaxed)) {
+    return true;
+  }
+  *found = want;
+  return false;
+}
+
+// The record of p's page, for checks that do not free (realloc,
+// malloc_usable_size). Allocates: never. Lock-free.
+MG_ALWAYS_INLINE uint16_t LargeStartRecord(const void* p) {
+  // Relaxed: see "Large-block start records"; the caller holds p through a
+  // happens-before chain from the allocation that wrote it.
+  return StartSlotOf(p).load(std::memory_order_relaxed);
 }
 
 }  // namespace memgroup::internal::owner_table

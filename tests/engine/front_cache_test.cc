@@ -85,6 +85,14 @@ uint32_t ExpectedEntry(const void* p, uint32_t group) {
   return MakeEntry(group, ClassOfUsable(engine::UsableSize(p)));
 }
 
+// Whether a block handed out carries the start record it must: live at its
+// own offset for a large block (16 KiB and more); small blocks have none.
+bool StartRecorded(const void* p) {
+  if (engine::UsableSize(p) < 16 * kKiB) return true;
+  return owner_table::LargeStartRecord(p) ==
+         owner_table::StartRecordOf(reinterpret_cast<uintptr_t>(p));
+}
+
 // Bytes the large bins of `fc` hold (each bin at most one block).
 uint64_t HeldLargeBytes(const FrontCache* fc) {
   uint64_t sum = 0;
@@ -257,6 +265,9 @@ void CheckEntries(uint32_t group, int* bad) {
               << "size " << size << " align " << align << " zero " << zero
               << " usable " << engine::UsableSize(p);
           *bad += PageEntry(p) != ExpectedEntry(p, group);
+          EXPECT_TRUE(StartRecorded(p))
+              << "size " << size << " align " << align << " zero " << zero;
+          *bad += !StartRecorded(p);
           if (zero) {
             const unsigned char* c = static_cast<const unsigned char*>(p);
             size_t n = size < 64 * kKiB ? size : 64 * kKiB;
@@ -287,6 +298,31 @@ TEST_F(FrontCacheTest, EveryBlockIsPublishedWithItsGroupAndClass) {
   EXPECT_EQ(bad, 0);
 }
 
+// The start map: a large block's record goes from live to freed once, in
+// one compare-and-swap; a pointer that is not the block's start, or a
+// second take, fails and reads what the report is made from.
+TEST_F(FrontCacheTest, LargeStartRecordIsTakenOnce) {
+  OnBoundThread(215, [&] {
+    for (size_t size : {size_t{100} * kKiB, 4 * kMiB, 6 * kMiB}) {
+      char* p = static_cast<char*>(engine::Alloc(215, size, 0, false));
+      ASSERT_NE(p, nullptr);
+      const uint16_t live =
+          owner_table::StartRecordOf(reinterpret_cast<uintptr_t>(p));
+      const uint16_t freed =
+          static_cast<uint16_t>(live | owner_table::kStartFreed);
+      EXPECT_EQ(owner_table::LargeStartRecord(p), live) << size;
+      uint16_t found = 0;
+      EXPECT_FALSE(owner_table::TakeLargeStart(p + 16, &found)) << size;
+      EXPECT_EQ(found, live);
+      EXPECT_TRUE(owner_table::TakeLargeStart(p, &found)) << size;
+      EXPECT_EQ(owner_table::LargeStartRecord(p), freed);
+      EXPECT_FALSE(owner_table::TakeLargeStart(p, &found)) << size;
+      EXPECT_EQ(found, freed);
+      engine::Free(p, 215);
+    }
+  });
+}
+
 // Realloc (moved or in place) and ResizeInPlace republish the block with its
 // new class.
 void CheckReallocEntries(uint32_t owner) {
@@ -296,11 +332,20 @@ void CheckReallocEntries(uint32_t owner) {
   void* p = engine::Alloc(owner, 10, 0, false);
   ASSERT_NE(p, nullptr);
   for (size_t size : steps) {
+    const bool was_large = engine::UsableSize(p) >= 16 * kKiB;
     void* q = engine::Realloc(p, size, 0, owner);
     ASSERT_NE(q, nullptr) << size;
     EXPECT_EQ(engine::OwnerOf(q), owner);
     EXPECT_EQ(PageEntry(q), ExpectedEntry(q, owner))
         << "realloc to " << size << " usable " << engine::UsableSize(q);
+    EXPECT_TRUE(StartRecorded(q)) << "realloc to " << size;
+    // A large block that moved is recorded as freed at its old address.
+    if (q != p && was_large) {
+      EXPECT_EQ(owner_table::LargeStartRecord(p),
+                owner_table::StartRecordOf(reinterpret_cast<uintptr_t>(p)) |
+                    owner_table::kStartFreed)
+          << "realloc to " << size;
+    }
     p = q;
   }
   void* q = engine::Realloc(p, 100000, 64 * kKiB, owner);

@@ -1,0 +1,268 @@
+// free, realloc and malloc_usable_size of pointers that are no live large
+// block (16 KiB and more): an interior pointer or a block freed already
+// aborts with a glibc-style line naming the call (docs/preload.md, "Invalid
+// frees"), on either engine (the test names end in .jemalloc or .mimalloc);
+// valid large blocks freed, resized and passed between threads are never
+// reported. Built twice: `large_bad_free_test` calls src/alloc's entry
+// points in library mode (every preset, the sanitizers included), and
+// `large_bad_free_preload_test` (MG_BAD_FREE_PRELOAD) the process's malloc,
+// which is libmemgroup.so's.
+#include "memgroup/memgroup.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#ifndef MG_BAD_FREE_PRELOAD
+#include "alloc/alloc_path.h"
+#include "alloc/resize.h"
+#include "alloc/slow_path.h"
+#endif
+
+namespace {
+
+#ifdef MG_BAD_FREE_PRELOAD
+void* Malloc(size_t n) { return malloc(n); }
+void Free(void* p) { free(p); }
+void* Realloc(void* p, size_t n) { return realloc(p, n); }
+size_t Usable(void* p) { return malloc_usable_size(p); }
+#else
+namespace ma = memgroup::internal::alloc;
+void* Malloc(size_t n) { return ma::AllocImpl(n, 0, false); }
+void Free(void* p) { ma::FreeImpl(p); }
+void* Realloc(void* p, size_t n) { return ma::Realloc(p, n); }
+size_t Usable(void* p) { return ma::UsableSize(p); }
+#endif
+
+void Escape(void* p) { __asm__ volatile("" : : "g"(p) : "memory"); }
+
+constexpr size_t kKiB = 1024;
+constexpr size_t kMiB = 1024 * 1024;
+
+// The line memgroup writes for `call` and `what` (a regex; the address
+// differs in the child a death test runs).
+std::string Report(const char* call, const char* what) {
+  return std::string("memgroup: ") + call + "\\(\\): " + what +
+         " 0x[0-9a-f]+\n";
+}
+
+// 100 KB and 4 MB (the largest class the thread caches hold), and 6 MiB
+// (above them: the jemalloc engine's uncached path).
+constexpr size_t kSizes[] = {100 * kKiB, 4 * kMiB, 6 * kMiB};
+
+char* Block(size_t size) {
+  char* p = static_cast<char*>(Malloc(size));
+  EXPECT_NE(p, nullptr);
+  Escape(p);
+  return p;
+}
+
+// Each death test re-runs the binary (threadsafe style): the environment
+// (MEMGROUP_ENGINE) reaches the child's library init.
+class LargeBadFreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(LargeBadFreeTest, InteriorFreeAborts) {
+  for (size_t size : kSizes) {
+    SCOPED_TRACE(size);
+    char* p = Block(size);
+    EXPECT_EXIT(Free(p + 16), ::testing::KilledBySignal(SIGABRT),
+                Report("free", "invalid pointer"));
+    // Deeper in, past the first page.
+    EXPECT_EXIT(Free(p + size / 2 + 16), ::testing::KilledBySignal(SIGABRT),
+                Report("free", "invalid pointer"));
+    Free(p);
+  }
+}
+
+TEST_F(LargeBadFreeTest, DoubleFreeAborts) {
+  for (size_t size : kSizes) {
+    SCOPED_TRACE(size);
+    char* p = Block(size);
+    Free(p);
+    EXPECT_EXIT(Free(p), ::testing::KilledBySignal(SIGABRT),
+                Report("free", "double free"));
+  }
+}
+
+TEST_F(LargeBadFreeTest, DoubleFreeFromAnotherThreadAborts) {
+  for (size_t size : kSizes) {
+    SCOPED_TRACE(size);
+    char* p = Block(size);
+    std::thread([p] { Free(p); }).join();
+    EXPECT_EXIT(Free(p), ::testing::KilledBySignal(SIGABRT),
+                Report("free", "double free"));
+  }
+}
+
+// Two threads free the same block at the same instant: exactly one of them
+// frees it, the other reports.
+TEST_F(LargeBadFreeTest, ConcurrentDoubleFreeAborts) {
+  for (size_t size : kSizes) {
+    SCOPED_TRACE(size);
+    EXPECT_EXIT(
+        {
+          char* p = Block(size);
+          std::atomic<int> ready{0};
+          auto racer = [&] {
+            ready.fetch_add(1, std::memory_order_relaxed);
+            while (ready.load(std::memory_order_relaxed) < 2) {
+            }
+            Free(p);
+          };
+          std::thread a(racer);
+          std::thread b(racer);
+          a.join();
+          b.join();
+        },
+        ::testing::KilledBySignal(SIGABRT), Report("free", "double free"));
+  }
+}
+
+TEST_F(LargeBadFreeTest, InteriorReallocAborts) {
+  for (size_t size : kSizes) {
+    SCOPED_TRACE(size);
+    char* p = Block(size);
+    EXPECT_EXIT(Escape(Realloc(p + 16, size * 2)),
+                ::testing::KilledBySignal(SIGABRT),
+                Report("realloc", "invalid pointer"));
+    EXPECT_EXIT(Escape(Realloc(p + 16, 100)),
+                ::testing::KilledBySignal(SIGABRT),
+                Report("realloc", "invalid pointer"));
+    Free(p);
+  }
+}
+
+TEST_F(LargeBadFreeTest, ReallocOfAFreedBlockAborts) {
+  for (size_t size : kSizes) {
+    SCOPED_TRACE(size);
+    char* p = Block(size);
+    Free(p);
+    EXPECT_EXIT(Escape(Realloc(p, size * 2)),
+                ::testing::KilledBySignal(SIGABRT),
+                Report("realloc", "double free"));
+  }
+}
+
+TEST_F(LargeBadFreeTest, UsableSizeOfAnInteriorPointerAborts) {
+  for (size_t size : kSizes) {
+    SCOPED_TRACE(size);
+    char* p = Block(size);
+    EXPECT_GE(Usable(p), size);
+    EXPECT_EXIT(Escape(reinterpret_cast<void*>(Usable(p + 16))),
+                ::testing::KilledBySignal(SIGABRT),
+                Report("malloc_usable_size", "invalid pointer"));
+    Free(p);
+  }
+}
+
+// A block that realloc moved is freed: its old address is reported.
+TEST_F(LargeBadFreeTest, FreeOfTheAddressReallocMovedAborts) {
+  for (size_t size : kSizes) {
+    SCOPED_TRACE(size);
+    char* p = Block(size);
+    char* keep = Block(size);  // in the way of growth in place, likely
+    char* q = static_cast<char*>(Realloc(p, size * 3));
+    ASSERT_NE(q, nullptr);
+    if (q != p) {
+      EXPECT_EXIT(Free(p), ::testing::KilledBySignal(SIGABRT),
+                  Report("free", "double free"));
+    }
+    Free(q);
+    Free(keep);
+  }
+}
+
+// Valid blocks: resized across the small/large boundary and between large
+// classes, with their contents, then freed; none is reported.
+TEST_F(LargeBadFreeTest, ValidResizesAndFreesPass) {
+  for (size_t n : kSizes) {
+    SCOPED_TRACE(n);
+    char* p = Block(n);
+    memset(p, 0x5a, 64);
+    for (size_t size : {n * 2, n / 2, size_t{100}, n, size_t{20000}, n + 1}) {
+      p = static_cast<char*>(Realloc(p, size));
+      ASSERT_NE(p, nullptr);
+      ASSERT_GE(Usable(p), size);
+      for (int i = 0; i < 64; ++i) ASSERT_EQ(p[i], 0x5a);
+    }
+    Free(p);
+    // The same memory, handed out again, is live again.
+    char* again = Block(n);
+    EXPECT_GE(Usable(again), n);
+    Free(again);
+  }
+}
+
+// Large blocks of random sizes passed between threads and groups through a
+// shared array: each is freed (or grown or shrunk, then freed) by whichever
+// thread takes it. Nothing is reported, every group ends at 0.
+TEST(LargeFreeStressTest, CrossThreadFreesPass) {
+  mg_group_t groups[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    const std::string name = "large-free-" + std::to_string(getpid()) + "-" +
+                             std::to_string(i);
+    ASSERT_EQ(0, mg_group_create(mg_root(), name.c_str(), &groups[i]));
+  }
+  constexpr int kThreads = 4;
+  constexpr int kSlots = 64;
+  const char* env = getenv("MG_LARGE_FREE_OPS");
+  const int ops = env != nullptr ? atoi(env) : 4000;
+  std::atomic<void*> slots[kSlots];
+  for (auto& s : slots) s.store(nullptr, std::memory_order_relaxed);
+  auto worker = [&](int id) {
+    mg_thread_set_group(groups[id % 2]);
+    std::mt19937_64 rng(static_cast<uint64_t>(id) * 7919 + 1);
+    for (int i = 0; i < ops; ++i) {
+      const uint64_t r = rng();
+      // 16 KiB to 1 MiB mostly, up to 6 MiB now and then, some small ones.
+      size_t size = r % 32 == 0   ? 16 * kKiB + r % (6 * kMiB)
+                    : r % 16 == 1 ? 8 + r % 4000
+                                  : 16 * kKiB + r % kMiB;
+      char* p = static_cast<char*>(Malloc(size));
+      if (p == nullptr) continue;
+      p[0] = static_cast<char>(id);
+      p[size - 1] = static_cast<char>(id);
+      void* old =
+          slots[(r >> 20) % kSlots].exchange(p, std::memory_order_acq_rel);
+      if (old == nullptr) continue;
+      char* q = static_cast<char*>(old);
+      const size_t usable = Usable(q);
+      if ((r >> 40) % 4 == 0) {
+        const size_t to = (r >> 44) % 2 == 0 ? usable * 2 : usable / 3 + 1;
+        q = static_cast<char*>(Realloc(q, to));
+        if (q == nullptr) {
+          Free(old);
+          continue;
+        }
+      }
+      Free(q);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(worker, t);
+  for (auto& t : threads) t.join();
+  for (auto& s : slots) Free(s.exchange(nullptr, std::memory_order_relaxed));
+  for (mg_group_t g : groups) {
+    int64_t current = -1;
+    ASSERT_EQ(0, mg_group_current(g, 1, &current));
+    EXPECT_EQ(current, 0);
+    EXPECT_EQ(0, mg_group_destroy(g));
+  }
+}
+
+}  // namespace
