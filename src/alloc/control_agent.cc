@@ -119,9 +119,11 @@ void Start() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setsigmask_np(&attr, &all);
   pthread_t thread;
-  const int rc = CreateLibraryThread(&thread, &attr, AgentMain, nullptr);
+  // The mask is kept in an allocated extension of the attribute: without
+  // it (no memory) there is no agent rather than one open to signals.
+  int rc = pthread_attr_setsigmask_np(&attr, &all);
+  if (rc == 0) rc = CreateLibraryThread(&thread, &attr, AgentMain, nullptr);
   pthread_attr_destroy(&attr);
   // No agent (thread limit, memory): the slot's agent_tid stays 0 and the
   // requester reports the member as having none.
