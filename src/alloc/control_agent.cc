@@ -111,18 +111,20 @@ void Start() {
   // The program sees no errno of ours (this runs before main and in a fork
   // child's return from fork).
   const int saved_errno = errno;
-  // Every signal blocked in the new thread from its first instruction: the
+  // Every signal blocked in the new thread from its first instruction (the
+  // attribute's mask is installed by libc before the thread runs): the
   // program's signals go to its own threads, as without the agent.
-  sigset_t all, old;
+  sigset_t all;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_t thread;
-  const int rc = CreateThread(&thread, &attr, AgentMain, nullptr);
+  // The mask is kept in an allocated extension of the attribute: without
+  // it (no memory) there is no agent rather than one open to signals.
+  int rc = pthread_attr_setsigmask_np(&attr, &all);
+  if (rc == 0) rc = CreateLibraryThread(&thread, &attr, AgentMain, nullptr);
   pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   // No agent (thread limit, memory): the slot's agent_tid stays 0 and the
   // requester reports the member as having none.
   if (rc != 0) {

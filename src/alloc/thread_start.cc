@@ -30,6 +30,10 @@ struct StartRecord {
 constexpr size_t kStartRecords = 4096;
 constinit SpinLock g_start_lock;
 constinit StartRecord* g_start_pool = nullptr;  // guarded by g_start_lock
+// Records of the pool never handed out yet: the pool is taken from the
+// front, so that a process that starts one thread touches one page of it,
+// not the 32 a linked list of all records would.
+constinit size_t g_start_unused = 0;            // guarded by g_start_lock
 constinit StartRecord* g_start_free = nullptr;  // guarded by g_start_lock
 
 using PthreadCreateFn = int (*)(pthread_t*, const pthread_attr_t*,
@@ -54,18 +58,19 @@ void* StartTrampoline(void* arg) {
 
 StartRecord* TakeStartRecord() {
   SpinLockHolder h(&g_start_lock);
+  StartRecord* r = g_start_free;
+  if (r != nullptr) {
+    g_start_free = r->next_free;
+    return r;
+  }
   if (g_start_pool == nullptr) {
     g_start_pool =
         static_cast<StartRecord*>(MetaMap(kStartRecords * sizeof(StartRecord)));
     if (g_start_pool == nullptr) return nullptr;
-    for (size_t i = 0; i < kStartRecords; ++i) {
-      g_start_pool[i].next_free = g_start_free;
-      g_start_free = &g_start_pool[i];
-    }
+    g_start_unused = kStartRecords;
   }
-  StartRecord* r = g_start_free;
-  if (r != nullptr) g_start_free = r->next_free;
-  return r;
+  if (g_start_unused == 0) return nullptr;
+  return &g_start_pool[kStartRecords - g_start_unused--];
 }
 
 PthreadCreateFn RealPthreadCreate() {
@@ -99,6 +104,16 @@ int CreateThread(pthread_t* thread, const pthread_attr_t* attr,
   int rc = real(thread, attr, StartTrampoline, r);
   if (rc != 0) ReleaseStartRecord(r);
   return rc;
+}
+
+int CreateLibraryThread(pthread_t* thread, const pthread_attr_t* attr,
+                        void* (*start)(void*), void* arg) {
+  PthreadCreateFn real = RealPthreadCreate();
+  if (real == nullptr) {
+    RawLog("cannot resolve pthread_create");
+    return EAGAIN;
+  }
+  return real(thread, attr, start, arg);
 }
 
 void StartPrepareFork() { g_start_lock.Lock(); }

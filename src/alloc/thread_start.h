@@ -18,6 +18,12 @@ namespace memgroup::internal::alloc {
 int CreateThread(pthread_t* thread, const pthread_attr_t* attr,
                  void* (*start)(void*), void* arg);
 
+// libc's pthread_create without a start record: the new thread starts in
+// the root group (the library's own threads, which charge nothing of the
+// program's). EAGAIN when libc's pthread_create cannot be found.
+int CreateLibraryThread(pthread_t* thread, const pthread_attr_t* attr,
+                        void* (*start)(void*), void* arg);
+
 // fork(2): the record lock is held across fork (a leaf lock: taken first,
 // released last) and reset in the child, which may create threads (its
 // control agent) while a lost thread of the parent held it.
