@@ -335,11 +335,13 @@ absl::Status WithWritableJob(
         absl::StrCat(path, ": cannot map it: ", strerror(err)));
   }
   auto* base = static_cast<uint8_t*>(p);
-  uint32_t slots = 0;
+  uint32_t slots = 0, chunks = 0, entries = 0;
   JobError e = JobError::kOk;
-  bool ok = Guarded([&] { e = JobValidate(base, bytes, &slots); });
+  bool ok = Guarded(
+      [&] { e = JobValidate(base, bytes, &slots, &chunks, &entries); });
   if (ok && e == JobError::kOk) {
-    const JobView view{base, bytes, slots};
+    // The validated counts: the only bounds of the writes.
+    const JobView view{base, bytes, slots, chunks, entries};
     ok = Guarded([&] { write(view); });
   }
   munmap(p, bytes);
