@@ -308,7 +308,8 @@ def case_stat_json():
               "start_unix_ns": int, "current": int, "peak": int,
               "max": (int, type(None)), "high": (int, type(None)),
               "oom": dict, "failcnt": int, "events": dict, "stat": dict,
-              "members": list, "untracked": list}
+              "members": list, "untracked": list, "groups": list,
+              "groups_unpublished": int}
     check(set(doc) == set(schema), f"keys {sorted(doc)}")
     for k, t in schema.items():
         check(isinstance(doc[k], t), f"{k}: {doc[k]!r}")
@@ -326,6 +327,7 @@ def case_stat_json():
     check([u["pid"] for u in doc["untracked"]] == [sleep_pid],
           f"untracked {doc['untracked']} (sleep {sleep_pid})")
     check(doc["untracked"][0]["command"] == "sleep 60", f"{doc['untracked']}")
+    check(doc["groups"] == [] and doc["groups_unpublished"] == 0, f"{doc}")
     check(j.finish() == 0, "job failed")
 
 
