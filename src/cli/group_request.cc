@@ -35,8 +35,9 @@ GroupAnswer RequestGroup(const JobView& v, const JobGroupSnapshot& g,
     return a;
   }
   JobMember* owner = v.member(g.member_slot);
-  // Acquire: pairs with the claimer's release store of Active and the
-  // agent's release store of its tid (job_block.h).
+  // Acquire: pairs with the claimer's release store of Active; the pid and
+  // start time after it are relaxed (ordered by it). agent_tid: acquire,
+  // pairs with the agent's release store (job_block.h).
   if (owner->state.load(std::memory_order_acquire) != kMemberActive ||
       owner->pid.load(std::memory_order_relaxed) != g.pid ||
       owner->start_ticks.load(std::memory_order_relaxed) != g.start_ticks) {
