@@ -21,6 +21,7 @@
 #include "base/sys.h"
 #include "engine/engine.h"
 #include "group/charger.h"
+#include "group/job_groups.h"
 #include "group/job_member.h"
 #include "group/reclaim.h"
 #include "group/registry.h"
@@ -39,6 +40,19 @@ constexpr int64_t kOuterPollNs = 200'000'000;
 // per process).
 constinit uint32_t g_purge_groups[kMaxGroups] = {};
 
+// Returns group `g`'s free engine pages to the OS: the bytes its arena's
+// resident count fell by.
+int64_t PurgeGroup(uint32_t g) {
+  EngineGroupStats before{}, after{};
+  const bool measured = engine::GroupStats(g, &before);
+  engine::Purge(g);
+  if (measured && engine::GroupStats(g, &after) &&
+      before.resident_bytes > after.resident_bytes) {
+    return static_cast<int64_t>(before.resident_bytes - after.resident_bytes);
+  }
+  return 0;
+}
+
 // Returns the free pages of every group's arena (destroyed groups still
 // holding blocks included) to the OS; the bytes the engines' resident
 // counts fell by.
@@ -50,16 +64,7 @@ int64_t PurgeEngine() {
     if (n < kMaxGroups) groups[n++] = g;
   });
   int64_t purged = 0;
-  for (uint32_t k = 0; k < n; ++k) {
-    EngineGroupStats before{}, after{};
-    const bool measured = engine::GroupStats(groups[k], &before);
-    engine::Purge(groups[k]);
-    if (measured && engine::GroupStats(groups[k], &after) &&
-        before.resident_bytes > after.resident_bytes) {
-      purged += static_cast<int64_t>(before.resident_bytes -
-                                     after.resident_bytes);
-    }
-  }
+  for (uint32_t k = 0; k < n; ++k) purged += PurgeGroup(groups[k]);
   return purged;
 }
 
@@ -86,8 +91,14 @@ void* AgentMain(void*) {
     if (slots[pos] != nullptr) seen[pos] = JobAgentListen(slots[pos], tid);
   }
   if (levels == 0 || slots[0] == nullptr) return nullptr;
-  const int64_t timeout = levels > 1 ? kOuterPollNs : -1;
+  // The process's groups (job_groups.h): published now, then refreshed at
+  // each wake, which comes at least every kPublishIntervalNs while there
+  // are some. A group request wakes the agent without changing its word.
+  bool fresh = PublishGroups();
   for (;;) {
+    const int64_t timeout = fresh             ? kPublishIntervalNs
+                            : levels > 1      ? kOuterPollNs
+                                              : -1;
     uint32_t seq = 0;
     int64_t bytes = 0;
     if (JobAgentWait(slots[0], seen[0], timeout, &seq, &bytes)) {
@@ -101,6 +112,8 @@ void* AgentMain(void*) {
         seen[pos] = seq;
       }
     }
+    ServeGroupRequests(PurgeGroup);
+    fresh = PublishGroups();
   }
 }
 

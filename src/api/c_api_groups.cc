@@ -1,7 +1,10 @@
 // The C ABI's group tree, limits and OOM policy (include/memgroup/memgroup.h):
 // create, look up, destroy, name, limits through the group layer's SetLimit,
 // OOM policy and handler. Errors map from Errc to positive errno values; no
-// exceptions, no allocation through malloc.
+// exceptions, no allocation through malloc. In a job member, a group is in
+// the job's group table when mg_group_create returns and out of it when
+// mg_group_destroy returns; limit and policy changes are republished at
+// once (group/job_groups.h).
 #include "memgroup/memgroup.h"
 
 #include <errno.h>
@@ -9,6 +12,7 @@
 #include "alloc/thread.h"
 #include "api/c_api_internal.h"
 #include "engine/engine.h"
+#include "group/job_groups.h"
 #include "group/limits.h"
 #include "group/oom_handler.h"
 #include "group/thread_binding.h"
@@ -49,6 +53,7 @@ MG_EXPORT int mg_group_create(mg_group_t parent, const char* name,
     return ENOSPC;
   }
   *out = id;
+  PublishGroups();
   return 0;
 }
 
@@ -73,6 +78,7 @@ MG_EXPORT int mg_group_destroy(mg_group_t group) {
   // soon as nothing of it is left (now, if its blocks were all freed).
   engine::SetGroupRetired(index, true);
   engine::ReleaseGroup(index);
+  PublishGroups();
   return 0;
 }
 
@@ -90,14 +96,17 @@ MG_EXPORT int mg_group_set_limit(mg_group_t group, mg_limit_t which,
   uint32_t index;
   int err = Resolve(group, &index);
   if (err != 0) return err;
+  LimitKind kind;
   switch (which) {
-    case MG_LIMIT_MAX: return ToErrno(SetLimit(index, LimitKind::kMax, bytes));
-    case MG_LIMIT_HIGH:
-      return ToErrno(SetLimit(index, LimitKind::kHigh, bytes));
-    case MG_LIMIT_LOW: return ToErrno(SetLimit(index, LimitKind::kLow, bytes));
-    case MG_LIMIT_MIN: return ToErrno(SetLimit(index, LimitKind::kMin, bytes));
+    case MG_LIMIT_MAX: kind = LimitKind::kMax; break;
+    case MG_LIMIT_HIGH: kind = LimitKind::kHigh; break;
+    case MG_LIMIT_LOW: kind = LimitKind::kLow; break;
+    case MG_LIMIT_MIN: kind = LimitKind::kMin; break;
+    default: return EINVAL;
   }
-  return EINVAL;
+  err = ToErrno(SetLimit(index, kind, bytes));
+  if (err == 0) PublishGroups();
+  return err;
 }
 
 MG_EXPORT int mg_group_get_limit(mg_group_t group, mg_limit_t which,
@@ -132,6 +141,7 @@ MG_EXPORT int mg_group_set_oom_policy(mg_group_t group, mg_oom_policy_t policy,
   st.oom_wait_ns.store(timeout_ms < 0 ? -1 : timeout_ms * 1000000,
                        std::memory_order_relaxed);
   st.oom_policy.store(static_cast<uint32_t>(policy), std::memory_order_relaxed);
+  PublishGroups();
   return 0;
 }
 

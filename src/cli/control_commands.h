@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/job_files.h"
+#include "counter/job_reader.h"
 #include "cli/usage.h"
 
 namespace memgroup::internal::cli {
@@ -31,12 +32,31 @@ int ControlError(const std::string& message);
 bool LookupJob(const std::string& pid_arg, JobRecord* job, int* status);
 
 // True if GROUP names the job's own node: "/" or "PID:/" with a pid of the
-// job. Other groups (per-process groups inside members) are not published.
+// job.
 bool IsJobGroup(const std::string& group, const JobRecord& job);
 
-// The message for a GROUP that IsJobGroup refuses.
-std::string UnknownGroupMessage(const std::string& group,
-                                const JobRecord& job);
+// What a GROUP argument names in a job: the job's own node, or a group a
+// member created through the C ABI and published in the job's group table
+// (docs/control.md, "Groups inside members").
+struct GroupTarget {
+  bool job = true;
+  // A member's group: its entry as read in the job's record.
+  JobGroupSnapshot group;
+};
+
+// Resolves GROUP against `job`, with `pid` the command's PID argument:
+//   "/" or "N:/"   the job's node (N any pid of the job);
+//   "N:/a/b"       member N's group /a/b;
+//   "/a/b"         the group /a/b of member `pid` (which must be a member).
+// On failure returns false with the message for the user (unknown member,
+// unknown group with the member's published ones, or a group the member
+// could not publish).
+bool ResolveGroup(pid_t pid, const std::string& group, const JobRecord& job,
+                  GroupTarget* out, std::string* error);
+
+// Splits a "PID:/a/b" first argument into its pid text; returns the
+// argument unchanged when it has no ':'.
+std::string PidPart(const std::string& arg);
 
 }  // namespace memgroup::internal::cli
 

@@ -38,12 +38,68 @@ bool IsJobGroup(const std::string& group, const JobRecord& job) {
   return ParsePid(group.substr(0, colon), &pid) && job.Names(pid);
 }
 
-std::string UnknownGroupMessage(const std::string& group,
-                                const JobRecord& job) {
-  return absl::StrCat(
-      "unknown group '", group, "' in the job of ", job.snap.supervisor_pid,
-      ": only the job's own group / is published (groups created inside "
-      "members are not visible from outside)");
+std::string PidPart(const std::string& arg) {
+  const size_t colon = arg.find(':');
+  return colon == std::string::npos ? arg : arg.substr(0, colon);
+}
+
+bool ResolveGroup(pid_t pid, const std::string& group, const JobRecord& job,
+                  GroupTarget* out, std::string* error) {
+  *out = GroupTarget{};
+  if (IsJobGroup(group, job)) return true;
+  pid_t member = pid;
+  std::string path = group;
+  const size_t colon = group.find(':');
+  if (colon != std::string::npos) {
+    if (!ParsePid(group.substr(0, colon), &member)) {
+      *error = absl::StrCat("bad group '", group,
+                            "': expected /PATH, PID:/PATH or /");
+      return false;
+    }
+    path = group.substr(colon + 1);
+  }
+  if (path.empty() || path[0] != '/') {
+    *error = absl::StrCat("bad group '", group,
+                          "': expected /PATH, PID:/PATH or /");
+    return false;
+  }
+  bool is_member = false;
+  for (const JobMemberSnapshot& m : job.members) is_member |= m.pid == member;
+  if (!is_member) {
+    *error = absl::StrCat(
+        "unknown group '", group, "' in the job of ", job.snap.supervisor_pid,
+        ": ", member, " is not a member process of it",
+        member == job.snap.supervisor_pid
+            ? " (the supervisor has no groups; name a member: PID:/PATH)"
+            : "");
+    return false;
+  }
+  std::string published;
+  uint32_t unpublished = 0;
+  for (const JobGroupSnapshot& g : job.groups) {
+    if (g.pid != member) continue;
+    if (path == g.path) {
+      out->job = false;
+      out->group = g;
+      return true;
+    }
+    absl::StrAppend(&published, published.empty() ? "" : ", ", g.path);
+    unpublished = g.figures.unpublished;
+  }
+  if (job.snap.groups_full_pid == member &&
+      job.snap.groups_full_count > unpublished) {
+    unpublished = job.snap.groups_full_count;
+  }
+  *error = absl::StrCat(
+      "unknown group '", path, "' in member ", member, " of the job of ",
+      job.snap.supervisor_pid, ": its published groups are ",
+      published.empty() ? "none" : published,
+      unpublished > 0
+          ? absl::StrCat("; ", unpublished,
+                         " of its groups are not published (the table's "
+                         "limits, see docs/control.md)")
+          : "");
+  return false;
 }
 
 }  // namespace memgroup::internal::cli

@@ -113,11 +113,21 @@ absl::StatusOr<JobRecord> Snapshot(const std::string& path,
                          : (bytes - kJobHeaderBytes) / sizeof(JobMember);
   rec.members.resize(std::min<size_t>(cap, kJobMaxSlots));
   JobError e = JobError::kOk;
+  // Room for every entry of the group table the validated header has (the
+  // count is bounded by kJobMaxGroupEntries and by the file's size).
+  uint32_t slots = 0, chunks = 0, entries = 0;
+  if (!Guarded([&] { e = JobValidate(base, bytes, &slots, &chunks, &entries); })) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": ", kTruncated));
+  }
+  rec.groups.resize(e == JobError::kOk ? entries : 0);
   JobSnapshot* snap = &rec.snap;
   JobMemberSnapshot* members = rec.members.data();
   const auto capacity = static_cast<uint32_t>(rec.members.size());
+  JobGroupSnapshot* groups = rec.groups.data();
+  const auto group_capacity = static_cast<uint32_t>(rec.groups.size());
   if (!Guarded([&] {
-        e = JobReadSnapshot(base, bytes, snap, members, capacity);
+        e = JobReadSnapshot(base, bytes, snap, members, capacity, groups,
+                            group_capacity);
       })) {
     return absl::FailedPreconditionError(absl::StrCat(path, ": ", kTruncated));
   }
@@ -126,6 +136,7 @@ absl::StatusOr<JobRecord> Snapshot(const std::string& path,
         absl::StrCat(path, ": ", JobErrorString(e)));
   }
   rec.members.resize(rec.snap.members_stored);
+  rec.groups.resize(rec.snap.groups_stored);
   return rec;
 }
 
@@ -324,11 +335,13 @@ absl::Status WithWritableJob(
         absl::StrCat(path, ": cannot map it: ", strerror(err)));
   }
   auto* base = static_cast<uint8_t*>(p);
-  uint32_t slots = 0;
+  uint32_t slots = 0, chunks = 0, entries = 0;
   JobError e = JobError::kOk;
-  bool ok = Guarded([&] { e = JobValidate(base, bytes, &slots); });
+  bool ok = Guarded(
+      [&] { e = JobValidate(base, bytes, &slots, &chunks, &entries); });
   if (ok && e == JobError::kOk) {
-    const JobView view{base, bytes, slots};
+    // The validated counts: the only bounds of the writes.
+    const JobView view{base, bytes, slots, chunks, entries};
     ok = Guarded([&] { write(view); });
   }
   munmap(p, bytes);

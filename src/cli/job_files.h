@@ -30,6 +30,9 @@ struct JobRecord {
   std::string path;
   JobSnapshot snap;
   std::vector<JobMemberSnapshot> members;  // snap.members_stored of them
+  // The members' published groups (snap.groups_stored of them), in table
+  // order.
+  std::vector<JobGroupSnapshot> groups;
 
   // True if `pid` is the supervisor or an Active member.
   bool Names(pid_t pid) const;

@@ -30,6 +30,71 @@ std::string PromLimit(int64_t bytes) {
   return bytes == kUnlimited ? "+Inf" : absl::StrCat(bytes);
 }
 
+// A member group's events, in the kernel's memory.events order (the group
+// layer's Event order).
+constexpr const char* kGroupEventNames[kJobGroupEvents] = {
+    "low", "high", "max", "oom", "oom_kill", "oom_group_kill"};
+
+std::string GroupText(const JobStatus& st, const GroupStatus& g) {
+  const JobGroupFigures& f = g.figures;
+  std::string o;
+  absl::StrAppend(&o, "pid ", st.snap.supervisor_pid, "\n");
+  absl::StrAppend(&o, "group ", g.Name(), "\n");
+  absl::StrAppend(&o, "member_pid ", g.pid, "\n");
+  absl::StrAppend(&o, "path ", g.path, "\n");
+  absl::StrAppend(&o, "command ", g.command, "\n");
+  absl::StrAppend(&o, "current ", f.current, "\n");
+  absl::StrAppend(&o, "peak ", f.peak, "\n");
+  absl::StrAppend(&o, "max ", LimitText(f.max), "\n");
+  absl::StrAppend(&o, "high ", LimitText(f.high), "\n");
+  absl::StrAppend(&o, "low ", LimitText(f.low), "\n");
+  absl::StrAppend(&o, "min ", LimitText(f.min), "\n");
+  absl::StrAppend(&o, "oom.policy ", OomPolicyName(f.oom_policy, f.oom_wait_ns),
+                  "\n");
+  for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
+    absl::StrAppend(&o, "events.", kGroupEventNames[e], " ", f.events[e], "\n");
+  }
+  for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
+    absl::StrAppend(&o, "events_local.", kGroupEventNames[e], " ",
+                    f.events_local[e], "\n");
+  }
+  absl::StrAppend(&o, "groups.unpublished ", f.unpublished, "\n");
+  return o;
+}
+
+std::string GroupEventsJson(const uint64_t (&events)[kJobGroupEvents]) {
+  std::string o = "{";
+  for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
+    absl::StrAppend(&o, e == 0 ? "" : ",", "\"", kGroupEventNames[e], "\":",
+                    events[e]);
+  }
+  return o + "}";
+}
+
+std::string GroupJson(const JobStatus& st, const GroupStatus& g) {
+  const JobGroupFigures& f = g.figures;
+  std::string o = "{";
+  absl::StrAppend(&o, "\"schema\":\"memgroup.group.v1\"");
+  absl::StrAppend(&o, ",\"pid\":", st.snap.supervisor_pid);
+  absl::StrAppend(&o, ",\"group\":", JsonQuote(g.Name()));
+  absl::StrAppend(&o, ",\"member_pid\":", g.pid);
+  absl::StrAppend(&o, ",\"path\":", JsonQuote(g.path));
+  absl::StrAppend(&o, ",\"command\":", JsonQuote(g.command));
+  absl::StrAppend(&o, ",\"current\":", f.current);
+  absl::StrAppend(&o, ",\"peak\":", f.peak);
+  absl::StrAppend(&o, ",\"max\":", JsonLimit(f.max));
+  absl::StrAppend(&o, ",\"high\":", JsonLimit(f.high));
+  absl::StrAppend(&o, ",\"low\":", JsonLimit(f.low));
+  absl::StrAppend(&o, ",\"min\":", JsonLimit(f.min));
+  absl::StrAppend(&o, ",\"oom\":{\"policy\":",
+                  JsonQuote(OomPolicyName(f.oom_policy, f.oom_wait_ns)), "}");
+  absl::StrAppend(&o, ",\"events\":", GroupEventsJson(f.events));
+  absl::StrAppend(&o, ",\"events_local\":", GroupEventsJson(f.events_local));
+  absl::StrAppend(&o, ",\"groups_unpublished\":", f.unpublished);
+  absl::StrAppend(&o, "}\n");
+  return o;
+}
+
 }  // namespace
 
 const char* JobEventName(uint32_t e) {
@@ -120,6 +185,7 @@ std::string PromEscape(absl::string_view s) {
 }
 
 std::string FormatStatText(const JobStatus& st) {
+  if (st.group_only && !st.groups.empty()) return GroupText(st, st.groups[0]);
   const JobSnapshot& s = st.snap;
   std::string o;
   absl::StrAppend(&o, "pid ", s.supervisor_pid, "\n");
@@ -146,10 +212,17 @@ std::string FormatStatText(const JobStatus& st) {
   for (const UntrackedStatus& u : st.untracked) {
     absl::StrAppend(&o, "untracked_process ", u.pid, " ", u.command, "\n");
   }
+  absl::StrAppend(&o, "groups ", st.groups.size(), "\n");
+  for (const GroupStatus& g : st.groups) {
+    absl::StrAppend(&o, "member_group ", g.Name(), " ", g.figures.current, " ",
+                    g.figures.peak, " ", LimitText(g.figures.max), "\n");
+  }
+  absl::StrAppend(&o, "groups.unpublished ", st.groups_unpublished, "\n");
   return o;
 }
 
 std::string FormatStatJson(const JobStatus& st) {
+  if (st.group_only && !st.groups.empty()) return GroupJson(st, st.groups[0]);
   const JobSnapshot& s = st.snap;
   std::string o = "{";
   absl::StrAppend(&o, "\"schema\":\"memgroup.stat.v1\"");
@@ -190,7 +263,19 @@ std::string FormatStatJson(const JobStatus& st) {
                     ",\"command\":", JsonQuote(u.command), "}");
     first = false;
   }
-  absl::StrAppend(&o, "]}\n");
+  absl::StrAppend(&o, "],\"groups\":[");
+  first = true;
+  for (const GroupStatus& g : st.groups) {
+    const JobGroupFigures& f = g.figures;
+    absl::StrAppend(&o, first ? "" : ",", "{\"group\":", JsonQuote(g.Name()),
+                    ",\"member_pid\":", g.pid, ",\"path\":", JsonQuote(g.path),
+                    ",\"current\":", f.current, ",\"peak\":", f.peak,
+                    ",\"max\":", JsonLimit(f.max), ",\"high\":",
+                    JsonLimit(f.high), "}");
+    first = false;
+  }
+  absl::StrAppend(&o, "],\"groups_unpublished\":", st.groups_unpublished,
+                  "}\n");
   return o;
 }
 
@@ -204,73 +289,122 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
     return absl::StrCat("pid=\"", j.snap.supervisor_pid, "\",group=\"",
                         PromEscape(j.group), "\"");
   };
+  // A member group's series carry the job's pid and the group as
+  // "MEMBER:/a/b".
+  auto group_labels = [](const JobStatus& j, const GroupStatus& g) {
+    return absl::StrCat("pid=\"", j.snap.supervisor_pid, "\",group=\"",
+                        PromEscape(g.Name()), "\"");
+  };
+  // The job's own series, unless the status is one member group's.
+  auto job_series = [](const JobStatus& j) { return !j.group_only; };
   family("memgroup_info", "gauge",
-         "Always 1; the job's command as a label.");
+         "Always 1; the job's (or the group's member's) command as a label.");
   for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_info{", labels(j), ",command=\"",
-                    PromEscape(j.snap.command), "\"} 1\n");
+    if (job_series(j)) {
+      absl::StrAppend(&o, "memgroup_info{", labels(j), ",command=\"",
+                      PromEscape(j.snap.command), "\"} 1\n");
+    }
+    for (const GroupStatus& g : j.groups) {
+      absl::StrAppend(&o, "memgroup_info{", group_labels(j, g), ",command=\"",
+                      PromEscape(g.command), "\"} 1\n");
+    }
   }
-  family("memgroup_current_bytes", "gauge",
-         "Bytes charged to the group (memory.current).");
-  for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_current_bytes{", labels(j), "} ",
-                    j.snap.current, "\n");
-  }
-  family("memgroup_peak_bytes", "gauge",
-         "Largest usage since the group was created (memory.peak).");
-  for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_peak_bytes{", labels(j), "} ", j.snap.peak,
-                    "\n");
-  }
-  family("memgroup_max_bytes", "gauge",
-         "Hard limit (memory.max); +Inf when unlimited.");
-  for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_max_bytes{", labels(j), "} ",
-                    PromLimit(j.snap.max), "\n");
-  }
-  family("memgroup_high_bytes", "gauge",
-         "Throttle limit (memory.high); +Inf when unlimited.");
-  for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_high_bytes{", labels(j), "} ",
-                    PromLimit(j.snap.high), "\n");
-  }
+  // One gauge family with a value for the job and each member group.
+  auto gauge = [&](const char* name, const char* help,
+                   int64_t (*job_value)(const JobSnapshot&),
+                   int64_t (*group_value)(const JobGroupFigures&),
+                   bool limit) {
+    family(name, "gauge", help);
+    auto text = [&](int64_t v) {
+      return limit ? PromLimit(v) : absl::StrCat(v);
+    };
+    for (const JobStatus& j : jobs) {
+      if (job_series(j)) {
+        absl::StrAppend(&o, name, "{", labels(j), "} ", text(job_value(j.snap)),
+                        "\n");
+      }
+      for (const GroupStatus& g : j.groups) {
+        absl::StrAppend(&o, name, "{", group_labels(j, g), "} ",
+                        text(group_value(g.figures)), "\n");
+      }
+    }
+  };
+  gauge("memgroup_current_bytes",
+        "Bytes charged to the group (memory.current).",
+        [](const JobSnapshot& s) { return s.current; },
+        [](const JobGroupFigures& f) { return f.current; }, false);
+  gauge("memgroup_peak_bytes",
+        "Largest usage since the group was created (memory.peak).",
+        [](const JobSnapshot& s) { return s.peak; },
+        [](const JobGroupFigures& f) { return f.peak; }, false);
+  gauge("memgroup_max_bytes", "Hard limit (memory.max); +Inf when unlimited.",
+        [](const JobSnapshot& s) { return s.max; },
+        [](const JobGroupFigures& f) { return f.max; }, true);
+  gauge("memgroup_high_bytes",
+        "Throttle limit (memory.high); +Inf when unlimited.",
+        [](const JobSnapshot& s) { return s.high; },
+        [](const JobGroupFigures& f) { return f.high; }, true);
   family("memgroup_events_total", "counter",
          "Events of the group (memory.events).");
   for (const JobStatus& j : jobs) {
-    for (uint32_t e : kJobEventsInKernelOrder) {
-      absl::StrAppend(&o, "memgroup_events_total{", labels(j), ",event=\"",
-                      JobEventName(e), "\"} ", j.snap.events[e], "\n");
+    if (job_series(j)) {
+      for (uint32_t e : kJobEventsInKernelOrder) {
+        absl::StrAppend(&o, "memgroup_events_total{", labels(j), ",event=\"",
+                        JobEventName(e), "\"} ", j.snap.events[e], "\n");
+      }
+    }
+    for (const GroupStatus& g : j.groups) {
+      for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
+        absl::StrAppend(&o, "memgroup_events_total{", group_labels(j, g),
+                        ",event=\"", kGroupEventNames[e], "\"} ",
+                        g.figures.events[e], "\n");
+      }
     }
   }
-  family("memgroup_failcnt_total", "counter",
-         "Charges refused at the group's max.");
-  for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_failcnt_total{", labels(j), "} ",
-                    j.snap.failcnt, "\n");
-  }
-  family("memgroup_throttled_seconds_total", "counter",
-         "Time threads slept above the group's high.");
-  for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_throttled_seconds_total{", labels(j), "} ",
-                    Seconds(j.snap.throttled_ns), "\n");
-  }
-  family("memgroup_members", "gauge", "Member processes of the job.");
-  for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_members{", labels(j), "} ",
-                    j.members.size(), "\n");
-  }
-  family("memgroup_untracked_processes", "gauge",
-         "Processes of the job the preload could not enter.");
-  for (const JobStatus& j : jobs) {
-    absl::StrAppend(&o, "memgroup_untracked_processes{", labels(j), "} ",
-                    j.untracked.size(), "\n");
-  }
-  family("memgroup_member_current_bytes", "gauge",
-         "Bytes one member process charged to the job.");
-  for (const JobStatus& j : jobs) {
-    for (const MemberStatus& m : j.members) {
-      absl::StrAppend(&o, "memgroup_member_current_bytes{", labels(j),
-                      ",member=\"", m.pid, "\"} ", m.current, "\n");
+  if (jobs.empty() || !jobs[0].group_only) {
+    family("memgroup_failcnt_total", "counter",
+           "Charges refused at the group's max.");
+    for (const JobStatus& j : jobs) {
+      if (!job_series(j)) continue;
+      absl::StrAppend(&o, "memgroup_failcnt_total{", labels(j), "} ",
+                      j.snap.failcnt, "\n");
+    }
+    family("memgroup_throttled_seconds_total", "counter",
+           "Time threads slept above the group's high.");
+    for (const JobStatus& j : jobs) {
+      if (!job_series(j)) continue;
+      absl::StrAppend(&o, "memgroup_throttled_seconds_total{", labels(j), "} ",
+                      Seconds(j.snap.throttled_ns), "\n");
+    }
+    family("memgroup_members", "gauge", "Member processes of the job.");
+    for (const JobStatus& j : jobs) {
+      if (!job_series(j)) continue;
+      absl::StrAppend(&o, "memgroup_members{", labels(j), "} ",
+                      j.members.size(), "\n");
+    }
+    family("memgroup_untracked_processes", "gauge",
+           "Processes of the job the preload could not enter.");
+    for (const JobStatus& j : jobs) {
+      if (!job_series(j)) continue;
+      absl::StrAppend(&o, "memgroup_untracked_processes{", labels(j), "} ",
+                      j.untracked.size(), "\n");
+    }
+    family("memgroup_member_current_bytes", "gauge",
+           "Bytes one member process charged to the job.");
+    for (const JobStatus& j : jobs) {
+      if (!job_series(j)) continue;
+      for (const MemberStatus& m : j.members) {
+        absl::StrAppend(&o, "memgroup_member_current_bytes{", labels(j),
+                        ",member=\"", m.pid, "\"} ", m.current, "\n");
+      }
+    }
+    family("memgroup_groups_unpublished", "gauge",
+           "Groups the job's members created but could not publish (the "
+           "group table's bounds).");
+    for (const JobStatus& j : jobs) {
+      if (!job_series(j)) continue;
+      absl::StrAppend(&o, "memgroup_groups_unpublished{", labels(j), "} ",
+                      j.groups_unpublished, "\n");
     }
   }
   return o;

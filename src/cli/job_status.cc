@@ -2,12 +2,40 @@
 #include "cli/job_status.h"
 
 #include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
 
 #include "cli/proc_info.h"
 
 namespace memgroup::internal::cli {
 
-JobStatus CollectJobStatus(const JobRecord& rec, bool untracked) {
+namespace {
+
+GroupStatus ToStatus(const JobGroupSnapshot& g) {
+  GroupStatus gs;
+  gs.pid = g.pid;
+  gs.path = g.path;  // validated by the reader: "/" and name characters
+  gs.command = ProcessCommand(g.pid);
+  gs.figures = g.figures;
+  return gs;
+}
+
+}  // namespace
+
+std::string GroupStatus::Name() const { return absl::StrCat(pid, ":", path); }
+
+JobStatus CollectGroupStatus(const JobRecord& rec, const JobGroupSnapshot& g) {
+  JobStatus st;
+  st.snap = rec.snap;
+  st.group_only = true;
+  st.groups.push_back(ToStatus(g));
+  st.group = st.groups[0].Name();
+  return st;
+}
+
+JobStatus CollectJobStatus(const JobRecord& rec, bool untracked,
+                           pid_t member) {
   JobStatus st;
   st.snap = rec.snap;
   for (const JobMemberSnapshot& m : rec.members) {
@@ -21,6 +49,32 @@ JobStatus CollectJobStatus(const JobRecord& rec, bool untracked) {
   std::sort(st.members.begin(), st.members.end(),
             [](const MemberStatus& a, const MemberStatus& b) {
               return a.pid < b.pid;
+            });
+  // Each member's count of groups left out (the same in all its entries).
+  std::map<pid_t, uint32_t> unpublished;
+  for (const JobGroupSnapshot& g : rec.groups) {
+    if (member != 0 && g.pid != member) continue;
+    st.groups.push_back(ToStatus(g));
+    unpublished[g.pid] = std::max(unpublished[g.pid], g.figures.unpublished);
+  }
+  for (const auto& [pid, n] : unpublished) st.groups_unpublished += n;
+  // A member that found the table full may have no entry at all.
+  const int32_t full = rec.snap.groups_full_pid;
+  const bool full_member =
+      std::any_of(rec.members.begin(), rec.members.end(),
+                  [&](const JobMemberSnapshot& m) { return m.pid == full; });
+  if (full > 0 && full_member && (member == 0 || member == full) &&
+      rec.snap.groups_full_count > unpublished[full]) {
+    st.groups_unpublished += rec.snap.groups_full_count - unpublished[full];
+  }
+  std::sort(st.groups.begin(), st.groups.end(),
+            [](const GroupStatus& a, const GroupStatus& b) {
+              if (a.pid != b.pid) return a.pid < b.pid;
+              // Component by component: a parent before its children.
+              std::string ka = a.path, kb = b.path;
+              std::replace(ka.begin(), ka.end(), '/', '\x01');
+              std::replace(kb.begin(), kb.end(), '/', '\x01');
+              return ka < kb;
             });
   if (untracked) {
     for (pid_t pid : Descendants(rec.snap.supervisor_pid)) {

@@ -28,16 +28,39 @@ struct UntrackedStatus {
   std::string command;
 };
 
+// A group a member created through the C ABI, as published in the job's
+// group table (counter/job_group_table.h).
+struct GroupStatus {
+  pid_t pid = 0;       // the member
+  std::string path;    // "/a/b", below the member's root
+  std::string command;  // the member's, printable; "" if it is gone
+  JobGroupFigures figures;
+  // "PID:/a/b": how the commands address it.
+  std::string Name() const;
+};
+
 struct JobStatus {
   JobSnapshot snap;
   std::string group = "/";  // the job's own node
   std::vector<MemberStatus> members;  // by pid
   std::vector<UntrackedStatus> untracked;  // by pid
+  // Members' published groups, by pid then path.
+  std::vector<GroupStatus> groups;
+  // Groups the members could not publish (the table's bounds): the sum of
+  // each member's count, or the table-full note when larger.
+  uint64_t groups_unpublished = 0;
+  // `stat PID:/a/b`: the formats show groups[0] alone.
+  bool group_only = false;
 };
 
 // Fills a JobStatus from a record; `untracked` scans /proc for the
-// supervisor's descendants (one pass over /proc).
-JobStatus CollectJobStatus(const JobRecord& rec, bool untracked);
+// supervisor's descendants (one pass over /proc). `member`, when not 0,
+// keeps only that member's groups.
+JobStatus CollectJobStatus(const JobRecord& rec, bool untracked,
+                           pid_t member = 0);
+
+// The JobStatus of one member's group (group_only).
+JobStatus CollectGroupStatus(const JobRecord& rec, const JobGroupSnapshot& g);
 
 }  // namespace memgroup::internal::cli
 

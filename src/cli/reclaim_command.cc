@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/parse_size.h"
 #include "cli/control_commands.h"
+#include "cli/group_request.h"
 #include "cli/job_reclaim.h"
 #include "counter/counter_tree.h"
 
@@ -50,6 +51,47 @@ void Print(const ReclaimOutcome& o) {
            static_cast<long long>(m.reclaimed),
            static_cast<long long>(m.purged));
   }
+}
+
+// A member's group: one request to its control agent (cli/group_request.h).
+int ReclaimGroup(const JobRecord& job, const JobGroupSnapshot& g,
+                 int64_t bytes, int64_t timeout_ns) {
+  JobGroupRequest req;
+  req.mask = kGroupReclaim;
+  req.value[kGroupValueReclaim] = bytes;
+  GroupAnswer answer;
+  absl::Status done = WithWritableJob(job.path, [&](const JobView& v) {
+    answer = RequestGroup(v, g, req, timeout_ns);
+  });
+  if (!done.ok()) return ControlError(std::string(done.message()));
+  const std::string name = absl::StrCat(g.pid, ":", g.path);
+  if (!answer.answered) {
+    return ControlError(absl::StrCat("reclaim ", name, ": ", answer.problem));
+  }
+  if (answer.err != 0) {
+    return ControlError(absl::StrCat("reclaim ", name,
+                                     ": the member refused it: ",
+                                     strerror(answer.err)));
+  }
+  const int64_t released =
+      answer.reclaimed > INT64_MAX - answer.purged
+          ? INT64_MAX
+          : answer.reclaimed + answer.purged;
+  printf("group %s\n", name.c_str());
+  printf("requested %lld\n", static_cast<long long>(bytes));
+  printf("released %lld\n", static_cast<long long>(released));
+  printf("reclaimed %lld\n", static_cast<long long>(answer.reclaimed));
+  printf("purged %lld\n", static_cast<long long>(answer.purged));
+  fflush(stdout);
+  if (released < bytes) {
+    return ControlError(absl::StrCat(
+        "reclaim released ", released, " of the ", bytes,
+        " bytes requested from ", name, " (EAGAIN, ", strerror(EAGAIN),
+        ": less than asked could be given back now by the group's reclaim "
+        "callbacks and engine; the kernel's memory.reclaim fails the same "
+        "way)"));
+  }
+  return 0;
 }
 
 }  // namespace
@@ -89,6 +131,10 @@ int ReclaimMain(const std::vector<std::string>& args) {
     }
     positional.push_back(a);
   }
+  // "PID:/a/b SIZE" names the group in the first argument.
+  if (positional.size() == 2 && PidPart(positional[0]) != positional[0]) {
+    positional.insert(positional.begin(), PidPart(positional[0]));
+  }
   if (positional.size() != 3) {
     return UsageError("reclaim needs PID, GROUP and SIZE");
   }
@@ -108,9 +154,14 @@ int ReclaimMain(const std::vector<std::string>& args) {
   JobRecord job;
   int status = 0;
   if (!LookupJob(positional[0], &job, &status)) return status;
-  if (!IsJobGroup(positional[1], job)) {
-    return ControlError(UnknownGroupMessage(positional[1], job));
+  pid_t pid = 0;
+  ParsePid(positional[0], &pid);  // checked by LookupJob
+  GroupTarget target;
+  std::string error;
+  if (!ResolveGroup(pid, positional[1], job, &target, &error)) {
+    return ControlError(error);
   }
+  if (!target.job) return ReclaimGroup(job, target.group, bytes, timeout_ns);
   ReclaimOutcome outcome;
   absl::Status done = WithWritableJob(job.path, [&](const JobView& v) {
     outcome = ReclaimMembers(v, bytes, timeout_ns);

@@ -1,12 +1,16 @@
-// `memgroup set PID GROUP KEY=VALUE...`: changes the job node's limits
-// (max, high) and OOM policy, with cgroup v2's semantics: the new max is
-// published atomically and holds from the next charge; a max below usage
-// first asks every member to reclaim the excess (the request of `memgroup
-// reclaim`, cli/job_reclaim.h), then refuses charges until usage is below
-// it; threads waiting under the `wait` policy in every member are
-// woken to retry. low and min do not apply to a job (no sibling to be
-// protected from).
+// `memgroup set PID GROUP KEY=VALUE...` (or `set PID:/a/b KEY=VALUE...`):
+// changes the job node's limits (max, high) and OOM policy, with cgroup
+// v2's semantics: the new max is published atomically and holds from the
+// next charge; a max below usage first asks every member to reclaim the
+// excess (the request of `memgroup reclaim`, cli/job_reclaim.h), then
+// refuses charges until usage is below it; threads waiting under the
+// `wait` policy in every member are woken to retry. low and min do not
+// apply to a job (no sibling to be protected from).
+// A member's group (docs/control.md, "Groups inside members") takes max,
+// high, low, min and oom: the request goes to the member's control agent
+// (cli/group_request.h), which sets them as mg_group_set_limit does.
 #include <stdio.h>
+#include <string.h>
 
 #include <optional>
 
@@ -14,6 +18,7 @@
 #include "base/parse_config.h"
 #include "base/parse_size.h"
 #include "cli/control_commands.h"
+#include "cli/group_request.h"
 #include "cli/job_reclaim.h"
 #include "counter/counter_tree.h"
 
@@ -23,6 +28,8 @@ namespace {
 struct Settings {
   std::optional<int64_t> max;
   std::optional<int64_t> high;
+  std::optional<int64_t> low;
+  std::optional<int64_t> min;
   std::optional<OomSetting> oom;
 };
 
@@ -35,11 +42,13 @@ std::string ParseSetting(const std::string& arg, Settings* s) {
   const std::string key = arg.substr(0, eq);
   const std::string value = arg.substr(eq + 1);
   const bool repeated = (key == "max" && s->max) ||
-                        (key == "high" && s->high) || (key == "oom" && s->oom);
+                        (key == "high" && s->high) ||
+                        (key == "low" && s->low) || (key == "min" && s->min) ||
+                        (key == "oom" && s->oom);
   if (repeated) {
     return absl::StrCat("set: '", key, "' given more than once");
   }
-  if (key == "max" || key == "high") {
+  if (key == "max" || key == "high" || key == "low" || key == "min") {
     int64_t bytes = 0;
     ParseSizeError e = ParseSize(value.c_str(), &bytes);
     if (e != ParseSizeError::kOk) {
@@ -48,7 +57,10 @@ std::string ParseSetting(const std::string& arg, Settings* s) {
                           " (expected bytes with an optional K, M, G or T "
                           "suffix, or max)");
     }
-    (key == "max" ? s->max : s->high) = bytes;
+    (key == "max"    ? s->max
+     : key == "high" ? s->high
+     : key == "low"  ? s->low
+                     : s->min) = bytes;
     return "";
   }
   if (key == "oom") {
@@ -62,13 +74,46 @@ std::string ParseSetting(const std::string& arg, Settings* s) {
     s->oom = o;
     return "";
   }
-  if (key == "low" || key == "min") {
-    return absl::StrCat("set: ", key,
-                        " does not apply to a job: protection only matters "
-                        "against sibling groups, and the job has none");
-  }
   return absl::StrCat("set: unknown key '", key,
-                      "' (expected max, high or oom)");
+                      "' (expected max, high, low, min or oom)");
+}
+
+// A member's group: one request to its control agent.
+int SetGroup(const JobRecord& job, const JobGroupSnapshot& g,
+             const Settings& s) {
+  JobGroupRequest req;
+  const struct {
+    const std::optional<int64_t>& value;
+    uint32_t bit;
+    uint32_t index;
+  } limits[] = {{s.max, kGroupSetMax, kGroupValueMax},
+                {s.high, kGroupSetHigh, kGroupValueHigh},
+                {s.low, kGroupSetLow, kGroupValueLow},
+                {s.min, kGroupSetMin, kGroupValueMin}};
+  for (const auto& l : limits) {
+    if (!l.value) continue;
+    req.mask |= l.bit;
+    req.value[l.index] = *l.value;
+  }
+  if (s.oom) {
+    req.mask |= kGroupSetOom;
+    req.oom_policy = static_cast<uint32_t>(s.oom->policy);
+    req.oom_wait_ns = s.oom->wait_ns;
+  }
+  GroupAnswer answer;
+  absl::Status written = WithWritableJob(job.path, [&](const JobView& v) {
+    answer = RequestGroup(v, g, req, kReclaimTimeoutNs);
+  });
+  if (!written.ok()) return ControlError(std::string(written.message()));
+  const std::string name = absl::StrCat(g.pid, ":", g.path);
+  if (!answer.answered) {
+    return ControlError(absl::StrCat("set ", name, ": ", answer.problem));
+  }
+  if (answer.err != 0) {
+    return ControlError(absl::StrCat("set ", name, ": the member refused it: ",
+                                     strerror(answer.err)));
+  }
+  return 0;
 }
 
 }  // namespace
@@ -80,20 +125,41 @@ int SetMain(const std::vector<std::string>& args) {
       return 0;
     }
   }
-  if (args.size() < 3) {
+  // "PID:/a/b" names the group in the first argument.
+  const std::string pid_text = args.empty() ? "" : PidPart(args[0]);
+  const bool combined = !args.empty() && pid_text != args[0];
+  const size_t first_key = combined ? 1 : 2;
+  if (args.size() < first_key + 1) {
     return UsageError("set needs PID, GROUP and at least one KEY=VALUE");
   }
+  const std::string group = combined ? args[0] : args[1];
   Settings s;
-  for (size_t i = 2; i < args.size(); ++i) {
+  for (size_t i = first_key; i < args.size(); ++i) {
     std::string msg = ParseSetting(args[i], &s);
     if (!msg.empty()) return UsageError(msg);
   }
+  // The job's own node ("/", "N:/") takes no protection: a usage error,
+  // found before any lookup.
+  const bool job_node =
+      group == "/" || (group.size() >= 2 && group.compare(group.size() - 2, 2,
+                                                          ":/") == 0);
+  if (job_node && (s.low || s.min)) {
+    return UsageError(absl::StrCat(
+        "set: ", s.low ? "low" : "min",
+        " does not apply to a job: protection only matters against sibling "
+        "groups, and the job has none"));
+  }
   JobRecord job;
   int status = 0;
-  if (!LookupJob(args[0], &job, &status)) return status;
-  if (!IsJobGroup(args[1], job)) {
-    return ControlError(UnknownGroupMessage(args[1], job));
+  if (!LookupJob(pid_text, &job, &status)) return status;
+  pid_t pid = 0;
+  ParsePid(pid_text, &pid);  // checked by LookupJob
+  GroupTarget target;
+  std::string error;
+  if (!ResolveGroup(pid, group, job, &target, &error)) {
+    return ControlError(error);
   }
+  if (!target.job) return SetGroup(job, target.group, s);
   ReclaimOutcome reclaim;
   bool reclaimed = false;
   absl::Status written = WithWritableJob(job.path, [&](const JobView& v) {

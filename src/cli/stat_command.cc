@@ -1,5 +1,7 @@
-// `memgroup stat [--json | --prometheus] PID [GROUP]`: one job's counters,
-// limits, events and members in the chosen format (cli/job_format.h).
+// `memgroup stat [--json | --prometheus] PID [GROUP]` (or `PID:/a/b`): one
+// job's counters, limits, events, members and their published groups, or
+// one member group's, in the chosen format (cli/job_format.h). `stat PID`
+// with a member's pid lists that member's groups only.
 #include <stdio.h>
 
 #include "absl/strings/str_cat.h"
@@ -35,13 +37,37 @@ int StatMain(const std::vector<std::string>& args) {
     return UsageError(absl::StrCat("stat: unexpected argument '",
                                    positional[2], "'"));
   }
+  // "PID:/a/b" alone names the group too.
+  std::string group = positional.size() == 2 ? positional[1] : "";
+  const std::string pid_text = PidPart(positional[0]);
+  if (pid_text != positional[0]) {
+    if (!group.empty()) {
+      return UsageError(absl::StrCat("stat: '", positional[0],
+                                     "' names a group already; unexpected '",
+                                     group, "'"));
+    }
+    group = positional[0];
+  }
   JobRecord job;
   int status = 0;
-  if (!LookupJob(positional[0], &job, &status)) return status;
-  if (positional.size() == 2 && !IsJobGroup(positional[1], job)) {
-    return ControlError(UnknownGroupMessage(positional[1], job));
+  if (!LookupJob(pid_text, &job, &status)) return status;
+  pid_t pid = 0;
+  ParsePid(pid_text, &pid);  // checked by LookupJob
+  GroupTarget target;
+  if (!group.empty()) {
+    std::string error;
+    if (!ResolveGroup(pid, group, job, &target, &error)) {
+      return ControlError(error);
+    }
   }
-  JobStatus st = CollectJobStatus(job, /*untracked=*/true);
+  JobStatus st;
+  if (!target.job) {
+    st = CollectGroupStatus(job, target.group);
+  } else {
+    // A member's pid without a group: the job, with that member's groups.
+    const bool member = pid != job.snap.supervisor_pid && job.Names(pid);
+    st = CollectJobStatus(job, /*untracked=*/true, member ? pid : 0);
+  }
   std::string out;
   switch (format) {
     case Format::kText: out = FormatStatText(st); break;

@@ -257,6 +257,7 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
   // The members' thread stocks live in the top-level job's block, so that
   // a refusal can revoke them (job_block.h, "Stock revocation").
   params.stock_chunks = params.depth == 0 ? kJobDefaultStockChunks : 0;
+  params.group_entries = kJobDefaultGroupEntries;
 
   absl::StatusOr<std::string> dir = JobDirectory();
   if (!dir.ok()) {

@@ -1,7 +1,8 @@
 // `memgroup top [-n COUNT] [-d SECONDS] [PID...]`: a live view of this
-// user's jobs (or the jobs of the given pids) and their members, sorted by
-// usage, with a usage bar against max (and high marked), peak, member count
-// and events. On a terminal: a full-screen view redrawn every -d SECONDS,
+// user's jobs (or the jobs of the given pids), their members and the
+// members' published groups (a tree under each member), jobs and members
+// sorted by usage, with a usage bar against max (and high marked), peak,
+// member count and events. On a terminal: a full-screen view redrawn every -d SECONDS,
 // q quits; otherwise plain text frames separated by a blank line.
 #include <errno.h>
 #include <poll.h>
@@ -32,7 +33,12 @@ void OnStop(int) { g_stop = 1; }
 
 // "[#######|----]  35%" against max (high marked with '|'), against high
 // when only high is set, or "no limit".
-std::string Bar(const JobSnapshot& s) {
+struct Usage {
+  int64_t current;
+  int64_t max;
+  int64_t high;
+};
+std::string Bar(const Usage& s) {
   const int64_t limit = s.max != kUnlimited ? s.max : s.high;
   if (limit == kUnlimited) return absl::StrCat("[", std::string(kBarWidth, ' '),
                                                "]   no limit");
@@ -82,7 +88,7 @@ std::string Frame(const std::vector<JobStatus>& jobs, size_t width) {
              s.supervisor_pid, Cut(s.command, 20).c_str(),
              HumanBytes(s.current).c_str(), HumanBytes(s.peak).c_str(),
              HumanBytes(s.max).c_str(), HumanBytes(s.high).c_str(),
-             Bar(s).c_str(), j.members.size(),
+             Bar({s.current, s.max, s.high}).c_str(), j.members.size(),
              static_cast<long long>(s.events[kJobEventHigh]),
              static_cast<long long>(s.events[kJobEventMax]),
              static_cast<long long>(s.events[kJobEventOom]),
@@ -98,6 +104,33 @@ std::string Frame(const std::vector<JobStatus>& jobs, size_t width) {
                Cut(m.command, 20).c_str(), HumanBytes(m.current).c_str(),
                HumanBytes(m.peak).c_str());
       line(row);
+      // The member's published groups as a tree (path order: a parent
+      // before its children), indented by depth.
+      for (const GroupStatus& g : j.groups) {
+        if (g.pid != m.pid) continue;
+        const size_t depth =
+            static_cast<size_t>(std::count(g.path.begin(), g.path.end(), '/'));
+        const size_t slash = g.path.rfind('/');
+        const std::string name =
+            std::string(2 * depth, ' ') + g.path.substr(slash + 1);
+        const JobGroupFigures& f = g.figures;
+        snprintf(row, sizeof(row),
+                 "        %-22s %8s %8s %8s %8s %-32s %7s %llu/%llu/%llu/%llu",
+                 Cut(name, 22).c_str(), HumanBytes(f.current).c_str(),
+                 HumanBytes(f.peak).c_str(), HumanBytes(f.max).c_str(),
+                 HumanBytes(f.high).c_str(),
+                 Bar({f.current, f.max, f.high}).c_str(), "",
+                 static_cast<unsigned long long>(f.events[1]),
+                 static_cast<unsigned long long>(f.events[2]),
+                 static_cast<unsigned long long>(f.events[3]),
+                 static_cast<unsigned long long>(f.events[4]));
+        line(row);
+      }
+    }
+    if (j.groups_unpublished > 0) {
+      line(absl::StrCat("  (", j.groups_unpublished,
+                        " groups of members not published: the group "
+                        "table's bounds)"));
     }
     for (const UntrackedStatus& u : j.untracked) {
       snprintf(row, sizeof(row), "  `-%-5d %-20s %8s", u.pid,

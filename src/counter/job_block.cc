@@ -29,6 +29,7 @@
 #include <new>
 
 #include "base/sys.h"
+#include "counter/job_group_table.h"
 
 namespace memgroup::internal {
 namespace {
@@ -102,7 +103,7 @@ bool JobParentOf(const JobView& v, uint32_t* depth,
 }
 
 JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count,
-                     uint32_t* stock_chunks) {
+                     uint32_t* stock_chunks, uint32_t* group_entries) {
   if (bytes < kJobHeaderBytes) return JobError::kTooSmall;
   JobHeader h;
   memcpy(&h, base, sizeof(h));  // one snapshot: no re-read after checking
@@ -112,12 +113,15 @@ JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count,
       h.slot_count > kJobMaxSlots || h.stock_chunks > kJobMaxStockChunks ||
       (h.stock_chunks != 0 && h.depth != 0) ||
       h.stock_offset != (h.stock_chunks == 0 ? 0 : JobStockOffset(h.slot_count)) ||
-      h.total_bytes != JobBlockBytes(h.slot_count, h.stock_chunks) ||
+      h.group_entries > kJobMaxGroupEntries ||
+      h.total_bytes !=
+          JobBlockBytes(h.slot_count, h.stock_chunks, h.group_entries) ||
       h.total_bytes != bytes || !NestingValid(h)) {
     return JobError::kBadLayout;
   }
   *slot_count = h.slot_count;
   if (stock_chunks != nullptr) *stock_chunks = h.stock_chunks;
+  if (group_entries != nullptr) *group_entries = h.group_entries;
   return JobError::kOk;
 }
 
@@ -129,7 +133,8 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
       params.depth >= kJobMaxLevels || parent_len >= kJobParentPathBytes ||
       (params.depth == 0) != (parent_len == 0) ||
       params.stock_chunks > kJobMaxStockChunks ||
-      (params.stock_chunks != 0 && params.depth != 0)) {
+      (params.stock_chunks != 0 && params.depth != 0) ||
+      params.group_entries > kJobMaxGroupEntries) {
     return JobError::kBadLayout;
   }
   int fd = SysOpen(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -139,7 +144,8 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
     return errno == EEXIST ? JobError::kExists : JobError::kCreate;
   }
   // A sparse file: the stock area's pages exist once a member claims them.
-  const uint64_t bytes = JobBlockBytes(params.slot_count, params.stock_chunks);
+  const uint64_t bytes = JobBlockBytes(params.slot_count, params.stock_chunks,
+                                       params.group_entries);
   if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
     *err = errno;
     SysClose(fd);
@@ -155,7 +161,8 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
   }
   // A fresh file reads as zeros: every member slot is Free, every counter 0.
   auto* base = static_cast<uint8_t*>(p);
-  JobView v{base, bytes, params.slot_count, params.stock_chunks};
+  JobView v{base, bytes, params.slot_count, params.stock_chunks,
+            params.group_entries};
   JobNode* node = v.node();
   new (&node->counter) PageCounter();
   CounterTree(&node->counter, 1).InitNode(0, kNoParent);
@@ -180,6 +187,7 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
   memcpy(h->command, params.command, n);
   h->command[n] = '\0';
   h->depth = params.depth;
+  h->group_entries = params.group_entries;
   memcpy(h->parent_path, params.parent_path, parent_len + 1);
   h->stock_chunks = params.stock_chunks;
   h->stock_offset = params.stock_chunks == 0
@@ -232,12 +240,14 @@ JobError JobAttach(const char* path, JobView* view, int* err) {
   }
   uint32_t slots = 0;
   uint32_t chunks = 0;
-  e = JobValidate(static_cast<const uint8_t*>(p), bytes, &slots, &chunks);
+  uint32_t groups = 0;
+  e = JobValidate(static_cast<const uint8_t*>(p), bytes, &slots, &chunks,
+                  &groups);
   if (e != JobError::kOk) {
     SysMunmap(p, bytes);
     return e;
   }
-  *view = JobView{static_cast<uint8_t*>(p), bytes, slots, chunks};
+  *view = JobView{static_cast<uint8_t*>(p), bytes, slots, chunks, groups};
   return JobError::kOk;
 }
 
@@ -344,8 +354,9 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
       continue;
     }
     // Our own pid and start time: the image before an exec. Its blocks
-    // are gone with its address space.
+    // are gone with its address space, and so are its groups.
     JobReleaseCharge(v, i);
+    JobGroupReleaseMember(v, i, pid, start_ticks);
     // Relaxed: a statistic.
     m->peak.store(0, std::memory_order_relaxed);
     StoreComm(m, comm);
@@ -422,6 +433,8 @@ bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid) {
   JobReleaseCharge(v, i);
   // Its stocks were part of its charge: the chunks are free again.
   if (v.stock_chunks != 0) JobReleaseStockChunks(v, pid, start);
+  // Its published groups are gone with it.
+  JobGroupReleaseMember(v, i, pid, start);
   // Release: the slot may be claimed again; pairs with the claimer's CAS.
   m->state.store(kMemberFree, std::memory_order_release);
   return true;

@@ -10,7 +10,7 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 4), all offsets fixed:
+// Layout (version 5), all offsets fixed:
 //   [0, 512)            JobHeader
 //   [512, 768)          JobNode (PageCounter + events + futex + policy)
 //   [768, 768 + 128*n)  JobMember[n] (accounting fields, then the control
@@ -19,6 +19,10 @@
 //                       JobStockArea, then JobStockChunk[c] of a page each;
 //                       in a top-level job's block only (c = 0 in a nested
 //                       job's: no area)
+//   [G, G + 4096 + 512*g) the group table, G = JobGroupOffset(n, c): a page
+//                       of JobGroupArea, then JobGroupEntry[g]: the groups
+//                       members created through the C ABI, published by
+//                       their owners (counter/job_group_table.h)
 //
 // Stock revocation (the exact decision across members): a member's thread
 // stocks (charge_stock.h) live in chunks of the top-level job's stock area,
@@ -53,7 +57,7 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 4;
+inline constexpr uint32_t kJobVersion = 5;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.
@@ -68,6 +72,12 @@ inline constexpr uint32_t kJobStocksPerChunk =
 inline constexpr uint32_t kJobDefaultStockChunks = 2048;
 inline constexpr uint32_t kJobMaxStockChunks = 16384;
 static_assert(kJobStocksPerChunk == 31);
+// The group table (counter/job_group_table.h): entries of 512 bytes, one
+// per published group; a member publishes at most kJobGroupsPerMember.
+inline constexpr uint32_t kJobGroupEntryBytes = 512;
+inline constexpr uint32_t kJobDefaultGroupEntries = 1024;
+inline constexpr uint32_t kJobMaxGroupEntries = 65536;
+inline constexpr uint32_t kJobGroupsPerMember = 64;
 
 static_assert(std::atomic<int64_t>::is_always_lock_free &&
                   std::atomic<uint32_t>::is_always_lock_free &&
@@ -92,7 +102,8 @@ struct JobHeader {
   // block (absolute, NUL-terminated; empty at depth 0). A member attaches
   // it with JobAttach's full validation and checks its depth is one less.
   uint32_t depth;
-  uint32_t pad0;
+  // Entries of the group table (0: none), at most kJobMaxGroupEntries.
+  uint32_t group_entries;
   char parent_path[kJobParentPathBytes];
   // The stock area: chunk count (0 in a nested job's block)
   // and its offset, JobStockOffset(slot_count) (0 without an area).
@@ -103,6 +114,7 @@ static_assert(sizeof(JobHeader) == 512);
 // Offsets outside readers rely on (docs/preload.md, "The control block").
 static_assert(offsetof(JobHeader, command) == 48 &&
               offsetof(JobHeader, depth) == 304 &&
+              offsetof(JobHeader, group_entries) == 308 &&
               offsetof(JobHeader, parent_path) == 312 &&
               offsetof(JobHeader, stock_chunks) == 504);
 
@@ -232,9 +244,24 @@ constexpr uint64_t JobBlockBytes(uint32_t slots, uint32_t chunks) {
                      : JobStockOffset(slots) +
                            (uint64_t{chunks} + 1) * kJobStockChunkBytes;
 }
+// Where the group table starts: the first page after the stock area (or
+// after the member table when there is no stock area).
+constexpr uint64_t JobGroupOffset(uint32_t slots, uint32_t chunks) {
+  return (JobBlockBytes(slots, chunks) + kJobStockChunkBytes - 1) &
+         ~uint64_t{kJobStockChunkBytes - 1};
+}
+// Total size of a block with `slots` slots, `chunks` stock chunks and
+// `groups` group entries: the table is one page of JobGroupArea, then the
+// entries.
+constexpr uint64_t JobBlockBytes(uint32_t slots, uint32_t chunks,
+                                 uint32_t groups) {
+  return groups == 0 ? JobBlockBytes(slots, chunks)
+                     : JobGroupOffset(slots, chunks) + kJobStockChunkBytes +
+                           uint64_t{groups} * kJobGroupEntryBytes;
+}
 // The largest block a member or reader accepts.
 inline constexpr uint64_t kJobMaxBlockBytes =
-    JobBlockBytes(kJobMaxSlots, kJobMaxStockChunks);
+    JobBlockBytes(kJobMaxSlots, kJobMaxStockChunks, kJobMaxGroupEntries);
 
 // The stock area's first page. `used`: how many chunks, from the first,
 // have ever been claimed; claims take a free one below it, else the one at
@@ -293,6 +320,8 @@ struct JobView {
   // Copied from the validated header with slot_count; the only bound of
   // the stock area.
   uint32_t stock_chunks = 0;
+  // Likewise the only bound of the group table (0: the block has none).
+  uint32_t group_entries = 0;
 
   bool attached() const { return base != nullptr; }
   JobHeader* header() const { return reinterpret_cast<JobHeader*>(base); }
@@ -342,6 +371,9 @@ struct JobParams {
   // The stock area's chunks; a nested job (depth > 0) has none (its
   // members' stocks live in the top-level job's area).
   uint32_t stock_chunks = 0;
+  // Entries of the group table (every job has its own: a member publishes
+  // its groups in its innermost job's block).
+  uint32_t group_entries = 0;
 };
 
 // Creates the block at `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), sizes
@@ -360,7 +392,8 @@ JobError JobAttach(const char* path, JobView* view, int* err);
 // NUL-terminated parent path, absolute exactly when depth > 0). Exposed
 // for tests.
 JobError JobValidate(const uint8_t* base, size_t bytes, uint32_t* slot_count,
-                     uint32_t* stock_chunks = nullptr);
+                     uint32_t* stock_chunks = nullptr,
+                     uint32_t* group_entries = nullptr);
 
 // The enclosing job of an attached block: copies its depth and parent path
 // (NUL-terminated, kJobParentPathBytes) from one snapshot of the header and
@@ -384,7 +417,8 @@ void JobMemberComm(const JobMember* m, char out[16]);
 
 // Joins the job as (pid, start_ticks). If an Active slot already names the
 // same pid and start time (an exec of a member), that slot is reused and
-// the old image's charge is released first; *reused says so. Otherwise a
+// the old image's charge and group table entries are released first;
+// *reused says so. Otherwise a
 // free slot is claimed with charged = 0. kNoMember when the table is full.
 // `comm` (a string, of which at most the first 16 bytes are kept; may be
 // null) and `child_job` are stored in the slot.
@@ -408,8 +442,9 @@ bool JobChildProtected(const JobView& v, int32_t child_job);
 // released). Returns the bytes.
 int64_t JobReleaseCharge(const JobView& v, uint32_t i);
 
-// Releases member i (its charge and its slot) if it is Active and still
-// names `pid`. Whoever wins the CAS does it. Returns true if released.
+// Releases member i (its charge, its stock chunks, its group table
+// entries and its slot) if it is Active and still names `pid`. Whoever
+// wins the CAS does it. Returns true if released.
 bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid);
 
 // Releases every Active member whose process is gone, a zombie, or has a

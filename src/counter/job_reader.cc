@@ -12,6 +12,12 @@
 //   changed, the slot was released or reclaimed meanwhile (or the pair was
 //   read across a reclaim) and is skipped, never waited for. charged and
 //   peak are statistics of that slot read somewhere in that interval.
+// - Group entries: state loaded with acquire (pairs with the owner's
+//   release store of Active: owner fields and path visible), then the
+//   figures under the sequence lock (job_group_table.cc: acquire load of
+//   seq, relaxed figures, acquire fence, relaxed reload), then an acquire
+//   reload of state and the owner fields: changed means freed or reclaimed
+//   meanwhile, and the entry is skipped.
 #include "counter/job_reader.h"
 
 #include <atomic>
@@ -78,15 +84,81 @@ void SanitizeText(const char* in, size_t in_bytes, char* out, size_t cap) {
   out[o] = '\0';
 }
 
+namespace {
+
+void LoadFigures(const JobGroupEntry* e, JobGroupFigures* f) {
+  // Relaxed: under the sequence lock (SYNCHRONIZATION).
+  f->current = e->current.load(std::memory_order_relaxed);
+  f->peak = e->peak.load(std::memory_order_relaxed);
+  f->max = e->max.load(std::memory_order_relaxed);
+  f->high = e->high.load(std::memory_order_relaxed);
+  f->low = e->low.load(std::memory_order_relaxed);
+  f->min = e->min.load(std::memory_order_relaxed);
+  for (uint32_t k = 0; k < kJobGroupEvents; ++k) {
+    f->events[k] = e->events[k].load(std::memory_order_relaxed);
+    f->events_local[k] = e->events_local[k].load(std::memory_order_relaxed);
+  }
+  f->oom_policy = e->oom_policy.load(std::memory_order_relaxed);
+  f->oom_wait_ns = e->oom_wait_ns.load(std::memory_order_relaxed);
+  f->unpublished = e->unpublished.load(std::memory_order_relaxed);
+}
+
+// One entry into *g if it is consistent (see the header comment).
+bool ReadGroup(const JobView& v, uint32_t i, const JobMemberSnapshot* members,
+               uint32_t stored, JobGroupSnapshot* g) {
+  const JobGroupEntry* e = JobGroupEntryAt(v, i);
+  // Acquire: pairs with the owner's release store of Active.
+  if (e->state.load(std::memory_order_acquire) != kMemberActive) return false;
+  // Relaxed: ordered after the acquire above.
+  g->entry = i;
+  g->pid = e->pid.load(std::memory_order_relaxed);
+  g->member_slot = e->member_slot.load(std::memory_order_relaxed);
+  g->start_ticks = e->start_ticks.load(std::memory_order_relaxed);
+  g->group_id = e->group_id.load(std::memory_order_relaxed);
+  memcpy(g->path, e->path, sizeof(g->path));  // a private copy, checked
+  if (!JobGroupPathValid(g->path, sizeof(g->path))) return false;
+  // The owner must be a member of this snapshot (slot, pid, start time);
+  // the slot is only compared, never used as an index.
+  bool owner = false;
+  for (uint32_t k = 0; k < stored && !owner; ++k) {
+    owner = members[k].slot == g->member_slot && members[k].pid == g->pid &&
+            members[k].start_ticks == g->start_ticks;
+  }
+  if (!owner) return false;
+  bool whole = false;
+  for (uint32_t t = 0; t < kJobGroupReadTries && !whole; ++t) {
+    // Acquire: pairs with the owner's release store of an even seq.
+    const uint32_t s1 = e->seq.load(std::memory_order_acquire);
+    LoadFigures(e, &g->figures);
+    // Acquire fence: the figure loads before the reload below.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint32_t s2 = e->seq.load(std::memory_order_relaxed);
+    whole = s1 == s2 && (s1 & 1) == 0;
+  }
+  if (!whole) return false;
+  // Acquire fence, then the owner fields again: the same claim throughout.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return e->state.load(std::memory_order_acquire) == kMemberActive &&
+         e->pid.load(std::memory_order_relaxed) == g->pid &&
+         e->member_slot.load(std::memory_order_relaxed) == g->member_slot &&
+         e->start_ticks.load(std::memory_order_relaxed) == g->start_ticks &&
+         e->group_id.load(std::memory_order_relaxed) == g->group_id;
+}
+
+}  // namespace
+
 JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
-                         JobMemberSnapshot* members, uint32_t capacity) {
+                         JobMemberSnapshot* members, uint32_t capacity,
+                         JobGroupSnapshot* groups, uint32_t group_capacity) {
   *out = JobSnapshot{};
   if (reinterpret_cast<uintptr_t>(base) % alignof(JobNode) != 0 &&
       bytes >= kJobHeaderBytes) {
     return JobError::kBadLayout;
   }
   uint32_t slots = 0;
-  JobError e = JobValidate(base, bytes, &slots);
+  uint32_t chunks = 0;
+  uint32_t entries = 0;
+  JobError e = JobValidate(base, bytes, &slots, &chunks, &entries);
   if (e != JobError::kOk) return e;
   // A private copy of the header: nothing below re-reads the mapping's.
   JobHeader h;
@@ -98,7 +170,7 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
   SanitizeText(h.command, sizeof(h.command), out->command,
                sizeof(out->command));
 
-  const JobView v{const_cast<uint8_t*>(base), bytes, slots};
+  const JobView v{const_cast<uint8_t*>(base), bytes, slots, chunks, entries};
   const JobNode* n = v.node();
   // Relaxed loads: see SYNCHRONIZATION (independent statistics).
   out->current = n->counter.usage.load(std::memory_order_relaxed);
@@ -142,6 +214,30 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
     }
     if (out->members_stored < capacity) members[out->members_stored++] = s;
     ++out->members;
+  }
+
+  out->group_entries = entries;
+  if (entries == 0) return JobError::kOk;
+  const JobGroupArea* area = JobGroupAreaOf(v);
+  // Relaxed: statistics.
+  out->groups_full_pid = area->full_pid.load(std::memory_order_relaxed);
+  out->groups_full_count = area->full_count.load(std::memory_order_relaxed);
+  const uint32_t used = JobGroupUsed(v);  // clamped to the validated count
+  for (uint32_t i = 0; i < used; ++i) {
+    JobGroupSnapshot g;
+    // Acquire: pairs with the owner's release store of Active.
+    if (JobGroupEntryAt(v, i)->state.load(std::memory_order_acquire) !=
+        kMemberActive) {
+      continue;
+    }
+    if (!ReadGroup(v, i, members, out->members_stored, &g)) {
+      ++out->groups_skipped;
+      continue;
+    }
+    if (groups != nullptr && out->groups_stored < group_capacity) {
+      groups[out->groups_stored++] = g;
+    }
+    ++out->groups;
   }
   return JobError::kOk;
 }

@@ -7,7 +7,12 @@
 // taken only when its slot reads Active with the same pid before and after
 // its fields, with the same start time (no lock, no retry loop, so a
 // writer can never hold a reader);
-// the command string is bounded, NUL-terminated and made printable.
+// the command string is bounded, NUL-terminated and made printable; a
+// group table entry (job_group_table.h) is taken only when it reads Active
+// with its owner's pid, start time and member slot matching a member taken
+// in the same snapshot, its path valid (JobGroupPathValid), and its figures
+// from one publication (the sequence lock read at most
+// kJobGroupReadTries times, never waited on).
 //
 // The mapping may be hostile or change under the reader (another process of
 // the same user writes it): nothing read from it is used as a bound or an
@@ -22,6 +27,7 @@
 #include <cstdint>
 
 #include "counter/job_block.h"
+#include "counter/job_group_table.h"
 
 namespace memgroup::internal {
 
@@ -32,6 +38,19 @@ struct JobMemberSnapshot {
   int64_t charged = 0;  // bytes charged to the job and not returned
   int64_t peak = 0;
 };
+
+// One published group of a member.
+struct JobGroupSnapshot {
+  uint32_t entry = 0;        // index in the group table
+  uint32_t member_slot = 0;  // the owner's member slot
+  int32_t pid = 0;           // the owner
+  uint64_t start_ticks = 0;
+  uint64_t group_id = 0;     // the owner's id of the group
+  char path[kJobGroupPathBytes] = {};  // valid, NUL-terminated
+  JobGroupFigures figures;
+};
+
+inline constexpr uint32_t kJobGroupReadTries = 4;
 
 struct JobSnapshot {
   uint32_t slot_count = 0;
@@ -58,14 +77,30 @@ struct JobSnapshot {
   // Active slots whose fields changed while being read, or whose pid is not
   // positive: not counted in `members`.
   uint32_t members_skipped = 0;
+  // The group table: its size (0: the block has none), Active entries
+  // taken (the first min(groups, group capacity) stored), and entries
+  // skipped (owner not a member taken above, bad path, figures changing
+  // through every try).
+  uint32_t group_entries = 0;
+  uint32_t groups = 0;
+  uint32_t groups_stored = 0;
+  uint32_t groups_skipped = 0;
+  // The last member that found the table full, and its count then.
+  int32_t groups_full_pid = 0;
+  uint32_t groups_full_count = 0;
 };
 
 // Reads the block mapped at `base` (`bytes` long, 64-byte aligned) into
-// *out and the Active members into members[0, capacity). Returns kOk, or
-// the first validation failure of JobValidate (kTooSmall, kBadMagic,
-// kBadVersion, kBadLayout); kBadLayout also for a misaligned base.
+// *out, the Active members into members[0, capacity) and the published
+// groups of those members into groups[0, group_capacity) (in table order).
+// Groups are only taken when members are stored: a group whose owner is
+// beyond `capacity` is skipped. Returns kOk, or the first validation
+// failure of JobValidate (kTooSmall, kBadMagic, kBadVersion, kBadLayout);
+// kBadLayout also for a misaligned base.
 JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
-                         JobMemberSnapshot* members, uint32_t capacity);
+                         JobMemberSnapshot* members, uint32_t capacity,
+                         JobGroupSnapshot* groups = nullptr,
+                         uint32_t group_capacity = 0);
 
 // Copies at most cap - 1 bytes of `in` (up to its first NUL or in_bytes)
 // into out, NUL-terminated, replacing every byte that is not printable

@@ -1,6 +1,7 @@
 // Implements fork.h.
 #include "group/fork.h"
 
+#include "group/job_groups.h"
 #include "group/job_member.h"
 #include "group/limits.h"
 #include "group/pressure.h"
@@ -12,6 +13,7 @@
 namespace memgroup::internal {
 
 void GroupPrepareFork() {
+  JobGroupsPrepareFork();
   LimitsPrepareFork();
   GlobalRegistry().PrepareFork();
   GlobalRegistry().stocks().PrepareFork();
@@ -27,6 +29,7 @@ void GroupParentFork() {
   GlobalRegistry().stocks().ParentFork();
   GlobalRegistry().ParentFork();
   LimitsParentFork();
+  JobGroupsParentFork();
 }
 
 void GroupChildFork() {
@@ -53,6 +56,7 @@ void GroupChildFork() {
   reg.ResetBindingsAfterFork(t_thread.status == kThreadReady ? t_thread.group
                                                              : kNoGroup);
   LimitsChildFork();
+  JobGroupsChildFork();
 }
 
 }  // namespace memgroup::internal

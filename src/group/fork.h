@@ -1,4 +1,5 @@
-// fork(2) handlers of the group layer, in its lock order: limits lock ->
+// fork(2) handlers of the group layer, in its lock order: job groups lock
+// (job_groups.h) -> limits lock ->
 // registry lock -> stock drain lock -> stock grow lock -> reclaimer lock ->
 // threshold lock -> pressure-callback lock. The embedding layer runs them
 // from pthread_atfork around its own (engine, mmap ranges) handlers.

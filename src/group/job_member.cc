@@ -11,6 +11,7 @@
 
 #include "base/raw_log.h"
 #include "base/sys.h"
+#include "group/job_groups.h"
 #include "group/registry.h"
 
 namespace memgroup::internal {
@@ -221,6 +222,18 @@ JobMember* JobOwnSlot(uint32_t pos) {
   return l.slot < l.view.slot_count ? l.view.member(l.slot) : nullptr;
 }
 
+bool JobInnermost(const JobView** view, uint32_t* slot, int32_t* pid,
+                  uint64_t* start_ticks) {
+  if (g_chain_len == 0) return false;
+  const Level& l = g_levels[g_chain[0]];
+  if (l.slot >= l.view.slot_count) return false;
+  *view = &l.view;
+  *slot = l.slot;
+  *pid = g_self_pid;
+  *start_ticks = g_self_start;
+  return true;
+}
+
 void JobForkChild() {
   if (g_chain_len == 0) return;
   // Until the claims below, nothing may reach the parent's slots.
@@ -240,6 +253,7 @@ void JobForkChild() {
 }
 
 void JobExitRelease() {
+  UnpublishGroups();
   for (uint32_t c = 0; c < g_chain_len; ++c) {
     const Level& l = g_levels[g_chain[c]];
     JobReleaseCharge(l.view, l.slot);

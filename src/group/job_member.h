@@ -47,13 +47,20 @@ uint32_t JobLevels();
 // JobForkChild (a fork child gets new slots).
 JobMember* JobOwnSlot(uint32_t pos);
 
+// The innermost job level this process holds a slot in: its view, the
+// slot, and this process as the slots name it (pid, start time). False
+// outside any job. Valid until the next JobForkChild.
+bool JobInnermost(const JobView** view, uint32_t* slot, int32_t* pid,
+                  uint64_t* start_ticks);
+
 // fork(2) child, first handler: the child joins every level as a new member
 // (charge 0), so that nothing it uncharges reaches its parent's slots. A
 // level with no free slot is left out, with one line on stderr.
 void JobForkChild();
 
-// Exit hook: returns this member's whole charge to every level (the slots
-// stay claimed until the process is gone; later charges are released then).
+// Exit hook: withdraws this member's published groups (job_groups.h) and
+// returns its whole charge to every level (the slots stay claimed until the
+// process is gone; later charges are released then).
 void JobExitRelease();
 
 // Raises event `e` (the group layer's Event) on job level `refusing`.

@@ -134,6 +134,58 @@ TEST(JobFormatTest, ExtremeCountersFormat) {
   EXPECT_EQ(OomPolicyName(3, INT64_MIN), "wait");
 }
 
+TEST(JobFormatTest, MemberGroupsInEveryFormat) {
+  JobStatus st;
+  st.snap.supervisor_pid = 1;
+  GroupStatus g;
+  g.pid = 7;
+  g.path = "/a/b";
+  g.command = "prog";
+  g.figures.current = 5;
+  g.figures.peak = 6;
+  g.figures.max = kUnlimited;
+  g.figures.high = 4096;
+  g.figures.low = 0;
+  g.figures.min = INT64_MIN;
+  g.figures.events[2] = 3;         // max
+  g.figures.events_local[2] = 2;
+  g.figures.unpublished = 9;
+  st.groups.push_back(g);
+  st.groups_unpublished = 9;
+  const std::string t = FormatStatText(st);
+  EXPECT_NE(t.find("\ngroups 1\nmember_group 7:/a/b 5 6 max\n"
+                   "groups.unpublished 9\n"),
+            std::string::npos)
+      << t;
+  const std::string p = FormatStatPrometheus({st});
+  EXPECT_NE(p.find("memgroup_current_bytes{pid=\"1\",group=\"7:/a/b\"} 5\n"),
+            std::string::npos)
+      << p;
+  EXPECT_NE(p.find("memgroup_max_bytes{pid=\"1\",group=\"7:/a/b\"} +Inf\n"),
+            std::string::npos);
+  EXPECT_NE(p.find("memgroup_events_total{pid=\"1\",group=\"7:/a/b\","
+                   "event=\"max\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(p.find("memgroup_groups_unpublished{pid=\"1\",group=\"/\"} 9\n"),
+            std::string::npos);
+  // One group alone: its series only, its own text and JSON.
+  st.group_only = true;
+  st.group = g.Name();
+  const std::string one = FormatStatPrometheus({st});
+  EXPECT_EQ(one.find("group=\"/\""), std::string::npos) << one;
+  EXPECT_EQ(one.find("memgroup_members"), std::string::npos) << one;
+  const std::string gt = FormatStatText(st);
+  EXPECT_NE(gt.find("group 7:/a/b\nmember_pid 7\npath /a/b\n"),
+            std::string::npos)
+      << gt;
+  EXPECT_NE(gt.find("\nmin -9223372036854775808\n"), std::string::npos);
+  EXPECT_NE(gt.find("\nevents.max 3\n"), std::string::npos);
+  EXPECT_NE(gt.find("\nevents_local.max 2\n"), std::string::npos);
+  const std::string gj = FormatStatJson(st);
+  EXPECT_NE(gj.find("\"schema\":\"memgroup.group.v1\""), std::string::npos);
+  EXPECT_NE(gj.find("\"max\":null,\"high\":4096"), std::string::npos) << gj;
+}
+
 TEST(JobFormatTest, OomPolicyNames) {
   EXPECT_EQ(OomPolicyName(0, -1), "enomem");
   EXPECT_EQ(OomPolicyName(3, -1), "wait");

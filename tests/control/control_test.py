@@ -33,8 +33,18 @@ on them:
                    root only)
   hostile_blocks   truncated, hostile and odd files in the job directory
   usage_errors     usage errors exit 2 with the usage; unknown pid/group 1
+  member_groups    a member's C-ABI groups /tenant/a and /tenant/b: seen by
+                   stat (text, JSON, Prometheus), addressed as PID:/a/b and
+                   PID /a/b; set max on /tenant/a from outside makes its
+                   next allocation fail while /tenant/b still allocates;
+                   low, min, oom; reclaim; top shows them; gone after
+                   destroy
+  member_groups_exit  a member's groups vanish when it exits (exit hook)
+                   and when it is SIGKILLed (its slot is released)
+  hostile_group_table  a hostile group table: bad paths, owners that are
+                   not members, torn figures, indices out of range
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
-Usage: control_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE
+Usage: control_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
 import json
 import os
@@ -51,6 +61,7 @@ import threading
 import time
 
 MEMGROUP, LIB, ALLOC, CASE = sys.argv[1:5]
+GROUPS = sys.argv[5] if len(sys.argv) > 5 else None
 MIB = 1 << 20
 INT64_MAX = (1 << 63) - 1
 
@@ -297,7 +308,8 @@ def case_stat_json():
               "start_unix_ns": int, "current": int, "peak": int,
               "max": (int, type(None)), "high": (int, type(None)),
               "oom": dict, "failcnt": int, "events": dict, "stat": dict,
-              "members": list, "untracked": list}
+              "members": list, "untracked": list, "groups": list,
+              "groups_unpublished": int}
     check(set(doc) == set(schema), f"keys {sorted(doc)}")
     for k, t in schema.items():
         check(isinstance(doc[k], t), f"{k}: {doc[k]!r}")
@@ -315,6 +327,7 @@ def case_stat_json():
     check([u["pid"] for u in doc["untracked"]] == [sleep_pid],
           f"untracked {doc['untracked']} (sleep {sleep_pid})")
     check(doc["untracked"][0]["command"] == "sleep 60", f"{doc['untracked']}")
+    check(doc["groups"] == [] and doc["groups_unpublished"] == 0, f"{doc}")
     check(j.finish() == 0, "job failed")
 
 
@@ -337,7 +350,8 @@ def case_stat_prometheus():
             "memgroup_throttled_seconds": "counter",
             "memgroup_members": "gauge",
             "memgroup_untracked_processes": "gauge",
-            "memgroup_member_current_bytes": "gauge"}
+            "memgroup_member_current_bytes": "gauge",
+            "memgroup_groups_unpublished": "gauge"}
     check({n: f.type for n, f in fams.items()} == want,
           f"families {[(n, f.type) for n, f in fams.items()]}")
     for f in fams.values():
@@ -815,13 +829,14 @@ def case_other_user():
                 pass
 
 
-# The block layout (src/counter/job_block.h, version 4; no stock area).
+# The block layout (src/counter/job_block.h, version 5; no stock area, no
+# group table unless put_groups adds one).
 HEADER = struct.Struct("<QIIQIiQq256s")
 NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 768, 128
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=4, header_bytes=768, total=None, slot_count=None):
+          version=5, header_bytes=768, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,
@@ -944,6 +959,264 @@ def case_hostile_blocks():
           after[NODE_AT + 136:] == bytes(evil[NODE_AT + 136:]),
           "set wrote outside max")
     check(live.finish() == 0, "job")
+
+
+# --- groups inside members (docs/control.md, "Groups inside members") -------
+
+def groups_job(shell_tail=""):
+    """A job whose member control_groups created /tenant, /tenant/a and
+    /tenant/b; commands go to its stdin. Returns (job, member pid)."""
+    if GROUPS is None:
+        raise Skip("no control_groups program given")
+    prog = ["bash", "-c", f"{GROUPS}{shell_tail}", "HOLD"] if shell_tail \
+        else [GROUPS]
+    j = Job([], prog, stdin=subprocess.PIPE)
+    j.wait_for("^ready ")
+    member = int([l for l in j.lines if l.startswith("ready ")][0].split()[1])
+    return j, member
+
+
+def send(j, line, reply, count=1):
+    j.p.stdin.write(line + "\n")
+    j.p.stdin.flush()
+    j.wait_for(reply, count=count)
+
+
+def until(fn, what, timeout=5):
+    """Polls fn() (the published figures are at most 100 ms old)."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        check(time.time() < deadline, f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def group_kv(*args):
+    r = mg("stat", *args)
+    return kv(r.stdout) if r.returncode == 0 else None
+
+
+def case_member_groups():
+    j, m = groups_job()
+    send(j, "alloc a 2", "^alloc a ok$")
+    send(j, "alloc b 1", "^alloc b ok$")
+    a, b = f"{m}:/tenant/a", f"{m}:/tenant/b"
+    # Text, all three addressings.
+    s = until(lambda: (lambda d: d if d and int(d["current"]) >= 2 * MIB
+                       else None)(group_kv(a)), "a's 2 MiB")
+    check(s["group"] == a and s["member_pid"] == str(m) and
+          s["path"] == "/tenant/a" and s["pid"] == str(j.pid), f"{s}")
+    check(s["max"] == "max" and s["high"] == "max" and s["low"] == "0" and
+          s["min"] == "0" and s["oom.policy"] == "enomem", f"{s}")
+    check(int(s["peak"]) >= int(s["current"]), f"{s}")
+    check(s["command"].startswith(os.path.basename(GROUPS)) or
+          GROUPS in s["command"], f"{s}")
+    for e in ("low", "high", "max", "oom", "oom_kill", "oom_group_kill"):
+        check(s[f"events.{e}"] == "0" and s[f"events_local.{e}"] == "0", e)
+    check(group_kv(j.pid, a)["group"] == a, "SUPERVISOR MEMBER:/PATH")
+    sb = until(lambda: (lambda d: d if d and int(d["current"]) >= MIB
+                        else None)(group_kv(m, "/tenant/b")), "b's 1 MiB")
+    check(sb["group"] == b, f"{sb}")
+    check(group_kv(j.pid, b)["group"] == b, "PID GROUP with the supervisor")
+    # The job's stat lists every member's groups; a member's pid its own.
+    for pid in (j.pid, m):
+        d = kv(mg_ok("stat", pid))
+        groups = as_list(d.get("member_group"))
+        names = [g.split()[0] for g in groups]
+        check(names == [f"{m}:/tenant", a, b], f"stat {pid}: {names}")
+        check(d["groups"] == "3" and d["groups.unpublished"] == "0", f"{d}")
+        row = {g.split()[0]: g.split()[1:] for g in groups}
+        check(int(row[f"{m}:/tenant"][0]) >= 3 * MIB, f"{row}")
+    # JSON: the group's object and the job's groups array.
+    doc = json.loads(mg_ok("stat", "--json", a))
+    check(doc["schema"] == "memgroup.group.v1" and doc["group"] == a and
+          doc["member_pid"] == m and doc["path"] == "/tenant/a" and
+          doc["max"] is None and doc["current"] >= 2 * MIB and
+          doc["oom"]["policy"] == "enomem" and
+          set(doc["events"]) == set(doc["events_local"]) ==
+          {"low", "high", "max", "oom", "oom_kill", "oom_group_kill"},
+          f"{doc}")
+    jd = json.loads(mg_ok("stat", "--json", j.pid))
+    check([g["group"] for g in jd["groups"]] == [f"{m}:/tenant", a, b] and
+          jd["groups_unpublished"] == 0, f"{jd['groups']}")
+    # Prometheus: a `group` label per group, parsed by the project's parser.
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        raise Skip("python3-prometheus-client is not installed")
+    fams = {f.name: f for f in text_string_to_metric_families(
+        mg_ok("stat", "--prometheus", j.pid))}
+
+    def value(fams, name, **labels):
+        for smp in fams[name].samples:
+            if all(smp.labels.get(k) == v for k, v in labels.items()):
+                return smp.value
+        raise AssertionError(f"no {name} {labels}")
+    check(value(fams, "memgroup_current_bytes", group=a) >= 2 * MIB, "prom a")
+    check(value(fams, "memgroup_current_bytes", group="/") >= 3 * MIB, "job")
+    check(value(fams, "memgroup_max_bytes", group=a) == float("inf"), "max")
+    check(value(fams, "memgroup_events", group=b, event="oom_group_kill") == 0,
+          "events")
+    one = list(text_string_to_metric_families(mg_ok("stat", "--prometheus", a)))
+    for f in one:
+        for smp in f.samples:
+            check(smp.labels["group"] == a and smp.labels["pid"] == str(j.pid),
+                  f"{smp}")
+    check({f.name for f in one} >= {"memgroup_current_bytes",
+                                    "memgroup_peak_bytes", "memgroup_max_bytes",
+                                    "memgroup_high_bytes", "memgroup_events"},
+          f"{[f.name for f in one]}")
+    # set from outside: a's next allocation fails, b still allocates.
+    cur_a = int(group_kv(a)["current"])
+    mg_ok("set", a, f"max={cur_a + MIB // 2}")
+    check(group_kv(a)["max"] == str(cur_a + MIB // 2), "max published")
+    send(j, "alloc a 1", "^alloc a ", count=2)
+    check(j.lines[-1] == "alloc a enomem", f"{j.lines}")
+    send(j, "alloc b 2", "^alloc b ok$", count=2)
+    s = until(lambda: (lambda d: d if d and int(d["events.max"]) >= 1
+                       else None)(group_kv(a)), "a's max event")
+    check(int(s["events_local.max"]) >= 1, f"{s}")
+    mg_ok("set", m, "/tenant/a", "max=max", "high=64M", "low=1M", "min=512K",
+          "oom=wait:1")
+    s = group_kv(a)
+    check(s["max"] == "max" and s["high"] == str(64 * MIB) and
+          s["low"] == str(MIB) and s["min"] == str(512 * 1024) and
+          s["oom.policy"] == "wait:1", f"{s}")
+    send(j, "alloc a 1", "^alloc a ok$", count=2)
+    r = mg("set", a, "max=-1")
+    check(r.returncode == 2, f"bad value: {r}")
+    # reclaim of a member group: answered (no callbacks: less than asked is
+    # EAGAIN's exit 1).
+    r = mg("reclaim", b, "1M")
+    out = kv(r.stdout)
+    check(r.returncode in (0, 1) and out.get("group") == b and
+          out.get("requested") == str(MIB) and "released" in out, f"{r}")
+    check(r.returncode == 0 or "EAGAIN" in r.stderr, f"{r}")
+    # top shows the groups under their member.
+    top = mg_ok("top", "-n", "1", j.pid)
+    check(re.search(r"^\s+tenant\s", top, re.M) and
+          re.search(r"^\s+a\s", top, re.M) and
+          re.search(r"^\s+b\s", top, re.M), f"top:\n{top}")
+    # Unknown groups name what is published.
+    r = mg("stat", f"{m}:/tenant/c")
+    check(r.returncode == 1 and "/tenant/a" in r.stderr, f"{r}")
+    r = mg("stat", j.pid, "/tenant/a")
+    check(r.returncode == 1 and "supervisor has no groups" in r.stderr, f"{r}")
+    # destroy: the entries vanish at once.
+    send(j, "destroy", "^destroyed$")
+    r = mg("stat", a)
+    check(r.returncode == 1 and "unknown group" in r.stderr, f"{r}")
+    d = kv(mg_ok("stat", j.pid))
+    check(d["groups"] == "0" and "member_group" not in d, f"{d}")
+    send(j, "create", "^created$")
+    check(kv(mg_ok("stat", m))["groups"] == "3", "created again")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, "job")
+
+
+def case_member_groups_exit():
+    # Two members in turn: the first quits (its exit hook withdraws its
+    # groups), the second is SIGKILLed (its slot, and with it its entries,
+    # is released); the shell keeps the job alive meanwhile.
+    j, m1 = groups_job(f"; {GROUPS}; while [ ! -e $0 ]; do sleep 0.05; done")
+    until(lambda: kv(mg_ok("stat", j.pid))["groups"] == "3", "3 groups")
+    send(j, "quit", "^quit$")
+    j.wait_for("^ready ", count=2)
+    m2 = int([l for l in j.lines if l.startswith("ready ")][1].split()[1])
+    d = until(lambda: (lambda d: d if [g.split()[0] for g in
+                                       as_list(d.get("member_group"))] ==
+                       [f"{m2}:/tenant", f"{m2}:/tenant/a", f"{m2}:/tenant/b"]
+                       else None)(kv(mg_ok("stat", j.pid))), "m2's groups")
+    # m1's exit hook withdrew its groups (its slot may stay until reaped).
+    check(not any(g.startswith(f"{m1}:") for g in
+                  as_list(d.get("member_group"))), f"{d}")
+    os.kill(m2, signal.SIGKILL)
+    d = until(lambda: (lambda d: d if d["groups"] == "0" else None)(
+        kv(mg_ok("stat", j.pid))), "m2's groups gone")
+    r = mg("stat", f"{m2}:/tenant/a")
+    check(r.returncode == 1, f"{r}")
+    j.release()
+    check(j.p.wait(timeout=20) == 0, "job")
+
+
+# The group table (src/counter/job_group_table.h): a page of JobGroupArea
+# after the member table, then entries of 512 bytes.
+ENTRY_SIZE, PATH_AT = 512, 320
+
+
+def groups_block(slots, entries, **kw):
+    b = block(slots, **kw)
+    off = (MEMBERS_AT + slots * MEMBER_SIZE + 4095) // 4096 * 4096
+    total = off + 4096 + entries * ENTRY_SIZE
+    b.extend(b"\0" * (total - len(b)))
+    struct.pack_into("<Q", b, 16, total)
+    struct.pack_into("<I", b, 308, entries)
+    return b, off + 4096
+
+
+def put_entry(b, at, i, state, pid, slot, path, ticks=0, seq=0, current=0,
+              max_=INT64_MAX):
+    e = at + i * ENTRY_SIZE
+    struct.pack_into("<IIiIQQqqq", b, e, state, seq, pid, slot, ticks, 7,
+                     current, current, max_)
+    b[e + PATH_AT:e + PATH_AT + len(path)] = path
+
+
+def case_hostile_group_table():
+    os.makedirs(JOBDIR, 0o700, exist_ok=True)
+    me = os.getpid()
+    ticks = start_ticks(me)
+    b, at = groups_block(4, 16, supervisor=me, ticks=ticks)
+    put_member(b, 0, 2, me, ticks=ticks, charged=5)
+    put_member(b, 1, 2, 2**31 - 1, ticks=1)
+    struct.pack_into("<I", b, at - 4096, 0xffffffff)  # used: clamped to 16
+    put_entry(b, at, 0, 2, me, 0, b"/good", ticks=ticks, current=123)
+    put_entry(b, at, 1, 2, me, 0, b"/x" * 200, ticks=ticks)  # no NUL
+    put_entry(b, at, 2, 2, me, 0, b"/\x1b[2J", ticks=ticks)  # bad characters
+    put_entry(b, at, 3, 2, me, 0, b"//a", ticks=ticks)
+    put_entry(b, at, 4, 2, me, 0, b"/a/", ticks=ticks)
+    put_entry(b, at, 5, 2, me, 9999, b"/slot", ticks=ticks)  # slot out of range
+    put_entry(b, at, 6, 2, me, 1, b"/wrong-owner", ticks=ticks)
+    put_entry(b, at, 7, 2, me, 0, b"/old", ticks=ticks + 1)  # another image
+    put_entry(b, at, 8, 2, me, 0, b"/torn", ticks=ticks, seq=3)  # odd seq
+    put_entry(b, at, 9, 7, me, 0, b"/garbage-state", ticks=ticks)
+    put_entry(b, at, 10, 2, -1, 0, b"/neg", ticks=ticks)
+    put_entry(b, at, 15, 2, me, 0, b"/last.one_-9", ticks=ticks, max_=-5)
+    write("job-groups", b)
+    t0 = time.time()
+    d = kv(mg_ok("stat", me, timeout=10))
+    check(time.time() - t0 < 5, "stat took too long")
+    names = [g.split()[0] for g in as_list(d.get("member_group"))]
+    check(names == [f"{me}:/good", f"{me}:/last.one_-9"], f"{names}")
+    s = kv(mg_ok("stat", f"{me}:/good"))
+    check(s["current"] == "123" and s["path"] == "/good", f"{s}")
+    s = kv(mg_ok("stat", f"{me}:/last.one_-9"))
+    check(s["max"] == "-5", f"{s}")
+    for args in (["stat", "--json", me], ["stat", "--prometheus", me],
+                 ["top", "-n", "1"], ["list"]):
+        out = mg_ok(*args)
+        check(all(c == "\n" or " " <= c < "\x7f" or ord(c) > 0x9f
+                  for c in out), f"{args}: {out!r}")
+    json.loads(mg_ok("stat", "--json", me))
+    for path in ("/torn", "/x", "/slot", "/wrong-owner", "/old"):
+        r = mg("stat", f"{me}:{path}")
+        check(r.returncode == 1 and "unknown group" in r.stderr, f"{path} {r}")
+    # set on the hostile block: the owner has no agent: said, nothing hangs.
+    r = mg("set", f"{me}:/good", "max=1M", timeout=10)
+    check(r.returncode == 1 and "no control agent" in r.stderr, f"{r}")
+    # A table whose size does not match the file is refused.
+    bad, _ = groups_block(4, 16, supervisor=me, ticks=ticks)
+    struct.pack_into("<I", bad, 308, 17)
+    write("job-groups", bad)
+    r = mg("stat", me)
+    check(r.returncode == 1, f"{r}")
+    bad, _ = groups_block(4, 16, supervisor=me, ticks=ticks)
+    struct.pack_into("<I", bad, 308, 1 << 20)
+    write("job-groups", bad)
+    r = mg("list")
+    check("inconsistent job block layout" in r.stderr, f"{r}")
 
 
 def case_usage_errors():

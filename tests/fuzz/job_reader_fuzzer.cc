@@ -3,15 +3,22 @@
 // job_format.h). The first input byte chooses: bit 0 repairs the header
 // (magic, version, sizes, slot count from the input's length) so that the
 // member walk and the formats are reached; bits 1-2 the caller's member
-// capacity (0, 1, 3 or 64). The rest is the block, placed 64-byte aligned
-// as a mapping is.
+// capacity (0, 1, 3 or 64); bit 3, with bit 0, lays out one member slot and
+// a group table of as many entries as the input holds (its length cut to
+// the table's end), so that the group walk is reached; bit 4 the caller's
+// group capacity (all entries, or 2). The rest is the block, placed 64-byte
+// aligned as a mapping is.
 // Properties: the reader accepts exactly what JobValidate accepts; an
 // accepted snapshot's counts are bounded (stored <= capacity, members +
 // skipped <= slots), every stored member has a pid > 0 and a slot inside
 // the table, in increasing slot order; the command is NUL-terminated within
-// its field, well-formed UTF-8 without C0 or C1 controls; the text, JSON
-// and Prometheus outputs hold no control character but their newlines, the
-// text is `key value` lines, and JSON strings and brackets balance.
+// its field, well-formed UTF-8 without C0 or C1 controls; every stored
+// group has a valid path (NUL-terminated, group-name characters), an entry
+// index inside the table, and an owner among the stored members (slot, pid
+// and start time); groups + skipped <= entries; the text, JSON and
+// Prometheus outputs (of the job with its groups, and of each group alone)
+// hold no control character but their newlines, the text is `key value`
+// lines, and JSON strings and brackets balance.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +28,7 @@
 #include "cli/job_format.h"
 #include "cli/job_status.h"
 #include "counter/job_block.h"
+#include "counter/job_group_table.h"
 #include "counter/job_reader.h"
 #include "fuzz_support.h"
 
@@ -28,6 +36,7 @@ namespace memgroup::fuzz {
 namespace {
 
 using internal::JobError;
+using internal::JobGroupSnapshot;
 using internal::JobHeader;
 using internal::JobMemberSnapshot;
 using internal::JobSnapshot;
@@ -109,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace memgroup::fuzz;
   if (size == 0) return 0;
   const uint8_t flags = data[0];
-  const size_t n = size - 1;
+  size_t n = size - 1;
   const size_t alloc = (n + 63) / 64 * 64 + 64;
   auto* block = static_cast<uint8_t*>(aligned_alloc(64, alloc));
   if (n > 0) memcpy(block, data + 1, n);
@@ -125,15 +134,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     h.total_bytes = JobBlockBytes(h.slot_count);
     h.stock_chunks = 0;  // the reader never reads the stock area
     h.stock_offset = 0;
+    h.group_entries = 0;
+    const uint64_t table = JobGroupOffset(1, 0) + kJobStockChunkBytes;
+    if ((flags & 8) && n >= table + kJobGroupEntryBytes) {
+      const uint64_t entries = (n - table) / kJobGroupEntryBytes;
+      h.slot_count = 1;
+      h.group_entries = static_cast<uint32_t>(
+          entries > kJobMaxGroupEntries ? kJobMaxGroupEntries : entries);
+      h.total_bytes = JobBlockBytes(1, 0, h.group_entries);
+      n = h.total_bytes;  // the mapping ends with the table
+    }
     memcpy(block, &h, sizeof(h));
   }
   static constexpr uint32_t kCaps[] = {0, 1, 3, 64};
   const uint32_t cap = kCaps[(flags >> 1) & 3];
   std::vector<JobMemberSnapshot> members(cap);
   JobSnapshot snap;
-  uint32_t slots = 0;
-  const JobError valid = JobValidate(block, n, &slots);
-  const JobError e = JobReadSnapshot(block, n, &snap, members.data(), cap);
+  uint32_t slots = 0, chunks = 0, entries = 0;
+  const JobError valid = JobValidate(block, n, &slots, &chunks, &entries);
+  const uint32_t group_cap =
+      valid != JobError::kOk ? 0 : (flags & 16) ? 2 : entries;
+  std::vector<JobGroupSnapshot> groups(group_cap);
+  const JobError e = JobReadSnapshot(block, n, &snap, members.data(), cap,
+                                     groups.data(), group_cap);
   FUZZ_CHECK(e == valid, std::string("reader ") + JobErrorString(e) +
                              ", JobValidate " + JobErrorString(valid));
   if (e == JobError::kOk) {
@@ -149,6 +172,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(i == 0 || members[i].slot > members[i - 1].slot,
                  "slot order");
     }
+    FUZZ_CHECK(snap.group_entries == entries, "group entries");
+    FUZZ_CHECK(snap.groups_stored <= group_cap &&
+                   snap.groups_stored <= snap.groups,
+               "stored groups");
+    FUZZ_CHECK(uint64_t{snap.groups} + snap.groups_skipped <= entries,
+               "groups + skipped > entries");
+    for (uint32_t i = 0; i < snap.groups_stored; ++i) {
+      const JobGroupSnapshot& g = groups[i];
+      FUZZ_CHECK(g.entry < entries, "group entry index");
+      FUZZ_CHECK(memchr(g.path, '\0', sizeof(g.path)) != nullptr &&
+                     JobGroupPathValid(g.path, sizeof(g.path)),
+                 "group path " + Escaped(std::string(g.path, strnlen(
+                                                              g.path,
+                                                              sizeof(g.path)))));
+      bool owner = false;
+      for (uint32_t k = 0; k < snap.members_stored; ++k) {
+        owner |= members[k].slot == g.member_slot && members[k].pid == g.pid &&
+                 members[k].start_ticks == g.start_ticks;
+      }
+      FUZZ_CHECK(owner, "group owner not a stored member");
+    }
     const void* nul = memchr(snap.command, '\0', sizeof(snap.command));
     FUZZ_CHECK(nul != nullptr, "command not terminated");
     const std::string command(snap.command);
@@ -163,6 +207,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    n - i * 7 % n, text, sizeof(text));
       st.members.push_back({members[i].pid, text, members[i].charged,
                             members[i].peak});
+    }
+    for (uint32_t i = 0; i < snap.groups_stored; ++i) {
+      memgroup::internal::cli::GroupStatus gs;
+      gs.pid = groups[i].pid;
+      gs.path = groups[i].path;
+      gs.command = st.members.empty() ? "" : st.members[0].command;
+      gs.figures = groups[i].figures;
+      st.groups.push_back(gs);
+      st.groups_unpublished += gs.figures.unpublished;
     }
     const std::string t = memgroup::internal::cli::FormatStatText(st);
     FUZZ_CHECK(NoControlsButNewlines(t), "text " + Escaped(t));
@@ -180,6 +233,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(NoControlsButNewlines(j) && JsonBalanced(j), "json " + Escaped(j));
     const std::string p = memgroup::internal::cli::FormatStatPrometheus({st});
     FUZZ_CHECK(NoControlsButNewlines(p), "prometheus " + Escaped(p));
+    // Each group alone (`stat PID:/a/b`).
+    for (const auto& gs : st.groups) {
+      memgroup::internal::cli::JobStatus one;
+      one.snap = snap;
+      one.group_only = true;
+      one.groups.push_back(gs);
+      one.group = gs.Name();
+      const std::string gt = memgroup::internal::cli::FormatStatText(one);
+      FUZZ_CHECK(NoControlsButNewlines(gt) && gt.find("\ngroup ") !=
+                                                  std::string::npos,
+                 "group text " + Escaped(gt));
+      const std::string gj = memgroup::internal::cli::FormatStatJson(one);
+      FUZZ_CHECK(NoControlsButNewlines(gj) && JsonBalanced(gj),
+                 "group json " + Escaped(gj));
+      const std::string gp =
+          memgroup::internal::cli::FormatStatPrometheus({one});
+      FUZZ_CHECK(NoControlsButNewlines(gp), "group prometheus " + Escaped(gp));
+    }
   }
   free(block);
   return 0;

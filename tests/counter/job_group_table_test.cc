@@ -1,0 +1,222 @@
+// Tests of the job block's group table (src/counter/job_group_table.h) and
+// its read side (src/counter/job_reader.h): claims within the table's size,
+// figures under the sequence lock, freeing by the owner and with a dead
+// member's slot, the request protocol, and a reader that takes only
+// entries whose owner is a member it read.
+#include "counter/job_group_table.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "counter/job_reader.h"
+
+namespace memgroup::internal {
+namespace {
+
+class JobGroupTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mg_group_table_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/job";
+    JobParams p;
+    p.slot_count = 4;
+    p.group_entries = 3;
+    p.command = "test job";
+    int err = 0;
+    ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk) << err;
+    bool reused = false;
+    slot_ = JobClaimMember(view_, getpid(), 77, "me", &reused);
+    ASSERT_NE(slot_, kNoMember);
+  }
+  void TearDown() override {
+    JobDetach(&view_);
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  JobSnapshot Read(std::vector<JobGroupSnapshot>* groups) {
+    JobSnapshot s;
+    std::vector<JobMemberSnapshot> members(4);
+    groups->resize(8);
+    EXPECT_EQ(JobReadSnapshot(view_.base, view_.map_bytes, &s, members.data(),
+                              4, groups->data(), 8),
+              JobError::kOk);
+    groups->resize(s.groups_stored);
+    return s;
+  }
+  JobGroupFigures Fig(int64_t current) {
+    JobGroupFigures f;
+    f.current = current;
+    f.peak = current * 2;
+    f.max = 1 << 20;
+    f.events[2] = 5;
+    f.events_local[2] = 4;
+    return f;
+  }
+
+  std::string dir_, path_;
+  JobView view_;
+  uint32_t slot_ = 0;
+};
+
+TEST_F(JobGroupTableTest, BlockSizeAndViewCountTheTable) {
+  EXPECT_EQ(view_.group_entries, 3u);
+  EXPECT_EQ(view_.map_bytes, JobBlockBytes(4, 0, 3));
+  EXPECT_EQ(JobGroupOffset(4, 0) % 4096, 0u);
+  JobView again;
+  int err = 0;
+  ASSERT_EQ(JobAttach(path_.c_str(), &again, &err), JobError::kOk);
+  EXPECT_EQ(again.group_entries, 3u);
+  JobDetach(&again);
+}
+
+TEST_F(JobGroupTableTest, ClaimUpdateReadAndFree) {
+  const pid_t me = getpid();
+  const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 0x100000001ull,
+                                   "/tenant/a", Fig(10));
+  const uint32_t b =
+      JobGroupClaim(view_, slot_, me, 77, 0x100000002ull, "/tenant/b", Fig(20));
+  ASSERT_NE(a, kNoMember);
+  ASSERT_NE(b, kNoMember);
+  std::vector<JobGroupSnapshot> g;
+  JobSnapshot s = Read(&g);
+  ASSERT_EQ(s.groups, 2u);
+  EXPECT_EQ(s.groups_skipped, 0u);
+  EXPECT_STREQ(g[0].path, "/tenant/a");
+  EXPECT_EQ(g[0].figures.current, 10);
+  EXPECT_EQ(g[0].figures.peak, 20);
+  EXPECT_EQ(g[0].figures.events[2], 5u);
+  EXPECT_EQ(g[0].figures.events_local[2], 4u);
+  EXPECT_EQ(g[1].group_id, 0x100000002ull);
+  JobGroupUpdate(view_, a, Fig(30));
+  s = Read(&g);
+  EXPECT_EQ(g[0].figures.current, 30);
+  // Another owner cannot free it; the owner can.
+  EXPECT_FALSE(JobGroupFree(view_, a, me, 78));
+  EXPECT_TRUE(JobGroupFree(view_, a, me, 77));
+  s = Read(&g);
+  ASSERT_EQ(s.groups, 1u);
+  EXPECT_STREQ(g[0].path, "/tenant/b");
+}
+
+TEST_F(JobGroupTableTest, TableFullAndBadPathsAreRefused) {
+  const pid_t me = getpid();
+  EXPECT_EQ(JobGroupClaim(view_, slot_, me, 77, 1, "tenant", Fig(0)),
+            kNoMember);
+  EXPECT_EQ(JobGroupClaim(view_, slot_, me, 77, 1, "/a//b", Fig(0)),
+            kNoMember);
+  EXPECT_EQ(JobGroupClaim(view_, slot_, me, 77, 1, "/a/", Fig(0)), kNoMember);
+  EXPECT_EQ(JobGroupClaim(view_, slot_, me, 77, 1, "/a b", Fig(0)), kNoMember);
+  const std::string longest = "/" + std::string(kJobGroupPathBytes - 2, 'x');
+  const std::string too_long = longest + "x";
+  EXPECT_EQ(JobGroupClaim(view_, slot_, me, 77, 1, too_long.c_str(), Fig(0)),
+            kNoMember);
+  EXPECT_NE(JobGroupClaim(view_, slot_, me, 77, 1, longest.c_str(), Fig(0)),
+            kNoMember);
+  EXPECT_NE(JobGroupClaim(view_, slot_, me, 77, 2, "/b", Fig(0)), kNoMember);
+  EXPECT_NE(JobGroupClaim(view_, slot_, me, 77, 3, "/c", Fig(0)), kNoMember);
+  EXPECT_EQ(JobGroupClaim(view_, slot_, me, 77, 4, "/d", Fig(0)), kNoMember);
+  JobGroupNoteFull(view_, me, 1);
+  std::vector<JobGroupSnapshot> g;
+  JobSnapshot s = Read(&g);
+  EXPECT_EQ(s.groups, 3u);
+  EXPECT_EQ(s.groups_full_pid, me);
+  EXPECT_EQ(s.groups_full_count, 1u);
+}
+
+TEST_F(JobGroupTableTest, ReleasingTheMemberFreesItsEntries) {
+  const pid_t me = getpid();
+  ASSERT_NE(JobGroupClaim(view_, slot_, me, 77, 1, "/a", Fig(1)), kNoMember);
+  ASSERT_NE(JobGroupClaim(view_, slot_, me, 77, 2, "/b", Fig(1)), kNoMember);
+  ASSERT_TRUE(JobReleaseMember(view_, slot_, me));
+  std::vector<JobGroupSnapshot> g;
+  JobSnapshot s = Read(&g);
+  EXPECT_EQ(s.groups, 0u);
+  EXPECT_EQ(s.groups_skipped, 0u);  // freed, not merely hidden
+  bool reused = false;
+  const uint32_t slot = JobClaimMember(view_, me, 77, "me", &reused);
+  ASSERT_NE(slot, kNoMember);
+  EXPECT_NE(JobGroupClaim(view_, slot, me, 77, 3, "/c", Fig(1)), kNoMember);
+}
+
+TEST_F(JobGroupTableTest, ReaderSkipsEntriesOfNonMembersAndTornFigures) {
+  const pid_t me = getpid();
+  const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 1, "/a", Fig(1));
+  const uint32_t b = JobGroupClaim(view_, slot_, me + 1, 77, 2, "/b", Fig(1));
+  const uint32_t c = JobGroupClaim(view_, slot_, me, 77, 3, "/c", Fig(1));
+  ASSERT_NE(c, kNoMember);
+  (void)a;
+  (void)b;
+  // A figure publication in progress (odd sequence) is never waited for.
+  JobGroupEntryAt(view_, c)->seq.store(7, std::memory_order_relaxed);
+  // A hostile path in place: no NUL in the field.
+  JobGroupEntry* e = JobGroupEntryAt(view_, a);
+  memset(e->path, 'x', sizeof(e->path));
+  e->path[0] = '/';
+  // And a hostile `used`, clamped.
+  JobGroupAreaOf(view_)->used.store(0xffffffffu, std::memory_order_relaxed);
+  std::vector<JobGroupSnapshot> g;
+  JobSnapshot s = Read(&g);
+  EXPECT_EQ(s.groups, 0u);
+  EXPECT_EQ(s.groups_skipped, 3u);
+}
+
+TEST_F(JobGroupTableTest, RequestsAreAnsweredOnceByTheOwner) {
+  const pid_t me = getpid();
+  const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 9, "/a", Fig(1));
+  ASSERT_NE(a, kNoMember);
+  JobGroupRequest req;
+  EXPECT_FALSE(JobGroupPending(view_, a, &req));
+  JobGroupRequest post;
+  post.mask = kGroupSetMax | kGroupReclaim | (1u << 30);  // unknown bit
+  post.value[kGroupValueMax] = 4096;
+  post.value[kGroupValueReclaim] = 100;
+  // The wrong group id: not posted.
+  EXPECT_EQ(JobGroupPost(view_, a, me, 77, 8, post, view_.member(slot_)), 0u);
+  const uint32_t seq =
+      JobGroupPost(view_, a, me, 77, 9, post, view_.member(slot_));
+  ASSERT_NE(seq, 0u);
+  int32_t err = -1;
+  int64_t reclaimed = -1, purged = -1;
+  EXPECT_FALSE(JobGroupAnswered(view_, a, seq, &err, &reclaimed, &purged));
+  ASSERT_TRUE(JobGroupPending(view_, a, &req));
+  EXPECT_EQ(req.seq, seq);
+  EXPECT_EQ(req.mask, kGroupSetMax | kGroupReclaim);
+  EXPECT_EQ(req.value[kGroupValueMax], 4096);
+  JobGroupAnswer(view_, a, req.seq, EINVAL, 50, -3);
+  EXPECT_FALSE(JobGroupPending(view_, a, &req));
+  ASSERT_TRUE(JobGroupAnswered(view_, a, seq, &err, &reclaimed, &purged));
+  EXPECT_EQ(err, EINVAL);
+  EXPECT_EQ(reclaimed, 50);
+  EXPECT_EQ(purged, 0);  // clamped
+  // A new owner of the entry does not see the old request.
+  ASSERT_TRUE(JobGroupFree(view_, a, me, 77));
+  JobGroupPost(view_, a, me, 77, 9, post, nullptr);  // not held: not posted
+  const uint32_t again = JobGroupClaim(view_, slot_, me, 77, 10, "/z", Fig(1));
+  EXPECT_FALSE(JobGroupPending(view_, again, &req));
+}
+
+TEST_F(JobGroupTableTest, ValidateRefusesATableThatDoesNotFit) {
+  JobHeader h;
+  memcpy(&h, view_.base, sizeof(h));
+  uint32_t slots = 0, chunks = 0, entries = 0;
+  h.group_entries = 4;  // one more than the file holds
+  std::vector<uint8_t> copy(view_.base, view_.base + view_.map_bytes);
+  memcpy(copy.data(), &h, sizeof(h));
+  EXPECT_EQ(JobValidate(copy.data(), copy.size(), &slots, &chunks, &entries),
+            JobError::kBadLayout);
+  h.group_entries = kJobMaxGroupEntries + 1;
+  h.total_bytes = JobBlockBytes(4, 0, kJobMaxGroupEntries + 1);
+  memcpy(copy.data(), &h, sizeof(h));
+  EXPECT_EQ(JobValidate(copy.data(), copy.size(), &slots, &chunks, &entries),
+            JobError::kBadLayout);
+}
+
+}  // namespace
+}  // namespace memgroup::internal
