@@ -3,6 +3,7 @@
 // out with no lock held. Allocates: never.
 #include "group/reclaim.h"
 
+#include "base/macros.h"
 #include "base/spinlock.h"
 #include "group/callback_table.h"
 #include "group/charger.h"
@@ -20,7 +21,7 @@ struct Reclaimer {
 };
 
 constinit SpinLock g_reclaim_lock;
-constinit Reclaimer g_reclaimers[kMaxReclaimers] = {};
+MG_TABLE constinit Reclaimer g_reclaimers[kMaxReclaimers] = {};
 
 constexpr int kMaxReclaimRounds = 16;  // kernel MAX_RECLAIM_RETRIES
 
