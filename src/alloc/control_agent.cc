@@ -18,6 +18,7 @@
 #include "alloc/env_config.h"
 #include "alloc/thread_start.h"
 #include "base/limits.h"
+#include "base/macros.h"
 #include "base/sys.h"
 #include "engine/engine.h"
 #include "group/charger.h"
@@ -38,7 +39,7 @@ constexpr int64_t kOuterPollNs = 200'000'000;
 
 // The groups PurgeEngine visits; only the agent thread uses it (one agent
 // per process).
-constinit uint32_t g_purge_groups[kMaxGroups] = {};
+MG_TABLE constinit uint32_t g_purge_groups[kMaxGroups] = {};
 
 // Returns group `g`'s free engine pages to the OS: the bytes its arena's
 // resident count fell by.

@@ -56,21 +56,6 @@ constinit bool g_enabled = false;
 constinit SpinLock g_front_lock;
 constinit FrontCache* g_free = nullptr;
 
-// Class `i`'s value of a per-class mallctl such as "arenas.bin.0.size" or
-// "arenas.lextent.0.size" (`name`), read by MIB with the index replaced. 0 on
-// failure.
-template <typename T>
-T ReadClassValue(const char* name, unsigned i) {
-  size_t mib[4];
-  size_t miblen = sizeof(mib) / sizeof(mib[0]);
-  if (mgje_mallctlnametomib(name, mib, &miblen) != 0 || miblen != 4) return 0;
-  mib[2] = i;
-  T v = 0;
-  size_t len = sizeof(v);
-  if (mgje_mallctlbymib(mib, miblen, &v, &len, nullptr, 0) != 0) return 0;
-  return v;
-}
-
 // Returns the n blocks of the list at `head` (class `cls` of the group the
 // caller is bound to) to their owner: the group's slabs for small classes,
 // jemalloc's automatic tcache for large ones.
@@ -114,9 +99,8 @@ void FlushAll(FrontCache* fc) {
 
 // jemalloc's class `j` (0-based, small bins then large extents) as
 // computed for its Debian build (16-byte quantum, 4 KiB pages): 8, 16, then
-// multiples of 16 up to 64, then four classes per doubling. The mimalloc
-// engine's classes (mimalloc never initialises jemalloc); the jemalloc
-// engine reads them from jemalloc, and tests/engine checks they agree.
+// multiples of 16 up to 64, then four classes per doubling. Both engines'
+// classes; tests/engine checks every one against jemalloc's.
 size_t ComputedClassSize(unsigned j) {
   if (j < 2) return size_t{8} << j;
   if (j < 5) return size_t{16} * j;
@@ -137,18 +121,40 @@ void FillAlignMasks() {
 
 namespace {
 
+// The size of jemalloc's small bin `i`; 0 on failure.
+size_t JemallocBinSize(unsigned i) {
+  size_t mib[4];
+  size_t miblen = sizeof(mib) / sizeof(mib[0]);
+  if (mgje_mallctlnametomib("arenas.bin.0.size", mib, &miblen) != 0 ||
+      miblen != 4) {
+    return 0;
+  }
+  mib[2] = i;
+  size_t size = 0;
+  size_t len = sizeof(size);
+  if (mgje_mallctlbymib(mib, miblen, &size, &len, nullptr, 0) != 0) return 0;
+  return size;
+}
+
 bool FillClasses() {
+  // The classes are computed (ComputedClassSize). With the jemalloc engine,
+  // three of jemalloc's own figures confirm that they are its classes: the
+  // bin count, the page size and the last bin's size (tests/engine compares
+  // every class). Reading every class instead cost about 90,000
+  // instructions of each process's start-up.
   unsigned nbins = 0;
-  size_t len = sizeof(nbins);
   size_t page = 0;
-  size_t plen = sizeof(page);
-  const bool computed = UsesMimalloc();
-  if (computed) {
+  if (UsesMimalloc()) {
     nbins = kFrontFirstLarge - 1 - kExtraClasses;
     page = kPageSize;
-  } else if (mgje_mallctl("arenas.nbins", &nbins, &len, nullptr, 0) != 0 ||
-             mgje_mallctl("arenas.page", &page, &plen, nullptr, 0) != 0) {
-    nbins = 0;
+  } else {
+    size_t len = sizeof(nbins);
+    size_t plen = sizeof(page);
+    if (mgje_mallctl("arenas.nbins", &nbins, &len, nullptr, 0) != 0 ||
+        mgje_mallctl("arenas.page", &page, &plen, nullptr, 0) != 0 ||
+        nbins == 0 || JemallocBinSize(nbins - 1) != ComputedClassSize(nbins - 1)) {
+      nbins = 0;
+    }
   }
   if (nbins + 1 + kExtraClasses != kFrontFirstLarge ||
       page != (size_t{1} << owner_table::kPageShift)) {
@@ -159,11 +165,7 @@ bool FillClasses() {
   // preceded by the midpoint between it and the class before.
   uint32_t cls = 1;
   for (unsigned j = 0; cls < kFrontClasses; ++j) {
-    size_t size =
-        computed ? ComputedClassSize(j)
-        : j < nbins
-            ? ReadClassValue<size_t>("arenas.bin.0.size", j)
-            : ReadClassValue<size_t>("arenas.lextent.0.size", j - nbins);
+    const size_t size = ComputedClassSize(j);
     if (size == 0 || size > UINT32_MAX) return false;
     if (size > kExtraFrom && size <= 2 * kExtraFrom) {
       g_usable_of_class[cls] =

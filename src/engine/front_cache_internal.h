@@ -13,15 +13,14 @@
 
 namespace memgroup::internal::engine::front {
 
-// Fills the class tables from jemalloc (the mimalloc engine: from
-// ComputedClassSize) and checks them. Called once from the engine's init;
+// Fills the class tables from ComputedClassSize and checks them (the
+// jemalloc engine: against three of jemalloc's figures). Called once from the engine's init;
 // false leaves the front cache disabled (Acquire returns nullptr) and the
 // jemalloc engine working without it (the mimalloc engine cannot start).
 bool InitClasses();
 
 // jemalloc's size class `j` (0-based: its small bins, then its large
-// extents) computed for Debian's build; what the mimalloc engine's tables
-// hold.
+// extents) computed for Debian's build; what both engines' tables hold.
 size_t ComputedClassSize(unsigned j);
 
 // Fills g_align_mask_of_class from the class sizes and CheckMode().

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/limits.h"
+#include "base/macros.h"
 #include "base/meta_alloc.h"
 #include "base/spinlock.h"
 
@@ -32,8 +33,8 @@ constinit Range* g_ranges = nullptr;
 constinit size_t g_count = 0;
 constinit size_t g_capacity = 0;
 constinit size_t g_bytes = 0;
-constinit int64_t g_file[kMaxGroups] = {};
-constinit int64_t g_shmem[kMaxGroups] = {};
+MG_TABLE constinit int64_t g_file[kMaxGroups] = {};
+MG_TABLE constinit int64_t g_shmem[kMaxGroups] = {};
 
 // Pieces reported per lock hold (the callbacks charge, outside the lock).
 constexpr int kBatch = 16;

@@ -90,9 +90,9 @@ struct GroupBins {
 // group that has an arena, so at most kMaxArenaRecords), and the free ones.
 // Under the engine's init lock; g_nall_bins is also read by the fork
 // handlers, which run with that lock held.
-constinit GroupBins* g_all_bins[kMaxArenaRecords];
+MG_TABLE constinit GroupBins* g_all_bins[kMaxArenaRecords];
 constinit uint32_t g_nall_bins = 0;
-constinit GroupBins* g_free_bins[kMaxArenaRecords];
+MG_TABLE constinit GroupBins* g_free_bins[kMaxArenaRecords];
 constinit uint32_t g_nfree_bins = 0;
 
 // Slab colouring: region 0 of successive slabs starts at successive
@@ -127,7 +127,7 @@ uint32_t NextColor(uint32_t step) {
 
 // Written once by InitGroup (release, under the engine's init lock), read
 // anywhere (acquire).
-constinit std::atomic<GroupBins*> g_bins[kMaxGroups];
+MG_TABLE constinit std::atomic<GroupBins*> g_bins[kMaxGroups];
 
 MG_ALWAYS_INLINE GroupBins* Bins(uint32_t group) {
   // Pairs with InitGroup's release store.

@@ -36,7 +36,7 @@ constinit std::atomic<int32_t> g_tcaches_live{0};
 // operation, a seq_cst read-modify-write, which RetireGroup's acquire fence
 // pairs with); decremented after the tcache was destroyed (release: the
 // blocks it returned to the arena happen before a retirer reads 0).
-constinit std::atomic<uint32_t> g_users[kMaxGroups];
+MG_TABLE constinit std::atomic<uint32_t> g_users[kMaxGroups];
 
 void TakeSlotFor(uint32_t group) {
   // Relaxed: see g_users.

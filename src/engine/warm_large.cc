@@ -20,7 +20,7 @@ namespace {
 // freeing a large block of the group (relaxed fetch_add), taken to 0 by the
 // thread that crosses kWarmCheckBytes (relaxed exchange). Only the amount
 // matters, no data is published with it: relaxed throughout.
-constinit std::atomic<uint64_t> g_freed[kMaxGroups];
+MG_TABLE constinit std::atomic<uint64_t> g_freed[kMaxGroups];
 
 // "epoch" and "stats.arenas.<i>.pdirty" (i at v[2]). Written by
 // InitWarmLarge under the engine lock before Init's kReady release store,

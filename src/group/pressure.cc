@@ -12,6 +12,7 @@
 
 #include <cmath>
 
+#include "base/macros.h"
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "group/callback_table.h"
@@ -30,7 +31,7 @@ struct PressureCb {
 
 inline constexpr int kMaxPressureCallbacks = 256;
 constinit SpinLock g_pressure_lock;
-constinit PressureCb g_pressure_cbs[kMaxPressureCallbacks] = {};
+MG_TABLE constinit PressureCb g_pressure_cbs[kMaxPressureCallbacks] = {};
 // Registered callbacks; relaxed: a stale zero only skips one notification.
 constinit std::atomic<int> g_npressure{0};
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "base/macros.h"
 #include "base/spinlock.h"
 #include "group/callback_table.h"
 #include "group/charger.h"
@@ -22,7 +23,7 @@ struct Reclaimer {
 };
 
 constinit SpinLock g_reclaim_lock;
-constinit Reclaimer g_reclaimers[kMaxReclaimers] = {};
+MG_TABLE constinit Reclaimer g_reclaimers[kMaxReclaimers] = {};
 
 constexpr int kMaxReclaimRounds = 16;  // kernel MAX_RECLAIM_RETRIES
 

@@ -3,6 +3,7 @@
 // lock and makes them with no lock held. Allocates: never.
 #include "group/thresholds.h"
 
+#include "base/macros.h"
 #include "base/spinlock.h"
 #include "group/callback_table.h"
 #include "group/thread_binding.h"
@@ -20,7 +21,7 @@ struct Threshold {
 };
 
 constinit SpinLock g_threshold_lock;
-constinit Threshold g_thresholds[kMaxThresholds] = {};
+MG_TABLE constinit Threshold g_thresholds[kMaxThresholds] = {};
 // Registered thresholds; relaxed: a stale zero only delays one check.
 constinit std::atomic<int> g_nthresholds{0};
 
