@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A job member for the reclaim tests (tests/control/control_test.py) and
+"""A job member for the reclaim tests (tests/control/reclaim_test.py) and
 the examples of docs/control.md.
 
 usage: reclaim_member.py CACHE_MIB JUNK_MIB plain|fork

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Hand-made job blocks in the job directory (docs/control.md): truncated,
+hostile and odd blocks and group tables; every command gives one clear line
+and never trusts them. One case per run:
+  hostile_blocks   truncated, hostile and odd files in the job directory
+  hostile_group_table  a hostile group table: bad paths, owners that are
+                   not members, torn figures, indices out of range
+Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
+Usage: hostile_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
+"""
+import json
+import os
+import re
+import struct
+import subprocess
+import time
+
+from control_lib import *  # noqa: F403 (the shared helpers and globals)
+
+
+def case_hostile_blocks():
+    live = Job(["--max", "8M"], [ALLOC, "1", "HOLD"])
+    live.wait_for("^done$")
+    me = os.getpid()
+    write("job-trunc", b"\0" * 100)
+    write("job-badmagic", block(1, magic=0x1234))
+    write("job-badversion", block(1, version=9))
+    write("job-badlayout", block(1, slot_count=1 << 30))
+    write("job-header-size", block(1, header_bytes=64))
+    write("job-mode", block(1), mode=0o644)
+    os.symlink("/etc/passwd", os.path.join(JOBDIR, "job-link"))
+    os.mkfifo(os.path.join(JOBDIR, "job-fifo"), 0o600)
+    os.mkdir(os.path.join(JOBDIR, "job-dir"), 0o700)
+    with open(os.path.join(JOBDIR, "job-huge"), "wb") as f:
+        f.truncate(1 << 30)
+    os.chmod(os.path.join(JOBDIR, "job-huge"), 0o600)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = write("job-stale", block(2, supervisor=dead.pid, ticks=1))
+    # A block that looks live (its supervisor is this test) with hostile
+    # contents: escape sequences and broken UTF-8 in the command, garbage
+    # member states, impossible pids and counts.
+    evil = block(6, supervisor=me, ticks=start_ticks(me),
+                 command=b"\x1b[2J\x07evil \xff\xc0\x80 \xc3\xbcn\xc3\xafcode "
+                         b"\xe2\x80\x8f\"quote\\ \xc2\x9b end")
+    put_node(evil, usage=-1, peak=INT64_MAX, max_=-5, high=0,
+             events=(INT64_MAX, -1, 7, 0), policy=99, wait_ns=-7)
+    put_member(evil, 0, 2, -5, charged=10)
+    put_member(evil, 1, 7, me, charged=11)
+    put_member(evil, 2, 2, me, charged=123, peak=456)
+    put_member(evil, 3, 2, 2**31 - 1, charged=-7, peak=-(1 << 63))
+    put_member(evil, 4, 0xffffffff, 0)
+    evil_path = write("job-evil", evil)
+    t0 = time.time()
+    r = mg("list", timeout=10)
+    check(time.time() - t0 < 5, "list took too long")
+    check(r.returncode == 0, f"list: {r.returncode}\n{r.stderr}")
+    for name, why in (("job-trunc", "too small"),
+                      ("job-badmagic", "not a memgroup job block"),
+                      ("job-badversion", "unsupported job block version"),
+                      ("job-badlayout", "inconsistent job block layout"),
+                      ("job-header-size", "inconsistent job block layout"),
+                      ("job-mode", "mode is not 0600 (0644)"),
+                      ("job-link", "a symbolic link"),
+                      ("job-fifo", "not a regular file"),
+                      ("job-dir", "not a regular file"),
+                      ("job-huge", "inconsistent job block layout")):
+        check(re.search(rf"skipping \S*/{name}: .*{re.escape(why)}", r.stderr),
+              f"{name}: no '{why}' in\n{r.stderr}")
+    check("removed the stale block" in r.stderr and not os.path.exists(stale),
+          f"stale: {r.stderr}")
+    for ch in r.stdout + r.stderr:
+        check(ch == "\n" or ord(ch) >= 0x20 and ch != "\x7f" and
+              not 0x80 <= ord(ch) <= 0x9f, f"control character {ch!r}")
+    rows = {int(l.split()[0]): l for l in r.stdout.splitlines()[1:]}
+    check(set(rows) == {me, live.pid}, f"rows: {rows}")
+    check("?[2J?evil ??? ünïcode" in rows[me], rows[me])
+    # stat of this process finds the hostile block; all formats hold.
+    s = kv(mg_ok("stat", me))
+    check(s["command"] == "?[2J?evil ??? ünïcode \u200f\"quote\\ ? end",
+          f"{s['command']!r}")
+    check(s["members"] == "2" and s["oom.policy"] == "unknown(99)", f"{s}")
+    check(sorted(m.split()[0] for m in as_list(s["member"])) ==
+          sorted([str(me), str(2**31 - 1)]), f"{s}")
+    doc = json.loads(mg_ok("stat", "--json", me))
+    check(doc["command"] == s["command"] and doc["max"] == -5, f"{doc}")
+    check(sorted(m["pid"] for m in doc["members"]) == [me, 2**31 - 1],
+          f"members {doc['members']} (slot 1 has a garbage state, slot 0 a "
+          f"negative pid)")
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+        fams = list(text_string_to_metric_families(
+            mg_ok("stat", "--prometheus", me)))
+        info = [f for f in fams if f.name == "memgroup_info"][0]
+        check(info.samples[0].labels["command"] == s["command"], "label")
+    except ImportError:
+        print("prometheus_client missing: the exposition was not parsed")
+    for args in (["events", me], ["top", "-n", "1"]):
+        out = mg_ok(*args)
+        check(all(c == "\n" or c >= " " for c in out), f"{args}: {out!r}")
+    # set writes the hostile block's own node, nothing else.
+    mg_ok("set", me, "/", "max=3M")
+    with open(evil_path, "rb") as f:
+        after = f.read()
+    check(struct.unpack_from("<q", after, NODE_AT + 128)[0] == 3 * MIB, "set")
+    check(after[:NODE_AT + 128] == bytes(evil[:NODE_AT + 128]) and
+          after[NODE_AT + 136:] == bytes(evil[NODE_AT + 136:]),
+          "set wrote outside max")
+    check(live.finish() == 0, "job")
+
+
+# The group table (src/counter/job_group_table.h): a page of JobGroupArea
+# after the member table, then entries of 512 bytes.
+ENTRY_SIZE, PATH_AT = 512, 320
+
+
+def groups_block(slots, entries, **kw):
+    b = block(slots, **kw)
+    off = (MEMBERS_AT + slots * MEMBER_SIZE + 4095) // 4096 * 4096
+    total = off + 4096 + entries * ENTRY_SIZE
+    b.extend(b"\0" * (total - len(b)))
+    struct.pack_into("<Q", b, 16, total)
+    struct.pack_into("<I", b, 308, entries)
+    return b, off + 4096
+
+
+def put_entry(b, at, i, state, pid, slot, path, ticks=0, seq=0, current=0,
+              max_=INT64_MAX):
+    e = at + i * ENTRY_SIZE
+    struct.pack_into("<IIiIQQqqq", b, e, state, seq, pid, slot, ticks, 7,
+                     current, current, max_)
+    b[e + PATH_AT:e + PATH_AT + len(path)] = path
+
+
+def case_hostile_group_table():
+    os.makedirs(JOBDIR, 0o700, exist_ok=True)
+    me = os.getpid()
+    ticks = start_ticks(me)
+    b, at = groups_block(4, 16, supervisor=me, ticks=ticks)
+    put_member(b, 0, 2, me, ticks=ticks, charged=5)
+    put_member(b, 1, 2, 2**31 - 1, ticks=1)
+    struct.pack_into("<I", b, at - 4096, 0xffffffff)  # used: clamped to 16
+    put_entry(b, at, 0, 2, me, 0, b"/good", ticks=ticks, current=123)
+    put_entry(b, at, 1, 2, me, 0, b"/x" * 200, ticks=ticks)  # no NUL
+    put_entry(b, at, 2, 2, me, 0, b"/\x1b[2J", ticks=ticks)  # bad characters
+    put_entry(b, at, 3, 2, me, 0, b"//a", ticks=ticks)
+    put_entry(b, at, 4, 2, me, 0, b"/a/", ticks=ticks)
+    put_entry(b, at, 5, 2, me, 9999, b"/slot", ticks=ticks)  # slot out of range
+    put_entry(b, at, 6, 2, me, 1, b"/wrong-owner", ticks=ticks)
+    put_entry(b, at, 7, 2, me, 0, b"/old", ticks=ticks + 1)  # another image
+    put_entry(b, at, 8, 2, me, 0, b"/torn", ticks=ticks, seq=3)  # odd seq
+    put_entry(b, at, 9, 7, me, 0, b"/garbage-state", ticks=ticks)
+    put_entry(b, at, 10, 2, -1, 0, b"/neg", ticks=ticks)
+    put_entry(b, at, 15, 2, me, 0, b"/last.one_-9", ticks=ticks, max_=-5)
+    write("job-groups", b)
+    t0 = time.time()
+    d = kv(mg_ok("stat", me, timeout=10))
+    check(time.time() - t0 < 5, "stat took too long")
+    names = [g.split()[0] for g in as_list(d.get("member_group"))]
+    check(names == [f"{me}:/good", f"{me}:/last.one_-9"], f"{names}")
+    s = kv(mg_ok("stat", f"{me}:/good"))
+    check(s["current"] == "123" and s["path"] == "/good", f"{s}")
+    s = kv(mg_ok("stat", f"{me}:/last.one_-9"))
+    check(s["max"] == "-5", f"{s}")
+    for args in (["stat", "--json", me], ["stat", "--prometheus", me],
+                 ["top", "-n", "1"], ["list"]):
+        out = mg_ok(*args)
+        check(all(c == "\n" or " " <= c < "\x7f" or ord(c) > 0x9f
+                  for c in out), f"{args}: {out!r}")
+    json.loads(mg_ok("stat", "--json", me))
+    for path in ("/torn", "/x", "/slot", "/wrong-owner", "/old"):
+        r = mg("stat", f"{me}:{path}")
+        check(r.returncode == 1 and "unknown group" in r.stderr, f"{path} {r}")
+    # set on the hostile block: the owner has no agent: said, nothing hangs.
+    r = mg("set", f"{me}:/good", "max=1M", timeout=10)
+    check(r.returncode == 1 and "no control agent" in r.stderr, f"{r}")
+    # A table whose size does not match the file is refused.
+    bad, _ = groups_block(4, 16, supervisor=me, ticks=ticks)
+    struct.pack_into("<I", bad, 308, 17)
+    write("job-groups", bad)
+    r = mg("stat", me)
+    check(r.returncode == 1, f"{r}")
+    bad, _ = groups_block(4, 16, supervisor=me, ticks=ticks)
+    struct.pack_into("<I", bad, 308, 1 << 20)
+    write("job-groups", bad)
+    r = mg("list")
+    check("inconsistent job block layout" in r.stderr, f"{r}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_case(globals()))
