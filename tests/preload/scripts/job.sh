@@ -252,17 +252,23 @@ oom_wait)
     "$PY" "$T/eat.py" A 70 "$T/a_ready" "$T/a_go" > "$T/a.out" &
     for _ in $(seq 3000); do [ -e "$T/a_ready" ] && break; sleep 0.01; done
     # A lets go once B waits (the job counts an oom event), however long
-    # B takes to get there on a loaded machine.
-    ("$PY" -c "
+    # B takes to get there on a loaded machine. The watcher records the
+    # time and lets A go itself: a new process started while the job is at
+    # its max (date, touch) would wait for memory too.
+    "$PY" -c "
 import mmap, os, struct, time
 with open(os.environ[\"MEMGROUP_JOB\"], \"rb\") as f:
     m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
     for _ in range(3000):
         if struct.unpack_from(\"<q\", m, 512 + 200)[0] > 0: break
         time.sleep(0.01)
-"; sleep 0.2; date +%s.%N > "$T/a_released"; touch "$T/a_go") &
+time.sleep(0.2)
+with open(os.environ[\"T\"] + \"/a_released\", \"w\") as f:
+    f.write(\"%.6f\\n\" % time.time())
+open(os.environ[\"T\"] + \"/a_go\", \"w\").close()
+" &
     "$PY" "$T/eat.py" B 70 > "$T/b.out"
-    date +%s.%N > "$T/b_done"
+    echo "$EPOCHREALTIME" > "$T/b_done"
     wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
   status=$?
   cat "$mg_tmp/a.out" "$mg_tmp/b.out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
