@@ -18,22 +18,15 @@
 
 #define MAX_TRY 200
 
-typedef mg_group_t (*root_fn)(void);
-typedef int (*create_fn)(mg_group_t, const char*, mg_group_t*);
-typedef int (*destroy_fn)(mg_group_t);
-typedef void* (*malloc_in_fn)(mg_group_t, size_t);
-typedef int (*block_group_fn)(const void*, mg_group_t*);
-typedef int (*current_fn)(mg_group_t, int, int64_t*);
-typedef int (*reclaim_fn)(mg_group_t, int64_t, int64_t*);
 
 int main(void) {
-  root_fn mg_root = (root_fn)need("mg_root");
-  create_fn create = (create_fn)need("mg_group_create");
-  destroy_fn destroy = (destroy_fn)need("mg_group_destroy");
-  malloc_in_fn malloc_in = (malloc_in_fn)need("mg_malloc_in");
-  block_group_fn block_group = (block_group_fn)need("mg_block_group");
-  current_fn current = (current_fn)need("mg_group_current");
-  reclaim_fn reclaim = (reclaim_fn)need("mg_group_reclaim");
+  MG_NEED(root, mg_root);
+  MG_NEED(create, mg_group_create);
+  MG_NEED(destroy, mg_group_destroy);
+  MG_NEED(malloc_in, mg_malloc_in);
+  MG_NEED(block_group, mg_block_group);
+  MG_NEED(current, mg_group_current);
+  MG_NEED(reclaim, mg_group_reclaim);
   const char* engine = getenv("MEMGROUP_ENGINE");
   const int mi = engine != NULL && strcmp(engine, "mimalloc") == 0;
   /* Children that must succeed: 62 under mimalloc (63 groups with "/"). */
@@ -46,7 +39,7 @@ int main(void) {
   for (; n < MAX_TRY; ++n) {
     char name[32];
     snprintf(name, sizeof(name), "g%d", n);
-    err = create(mg_root(), name, &groups[n]);
+    err = create(root(), name, &groups[n]);
     if (err != 0) break;
     small[n] = malloc_in(groups[n], 64);
     large[n] = malloc_in(groups[n], 300000);
@@ -80,7 +73,7 @@ int main(void) {
   }
   /* A slot freed by destroy serves a new group. */
   mg_group_t again = 0;
-  MG_EXPECT(create(mg_root(), "again", &again) == 0);
+  MG_EXPECT(create(root(), "again", &again) == 0);
   void* p = malloc_in(again, 1000);
   mg_group_t g = 0;
   MG_EXPECT(p != NULL && block_group(p, &g) == 0 && g == again);

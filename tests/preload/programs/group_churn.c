@@ -18,6 +18,7 @@
  * Prints "group_churn: OK" and exits 0 on success. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <malloc.h>
 #include <stdint.h>
 
 #include "preloaded.h"
@@ -27,14 +28,6 @@
 #define GROUPS 10000
 #define WINDOW 100
 
-typedef mg_group_t (*root_fn)(void);
-typedef int (*create_fn)(mg_group_t, const char*, mg_group_t*);
-typedef int (*destroy_fn)(mg_group_t);
-typedef void* (*malloc_in_fn)(mg_group_t, size_t);
-typedef int (*block_group_fn)(const void*, mg_group_t*);
-typedef int (*current_fn)(mg_group_t, int, int64_t*);
-typedef size_t (*usable_fn)(void*);
-typedef int (*reclaim_fn)(mg_group_t, int64_t, int64_t*);
 
 static const size_t kSizes[] = {64, 1000, 40000, 300000};
 /* Bytes written and checked at the start of each block: page faults are
@@ -47,14 +40,14 @@ static const size_t kTouch = 64;
 #define SMALL_MAX 14336
 
 int main(void) {
-  root_fn mg_root = (root_fn)need("mg_root");
-  create_fn create = (create_fn)need("mg_group_create");
-  destroy_fn destroy = (destroy_fn)need("mg_group_destroy");
-  malloc_in_fn malloc_in = (malloc_in_fn)need("mg_malloc_in");
-  block_group_fn block_group = (block_group_fn)need("mg_block_group");
-  current_fn current = (current_fn)need("mg_group_current");
-  usable_fn usable = (usable_fn)need("malloc_usable_size");
-  reclaim_fn reclaim = (reclaim_fn)need("mg_group_reclaim");
+  MG_NEED(root, mg_root);
+  MG_NEED(create, mg_group_create);
+  MG_NEED(destroy, mg_group_destroy);
+  MG_NEED(malloc_in, mg_malloc_in);
+  MG_NEED(block_group, mg_block_group);
+  MG_NEED(current, mg_group_current);
+  MG_NEED(usable, malloc_usable_size);
+  MG_NEED(reclaim, mg_group_reclaim);
 
   static mg_group_t live[WINDOW];
   static void* blocks[WINDOW][NSIZES];
@@ -89,7 +82,7 @@ int main(void) {
       if (i >= GROUPS) continue;
       char name[32];
       snprintf(name, sizeof(name), "c%d", i);
-      MG_EXPECT(create(mg_root(), name, &live[w]) == 0);
+      MG_EXPECT(create(root(), name, &live[w]) == 0);
       for (int k = 0; k < NSIZES; ++k) {
         blocks[w][k] = malloc_in(live[w], kSizes[k]);
         MG_EXPECT(blocks[w][k] != NULL);

@@ -35,24 +35,16 @@
 #define LARGE_USABLE 40960
 #define SLAB 65536 /* a small block is charged with its whole slab */
 
-typedef mg_group_t (*root_fn)(void);
-typedef int (*create_fn)(mg_group_t, const char*, mg_group_t*);
-typedef int (*destroy_fn)(mg_group_t);
-typedef void* (*malloc_in_fn)(mg_group_t, size_t);
-typedef int (*block_group_fn)(const void*, mg_group_t*);
-typedef int (*current_fn)(mg_group_t, int, int64_t*);
-typedef int (*set_group_fn)(mg_group_t);
-typedef int (*reclaim_fn)(mg_group_t, int64_t, int64_t*);
 
 int main(void) {
-  root_fn mg_root = (root_fn)need("mg_root");
-  create_fn create = (create_fn)need("mg_group_create");
-  destroy_fn destroy = (destroy_fn)need("mg_group_destroy");
-  malloc_in_fn malloc_in = (malloc_in_fn)need("mg_malloc_in");
-  block_group_fn block_group = (block_group_fn)need("mg_block_group");
-  current_fn current = (current_fn)need("mg_group_current");
-  set_group_fn set_group = (set_group_fn)need("mg_thread_set_group");
-  reclaim_fn reclaim = (reclaim_fn)need("mg_group_reclaim");
+  MG_NEED(root, mg_root);
+  MG_NEED(create, mg_group_create);
+  MG_NEED(destroy, mg_group_destroy);
+  MG_NEED(malloc_in, mg_malloc_in);
+  MG_NEED(block_group, mg_block_group);
+  MG_NEED(current, mg_group_current);
+  MG_NEED(set_group, mg_thread_set_group);
+  MG_NEED(reclaim, mg_group_reclaim);
 
   mg_group_t* groups = calloc(NGROUPS, sizeof(*groups));
   void** small = calloc(NGROUPS, sizeof(void*));
@@ -62,14 +54,14 @@ int main(void) {
   for (int i = 0; i < NGROUPS; ++i) {
     char name[32];
     snprintf(name, sizeof(name), "g%d", i);
-    int err = create(mg_root(), name, &groups[i]);
+    int err = create(root(), name, &groups[i]);
     if (err != 0) {
       fprintf(stderr, "create %d failed: %d\n", i, err);
       return 1;
     }
   }
   mg_group_t extra = 0;
-  MG_EXPECT(create(mg_root(), "one-too-many", &extra) == ENOSPC);
+  MG_EXPECT(create(root(), "one-too-many", &extra) == ENOSPC);
   const long empty = RssAnonKib();
   const double per_empty = (double)(empty - start) * 1024.0 / NGROUPS;
   printf("empty group: %.0f bytes of RSS\n", per_empty);
@@ -140,7 +132,7 @@ int main(void) {
   MG_EXPECT((end - empty) * 1024 / allocating <= 64 * 1024);
   /* The slots and arenas are reusable. */
   mg_group_t again = 0;
-  MG_EXPECT(create(mg_root(), "again", &again) == 0);
+  MG_EXPECT(create(root(), "again", &again) == 0);
   void* p = malloc_in(again, 300000);
   mg_group_t g = 0;
   MG_EXPECT(p != NULL && block_group(p, &g) == 0 && g == again);

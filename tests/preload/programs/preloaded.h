@@ -1,6 +1,8 @@
 // Helpers for the preload test programs that reach the library's C ABI
 // without linking it: `need` looks a symbol up in the preloaded library
-// (exit 1 with a message when it is not there), `RssAnonKib` reads the
+// (exit 1 with a message when it is not there), `MG_NEED(var, fn)` declares
+// `var`, a pointer of fn's own type (from memgroup/memgroup.h or libc's
+// headers) set to the library's fn, and `RssAnonKib` reads the
 // process's anonymous RSS. The program defines _GNU_SOURCE (RTLD_DEFAULT)
 // before its first include.
 #ifndef MEMGROUP_TESTS_PRELOAD_PROGRAMS_PRELOADED_H_
@@ -18,6 +20,8 @@ static inline void* need(const char* name) {
   }
   return f;
 }
+
+#define MG_NEED(var, fn) __typeof__(&fn) var = (__typeof__(&fn))need(#fn)
 
 // RssAnon of /proc/self/status, in KiB.
 static inline long RssAnonKib(void) {

@@ -31,13 +31,10 @@ __attribute__((constructor)) static void BuildTable(void) {
 }
 
 static void OwnLimit(void) {
-  mg_group_t (*root)(void) = (mg_group_t(*)(void))need("mg_root");
-  int (*create)(mg_group_t, const char*, mg_group_t*) =
-      (int (*)(mg_group_t, const char*, mg_group_t*))need("mg_group_create");
-  int (*set_limit)(mg_group_t, mg_limit_t, int64_t) =
-      (int (*)(mg_group_t, mg_limit_t, int64_t))need("mg_group_set_limit");
-  void* (*malloc_in)(mg_group_t, size_t) =
-      (void* (*)(mg_group_t, size_t))need("mg_malloc_in");
+  MG_NEED(root, mg_root);
+  MG_NEED(create, mg_group_create);
+  MG_NEED(set_limit, mg_group_set_limit);
+  MG_NEED(malloc_in, mg_malloc_in);
   mg_group_t g = 0;
   MG_EXPECT(create(root(), "own", &g) == 0);
   MG_EXPECT(set_limit(g, MG_LIMIT_MAX, 64 * 1024) == 0);
