@@ -17,6 +17,19 @@ constexpr size_t kStockChunkBytes = 16 * 1024;
 // revocation of a shared stock (it lasts microseconds unless that process
 // is stopped).
 constexpr int64_t kRevokeWaitNs = 100'000'000;
+
+// Claims `ts` if no thread owns it.
+bool TryClaim(ThreadStock* ts) {
+  uint32_t expected = 0;
+  // Acquire: pairs with Release's store(0, release): the previous owner's
+  // final slot writes (all zero) are visible. The relaxed load first skips
+  // owned stocks without a locked instruction.
+  return ts->in_use.load(std::memory_order_relaxed) == 0 &&
+         ts->in_use.compare_exchange_strong(expected, 1,
+                                            std::memory_order_acquire,
+                                            std::memory_order_relaxed);
+}
+
 }  // namespace
 
 void ChargeStocks::Init() {
@@ -32,15 +45,7 @@ ThreadStock* ChargeStocks::Acquire() {
     // initialised before we see it.
     for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
          ts = ts->next) {
-      uint32_t expected = 0;
-      // Acquire: pairs with Release's store(0, release): the previous owner's
-      // final slot writes (all zero) are visible.
-      if (ts->in_use.load(std::memory_order_relaxed) == 0 &&
-          ts->in_use.compare_exchange_strong(expected, 1,
-                                             std::memory_order_acquire,
-                                             std::memory_order_relaxed)) {
-        return ts;
-      }
+      if (TryClaim(ts)) return ts;
     }
     SpinLockHolder h(&grow_lock_);
     void* mem = MetaMap(kStockChunkBytes);
@@ -66,14 +71,7 @@ ThreadStock* ChargeStocks::AcquireShared() {
     for (uint32_t c = 0; c < n; ++c) {
       for (uint32_t k = 0; k < shared_[c].count; ++k) {
         ThreadStock* ts = shared_[c].first + k;
-        uint32_t expected = 0;
-        // Acquire: as Acquire's CAS (the previous owner's release).
-        if (ts->in_use.load(std::memory_order_relaxed) == 0 &&
-            ts->in_use.compare_exchange_strong(expected, 1,
-                                               std::memory_order_acquire,
-                                               std::memory_order_relaxed)) {
-          return ts;
-        }
+        if (TryClaim(ts)) return ts;
       }
     }
     SpinLockHolder h(&grow_lock_);
