@@ -54,31 +54,10 @@ for tool in dpkg-deb dpkg-shlibdeps pkg-config "$python"; do
   command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/memgroup-deb-test.XXXXXX")
-# cpack's install step writes BUILD_DIR/install_manifest.txt: the build tree
-# keeps the one it had before (or none).
-manifest=$build/install_manifest.txt
-if [[ -e "$manifest" ]]; then cp -p "$manifest" "$tmp/manifest.saved"; fi
-cleanup() {
-  if [[ -e "$tmp/manifest.saved" ]]; then
-    cp -p "$tmp/manifest.saved" "$manifest"
-  else
-    rm -f "$manifest"
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=scratch.sh
+. "$here/scratch.sh"
+scratch_init deb "$build"
 root=$tmp/root
-
-step() { echo "--- $*"; }
-fail() { echo "FAILED: $*" >&2; exit 1; }
-# Runs "$@" with its output in $tmp/log, shown only when it fails.
-quiet() {
-  if ! "$@" >"$tmp/log" 2>&1; then
-    cat "$tmp/log" >&2
-    fail "$*"
-  fi
-}
 
 step "cpack -G DEB --config $build/CPackConfig.cmake"
 quiet "$cpack_bin" -G DEB --config "$build/CPackConfig.cmake" -B "$tmp/pkg"

@@ -40,31 +40,10 @@ build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 command -v pkg-config >/dev/null || { echo "pkg-config not found" >&2; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/memgroup-install-test.XXXXXX")
-# cmake --install writes BUILD_DIR/install_manifest.txt: the build tree keeps
-# the one it had before (or none).
-manifest=$build/install_manifest.txt
-if [[ -e "$manifest" ]]; then cp -p "$manifest" "$tmp/manifest.saved"; fi
-cleanup() {
-  if [[ -e "$tmp/manifest.saved" ]]; then
-    cp -p "$tmp/manifest.saved" "$manifest"
-  else
-    rm -f "$manifest"
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=scratch.sh
+. "$here/scratch.sh"
+scratch_init install "$build"
 prefix=$tmp/prefix
-
-step() { echo "--- $*"; }
-# Runs "$@" with its output in $tmp/log, shown only when it fails.
-quiet() {
-  if ! "$@" >"$tmp/log" 2>&1; then
-    cat "$tmp/log" >&2
-    echo "FAILED: $*" >&2
-    exit 1
-  fi
-}
 
 step "cmake --install $build --prefix <tmp>"
 quiet "$cmake_bin" --install "$build" --prefix "$prefix"
