@@ -107,6 +107,8 @@ void JobWatch::ObserveMembers() {
     // Acquire: pairs with the members' release store of Active (pid, start
     // time and command written before it).
     if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+    // A slot marked by an exec names the image to come, not one seen.
+    if (JobExecPending(m)) continue;
     // Relaxed: statistics, ordered by the acquire above.
     const Key key{m->pid.load(std::memory_order_relaxed),
                   m->start_ticks.load(std::memory_order_relaxed)};
@@ -177,7 +179,8 @@ void JobWatch::ScanUntracked() {
     auto [lo, hi] = slots.equal_range(pid);
     for (auto it = lo; it != hi; ++it) {
       if (it->second.second != key) continue;
-      if (CommOf(view_->member(it->second.first)) == e.comm) {
+      const JobMember* m = view_->member(it->second.first);
+      if (CommOf(m) == e.comm && !JobExecPending(m)) {
         member = true;
       } else {
         stale_slot = it->second.first;
@@ -244,7 +247,7 @@ void JobWatch::InspectExited(pid_t pid) {
       continue;
     }
     joined = true;
-    if (CommOf(m) == e.comm) same_command = true;
+    if (CommOf(m) == e.comm && !JobExecPending(m)) same_command = true;
     if (state == kMemberActive) active_slot = i;
   }
   if (auto it = members_.find(key); it != members_.end()) {
@@ -253,6 +256,18 @@ void JobWatch::InspectExited(pid_t pid) {
   }
   if (joined && same_command) return;
   Report(key, e.comm, active_slot);
+}
+
+void JobWatch::TakeExecs() {
+  JobTakeExecUntracked(
+      *view_,
+      [](void* ctx, pid_t pid, uint64_t start, const char comm[16]) {
+        auto* self = static_cast<JobWatch*>(ctx);
+        const Key key{pid, start};
+        if (self->reported_.count(key) != 0) return;
+        self->Report(key, std::string(comm, strnlen(comm, 16)), kNoMember);
+      },
+      this);
 }
 
 void JobWatch::WriteStats(FILE* f) const {

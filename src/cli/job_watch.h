@@ -35,8 +35,8 @@ class JobWatch {
 
   // Scans /proc for the supervisor's descendants. A descendant is untracked
   // when the library is not mapped in it and either no member slot names it
-  // (pid and start time) or its slot names another command (it exec'd an
-  // image that did not rejoin). It must look so on two scans in a row
+  // (pid and start time) or its slot names another command or carries an
+  // exec mark (it exec'd an image that did not rejoin). It must look so on two scans in a row
   // (a process between exec and the library's start is not reported).
   // A new untracked process is reported on stderr (the first few, then one
   // line saying more exist) and, if it still held a member slot, that
@@ -48,9 +48,16 @@ class JobWatch {
   // orphans it adopted as a subreaper), however briefly it lived. It is
   // untracked when no member slot, active or released, names it (pid and
   // start time) and the member table never showed it, or when the command
-  // it died with differs from the one it joined with (it exec'd an image
-  // that did not rejoin). Reported as ScanUntracked reports.
+  // it died with differs from the one it joined with or its slot carries
+  // an exec mark (it exec'd an image that did not rejoin). Reported as
+  // ScanUntracked reports.
   void InspectExited(pid_t pid);
+
+  // Reports the processes whose exec marks (counter/job_block.h,
+  // "Untracked execs") outlived them: a member exec'd a program that never
+  // rejoined its slot, and it has exited since, even if its parent inside
+  // the job reaped it. One /proc read per marked slot.
+  void TakeExecs();
 
   // The stats lines: members.seen, member.PID.command/.peak for the
   // largest members, untracked and untracked.PID.

@@ -357,6 +357,7 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     }
     // Before any release below, so that members' peaks are seen.
     watch.ObserveMembers();
+    watch.TakeExecs();
     for (;;) {
       // Each exited child (the program, or an orphan we adopted) is looked
       // at while it is a zombie, however briefly it lived, then reaped.
@@ -390,6 +391,7 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     }
   }
   watch.ObserveMembers();
+  watch.TakeExecs();
   JobReleaseDead(view);
   if (!stats.empty()) WriteJobStats(view, watch, stats, command);
   unlink(path.c_str());

@@ -362,6 +362,10 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     StoreComm(m, comm);
     // Relaxed: the same process, the same place in the nesting.
     m->child_job.store(child_job, std::memory_order_relaxed);
+    // Release: the image rejoined, so its exec is not an untracked one
+    // (the comm above is stored before; pairs with JobTakeExecUntracked's
+    // acquire load).
+    m->exec_pending.store(0, std::memory_order_release);
     // Release: the new image starts its own agent; until it listens the
     // slot has none (pairs with requesters' acquire load of agent_tid).
     m->agent_tid.store(0, std::memory_order_release);
@@ -373,7 +377,9 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     uint32_t expected = kMemberFree;
     // Relaxed pre-check, then acq_rel CAS: the winner owns the slot; the
     // acquire side orders our writes after the previous owner's release.
+    // A slot with an exec mark waits for the supervisor (JobMarkExec).
     if (m->state.load(std::memory_order_relaxed) != kMemberFree ||
+        JobExecPending(m) ||
         !m->state.compare_exchange_strong(expected, kMemberClaiming,
                                           std::memory_order_acq_rel,
                                           std::memory_order_relaxed)) {
@@ -396,6 +402,66 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     return i;
   }
   return kNoMember;
+}
+
+bool JobExecPending(const JobMember* m) {
+  // Acquire: pairs with JobMarkExec's release store (exec_comm visible).
+  return m->exec_pending.load(std::memory_order_acquire) != 0;
+}
+
+void JobMarkExec(const JobView& v, uint32_t i, const char* comm) {
+  if (i >= v.slot_count) return;
+  JobMember* m = v.member(i);
+  uint64_t w[2] = {0, 0};
+  char bytes[sizeof(w)] = {};
+  for (size_t k = 0; k + 1 < sizeof(bytes) && comm[k] != '\0'; ++k) {
+    bytes[k] = comm[k];
+  }
+  memcpy(w, bytes, sizeof(w));
+  // Relaxed: published by the release store of exec_pending below.
+  m->exec_comm[0].store(w[0], std::memory_order_relaxed);
+  m->exec_comm[1].store(w[1], std::memory_order_relaxed);
+  // Release: pairs with JobExecPending's acquire load.
+  m->exec_pending.store(1, std::memory_order_release);
+}
+
+void JobClearExec(const JobView& v, uint32_t i) {
+  if (i >= v.slot_count) return;
+  // Relaxed: nothing is published with the clear.
+  v.member(i)->exec_pending.store(0, std::memory_order_relaxed);
+}
+
+uint32_t JobTakeExecUntracked(const JobView& v,
+                              void (*report)(void* ctx, pid_t pid,
+                                             uint64_t start_ticks,
+                                             const char comm[16]),
+                              void* ctx) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    if (!JobExecPending(m)) continue;
+    // Relaxed: the pid and start time were written before the mark (by
+    // the claimer, whose release of Active the mark's writer acquired).
+    const pid_t pid = m->pid.load(std::memory_order_relaxed);
+    const uint64_t start = m->start_ticks.load(std::memory_order_relaxed);
+    uint64_t now = 0;
+    bool alive = false;
+    if (ReadProcStart(pid, &now, &alive) && alive && now == start) continue;
+    uint32_t expected = 1;
+    // Relaxed: the winner reports; exec_comm was made visible by
+    // JobExecPending's acquire load above.
+    if (!m->exec_pending.compare_exchange_strong(expected, 0,
+                                                 std::memory_order_relaxed)) {
+      continue;
+    }
+    const uint64_t w[2] = {m->exec_comm[0].load(std::memory_order_relaxed),
+                           m->exec_comm[1].load(std::memory_order_relaxed)};
+    char comm[16];
+    memcpy(comm, w, sizeof(comm));
+    report(ctx, pid, start, comm);
+    ++n;
+  }
+  return n;
 }
 
 int64_t JobReleaseCharge(const JobView& v, uint32_t i) {

@@ -185,7 +185,10 @@ struct JobMember {
   // supervisor once its job exists (relaxed). Both are only compared,
   // never used as a bound (JobChooseVictim).
   std::atomic<int32_t> child_job;
-  uint32_t pad0;
+  // Exec marks (see "Untracked execs" below): 1 from just before the slot's
+  // process calls execve until its new image rejoins the slot or the call
+  // fails; 0 otherwise.
+  std::atomic<uint32_t> exec_pending;
   std::atomic<int64_t> protect;
 
   // Control requests (`memgroup reclaim`, `memgroup set` of a max below
@@ -212,7 +215,11 @@ struct JobMember {
   // arenas before and after the purge).
   std::atomic<int64_t> reclaimed;
   std::atomic<int64_t> purged;
-  uint64_t pad2[3];
+  // With exec_pending: the comm the kernel gives the new image (the
+  // basename of the path passed to execve, at most 15 bytes), NUL-padded,
+  // as `comm`. Written before exec_pending (release).
+  std::atomic<uint64_t> exec_comm[2];
+  uint64_t pad2;
 };
 static_assert(sizeof(JobMember) == 128);
 static_assert(offsetof(JobMember, charged) == 16 &&
@@ -224,7 +231,9 @@ static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, answer_seq) == 72 &&
               offsetof(JobMember, request_bytes) == 80 &&
               offsetof(JobMember, reclaimed) == 88 &&
-              offsetof(JobMember, purged) == 96);
+              offsetof(JobMember, purged) == 96 &&
+              offsetof(JobMember, exec_pending) == 52 &&
+              offsetof(JobMember, exec_comm) == 104);
 
 inline constexpr uint32_t kJobHeaderBytes = sizeof(JobHeader) + sizeof(JobNode);
 
@@ -424,6 +433,30 @@ void JobMemberComm(const JobMember* m, char out[16]);
 // null) and `child_job` are stored in the slot.
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
                         const char* comm, bool* reused, int32_t child_job = 0);
+
+// Untracked execs. A member whose process calls execve marks its slot
+// first (JobMarkExec: exec_comm, then exec_pending = 1). An image the
+// library runs in rejoins the slot (JobClaimMember's exec path), which
+// clears the mark; a failed call clears it (JobClearExec). A mark that stays
+// means the new image runs without the library (static, setuid, cleared
+// environment): the supervisor reports the process, alive or not, even
+// after its parent inside the job has reaped it (JobTakeExecUntracked).
+// Claimers skip a free slot that still carries a mark, so that it is not
+// lost before the supervisor has read it (at most one of its scans).
+void JobMarkExec(const JobView& v, uint32_t i, const char* comm);
+void JobClearExec(const JobView& v, uint32_t i);
+// The supervisor: for every marked slot whose process is gone, a zombie or
+// a reused pid (the slot's pid and start time), clears the mark and calls
+// `report(ctx, pid, start_ticks, comm)` with the exec_comm bytes
+// (NUL-padded, 16). Marked slots of live processes are left to the /proc
+// scan. Returns how many were reported.
+uint32_t JobTakeExecUntracked(const JobView& v,
+                              void (*report)(void* ctx, pid_t pid,
+                                             uint64_t start_ticks,
+                                             const char comm[16]),
+                              void* ctx);
+// Whether slot i carries an exec mark (acquire).
+bool JobExecPending(const JobMember* m);
 
 // A child job's supervisor publishes its job's protection in its own slot
 // of the enclosing job `outer` (the Active slot naming `pid` and

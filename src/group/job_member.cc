@@ -252,6 +252,51 @@ void JobForkChild() {
   if (g_global_barrier) g_global_barrier = SysMembarrierRegisterGlobal();
 }
 
+void JobNoteExec(const char* path, JobExecMarks* marks) {
+  marks->count = 0;
+  marks->claimed = false;
+  if (g_chain_len == 0 || path == nullptr) return;
+  const char* base = path;
+  for (const char* c = path; *c != '\0'; ++c) {
+    if (*c == '/' && c[1] != '\0') base = c + 1;
+  }
+  const pid_t pid = SysGetpid();
+  marks->pid = pid;
+  uint64_t start = 0;
+  bool alive = false;
+  if (pid != g_self_pid) {
+    // A vfork child: the slots in g_levels are its parent's. Only locals
+    // and the shared blocks are written from here on.
+    if (!ReadProcStart(pid, &start, &alive)) return;
+    marks->claimed = true;
+  }
+  for (uint32_t c = 0; c < g_chain_len; ++c) {
+    const uint32_t k = g_chain[c];
+    Level* l = &g_levels[k];
+    uint32_t slot = l->slot;
+    if (marks->claimed) {
+      const int32_t child_job =
+          k == 0 ? 0 : g_levels[k - 1].view.header()->supervisor_pid;
+      bool reused = false;
+      slot = JobClaimMember(l->view, pid, start, base, &reused, child_job);
+      if (slot == kNoMember) continue;
+    }
+    JobMarkExec(l->view, slot, base);
+    marks->views[marks->count] = &l->view;
+    marks->slots[marks->count] = slot;
+    ++marks->count;
+  }
+}
+
+void JobExecFailed(const JobExecMarks& marks) {
+  for (uint32_t c = 0; c < marks.count; ++c) {
+    JobClearExec(*marks.views[c], marks.slots[c]);
+    if (marks.claimed) {
+      JobReleaseMember(*marks.views[c], marks.slots[c], marks.pid);
+    }
+  }
+}
+
 void JobExitRelease() {
   UnpublishGroups();
   for (uint32_t c = 0; c < g_chain_len; ++c) {

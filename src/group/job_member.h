@@ -58,6 +58,28 @@ bool JobInnermost(const JobView** view, uint32_t* slot, int32_t* pid,
 // level with no free slot is left out, with one line on stderr.
 void JobForkChild();
 
+// exec(2) marks (counter/job_block.h, "Untracked execs"): the slots an
+// exec of this process marks, so that an image that runs without the
+// library is reported by the supervisor even once its parent inside the
+// job has reaped it.
+struct JobExecMarks {
+  const JobView* views[kJobMaxLevels];
+  uint32_t slots[kJobMaxLevels];
+  uint32_t count = 0;    // levels marked
+  bool claimed = false;  // the slots were claimed for a vfork child
+  int32_t pid = 0;
+};
+// Before an execve of the program at `path` (its basename is the comm the
+// kernel gives the new image): marks this process's slot at every level.
+// In a vfork child (it runs in this process's memory under another pid) it
+// claims a slot for the child at every level first, which the new image
+// rejoins, and writes nothing of this process's own state. No-op outside a
+// job. Allocates: never.
+void JobNoteExec(const char* path, JobExecMarks* marks);
+// The execve returned (it failed): clears the marks and releases the slots
+// claimed for a vfork child. Allocates: never.
+void JobExecFailed(const JobExecMarks& marks);
+
 // Exit hook: withdraws this member's published groups (job_groups.h) and
 // returns its whole charge to every level (the slots stay claimed until the
 // process is gone; later charges are released then).

@@ -222,6 +222,78 @@ TEST_F(JobBlockTest, ClaimRecordsTheCommandNameAndExecRewritesIt) {
   EXPECT_EQ(memcmp(got, renamed, 16), 0);
 }
 
+// An exec mark that outlives its process is reported once, with the new
+// image's name, even after the slot's release; a marked free slot is not
+// claimed until then; a rejoin or a failed exec clears the mark.
+TEST_F(JobBlockTest, ExecMarksOutlivingTheirProcessAreReportedOnce) {
+  Create(2);
+  struct Seen {
+    int calls = 0;
+    pid_t pid = 0;
+    std::string comm;
+  } seen;
+  auto report = [](void* ctx, pid_t pid, uint64_t, const char comm[16]) {
+    auto* s = static_cast<Seen*>(ctx);
+    ++s->calls;
+    s->pid = pid;
+    s->comm.assign(comm, strnlen(comm, 16));
+  };
+  // A live process's mark is left alone; a rejoin (its image ran the
+  // library) clears it.
+  uint64_t start = 0;
+  bool alive = false;
+  bool reused = false;
+  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
+  const uint32_t self = JobClaimMember(view_, getpid(), start, "test", &reused);
+  ASSERT_NE(self, kNoMember);
+  JobMarkExec(view_, self, "a-very-long-program-name");
+  EXPECT_TRUE(JobExecPending(view_.member(self)));
+  EXPECT_EQ(JobTakeExecUntracked(view_, report, &seen), 0u);
+  EXPECT_EQ(JobClaimMember(view_, getpid(), start, "next", &reused), self);
+  EXPECT_TRUE(reused);
+  EXPECT_FALSE(JobExecPending(view_.member(self)));
+  // A failed exec clears its own mark.
+  JobMarkExec(view_, self, "missing");
+  JobClearExec(view_, self);
+  EXPECT_EQ(JobTakeExecUntracked(view_, report, &seen), 0u);
+
+  // A child marks its slot and exits (its image never rejoined); the
+  // parent reaps it and releases the slot, as a member would.
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    uint64_t st = 0;
+    bool al = false;
+    bool re = false;
+    if (!ReadProcStart(getpid(), &st, &al)) _exit(1);
+    const uint32_t s = JobClaimMember(view_, getpid(), st, "sh", &re);
+    if (s == kNoMember) _exit(2);
+    JobMarkExec(view_, s, "static_prog");
+    char c = static_cast<char>(s);
+    if (write(pipefd[1], &c, 1) != 1) _exit(3);
+    _exit(0);
+  }
+  char slot = 0;
+  ASSERT_EQ(read(pipefd[0], &slot, 1), 1);
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  close(pipefd[0]);
+  close(pipefd[1]);
+  ASSERT_TRUE(JobReleaseMember(view_, static_cast<uint32_t>(slot), pid));
+  // The table's one free slot carries the mark: no claim takes it.
+  EXPECT_EQ(JobClaimMember(view_, getpid(), start + 1, "x", &reused),
+            kNoMember);
+  EXPECT_EQ(JobTakeExecUntracked(view_, report, &seen), 1u);
+  EXPECT_EQ(seen.calls, 1);
+  EXPECT_EQ(seen.pid, pid);
+  EXPECT_EQ(seen.comm, "static_prog");
+  EXPECT_EQ(JobTakeExecUntracked(view_, report, &seen), 0u);  // once
+  EXPECT_NE(JobClaimMember(view_, getpid(), start + 1, "x", &reused),
+            kNoMember);
+}
+
 TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
   Create(4, 10000);
   testing::TreeFixture f;
