@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstdarg>
 
 #include "alloc/exec.h"
@@ -25,19 +24,39 @@ size_t CountArgs(const char* first, va_list ap) {
   return n;
 }
 
-// argv[0..argc]: `first`, the argc - 1 pointers after it and the null
-// pointer that ends the list (read from *ap, which is left after it).
-void FillArgs(char** argv, const char* first, size_t argc, va_list* ap) {
-  argv[0] = const_cast<char*>(first);
-  for (size_t i = 1; i <= argc; ++i) argv[i] = va_arg(*ap, char*);
-  if (argc == 0) argv[0] = nullptr;
-}
-
 // More list arguments than an array on the stack may hold: the kernel's
 // own bound on argv (MAX_ARG_STRINGS) is far above what fits there.
 constexpr size_t kMaxListArgs = 1u << 16;
-int TooManyArgs() {
-  errno = E2BIG;
+
+enum class ListForm { kPath, kSearch, kPathEnv };
+
+// The list forms' common part: copies `first` and the pointers after it in
+// *ap, through the null pointer that ends the list, into an array on the
+// stack (as glibc's do), then execs as `form` says (kPathEnv: the
+// environment follows the null pointer).
+int ExecList(ListForm form, const char* target, const char* first,
+             va_list* ap) {
+  va_list count_ap;
+  va_copy(count_ap, *ap);
+  const size_t argc = CountArgs(first, count_ap);
+  va_end(count_ap);
+  if (argc > kMaxListArgs) {
+    errno = E2BIG;
+    return -1;
+  }
+  char* argv[argc + 1];
+  argv[0] = const_cast<char*>(first);
+  for (size_t i = 1; i <= argc; ++i) argv[i] = va_arg(*ap, char*);
+  if (argc == 0) argv[0] = nullptr;
+  switch (form) {
+    case ListForm::kPath:
+      return alloc::Execve(target, argv, environ);
+    case ListForm::kSearch:
+      return alloc::Execvpe(target, argv, environ);
+    case ListForm::kPathEnv:
+      return alloc::Execve(target, argv, va_arg(*ap, char* const*));
+  }
+  errno = EINVAL;
   return -1;
 }
 
@@ -72,45 +91,28 @@ extern "C" MG_EXPORT int execvpe(const char* file, char* const argv[],
   return alloc::Execvpe(file, argv, envp);
 }
 
-// The list forms copy their arguments into an array on the stack, as
-// glibc's do.
+// The list forms: execl(path, arg, ..., NULL), execlp(file, arg, ...,
+// NULL), execle(path, arg, ..., NULL, envp).
 extern "C" MG_EXPORT int execl(const char* path, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  const size_t argc = CountArgs(arg, ap);
+  const int r = ExecList(ListForm::kPath, path, arg, &ap);
   va_end(ap);
-  if (argc > kMaxListArgs) return TooManyArgs();
-  char* argv[argc + 1];
-  va_start(ap, arg);
-  FillArgs(argv, arg, argc, &ap);
-  va_end(ap);
-  return alloc::Execve(path, argv, environ);
+  return r;
 }
 
 extern "C" MG_EXPORT int execlp(const char* file, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  const size_t argc = CountArgs(arg, ap);
+  const int r = ExecList(ListForm::kSearch, file, arg, &ap);
   va_end(ap);
-  if (argc > kMaxListArgs) return TooManyArgs();
-  char* argv[argc + 1];
-  va_start(ap, arg);
-  FillArgs(argv, arg, argc, &ap);
-  va_end(ap);
-  return alloc::Execvpe(file, argv, environ);
+  return r;
 }
 
 extern "C" MG_EXPORT int execle(const char* path, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  const size_t argc = CountArgs(arg, ap);
+  const int r = ExecList(ListForm::kPathEnv, path, arg, &ap);
   va_end(ap);
-  if (argc > kMaxListArgs) return TooManyArgs();
-  char* argv[argc + 1];
-  va_start(ap, arg);
-  FillArgs(argv, arg, argc, &ap);
-  // The environment follows the list's null pointer.
-  char* const* envp = va_arg(ap, char* const*);
-  va_end(ap);
-  return alloc::Execve(path, argv, envp);
+  return r;
 }
