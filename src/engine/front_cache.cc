@@ -1,6 +1,7 @@
 // Implements the slow side of front_cache.h: the class tables, the caches'
 // life cycle (metadata memory, recycled), refill from and flush to the
-// group's slabs (small classes) and jemalloc (large ones). Owns g_front_lock
+// group's transfer cache and slabs (small classes) and jemalloc (large
+// ones). Owns g_front_lock
 // (the list of all caches and the free list). Must never allocate through
 // malloc or return a block to a group other than the cache's (refill and
 // flush run on the owner thread, bound to cache->group; large blocks go
