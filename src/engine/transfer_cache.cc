@@ -16,10 +16,13 @@ namespace memgroup::internal::engine::transfer {
 namespace {
 
 // Batches one class may hold: a 64-byte class (batches of 32 regions, 2 KiB)
-// fills them all, 64 KiB; larger classes stop at kBytesPerClass.
+// fills them all, 254 KiB; larger classes stop at kBytesPerClass.
 inline constexpr uint32_t kSlots = 127;
 // Regions a class's slots may hold together, in bytes (at least one batch):
-// bounds a group's transfer cache at 40 x 64 KiB, about 2.5 MiB.
+// bounds a group's transfer cache at 40 x 256 KiB, 10 MiB. What a producer
+// that runs 4,096 64-byte blocks ahead of its consumer needs (the
+// producer_consumer shape's ring, as callgrind runs it); 64 KiB measured
+// 140 instructions a pair there against 79 (docs/perf.md).
 inline constexpr uint64_t kBytesPerClass = 256 * 1024;
 // A slot holds the batch's first region's address in its low 48 bits (user
 // addresses on x86-64 and arm64 fit) and the count above.

@@ -8,8 +8,12 @@
 // (slab::FreeBatch, slab::AllocBatch). tcmalloc's transfer cache is the same
 // idea.
 //
-// Owns: each group's batch stacks (metadata memory, 20 KiB, made at the
+// Owns: each group's batch stacks (metadata memory, 41 KiB, made at the
 // group's first flush and kept for later groups of the same id).
+//
+// Cost: at most 256 KiB of free regions per (group, class), 10 MiB per
+// group if every class filled its stack, held (and charged, as their slabs
+// are) until a drain; the OOM path and reclaim drain before they decide.
 // Must never: hold regions of a group other than the slot's; take a lock on
 // the alloc or free paths; hold more than kBatchBytes of regions per (group,
 // class). Regions in a stack are out of their slab (their slab stays charged):
