@@ -17,9 +17,13 @@ Prints:
   4. the spread of the rounds, max/min per allocator: how far one round
      can be trusted on this machine;
   5. the median minor page faults per run.
+With --chart PATH it also writes an SVG chart to PATH: per shape, each
+allocator's cost against glibc (ratio of the medians, log scale; left of
+1 is faster than glibc), drawn by hand (no plotting library needed).
 
-usage: bench/shapes_report.py DIR
+usage: bench/shapes_report.py [--chart PATH] DIR
 """
+import math
 import os
 import statistics
 import sys
@@ -79,11 +83,68 @@ def load_meta(directory):
     return meta
 
 
+COLOURS = {"glibc": "#888888", "jemalloc": "#1f77b4", "mimalloc": "#2ca02c",
+           "tcmalloc": "#9467bd", "memgroup": "#d62728", "memgroup_mi": "#ff7f0e"}
+
+
+def write_chart(path, rows, title):
+    """rows: [(label, {alloc: cost against glibc})]; an SVG of grouped bars
+    on a log2 axis from 1/8 to 8, bars growing from 1 (glibc)."""
+    lo, hi = -3.0, 3.0  # log2 of the axis ends
+    left, width, bar, gap = 230, 520, 9, 14
+    allocs = [a for a in ALLOCS if any(a in r for _, r in rows)]
+    height = 60 + len(rows) * (len(allocs) * bar + gap) + 40 + 20 * len(allocs)
+    def x(v):
+        t = min(max(math.log2(v), lo), hi)
+        return left + (t - lo) / (hi - lo) * width
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="11">' % (left + width + 30, height),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="10" y="18" font-size="13">%s</text>' % title]
+    top = 40
+    for tick in range(int(lo), int(hi) + 1):
+        tx = x(2.0 ** tick)
+        label = ("%g" % (2.0 ** tick)) if tick >= 0 else "1/%d" % (2 ** -tick)
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>'
+                   % (tx, top, tx, height - 30 - 20 * len(allocs),
+                      "black" if tick == 0 else "#dddddd"))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+                   % (tx, top - 4, label))
+    y = top + 6
+    for name, costs in rows:
+        block = len(allocs) * bar
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>'
+                   % (left - 8, y + block / 2 + 4, name))
+        for a in allocs:
+            c = costs.get(a)
+            if c is not None and c > 0:
+                x0, x1 = sorted((x(1.0), x(c)))
+                out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s">'
+                           '<title>%s %s: %.2fx glibc</title></rect>'
+                           % (x0, y, max(x1 - x0, 1.0), bar - 1, COLOURS[a], name, a, c))
+            y += bar
+        y += gap
+    y += 10
+    out.append('<text x="%d" y="%d">cost against glibc (time ratio; inverse rate ratio), '
+               'log scale: left of 1 is faster</text>' % (left, y))
+    for a in allocs:
+        y += 20
+        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>'
+                   '<text x="%d" y="%d">%s</text>' % (left, y - 10, COLOURS[a], left + 18, y, a))
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+    args = sys.argv[1:]
+    chart = None
+    if len(args) == 3 and args[0] == "--chart":
+        chart, args = args[1], args[2:]
+    if len(args) != 1 or args[0] in ("-h", "--help") or args[0].startswith("-"):
         sys.stdout.write(__doc__)
-        sys.exit(0 if len(sys.argv) == 2 else 2)
-    directory = sys.argv[1]
+        sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
+    directory = args[0]
     runs, faults, metric, order, errors = load(directory)
     shapes = [s for s in order if s in metric]
 
@@ -168,6 +229,21 @@ def main():
 
     if errors:
         print("\nFailed runs: " + ", ".join("%s under %s" % e for e in errors))
+
+    if chart:
+        rows = []
+        for s in shapes:
+            glibc = median(s[: -len("separate")] + "shared" if s.endswith("_separate") else s,
+                           "glibc")
+            costs = {}
+            for a in ALLOCS:
+                c = cost(s, median(s, a), glibc)
+                if c is not None:
+                    costs[a] = c
+            rows.append((label(s, unit=False), costs))
+        meta = dict(load_meta(directory))
+        write_chart(chart, rows, "bench/shapes.sh, commit %s, %s"
+                    % (meta.get("commit", "?"), meta.get("date", "?")))
 
 
 if __name__ == "__main__":

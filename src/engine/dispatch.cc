@@ -29,6 +29,7 @@
 #include "engine/owner_table.h"
 #include "engine/slab.h"
 #include "engine/tcache_slots.h"
+#include "engine/transfer_cache.h"
 #include "engine/warm_large.h"
 
 namespace memgroup::internal::engine {
@@ -326,6 +327,8 @@ void PurgeInUse(uint32_t group) {
     if (!UsesMimalloc()) FlushAutomaticTcache();
   }
   FlushOtherCacheOf(group);
+  // Batches other threads flushed, so that their slabs can go back too.
+  transfer::Drain(group);
   slab::ReleaseEmpty(group);
   if (UsesMimalloc()) {
     mi::Purge(group);

@@ -35,6 +35,7 @@
 #include "engine/owner_table.h"
 #include "engine/slab.h"
 #include "engine/tcache_slots.h"
+#include "engine/transfer_cache.h"
 #include "engine/va_budget.h"
 #include "engine/warm_large.h"
 #include "group/registry.h"
@@ -291,6 +292,9 @@ bool RetireGroup(uint32_t group) {
   // Empty slabs its bins kept (a free that raced with the destroy's
   // SetGroupRetired): their charge would keep it from reading 0.
   if (BeginGroupUse(group)) {
+    // With the regions of its transfer cache (slab::FiniGroup fails while
+    // any is out).
+    transfer::Drain(group);
     slab::ReleaseEmpty(group);
     EndGroupUse(group);
   }

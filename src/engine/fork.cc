@@ -4,6 +4,8 @@
 // Must never: take a lock out of the order g_engine_lock -> front cache
 // lock -> slab bin locks (engine_internal.h, slab.h); reclaim in the child
 // the caches of the threads it lost (front_cache_internal.h, ChildFork).
+// The transfer cache's try-locks are not held across fork (no thread waits
+// on them): the child resets those a lost thread held (transfer_cache.h).
 //
 // jemalloc registers its own pthread_atfork handlers during its
 // initialisation (its library constructor, or the first call): that happens
@@ -18,6 +20,7 @@
 #include "engine/engine_internal.h"
 #include "engine/front_cache_internal.h"
 #include "engine/slab.h"
+#include "engine/transfer_cache.h"
 
 namespace memgroup::internal::engine {
 
@@ -35,6 +38,7 @@ void ParentFork() {
 void ChildFork() {
   slab::ChildFork();
   front::ChildFork();
+  transfer::ChildFork();
   g_engine_lock.ResetAfterFork();
 }
 

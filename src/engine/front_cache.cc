@@ -1,6 +1,7 @@
 // Implements the slow side of front_cache.h: the class tables, the caches'
 // life cycle (metadata memory, recycled), refill from and flush to the
-// group's slabs (small classes) and jemalloc (large ones). Owns g_front_lock
+// group's transfer cache and slabs (small classes) and jemalloc (large
+// ones). Owns g_front_lock
 // (the list of all caches and the free list). Must never allocate through
 // malloc or return a block to a group other than the cache's (refill and
 // flush run on the owner thread, bound to cache->group; large blocks go
@@ -19,6 +20,7 @@
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
 #include "engine/slab.h"
+#include "engine/transfer_cache.h"
 
 namespace memgroup::internal::engine {
 
@@ -90,9 +92,13 @@ uint64_t EmptyBin(FrontCache* fc, uint32_t cls) {
   return bytes;
 }
 
+// Empties every bin, and the group's transfer cache with them: a thread's
+// exit, a rebind or a purge leaves no region of the group out of its slabs
+// beyond the other threads' caches and the program's blocks.
 void FlushAll(FrontCache* fc) {
   for (uint32_t cls = 1; cls < kFrontClasses; ++cls) (void)EmptyBin(fc, cls);
   fc->large_bytes = 0;
+  transfer::Drain(fc->group);
 }
 
 }  // namespace
@@ -252,7 +258,17 @@ void Flush(FrontCache* fc) { FlushAll(fc); }
 void* Refill(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   if (cls < kFrontFirstLarge) {
-    // Half the capacity from the group's slabs (already published), in
+    // A batch another bin of the group flushed (transfer_cache.h), when
+    // the bin is empty (its list is replaced, not extended): got whole.
+    uint32_t n_batch = 0;
+    void* batch = b.count == 0 ? transfer::Take(fc->group, cls, &n_batch)
+                               : nullptr;
+    if (batch != nullptr) {
+      b.head = *static_cast<void**>(batch);  // Stale if n_batch == 1.
+      b.count = static_cast<uint16_t>(n_batch - 1);
+      return batch;
+    }
+    // Else half the capacity from the group's slabs (already published), in
     // region order: got[0] is returned, got[1] pops next.
     void* got[64];
     const uint32_t n = slab::AllocBatch(fc->group, cls, got, (b.cap + 1u) / 2);
@@ -292,12 +308,17 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
     return FrontPushLarge(fc, p, cls);
   }
   if (b.count >= b.cap) {
-    // Full: return the older half (the list's tail) to jemalloc, keep the
-    // recently freed.
+    // Full: the older half (the list's tail) goes to the group's transfer
+    // cache, for the next refill of the class in any of its threads, or
+    // back to the slabs when that is full; the recently freed stay.
     uint32_t keep = b.count - b.count / 2;
     void* last = b.head;
     for (uint32_t i = 1; i < keep; ++i) last = *static_cast<void**>(last);
-    Release(fc->group, cls, *static_cast<void**>(last), b.count - keep);
+    void* older = *static_cast<void**>(last);
+    const uint32_t n_older = b.count - keep;
+    if (!transfer::Put(fc->group, cls, older, n_older)) {
+      Release(fc->group, cls, older, n_older);
+    }
     *static_cast<void**>(last) = nullptr;
     b.count = static_cast<uint16_t>(keep);
   }

@@ -32,7 +32,9 @@
 //
 // Bound on the memory a cache holds: a small bin about 64 KiB (8 to 64
 // blocks, about 1.4 MiB for all small bins together if every one is full),
-// the large bins kFrontLargeBudget together.
+// the large bins kFrontLargeBudget together. A full small bin's older half
+// goes to the group's transfer cache (transfer_cache.h), shared by the
+// group's threads, or back to the slabs.
 #ifndef MEMGROUP_SRC_ENGINE_FRONT_CACHE_H_
 #define MEMGROUP_SRC_ENGINE_FRONT_CACHE_H_
 

@@ -30,19 +30,22 @@ void FillAlignMasks();
 FrontCache* Acquire(uint32_t group);
 // Sets the group whose blocks `fc` (empty) holds from now on.
 void SetGroup(FrontCache* fc, uint32_t group);
-// Flushes `fc` (small blocks to the group's slabs, large ones to jemalloc)
-// and recycles it (thread exit).
+// Flushes `fc` (small blocks to the group's slabs, large ones to jemalloc;
+// the group's transfer cache is drained too) and recycles it (thread exit).
 void Retire(FrontCache* fc);
-// Returns every cached block to the slabs or jemalloc (rebind, purge). The
-// calling thread must still be bound to fc->group.
+// Returns every cached block to the slabs or jemalloc, and drains the
+// group's transfer cache (rebind, purge). The calling thread must still be
+// bound to fc->group.
 void Flush(FrontCache* fc);
 
-// Small class: takes a batch of regions from the group's slabs, keeps all
-// but one in the bin and returns that one. Large class: one block from
+// Small class: takes a batch of regions from the group's transfer cache
+// (transfer_cache.h) or else its slabs, keeps all but one in the bin and
+// returns that one. Large class: one block from
 // jemalloc (published in the page map). nullptr if there is no memory or
 // jemalloc serves this thread from another arena.
 void* Refill(FrontCache* fc, uint32_t cls);
-// Caches a freed block of class `cls`, flushing half a full small bin first.
+// Caches a freed block of class `cls`, flushing half a full small bin first
+// (to the group's transfer cache, or its slabs when that is full).
 // False if a large block does not fit (the caller frees it to jemalloc).
 bool Push(FrontCache* fc, void* p, uint32_t cls);
 

@@ -3,7 +3,9 @@
 // slabs fill, drain and go back to jemalloc; realloc moves into and out of
 // the small classes; the statistics count regions, not slabs; and threads
 // allocating and freeing one group's blocks across each other leave every
-// bin at exactly zero.
+// bin at exactly zero; the transfer cache (transfer_cache.h) carries one
+// thread's flushed regions to another thread's refill and gives everything
+// back when drained.
 //
 // Every scenario runs on its own std::thread(s) and uses its own groups.
 #include "engine/slab.h"
@@ -12,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -20,6 +23,7 @@
 #include "engine/engine.h"
 #include "engine/front_cache.h"
 #include "engine/owner_table.h"
+#include "engine/transfer_cache.h"
 #include "engine_test_support.h"
 #include "gtest/gtest.h"
 
@@ -394,6 +398,124 @@ TEST_F(SlabTest, CrossThreadStressEndsAtZero) {
   EXPECT_EQ(st.nmalloc, st.ndalloc);
   EXPECT_EQ(st.slab_allocs - st.slab_frees, st.slabs);
   EXPECT_EQ(TotalRegionsOut(kOther), 0u);
+}
+
+// Runs `steps` on a thread bound to `group`, one at a time when asked:
+// run(i) runs steps[i] there and waits for it; the thread exits (which
+// drains the group's transfer cache with its front cache) at Finish.
+class BoundWorker {
+ public:
+  BoundWorker(uint32_t group, std::vector<std::function<void()>> steps)
+      : steps_(std::move(steps)), thread_([this, group] {
+          ASSERT_TRUE(engine::BindThread(group));
+          for (;;) {
+            int want;
+            while ((want = next_.load(std::memory_order_acquire)) == done_) {
+              std::this_thread::yield();
+            }
+            if (want < 0) break;
+            steps_[static_cast<size_t>(want)]();
+            done_ = want;
+            finished_.store(want, std::memory_order_release);
+          }
+          engine::ThreadExit();
+        }) {}
+  void Run(int i) {
+    next_.store(i, std::memory_order_release);
+    while (finished_.load(std::memory_order_acquire) != i) {
+      std::this_thread::yield();
+    }
+  }
+  void Finish() {
+    next_.store(-1, std::memory_order_release);
+    thread_.join();
+  }
+
+ private:
+  std::vector<std::function<void()>> steps_;
+  std::atomic<int> next_{-2};
+  std::atomic<int> finished_{-2};
+  int done_ = -2;  // The worker's own.
+  std::thread thread_;
+};
+
+// A consumer's flushes of a producer's 64-byte blocks reach the producer's
+// next refills through the transfer cache, not the slabs; the cache holds
+// at most 256 KiB of the class, and the threads' exits give every region
+// back.
+TEST_F(SlabTest, TransferCacheCarriesFlushedRegionsToAnotherThread) {
+  if (engine::CheckMode()) GTEST_SKIP() << "no transfer cache in check mode";
+  constexpr uint32_t kG = 511;
+  constexpr int kBlocks = 8192;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  std::vector<void*> blocks;
+  engine::slab::GroupSlabStats before{}, after{};
+  uint64_t held_after_free = 0;
+  BoundWorker producer(kG, {
+      [&] {
+        for (int i = 0; i < kBlocks; ++i) {
+          blocks.push_back(engine::Alloc(kG, 64, 0, false));
+        }
+      },
+      [&] {
+        engine::slab::Stats(kG, &before);
+        for (int i = 0; i < kBlocks; ++i) {
+          blocks.push_back(engine::Alloc(kG, 64, 0, false));
+        }
+        engine::slab::Stats(kG, &after);
+      },
+      [&] {
+        for (void* p : blocks) engine::Free(p, kG);
+        blocks.clear();
+      },
+  });
+  BoundWorker consumer(kG, {[&] {
+    for (void* p : blocks) engine::Free(p, kG);
+    blocks.clear();
+    held_after_free = engine::transfer::RegionsHeld(kG);
+  }});
+  producer.Run(0);
+  consumer.Run(0);
+  // 256 KiB of 64-byte regions, in batches of 32: 4,064 of them (127
+  // batches), the rest back in the slabs.
+  EXPECT_GT(held_after_free, 4000u);
+  EXPECT_LE(held_after_free * 64, 256 * kKiB);
+  producer.Run(1);
+  // The producer's refills took the held regions before the slabs'.
+  EXPECT_LE(after.nmalloc - before.nmalloc, kBlocks - held_after_free + 64);
+  EXPECT_EQ(engine::transfer::RegionsHeld(kG), 0u);
+  producer.Run(2);
+  consumer.Finish();
+  producer.Finish();
+  EXPECT_EQ(engine::transfer::RegionsHeld(kG), 0u);
+  EXPECT_EQ(TotalRegionsOut(kG), 0u);
+}
+
+// Purge, from any thread, returns the regions the transfer cache holds.
+TEST_F(SlabTest, PurgeDrainsTheTransferCache) {
+  if (engine::CheckMode()) GTEST_SKIP() << "no transfer cache in check mode";
+  constexpr uint32_t kG = 512;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  std::vector<void*> blocks;
+  BoundWorker producer(kG, {[&] {
+    for (int i = 0; i < 2000; ++i) blocks.push_back(engine::Alloc(kG, 200, 0, false));
+  }});
+  BoundWorker consumer(kG, {[&] {
+    for (void* p : blocks) engine::Free(p, kG);
+    blocks.clear();
+  }});
+  producer.Run(0);
+  consumer.Run(0);
+  const uint64_t held = engine::transfer::RegionsHeld(kG);
+  EXPECT_GT(held, 0u);
+  // Only the consumer's bin (at most its capacity) and the held regions.
+  EXPECT_LE(TotalRegionsOut(kG), held + 64);
+  engine::Purge(kG);  // From this thread, bound to neither.
+  EXPECT_EQ(engine::transfer::RegionsHeld(kG), 0u);
+  EXPECT_LE(TotalRegionsOut(kG), 64u);
+  consumer.Finish();
+  producer.Finish();
+  EXPECT_EQ(TotalRegionsOut(kG), 0u);
 }
 
 }  // namespace
