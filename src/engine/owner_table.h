@@ -23,7 +23,10 @@
 // meaningful for the page holding the start of a live block: jemalloc gives a
 // page to one slab (one size class) or one large extent at a time, and every
 // block is published before any pointer to it exists, so the last write to
-// that page is the one for the live block.
+// that page is the one for the live block. A slab's entries go back to 0
+// when the slab goes back to the engine (slab.cc, ReleaseSlab), so a page
+// inside a large block never names a slab class: it reads 0 or a large
+// class, and a pointer to it meets the start map's check.
 //
 // The side map: kSideSlotBytes per 64 KiB of the reservation, mapped like
 // the page map, for the slab layer's out-of-line headers (SideSlot).

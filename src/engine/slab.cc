@@ -233,6 +233,13 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
 // Gives a slab of `group` back to its arena and returns its charge. Never
 // under a bin lock (the uncharge may refill a stock and check thresholds).
 void ReleaseSlab(uint32_t group, SlabMeta* s) {
+  // Its pages' entries go back to 0 (no class) before its memory does: a
+  // large block carved from these pages publishes only its first page, and
+  // a slab class left on the others would pass an interior pointer off as
+  // a region (owner_table.h, "The page map").
+  for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
+    owner_table::PublishBlock(s->base + off, 0);
+  }
   if (UsesMimalloc()) {
     mi::SlabFree(s->base);
   } else {

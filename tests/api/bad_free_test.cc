@@ -1,6 +1,8 @@
 // free and realloc of pointers that are no live memgroup block: interior
 // pointers and double frees abort with a glibc-style line (docs/preload.md,
-// "Invalid frees"); foreign pointers are a counted no-op.
+// "Invalid frees"); foreign pointers are a counted no-op. Small blocks
+// (slab regions), through libmemgroup.so as the program's malloc, on either
+// engine (MEMGROUP_ENGINE; the test names end in .jemalloc or .mimalloc).
 #include "memgroup/memgroup.h"
 
 #include <stdio.h>

@@ -29,6 +29,8 @@
 #include "alloc/alloc_path.h"
 #include "alloc/resize.h"
 #include "alloc/slow_path.h"
+#include "engine/front_cache.h"
+#include "engine/owner_table.h"
 #endif
 
 namespace {
@@ -185,6 +187,89 @@ TEST_F(LargeBadFreeTest, FreeOfTheAddressReallocMovedAborts) {
     Free(q);
     Free(keep);
   }
+}
+
+// A large block on pages a slab of small blocks held before: a pointer to
+// one of its interior pages is reported like any other interior pointer
+// (a released slab takes its page-map entries with it, owner_table.h; with
+// a stale entry naming the slab's class, the free was taken for a region's
+// and the page went into the thread's cache). The slabs: 16 of 64-byte
+// regions in a group of the test's own, all freed, flushed from the
+// thread's cache (moving to the root) and reclaimed; then 100 KiB blocks in
+// the group until one covers a former slab page past its first page.
+constexpr size_t kPage = 4096;
+constexpr size_t kSlab = 64 * kKiB;
+constexpr int kSmallBlocks = 16 * 1024;  // 16 slabs of 64-byte regions
+constexpr int kMaxLarge = 64;
+// Static: in the preload build, nothing of the test's own is allocated
+// while the thread is in the group.
+char* g_small[kSmallBlocks];
+char* g_slabs[kSmallBlocks];
+char* g_large[kMaxLarge];
+
+TEST_F(LargeBadFreeTest, InteriorFreeOnFormerSlabPagesAborts) {
+  const std::string name = "former-slab-" + std::to_string(getpid());
+  mg_group_t g = 0;
+  ASSERT_EQ(0, mg_group_create(mg_root(), name.c_str(), &g));
+  ASSERT_EQ(0, mg_thread_set_group(g));
+  int nslabs = 0;
+  for (int i = 0; i < kSmallBlocks; ++i) {
+    g_small[i] = Block(64);
+    char* base = reinterpret_cast<char*>(
+        reinterpret_cast<uintptr_t>(g_small[i]) & ~(kSlab - 1));
+    if (nslabs == 0 || g_slabs[nslabs - 1] != base) g_slabs[nslabs++] = base;
+  }
+  for (int i = 0; i < kSmallBlocks; ++i) Free(g_small[i]);
+  ASSERT_EQ(0, mg_thread_set_group(mg_root()));  // flushes the thread's cache
+  int64_t released = 0;
+  ASSERT_EQ(0, mg_group_reclaim(g, INT64_MAX / 2, &released));
+  ASSERT_EQ(0, mg_thread_set_group(g));
+  auto in_former_slab = [&](const char* q) {
+    for (int s = 0; s < nslabs; ++s) {
+      if (q >= g_slabs[s] && q < g_slabs[s] + kSlab) return true;
+    }
+    return false;
+  };
+  const size_t size = 100 * kKiB;
+  char* interior = nullptr;
+  int nlarge = 0;
+  while (interior == nullptr && nlarge < kMaxLarge) {
+    char* p = Block(size);
+    g_large[nlarge++] = p;
+    // Pages past the one p starts in.
+    char* q = reinterpret_cast<char*>(
+        (reinterpret_cast<uintptr_t>(p) & ~(kPage - 1)) + kPage);
+    for (; q + kPage <= p + size; q += kPage) {
+      if (in_former_slab(q)) {
+        interior = q;
+        break;
+      }
+    }
+  }
+  ASSERT_EQ(0, mg_thread_set_group(mg_root()));
+  ASSERT_NE(interior, nullptr)
+      << nlarge << " blocks of " << size << " bytes, none on the " << nslabs
+      << " former slabs";
+#ifndef MG_BAD_FREE_PRELOAD
+  namespace ot = memgroup::internal::owner_table;
+  const uint32_t cls = ot::PageEntry(interior) &
+                       ((1u << ot::kEntryGroupShift) - 1);
+  EXPECT_TRUE(cls == 0 || cls >= memgroup::internal::engine::kFrontFirstLarge)
+      << "the page map names slab class " << cls << " for a large block's page";
+#endif
+  // Freed from the group, whose thread cache would take a region of it.
+  EXPECT_EXIT(
+      {
+        mg_thread_set_group(g);
+        Free(interior);
+      },
+      ::testing::KilledBySignal(SIGABRT), Report("free", "invalid pointer"));
+  for (int i = 0; i < nlarge; ++i) Free(g_large[i]);
+  ASSERT_EQ(0, mg_group_reclaim(g, INT64_MAX / 2, &released));
+  int64_t current = -1;
+  ASSERT_EQ(0, mg_group_current(g, 1, &current));
+  EXPECT_EQ(current, 0);
+  EXPECT_EQ(0, mg_group_destroy(g));
 }
 
 // Valid blocks: resized across the small/large boundary and between large

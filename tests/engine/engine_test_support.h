@@ -1,4 +1,4 @@
-// Shared setup of the engine test binaries (engine_test, front_cache_test):
+// Shared setup of the engine test binaries (engine_test, front_cache_*_test):
 // ThreadSanitizer options and the one-time engine initialisation (on the
 // engine MEMGROUP_ENGINE names) with the fork handlers installed as preload
 // installs them. Include from exactly one

@@ -30,8 +30,9 @@
 // group and outlives the thread. Here only the main thread creates threads,
 // and it stays in the root group, outside the test's subtree: the DTVs are
 // charged to "/", which the test does not check, and the subtree's zero is
-// exact. DtvOfANewThreadIsChargedToItsCreator measures that charge (the
-// slab of the DTV's size class).
+// exact. DtvOfANewThreadIsChargedToItsCreator (alloc_stress_dtv_test.cc,
+// preload build only) measures that charge (the slab of the DTV's size
+// class).
 //
 // Two builds of this file:
 //   alloc_stress_preload_test: linked with libmemgroup.so, which is the
@@ -44,118 +45,9 @@
 // iterations (default 200; 20 in sanitizer builds), the workers per
 // iteration (default 4, at most 16) and each worker's operations per
 // iteration (default 1000).
-#include "memgroup/memgroup.h"
-
-#include <errno.h>
-#include <link.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <mutex>
-#include <random>
-#include <thread>
-#include <vector>
-
-#include <gtest/gtest.h>
-
-#if MG_STRESS_PRELOAD
-#include <malloc.h>
-#else
-#include "alloc/alloc_path.h"
-#include "alloc/resize.h"
-#include "alloc/slow_path.h"
-#endif
+#include "alloc_stress_support.h"
 
 namespace {
-
-#if MG_STRESS_PRELOAD
-// libmemgroup.so is the program's malloc.
-void* Allocate(size_t n) { return malloc(n); }
-void Release(void* p) { free(p); }
-void* Resize(void* p, size_t n) { return realloc(p, n); }
-size_t Usable(void* p) { return malloc_usable_size(p); }
-#else
-// Library mode: the process's malloc is libc's (or the sanitizer's); the
-// entry points libmemgroup.so's malloc, free and realloc forward to.
-namespace ma = memgroup::internal::alloc;
-void* Allocate(size_t n) { return ma::AllocImpl(n, 0, false); }
-void Release(void* p) { ma::FreeImpl(p); }
-void* Resize(void* p, size_t n) { return ma::Realloc(p, n); }
-size_t Usable(void* p) { return ma::UsableSize(p); }
-#endif
-
-constexpr int64_t kKiB = 1024;
-constexpr int64_t kMiB = 1024 * kKiB;
-
-// Every allocated block and what is known of it outside the block.
-struct Block {
-  void* p = nullptr;
-  size_t size = 0;
-  uint64_t id = 0;
-};
-
-// The pattern: up to 64 bytes at each end of the block, from its id (the
-// middle of a large block is not touched, which keeps big blocks cheap).
-inline uint8_t PatternByte(uint64_t id, size_t i) {
-  return static_cast<uint8_t>((id * 0x9E3779B97F4A7C15ull + i * 131) >> 56);
-}
-void Stamp(const Block& b) {
-  uint8_t* p = static_cast<uint8_t*>(b.p);
-  const size_t head = b.size < 64 ? b.size : 64;
-  for (size_t i = 0; i < head; ++i) p[i] = PatternByte(b.id, i);
-  for (size_t i = b.size > 64 ? b.size - 64 : head; i < b.size; ++i) {
-    p[i] = PatternByte(b.id, i);
-  }
-}
-// The first `n` bytes of the pattern's head and tail that lie below `n`.
-bool Intact(const Block& b, size_t n) {
-  const uint8_t* p = static_cast<const uint8_t*>(b.p);
-  const size_t head = n < 64 ? n : 64;
-  for (size_t i = 0; i < head; ++i) {
-    if (p[i] != PatternByte(b.id, i)) return false;
-  }
-  if (n == b.size) {
-    for (size_t i = b.size > 64 ? b.size - 64 : head; i < b.size; ++i) {
-      if (p[i] != PatternByte(b.id, i)) return false;
-    }
-  }
-  return true;
-}
-
-// 1 B to 6 MiB: 85% up to 512 B, 12% up to 64 KiB, 2.5% up to 1 MiB,
-// 0.5% up to 6 MiB.
-size_t RandomSize(std::mt19937_64& rng) {
-  const uint64_t r = rng() % 1000;
-  if (r < 850) return 1 + rng() % 512;
-  if (r < 970) return 513 + rng() % (64 * kKiB - 512);
-  if (r < 995) return 64 * kKiB + rng() % (kMiB - 64 * kKiB);
-  return kMiB + rng() % (5 * kMiB);
-}
-
-size_t EnvCount(const char* name, size_t fallback) {
-  const char* v = getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long n = strtoull(v, &end, 10);
-  if (*end != '\0' || n == 0) {
-    ADD_FAILURE() << name << "='" << v << "' is not a positive integer";
-    return fallback;
-  }
-  return static_cast<size_t>(n);
-}
-
-int64_t Current(mg_group_t g) {
-  int64_t v = -1;
-  EXPECT_EQ(0, mg_group_current(g, 1, &v));
-  return v;
-}
 
 // --- The shared state (static storage: under the preload, no bookkeeping
 // --- of the test is charged to a test group).
@@ -625,73 +517,5 @@ TEST(AllocStressTest, ThreadsExchangeBlocksAcrossGroupsAndEveryGroupEndsAtZero) 
          static_cast<unsigned long long>(g.moves.load()),
          static_cast<unsigned long long>(g.forks.load()));
 }
-
-#if MG_STRESS_PRELOAD
-// The highest TLS module id of the process: glibc's dtv holds one entry per
-// id up to it, plus 14 spare ones and two header entries.
-int MaxTlsModuleId() {
-  size_t max_id = 0;
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, size_t, void* arg) {
-        size_t* m = static_cast<size_t*>(arg);
-        if (info->dlpi_tls_modid > *m) *m = info->dlpi_tls_modid;
-        return 0;
-      },
-      &max_id);
-  return static_cast<int>(max_id);
-}
-
-void* Nothing(void*) { return nullptr; }
-
-// What the stress test keeps out of its groups: a thread created from a
-// group charges glibc's DTV for it there, (max TLS module id + 16) * 16
-// bytes through calloc, and the charge stays after the join (glibc keeps
-// the DTV with the stack it caches for reuse). A stack size that no cached
-// stack can serve makes glibc allocate a new stack, hence a new DTV; a
-// thread that reuses a cached stack reuses its DTV and charges nothing.
-TEST(AllocStressTest, DtvOfANewThreadIsChargedToItsCreator) {
-  char name[32];
-  snprintf(name, sizeof(name), "dtv-%d", static_cast<int>(getpid()));
-  mg_group_t creator = 0;
-  ASSERT_EQ(0, mg_group_create(mg_root(), name, &creator));
-  const size_t dtv_request = (static_cast<size_t>(MaxTlsModuleId()) + 16) * 16;
-  void* probe = calloc(1, dtv_request);
-  ASSERT_NE(probe, nullptr);
-  const int64_t dtv_charge = static_cast<int64_t>(malloc_usable_size(probe));
-  free(probe);
-
-  // Larger than any stack the process cached (8 MiB by default), so glibc
-  // maps a new one; small enough to stay in glibc's 40 MiB stack cache
-  // (a stack the cache cannot hold is freed at the join, DTV included).
-  static int round = 0;
-  pthread_attr_t attr;
-  ASSERT_EQ(0, pthread_attr_init(&attr));
-  ASSERT_EQ(0, pthread_attr_setstacksize(&attr, 12 * kMiB + 4096 * ++round));
-  ASSERT_EQ(0, mg_thread_set_group(creator));
-  ASSERT_EQ(0, Current(creator));
-  pthread_t t;
-  ASSERT_EQ(0, pthread_create(&t, &attr, Nothing, nullptr));
-  ASSERT_EQ(0, pthread_join(t, nullptr));
-  const int64_t after = Current(creator);
-  ASSERT_EQ(0, mg_thread_set_group(mg_root()));
-  pthread_attr_destroy(&attr);
-  // A small block is charged by its 64 KiB slab, the creator's first of
-  // the DTV's class (docs/architecture.md, "What is charged").
-  const int64_t slab = 64 * 1024;
-  if (dtv_charge < 16 * 1024) {
-    EXPECT_EQ(after, slab)
-        << "DTV request " << dtv_request << " bytes (max TLS module id "
-        << MaxTlsModuleId() << ")";
-  } else {
-    EXPECT_EQ(after, dtv_charge)
-        << "DTV request " << dtv_request << " bytes (max TLS module id "
-        << MaxTlsModuleId() << ")";
-  }
-  printf("DTV of a new thread: %zu bytes requested (usable %lld), %lld "
-         "charged\n", dtv_request, static_cast<long long>(dtv_charge),
-         static_cast<long long>(after));
-  EXPECT_EQ(0, mg_group_destroy(creator));
-}
-#endif
 
 }  // namespace

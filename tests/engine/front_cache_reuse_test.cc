@@ -1,0 +1,411 @@
+// The front cache's reuse of freed blocks, its group isolation, rebinding,
+// large bins and their budget, and thread exit, purge and the recycling of
+// an exited thread's cache (front_cache_test_util.h says what the front
+// cache tests cover).
+#include "front_cache_test_util.h"
+
+namespace memgroup::internal {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Reuse and group isolation.
+// ---------------------------------------------------------------------------
+
+TEST_F(FrontCacheTest, FreedBlockIsReusedOnTheSameThread) {
+  OnBoundThread(230, [] {
+    FrontCache* fc = engine::t_front;
+    EXPECT_EQ(fc->group, 230u);
+    EXPECT_EQ(fc->tag, MakeEntry(230, 0));
+    for (size_t size : {size_t{1}, size_t{8}, size_t{48}, size_t{100},
+                        size_t{1000}, size_t{4096}, size_t{8192},
+                        size_t{14336}}) {
+      void* p = engine::Alloc(230, size, 0, false);
+      ASSERT_NE(p, nullptr);
+      const uint32_t cls = ClassOfUsable(engine::UsableSize(p));
+      ASSERT_NE(cls, 0u);
+      ASSERT_LT(cls, kFrontFirstLarge);
+      const uint16_t before = fc->bins[cls].count;
+      engine::Free(p, 230);
+      EXPECT_EQ(fc->bins[cls].count, before + 1) << size;
+      EXPECT_EQ(fc->bins[cls].head, p);
+      EXPECT_EQ(engine::Alloc(230, size, 0, false), p) << size;
+      EXPECT_EQ(fc->bins[cls].count, before);
+      // A zeroed allocation after a free: same block, zeroed.
+      memset(p, 0xee, size);
+      engine::Free(p, 230);
+      void* q = engine::Alloc(230, size, 0, true);
+      EXPECT_EQ(q, p) << size;
+      const unsigned char* c = static_cast<const unsigned char*>(q);
+      EXPECT_EQ(std::count(c, c + size, 0), static_cast<ptrdiff_t>(size));
+      engine::Free(q, 230);
+    }
+  });
+}
+
+TEST_F(FrontCacheTest, OtherGroupsBlocksNeverEnterTheCache) {
+  constexpr uint32_t kA = 240, kB = 241;
+  int mismatches = 0;
+  OnBoundThread(kA, [&] {
+    FrontCache* fc = engine::t_front;
+    std::set<void*> b_blocks;
+    for (int round = 0; round < 3000; ++round) {
+      const size_t size = 8 + static_cast<size_t>(round % 60) * 40 +
+                          (round % 97 == 0 ? 300 * kKiB : 0);
+      void* a = engine::Alloc(kA, size, 0, false);
+      void* b = engine::Alloc(kB, size, 0, false);
+      mismatches += a == nullptr || engine::OwnerOf(a) != kA;
+      mismatches += b == nullptr || engine::OwnerOf(b) != kB;
+      mismatches += PageEntry(a) != ExpectedEntry(a, kA);
+      mismatches += PageEntry(b) != ExpectedEntry(b, kB);
+      b_blocks.insert(b);
+      if (round % 2 == 0) {
+        engine::Free(a, kA);
+        engine::Free(b, kB);
+      } else {
+        // As free() does: the owner from the owner table.
+        engine::Free(b, engine::OwnerOf(b));
+        engine::Free(a, engine::OwnerOf(a));
+      }
+      mismatches += InCache(fc, b);  // B's block never in A's cache
+      void* a2 = engine::Alloc(kA, size, 0, round % 3 == 0);
+      mismatches += engine::OwnerOf(a2) != kA;
+      mismatches += b_blocks.count(a2) != 0;
+      void* b2 = engine::Alloc(kB, size, 0, false);
+      mismatches += engine::OwnerOf(b2) != kB;
+      b_blocks.insert(b2);
+      engine::Free(a2, kA);
+      engine::Free(b2, kB);
+    }
+    // The cache holds only A's blocks, each with A's entry.
+    for (uint32_t c = 1; c < kFrontClasses; ++c) {
+      for (uint32_t i = 0; i < fc->bins[c].count; ++i) {
+        void* p = BinBlock(fc->bins[c], i);
+        mismatches += engine::OwnerOf(p) != kA;
+        mismatches += PageEntry(p) != MakeEntry(kA, c);
+      }
+    }
+    EXPECT_GT(CachedBlocks(fc), 0u);
+  });
+  EXPECT_EQ(mismatches, 0);
+}
+
+// A block of the bound group freed on a thread bound to another group goes
+// to jemalloc, not into that thread's cache.
+TEST_F(FrontCacheTest, CrossThreadFreeOfBoundGroupBlockIsNotCachedElsewhere) {
+  constexpr uint32_t kA = 245, kB = 246;
+  std::vector<void*> blocks;
+  OnBoundThread(kA, [&] {
+    for (int i = 0; i < 40; ++i) blocks.push_back(engine::Alloc(kA, 64, 0, false));
+  });
+  OnBoundThread(kB, [&] {
+    FrontCache* fc = engine::t_front;
+    for (void* p : blocks) {
+      engine::Free(p, engine::OwnerOf(p));
+      EXPECT_FALSE(InCache(fc, p));
+    }
+    EXPECT_EQ(CachedBlocks(fc), 0u);
+    for (int i = 0; i < 40; ++i) {
+      void* p = engine::Alloc(kB, 64, 0, false);
+      EXPECT_EQ(engine::OwnerOf(p), kB);
+      engine::Free(p, kB);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Rebinding.
+// ---------------------------------------------------------------------------
+
+TEST_F(FrontCacheTest, RebindFlushesTheCache) {
+  constexpr uint32_t kA = 250, kB = 251;
+  const size_t sizes[] = {16, 64, 1000, 5000, 256 * kKiB};
+  ASSERT_TRUE(engine::EnsureGroup(kA));
+  const uint64_t a_base = AllocatedBytes(kA);
+  OnBoundThread(kA, [&] {
+    FrontCache* fc = engine::t_front;
+    std::set<void*> a_blocks;
+    for (size_t size : sizes) {
+      void* ps[20];
+      for (void*& p : ps) {
+        p = engine::Alloc(kA, size, 0, false);
+        a_blocks.insert(p);
+      }
+      for (void* p : ps) engine::Free(p, kA);
+    }
+    ASSERT_GT(CachedBlocks(fc), 0u);
+    ASSERT_GT(fc->large_bytes, 0u);
+    ASSERT_GT(AllocatedBytes(kA), a_base);
+
+    ASSERT_TRUE(engine::BindThread(kB));
+    ASSERT_NE(engine::t_front, nullptr);
+    fc = engine::t_front;
+    EXPECT_EQ(fc->group, kB);
+    EXPECT_EQ(fc->tag, MakeEntry(kB, 0));
+    EXPECT_EQ(CachedBlocks(fc), 0u);
+    EXPECT_EQ(fc->large_bytes, 0u);
+    // A's cached blocks (front cache and jemalloc's tcache) went back to A.
+    EXPECT_EQ(AllocatedBytes(kA), a_base);
+    // The old group's cached sizes now come from B.
+    for (size_t size : sizes) {
+      for (int i = 0; i < 20; ++i) {
+        void* p = engine::Alloc(kB, size, 0, false);
+        ASSERT_NE(p, nullptr);
+        EXPECT_EQ(engine::OwnerOf(p), kB) << size;
+        EXPECT_EQ(a_blocks.count(p), 0u);
+        EXPECT_EQ(PageEntry(p), ExpectedEntry(p, kB));
+        engine::Free(p, kB);
+      }
+    }
+    EXPECT_GT(CachedBlocks(fc), 0u);
+    // A is now another group: its blocks bypass B's cache.
+    const uint32_t cached = CachedBlocks(fc);
+    for (size_t size : sizes) {
+      void* p = engine::Alloc(kA, size, 0, false);
+      EXPECT_EQ(engine::OwnerOf(p), kA);
+      engine::Free(p, kA);
+      EXPECT_FALSE(InCache(fc, p));
+    }
+    EXPECT_EQ(CachedBlocks(fc), cached);
+    // Back to A: B's blocks are flushed, A's sizes come from A.
+    ASSERT_TRUE(engine::BindThread(kA));
+    EXPECT_EQ(engine::t_front->group, kA);
+    EXPECT_EQ(CachedBlocks(engine::t_front), 0u);
+    for (size_t size : sizes) {
+      void* p = engine::Alloc(kA, size, 0, false);
+      EXPECT_EQ(engine::OwnerOf(p), kA);
+      engine::Free(p, kA);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Large blocks.
+// ---------------------------------------------------------------------------
+
+TEST_F(FrontCacheTest, LargeBlockIsReused) {
+  OnBoundThread(260, [] {
+    FrontCache* fc = engine::t_front;
+    const uint32_t cls = ClassOfUsable(256 * kKiB);
+    ASSERT_GE(cls, kFrontFirstLarge);
+    void* p = engine::Alloc(260, 256 * kKiB, 0, false);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(PageEntry(p), MakeEntry(260, cls));
+    engine::Free(p, 260);
+    EXPECT_EQ(fc->bins[cls].count, 1u);
+    EXPECT_EQ(fc->large_bytes, 256 * kKiB);
+    EXPECT_EQ(engine::Alloc(260, 256 * kKiB, 0, false), p);
+    EXPECT_EQ(fc->bins[cls].count, 0u);
+    EXPECT_EQ(fc->large_bytes, 0u);
+    // One block per large class: a second one goes back to jemalloc.
+    void* q = engine::Alloc(260, 224 * kKiB + 1, 0, false);  // same class
+    ASSERT_EQ(ClassOfUsable(engine::UsableSize(q)), cls);
+    engine::Free(p, 260);
+    engine::Free(q, 260);
+    EXPECT_EQ(fc->bins[cls].count, 1u);
+    EXPECT_EQ(fc->bins[cls].head, p);
+    EXPECT_EQ(fc->large_bytes, 256 * kKiB);
+    // Zeroed reuse of a dirty cached block.
+    memset(p, 0x77, 256 * kKiB);
+    void* z = engine::Alloc(260, 256 * kKiB, 0, true);
+    EXPECT_EQ(z, p);
+    const unsigned char* c = static_cast<const unsigned char*>(z);
+    EXPECT_EQ(std::count(c, c + 256 * kKiB, 0),
+              static_cast<ptrdiff_t>(256 * kKiB));
+    engine::Free(z, 260);
+    // Blocks above kFrontMaxBytes are never cached.
+    void* big = engine::Alloc(260, 5 * kMiB, 0, false);
+    EXPECT_EQ(PageEntry(big), MakeEntry(260, 0));
+    engine::Free(big, 260);
+    EXPECT_FALSE(InCache(fc, big));
+    EXPECT_EQ(fc->large_bytes, 256 * kKiB);
+  });
+}
+
+TEST_F(FrontCacheTest, LargeBinsRespectTheBudget) {
+  constexpr uint32_t kG = 265;
+  OnBoundThread(kG, [] {
+    FrontCache* fc = engine::t_front;
+    auto check = [fc](const char* when) {
+      EXPECT_LE(fc->large_bytes, kFrontLargeBudget) << when;
+      EXPECT_EQ(fc->large_bytes, HeldLargeBytes(fc)) << when;
+      for (uint32_t c = kFrontFirstLarge; c < kFrontClasses; ++c) {
+        EXPECT_LE(fc->bins[c].count, 1u) << when << " class " << c;
+      }
+    };
+    auto held = [fc](size_t size) {
+      return fc->bins[ClassOfUsable(size)].count;
+    };
+    void* b1 = engine::Alloc(kG, kMiB, 0, false);
+    void* b2 = engine::Alloc(kG, 2 * kMiB, 0, false);
+    void* b3 = engine::Alloc(kG, 3 * kMiB, 0, false);
+    void* b4 = engine::Alloc(kG, 4 * kMiB, 0, false);
+    void* s16 = engine::Alloc(kG, 16 * kKiB, 0, false);
+    ASSERT_TRUE(b1 && b2 && b3 && b4 && s16);
+    EXPECT_EQ(fc->large_bytes, 0u);
+    engine::Free(b1, kG);
+    check("b1");
+    EXPECT_EQ(fc->large_bytes, kMiB);
+    engine::Free(b2, kG);
+    check("b2");
+    EXPECT_EQ(fc->large_bytes, 3 * kMiB);
+    engine::Free(s16, kG);
+    check("s16");
+    EXPECT_EQ(fc->large_bytes, 3 * kMiB + 16 * kKiB);
+    // 3 MiB more is over the budget: the largest held blocks go first (2 MiB,
+    // then 1 MiB) until it fits.
+    engine::Free(b3, kG);
+    check("b3");
+    EXPECT_EQ(held(2 * kMiB), 0u);
+    EXPECT_EQ(held(kMiB), 0u);
+    EXPECT_EQ(held(16 * kKiB), 1u);
+    EXPECT_EQ(held(3 * kMiB), 1u);
+    EXPECT_EQ(fc->large_bytes, 3 * kMiB + 16 * kKiB);
+    // 4 MiB (the whole budget): everything else goes.
+    engine::Free(b4, kG);
+    check("b4");
+    EXPECT_EQ(held(4 * kMiB), 1u);
+    EXPECT_EQ(held(3 * kMiB), 0u);
+    EXPECT_EQ(held(16 * kKiB), 0u);
+    EXPECT_EQ(fc->large_bytes, kFrontLargeBudget);
+    EXPECT_EQ(engine::Alloc(kG, 4 * kMiB, 0, false), b4);
+    check("pop b4");
+    EXPECT_EQ(fc->large_bytes, 0u);
+    // Many frees of varied large classes.
+    std::vector<void*> ps;
+    for (int i = 0; i < 40; ++i) {
+      size_t size = 16 * kKiB + static_cast<size_t>(i) * 97 * kKiB;
+      ps.push_back(engine::Alloc(kG, size, 0, false));
+    }
+    ps.push_back(b4);
+    for (void* p : ps) {
+      engine::Free(p, kG);
+      check("varied");
+    }
+    EXPECT_GT(fc->large_bytes, 0u);
+    // Purge flushes the calling thread's cache.
+    engine::Purge(kG);
+    EXPECT_EQ(fc->large_bytes, 0u);
+    EXPECT_EQ(CachedBlocks(fc), 0u);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Thread exit, purge, recycling.
+// ---------------------------------------------------------------------------
+
+// Deterministic mixed load on the bound group: every block freed but `keep`,
+// whose pointers are returned.
+void Churn(uint32_t group, int ops, std::vector<void*>* keep) {
+  uint32_t x = 12345;
+  std::vector<void*> live;
+  for (int i = 0; i < ops; ++i) {
+    x = x * 1103515245 + 12345;
+    const uint32_t r = x >> 8;
+    if (r % 3 != 0 || live.empty()) {
+      size_t size = r % 16 == 0 ? 16 * kKiB + (r >> 4) % (512 * kKiB)
+                                : 1 + (r >> 4) % 3000;
+      void* p = engine::Alloc(group, size, 0, (r >> 12) % 5 == 0);
+      ASSERT_NE(p, nullptr);
+      live.push_back(p);
+    } else {
+      size_t k = (r >> 4) % live.size();
+      engine::Free(live[k], group);
+      live[k] = live.back();
+      live.pop_back();
+    }
+  }
+  for (size_t i = 0; i < live.size(); ++i) {
+    if (keep != nullptr && i % 10 == 0) {
+      keep->push_back(live[i]);
+    } else {
+      engine::Free(live[i], group);
+    }
+  }
+}
+
+TEST_F(FrontCacheTest, ThreadExitReturnsCachedBlocksToTheArena) {
+  constexpr uint32_t kG = 270;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  const uint64_t base = AllocatedBytes(kG);
+  const std::map<uint64_t, uint64_t> base_hist = Histogram(kG);
+  std::vector<void*> keep;
+  OnBoundThread(kG, [&] {
+    Churn(kG, 20000, &keep);
+    // The caches hold blocks: the arena counts them as allocated.
+    EXPECT_GT(CachedBlocks(engine::t_front), 0u);
+    uint64_t kept = 0;
+    for (void* p : keep) kept += engine::UsableSize(p);
+    EXPECT_GT(AllocatedBytes(kG), base + kept);
+  });
+  ASSERT_FALSE(keep.empty());
+  uint64_t kept = 0;
+  std::map<uint64_t, uint64_t> want = base_hist;
+  for (void* p : keep) {
+    kept += engine::UsableSize(p);
+    ++want[engine::UsableSize(p)];
+  }
+  // Only the blocks still in use remain out of the arena.
+  EXPECT_EQ(AllocatedBytes(kG), base + kept);
+  EXPECT_EQ(Histogram(kG), want);
+  // Freed by another thread of the group, which then exits: back to base.
+  OnBoundThread(kG, [&] {
+    for (void* p : keep) engine::Free(p, kG);
+  });
+  EXPECT_EQ(AllocatedBytes(kG), base);
+  EXPECT_EQ(Histogram(kG), base_hist);
+}
+
+TEST_F(FrontCacheTest, PurgeFlushesTheCallingThreadsCache) {
+  constexpr uint32_t kG = 275;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  const uint64_t base = AllocatedBytes(kG);
+  OnBoundThread(kG, [&] {
+    Churn(kG, 5000, nullptr);
+    ASSERT_GT(CachedBlocks(engine::t_front), 0u);
+    engine::Purge(kG);
+    EXPECT_EQ(CachedBlocks(engine::t_front), 0u);
+    EXPECT_EQ(engine::t_front->large_bytes, 0u);
+    EXPECT_EQ(engine::t_front->group, kG);
+    EXPECT_EQ(AllocatedBytes(kG), base);
+    // Still usable afterwards.
+    void* p = engine::Alloc(kG, 64, 0, false);
+    EXPECT_EQ(engine::OwnerOf(p), kG);
+    engine::Free(p, kG);
+    EXPECT_EQ(engine::Alloc(kG, 64, 0, false), p);
+    engine::Free(p, kG);
+  });
+}
+
+TEST_F(FrontCacheTest, ExitedThreadsCacheIsRecycledEmpty) {
+  FrontCache* first = nullptr;
+  OnBoundThread(280, [&] {
+    first = engine::t_front;
+    Churn(280, 2000, nullptr);
+  });
+  ASSERT_NE(first, nullptr);
+  OnBoundThread(281, [&] {
+    // The free list is LIFO and no other thread exits meanwhile.
+    EXPECT_EQ(engine::t_front, first);
+    EXPECT_EQ(engine::t_front->group, 281u);
+    EXPECT_EQ(engine::t_front->tag, MakeEntry(281, 0));
+    EXPECT_EQ(CachedBlocks(engine::t_front), 0u);
+    EXPECT_EQ(engine::t_front->large_bytes, 0u);
+    void* p = engine::Alloc(281, 100, 0, false);
+    EXPECT_EQ(engine::OwnerOf(p), 281u);
+    engine::Free(p, 281);
+  });
+  // After ThreadExit the thread has no cache and still allocates correctly.
+  std::thread t([] {
+    ASSERT_TRUE(engine::BindThread(282));
+    engine::ThreadExit();
+    EXPECT_EQ(engine::t_front, nullptr);
+    void* p = engine::Alloc(282, 100, 0, false);
+    EXPECT_EQ(engine::OwnerOf(p), 282u);
+    EXPECT_EQ(PageEntry(p), ExpectedEntry(p, 282));
+    engine::Free(p, 282);
+  });
+  t.join();
+}
+
+}  // namespace
+}  // namespace memgroup::internal
