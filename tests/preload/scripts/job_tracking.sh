@@ -8,6 +8,11 @@
 #                 itself and orphans the supervisor adopts are reported
 #                 as untracked when they exit; short-lived programs the
 #                 library runs in are not
+#   exec_marks    untracked programs a member execs and reaps itself (bash
+#                 fork+exec of a static program, `env -i`, python's
+#                 subprocess through vfork), each living 50 ms: reported
+#                 through the exec marks of the member slots; tracked
+#                 programs and a failed exec are not
 #   setuid        a root-owned setuid program inside a job run as another
 #                 user: the loader drops LD_PRELOAD (secure execution), and
 #                 the program is reported as untracked (root only: exit 77,
@@ -16,6 +21,26 @@
 #                 or an unsafe directory is refused with a message
 # Usage: job_tracking.sh MEMGROUP_BINARY LIBRARY PYTHON3 CASE
 . "$(dirname "$0")/job_common.sh"
+
+# $mg_tmp/static_quick: a static program that allocates 1 MiB, lives 50 ms
+# and exits.
+build_static_quick() {
+  cat > "$mg_tmp/quick.c" <<'C'
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+  char* p = malloc(1 << 20);
+  if (p == NULL) return 1;
+  memset(p, 1, 1 << 20);
+  usleep(50000);
+  free(p);
+  return 0;
+}
+C
+  cc -static -O1 -o "$mg_tmp/static_quick" "$mg_tmp/quick.c" ||
+    fail "cannot build a static program (cc -static)"
+}
 
 case $case_name in
 untracked)
@@ -61,21 +86,7 @@ for _ in range(3000):
   pass "untracked descendants are reported"
   ;;
 short_lived)
-  cat > "$mg_tmp/quick.c" <<'C'
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-int main(void) {
-  char* p = malloc(1 << 20);
-  if (p == NULL) return 1;
-  memset(p, 1, 1 << 20);
-  usleep(50000);
-  free(p);
-  return 0;
-}
-C
-  cc -static -O1 -o "$mg_tmp/static_quick" "$mg_tmp/quick.c" ||
-    fail "cannot build a static program (cc -static)"
+  build_static_quick
   # The program itself.
   "$memgroup" run --stats "$mg_tmp/stats1" -- "$mg_tmp/static_quick" \
     > "$mg_tmp/out1" 2> "$mg_tmp/err1"
@@ -103,6 +114,35 @@ C
   expect_eq "$(stat_of untracked "$mg_tmp/stats2")" "2" "untracked (orphans)"
   expect_eq "$(stat_of current "$mg_tmp/stats2")" "0" "current at the end"
   pass "short-lived untracked processes the supervisor reaps are reported"
+  ;;
+exec_marks)
+  build_static_quick
+  # The supervisor reaps none of these: bash waits for each command, python
+  # for its subprocess.
+  "$memgroup" run --stats "$mg_tmp/stats" -- bash -c '
+    "$T/static_quick"
+    "$T/static_quick"
+    for _ in 1 2 3; do /bin/sleep 0.05; done
+    "$T/missing_program" 2> /dev/null
+    env -i /bin/sleep 0.05
+    "$PY" -c "import subprocess, sys
+subprocess.run([sys.argv[1]], check=True)
+subprocess.run([\"/bin/true\"], check=True)" "$T/static_quick"
+    true' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_eq "$(grep -c '(static_quick) of the job is untracked' "$mg_tmp/err")" \
+    "3" "the static programs on stderr (two run by bash, one by subprocess)"
+  expect_eq "$(grep -c '(sleep) of the job is untracked' "$mg_tmp/err")" "1" \
+    "the env -i program on stderr"
+  expect_eq "$(grep -c 'is untracked' "$mg_tmp/err")" "4" \
+    "no tracked program or failed exec reported"
+  expect_eq "$(stat_of untracked "$mg_tmp/stats")" "4" "untracked count"
+  expect_eq "$(grep -c '^untracked\.[0-9]* static_quick$' "$mg_tmp/stats")" "3" \
+    "untracked lines of the static programs"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
+  pass "untracked programs reaped by their parent inside the job are reported"
   ;;
 setuid)
   if [ "$(id -u)" != 0 ]; then
