@@ -7,6 +7,7 @@
 //   entry meanwhile.
 #include "cli/group_request.h"
 
+#include <string.h>
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
@@ -101,6 +102,57 @@ GroupAnswer RequestGroup(const JobView& v, const JobGroupSnapshot& g,
     SysFutexWaitShared(reinterpret_cast<const uint32_t*>(&e->answer_seq),
                        now_seq, wait);
   }
+}
+
+namespace {
+
+bool Succeeded(const GroupAnswer& a, std::string* problem) {
+  if (!a.answered) {
+    *problem = a.problem;
+    return false;
+  }
+  if (a.err != 0) {
+    *problem = absl::StrCat("the member refused the request: ",
+                            strerror(a.err));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool RefreshGroup(const JobRecord& job, const JobGroupSnapshot& g,
+                  JobGroupSnapshot* fresh, std::string* problem) {
+  JobGroupRequest req;
+  req.mask = kGroupRefresh;
+  GroupAnswer answer;
+  absl::Status written = WithWritableJob(
+      job.path,
+      [&](const JobView& v) {
+        answer = RequestGroup(v, g, req, kRefreshTimeoutNs);
+      },
+      kRefreshLockWaitMs);
+  if (!written.ok()) {
+    *problem = std::string(written.message());
+    return false;
+  }
+  if (!Succeeded(answer, problem)) return false;
+  absl::StatusOr<JobRecord> again = ReadJobFile(job.path);
+  if (!again.ok()) {
+    *problem = std::string(again.status().message());
+    return false;
+  }
+  // The same claim of the same group (entry, owner, id).
+  for (const JobGroupSnapshot& n : again->groups) {
+    if (n.entry == g.entry && n.pid == g.pid &&
+        n.start_ticks == g.start_ticks && n.group_id == g.group_id) {
+      *fresh = n;
+      return true;
+    }
+  }
+  *problem = absl::StrCat("group ", g.pid, ":", g.path,
+                          " left the table after its member answered");
+  return false;
 }
 
 }  // namespace memgroup::internal::cli

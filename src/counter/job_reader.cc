@@ -101,6 +101,19 @@ void LoadFigures(const JobGroupEntry* e, JobGroupFigures* f) {
   f->oom_policy = e->oom_policy.load(std::memory_order_relaxed);
   f->oom_wait_ns = e->oom_wait_ns.load(std::memory_order_relaxed);
   f->unpublished = e->unpublished.load(std::memory_order_relaxed);
+  // Any value is taken: the figures are only printed, never a bound.
+  f->failcnt = e->failcnt.load(std::memory_order_relaxed);
+  for (uint32_t k = 0; k < kJobGroupStats; ++k) {
+    f->stat[k] = e->stat[k].load(std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
+    f->pressure_avg[k] = e->pressure_avg[k].load(std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < kJobGroupPressureKinds; ++k) {
+    f->pressure_total_us[k] =
+        e->pressure_total_us[k].load(std::memory_order_relaxed);
+  }
+  f->published_ns = e->published_ns.load(std::memory_order_relaxed);
 }
 
 // One entry into *g if it is consistent (see the header comment).
