@@ -121,15 +121,14 @@ bool Succeeded(const GroupAnswer& a, std::string* problem) {
 
 }  // namespace
 
-bool RefreshGroup(const JobRecord& job, const JobGroupSnapshot& g,
-                  JobGroupSnapshot* fresh, std::string* problem) {
+bool RefreshGroup(JobRecord* job, JobGroupSnapshot* g, std::string* problem) {
   JobGroupRequest req;
   req.mask = kGroupRefresh;
   GroupAnswer answer;
   absl::Status written = WithWritableJob(
-      job.path,
+      job->path,
       [&](const JobView& v) {
-        answer = RequestGroup(v, g, req, kRefreshTimeoutNs);
+        answer = RequestGroup(v, *g, req, kRefreshTimeoutNs);
       },
       kRefreshLockWaitMs);
   if (!written.ok()) {
@@ -137,20 +136,21 @@ bool RefreshGroup(const JobRecord& job, const JobGroupSnapshot& g,
     return false;
   }
   if (!Succeeded(answer, problem)) return false;
-  absl::StatusOr<JobRecord> again = ReadJobFile(job.path);
+  absl::StatusOr<JobRecord> again = ReadJobFile(job->path);
   if (!again.ok()) {
     *problem = std::string(again.status().message());
     return false;
   }
   // The same claim of the same group (entry, owner, id).
   for (const JobGroupSnapshot& n : again->groups) {
-    if (n.entry == g.entry && n.pid == g.pid &&
-        n.start_ticks == g.start_ticks && n.group_id == g.group_id) {
-      *fresh = n;
+    if (n.entry == g->entry && n.pid == g->pid &&
+        n.start_ticks == g->start_ticks && n.group_id == g->group_id) {
+      *g = n;
+      *job = *std::move(again);
       return true;
     }
   }
-  *problem = absl::StrCat("group ", g.pid, ":", g.path,
+  *problem = absl::StrCat("group ", g->pid, ":", g->path,
                           " left the table after its member answered");
   return false;
 }

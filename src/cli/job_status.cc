@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 
-#include "base/sys.h"
 #include "cli/proc_info.h"
 
 namespace memgroup::internal::cli {
@@ -19,7 +18,7 @@ GroupStatus ToStatus(const JobGroupSnapshot& g) {
   gs.path = g.path;  // validated by the reader: "/" and name characters
   gs.command = ProcessCommand(g.pid);
   gs.figures = g.figures;
-  gs.age_ms = GroupAgeMs(g.figures.published_ns, MonotonicNanos());
+  gs.age_ms = GroupAgeMs(g.figures.published_ns, g.read_ns);
   return gs;
 }
 

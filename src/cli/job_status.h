@@ -35,9 +35,10 @@ struct GroupStatus {
   std::string path;    // "/a/b", below the member's root
   std::string command;  // the member's, printable; "" if it is gone
   JobGroupFigures figures;
-  // How old the figures are, in milliseconds, when collected (the member
-  // republishes every 100 ms): now minus figures.published_ns on
-  // CLOCK_MONOTONIC; -1 when the table holds no time before now.
+  // How old the figures were when read, in milliseconds (the member
+  // republishes every 100 ms): the snapshot's read_ns minus
+  // figures.published_ns on CLOCK_MONOTONIC; -1 when the table holds no
+  // time before the read.
   int64_t age_ms = -1;
   // Whether the member republished them at this command's request
   // (`stat PID:/a/b` asks; group_request.h RefreshGroup).

@@ -70,11 +70,10 @@ int StatMain(const std::vector<std::string>& args) {
   }
   JobStatus st;
   if (!target.job) {
-    JobGroupSnapshot fresh;
     std::string problem;
     const bool refreshed =
-        refresh && RefreshGroup(job, target.group, &fresh, &problem);
-    st = CollectGroupStatus(job, refreshed ? fresh : target.group);
+        refresh && RefreshGroup(&job, &target.group, &problem);
+    st = CollectGroupStatus(job, target.group);
     st.groups[0].refreshed = refreshed;
     if (refresh && !refreshed) {
       fprintf(stderr,

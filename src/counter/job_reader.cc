@@ -23,6 +23,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "base/sys.h"
+
 namespace memgroup::internal {
 namespace {
 
@@ -149,6 +151,7 @@ bool ReadGroup(const JobView& v, uint32_t i, const JobMemberSnapshot* members,
     whole = s1 == s2 && (s1 & 1) == 0;
   }
   if (!whole) return false;
+  g->read_ns = MonotonicNanos();
   // Acquire fence, then the owner fields again: the same claim throughout.
   std::atomic_thread_fence(std::memory_order_acquire);
   return e->state.load(std::memory_order_acquire) == kMemberActive &&

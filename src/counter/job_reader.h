@@ -48,6 +48,9 @@ struct JobGroupSnapshot {
   uint64_t group_id = 0;     // the owner's id of the group
   char path[kJobGroupPathBytes] = {};  // valid, NUL-terminated
   JobGroupFigures figures;
+  // When the figures were read (CLOCK_MONOTONIC nanoseconds, just after
+  // the sequence lock's check): with figures.published_ns, their age.
+  int64_t read_ns = 0;
 };
 
 inline constexpr uint32_t kJobGroupReadTries = 4;
