@@ -223,7 +223,7 @@ int EventsMain(const std::vector<std::string>& args) {
   if (follow) return FollowGroup(job, target.group, local);
   JobGroupSnapshot g = target.group;
   std::string problem;
-  if (refresh && !RefreshGroup(&job, &g, &problem)) {
+  if (refresh && !RefreshGroup(job, &g, &problem)) {
     fprintf(stderr, "memgroup: no fresh figures of %d:%s (%s): showing those "
             "it published\n", g.pid, g.path, problem.c_str());
   }

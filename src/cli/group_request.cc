@@ -121,14 +121,19 @@ bool Succeeded(const GroupAnswer& a, std::string* problem) {
 
 }  // namespace
 
-bool RefreshGroup(JobRecord* job, JobGroupSnapshot* g, std::string* problem) {
+bool RefreshGroup(const JobRecord& job, JobGroupSnapshot* g,
+                  std::string* problem) {
   JobGroupRequest req;
   req.mask = kGroupRefresh;
   GroupAnswer answer;
+  JobGroupSnapshot fresh;
+  bool again = false;
   absl::Status written = WithWritableJob(
-      job->path,
+      job.path,
       [&](const JobView& v) {
         answer = RequestGroup(v, *g, req, kRefreshTimeoutNs);
+        // The entry alone, at once: the figures are as young as the answer.
+        if (answer.answered) again = JobReadGroupAgain(v, *g, &fresh);
       },
       kRefreshLockWaitMs);
   if (!written.ok()) {
@@ -136,23 +141,13 @@ bool RefreshGroup(JobRecord* job, JobGroupSnapshot* g, std::string* problem) {
     return false;
   }
   if (!Succeeded(answer, problem)) return false;
-  absl::StatusOr<JobRecord> again = ReadJobFile(job->path);
-  if (!again.ok()) {
-    *problem = std::string(again.status().message());
+  if (!again) {
+    *problem = absl::StrCat("group ", g->pid, ":", g->path,
+                            " left the table after its member answered");
     return false;
   }
-  // The same claim of the same group (entry, owner, id).
-  for (const JobGroupSnapshot& n : again->groups) {
-    if (n.entry == g->entry && n.pid == g->pid &&
-        n.start_ticks == g->start_ticks && n.group_id == g->group_id) {
-      *g = n;
-      *job = *std::move(again);
-      return true;
-    }
-  }
-  *problem = absl::StrCat("group ", g->pid, ":", g->path,
-                          " left the table after its member answered");
-  return false;
+  *g = fresh;
+  return true;
 }
 
 }  // namespace memgroup::internal::cli

@@ -40,13 +40,14 @@ GroupAnswer RequestGroup(const JobView& v, const JobGroupSnapshot& g,
 inline constexpr int kRefreshLockWaitMs = 200;
 inline constexpr int64_t kRefreshTimeoutNs = 200'000'000;
 
-// Asks the owner of group *g of *job to republish its figures now
-// (kGroupRefresh) and reads the block again. On success returns true with
-// *job the new record and *g the group's new snapshot (its figures
-// published after the request); otherwise false with *problem saying why
-// (no agent, lock held, no answer in time, group gone) and *job, *g
-// untouched: the caller shows the figures it has, with their age.
-bool RefreshGroup(JobRecord* job, JobGroupSnapshot* g, std::string* problem);
+// Asks the owner of group *g of `job` to republish its figures now
+// (kGroupRefresh) and reads its entry again at once. On success returns
+// true with *g the group's new snapshot (its figures published after the
+// request); otherwise false with *problem saying why (no agent, lock held,
+// no answer in time, group gone) and *g untouched: the caller shows the
+// figures it has, with their age.
+bool RefreshGroup(const JobRecord& job, JobGroupSnapshot* g,
+                  std::string* problem);
 
 }  // namespace memgroup::internal::cli
 

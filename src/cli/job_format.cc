@@ -466,53 +466,56 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
     }
   }
   // The member groups' memory.stat bytes, pressure and figures' age (the
-  // job's block has none of these).
-  family("memgroup_stat_bytes", "gauge",
-         "The group's memory.stat bytes by key (heap, mmap, explicit, stock, "
-         "stock_bound, reclaimed).");
-  for (const JobStatus& j : jobs) {
-    for (const GroupStatus& g : j.groups) {
-      for (const auto& k : kGroupStatKeys) {
-        if (!k.bytes) continue;
-        absl::StrAppend(&o, "memgroup_stat_bytes{", group_labels(j, g),
-                        ",key=\"", k.key, "\"} ", g.figures.stat[k.index],
-                        "\n");
+  // job's block has none of these): the families only when there are
+  // member groups.
+  bool any_group = false;
+  for (const JobStatus& j : jobs) any_group |= !j.groups.empty();
+  if (any_group) {
+    family("memgroup_stat_bytes", "gauge",
+           "The group's memory.stat bytes by key (heap, mmap, explicit, stock, "
+           "stock_bound, reclaimed).");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        for (const auto& k : kGroupStatKeys) {
+          if (!k.bytes) continue;
+          absl::StrAppend(&o, "memgroup_stat_bytes{", group_labels(j, g),
+                          ",key=\"", k.key, "\"} ", g.figures.stat[k.index],
+                          "\n");
+        }
       }
     }
-  }
-  family("memgroup_oom_wait_seconds_total", "counter",
-         "Time threads waited for memory under the wait policy.");
-  for (const JobStatus& j : jobs) {
-    for (const GroupStatus& g : j.groups) {
-      absl::StrAppend(&o, "memgroup_oom_wait_seconds_total{",
-                      group_labels(j, g), "} ",
-                      SecondsFromMicros(g.figures.stat[kGroupStatOomWaitUs]),
-                      "\n");
-    }
-  }
-  family("memgroup_pressure_stall_seconds_total", "counter",
-         "Time some (kind=\"some\") or all (kind=\"full\") of the group's "
-         "threads stalled on memory (memory.pressure totals).");
-  for (const JobStatus& j : jobs) {
-    for (const GroupStatus& g : j.groups) {
-      for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {
-        absl::StrAppend(&o, "memgroup_pressure_stall_seconds_total{",
-                        group_labels(j, g), ",kind=\"", kPressureKinds[kind],
-                        "\"} ",
-                        SecondsFromMicros(g.figures.pressure_total_us[kind]),
-                        "\n");
+    family("memgroup_oom_wait_seconds_total", "counter",
+           "Time threads waited for memory under the wait policy.");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        absl::StrAppend(
+            &o, "memgroup_oom_wait_seconds_total{", group_labels(j, g), "} ",
+            SecondsFromMicros(g.figures.stat[kGroupStatOomWaitUs]), "\n");
       }
     }
-  }
-  family("memgroup_figures_age_seconds", "gauge",
-         "How old the member group's published figures are; -1 unknown.");
-  for (const JobStatus& j : jobs) {
-    for (const GroupStatus& g : j.groups) {
-      absl::StrAppend(&o, "memgroup_figures_age_seconds{", group_labels(j, g),
-                      "} ",
-                      g.age_ms < 0 ? std::string("-1")
-                                   : SecondsFromMicros(g.age_ms * 1000),
-                      "\n");
+    family("memgroup_pressure_stall_seconds_total", "counter",
+           "Time some (kind=\"some\") or all (kind=\"full\") of the group's "
+           "threads stalled on memory (memory.pressure totals).");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {
+          absl::StrAppend(
+              &o, "memgroup_pressure_stall_seconds_total{", group_labels(j, g),
+              ",kind=\"", kPressureKinds[kind], "\"} ",
+              SecondsFromMicros(g.figures.pressure_total_us[kind]), "\n");
+        }
+      }
+    }
+    family("memgroup_figures_age_seconds", "gauge",
+           "How old the member group's published figures are; -1 unknown.");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        absl::StrAppend(&o, "memgroup_figures_age_seconds{", group_labels(j, g),
+                        "} ",
+                        g.age_ms < 0 ? std::string("-1")
+                                     : SecondsFromMicros(g.age_ms * 1000),
+                        "\n");
+      }
     }
   }
   if (jobs.empty() || !jobs[0].group_only) {

@@ -72,7 +72,7 @@ int StatMain(const std::vector<std::string>& args) {
   if (!target.job) {
     std::string problem;
     const bool refreshed =
-        refresh && RefreshGroup(&job, &target.group, &problem);
+        refresh && RefreshGroup(job, &target.group, &problem);
     st = CollectGroupStatus(job, target.group);
     st.groups[0].refreshed = refreshed;
     if (refresh && !refreshed) {

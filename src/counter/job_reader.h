@@ -105,6 +105,15 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
                          JobGroupSnapshot* groups = nullptr,
                          uint32_t group_capacity = 0);
 
+// Reads group `was` (taken by JobReadSnapshot from a block of the same
+// file) again from the validated view `v`: true with *out its current
+// figures when entry was.entry is still Active with the same owner (pid,
+// slot, start time), group id and path and its figures come from one
+// publication; false otherwise (gone, reclaimed, torn). `was.entry` is
+// checked against v's own bound. Writes nothing to the block.
+bool JobReadGroupAgain(const JobView& v, const JobGroupSnapshot& was,
+                       JobGroupSnapshot* out);
+
 // Copies at most cap - 1 bytes of `in` (up to its first NUL or in_bytes)
 // into out, NUL-terminated, replacing every byte that is not printable
 // ASCII or part of a well-formed UTF-8 sequence (no overlongs, surrogates

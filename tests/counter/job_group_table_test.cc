@@ -179,6 +179,38 @@ TEST_F(JobGroupTableTest, ARefreshRequestIsPostedAndAnswered) {
   EXPECT_EQ(g[0].figures.current, 2);
 }
 
+TEST_F(JobGroupTableTest, ReadingOneGroupAgainChecksItIsTheSameClaim) {
+  const pid_t me = getpid();
+  const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 9, "/a", Fig(1));
+  ASSERT_NE(a, kNoMember);
+  std::vector<JobGroupSnapshot> g;
+  Read(&g);
+  ASSERT_EQ(g.size(), 1u);
+  const JobGroupSnapshot was = g[0];
+  JobGroupUpdate(view_, a, Fig(5));
+  JobGroupSnapshot now;
+  ASSERT_TRUE(JobReadGroupAgain(view_, was, &now));
+  EXPECT_EQ(now.figures.current, 5);
+  EXPECT_STREQ(now.path, "/a");
+  EXPECT_GE(now.read_ns, now.figures.published_ns);
+  // Torn figures: not taken.
+  JobGroupEntryAt(view_, a)->seq.fetch_add(1, std::memory_order_relaxed);
+  EXPECT_FALSE(JobReadGroupAgain(view_, was, &now));
+  JobGroupEntryAt(view_, a)->seq.fetch_add(1, std::memory_order_relaxed);
+  EXPECT_TRUE(JobReadGroupAgain(view_, was, &now));
+  // An index beyond the view's table, or another claim of the entry.
+  JobGroupSnapshot bad = was;
+  bad.entry = view_.group_entries;
+  EXPECT_FALSE(JobReadGroupAgain(view_, bad, &now));
+  ASSERT_TRUE(JobGroupFree(view_, a, me, 77));
+  EXPECT_FALSE(JobReadGroupAgain(view_, was, &now));
+  ASSERT_EQ(JobGroupClaim(view_, slot_, me, 77, 10, "/a", Fig(1)), a);
+  EXPECT_FALSE(JobReadGroupAgain(view_, was, &now));  // another group id
+  ASSERT_TRUE(JobGroupFree(view_, a, me, 77));
+  ASSERT_EQ(JobGroupClaim(view_, slot_, me, 77, 9, "/b", Fig(1)), a);
+  EXPECT_FALSE(JobReadGroupAgain(view_, was, &now));  // another path
+}
+
 TEST_F(JobGroupTableTest, TableFullAndBadPathsAreRefused) {
   const pid_t me = getpid();
   EXPECT_EQ(JobGroupClaim(view_, slot_, me, 77, 1, "tenant", Fig(0)),
