@@ -46,7 +46,10 @@ GroupKey KeyOf(const JobGroupSnapshot& g) {
   return {g.entry, g.pid, g.start_ticks, g.group_id};
 }
 
-const uint64_t (&Counters(const JobGroupFigures& f, bool local))[kJobGroupEvents] {
+using GroupEvents = uint64_t[kJobGroupEvents];
+
+// A group's hierarchical counters (memory.events) or its local ones.
+const GroupEvents& Counters(const JobGroupFigures& f, bool local) {
   return local ? f.events_local : f.events;
 }
 
@@ -55,7 +58,7 @@ const uint64_t (&Counters(const JobGroupFigures& f, bool local))[kJobGroupEvents
 // table may make them go down, printed as a negative delta.
 void PrintGroupChanges(const JobGroupSnapshot& now, const uint64_t* last,
                        bool local) {
-  const uint64_t(&c)[kJobGroupEvents] = Counters(now.figures, local);
+  const GroupEvents& c = Counters(now.figures, local);
   for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
     const uint64_t before = last == nullptr ? 0 : last[e];
     if (c[e] == before) continue;
@@ -77,9 +80,10 @@ void FollowGroups(const JobRecord& rec, bool local, bool print,
   std::map<GroupKey, GroupCounters> next;
   for (const JobGroupSnapshot& g : rec.groups) {
     const auto it = seen->find(KeyOf(g));
-    if (print) PrintGroupChanges(g, it == seen->end() ? nullptr : it->second.c, local);
+    if (print)
+      PrintGroupChanges(g, it == seen->end() ? nullptr : it->second.c, local);
     GroupCounters gc;
-    const uint64_t(&c)[kJobGroupEvents] = Counters(g.figures, local);
+    const GroupEvents& c = Counters(g.figures, local);
     for (uint32_t e = 0; e < kJobGroupEvents; ++e) gc.c[e] = c[e];
     next[KeyOf(g)] = gc;
   }
@@ -127,7 +131,7 @@ int FollowGroup(const JobRecord& job, const JobGroupSnapshot& g, bool local) {
   if (!s.ok()) return ControlError(std::string(s.message()));
   setvbuf(stdout, nullptr, _IOLBF, 0);
   GroupCounters last;
-  const uint64_t(&c)[kJobGroupEvents] = Counters(g.figures, local);
+  const GroupEvents& c = Counters(g.figures, local);
   for (uint32_t e = 0; e < kJobGroupEvents; ++e) last.c[e] = c[e];
   for (;;) {
     usleep(kPollMicros);
@@ -139,12 +143,14 @@ int FollowGroup(const JobRecord& job, const JobGroupSnapshot& g, bool local) {
     }
     if (found == nullptr) {
       if (JobEnded(*now, job)) return 0;
-      fprintf(stderr, "memgroup: group %d:%s is gone (destroyed, or its "
-              "member exited)\n", g.pid, g.path);
+      fprintf(stderr,
+              "memgroup: group %d:%s is gone (destroyed, or its "
+              "member exited)\n",
+              g.pid, g.path);
       return 0;
     }
     PrintGroupChanges(*found, last.c, local);
-    const uint64_t(&n)[kJobGroupEvents] = Counters(found->figures, local);
+    const GroupEvents& n = Counters(found->figures, local);
     for (uint32_t e = 0; e < kJobGroupEvents; ++e) last.c[e] = n[e];
     if (JobEnded(*now, job)) return 0;
   }
@@ -181,8 +187,8 @@ int EventsMain(const std::vector<std::string>& args) {
   }
   if (positional.empty()) return UsageError("events needs a PID");
   if (positional.size() > 2) {
-    return UsageError(absl::StrCat("events: unexpected argument '",
-                                   positional[2], "'"));
+    return UsageError(
+        absl::StrCat("events: unexpected argument '", positional[2], "'"));
   }
   // "PID:/a/b" alone names the group too.
   std::string group = positional.size() == 2 ? positional[1] : "";
@@ -224,10 +230,12 @@ int EventsMain(const std::vector<std::string>& args) {
   JobGroupSnapshot g = target.group;
   std::string problem;
   if (refresh && !RefreshGroup(job, &g, &problem)) {
-    fprintf(stderr, "memgroup: no fresh figures of %d:%s (%s): showing those "
-            "it published\n", g.pid, g.path, problem.c_str());
+    fprintf(stderr,
+            "memgroup: no fresh figures of %d:%s (%s): showing those "
+            "it published\n",
+            g.pid, g.path, problem.c_str());
   }
-  const uint64_t(&c)[kJobGroupEvents] = Counters(g.figures, local);
+  const GroupEvents& c = Counters(g.figures, local);
   for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
     printf("%s %llu\n", kGroupEventNames[e],
            static_cast<unsigned long long>(c[e]));

@@ -112,8 +112,8 @@ bool Succeeded(const GroupAnswer& a, std::string* problem) {
     return false;
   }
   if (a.err != 0) {
-    *problem = absl::StrCat("the member refused the request: ",
-                            strerror(a.err));
+    *problem =
+        absl::StrCat("the member refused the request: ", strerror(a.err));
     return false;
   }
   return true;

@@ -13,7 +13,6 @@
 #include <string>
 
 #include "cli/job_files.h"
-
 #include "counter/job_block.h"
 #include "counter/job_group_table.h"
 #include "counter/job_reader.h"

@@ -308,9 +308,9 @@ JobLookup FindJob(pid_t pid) {
   return out;
 }
 
-absl::Status WithWritableJob(
-    const std::string& path,
-    const std::function<void(const JobView&)>& write, int lock_wait_ms) {
+absl::Status WithWritableJob(const std::string& path,
+                             const std::function<void(const JobView&)>& write,
+                             int lock_wait_ms) {
   int fd = -1;
   size_t bytes = 0;
   absl::Status s = OpenChecked(path, /*writable=*/true, &fd, &bytes);
@@ -326,8 +326,9 @@ absl::Status WithWritableJob(
     close(fd);
     return absl::UnavailableError(
         lock_wait_ms == 1000
-            ? absl::StrCat(path, ": another process has held its lock for a "
-                                 "second")
+            ? absl::StrCat(path,
+                           ": another process has held its lock for a "
+                           "second")
             : absl::StrCat(path, ": another process has held its lock for ",
                            lock_wait_ms, " ms"));
   }

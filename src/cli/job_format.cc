@@ -32,8 +32,8 @@ std::string PromLimit(int64_t bytes) {
 
 // Microseconds as decimal seconds (any int64, as Seconds).
 std::string SecondsFromMicros(int64_t us) {
-  const uint64_t mag = us < 0 ? 0 - static_cast<uint64_t>(us)
-                              : static_cast<uint64_t>(us);
+  const uint64_t mag =
+      us < 0 ? 0 - static_cast<uint64_t>(us) : static_cast<uint64_t>(us);
   char buf[48];
   snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%06" PRIu64, us < 0 ? "-" : "",
            mag / 1000000, mag % 1000000);
@@ -56,8 +56,7 @@ std::string Percent(uint32_t hundredths) {
 
 // A member group's pressure: kinds "some" and "full", their averages at
 // pressure_avg[3 * kind + 0..2] (avg10, avg60, avg300).
-constexpr const char* kPressureKinds[kJobGroupPressureKinds] = {"some",
-                                                                "full"};
+constexpr const char* kPressureKinds[kJobGroupPressureKinds] = {"some", "full"};
 constexpr const char* kPressureAvgNames[3] = {"avg10", "avg60", "avg300"};
 
 // The stat keys the group text and JSON print, in the in-process stats
@@ -152,16 +151,16 @@ std::string GroupJson(const JobStatus& st, const GroupStatus& g) {
   absl::StrAppend(&o, ",\"events_local\":", GroupEventsJson(f.events_local));
   absl::StrAppend(&o, ",\"stat\":{");
   for (const auto& k : kGroupStatKeys) {
-    absl::StrAppend(&o, &k == kGroupStatKeys ? "" : ",", "\"", k.key, "\":",
-                    f.stat[k.index]);
+    absl::StrAppend(&o, &k == kGroupStatKeys ? "" : ",", "\"", k.key,
+                    "\":", f.stat[k.index]);
   }
   absl::StrAppend(&o, "},\"pressure\":{");
   for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {
     absl::StrAppend(&o, kind == 0 ? "" : ",", "\"", kPressureKinds[kind],
                     "\":{");
     for (uint32_t a = 0; a < 3; ++a) {
-      absl::StrAppend(&o, "\"", kPressureAvgNames[a], "\":",
-                      Percent(f.pressure_avg[3 * kind + a]), ",");
+      absl::StrAppend(&o, "\"", kPressureAvgNames[a],
+                      "\":", Percent(f.pressure_avg[3 * kind + a]), ",");
     }
     absl::StrAppend(&o, "\"total_usec\":", f.pressure_total_us[kind], "}");
   }
@@ -348,8 +347,9 @@ std::string FormatStatJson(const JobStatus& st) {
     absl::StrAppend(&o, first ? "" : ",", "{\"group\":", JsonQuote(g.Name()),
                     ",\"member_pid\":", g.pid, ",\"path\":", JsonQuote(g.path),
                     ",\"current\":", f.current, ",\"peak\":", f.peak,
-                    ",\"max\":", JsonLimit(f.max), ",\"high\":",
-                    JsonLimit(f.high), ",\"age_ms\":", g.age_ms, "}");
+                    ",\"max\":", JsonLimit(f.max),
+                    ",\"high\":", JsonLimit(f.high), ",\"age_ms\":", g.age_ms,
+                    "}");
     first = false;
   }
   absl::StrAppend(&o, "],\"groups_unpublished\":", st.groups_unpublished,
@@ -459,10 +459,9 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
                       Seconds(j.snap.throttled_ns), "\n");
     }
     for (const GroupStatus& g : j.groups) {
-      absl::StrAppend(&o, "memgroup_throttled_seconds_total{",
-                      group_labels(j, g), "} ",
-                      SecondsFromMicros(g.figures.stat[kGroupStatThrottledUs]),
-                      "\n");
+      absl::StrAppend(
+          &o, "memgroup_throttled_seconds_total{", group_labels(j, g), "} ",
+          SecondsFromMicros(g.figures.stat[kGroupStatThrottledUs]), "\n");
     }
   }
   // The member groups' memory.stat bytes, pressure and figures' age (the

@@ -32,7 +32,8 @@ int StatMain(const std::vector<std::string>& args) {
       format = a == "--json" ? Format::kJson : Format::kPrometheus;
       format_given = true;
     } else if (a == "--no-refresh") {
-      if (!refresh) return UsageError("stat: --no-refresh given more than once");
+      if (!refresh)
+        return UsageError("stat: --no-refresh given more than once");
       refresh = false;
     } else if (!a.empty() && a[0] == '-') {
       return UsageError(absl::StrCat("unknown option of stat '", a, "'"));

@@ -279,8 +279,7 @@ bool JobReadGroupAgain(const JobView& v, const JobGroupSnapshot& was,
       v, was.entry,
       [&](const JobGroupSnapshot& r) {
         return r.pid == was.pid && r.member_slot == was.member_slot &&
-               r.start_ticks == was.start_ticks &&
-               r.group_id == was.group_id &&
+               r.start_ticks == was.start_ticks && r.group_id == was.group_id &&
                strncmp(r.path, was.path, sizeof(r.path)) == 0;
       },
       out);

@@ -102,9 +102,9 @@ JobGroupFigures Figures(uint32_t g, uint32_t unpublished) {
   f.stat[kGroupStatFaultInjected] = gs.faults_injected;
   Pressure p;
   ReadPressure(g, &p);
-  const double avgs[kJobGroupPressureAvgs] = {
-      p.some_avg10, p.some_avg60, p.some_avg300,
-      p.full_avg10, p.full_avg60, p.full_avg300};
+  const double avgs[kJobGroupPressureAvgs] = {p.some_avg10,  p.some_avg60,
+                                              p.some_avg300, p.full_avg10,
+                                              p.full_avg60,  p.full_avg300};
   for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
     f.pressure_avg[k] = Hundredths(avgs[k]);
   }

@@ -2,10 +2,10 @@
 // (counter/job_group_table.h): publishing the groups the process created
 // through the C ABI (path, usage, peak, limits, events, OOM policy,
 // failcnt, the memory.stat-like figures of stats_report.h and the pressure
-// of pressure.h) so that `memgroup stat/events/set/reclaim/top` see them, withdrawing them when they are
-// destroyed or the process exits, and carrying out the control requests
-// posted to them from outside (limits, policy, reclaim, a refresh of the
-// figures).
+// of pressure.h) so that `memgroup stat/events/set/reclaim/top` see them,
+// withdrawing them when they are destroyed or the process exits, and carrying
+// out the control requests posted to them from outside (limits, policy,
+// reclaim, a refresh of the figures).
 //
 // Publication is a reconciliation of the registry's live groups with the
 // process's entries: new groups are claimed (within kJobGroupsPerMember and
