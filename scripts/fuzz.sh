@@ -51,10 +51,12 @@ for t in $targets; do
   # The longest input worth making: past the stats path's 512 bytes for the
   # parsers, past the message's 1024 bytes for the environment. Lengths
   # are not coverage, so the whole range is open from the start
-  # (-len_control=0). job_reader: a block of up to 52 member slots.
+  # (-len_control=0). job_reader: a block of up to 52 member slots, or
+  # (input byte bit 3) one slot and a group table of up to 5 entries of
+  # 768 bytes after its first two pages.
   case $t in
     parse_size) max_len=256 ;;
-    job_reader) max_len=4096 ;;
+    job_reader) max_len=12289 ;;
     parse_env) max_len=2048 ;;
     *) max_len=1024 ;;
   esac

@@ -1,14 +1,24 @@
-// `memgroup events PID [--follow]`: the job's event counters in the
-// kernel's memory.events form; with --follow, one line per change
-// ("TIME GROUP EVENT COUNT +DELTA") until the job ends. The block is polled
-// read-only every 100 ms: the job never waits for a reader, a reader that
-// stops reading (a full pipe) costs the job nothing.
+// `memgroup events [--follow] [--local] [--no-refresh] PID [GROUP]` (or
+// `PID:/a/b`): the event counters of a job, or of a group a member created
+// through the C ABI, in the kernel's memory.events form (a member group's
+// memory.events.local with --local); with --follow, one line per change
+// ("TIME GROUP EVENT COUNT +DELTA") until the job ends (the job's form also
+// follows every member group's events) or the group is gone. The block is
+// polled read-only every 100 ms: the job never waits for a reader, a reader
+// that stops reading (a full pipe) costs the job nothing. A member group's
+// counters are those its member published (every 100 ms), so --follow sees
+// a change within 200 ms; the one-shot form first asks the member for fresh
+// figures (group_request.h RefreshGroup), as `stat` does.
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <map>
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "cli/control_commands.h"
+#include "cli/group_request.h"
 #include "cli/job_format.h"
 
 namespace memgroup::internal::cli {
@@ -28,45 +38,76 @@ std::string Now() {
   return buf;
 }
 
-}  // namespace
+// One claim of one group in the table: the same key in two snapshots is the
+// same group (an entry reused by another group, or by the same member after
+// a fork, has another key).
+using GroupKey = std::tuple<uint32_t, int32_t, uint64_t, uint64_t>;
+GroupKey KeyOf(const JobGroupSnapshot& g) {
+  return {g.entry, g.pid, g.start_ticks, g.group_id};
+}
 
-int EventsMain(const std::vector<std::string>& args) {
-  bool follow = false;
-  std::vector<std::string> positional;
-  for (const std::string& a : args) {
-    if (a == "-h" || a == "--help") {
-      fputs(kUsage, stdout);
-      return 0;
-    }
-    if (a == "--follow" || a == "-f") {
-      if (follow) return UsageError("events: --follow given more than once");
-      follow = true;
-    } else if (!a.empty() && a[0] == '-') {
-      return UsageError(absl::StrCat("unknown option of events '", a, "'"));
-    } else {
-      positional.push_back(a);
-    }
+using GroupEvents = uint64_t[kJobGroupEvents];
+
+// A group's hierarchical counters (memory.events) or its local ones.
+const GroupEvents& Counters(const JobGroupFigures& f, bool local) {
+  return local ? f.events_local : f.events;
+}
+
+// Prints a line per counter of `now` that differs from `last` (all zeros
+// for a group seen the first time). Counters are the member's: a hostile
+// table may make them go down, printed as a negative delta.
+void PrintGroupChanges(const JobGroupSnapshot& now, const uint64_t* last,
+                       bool local) {
+  const GroupEvents& c = Counters(now.figures, local);
+  for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
+    const uint64_t before = last == nullptr ? 0 : last[e];
+    if (c[e] == before) continue;
+    const int64_t delta = static_cast<int64_t>(c[e] - before);
+    printf("%s %d:%s %s %llu %+lld\n", Now().c_str(), now.pid, now.path,
+           kGroupEventNames[e], static_cast<unsigned long long>(c[e]),
+           static_cast<long long>(delta));
   }
-  if (positional.size() != 1) {
-    return UsageError(positional.empty() ? "events needs a PID"
-                                         : "events takes one PID");
+}
+
+struct GroupCounters {
+  uint64_t c[kJobGroupEvents];
+};
+
+// Remembers every group's counters of `rec` (the baseline of the next
+// poll); with `print`, prints what changed since `*seen` first.
+void FollowGroups(const JobRecord& rec, bool local, bool print,
+                  std::map<GroupKey, GroupCounters>* seen) {
+  std::map<GroupKey, GroupCounters> next;
+  for (const JobGroupSnapshot& g : rec.groups) {
+    const auto it = seen->find(KeyOf(g));
+    if (print)
+      PrintGroupChanges(g, it == seen->end() ? nullptr : it->second.c, local);
+    GroupCounters gc;
+    const GroupEvents& c = Counters(g.figures, local);
+    for (uint32_t e = 0; e < kJobGroupEvents; ++e) gc.c[e] = c[e];
+    next[KeyOf(g)] = gc;
   }
-  JobRecord job;
-  int status = 0;
-  if (!LookupJob(positional[0], &job, &status)) return status;
-  if (!follow) {
-    for (uint32_t e : kJobEventsInKernelOrder) {
-      printf("%s %lld\n", JobEventName(e),
-             static_cast<long long>(job.snap.events[e]));
-    }
-    return 0;
+  *seen = std::move(next);
+}
+
+bool JobEnded(const JobRecord& rec, const JobRecord& first) {
+  if (!SupervisorAlive(rec.snap) || access(first.path.c_str(), F_OK) != 0) {
+    fprintf(stderr, "memgroup: the job of %d has ended\n",
+            rec.snap.supervisor_pid);
+    return true;
   }
+  return false;
+}
+
+int FollowJob(const JobRecord& job) {
   JobMapping map;
   absl::Status s = map.Open(job.path);
   if (!s.ok()) return ControlError(std::string(s.message()));
   // Line buffered even into a pipe: each event is seen when it happens.
   setvbuf(stdout, nullptr, _IOLBF, 0);
   JobSnapshot last = job.snap;
+  std::map<GroupKey, GroupCounters> groups;
+  FollowGroups(job, /*local=*/false, /*print=*/false, &groups);
   for (;;) {
     usleep(kPollMicros);
     absl::StatusOr<JobRecord> now = map.Read();
@@ -78,13 +119,128 @@ int EventsMain(const std::vector<std::string>& args) {
              static_cast<long long>(now->snap.events[e]),
              static_cast<long long>(delta));
     }
+    FollowGroups(*now, /*local=*/false, /*print=*/true, &groups);
     last = now->snap;
-    if (!SupervisorAlive(last) || access(job.path.c_str(), F_OK) != 0) {
-      fprintf(stderr, "memgroup: the job of %d has ended\n",
-              last.supervisor_pid);
+    if (JobEnded(*now, job)) return 0;
+  }
+}
+
+int FollowGroup(const JobRecord& job, const JobGroupSnapshot& g, bool local) {
+  JobMapping map;
+  absl::Status s = map.Open(job.path);
+  if (!s.ok()) return ControlError(std::string(s.message()));
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  GroupCounters last;
+  const GroupEvents& c = Counters(g.figures, local);
+  for (uint32_t e = 0; e < kJobGroupEvents; ++e) last.c[e] = c[e];
+  for (;;) {
+    usleep(kPollMicros);
+    absl::StatusOr<JobRecord> now = map.Read();
+    if (!now.ok()) return ControlError(std::string(now.status().message()));
+    const JobGroupSnapshot* found = nullptr;
+    for (const JobGroupSnapshot& n : now->groups) {
+      if (KeyOf(n) == KeyOf(g)) found = &n;
+    }
+    if (found == nullptr) {
+      if (JobEnded(*now, job)) return 0;
+      fprintf(stderr,
+              "memgroup: group %d:%s is gone (destroyed, or its "
+              "member exited)\n",
+              g.pid, g.path);
       return 0;
     }
+    PrintGroupChanges(*found, last.c, local);
+    const GroupEvents& n = Counters(found->figures, local);
+    for (uint32_t e = 0; e < kJobGroupEvents; ++e) last.c[e] = n[e];
+    if (JobEnded(*now, job)) return 0;
   }
+}
+
+}  // namespace
+
+int EventsMain(const std::vector<std::string>& args) {
+  bool follow = false;
+  bool local = false;
+  bool refresh = true;
+  std::vector<std::string> positional;
+  for (const std::string& a : args) {
+    if (a == "-h" || a == "--help") {
+      fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--follow" || a == "-f") {
+      if (follow) return UsageError("events: --follow given more than once");
+      follow = true;
+    } else if (a == "--local") {
+      if (local) return UsageError("events: --local given more than once");
+      local = true;
+    } else if (a == "--no-refresh") {
+      if (!refresh) {
+        return UsageError("events: --no-refresh given more than once");
+      }
+      refresh = false;
+    } else if (!a.empty() && a[0] == '-') {
+      return UsageError(absl::StrCat("unknown option of events '", a, "'"));
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.empty()) return UsageError("events needs a PID");
+  if (positional.size() > 2) {
+    return UsageError(
+        absl::StrCat("events: unexpected argument '", positional[2], "'"));
+  }
+  // "PID:/a/b" alone names the group too.
+  std::string group = positional.size() == 2 ? positional[1] : "";
+  const std::string pid_text = PidPart(positional[0]);
+  if (pid_text != positional[0]) {
+    if (!group.empty()) {
+      return UsageError(absl::StrCat("events: '", positional[0],
+                                     "' names a group already; unexpected '",
+                                     group, "'"));
+    }
+    group = positional[0];
+  }
+  JobRecord job;
+  int status = 0;
+  if (!LookupJob(pid_text, &job, &status)) return status;
+  pid_t pid = 0;
+  ParsePid(pid_text, &pid);  // checked by LookupJob
+  GroupTarget target;
+  if (!group.empty()) {
+    std::string error;
+    if (!ResolveGroup(pid, group, job, &target, &error)) {
+      return ControlError(error);
+    }
+  }
+  if (target.job) {
+    if (local) {
+      return UsageError(
+          "events: --local is a member group's memory.events.local; the "
+          "job's events are its own already");
+    }
+    if (follow) return FollowJob(job);
+    for (uint32_t e : kJobEventsInKernelOrder) {
+      printf("%s %lld\n", JobEventName(e),
+             static_cast<long long>(job.snap.events[e]));
+    }
+    return 0;
+  }
+  if (follow) return FollowGroup(job, target.group, local);
+  JobGroupSnapshot g = target.group;
+  std::string problem;
+  if (refresh && !RefreshGroup(job, &g, &problem)) {
+    fprintf(stderr,
+            "memgroup: no fresh figures of %d:%s (%s): showing those "
+            "it published\n",
+            g.pid, g.path, problem.c_str());
+  }
+  const GroupEvents& c = Counters(g.figures, local);
+  for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
+    printf("%s %llu\n", kGroupEventNames[e],
+           static_cast<unsigned long long>(c[e]));
+  }
+  return 0;
 }
 
 }  // namespace memgroup::internal::cli

@@ -7,6 +7,7 @@
 //   entry meanwhile.
 #include "cli/group_request.h"
 
+#include <string.h>
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
@@ -101,6 +102,52 @@ GroupAnswer RequestGroup(const JobView& v, const JobGroupSnapshot& g,
     SysFutexWaitShared(reinterpret_cast<const uint32_t*>(&e->answer_seq),
                        now_seq, wait);
   }
+}
+
+namespace {
+
+bool Succeeded(const GroupAnswer& a, std::string* problem) {
+  if (!a.answered) {
+    *problem = a.problem;
+    return false;
+  }
+  if (a.err != 0) {
+    *problem =
+        absl::StrCat("the member refused the request: ", strerror(a.err));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool RefreshGroup(const JobRecord& job, JobGroupSnapshot* g,
+                  std::string* problem) {
+  JobGroupRequest req;
+  req.mask = kGroupRefresh;
+  GroupAnswer answer;
+  JobGroupSnapshot fresh;
+  bool again = false;
+  absl::Status written = WithWritableJob(
+      job.path,
+      [&](const JobView& v) {
+        answer = RequestGroup(v, *g, req, kRefreshTimeoutNs);
+        // The entry alone, at once: the figures are as young as the answer.
+        if (answer.answered) again = JobReadGroupAgain(v, *g, &fresh);
+      },
+      kRefreshLockWaitMs);
+  if (!written.ok()) {
+    *problem = std::string(written.message());
+    return false;
+  }
+  if (!Succeeded(answer, problem)) return false;
+  if (!again) {
+    *problem = absl::StrCat("group ", g->pid, ":", g->path,
+                            " left the table after its member answered");
+    return false;
+  }
+  *g = fresh;
+  return true;
 }
 
 }  // namespace memgroup::internal::cli

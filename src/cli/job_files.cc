@@ -308,9 +308,9 @@ JobLookup FindJob(pid_t pid) {
   return out;
 }
 
-absl::Status WithWritableJob(
-    const std::string& path,
-    const std::function<void(const JobView&)>& write) {
+absl::Status WithWritableJob(const std::string& path,
+                             const std::function<void(const JobView&)>& write,
+                             int lock_wait_ms) {
   int fd = -1;
   size_t bytes = 0;
   absl::Status s = OpenChecked(path, /*writable=*/true, &fd, &bytes);
@@ -318,14 +318,19 @@ absl::Status WithWritableJob(
   // Setters serialise on the file's lock (the counter's Set* rule); a
   // holder that never lets go is reported, not waited for.
   bool locked = false;
-  for (int i = 0; i < 100 && !locked; ++i) {
+  for (int i = 0; i <= lock_wait_ms / 10 && !locked; ++i) {
     locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
-    if (!locked) usleep(10'000);
+    if (!locked && i < lock_wait_ms / 10) usleep(10'000);
   }
   if (!locked) {
     close(fd);
-    return absl::UnavailableError(absl::StrCat(
-        path, ": another process has held its lock for a second"));
+    return absl::UnavailableError(
+        lock_wait_ms == 1000
+            ? absl::StrCat(path,
+                           ": another process has held its lock for a "
+                           "second")
+            : absl::StrCat(path, ": another process has held its lock for ",
+                           lock_wait_ms, " ms"));
   }
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {

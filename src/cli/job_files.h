@@ -95,8 +95,11 @@ JobLookup FindJob(pid_t pid);
 // Runs `write` on the block at `path` mapped read-write (JobAttach's
 // checks), holding an exclusive flock on the file so that concurrent
 // setters are serialised (members never take it), under the SIGBUS guard.
+// A holder that keeps the lock longer than `lock_wait_ms` is reported (an
+// Unavailable status), not waited for.
 absl::Status WithWritableJob(const std::string& path,
-                             const std::function<void(const JobView&)>& write);
+                             const std::function<void(const JobView&)>& write,
+                             int lock_wait_ms = 1000);
 
 // Parses a decimal pid (1 to INT32_MAX); false otherwise.
 bool ParsePid(const std::string& text, pid_t* pid);

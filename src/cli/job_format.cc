@@ -30,10 +30,54 @@ std::string PromLimit(int64_t bytes) {
   return bytes == kUnlimited ? "+Inf" : absl::StrCat(bytes);
 }
 
-// A member group's events, in the kernel's memory.events order (the group
-// layer's Event order).
-constexpr const char* kGroupEventNames[kJobGroupEvents] = {
-    "low", "high", "max", "oom", "oom_kill", "oom_group_kill"};
+// Microseconds as decimal seconds (any int64, as Seconds).
+std::string SecondsFromMicros(int64_t us) {
+  const uint64_t mag =
+      us < 0 ? 0 - static_cast<uint64_t>(us) : static_cast<uint64_t>(us);
+  char buf[48];
+  snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%06" PRIu64, us < 0 ? "-" : "",
+           mag / 1000000, mag % 1000000);
+  return buf;
+}
+
+std::string SecondsFromMicros(uint64_t us) {
+  char buf[48];
+  snprintf(buf, sizeof(buf), "%" PRIu64 ".%06" PRIu64, us / 1000000,
+           us % 1000000);
+  return buf;
+}
+
+// Hundredths of a percent as the kernel prints a pressure average: "1.25".
+std::string Percent(uint32_t hundredths) {
+  char buf[24];
+  snprintf(buf, sizeof(buf), "%u.%02u", hundredths / 100, hundredths % 100);
+  return buf;
+}
+
+// A member group's pressure: kinds "some" and "full", their averages at
+// pressure_avg[3 * kind + 0..2] (avg10, avg60, avg300).
+constexpr const char* kPressureKinds[kJobGroupPressureKinds] = {"some", "full"};
+constexpr const char* kPressureAvgNames[3] = {"avg10", "avg60", "avg300"};
+
+// The stat keys the group text and JSON print, in the in-process stats
+// block's order (stats_report.cc WriteGroupStats), and which of them are
+// bytes (memgroup_stat_bytes).
+constexpr struct {
+  uint32_t index;
+  const char* key;
+  bool bytes;
+} kGroupStatKeys[kJobGroupStats] = {
+    {kGroupStatHeap, "heap", true},
+    {kGroupStatMmap, "mmap", true},
+    {kGroupStatExplicit, "explicit", true},
+    {kGroupStatStock, "stock", true},
+    {kGroupStatStockBound, "stock_bound", true},
+    {kGroupStatReclaimCalls, "reclaim_calls", false},
+    {kGroupStatReclaimed, "reclaimed", true},
+    {kGroupStatThrottledUs, "throttled_usec", false},
+    {kGroupStatOomWaitUs, "oom_wait_usec", false},
+    {kGroupStatFaultInjected, "fault_injected", false},
+};
 
 std::string GroupText(const JobStatus& st, const GroupStatus& g) {
   const JobGroupFigures& f = g.figures;
@@ -51,6 +95,7 @@ std::string GroupText(const JobStatus& st, const GroupStatus& g) {
   absl::StrAppend(&o, "min ", LimitText(f.min), "\n");
   absl::StrAppend(&o, "oom.policy ", OomPolicyName(f.oom_policy, f.oom_wait_ns),
                   "\n");
+  absl::StrAppend(&o, "failcnt ", f.failcnt, "\n");
   for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
     absl::StrAppend(&o, "events.", kGroupEventNames[e], " ", f.events[e], "\n");
   }
@@ -58,7 +103,20 @@ std::string GroupText(const JobStatus& st, const GroupStatus& g) {
     absl::StrAppend(&o, "events_local.", kGroupEventNames[e], " ",
                     f.events_local[e], "\n");
   }
+  for (const auto& k : kGroupStatKeys) {
+    absl::StrAppend(&o, "stat.", k.key, " ", f.stat[k.index], "\n");
+  }
+  for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {
+    absl::StrAppend(&o, "pressure.", kPressureKinds[kind]);
+    for (uint32_t a = 0; a < 3; ++a) {
+      absl::StrAppend(&o, " ", kPressureAvgNames[a], "=",
+                      Percent(f.pressure_avg[3 * kind + a]));
+    }
+    absl::StrAppend(&o, " total=", f.pressure_total_us[kind], "\n");
+  }
   absl::StrAppend(&o, "groups.unpublished ", f.unpublished, "\n");
+  absl::StrAppend(&o, "age_ms ", g.age_ms, "\n");
+  absl::StrAppend(&o, "refreshed ", g.refreshed ? 1 : 0, "\n");
   return o;
 }
 
@@ -88,9 +146,28 @@ std::string GroupJson(const JobStatus& st, const GroupStatus& g) {
   absl::StrAppend(&o, ",\"min\":", JsonLimit(f.min));
   absl::StrAppend(&o, ",\"oom\":{\"policy\":",
                   JsonQuote(OomPolicyName(f.oom_policy, f.oom_wait_ns)), "}");
+  absl::StrAppend(&o, ",\"failcnt\":", f.failcnt);
   absl::StrAppend(&o, ",\"events\":", GroupEventsJson(f.events));
   absl::StrAppend(&o, ",\"events_local\":", GroupEventsJson(f.events_local));
+  absl::StrAppend(&o, ",\"stat\":{");
+  for (const auto& k : kGroupStatKeys) {
+    absl::StrAppend(&o, &k == kGroupStatKeys ? "" : ",", "\"", k.key,
+                    "\":", f.stat[k.index]);
+  }
+  absl::StrAppend(&o, "},\"pressure\":{");
+  for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {
+    absl::StrAppend(&o, kind == 0 ? "" : ",", "\"", kPressureKinds[kind],
+                    "\":{");
+    for (uint32_t a = 0; a < 3; ++a) {
+      absl::StrAppend(&o, "\"", kPressureAvgNames[a],
+                      "\":", Percent(f.pressure_avg[3 * kind + a]), ",");
+    }
+    absl::StrAppend(&o, "\"total_usec\":", f.pressure_total_us[kind], "}");
+  }
+  absl::StrAppend(&o, "}");
   absl::StrAppend(&o, ",\"groups_unpublished\":", f.unpublished);
+  absl::StrAppend(&o, ",\"age_ms\":", g.age_ms);
+  absl::StrAppend(&o, ",\"refreshed\":", g.refreshed ? "true" : "false");
   absl::StrAppend(&o, "}\n");
   return o;
 }
@@ -270,8 +347,9 @@ std::string FormatStatJson(const JobStatus& st) {
     absl::StrAppend(&o, first ? "" : ",", "{\"group\":", JsonQuote(g.Name()),
                     ",\"member_pid\":", g.pid, ",\"path\":", JsonQuote(g.path),
                     ",\"current\":", f.current, ",\"peak\":", f.peak,
-                    ",\"max\":", JsonLimit(f.max), ",\"high\":",
-                    JsonLimit(f.high), "}");
+                    ",\"max\":", JsonLimit(f.max),
+                    ",\"high\":", JsonLimit(f.high), ",\"age_ms\":", g.age_ms,
+                    "}");
     first = false;
   }
   absl::StrAppend(&o, "],\"groups_unpublished\":", st.groups_unpublished,
@@ -361,21 +439,85 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
       }
     }
   }
-  if (jobs.empty() || !jobs[0].group_only) {
-    family("memgroup_failcnt_total", "counter",
-           "Charges refused at the group's max.");
-    for (const JobStatus& j : jobs) {
-      if (!job_series(j)) continue;
+  family("memgroup_failcnt_total", "counter",
+         "Charges refused at the group's max.");
+  for (const JobStatus& j : jobs) {
+    if (job_series(j)) {
       absl::StrAppend(&o, "memgroup_failcnt_total{", labels(j), "} ",
                       j.snap.failcnt, "\n");
     }
-    family("memgroup_throttled_seconds_total", "counter",
-           "Time threads slept above the group's high.");
-    for (const JobStatus& j : jobs) {
-      if (!job_series(j)) continue;
+    for (const GroupStatus& g : j.groups) {
+      absl::StrAppend(&o, "memgroup_failcnt_total{", group_labels(j, g), "} ",
+                      g.figures.failcnt, "\n");
+    }
+  }
+  family("memgroup_throttled_seconds_total", "counter",
+         "Time threads slept above the group's high.");
+  for (const JobStatus& j : jobs) {
+    if (job_series(j)) {
       absl::StrAppend(&o, "memgroup_throttled_seconds_total{", labels(j), "} ",
                       Seconds(j.snap.throttled_ns), "\n");
     }
+    for (const GroupStatus& g : j.groups) {
+      absl::StrAppend(
+          &o, "memgroup_throttled_seconds_total{", group_labels(j, g), "} ",
+          SecondsFromMicros(g.figures.stat[kGroupStatThrottledUs]), "\n");
+    }
+  }
+  // The member groups' memory.stat bytes, pressure and figures' age (the
+  // job's block has none of these): the families only when there are
+  // member groups.
+  bool any_group = false;
+  for (const JobStatus& j : jobs) any_group |= !j.groups.empty();
+  if (any_group) {
+    family("memgroup_stat_bytes", "gauge",
+           "The group's memory.stat bytes by key (heap, mmap, explicit, stock, "
+           "stock_bound, reclaimed).");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        for (const auto& k : kGroupStatKeys) {
+          if (!k.bytes) continue;
+          absl::StrAppend(&o, "memgroup_stat_bytes{", group_labels(j, g),
+                          ",key=\"", k.key, "\"} ", g.figures.stat[k.index],
+                          "\n");
+        }
+      }
+    }
+    family("memgroup_oom_wait_seconds_total", "counter",
+           "Time threads waited for memory under the wait policy.");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        absl::StrAppend(
+            &o, "memgroup_oom_wait_seconds_total{", group_labels(j, g), "} ",
+            SecondsFromMicros(g.figures.stat[kGroupStatOomWaitUs]), "\n");
+      }
+    }
+    family("memgroup_pressure_stall_seconds_total", "counter",
+           "Time some (kind=\"some\") or all (kind=\"full\") of the group's "
+           "threads stalled on memory (memory.pressure totals).");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {
+          absl::StrAppend(
+              &o, "memgroup_pressure_stall_seconds_total{", group_labels(j, g),
+              ",kind=\"", kPressureKinds[kind], "\"} ",
+              SecondsFromMicros(g.figures.pressure_total_us[kind]), "\n");
+        }
+      }
+    }
+    family("memgroup_figures_age_seconds", "gauge",
+           "How old the member group's published figures are; -1 unknown.");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        absl::StrAppend(&o, "memgroup_figures_age_seconds{", group_labels(j, g),
+                        "} ",
+                        g.age_ms < 0 ? std::string("-1")
+                                     : SecondsFromMicros(g.age_ms * 1000),
+                        "\n");
+      }
+    }
+  }
+  if (jobs.empty() || !jobs[0].group_only) {
     family("memgroup_members", "gauge", "Member processes of the job.");
     for (const JobStatus& j : jobs) {
       if (!job_series(j)) continue;

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "cli/job_status.h"
 #include "counter/job_block.h"
+#include "counter/job_group_table.h"
 
 namespace memgroup::internal::cli {
 
@@ -43,6 +44,11 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs);
 // The job's event names, in JobEvent order: high, max, oom, oom_kill as
 // the kernel's memory.events names them.
 const char* JobEventName(uint32_t e);
+// A member group's events (JobGroupFigures::events), in the kernel's
+// memory.events order (the group layer's Event order).
+inline constexpr const char* kGroupEventNames[kJobGroupEvents] = {
+    "low", "high", "max", "oom", "oom_kill", "oom_group_kill"};
+
 // JobEvent values in the kernel's memory.events order.
 inline constexpr uint32_t kJobEventsInKernelOrder[] = {
     kJobEventHigh, kJobEventMax, kJobEventOom, kJobEventOomKill};

@@ -18,10 +18,17 @@ GroupStatus ToStatus(const JobGroupSnapshot& g) {
   gs.path = g.path;  // validated by the reader: "/" and name characters
   gs.command = ProcessCommand(g.pid);
   gs.figures = g.figures;
+  gs.age_ms = GroupAgeMs(g.figures.published_ns, g.read_ns);
   return gs;
 }
 
 }  // namespace
+
+int64_t GroupAgeMs(int64_t published_ns, int64_t now_ns) {
+  // The table's time is another process's: only a time before now counts.
+  if (published_ns <= 0 || published_ns > now_ns) return -1;
+  return (now_ns - published_ns) / 1'000'000;
+}
 
 std::string GroupStatus::Name() const { return absl::StrCat(pid, ":", path); }
 

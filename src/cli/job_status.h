@@ -35,6 +35,14 @@ struct GroupStatus {
   std::string path;    // "/a/b", below the member's root
   std::string command;  // the member's, printable; "" if it is gone
   JobGroupFigures figures;
+  // How old the figures were when read, in milliseconds (the member
+  // republishes every 100 ms): the snapshot's read_ns minus
+  // figures.published_ns on CLOCK_MONOTONIC; -1 when the table holds no
+  // time before the read.
+  int64_t age_ms = -1;
+  // Whether the member republished them at this command's request
+  // (`stat PID:/a/b` asks; group_request.h RefreshGroup).
+  bool refreshed = false;
   // "PID:/a/b": how the commands address it.
   std::string Name() const;
 };
@@ -52,6 +60,11 @@ struct JobStatus {
   // `stat PID:/a/b`: the formats show groups[0] alone.
   bool group_only = false;
 };
+
+// The age in milliseconds of figures published at `published_ns` (a
+// CLOCK_MONOTONIC time read from the table) at `now_ns`: -1 unless
+// 0 < published_ns <= now_ns.
+int64_t GroupAgeMs(int64_t published_ns, int64_t now_ns);
 
 // Fills a JobStatus from a record; `untracked` scans /proc for the
 // supervisor's descendants (one pass over /proc). `member`, when not 0,

@@ -1,11 +1,15 @@
-// `memgroup stat [--json | --prometheus] PID [GROUP]` (or `PID:/a/b`): one
-// job's counters, limits, events, members and their published groups, or
-// one member group's, in the chosen format (cli/job_format.h). `stat PID`
-// with a member's pid lists that member's groups only.
+// `memgroup stat [--json | --prometheus] [--no-refresh] PID [GROUP]` (or
+// `PID:/a/b`): one job's counters, limits, events, members and their
+// published groups, or one member group's, in the chosen format
+// (cli/job_format.h). `stat PID` with a member's pid lists that member's
+// groups only. A member group's figures are first refreshed by its member
+// (group_request.h RefreshGroup, bounded wait); when it does not answer,
+// or with --no-refresh, the published ones are shown with their age.
 #include <stdio.h>
 
 #include "absl/strings/str_cat.h"
 #include "cli/control_commands.h"
+#include "cli/group_request.h"
 #include "cli/job_format.h"
 #include "cli/job_status.h"
 
@@ -15,6 +19,7 @@ int StatMain(const std::vector<std::string>& args) {
   enum class Format { kText, kJson, kPrometheus } format = Format::kText;
   std::vector<std::string> positional;
   bool format_given = false;
+  bool refresh = true;
   for (const std::string& a : args) {
     if (a == "-h" || a == "--help") {
       fputs(kUsage, stdout);
@@ -26,6 +31,10 @@ int StatMain(const std::vector<std::string>& args) {
       }
       format = a == "--json" ? Format::kJson : Format::kPrometheus;
       format_given = true;
+    } else if (a == "--no-refresh") {
+      if (!refresh)
+        return UsageError("stat: --no-refresh given more than once");
+      refresh = false;
     } else if (!a.empty() && a[0] == '-') {
       return UsageError(absl::StrCat("unknown option of stat '", a, "'"));
     } else {
@@ -62,7 +71,20 @@ int StatMain(const std::vector<std::string>& args) {
   }
   JobStatus st;
   if (!target.job) {
+    std::string problem;
+    const bool refreshed =
+        refresh && RefreshGroup(job, &target.group, &problem);
     st = CollectGroupStatus(job, target.group);
+    st.groups[0].refreshed = refreshed;
+    if (refresh && !refreshed) {
+      fprintf(stderr,
+              "memgroup: no fresh figures of %s (%s): showing those it "
+              "published %s ago\n",
+              st.group.c_str(), problem.c_str(),
+              st.groups[0].age_ms < 0
+                  ? "an unknown time"
+                  : absl::StrCat(st.groups[0].age_ms, " ms").c_str());
+    }
   } else {
     // A member's pid without a group: the job, with that member's groups.
     const bool member = pid != job.snap.supervisor_pid && job.Names(pid);

@@ -10,7 +10,7 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 5), all offsets fixed:
+// Layout (version 6), all offsets fixed:
 //   [0, 512)            JobHeader
 //   [512, 768)          JobNode (PageCounter + events + futex + policy)
 //   [768, 768 + 128*n)  JobMember[n] (accounting fields, then the control
@@ -19,7 +19,7 @@
 //                       JobStockArea, then JobStockChunk[c] of a page each;
 //                       in a top-level job's block only (c = 0 in a nested
 //                       job's: no area)
-//   [G, G + 4096 + 512*g) the group table, G = JobGroupOffset(n, c): a page
+//   [G, G + 4096 + 768*g) the group table, G = JobGroupOffset(n, c): a page
 //                       of JobGroupArea, then JobGroupEntry[g]: the groups
 //                       members created through the C ABI, published by
 //                       their owners (counter/job_group_table.h)
@@ -57,7 +57,7 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 5;
+inline constexpr uint32_t kJobVersion = 6;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.
@@ -72,9 +72,9 @@ inline constexpr uint32_t kJobStocksPerChunk =
 inline constexpr uint32_t kJobDefaultStockChunks = 2048;
 inline constexpr uint32_t kJobMaxStockChunks = 16384;
 static_assert(kJobStocksPerChunk == 31);
-// The group table (counter/job_group_table.h): entries of 512 bytes, one
+// The group table (counter/job_group_table.h): entries of 768 bytes, one
 // per published group; a member publishes at most kJobGroupsPerMember.
-inline constexpr uint32_t kJobGroupEntryBytes = 512;
+inline constexpr uint32_t kJobGroupEntryBytes = 768;
 inline constexpr uint32_t kJobDefaultGroupEntries = 1024;
 inline constexpr uint32_t kJobMaxGroupEntries = 65536;
 inline constexpr uint32_t kJobGroupsPerMember = 64;

@@ -45,6 +45,19 @@ void StoreFigures(JobGroupEntry* e, const JobGroupFigures& f) {
   e->oom_policy.store(f.oom_policy, std::memory_order_relaxed);
   e->oom_wait_ns.store(f.oom_wait_ns, std::memory_order_relaxed);
   e->unpublished.store(f.unpublished, std::memory_order_relaxed);
+  e->failcnt.store(f.failcnt, std::memory_order_relaxed);
+  for (uint32_t k = 0; k < kJobGroupStats; ++k) {
+    e->stat[k].store(f.stat[k], std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
+    e->pressure_avg[k].store(f.pressure_avg[k], std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < kJobGroupPressureKinds; ++k) {
+    e->pressure_total_us[k].store(f.pressure_total_us[k],
+                                  std::memory_order_relaxed);
+  }
+  // The time of this publication, not the caller's.
+  e->published_ns.store(MonotonicNanos(), std::memory_order_relaxed);
 }
 
 bool Owned(const JobGroupEntry* e, pid_t pid, uint64_t start_ticks) {

@@ -45,12 +45,34 @@ inline constexpr uint32_t kJobGroupPathBytes = 192;
 // The events of a group, in the group layer's order (group_state.h Event:
 // low, high, max, oom, oom_kill, oom_group_kill).
 inline constexpr uint32_t kJobGroupEvents = 6;
+// The memory.stat-like figures of a group (stats_report.h GroupStat), in
+// this order: heap, mmap, explicit, stock, stock_bound (bytes),
+// reclaim_calls (count), reclaimed (bytes), throttled_usec, oom_wait_usec
+// (microseconds), fault_injected (count).
+enum : uint32_t {
+  kGroupStatHeap = 0,
+  kGroupStatMmap,
+  kGroupStatExplicit,
+  kGroupStatStock,
+  kGroupStatStockBound,
+  kGroupStatReclaimCalls,
+  kGroupStatReclaimed,
+  kGroupStatThrottledUs,
+  kGroupStatOomWaitUs,
+  kGroupStatFaultInjected,
+  kJobGroupStats,
+};
+// Pressure (pressure.h): the running averages in hundredths of a percent
+// (0..10000), some avg10/avg60/avg300 then full avg10/avg60/avg300; the
+// totals in microseconds, some then full.
+inline constexpr uint32_t kJobGroupPressureAvgs = 6;
+inline constexpr uint32_t kJobGroupPressureKinds = 2;
 
 // The table's first page.
 struct JobGroupArea {
   // How many entries, from the first, have ever been claimed (claims take a
   // free one below it, else the one at it): readers stop there, so the
-  // table costs a page per 8 entries in use, not its whole size.
+  // table costs 3 pages per 16 entries in use, not its whole size.
   std::atomic<uint32_t> used;
   // The last member that found the table full: its pid and how many of its
   // groups it could not publish then (relaxed statistics).
@@ -67,7 +89,10 @@ enum : uint32_t {
   kGroupSetMin = 1u << 3,
   kGroupSetOom = 1u << 4,
   kGroupReclaim = 1u << 5,
-  kGroupRequestAll = (1u << 6) - 1,
+  // Nothing to change: the owner republishes the figures before it answers
+  // (`memgroup stat PID:/a/b` asking for fresh figures).
+  kGroupRefresh = 1u << 6,
+  kGroupRequestAll = (1u << 7) - 1,
 };
 // Indices of JobGroupEntry::request_value.
 enum : uint32_t {
@@ -122,13 +147,27 @@ struct JobGroupEntry {
   std::atomic<int64_t> request_oom_wait_ns;
   std::atomic<int64_t> reclaimed;
   std::atomic<int64_t> purged;
-  uint64_t pad1[5];
+  // Figures (under `seq`): charges refused at this group's max (failcnt),
+  // and when they were published (CLOCK_MONOTONIC nanoseconds: readers
+  // show the figures' age).
+  std::atomic<int64_t> failcnt;
+  std::atomic<int64_t> published_ns;
+  uint64_t pad1[3];
   // "/a/b", NUL-terminated, written by the owner before Active and never
   // changed while Active.
   char path[kJobGroupPathBytes];
+  // Figures (under `seq`): the group's stat and pressure (see above).
+  std::atomic<int64_t> stat[kJobGroupStats];
+  std::atomic<uint32_t> pressure_avg[kJobGroupPressureAvgs];
+  std::atomic<uint64_t> pressure_total_us[kJobGroupPressureKinds];
+  uint64_t pad2[17];
 };
 static_assert(sizeof(JobGroupEntry) == kJobGroupEntryBytes);
+static_assert(offsetof(JobGroupEntry, failcnt) == 280);
 static_assert(offsetof(JobGroupEntry, path) == 320);
+static_assert(offsetof(JobGroupEntry, stat) == 512);
+static_assert(offsetof(JobGroupEntry, pressure_avg) == 592);
+static_assert(offsetof(JobGroupEntry, pressure_total_us) == 616);
 
 // The table of a block with group_entries > 0 (precondition).
 inline JobGroupArea* JobGroupAreaOf(const JobView& v) {
@@ -158,6 +197,13 @@ struct JobGroupFigures {
   uint32_t oom_policy = 0;
   int64_t oom_wait_ns = -1;
   uint32_t unpublished = 0;
+  int64_t failcnt = 0;
+  int64_t stat[kJobGroupStats] = {};
+  uint32_t pressure_avg[kJobGroupPressureAvgs] = {};  // 1/100 %
+  uint64_t pressure_total_us[kJobGroupPressureKinds] = {};
+  // CLOCK_MONOTONIC nanoseconds of the publication: JobGroupClaim and
+  // JobGroupUpdate stamp it (the caller's value is ignored).
+  int64_t published_ns = 0;
 };
 
 // Whether `path` can be published: "/" then components of [A-Za-z0-9._-]

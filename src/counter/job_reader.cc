@@ -23,6 +23,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "base/sys.h"
+
 namespace memgroup::internal {
 namespace {
 
@@ -101,11 +103,27 @@ void LoadFigures(const JobGroupEntry* e, JobGroupFigures* f) {
   f->oom_policy = e->oom_policy.load(std::memory_order_relaxed);
   f->oom_wait_ns = e->oom_wait_ns.load(std::memory_order_relaxed);
   f->unpublished = e->unpublished.load(std::memory_order_relaxed);
+  // Any value is taken: the figures are only printed, never a bound.
+  f->failcnt = e->failcnt.load(std::memory_order_relaxed);
+  for (uint32_t k = 0; k < kJobGroupStats; ++k) {
+    f->stat[k] = e->stat[k].load(std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
+    f->pressure_avg[k] = e->pressure_avg[k].load(std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < kJobGroupPressureKinds; ++k) {
+    f->pressure_total_us[k] =
+        e->pressure_total_us[k].load(std::memory_order_relaxed);
+  }
+  f->published_ns = e->published_ns.load(std::memory_order_relaxed);
 }
 
-// One entry into *g if it is consistent (see the header comment).
-bool ReadGroup(const JobView& v, uint32_t i, const JobMemberSnapshot* members,
-               uint32_t stored, JobGroupSnapshot* g) {
+// One entry into *g if it is consistent (see the header comment), its
+// owner accepted by `owner_ok(*g)` (called with the owner fields and path
+// read, before the figures).
+template <typename OwnerOk>
+bool ReadEntry(const JobView& v, uint32_t i, OwnerOk owner_ok,
+               JobGroupSnapshot* g) {
   const JobGroupEntry* e = JobGroupEntryAt(v, i);
   // Acquire: pairs with the owner's release store of Active.
   if (e->state.load(std::memory_order_acquire) != kMemberActive) return false;
@@ -117,14 +135,7 @@ bool ReadGroup(const JobView& v, uint32_t i, const JobMemberSnapshot* members,
   g->group_id = e->group_id.load(std::memory_order_relaxed);
   memcpy(g->path, e->path, sizeof(g->path));  // a private copy, checked
   if (!JobGroupPathValid(g->path, sizeof(g->path))) return false;
-  // The owner must be a member of this snapshot (slot, pid, start time);
-  // the slot is only compared, never used as an index.
-  bool owner = false;
-  for (uint32_t k = 0; k < stored && !owner; ++k) {
-    owner = members[k].slot == g->member_slot && members[k].pid == g->pid &&
-            members[k].start_ticks == g->start_ticks;
-  }
-  if (!owner) return false;
+  if (!owner_ok(*g)) return false;
   bool whole = false;
   for (uint32_t t = 0; t < kJobGroupReadTries && !whole; ++t) {
     // Acquire: pairs with the owner's release store of an even seq.
@@ -136,6 +147,7 @@ bool ReadGroup(const JobView& v, uint32_t i, const JobMemberSnapshot* members,
     whole = s1 == s2 && (s1 & 1) == 0;
   }
   if (!whole) return false;
+  g->read_ns = MonotonicNanos();
   // Acquire fence, then the owner fields again: the same claim throughout.
   std::atomic_thread_fence(std::memory_order_acquire);
   return e->state.load(std::memory_order_acquire) == kMemberActive &&
@@ -143,6 +155,24 @@ bool ReadGroup(const JobView& v, uint32_t i, const JobMemberSnapshot* members,
          e->member_slot.load(std::memory_order_relaxed) == g->member_slot &&
          e->start_ticks.load(std::memory_order_relaxed) == g->start_ticks &&
          e->group_id.load(std::memory_order_relaxed) == g->group_id;
+}
+
+// An entry of a member of this snapshot (slot, pid, start time); the slot
+// is only compared, never used as an index.
+bool ReadGroup(const JobView& v, uint32_t i, const JobMemberSnapshot* members,
+               uint32_t stored, JobGroupSnapshot* g) {
+  return ReadEntry(
+      v, i,
+      [&](const JobGroupSnapshot& r) {
+        for (uint32_t k = 0; k < stored; ++k) {
+          if (members[k].slot == r.member_slot && members[k].pid == r.pid &&
+              members[k].start_ticks == r.start_ticks) {
+            return true;
+          }
+        }
+        return false;
+      },
+      g);
 }
 
 }  // namespace
@@ -240,6 +270,19 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
     ++out->groups;
   }
   return JobError::kOk;
+}
+
+bool JobReadGroupAgain(const JobView& v, const JobGroupSnapshot& was,
+                       JobGroupSnapshot* out) {
+  if (was.entry >= v.group_entries) return false;  // the view's own bound
+  return ReadEntry(
+      v, was.entry,
+      [&](const JobGroupSnapshot& r) {
+        return r.pid == was.pid && r.member_slot == was.member_slot &&
+               r.start_ticks == was.start_ticks && r.group_id == was.group_id &&
+               strncmp(r.path, was.path, sizeof(r.path)) == 0;
+      },
+      out);
 }
 
 }  // namespace memgroup::internal

@@ -48,6 +48,9 @@ struct JobGroupSnapshot {
   uint64_t group_id = 0;     // the owner's id of the group
   char path[kJobGroupPathBytes] = {};  // valid, NUL-terminated
   JobGroupFigures figures;
+  // When the figures were read (CLOCK_MONOTONIC nanoseconds, just after
+  // the sequence lock's check): with figures.published_ns, their age.
+  int64_t read_ns = 0;
 };
 
 inline constexpr uint32_t kJobGroupReadTries = 4;
@@ -101,6 +104,15 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
                          JobMemberSnapshot* members, uint32_t capacity,
                          JobGroupSnapshot* groups = nullptr,
                          uint32_t group_capacity = 0);
+
+// Reads group `was` (taken by JobReadSnapshot from a block of the same
+// file) again from the validated view `v`: true with *out its current
+// figures when entry was.entry is still Active with the same owner (pid,
+// slot, start time), group id and path and its figures come from one
+// publication; false otherwise (gone, reclaimed, torn). `was.entry` is
+// checked against v's own bound. Writes nothing to the block.
+bool JobReadGroupAgain(const JobView& v, const JobGroupSnapshot& was,
+                       JobGroupSnapshot* out);
 
 // Copies at most cap - 1 bytes of `in` (up to its first NUL or in_bytes)
 // into out, NUL-terminated, replacing every byte that is not printable

@@ -21,8 +21,10 @@
 #include "group/job_member.h"
 #include "group/limits.h"
 #include "group/oom_policy.h"
+#include "group/pressure.h"
 #include "group/reclaim.h"
 #include "group/registry.h"
+#include "group/stats_report.h"
 
 namespace memgroup::internal {
 namespace {
@@ -44,6 +46,13 @@ constinit bool g_stopped = false;
 // Whether the last reconciliation had something to keep fresh (the agent
 // is then polling; otherwise it is woken once).
 constinit bool g_fresh = false;
+
+// A percentage (0..100) in hundredths, clamped.
+uint32_t Hundredths(double percent) {
+  if (!(percent > 0)) return 0;  // negative or NaN
+  if (percent >= 100) return 10000;
+  return static_cast<uint32_t>(percent * 100 + 0.5);
+}
 
 bool IsPub(uint32_t g) { return (g_is_pub[g / 64] >> (g % 64)) & 1; }
 void SetPub(uint32_t g, bool on) {
@@ -76,6 +85,31 @@ JobGroupFigures Figures(uint32_t g, uint32_t unpublished) {
   f.oom_policy = st.oom_policy.load(std::memory_order_relaxed);
   f.oom_wait_ns = st.oom_wait_ns.load(std::memory_order_relaxed);
   f.unpublished = unpublished;
+  f.failcnt = t.Failcnt(g);
+  // The group's memory.stat (the engine's heap bytes through the hook) and
+  // pressure, as the in-process stats block shows them (stats_report.cc).
+  GroupStat gs;
+  ReadGroupStat(g, &gs);
+  f.stat[kGroupStatHeap] = gs.heap;
+  f.stat[kGroupStatMmap] = gs.mmap;
+  f.stat[kGroupStatExplicit] = gs.explicit_bytes;
+  f.stat[kGroupStatStock] = gs.stock;
+  f.stat[kGroupStatStockBound] = gs.stock_bound;
+  f.stat[kGroupStatReclaimCalls] = gs.reclaim_calls;
+  f.stat[kGroupStatReclaimed] = gs.reclaimed;
+  f.stat[kGroupStatThrottledUs] = gs.throttled_ns / 1000;
+  f.stat[kGroupStatOomWaitUs] = gs.oom_wait_ns / 1000;
+  f.stat[kGroupStatFaultInjected] = gs.faults_injected;
+  Pressure p;
+  ReadPressure(g, &p);
+  const double avgs[kJobGroupPressureAvgs] = {p.some_avg10,  p.some_avg60,
+                                              p.some_avg300, p.full_avg10,
+                                              p.full_avg60,  p.full_avg300};
+  for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
+    f.pressure_avg[k] = Hundredths(avgs[k]);
+  }
+  f.pressure_total_us[0] = p.some_total_us;
+  f.pressure_total_us[1] = p.full_total_us;
   return f;
 }
 

@@ -1,9 +1,11 @@
 // A job member's groups in its innermost job's group table
 // (counter/job_group_table.h): publishing the groups the process created
-// through the C ABI (path, usage, peak, limits, events, OOM policy) so that
-// `memgroup stat/set/reclaim/top` see them, withdrawing them when they are
-// destroyed or the process exits, and carrying out the control requests
-// posted to them from outside (limits, policy, reclaim).
+// through the C ABI (path, usage, peak, limits, events, OOM policy,
+// failcnt, the memory.stat-like figures of stats_report.h and the pressure
+// of pressure.h) so that `memgroup stat/events/set/reclaim/top` see them,
+// withdrawing them when they are destroyed or the process exits, and carrying
+// out the control requests posted to them from outside (limits, policy,
+// reclaim, a refresh of the figures).
 //
 // Publication is a reconciliation of the registry's live groups with the
 // process's entries: new groups are claimed (within kJobGroupsPerMember and
@@ -17,7 +19,8 @@
 //
 // Must never: run inside malloc or a signal handler, allocate, call the
 // engine or a layer above (the reclaim request's purge is the caller's
-// callback). Allocates: never (reclaim callbacks may, in
+// callback; the heap bytes of a group's stat come through stats_report.h's
+// hook, as for mg_group_stat). Allocates: never (reclaim callbacks may, in
 // ServeGroupRequests). Thread-safe: yes (one process-local lock, taken
 // before the registry's; never held while a request runs).
 #ifndef MEMGROUP_SRC_GROUP_JOB_GROUPS_H_

@@ -186,6 +186,82 @@ TEST(JobFormatTest, MemberGroupsInEveryFormat) {
   EXPECT_NE(gj.find("\"max\":null,\"high\":4096"), std::string::npos) << gj;
 }
 
+TEST(JobFormatTest, MemberGroupStatPressureFailcntAndAge) {
+  JobStatus st;
+  st.snap.supervisor_pid = 1;
+  GroupStatus g;
+  g.pid = 7;
+  g.path = "/a";
+  g.figures.failcnt = 4;
+  g.figures.stat[kGroupStatHeap] = 65536;
+  g.figures.stat[kGroupStatStockBound] = -3;
+  g.figures.stat[kGroupStatThrottledUs] = 1500000;
+  g.figures.stat[kGroupStatOomWaitUs] = INT64_MIN;  // a hostile table's
+  g.figures.pressure_avg[0] = 125;                  // some avg10 1.25%
+  g.figures.pressure_avg[5] = 0xffffffffu;          // full avg300, hostile
+  g.figures.pressure_total_us[0] = 2500000;
+  g.figures.pressure_total_us[1] = UINT64_MAX;
+  g.age_ms = 42;
+  g.refreshed = true;
+  st.groups.push_back(g);
+  st.group_only = true;
+  st.group = g.Name();
+  const std::string t = FormatStatText(st);
+  EXPECT_NE(t.find("\nfailcnt 4\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("\nstat.heap 65536\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("\nstat.stock_bound -3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("\nstat.throttled_usec 1500000\n"), std::string::npos);
+  EXPECT_NE(t.find("\npressure.some avg10=1.25 avg60=0.00 avg300=0.00 "
+                   "total=2500000\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("\npressure.full avg10=0.00 avg60=0.00 "
+                   "avg300=42949672.95 total=18446744073709551615\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("\nage_ms 42\nrefreshed 1\n"), std::string::npos) << t;
+  const std::string j = FormatStatJson(st);
+  EXPECT_NE(j.find("\"failcnt\":4,"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"stat\":{\"heap\":65536,"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"pressure\":{\"some\":{\"avg10\":1.25,\"avg60\":0.00,"
+                   "\"avg300\":0.00,\"total_usec\":2500000},"),
+            std::string::npos)
+      << j;
+  EXPECT_NE(j.find("\"age_ms\":42,\"refreshed\":true}"), std::string::npos)
+      << j;
+  const std::string p = FormatStatPrometheus({st});
+  const std::string l = "{pid=\"1\",group=\"7:/a\"";
+  EXPECT_NE(p.find("memgroup_failcnt_total" + l + "} 4\n"), std::string::npos)
+      << p;
+  EXPECT_NE(p.find("memgroup_stat_bytes" + l + ",key=\"heap\"} 65536\n"),
+            std::string::npos)
+      << p;
+  EXPECT_EQ(p.find("key=\"throttled_usec\""), std::string::npos) << p;
+  EXPECT_NE(p.find("memgroup_throttled_seconds_total" + l + "} 1.500000\n"),
+            std::string::npos)
+      << p;
+  EXPECT_NE(p.find("memgroup_oom_wait_seconds_total" + l +
+                   "} -9223372036854.775808\n"),
+            std::string::npos)
+      << p;
+  EXPECT_NE(p.find("memgroup_pressure_stall_seconds_total" + l +
+                   ",kind=\"some\"} 2.500000\n"),
+            std::string::npos)
+      << p;
+  EXPECT_NE(p.find("memgroup_figures_age_seconds" + l + "} 0.042000\n"),
+            std::string::npos)
+      << p;
+}
+
+TEST(JobFormatTest, GroupAgeNeedsAPastTime) {
+  EXPECT_EQ(GroupAgeMs(0, 5'000'000), -1);
+  EXPECT_EQ(GroupAgeMs(-7, 5'000'000), -1);
+  EXPECT_EQ(GroupAgeMs(6'000'000, 5'000'000), -1);  // in the future
+  EXPECT_EQ(GroupAgeMs(1'000'000, 5'000'000), 4);
+  EXPECT_EQ(GroupAgeMs(INT64_MIN, INT64_MAX), -1);
+  EXPECT_EQ(GroupAgeMs(1, INT64_MAX), (INT64_MAX - 1) / 1'000'000);
+}
+
 TEST(JobFormatTest, OomPolicyNames) {
   EXPECT_EQ(OomPolicyName(0, -1), "enomem");
   EXPECT_EQ(OomPolicyName(3, -1), "wait");

@@ -148,14 +148,14 @@ def start_ticks(pid):
 # --- cases ------------------------------------------------------------------
 
 
-# The block layout (src/counter/job_block.h, version 5; no stock area, no
+# The block layout (src/counter/job_block.h, version 6; no stock area, no
 # group table unless put_groups adds one).
 HEADER = struct.Struct("<QIIQIiQq256s")
 NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 768, 128
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=5, header_bytes=768, total=None, slot_count=None):
+          version=6, header_bytes=768, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,
@@ -189,13 +189,14 @@ def write(name, data, mode=0o600, old=True):
     return path
 
 
-def groups_job(shell_tail=""):
+def groups_job(shell_tail="", prefix=()):
     """A job whose member control_groups created /tenant, /tenant/a and
-    /tenant/b; commands go to its stdin. Returns (job, member pid)."""
+    /tenant/b; commands go to its stdin; `prefix` runs before it (env
+    VAR=VALUE). Returns (job, member pid)."""
     if GROUPS is None:
         raise Skip("no control_groups program given")
     prog = ["bash", "-c", f"{GROUPS}{shell_tail}", "HOLD"] if shell_tail \
-        else [GROUPS]
+        else [*prefix, GROUPS]
     j = Job([], prog, stdin=subprocess.PIPE)
     j.wait_for("^ready ")
     member = int([l for l in j.lines if l.startswith("ready ")][0].split()[1])

@@ -469,7 +469,7 @@ def case_usage_errors():
              ["set", "1", "/", "low=1M"], ["set", "1", "/", "min=1M"],
              ["set", "1", "/", "foo=1"], ["set", "1", "/", "max"],
              ["set", "1", "/", "oom=sometimes"], ["events"],
-             ["events", "1", "2"], ["events", "--bogus", "1"],
+             ["events", "1", "/", "x"], ["events", "--bogus", "1"],
              ["top", "-n", "0"], ["top", "-n"], ["top", "-d", "x"],
              ["top", "-d", "0"], ["top", "-z"], ["reclaim"],
              ["reclaim", "1"], ["reclaim", "1", "/"],

@@ -4,7 +4,8 @@ hostile and odd blocks and group tables; every command gives one clear line
 and never trusts them. One case per run:
   hostile_blocks   truncated, hostile and odd files in the job directory
   hostile_group_table  a hostile group table: bad paths, owners that are
-                   not members, torn figures, indices out of range
+                   not members, torn figures, indices out of range, and
+                   extreme failcnt, stat, pressure and publication times
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
 Usage: hostile_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
@@ -110,8 +111,11 @@ def case_hostile_blocks():
 
 
 # The group table (src/counter/job_group_table.h): a page of JobGroupArea
-# after the member table, then entries of 512 bytes.
-ENTRY_SIZE, PATH_AT = 512, 320
+# after the member table, then entries of 768 bytes: failcnt and the
+# publication time at 280, the path at 320, the stat figures at 512, the
+# pressure averages (u32) at 592 and totals (u64) at 616.
+ENTRY_SIZE, PATH_AT = 768, 320
+FAILCNT_AT, STAT_AT, AVG_AT, TOTAL_AT = 280, 512, 592, 616
 
 
 def groups_block(slots, entries, **kw):
@@ -152,6 +156,16 @@ def case_hostile_group_table():
     put_entry(b, at, 9, 7, me, 0, b"/garbage-state", ticks=ticks)
     put_entry(b, at, 10, 2, -1, 0, b"/neg", ticks=ticks)
     put_entry(b, at, 15, 2, me, 0, b"/last.one_-9", ticks=ticks, max_=-5)
+    # Extreme values of the version-6 figures: printed as they are, never
+    # trusted (a publication time in the future is an unknown age).
+    e = at + 15 * ENTRY_SIZE
+    struct.pack_into("<qq", b, e + FAILCNT_AT, -(1 << 63), 1 << 62)
+    struct.pack_into("<10q", b, e + STAT_AT, INT64_MAX, -(1 << 63), -1, 0, 1,
+                     2, 3, -(1 << 63), INT64_MAX, 7)
+    struct.pack_into("<6I", b, e + AVG_AT, 0xffffffff, 10000, 0, 1, 99, 100)
+    struct.pack_into("<QQ", b, e + TOTAL_AT, (1 << 64) - 1, 0)
+    e = at  # /good: a publication time before the epoch of the clock
+    struct.pack_into("<qq", b, e + FAILCNT_AT, 5, -(1 << 63))
     write("job-groups", b)
     t0 = time.time()
     d = kv(mg_ok("stat", me, timeout=10))
@@ -160,8 +174,44 @@ def case_hostile_group_table():
     check(names == [f"{me}:/good", f"{me}:/last.one_-9"], f"{names}")
     s = kv(mg_ok("stat", f"{me}:/good"))
     check(s["current"] == "123" and s["path"] == "/good", f"{s}")
-    s = kv(mg_ok("stat", f"{me}:/last.one_-9"))
+    # No agent answers for this block's member: the published figures,
+    # said on stderr.
+    r = mg("stat", f"{me}:/last.one_-9", timeout=10)
+    check(r.returncode == 0 and "no fresh figures" in r.stderr, f"{r}")
+    s = kv(r.stdout)
     check(s["max"] == "-5", f"{s}")
+    check(s["failcnt"] == str(-(1 << 63)) and
+          s["stat.heap"] == str(INT64_MAX) and
+          s["stat.mmap"] == str(-(1 << 63)) and
+          s["stat.throttled_usec"] == str(-(1 << 63)) and
+          s["stat.fault_injected"] == "7", f"{s}")
+    check(s["pressure.some"] == "avg10=42949672.95 avg60=100.00 avg300=0.00 "
+          f"total={(1 << 64) - 1}", f"{s}")
+    check(s["pressure.full"] == "avg10=0.01 avg60=0.99 avg300=1.00 total=0",
+          f"{s}")
+    check(s["age_ms"] == "-1" and s["refreshed"] == "0", f"{s}")
+    doc = json.loads(mg_ok("stat", "--json", "--no-refresh",
+                           f"{me}:/last.one_-9"))
+    check(doc["failcnt"] == -(1 << 63) and doc["stat"]["heap"] == INT64_MAX and
+          doc["pressure"]["some"]["total_usec"] == (1 << 64) - 1 and
+          doc["age_ms"] == -1 and doc["refreshed"] is False, f"{doc}")
+    check(kv(mg_ok("stat", "--no-refresh", f"{me}:/good"))["age_ms"] == "-1",
+          "a negative publication time")
+    ev = kv(mg_ok("events", "--no-refresh", f"{me}:/last.one_-9"))
+    check(list(ev) == ["low", "high", "max", "oom", "oom_kill",
+                       "oom_group_kill"], f"{ev}")
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+        fams = {f.name: f for f in text_string_to_metric_families(
+            mg_ok("stat", "--prometheus", "--no-refresh",
+                  f"{me}:/last.one_-9"))}
+        smp = {tuple(sorted(x.labels.items())): x.value
+               for x in fams["memgroup_pressure_stall_seconds"].samples}
+        check(len(smp) == 2, f"{smp}")
+        check(fams["memgroup_figures_age_seconds"].samples[0].value == -1,
+              "age")
+    except ImportError:
+        print("prometheus_client missing: the exposition was not parsed")
     for args in (["stat", "--json", me], ["stat", "--prometheus", me],
                  ["top", "-n", "1"], ["list"]):
         out = mg_ok(*args)

@@ -9,6 +9,16 @@ case per run, on real jobs as control_test.py runs them:
                    destroy
   member_groups_exit  a member's groups vanish when it exits (exit hook)
                    and when it is SIGKILLed (its slot is released)
+  member_group_events  `events MEMBER:/a/b`: a max hit counted (memory.events
+                   and --local), `events --follow` of the group and of the
+                   job print its line, the group's follow ends when it is
+                   destroyed
+  member_group_stat  failcnt, stat keys and pressure of a member group after
+                   a 1 s wait at its max, in text, JSON and Prometheus
+                   (parsed)
+  member_group_fresh  stat right after an allocation shows it (the member
+                   republishes on request); --no-refresh and a member
+                   without an agent show the figures' age
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
 Usage: member_groups_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
@@ -16,6 +26,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import time
 
 from control_lib import *  # noqa: F403 (the shared helpers and globals)
 
@@ -160,6 +172,177 @@ def case_member_groups_exit():
     r = mg("stat", f"{m2}:/tenant/a")
     check(r.returncode == 1, f"{r}")
     j.release()
+    check(j.p.wait(timeout=20) == 0, "job")
+
+
+def prom(*args):
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        raise Skip("python3-prometheus-client is not installed")
+    return {f.name: f for f in text_string_to_metric_families(mg_ok(*args))}
+
+
+def sample(fams, family, name, **labels):
+    for smp in fams[family].samples:
+        if smp.name == name and all(smp.labels.get(k) == v
+                                    for k, v in labels.items()):
+            return smp.value
+    raise AssertionError(f"no {name} {labels} in {fams[family].samples}")
+
+
+def case_member_group_events():
+    j, m = groups_job()
+    a, t = f"{m}:/tenant/a", f"{m}:/tenant"
+    send(j, "alloc a 2", "^alloc a ok$")
+    ev = kv(mg_ok("events", a))
+    check(list(ev) == ["low", "high", "max", "oom", "oom_kill",
+                       "oom_group_kill"] and set(ev.values()) == {"0"}, f"{ev}")
+    cur = int(group_kv(a)["current"])
+    mg_ok("set", a, f"max={cur + MIB // 2}")
+    follow = subprocess.Popen([MEMGROUP, "events", "--follow", a], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    whole = subprocess.Popen([MEMGROUP, "events", "--follow", str(j.pid)],
+                             env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # their first snapshots are the baselines
+    send(j, "alloc a 1", "^alloc a enomem$")
+    rx = (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z " + re.escape(a) +
+          r" (max|oom) [1-9]\d* \+[1-9]\d*")
+    line = follow.stdout.readline().rstrip("\n")
+    check(re.fullmatch(rx, line), f"group follow: {line!r}")
+    # The job's follow prints the member group's events too (a's, and its
+    # parent's hierarchical ones).
+    seen = []
+    while not any(re.fullmatch(rx, l) for l in seen):
+        seen.append(whole.stdout.readline().rstrip("\n"))
+        check(seen[-1] != "" and len(seen) < 20, f"job follow: {seen}")
+    # The counts, hierarchical and local: a's own, its parent's only
+    # hierarchical.
+    ev = kv(mg_ok("events", a))
+    loc = kv(mg_ok("events", "--local", a))
+    check(int(ev["max"]) >= 1 and int(loc["max"]) >= 1, f"{ev} {loc}")
+    pt = kv(mg_ok("events", t))
+    ptl = kv(mg_ok("events", "--local", m, "/tenant"))
+    check(int(pt["max"]) >= 1 and ptl["max"] == "0", f"{pt} {ptl}")
+    r = mg("events", "--local", j.pid)
+    check(r.returncode == 2 and "--local" in r.stderr, f"{r}")
+    # Destroyed: the group's follow says so and ends; the job's goes on.
+    send(j, "destroy", "^destroyed$")
+    out, err = follow.communicate(timeout=10)
+    check(follow.returncode == 0 and "is gone" in err, f"{out} {err}")
+    check(whole.poll() is None, "the job's follow ended with the group")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, "job")
+    out, err = whole.communicate(timeout=10)
+    check(whole.returncode == 0 and "has ended" in err, f"{err}")
+
+
+def case_member_group_stat():
+    j, m = groups_job()
+    a = f"{m}:/tenant/a"
+    send(j, "alloc a 2", "^alloc a ok$")
+    cur = int(group_kv(a)["current"])
+    # A max just above usage and the wait policy for 1 s: the next MiB
+    # waits 1 s (a stall: pressure), then fails (failcnt, events.max).
+    mg_ok("set", a, f"max={cur + MIB // 2}", "oom=wait:1")
+    t0 = time.time()
+    send(j, "alloc a 1", "^alloc a enomem$")
+    check(time.time() - t0 >= 0.9, "the wait policy did not wait")
+    s = group_kv(a)
+    check(s["refreshed"] == "1" and 0 <= int(s["age_ms"]) < 5000, f"{s}")
+    check(int(s["failcnt"]) >= 1 and int(s["events.max"]) >= 1, f"{s}")
+    check(int(s["stat.heap"]) >= 2 * MIB, f"{s}")
+    check(int(s["stat.oom_wait_usec"]) >= 900_000, f"{s}")
+    for k in ("mmap", "explicit", "stock", "stock_bound", "reclaim_calls",
+              "reclaimed", "throttled_usec", "fault_injected"):
+        check(re.fullmatch(r"-?\d+", s[f"stat.{k}"]), k)
+    some = dict(x.split("=") for x in s["pressure.some"].split())
+    full = dict(x.split("=") for x in s["pressure.full"].split())
+    check(set(some) == set(full) == {"avg10", "avg60", "avg300", "total"},
+          f"{some}")
+    check(int(some["total"]) >= 900_000 and float(some["avg10"]) > 0,
+          f"{some}")
+    check(int(full["total"]) <= int(some["total"]), f"{full}")
+    # JSON: the same figures.
+    doc = json.loads(mg_ok("stat", "--json", a))
+    check(doc["schema"] == "memgroup.group.v1" and doc["refreshed"] is True and
+          doc["failcnt"] == int(s["failcnt"]) and
+          doc["stat"]["heap"] >= 2 * MIB and
+          doc["stat"]["oom_wait_usec"] >= 900_000 and
+          set(doc["stat"]) == {"heap", "mmap", "explicit", "stock",
+                               "stock_bound", "reclaim_calls", "reclaimed",
+                               "throttled_usec", "oom_wait_usec",
+                               "fault_injected"} and
+          doc["pressure"]["some"]["total_usec"] >= 900_000 and
+          set(doc["pressure"]["full"]) == {"avg10", "avg60", "avg300",
+                                           "total_usec"} and
+          isinstance(doc["age_ms"], int), f"{doc}")
+    # Prometheus, parsed, for the group alone and within the job's.
+    for args in (("stat", "--prometheus", a),
+                 ("stat", "--prometheus", j.pid)):
+        fams = prom(*args)
+        lab = {"pid": str(j.pid), "group": a}
+        check(sample(fams, "memgroup_pressure_stall_seconds",
+                     "memgroup_pressure_stall_seconds_total", kind="some",
+                     **lab) >= 0.9, f"{args} some")
+        check(sample(fams, "memgroup_pressure_stall_seconds",
+                     "memgroup_pressure_stall_seconds_total", kind="full",
+                     **lab) >= 0, f"{args} full")
+        check(sample(fams, "memgroup_stat_bytes", "memgroup_stat_bytes",
+                     key="heap", **lab) >= 2 * MIB, f"{args} heap")
+        check(sample(fams, "memgroup_failcnt", "memgroup_failcnt_total",
+                     **lab) >= 1, f"{args} failcnt")
+        check(sample(fams, "memgroup_oom_wait_seconds",
+                     "memgroup_oom_wait_seconds_total", **lab) >= 0.9,
+              f"{args} oom wait")
+        check(sample(fams, "memgroup_figures_age_seconds",
+                     "memgroup_figures_age_seconds", **lab) >= 0, "age")
+        keys = {x.labels["key"] for x in fams["memgroup_stat_bytes"].samples
+                if x.labels["group"] == a}
+        check(keys == {"heap", "mmap", "explicit", "stock", "stock_bound",
+                       "reclaimed"}, f"{keys}")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, "job")
+
+
+def case_member_group_fresh():
+    j, m = groups_job()
+    a = f"{m}:/tenant/a"
+    # Each allocation is seen by the stat right after it: the member
+    # republishes on the request (without it the figures lag by up to
+    # 100 ms, longer than a stat takes).
+    for k in range(1, 6):
+        before = int(group_kv(a)["current"])
+        send(j, "alloc a 1", "^alloc a ok$", count=k)
+        s = group_kv(a)
+        check(s["refreshed"] == "1" and int(s["current"]) >= before + MIB,
+              f"allocation {k}: {before} -> {s}")
+        check(0 <= int(s["age_ms"]) < 5000, f"{s}")
+    # --no-refresh: what was published, with its age.
+    s = kv(mg_ok("stat", "--no-refresh", a))
+    check(s["refreshed"] == "0" and 0 <= int(s["age_ms"]) < 5000, f"{s}")
+    # set then stat at once: the new limit.
+    mg_ok("set", a, "max=40M")
+    check(group_kv(a)["max"] == str(40 * MIB), "max after set")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, "job")
+    # A member without a control agent: no refresh, said on stderr; the
+    # figures of its last C ABI call, their age growing.
+    # (`memgroup run` sets MEMGROUP_CONTROL=1; env sets it back to 0.)
+    j, m = groups_job(prefix=("env", "MEMGROUP_CONTROL=0"))
+    a = f"{m}:/tenant/a"
+    time.sleep(0.4)
+    r = mg("stat", a)
+    s = kv(r.stdout)
+    check(r.returncode == 0 and "no fresh figures" in r.stderr and
+          "no control agent" in r.stderr, f"{r}")
+    check(s["refreshed"] == "0" and int(s["age_ms"]) >= 300, f"{s}")
+    r = mg("events", a)
+    check(r.returncode == 0 and "no fresh figures" in r.stderr and
+          kv(r.stdout)["max"] == "0", f"{r}")
+    j.p.stdin.close()
     check(j.p.wait(timeout=20) == 0, "job")
 
 

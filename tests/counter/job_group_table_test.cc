@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/sys.h"
 #include "counter/job_reader.h"
 
 namespace memgroup::internal {
@@ -103,6 +104,111 @@ TEST_F(JobGroupTableTest, ClaimUpdateReadAndFree) {
   s = Read(&g);
   ASSERT_EQ(s.groups, 1u);
   EXPECT_STREQ(g[0].path, "/tenant/b");
+}
+
+TEST_F(JobGroupTableTest, StatPressureFailcntAndTimeRoundTrip) {
+  const pid_t me = getpid();
+  JobGroupFigures f = Fig(10);
+  f.failcnt = 3;
+  for (uint32_t k = 0; k < kJobGroupStats; ++k) f.stat[k] = 1000 + k;
+  for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
+    f.pressure_avg[k] = 100 * k + 7;
+  }
+  f.pressure_total_us[0] = 123456;
+  f.pressure_total_us[1] = 654321;
+  f.published_ns = 1;  // ignored: the table stamps its own time
+  const int64_t before = MonotonicNanos();
+  const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 1, "/a", f);
+  ASSERT_NE(a, kNoMember);
+  std::vector<JobGroupSnapshot> g;
+  Read(&g);
+  ASSERT_EQ(g.size(), 1u);
+  const JobGroupFigures& r = g[0].figures;
+  EXPECT_EQ(r.failcnt, 3);
+  for (uint32_t k = 0; k < kJobGroupStats; ++k) {
+    EXPECT_EQ(r.stat[k], 1000 + static_cast<int64_t>(k)) << k;
+  }
+  for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
+    EXPECT_EQ(r.pressure_avg[k], 100 * k + 7) << k;
+  }
+  EXPECT_EQ(r.pressure_total_us[0], 123456u);
+  EXPECT_EQ(r.pressure_total_us[1], 654321u);
+  const int64_t claimed_at = r.published_ns;
+  EXPECT_GE(claimed_at, before);
+  EXPECT_LE(claimed_at, MonotonicNanos());
+  // An update rewrites every new field and the time.
+  f.failcnt = 4;
+  f.stat[kGroupStatHeap] = -1;
+  f.pressure_avg[5] = 10000;
+  f.pressure_total_us[1] = 1;
+  JobGroupUpdate(view_, a, f);
+  Read(&g);
+  EXPECT_EQ(g[0].figures.failcnt, 4);
+  EXPECT_EQ(g[0].figures.stat[kGroupStatHeap], -1);
+  EXPECT_EQ(g[0].figures.pressure_avg[5], 10000u);
+  EXPECT_EQ(g[0].figures.pressure_total_us[1], 1u);
+  EXPECT_GE(g[0].figures.published_ns, claimed_at);
+  // The new fields are under the sequence lock too: a publication in
+  // progress hides the whole entry.
+  JobGroupEntryAt(view_, a)->seq.fetch_add(1, std::memory_order_relaxed);
+  JobSnapshot s = Read(&g);
+  EXPECT_EQ(s.groups, 0u);
+  EXPECT_EQ(s.groups_skipped, 1u);
+}
+
+TEST_F(JobGroupTableTest, ARefreshRequestIsPostedAndAnswered) {
+  const pid_t me = getpid();
+  const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 9, "/a", Fig(1));
+  ASSERT_NE(a, kNoMember);
+  JobGroupRequest post;
+  post.mask = kGroupRefresh;
+  const uint32_t seq =
+      JobGroupPost(view_, a, me, 77, 9, post, view_.member(slot_));
+  ASSERT_NE(seq, 0u);
+  JobGroupRequest req;
+  ASSERT_TRUE(JobGroupPending(view_, a, &req));
+  EXPECT_EQ(req.mask, kGroupRefresh);  // within kGroupRequestAll
+  JobGroupUpdate(view_, a, Fig(2));
+  JobGroupAnswer(view_, a, req.seq, 0, 0, 0);
+  int32_t err = -1;
+  int64_t reclaimed = -1, purged = -1;
+  ASSERT_TRUE(JobGroupAnswered(view_, a, seq, &err, &reclaimed, &purged));
+  EXPECT_EQ(err, 0);
+  std::vector<JobGroupSnapshot> g;
+  Read(&g);
+  EXPECT_EQ(g[0].figures.current, 2);
+}
+
+TEST_F(JobGroupTableTest, ReadingOneGroupAgainChecksItIsTheSameClaim) {
+  const pid_t me = getpid();
+  const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 9, "/a", Fig(1));
+  ASSERT_NE(a, kNoMember);
+  std::vector<JobGroupSnapshot> g;
+  Read(&g);
+  ASSERT_EQ(g.size(), 1u);
+  const JobGroupSnapshot was = g[0];
+  JobGroupUpdate(view_, a, Fig(5));
+  JobGroupSnapshot now;
+  ASSERT_TRUE(JobReadGroupAgain(view_, was, &now));
+  EXPECT_EQ(now.figures.current, 5);
+  EXPECT_STREQ(now.path, "/a");
+  EXPECT_GE(now.read_ns, now.figures.published_ns);
+  // Torn figures: not taken.
+  JobGroupEntryAt(view_, a)->seq.fetch_add(1, std::memory_order_relaxed);
+  EXPECT_FALSE(JobReadGroupAgain(view_, was, &now));
+  JobGroupEntryAt(view_, a)->seq.fetch_add(1, std::memory_order_relaxed);
+  EXPECT_TRUE(JobReadGroupAgain(view_, was, &now));
+  // An index beyond the view's table, or another claim of the entry.
+  JobGroupSnapshot bad = was;
+  bad.entry = view_.group_entries;
+  EXPECT_FALSE(JobReadGroupAgain(view_, bad, &now));
+  ASSERT_TRUE(JobGroupFree(view_, a, me, 77));
+  EXPECT_FALSE(JobReadGroupAgain(view_, was, &now));
+  ASSERT_EQ(JobGroupClaim(view_, slot_, me, 77, 10, "/a", Fig(1)), a);
+  EXPECT_FALSE(JobReadGroupAgain(view_, was, &now));  // another group id
+  ASSERT_TRUE(JobGroupFree(view_, a, me, 77));
+  ASSERT_EQ(JobGroupClaim(view_, slot_, me, 77, 9, "/b", Fig(1)), a);
+  EXPECT_FALSE(JobReadGroupAgain(view_, was, &now));  // another path
 }
 
 TEST_F(JobGroupTableTest, TableFullAndBadPathsAreRefused) {

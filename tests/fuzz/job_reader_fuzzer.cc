@@ -18,7 +18,9 @@
 // and start time); groups + skipped <= entries; the text, JSON and
 // Prometheus outputs (of the job with its groups, and of each group alone)
 // hold no control character but their newlines, the text is `key value`
-// lines, and JSON strings and brackets balance.
+// lines, and JSON strings and brackets balance; every Prometheus sample's
+// value is a number (or +Inf); a group's text echoes its failcnt, stat
+// figures and pressure totals as read, and its age is -1 or not negative.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -108,6 +110,35 @@ bool JsonBalanced(const std::string& s) {
     if (depth < 0) return false;
   }
   return !in_string && depth == 0;
+}
+
+// Every sample line of a Prometheus text ends in a number: -?D+(.D+)? or
+// +Inf (the value follows the line's last space; values have none).
+bool PromValuesNumeric(const std::string& s) {
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\n', start);
+    if (end == std::string::npos) return false;
+    const std::string line = s.substr(start, end - start);
+    start = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    if (space == std::string::npos) return false;
+    const std::string v = line.substr(space + 1);
+    if (v == "+Inf") continue;
+    size_t i = v.size() > 0 && v[0] == '-' ? 1 : 0;
+    size_t digits = 0;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++digits;
+    if (digits == 0) return false;
+    if (i < v.size() && v[i] == '.') {
+      ++i;
+      size_t frac = 0;
+      while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++frac;
+      if (frac == 0) return false;
+    }
+    if (i != v.size()) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -214,6 +245,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       gs.path = groups[i].path;
       gs.command = st.members.empty() ? "" : st.members[0].command;
       gs.figures = groups[i].figures;
+      gs.age_ms = memgroup::internal::cli::GroupAgeMs(
+          gs.figures.published_ns, int64_t{1'000'000'000'000});
+      FUZZ_CHECK(gs.age_ms >= -1, "age");
       st.groups.push_back(gs);
       st.groups_unpublished += gs.figures.unpublished;
     }
@@ -232,7 +266,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string j = memgroup::internal::cli::FormatStatJson(st);
     FUZZ_CHECK(NoControlsButNewlines(j) && JsonBalanced(j), "json " + Escaped(j));
     const std::string p = memgroup::internal::cli::FormatStatPrometheus({st});
-    FUZZ_CHECK(NoControlsButNewlines(p), "prometheus " + Escaped(p));
+    FUZZ_CHECK(NoControlsButNewlines(p) && PromValuesNumeric(p),
+               "prometheus " + Escaped(p));
     // Each group alone (`stat PID:/a/b`).
     for (const auto& gs : st.groups) {
       memgroup::internal::cli::JobStatus one;
@@ -244,12 +279,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(NoControlsButNewlines(gt) && gt.find("\ngroup ") !=
                                                   std::string::npos,
                  "group text " + Escaped(gt));
+      const auto& f = gs.figures;
+      const std::string echoed[] = {
+          "\nfailcnt " + std::to_string(f.failcnt) + "\n",
+          "\nstat.heap " + std::to_string(f.stat[0]) + "\n",
+          "\nstat.fault_injected " +
+              std::to_string(f.stat[memgroup::internal::kJobGroupStats - 1]) +
+              "\n",
+          " total=" + std::to_string(f.pressure_total_us[0]) + "\n",
+          " total=" + std::to_string(f.pressure_total_us[1]) + "\n",
+          "\nage_ms " + std::to_string(gs.age_ms) + "\n"};
+      for (const std::string& e : echoed) {
+        FUZZ_CHECK(gt.find(e) != std::string::npos,
+                   "group text lacks " + Escaped(e) + ": " + Escaped(gt));
+      }
       const std::string gj = memgroup::internal::cli::FormatStatJson(one);
       FUZZ_CHECK(NoControlsButNewlines(gj) && JsonBalanced(gj),
                  "group json " + Escaped(gj));
       const std::string gp =
           memgroup::internal::cli::FormatStatPrometheus({one});
-      FUZZ_CHECK(NoControlsButNewlines(gp), "group prometheus " + Escaped(gp));
+      FUZZ_CHECK(NoControlsButNewlines(gp) && PromValuesNumeric(gp),
+                 "group prometheus " + Escaped(gp));
     }
   }
   free(block);
