@@ -28,6 +28,7 @@
 #include "engine/arena_pool.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/free_pages.h"
 #include "engine/front_cache_internal.h"
 #include "engine/group_arena.h"
 #include "engine/mimalloc_engine.h"
@@ -290,8 +291,15 @@ bool RetireGroup(uint32_t group) {
   DropThreadTcacheOf(group);
   // Empty slabs its bins kept (a free that raced with the destroy's
   // SetGroupRetired): their charge would keep it from reading 0.
+  // So are free pages a free that raced with the destroy kept: the arena's
+  // dirty pages go back with their charge.
   if (BeginGroupUse(group)) {
     slab::ReleaseEmpty(group);
+    if (FreePagesOf(group) != 0) {
+      const uint32_t ind = ArenaOf(group);
+      if (ind != 0) (void)ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+      (void)ReturnFreePages(group);
+    }
     EndGroupUse(group);
   }
   // A zombie with nothing charged and no thread bound to it or below it:
