@@ -44,14 +44,15 @@ void* AllocInGroup(uint32_t group, size_t size, size_t align, bool zero,
   }
   int saved = errno;
   const int64_t charge = ChargeOfRequest(usable, align);
-  // The decay of free pages (a coarse clock read and a compare, once per
-  // slow allocation; engine.h, DecayFreePages).
-  (void)engine::DecayFreePages();
+  // The decay of free pages while some are kept (a coarse clock read and a
+  // compare, once per slow allocation; engine.h, DecayFreePages).
+  if (engine::FreePagesPending()) (void)engine::DecayFreePages();
   // A large block takes the charge of the group's free pages first (the
   // arena serves it from them: engine/free_pages.h) and charges the rest.
   // With nothing left to charge, the call still draws for fault injection.
-  const int64_t taken =
-      charge == 0 ? 0 : engine::TakeFreePages(group, charge);
+  const int64_t taken = charge == 0 || !engine::FreePagesPending()
+                            ? 0
+                            : engine::TakeFreePages(group, charge);
   if (charge == taken ? FaultInjectedFor(group)
                       : ChargeSlow(group, charge - taken, ChargeKind::kHeap) !=
                             ChargeResult::kOk) {
@@ -118,7 +119,9 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
   }
   // From the arena: the group's free pages (engine/free_pages.h) cover
   // what they can, and that much of the stock's charge goes back to it.
-  const int64_t taken = engine::TakeFreePages(t.group, charge);
+  const int64_t taken = engine::FreePagesPending()
+                            ? engine::TakeFreePages(t.group, charge)
+                            : 0;
   if (taken != 0 &&
       !GlobalRegistry().stocks().RefillPrimary(ts, t.group, taken)) {
     Uncharge(t.group, taken);
@@ -189,10 +192,12 @@ void FreeMiss(void* p) {
   // A large block going back to its arena: its charge stays as the group's
   // free pages (engine/free_pages.h), kept before the free so that the
   // arena's dirty-page check the free may run counts it.
-  (void)engine::DecayFreePages();
-  if (engine::KeepFreePages(owner, static_cast<int64_t>(usable))) {
-    engine::Free(p, owner);
-    return;
+  if (engine::KeepsFreePages()) {
+    if (engine::FreePagesPending()) (void)engine::DecayFreePages();
+    if (engine::KeepFreePages(owner, static_cast<int64_t>(usable))) {
+      engine::Free(p, owner);
+      return;
+    }
   }
   engine::Free(p, owner);
   if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(

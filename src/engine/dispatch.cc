@@ -364,6 +364,8 @@ void DecayGroup(uint32_t group) {
 }  // namespace
 
 bool DecayFreePages() {
+  // No clock read while no group keeps free pages.
+  if (!FreePagesPending()) return false;
   return DecayDue(CoarseMonotonicMillis(), DecayGroup);
 }
 

@@ -1,7 +1,8 @@
 // Implements free_pages.h: the per-group count of charged free pages, its
 // decay stamps, the decay scan and the calling thread's "took" flag.
 //
-// SYNCHRONIZATION: every word is an independent relaxed atomic. The counts
+// SYNCHRONIZATION: every word is an independent relaxed atomic, but for
+// the Dekker pair of g_free_pages_pending (see there). The counts
 // carry no data (the pages they stand for are jemalloc's, ordered by
 // jemalloc's own locks); the read-modify-writes keep each count exact, and
 // the uncharge of what a count gave up goes through the charger, which
@@ -31,12 +32,28 @@ MG_TABLE constinit std::atomic<int64_t> g_last_ms[kMaxGroups];
 // GroupBins::retired; a keep that races with the destroy is returned by
 // RetireGroup's purge (engine_init.cc).
 MG_TABLE constinit std::atomic<bool> g_retired[kMaxGroups];
-// One past the highest group that ever kept pages: the scan's end. Relaxed
-// (a max; a scan that misses a group just raised finds it next tick).
+// One past the highest group that ever kept pages: the scan's end. The
+// keep's raise and the scan's read are seq_cst, part of the Dekker pair of
+// g_free_pages_pending (a scan that the keep's flag read precedes sees the
+// new end).
 constinit std::atomic<uint32_t> g_end{0};
 // Set by TakeFreePages when it took something, cleared by TookFreePages.
 // The calling thread's own.
 MG_TLS bool t_took = false;
+
+}  // namespace
+
+// Whether some group may hold free pages: set by a keep, cleared by a scan
+// that found none; spares the slow paths a take and DecayFreePages its
+// clock read while nothing is kept. A keep's count increment and its read
+// of the flag, and the scan's clearing and its reads of the counts, are
+// seq_cst (a Dekker pair): either the keep reads the cleared flag and sets
+// it, or the scan reads the incremented count. The other accesses are
+// relaxed.
+constinit std::atomic<bool> g_free_pages_pending{false};
+
+namespace {
+
 // The next scan's time. Relaxed: a compare-and-swap picks one scanner per
 // tick; nothing is published with it.
 constinit std::atomic<int64_t> g_next_scan_ms{0};
@@ -49,14 +66,24 @@ bool KeepFreePages(uint32_t group, int64_t bytes) {
   if (g_retired[group].load(std::memory_order_relaxed)) return false;
   // Relaxed: see SYNCHRONIZATION.
   g_last_ms[group].store(CoarseMonotonicMillis(), std::memory_order_relaxed);
-  g_free[group].fetch_add(bytes, std::memory_order_relaxed);
-  // Relaxed: see g_end.
+  // seq_cst: the Dekker pair of g_free_pages_pending.
+  g_free[group].fetch_add(bytes, std::memory_order_seq_cst);
+  // Relaxed load, seq_cst CAS: see g_end.
   uint32_t end = g_end.load(std::memory_order_relaxed);
-  while (end <= group && !g_end.compare_exchange_weak(
-                             end, group + 1, std::memory_order_relaxed)) {
+  while (end <= group &&
+         !g_end.compare_exchange_weak(end, group + 1,
+                                      std::memory_order_seq_cst,
+                                      std::memory_order_relaxed)) {
+  }
+  // seq_cst load: see g_free_pages_pending (read first: the line stays
+  // shared while set). Relaxed store: any later scan reads it.
+  if (!g_free_pages_pending.load(std::memory_order_seq_cst)) {
+    g_free_pages_pending.store(true, std::memory_order_relaxed);
   }
   return true;
 }
+
+
 
 int64_t TakeFreePages(uint32_t group, int64_t bytes) {
   if (group >= kMaxGroups || bytes <= 0) return 0;
@@ -135,11 +162,14 @@ bool DecayDue(int64_t now_ms, void (*due)(uint32_t group)) {
     return true;  // Another thread scans this tick.
   }
   bool pending = false;
-  // Relaxed: see g_end.
-  const uint32_t end = g_end.load(std::memory_order_relaxed);
+  // seq_cst: see g_free_pages_pending. Cleared before the scan: a keep
+  // during it sets it again, and the scan sets it for the counts it leaves.
+  g_free_pages_pending.store(false, std::memory_order_seq_cst);
+  // seq_cst: see g_end.
+  const uint32_t end = g_end.load(std::memory_order_seq_cst);
   for (uint32_t g = 0; g < end; ++g) {
-    // Relaxed: see SYNCHRONIZATION.
-    if (g_free[g].load(std::memory_order_relaxed) <= 0) continue;
+    // seq_cst: the Dekker pair of g_free_pages_pending.
+    if (g_free[g].load(std::memory_order_seq_cst) <= 0) continue;
     if (now_ms - g_last_ms[g].load(std::memory_order_relaxed) < kDecayMs) {
       pending = true;
       continue;
@@ -147,6 +177,8 @@ bool DecayDue(int64_t now_ms, void (*due)(uint32_t group)) {
     due(g);
     if (g_free[g].load(std::memory_order_relaxed) > 0) pending = true;
   }
+  // Relaxed: see g_free_pages_pending.
+  if (pending) g_free_pages_pending.store(true, std::memory_order_relaxed);
   return pending;
 }
 

@@ -30,7 +30,11 @@
 #ifndef MEMGROUP_SRC_ENGINE_FREE_PAGES_H_
 #define MEMGROUP_SRC_ENGINE_FREE_PAGES_H_
 
+#include <atomic>
 #include <cstdint>
+
+#include "base/macros.h"
+#include "engine/mimalloc_engine.h"
 
 namespace memgroup::internal::engine {
 
@@ -44,6 +48,10 @@ inline constexpr int64_t kDecayMs = 3000;
 // kDecayMs + kDecayTickMs after the last use, given a slow path or the
 // control agent to drive it).
 inline constexpr int64_t kDecayTickMs = 1000;
+
+// Whether this engine keeps free pages (the jemalloc engine): without, a
+// large free skips KeepFreePages. Inline. Allocates: never.
+MG_ALWAYS_INLINE bool KeepsFreePages() { return !UsesMimalloc(); }
 
 // Keeps the charge of `bytes` of pages `group`'s arena just took back as
 // the group's free pages. False (nothing kept: the caller uncharges) with
@@ -79,6 +87,16 @@ int64_t ReturnedPagesOf(uint32_t group);
 // A destroyed group keeps no free pages (true) until its slot holds a new
 // group (false). Allocates: never.
 void SetFreePagesRetired(uint32_t group, bool retired);
+
+// Whether some group may hold free pages (false: nothing to take, and the
+// decay has nothing to do; set by every keep, cleared by a scan that leaves
+// none). Inline: the slow paths of large blocks test it before any call.
+// Allocates: never.
+MG_HIDDEN extern constinit std::atomic<bool> g_free_pages_pending;
+MG_ALWAYS_INLINE bool FreePagesPending() {
+  // Relaxed: a hint (free_pages.cc, g_free_pages_pending).
+  return g_free_pages_pending.load(std::memory_order_relaxed);
+}
 
 // The decay scan, at most once per kDecayTickMs (`now_ms`: the coarse
 // clock): calls due(g) for every group whose free pages were idle for

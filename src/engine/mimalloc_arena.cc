@@ -206,7 +206,6 @@ void* SlabAlloc(uint32_t group) {
 }
 
 void ReturnBlockPages(void* block, size_t bytes) {
-  if (bytes < kReturnPagesFrom) return;
   // mimalloc links a free block through its first word: the page holding
   // it stays, so that the free does not fault it back in.
   const uintptr_t start =

@@ -127,8 +127,10 @@ void FreeLarge(void* p, uint32_t owner) {
   Count(owner, -1, -static_cast<int64_t>(usable));
   TsanFreed();
   // Its pages go back to the OS with its charge (mimalloc_engine.h).
-  ReturnBlockPages(static_cast<char*>(p) - kLargeHeader,
-                   usable + kLargeHeader);
+  if (usable >= kReturnLargeFrom) {
+    ReturnBlockPages(static_cast<char*>(p) - kLargeHeader,
+                     usable + kLargeHeader);
+  }
   g_api.free(static_cast<char*>(p) - kLargeHeader);
 }
 
