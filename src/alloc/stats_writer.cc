@@ -51,8 +51,11 @@ void WriteEngineStats(int fd, uint32_t group) {
 
 int64_t EngineHeapBytes(uint32_t group) {
   EngineGroupStats s;
-  return engine::GroupStats(group, &s) ? static_cast<int64_t>(s.allocated_bytes)
-                                       : 0;
+  // Live blocks, and the free pages the engine keeps charged for the group
+  // (engine/free_pages.h): the heap's part of `current`.
+  return engine::GroupStats(group, &s)
+             ? static_cast<int64_t>(s.allocated_bytes + s.free_bytes)
+             : 0;
 }
 
 namespace {
