@@ -339,7 +339,11 @@ void ReleaseGroup(uint32_t group) {
   // arena's free pages.
   Purge(group);
   if (!UsesMimalloc()) DropThreadTcacheOf(group);
-  if (RetireGroup(group)) return;
+  if (RetireGroup(group)) {
+    // Nothing of it is left: the slot's next group keeps free pages.
+    SetFreePagesRetired(group, false);
+    return;
+  }
   SpinLockHolder holder(&g_engine_lock);
   PushPendingLocked(group);
 }
@@ -362,6 +366,7 @@ uint32_t RetirePending(uint32_t budget) {
     budget -= n;
     for (uint32_t i = 0; i < n; ++i) {
       if (RetireGroup(batch[i])) {
+        SetFreePagesRetired(batch[i], false);  // As in ReleaseGroup.
         ++retired;
         continue;
       }

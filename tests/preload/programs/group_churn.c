@@ -74,7 +74,13 @@ int main(void) {
           return 1;
         }
         for (int k = 0; k < NSIZES; ++k) free(blocks[w][k]);
-        MG_EXPECT(current(live[w], 1, &bytes) == 0 && bytes == kept);
+        MG_EXPECT(current(live[w], 1, &bytes) == 0);
+        if (bytes != kept) {
+          fprintf(stderr, "round %d group %d reads %lld after its frees,"
+                  " expected %lld\n", r, i - WINDOW, (long long)bytes,
+                  (long long)kept);
+          return 1;
+        }
         int64_t released = 0;
         MG_EXPECT(reclaim(live[w], INT64_MAX / 2, &released) == 0 &&
                   released == kept);
