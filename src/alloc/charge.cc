@@ -32,8 +32,15 @@ void UnchargeEnginePages(uint32_t group, int64_t bytes) {
   Uncharge(group, bytes);
 }
 
-constexpr engine::PageCharger kPageCharger{ChargeEnginePages,
-                                           UnchargeEnginePages};
+// On the counter only: no stock, reclaim or OOM policy, and a refusal is
+// not counted (RetryCharge).
+bool TryChargeEnginePages(uint32_t group, int64_t bytes) {
+  uint32_t failed = 0;
+  return RetryCharge(group, bytes, &failed) == ChargeResult::kOk;
+}
+
+constexpr engine::PageCharger kPageCharger{
+    ChargeEnginePages, UnchargeEnginePages, TryChargeEnginePages};
 
 // The groups one pass of a page reclaim collects (the registry lock is held
 // while collecting, not while purging).

@@ -21,6 +21,7 @@
 #include "base/macros.h"
 #include "base/sys.h"
 #include "engine/engine.h"
+#include "engine/free_pages.h"
 #include "group/charger.h"
 #include "group/job_groups.h"
 #include "group/job_member.h"
@@ -36,6 +37,8 @@ constinit std::atomic<bool> g_agent_started{false};
 // waited on with a futex, the enclosing levels' are looked at each time
 // this interval passes.
 constexpr int64_t kOuterPollNs = 200'000'000;
+// The agent wakes at least this often to run the decay of free pages.
+constexpr int64_t kDecayPollNs = engine::kDecayTickMs * 1'000'000;
 
 // The groups PurgeEngine visits; only the agent thread uses it (one agent
 // per process).
@@ -97,9 +100,14 @@ void* AgentMain(void*) {
   // are some. A group request wakes the agent without changing its word.
   bool fresh = PublishGroups();
   for (;;) {
-    const int64_t timeout = fresh             ? kPublishIntervalNs
-                            : levels > 1      ? kOuterPollNs
-                                              : -1;
+    // The decay of free pages (engine.h, DecayFreePages): the agent drives
+    // it, at least once per tick, so that an idle member's free pages go
+    // back too.
+    (void)engine::DecayFreePages();
+    int64_t timeout = fresh             ? kPublishIntervalNs
+                      : levels > 1      ? kOuterPollNs
+                                        : -1;
+    if (timeout < 0 || timeout > kDecayPollNs) timeout = kDecayPollNs;
     uint32_t seq = 0;
     int64_t bytes = 0;
     if (JobAgentWait(slots[0], seen[0], timeout, &seq, &bytes)) {

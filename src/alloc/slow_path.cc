@@ -16,12 +16,22 @@
 #include "alloc/init.h"
 #include "alloc/thread.h"
 #include "base/check.h"
+#include "engine/free_pages.h"
 #include "group/charger.h"
 
 namespace memgroup::internal::alloc {
 namespace {
 
 constinit std::atomic<uint64_t> g_foreign_frees{0};
+
+// Gives `taken` (engine::TakeFreePages) back when the block is not made:
+// to the group's free pages, or uncharged when they cannot keep it or are
+// gone (`purged`: a refused charge's reclaim purged the group's arena).
+void ReturnFreeCharge(uint32_t group, int64_t taken, bool purged) {
+  if (taken > 0 && (purged || !engine::KeepFreePages(group, taken))) {
+    Uncharge(group, taken);
+  }
+}
 
 // Charges the block (GuardedUsable(size, align), 0: refused; a slab
 // region charges nothing itself, its slab is charged by the engine) to
@@ -34,9 +44,21 @@ void* AllocInGroup(uint32_t group, size_t size, size_t align, bool zero,
   }
   int saved = errno;
   const int64_t charge = ChargeOfRequest(usable, align);
-  if (charge == 0 ? FaultInjectedFor(group)
-                  : ChargeSlow(group, charge, ChargeKind::kHeap) !=
-                        ChargeResult::kOk) {
+  // The decay of free pages while some are kept (a coarse clock read and a
+  // compare, once per slow allocation; engine.h, DecayFreePages).
+  if (engine::FreePagesPending()) (void)engine::DecayFreePages();
+  // A large block takes the charge of the group's free pages first (the
+  // arena serves it from them: engine/free_pages.h) and charges the rest.
+  // With nothing left to charge, the call still draws for fault injection.
+  const int64_t taken = charge == 0 || !engine::FreePagesPending()
+                            ? 0
+                            : engine::TakeFreePages(group, charge);
+  if (charge == taken ? FaultInjectedFor(group)
+                      : ChargeSlow(group, charge - taken, ChargeKind::kHeap) !=
+                            ChargeResult::kOk) {
+    // Refused after a reclaim that purged the group's arena (the free pages
+    // taken are gone), or an injected failure (they stay).
+    ReturnFreeCharge(group, taken, charge != taken);
     errno = ENOMEM;
     return nullptr;
   }
@@ -95,6 +117,15 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
       }
     }
   }
+  // From the arena: the group's free pages (engine/free_pages.h) cover
+  // what they can, and that much of the stock's charge goes back to it.
+  const int64_t taken = engine::FreePagesPending()
+                            ? engine::TakeFreePages(t.group, charge)
+                            : 0;
+  if (taken != 0 &&
+      !GlobalRegistry().stocks().RefillPrimary(ts, t.group, taken)) {
+    Uncharge(t.group, taken);
+  }
   void* p = engine::Alloc(t.group, size, align, zero, usable);
   if (MG_LIKELY(p != nullptr)) return p;
   UnchargeSlow(t.group, charge);
@@ -152,10 +183,23 @@ void FreeMiss(void* p) {
     }
     return;
   }
+  if (cls != 0 && cls < engine::kFrontFirstLarge) {
+    // A slab region returns nothing: its slab's charge goes when the slab
+    // goes back to the arena (engine::Free may do that, page_charge.h).
+    engine::Free(p, owner);
+    return;
+  }
+  // A large block going back to its arena: its charge stays as the group's
+  // free pages (engine/free_pages.h), kept before the free so that the
+  // arena's dirty-page check the free may run counts it.
+  if (engine::KeepsFreePages()) {
+    if (engine::FreePagesPending()) (void)engine::DecayFreePages();
+    if (engine::KeepFreePages(owner, static_cast<int64_t>(usable))) {
+      engine::Free(p, owner);
+      return;
+    }
+  }
   engine::Free(p, owner);
-  // A slab region returns nothing: its slab's charge goes when the slab
-  // goes back to the arena (engine::Free may do that, page_charge.h).
-  if (cls != 0 && cls < engine::kFrontFirstLarge) return;
   if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(
                                      ts, owner, static_cast<int64_t>(usable)))) {
     return;

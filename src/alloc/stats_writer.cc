@@ -31,6 +31,11 @@ void WriteEngineStats(int fd, uint32_t group) {
            static_cast<unsigned long long>(s.resident_bytes),
            static_cast<unsigned long long>(s.retained_bytes),
            static_cast<unsigned long long>(s.metadata_bytes));
+  // Free pages the engine keeps for the group (charged) and those decay,
+  // reclaim and purges returned to the OS (engine/free_pages.h).
+  RawPrint(fd, "stat.engine_free %llu\nstat.engine_returned %llu\n",
+           static_cast<unsigned long long>(s.free_bytes),
+           static_cast<unsigned long long>(s.returned_bytes));
   RawPrint(fd, "stat.allocs %llu\nstat.frees %llu\n",
            static_cast<unsigned long long>(s.nmalloc),
            static_cast<unsigned long long>(s.ndalloc));
@@ -46,8 +51,11 @@ void WriteEngineStats(int fd, uint32_t group) {
 
 int64_t EngineHeapBytes(uint32_t group) {
   EngineGroupStats s;
-  return engine::GroupStats(group, &s) ? static_cast<int64_t>(s.allocated_bytes)
-                                       : 0;
+  // Live blocks, and the free pages the engine keeps charged for the group
+  // (engine/free_pages.h): the heap's part of `current`.
+  return engine::GroupStats(group, &s)
+             ? static_cast<int64_t>(s.allocated_bytes + s.free_bytes)
+             : 0;
 }
 
 namespace {

@@ -16,8 +16,8 @@ namespace memgroup::internal::alloc {
 // metadata, allocs, frees and the size-class histogram).
 void WriteEngineStats(int fd, uint32_t group);
 
-// The engine's allocated (live-block) bytes of one group: stat.heap's
-// addend (group layer's SetHeapBytesHook).
+// The engine's allocated (live-block) bytes of one group and its charged
+// free pages: stat.heap's addend (group layer's SetHeapBytesHook).
 int64_t EngineHeapBytes(uint32_t group);
 
 // Every live group's stats block, separated by blank lines.

@@ -142,6 +142,12 @@ int64_t MonotonicNanos() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+int64_t CoarseMonotonicMillis() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 void SleepNanos(int64_t ns) {
   if (ns <= 0) return;
   struct timespec req{static_cast<time_t>(ns / 1000000000),

@@ -59,6 +59,11 @@ bool SysMembarrierGlobal();
 // Monotonic clock in nanoseconds (vDSO clock_gettime; does not allocate).
 int64_t MonotonicNanos();
 
+// The coarse monotonic clock in milliseconds (CLOCK_MONOTONIC_COARSE: the
+// last tick's time, 1-4 ms resolution, read from the vDSO without a
+// syscall). For timers of slow paths. Does not allocate.
+int64_t CoarseMonotonicMillis();
+
 // Sleeps for `ns` nanoseconds (nanosleep, restarts on EINTR).
 void SleepNanos(int64_t ns);
 

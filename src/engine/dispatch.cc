@@ -1,5 +1,6 @@
 // Binding and dispatch: BindThread, Alloc, Free, Realloc, ResizeInPlace and
-// the size queries (UsableSize, GoodSize, OwnerOf), and Purge. Each request
+// the size queries (UsableSize, GoodSize, OwnerOf), Purge and the decay of
+// free pages (DecayFreePages, free_pages.h). Each request
 // goes to the thread's front cache when it is for the bound group, to the
 // other-group cache (other_cache.h) or the group's slabs for another group's
 // small blocks, and to jemalloc for large ones: through thread.arena and the
@@ -20,8 +21,10 @@
 #include "base/check.h"
 #include "base/limits.h"
 #include "base/macros.h"
+#include "base/sys.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/free_pages.h"
 #include "engine/front_cache_internal.h"
 #include "engine/jemalloc_private.h"
 #include "engine/mimalloc_engine.h"
@@ -175,13 +178,18 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
                        AlignFlags(align) | (zero ? MALLOCX_ZERO : 0));
     }
     if (MG_LIKELY(p != nullptr && owner_table::OwnerOf(p) == group)) {
+      if (cls == 0) NoteLargeAlloc(group);
       return Published(p, group, cls);
     }
     // Nothing, or a block of another arena (jemalloc's own reentrant
     // threads ignore thread.arena): ask the group's arena explicitly.
     if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
   }
-  return Published(AllocOther(group, size, align, zero), group, cls);
+  void* p = AllocOther(group, size, align, zero);
+  // Above the front cache's classes: warm_large.h's check when the block's
+  // charge came from the group's free pages.
+  if (cls == 0 && p != nullptr) NoteLargeAlloc(group);
+  return Published(p, group, cls);
 }
 
 void Free(void* p, uint32_t owner) {
@@ -313,6 +321,7 @@ uint32_t OwnerOf(const void* p) { return owner_table::OwnerOf(p); }
 
 void SetGroupRetired(uint32_t group, bool retired) {
   slab::SetRetired(group, retired);
+  SetFreePagesRetired(group, retired);
 }
 
 namespace {
@@ -336,9 +345,32 @@ void PurgeInUse(uint32_t group) {
   }
   FlushThreadTcacheOf(group);
   ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+  // The arena's dirty pages are gone: their charge too (free_pages.h).
+  (void)ReturnFreePages(group);
+}
+
+// The decay of a group whose free pages were idle (free_pages.h): its empty
+// slabs and its arena's dirty pages go back to the OS, and their charge.
+// Not the caches of the calling thread: it may be busy with the group's
+// small blocks.
+void DecayGroup(uint32_t group) {
+  if (!BeginGroupUse(group)) return;
+  const uint32_t ind = ArenaOf(group);
+  if (ind != 0 && !UsesMimalloc()) {
+    slab::ReleaseEmpty(group);
+    ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+    (void)ReturnFreePages(group);
+  }
+  EndGroupUse(group);
 }
 
 }  // namespace
+
+bool DecayFreePages() {
+  // No clock read while no group keeps free pages.
+  if (!FreePagesPending()) return false;
+  return DecayDue(CoarseMonotonicMillis(), DecayGroup);
+}
 
 void Purge(uint32_t group) {
   if (group >= kMaxGroups) return;

@@ -40,10 +40,14 @@ struct EngineGroupStats {
   uint64_t allocated_bytes;  // usable bytes of live blocks (engine's view)
   uint64_t nmalloc;          // allocations served by the group's arena
   uint64_t ndalloc;          // deallocations returned to it
+  uint64_t free_bytes;       // free pages kept for the group, charged
+  uint64_t returned_bytes;   // free pages returned to the OS and uncharged
 };
 
 // Engine pages resident but not holding live blocks (dirty, partly used
-// slabs, metadata): the group's reported, never charged, overhead.
+// slabs, metadata): the group's reported overhead. Its charged part is
+// free_bytes (the free pages the group's next blocks reuse) and the
+// group's slabs beyond their live regions; the rest is charged to nobody.
 inline int64_t OverheadBytes(const EngineGroupStats& s) {
   int64_t over = static_cast<int64_t>(s.resident_bytes) -
                  static_cast<int64_t>(s.allocated_bytes);
@@ -166,8 +170,17 @@ void ReleaseLargeBlock(const void* p, const char* call);
 // After it, Alloc/Free still work but bypass thread caches.
 void ThreadExit();
 
-// Returns the group's cached pages to the OS (purge) and flushes caches.
+// Returns the group's cached pages to the OS (purge) and flushes caches;
+// the group's free pages (free_pages.h) are uncharged.
 void Purge(uint32_t group);
+
+// The decay of free pages (free_pages.h): at most once per second, every
+// group whose free pages were neither added to nor reused for 3 s has its
+// empty slabs and its arena's dirty pages returned to the OS and uncharged.
+// Reads the coarse clock; slow paths and the control agent call it, never
+// the fast path. Returns true while some group still holds free pages.
+// Allocates: never.
+bool DecayFreePages();
 
 // The group was destroyed (true: its slabs keep no spare, so its charge
 // reaches 0 with its last block) or its slot holds a new group (false).

@@ -28,6 +28,7 @@
 #include "engine/arena_pool.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/free_pages.h"
 #include "engine/front_cache_internal.h"
 #include "engine/group_arena.h"
 #include "engine/mimalloc_engine.h"
@@ -291,11 +292,18 @@ bool RetireGroup(uint32_t group) {
   DropThreadTcacheOf(group);
   // Empty slabs its bins kept (a free that raced with the destroy's
   // SetGroupRetired): their charge would keep it from reading 0.
+  // So are free pages a free that raced with the destroy kept: the arena's
+  // dirty pages go back with their charge.
   if (BeginGroupUse(group)) {
     // With the regions of its transfer cache (slab::FiniGroup fails while
     // any is out).
     transfer::Drain(group);
     slab::ReleaseEmpty(group);
+    if (FreePagesOf(group) != 0) {
+      const uint32_t ind = ArenaOf(group);
+      if (ind != 0) (void)ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+      (void)ReturnFreePages(group);
+    }
     EndGroupUse(group);
   }
   // A zombie with nothing charged and no thread bound to it or below it:
@@ -335,7 +343,11 @@ void ReleaseGroup(uint32_t group) {
   // arena's free pages.
   Purge(group);
   if (!UsesMimalloc()) DropThreadTcacheOf(group);
-  if (RetireGroup(group)) return;
+  if (RetireGroup(group)) {
+    // Nothing of it is left: the slot's next group keeps free pages.
+    SetFreePagesRetired(group, false);
+    return;
+  }
   SpinLockHolder holder(&g_engine_lock);
   PushPendingLocked(group);
 }
@@ -358,6 +370,7 @@ uint32_t RetirePending(uint32_t budget) {
     budget -= n;
     for (uint32_t i = 0; i < n; ++i) {
       if (RetireGroup(batch[i])) {
+        SetFreePagesRetired(batch[i], false);  // As in ReleaseGroup.
         ++retired;
         continue;
       }

@@ -17,6 +17,7 @@
 #include "base/macros.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/free_pages.h"
 #include "engine/group_arena.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/jemalloc_private.h"
@@ -84,6 +85,11 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
   if (!BeginGroupUse(group)) return false;
   const bool ok = GroupStatsInUse(group, out);
   EndGroupUse(group);
+  if (ok) {
+    const int64_t kept = FreePagesOf(group);
+    out->free_bytes = kept > 0 ? static_cast<uint64_t>(kept) : 0;
+    out->returned_bytes = static_cast<uint64_t>(ReturnedPagesOf(group));
+  }
   return ok;
 }
 

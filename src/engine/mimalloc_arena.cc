@@ -1,7 +1,8 @@
 // The mimalloc engine's arenas and heaps (mimalloc_engine.h): one exclusive
 // mimalloc arena per group on chunks of the reservation tagged for it
 // (CreateArena), the per-thread heaps in those arenas (HeapOf), and the
-// slabs' 64 KiB blocks (SlabAlloc, SlabFree). Owns the thread's heap table.
+// slabs' 64 KiB blocks (SlabAlloc, SlabFree), and the return of a freed
+// block's pages to the OS (ReturnBlockPages). Owns the thread's heap table.
 //
 // Must never: allocate through malloc; hand out memory outside the group's
 // chunks; use a heap after mimalloc deleted it (see t_heap); delete a heap (mi_heap_delete hands a group's pages
@@ -13,6 +14,7 @@
 // group's g_arena_ind entry. The heap table is initial-exec TLS, touched only
 // by its thread.
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cstddef>
@@ -22,6 +24,7 @@
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/raw_log.h"
+#include "base/sys.h"
 #include "engine/engine_internal.h"
 #include "engine/mimalloc_api.h"
 #include "engine/mimalloc_engine.h"
@@ -202,8 +205,25 @@ void* SlabAlloc(uint32_t group) {
   return p;
 }
 
+void ReturnBlockPages(void* block, size_t bytes) {
+  // mimalloc links a free block through its first word: the page holding
+  // it stays, so that the free does not fault it back in.
+  const uintptr_t start =
+      (reinterpret_cast<uintptr_t>(block) + sizeof(void*) + kPageSize - 1) &
+      ~(uintptr_t{kPageSize} - 1);
+  const uintptr_t end =
+      (reinterpret_cast<uintptr_t>(block) + bytes) & ~(uintptr_t{kPageSize} - 1);
+  // The raw syscall: memgroup's interposed madvise would treat the range
+  // as a program mapping.
+  if (end > start) {
+    (void)SysMadvise(reinterpret_cast<void*>(start), end - start,
+                     MADV_DONTNEED);
+  }
+}
+
 void SlabFree(void* mem) {
   TsanFreed();
+  ReturnBlockPages(mem, slab::kSlabBytes);
   g_api.free(mem);
 }
 

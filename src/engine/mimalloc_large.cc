@@ -123,8 +123,14 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
 }
 
 void FreeLarge(void* p, uint32_t owner) {
-  Count(owner, -1, -static_cast<int64_t>(LargeUsable(p)));
+  const size_t usable = LargeUsable(p);
+  Count(owner, -1, -static_cast<int64_t>(usable));
   TsanFreed();
+  // Its pages go back to the OS with its charge (mimalloc_engine.h).
+  if (usable >= kReturnLargeFrom) {
+    ReturnBlockPages(static_cast<char*>(p) - kLargeHeader,
+                     usable + kLargeHeader);
+  }
   g_api.free(static_cast<char*>(p) - kLargeHeader);
 }
 

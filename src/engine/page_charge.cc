@@ -7,6 +7,8 @@
 
 #include <atomic>
 
+#include "engine/free_pages.h"
+
 namespace memgroup::internal::engine {
 namespace {
 
@@ -23,7 +25,21 @@ void SetPageCharger(const PageCharger* c) {
 bool ChargePages(uint32_t group, int64_t bytes) {
   // Pairs with SetPageCharger's release store.
   const PageCharger* c = g_charger.load(std::memory_order_acquire);
-  return c == nullptr || c->charge(group, bytes);
+  if (c == nullptr) return true;
+  // The group's free pages (free_pages.h) are charged already: the arena
+  // serves the new pages from them first.
+  const int64_t taken = TakeFreePages(group, bytes);
+  if (taken == bytes || c->charge(group, bytes - taken)) return true;
+  // Refused, after a reclaim that purged the group's arena: the pages taken
+  // are gone too.
+  if (taken > 0) UnchargePages(group, taken);
+  return false;
+}
+
+bool TryChargePages(uint32_t group, int64_t bytes) {
+  // Pairs with SetPageCharger's release store.
+  const PageCharger* c = g_charger.load(std::memory_order_acquire);
+  return c == nullptr || c->try_charge(group, bytes);
 }
 
 void UnchargePages(uint32_t group, int64_t bytes) {

@@ -25,6 +25,10 @@ struct PageCharger {
   bool (*charge)(uint32_t group, int64_t bytes);
   // Returns `bytes` charged to `group`. Allocates: never.
   void (*uncharge)(uint32_t group, int64_t bytes);
+  // Charges `bytes` to `group` only if every level's max allows it as it
+  // stands: no stock, reclaim, OOM policy, event or failure count (false
+  // then). Allocates: never.
+  bool (*try_charge)(uint32_t group, int64_t bytes);
 };
 
 // Installs the charger (once, at init, before any slab exists; `c` must
@@ -32,9 +36,15 @@ struct PageCharger {
 void SetPageCharger(const PageCharger* c);
 
 // Charges / uncharges the pages of a slab or block the engine takes from or
-// gives back to the group's arena. Allocates: never.
+// gives back to the group's arena. ChargePages takes the group's free
+// pages' charge first (free_pages.h) and charges only the rest. Allocates:
+// never.
 [[nodiscard]] bool ChargePages(uint32_t group, int64_t bytes);
 void UnchargePages(uint32_t group, int64_t bytes);
+// The charger's try_charge: charges pages the engine finds it holds for the
+// group beyond its count (warm_large.h) when the limits allow, true; false
+// and nothing charged otherwise (the caller purges them). Allocates: never.
+[[nodiscard]] bool TryChargePages(uint32_t group, int64_t bytes);
 
 // Bytes this thread's engine calls uncharged since its last call of this
 // function (it resets the count): what Purge gave back. Allocates: never.

@@ -11,6 +11,7 @@
 #include "base/macros.h"
 #include "base/meta_alloc.h"
 #include "base/spinlock.h"
+#include "engine/free_pages.h"
 #include "engine/front_cache.h"
 #include "engine/group_arena.h"
 #include "engine/jemalloc_private.h"
@@ -230,8 +231,12 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   return s;
 }
 
-// Gives a slab of `group` back to its arena and returns its charge. Never
-// under a bin lock (the uncharge may refill a stock and check thresholds).
+// Gives a slab of `group` back to its arena. With jemalloc its pages stay
+// dirty in the group's arena and its charge stays as the group's free pages
+// (free_pages.h), which the group's next slab or large block reuses; with
+// mimalloc (which returns its pages to the OS, mi::SlabFree), or for a
+// destroyed group, the charge goes back. Never under a bin lock (the
+// uncharge may refill a stock and check thresholds).
 void ReleaseSlab(uint32_t group, SlabMeta* s) {
   // Its pages' entries go back to 0 (no class) before its memory does: a
   // large block carved from these pages publishes only its first page, and
@@ -245,7 +250,9 @@ void ReleaseSlab(uint32_t group, SlabMeta* s) {
   } else {
     mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
   }
-  UnchargePages(group, static_cast<int64_t>(kSlabBytes));
+  if (!KeepFreePages(group, static_cast<int64_t>(kSlabBytes))) {
+    UnchargePages(group, static_cast<int64_t>(kSlabBytes));
+  }
 }
 
 // Under bin.lock.

@@ -13,8 +13,12 @@
 // per-thread cache in between (docs/architecture.md, "Slabs").
 //
 // Charging: a slab is charged whole (kSlabBytes) to its group before it is
-// taken from the arena and uncharged when it goes back (page_charge.h), so
-// a group's usage counts its slabs, not its regions.
+// taken from the arena (page_charge.h, which takes the group's free pages'
+// charge first), so a group's usage counts its slabs, not its regions. When
+// it goes back, its charge stays as the group's free pages (free_pages.h;
+// the pages stay dirty in the group's jemalloc arena) until they are reused,
+// purged or decayed; with the mimalloc engine, or for a destroyed group, it
+// is uncharged.
 //
 // Owns: every slab's regions and metadata, each group's bins (metadata
 // memory, taken with the group's arena, pooled when it is retired). Every small block

@@ -1,6 +1,7 @@
 // Implements warm_large.h: the per-group count of large bytes freed since the
 // last check, and the check (jemalloc's dirty page count of the group's
-// arena, and a purge above the bound). Owns the counters and the MIBs of the
+// arena, the charged free pages resynchronised with it, and a purge above
+// the bound). Owns the counters and the MIBs of the
 // check. Must never: allocate; run the check under a lock of ours or inside
 // an extent hook (it calls mallctl, which takes jemalloc's ctl and arena
 // mutexes).
@@ -12,6 +13,8 @@
 #include "base/macros.h"
 #include "base/sys.h"
 #include "engine/engine_internal.h"
+#include "engine/free_pages.h"
+#include "engine/page_charge.h"
 
 namespace memgroup::internal::engine {
 namespace {
@@ -43,8 +46,25 @@ MG_NOINLINE MG_COLD void Check(uint32_t group) {
   size_t pdirty = 0;
   size_t len = sizeof(pdirty);
   if (mgje_mallctlbymib(m.v, m.len, &pdirty, &len, nullptr, 0) != 0) return;
-  if (pdirty * kPageSize <= kWarmBytes) return;
+  // The charged free pages follow the arena's real dirty pages down
+  // (jemalloc's own decay purged some; blocks in a tcache are not dirty).
+  const size_t real = pdirty * kPageSize;
+  const int64_t kept = SyncFreePages(group, static_cast<int64_t>(real));
+  if (real <= kWarmBytes) {
+    if (real <= static_cast<size_t>(kept) + kUnchargedDirtyBytes) return;
+    // Dirty pages nobody's charge covers (a block charged from the free
+    // pages that jemalloc put in fresh ones, large blocks the front cache
+    // evicted, the old extent of a moved realloc): charged while the
+    // group's limits allow it, so that they stay warm.
+    const int64_t extra = static_cast<int64_t>(real) - kept;
+    if (TryChargePages(group, extra)) {
+      if (!KeepFreePages(group, extra)) UnchargePages(group, extra);
+      return;
+    }
+  }
+  // Too many, or uncharged and over a limit: all go back.
   (void)ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+  (void)ReturnFreePages(group);
 }
 
 }  // namespace
@@ -69,6 +89,10 @@ void NoteLargeFree(uint32_t group, size_t bytes) {
     return;
   }
   Check(group);
+}
+
+void NoteLargeAlloc(uint32_t group) {
+  if (group < kMaxGroups && TookFreePages()) Check(group);
 }
 
 }  // namespace memgroup::internal::engine

@@ -1,14 +1,21 @@
 // How much freed large memory a group's arena keeps warm. jemalloc's
 // immediate purge of large extents is off for the engine's arenas
 // (oversize_threshold in jemalloc_glue.cc), so a freed large block stays
-// dirty (resident, uncharged) and the group's next large allocations reuse
-// its pages without faulting them in again; jemalloc's decay
-// (dirty_decay_ms) returns them over time. NoteLargeFree bounds them in
-// bytes: after every kWarmCheckBytes of large blocks a group frees, the
-// group's arena is asked for its dirty pages, and purged if they exceed
-// kWarmBytes. So a group keeps at most kWarmBytes + kWarmCheckBytes of
-// freed memory dirty through frees (plus what reallocs that move a large
-// block leave, which decay alone returns).
+// dirty (resident, charged to the group as its free pages, free_pages.h)
+// and the group's next large allocations reuse its pages without faulting
+// them in again; the decay of free pages (free_pages.h, 3 s) and
+// jemalloc's own (dirty_decay_ms, 10 s) return them over time.
+// NoteLargeFree bounds them in bytes: after every kWarmCheckBytes of large
+// blocks a group frees, the group's arena is asked for its dirty pages; the
+// charged free pages drop to that figure if above it; dirty pages beyond
+// them by more than kUnchargedDirtyBytes (charged to nobody: a block charged
+// from the free pages that jemalloc put in fresh pages, large blocks the
+// front cache evicted, the old extent of a realloc that moved) are charged
+// as free pages when the group's limits allow it (TryChargePages), and
+// otherwise, or when the dirty pages exceed kWarmBytes, the arena is purged
+// and its free pages uncharged. So a group keeps at most kWarmBytes +
+// kWarmCheckBytes of freed memory dirty through frees, and at most
+// kUnchargedDirtyBytes + kWarmCheckBytes of it uncharged.
 #ifndef MEMGROUP_SRC_ENGINE_WARM_LARGE_H_
 #define MEMGROUP_SRC_ENGINE_WARM_LARGE_H_
 
@@ -22,6 +29,8 @@ namespace memgroup::internal::engine {
 inline constexpr size_t kWarmBytes = size_t{128} << 20;
 // Bytes of large blocks a group frees between two checks.
 inline constexpr size_t kWarmCheckBytes = size_t{16} << 20;
+// Dirty bytes beyond the charged free pages a check tolerates.
+inline constexpr size_t kUnchargedDirtyBytes = size_t{1} << 20;
 
 // Resolves the MIBs; called by Init under the engine lock. False if this
 // jemalloc lacks them. Allocates: never.
@@ -32,6 +41,14 @@ bool InitWarmLarge();
 // counter add; a mallctl round (epoch, pdirty, maybe purge) once per
 // kWarmCheckBytes. Allocates: never.
 void NoteLargeFree(uint32_t group, size_t bytes);
+
+// After a large block above the front cache's classes was made for `group`:
+// when its charge was taken from the group's free pages (TookFreePages),
+// the check runs (jemalloc may have served it from fresh pages, leaving
+// the dirty ones it was charged for; the check then finds dirty pages
+// beyond the charged count and purges them). A mallctl round per such
+// block (at least 4 MiB, faulted in by the program). Allocates: never.
+void NoteLargeAlloc(uint32_t group);
 
 }  // namespace memgroup::internal::engine
 

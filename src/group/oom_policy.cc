@@ -19,6 +19,7 @@
 #include "group/job_member.h"
 #include "group/oom_handler.h"
 #include "group/pressure.h"
+#include "group/reclaim.h"
 #include "group/refusal_notice.h"
 #include "group/stats_report.h"
 #include "group/thresholds.h"
@@ -38,13 +39,15 @@ uint32_t LocalLevel(uint32_t refusing) {
 }
 
 // Drains and retries a charge already refused; for the job also releases
-// dead members first.
+// dead members first. Frees since the refusal may have left their charge
+// as free engine pages: those go back first.
 ChargeResult DrainAndRetry(uint32_t group, uint32_t refusing, int64_t bytes,
                            uint32_t* failed) {
   if (IsJobLevel(refusing)) {
     JobReleaseDeadMembers();
     JobRevokeOtherStocks(refusing);
   }
+  (void)ReturnFreePagesOf(LocalLevel(refusing));
   GlobalRegistry().stocks().DrainSubtree(LocalLevel(refusing));
   return RetryCharge(group, bytes, failed);
 }

@@ -47,6 +47,15 @@ void SetPageReclaimHook(PageReclaimFn fn) {
   g_page_reclaim.store(fn, std::memory_order_release);
 }
 
+int64_t ReturnFreePagesOf(uint32_t target) {
+  // Pairs with SetPageReclaimHook's release store.
+  PageReclaimFn hook = g_page_reclaim.load(std::memory_order_acquire);
+  if (hook == nullptr) return 0;
+  DepthGuard depth;
+  const int64_t pages = hook(target);
+  return pages > 0 ? pages : 0;
+}
+
 int64_t ReclaimSubtree(uint32_t target, int64_t bytes) {
   Registry& reg = GlobalRegistry();
   CounterTree& t = reg.tree();
@@ -108,6 +117,10 @@ int64_t ReclaimSubtree(uint32_t target, int64_t bytes) {
       }
     }
   }
+  // What the callbacks freed of large blocks stayed charged as their
+  // groups' free pages: returned now (not counted again: the callbacks
+  // reported it).
+  if (released > pages) (void)ReturnFreePagesOf(target);
   NotifyReclaimPressure(target, bytes, released);
   return released;
 }

@@ -32,6 +32,13 @@ Errc UnregisterReclaimer(int handle);
 using PageReclaimFn = int64_t (*)(uint32_t target);
 void SetPageReclaimHook(PageReclaimFn fn);
 
+// Runs the page reclaim hook alone for `target`'s subtree (0 without one):
+// the free engine pages of its groups go back to the OS and are uncharged.
+// What an OOM policy's retry runs first (a free of a large block keeps its
+// charge as the group's free pages instead of uncharging). Allocates:
+// never.
+int64_t ReturnFreePagesOf(uint32_t target);
+
 // Runs the page reclaim hook first (free pages go before anything a
 // program holds, as the kernel's page cache does), then the reclaimers of
 // `target` and its descendants for `bytes`, honouring

@@ -59,8 +59,9 @@ inline int64_t Current(mg_group_t g) {
 // A group's exact usage after its free engine pages went back (reclaim):
 // the slabs of small blocks are charged whole (docs/architecture.md, "What
 // is charged"), so after every block is freed a group still holds each
-// size class's spare slab, and the slabs of regions that the calling
-// thread's caches hold, until a reclaim returns them.
+// size class's spare slab, the slabs of regions that the calling thread's
+// caches hold, and the pages of large blocks freed to its arena (its free
+// pages), until a reclaim returns them.
 inline int64_t CurrentAfterReclaim(mg_group_t g) {
   int64_t released = 0;
   EXPECT_EQ(0, mg_group_reclaim(g, INT64_MAX / 2, &released));

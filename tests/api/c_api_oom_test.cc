@@ -33,7 +33,7 @@ TEST_F(CApiTest, MallocAtMaxWithoutReclaimReturnsNullWithEnomem) {
   free(small);
   free(big);
   free(zeroed);
-  EXPECT_EQ(0, Current(g));
+  EXPECT_EQ(0, CurrentAfterReclaim(g));
 }
 
 int g_new_handler_calls = 0;
@@ -184,7 +184,7 @@ TEST_F(CApiTest, ReclaimCallbackMayAllocateAndFree) {
   EXPECT_GE(arg.allocations_ok, 1);
   free(p);
   arg.cache.Clear();
-  EXPECT_EQ(0, Current(g));
+  EXPECT_EQ(0, CurrentAfterReclaim(g));
 }
 
 TEST_F(CApiTest, ReclaimCallbackThatReleasesNothingEndsInEnomem) {
@@ -292,7 +292,7 @@ TEST_F(CApiTest, MaxBelowCurrentUsageIsAllowedAndLaterChargesFailUntilFreed) {
   }
   EXPECT_NE(nullptr, later);
   free(later);
-  EXPECT_EQ(0, Current(g));
+  EXPECT_EQ(0, CurrentAfterReclaim(g));
 }
 
 TEST_F(CApiTest, LoweringMaxRunsReclaimDownToTheNewLimit) {
@@ -383,7 +383,7 @@ TEST_F(CApiTest, HandlerPolicyForceChargesOverTheLimit) {
   ASSERT_EQ(0, mg_block_group(p, &owner));
   EXPECT_EQ(g, owner);
   free(p);
-  EXPECT_EQ(0, Current(g));
+  EXPECT_EQ(0, CurrentAfterReclaim(g));
   mg_group_set_oom_handler(g, nullptr, nullptr);
 }
 

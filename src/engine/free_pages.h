@@ -1,0 +1,109 @@
+// A group's free pages: the pages its jemalloc arena keeps for it after a
+// large block or a slab went back (dirty extents, reused by the group's next
+// large blocks and slabs without being faulted in again), charged to the
+// group like the pages of its live blocks (the memcg rule: a group is
+// charged for the pages its engine holds for it; free pages are what reclaim
+// gives back). The engine keeps one count per group, in bytes:
+//   - KeepFreePages: a large block freed to the arena, or a slab released to
+//     it, keeps its charge as free pages instead of uncharging it;
+//   - TakeFreePages: the group's next large block or slab takes its charge
+//     from the count first (the arena is the group's own, so its free pages
+//     serve that group only) and charges anew only the rest;
+//   - ReturnFreePages: the arena was purged (reclaim, a refused charge, the
+//     decay below): the whole count is uncharged;
+//   - SyncFreePages: the arena's real dirty page count (jemalloc's
+//     stats.arenas.<i>.pdirty, read at warm_large.h's checks) is below the
+//     count (jemalloc's own decay purged some): the difference is uncharged.
+// Decay: a group whose count has neither grown nor been drawn on for
+// kDecayMs has its free pages returned to the OS and uncharged (DecayDue
+// names the groups; dispatch.cc's DecayFreePages purges them). The clock is
+// CLOCK_MONOTONIC_COARSE, read on slow paths only.
+//
+// The mimalloc engine keeps no count: its freed large blocks and slabs give
+// their pages back to the OS at once (mimalloc_engine.h), so KeepFreePages
+// refuses and the caller uncharges.
+//
+// Owns: the per-group counts, the decay stamps and scan deadline.
+// Must never: be called on the fast path; be called with a lock of the
+// engine held (ReturnFreePages and SyncFreePages uncharge, page_charge.h).
+// Allocates: never.
+#ifndef MEMGROUP_SRC_ENGINE_FREE_PAGES_H_
+#define MEMGROUP_SRC_ENGINE_FREE_PAGES_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/macros.h"
+#include "engine/mimalloc_engine.h"
+
+namespace memgroup::internal::engine {
+
+// Free pages a group has neither added to nor reused for this long go back
+// to the OS: 3 s, shorter than jemalloc's own dirty_decay_ms (10 s,
+// jemalloc_glue.cc) so that this decay, which uncharges, is the one that
+// acts; long enough that a program's phases of freeing and allocating again
+// within a few seconds keep their pages warm.
+inline constexpr int64_t kDecayMs = 3000;
+// How often the groups are looked at (the decay acts kDecayMs to
+// kDecayMs + kDecayTickMs after the last use, given a slow path or the
+// control agent to drive it).
+inline constexpr int64_t kDecayTickMs = 1000;
+
+// Whether this engine keeps free pages (the jemalloc engine): without, a
+// large free skips KeepFreePages. Inline. Allocates: never.
+MG_ALWAYS_INLINE bool KeepsFreePages() { return !UsesMimalloc(); }
+
+// Keeps the charge of `bytes` of pages `group`'s arena just took back as
+// the group's free pages. False (nothing kept: the caller uncharges) with
+// the mimalloc engine and for a destroyed group (its charge must reach 0
+// with its last block). Allocates: never.
+[[nodiscard]] bool KeepFreePages(uint32_t group, int64_t bytes);
+
+// Takes up to `bytes` of `group`'s free pages' charge for a large block or
+// slab being created; returns how much (already charged: the caller charges
+// only the rest). Allocates: never.
+int64_t TakeFreePages(uint32_t group, int64_t bytes);
+
+// Whether this thread's last TakeFreePages since the previous call took
+// something (the flag is cleared): the large block made next may not have
+// found those pages in the arena (jemalloc cannot put a block in dirty
+// extents too small for it), so warm_large.h's check follows it.
+// Allocates: never.
+bool TookFreePages();
+
+// The group's arena was purged: uncharges its whole count and returns it.
+// Allocates: never.
+int64_t ReturnFreePages(uint32_t group);
+
+// The arena holds `real` bytes of free pages: a count above it drops to it,
+// uncharging the difference. Returns the count after. Allocates: never.
+int64_t SyncFreePages(uint32_t group, int64_t real);
+
+// The group's free pages (charged), and the bytes returned and uncharged
+// since the process started (purges, decay, resynchronisation). Statistics.
+int64_t FreePagesOf(uint32_t group);
+int64_t ReturnedPagesOf(uint32_t group);
+
+// A destroyed group keeps no free pages (true) until its slot holds a new
+// group (false). Allocates: never.
+void SetFreePagesRetired(uint32_t group, bool retired);
+
+// Whether some group may hold free pages (false: nothing to take, and the
+// decay has nothing to do; set by every keep, cleared by a scan that leaves
+// none). Inline: the slow paths of large blocks test it before any call.
+// Allocates: never.
+MG_HIDDEN extern constinit std::atomic<bool> g_free_pages_pending;
+MG_ALWAYS_INLINE bool FreePagesPending() {
+  // Relaxed: a hint (free_pages.cc, g_free_pages_pending).
+  return g_free_pages_pending.load(std::memory_order_relaxed);
+}
+
+// The decay scan, at most once per kDecayTickMs (`now_ms`: the coarse
+// clock): calls due(g) for every group whose free pages were idle for
+// kDecayMs. Returns true while some group holds free pages. Allocates:
+// never.
+bool DecayDue(int64_t now_ms, void (*due)(uint32_t group));
+
+}  // namespace memgroup::internal::engine
+
+#endif  // MEMGROUP_SRC_ENGINE_FREE_PAGES_H_
