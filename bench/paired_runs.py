@@ -13,7 +13,9 @@ normal approximation).
 
 usage: bench/paired_runs.py [--rounds N] [--stdin FILE] NAME=LIB [NAME=LIB...] -- PROGRAM [ARGS...]
   NAME=LIB    an allocator: LIB is preloaded (empty for the system's malloc);
-              memgroup also gets MEMGROUP_MAX=4G (as in compare_allocators.sh)
+              a NAME containing "memgroup" also gets MEMGROUP_MAX=4G and
+              MEMGROUP_ENGINE=mimalloc if NAME ends in "_mi", else
+              MEMGROUP_ENGINE=jemalloc (as in compare_allocators.sh)
   --rounds N  rounds (default 20)
   --stdin F   the program's standard input (default /dev/null)
 Example (the sqlite3 workload of compare_allocators.sh in a file):
@@ -67,6 +69,7 @@ def main(argv):
             env["LD_PRELOAD"] = allocs[name]
         if "memgroup" in name:
             env["MEMGROUP_MAX"] = "4G"
+            env["MEMGROUP_ENGINE"] = "mimalloc" if name.endswith("_mi") else "jemalloc"
         # posix_spawn (vfork and exec), not fork: a forked child starts as a
         # copy of this Python process, whose RSS would then be the peak of
         # any smaller program.
