@@ -4,14 +4,18 @@
 # "memgroup_mi") with glibc and Debian's stock jemalloc, mimalloc and tcmalloc:
 #   1. bench/malloc_benchmark (Google Benchmark, links nothing of memgroup)
 #      under every allocator, in interleaved rounds; min ns/op per benchmark;
-#   2. real programs (python3 with PYTHONMALLOC=malloc, sqlite3, perl, git,
+#   2. real programs (python3 with PYTHONMALLOC=malloc as "python" and with
+#      its own pymalloc as "python_pymalloc", sqlite3, perl, git,
 #      redis-server + redis-benchmark), interleaved rounds; min and median wall time,
 #      median peak RSS, max redis requests/s;
 #   3. callgrind instructions per malloc(64)+free pair,
 #      (Ir(2N) - Ir(N)) / N, with bench/malloc_loop_callgrind.
 # Records the run's setup (command line, library source commit, machine) in
 # DIR/meta.txt and prints bench/report.py's tables of DIR: absolute values
-# and the ratios memgroup/jemalloc, memgroup/glibc and memgroup_mi/mimalloc. docs/perf.md's tables
+# and the ratios memgroup/jemalloc, memgroup/glibc and memgroup_mi/mimalloc,
+# and the programs against the targets (peak RSS within 1.10x + 2 MiB of
+# stock jemalloc for memgroup and of stock mimalloc for memgroup_mi, wall
+# time within 1.05x of stock mimalloc for memgroup_mi). docs/perf.md's tables
 # and chart come from `bench/report.py --chart docs/perf.svg DIR`.
 #
 # usage: bench/compare_allocators.sh [options] LIB_MEMGROUP
@@ -268,6 +272,8 @@ run_redis() {
 }
 
 if [[ $do_programs -eq 1 ]]; then
+  # python_pymalloc runs with Python's default allocator.
+  unset PYTHONMALLOC
   make_git_tree
   have_redis=0
   command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && have_redis=1
@@ -275,6 +281,9 @@ if [[ $do_programs -eq 1 ]]; then
     for a in $(round_order $r); do
       echo "programs round $((r + 1))/$prog_rounds: $a" >&2
       PYTHONMALLOC=malloc time_prog "$r" "$a" python "$python" -c "$py_workload"
+      # Python's own small-object allocator (its default): arenas of 1 MiB
+      # from mmap, only blocks above 512 bytes through malloc.
+      time_prog "$r" "$a" python_pymalloc "$python" -c "$py_workload"
       time_prog "$r" "$a" sqlite3 sqlite3 :memory: "$sqlite_sql"
       time_prog "$r" "$a" perl perl -e "$perl_prog"
       rm -rf "$gitdir/.git" "$gitdir"/src/*/extra.txt

@@ -13,14 +13,17 @@ normal approximation).
 
 usage: bench/paired_runs.py [--rounds N] [--stdin FILE] NAME=LIB [NAME=LIB...] -- PROGRAM [ARGS...]
   NAME=LIB    an allocator: LIB is preloaded (empty for the system's malloc);
-              memgroup also gets MEMGROUP_MAX=4G (as in compare_allocators.sh)
+              a NAME containing "memgroup" also gets MEMGROUP_MAX=4G and
+              MEMGROUP_ENGINE=mimalloc if NAME ends in "_mi", else
+              MEMGROUP_ENGINE=jemalloc (as in compare_allocators.sh)
   --rounds N  rounds (default 20)
   --stdin F   the program's standard input (default /dev/null)
 Example (the sqlite3 workload of compare_allocators.sh in a file):
   bench/paired_runs.py --rounds 40 --stdin sqlite.sql glibc= \\
       memgroup=build/release/libmemgroup.so -- /usr/bin/sqlite3 :memory:
-Prints each allocator's median wall time, page faults and peak RSS, then each
-allocator's median paired ratio to the first with its 95% interval. The peak
+Prints each allocator's median wall time, CPU time (user + system), page
+faults and peak RSS, then each allocator's median paired ratio to the first
+with its 95% interval, of the wall time and of the CPU time. The peak
 RSS has this launcher's own (about 14 MiB) as a floor: the kernel keeps the
 peak of the process image that exec replaced.
 """
@@ -67,6 +70,7 @@ def main(argv):
             env["LD_PRELOAD"] = allocs[name]
         if "memgroup" in name:
             env["MEMGROUP_MAX"] = "4G"
+            env["MEMGROUP_ENGINE"] = "mimalloc" if name.endswith("_mi") else "jemalloc"
         # posix_spawn (vfork and exec), not fork: a forked child starts as a
         # copy of this Python process, whose RSS would then be the peak of
         # any smaller program.
@@ -77,7 +81,8 @@ def main(argv):
         _, status, ru = os.wait4(pid, 0)
         if status != 0:
             sys.exit(f"{prog[0]} under {name}: exit status {status}")
-        return (time.perf_counter_ns() - t0) / 1e6, ru.ru_minflt, ru.ru_maxrss / 1024
+        cpu = (ru.ru_utime + ru.ru_stime) * 1e3
+        return (time.perf_counter_ns() - t0) / 1e6, ru.ru_minflt, ru.ru_maxrss / 1024, cpu
 
     names = list(allocs)
     samples = {n: [] for n in names}
@@ -88,16 +93,22 @@ def main(argv):
         wall = statistics.median(s[0] for s in samples[n])
         faults = statistics.median(s[1] for s in samples[n])
         rss = statistics.median(s[2] for s in samples[n])
-        print(f"{n:10s} median {wall:10.3f} ms  faults {faults:8.0f}  peak RSS {rss:7.1f} MiB")
+        cpu = statistics.median(s[3] for s in samples[n])
+        print(f"{n:10s} median {wall:10.3f} ms  CPU {cpu:10.3f} ms  faults {faults:8.0f}  "
+              f"peak RSS {rss:7.1f} MiB")
     base = names[0]
-    for n in names[1:]:
-        ratios = sorted(a[0] / b[0] for a, b in zip(samples[n], samples[base]))
-        k = len(ratios)
-        half = 1.96 * k ** 0.5 / 2
-        lo = ratios[max(0, int(k / 2 - half))]
-        hi = ratios[min(k - 1, int(k / 2 + half))]
-        print(f"{n}/{base}: median paired ratio {statistics.median(ratios):.4f}, "
-              f"95% interval [{lo:.4f}, {hi:.4f}], {k} rounds")
+    # Wall time, and CPU time (user + system of the program): on a machine
+    # that other jobs load, waiting for a CPU inflates the wall time but not
+    # the CPU time.
+    for what, i in (("wall", 0), ("CPU", 3)):
+        for n in names[1:]:
+            ratios = sorted(a[i] / b[i] for a, b in zip(samples[n], samples[base]))
+            k = len(ratios)
+            half = 1.96 * k ** 0.5 / 2
+            lo = ratios[max(0, int(k / 2 - half))]
+            hi = ratios[min(k - 1, int(k / 2 + half))]
+            print(f"{n}/{base} {what}: median paired ratio {statistics.median(ratios):.4f}, "
+                  f"95% interval [{lo:.4f}, {hi:.4f}], {k} rounds")
 
 
 if __name__ == "__main__":

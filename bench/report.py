@@ -10,7 +10,11 @@ memgroup_mi/mimalloc (mi/mimalloc):
     min over rounds;
   - real programs: wall time (min / median over rounds), median peak RSS,
     redis requests/s (max over rounds);
-  - callgrind: instructions per pair, (Ir(2N) - Ir(N)) / N.
+  - callgrind: instructions per pair, (Ir(2N) - Ir(N)) / N;
+  - the programs against the targets: median peak RSS of memgroup within
+    1.10x + 2 MiB of stock jemalloc's and of memgroup_mi within 1.10x +
+    2 MiB of stock mimalloc's; memgroup_mi's wall time (min and median; for
+    redis, time per request) within 1.05x of stock mimalloc's.
 With --chart PATH it also draws each allocator's ratio to glibc per
 benchmark (log scale; .svg or .png by PATH's suffix; needs python3-matplotlib).
 
@@ -256,6 +260,57 @@ def programs_section(r):
             + table(["program", "metric"] + HEADER, rows))
 
 
+# The targets of the programs: peak RSS within RSS_FACTOR x + RSS_SLACK_MIB of
+# the stock allocator of the same family, wall time within WALL_FACTOR x.
+RSS_FACTOR, RSS_SLACK_MIB, WALL_FACTOR = 1.10, 2.0, 1.05
+RSS_TARGETS = [("memgroup", "jemalloc"), ("memgroup_mi", "mimalloc")]
+WALL_TARGETS = [("memgroup_mi", "mimalloc")]
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def targets_section(r):
+    """Peak RSS and wall time of each program against the targets."""
+    rss_rows, wall_rows = [], []
+    for name, m in r.programs():
+        rss = m.get("rss_mib", {})
+        for mg, stock in RSS_TARGETS:
+            if mg in rss and stock in rss:
+                bound = rss[stock] * RSS_FACTOR + RSS_SLACK_MIB
+                rss_rows.append([name, f"{mg} / {stock}", f"{rss[mg]:.1f}",
+                                 f"{rss[stock]:.1f}", f"{bound:.1f}",
+                                 f"{rss[mg] / rss[stock]:.3f}",
+                                 verdict(rss[mg] <= bound)])
+        for mg, stock in WALL_TARGETS:
+            pairs = []
+            if "wall_min" in m and r.rounds("programs") == 1:
+                pairs = [("wall", m["wall_min"])]
+            elif "wall_min" in m:
+                pairs = [("wall min", m["wall_min"]), ("wall median", m["wall_median"])]
+            # Requests/s: time per request is its inverse.
+            pairs += [(f"1 / {k[:-4].upper()} req/s", {a: 1 / v for a, v in m[k].items() if v})
+                      for k in m if k.endswith("_rps")]
+            for label, vals in pairs:
+                if mg in vals and stock in vals:
+                    q = vals[mg] / vals[stock]
+                    wall_rows.append([name, label, f"{mg} / {stock}", f"{q:.3f}",
+                                      verdict(q <= WALL_FACTOR)])
+    parts = []
+    if rss_rows:
+        parts.append(f"Peak RSS against the targets (median MiB; bound = {RSS_FACTOR:.2f} x "
+                     f"stock + {RSS_SLACK_MIB:g} MiB)\n\n"
+                     + table(["program", "engine / stock", "memgroup", "stock", "bound",
+                              "ratio", "target"], rss_rows))
+    if wall_rows:
+        parts.append(f"Wall time against the target (at most {WALL_FACTOR:.2f}x stock; "
+                     f"{rounds(r, 'programs')}, min and median taken separately)\n\n"
+                     + table(["program", "metric", "engine / stock", "ratio", "target"],
+                             wall_rows))
+    return parts
+
+
 def callgrind_section(r):
     rows = []
     for mode, label in CG_LABELS.items():
@@ -315,6 +370,7 @@ def report(r, details):
         parts.append(micro_section(r))
     if r.prog:
         parts.append(programs_section(r))
+        parts += targets_section(r)
     if r.cg:
         parts.append(callgrind_section(r))
     if details:
