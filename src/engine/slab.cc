@@ -408,8 +408,13 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
   // caller gets no region, and the pages stay unpaid in their slabs.
   if (r.pages != 0 &&
       !ChargePages(group, int64_t{r.pages} << owner_table::kPageShift)) {
-    SpinLockHolder holder(&bin.lock);
-    GiveBackLocked(bin, size, out, r);
+    {
+      SpinLockHolder holder(&bin.lock);
+      GiveBackLocked(bin, size, out, r);
+    }
+    // Callers that read out[0] whatever the count (dispatch.cc's single
+    // region) must not see a region given back.
+    for (uint32_t i = 0; i < r.got; ++i) out[i] = nullptr;
     return 0;
   }
   return r.got;

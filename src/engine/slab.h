@@ -72,7 +72,8 @@ inline constexpr uint32_t kSmallClasses = 40;
 // out[], lowest free first, and charges the pages they newly cross (with
 // no lock held: the charge may reclaim and run the group's OOM policy);
 // returns how many. 0: no slab could be created, or the charge was refused
-// (then no region was taken and nothing charged). A class's first takes in
+// (then no region was taken, nothing charged, and the out[] entries the
+// take had filled are nullptr again). A class's first takes in
 // a group are sized by bytes (a page's worth, then as many bytes as the
 // group has taken of the class), so they may return fewer than `n`.
 // Allocates: never (through malloc); may create a slab through jemalloc.

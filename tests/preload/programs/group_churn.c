@@ -3,9 +3,10 @@
  * bytes of each written) and
  * destroyed, 100 of them live at a time, through the C ABI (dlsym).
  * Every allocation succeeds, every block belongs to its group, each group
- * reads exactly what holds its blocks (the two small ones: a 64 KiB slab
- * each, charged whole; the large ones: their usable sizes), the two slabs
- * once the blocks are freed (a bin keeps its empty slab) and 0 after
+ * reads exactly what holds its blocks (the two small ones: the pages of
+ * their slabs that their regions crossed, read once they are allocated, at
+ * most two pages each; the large ones: their usable sizes), the same slab
+ * pages once the blocks are freed (a bin keeps its empty slab) and 0 after
  * mg_group_reclaim gave them back, and
  * after each round RssAnon is at most 16 MiB above its value before the
  * first, and later rounds leave at most 1 MiB more than the first: a
@@ -35,9 +36,11 @@ static const size_t kSizes[] = {64, 1000, 40000, 300000};
  * what is measured. */
 static const size_t kTouch = 64;
 #define NSIZES 4
-/* Blocks of up to 14 KiB are slab regions, charged with their slab. */
-#define SLAB 65536
-#define SMALL_MAX 14336
+/* Blocks of up to 14 KiB are slab regions, charged by the pages of their
+ * slab that regions have crossed (src/engine/slab.h); the first two sizes
+ * are small, the others large. */
+#define NSMALL 2
+#define PAGE 4096
 
 int main(void) {
   MG_NEED(root, mg_root);
@@ -51,6 +54,7 @@ int main(void) {
 
   static mg_group_t live[WINDOW];
   static void* blocks[WINDOW][NSIZES];
+  static int64_t slab_pages[WINDOW]; /* the small blocks' charge */
   const long start = RssAnonKib();
   long worst = 0, first = 0;
   for (int r = 0; r < ROUNDS; ++r) {
@@ -62,9 +66,9 @@ int main(void) {
           mg_group_t g = 0;
           MG_EXPECT(block_group(blocks[w][k], &g) == 0 && g == live[w]);
           MG_EXPECT(Check(blocks[w][k], kTouch, (unsigned)(i - WINDOW + k)));
-          const size_t u = usable(blocks[w][k]);
-          expect += u <= SMALL_MAX ? SLAB : (int64_t)u;
+          if (k >= NSMALL) expect += (int64_t)usable(blocks[w][k]);
         }
+        expect += slab_pages[w];
         MG_EXPECT(current(live[w], 1, &bytes) == 0);
         if (bytes != expect) {
           fprintf(stderr, "round %d group %d reads %lld, blocks %lld\n", r,
@@ -72,10 +76,11 @@ int main(void) {
           return 1;
         }
         for (int k = 0; k < NSIZES; ++k) free(blocks[w][k]);
-        MG_EXPECT(current(live[w], 1, &bytes) == 0 && bytes == 2 * SLAB);
+        MG_EXPECT(current(live[w], 1, &bytes) == 0 &&
+                  bytes == slab_pages[w]);
         int64_t released = 0;
         MG_EXPECT(reclaim(live[w], INT64_MAX / 2, &released) == 0 &&
-                  released == 2 * SLAB);
+                  released == slab_pages[w]);
         MG_EXPECT(current(live[w], 1, &bytes) == 0 && bytes == 0);
         MG_EXPECT(destroy(live[w]) == 0);
       }
@@ -87,6 +92,11 @@ int main(void) {
         blocks[w][k] = malloc_in(live[w], kSizes[k]);
         MG_EXPECT(blocks[w][k] != NULL);
         Fill(blocks[w][k], kTouch, (unsigned)(i + k));
+        if (k + 1 == NSMALL) {
+          MG_EXPECT(current(live[w], 1, &slab_pages[w]) == 0);
+          MG_EXPECT(slab_pages[w] > 0 && slab_pages[w] % PAGE == 0 &&
+                    slab_pages[w] <= NSMALL * 2 * PAGE);
+        }
       }
     }
     const long rss = RssAnonKib();
