@@ -244,8 +244,8 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
 }
 
 // Gives a slab of `group` back to its arena and returns its charge (its
-// charged pages, SlabMeta::hwm). Never under a bin lock (the uncharge may
-// refill a stock and check thresholds).
+// charged pages, SlabMeta::hwm - unpaid). Never under a bin lock (the
+// uncharge may refill a stock and check thresholds).
 void ReleaseSlab(uint32_t group, SlabMeta* s) {
   // Read before the slab goes: an in-line header is in it.
   const int64_t charged = int64_t{s->hwm - s->unpaid} << owner_table::kPageShift;
