@@ -123,7 +123,7 @@ size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align,
 size_t UsableSize(const void* p);
 
 // What the caller charges for a block: its usable size, or 0 for a slab
-// region (its slab is charged whole, page_charge.h). BlockCharge takes a
+// region (its slab's pages are charged by the engine, slab.h). BlockCharge takes a
 // request's (GoodSize, align), ChargeOfBlock an owned block. Allocates:
 // never.
 size_t BlockCharge(size_t usable, size_t align);

@@ -25,8 +25,8 @@
 // second cache, t_other, holds small blocks of one other group); hold a
 // charged large block (a large block is uncharged by the free that pushes
 // it and charged by the allocation that pops it, src/alloc/slow_path.cc;
-// small blocks are regions of slabs, which stay charged whole while any of
-// their regions is cached: page_charge.h); be touched by any thread but
+// small blocks are regions on slab pages, charged when a refill first
+// handed them out and while their slab is held: slab.h); be touched by any thread but
 // its owner
 // (the fork child leaves the caches of the threads it lost alone).
 //

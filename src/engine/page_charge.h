@@ -1,5 +1,5 @@
-// The pages the engine holds are charged to their group: a slab (64 KiB) from
-// the moment the group's bins take it until it goes back to the arena
+// The pages the engine holds are charged to their group: a slab's pages as
+// its regions are first handed out, until it goes back to the arena
 // (slab.h). The engine does not know the charger (src/group is below it, but
 // the charge path with its stocks and OOM policies is set up by src/alloc):
 // src/alloc installs the two functions at init (SetPageCharger); without

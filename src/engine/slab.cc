@@ -26,6 +26,8 @@ namespace {
 inline constexpr uint32_t kKeepEmpty = 1;
 // FreeBatch releases at most this many slabs per lock hold.
 inline constexpr uint32_t kMaxRelease = 64;
+// The most regions one AllocBatch takes (slab.h).
+inline constexpr uint32_t kMaxBatch = 64;
 
 // In the first 64 bytes of its slab, followed by the slab's free-region
 // bitmap (one bit per region, set = free); region 0 starts after them, on a
@@ -58,6 +60,14 @@ struct alignas(64) SlabMeta {
   uint32_t magic;    // ceil(2^32 / size): region index = offset * magic >> 32
   uint32_t nwords;   // bitmap words
   uint32_t hint;     // no free region below word `hint`
+  // Charging (page_charge.h): the slab's pages from its start through the
+  // end of the highest region it has ever handed out (and the header's
+  // page, for an in-line header), and how many of those are not charged:
+  // the header's page of a new slab, and the pages of a take whose charge
+  // was refused (GiveBackLocked). The next take from the slab charges them.
+  // The slab's charge is hwm - unpaid pages.
+  uint16_t hwm;
+  uint16_t unpaid;
 };
 static_assert(sizeof(SlabMeta) == 64);
 static_assert(sizeof(SlabMeta) <= owner_table::kSideSlotBytes);
@@ -222,6 +232,9 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   s->magic = static_cast<uint32_t>(((uint64_t{1} << 32) + size - 1) / size);
   s->nfree = s->nregs;
   s->hint = 0;
+  // An in-line header's page is written here; out of line, no page is.
+  // Neither is charged yet: the first take charges it with its regions.
+  s->hwm = s->unpaid = out_of_line ? 0 : 1;
   uint64_t* bits = BitmapOf(s);
   for (uint32_t w = 0; w < s->nwords; ++w) {
     const uint32_t below = w * 64;  // regions of the words before this one
@@ -231,13 +244,16 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   return s;
 }
 
-// Gives a slab of `group` back to its arena. With jemalloc its pages stay
-// dirty in the group's arena and its charge stays as the group's free pages
-// (free_pages.h), which the group's next slab or large block reuses; with
+// Gives a slab of `group` back to its arena. Its charged pages
+// (SlabMeta::hwm - unpaid) stay charged as the group's free pages
+// (free_pages.h; with jemalloc the pages stay dirty in the group's arena),
+// which the group's next charges of slab pages or large blocks reuse; with
 // mimalloc (which returns its pages to the OS, mi::SlabFree), or for a
 // destroyed group, the charge goes back. Never under a bin lock (the
 // uncharge may refill a stock and check thresholds).
 void ReleaseSlab(uint32_t group, SlabMeta* s) {
+  // Read before the slab goes: an in-line header is in it.
+  const int64_t charged = int64_t{s->hwm - s->unpaid} << owner_table::kPageShift;
   // Its pages' entries go back to 0 (no class) before its memory does: a
   // large block carved from these pages publishes only its first page, and
   // a slab class left on the others would pass an interior pointer off as
@@ -250,13 +266,28 @@ void ReleaseSlab(uint32_t group, SlabMeta* s) {
   } else {
     mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
   }
-  if (!KeepFreePages(group, static_cast<int64_t>(kSlabBytes))) {
-    UnchargePages(group, static_cast<int64_t>(kSlabBytes));
+  if (charged != 0 && !KeepFreePages(group, charged)) {
+    UnchargePages(group, charged);
   }
 }
 
-// Under bin.lock.
-uint32_t TakeLocked(SlabBin& bin, void** out, uint32_t n) {
+// The pages one take owes, per slab it took from (at most one slab per
+// region taken): what a refused charge gives back (GiveBackLocked).
+struct Owed {
+  SlabMeta* slab;
+  uint32_t pages;
+};
+struct TakeResult {
+  uint32_t got = 0;     // regions in out[]
+  uint32_t pages = 0;   // pages to charge: the sum of owed[].pages
+  uint32_t nowed = 0;
+  Owed owed[kMaxBatch];
+};
+
+// Takes up to n regions, lowest free first, into out[]; raises each
+// slab's high-water mark past the regions taken and records in *r the
+// pages that takes over (with the slab's unpaid pages). Under bin.lock.
+void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
   uint32_t got = 0;
   while (got < n && bin.partial != nullptr) {
     SlabMeta* s = bin.partial;
@@ -265,6 +296,7 @@ uint32_t TakeLocked(SlabBin& bin, void** out, uint32_t n) {
     char* base = s->base + s->first;
     uint64_t* bits = BitmapOf(s);
     uint32_t w = s->hint;
+    uint32_t last = 0;  // the highest region taken from s
     while (got < n && s->nfree != 0) {
       while (bits[w] == 0) ++w;  // nfree != 0: a set bit lies ahead
       MG_DCHECK(w < s->nwords);
@@ -272,17 +304,69 @@ uint32_t TakeLocked(SlabBin& bin, void** out, uint32_t n) {
       while (got < n && word != 0) {
         const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(word));
         word &= word - 1;
-        out[got++] = base + size_t{w * 64 + bit} * s->size;
+        last = w * 64 + bit;
+        out[got++] = base + size_t{last} * s->size;
         --s->nfree;
       }
       bits[w] = word;
     }
     s->hint = w;
     if (s->nfree == 0) Unlink(bin, s);
+    // The pages through the end of the highest region taken.
+    const size_t end = s->first + size_t{last + 1} * s->size;
+    const uint32_t hwm =
+        static_cast<uint32_t>((end + kPageSize - 1) >> owner_table::kPageShift);
+    uint32_t pages = s->unpaid;
+    s->unpaid = 0;
+    if (hwm > s->hwm) {
+      pages += hwm - s->hwm;
+      s->hwm = static_cast<uint16_t>(hwm);
+    }
+    if (pages != 0) {
+      r->owed[r->nowed++] = Owed{s, pages};
+      r->pages += pages;
+    }
   }
   bin.out += got;
   bin.nmalloc += got;
-  return got;
+  r->got += got;
+}
+
+// Undoes a take whose charge was refused: its regions go back free (their
+// memory untouched) and the pages it owed stay in their slabs' high-water
+// marks as unpaid, for the next take to charge. A slab left fully free
+// stays on the list (a later reclaim or free returns it). Under bin.lock.
+void GiveBackLocked(SlabBin& bin, uint32_t size, void* const* regions,
+                    const TakeResult& r) {
+  for (uint32_t i = 0; i < r.got; ++i) {
+    SlabMeta* s = MetaOf(regions[i], size);
+    const uint32_t off = static_cast<uint32_t>(
+        static_cast<char*>(regions[i]) - (s->base + s->first));
+    const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
+    const uint32_t w = idx / 64;
+    BitmapOf(s)[w] |= uint64_t{1} << (idx % 64);
+    if (w < s->hint) s->hint = w;
+    if (s->nfree++ == 0) Link(bin, s);
+    if (s->nfree == s->nregs) ++bin.nempty;
+  }
+  for (uint32_t i = 0; i < r.nowed; ++i) {
+    r.owed[i].slab->unpaid =
+        static_cast<uint16_t>(r.owed[i].slab->unpaid + r.owed[i].pages);
+  }
+  bin.out -= r.got;
+  bin.nmalloc -= r.got;
+}
+
+// How many regions of `size` bytes a take of up to n may have: a class's
+// batches grow with what the group has taken of it, from a page's worth
+// up (each batch at most the bytes taken before it), so that a process that
+// uses a class a little is charged a page or two for it, not the half of
+// a front cache's bin (up to 32 KiB) a refill asks for. Under bin.lock.
+uint32_t BatchLimit(const SlabBin& bin, uint32_t size, uint32_t n) {
+  const uint64_t taken = bin.nmalloc * size;
+  const uint64_t bytes = taken > kPageSize ? taken : kPageSize;
+  const uint64_t regions = bytes / size != 0 ? bytes / size : 1;
+  return regions < n ? static_cast<uint32_t>(regions) : n;
 }
 
 }  // namespace
@@ -309,28 +393,45 @@ bool InitGroup(uint32_t group, unsigned arena_ind) {
 
 uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
   GroupBins* gb = Bins(group);
-  if (MG_UNLIKELY(gb == nullptr || cls == 0 || cls > kSmallClasses)) return 0;
-  SlabBin& bin = gb->bins[cls];
-  {
-    SpinLockHolder holder(&bin.lock);
-    uint32_t got = TakeLocked(bin, out, n);
-    if (got != 0) return got;
-  }
-  // The slab is charged whole before it exists (the group's limit bounds
-  // the pages it holds, not the bytes of its live regions); the charge may
-  // reclaim (releasing this group's free slabs) or fail.
-  if (!ChargePages(group, static_cast<int64_t>(kSlabBytes))) return 0;
-  SlabMeta* s = NewSlab(group, gb->arena_ind, cls);
-  if (s == nullptr) {
-    UnchargePages(group, static_cast<int64_t>(kSlabBytes));
+  if (MG_UNLIKELY(gb == nullptr || cls == 0 || cls > kSmallClasses ||
+                  n == 0 || n > kMaxBatch)) {
     return 0;
   }
-  SpinLockHolder holder(&bin.lock);
-  ++bin.nslabs;
-  ++bin.slab_allocs;
-  Link(bin, s);
-  ++bin.nempty;
-  return TakeLocked(bin, out, n);  // Takes from s at least (first on the list).
+  SlabBin& bin = gb->bins[cls];
+  const uint32_t size = g_usable_of_class[cls];
+  TakeResult r;
+  {
+    SpinLockHolder holder(&bin.lock);
+    n = BatchLimit(bin, size, n);
+    TakeLocked(bin, out, n, &r);
+  }
+  if (r.got == 0) {
+    // No free region: a new slab, charged as its regions are taken.
+    SlabMeta* s = NewSlab(group, gb->arena_ind, cls);
+    if (s == nullptr) return 0;
+    SpinLockHolder holder(&bin.lock);
+    ++bin.nslabs;
+    ++bin.slab_allocs;
+    Link(bin, s);
+    ++bin.nempty;
+    TakeLocked(bin, out, n, &r);  // Takes from s at least (first on the list).
+  }
+  // The pages the take crossed, charged with no lock held: the charge may
+  // reclaim (releasing this group's free slabs, under their bins' locks)
+  // and run the group's OOM policy. Refused, the take is undone: the
+  // caller gets no region, and the pages stay unpaid in their slabs.
+  if (r.pages != 0 &&
+      !ChargePages(group, int64_t{r.pages} << owner_table::kPageShift)) {
+    {
+      SpinLockHolder holder(&bin.lock);
+      GiveBackLocked(bin, size, out, r);
+    }
+    // Callers that read out[0] whatever the count (dispatch.cc's single
+    // region) must not see a region given back.
+    for (uint32_t i = 0; i < r.got; ++i) out[i] = nullptr;
+    return 0;
+  }
+  return r.got;
 }
 
 void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {

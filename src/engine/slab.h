@@ -12,13 +12,23 @@
 // goes from the bin to the thread's front cache and back, without a second
 // per-thread cache in between (docs/architecture.md, "Slabs").
 //
-// Charging: a slab is charged whole (kSlabBytes) to its group before it is
-// taken from the arena (page_charge.h, which takes the group's free pages'
-// charge first), so a group's usage counts its slabs, not its regions. When
-// it goes back, its charge stays as the group's free pages (free_pages.h;
-// the pages stay dirty in the group's jemalloc arena) until they are reused,
-// purged or decayed; with the mimalloc engine, or for a destroyed group, it
-// is uncharged.
+// Charging (page_charge.h): a slab's pages are charged to its group as its
+// regions are first handed out, as memcg charges a page when it is first
+// touched. Each slab keeps a high-water mark: its pages from its start
+// through the end of the highest region it has ever handed out (regions go
+// out lowest free first, so every region below it has been out), with the
+// page of an in-line header. A take (AllocBatch) raises the marks of the
+// slabs it takes from and charges the pages they crossed, once per batch,
+// after the bin lock is released; a refused charge puts the regions back
+// and leaves those pages unpaid in their slabs, for the next take to
+// charge (until then, a region another thread took from those pages in
+// the meantime is uncharged: at most a refused batch's pages per slab). A
+// slab going back keeps its charged pages' charge as the group's free pages
+// (free_pages.h; the pages stay dirty in the group's jemalloc arena) until
+// they are reused, purged or decayed; with the mimalloc engine, or for a
+// destroyed group, they are uncharged. So a group's usage for small blocks
+// is the sum of its slabs' marks (bound: docs/preload.md, "What a small
+// process is charged") plus its free pages.
 //
 // Owns: every slab's regions and metadata, each group's bins (metadata
 // memory, taken with the group's arena, pooled when it is retired). Every small block
@@ -32,9 +42,10 @@
 // like a jemalloc small region: a request of `size` with `align` <= 4 KiB
 // fits in class GoodSize(size, align) with its alignment.
 //
-// Must never: call jemalloc or allocate while holding a bin lock (slabs are
-// created and released outside it); hand out a region twice; keep a region
-// of one group in another group's bin.
+// Must never: call jemalloc, charge or allocate while holding a bin lock
+// (slabs are created and released, and pages charged, outside it); hand
+// out a region twice; keep a region of one group in another group's bin;
+// return from AllocBatch with a region whose take's charge was refused.
 //
 // SYNCHRONIZATION: each bin's SpinLock guards the bin and the metadata and
 // free lists of its slabs. A region handed out belongs to its taker until it
@@ -61,8 +72,14 @@ inline constexpr uint32_t kSmallClasses = 40;
 [[nodiscard]] bool InitGroup(uint32_t group, unsigned arena_ind);
 
 // Takes up to `n` (1 <= n <= 64) regions of class `cls` of `group` into
-// out[]; returns how many (0 only if no slab could be created). Allocates:
-// never (through malloc); may create a slab through jemalloc.
+// out[], lowest free first, and charges the pages they newly cross (with
+// no lock held: the charge may reclaim and run the group's OOM policy);
+// returns how many. 0: no slab could be created, or the charge was refused
+// (then no region was taken, nothing charged, and the out[] entries the
+// take had filled are nullptr again). A class's first takes in
+// a group are sized by bytes (a page's worth, then as many bytes as the
+// group has taken of the class), so they may return fewer than `n`.
+// Allocates: never (through malloc); may create a slab through jemalloc.
 uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n);
 
 // Gives back `n` regions of class `cls` of `group`, linked through their

@@ -3,11 +3,12 @@
  * bytes of each written) and
  * destroyed, 100 of them live at a time, through the C ABI (dlsym).
  * Every allocation succeeds, every block belongs to its group, each group
- * reads exactly what holds its blocks (the two small ones: a 64 KiB slab
- * each, charged whole; the large ones: their usable sizes), the two slabs
- * and the large blocks' pages once the blocks are freed (a bin keeps its
- * empty slab; the arena keeps the pages dirty, charged as the group's free
- * pages) and 0 after mg_group_reclaim gave them back, and
+ * reads exactly what holds its blocks (the two small ones: the pages of
+ * their slabs that their regions crossed, read once they are allocated, at
+ * most two pages each; the large ones: their usable sizes), the same slab
+ * pages and the large blocks' pages once the blocks are freed (a bin keeps
+ * its empty slab; the arena keeps the pages dirty, charged as the group's
+ * free pages) and 0 after mg_group_reclaim gave them back, and
  * after each round RssAnon is at most 16 MiB above its value before the
  * first, and later rounds leave at most 1 MiB more than the first: a
  * destroyed group's slabs and pages go back, and its arena is reused by a
@@ -36,9 +37,11 @@ static const size_t kSizes[] = {64, 1000, 40000, 300000};
  * what is measured. */
 static const size_t kTouch = 64;
 #define NSIZES 4
-/* Blocks of up to 14 KiB are slab regions, charged with their slab. */
-#define SLAB 65536
-#define SMALL_MAX 14336
+/* Blocks of up to 14 KiB are slab regions, charged by the pages of their
+ * slab that regions have crossed (src/engine/slab.h); the first two sizes
+ * are small, the others large. */
+#define NSMALL 2
+#define PAGE 4096
 
 int main(void) {
   MG_NEED(root, mg_root);
@@ -52,21 +55,25 @@ int main(void) {
 
   static mg_group_t live[WINDOW];
   static void* blocks[WINDOW][NSIZES];
+  static int64_t slab_pages[WINDOW]; /* the small blocks' charge */
   const long start = RssAnonKib();
   long worst = 0, first = 0;
   for (int r = 0; r < ROUNDS; ++r) {
     for (int i = 0; i < GROUPS + WINDOW; ++i) {
       const int w = i % WINDOW;
       if (i >= WINDOW) {
-        int64_t expect = 0, kept = 2 * SLAB, bytes = -1;
+        int64_t expect = 0, kept = slab_pages[w], bytes = -1;
         for (int k = 0; k < NSIZES; ++k) {
           mg_group_t g = 0;
           MG_EXPECT(block_group(blocks[w][k], &g) == 0 && g == live[w]);
           MG_EXPECT(Check(blocks[w][k], kTouch, (unsigned)(i - WINDOW + k)));
-          const size_t u = usable(blocks[w][k]);
-          expect += u <= SMALL_MAX ? SLAB : (int64_t)u;
-          if (u > SMALL_MAX) kept += (int64_t)u;
+          if (k >= NSMALL) {
+            const int64_t u = (int64_t)usable(blocks[w][k]);
+            expect += u;
+            kept += u;
+          }
         }
+        expect += slab_pages[w];
         MG_EXPECT(current(live[w], 1, &bytes) == 0);
         if (bytes != expect) {
           fprintf(stderr, "round %d group %d reads %lld, blocks %lld\n", r,
@@ -95,6 +102,11 @@ int main(void) {
         blocks[w][k] = malloc_in(live[w], kSizes[k]);
         MG_EXPECT(blocks[w][k] != NULL);
         Fill(blocks[w][k], kTouch, (unsigned)(i + k));
+        if (k + 1 == NSMALL) {
+          MG_EXPECT(current(live[w], 1, &slab_pages[w]) == 0);
+          MG_EXPECT(slab_pages[w] > 0 && slab_pages[w] % PAGE == 0 &&
+                    slab_pages[w] <= NSMALL * 2 * PAGE);
+        }
       }
     }
     const long rss = RssAnonKib();

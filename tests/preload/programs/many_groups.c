@@ -7,12 +7,13 @@
  *    one); from there on every allocation fails (ENOMEM: never a block of
  *    another group) and binding a thread to such a group gives ENOSPC;
  *  - every block's owner is its group, and each group reads exactly
- *    65,536 + 40,960 bytes (the 64-byte block's slab is charged whole,
- *    the large block its usable size); RSS per allocating group is at
- *    most 256 KiB;
- *  - once its blocks are freed a group reads 65,536 + 40,960 (its bin
- *    keeps the empty slab, and its arena the large block's pages, both
- *    still charged), and 0 after mg_group_reclaim gave them back;
+ *    its 64-byte block's slab pages (those its regions crossed, read
+ *    once it is allocated: one or two pages) + 40,960 bytes (the large
+ *    block's usable size); RSS per allocating group is at most 256 KiB;
+ *  - once its blocks are freed a group reads those slab pages + 40,960
+ *    (its bin keeps the empty slab, and its arena the large block's
+ *    pages, both still charged), and 0 after mg_group_reclaim gave them
+ *    back;
  *  - after every block is freed and every group destroyed, RSS is at most
  *    64 KiB per group that held an arena above what the empty groups cost
  *    (the registry entries stay for the next groups; per arena index ever
@@ -33,7 +34,7 @@
 #define SMALL 64
 #define LARGE 40000
 #define LARGE_USABLE 40960
-#define SLAB 65536 /* a small block is charged with its whole slab */
+#define PAGE 4096
 
 
 int main(void) {
@@ -49,7 +50,10 @@ int main(void) {
   mg_group_t* groups = calloc(NGROUPS, sizeof(*groups));
   void** small = calloc(NGROUPS, sizeof(void*));
   void** large = calloc(NGROUPS, sizeof(void*));
-  MG_EXPECT(groups != NULL && small != NULL && large != NULL);
+  /* The small block's charge: the pages of its slab its regions crossed. */
+  int64_t* slab_pages = calloc(NGROUPS, sizeof(int64_t));
+  MG_EXPECT(groups != NULL && small != NULL && large != NULL &&
+            slab_pages != NULL);
   const long start = RssAnonKib();
   for (int i = 0; i < NGROUPS; ++i) {
     char name[32];
@@ -71,6 +75,10 @@ int main(void) {
   for (; allocating < NGROUPS; ++allocating) {
     small[allocating] = malloc_in(groups[allocating], SMALL);
     if (small[allocating] == NULL) break;
+    MG_EXPECT(current(groups[allocating], 1, &slab_pages[allocating]) == 0);
+    MG_EXPECT(slab_pages[allocating] > 0 &&
+              slab_pages[allocating] % PAGE == 0 &&
+              slab_pages[allocating] <= 2 * PAGE);
     large[allocating] = malloc_in(groups[allocating], LARGE);
     MG_EXPECT(large[allocating] != NULL);
     Fill(small[allocating], SMALL, (unsigned)allocating);
@@ -104,7 +112,7 @@ int main(void) {
     MG_EXPECT(Check(large[i], LARGE, (unsigned)i));
     int64_t bytes = -1;
     MG_EXPECT(current(groups[i], 1, &bytes) == 0);
-    if (bytes != SLAB + LARGE_USABLE) {
+    if (bytes != slab_pages[i] + LARGE_USABLE) {
       fprintf(stderr, "group %d reads %lld\n", i, (long long)bytes);
       return 1;
     }
@@ -115,14 +123,14 @@ int main(void) {
       free(large[i]);
       int64_t bytes = -1, released = 0;
       MG_EXPECT(current(groups[i], 1, &bytes) == 0);
-      // The spare slab and the large block's pages (its free pages).
-      if (bytes != SLAB + LARGE_USABLE) {
+      // The spare slab's pages and the large block's pages (its free pages).
+      if (bytes != slab_pages[i] + LARGE_USABLE) {
         fprintf(stderr, "group %d reads %lld after its frees\n", i,
                 (long long)bytes);
         return 1;
       }
       MG_EXPECT(reclaim(groups[i], INT64_MAX / 2, &released) == 0 &&
-                released == SLAB + LARGE_USABLE);
+                released == slab_pages[i] + LARGE_USABLE);
       MG_EXPECT(current(groups[i], 1, &bytes) == 0 && bytes == 0);
     }
     MG_EXPECT(destroy(groups[i]) == 0);
