@@ -147,6 +147,15 @@ ParseConfigError ParseSeed(const char* text, uint64_t* out) {
   return ParseDecimal(p, e, UINT64_MAX, out);
 }
 
+ParseConfigError ParseSwitch(const char* text, bool* out) {
+  if (text == nullptr || *text == '\0') return ParseConfigError::kEmpty;
+  if ((text[0] != '0' && text[0] != '1') || text[1] != '\0') {
+    return ParseConfigError::kUnknown;
+  }
+  *out = text[0] == '1';
+  return ParseConfigError::kOk;
+}
+
 ParseConfigError ParseStatsPath(const char* text) {
   if (text == nullptr || *text == '\0') return ParseConfigError::kEmpty;
   size_t len = 0;

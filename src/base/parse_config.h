@@ -68,6 +68,11 @@ inline constexpr const char kProbabilityExpected[] =
 inline constexpr const char kSeedExpected[] =
     "a decimal integer from 0 to 18446744073709551615";
 
+// A switch (MEMGROUP_CHECK, MEMGROUP_CONTROL, `memgroup run --check`,
+// `--control`): exactly "0" or "1". Sets *out only on success.
+[[nodiscard]] ParseConfigError ParseSwitch(const char* text, bool* out);
+inline constexpr const char kSwitchExpected[] = "0 or 1";
+
 // MEMGROUP_STATS: "stderr", "-" or a file path, taken as given (no
 // trimming, no case folding): non-empty (kEmpty) and shorter than
 // kStatsPathCapacity bytes (kOutOfRange), the library's buffer for it.

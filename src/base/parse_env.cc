@@ -34,10 +34,9 @@ bool Size(const char* value, int64_t* out, EnvError* err) {
 }
 
 bool ZeroOrOne(const char* value, bool* out, EnvError* err) {
-  if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
-    return BadValue(err, "0 or 1");
+  if (ParseSwitch(value, out) != ParseConfigError::kOk) {
+    return BadValue(err, kSwitchExpected);
   }
-  *out = value[0] == '1';
   return true;
 }
 

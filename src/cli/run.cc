@@ -32,6 +32,7 @@ enum class ValueKind {
   kEngine,
   kProbability,
   kSeed,
+  kSwitch,
 };
 
 struct RunFlag {
@@ -50,6 +51,8 @@ constexpr RunFlag kRunFlags[] = {
     {"engine", "MEMGROUP_ENGINE", ValueKind::kEngine},
     {"fault", "MEMGROUP_FAULT", ValueKind::kProbability},
     {"fault-seed", "MEMGROUP_FAULT_SEED", ValueKind::kSeed},
+    {"check", "MEMGROUP_CHECK", ValueKind::kSwitch},
+    {"control", "MEMGROUP_CONTROL", ValueKind::kSwitch},
 };
 
 const RunFlag* FindFlag(absl::string_view name) {
@@ -97,6 +100,11 @@ ParseConfigError CheckWord(ValueKind kind, const char* value,
       *expected = kSeedExpected;
       return ParseSeed(value, &seed);
     }
+    case ValueKind::kSwitch: {
+      bool on = false;
+      *expected = kSwitchExpected;
+      return ParseSwitch(value, &on);
+    }
     default:
       *expected = "a valid value";
       return ParseConfigError::kUnknown;
@@ -130,7 +138,8 @@ absl::StatusOr<std::string> ConvertValue(const RunFlag& flag,
     case ValueKind::kOomPolicy:
     case ValueKind::kEngine:
     case ValueKind::kProbability:
-    case ValueKind::kSeed: {
+    case ValueKind::kSeed:
+    case ValueKind::kSwitch: {
       const char* expected = nullptr;
       ParseConfigError e = CheckWord(flag.kind, value.c_str(), &expected);
       if (e != ParseConfigError::kOk) return BadValue(flag, value, e, expected);

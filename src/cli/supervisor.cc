@@ -291,10 +291,11 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     return 1;
   }
 
+  // Members run a control agent unless --control 0 says otherwise.
+  setenv("MEMGROUP_CONTROL", "1", 1);
   for (const auto& [name, value] : env) {
     setenv(name.c_str(), value.c_str(), 1);
   }
-  setenv("MEMGROUP_CONTROL", "1", 1);
   setenv("MEMGROUP_JOB", path.c_str(), 1);
   const char* existing = getenv("LD_PRELOAD");
   const std::string preload =

@@ -33,8 +33,8 @@ void ExpectRefused(std::vector<std::string> args, const std::string& fragment) {
 TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
   auto options = Parse({"--max", "1G", "--high", "512M", "--oom", "wait:5",
                         "--stats", "-", "--engine", "jemalloc", "--fault",
-                        "0.01", "--fault-seed", "7", "--", "prog", "-x",
-                        "--max"});
+                        "0.01", "--fault-seed", "7", "--check", "1",
+                        "--control", "0", "--", "prog", "-x", "--max"});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_THAT(
       options->env,
@@ -43,7 +43,8 @@ TEST(ParseRunArgsTest, MapsEveryOptionToItsVariable) {
                   Pair("MEMGROUP_STATS", "stderr"),
                   Pair("MEMGROUP_ENGINE", "jemalloc"),
                   Pair("MEMGROUP_FAULT", "0.01"),
-                  Pair("MEMGROUP_FAULT_SEED", "7")));
+                  Pair("MEMGROUP_FAULT_SEED", "7"),
+                  Pair("MEMGROUP_CHECK", "1"), Pair("MEMGROUP_CONTROL", "0")));
   EXPECT_THAT(options->argv, ElementsAre("prog", "-x", "--max"));
   EXPECT_FALSE(options->help);
 }
@@ -61,7 +62,7 @@ TEST(ParseRunArgsTest, RepeatedOptionIsAUsageError) {
   const std::pair<std::string, std::string> valid[] = {
       {"max", "1G"},       {"high", "512M"}, {"oom", "enomem"},
       {"stats", "-"},      {"engine", "jemalloc"}, {"fault", "0"},
-      {"fault-seed", "7"}};
+      {"fault-seed", "7"}, {"check", "0"}, {"control", "1"}};
   for (const auto& [name, value] : valid) {
     const std::string message = "option '--" + name + "' given more than once";
     SCOPED_TRACE(name);
@@ -162,6 +163,8 @@ TEST(ParseRunArgsTest, RejectsUsageErrors) {
   ExpectUsageError({"--fault", "1.5", "--", "p"}, "--fault");
   ExpectUsageError({"--fault-seed", "-1", "--", "p"}, "--fault-seed");
   ExpectUsageError({"--engine", "tcmalloc", "--", "p"}, "'tcmalloc'");
+  ExpectUsageError({"--check", "yes", "--", "p"}, "expected 0 or 1");
+  ExpectUsageError({"--control", "2", "--", "p"}, "--control");
   ExpectUsageError({"--stats", "", "--", "p"}, "--stats");
   ExpectUsageError({}, "missing '-- PROGRAM'");
   ExpectUsageError({"--max", "1G"}, "missing '-- PROGRAM'");
