@@ -58,6 +58,13 @@ bool ResolveGroup(pid_t pid, const std::string& group, const JobRecord& job,
 // argument unchanged when it has no ':'.
 std::string PidPart(const std::string& arg);
 
+// The positional arguments of `stat` and `events`: PID [GROUP], or
+// "PID:/a/b" alone. Sets *pid_text and *group (empty: the job's own).
+// Returns the usage error's message ("COMMAND needs a PID", ...), or "".
+std::string SplitPidAndGroup(const std::string& command,
+                             const std::vector<std::string>& positional,
+                             std::string* pid_text, std::string* group);
+
 }  // namespace memgroup::internal::cli
 
 #endif  // MEMGROUP_SRC_CLI_CONTROL_COMMANDS_H_

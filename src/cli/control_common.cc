@@ -43,6 +43,28 @@ std::string PidPart(const std::string& arg) {
   return colon == std::string::npos ? arg : arg.substr(0, colon);
 }
 
+std::string SplitPidAndGroup(const std::string& command,
+                             const std::vector<std::string>& positional,
+                             std::string* pid_text, std::string* group) {
+  if (positional.empty()) return absl::StrCat(command, " needs a PID");
+  if (positional.size() > 2) {
+    return absl::StrCat(command, ": unexpected argument '", positional[2],
+                        "'");
+  }
+  *group = positional.size() == 2 ? positional[1] : "";
+  *pid_text = PidPart(positional[0]);
+  if (*pid_text != positional[0]) {
+    // "PID:/a/b" alone names the group too.
+    if (!group->empty()) {
+      return absl::StrCat(command, ": '", positional[0],
+                          "' names a group already; unexpected '", *group,
+                          "'");
+    }
+    *group = positional[0];
+  }
+  return "";
+}
+
 bool ResolveGroup(pid_t pid, const std::string& group, const JobRecord& job,
                   GroupTarget* out, std::string* error) {
   *out = GroupTarget{};

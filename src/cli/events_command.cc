@@ -185,21 +185,11 @@ int EventsMain(const std::vector<std::string>& args) {
       positional.push_back(a);
     }
   }
-  if (positional.empty()) return UsageError("events needs a PID");
-  if (positional.size() > 2) {
-    return UsageError(
-        absl::StrCat("events: unexpected argument '", positional[2], "'"));
-  }
-  // "PID:/a/b" alone names the group too.
-  std::string group = positional.size() == 2 ? positional[1] : "";
-  const std::string pid_text = PidPart(positional[0]);
-  if (pid_text != positional[0]) {
-    if (!group.empty()) {
-      return UsageError(absl::StrCat("events: '", positional[0],
-                                     "' names a group already; unexpected '",
-                                     group, "'"));
-    }
-    group = positional[0];
+  std::string pid_text, group;
+  if (const std::string e =
+          SplitPidAndGroup("events", positional, &pid_text, &group);
+      !e.empty()) {
+    return UsageError(e);
   }
   JobRecord job;
   int status = 0;
