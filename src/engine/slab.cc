@@ -1,5 +1,8 @@
-// Implements slab.h. Allocates: never through malloc (bins come from
-// MetaMap, slabs from the group's jemalloc arena, or its mimalloc arena with
+// Implements slab.h's slabs and regions: a slab's layout and creation, its
+// release, the batches taken from and given back to a bin, with the charge
+// of the pages they cross, and the region checks (each group's bins are set
+// up, pooled and counted in slab_bins.cc). Allocates: never through malloc
+// (slabs come from the group's jemalloc arena, or its mimalloc arena with
 // the mimalloc engine).
 #include "engine/slab.h"
 
@@ -18,16 +21,9 @@
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
 #include "engine/page_charge.h"
+#include "engine/slab_internal.h"
 
 namespace memgroup::internal::engine::slab {
-namespace {
-
-// Fully free slabs a bin keeps for reuse; more go back to jemalloc.
-inline constexpr uint32_t kKeepEmpty = 1;
-// FreeBatch releases at most this many slabs per lock hold.
-inline constexpr uint32_t kMaxRelease = 64;
-// The most regions one AllocBatch takes (slab.h).
-inline constexpr uint32_t kMaxBatch = 64;
 
 // In the first 64 bytes of its slab, followed by the slab's free-region
 // bitmap (one bit per region, set = free); region 0 starts after them, on a
@@ -74,37 +70,14 @@ static_assert(sizeof(SlabMeta) <= owner_table::kSideSlotBytes);
 static_assert(kSlabShift == owner_table::kSideSlotShift);
 static_assert(kSmallClasses + 1 == kFrontFirstLarge);
 
-struct alignas(MG_CACHELINE) SlabBin {
-  SpinLock lock;
-  SlabMeta* partial = nullptr;  // most recently freed into first
-  uint32_t nempty = 0;          // fully free slabs on the list
-  uint64_t nslabs = 0;
-  uint64_t out = 0;             // regions handed out and not given back
-  uint64_t nmalloc = 0;
-  uint64_t ndalloc = 0;
-  uint64_t slab_allocs = 0;
-  uint64_t slab_frees = 0;
-};
+namespace {
 
-struct GroupBins {
-  // The arena slabs come from. Written under the engine's init lock before
-  // the bins are published (g_bins, release), read after (acquire).
-  unsigned arena_ind;
-  // Set while the group is destroyed (SetRetired): its bins keep no spare
-  // slab, so a destroyed group's charge goes to 0 with its last block.
-  // Relaxed: racy by design, at worst one spare slab kept or given back.
-  std::atomic<bool> retired{false};
-  SlabBin bins[kSmallClasses + 1];  // [0] unused
-};
-
-// Every GroupBins ever mapped (they are pooled, never unmapped: one per
-// group that has an arena, so at most kMaxArenaRecords), and the free ones.
-// Under the engine's init lock; g_nall_bins is also read by the fork
-// handlers, which run with that lock held.
-MG_TABLE constinit GroupBins* g_all_bins[kMaxArenaRecords];
-constinit uint32_t g_nall_bins = 0;
-MG_TABLE constinit GroupBins* g_free_bins[kMaxArenaRecords];
-constinit uint32_t g_nfree_bins = 0;
+// Fully free slabs a bin keeps for reuse; more go back to jemalloc.
+inline constexpr uint32_t kKeepEmpty = 1;
+// FreeBatch releases at most this many slabs per lock hold.
+inline constexpr uint32_t kMaxRelease = 64;
+// The most regions one AllocBatch takes (slab.h).
+inline constexpr uint32_t kMaxBatch = 64;
 
 // Slab colouring: region 0 of successive slabs starts at successive
 // multiples of 64 bytes below 4 KiB (as far as the class's alignment
@@ -134,16 +107,6 @@ uint32_t NextColor(uint32_t step) {
   // Relaxed: only the spread matters.
   uint32_t c = g_next_color.fetch_add(64, std::memory_order_relaxed) % kColorSpan;
   return c / step * step;
-}
-
-// Written once by InitGroup (release, under the engine's init lock), read
-// anywhere (acquire).
-MG_TABLE constinit std::atomic<GroupBins*> g_bins[kMaxGroups];
-
-MG_ALWAYS_INLINE GroupBins* Bins(uint32_t group) {
-  // Pairs with InitGroup's release store.
-  return group < kMaxGroups ? g_bins[group].load(std::memory_order_acquire)
-                            : nullptr;
 }
 
 MG_ALWAYS_INLINE char* SlabBase(const void* p) {
@@ -371,26 +334,6 @@ uint32_t BatchLimit(const SlabBin& bin, uint32_t size, uint32_t n) {
 
 }  // namespace
 
-bool InitGroup(uint32_t group, unsigned arena_ind) {
-  if (group >= kMaxGroups) return false;
-  // Relaxed: under the engine's init lock, the only writer.
-  if (g_bins[group].load(std::memory_order_relaxed) != nullptr) return true;
-  GroupBins* gb = nullptr;
-  if (g_nfree_bins != 0) {
-    gb = g_free_bins[--g_nfree_bins];  // Empty, statistics reset (FiniGroup).
-  } else {
-    if (g_nall_bins == kMaxArenaRecords) return false;
-    gb = static_cast<GroupBins*>(MetaMap(sizeof(GroupBins)));
-    if (gb == nullptr) return false;
-    new (gb) GroupBins();
-    g_all_bins[g_nall_bins++] = gb;
-  }
-  gb->arena_ind = arena_ind;
-  // Pairs with Bins' acquire load.
-  g_bins[group].store(gb, std::memory_order_release);
-  return true;
-}
-
 uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
   GroupBins* gb = Bins(group);
   if (MG_UNLIKELY(gb == nullptr || cls == 0 || cls > kSmallClasses ||
@@ -536,91 +479,6 @@ void ReleaseEmpty(uint32_t group) {
       if (nrel < kMaxRelease) break;
     }
   }
-}
-
-bool FiniGroup(uint32_t group) {
-  GroupBins* gb = Bins(group);
-  if (gb == nullptr) return true;
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    SlabBin& bin = gb->bins[cls];
-    SpinLockHolder holder(&bin.lock);
-    if (bin.out != 0) return false;  // A region is held, or cached.
-  }
-  // No region is out, so every slab is fully free: all go back.
-  ReleaseEmpty(group);
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    SlabBin& bin = gb->bins[cls];
-    SpinLockHolder holder(&bin.lock);
-    MG_CHECK(bin.out == 0 && bin.nslabs == 0 && bin.partial == nullptr);
-    bin.nempty = 0;
-    bin.nmalloc = bin.ndalloc = bin.slab_allocs = bin.slab_frees = 0;
-  }
-  // Relaxed: under the engine's init lock; nothing can reach the bins
-  // through the group any more (no block of it is left).
-  g_bins[group].store(nullptr, std::memory_order_relaxed);
-  // Pooled bins serve the next group as a live one (relaxed: see
-  // GroupBins::retired; nothing reaches these bins now).
-  gb->retired.store(false, std::memory_order_relaxed);
-  g_free_bins[g_nfree_bins++] = gb;
-  return true;
-}
-
-void SetRetired(uint32_t group, bool retired) {
-  GroupBins* gb = Bins(group);
-  if (gb == nullptr) return;
-  // Relaxed: see GroupBins::retired.
-  gb->retired.store(retired, std::memory_order_relaxed);
-}
-
-void Stats(uint32_t group, GroupSlabStats* out) {
-  *out = GroupSlabStats{};
-  GroupBins* gb = Bins(group);
-  if (gb == nullptr) return;
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    SlabBin& bin = gb->bins[cls];
-    SpinLockHolder holder(&bin.lock);
-    out->slabs += bin.nslabs;
-    out->allocated_bytes += bin.out * g_usable_of_class[cls];
-    out->nmalloc += bin.nmalloc;
-    out->ndalloc += bin.ndalloc;
-    out->slab_allocs += bin.slab_allocs;
-    out->slab_frees += bin.slab_frees;
-  }
-  out->slab_bytes = out->slabs * kSlabBytes;
-}
-
-uint64_t RegionsOut(uint32_t group, uint32_t cls) {
-  GroupBins* gb = Bins(group);
-  if (gb == nullptr || cls == 0 || cls > kSmallClasses) return 0;
-  SlabBin& bin = gb->bins[cls];
-  SpinLockHolder holder(&bin.lock);
-  return bin.out;
-}
-
-namespace {
-
-// Calls f(lock) for every bin lock, by GroupBins (in the order they were
-// mapped), then class (the lock order of PrepareFork). Runs with the
-// engine's init lock held (PrepareFork takes it first), so the set is
-// stable.
-template <typename F>
-void ForEachBinLock(F f) {
-  for (uint32_t i = 0; i < g_nall_bins; ++i) {
-    GroupBins* gb = g_all_bins[i];
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) f(gb->bins[cls].lock);
-  }
-}
-
-}  // namespace
-
-void PrepareFork() {
-  ForEachBinLock([](SpinLock& l) { l.Lock(); });
-}
-void ParentFork() {
-  ForEachBinLock([](SpinLock& l) { l.Unlock(); });
-}
-void ChildFork() {
-  ForEachBinLock([](SpinLock& l) { l.ResetAfterFork(); });
 }
 
 }  // namespace memgroup::internal::engine::slab

@@ -1,0 +1,407 @@
+// Implements job_block.h's member slots: claiming a slot (and rejoining it
+// after an exec), the exec marks of untracked execs, releasing a member's
+// charge and slot (dead members included), a child job's protection and the
+// wake of `wait` waiters. Raw system calls only (src/base/sys.h): members
+// claim their slots inside their first malloc. Allocates: never.
+//
+// SYNCHRONIZATION
+// - JobMember::state is the slot protocol (see job_block.h). The CAS that
+//   takes a slot is acq_rel; the store that publishes Active or Free is
+//   release and pairs with the acquire loads of scanners, so a scanner that
+//   sees Active also sees the pid and start time written before.
+// - JobMember::charged: exchanged to 0 by a release (relaxed: the value is
+//   a byte count; the job node's usage is adjusted by the same amount and
+//   nothing else is published through it).
+// - The job node's usage follows counter_tree.h (seq_cst add + load of max
+//   on try-charge).
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+
+#include "base/sys.h"
+#include "counter/job_block.h"
+#include "counter/job_group_table.h"
+
+namespace memgroup::internal {
+namespace {
+
+// Returns the job node's usage by `bytes` (clamped at 0, as an uncharge).
+void UnchargeNode(JobNode* node, int64_t bytes) {
+  if (bytes <= 0) return;
+  // Relaxed: an uncharge is never ordered against a limit check (a late
+  // uncharge only makes a racing charge fail conservatively).
+  int64_t now =
+      node->counter.usage.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
+  if (now < 0) {
+    // Racy by design: add back only our deficit (see CounterTree::Cancel).
+    node->counter.usage.fetch_add(-now, std::memory_order_relaxed);
+  }
+  JobWakeWaiters(node);
+}
+
+// Decimal digits [p, end) into *out; false on anything else or overflow.
+bool ParseU64(const char* p, const char* end, uint64_t* out) {
+  uint64_t v = 0;
+  if (p >= end) return false;
+  for (; p < end; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    if (v > (UINT64_MAX - 9) / 10) return false;
+    v = v * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  *out = v;
+  return true;
+}
+
+void StoreComm(JobMember* m, const char* comm) {
+  uint64_t w[2] = {0, 0};
+  if (comm != nullptr) {
+    // At most 16 bytes, and never past the string's terminator.
+    char bytes[sizeof(w)] = {};
+    for (size_t i = 0; i < sizeof(bytes) && comm[i] != '\0'; ++i) {
+      bytes[i] = comm[i];
+    }
+    memcpy(w, bytes, sizeof(w));
+  }
+  // Relaxed: published with the slot (release store of Active) or, on an
+  // exec's reuse, a statistic read by the supervisor.
+  m->comm[0].store(w[0], std::memory_order_relaxed);
+  m->comm[1].store(w[1], std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void JobMemberComm(const JobMember* m, char out[16]) {
+  // Relaxed: see StoreComm.
+  uint64_t w[2] = {m->comm[0].load(std::memory_order_relaxed),
+                   m->comm[1].load(std::memory_order_relaxed)};
+  memcpy(out, w, sizeof(w));
+}
+
+bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
+                   char* comm) {
+  if (pid <= 0) return false;
+  char path[40] = "/proc/";
+  char digits[16];
+  int nd = 0;
+  for (uint32_t v = static_cast<uint32_t>(pid); v != 0; v /= 10) {
+    digits[nd++] = static_cast<char>('0' + v % 10);
+  }
+  size_t at = 6;
+  while (nd > 0) path[at++] = digits[--nd];
+  memcpy(path + at, "/stat", 6);
+  int saved = errno;
+  int fd = SysOpen(path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    errno = saved;
+    return false;
+  }
+  char buf[1024];
+  long n = SysRead(fd, buf, sizeof(buf) - 1);
+  SysClose(fd);
+  errno = saved;
+  if (n <= 0) return false;
+  // "pid (comm) S ..." : comm may contain spaces and parentheses; the last
+  // ')' ends it. Then field 3 is the state and field 22 the start time.
+  const char* end = buf + n;
+  const char* p = end;
+  while (p > buf && p[-1] != ')') --p;
+  if (p == buf) return false;
+  if (comm != nullptr) {
+    memset(comm, 0, 16);
+    const char* open = static_cast<const char*>(memchr(buf, '(', n));
+    if (open != nullptr && open < p - 1) {
+      size_t len = static_cast<size_t>(p - 1 - (open + 1));
+      memcpy(comm, open + 1, len < 16 ? len : 16);
+    }
+  }
+  int field = 2;
+  const char* tok = nullptr;
+  char state = 0;
+  while (p < end) {
+    while (p < end && *p == ' ') ++p;
+    if (p >= end) break;
+    tok = p;
+    while (p < end && *p != ' ' && *p != '\n') ++p;
+    ++field;
+    if (field == 3) state = *tok;
+    if (field == 22) {
+      if (!ParseU64(tok, p, start_ticks)) return false;
+      *alive = state != 'Z' && state != 'X' && state != 'x';
+      return true;
+    }
+    if (p < end && *p == '\n') break;
+  }
+  return false;
+}
+
+uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
+                        const char* comm, bool* reused, int32_t child_job) {
+  *reused = false;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    // Acquire: pairs with the release store of Active; pid and start time
+    // written before it are visible.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+    // Relaxed: ordered by the acquire load above.
+    if (m->pid.load(std::memory_order_relaxed) != pid ||
+        m->start_ticks.load(std::memory_order_relaxed) != start_ticks) {
+      continue;
+    }
+    // Our own pid and start time: the image before an exec. Its blocks
+    // are gone with its address space, and so are its groups.
+    JobReleaseCharge(v, i);
+    JobGroupReleaseMember(v, i, pid, start_ticks);
+    // Relaxed: a statistic.
+    m->peak.store(0, std::memory_order_relaxed);
+    StoreComm(m, comm);
+    // Relaxed: the same process, the same place in the nesting.
+    m->child_job.store(child_job, std::memory_order_relaxed);
+    // Release: the image rejoined, so its exec is not an untracked one
+    // (the comm above is stored before; pairs with JobTakeExecUntracked's
+    // acquire load).
+    m->exec_pending.store(0, std::memory_order_release);
+    // Release: the new image starts its own agent; until it listens the
+    // slot has none (pairs with requesters' acquire load of agent_tid).
+    m->agent_tid.store(0, std::memory_order_release);
+    *reused = true;
+    return i;
+  }
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    uint32_t expected = kMemberFree;
+    // Relaxed pre-check, then acq_rel CAS: the winner owns the slot; the
+    // acquire side orders our writes after the previous owner's release.
+    // A slot with an exec mark waits for the supervisor (JobMarkExec).
+    if (m->state.load(std::memory_order_relaxed) != kMemberFree ||
+        JobExecPending(m) ||
+        !m->state.compare_exchange_strong(expected, kMemberClaiming,
+                                          std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+      continue;
+    }
+    // Relaxed: published by the release store of Active below.
+    m->pid.store(pid, std::memory_order_relaxed);
+    m->start_ticks.store(start_ticks, std::memory_order_relaxed);
+    m->charged.store(0, std::memory_order_relaxed);
+    m->peak.store(0, std::memory_order_relaxed);
+    StoreComm(m, comm);
+    // Relaxed: published by the release store of Active below.
+    m->child_job.store(child_job, std::memory_order_relaxed);
+    m->protect.store(0, std::memory_order_relaxed);
+    // Relaxed: published by the release store of Active below; the
+    // member's agent, once started, publishes itself (JobAgentListen).
+    m->agent_tid.store(0, std::memory_order_relaxed);
+    // Release: pairs with scanners' acquire loads of state.
+    m->state.store(kMemberActive, std::memory_order_release);
+    return i;
+  }
+  return kNoMember;
+}
+
+bool JobExecPending(const JobMember* m) {
+  // Acquire: pairs with JobMarkExec's release store (exec_comm visible).
+  return m->exec_pending.load(std::memory_order_acquire) != 0;
+}
+
+void JobMarkExec(const JobView& v, uint32_t i, const char* comm) {
+  if (i >= v.slot_count) return;
+  JobMember* m = v.member(i);
+  uint64_t w[2] = {0, 0};
+  char bytes[sizeof(w)] = {};
+  for (size_t k = 0; k + 1 < sizeof(bytes) && comm[k] != '\0'; ++k) {
+    bytes[k] = comm[k];
+  }
+  memcpy(w, bytes, sizeof(w));
+  // Relaxed: published by the release store of exec_pending below.
+  m->exec_comm[0].store(w[0], std::memory_order_relaxed);
+  m->exec_comm[1].store(w[1], std::memory_order_relaxed);
+  // Release: pairs with JobExecPending's acquire load.
+  m->exec_pending.store(1, std::memory_order_release);
+}
+
+void JobClearExec(const JobView& v, uint32_t i) {
+  if (i >= v.slot_count) return;
+  // Relaxed: nothing is published with the clear.
+  v.member(i)->exec_pending.store(0, std::memory_order_relaxed);
+}
+
+uint32_t JobTakeExecUntracked(const JobView& v,
+                              void (*report)(void* ctx, pid_t pid,
+                                             uint64_t start_ticks,
+                                             const char comm[16]),
+                              void* ctx) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    if (!JobExecPending(m)) continue;
+    // Relaxed: the pid and start time were written before the mark (by
+    // the claimer, whose release of Active the mark's writer acquired).
+    const pid_t pid = m->pid.load(std::memory_order_relaxed);
+    const uint64_t start = m->start_ticks.load(std::memory_order_relaxed);
+    uint64_t now = 0;
+    bool alive = false;
+    if (ReadProcStart(pid, &now, &alive) && alive && now == start) continue;
+    uint32_t expected = 1;
+    // Relaxed: the winner reports; exec_comm was made visible by
+    // JobExecPending's acquire load above.
+    if (!m->exec_pending.compare_exchange_strong(expected, 0,
+                                                 std::memory_order_relaxed)) {
+      continue;
+    }
+    const uint64_t w[2] = {m->exec_comm[0].load(std::memory_order_relaxed),
+                           m->exec_comm[1].load(std::memory_order_relaxed)};
+    char comm[16];
+    memcpy(comm, w, sizeof(comm));
+    report(ctx, pid, start, comm);
+    ++n;
+  }
+  return n;
+}
+
+int64_t JobReleaseCharge(const JobView& v, uint32_t i) {
+  if (i >= v.slot_count) return 0;
+  // Relaxed: see SYNCHRONIZATION; the count moves to the node below.
+  int64_t bytes = v.member(i)->charged.exchange(0, std::memory_order_relaxed);
+  // A hostile or corrupted value is clamped by UnchargeNode.
+  UnchargeNode(v.node(), bytes);
+  return bytes;
+}
+
+bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid) {
+  if (i >= v.slot_count) return false;
+  JobMember* m = v.member(i);
+  uint32_t expected = kMemberActive;
+  // Acquire: the pid read below is the one published with Active.
+  if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+      m->pid.load(std::memory_order_relaxed) != pid) {
+    return false;
+  }
+  // acq_rel: exactly one releaser wins; see SYNCHRONIZATION.
+  if (!m->state.compare_exchange_strong(expected, kMemberReleasing,
+                                        std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+    return false;
+  }
+  if (m->pid.load(std::memory_order_relaxed) != pid) {
+    // Reclaimed by another process between our check and CAS: put it back.
+    // Release: pairs with scanners' acquire loads.
+    m->state.store(kMemberActive, std::memory_order_release);
+    return false;
+  }
+  // Relaxed: we hold the slot (Releasing).
+  const uint64_t start = m->start_ticks.load(std::memory_order_relaxed);
+  JobReleaseCharge(v, i);
+  // Its stocks were part of its charge: the chunks are free again.
+  if (v.stock_chunks != 0) JobReleaseStockChunks(v, pid, start);
+  // Its published groups are gone with it.
+  JobGroupReleaseMember(v, i, pid, start);
+  // Release: the slot may be claimed again; pairs with the claimer's CAS.
+  m->state.store(kMemberFree, std::memory_order_release);
+  return true;
+}
+
+uint32_t JobReleaseDead(const JobView& v) {
+  uint32_t released = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    // Acquire: pairs with the release store of Active.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+    // Relaxed: ordered by the acquire above.
+    pid_t pid = m->pid.load(std::memory_order_relaxed);
+    uint64_t want = m->start_ticks.load(std::memory_order_relaxed);
+    uint64_t start = 0;
+    bool alive = false;
+    bool dead = !ReadProcStart(pid, &start, &alive) || !alive || start != want;
+    if (dead && JobReleaseMember(v, i, pid)) ++released;
+  }
+  return released;
+}
+
+uint32_t JobReleasePid(const JobView& v, pid_t pid) {
+  uint32_t released = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    if (JobReleaseMember(v, i, pid)) ++released;
+  }
+  return released;
+}
+
+bool JobPublishProtection(const JobView& outer, pid_t pid,
+                          uint64_t start_ticks, int64_t bytes) {
+  for (uint32_t i = 0; i < outer.slot_count; ++i) {
+    JobMember* m = outer.member(i);
+    // Acquire: pairs with the release store of Active.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+        m->pid.load(std::memory_order_relaxed) != pid ||
+        m->start_ticks.load(std::memory_order_relaxed) != start_ticks) {
+      continue;
+    }
+    // Relaxed: advisory configuration, read by an OOM decision.
+    m->protect.store(bytes, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+bool JobChildProtected(const JobView& v, int32_t child_job) {
+  if (child_job <= 0) return false;
+  int64_t protect = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    const JobMember* m = v.member(i);
+    // Acquire: as JobPublishProtection. Relaxed loads after it.
+    if (m->state.load(std::memory_order_acquire) == kMemberActive &&
+        m->pid.load(std::memory_order_relaxed) == child_job) {
+      protect = m->protect.load(std::memory_order_relaxed);
+      break;
+    }
+  }
+  if (protect <= 0) return false;
+  if (protect > INT64_MAX / 2) protect = INT64_MAX / 2;  // no overflow below
+  int64_t usage = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    const JobMember* m = v.member(i);
+    // Acquire: as above.
+    if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+        m->child_job.load(std::memory_order_relaxed) != child_job) {
+      continue;
+    }
+    // Relaxed: a snapshot; a corrupt value is clamped, and the sum stops
+    // once it is over (no overflow).
+    const int64_t c = m->charged.load(std::memory_order_relaxed);
+    if (c > 0) usage += c < protect ? c : protect;
+    if (usage > protect) return false;
+  }
+  return true;
+}
+
+void JobWakeWaiters(JobNode* node) {
+  // Relaxed: a waiter that registers after this load re-checks within its
+  // poll interval.
+  if (node->waiters.load(std::memory_order_relaxed) == 0) return;
+  // Release: pairs with the waiter's acquire load of wake_seq before its
+  // retry; the futex compares against that value, so no wake is lost.
+  node->wake_seq.fetch_add(1, std::memory_order_release);
+  SysFutexWakeShared(reinterpret_cast<const uint32_t*>(&node->wake_seq),
+                     INT_MAX);
+}
+
+int64_t JobUnchargeMember(const JobView& v, uint32_t i, int64_t bytes) {
+  if (i >= v.slot_count || bytes <= 0) return 0;
+  std::atomic<int64_t>* charged = &v.member(i)->charged;
+  // Relaxed: a byte count; the CAS makes concurrent uncharges take disjoint
+  // amounts, never below 0 (as CounterTree's job uncharge).
+  int64_t cur = charged->load(std::memory_order_relaxed);
+  int64_t take;
+  do {
+    take = cur < bytes ? cur : bytes;
+    if (take <= 0) return 0;
+  } while (!charged->compare_exchange_weak(cur, cur - take,
+                                           std::memory_order_relaxed,
+                                           std::memory_order_relaxed));
+  UnchargeNode(v.node(), take);
+  return take;
+}
+
+}  // namespace memgroup::internal

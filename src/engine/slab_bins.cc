@@ -1,0 +1,141 @@
+// Implements slab.h's bins of each group: set up with the group's arena
+// (InitGroup), pooled when it is retired (FiniGroup) for the next group,
+// the spare-slab switch of a destroyed group (SetRetired), the statistics,
+// and every bin lock around fork. Allocates: never through malloc (bins
+// come from MetaMap).
+#include <atomic>
+#include <new>
+
+#include "base/check.h"
+#include "base/limits.h"
+#include "base/macros.h"
+#include "base/meta_alloc.h"
+#include "base/spinlock.h"
+#include "engine/front_cache.h"
+#include "engine/group_arena.h"
+#include "engine/slab.h"
+#include "engine/slab_internal.h"
+
+namespace memgroup::internal::engine::slab {
+
+MG_TABLE constinit std::atomic<GroupBins*> g_bins[kMaxGroups];
+
+namespace {
+
+// Every GroupBins ever mapped (they are pooled, never unmapped: one per
+// group that has an arena, so at most kMaxArenaRecords), and the free ones.
+// Under the engine's init lock; g_nall_bins is also read by the fork
+// handlers, which run with that lock held.
+MG_TABLE constinit GroupBins* g_all_bins[kMaxArenaRecords];
+constinit uint32_t g_nall_bins = 0;
+MG_TABLE constinit GroupBins* g_free_bins[kMaxArenaRecords];
+constinit uint32_t g_nfree_bins = 0;
+
+}  // namespace
+
+bool InitGroup(uint32_t group, unsigned arena_ind) {
+  if (group >= kMaxGroups) return false;
+  // Relaxed: under the engine's init lock, the only writer.
+  if (g_bins[group].load(std::memory_order_relaxed) != nullptr) return true;
+  GroupBins* gb = nullptr;
+  if (g_nfree_bins != 0) {
+    gb = g_free_bins[--g_nfree_bins];  // Empty, statistics reset (FiniGroup).
+  } else {
+    if (g_nall_bins == kMaxArenaRecords) return false;
+    gb = static_cast<GroupBins*>(MetaMap(sizeof(GroupBins)));
+    if (gb == nullptr) return false;
+    new (gb) GroupBins();
+    g_all_bins[g_nall_bins++] = gb;
+  }
+  gb->arena_ind = arena_ind;
+  // Pairs with Bins' acquire load.
+  g_bins[group].store(gb, std::memory_order_release);
+  return true;
+}
+
+bool FiniGroup(uint32_t group) {
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr) return true;
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    SlabBin& bin = gb->bins[cls];
+    SpinLockHolder holder(&bin.lock);
+    if (bin.out != 0) return false;  // A region is held, or cached.
+  }
+  // No region is out, so every slab is fully free: all go back.
+  ReleaseEmpty(group);
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    SlabBin& bin = gb->bins[cls];
+    SpinLockHolder holder(&bin.lock);
+    MG_CHECK(bin.out == 0 && bin.nslabs == 0 && bin.partial == nullptr);
+    bin.nempty = 0;
+    bin.nmalloc = bin.ndalloc = bin.slab_allocs = bin.slab_frees = 0;
+  }
+  // Relaxed: under the engine's init lock; nothing can reach the bins
+  // through the group any more (no block of it is left).
+  g_bins[group].store(nullptr, std::memory_order_relaxed);
+  // Pooled bins serve the next group as a live one (relaxed: see
+  // GroupBins::retired; nothing reaches these bins now).
+  gb->retired.store(false, std::memory_order_relaxed);
+  g_free_bins[g_nfree_bins++] = gb;
+  return true;
+}
+
+void SetRetired(uint32_t group, bool retired) {
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr) return;
+  // Relaxed: see GroupBins::retired.
+  gb->retired.store(retired, std::memory_order_relaxed);
+}
+
+void Stats(uint32_t group, GroupSlabStats* out) {
+  *out = GroupSlabStats{};
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr) return;
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    SlabBin& bin = gb->bins[cls];
+    SpinLockHolder holder(&bin.lock);
+    out->slabs += bin.nslabs;
+    out->allocated_bytes += bin.out * g_usable_of_class[cls];
+    out->nmalloc += bin.nmalloc;
+    out->ndalloc += bin.ndalloc;
+    out->slab_allocs += bin.slab_allocs;
+    out->slab_frees += bin.slab_frees;
+  }
+  out->slab_bytes = out->slabs * kSlabBytes;
+}
+
+uint64_t RegionsOut(uint32_t group, uint32_t cls) {
+  GroupBins* gb = Bins(group);
+  if (gb == nullptr || cls == 0 || cls > kSmallClasses) return 0;
+  SlabBin& bin = gb->bins[cls];
+  SpinLockHolder holder(&bin.lock);
+  return bin.out;
+}
+
+namespace {
+
+// Calls f(lock) for every bin lock, by GroupBins (in the order they were
+// mapped), then class (the lock order of PrepareFork). Runs with the
+// engine's init lock held (PrepareFork takes it first), so the set is
+// stable.
+template <typename F>
+void ForEachBinLock(F f) {
+  for (uint32_t i = 0; i < g_nall_bins; ++i) {
+    GroupBins* gb = g_all_bins[i];
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) f(gb->bins[cls].lock);
+  }
+}
+
+}  // namespace
+
+void PrepareFork() {
+  ForEachBinLock([](SpinLock& l) { l.Lock(); });
+}
+void ParentFork() {
+  ForEachBinLock([](SpinLock& l) { l.Unlock(); });
+}
+void ChildFork() {
+  ForEachBinLock([](SpinLock& l) { l.ResetAfterFork(); });
+}
+
+}  // namespace memgroup::internal::engine::slab
