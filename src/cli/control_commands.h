@@ -58,12 +58,14 @@ bool ResolveGroup(pid_t pid, const std::string& group, const JobRecord& job,
 // argument unchanged when it has no ':'.
 std::string PidPart(const std::string& arg);
 
-// The positional arguments of `stat` and `events`: PID [GROUP], or
-// "PID:/a/b" alone. Sets *pid_text and *group (empty: the job's own).
-// Returns the usage error's message ("COMMAND needs a PID", ...), or "".
-std::string SplitPidAndGroup(const std::string& command,
-                             const std::vector<std::string>& positional,
-                             std::string* pid_text, std::string* group);
+// The target of `stat` and `events`, from their positional arguments:
+// PID [GROUP], or "PID:/a/b" alone. Finds the job (LookupJob) and, when a
+// group is named, resolves it (ResolveGroup; else *target is the job's
+// own); *pid is the PID given. False with *status set (a usage error, exit 2, or the lookup's
+// error) when there is none; the message is printed.
+bool LookupTarget(const std::string& command,
+                  const std::vector<std::string>& positional, JobRecord* job,
+                  pid_t* pid, GroupTarget* target, int* status);
 
 }  // namespace memgroup::internal::cli
 

@@ -43,28 +43,6 @@ std::string PidPart(const std::string& arg) {
   return colon == std::string::npos ? arg : arg.substr(0, colon);
 }
 
-std::string SplitPidAndGroup(const std::string& command,
-                             const std::vector<std::string>& positional,
-                             std::string* pid_text, std::string* group) {
-  if (positional.empty()) return absl::StrCat(command, " needs a PID");
-  if (positional.size() > 2) {
-    return absl::StrCat(command, ": unexpected argument '", positional[2],
-                        "'");
-  }
-  *group = positional.size() == 2 ? positional[1] : "";
-  *pid_text = PidPart(positional[0]);
-  if (*pid_text != positional[0]) {
-    // "PID:/a/b" alone names the group too.
-    if (!group->empty()) {
-      return absl::StrCat(command, ": '", positional[0],
-                          "' names a group already; unexpected '", *group,
-                          "'");
-    }
-    *group = positional[0];
-  }
-  return "";
-}
-
 bool ResolveGroup(pid_t pid, const std::string& group, const JobRecord& job,
                   GroupTarget* out, std::string* error) {
   *out = GroupTarget{};
@@ -122,6 +100,42 @@ bool ResolveGroup(pid_t pid, const std::string& group, const JobRecord& job,
                          "limits, see docs/control.md)")
           : "");
   return false;
+}
+
+bool LookupTarget(const std::string& command,
+                  const std::vector<std::string>& positional, JobRecord* job,
+                  pid_t* pid, GroupTarget* target, int* status) {
+  *target = GroupTarget{};
+  if (positional.empty()) {
+    *status = UsageError(absl::StrCat(command, " needs a PID"));
+    return false;
+  }
+  if (positional.size() > 2) {
+    *status = UsageError(absl::StrCat(command, ": unexpected argument '",
+                                      positional[2], "'"));
+    return false;
+  }
+  std::string group = positional.size() == 2 ? positional[1] : "";
+  const std::string pid_text = PidPart(positional[0]);
+  if (pid_text != positional[0]) {
+    // "PID:/a/b" alone names the group too.
+    if (!group.empty()) {
+      *status = UsageError(absl::StrCat(command, ": '", positional[0],
+                                        "' names a group already; "
+                                        "unexpected '", group, "'"));
+      return false;
+    }
+    group = positional[0];
+  }
+  if (!LookupJob(pid_text, job, status)) return false;
+  ParsePid(pid_text, pid);  // checked by LookupJob
+  if (group.empty()) return true;
+  std::string error;
+  if (!ResolveGroup(*pid, group, *job, target, &error)) {
+    *status = ControlError(error);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace memgroup::internal::cli

@@ -185,23 +185,12 @@ int EventsMain(const std::vector<std::string>& args) {
       positional.push_back(a);
     }
   }
-  std::string pid_text, group;
-  if (const std::string e =
-          SplitPidAndGroup("events", positional, &pid_text, &group);
-      !e.empty()) {
-    return UsageError(e);
-  }
   JobRecord job;
-  int status = 0;
-  if (!LookupJob(pid_text, &job, &status)) return status;
   pid_t pid = 0;
-  ParsePid(pid_text, &pid);  // checked by LookupJob
   GroupTarget target;
-  if (!group.empty()) {
-    std::string error;
-    if (!ResolveGroup(pid, group, job, &target, &error)) {
-      return ControlError(error);
-    }
+  int status = 0;
+  if (!LookupTarget("events", positional, &job, &pid, &target, &status)) {
+    return status;
   }
   if (target.job) {
     if (local) {

@@ -41,23 +41,12 @@ int StatMain(const std::vector<std::string>& args) {
       positional.push_back(a);
     }
   }
-  std::string pid_text, group;
-  if (const std::string e =
-          SplitPidAndGroup("stat", positional, &pid_text, &group);
-      !e.empty()) {
-    return UsageError(e);
-  }
   JobRecord job;
-  int status = 0;
-  if (!LookupJob(pid_text, &job, &status)) return status;
   pid_t pid = 0;
-  ParsePid(pid_text, &pid);  // checked by LookupJob
   GroupTarget target;
-  if (!group.empty()) {
-    std::string error;
-    if (!ResolveGroup(pid, group, job, &target, &error)) {
-      return ControlError(error);
-    }
+  int status = 0;
+  if (!LookupTarget("stat", positional, &job, &pid, &target, &status)) {
+    return status;
   }
   JobStatus st;
   if (!target.job) {
