@@ -144,6 +144,33 @@ void Unlink(SlabBin& bin, SlabMeta* s) {
   s->prev = s->next = nullptr;
 }
 
+// The index of the region of slab s that starts at p, or s->nregs when p is
+// not a region's start (before region 0, past the last, or inside one).
+uint32_t RegionIndex(const SlabMeta* s, const void* p) {
+  const char* first = s->base + s->first;
+  const char* q = static_cast<const char*>(p);
+  if (q < first) return s->nregs;
+  const uint32_t off = static_cast<uint32_t>(q - first);
+  const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
+  return idx < s->nregs && size_t{idx} * s->size == off ? idx : s->nregs;
+}
+
+// Whether region idx of s is free (its bit set). Under the bin lock.
+bool RegionFree(SlabMeta* s, uint32_t idx) {
+  return (BitmapOf(s)[idx / 64] >> (idx % 64) & 1) != 0;
+}
+
+// Marks region idx of s free, linking s back on the bin's partial list if
+// it was full; true when s is now fully free (the caller counts it as
+// empty or releases it). Under bin.lock.
+bool PutBackLocked(SlabBin& bin, SlabMeta* s, uint32_t idx) {
+  const uint32_t w = idx / 64;
+  BitmapOf(s)[w] |= uint64_t{1} << (idx % 64);
+  if (w < s->hint) s->hint = w;
+  if (s->nfree++ == 0) Link(bin, s);
+  return s->nfree == s->nregs;
+}
+
 // A new slab of class `cls` for `group`, its pages published; nullptr when
 // jemalloc has no memory (or serves this thread from another arena).
 SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
@@ -303,14 +330,7 @@ void GiveBackLocked(SlabBin& bin, uint32_t size, void* const* regions,
                     const TakeResult& r) {
   for (uint32_t i = 0; i < r.got; ++i) {
     SlabMeta* s = MetaOf(regions[i], size);
-    const uint32_t off = static_cast<uint32_t>(
-        static_cast<char*>(regions[i]) - (s->base + s->first));
-    const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
-    const uint32_t w = idx / 64;
-    BitmapOf(s)[w] |= uint64_t{1} << (idx % 64);
-    if (w < s->hint) s->hint = w;
-    if (s->nfree++ == 0) Link(bin, s);
-    if (s->nfree == s->nregs) ++bin.nempty;
+    if (PutBackLocked(bin, s, RegionIndex(s, regions[i]))) ++bin.nempty;
   }
   for (uint32_t i = 0; i < r.nowed; ++i) {
     r.owed[i].slab->unpaid =
@@ -392,23 +412,14 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
         void* p = head;
         if (done + 1 < n) head = *static_cast<void**>(p);
         SlabMeta* s = MetaOf(p, size);
-        const uint32_t off = static_cast<uint32_t>(
-            static_cast<char*>(p) - (s->base + s->first));
-        const uint32_t idx =
-            static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
-        if (MG_UNLIKELY(static_cast<char*>(p) < s->base + s->first ||
-                        idx >= s->nregs || size_t{idx} * s->size != off)) {
+        const uint32_t idx = RegionIndex(s, p);
+        if (MG_UNLIKELY(idx == s->nregs)) {
           BadPointer("free", "invalid pointer", p);
         }
-        const uint32_t w = idx / 64;
-        uint64_t* bits = BitmapOf(s);
-        if (MG_UNLIKELY((bits[w] >> (idx % 64) & 1) != 0)) {
+        if (MG_UNLIKELY(RegionFree(s, idx))) {
           BadPointer("free", "double free", p);
         }
-        bits[w] |= uint64_t{1} << (idx % 64);
-        if (w < s->hint) s->hint = w;
-        if (s->nfree++ == 0) Link(bin, s);
-        if (s->nfree == s->nregs) {
+        if (PutBackLocked(bin, s, idx)) {
           if (bin.nempty >= kKeepEmpty ||
               // Racy by design: see GroupBins::retired.
               gb->retired.load(std::memory_order_relaxed)) {
@@ -436,21 +447,13 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
   if (gb == nullptr || cls == 0 || cls > kSmallClasses) {
     return RegionState::kInterior;
   }
-  const uint32_t size = g_usable_of_class[cls];
-  SlabMeta* s = MetaOf(p, size);
-  const char* first = s->base + s->first;
-  const char* q = static_cast<const char*>(p);
-  if (q < first) return RegionState::kInterior;
-  const uint32_t off = static_cast<uint32_t>(q - first);
-  const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
-  if (idx >= s->nregs || size_t{idx} * s->size != off) {
-    return RegionState::kInterior;
-  }
+  SlabMeta* s = MetaOf(p, g_usable_of_class[cls]);
+  const uint32_t idx = RegionIndex(s, p);
+  if (idx == s->nregs) return RegionState::kInterior;
   if (!check_free) return RegionState::kHeld;
   SlabBin& bin = gb->bins[cls];
   SpinLockHolder holder(&bin.lock);
-  return (BitmapOf(s)[idx / 64] >> (idx % 64) & 1) != 0 ? RegionState::kFree
-                                                       : RegionState::kHeld;
+  return RegionFree(s, idx) ? RegionState::kFree : RegionState::kHeld;
 }
 
 void ReleaseEmpty(uint32_t group) {
