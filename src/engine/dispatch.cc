@@ -54,6 +54,34 @@ void FreeSmall(void* p, uint32_t owner, uint32_t cls) {
   slab::FreeOne(owner, cls, p);
 }
 
+// A region of class `cls` of `group` for a thread whose front cache is not
+// the group's (mg_malloc_in, a move in realloc, a thread without a cache),
+// from its other-group cache or the group's bins. The group is held
+// (BeginGroupUse) while its bins are used: a small take charges its slab
+// pages only after it took its regions, so the group's usage alone does
+// not keep a destroyed group's retirement (RetireGroup) from pooling the
+// bins between this thread's lookup of them and its take, which would
+// leave a live region in bins that no free can find. nullptr when the
+// group's arena cannot be created or a retirement holds it (the group was
+// destroyed).
+void* AllocOtherSmall(uint32_t group, uint32_t cls) {
+  if (ArenaOf(group) == 0 && !CreateArenaSlow(group)) return nullptr;
+  if (!BeginGroupUse(group)) return nullptr;
+  void* p = nullptr;
+  // Retired before the hold: its arena index reads 0 (BeginGroupUse's
+  // acquire), and nothing of it may be used.
+  if (ArenaOf(group) != 0) {
+    FrontCache* oc = group != t_bound ? OtherCache(group) : nullptr;
+    if (oc != nullptr) {
+      p = CachePop(oc, cls);
+    } else {
+      (void)slab::AllocBatch(group, cls, &p, 1);
+    }
+  }
+  EndGroupUse(group);
+  return p;
+}
+
 // Caches a freed large block of class `cls` (ClassOf) of the bound group
 // in the thread's front cache. False if its class is not cached or has no
 // room (the caller frees it to jemalloc).
@@ -147,14 +175,8 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     FrontCache* fc = t_front;
     if (group == t_bound && fc != nullptr) {
       p = CachePop(fc, cls);
-    } else if (group < kMaxGroups &&
-               (ArenaOf(group) != 0 || CreateArenaSlow(group))) {
-      FrontCache* oc = group != t_bound ? OtherCache(group) : nullptr;
-      if (oc != nullptr) {
-        p = CachePop(oc, cls);
-      } else {
-        (void)slab::AllocBatch(group, cls, &p, 1);
-      }
+    } else if (group < kMaxGroups) {
+      p = AllocOtherSmall(group, cls);
     }
     if (p != nullptr && zero) memset(p, 0, size);
     return p;
