@@ -225,7 +225,9 @@ bool AdoptBlock(const void* block, size_t bytes, uint32_t group) {
   const uintptr_t start = g_arena_start[group].load(std::memory_order_relaxed);
   const uintptr_t end =
       start + g_arena_bytes[group].load(std::memory_order_relaxed);
-  if (MG_UNLIKELY(lo < start || bytes > end - lo)) return false;
+  if (MG_UNLIKELY(bytes == 0 || lo < start || lo >= end || bytes > end - lo)) {
+    return false;
+  }
   const size_t first = owner_table::ChunkIndexOf(block);
   const size_t last =
       owner_table::ChunkIndexOf(reinterpret_cast<const void*>(lo + bytes - 1));
