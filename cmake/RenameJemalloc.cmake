@@ -1,9 +1,10 @@
 # Build-time script (cmake -P) that turns Debian's libjemalloc_pic.a into
 # memgroup's private jemalloc copy. Owns: extracting the archive, dropping the
-# C++ operators object, renaming every public jemalloc symbol to the `mgje_`
-# prefix, and redirecting jemalloc's imports of mmap/munmap/mremap/madvise/
-# mprotect/secure_getenv/readlink/pthread_key_create/pthread_setspecific to
-# hidden wrappers of ours (src/engine/jemalloc_glue.cc, thread_exit.cc).
+# C++ operators object and jemalloc's library constructor, renaming every
+# public jemalloc symbol to the `mgje_` prefix, and redirecting jemalloc's
+# imports of mmap/munmap/mremap/madvise/mprotect/secure_getenv/readlink/
+# pthread_key_create/pthread_setspecific to hidden wrappers of ours
+# (src/engine/jemalloc_glue.cc, thread_exit.cc).
 # Must never depend on the smallocx_<hash> name or any other version detail:
 # the rename list is generated from `nm -g --defined-only`.
 #
@@ -83,8 +84,15 @@ foreach(sym mmap munmap mremap madvise mprotect secure_getenv readlink
 endforeach()
 file(WRITE "${MG_WORK_DIR}/rename.map" "${map}")
 
+# jemalloc's library constructor (jemalloc_constructor, the one .init_array
+# entry) goes: it would initialise jemalloc in every process, also in those
+# that run the mimalloc engine and never call it (74,000 instructions and
+# about 70 page faults at start-up). jemalloc initialises itself on its first
+# call instead, which the jemalloc engine makes in its own initialisation
+# (src/engine/engine_init.cc), before memgroup's constructor returns.
 foreach(o IN LISTS objs)
-  execute_process(COMMAND "${MG_OBJCOPY}" "--redefine-syms=${MG_WORK_DIR}/rename.map" "${o}"
+  execute_process(COMMAND "${MG_OBJCOPY}" "--redefine-syms=${MG_WORK_DIR}/rename.map"
+                          --remove-section=.init_array "${o}"
                   WORKING_DIRECTORY "${objdir}" RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "objcopy ${o} failed: ${rc}")

@@ -120,8 +120,9 @@ MG_NOINLINE MG_COLD bool InitSlow() {
     g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
     return ok;
   }
-  // The first mallctl forces jemalloc's initialisation (if its constructor
-  // has not run yet); then check that our forced options won.
+  // The first mallctl initialises jemalloc (the private copy has no
+  // library constructor, cmake/RenameJemalloc.cmake); then check that our
+  // forced options won.
   bool retain = false;
   size_t len = sizeof(retain);
   if (ok && (mgje_mallctl("opt.retain", &retain, &len, nullptr, 0) != 0 ||

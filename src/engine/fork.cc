@@ -8,8 +8,9 @@
 // on them): the child resets those a lost thread held (transfer_cache.h).
 //
 // jemalloc registers its own pthread_atfork handlers during its
-// initialisation (its library constructor, or the first call): that happens
-// before Init() returns. Prepare handlers run in reverse registration order,
+// initialisation (on its first call: the private copy has no library
+// constructor, cmake/RenameJemalloc.cmake): that happens before Init()
+// returns. Prepare handlers run in reverse registration order,
 // so a caller that registers PrepareFork/ParentFork/ChildFork after Init()
 // gets: our PrepareFork (g_engine_lock) -> jemalloc's prefork (all its
 // mutexes) -> fork -> jemalloc's postfork -> our Parent/ChildFork. No thread

@@ -1,8 +1,9 @@
 // The mimalloc engine's arenas and heaps (mimalloc_engine.h): one exclusive
 // mimalloc arena per group on chunks of the reservation tagged for it
-// (CreateArena), the per-thread heaps in those arenas (HeapOf), and the
-// slabs' 64 KiB blocks (SlabAlloc, SlabFree), and the return of a freed
-// block's pages to the OS (ReturnBlockPages). Owns the thread's heap table.
+// (CreateArena), the tags of its chunks (AdoptBlock), the per-thread heaps
+// in those arenas (HeapOf), the slabs' 64 KiB blocks (SlabAlloc, SlabFree),
+// and the return of a freed block's pages to the OS (ReturnBlockPages).
+// Owns the thread's heap table and the arenas' ranges.
 //
 // Must never: allocate through malloc; hand out memory outside the group's
 // chunks; use a heap after mimalloc deleted it (see t_heap); delete a heap (mi_heap_delete hands a group's pages
@@ -68,6 +69,10 @@ constinit std::atomic<bool> g_full_reported{false};
 // Bytes of each group's arena: written once under the engine lock, read by
 // statistics (relaxed: the arena's id is published separately).
 constinit std::atomic<uint64_t> g_arena_bytes[kMiMaxGroups];
+// The start of each group's arena: written once under the engine lock
+// before the arena id's release store (CreateArenaSlow), read by AdoptBlock
+// on a thread that loaded the id with acquire (HeapSlow), so relaxed.
+constinit std::atomic<uintptr_t> g_arena_start[kMiMaxGroups];
 
 // The arena size a group asks for: the root group a quarter of the
 // reservation, every other slot an equal share of the rest (1 TiB: 256 GiB
@@ -146,18 +151,25 @@ int CreateArena(uint32_t group) {
   for (size_t bytes = ArenaShare(group); bytes >= kMiSegmentBytes;
        bytes = (bytes / 2) & ~(kMiSegmentBytes - 1)) {
     const size_t claim = bytes + kMiSegmentBytes - owner_table::kChunkBytes;
-    void* start = owner_table::ClaimChunks(claim >> owner_table::kChunkShift,
-                                           group);
+    // Untagged: AdoptBlock tags the chunks of each block mimalloc hands out
+    // (a process that uses a few MiB of its 256 GiB arena tags a few
+    // chunks, instead of writing 512 KiB of the table at start-up).
+    void* start = owner_table::ClaimUntaggedChunks(
+        claim >> owner_table::kChunkShift);
     if (start == nullptr) continue;
     const uintptr_t aligned =
         (reinterpret_cast<uintptr_t>(start) + kMiSegmentBytes - 1) &
         ~(kMiSegmentBytes - 1);
     mi_arena_id_t id = 0;
-    // Committed (ClaimChunks made it readable and writable) and zero (fresh
-    // anonymous memory); exclusive: only heaps made for this arena use it,
-    // and it never falls back to the OS.
+    // Not committed, although ClaimUntaggedChunks made it readable and
+    // writable: mimalloc then commits (mprotect to read-write, which changes
+    // nothing here) what it uses and decommits (MADV_DONTNEED) the spans
+    // and segments it frees, as it does for its own memory; committed, it
+    // would keep every page it ever touched. Zero (fresh anonymous memory);
+    // exclusive: only heaps made for this arena use it, and it never falls
+    // back to the OS.
     if (!g_api.manage_os_memory_ex(reinterpret_cast<void*>(aligned), bytes,
-                                   /*is_committed=*/true, /*is_large=*/false,
+                                   /*is_committed=*/false, /*is_large=*/false,
                                    /*is_zero=*/true, /*numa_node=*/-1,
                                    /*exclusive=*/true, &id) ||
         id <= 0) {
@@ -167,6 +179,8 @@ int CreateArena(uint32_t group) {
     }
     // Relaxed: a statistic (see g_arena_bytes).
     g_arena_bytes[group].store(bytes, std::memory_order_relaxed);
+    // Relaxed: published with the arena id (see g_arena_start).
+    g_arena_start[group].store(aligned, std::memory_order_relaxed);
     return id;
   }
   RawLog("engine: mimalloc: the address-space reservation has no room for"
@@ -198,11 +212,34 @@ void* SlabAlloc(uint32_t group) {
     return nullptr;
   }
   TsanAllocated();
-  if (MG_UNLIKELY(owner_table::OwnerOf(p) != group)) {
+  if (MG_UNLIKELY(!AdoptBlock(p, slab::kSlabBytes, group))) {
     g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
     return nullptr;
   }
   return p;
+}
+
+bool AdoptBlock(const void* block, size_t bytes, uint32_t group) {
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(block);
+  // Relaxed: see g_arena_start and g_arena_bytes (published with the id).
+  const uintptr_t start = g_arena_start[group].load(std::memory_order_relaxed);
+  const uintptr_t end =
+      start + g_arena_bytes[group].load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(bytes == 0 || lo < start || lo >= end || bytes > end - lo)) {
+    return false;
+  }
+  const size_t first = owner_table::ChunkIndexOf(block);
+  const size_t last =
+      owner_table::ChunkIndexOf(reinterpret_cast<const void*>(lo + bytes - 1));
+  for (size_t c = first; c <= last; ++c) {
+    // Untagged chunks of the group's arena are tagged here, before any
+    // pointer into them exists (owner_table.h, RetagChunk); concurrent
+    // tags of one chunk store the same group.
+    if (MG_UNLIKELY(owner_table::OwnerOf(owner_table::ChunkAt(c)) != group)) {
+      owner_table::RetagChunk(c, group);
+    }
+  }
+  return true;
 }
 
 void ReturnBlockPages(void* block, size_t bytes) {

@@ -4,9 +4,10 @@
 // include it.
 //
 // Design: each group owns one *exclusive* mimalloc 2.0.9 arena laid on 2 MiB
-// chunks of the engine's own reservation that are tagged for the group
-// (owner_table.h), so OwnerOf(p) of any block is the group it was allocated
-// for, found by address as with the jemalloc engine. mimalloc heaps belong
+// chunks of the engine's own reservation, each tagged for the group
+// (owner_table.h) before the first block in it is handed out (AdoptBlock),
+// so OwnerOf(p) of any block is the group it was allocated for, found by
+// address as with the jemalloc engine. mimalloc heaps belong
 // to a thread: each thread gets one heap per group it allocates in
 // (mi_heap_new_in_arena), created lazily; any thread may free into it.
 // Small blocks are memgroup's own slab regions and front caches, shared
@@ -125,6 +126,14 @@ mi_heap_s* ExistingHeap(uint32_t group);
 // Bytes of `group`'s arena (0 without one): a statistic.
 uint64_t ArenaBytes(uint32_t group);
 
+// Tags for `group` the chunks of `block` (`bytes` long, just returned by
+// mimalloc from the group's arena) that are not yet: an arena's chunks are
+// claimed untagged (CreateArena), so that only the chunks mimalloc hands
+// out blocks from are written in the owner table. False if the block is not
+// inside the group's arena (never: the arena is exclusive). Allocates:
+// never.
+bool AdoptBlock(const void* block, size_t bytes, uint32_t group);
+
 // A 64 KiB, 64 KiB-aligned block of `group`'s arena for a slab, or nullptr.
 // Allocates: never (through malloc).
 void* SlabAlloc(uint32_t group);
@@ -142,10 +151,12 @@ void SlabFree(void* mem);
 inline constexpr size_t kReturnLargeFrom = size_t{1} << 20;
 // Returns the whole pages of `block` (`bytes` long, about to be freed to
 // mimalloc) to the OS (MADV_DONTNEED), but the one holding its first word,
-// which mimalloc's free writes. The arenas are committed memory
-// (CreateArena), which mimalloc 2.0.9 never decommits or resets: without
-// this, a freed block's pages stay resident until the arena reuses them,
-// charged to nobody. Allocates: never.
+// which mimalloc's free writes. mimalloc 2.0.9 decommits only whole free
+// spans of a segment (a page of 64 KiB blocks once all its blocks are
+// free), and those after a delay (its decommit_delay, 25 ms): without this,
+// a freed slab or large block's pages would stay resident until then, or
+// as long as a neighbour in its mimalloc page lives, charged to nobody.
+// Allocates: never.
 void ReturnBlockPages(void* block, size_t bytes);
 
 // The usable size GoodSize(size, align) gives in this engine when the

@@ -107,6 +107,11 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
     return nullptr;
   }
   TsanAllocated();
+  // Its chunks tagged for the group (a block outside the arena: never).
+  if (MG_UNLIKELY(!AdoptBlock(q, total, group))) {
+    g_api.free(q);
+    return nullptr;
+  }
   if (zero && !mi_zero) memset(q, 0, total);
   void* p = static_cast<char*>(q) + kLargeHeader;
   // The page-map entry of p's page: "group, no class" (it may still name a

@@ -164,26 +164,16 @@ bool Init() {
   return true;
 }
 
-void* ClaimChunks(size_t nr_chunks, uint32_t group) {
+namespace {
+
+// Claims `nr_chunks` contiguous chunks from the cursor and makes them and
+// their map slices writable, tagging nothing. Returns the first chunk's
+// index, or kNumChunks (see ClaimChunks).
+size_t ClaimRun(size_t nr_chunks) {
   // Immutable after Init (the engine is initialised before any hook runs).
   const size_t num_chunks =
       g_va_bytes.load(std::memory_order_relaxed) >> kChunkShift;
-  if (nr_chunks == 0 || nr_chunks > num_chunks) return nullptr;
-  if (nr_chunks == 1) {
-    size_t index = kNumChunks;
-    {
-      SpinLockHolder holder(&g_free_lock);
-      if (g_nfree != 0) index = g_free[--g_nfree];
-    }
-    if (index != kNumChunks) {
-      // Still RW, its map slices committed; its pages were returned, so it
-      // reads zero. Relaxed: see OwnerOf; the tag precedes every pointer
-      // into the chunk (the caller publishes through jemalloc's locks).
-      g_table.load(std::memory_order_relaxed)[index].store(
-          group ^ kNoGroup, std::memory_order_relaxed);
-      return ChunkAt(index);
-    }
-  }
+  if (nr_chunks == 0 || nr_chunks > num_chunks) return kNumChunks;
   // Relaxed: only index uniqueness is needed; the chunk's contents and tag
   // are published to other threads through jemalloc's own synchronization.
   size_t first = g_next_chunk.load(std::memory_order_relaxed);
@@ -199,16 +189,14 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
                ((num_chunks - first) * kChunkBytes) >> 20,
                (nr_chunks * kChunkBytes) >> 20);
       }
-      return nullptr;
+      return kNumChunks;
     }
     // Relaxed on both outcomes: uniqueness of the claimed range only (see
     // the load above); a failed exchange reloads `first`.
   } while (!g_next_chunk.compare_exchange_weak(first, first + nr_chunks,
                                                std::memory_order_relaxed,
                                                std::memory_order_relaxed));
-  // Immutable after Init (the engine is initialised before any hook runs).
-  uintptr_t base = g_va_base.load(std::memory_order_relaxed);
-  void* start = reinterpret_cast<void*>(base + first * kChunkBytes);
+  void* start = ChunkAt(first);
   int saved = errno;
   int rc = SysMprotect(start, nr_chunks * kChunkBytes, PROT_READ | PROT_WRITE);
   if (rc == 0) {
@@ -228,14 +216,42 @@ void* ClaimChunks(size_t nr_chunks, uint32_t group) {
                         kStartBytesPerChunk, first, nr_chunks);
   }
   errno = saved;
-  if (rc != 0) return nullptr;  // The chunks stay untagged and unused.
+  // On failure the chunks stay untagged and unused.
+  return rc == 0 ? first : kNumChunks;
+}
+
+}  // namespace
+
+void* ClaimChunks(size_t nr_chunks, uint32_t group) {
+  if (nr_chunks == 1) {
+    size_t index = kNumChunks;
+    {
+      SpinLockHolder holder(&g_free_lock);
+      if (g_nfree != 0) index = g_free[--g_nfree];
+    }
+    if (index != kNumChunks) {
+      // Still RW, its map slices committed; its pages were returned, so it
+      // reads zero. Relaxed: see OwnerOf; the tag precedes every pointer
+      // into the chunk (the caller publishes through jemalloc's locks).
+      g_table.load(std::memory_order_relaxed)[index].store(
+          group ^ kNoGroup, std::memory_order_relaxed);
+      return ChunkAt(index);
+    }
+  }
+  const size_t first = ClaimRun(nr_chunks);
+  if (first == kNumChunks) return nullptr;
   std::atomic<uint32_t>* table = g_table.load(std::memory_order_relaxed);
   for (size_t i = 0; i < nr_chunks; ++i) {
     // Relaxed: see OwnerOf; the tag precedes every pointer into the chunk.
     table[first + i].store(group ^ kNoGroup,
                            std::memory_order_relaxed);
   }
-  return start;
+  return ChunkAt(first);
+}
+
+void* ClaimUntaggedChunks(size_t nr_chunks) {
+  const size_t first = ClaimRun(nr_chunks);
+  return first == kNumChunks ? nullptr : ChunkAt(first);
 }
 
 void ReleaseChunks(void* start, size_t nr_chunks) {

@@ -122,6 +122,14 @@ inline constexpr size_t kSideSlotBytes = 64;
 // Allocates: never.
 void* ClaimChunks(size_t nr_chunks, uint32_t group);
 
+// ClaimChunks without the tags, from the cursor only: the chunks read
+// kNoGroup (OwnerOf) until the caller tags each one (RetagChunk) before
+// handing out a pointer into it. For a large claim of which a process may
+// use little (a mimalloc arena, mimalloc_engine.h): tagging 256 GiB of
+// chunks up front writes 512 KiB of the table. Never released
+// (ReleaseChunks). Allocates: never.
+void* ClaimUntaggedChunks(size_t nr_chunks);
+
 // Gives back `nr_chunks` chunks from `start` (claimed, and holding no block
 // any more): their pages go back to the OS (MADV_DONTNEED), their tag to
 // kNoGroup, and each chunk to the free list. Their page-map, side-map and
