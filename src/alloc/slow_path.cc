@@ -142,10 +142,12 @@ void FreeMiss(void* p) {
   uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
   uint32_t owner = entry >> owner_table::kEntryGroupShift;
   size_t usable = engine::g_usable_of_class[cls];
-  if (MG_UNLIKELY((reinterpret_cast<uintptr_t>(p) &
-                   engine::g_align_mask_of_class[cls]) != 0)) {
-    // Misaligned for its class (an interior pointer), or check mode: every
-    // small free is checked here (engine.h, CheckBlock).
+  if (MG_UNLIKELY(cls - 1 < engine::kFrontFirstLarge - 1 &&  // a slab class
+                  !engine::OnRegionGrid(
+                      p, engine::g_region_magic_of_class[cls]))) {
+    // Not at a multiple of its class size from its slab's start (a pointer
+    // inside a block), or check mode: every small free is checked here
+    // (engine.h, CheckBlock).
     if (!engine::CheckMode()) BadPointer("free", "invalid pointer", p);
     engine::CheckBlock(p, "free");
   }
@@ -230,7 +232,7 @@ uint64_t ForeignFrees() {
 size_t UsableSize(const void* p) {
   if (p == nullptr) return 0;
   if (owner_table::OwnerOf(p) != kNoGroup) {
-    engine::CheckLargeBlock(p, "malloc_usable_size");
+    engine::CheckHeldBlock(p, "malloc_usable_size");
     return engine::UsableSize(p);
   }
   if (IsBootstrap(p)) return BootstrapSize(p);

@@ -1,5 +1,5 @@
 // Validation of the pointers passed to free, realloc and
-// malloc_usable_size (engine.h, CheckBlock, CheckLargeBlock,
+// malloc_usable_size (engine.h, CheckBlock, CheckHeldBlock,
 // ReleaseLargeBlock): interior pointers and double frees of slab regions,
 // found through the page map and the slab header, and in check mode through
 // the thread's caches and the slab's free bitmap; interior pointers and
@@ -57,9 +57,17 @@ MG_ALWAYS_INLINE void CheckLive(const void* p, const char* call) {
 
 }  // namespace
 
-void CheckLargeBlock(const void* p, const char* call) {
-  if (IsSlabClass(ClassOf(p))) return;
-  CheckLive(p, call);
+void CheckHeldBlock(const void* p, const char* call) {
+  const uint32_t entry = owner_table::PageEntry(p);
+  const uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
+  if (!IsSlabClass(cls)) {
+    CheckLive(p, call);
+    return;
+  }
+  if (slab::CheckRegion(p, entry >> owner_table::kEntryGroupShift, cls,
+                        false) != slab::RegionState::kHeld) {
+    BadPointer(call, "invalid pointer", p);
+  }
 }
 
 void ReleaseLargeBlock(const void* p, const char* call) {
@@ -72,7 +80,7 @@ void ReleaseLargeBlock(const void* p, const char* call) {
 void SetCheckMode(bool on) {
   g_check_mode = on;
   // Classes already filled (init ran first): redo their masks.
-  if (g_usable_of_class[1] != 0) front::FillAlignMasks();
+  if (g_usable_of_class[1] != 0) front::FillRegionMagic();
 }
 
 bool CheckMode() { return g_check_mode; }

@@ -138,8 +138,10 @@ size_t GoodSize(size_t size, size_t align);
 uint32_t OwnerOf(const void* p);
 
 // Pointer checks of free and realloc (block_check.cc). The default mode
-// costs the fast path one test: a pointer misaligned for its class misses
-// (free's fast path, g_align_mask_of_class) and is reported there; slab
+// costs the fast path one test: a pointer that is not at a multiple of its
+// class size from its slab's start (a pointer inside a small block of any
+// class) misses (free's fast path, OnRegionGrid and
+// g_region_magic_of_class, front_cache.h) and is reported there; slab
 // regions going back to their slab are checked (interior, double free).
 // SetCheckMode(true) (MEMGROUP_CHECK=1, before any thread allocates) sends
 // every small free to the miss, which also finds double frees of blocks
@@ -153,9 +155,11 @@ bool CheckMode();
 // start map, owner_table.h: "invalid pointer", or "double free" for a
 // large block freed already). Allocates: never.
 void CheckBlock(const void* p, const char* call);
-// CheckBlock for large blocks only (a pointer whose page holds slab regions
-// passes): malloc_usable_size's check. Allocates: never.
-void CheckLargeBlock(const void* p, const char* call);
+// malloc_usable_size's check: reports (BadPointer) and aborts if p is not
+// the start of a slab region (without the free-state checks of check mode)
+// or, when its page holds no slab region, of a live large block. Allocates:
+// never.
+void CheckHeldBlock(const void* p, const char* call);
 // The check of a large block's free, before anything reads the block: p
 // (in one of our chunks, its page holding no slab region) goes from live to
 // freed in the start map, in one compare-and-swap, or the call is reported

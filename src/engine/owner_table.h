@@ -38,7 +38,7 @@
 // either engine) never share a start page, so one record per page is exact
 // at any offset (the mimalloc engine's blocks start 16 bytes into
 // mimalloc's). free, realloc and malloc_usable_size check a large pointer
-// against it (engine.h: ReleaseLargeBlock, CheckBlock, CheckLargeBlock): a
+// against it (engine.h: ReleaseLargeBlock, CheckBlock, CheckHeldBlock): a
 // pointer that is not a live block's start is reported instead of being
 // freed.
 //
