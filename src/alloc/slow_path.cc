@@ -138,7 +138,8 @@ void FreeMiss(void* p) {
   // A published block of a front-cache class: group and size from the page
   // map. Anything else (over 4 MiB, foreign, or no front cache: the class
   // table reads 0 then): the owner table and the engine.
-  const uint32_t entry = owner_table::PageEntry(p);
+  const size_t page = owner_table::PageIndexOf(p);
+  const uint32_t entry = owner_table::PageEntryAt(page);
   uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
   uint32_t owner = entry >> owner_table::kEntryGroupShift;
   size_t usable = engine::g_usable_of_class[cls];
@@ -162,7 +163,7 @@ void FreeMiss(void* p) {
   // A large block: checked and recorded as freed before anything reads it
   // (an interior pointer or a double free aborts here, engine.h).
   if (cls == 0 || cls >= engine::kFrontFirstLarge) {
-    engine::ReleaseLargeBlock(p, "free");
+    engine::ReleaseLargeBlock(page, p, "free");  // In the reservation.
   }
   if (usable == 0) usable = engine::UsableSize(p);
   MG_DCHECK(owner == owner_table::OwnerOf(p));

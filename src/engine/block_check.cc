@@ -15,12 +15,14 @@
 #include "engine/slab.h"
 
 namespace memgroup::internal::engine {
-namespace {
 
 // Set before any thread allocates (environment configuration at init),
 // read on free's miss. Plain bool: written once, before the threads that
 // read it exist.
 constinit bool g_check_mode = false;
+
+namespace {
+
 
 // Whether the bin `cls` of `fc` (a cache of `group`) holds p. Owner only.
 bool InCache(const FrontCache* fc, uint32_t group, uint32_t cls,
@@ -70,10 +72,17 @@ void CheckHeldBlock(const void* p, const char* call) {
   }
 }
 
-void ReleaseLargeBlock(const void* p, const char* call) {
-  if (!LargeStartsKept()) return;
+void ReleaseLargeBlock(size_t page, const void* p, const char* call) {
+  std::atomic<uint16_t>& slot = owner_table::StartSlotAt(page);
   uint16_t found = 0;
-  if (MG_LIKELY(owner_table::TakeLargeStart(p, &found))) return;
+  if (MG_LIKELY(g_check_mode
+                    ? owner_table::TakeLargeStart(slot, p, &found)
+                    : owner_table::TakeLargeStartPlain(slot, p, &found))) {
+    return;
+  }
+  // Nothing is recorded without the class tables (the map reads 0 there,
+  // which no take accepts): no report then.
+  if (!LargeStartsKept()) return;
   BadLarge(p, call, found);
 }
 
@@ -82,8 +91,6 @@ void SetCheckMode(bool on) {
   // Classes already filled (init ran first): redo their masks.
   if (g_usable_of_class[1] != 0) front::FillRegionMagic();
 }
-
-bool CheckMode() { return g_check_mode; }
 
 void CheckBlock(const void* p, const char* call) {
   const uint32_t entry = owner_table::PageEntry(p);

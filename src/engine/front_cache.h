@@ -174,7 +174,7 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
     // A large block goes back out: live again in the start map.
     fc->large_bytes -= b.size;
     void* p = BinPop(b);
-    owner_table::MarkLargeLive(p);
+    owner_table::MarkLargeLiveOwned(p);  // A cached block: in a chunk.
     return p;
   }
   return BinPop(b);
