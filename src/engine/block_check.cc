@@ -23,7 +23,6 @@ constinit bool g_check_mode = false;
 
 namespace {
 
-
 // Whether the bin `cls` of `fc` (a cache of `group`) holds p. Owner only.
 bool InCache(const FrontCache* fc, uint32_t group, uint32_t cls,
              const void* p) {

@@ -280,9 +280,11 @@ MG_ALWAYS_INLINE bool PublishOwned(const void* p, uint32_t group,
 
 // Large-block start records (the start map). A record is written for a
 // large block before any pointer to it is handed out, as its page-map entry
-// is, and taken (live -> freed) by the one free that wins it: concurrent
-// frees of one pointer meet in a single compare-and-swap on one atomic, so
-// exactly one of them succeeds whatever the order. The memory of a freed
+// is, and taken (live -> freed) by its free: by default with a load, a
+// compare and a plain store (TakeLargeStartPlain), so that a free ordered
+// after the first finds the freed record; in check mode by one
+// compare-and-swap (TakeLargeStart), so that of concurrent frees of one
+// pointer exactly one succeeds whatever the order. The memory of a freed
 // block goes back to the engine only after its record was taken, and the
 // engine's own synchronization orders that before any reuse that writes the
 // record again. No data is published through a record: relaxed throughout.
