@@ -56,19 +56,22 @@ MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
 // free's fast path: the page map gives the block's group and class in one
 // load; a slab region of the bound group whose bin has room is pushed (its
 // slab stays charged: nothing to return). Null and foreign pointers read
-// entry 0 and miss; so do large blocks (cap 0) and a pointer misaligned for
-// its class (an interior pointer, reported by the miss; every small free in
-// MEMGROUP_CHECK mode: see engine::g_align_mask_of_class, copied into each
-// cache). Allocates: never.
+// entry 0 and miss; so do large blocks (cap 0) and a pointer that is not at
+// a multiple of its class size from its slab's start (a pointer inside a
+// block, reported by the miss; every small free in MEMGROUP_CHECK mode: see
+// engine::g_region_magic_of_class, copied into each cache). Allocates:
+// never.
 MG_ALWAYS_INLINE void FreeImpl(void* p) {
   engine::FrontCache* fc = engine::t_front;
   if (MG_LIKELY(fc != nullptr)) {
     const uint32_t cls = owner_table::PageEntry(p) - fc->tag;
-    if (MG_LIKELY(cls - 1 < engine::kFrontClasses - 1)) {
+    // Class 0 (a large block above the cached classes, or a pointer the
+    // root group's cache reads entry 0 for) finds bins[0], whose capacity
+    // is 0, like a large class's: one compare covers both ends.
+    if (MG_LIKELY(cls < engine::kFrontClasses)) {
       engine::FrontBin& bin = fc->bins[cls];
       if (MG_LIKELY(bin.count < bin.cap &&
-                    (reinterpret_cast<uintptr_t>(p) & fc->align_mask[cls]) ==
-                        0)) {
+                    engine::OnRegionGrid(p, fc->region_magic[cls]))) {
         engine::BinPush(bin, p);
         return;
       }

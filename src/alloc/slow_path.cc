@@ -138,14 +138,17 @@ void FreeMiss(void* p) {
   // A published block of a front-cache class: group and size from the page
   // map. Anything else (over 4 MiB, foreign, or no front cache: the class
   // table reads 0 then): the owner table and the engine.
-  const uint32_t entry = owner_table::PageEntry(p);
+  const size_t page = owner_table::PageIndexOf(p);
+  const uint32_t entry = owner_table::PageEntryAt(page);
   uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
   uint32_t owner = entry >> owner_table::kEntryGroupShift;
   size_t usable = engine::g_usable_of_class[cls];
-  if (MG_UNLIKELY((reinterpret_cast<uintptr_t>(p) &
-                   engine::g_align_mask_of_class[cls]) != 0)) {
-    // Misaligned for its class (an interior pointer), or check mode: every
-    // small free is checked here (engine.h, CheckBlock).
+  if (MG_UNLIKELY(cls - 1 < engine::kFrontFirstLarge - 1 &&  // a slab class
+                  !engine::OnRegionGrid(
+                      p, engine::g_region_magic_of_class[cls]))) {
+    // Not at a multiple of its class size from its slab's start (a pointer
+    // inside a block), or check mode: every small free is checked here
+    // (engine.h, CheckBlock).
     if (!engine::CheckMode()) BadPointer("free", "invalid pointer", p);
     engine::CheckBlock(p, "free");
   }
@@ -160,7 +163,7 @@ void FreeMiss(void* p) {
   // A large block: checked and recorded as freed before anything reads it
   // (an interior pointer or a double free aborts here, engine.h).
   if (cls == 0 || cls >= engine::kFrontFirstLarge) {
-    engine::ReleaseLargeBlock(p, "free");
+    engine::ReleaseLargeBlock(page, p, "free");  // In the reservation.
   }
   if (usable == 0) usable = engine::UsableSize(p);
   MG_DCHECK(owner == owner_table::OwnerOf(p));
@@ -230,7 +233,7 @@ uint64_t ForeignFrees() {
 size_t UsableSize(const void* p) {
   if (p == nullptr) return 0;
   if (owner_table::OwnerOf(p) != kNoGroup) {
-    engine::CheckLargeBlock(p, "malloc_usable_size");
+    engine::CheckHeldBlock(p, "malloc_usable_size");
     return engine::UsableSize(p);
   }
   if (IsBootstrap(p)) return BootstrapSize(p);

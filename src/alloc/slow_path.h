@@ -28,8 +28,8 @@ MG_NOINLINE void FreeForeign(void* p);
 uint64_t ForeignFrees();
 
 // Usable size of any pointer (0 for foreign ones); a pointer into the
-// engine's memory that is not a live large block's start is reported and
-// aborts (engine::CheckLargeBlock).
+// engine's memory that is not a slab region's or a live large block's
+// start is reported and aborts (engine::CheckHeldBlock).
 size_t UsableSize(const void* p);
 
 }  // namespace memgroup::internal::alloc

@@ -1,5 +1,5 @@
 // Validation of the pointers passed to free, realloc and
-// malloc_usable_size (engine.h, CheckBlock, CheckLargeBlock,
+// malloc_usable_size (engine.h, CheckBlock, CheckHeldBlock,
 // ReleaseLargeBlock): interior pointers and double frees of slab regions,
 // found through the page map and the slab header, and in check mode through
 // the thread's caches and the slab's free bitmap; interior pointers and
@@ -15,12 +15,13 @@
 #include "engine/slab.h"
 
 namespace memgroup::internal::engine {
-namespace {
 
 // Set before any thread allocates (environment configuration at init),
 // read on free's miss. Plain bool: written once, before the threads that
 // read it exist.
 constinit bool g_check_mode = false;
+
+namespace {
 
 // Whether the bin `cls` of `fc` (a cache of `group`) holds p. Owner only.
 bool InCache(const FrontCache* fc, uint32_t group, uint32_t cls,
@@ -57,25 +58,38 @@ MG_ALWAYS_INLINE void CheckLive(const void* p, const char* call) {
 
 }  // namespace
 
-void CheckLargeBlock(const void* p, const char* call) {
-  if (IsSlabClass(ClassOf(p))) return;
-  CheckLive(p, call);
+void CheckHeldBlock(const void* p, const char* call) {
+  const uint32_t entry = owner_table::PageEntry(p);
+  const uint32_t cls = entry & ((1u << owner_table::kEntryGroupShift) - 1);
+  if (!IsSlabClass(cls)) {
+    CheckLive(p, call);
+    return;
+  }
+  if (slab::CheckRegion(p, entry >> owner_table::kEntryGroupShift, cls,
+                        false) != slab::RegionState::kHeld) {
+    BadPointer(call, "invalid pointer", p);
+  }
 }
 
-void ReleaseLargeBlock(const void* p, const char* call) {
-  if (!LargeStartsKept()) return;
+void ReleaseLargeBlock(size_t page, const void* p, const char* call) {
+  std::atomic<uint16_t>& slot = owner_table::StartSlotAt(page);
   uint16_t found = 0;
-  if (MG_LIKELY(owner_table::TakeLargeStart(p, &found))) return;
+  if (MG_LIKELY(g_check_mode
+                    ? owner_table::TakeLargeStart(slot, p, &found)
+                    : owner_table::TakeLargeStartPlain(slot, p, &found))) {
+    return;
+  }
+  // Nothing is recorded without the class tables (the map reads 0 there,
+  // which no take accepts): no report then.
+  if (!LargeStartsKept()) return;
   BadLarge(p, call, found);
 }
 
 void SetCheckMode(bool on) {
   g_check_mode = on;
   // Classes already filled (init ran first): redo their masks.
-  if (g_usable_of_class[1] != 0) front::FillAlignMasks();
+  if (g_usable_of_class[1] != 0) front::FillRegionMagic();
 }
-
-bool CheckMode() { return g_check_mode; }
 
 void CheckBlock(const void* p, const char* call) {
   const uint32_t entry = owner_table::PageEntry(p);

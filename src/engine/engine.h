@@ -27,7 +27,9 @@
 #include <cstdint>
 
 #include "base/limits.h"
+#include "base/macros.h"
 #include "base/parse_config.h"
+#include "engine/owner_table.h"
 
 namespace memgroup::internal {
 
@@ -138,14 +140,21 @@ size_t GoodSize(size_t size, size_t align);
 uint32_t OwnerOf(const void* p);
 
 // Pointer checks of free and realloc (block_check.cc). The default mode
-// costs the fast path one test: a pointer misaligned for its class misses
-// (free's fast path, g_align_mask_of_class) and is reported there; slab
+// costs the fast path one test: a pointer that is not at a multiple of its
+// class size from its slab's start (a pointer inside a small block of any
+// class) misses (free's fast path, OnRegionGrid and
+// g_region_magic_of_class, front_cache.h) and is reported there; slab
 // regions going back to their slab are checked (interior, double free).
 // SetCheckMode(true) (MEMGROUP_CHECK=1, before any thread allocates) sends
 // every small free to the miss, which also finds double frees of blocks
-// still in the thread's caches or free in their slab. Allocates: never.
+// still in the thread's caches or free in their slab, and takes a large
+// block's start record with a compare-and-swap (ReleaseLargeBlock).
+// Allocates: never.
 void SetCheckMode(bool on);
-bool CheckMode();
+// Set by SetCheckMode, before the threads that read it exist
+// (block_check.cc); plain bool.
+MG_HIDDEN extern constinit bool g_check_mode;
+MG_ALWAYS_INLINE bool CheckMode() { return g_check_mode; }
 // Validates p, a pointer of one of our chunks passed to `call` ("free",
 // "realloc"): reports (BadPointer) and aborts if it is not the start of a
 // live slab region, or, in check mode, is already free; or, when its page
@@ -153,18 +162,24 @@ bool CheckMode();
 // start map, owner_table.h: "invalid pointer", or "double free" for a
 // large block freed already). Allocates: never.
 void CheckBlock(const void* p, const char* call);
-// CheckBlock for large blocks only (a pointer whose page holds slab regions
-// passes): malloc_usable_size's check. Allocates: never.
-void CheckLargeBlock(const void* p, const char* call);
+// malloc_usable_size's check: reports (BadPointer) and aborts if p is not
+// the start of a slab region (without the free-state checks of check mode)
+// or, when its page holds no slab region, of a live large block. Allocates:
+// never.
+void CheckHeldBlock(const void* p, const char* call);
 // The check of a large block's free, before anything reads the block: p
-// (in one of our chunks, its page holding no slab region) goes from live to
-// freed in the start map, in one compare-and-swap, or the call is reported
-// ("invalid pointer", "double free") and aborts. Of two threads freeing the
-// same block at once, one frees it and the other reports. Every free of a
-// large block by the program takes this first (src/alloc's FreeMiss); a
-// realloc that moves a block records the old one freed itself
+// (in one of our chunks, its page, `page` = owner_table::PageIndexOf(p),
+// holding no slab region) goes from live to freed in the start map, or the
+// call is reported ("invalid pointer", "double free") and aborts. In the
+// default mode with a load, a compare and a plain store: every free that
+// comes after the block's first finds it freed, but two threads freeing the
+// same block at the same instant may both pass. In check mode
+// (SetCheckMode) with one compare-and-swap: of two threads freeing the same
+// block at once, one frees it and the other reports. Every free of a large
+// block by the program takes this first (src/alloc's FreeMiss); a realloc
+// that moves a block records the old one freed itself
 // (owner_table::MarkLargeFreed). Allocates: never. Lock-free.
-void ReleaseLargeBlock(const void* p, const char* call);
+void ReleaseLargeBlock(size_t page, const void* p, const char* call);
 
 // Called from the thread-exit hook: drops the thread's per-group caches.
 // After it, Alloc/Free still work but bypass thread caches.

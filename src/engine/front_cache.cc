@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "base/check.h"
 #include "base/limits.h"
 #include "base/meta_alloc.h"
 #include "base/raw_log.h"
@@ -27,7 +28,7 @@ namespace memgroup::internal::engine {
 MG_TLS FrontCache* t_front = nullptr;
 constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1] = {};
 constinit uint32_t g_usable_of_class[kFrontClasses] = {};
-constinit uintptr_t g_align_mask_of_class[kFrontClasses] = {};
+constinit uint32_t g_region_magic_of_class[kFrontClasses] = {};
 
 namespace front {
 namespace {
@@ -115,13 +116,11 @@ size_t ComputedClassSize(unsigned j) {
   return (size_t{64} << group) + k * (size_t{16} << group);
 }
 
-void FillAlignMasks() {
+void FillRegionMagic() {
   for (uint32_t c = 1; c < kFrontFirstLarge; ++c) {
     const uint32_t size = g_usable_of_class[c];
-    uint32_t align = size & (~size + 1);  // lowest set bit
-    if (align > kPageSize) align = kPageSize;
-    g_align_mask_of_class[c] =
-        CheckMode() ? ~uintptr_t{0} : static_cast<uintptr_t>(align - 1);
+    g_region_magic_of_class[c] =
+        CheckMode() || size == 0 ? 0 : RegionMagic(size);
   }
 }
 
@@ -191,7 +190,7 @@ bool FillClasses() {
     while (g_usable_of_class[cls] < request) ++cls;
     g_class_of_size8[i] = static_cast<uint8_t>(cls);
   }
-  FillAlignMasks();
+  FillRegionMagic();
   // ClassOfUsable's arithmetic must agree with jemalloc for every class.
   for (uint32_t c = 1; c < kFrontClasses; ++c) {
     if (ClassOfUsable(g_usable_of_class[c]) != c) {
@@ -210,7 +209,7 @@ bool InitClasses() {
     // Disabled: the tables read 0 everywhere, so nothing trusts them.
     memset(g_class_of_size8, 0, sizeof(g_class_of_size8));
     memset(g_usable_of_class, 0, sizeof(g_usable_of_class));
-    memset(g_align_mask_of_class, 0, sizeof(g_align_mask_of_class));
+    memset(g_region_magic_of_class, 0, sizeof(g_region_magic_of_class));
     return false;
   }
   g_enabled = true;
@@ -235,7 +234,9 @@ FrontCache* Acquire(uint32_t group) {
       b.cap = c >= kFrontFirstLarge ? 0 : RealCap(c);
     }
   }
-  memcpy(fc->align_mask, g_align_mask_of_class, sizeof(fc->align_mask));
+  // free's fast path sends class 0 to bins[0] and relies on it to miss.
+  MG_DCHECK(fc->bins[0].cap == 0 && fc->bins[0].count == 0);
+  memcpy(fc->region_magic, g_region_magic_of_class, sizeof(fc->region_magic));
   SetGroup(fc, group);
   return fc;
 }

@@ -99,14 +99,16 @@ struct FrontCache {
   uint32_t tag;
   // Bytes held in the large bins (<= kFrontLargeBudget).
   uint64_t large_bytes;
+  // bins[0] stays empty with capacity 0: free's fast path reaches it for
+  // class 0 and must miss there.
   FrontBin bins[kFrontClasses];
   // The free list of caches of exited threads (front_cache.cc). Under the
   // front cache lock.
   FrontCache* next_free;
-  // g_align_mask_of_class, copied when the cache is acquired: free's fast
-  // path tests a pointer against it in one instruction (fc is in a
-  // register there, the global table's address is not).
-  uintptr_t align_mask[kFrontClasses];
+  // g_region_magic_of_class, copied when the cache is acquired: free's
+  // fast path tests a pointer against it (OnRegionGrid) with fc in a
+  // register, where the global table's address is not.
+  uint32_t region_magic[kFrontClasses];
 };
 
 // The calling thread's front cache; nullptr before its first bind, after
@@ -121,15 +123,31 @@ MG_HIDDEN extern constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1];
 // charges (0 for class 0).
 MG_HIDDEN extern constinit uint32_t g_usable_of_class[kFrontClasses];
 
-// Per class, the low address bits every block of the class has clear: a
-// slab region lies at a multiple of its size from a 64-byte-aligned start,
-// so it is aligned to the lowest set bit of its size (at most a page); 0 for
-// the large classes (jemalloc may offset them in their first page). free's
-// fast path sends a pointer with any of these bits set to its miss, which
-// reports it (an interior pointer). In MEMGROUP_CHECK mode the small classes
-// hold ~0, so every small free takes the miss and its checks. Filled by
-// Init (and SetCheckMode) before any cache exists.
-MG_HIDDEN extern constinit uintptr_t g_align_mask_of_class[kFrontClasses];
+// Slab regions lie at multiples of their class size from the start of a
+// kRegionGridSpan-aligned slab (slab.h). Whether p does, for a class of
+// `size` bytes whose magic is ceil(2^32 / size) (RegionMagic): the offset
+// n of p in its slab (its low 16 bits) is a multiple of the size exactly
+// when n * magic mod 2^32 < magic (Lemire, Kaser and Kurz, "Faster
+// remainder by direct computation", 2019: exact for every n < 2^16 when
+// the size is under 2^16, 32 >= 16 + log2(size)). One movzwl, one multiply
+// and one compare: free's fast path sends a pointer that fails it (a
+// pointer inside a block of any small class, at any offset) to its miss,
+// which reports it. A magic of 0 fails every pointer. Allocates: never.
+inline constexpr size_t kRegionGridSpan = size_t{1} << 16;
+MG_ALWAYS_INLINE constexpr uint32_t RegionMagic(uint32_t size) {
+  return static_cast<uint32_t>(((uint64_t{1} << 32) + size - 1) / size);
+}
+MG_ALWAYS_INLINE bool OnRegionGrid(const void* p, uint32_t magic) {
+  const uint32_t n = static_cast<uint16_t>(reinterpret_cast<uintptr_t>(p));
+  return n * magic < magic;
+}
+
+// Per class, free's region test (OnRegionGrid): RegionMagic of the class
+// size for the small (slab) classes, 0 for class 0 and the large classes
+// (their bins' capacity of 0 sends them to the miss first), and 0 for every
+// class in MEMGROUP_CHECK mode, so that every small free takes the miss and
+// its checks. Filled by Init (and SetCheckMode) before any cache exists.
+MG_HIDDEN extern constinit uint32_t g_region_magic_of_class[kFrontClasses];
 
 // The class of a block of usable size `usable` (a class size), or 0 if the
 // front cache does not hold that size. Allocates: never.
@@ -156,7 +174,7 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
     // A large block goes back out: live again in the start map.
     fc->large_bytes -= b.size;
     void* p = BinPop(b);
-    owner_table::MarkLargeLive(p);
+    owner_table::MarkLargeLiveOwned(p);  // A cached block: in a chunk.
     return p;
   }
   return BinPop(b);

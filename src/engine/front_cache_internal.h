@@ -23,8 +23,8 @@ bool InitClasses();
 // extents) computed for Debian's build; what both engines' tables hold.
 size_t ComputedClassSize(unsigned j);
 
-// Fills g_align_mask_of_class from the class sizes and CheckMode().
-void FillAlignMasks();
+// Fills g_region_magic_of_class from the class sizes and CheckMode().
+void FillRegionMagic();
 // A cache for the calling thread, holding blocks of `group` (empty).
 // nullptr when disabled or out of metadata memory.
 FrontCache* Acquire(uint32_t group);

@@ -38,7 +38,7 @@
 // either engine) never share a start page, so one record per page is exact
 // at any offset (the mimalloc engine's blocks start 16 bytes into
 // mimalloc's). free, realloc and malloc_usable_size check a large pointer
-// against it (engine.h: ReleaseLargeBlock, CheckBlock, CheckLargeBlock): a
+// against it (engine.h: ReleaseLargeBlock, CheckBlock, CheckHeldBlock): a
 // pointer that is not a live block's start is reported instead of being
 // freed.
 //
@@ -214,6 +214,27 @@ MG_ALWAYS_INLINE uint32_t PageEntry(const void* p) {
   return map[off >> kPageShift].load(std::memory_order_relaxed);
 }
 
+// PageEntry in two steps, for a caller that goes on to the start map: the
+// index of p's page in the reservation (kNoPage outside it), then that
+// page's entry (0 for kNoPage). Same ordering argument as OwnerOf.
+// Allocates: never. Lock-free.
+inline constexpr size_t kNoPage = ~size_t{0};
+MG_ALWAYS_INLINE size_t PageIndexOf(const void* p) {
+  // Pairs with Init's release store (see OwnerOf).
+  const size_t va_bytes = g_va_bytes.load(std::memory_order_acquire);
+  // Immutable after publication (ordered by the acquire above).
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
+                        g_va_base.load(std::memory_order_relaxed);
+  return MG_LIKELY(off < va_bytes) ? off >> kPageShift : kNoPage;
+}
+MG_ALWAYS_INLINE uint32_t PageEntryAt(size_t page) {
+  if (MG_UNLIKELY(page == kNoPage)) return 0;
+  // Immutable after publication (ordered by PageIndexOf's acquire).
+  std::atomic<uint32_t>* map = g_page_map.load(std::memory_order_relaxed);
+  // Relaxed: as in PageEntry.
+  return map[page].load(std::memory_order_relaxed);
+}
+
 // The side slot of the kSideSlotSpan-aligned span holding p, which must lie
 // in a claimed chunk (in one the caller holds memory of). Allocates: never.
 MG_ALWAYS_INLINE void* SideSlot(const void* p) {
@@ -267,9 +288,11 @@ MG_ALWAYS_INLINE bool PublishOwned(const void* p, uint32_t group,
 
 // Large-block start records (the start map). A record is written for a
 // large block before any pointer to it is handed out, as its page-map entry
-// is, and taken (live -> freed) by the one free that wins it: concurrent
-// frees of one pointer meet in a single compare-and-swap on one atomic, so
-// exactly one of them succeeds whatever the order. The memory of a freed
+// is, and taken (live -> freed) by its free: by default with a load, a
+// compare and a plain store (TakeLargeStartPlain), so that a free ordered
+// after the first finds the freed record; in check mode by one
+// compare-and-swap (TakeLargeStart), so that of concurrent frees of one
+// pointer exactly one succeeds whatever the order. The memory of a freed
 // block goes back to the engine only after its record was taken, and the
 // engine's own synchronization orders that before any reuse that writes the
 // record again. No data is published through a record: relaxed throughout.
@@ -285,6 +308,12 @@ MG_ALWAYS_INLINE std::atomic<uint16_t>& StartSlotOf(const void* p) {
                         g_va_base.load(std::memory_order_relaxed);
   // Immutable after Init (as above).
   return g_start_map.load(std::memory_order_relaxed)[off >> kPageShift];
+}
+
+// The record of page `page` (PageIndexOf, not kNoPage) of a claimed chunk.
+MG_ALWAYS_INLINE std::atomic<uint16_t>& StartSlotAt(size_t page) {
+  // Immutable after Init, which happened before any block existed.
+  return g_start_map.load(std::memory_order_relaxed)[page];
 }
 
 // Writes `record` for the page holding p, a block in a claimed chunk; a
@@ -308,6 +337,14 @@ MG_ALWAYS_INLINE void MarkLargeLive(const void* p) {
   StoreStartRecord(p, StartRecordOf(reinterpret_cast<uintptr_t>(p)));
 }
 
+// MarkLargeLive for p, a block known to lie in a claimed chunk (one a
+// thread's cache held): no bounds test. Allocates: never. Lock-free.
+MG_ALWAYS_INLINE void MarkLargeLiveOwned(const void* p) {
+  // Relaxed: as in StoreStartRecord.
+  StartSlotOf(p).store(StartRecordOf(reinterpret_cast<uintptr_t>(p)),
+                       std::memory_order_relaxed);
+}
+
 // Records p, a live large block that the engine is about to free itself
 // (a realloc that moves it), as freed. Allocates: never. Lock-free.
 MG_ALWAYS_INLINE void MarkLargeFreed(const void* p) {
@@ -316,21 +353,49 @@ MG_ALWAYS_INLINE void MarkLargeFreed(const void* p) {
                                kStartFreed));
 }
 
-// Takes p's record from live to freed: true if p was the start of a live
-// large block (now freed), else false with the record found in *found
-// (kStartFreed | StartRecordOf(p): p was freed already; anything else: p is
-// no block's start). Allocates: never. Lock-free (one compare-and-swap).
-MG_ALWAYS_INLINE bool TakeLargeStart(const void* p, uint16_t* found) {
+// Takes p's record, in `slot` (StartSlotOf(p)), from live to freed: true if
+// p was the start of a live large block (now freed), else false with the
+// record found in *found (kStartFreed | StartRecordOf(p): p was freed
+// already; anything else: p is no block's start). Allocates: never.
+// Lock-free (one compare-and-swap).
+MG_ALWAYS_INLINE bool TakeLargeStart(std::atomic<uint16_t>& slot,
+                                     const void* p, uint16_t* found) {
   uint16_t want = StartRecordOf(reinterpret_cast<uintptr_t>(p));
   // Relaxed on both outcomes: see "Large-block start records"; the
   // read-modify-write alone decides which of two frees of p wins.
-  if (StartSlotOf(p).compare_exchange_strong(
-          want, static_cast<uint16_t>(want | kStartFreed),
-          std::memory_order_relaxed, std::memory_order_relaxed)) {
+  if (slot.compare_exchange_strong(want,
+                                   static_cast<uint16_t>(want | kStartFreed),
+                                   std::memory_order_relaxed,
+                                   std::memory_order_relaxed)) {
     return true;
   }
   *found = want;
   return false;
+}
+MG_ALWAYS_INLINE bool TakeLargeStart(const void* p, uint16_t* found) {
+  return TakeLargeStart(StartSlotOf(p), p, found);
+}
+
+// TakeLargeStart without a read-modify-write: a load, a compare and a plain
+// store, at the cost of a compare-and-swap's exclusion: a free of p that
+// comes after another one (in any thread) finds the freed record, but two
+// frees of p at the same instant may both read it live and both go on.
+// Allocates: never. Lock-free.
+MG_ALWAYS_INLINE bool TakeLargeStartPlain(std::atomic<uint16_t>& slot,
+                                          const void* p, uint16_t* found) {
+  const uint16_t want = StartRecordOf(reinterpret_cast<uintptr_t>(p));
+  // Relaxed: see "Large-block start records"; the caller holds p through a
+  // happens-before chain from the allocation that wrote it live.
+  const uint16_t seen = slot.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(seen != want)) {
+    *found = seen;
+    return false;
+  }
+  // Relaxed: as the load. Racy by design against a simultaneous free of
+  // the same pointer: both may pass (TakeLargeStart excludes that).
+  slot.store(static_cast<uint16_t>(want | kStartFreed),
+             std::memory_order_relaxed);
+  return true;
 }
 
 // The record of p's page, for checks that do not free (realloc,

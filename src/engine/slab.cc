@@ -26,24 +26,29 @@
 namespace memgroup::internal::engine::slab {
 
 // In the first 64 bytes of its slab, followed by the slab's free-region
-// bitmap (one bit per region, set = free); region 0 starts after them, on a
-// multiple of the class's alignment step plus the slab's colour, so the
-// header shares its page with the first regions (the ones handed out
-// first) and a slab touches no page for its header alone. Guarded by the
-// bin lock. Free regions are tracked in the bitmap, not in a list through the
-// regions: taking and giving back regions then never touches their memory,
-// which another thread may hold in its cache (a producer thread refilling
-// from regions a consumer thread just freed would otherwise chase the list
+// bitmap (one bit per region, set = free); region 0 starts after them, at a
+// multiple of the class size past the slab's colour, so the header shares
+// its page with the first regions (the ones handed out first) and a slab
+// touches no page for its header alone. Guarded by the bin lock. Free
+// regions are tracked in the bitmap, not in a list through the regions:
+// taking and giving back regions then never touches their memory, which
+// another thread may hold in its cache (a producer thread refilling from
+// regions a consumer thread just freed would otherwise chase the list
 // through the consumer's cache lines, one miss after another, under the
 // lock: BM_CrossThreadFree measured 25-144 ns per pair that way, 13 ns with
 // the bitmap).
 //
-// The classes whose size is a multiple of a page (4, 8 and 12 KiB) have
-// page-aligned regions, so a header at the slab's start would take a whole
-// page: a 4 KiB slab would hold 15 regions, an 8 KiB one 7 (12.5% of it
-// lost). Their header lives out of line instead, in the slab's side slot
-// (owner_table::SideSlot), with the bitmap in `own_bits`, and region 0 is
-// at the slab's start.
+// Every region lies at a multiple of its class size from its slab's start
+// (slab.h): free's inline path checks that with one multiply on the low 16
+// bits of the pointer (front_cache.h, OnRegionGrid), which finds any
+// interior pointer of any class. So region 0 is at a multiple of the size
+// too: the in-line header and the colour round up to one. From 1 KiB on
+// (at most 64 regions a slab) the header lives out of line instead, in the
+// slab's side slot (owner_table::SideSlot), with the bitmap in `own_bits`,
+// and region 0 is at the slab's start: rounding an in-line header up to a
+// whole region would cost these classes a region in many slabs (one of 18
+// for 3.5 KiB), and the page-multiple classes (4, 8 and 12 KiB) would lose
+// a page to it.
 struct alignas(64) SlabMeta {
   SlabMeta* prev;    // the bin's partial list (slabs with a free region)
   SlabMeta* next;
@@ -69,6 +74,9 @@ static_assert(sizeof(SlabMeta) == 64);
 static_assert(sizeof(SlabMeta) <= owner_table::kSideSlotBytes);
 static_assert(kSlabShift == owner_table::kSideSlotShift);
 static_assert(kSmallClasses + 1 == kFrontFirstLarge);
+static_assert(kSlabBytes == kRegionGridSpan,
+              "OnRegionGrid reads a pointer's offset in its slab from its "
+              "low 16 bits");
 
 namespace {
 
@@ -79,34 +87,26 @@ inline constexpr uint32_t kMaxRelease = 64;
 // The most regions one AllocBatch takes (slab.h).
 inline constexpr uint32_t kMaxBatch = 64;
 
-// Slab colouring: region 0 of successive slabs starts at successive
-// multiples of 64 bytes below 4 KiB (as far as the class's alignment
-// allows), so that the first regions of the many 64 KiB-aligned slabs do not
-// all fall into the same cache sets. Relaxed: any spread will do.
+// Slab colouring: region 0 of successive slabs starts past successive
+// multiples of 64 bytes below 4 KiB (rounded up to a whole region), so that
+// the first regions of the many 64 KiB-aligned slabs do not all fall into
+// the same cache sets. Relaxed: any spread will do. Only the classes with
+// an in-line header (under 1 KiB) are coloured, which costs at most
+// kColorSpan bytes of regions per slab (uncoloured, their slabs' first
+// regions measured BM_MallocFreeSizes 8% slower); the larger ones fill
+// their slabs from the start (a colour that is a whole number of regions
+// would cost them a region or more).
 constinit std::atomic<uint32_t> g_next_color{0};
 inline constexpr uint32_t kColorSpan = 4096;
-// Classes from this size on are coloured only within the slack their slab
-// leaves after its last region; smaller ones over the whole span, which
-// costs at most kColorSpan bytes of regions per slab (uncoloured, their
-// slabs' first regions measured BM_MallocFreeSizes 8% slower).
-inline constexpr uint32_t kColorFreeFrom = 1024;
+// Classes from this size on keep their header out of line (at most 64
+// regions: the one word of SlabMeta::own_bits).
+inline constexpr uint32_t kOutOfLineFrom = 1024;
+static_assert(kSlabBytes / kOutOfLineFrom <= 64);
 
-// The alignment step of regions of `size` bytes: the largest power of two
-// dividing `size`, at least 64 and at most a page. Region offsets that are
-// multiples of it keep every alignment the class promises (slab.h).
-uint32_t AlignStep(uint32_t size) {
-  uint32_t step = size & (~size + 1);  // lowest set bit
-  if (step < 64) step = 64;
-  return step < kColorSpan ? step : kColorSpan;
-}
-
-// The colour of a new slab: a multiple of `step` below kColorSpan (0 when
-// the step is a whole page).
-uint32_t NextColor(uint32_t step) {
-  if (step >= kColorSpan) return 0;
+// The colour of a new slab: a multiple of 64 below kColorSpan.
+uint32_t NextColor() {
   // Relaxed: only the spread matters.
-  uint32_t c = g_next_color.fetch_add(64, std::memory_order_relaxed) % kColorSpan;
-  return c / step * step;
+  return g_next_color.fetch_add(64, std::memory_order_relaxed) % kColorSpan;
 }
 
 MG_ALWAYS_INLINE char* SlabBase(const void* p) {
@@ -115,7 +115,7 @@ MG_ALWAYS_INLINE char* SlabBase(const void* p) {
 }
 // Whether slabs of regions of `size` bytes keep their header out of line.
 MG_ALWAYS_INLINE bool OutOfLine(uint32_t size) {
-  return size % kColorSpan == 0;
+  return size >= kOutOfLineFrom;
 }
 // The header of the slab holding p, a region of `size` bytes.
 MG_ALWAYS_INLINE SlabMeta* MetaOf(const void* p, uint32_t size) {
@@ -198,26 +198,18 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   s->base = static_cast<char*>(mem);
   s->size = size;
   // Header, bitmap, regions: size the bitmap for the regions that would fit
-  // without it, then fit the regions after it. Out of line: one word, and
-  // region 0 at the start.
-  const uint32_t step = AlignStep(size);
+  // without it, then start region 0 at the first multiple of the size past
+  // them and the colour (every region at a multiple of the size from the
+  // slab's start: OnRegionGrid, front_cache.h). Out of line: one word, and
+  // region 0 at the start, uncoloured.
   const bool out_of_line = OutOfLine(size);
   s->nwords = out_of_line ? 1
                           : static_cast<uint32_t>(
                                 ((kSlabBytes - sizeof(SlabMeta)) / size + 63) / 64);
   const size_t meta =
-      out_of_line ? 0 : sizeof(SlabMeta) + s->nwords * sizeof(uint64_t);
-  const uint32_t first = static_cast<uint32_t>((meta + step - 1) / step * step);
-  const uint32_t nregs = static_cast<uint32_t>((kSlabBytes - first) / size);
-  uint32_t color = NextColor(step);
-  if (size >= kColorFreeFrom) {
-    // Only within the slack after the last region: a colour must not cost
-    // a region of these classes (a 7 KiB slab would lose one in nine).
-    const uint32_t slack =
-        static_cast<uint32_t>(kSlabBytes - first - size_t{nregs} * size);
-    color %= slack / step * step + step;
-  }
-  s->first = first + color;
+      out_of_line ? 0
+                  : sizeof(SlabMeta) + s->nwords * sizeof(uint64_t) + NextColor();
+  s->first = static_cast<uint32_t>((meta + size - 1) / size * size);
   s->nregs = static_cast<uint32_t>((kSlabBytes - s->first) / size);
   s->magic = static_cast<uint32_t>(((uint64_t{1} << 32) + size - 1) / size);
   s->nfree = s->nregs;
