@@ -131,8 +131,10 @@ void WriteJobStats(const JobView& v, const JobWatch& watch,
   fprintf(f, "stat.throttled_usec %lld\n", ld(n->throttled_ns) / 1000);
   uint32_t members = 0;
   for (uint32_t i = 0; i < v.slot_count; ++i) {
-    // Acquire: pairs with the members' release store of Active.
-    if (v.member(i)->state.load(std::memory_order_acquire) == kMemberActive) {
+    // Acquire: pairs with the members' release store of Active. A slot
+    // claimed for a spawned child that never joined is no member.
+    if (v.member(i)->state.load(std::memory_order_acquire) == kMemberActive &&
+        !JobSpawnPending(v.member(i))) {
       ++members;
     }
   }

@@ -185,9 +185,12 @@ struct JobMember {
   // supervisor once its job exists (relaxed). Both are only compared,
   // never used as a bound (JobChooseVictim).
   std::atomic<int32_t> child_job;
-  // Exec marks (see "Untracked execs" below): 1 from just before the slot's
-  // process calls execve until its new image rejoins the slot or the call
-  // fails; 0 otherwise.
+  // Exec marks (see "Untracked execs" below): kExecMarked from just before
+  // the slot's process calls execve until its new image rejoins the slot
+  // or the call fails; kExecSpawned in a slot a member claimed for a child
+  // it started with posix_spawn (JobMarkSpawned), until the child's image
+  // rejoins it (such a slot names no member yet: readers skip it); 0
+  // otherwise. Any other value is taken as kExecMarked.
   std::atomic<uint32_t> exec_pending;
   std::atomic<int64_t> protect;
 
@@ -234,6 +237,11 @@ static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, purged) == 96 &&
               offsetof(JobMember, exec_pending) == 52 &&
               offsetof(JobMember, exec_comm) == 104);
+
+// JobMember::exec_pending's values.
+inline constexpr uint32_t kExecNone = 0;
+inline constexpr uint32_t kExecMarked = 1;
+inline constexpr uint32_t kExecSpawned = 2;
 
 inline constexpr uint32_t kJobHeaderBytes = sizeof(JobHeader) + sizeof(JobNode);
 
@@ -418,8 +426,9 @@ inline constexpr uint32_t kNoMember = 0xffffffffu;
 // alive (exists and is not a zombie). False if it cannot be read (gone).
 // `comm`, when not null, receives field 2 (the command name, at most 15
 // bytes) NUL-padded to 16 bytes.
+// `ppid`, when not null, receives field 4 (the parent's pid).
 bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
-                   char* comm = nullptr);
+                   char* comm = nullptr, pid_t* ppid = nullptr);
 
 // The 16 comm bytes of a member slot (NUL-padded; no terminator when 16).
 void JobMemberComm(const JobMember* m, char out[16]);
@@ -448,15 +457,50 @@ void JobClearExec(const JobView& v, uint32_t i);
 // The supervisor: for every marked slot whose process is gone, a zombie or
 // a reused pid (the slot's pid and start time), clears the mark and calls
 // `report(ctx, pid, start_ticks, comm)` with the exec_comm bytes
-// (NUL-padded, 16). Marked slots of live processes are left to the /proc
-// scan. Returns how many were reported.
+// (NUL-padded, 16), unless another slot without a mark names the same
+// process (a spawn slot whose child joined in a slot of its own while its
+// parent was between the two looks of JobMarkSpawned: cleared silently).
+// Marked slots of live processes are left to the /proc scan. Returns how
+// many were reported.
 uint32_t JobTakeExecUntracked(const JobView& v,
                               void (*report)(void* ctx, pid_t pid,
                                              uint64_t start_ticks,
                                              const char comm[16]),
                               void* ctx);
-// Whether slot i carries an exec mark (acquire).
+// Whether slot i carries an exec mark, of either kind (acquire).
 bool JobExecPending(const JobMember* m);
+// Whether slot i was claimed by a spawner for a child that has not joined
+// (kExecSpawned; acquire): it names no member.
+bool JobSpawnPending(const JobMember* m);
+
+// Spawned children. posix_spawn execs inside glibc (not through the
+// interposed execve), so its child's exec cannot be marked beforehand; the
+// parent learns the child's pid only once the child has exec'd. So the
+// parent claims a slot for the child afterwards (JobMarkSpawned: pid, start
+// time, the image's comm, an exec mark), as an exec would have left it; an
+// image the library runs in rejoins it by pid and start time
+// (JobClaimMember's exec path) and clears the mark, and a mark that stays is
+// reported as above. The child may join before the parent records it: then
+// the parent finds the child's slot and claims nothing. The two can also
+// cross (each looks for the other's slot before its own is visible): each
+// publishes its slot, then (a sequentially consistent fence) looks for the
+// other's, so at least one sees both; the spawn slot is the one dropped
+// (JobDropSpawnMarks in the child, JobMarkSpawned itself in the parent),
+// by whoever wins the CAS of its mark.
+//
+// The parent's part: unless a slot already names (pid, start_ticks) (the
+// child joined), claims a free slot for it with `comm` and `child_job`,
+// charge 0 and the mark kExecSpawned, published with Active; then drops it
+// again if another slot names the child by then. Returns the slot, or
+// kNoMember (joined already, crossed, or a full table).
+uint32_t JobMarkSpawned(const JobView& v, pid_t pid, uint64_t start_ticks,
+                        const char* comm, int32_t child_job = 0);
+// The child's part, after it claimed slot `own` afresh (not by the exec
+// path): drops every other active slot naming (pid, start_ticks) marked
+// kExecSpawned (a spawn slot its parent published while it joined).
+// Returns how many. One pass over the table.
+uint32_t JobDropSpawnMarks(const JobView& v, pid_t pid, uint64_t start_ticks,
+                           uint32_t own);
 
 // A child job's supervisor publishes its job's protection in its own slot
 // of the enclosing job `outer` (the Active slot naming `pid` and
@@ -477,8 +521,12 @@ int64_t JobReleaseCharge(const JobView& v, uint32_t i);
 
 // Releases member i (its charge, its stock chunks, its group table
 // entries and its slot) if it is Active and still names `pid`. Whoever
-// wins the CAS does it. Returns true if released.
-bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid);
+// wins the CAS does it. Returns true if released. `forget`: the slot's pid
+// is cleared too, so that it no longer names the process (a slot claimed
+// for a vfork child's exec that failed: no image of that process ran in
+// it); otherwise a released slot keeps naming its member until reclaimed.
+bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid,
+                      bool forget = false);
 
 // Releases every Active member whose process is gone, a zombie, or has a
 // different start time (pid reused). Returns how many.

@@ -11,7 +11,10 @@
 //   reload of state and relaxed reloads of pid and start time: if any
 //   changed, the slot was released or reclaimed meanwhile (or the pair was
 //   read across a reclaim) and is skipped, never waited for. charged and
-//   peak are statistics of that slot read somewhere in that interval.
+//   peak are statistics of that slot read somewhere in that interval. A
+//   slot marked kExecSpawned (acquire, after the state) is no member; a
+//   mark cleared or set while the slot is read just moves the slot in or
+//   out of this snapshot.
 // - Group entries: state loaded with acquire (pairs with the owner's
 //   release store of Active: owner fields and path visible), then the
 //   figures under the sequence lock (job_group_table.cc: acquire load of
@@ -220,6 +223,9 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
     const JobMember* m = v.member(i);
     // Acquire: pairs with the release store of Active (SYNCHRONIZATION).
     if (m->state.load(std::memory_order_acquire) != kMemberActive) continue;
+    // A slot a member claimed for a child it spawned names no member until
+    // the child's image rejoins it (job_block.h, "Spawned children").
+    if (JobSpawnPending(m)) continue;
     JobMemberSnapshot s;
     s.slot = i;
     // Relaxed: ordered after the acquire above.

@@ -74,7 +74,8 @@ struct JobSnapshot {
   int64_t oom_wait_ns = 0;
   int64_t throttled_ns = 0;
   uint32_t waiters = 0;
-  // Active members seen; the first min(members, capacity) are stored.
+  // Active members seen (not counting slots claimed for a spawned child
+  // that has not joined); the first min(members, capacity) are stored.
   uint32_t members = 0;
   uint32_t members_stored = 0;
   // Active slots whose fields changed while being read, or whose pid is not

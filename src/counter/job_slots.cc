@@ -71,6 +71,85 @@ void StoreComm(JobMember* m, const char* comm) {
   m->comm[1].store(w[1], std::memory_order_relaxed);
 }
 
+void StoreExecComm(JobMember* m, const char* comm) {
+  uint64_t w[2] = {0, 0};
+  char bytes[sizeof(w)] = {};
+  // At most 15 bytes (the kernel's comm), never past the terminator.
+  for (size_t k = 0; comm != nullptr && k + 1 < sizeof(bytes) && comm[k] != '\0';
+       ++k) {
+    bytes[k] = comm[k];
+  }
+  memcpy(w, bytes, sizeof(w));
+  // Relaxed: published by the release store of exec_pending (JobMarkExec)
+  // or of Active (JobMarkSpawned) that follows.
+  m->exec_comm[0].store(w[0], std::memory_order_relaxed);
+  m->exec_comm[1].store(w[1], std::memory_order_relaxed);
+}
+
+// A slot other than `except` that names (pid, start_ticks), Active or
+// released (Releasing or Free: a slot keeps naming its member until it is
+// claimed again), and that the process itself claimed or rejoined: no
+// spawn mark, and, unless `exec_marked` (the process exec'd from it since),
+// no exec mark either. kNoMember if none.
+uint32_t FindNamed(const JobView& v, pid_t pid, uint64_t start_ticks,
+                   uint32_t except, bool exec_marked) {
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    if (i == except) continue;
+    const JobMember* m = v.member(i);
+    // Acquire: pairs with the release stores of Active and Free, so the
+    // pid and start time read below are at least those published with
+    // the state seen. A slot being claimed names nobody yet.
+    if (m->state.load(std::memory_order_acquire) == kMemberClaiming) continue;
+    // Relaxed: ordered by the acquire load above.
+    if (m->pid.load(std::memory_order_relaxed) == pid &&
+        m->start_ticks.load(std::memory_order_relaxed) == start_ticks &&
+        (exec_marked ? !JobSpawnPending(m) : !JobExecPending(m))) {
+      return i;
+    }
+  }
+  return kNoMember;
+}
+
+// Drops spawn slot i (claimed by JobMarkSpawned for (pid, start_ticks),
+// whose child holds a slot of its own): whoever clears the mark frees the
+// slot, without touching the stock chunks or group entries of (pid,
+// start_ticks), which are the child's own slot's. The slot forgets the
+// pid. True if this call dropped it.
+bool DropSpawnSlot(const JobView& v, uint32_t i, pid_t pid,
+                   uint64_t start_ticks) {
+  JobMember* m = v.member(i);
+  uint32_t marked = kExecSpawned;
+  // Acq_rel: exactly one of the parent, the child and the supervisor
+  // (JobTakeExecUntracked) takes the mark; a rejoin cleared it already.
+  if (!m->exec_pending.compare_exchange_strong(marked, kExecNone,
+                                               std::memory_order_acq_rel,
+                                               std::memory_order_relaxed)) {
+    return false;
+  }
+  uint32_t active = kMemberActive;
+  // Acq_rel: as JobReleaseMember's CAS. A releaser that won (the child is
+  // dead) frees it itself.
+  if (!m->state.compare_exchange_strong(active, kMemberReleasing,
+                                        std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+    return true;
+  }
+  // Relaxed: we hold the slot (Releasing).
+  if (m->pid.load(std::memory_order_relaxed) != pid ||
+      m->start_ticks.load(std::memory_order_relaxed) != start_ticks) {
+    // Not the slot we meant (cannot happen while the mark was ours); put
+    // it back. Release: pairs with scanners' acquire loads.
+    m->state.store(kMemberActive, std::memory_order_release);
+    return true;
+  }
+  // Nothing charged through it; a corrupt value is clamped.
+  JobReleaseCharge(v, i);
+  m->pid.store(0, std::memory_order_relaxed);
+  // Release: the slot may be claimed again; pairs with the claimer's CAS.
+  m->state.store(kMemberFree, std::memory_order_release);
+  return true;
+}
+
 }  // namespace
 
 void JobMemberComm(const JobMember* m, char out[16]) {
@@ -81,7 +160,7 @@ void JobMemberComm(const JobMember* m, char out[16]) {
 }
 
 bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
-                   char* comm) {
+                   char* comm, pid_t* ppid) {
   if (pid <= 0) return false;
   char path[40] = "/proc/";
   char digits[16];
@@ -127,6 +206,11 @@ bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
     while (p < end && *p != ' ' && *p != '\n') ++p;
     ++field;
     if (field == 3) state = *tok;
+    if (field == 4 && ppid != nullptr) {
+      uint64_t parent = 0;
+      if (!ParseU64(tok, p, &parent) || parent > INT_MAX) return false;
+      *ppid = static_cast<pid_t>(parent);
+    }
     if (field == 22) {
       if (!ParseU64(tok, p, start_ticks)) return false;
       *alive = state != 'Z' && state != 'X' && state != 'x';
@@ -162,7 +246,7 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     // Release: the image rejoined, so its exec is not an untracked one
     // (the comm above is stored before; pairs with JobTakeExecUntracked's
     // acquire load).
-    m->exec_pending.store(0, std::memory_order_release);
+    m->exec_pending.store(kExecNone, std::memory_order_release);
     // Release: the new image starts its own agent; until it listens the
     // slot has none (pairs with requesters' acquire load of agent_tid).
     m->agent_tid.store(0, std::memory_order_release);
@@ -203,29 +287,98 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
 
 bool JobExecPending(const JobMember* m) {
   // Acquire: pairs with JobMarkExec's release store (exec_comm visible).
-  return m->exec_pending.load(std::memory_order_acquire) != 0;
+  return m->exec_pending.load(std::memory_order_acquire) != kExecNone;
+}
+
+bool JobSpawnPending(const JobMember* m) {
+  // Acquire: as JobExecPending (JobMarkSpawned's mark is published with
+  // Active, whose acquire load the callers made).
+  return m->exec_pending.load(std::memory_order_acquire) == kExecSpawned;
 }
 
 void JobMarkExec(const JobView& v, uint32_t i, const char* comm) {
   if (i >= v.slot_count) return;
   JobMember* m = v.member(i);
-  uint64_t w[2] = {0, 0};
-  char bytes[sizeof(w)] = {};
-  for (size_t k = 0; k + 1 < sizeof(bytes) && comm[k] != '\0'; ++k) {
-    bytes[k] = comm[k];
-  }
-  memcpy(w, bytes, sizeof(w));
-  // Relaxed: published by the release store of exec_pending below.
-  m->exec_comm[0].store(w[0], std::memory_order_relaxed);
-  m->exec_comm[1].store(w[1], std::memory_order_relaxed);
+  StoreExecComm(m, comm);
   // Release: pairs with JobExecPending's acquire load.
-  m->exec_pending.store(1, std::memory_order_release);
+  m->exec_pending.store(kExecMarked, std::memory_order_release);
 }
 
 void JobClearExec(const JobView& v, uint32_t i) {
   if (i >= v.slot_count) return;
   // Relaxed: nothing is published with the clear.
-  v.member(i)->exec_pending.store(0, std::memory_order_relaxed);
+  v.member(i)->exec_pending.store(kExecNone, std::memory_order_relaxed);
+}
+
+uint32_t JobMarkSpawned(const JobView& v, pid_t pid, uint64_t start_ticks,
+                        const char* comm, int32_t child_job) {
+  if (pid <= 0) return kNoMember;
+  // The child joined already (its slot may be released since: it still
+  // names the child until another process claims it).
+  if (FindNamed(v, pid, start_ticks, kNoMember, /*exec_marked=*/true) !=
+      kNoMember) {
+    return kNoMember;
+  }
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    uint32_t expected = kMemberFree;
+    // As JobClaimMember's claim of a free slot.
+    if (m->state.load(std::memory_order_relaxed) != kMemberFree ||
+        JobExecPending(m) ||
+        !m->state.compare_exchange_strong(expected, kMemberClaiming,
+                                          std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+      continue;
+    }
+    // Relaxed: published by the release store of Active below.
+    m->pid.store(pid, std::memory_order_relaxed);
+    m->start_ticks.store(start_ticks, std::memory_order_relaxed);
+    m->charged.store(0, std::memory_order_relaxed);
+    m->peak.store(0, std::memory_order_relaxed);
+    StoreComm(m, comm);
+    StoreExecComm(m, comm);
+    m->child_job.store(child_job, std::memory_order_relaxed);
+    m->protect.store(0, std::memory_order_relaxed);
+    m->agent_tid.store(0, std::memory_order_relaxed);
+    // Release: a reader of the mark alone (JobTakeExecUntracked's acquire)
+    // sees the pid, start time and exec_comm stored above.
+    m->exec_pending.store(kExecSpawned, std::memory_order_release);
+    // Release: pairs with scanners' acquire loads of state (the fields and
+    // the mark above are visible with Active).
+    m->state.store(kMemberActive, std::memory_order_release);
+    // Seq_cst fence: orders the store of Active before the loads of the
+    // look below, against the child's JobDropSpawnMarks, whose fence
+    // follows its own slot's Active (Dekker: one of the two sees both).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (FindNamed(v, pid, start_ticks, i, /*exec_marked=*/true) !=
+        kNoMember) {
+      DropSpawnSlot(v, i, pid, start_ticks);
+      return kNoMember;
+    }
+    return i;
+  }
+  return kNoMember;
+}
+
+uint32_t JobDropSpawnMarks(const JobView& v, pid_t pid, uint64_t start_ticks,
+                           uint32_t own) {
+  // Seq_cst fence: see JobMarkSpawned (the caller published `own` before).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  uint32_t dropped = 0;
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    if (i == own) continue;
+    JobMember* m = v.member(i);
+    // Acquire: pairs with the release store of Active (pid, start time
+    // and the mark written before it).
+    if (m->state.load(std::memory_order_acquire) != kMemberActive ||
+        m->pid.load(std::memory_order_relaxed) != pid ||
+        m->start_ticks.load(std::memory_order_relaxed) != start_ticks ||
+        !JobSpawnPending(m)) {
+      continue;
+    }
+    if (DropSpawnSlot(v, i, pid, start_ticks)) ++dropped;
+  }
+  return dropped;
 }
 
 uint32_t JobTakeExecUntracked(const JobView& v,
@@ -236,19 +389,28 @@ uint32_t JobTakeExecUntracked(const JobView& v,
   uint32_t n = 0;
   for (uint32_t i = 0; i < v.slot_count; ++i) {
     JobMember* m = v.member(i);
-    if (!JobExecPending(m)) continue;
+    // Acquire: pairs with the release store of the mark (JobMarkExec) or
+    // of Active (JobMarkSpawned): exec_comm is visible.
+    uint32_t expected = m->exec_pending.load(std::memory_order_acquire);
+    if (expected == kExecNone) continue;
     // Relaxed: the pid and start time were written before the mark (by
-    // the claimer, whose release of Active the mark's writer acquired).
+    // the claimer, whose release of Active the mark's writer acquired, or
+    // by JobMarkSpawned before its release store of the mark).
     const pid_t pid = m->pid.load(std::memory_order_relaxed);
     const uint64_t start = m->start_ticks.load(std::memory_order_relaxed);
     uint64_t now = 0;
     bool alive = false;
     if (ReadProcStart(pid, &now, &alive) && alive && now == start) continue;
-    uint32_t expected = 1;
-    // Relaxed: the winner reports; exec_comm was made visible by
-    // JobExecPending's acquire load above.
-    if (!m->exec_pending.compare_exchange_strong(expected, 0,
+    // Relaxed: the winner reports; exec_comm was made visible by the
+    // acquire load above.
+    if (!m->exec_pending.compare_exchange_strong(expected, kExecNone,
                                                  std::memory_order_relaxed)) {
+      continue;
+    }
+    // A spawn slot whose child joined in a slot of its own (JobMarkSpawned
+    // and the child crossed, and neither has dropped it yet): not
+    // untracked.
+    if (FindNamed(v, pid, start, i, /*exec_marked=*/false) != kNoMember) {
       continue;
     }
     const uint64_t w[2] = {m->exec_comm[0].load(std::memory_order_relaxed),
@@ -270,7 +432,7 @@ int64_t JobReleaseCharge(const JobView& v, uint32_t i) {
   return bytes;
 }
 
-bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid) {
+bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid, bool forget) {
   if (i >= v.slot_count) return false;
   JobMember* m = v.member(i);
   uint32_t expected = kMemberActive;
@@ -298,6 +460,8 @@ bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid) {
   if (v.stock_chunks != 0) JobReleaseStockChunks(v, pid, start);
   // Its published groups are gone with it.
   JobGroupReleaseMember(v, i, pid, start);
+  // Relaxed: published by the release store of Free below.
+  if (forget) m->pid.store(0, std::memory_order_relaxed);
   // Release: the slot may be claimed again; pairs with the claimer's CAS.
   m->state.store(kMemberFree, std::memory_order_release);
   return true;

@@ -47,8 +47,10 @@ constinit uint64_t g_self_start = 0;
 constinit bool g_global_barrier = false;
 
 // Level `k`'s slot: for k > 0 it is tagged with the supervisor of level
-// k - 1, the child job of level k this process belongs to.
-bool Claim(uint32_t k) {
+// k - 1, the child job of level k this process belongs to. `joining`: the
+// image is starting (not a fork child), so a parent that started it with
+// posix_spawn may be recording it at the same time (JobDropSpawnMarks).
+bool Claim(uint32_t k, bool joining) {
   Level* l = &g_levels[k];
   const int32_t child_job =
       k == 0 ? 0 : g_levels[k - 1].view.header()->supervisor_pid;
@@ -69,6 +71,10 @@ bool Claim(uint32_t k) {
     slot = JobClaimMember(l->view, pid, start, comm, &reused, child_job);
   }
   if (slot == kNoMember) return false;
+  // A new slot for an image that may have been started by posix_spawn:
+  // drops a spawn slot its parent published meanwhile (counter/job_block.h,
+  // "Spawned children"). A fork child cannot be one.
+  if (joining && !reused) JobDropSpawnMarks(l->view, pid, start, slot);
   l->slot = slot;
   JobMember* m = l->view.member(slot);
   l->link.charged = &m->charged;
@@ -194,7 +200,7 @@ JobError JoinJob(const char* path, int* err) {
   g_level_count = 1;
   AttachEnclosing();
   for (uint32_t k = 0; k < g_level_count; ++k) {
-    if (!Claim(k)) {
+    if (!Claim(k, /*joining=*/true)) {
       RawLog("job: no free member slot (or /proc unreadable); this process "
              "runs outside a job's limit");
     }
@@ -239,7 +245,7 @@ void JobForkChild() {
   // Until the claims below, nothing may reach the parent's slots.
   UnlinkAll();
   for (uint32_t k = 0; k < g_level_count; ++k) {
-    if (!Claim(k)) {
+    if (!Claim(k, /*joining=*/false)) {
       RawLog("job: no free member slot for the forked child %d; it runs "
              "outside a job's limit",
              static_cast<int>(SysGetpid()));
@@ -288,11 +294,34 @@ void JobNoteExec(const char* path, JobExecMarks* marks) {
   }
 }
 
+void JobNoteSpawn(pid_t child) {
+  if (g_chain_len == 0 || child <= 0) return;
+  uint64_t start = 0;
+  bool alive = false;
+  pid_t ppid = 0;
+  char comm[16];
+  // The child has exec'd (posix_spawn returns once it has), so /proc names
+  // its image. A child reaped already by another thread (its pid maybe
+  // reused) is no longer ours: its parent must be this process.
+  if (!ReadProcStart(child, &start, &alive, comm, &ppid) ||
+      ppid != SysGetpid()) {
+    return;
+  }
+  for (uint32_t c = 0; c < g_chain_len; ++c) {
+    const uint32_t k = g_chain[c];
+    const int32_t child_job =
+        k == 0 ? 0 : g_levels[k - 1].view.header()->supervisor_pid;
+    JobMarkSpawned(g_levels[k].view, child, start, comm, child_job);
+  }
+}
+
 void JobExecFailed(const JobExecMarks& marks) {
   for (uint32_t c = 0; c < marks.count; ++c) {
     JobClearExec(*marks.views[c], marks.slots[c]);
     if (marks.claimed) {
-      JobReleaseMember(*marks.views[c], marks.slots[c], marks.pid);
+      // No image of the vfork child ran in it: the slot forgets the pid.
+      JobReleaseMember(*marks.views[c], marks.slots[c], marks.pid,
+                       /*forget=*/true);
     }
   }
 }

@@ -79,6 +79,12 @@ void JobNoteExec(const char* path, JobExecMarks* marks);
 // The execve returned (it failed): clears the marks and releases the slots
 // claimed for a vfork child. Allocates: never.
 void JobExecFailed(const JobExecMarks& marks);
+// After posix_spawn started `child` (it has exec'd by then): records it at
+// every level as a process whose image has yet to join, with an exec mark
+// (counter/job_block.h, "Spawned children"), unless it joined already. A
+// child that is not this process's (reaped by another thread meanwhile) is
+// left out. No-op outside a job. Allocates: never.
+void JobNoteSpawn(pid_t child);
 
 // Exit hook: withdraws this member's published groups (job_groups.h) and
 // returns its whole charge to every level (the slots stay claimed until the

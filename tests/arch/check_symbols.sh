@@ -1,13 +1,13 @@
 #!/bin/sh
 # Fails if libmemgroup.so exports anything but the allocation symbols, the
-# mmap and exec families, the pthread_create and __libc_start_main hooks
+# mmap, exec and spawn families, the pthread_create and __libc_start_main hooks
 # and the mg_* C ABI (no jemalloc
 # internal or renamed symbol may leak), if it imports the mmap family
 # (its own mappings must use raw system calls), or if it needs libstdc++ (a
 # C program under the preload must not load a C++ runtime).
 set -eu
 lib=$1
-allowed='^(malloc|free|cfree|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|__libc_(malloc|free|calloc|realloc|memalign)|mallocx|rallocx|xallocx|sallocx|dallocx|sdallocx|nallocx|mallctl|mallctlnametomib|mallctlbymib|malloc_stats_print|mmap|mmap64|munmap|mremap|mprotect|pthread_create|__libc_start_main|execve|execveat|fexecve|execv|execvp|execvpe|execl|execle|execlp|mg_[a-z_]+|_Z(nw|na)m.*|_Z(dl|da)Pv.*)$'
+allowed='^(malloc|free|cfree|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|__libc_(malloc|free|calloc|realloc|memalign)|mallocx|rallocx|xallocx|sallocx|dallocx|sdallocx|nallocx|mallctl|mallctlnametomib|mallctlbymib|malloc_stats_print|mmap|mmap64|munmap|mremap|mprotect|pthread_create|__libc_start_main|execve|execveat|fexecve|execv|execvp|execvpe|execl|execle|execlp|posix_spawn|posix_spawnp|mg_[a-z_]+|_Z(nw|na)m.*|_Z(dl|da)Pv.*)$'
 bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -Ev "$allowed" || true)
 if [ -n "$bad" ]; then
   echo "unexpected exported symbols in $lib:"; echo "$bad"; exit 1

@@ -294,6 +294,207 @@ TEST_F(JobBlockTest, ExecMarksOutlivingTheirProcessAreReportedOnce) {
             kNoMember);
 }
 
+// A child process that waits until Finish (a real pid and start time for
+// the /proc checks).
+class LiveChild {
+ public:
+  LiveChild() {
+    EXPECT_EQ(pipe(fds_), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(fds_[1]);
+      char c;
+      _exit(read(fds_[0], &c, 1) >= 0 ? 0 : 1);
+    }
+    close(fds_[0]);
+    bool alive = false;
+    EXPECT_TRUE(ReadProcStart(pid_, &start_, &alive, nullptr, &ppid_));
+  }
+  ~LiveChild() { Finish(); }
+  // The child exits and is reaped.
+  void Finish() {
+    if (pid_ <= 0) return;
+    close(fds_[1]);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -pid_;
+  }
+  pid_t pid() const { return pid_ < 0 ? -pid_ : pid_; }
+  uint64_t start() const { return start_; }
+  pid_t ppid() const { return ppid_; }
+
+ private:
+  int fds_[2] = {-1, -1};
+  pid_t pid_ = 0;
+  pid_t ppid_ = 0;
+  uint64_t start_ = 0;
+};
+
+struct Reports {
+  int calls = 0;
+  pid_t pid = 0;
+  std::string comm;
+  static void Add(void* ctx, pid_t pid, uint64_t, const char comm[16]) {
+    auto* r = static_cast<Reports*>(ctx);
+    ++r->calls;
+    r->pid = pid;
+    r->comm.assign(comm, strnlen(comm, 16));
+  }
+};
+
+TEST_F(JobBlockTest, ReadProcStartReadsTheParent) {
+  LiveChild child;
+  EXPECT_EQ(child.ppid(), getpid());
+}
+
+// posix_spawn's child: the parent records it after the fact with an exec
+// mark; the child's image rejoins that slot (no second slot), and then
+// nothing is reported.
+TEST_F(JobBlockTest, SpawnSlotIsRejoinedByTheChild) {
+  Create(4);
+  LiveChild child;
+  const uint32_t a = JobMarkSpawned(view_, child.pid(), child.start(), "prog");
+  ASSERT_NE(a, kNoMember);
+  const JobMember* m = view_.member(a);
+  EXPECT_EQ(m->state.load(), kMemberActive);
+  EXPECT_TRUE(JobExecPending(m));
+  EXPECT_EQ(m->charged.load(), 0);
+  Reports r;
+  EXPECT_EQ(JobTakeExecUntracked(view_, Reports::Add, &r), 0u);  // alive
+  bool reused = false;
+  EXPECT_EQ(JobClaimMember(view_, child.pid(), child.start(), "prog", &reused),
+            a);
+  EXPECT_TRUE(reused);
+  EXPECT_FALSE(JobExecPending(m));
+  // A second record of the same child finds it.
+  EXPECT_EQ(JobMarkSpawned(view_, child.pid(), child.start(), "prog"),
+            kNoMember);
+  child.Finish();
+  EXPECT_EQ(JobTakeExecUntracked(view_, Reports::Add, &r), 0u);
+  EXPECT_EQ(r.calls, 0);
+}
+
+// A child that joined before its parent recorded it: the parent claims
+// nothing, also once the child's slot is released (it still names it).
+TEST_F(JobBlockTest, SpawnAfterTheChildJoinedClaimsNothing) {
+  Create(4);
+  LiveChild child;
+  bool reused = false;
+  const uint32_t b =
+      JobClaimMember(view_, child.pid(), child.start(), "prog", &reused);
+  ASSERT_NE(b, kNoMember);
+  EXPECT_EQ(JobMarkSpawned(view_, child.pid(), child.start(), "prog"),
+            kNoMember);
+  child.Finish();
+  EXPECT_TRUE(JobReleaseMember(view_, b, child.pid()));
+  EXPECT_EQ(JobMarkSpawned(view_, child.pid(), child.start(), "prog"),
+            kNoMember);
+  for (uint32_t i = 0; i < view_.slot_count; ++i) {
+    EXPECT_NE(view_.member(i)->state.load(), kMemberActive) << i;
+    EXPECT_FALSE(JobExecPending(view_.member(i))) << i;
+  }
+}
+
+// The parent's record and the child's join crossed (each looked before
+// the other's slot was visible: here the spawn slot is hidden from the
+// child's claim): the child's JobDropSpawnMarks drops the spawn slot.
+TEST_F(JobBlockTest, CrossedSpawnSlotIsDroppedByTheChild) {
+  Create(4);
+  LiveChild child;
+  const uint32_t a = JobMarkSpawned(view_, child.pid(), child.start(), "prog");
+  ASSERT_NE(a, kNoMember);
+  JobMember* ma = view_.member(a);
+  ma->state.store(kMemberClaiming);  // not visible yet
+  bool reused = true;
+  const uint32_t b =
+      JobClaimMember(view_, child.pid(), child.start(), "prog", &reused);
+  ASSERT_NE(b, kNoMember);
+  EXPECT_FALSE(reused);
+  ma->state.store(kMemberActive);
+  EXPECT_EQ(JobDropSpawnMarks(view_, child.pid(), child.start(), b), 1u);
+  EXPECT_EQ(ma->state.load(), kMemberFree);
+  EXPECT_FALSE(JobExecPending(ma));
+  EXPECT_EQ(ma->pid.load(), 0);  // it names nobody
+  EXPECT_EQ(view_.member(b)->state.load(), kMemberActive);
+  EXPECT_EQ(JobDropSpawnMarks(view_, child.pid(), child.start(), b), 0u);
+  child.Finish();
+  Reports r;
+  EXPECT_EQ(JobTakeExecUntracked(view_, Reports::Add, &r), 0u);
+}
+
+// Both slots outlived the child (neither the parent's nor the child's look
+// dropped the spawn slot yet): the supervisor clears the mark and does not
+// report a child that joined.
+TEST_F(JobBlockTest, SupervisorDoesNotReportASpawnSlotWhoseChildJoined) {
+  Create(4);
+  LiveChild child;
+  const uint32_t a = JobMarkSpawned(view_, child.pid(), child.start(), "prog");
+  ASSERT_NE(a, kNoMember);
+  JobMember* ma = view_.member(a);
+  ma->state.store(kMemberClaiming);
+  bool reused = true;
+  const uint32_t b =
+      JobClaimMember(view_, child.pid(), child.start(), "prog", &reused);
+  ASSERT_NE(b, kNoMember);
+  ma->state.store(kMemberActive);
+  child.Finish();
+  EXPECT_TRUE(JobReleaseMember(view_, b, child.pid()));  // its slot names it
+  Reports r;
+  EXPECT_EQ(JobTakeExecUntracked(view_, Reports::Add, &r), 0u);
+  EXPECT_EQ(r.calls, 0);
+  EXPECT_FALSE(JobExecPending(ma));
+  EXPECT_EQ(JobReleaseDead(view_), 1u);  // the spawn slot of the dead child
+}
+
+// A spawned child that never joins (static, or no job variables) and is
+// reaped at once is reported once, with its image's name; its slot is
+// released as a dead member's and claimable once the mark is taken.
+TEST_F(JobBlockTest, SpawnSlotOfAnUntrackedChildIsReportedOnce) {
+  Create(2);
+  LiveChild child;
+  const uint32_t a =
+      JobMarkSpawned(view_, child.pid(), child.start(), "static_prog");
+  ASSERT_NE(a, kNoMember);
+  child.Finish();
+  EXPECT_EQ(JobReleaseDead(view_), 1u);
+  EXPECT_TRUE(JobExecPending(view_.member(a)));
+  Reports r;
+  EXPECT_EQ(JobTakeExecUntracked(view_, Reports::Add, &r), 1u);
+  EXPECT_EQ(r.pid, child.pid());
+  EXPECT_EQ(r.comm, "static_prog");
+  EXPECT_EQ(JobTakeExecUntracked(view_, Reports::Add, &r), 0u);
+  EXPECT_EQ(r.calls, 1);
+  // Both slots claimable again.
+  bool reused = false;
+  EXPECT_NE(JobClaimMember(view_, getpid(), 1, "x", &reused), kNoMember);
+  EXPECT_NE(JobClaimMember(view_, getpid(), 2, "y", &reused), kNoMember);
+}
+
+// A full table: the spawn is not recorded.
+TEST_F(JobBlockTest, SpawnIntoAFullTableClaimsNothing) {
+  Create(1);
+  bool reused = false;
+  ASSERT_NE(JobClaimMember(view_, getpid(), 1, "x", &reused), kNoMember);
+  LiveChild child;
+  EXPECT_EQ(JobMarkSpawned(view_, child.pid(), child.start(), "prog"),
+            kNoMember);
+  EXPECT_EQ(JobMarkSpawned(view_, 0, 1, "prog"), kNoMember);
+}
+
+// A released slot of an exec that failed in a vfork child forgets the pid,
+// so that it is no evidence that the process joined.
+TEST_F(JobBlockTest, ReleaseCanForgetThePid) {
+  Create(2);
+  bool reused = false;
+  const uint32_t a = JobClaimMember(view_, getpid(), 5, "x", &reused);
+  ASSERT_NE(a, kNoMember);
+  EXPECT_TRUE(JobReleaseMember(view_, a, getpid(), /*forget=*/true));
+  EXPECT_EQ(view_.member(a)->pid.load(), 0);
+  const uint32_t b = JobClaimMember(view_, getpid(), 6, "x", &reused);
+  EXPECT_TRUE(JobReleaseMember(view_, b, getpid()));
+  EXPECT_EQ(view_.member(b)->pid.load(), getpid());
+}
+
 TEST_F(JobBlockTest, TreeLinkChargesTheJobAndClampsUncharges) {
   Create(4, 10000);
   testing::TreeFixture f;

@@ -114,6 +114,30 @@ TEST_F(JobReaderTest, SkipsSlotsThatAreNotActiveOrHaveNoPid) {
   EXPECT_EQ(members_[0].pid, 100);
 }
 
+// A slot claimed for a spawned child that has not joined (kExecSpawned) is
+// no member; one marked by its own process's exec (kExecMarked) is, and so
+// is one whose mark holds any other value.
+TEST_F(JobReaderTest, SkipsSpawnSlotsOfChildrenThatHaveNotJoined) {
+  bool reused = false;
+  const uint32_t a = JobClaimMember(view_, 100, 1, "t", &reused);
+  const uint32_t b = JobClaimMember(view_, 200, 1, "t", &reused);
+  const uint32_t c = JobClaimMember(view_, 300, 1, "t", &reused);
+  ASSERT_NE(c, kNoMember);
+  view_.member(a)->exec_pending.store(kExecSpawned);
+  view_.member(b)->exec_pending.store(kExecMarked);
+  view_.member(c)->exec_pending.store(0x7777);
+  ASSERT_EQ(Read(), JobError::kOk);
+  EXPECT_EQ(snap_.members, 2u);
+  EXPECT_EQ(snap_.members_skipped, 0u);
+  EXPECT_EQ(members_[0].pid, 200);
+  EXPECT_EQ(members_[1].pid, 300);
+  // Once the child's image rejoins (the mark cleared), it is a member.
+  EXPECT_EQ(JobClaimMember(view_, 100, 1, "t", &reused), a);
+  EXPECT_TRUE(reused);
+  ASSERT_EQ(Read(), JobError::kOk);
+  EXPECT_EQ(snap_.members, 3u);
+}
+
 TEST_F(JobReaderTest, StoresNoMoreThanTheCallersCapacity) {
   bool reused = false;
   for (int pid = 1; pid <= 4; ++pid) JobClaimMember(view_, pid, 1, "t", &reused);

@@ -13,6 +13,18 @@
 #                 subprocess through vfork), each living 50 ms: reported
 #                 through the exec marks of the member slots; tracked
 #                 programs and a failed exec are not
+#   spawn_marks   untracked programs a member starts with posix_spawn or
+#                 posix_spawnp (glibc execs them inside, not through the
+#                 interposed execve) and reaps at once: a static program
+#                 (with and without the pid asked for), `sleep` spawned with
+#                 an envp without the job's variables, and a static
+#                 program started by python's subprocess through
+#                 posix_spawn (close_fds=False), each reported once; 40
+#                 spawned dynamic programs (which join) and a spawn of a
+#                 missing program are not, and the job ends at 0. And a
+#                 raw execve system call (not interposed) of a static
+#                 program that lives 1.5 s: the supervisor's scan finds
+#                 the member's process under another image
 #   setuid        a root-owned setuid program inside a job run as another
 #                 user: the loader drops LD_PRELOAD (secure execution), and
 #                 the program is reported as untracked (root only: exit 77,
@@ -143,6 +155,113 @@ subprocess.run([\"/bin/true\"], check=True)" "$T/static_quick"
     "untracked lines of the static programs"
   expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
   pass "untracked programs reaped by their parent inside the job are reported"
+  ;;
+spawn_marks)
+  build_static_quick
+  # spawner STATIC: posix_spawn's every case, each child reaped at once.
+  cat > "$mg_tmp/spawner.c" <<'C'
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char** environ;
+static int reap(pid_t pid, const char* what) {
+  int st = 0;
+  if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    fprintf(stderr, "spawner: %s did not exit 0\n", what);
+    return 1;
+  }
+  return 0;
+}
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  char* quick[] = {argv[1], NULL};
+  pid_t pid = 0;
+  int bad = 0;
+  // A static program, reaped at once.
+  if (posix_spawn(&pid, argv[1], NULL, NULL, quick, environ) != 0) return 3;
+  bad |= reap(pid, "static (pid)");
+  // The same without asking for the pid.
+  if (posix_spawn(NULL, argv[1], NULL, NULL, quick, environ) != 0) return 4;
+  int st = 0;
+  if (wait(&st) <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) bad = 1;
+  // A dynamic program from PATH with an envp without the job's variables.
+  char* sleep_argv[] = {"sleep", "0.05", NULL};
+  char* bare_env[] = {"PATH=/usr/bin:/bin", NULL};
+  if (posix_spawnp(&pid, "sleep", NULL, NULL, sleep_argv, bare_env) != 0)
+    return 5;
+  bad |= reap(pid, "sleep (bare envp)");
+  // Dynamic programs that join: none is reported.
+  char* true_argv[] = {"true", NULL};
+  for (int i = 0; i < 40; ++i) {
+    if (posix_spawnp(&pid, "true", NULL, NULL, true_argv, environ) != 0)
+      return 6;
+    bad |= reap(pid, "true");
+  }
+  // A missing program: an error, no child.
+  char* missing[] = {"missing_program", NULL};
+  int r = posix_spawnp(&pid, "missing_program", NULL, NULL, missing, environ);
+  if (r != ENOENT) {
+    fprintf(stderr, "spawner: missing program: %s\n", strerror(r));
+    bad = 1;
+  }
+  return bad;
+}
+C
+  cc -O1 -o "$mg_tmp/spawner" "$mg_tmp/spawner.c" ||
+    fail "cannot build the spawner"
+  # raw_exec PROGRAM: a forked child (a member) replaces its image with
+  # the execve system call itself; the parent reaps it.
+  cat > "$mg_tmp/raw_exec.c" <<'C'
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char** environ;
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  pid_t pid = fork();
+  if (pid == 0) {
+    char* args[] = {argv[1], NULL};
+    syscall(SYS_execve, argv[1], args, environ);
+    _exit(127);
+  }
+  int st = 0;
+  return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0
+             ? 0 : 1;
+}
+C
+  cc -O1 -o "$mg_tmp/raw_exec" "$mg_tmp/raw_exec.c" ||
+    fail "cannot build raw_exec"
+  printf '#include <unistd.h>\nint main(void) { usleep(1500000); return 0; }\n' \
+    > "$mg_tmp/linger.c"
+  cc -static -O1 -o "$mg_tmp/static_linger" "$mg_tmp/linger.c" ||
+    fail "cannot build a static program (cc -static)"
+  "$memgroup" run --stats "$mg_tmp/stats" -- bash -c '
+    "$T/spawner" "$T/static_quick" || exit 1
+    "$T/raw_exec" "$T/static_linger" || exit 1
+    "$PY" -c "import subprocess, sys
+assert subprocess._USE_POSIX_SPAWN
+subprocess.run([sys.argv[1]], close_fds=False, check=True)
+subprocess.run([\"/bin/true\"], close_fds=False, check=True)" "$T/static_quick"
+    true' > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status"
+  expect_eq "$(grep -c '(static_quick) of the job is untracked' "$mg_tmp/err")" \
+    "3" "the static programs on stderr (two spawned, one by subprocess)"
+  expect_eq "$(grep -c '(sleep) of the job is untracked' "$mg_tmp/err")" "1" \
+    "the program spawned with a bare envp on stderr"
+  expect_eq "$(grep -c '(static_linger) of the job is untracked' \
+    "$mg_tmp/err")" "1" "the raw execve of a static program on stderr"
+  expect_eq "$(grep -c 'is untracked' "$mg_tmp/err")" "5" \
+    "no spawned program that joined reported"
+  expect_eq "$(stat_of untracked "$mg_tmp/stats")" "5" "untracked count"
+  expect_eq "$(grep -c '^untracked\.[0-9]* static_quick$' "$mg_tmp/stats")" "3" \
+    "untracked lines of the static programs"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current at the end"
+  pass "untracked programs started with posix_spawn and reaped at once are reported"
   ;;
 setuid)
   if [ "$(id -u)" != 0 ]; then
