@@ -18,6 +18,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/limits.h"
@@ -84,7 +87,10 @@ std::string ParentPath(const std::string& path) {
 // below its parent (a group whose parent is not published is drawn at the
 // top), siblings by usage, largest first; indented by depth. Each row: the
 // group's usage, peak, limits, bar, its pressure (some avg10, %) and its
-// events.
+// events. A hostile table may publish up to 65,536 groups for one member,
+// some with the same path: the tree is built with one map lookup per group
+// (a duplicate's children go to the first of that path), and a child's
+// path is longer than its parent's, so the walk ends (depth < 96).
 template <typename Line>
 void GroupRows(const std::vector<GroupStatus>& all, int32_t pid, Line&& line) {
   std::vector<const GroupStatus*> mine;
@@ -98,44 +104,41 @@ void GroupRows(const std::vector<GroupStatus>& all, int32_t pid, Line&& line) {
               }
               return a->path < b->path;
             });
-  auto published = [&](const std::string& path) {
-    for (const GroupStatus* g : mine) {
-      if (g->path == path) return true;
+  std::map<std::string, size_t> by_path;
+  for (size_t k = 0; k < mine.size(); ++k) by_path.emplace(mine[k]->path, k);
+  std::vector<std::vector<size_t>> children(mine.size());
+  std::vector<size_t> top;
+  for (size_t k = 0; k < mine.size(); ++k) {
+    const auto parent = by_path.find(ParentPath(mine[k]->path));
+    if (parent == by_path.end()) {
+      top.push_back(k);
+    } else {
+      children[parent->second].push_back(k);  // in usage order
     }
-    return false;
+  }
+  auto draw = [&](auto&& self, size_t k) -> void {
+    const GroupStatus& g = *mine[k];
+    const size_t depth =
+        static_cast<size_t>(std::count(g.path.begin(), g.path.end(), '/'));
+    const std::string name =
+        std::string(2 * depth, ' ') + g.path.substr(g.path.rfind('/') + 1);
+    const JobGroupFigures& f = g.figures;
+    char row[512];
+    snprintf(row, sizeof(row),
+             "        %-22s %8s %8s %8s %8s %-32s %7s %6s %llu/%llu/%llu/%llu",
+             Cut(name, 22).c_str(), HumanBytes(f.current).c_str(),
+             HumanBytes(f.peak).c_str(), HumanBytes(f.max).c_str(),
+             HumanBytes(f.high).c_str(),
+             Bar({f.current, f.max, f.high}).c_str(), "",
+             Avg(f.pressure_avg[0]).c_str(),
+             static_cast<unsigned long long>(f.events[1]),
+             static_cast<unsigned long long>(f.events[2]),
+             static_cast<unsigned long long>(f.events[3]),
+             static_cast<unsigned long long>(f.events[4]));
+    line(row);
+    for (size_t c : children[k]) self(self, c);
   };
-  // Depth-first from the top-level ones; `drawn` guards against a path
-  // published twice (a hostile table) drawing a subtree twice.
-  std::vector<bool> drawn(mine.size(), false);
-  auto draw = [&](auto&& self, const std::string& parent) -> void {
-    for (size_t k = 0; k < mine.size(); ++k) {
-      const GroupStatus& g = *mine[k];
-      const std::string p = ParentPath(g.path);
-      const bool top = parent.empty() && (p.empty() || !published(p));
-      if (drawn[k] || (parent.empty() ? !top : p != parent)) continue;
-      drawn[k] = true;
-      const size_t depth =
-          static_cast<size_t>(std::count(g.path.begin(), g.path.end(), '/'));
-      const std::string name =
-          std::string(2 * depth, ' ') + g.path.substr(g.path.rfind('/') + 1);
-      const JobGroupFigures& f = g.figures;
-      char row[512];
-      snprintf(row, sizeof(row),
-               "        %-22s %8s %8s %8s %8s %-32s %7s %6s %llu/%llu/%llu/%llu",
-               Cut(name, 22).c_str(), HumanBytes(f.current).c_str(),
-               HumanBytes(f.peak).c_str(), HumanBytes(f.max).c_str(),
-               HumanBytes(f.high).c_str(),
-               Bar({f.current, f.max, f.high}).c_str(), "",
-               Avg(f.pressure_avg[0]).c_str(),
-               static_cast<unsigned long long>(f.events[1]),
-               static_cast<unsigned long long>(f.events[2]),
-               static_cast<unsigned long long>(f.events[3]),
-               static_cast<unsigned long long>(f.events[4]));
-      line(row);
-      self(self, g.path);
-    }
-  };
-  draw(draw, std::string());
+  for (size_t k : top) draw(draw, k);
 }
 
 std::string Frame(const std::vector<JobStatus>& jobs, size_t width) {

@@ -255,6 +255,21 @@ def case_hostile_group_table():
     # set on the hostile block: the owner has no agent: said, nothing hangs.
     r = mg("set", f"{me}:/good", "max=1M", timeout=10)
     check(r.returncode == 1 and "no control agent" in r.stderr, f"{r}")
+    # 4,096 entries of one member, half of them the same deep paths
+    # ("/d", "/d/d", ... up to 90 levels, each 23 times) and half distinct:
+    # top draws the tree at once (one map lookup per group).
+    b, at = groups_block(4, 4096, supervisor=me, ticks=ticks)
+    put_member(b, 0, 2, me, ticks=ticks, charged=5)
+    struct.pack_into("<I", b, at - 4096, 4096)
+    for i in range(4096):
+        path = b"/d" * (1 + (i // 2) % 90) if i % 2 == 0 else b"/x%d" % i
+        put_entry(b, at, i, 2, me, 0, path, ticks=ticks, current=i)
+    write("job-groups", b)
+    t0 = time.time()
+    out = mg_ok("top", "-n", "1", me, timeout=30)
+    check(time.time() - t0 < 10, f"top took {time.time() - t0:.1f} s")
+    rows = [l for l in out.splitlines() if l.startswith("        ")]
+    check(len(rows) == 4096, f"{len(rows)} group rows")
     # A table whose size does not match the file is refused.
     bad, _ = groups_block(4, 16, supervisor=me, ticks=ticks)
     struct.pack_into("<I", bad, 308, 17)
