@@ -102,6 +102,8 @@ void PrintGroupChanges(const JobGroupSnapshot& now, const GroupCounters* last,
     if (c.x[k] == before) continue;
     std::string tail;
     if (k < 2) {
+      // The first two crossings are the thresholds' (above, below: the
+      // table's order), indexed as threshold_last is.
       tail = absl::StrCat(" threshold=", now.figures.threshold_last[k]);
     }
     PrintChange(now, kGroupCrossingNames[k], c.x[k], before, tail);
