@@ -14,6 +14,7 @@
 #include "api/c_api_internal.h"
 #include "group/charger.h"
 #include "group/oom_policy.h"
+#include "group/thresholds.h"
 
 using namespace memgroup::internal;
 using namespace memgroup::internal::alloc;
@@ -65,6 +66,9 @@ MG_EXPORT int mg_uncharge(mg_group_t group, int64_t bytes) {
   st.explicit_bytes.fetch_sub(bytes, std::memory_order_relaxed);
   GlobalRegistry().tree().Uncharge(index, bytes);
   NotifyLimitChanged(index);
+  // The counter moved down: a threshold crossed downwards is reported now,
+  // as for any other uncharge (thresholds.h).
+  CheckThresholds(index);
   return 0;
 }
 

@@ -1,9 +1,15 @@
 // `memgroup events [--follow] [--local] [--no-refresh] PID [GROUP]` (or
 // `PID:/a/b`): the event counters of a job, or of a group a member created
 // through the C ABI, in the kernel's memory.events form (a member group's
-// memory.events.local with --local); with --follow, one line per change
-// ("TIME GROUP EVENT COUNT +DELTA") until the job ends (the job's form also
-// follows every member group's events) or the group is gone. The block is
+// memory.events.local with --local), followed by a member group's
+// crossings (the calls made to the threshold and pressure-level callbacks
+// its member registered on it: threshold_above, threshold_below,
+// pressure_low, pressure_medium, pressure_critical); with --follow, one
+// line per change ("TIME GROUP EVENT COUNT +DELTA", " threshold=BYTES"
+// after a threshold crossing) until the job ends (the job's form also
+// follows every member group's events and crossings) or the group is gone.
+// Crossings between two polls coalesce into one line whose delta counts
+// them all. The block is
 // polled read-only every 100 ms: the job never waits for a reader, a reader
 // that stops reading (a full pipe) costs the job nothing. A member group's
 // counters are those its member published (every 100 ms), so --follow sees
@@ -53,25 +59,56 @@ const GroupEvents& Counters(const JobGroupFigures& f, bool local) {
   return local ? f.events_local : f.events;
 }
 
-// Prints a line per counter of `now` that differs from `last` (all zeros
-// for a group seen the first time). Counters are the member's: a hostile
-// table may make them go down, printed as a negative delta.
-void PrintGroupChanges(const JobGroupSnapshot& now, const uint64_t* last,
-                       bool local) {
-  const GroupEvents& c = Counters(now.figures, local);
-  for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
-    const uint64_t before = last == nullptr ? 0 : last[e];
-    if (c[e] == before) continue;
-    const int64_t delta = static_cast<int64_t>(c[e] - before);
-    printf("%s %d:%s %s %llu %+lld\n", Now().c_str(), now.pid, now.path,
-           kGroupEventNames[e], static_cast<unsigned long long>(c[e]),
-           static_cast<long long>(delta));
-  }
-}
-
+// What a follow compares between two reads of a group: its memory.events
+// (or .local) counters and its crossings.
 struct GroupCounters {
   uint64_t c[kJobGroupEvents];
+  uint64_t x[kJobGroupCrossings];
 };
+
+GroupCounters CountersOf(const JobGroupFigures& f, bool local) {
+  GroupCounters gc;
+  const GroupEvents& c = Counters(f, local);
+  for (uint32_t e = 0; e < kJobGroupEvents; ++e) gc.c[e] = c[e];
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) gc.x[k] = f.crossings[k];
+  return gc;
+}
+
+void PrintChange(const JobGroupSnapshot& g, const char* name, uint64_t now,
+                 uint64_t before, const std::string& tail) {
+  const int64_t delta = static_cast<int64_t>(now - before);
+  printf("%s %d:%s %s %llu %+lld%s\n", Now().c_str(), g.pid, g.path, name,
+         static_cast<unsigned long long>(now), static_cast<long long>(delta),
+         tail.c_str());
+}
+
+// Prints a line per counter of `now` that differs from `last` (all zeros
+// for a group seen the first time): the memory.events counters, then the
+// crossings, a threshold's with the last threshold crossed that way (the
+// crossings between two polls coalesce into one line; the count is exact).
+// Counters are the member's: a hostile table may make them go down,
+// printed as a negative delta.
+void PrintGroupChanges(const JobGroupSnapshot& now, const GroupCounters* last,
+                       bool local) {
+  const GroupCounters c = CountersOf(now.figures, local);
+  for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
+    const uint64_t before = last == nullptr ? 0 : last->c[e];
+    if (c.c[e] != before) {
+      PrintChange(now, kGroupEventNames[e], c.c[e], before, "");
+    }
+  }
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    const uint64_t before = last == nullptr ? 0 : last->x[k];
+    if (c.x[k] == before) continue;
+    std::string tail;
+    if (k < 2) {
+      // The first two crossings are the thresholds' (above, below: the
+      // table's order), indexed as threshold_last is.
+      tail = absl::StrCat(" threshold=", now.figures.threshold_last[k]);
+    }
+    PrintChange(now, kGroupCrossingNames[k], c.x[k], before, tail);
+  }
+}
 
 // Remembers every group's counters of `rec` (the baseline of the next
 // poll); with `print`, prints what changed since `*seen` first.
@@ -81,11 +118,8 @@ void FollowGroups(const JobRecord& rec, bool local, bool print,
   for (const JobGroupSnapshot& g : rec.groups) {
     const auto it = seen->find(KeyOf(g));
     if (print)
-      PrintGroupChanges(g, it == seen->end() ? nullptr : it->second.c, local);
-    GroupCounters gc;
-    const GroupEvents& c = Counters(g.figures, local);
-    for (uint32_t e = 0; e < kJobGroupEvents; ++e) gc.c[e] = c[e];
-    next[KeyOf(g)] = gc;
+      PrintGroupChanges(g, it == seen->end() ? nullptr : &it->second, local);
+    next[KeyOf(g)] = CountersOf(g.figures, local);
   }
   *seen = std::move(next);
 }
@@ -130,9 +164,7 @@ int FollowGroup(const JobRecord& job, const JobGroupSnapshot& g, bool local) {
   absl::Status s = map.Open(job.path);
   if (!s.ok()) return ControlError(std::string(s.message()));
   setvbuf(stdout, nullptr, _IOLBF, 0);
-  GroupCounters last;
-  const GroupEvents& c = Counters(g.figures, local);
-  for (uint32_t e = 0; e < kJobGroupEvents; ++e) last.c[e] = c[e];
+  GroupCounters last = CountersOf(g.figures, local);
   for (;;) {
     usleep(kPollMicros);
     absl::StatusOr<JobRecord> now = map.Read();
@@ -149,9 +181,8 @@ int FollowGroup(const JobRecord& job, const JobGroupSnapshot& g, bool local) {
               g.pid, g.path);
       return 0;
     }
-    PrintGroupChanges(*found, last.c, local);
-    const GroupEvents& n = Counters(found->figures, local);
-    for (uint32_t e = 0; e < kJobGroupEvents; ++e) last.c[e] = n[e];
+    PrintGroupChanges(*found, &last, local);
+    last = CountersOf(found->figures, local);
     if (JobEnded(*now, job)) return 0;
   }
 }
@@ -218,6 +249,12 @@ int EventsMain(const std::vector<std::string>& args) {
   for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
     printf("%s %llu\n", kGroupEventNames[e],
            static_cast<unsigned long long>(c[e]));
+  }
+  // The group's own crossings (the same with --local: a callback is
+  // registered on this group).
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    printf("%s %llu\n", kGroupCrossingNames[k],
+           static_cast<unsigned long long>(g.figures.crossings[k]));
   }
   return 0;
 }

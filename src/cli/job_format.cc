@@ -114,6 +114,14 @@ std::string GroupText(const JobStatus& st, const GroupStatus& g) {
     }
     absl::StrAppend(&o, " total=", f.pressure_total_us[kind], "\n");
   }
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    absl::StrAppend(&o, "crossings.", kGroupCrossingNames[k], " ",
+                    f.crossings[k], "\n");
+  }
+  for (uint32_t k = 0; k < 2; ++k) {
+    absl::StrAppend(&o, "crossings.", kThresholdLastNames[k], " ",
+                    f.threshold_last[k], "\n");
+  }
   absl::StrAppend(&o, "groups.unpublished ", f.unpublished, "\n");
   absl::StrAppend(&o, "age_ms ", g.age_ms, "\n");
   absl::StrAppend(&o, "refreshed ", g.refreshed ? 1 : 0, "\n");
@@ -163,6 +171,19 @@ std::string GroupJson(const JobStatus& st, const GroupStatus& g) {
                       "\":", Percent(f.pressure_avg[3 * kind + a]), ",");
     }
     absl::StrAppend(&o, "\"total_usec\":", f.pressure_total_us[kind], "}");
+  }
+  absl::StrAppend(&o, "},\"crossings\":{");
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    absl::StrAppend(&o, k == 0 ? "" : ",", "\"", kGroupCrossingNames[k],
+                    "\":", f.crossings[k]);
+  }
+  // A threshold is >= 0; anything else (none yet, or a hostile table's
+  // value) is null.
+  for (uint32_t k = 0; k < 2; ++k) {
+    absl::StrAppend(&o, ",\"", kThresholdLastNames[k], "\":",
+                    f.threshold_last[k] >= 0
+                        ? absl::StrCat(f.threshold_last[k])
+                        : std::string("null"));
   }
   absl::StrAppend(&o, "}");
   absl::StrAppend(&o, ",\"groups_unpublished\":", f.unpublished);
@@ -502,6 +523,35 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
               &o, "memgroup_pressure_stall_seconds_total{", group_labels(j, g),
               ",kind=\"", kPressureKinds[kind], "\"} ",
               SecondsFromMicros(g.figures.pressure_total_us[kind]), "\n");
+        }
+      }
+    }
+    family("memgroup_crossings_total", "counter",
+           "Calls made to the threshold (event=\"threshold_above|"
+           "threshold_below\") and pressure-level (event=\"pressure_low|"
+           "pressure_medium|pressure_critical\") callbacks the member "
+           "registered on the group through the C ABI.");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+          absl::StrAppend(&o, "memgroup_crossings_total{", group_labels(j, g),
+                          ",event=\"", kGroupCrossingNames[k], "\"} ",
+                          g.figures.crossings[k], "\n");
+        }
+      }
+    }
+    family("memgroup_threshold_last_bytes", "gauge",
+           "The threshold of the group's last crossing upwards "
+           "(direction=\"above\") or downwards (direction=\"below\"); "
+           "absent before the first.");
+    for (const JobStatus& j : jobs) {
+      for (const GroupStatus& g : j.groups) {
+        for (uint32_t k = 0; k < 2; ++k) {
+          if (g.figures.threshold_last[k] < 0) continue;
+          absl::StrAppend(&o, "memgroup_threshold_last_bytes{",
+                          group_labels(j, g), ",direction=\"",
+                          k == 0 ? "above" : "below", "\"} ",
+                          g.figures.threshold_last[k], "\n");
         }
       }
     }

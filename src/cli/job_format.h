@@ -49,6 +49,17 @@ const char* JobEventName(uint32_t e);
 inline constexpr const char* kGroupEventNames[kJobGroupEvents] = {
     "low", "high", "max", "oom", "oom_kill", "oom_group_kill"};
 
+// A member group's crossings (JobGroupFigures::crossings): the calls made
+// to the threshold and pressure-level callbacks registered on it through
+// the C ABI, in the group layer's order.
+inline constexpr const char* kGroupCrossingNames[kJobGroupCrossings] = {
+    "threshold_above", "threshold_below", "pressure_low", "pressure_medium",
+    "pressure_critical"};
+// The last threshold crossed upwards [0] and downwards [1]
+// (JobGroupFigures::threshold_last), in stat's keys.
+inline constexpr const char* kThresholdLastNames[2] = {"threshold_above_last",
+                                                       "threshold_below_last"};
+
 // JobEvent values in the kernel's memory.events order.
 inline constexpr uint32_t kJobEventsInKernelOrder[] = {
     kJobEventHigh, kJobEventMax, kJobEventOom, kJobEventOomKill};

@@ -1,8 +1,10 @@
 // `memgroup top [-n COUNT] [-d SECONDS] [PID...]`: a live view of this
 // user's jobs (or the jobs of the given pids), their members and the
-// members' published groups (a tree under each member), jobs and members
-// sorted by usage, with a usage bar against max (and high marked), peak,
-// member count and events. On a terminal: a full-screen view redrawn every -d SECONDS,
+// members' published groups (a tree under each member), jobs, members and
+// sibling groups sorted by usage, with a usage bar against max (and high
+// marked), peak, member count, events, and a member group's pressure
+// (PSI10: its `some` avg10, as `stat` shows it; a job's block has no
+// pressure, its rows show "-"). On a terminal: a full-screen view redrawn every -d SECONDS,
 // q quits; otherwise plain text frames separated by a blank line.
 #include <errno.h>
 #include <poll.h>
@@ -16,6 +18,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/limits.h"
@@ -63,6 +68,79 @@ std::string Cut(const std::string& s, size_t width) {
   return s.size() <= width ? s : s.substr(0, width);
 }
 
+// "12.34": a pressure average in hundredths of a percent (the member's
+// value, any u32: up to "42949672.95", wider than the column then).
+std::string Avg(uint32_t hundredths) {
+  char buf[24];
+  snprintf(buf, sizeof(buf), "%u.%02u", hundredths / 100, hundredths % 100);
+  return buf;
+}
+
+// The parent path of "/a/b" ("/a"), "" for a top-level group.
+std::string ParentPath(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == 0 || slash == std::string::npos ? std::string()
+                                                  : path.substr(0, slash);
+}
+
+// Draws the published groups of member `pid` as a tree under it: a group
+// below its parent (a group whose parent is not published is drawn at the
+// top), siblings by usage, largest first; indented by depth. Each row: the
+// group's usage, peak, limits, bar, its pressure (some avg10, %) and its
+// events. A hostile table may publish up to 65,536 groups for one member,
+// some with the same path: the tree is built with one map lookup per group
+// (a duplicate's children go to the first of that path), and a child's
+// path is longer than its parent's, so the walk ends (depth < 96).
+template <typename Line>
+void GroupRows(const std::vector<GroupStatus>& all, int32_t pid, Line&& line) {
+  std::vector<const GroupStatus*> mine;
+  for (const GroupStatus& g : all) {
+    if (g.pid == pid) mine.push_back(&g);
+  }
+  std::sort(mine.begin(), mine.end(),
+            [](const GroupStatus* a, const GroupStatus* b) {
+              if (a->figures.current != b->figures.current) {
+                return a->figures.current > b->figures.current;
+              }
+              return a->path < b->path;
+            });
+  std::map<std::string, size_t> by_path;
+  for (size_t k = 0; k < mine.size(); ++k) by_path.emplace(mine[k]->path, k);
+  std::vector<std::vector<size_t>> children(mine.size());
+  std::vector<size_t> top;
+  for (size_t k = 0; k < mine.size(); ++k) {
+    const auto parent = by_path.find(ParentPath(mine[k]->path));
+    if (parent == by_path.end()) {
+      top.push_back(k);
+    } else {
+      children[parent->second].push_back(k);  // in usage order
+    }
+  }
+  auto draw = [&](auto&& self, size_t k) -> void {
+    const GroupStatus& g = *mine[k];
+    const size_t depth =
+        static_cast<size_t>(std::count(g.path.begin(), g.path.end(), '/'));
+    const std::string name =
+        std::string(2 * depth, ' ') + g.path.substr(g.path.rfind('/') + 1);
+    const JobGroupFigures& f = g.figures;
+    char row[512];
+    snprintf(row, sizeof(row),
+             "        %-22s %8s %8s %8s %8s %-32s %7s %6s %llu/%llu/%llu/%llu",
+             Cut(name, 22).c_str(), HumanBytes(f.current).c_str(),
+             HumanBytes(f.peak).c_str(), HumanBytes(f.max).c_str(),
+             HumanBytes(f.high).c_str(),
+             Bar({f.current, f.max, f.high}).c_str(), "",
+             Avg(f.pressure_avg[0]).c_str(),
+             static_cast<unsigned long long>(f.events[1]),
+             static_cast<unsigned long long>(f.events[2]),
+             static_cast<unsigned long long>(f.events[3]),
+             static_cast<unsigned long long>(f.events[4]));
+    line(row);
+    for (size_t c : children[k]) self(self, c);
+  };
+  for (size_t k : top) draw(draw, k);
+}
+
 std::string Frame(const std::vector<JobStatus>& jobs, size_t width) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -77,18 +155,18 @@ std::string Frame(const std::vector<JobStatus>& jobs, size_t width) {
   line(absl::StrCat("memgroup top - ", clock, " UTC - ", jobs.size(),
                     jobs.size() == 1 ? " job" : " jobs"));
   char head[256];
-  snprintf(head, sizeof(head), "%-9s %-20s %8s %8s %8s %8s %-32s %7s %s",
+  snprintf(head, sizeof(head), "%-9s %-20s %8s %8s %8s %8s %-32s %7s %6s %s",
            "PID", "COMMAND", "CURRENT", "PEAK", "MAX", "HIGH",
-           "USAGE", "MEMBERS", "EVENTS high/max/oom/oom_kill");
+           "USAGE", "MEMBERS", "PSI10", "EVENTS high/max/oom/oom_kill");
   line(head);
   for (const JobStatus& j : jobs) {
     const JobSnapshot& s = j.snap;
     char row[512];
-    snprintf(row, sizeof(row), "%-9d %-20s %8s %8s %8s %8s %-32s %7zu %lld/%lld/%lld/%lld",
+    snprintf(row, sizeof(row), "%-9d %-20s %8s %8s %8s %8s %-32s %7zu %6s %lld/%lld/%lld/%lld",
              s.supervisor_pid, Cut(s.command, 20).c_str(),
              HumanBytes(s.current).c_str(), HumanBytes(s.peak).c_str(),
              HumanBytes(s.max).c_str(), HumanBytes(s.high).c_str(),
-             Bar({s.current, s.max, s.high}).c_str(), j.members.size(),
+             Bar({s.current, s.max, s.high}).c_str(), j.members.size(), "-",
              static_cast<long long>(s.events[kJobEventHigh]),
              static_cast<long long>(s.events[kJobEventMax]),
              static_cast<long long>(s.events[kJobEventOom]),
@@ -104,28 +182,7 @@ std::string Frame(const std::vector<JobStatus>& jobs, size_t width) {
                Cut(m.command, 20).c_str(), HumanBytes(m.current).c_str(),
                HumanBytes(m.peak).c_str());
       line(row);
-      // The member's published groups as a tree (path order: a parent
-      // before its children), indented by depth.
-      for (const GroupStatus& g : j.groups) {
-        if (g.pid != m.pid) continue;
-        const size_t depth =
-            static_cast<size_t>(std::count(g.path.begin(), g.path.end(), '/'));
-        const size_t slash = g.path.rfind('/');
-        const std::string name =
-            std::string(2 * depth, ' ') + g.path.substr(slash + 1);
-        const JobGroupFigures& f = g.figures;
-        snprintf(row, sizeof(row),
-                 "        %-22s %8s %8s %8s %8s %-32s %7s %llu/%llu/%llu/%llu",
-                 Cut(name, 22).c_str(), HumanBytes(f.current).c_str(),
-                 HumanBytes(f.peak).c_str(), HumanBytes(f.max).c_str(),
-                 HumanBytes(f.high).c_str(),
-                 Bar({f.current, f.max, f.high}).c_str(), "",
-                 static_cast<unsigned long long>(f.events[1]),
-                 static_cast<unsigned long long>(f.events[2]),
-                 static_cast<unsigned long long>(f.events[3]),
-                 static_cast<unsigned long long>(f.events[4]));
-        line(row);
-      }
+      GroupRows(j.groups, m.pid, line);
     }
     if (j.groups_unpublished > 0) {
       line(absl::StrCat("  (", j.groups_unpublished,

@@ -10,7 +10,7 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 6), all offsets fixed:
+// Layout (version 7), all offsets fixed:
 //   [0, 512)            JobHeader
 //   [512, 768)          JobNode (PageCounter + events + futex + policy)
 //   [768, 768 + 128*n)  JobMember[n] (accounting fields, then the control
@@ -57,7 +57,7 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 6;
+inline constexpr uint32_t kJobVersion = 7;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.

@@ -56,6 +56,12 @@ void StoreFigures(JobGroupEntry* e, const JobGroupFigures& f) {
     e->pressure_total_us[k].store(f.pressure_total_us[k],
                                   std::memory_order_relaxed);
   }
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    e->crossings[k].store(f.crossings[k], std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < 2; ++k) {
+    e->threshold_last[k].store(f.threshold_last[k], std::memory_order_relaxed);
+  }
   // The time of this publication, not the caller's.
   e->published_ns.store(MonotonicNanos(), std::memory_order_relaxed);
 }

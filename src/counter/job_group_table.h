@@ -6,6 +6,13 @@
 // dead member's entries, and the per-entry control request (`memgroup set`
 // of a group's limits and policy, `memgroup reclaim` of a group).
 //
+// The figures include the notifications of the callbacks the owner
+// registered on the group (threshold and pressure-level crossings) as
+// counters: the owner's callbacks never wait for, nor write to, anything a
+// reader holds, and a reader that polls late sees every crossing counted
+// (consecutive crossings between two reads coalesce into one change of the
+// count).
+//
 // An entry belongs to one member process (pid, start time and member slot,
 // written before it is Active) and names one of its groups by path (below
 // the member's root, "/a/b") and by the member's own group id. Only its
@@ -67,6 +74,13 @@ enum : uint32_t {
 // totals in microseconds, some then full.
 inline constexpr uint32_t kJobGroupPressureAvgs = 6;
 inline constexpr uint32_t kJobGroupPressureKinds = 2;
+// The notifications delivered to the callbacks the owner registered on the
+// group through the C ABI (mg_threshold_register, mg_pressure_register),
+// one per callback call, in the group layer's order (group_state.h
+// Crossing): threshold_above, threshold_below, pressure_low,
+// pressure_medium, pressure_critical. Counters since the group was
+// created; the last threshold crossed upwards and downwards (-1: none).
+inline constexpr uint32_t kJobGroupCrossings = 5;
 
 // The table's first page.
 struct JobGroupArea {
@@ -160,7 +174,10 @@ struct JobGroupEntry {
   std::atomic<int64_t> stat[kJobGroupStats];
   std::atomic<uint32_t> pressure_avg[kJobGroupPressureAvgs];
   std::atomic<uint64_t> pressure_total_us[kJobGroupPressureKinds];
-  uint64_t pad2[17];
+  // Figures (under `seq`), block version 7: the crossings (see above).
+  std::atomic<uint64_t> crossings[kJobGroupCrossings];
+  std::atomic<int64_t> threshold_last[2];  // above, below
+  uint64_t pad2[10];
 };
 static_assert(sizeof(JobGroupEntry) == kJobGroupEntryBytes);
 static_assert(offsetof(JobGroupEntry, failcnt) == 280);
@@ -168,6 +185,8 @@ static_assert(offsetof(JobGroupEntry, path) == 320);
 static_assert(offsetof(JobGroupEntry, stat) == 512);
 static_assert(offsetof(JobGroupEntry, pressure_avg) == 592);
 static_assert(offsetof(JobGroupEntry, pressure_total_us) == 616);
+static_assert(offsetof(JobGroupEntry, crossings) == 632);
+static_assert(offsetof(JobGroupEntry, threshold_last) == 672);
 
 // The table of a block with group_entries > 0 (precondition).
 inline JobGroupArea* JobGroupAreaOf(const JobView& v) {
@@ -201,6 +220,8 @@ struct JobGroupFigures {
   int64_t stat[kJobGroupStats] = {};
   uint32_t pressure_avg[kJobGroupPressureAvgs] = {};  // 1/100 %
   uint64_t pressure_total_us[kJobGroupPressureKinds] = {};
+  uint64_t crossings[kJobGroupCrossings] = {};
+  int64_t threshold_last[2] = {-1, -1};  // above, below; -1: none
   // CLOCK_MONOTONIC nanoseconds of the publication: JobGroupClaim and
   // JobGroupUpdate stamp it (the caller's value is ignored).
   int64_t published_ns = 0;

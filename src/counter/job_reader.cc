@@ -118,6 +118,12 @@ void LoadFigures(const JobGroupEntry* e, JobGroupFigures* f) {
     f->pressure_total_us[k] =
         e->pressure_total_us[k].load(std::memory_order_relaxed);
   }
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    f->crossings[k] = e->crossings[k].load(std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < 2; ++k) {
+    f->threshold_last[k] = e->threshold_last[k].load(std::memory_order_relaxed);
+  }
   f->published_ns = e->published_ns.load(std::memory_order_relaxed);
 }
 

@@ -34,6 +34,17 @@ enum Event : uint32_t {
 inline constexpr const char* kEventNames[kNumEvents] = {
     "low", "high", "max", "oom", "oom_kill", "oom_group_kill"};
 
+// Notifications delivered to the callbacks registered on a group through
+// the C ABI (thresholds.h, pressure.h): one per callback call, by kind.
+enum Crossing : uint32_t {
+  kCrossThresholdAbove = 0,
+  kCrossThresholdBelow,
+  kCrossPressureLow,  // pressure level 1; medium and critical follow
+  kCrossPressureMedium,
+  kCrossPressureCritical,
+  kNumCrossings,
+};
+
 struct GroupState {
   // OOM policy and its wait timeout. Written by the control API (relaxed:
   // a charge that reads the old policy behaves as if it ran just before the
@@ -65,6 +76,14 @@ struct GroupState {
   std::atomic<int64_t> oom_wait_ns_total{0};
   std::atomic<uint64_t> faults_injected{0};  // calls failed by MEMGROUP_FAULT
 
+  // Crossings (Crossing order): counted when the call is made, under the
+  // callback table's lock, before the callback runs. Relaxed counters:
+  // exact once quiesced; the job's group table publishes them
+  // (job_groups.h). threshold_last: the threshold of the last crossing
+  // upwards [0] and downwards [1], -1 before the first.
+  std::atomic<uint64_t> crossings[kNumCrossings] = {};
+  std::atomic<int64_t> threshold_last[2] = {-1, -1};
+
   // Pressure (PSI) state, guarded by psi_lock (slow paths only). Counts are
   // hierarchical (kernel memory.pressure): threads of the group's subtree.
   SpinLock psi_lock;
@@ -92,6 +111,8 @@ struct GroupState {
     throttled_ns.store(0, std::memory_order_relaxed);
     oom_wait_ns_total.store(0, std::memory_order_relaxed);
     faults_injected.store(0, std::memory_order_relaxed);
+    for (auto& c : crossings) c.store(0, std::memory_order_relaxed);
+    for (auto& t : threshold_last) t.store(-1, std::memory_order_relaxed);
     SpinLockHolder h(&psi_lock);
     stalled = members = 0;
     psi_last_ns = some_ns = full_ns = avg_last_ns = 0;

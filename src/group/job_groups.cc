@@ -110,6 +110,15 @@ JobGroupFigures Figures(uint32_t g, uint32_t unpublished) {
   }
   f.pressure_total_us[0] = p.some_total_us;
   f.pressure_total_us[1] = p.full_total_us;
+  // The crossings of the callbacks registered on the group (thresholds.cc,
+  // pressure.cc count them). Relaxed: statistics.
+  static_assert(kJobGroupCrossings == kNumCrossings);
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    f.crossings[k] = st.crossings[k].load(std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < 2; ++k) {
+    f.threshold_last[k] = st.threshold_last[k].load(std::memory_order_relaxed);
+  }
   return f;
 }
 

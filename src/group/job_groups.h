@@ -1,8 +1,9 @@
 // A job member's groups in its innermost job's group table
 // (counter/job_group_table.h): publishing the groups the process created
 // through the C ABI (path, usage, peak, limits, events, OOM policy,
-// failcnt, the memory.stat-like figures of stats_report.h and the pressure
-// of pressure.h) so that `memgroup stat/events/set/reclaim/top` see them,
+// failcnt, the memory.stat-like figures of stats_report.h, the pressure
+// of pressure.h, and the counts of the threshold and pressure-level
+// callbacks made for each group, group_state.h crossings) so that `memgroup stat/events/set/reclaim/top` see them,
 // withdrawing them when they are destroyed or the process exits, and carrying
 // out the control requests posted to them from outside (limits, policy,
 // reclaim, a refresh of the figures).

@@ -16,6 +16,7 @@
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "group/callback_table.h"
+#include "group/group_state.h"
 
 namespace memgroup::internal {
 namespace {
@@ -113,6 +114,12 @@ void NotifyReclaimPressure(uint32_t target, int64_t requested,
       if (!StillLive(cb.group, cb.generation)) continue;
       if (level >= cb.level) {
         calls[n++] = {cb.fn, cb.arg, MakeGroupId(cb.group, cb.generation)};
+        // The published count of this call (group_state.h crossings), under
+        // the lock: one per call, none lost. Relaxed: statistics, read by
+        // the group table's publisher (job_groups.cc). level is 1..3 here
+        // (>= cb.level >= 1).
+        GlobalRegistry().state(cb.group).crossings[kCrossPressureLow + level - 1]
+            .fetch_add(1, std::memory_order_relaxed);
       }
       cb.last_level = level;
     }

@@ -1,11 +1,13 @@
 // Implements thresholds.h. The table is a fixed array guarded by
 // g_threshold_lock; a check copies the due calls to the stack under the
-// lock and makes them with no lock held. Allocates: never.
+// lock, counts them in the group's crossings (group_state.h) and makes them
+// with no lock held. Allocates: never.
 #include "group/thresholds.h"
 
 #include "base/macros.h"
 #include "base/spinlock.h"
 #include "group/callback_table.h"
+#include "group/group_state.h"
 #include "group/thread_binding.h"
 
 namespace memgroup::internal {
@@ -24,6 +26,19 @@ constinit SpinLock g_threshold_lock;
 MG_TABLE constinit Threshold g_thresholds[kMaxThresholds] = {};
 // Registered thresholds; relaxed: a stale zero only delays one check.
 constinit std::atomic<int> g_nthresholds{0};
+
+// The published count of a call about to be made (group_state.h
+// crossings), under g_threshold_lock: one per call, none lost.
+void CountCrossing(uint32_t group, int64_t threshold, int above) {
+  GroupState& st = GlobalRegistry().state(group);
+  // Relaxed: statistics, read by the group table's publisher
+  // (job_groups.cc), exact once quiesced. The two are independent values:
+  // a publication racing this crossing may show one without the other; the
+  // next publication shows both.
+  st.threshold_last[above ? 0 : 1].store(threshold, std::memory_order_relaxed);
+  st.crossings[above ? kCrossThresholdAbove : kCrossThresholdBelow].fetch_add(
+      1, std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -65,6 +80,7 @@ void CheckThresholds(uint32_t group) {
       if (!StillLive(th.group, th.generation)) continue;
       calls[n++] = {th.fn, th.arg, MakeGroupId(th.group, th.generation),
                     th.threshold, above};
+      CountCrossing(th.group, th.threshold, above);
     }
   }
   if (n == 0) return;

@@ -92,6 +92,24 @@ TEST_F(CApiTest, ThresholdFiresUpwardsAndDownwards) {
   EXPECT_EQ(2, c.n.load());
 }
 
+TEST_F(CApiTest, ExplicitChargesCrossThresholdsBothWays) {
+  mg_group_t g = Make();
+  Crossings c;
+  int h = 0;
+  ASSERT_EQ(0, mg_threshold_register(g, kMiB, &Crossings::Fn, &c, &h));
+  threshold_handles_.push_back(h);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(0, mg_charge(g, 2 * kMiB));
+    ASSERT_EQ(2 * i + 1, c.n.load()) << i;
+    ASSERT_EQ(0, mg_uncharge(g, 2 * kMiB));  // reported at once
+    ASSERT_EQ(2 * i + 2, c.n.load()) << i;
+    EXPECT_EQ(1, c.log[2 * i].above);
+    EXPECT_EQ(0, c.log[2 * i + 1].above);
+  }
+  ASSERT_EQ(0, mg_threshold_unregister(h));
+  threshold_handles_.clear();
+}
+
 TEST_F(CApiTest, ThresholdOnAParentSeesChildUsage) {
   mg_group_t parent = Make();
   mg_group_t child = Make(parent);

@@ -7,8 +7,22 @@
  *   destroy         free everything, destroy the three groups; "destroyed"
  *   create          create them again; "created"
  *   quit            exit 0 without freeing or destroying anything
+ *   threshold a|b BYTES   registers a usage threshold on the group
+ *                   (mg_threshold_register); "threshold G ok"
+ *   pressure a|b LEVEL    registers a pressure-level callback on the group
+ *                   (mg_pressure_register) and a reclaim callback that
+ *                   releases nothing (so that reclaim rounds report
+ *                   pressure); "pressure G ok"
+ *   cross a|b MIB N  N times: charge MIB MiB to the group (mg_charge), then
+ *                   uncharge it; "cross G done" or "cross G enomem"
+ *   reclaim a|b MIB  proactive reclaim of the group (mg_group_reclaim);
+ *                   "reclaim G RELEASED"
+ *   calls           the calls the callbacks received, counted by them:
+ *                   "calls above=A below=B low=L medium=M critical=C
+ *                   last_above=T last_below=T"
  * At end of input it exits 0 too. */
 #include <memgroup/memgroup.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +42,35 @@ static void create(void) {
     fprintf(stderr, "control_groups: cannot create the groups\n");
     exit(4);
   }
+}
+
+/* The callbacks' own tallies (a callback may run in the control agent's
+ * thread: `memgroup reclaim`). */
+static uint64_t calls_above, calls_below, calls_level[4];
+static int64_t last_above = -1, last_below = -1;
+
+static void on_threshold(mg_group_t group, int64_t threshold, int above,
+                         void* arg) {
+  (void)group;
+  (void)arg;
+  __atomic_fetch_add(above ? &calls_above : &calls_below, 1, __ATOMIC_RELAXED);
+  __atomic_store_n(above ? &last_above : &last_below, threshold,
+                   __ATOMIC_RELAXED);
+}
+
+static void on_pressure(mg_group_t group, int level, void* arg) {
+  (void)group;
+  (void)arg;
+  if (level >= 1 && level <= 3) {
+    __atomic_fetch_add(&calls_level[level], 1, __ATOMIC_RELAXED);
+  }
+}
+
+static int64_t reclaim_nothing(mg_group_t group, int64_t target, void* arg) {
+  (void)group;
+  (void)target;
+  (void)arg;
+  return 0;
 }
 
 static int read_line(char* buf, size_t cap) {
@@ -51,6 +94,8 @@ int main(void) {
   while (read_line(line, sizeof(line)) >= 0) {
     char g = 0;
     int mib = 0;
+    int count = 0;
+    long long value = 0;
     if (sscanf(line, "alloc %c %d", &g, &mib) == 2 && (g == 'a' || g == 'b') &&
         mib > 0 && mib <= 64) {
       void* p = nblocks < MAX_BLOCKS
@@ -62,6 +107,48 @@ int main(void) {
         blocks[nblocks++] = p;
       }
       printf("alloc %c %s\n", g, p != NULL ? "ok" : "enomem");
+    } else if (sscanf(line, "threshold %c %lld", &g, &value) == 2 &&
+               (g == 'a' || g == 'b')) {
+      int handle = 0;
+      int e = mg_threshold_register(g == 'a' ? group_a : group_b,
+                                    (int64_t)value, on_threshold, NULL,
+                                    &handle);
+      printf(e == 0 ? "threshold %c ok\n" : "threshold %c failed\n", g);
+    } else if (sscanf(line, "pressure %c %d", &g, &mib) == 2 &&
+               (g == 'a' || g == 'b')) {
+      int h1 = 0, h2 = 0;
+      mg_group_t grp = g == 'a' ? group_a : group_b;
+      int e = mg_pressure_register(grp, mib, on_pressure, NULL, &h1);
+      if (e == 0) e = mg_reclaim_register(grp, reclaim_nothing, NULL, &h2);
+      printf(e == 0 ? "pressure %c ok\n" : "pressure %c failed\n", g);
+    } else if (sscanf(line, "cross %c %d %d", &g, &mib, &count) == 3 &&
+               (g == 'a' || g == 'b') && mib > 0 && mib <= 64 && count > 0) {
+      mg_group_t grp = g == 'a' ? group_a : group_b;
+      int e = 0;
+      for (int i = 0; i < count && e == 0; ++i) {
+        e = mg_charge(grp, (int64_t)mib * MIB);
+        if (e == 0) e = mg_uncharge(grp, (int64_t)mib * MIB);
+      }
+      printf(e == 0 ? "cross %c done\n" : "cross %c enomem\n", g);
+    } else if (sscanf(line, "reclaim %c %d", &g, &mib) == 2 &&
+               (g == 'a' || g == 'b') && mib > 0) {
+      int64_t released = 0;
+      mg_group_reclaim(g == 'a' ? group_a : group_b, (int64_t)mib * MIB,
+                       &released);
+      printf("reclaim %c %lld\n", g, (long long)released);
+    } else if (strcmp(line, "calls") == 0) {
+      printf("calls above=%llu below=%llu low=%llu medium=%llu "
+             "critical=%llu last_above=%lld last_below=%lld\n",
+             (unsigned long long)__atomic_load_n(&calls_above, __ATOMIC_RELAXED),
+             (unsigned long long)__atomic_load_n(&calls_below, __ATOMIC_RELAXED),
+             (unsigned long long)__atomic_load_n(&calls_level[1],
+                                                 __ATOMIC_RELAXED),
+             (unsigned long long)__atomic_load_n(&calls_level[2],
+                                                 __ATOMIC_RELAXED),
+             (unsigned long long)__atomic_load_n(&calls_level[3],
+                                                 __ATOMIC_RELAXED),
+             (long long)__atomic_load_n(&last_above, __ATOMIC_RELAXED),
+             (long long)__atomic_load_n(&last_below, __ATOMIC_RELAXED));
     } else if (strcmp(line, "destroy") == 0) {
       for (int i = 0; i < nblocks; ++i) free(blocks[i]);
       nblocks = 0;

@@ -148,14 +148,14 @@ def start_ticks(pid):
 # --- cases ------------------------------------------------------------------
 
 
-# The block layout (src/counter/job_block.h, version 6; no stock area, no
+# The block layout (src/counter/job_block.h, version 7; no stock area, no
 # group table unless put_groups adds one).
 HEADER = struct.Struct("<QIIQIiQq256s")
 NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 768, 128
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=6, header_bytes=768, total=None, slot_count=None):
+          version=7, header_bytes=768, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,

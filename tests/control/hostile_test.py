@@ -26,6 +26,7 @@ def case_hostile_blocks():
     write("job-trunc", b"\0" * 100)
     write("job-badmagic", block(1, magic=0x1234))
     write("job-badversion", block(1, version=9))
+    write("job-v6", block(1, version=6))  # entries without the crossings
     write("job-badlayout", block(1, slot_count=1 << 30))
     write("job-header-size", block(1, header_bytes=64))
     write("job-mode", block(1), mode=0o644)
@@ -59,6 +60,7 @@ def case_hostile_blocks():
     for name, why in (("job-trunc", "too small"),
                       ("job-badmagic", "not a memgroup job block"),
                       ("job-badversion", "unsupported job block version"),
+                      ("job-v6", "unsupported job block version"),
                       ("job-badlayout", "inconsistent job block layout"),
                       ("job-header-size", "inconsistent job block layout"),
                       ("job-mode", "mode is not 0600 (0644)"),
@@ -113,9 +115,11 @@ def case_hostile_blocks():
 # The group table (src/counter/job_group_table.h): a page of JobGroupArea
 # after the member table, then entries of 768 bytes: failcnt and the
 # publication time at 280, the path at 320, the stat figures at 512, the
-# pressure averages (u32) at 592 and totals (u64) at 616.
+# pressure averages (u32) at 592 and totals (u64) at 616, the crossings
+# (u64) at 632 and the last thresholds (i64) at 672.
 ENTRY_SIZE, PATH_AT = 768, 320
 FAILCNT_AT, STAT_AT, AVG_AT, TOTAL_AT = 280, 512, 592, 616
+CROSS_AT, LAST_AT = 632, 672
 
 
 def groups_block(slots, entries, **kw):
@@ -156,14 +160,17 @@ def case_hostile_group_table():
     put_entry(b, at, 9, 7, me, 0, b"/garbage-state", ticks=ticks)
     put_entry(b, at, 10, 2, -1, 0, b"/neg", ticks=ticks)
     put_entry(b, at, 15, 2, me, 0, b"/last.one_-9", ticks=ticks, max_=-5)
-    # Extreme values of the version-6 figures: printed as they are, never
-    # trusted (a publication time in the future is an unknown age).
+    # Extreme values of the version-7 figures: printed as they are, never
+    # trusted (a publication time in the future is an unknown age; a
+    # negative last threshold is none: null in JSON, absent in Prometheus).
     e = at + 15 * ENTRY_SIZE
     struct.pack_into("<qq", b, e + FAILCNT_AT, -(1 << 63), 1 << 62)
     struct.pack_into("<10q", b, e + STAT_AT, INT64_MAX, -(1 << 63), -1, 0, 1,
                      2, 3, -(1 << 63), INT64_MAX, 7)
     struct.pack_into("<6I", b, e + AVG_AT, 0xffffffff, 10000, 0, 1, 99, 100)
     struct.pack_into("<QQ", b, e + TOTAL_AT, (1 << 64) - 1, 0)
+    struct.pack_into("<5Q", b, e + CROSS_AT, (1 << 64) - 1, 0, 1, 1 << 63, 3)
+    struct.pack_into("<qq", b, e + LAST_AT, -(1 << 63), INT64_MAX)
     e = at  # /good: a publication time before the epoch of the clock
     struct.pack_into("<qq", b, e + FAILCNT_AT, 5, -(1 << 63))
     write("job-groups", b)
@@ -190,16 +197,31 @@ def case_hostile_group_table():
     check(s["pressure.full"] == "avg10=0.01 avg60=0.99 avg300=1.00 total=0",
           f"{s}")
     check(s["age_ms"] == "-1" and s["refreshed"] == "0", f"{s}")
+    check(s["crossings.threshold_above"] == str((1 << 64) - 1) and
+          s["crossings.threshold_below"] == "0" and
+          s["crossings.pressure_low"] == "1" and
+          s["crossings.pressure_medium"] == str(1 << 63) and
+          s["crossings.pressure_critical"] == "3" and
+          s["crossings.threshold_above_last"] == str(-(1 << 63)) and
+          s["crossings.threshold_below_last"] == str(INT64_MAX), f"{s}")
     doc = json.loads(mg_ok("stat", "--json", "--no-refresh",
                            f"{me}:/last.one_-9"))
     check(doc["failcnt"] == -(1 << 63) and doc["stat"]["heap"] == INT64_MAX and
           doc["pressure"]["some"]["total_usec"] == (1 << 64) - 1 and
           doc["age_ms"] == -1 and doc["refreshed"] is False, f"{doc}")
+    check(doc["crossings"] == {
+        "threshold_above": (1 << 64) - 1, "threshold_below": 0,
+        "pressure_low": 1, "pressure_medium": 1 << 63,
+        "pressure_critical": 3, "threshold_above_last": None,
+        "threshold_below_last": INT64_MAX}, f"{doc}")
     check(kv(mg_ok("stat", "--no-refresh", f"{me}:/good"))["age_ms"] == "-1",
           "a negative publication time")
     ev = kv(mg_ok("events", "--no-refresh", f"{me}:/last.one_-9"))
     check(list(ev) == ["low", "high", "max", "oom", "oom_kill",
-                       "oom_group_kill"], f"{ev}")
+                       "oom_group_kill", "threshold_above", "threshold_below",
+                       "pressure_low", "pressure_medium",
+                       "pressure_critical"] and
+          ev["threshold_above"] == str((1 << 64) - 1), f"{ev}")
     try:
         from prometheus_client.parser import text_string_to_metric_families
         fams = {f.name: f for f in text_string_to_metric_families(
@@ -210,6 +232,15 @@ def case_hostile_group_table():
         check(len(smp) == 2, f"{smp}")
         check(fams["memgroup_figures_age_seconds"].samples[0].value == -1,
               "age")
+        cross = {x.labels["event"]: x.value
+                 for x in fams["memgroup_crossings"].samples}
+        check(cross == {"threshold_above": float((1 << 64) - 1),
+                        "threshold_below": 0, "pressure_low": 1,
+                        "pressure_medium": float(1 << 63),
+                        "pressure_critical": 3}, f"{cross}")
+        last = {x.labels["direction"]: x.value
+                for x in fams["memgroup_threshold_last_bytes"].samples}
+        check(last == {"below": float(INT64_MAX)}, f"{last}")
     except ImportError:
         print("prometheus_client missing: the exposition was not parsed")
     for args in (["stat", "--json", me], ["stat", "--prometheus", me],
@@ -224,6 +255,21 @@ def case_hostile_group_table():
     # set on the hostile block: the owner has no agent: said, nothing hangs.
     r = mg("set", f"{me}:/good", "max=1M", timeout=10)
     check(r.returncode == 1 and "no control agent" in r.stderr, f"{r}")
+    # 4,096 entries of one member, half of them the same deep paths
+    # ("/d", "/d/d", ... up to 90 levels, each 23 times) and half distinct:
+    # top draws the tree at once (one map lookup per group).
+    b, at = groups_block(4, 4096, supervisor=me, ticks=ticks)
+    put_member(b, 0, 2, me, ticks=ticks, charged=5)
+    struct.pack_into("<I", b, at - 4096, 4096)
+    for i in range(4096):
+        path = b"/d" * (1 + (i // 2) % 90) if i % 2 == 0 else b"/x%d" % i
+        put_entry(b, at, i, 2, me, 0, path, ticks=ticks, current=i)
+    write("job-groups", b)
+    t0 = time.time()
+    out = mg_ok("top", "-n", "1", me, timeout=30)
+    check(time.time() - t0 < 10, f"top took {time.time() - t0:.1f} s")
+    rows = [l for l in out.splitlines() if l.startswith("        ")]
+    check(len(rows) == 4096, f"{len(rows)} group rows")
     # A table whose size does not match the file is refused.
     bad, _ = groups_block(4, 16, supervisor=me, ticks=ticks)
     struct.pack_into("<I", bad, 308, 17)

@@ -19,12 +19,20 @@ case per run, on real jobs as control_test.py runs them:
   member_group_fresh  stat right after an allocation shows it (the member
                    republishes on request); --no-refresh and a member
                    without an agent show the figures' age
+  member_group_crossings  a threshold and a pressure-level callback the
+                   member registered on /tenant/b through the C ABI, crossed
+                   many times: `events` (one-shot and --follow, of the
+                   group and of the job), stat's text, JSON and Prometheus
+                   (parsed) count exactly the calls the callbacks received
+  member_group_top  a member group's pressure (some avg10) in `top`, plain
+                   and in a tmux terminal, its tree sorted by usage
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
 Usage: member_groups_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -197,7 +205,10 @@ def case_member_group_events():
     send(j, "alloc a 2", "^alloc a ok$")
     ev = kv(mg_ok("events", a))
     check(list(ev) == ["low", "high", "max", "oom", "oom_kill",
-                       "oom_group_kill"] and set(ev.values()) == {"0"}, f"{ev}")
+                       "oom_group_kill", "threshold_above", "threshold_below",
+                       "pressure_low", "pressure_medium",
+                       "pressure_critical"] and set(ev.values()) == {"0"},
+          f"{ev}")
     cur = int(group_kv(a)["current"])
     mg_ok("set", a, f"max={cur + MIB // 2}")
     follow = subprocess.Popen([MEMGROUP, "events", "--follow", a], env=ENV,
@@ -342,6 +353,214 @@ def case_member_group_fresh():
     r = mg("events", a)
     check(r.returncode == 0 and "no fresh figures" in r.stderr and
           kv(r.stdout)["max"] == "0", f"{r}")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, "job")
+
+
+def callback_calls(j):
+    """The member's own tally of its callbacks' calls ("calls" command)."""
+    n = sum(1 for l in j.lines if l.startswith("calls "))
+    send(j, "calls", "^calls ", count=n + 1)
+    line = [l for l in j.lines if l.startswith("calls ")][-1]
+    return {k: int(v) for k, v in (x.split("=") for x in line.split()[1:])}
+
+
+FOLLOW_RX = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\d+:/\S*) "
+                       r"(\w+) (\d+) \+(\d+)( threshold=(-?\d+))?")
+
+
+def follow_sums(text, group):
+    """Per event of `group` in a follow's output: (sum of the deltas, last
+    count, last threshold=)."""
+    out = {}
+    for line in text.splitlines():
+        mt = FOLLOW_RX.fullmatch(line)
+        check(mt, f"follow line {line!r}")
+        if mt.group(1) != group:
+            continue
+        d, _, _ = out.get(mt.group(2), (0, 0, None))
+        out[mt.group(2)] = (d + int(mt.group(4)), int(mt.group(3)),
+                            mt.group(6))
+    return out
+
+
+def case_member_group_crossings():
+    j, m = groups_job()
+    b = f"{m}:/tenant/b"
+    ev = kv(mg_ok("events", b))
+    names = ["threshold_above", "threshold_below", "pressure_low",
+             "pressure_medium", "pressure_critical"]
+    check(list(ev) == ["low", "high", "max", "oom", "oom_kill",
+                       "oom_group_kill", *names] and
+          set(ev.values()) == {"0"}, f"{ev}")
+    s = group_kv(b)
+    check(s["crossings.threshold_above_last"] == "-1" and
+          s["crossings.threshold_below_last"] == "-1", f"{s}")
+    cur = int(s["current"])
+    thr = cur + MIB // 2
+    send(j, f"threshold b {thr}", "^threshold b ok$")
+    send(j, "pressure b 1", "^pressure b ok$")
+    follows = [subprocess.Popen([MEMGROUP, "events", "--follow", target],
+                                env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+               for target in (b, str(j.pid))]
+    time.sleep(0.5)  # their first snapshots are the baselines
+    # Crossings in bursts (many between two polls of the followers: their
+    # lines coalesce, their counts may not lose any), and reclaim rounds
+    # from inside and from outside (the reclaim callback releases nothing:
+    # critical pressure).
+    n = 0
+    for burst in (1, 200, 3, 500):
+        send(j, f"cross b 1 {burst}", "^cross b done$",
+             count=sum(1 for l in j.lines if l == "cross b done") + 1)
+        n += burst
+        time.sleep(0.15)
+    send(j, "reclaim b 1", r"^reclaim b \d+$")
+    r = mg("reclaim", b, "1M", timeout=10)
+    check(r.returncode in (0, 1), f"{r}")
+    calls = callback_calls(j)
+    check(calls["above"] == calls["below"] == n and
+          calls["last_above"] == calls["last_below"] == thr, f"{calls} {n}")
+    check(calls["critical"] >= 2, f"{calls}")
+    want = {"threshold_above": n, "threshold_below": n,
+            "pressure_low": calls["low"], "pressure_medium": calls["medium"],
+            "pressure_critical": calls["critical"]}
+    # One-shot (the member republishes on request): exact.
+    ev = kv(mg_ok("events", b))
+    check({k: int(ev[k]) for k in names} == want, f"{ev} {want}")
+    check({k: int(v) for k, v in kv(mg_ok("events", "--local", b)).items()
+           if k in names} == want, "--local")
+    # Nothing counted on the other groups.
+    for other in (f"{m}:/tenant", f"{m}:/tenant/a"):
+        check(all(kv(mg_ok("events", other))[k] == "0" for k in names), other)
+    # The followers: every crossing counted, lines coalesced.
+    time.sleep(0.5)
+    for f in follows:
+        f.terminate()
+    outs = [f.communicate(timeout=10)[0] for f in follows]
+    for out in outs:
+        got = follow_sums(out, b)
+        for k, v in want.items():
+            if v == 0:
+                check(k not in got, f"{k} in {out}")
+                continue
+            check(got[k][0] == v and got[k][1] == v, f"{k}: {got[k]} != {v}")
+        for k in ("threshold_above", "threshold_below"):
+            check(got[k][2] == str(thr), f"{k} threshold= {got[k]}")
+        check(sum(1 for l in out.splitlines() if " threshold_above " in l)
+              < n, f"the lines did not coalesce:\n{out}")
+    # stat: text, JSON, Prometheus (parsed), of the group and of the job.
+    s = group_kv(b)
+    check({k: int(s[f"crossings.{k}"]) for k in names} == want, f"{s}")
+    check(s["crossings.threshold_above_last"] == str(thr) and
+          s["crossings.threshold_below_last"] == str(thr), f"{s}")
+    doc = json.loads(mg_ok("stat", "--json", b))
+    check(doc["crossings"] == {**want, "threshold_above_last": thr,
+                               "threshold_below_last": thr}, f"{doc}")
+    for args in (("stat", "--prometheus", b),
+                 ("stat", "--prometheus", j.pid)):
+        fams = prom(*args)
+        lab = {"pid": str(j.pid), "group": b}
+        for k, v in want.items():
+            check(sample(fams, "memgroup_crossings", "memgroup_crossings_total",
+                         event=k, **lab) == v, f"{args} {k}")
+        for d in ("above", "below"):
+            check(sample(fams, "memgroup_threshold_last_bytes",
+                         "memgroup_threshold_last_bytes", direction=d,
+                         **lab) == thr, f"{args} {d}")
+        check(fams["memgroup_crossings"].type == "counter", "type")
+        if args[-1] == b:
+            check({x.labels["group"] for x in
+                   fams["memgroup_crossings"].samples} == {b}, "b alone")
+            continue
+        # /tenant/a registered nothing: counters at 0, no last threshold.
+        a = f"{m}:/tenant/a"
+        check(sample(fams, "memgroup_crossings", "memgroup_crossings_total",
+                     event="threshold_above", pid=str(j.pid), group=a) == 0,
+              "a's counter")
+        check(not any(x.labels["group"] == a for x in
+                      fams["memgroup_threshold_last_bytes"].samples), "a last")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, "job")
+
+
+def top_group_row(screen, name):
+    rows = [l for l in screen.splitlines() if re.match(rf"\s+{name}\s", l)]
+    check(len(rows) == 1, f"{name} in:\n{screen}")
+    return rows[0]
+
+
+def case_member_group_top():
+    j, m = groups_job()
+    a = f"{m}:/tenant/a"
+    send(j, "alloc a 2", "^alloc a ok$")
+    send(j, "alloc b 3", "^alloc b ok$")
+    cur = int(group_kv(a)["current"])
+    # A stall in /tenant/a (1 s under the wait policy): its pressure.
+    mg_ok("set", a, f"max={cur + MIB // 2}", "oom=wait:1")
+    send(j, "alloc a 1", "^alloc a enomem$")
+    some = dict(x.split("=") for x in group_kv(a)["pressure.some"].split())
+    check(float(some["avg10"]) > 0, f"{some}")
+    out = mg_ok("top", "-n", "1", j.pid)
+    print(out)
+    head = [l for l in out.splitlines() if l.startswith("PID ")][0]
+    check(" PSI10 " in head, head)
+    check(head.split()[-3:-1] == ["PSI10", "EVENTS"], head)
+    lines = out.splitlines()
+    # The tree: the member, then tenant, then b (3 MiB) before a (2 MiB).
+    order = [l.split()[0] for l in lines
+             if re.match(r"\s+(tenant|a|b)\s", l)]
+    check(order == ["tenant", "b", "a"], f"{order}")
+    # PSI10 is the column before the events.
+    row_a = top_group_row(out, "a")
+    psi = row_a.split()[-2]
+    check(re.fullmatch(r"\d+\.\d\d", psi) and float(psi) > 0, f"{row_a!r}")
+    row_b = top_group_row(out, "b")
+    check(row_b.split()[-2] == "0.00", f"{row_b!r}")
+    job_row = [l for l in lines if l.startswith(str(j.pid))][0]
+    check(job_row.split()[-2] == "-", job_row)
+    # The terminal view (tmux): the same row, q quits.
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        raise Skip("tmux is not installed (scripts/install-deps.sh installs it)")
+    sock = f"mg-groups-{os.getpid()}"
+    t = [tmux, "-L", sock, "-f", "/dev/null"]
+    env = dict(ENV)
+    env.pop("TMUX", None)
+    cmd = (f"env XDG_RUNTIME_DIR={RUNTIME} {MEMGROUP} top -d 0.3 {j.pid}; "
+           f"echo top-exit $? > {TMP}/top-rc; sleep 30")
+    subprocess.run([*t, "new-session", "-d", "-s", "top", "-x", "200",
+                    "-y", "30", cmd], env=env, check=True)
+    try:
+        screen = ""
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            screen = subprocess.run([*t, "capture-pane", "-p", "-t", "top"],
+                                    env=env, capture_output=True,
+                                    text=True).stdout
+            if "q quits" in screen and re.search(r"^\s+a\s", screen, re.M):
+                break
+            time.sleep(0.2)
+        print(screen)
+        with open(os.path.join(TMP, "top-groups-screen.txt"), "w") as f:
+            f.write(screen)
+        row_a = top_group_row(screen, "a")
+        psi = row_a.split()[-2]
+        check(re.fullmatch(r"\d+\.\d\d", psi) and float(psi) > 0,
+              f"{row_a!r}")
+        check(re.search(r"\[#+-*\]\s+\d+%", row_a), row_a)
+        subprocess.run([*t, "send-keys", "-t", "top", "q"], env=env,
+                       check=True)
+        rc_file = os.path.join(TMP, "top-rc")
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(rc_file):
+            time.sleep(0.1)
+        time.sleep(0.1)
+        check(os.path.exists(rc_file), "q did not quit")
+        with open(rc_file) as f:
+            check(f.read().strip() == "top-exit 0", "top's exit status")
+    finally:
+        subprocess.run([*t, "kill-server"], env=env, capture_output=True)
     j.p.stdin.close()
     check(j.p.wait(timeout=20) == 0, "job")
 

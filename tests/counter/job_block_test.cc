@@ -117,9 +117,13 @@ TEST_F(JobBlockTest, AttachValidatesTheHeader) {
   EXPECT_EQ(Attach(&v), JobError::kBadMagic);
   uint64_t magic = kJobMagic;
   Poke(offsetof(JobHeader, magic), &magic, sizeof(magic));
-  uint32_t version = 7;
-  Poke(offsetof(JobHeader, version), &version, sizeof(version));
-  EXPECT_EQ(Attach(&v), JobError::kBadVersion);
+  // The next version and the previous one (version 6: group entries
+  // without the crossings) are both refused.
+  for (uint32_t version : {kJobVersion + 1, kJobVersion - 1}) {
+    Poke(offsetof(JobHeader, version), &version, sizeof(version));
+    EXPECT_EQ(Attach(&v), JobError::kBadVersion) << version;
+  }
+  uint32_t version;
   version = kJobVersion;
   Poke(offsetof(JobHeader, version), &version, sizeof(version));
   // A slot count that would reach past the file.

@@ -156,6 +156,59 @@ TEST_F(JobGroupTableTest, StatPressureFailcntAndTimeRoundTrip) {
   EXPECT_EQ(s.groups_skipped, 1u);
 }
 
+TEST_F(JobGroupTableTest, CrossingsRoundTripAtTheirOffsets) {
+  const pid_t me = getpid();
+  JobGroupFigures f = Fig(10);
+  // A new claim publishes "none yet" until the owner says otherwise.
+  const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 1, "/a", f);
+  ASSERT_NE(a, kNoMember);
+  std::vector<JobGroupSnapshot> g;
+  Read(&g);
+  ASSERT_EQ(g.size(), 1u);
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    EXPECT_EQ(g[0].figures.crossings[k], 0u) << k;
+  }
+  EXPECT_EQ(g[0].figures.threshold_last[0], -1);
+  EXPECT_EQ(g[0].figures.threshold_last[1], -1);
+  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+    f.crossings[k] = (uint64_t{1} << 40) + k;
+  }
+  f.crossings[0] = UINT64_MAX;
+  f.threshold_last[0] = 4 << 20;
+  f.threshold_last[1] = INT64_MAX;
+  JobGroupUpdate(view_, a, f);
+  Read(&g);
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].figures.crossings[0], UINT64_MAX);
+  for (uint32_t k = 1; k < kJobGroupCrossings; ++k) {
+    EXPECT_EQ(g[0].figures.crossings[k], (uint64_t{1} << 40) + k) << k;
+  }
+  EXPECT_EQ(g[0].figures.threshold_last[0], 4 << 20);
+  EXPECT_EQ(g[0].figures.threshold_last[1], INT64_MAX);
+  // The bytes where the readers of other languages (the control tests)
+  // find them: u64 counters at 632, i64 thresholds at 672, little-endian
+  // as the machine's.
+  const auto* raw = reinterpret_cast<const uint8_t*>(JobGroupEntryAt(view_, a));
+  uint64_t c[kJobGroupCrossings];
+  int64_t last[2];
+  memcpy(c, raw + 632, sizeof(c));
+  memcpy(last, raw + 672, sizeof(last));
+  EXPECT_EQ(c[0], UINT64_MAX);
+  EXPECT_EQ(c[4], (uint64_t{1} << 40) + 4);
+  EXPECT_EQ(last[0], 4 << 20);
+  EXPECT_EQ(last[1], INT64_MAX);
+  // Past them, up to the entry's end, nothing is written (padding).
+  for (size_t b = 688; b < kJobGroupEntryBytes; ++b) {
+    EXPECT_EQ(raw[b], 0) << b;
+  }
+  // Under the sequence lock like every figure: a publication in progress
+  // hides the entry.
+  JobGroupEntryAt(view_, a)->seq.fetch_add(1, std::memory_order_relaxed);
+  JobSnapshot s = Read(&g);
+  EXPECT_EQ(s.groups, 0u);
+  EXPECT_EQ(s.groups_skipped, 1u);
+}
+
 TEST_F(JobGroupTableTest, ARefreshRequestIsPostedAndAnswered) {
   const pid_t me = getpid();
   const uint32_t a = JobGroupClaim(view_, slot_, me, 77, 9, "/a", Fig(1));

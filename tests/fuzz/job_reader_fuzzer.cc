@@ -20,7 +20,9 @@
 // hold no control character but their newlines, the text is `key value`
 // lines, and JSON strings and brackets balance; every Prometheus sample's
 // value is a number (or +Inf); a group's text echoes its failcnt, stat
-// figures and pressure totals as read, and its age is -1 or not negative.
+// figures, pressure totals and crossings (first and last counter, last
+// threshold below) as read, and its age is -1 or not negative; a group's
+// JSON holds a last threshold as a number only when it is not negative.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -288,6 +290,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               "\n",
           " total=" + std::to_string(f.pressure_total_us[0]) + "\n",
           " total=" + std::to_string(f.pressure_total_us[1]) + "\n",
+          "\ncrossings.threshold_above " + std::to_string(f.crossings[0]) +
+              "\n",
+          "\ncrossings.pressure_critical " +
+              std::to_string(
+                  f.crossings[memgroup::internal::kJobGroupCrossings - 1]) +
+              "\n",
+          "\ncrossings.threshold_below_last " +
+              std::to_string(f.threshold_last[1]) + "\n",
           "\nage_ms " + std::to_string(gs.age_ms) + "\n"};
       for (const std::string& e : echoed) {
         FUZZ_CHECK(gt.find(e) != std::string::npos,
@@ -296,6 +306,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const std::string gj = memgroup::internal::cli::FormatStatJson(one);
       FUZZ_CHECK(NoControlsButNewlines(gj) && JsonBalanced(gj),
                  "group json " + Escaped(gj));
+      const std::string last =
+          "\"threshold_above_last\":" +
+          (f.threshold_last[0] >= 0 ? std::to_string(f.threshold_last[0])
+                                    : std::string("null"));
+      FUZZ_CHECK(gj.find(last) != std::string::npos,
+                 "group json lacks " + Escaped(last) + ": " + Escaped(gj));
       const std::string gp =
           memgroup::internal::cli::FormatStatPrometheus({one});
       FUZZ_CHECK(NoControlsButNewlines(gp) && PromValuesNumeric(gp),

@@ -408,6 +408,67 @@ TEST_F(ChargerTest, ThresholdsFireInBothDirections) {
   ASSERT_EQ(UnregisterThreshold(h), Errc::kOk);
 }
 
+// The crossings each group publishes to its job's group table
+// (group_state.h): one per callback call, on the group the callback is
+// registered on, with the last threshold each way.
+struct Levels {
+  int calls[4] = {};
+};
+void OnLevel(GroupId, int level, void* arg) {
+  static_cast<Levels*>(arg)->calls[level]++;
+}
+int64_t ReleaseNothing(GroupId, int64_t, void*) { return 0; }
+
+TEST_F(ChargerTest, CrossingsCountEveryCallbackCall) {
+  uint32_t g = MakeTop();
+  uint32_t child = Make(g, "child");
+  GroupState& st = reg().state(g);
+  EXPECT_EQ(st.threshold_last[0].load(), -1);
+  EXPECT_EQ(st.threshold_last[1].load(), -1);
+  Crossings x;
+  int h1, h2, h3, h4;
+  ASSERT_EQ(RegisterThreshold(g, 1 * M, OnThreshold, &x, &h1), Errc::kOk);
+  ASSERT_EQ(RegisterThreshold(g, 3 * M, OnThreshold, &x, &h2), Errc::kOk);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(Charge(child, 2 * M), ChargeResult::kOk);  // above 1M
+    UnchargeSlow(child, 2 * M);
+    DrainSubtree(g);
+    CheckThresholds(child);  // below 1M
+  }
+  ASSERT_EQ(Charge(child, 4 * M), ChargeResult::kOk);  // above 1M and 3M
+  EXPECT_EQ(x.up, 52);
+  EXPECT_EQ(x.down, 50);
+  EXPECT_EQ(st.crossings[kCrossThresholdAbove].load(), 52u);
+  EXPECT_EQ(st.crossings[kCrossThresholdBelow].load(), 50u);
+  EXPECT_EQ(st.threshold_last[1].load(), 1 * M);
+  const int64_t above = st.threshold_last[0].load();
+  EXPECT_TRUE(above == 1 * M || above == 3 * M) << above;
+  // The child registered nothing: nothing counted there.
+  for (uint32_t k = 0; k < kNumCrossings; ++k) {
+    EXPECT_EQ(reg().state(child).crossings[k].load(), 0u) << k;
+  }
+  // Pressure levels: every reclaim round of g's subtree that reaches a
+  // callback's level is one call, counted at the level it reports. A
+  // reclaimer that releases nothing: critical.
+  Levels lv;
+  ASSERT_EQ(RegisterPressureCallback(g, 1, OnLevel, &lv, &h3), Errc::kOk);
+  ASSERT_EQ(RegisterReclaimer(child, ReleaseNothing, nullptr, &h4), Errc::kOk);
+  EXPECT_EQ(ProactiveReclaim(child, 1 * M), 0);
+  EXPECT_GE(lv.calls[3], 1);
+  EXPECT_EQ(st.crossings[kCrossPressureCritical].load(),
+            static_cast<uint64_t>(lv.calls[3]));
+  EXPECT_EQ(st.crossings[kCrossPressureLow].load(),
+            static_cast<uint64_t>(lv.calls[1]));
+  EXPECT_EQ(st.crossings[kCrossPressureMedium].load(),
+            static_cast<uint64_t>(lv.calls[2]));
+  ASSERT_EQ(UnregisterReclaimer(h4), Errc::kOk);
+  ASSERT_EQ(UnregisterPressureCallback(h3), Errc::kOk);
+  ASSERT_EQ(UnregisterThreshold(h1), Errc::kOk);
+  ASSERT_EQ(UnregisterThreshold(h2), Errc::kOk);
+  UnchargeSlow(child, 4 * M);
+  EXPECT_EQ(Exact(g), 0);
+}
+
 TEST_F(ChargerTest, ProactiveReclaimReportsWhatWasReleased) {
   uint32_t g = MakeTop();
   Cache cache{g};
