@@ -255,7 +255,10 @@ int ChargeStocks::AddToSlot(ThreadStock* ts, uint32_t group, int64_t bytes,
     if (old > 0) {
       out[n++] = {slot->group.load(std::memory_order_relaxed), old};
     }
-    slot->group.store(group, std::memory_order_relaxed);
+    // Release: a drain that finds `group` here reads its counter node
+    // (IsInSubtree, Uncharge), which Registry::Create constructed before
+    // the owner could charge it; its acquire load pairs with this store.
+    slot->group.store(group, std::memory_order_release);
     slot->bytes.store(0, std::memory_order_relaxed);
   }
   int64_t now = slot->bytes.load(std::memory_order_relaxed) + bytes;
@@ -325,7 +328,8 @@ int64_t ChargeStocks::TakeSlots(ThreadStock* ts, uint32_t root,
   int64_t total = 0;
   for (int s = 0; s < kStockSlots; ++s) {
     StockSlot& slot = ts->slots[s];
-    uint32_t g = slot.group.load(std::memory_order_relaxed);
+    // Acquire: pairs with AddToSlot's release (g's node is constructed).
+    uint32_t g = slot.group.load(std::memory_order_acquire);
     if (g >= kMaxGroups) continue;  // empty or retired: holds no bytes
     if (g == retire) {
       // Relaxed: the owner is excluded by the busy/frozen handshake; its
@@ -382,7 +386,8 @@ int64_t ChargeStocks::DrainSubtree(uint32_t root, uint32_t retire) {
   ForEachStock([&](ThreadStock* ts) {
     bool holds = false;
     for (int s = 0; s < kStockSlots && !holds; ++s) {
-      uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
+      // Acquire: pairs with AddToSlot's release (g's node is constructed).
+      uint32_t g = ts->slots[s].group.load(std::memory_order_acquire);
       // Racy by design: a slot installed after this scan was charged after
       // the drain began; the drain's caller retries its charge after us.
       // (A destroy's `retire`: a slot installed after the scan belongs to
@@ -422,8 +427,9 @@ int64_t ChargeStocks::SumStocked(Match match) const {
   int64_t total = 0;
   ForEachStock([&](ThreadStock* ts) {
     for (int s = 0; s < kStockSlots; ++s) {
-      // Racy by design: a statistics snapshot.
-      uint32_t g = ts->slots[s].group.load(std::memory_order_relaxed);
+      // Racy by design: a statistics snapshot. Acquire: pairs with
+      // AddToSlot's release (match may read g's counter node).
+      uint32_t g = ts->slots[s].group.load(std::memory_order_acquire);
       if (g < kMaxGroups && match(g)) {
         total += ts->slots[s].bytes.load(std::memory_order_relaxed);
       }
