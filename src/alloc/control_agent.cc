@@ -20,6 +20,7 @@
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/sys.h"
+#include "counter/job_slots.h"
 #include "engine/engine.h"
 #include "engine/free_pages.h"
 #include "group/charger.h"

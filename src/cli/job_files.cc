@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/proc_info.h"
 #include "cli/supervisor.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal::cli {
 namespace {

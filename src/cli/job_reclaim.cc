@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/sys.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal::cli {
 namespace {

@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "counter/job_slots.h"
+
 namespace memgroup::internal::cli {
 namespace {
 

@@ -21,6 +21,7 @@
 #include "cli/group_request.h"
 #include "cli/job_reclaim.h"
 #include "counter/counter_tree.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal::cli {
 namespace {

@@ -25,6 +25,7 @@
 #include "base/sys.h"
 #include "cli/job_watch.h"
 #include "counter/job_block.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal::cli {
 namespace {

@@ -6,6 +6,7 @@
 #include "base/macros.h"
 #include "base/raw_log.h"
 #include "counter/job_block.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal {
 

@@ -1,4 +1,4 @@
-// Implements job_block.h's control requests: the member slot's request
+// Implements job_slots.h's control requests: the member slot's request
 // fields through which `memgroup reclaim` and `set` ask a member's control
 // agent for work, and the agent's wait and answer. Raw system calls only
 // (src/base/sys.h). Allocates: never.
@@ -17,6 +17,7 @@
 
 #include "base/sys.h"
 #include "counter/job_block.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal {
 

@@ -16,6 +16,7 @@
 //   increment of request_seq (acquire load by the owner); answers before
 //   the release store of answer_seq (acquire load by the requester).
 #include "counter/job_group_table.h"
+#include "counter/job_slots.h"
 
 #include <climits>
 #include <cstring>

@@ -22,6 +22,7 @@
 //   reload of state and the owner fields: changed means freed or reclaimed
 //   meanwhile, and the entry is skipped.
 #include "counter/job_reader.h"
+#include "counter/job_slots.h"
 
 #include <atomic>
 #include <cstring>

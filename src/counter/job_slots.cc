@@ -1,4 +1,4 @@
-// Implements job_block.h's member slots: claiming a slot (and rejoining it
+// Implements job_slots.h's member slots: claiming a slot (and rejoining it
 // after an exec), the exec marks of untracked execs, releasing a member's
 // charge and slot (dead members included), a child job's protection and the
 // wake of `wait` waiters. Raw system calls only (src/base/sys.h): members
@@ -24,6 +24,7 @@
 #include "base/sys.h"
 #include "counter/job_block.h"
 #include "counter/job_group_table.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal {
 namespace {

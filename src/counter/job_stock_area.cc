@@ -12,6 +12,7 @@
 #include "base/sys.h"
 #include "counter/charge_stock.h"
 #include "counter/job_block.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal {
 

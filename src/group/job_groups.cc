@@ -18,6 +18,7 @@
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "counter/job_group_table.h"
+#include "counter/job_slots.h"
 #include "group/job_member.h"
 #include "group/limits.h"
 #include "group/oom_policy.h"

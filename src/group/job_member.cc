@@ -11,6 +11,7 @@
 
 #include "base/raw_log.h"
 #include "base/sys.h"
+#include "counter/job_slots.h"
 #include "group/job_groups.h"
 #include "group/registry.h"
 

@@ -15,6 +15,7 @@
 
 #include "base/sys.h"
 #include "counter/job_reader.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal {
 namespace {

@@ -3,6 +3,7 @@
 // the caller's array, validation of hostile layouts, and the text
 // sanitizer.
 #include "counter/job_reader.h"
+#include "counter/job_slots.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
