@@ -151,6 +151,40 @@ bool DropSpawnSlot(const JobView& v, uint32_t i, pid_t pid,
   return true;
 }
 
+// Claims a free slot without an exec mark for (pid, start_ticks) and fills
+// its fields (charge 0, `comm`, `child_job`), leaving it Claiming: the
+// caller publishes it with its release store of Active (after any field of
+// its own). kNoMember when the table is full.
+uint32_t ClaimFreeSlot(const JobView& v, pid_t pid, uint64_t start_ticks,
+                       const char* comm, int32_t child_job) {
+  for (uint32_t i = 0; i < v.slot_count; ++i) {
+    JobMember* m = v.member(i);
+    uint32_t expected = kMemberFree;
+    // Relaxed pre-check, then acq_rel CAS: the winner owns the slot; the
+    // acquire side orders our writes after the previous owner's release.
+    // A slot with an exec mark waits for the supervisor (JobMarkExec).
+    if (m->state.load(std::memory_order_relaxed) != kMemberFree ||
+        JobExecPending(m) ||
+        !m->state.compare_exchange_strong(expected, kMemberClaiming,
+                                          std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+      continue;
+    }
+    // Relaxed: published by the caller's release store of Active; the
+    // member's agent, once started, publishes itself (JobAgentListen).
+    m->pid.store(pid, std::memory_order_relaxed);
+    m->start_ticks.store(start_ticks, std::memory_order_relaxed);
+    m->charged.store(0, std::memory_order_relaxed);
+    m->peak.store(0, std::memory_order_relaxed);
+    StoreComm(m, comm);
+    m->child_job.store(child_job, std::memory_order_relaxed);
+    m->protect.store(0, std::memory_order_relaxed);
+    m->agent_tid.store(0, std::memory_order_relaxed);
+    return i;
+  }
+  return kNoMember;
+}
+
 }  // namespace
 
 void JobMemberComm(const JobMember* m, char out[16]) {
@@ -254,36 +288,12 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     *reused = true;
     return i;
   }
-  for (uint32_t i = 0; i < v.slot_count; ++i) {
-    JobMember* m = v.member(i);
-    uint32_t expected = kMemberFree;
-    // Relaxed pre-check, then acq_rel CAS: the winner owns the slot; the
-    // acquire side orders our writes after the previous owner's release.
-    // A slot with an exec mark waits for the supervisor (JobMarkExec).
-    if (m->state.load(std::memory_order_relaxed) != kMemberFree ||
-        JobExecPending(m) ||
-        !m->state.compare_exchange_strong(expected, kMemberClaiming,
-                                          std::memory_order_acq_rel,
-                                          std::memory_order_relaxed)) {
-      continue;
-    }
-    // Relaxed: published by the release store of Active below.
-    m->pid.store(pid, std::memory_order_relaxed);
-    m->start_ticks.store(start_ticks, std::memory_order_relaxed);
-    m->charged.store(0, std::memory_order_relaxed);
-    m->peak.store(0, std::memory_order_relaxed);
-    StoreComm(m, comm);
-    // Relaxed: published by the release store of Active below.
-    m->child_job.store(child_job, std::memory_order_relaxed);
-    m->protect.store(0, std::memory_order_relaxed);
-    // Relaxed: published by the release store of Active below; the
-    // member's agent, once started, publishes itself (JobAgentListen).
-    m->agent_tid.store(0, std::memory_order_relaxed);
+  const uint32_t i = ClaimFreeSlot(v, pid, start_ticks, comm, child_job);
+  if (i != kNoMember) {
     // Release: pairs with scanners' acquire loads of state.
-    m->state.store(kMemberActive, std::memory_order_release);
-    return i;
+    v.member(i)->state.store(kMemberActive, std::memory_order_release);
   }
-  return kNoMember;
+  return i;
 }
 
 bool JobExecPending(const JobMember* m) {
@@ -320,45 +330,25 @@ uint32_t JobMarkSpawned(const JobView& v, pid_t pid, uint64_t start_ticks,
       kNoMember) {
     return kNoMember;
   }
-  for (uint32_t i = 0; i < v.slot_count; ++i) {
-    JobMember* m = v.member(i);
-    uint32_t expected = kMemberFree;
-    // As JobClaimMember's claim of a free slot.
-    if (m->state.load(std::memory_order_relaxed) != kMemberFree ||
-        JobExecPending(m) ||
-        !m->state.compare_exchange_strong(expected, kMemberClaiming,
-                                          std::memory_order_acq_rel,
-                                          std::memory_order_relaxed)) {
-      continue;
-    }
-    // Relaxed: published by the release store of Active below.
-    m->pid.store(pid, std::memory_order_relaxed);
-    m->start_ticks.store(start_ticks, std::memory_order_relaxed);
-    m->charged.store(0, std::memory_order_relaxed);
-    m->peak.store(0, std::memory_order_relaxed);
-    StoreComm(m, comm);
-    StoreExecComm(m, comm);
-    m->child_job.store(child_job, std::memory_order_relaxed);
-    m->protect.store(0, std::memory_order_relaxed);
-    m->agent_tid.store(0, std::memory_order_relaxed);
-    // Release: a reader of the mark alone (JobTakeExecUntracked's acquire)
-    // sees the pid, start time and exec_comm stored above.
-    m->exec_pending.store(kExecSpawned, std::memory_order_release);
-    // Release: pairs with scanners' acquire loads of state (the fields and
-    // the mark above are visible with Active).
-    m->state.store(kMemberActive, std::memory_order_release);
-    // Seq_cst fence: orders the store of Active before the loads of the
-    // look below, against the child's JobDropSpawnMarks, whose fence
-    // follows its own slot's Active (Dekker: one of the two sees both).
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (FindNamed(v, pid, start_ticks, i, /*exec_marked=*/true) !=
-        kNoMember) {
-      DropSpawnSlot(v, i, pid, start_ticks);
-      return kNoMember;
-    }
-    return i;
+  const uint32_t i = ClaimFreeSlot(v, pid, start_ticks, comm, child_job);
+  if (i == kNoMember) return kNoMember;
+  JobMember* m = v.member(i);
+  StoreExecComm(m, comm);
+  // Release: a reader of the mark alone (JobTakeExecUntracked's acquire)
+  // sees the pid, start time and exec_comm stored above.
+  m->exec_pending.store(kExecSpawned, std::memory_order_release);
+  // Release: pairs with scanners' acquire loads of state (the fields and
+  // the mark above are visible with Active).
+  m->state.store(kMemberActive, std::memory_order_release);
+  // Seq_cst fence: orders the store of Active before the loads of the
+  // look below, against the child's JobDropSpawnMarks, whose fence
+  // follows its own slot's Active (Dekker: one of the two sees both).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (FindNamed(v, pid, start_ticks, i, /*exec_marked=*/true) != kNoMember) {
+    DropSpawnSlot(v, i, pid, start_ticks);
+    return kNoMember;
   }
-  return kNoMember;
+  return i;
 }
 
 uint32_t JobDropSpawnMarks(const JobView& v, pid_t pid, uint64_t start_ticks,
