@@ -155,7 +155,8 @@ void SlabFree(void* mem);
 // blocks go back to the OS with the group's free pages: on the decay
 // (dispatch.cc, DecayFreePages), on Purge (reclaim, before an OOM decision,
 // `memgroup reclaim`, the group's destroy), and when the free pages were
-// drawn on by other blocks (TrimKept). Freed large blocks are not kept:
+// drawn on by other blocks and the limits refuse to charge them again
+// (TrimKept). Freed large blocks are not kept:
 // they go back to mimalloc (mimalloc_large.cc). How many blocks a group
 // keeps is bounded by its charge (its limits; a refused charge purges) and
 // the decay, as the jemalloc engine's free pages are.
@@ -169,9 +170,11 @@ void SlabFree(void* mem);
 [[nodiscard]] bool KeepSlab(uint32_t group, void* mem, int64_t charged);
 // One of `group`'s kept blocks (after TrimKept), or nullptr.
 void* TakeKeptSlab(uint32_t group);
-// While the group's kept blocks hold more charged bytes than its free pages
-// count (a large block or a slab in a new block took that charge), gives
-// kept blocks back to the OS (their charge is no longer theirs).
+// When the group's kept blocks hold more charged bytes than its free pages
+// count (a large block or a slab in a new block took that charge), charges
+// the difference again as free pages if the group's limits allow it
+// (TryChargePages), else gives kept blocks back to the OS until the count
+// covers them. Never under a lock of the engine.
 void TrimKept(uint32_t group);
 // Gives every kept block of `group` back to the OS, without uncharging.
 void DropKeptSlabs(uint32_t group);

@@ -6,7 +6,8 @@
 // lists' locks across fork. Owns the per-group lists and their counts.
 //
 // Must never: allocate; call out (mimalloc, madvise, the charger) with a
-// list's lock held; hold a block in two places; keep a block of another
+// list's lock held; be called under a lock of the engine (TrimKept charges
+// and uncharges, page_charge.h); hold a block in two places; keep a block of another
 // group.
 //
 // SYNCHRONIZATION: each group's list (its head, and the header each kept
@@ -25,6 +26,7 @@
 #include "engine/free_pages.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
+#include "engine/page_charge.h"
 #include "engine/slab.h"
 
 namespace memgroup::internal::engine::mi {
@@ -96,7 +98,16 @@ void TrimKept(uint32_t group) {
   KeptSlabs& k = g_kept[group];
   // Relaxed: see KeptSlabs::bytes. The group's free pages went to blocks
   // that are not these (a large block, a slab in a block of mimalloc's):
-  // kept pages no charge covers any more go back to the OS.
+  // the kept pages no charge covers any more are charged again while the
+  // group's limits allow it (so that they stay warm, as warm_large.h does
+  // for jemalloc's dirty pages), else go back to the OS.
+  const int64_t excess =
+      k.bytes.load(std::memory_order_relaxed) - FreePagesOf(group);
+  if (excess <= 0) return;
+  if (TryChargePages(group, excess)) {
+    if (KeepFreePages(group, excess)) return;
+    UnchargePages(group, excess);  // A destroyed group: all go back below.
+  }
   while (k.bytes.load(std::memory_order_relaxed) > FreePagesOf(group)) {
     KeptHeader* h = TakeKept(k);
     if (h == nullptr) return;

@@ -30,7 +30,10 @@ constexpr uint32_t kSlots = 64;
 std::atomic<int64_t> g_charged[kSlots];
 std::atomic<int64_t> g_uncharged[kSlots];
 
+std::atomic<bool> g_refuse{false};
+
 bool FakeCharge(uint32_t g, int64_t bytes) {
+  if (g_refuse.load()) return false;
   if (g < kSlots) g_charged[g].fetch_add(bytes, std::memory_order_relaxed);
   return true;
 }
@@ -127,23 +130,35 @@ TEST_F(MimallocKeptTest, DestroyedGroupKeepsNothing) {
   engine::SetGroupRetired(kG, false);
 }
 
-TEST_F(MimallocKeptTest, KeptSlabsFollowTheFreePagesDown) {
+TEST_F(MimallocKeptTest, KeptSlabsTheFreePagesNoLongerCover) {
   constexpr uint32_t kG = 43;
   ASSERT_TRUE(engine::EnsureGroup(kG));
   (void)FillAndFree(kG);
   const int64_t kept = engine::mi::KeptSlabBytes(kG);
   ASSERT_GT(kept, 4 * static_cast<int64_t>(engine::slab::kSlabBytes));
   // A large block's charge taken from the free pages (as the allocation
-  // layer's slow path does): the kept blocks it no longer covers go back,
-  // the others stay.
-  const int64_t taken = engine::TakeFreePages(kG, kept / 2);
+  // layer's slow path does): the kept blocks it no longer covers are
+  // charged again, the limits allowing it, and stay.
+  int64_t taken = engine::TakeFreePages(kG, kept / 2);
   ASSERT_EQ(kept / 2, taken);
+  const int64_t before = Charged(kG);
   void* p = engine::Alloc(kG, size_t{1} << 20, 0, false);
   ASSERT_NE(p, nullptr);
+  EXPECT_EQ(kept, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(kept, engine::FreePagesOf(kG));
+  EXPECT_EQ(kept / 2, Charged(kG) - before);
+  engine::Free(p, kG);
+  // Refused: they go back to the OS until the free pages cover the rest.
+  taken += engine::TakeFreePages(kG, kept / 4);
+  g_refuse.store(true);
+  p = engine::Alloc(kG, size_t{1} << 20, 0, false);
+  g_refuse.store(false);
+  ASSERT_NE(p, nullptr);
   EXPECT_LE(engine::mi::KeptSlabBytes(kG), engine::FreePagesOf(kG));
+  EXPECT_LT(engine::mi::KeptSlabBytes(kG), kept);
   EXPECT_GT(engine::mi::KeptSlabBytes(kG), 0);
   engine::Free(p, kG);
-  // The charge taken belongs to the large block: uncharged with it here.
+  // The charges taken belong to the large blocks: uncharged with them here.
   engine::UnchargePages(kG, taken);
   engine::Purge(kG);
   EXPECT_EQ(0, engine::mi::KeptSlabBytes(kG));
