@@ -168,18 +168,21 @@ void SlabFree(void* mem);
 // charged. The caller then keeps the charge as free pages (KeepFreePages).
 // Allocates: never.
 [[nodiscard]] bool KeepSlab(uint32_t group, void* mem, int64_t charged);
-// One of `group`'s kept blocks (after TrimKept), or nullptr.
+// One of `group`'s kept blocks (after TrimKept), or nullptr. Allocates:
+// never.
 void* TakeKeptSlab(uint32_t group);
 // When the group's kept blocks hold more charged bytes than its free pages
 // count (a large block or a slab in a new block took that charge), charges
 // the difference again as free pages if the group's limits allow it
 // (TryChargePages), else gives kept blocks back to the OS until the count
-// covers them. Never under a lock of the engine.
+// covers them. Never under a lock of the engine. Allocates: never.
 void TrimKept(uint32_t group);
 // Gives every kept block of `group` back to the OS, without uncharging.
+// Allocates: never.
 void DropKeptSlabs(uint32_t group);
 // Gives every kept block of `group` back to the OS and uncharges the
 // group's free pages (ReturnFreePages). Never under a lock of the engine.
+// Allocates: never.
 void ReturnKeptPages(uint32_t group);
 // Charged bytes of `group`'s kept blocks: a statistic.
 int64_t KeptSlabBytes(uint32_t group);

@@ -43,8 +43,9 @@ struct alignas(MG_CACHELINE) KeptSlabs {
   SpinLock lock;
   KeptHeader* head = nullptr;  // Under lock.
   // Kept blocks and their charged bytes: written under lock, read without
-  // it (relaxed: a hint for TakeKept, a comparison for TrimKept, a
-  // statistic; a stale value delays a take or a trim by one call).
+  // it (relaxed. Racy by design: a hint for TakeKept, a comparison for
+  // TrimKept, a statistic; a stale value delays a take or a trim by one
+  // call, and the next keep, take or trim reads the new one).
   std::atomic<uint32_t> n{0};
   std::atomic<int64_t> bytes{0};
 };
