@@ -378,10 +378,14 @@ void PurgeInUse(uint32_t group) {
 void DecayGroup(uint32_t group) {
   if (!BeginGroupUse(group)) return;
   const uint32_t ind = ArenaOf(group);
-  if (ind != 0 && !UsesMimalloc()) {
+  if (ind != 0) {
     slab::ReleaseEmpty(group);
-    ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
-    (void)ReturnFreePages(group);
+    if (UsesMimalloc()) {
+      mi::ReturnKeptPages(group);  // Its kept slabs (mimalloc_engine.h).
+    } else {
+      ArenaCtl(g_mibs.arena_purge, ind, nullptr, 0);
+      (void)ReturnFreePages(group);
+    }
   }
   EndGroupUse(group);
 }

@@ -345,8 +345,11 @@ void ReleaseGroup(uint32_t group) {
   Purge(group);
   if (!UsesMimalloc()) DropThreadTcacheOf(group);
   if (RetireGroup(group)) {
-    // Nothing of it is left: the slot's next group keeps free pages.
-    SetFreePagesRetired(group, false);
+    // Nothing of it is left: the slot's next group keeps free pages. The
+    // mimalloc engine retires nothing (its arena stays with the slot, whose
+    // bins stay retired too): a late free of the group's blocks must not
+    // keep their pages' charge.
+    if (!UsesMimalloc()) SetFreePagesRetired(group, false);
     return;
   }
   SpinLockHolder holder(&g_engine_lock);

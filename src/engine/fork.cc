@@ -1,8 +1,10 @@
 // The engine's fork(2) handlers (engine.h): the engine lock, the front
-// cache list lock and every slab bin lock across fork. Owns nothing.
+// cache list lock, every slab bin lock and, on the mimalloc engine, the
+// kept slabs' locks (mimalloc_engine.h) across fork. Owns nothing.
 //
 // Must never: take a lock out of the order g_engine_lock -> front cache
-// lock -> slab bin locks (engine_internal.h, slab.h); reclaim in the child
+// lock -> slab bin locks (engine_internal.h, slab.h) -> kept slab locks
+// (mimalloc_kept.cc, leaves); reclaim in the child
 // the caches of the threads it lost (front_cache_internal.h, ChildFork).
 // The transfer cache's try-locks are not held across fork (no thread waits
 // on them): the child resets those a lost thread held (transfer_cache.h).
@@ -20,6 +22,7 @@
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
 #include "engine/front_cache_internal.h"
+#include "engine/mimalloc_engine.h"
 #include "engine/slab.h"
 #include "engine/transfer_cache.h"
 
@@ -29,14 +32,17 @@ void PrepareFork() {
   g_engine_lock.Lock();
   front::PrepareFork();
   slab::PrepareFork();
+  if (UsesMimalloc()) mi::PrepareKeptFork();
 }
 void ParentFork() {
+  if (UsesMimalloc()) mi::ParentKeptFork();
   slab::ParentFork();
   front::ParentFork();
   g_engine_lock.Unlock();
 }
 // The child has one thread, the one that took the locks in PrepareFork.
 void ChildFork() {
+  if (UsesMimalloc()) mi::ChildKeptFork();
   slab::ChildFork();
   front::ChildFork();
   transfer::ChildFork();

@@ -61,7 +61,7 @@ constinit std::atomic<int64_t> g_next_scan_ms{0};
 }  // namespace
 
 bool KeepFreePages(uint32_t group, int64_t bytes) {
-  if (group >= kMaxGroups || bytes <= 0 || UsesMimalloc()) return false;
+  if (group >= kMaxGroups || bytes <= 0) return false;
   // Relaxed: see g_retired.
   if (g_retired[group].load(std::memory_order_relaxed)) return false;
   // Relaxed: see SYNCHRONIZATION.

@@ -19,9 +19,11 @@
 // names the groups; dispatch.cc's DecayFreePages purges them). The clock is
 // CLOCK_MONOTONIC_COARSE, read on slow paths only.
 //
-// The mimalloc engine keeps no count: its freed large blocks and slabs give
-// their pages back to the OS at once (mimalloc_engine.h), so KeepFreePages
-// refuses and the caller uncharges.
+// The mimalloc engine keeps the blocks of its released slabs (mi::KeepSlab,
+// mimalloc_engine.h) with their charge in this count, but not its freed
+// large blocks, which go back to mimalloc (KeepsFreePages is false): what
+// the count stands for are the kept slabs' pages (mi::TrimKept gives back
+// those it no longer covers).
 //
 // Owns: the per-group counts, the decay stamps and scan deadline.
 // Must never: be called on the fast path; be called with a lock of the
@@ -49,14 +51,15 @@ inline constexpr int64_t kDecayMs = 3000;
 // control agent to drive it).
 inline constexpr int64_t kDecayTickMs = 1000;
 
-// Whether this engine keeps free pages (the jemalloc engine): without, a
-// large free skips KeepFreePages. Inline. Allocates: never.
+// Whether this engine keeps the pages of freed large blocks (the jemalloc
+// engine): without, a large free skips KeepFreePages. Inline. Allocates:
+// never.
 MG_ALWAYS_INLINE bool KeepsFreePages() { return !UsesMimalloc(); }
 
 // Keeps the charge of `bytes` of pages `group`'s arena just took back as
-// the group's free pages. False (nothing kept: the caller uncharges) with
-// the mimalloc engine and for a destroyed group (its charge must reach 0
-// with its last block). Allocates: never.
+// the group's free pages. False (nothing kept: the caller uncharges) for a
+// destroyed group (its charge must reach 0 with its last block).
+// Allocates: never.
 [[nodiscard]] bool KeepFreePages(uint32_t group, int64_t bytes);
 
 // Takes up to `bytes` of `group`'s free pages' charge for a large block or

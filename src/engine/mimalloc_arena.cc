@@ -1,7 +1,8 @@
 // The mimalloc engine's arenas and heaps (mimalloc_engine.h): one exclusive
 // mimalloc arena per group on chunks of the reservation tagged for it
 // (CreateArena), the tags of its chunks (AdoptBlock), the per-thread heaps
-// in those arenas (HeapOf), the slabs' 64 KiB blocks (SlabAlloc, SlabFree),
+// in those arenas (HeapOf), the slabs' 64 KiB blocks (SlabAlloc, SlabFree;
+// a released slab's block is first kept, mimalloc_kept.cc),
 // and the return of a freed block's pages to the OS (ReturnBlockPages).
 // Owns the thread's heap table and the arenas' ranges.
 //
@@ -196,6 +197,10 @@ uint64_t ArenaBytes(uint32_t group) {
 }
 
 void* SlabAlloc(uint32_t group) {
+  // A kept block first: resident, charged as free pages, already adopted
+  // (its chunks tagged for the group).
+  void* kept = TakeKeptSlab(group);
+  if (kept != nullptr) return kept;
   mi_heap_t* h = HeapOf(group);
   if (h == nullptr) return nullptr;
   // A 64 KiB block of a medium page is 64 KiB-aligned except in a segment's

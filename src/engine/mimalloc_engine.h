@@ -134,8 +134,9 @@ uint64_t ArenaBytes(uint32_t group);
 // never.
 bool AdoptBlock(const void* block, size_t bytes, uint32_t group);
 
-// A 64 KiB, 64 KiB-aligned block of `group`'s arena for a slab, or nullptr.
-// Allocates: never (through malloc).
+// A 64 KiB, 64 KiB-aligned block of `group`'s arena for a slab, or nullptr:
+// one of the group's kept slabs if it has one (TakeKeptSlab), else a new
+// block from mimalloc. Allocates: never (through malloc).
 void* SlabAlloc(uint32_t group);
 // Says once per process, on stderr, that `group`'s arena is full (mimalloc
 // returned nothing): an exclusive arena never grows.
@@ -143,6 +144,53 @@ void ReportArenaFull(uint32_t group);
 // Gives a slab's block back (from any thread), its pages returned to the OS
 // first (ReturnBlockPages): its charge goes back with it.
 void SlabFree(void* mem);
+
+// Kept slabs (mimalloc_kept.cc). A released slab's block is not given back
+// at once: the group keeps it, its pages resident, and their charge stays
+// as the group's free pages (free_pages.h, as the jemalloc engine's dirty
+// pages do), so that the group's next slab reuses the block without
+// faulting it in again (a MADV_DONTNEED per released slab, with the TLB
+// shootdown it sends to every other CPU, then 16 faults, was most of the
+// cost of a program that frees and allocates again in rounds). The kept
+// blocks go back to the OS with the group's free pages: on the decay
+// (dispatch.cc, DecayFreePages), on Purge (reclaim, before an OOM decision,
+// `memgroup reclaim`, the group's destroy), and when the free pages were
+// drawn on by other blocks and the limits refuse to charge them again
+// (TrimKept). Freed large blocks are not kept:
+// they go back to mimalloc (mimalloc_large.cc). How many blocks a group
+// keeps is bounded by its charge (its limits; a refused charge purges) and
+// the decay, as the jemalloc engine's free pages are.
+//
+// Keeps `mem`, the block of a slab of `group` just released with `charged`
+// bytes of its pages charged (0 < charged <= 64 KiB: the pages from its
+// start up to its high-water mark, the resident ones), from any thread.
+// False (nothing kept: the caller gives the block back) when nothing is
+// charged. The caller then keeps the charge as free pages (KeepFreePages).
+// Allocates: never.
+[[nodiscard]] bool KeepSlab(uint32_t group, void* mem, int64_t charged);
+// One of `group`'s kept blocks (after TrimKept), or nullptr. Allocates:
+// never.
+void* TakeKeptSlab(uint32_t group);
+// When the group's kept blocks hold more charged bytes than its free pages
+// count (a large block or a slab in a new block took that charge), charges
+// the difference again as free pages if the group's limits allow it
+// (TryChargePages), else gives kept blocks back to the OS until the count
+// covers them. Never under a lock of the engine. Allocates: never.
+void TrimKept(uint32_t group);
+// Gives every kept block of `group` back to the OS, without uncharging.
+// Allocates: never.
+void DropKeptSlabs(uint32_t group);
+// Gives every kept block of `group` back to the OS and uncharges the
+// group's free pages (ReturnFreePages). Never under a lock of the engine.
+// Allocates: never.
+void ReturnKeptPages(uint32_t group);
+// Charged bytes of `group`'s kept blocks: a statistic.
+int64_t KeptSlabBytes(uint32_t group);
+// The kept lists' locks across fork (fork.cc): taken after every other
+// engine lock, released, or reset in the child.
+void PrepareKeptFork();
+void ParentKeptFork();
+void ChildKeptFork();
 
 // Freed large blocks of at least this size give their pages back to the OS
 // (FreeLarge). The madvise costs about 8 us (malloc_loop_callgrind
@@ -179,7 +227,8 @@ MG_ALWAYS_INLINE size_t LargeUsable(const void* p) {
                                             kLargeHeader);
 }
 
-// Returns the calling thread's free pages of `group` to the OS.
+// Returns the group's kept slabs and the calling thread's free pages of
+// `group` in mimalloc to the OS, and uncharges the group's free pages.
 void Purge(uint32_t group);
 
 // Statistics of `group` (engine.h, GroupStats), from the engine's own

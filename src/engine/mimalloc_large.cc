@@ -124,6 +124,10 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   HeaderOf(p) = usable;
   owner_table::MarkLargeLive(p);  // Handed out: live in the start map.
   Count(group, 1, static_cast<int64_t>(usable));
+  // Its charge may have come from the group's free pages, which kept slabs
+  // stand for: those no charge covers any more go back (two loads when
+  // nothing is kept).
+  TrimKept(group);
   return p;
 }
 
@@ -180,6 +184,8 @@ size_t ResizeLargeInPlace(void* p, size_t size, size_t extra, size_t align,
 }
 
 void Purge(uint32_t group) {
+  // The group's kept slabs, with the charge of its free pages.
+  ReturnKeptPages(group);
   // Only this thread's heap can be collected from here; none, nothing.
   mi_heap_t* h = ExistingHeap(group);
   if (h != nullptr) g_api.heap_collect(h, true);
@@ -199,9 +205,12 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
   out->mapped_bytes = ArenaBytes(group);
   // mimalloc 2.0.9 counts pages per process, not per arena: the engine
   // reports what it holds out of the arena (slabs and large blocks) as
-  // active and resident; mimalloc's free pages are not counted.
+  // active, and those with the charged pages of its kept slabs as
+  // resident; mimalloc's free pages are not counted.
   out->active_bytes = ss.slab_bytes + large_bytes;
-  out->resident_bytes = out->active_bytes;
+  const int64_t kept = KeptSlabBytes(group);
+  out->resident_bytes =
+      out->active_bytes + (kept > 0 ? static_cast<uint64_t>(kept) : 0);
   out->retained_bytes = 0;
   out->metadata_bytes = 0;
   out->allocated_bytes = ss.allocated_bytes + large_bytes;

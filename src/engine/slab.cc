@@ -228,10 +228,11 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
 
 // Gives a slab of `group` back to its arena. Its charged pages
 // (SlabMeta::hwm - unpaid) stay charged as the group's free pages
-// (free_pages.h; with jemalloc the pages stay dirty in the group's arena),
-// which the group's next charges of slab pages or large blocks reuse; with
-// mimalloc (which returns its pages to the OS, mi::SlabFree), or for a
-// destroyed group, the charge goes back. Never under a bin lock (the
+// (free_pages.h; with jemalloc the pages stay dirty in the group's arena,
+// with mimalloc the group keeps the block, mi::KeepSlab), which the group's
+// next charges of slab pages or large blocks reuse; for a destroyed group,
+// or a block mimalloc's engine does not keep (its pages go back to the OS,
+// mi::SlabFree), the charge goes back. Never under a bin lock (the
 // uncharge may refill a stock and check thresholds).
 void ReleaseSlab(uint32_t group, SlabMeta* s) {
   // Read before the slab goes: an in-line header is in it.
@@ -244,10 +245,18 @@ void ReleaseSlab(uint32_t group, SlabMeta* s) {
     owner_table::PublishBlock(s->base + off, 0);
   }
   if (UsesMimalloc()) {
-    mi::SlabFree(s->base);
-  } else {
-    mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
+    if (mi::KeepSlab(group, s->base, charged)) {
+      if (KeepFreePages(group, charged)) return;
+      // A destroyed group keeps nothing: its kept blocks (this one among
+      // them) go back to the OS now.
+      mi::DropKeptSlabs(group);
+    } else {
+      mi::SlabFree(s->base);
+    }
+    if (charged != 0) UnchargePages(group, charged);
+    return;
   }
+  mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
   if (charged != 0 && !KeepFreePages(group, charged)) {
     UnchargePages(group, charged);
   }
