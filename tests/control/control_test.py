@@ -18,6 +18,11 @@ on them:
   events_follow    --follow prints a line per change, exits when the job ends
   top_plain        top -n 2 without a terminal: two plain frames; PID filter
   top_tmux         top in a real terminal (tmux): drawn, q quits
+  job_pressure     a job whose member waits 2 s at the job's max
+                   (--oom wait:2): stat's pressure.some total counts the
+                   stall, top's job row shows a PSI10 above 0 that then
+                   decays as the kernel's avg10 does, in text and JSON and
+                   Prometheus
   other_user       set, reclaim and stat refuse another user's job (setpriv;
                    root only)
   usage_errors     usage errors exit 2 with the usage; unknown pid/group 1
@@ -326,6 +331,62 @@ def case_events_follow():
         check(re.fullmatch(r"\S+ / (max|oom) \d+ \+\d+", l), l)
     last = {l.split()[2]: l.split()[3] for l in lines}
     check(all(ev[k] == v for k, v in last.items()), f"{last} vs {ev}")
+
+
+def job_psi10(pid):
+    """The PSI10 column of the job's row in `top -n 1 PID`."""
+    out = mg_ok("top", "-n", "1", pid)
+    row = [l for l in out.splitlines() if l.startswith(str(pid))][0]
+    return float(row.split()[-2]), out
+
+
+def case_job_pressure():
+    j = Job(["--max", "5M", "--oom", "wait:2"], [ALLOC, "8", "HOLD"])
+    j.wait_for("^step 1$")
+    before = kv(mg_ok("stat", j.pid))
+    some0 = dict(x.split("=") for x in before["pressure.some"].split())
+    check(int(some0["total"]) < 500_000, f"stalled already: {some0}")
+    j.wait_for("^enomem at step", timeout=30)
+    t_end = time.time()
+    # The member waited 2 s at the job's max: that much `some` stall.
+    s = kv(mg_ok("stat", j.pid))
+    some = dict(x.split("=") for x in s["pressure.some"].split())
+    check(1_800_000 <= int(some["total"]) <= 10_000_000, f"{some}")
+    first, out = job_psi10(j.pid)
+    print(out)
+    # After 2 s stalled: about 1 - e^(-0.2) = 18% (the supervisor samples
+    # every 200 ms; the read may come later on a loaded machine).
+    check(5 <= first <= 25, f"PSI10 {first}")
+    check(float(some["avg60"]) > 0 and float(some["avg300"]) > 0, f"{some}")
+    time.sleep(3)
+    later, out = job_psi10(j.pid)
+    print(out)
+    elapsed = time.time() - t_end
+    # Decays by e^(-dt/10): at most what the time since the first read
+    # allows (with 0.5 of slack for the read times), never to 0 this soon.
+    check(0 < later < first, f"PSI10 {first} -> {later}")
+    check(later <= first * 1.0 and later >= first * 0.5 ** (elapsed / 3),
+          f"PSI10 {first} -> {later} in {elapsed:.1f} s")
+    # The total did not grow while nothing stalled.
+    s2 = kv(mg_ok("stat", j.pid))
+    some2 = dict(x.split("=") for x in s2["pressure.some"].split())
+    check(int(some2["total"]) - int(some["total"]) < 100_000, f"{some2}")
+    doc = json.loads(mg_ok("stat", "--json", j.pid))
+    check(set(doc["pressure"]["some"]) ==
+          {"avg10", "avg60", "avg300", "total_usec"} and
+          doc["pressure"]["some"]["total_usec"] >= 1_800_000, f"{doc}")
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        raise Skip("python3-prometheus-client is not installed")
+    fams = {f.name: f for f in text_string_to_metric_families(
+        mg_ok("stat", "--prometheus", j.pid))}
+    smp = [x for x in fams["memgroup_pressure_stall_seconds"].samples
+           if x.labels.get("group") == "/"]
+    check(len(smp) == 1 and smp[0].labels["kind"] == "some" and
+          smp[0].value >= 1.8, f"{smp}")
+    j.release()
+    j.finish()
 
 
 def case_top_plain():
