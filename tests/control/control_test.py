@@ -16,6 +16,10 @@ on them:
                    max=max; a member pid and PID:/ address the job
   events           memory.events counts after refusals
   events_follow    --follow prints a line per change, exits when the job ends
+  events_blocked_reader  a follower that is stopped, its pipe unread:
+                   it maps the block read-only, and the job's refusal,
+                   stat and exit take no longer; resumed, it prints the
+                   event and exits
   top_plain        top -n 2 without a terminal: two plain frames; PID filter
   top_tmux         top in a real terminal (tmux): drawn, q quits
   job_pressure     a job whose member waits 2 s at the job's max
@@ -34,6 +38,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -331,6 +336,37 @@ def case_events_follow():
         check(re.fullmatch(r"\S+ / (max|oom) \d+ \+\d+", l), l)
     last = {l.split()[2]: l.split()[3] for l in lines}
     check(all(ev[k] == v for k, v in last.items()), f"{last} vs {ev}")
+
+
+def case_events_blocked_reader():
+    j = Job(["--max", "4M"], [ALLOC, "3", "HOLD"])
+    j.wait_for("^done$")
+    f = subprocess.Popen([MEMGROUP, "events", "--follow", str(j.pid)],
+                         env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # its first snapshot is the baseline
+    # The follower maps the block read-only (shared): it cannot write it.
+    with open(f"/proc/{f.pid}/maps") as m:
+        maps = [l for l in m if "/memgroup/job-" in l]
+    check(len(maps) == 1 and maps[0].split()[1] == "r--s", f"{maps}")
+    os.kill(f.pid, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        j.release()  # one more MiB: refused at the job's max (an event)
+        j.wait_for("^extra enomem$", timeout=5)
+        refused = time.time() - t0
+        s = kv(mg_ok("stat", j.pid))
+        check(int(s["events.max"]) >= 1, f"{s}")
+        t1 = time.time()
+        check(j.finish(timeout=10) == 0, "job")
+        print(f"refusal {refused:.3f} s, exit {time.time() - t1:.3f} s "
+              f"with the follower stopped")
+        check(refused < 2 and time.time() - t1 < 5, "the job waited")
+    finally:
+        os.kill(f.pid, signal.SIGCONT)
+    out, err = f.communicate(timeout=10)
+    check(f.returncode == 0 and "has ended" in err, f"{f.returncode} {err}")
+    check(re.search(r"^\S+ / max [1-9]\d* \+[1-9]\d*$", out, re.M), out)
 
 
 def job_psi10(pid):

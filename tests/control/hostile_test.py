@@ -143,6 +143,18 @@ def case_hostile_blocks():
           after[NODE_AT + 136:] == bytes(evil[NODE_AT + 136:]),
           "set wrote outside max")
     check(live.finish() == 0, "job")
+    # The job directory itself must be private: a directory others may
+    # enter or write is refused by every command (and by `memgroup run`).
+    os.chmod(JOBDIR, 0o755)
+    try:
+        for args in (["list"], ["stat", me], ["run", "--", "true"]):
+            r = mg(*args)
+            check(r.returncode != 0 and
+                  "is accessible by other users (mode 0755)" in r.stderr,
+                  f"{args}: {r}")
+    finally:
+        os.chmod(JOBDIR, 0o700)
+    mg_ok("list")
 
 
 # The group table (src/counter/job_group_table.h): a page of JobGroupArea
