@@ -171,14 +171,21 @@ struct JobNode {
   // a percent, computed from the total by the job's supervisor
   // (JobPressureUpdate) every 200 ms; 0 when no supervisor updates them.
   std::atomic<uint32_t> some_avg[3];
-  uint8_t pad[36];
+  uint32_t pad0;
+  // The latest time a member ended its stall (CLOCK_MONOTONIC ns, raised
+  // with a CAS before the member's CAS of stall_state): a new period never
+  // starts before it, so a member whose begin was delayed between its
+  // clock read and its CAS cannot count again what a period just counted.
+  std::atomic<int64_t> stall_last_end_ns;
+  uint8_t pad[24];
 };
 static_assert(sizeof(JobNode) == 320);
 static_assert(offsetof(JobNode, oom_policy) == 232 &&
               offsetof(JobNode, oom_group) == 236 &&
               offsetof(JobNode, stall_state) == 256 &&
               offsetof(JobNode, stall_some_ns) == 264 &&
-              offsetof(JobNode, some_avg) == 272);
+              offsetof(JobNode, some_avg) == 272 &&
+              offsetof(JobNode, stall_last_end_ns) == 288);
 
 enum JobMemberState : uint32_t {
   kMemberFree = 0,

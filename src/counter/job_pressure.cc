@@ -8,6 +8,11 @@
 // - stall_state is changed by CAS loops (acq_rel): the count and the
 //   period's start move together. The member whose CAS takes the count
 //   1 -> 0 then adds the period to stall_some_ns (fetch_add, release).
+// - stall_last_end_ns: an ender raises it (CAS) before its CAS of
+//   stall_state; a beginner that loaded (acquire, or the acquire of a
+//   failed CAS) a stall_state value with count 0 loads it after, so it
+//   sees every end whose CAS came before that value, and stamps the new
+//   period no earlier than them: no instant is counted in two periods.
 // - A reader loads stall_some_ns (acquire) before stall_state (acquire):
 //   if it saw a period's addition it also sees the CAS that ended it
 //   (release sequence: the CAS is before the fetch_add in the ender's
@@ -30,28 +35,39 @@ uint64_t Micros(int64_t now_ns) {
   return now_ns <= 0 ? 0 : static_cast<uint64_t>(now_ns) / 1000;
 }
 
-// Microseconds from the packed start to `now_us`, modulo 2^44.
+// Microseconds from the packed start to `now_us`, modulo 2^44; 0 for a
+// start after `now_us` (a difference of 2^43 or more: a reader's clock read
+// before a member stamped a new period; a member's own end never is, its
+// clock read follows the CAS that stamped the start).
 uint64_t Elapsed(uint64_t state, uint64_t now_us) {
   const uint64_t start = state >> kJobStallCountBits;
-  return (now_us - start) & kTimeMask;
+  const uint64_t elapsed = (now_us - start) & kTimeMask;
+  return elapsed >= (kTimeMask >> 1) + 1 ? 0 : elapsed;
 }
 
 void NodeBegin(JobNode* node, int64_t now_ns) {
-  const uint64_t now_us = Micros(now_ns);
-  // Relaxed first load: the CAS below validates it.
-  uint64_t s = node->stall_state.load(std::memory_order_relaxed);
+  // Acquire: a value an ender's CAS wrote makes its raise of
+  // stall_last_end_ns, before that CAS, visible to the load below.
+  uint64_t s = node->stall_state.load(std::memory_order_acquire);
   for (;;) {
     const uint64_t count = s & kCountMask;
     // A count at its bound (a hostile block; members are at most 65536)
     // is left as it is: the period goes on.
     if (count == kCountMask) return;
-    const uint64_t start =
-        count == 0 ? (now_us & kTimeMask) : (s >> kJobStallCountBits);
+    uint64_t start = s >> kJobStallCountBits;
+    if (count == 0) {
+      // A new period starts now, or at the last end if that is later (our
+      // clock read may precede it). Acquire: see SYNCHRONIZATION.
+      const int64_t last =
+          node->stall_last_end_ns.load(std::memory_order_acquire);
+      start = Micros(last > now_ns ? last : now_ns) & kTimeMask;
+    }
     const uint64_t next = (start << kJobStallCountBits) | (count + 1);
-    // acq_rel: see SYNCHRONIZATION.
+    // acq_rel; acquire on failure: the next pass reads the fresh value's
+    // last end (SYNCHRONIZATION).
     if (node->stall_state.compare_exchange_weak(s, next,
                                                 std::memory_order_acq_rel,
-                                                std::memory_order_relaxed)) {
+                                                std::memory_order_acquire)) {
       return;
     }
   }
@@ -59,6 +75,14 @@ void NodeBegin(JobNode* node, int64_t now_ns) {
 
 void NodeEnd(JobNode* node, int64_t now_ns) {
   const uint64_t now_us = Micros(now_ns);
+  // The last end is raised first (relaxed load, acq_rel CAS: released by
+  // the stall_state CAS below, which comes after it in this thread).
+  int64_t last = node->stall_last_end_ns.load(std::memory_order_relaxed);
+  while (last < now_ns &&
+         !node->stall_last_end_ns.compare_exchange_weak(
+             last, now_ns, std::memory_order_acq_rel,
+             std::memory_order_relaxed)) {
+  }
   // Relaxed first load: the CAS below validates it.
   uint64_t s = node->stall_state.load(std::memory_order_relaxed);
   for (;;) {

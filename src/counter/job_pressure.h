@@ -18,8 +18,10 @@
 // microseconds modulo 2^kJobStallTimeBits), so that a member that makes
 // the count go 0 -> 1 stamps the start in the same CAS, and the one that
 // makes it go 1 -> 0 adds the period to stall_some_ns. A period is
-// measured modulo 2^44 us (203 days): only a single period longer than
-// that would be wrong.
+// measured modulo 2^44 us (203 days), and a difference of 2^43 us (101
+// days) or more is taken as a start after the caller's clock read (a
+// reader that read the clock before a member stamped a new period) and
+// counted 0: only a single period longer than 101 days would be lost.
 //
 // A member's `stalling` flag makes each member count at most once and
 // lets whoever releases a member that died while stalled (or an exec that

@@ -126,6 +126,17 @@ TEST_F(JobPressureTest, PeriodsWrapModulo44BitMicroseconds) {
   EXPECT_EQ(JobStallSomeNs(n, start + kSec), 3 * kMs);
 }
 
+TEST_F(JobPressureTest, APeriodStartedAfterTheReadersClockCountsZero) {
+  JobMember* a = Claim(100);
+  JobNode* n = view_.node();
+  const int64_t t0 = 500 * kSec;
+  JobStallBegin(n, a, t0 + 2 * kMs);  // stamped after the reader's clock
+  EXPECT_EQ(JobStallSomeNs(n, t0), 0);
+  EXPECT_EQ(JobStallSomeNs(n, t0 + 5 * kMs), 3 * kMs);
+  JobStallEnd(n, a, t0 + 5 * kMs);
+  EXPECT_EQ(JobStallSomeNs(n, t0 + 4 * kMs), 3 * kMs);
+}
+
 TEST_F(JobPressureTest, AveragesRiseUnderAStallAndDecayAfter) {
   JobMember* a = Claim(100);
   JobNode* n = view_.node();
