@@ -3,9 +3,10 @@
 // through the C ABI, in the kernel's memory.events form (a member group's
 // memory.events.local with --local), followed by the job's members' root
 // group crossings ("member_crossings PID ..." lines, for members that had
-// any) or a member group's crossings (the calls made to the threshold and pressure-level callbacks
-// its member registered on it: threshold_above, threshold_below,
-// pressure_low, pressure_medium, pressure_critical); with --follow, one
+// any) or a member group's crossings (the calls made to the threshold and
+// pressure-level callbacks its member registered on it: threshold_above,
+// threshold_below, pressure_low, pressure_medium, pressure_critical);
+// with --follow, one
 // line per change ("TIME GROUP EVENT COUNT +DELTA", " threshold=BYTES"
 // after a threshold crossing) until the job ends (the job's form also
 // follows every member group's events and crossings, and the members'

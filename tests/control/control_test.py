@@ -170,8 +170,8 @@ def case_stat_json():
               "start_unix_ns": int, "current": int, "peak": int,
               "max": (int, type(None)), "high": (int, type(None)),
               "oom": dict, "failcnt": int, "events": dict, "stat": dict,
-              "members": list, "untracked": list, "groups": list,
-              "groups_unpublished": int}
+              "pressure": dict, "members": list, "untracked": list,
+              "groups": list, "groups_unpublished": int}
     check(set(doc) == set(schema), f"keys {sorted(doc)}")
     for k, t in schema.items():
         check(isinstance(doc[k], t), f"{k}: {doc[k]!r}")
@@ -180,8 +180,20 @@ def case_stat_json():
     check(doc["oom"] == {"policy": "enomem", "waiters": 0}, f"{doc['oom']}")
     check(set(doc["events"]) == {"high", "max", "oom", "oom_kill"}, f"{doc}")
     check(doc["stat"] == {"throttled_usec": 0}, f"{doc['stat']}")
+    some = doc["pressure"]["some"]
+    check(set(doc["pressure"]) == {"some"} and
+          set(some) == {"avg10", "avg60", "avg300", "total_usec"} and
+          all(isinstance(some[k], (int, float)) and some[k] >= 0
+              for k in some) and isinstance(some["total_usec"], int),
+          f"{doc['pressure']}")
     for m in doc["members"]:
-        check(set(m) == {"pid", "command", "current", "peak"}, f"{m}")
+        check(set(m) == {"pid", "command", "current", "peak", "crossings"},
+              f"{m}")
+        check(m["crossings"] == {"threshold_above": 0, "threshold_below": 0,
+                                 "pressure_low": 0, "pressure_medium": 0,
+                                 "pressure_critical": 0,
+                                 "threshold_above_last": None,
+                                 "threshold_below_last": None}, f"{m}")
     check(sum(m["current"] for m in doc["members"]) == doc["current"],
           f"members do not add up: {doc}")
     check({p for p, _ in allocator_pids(j)} <= {m["pid"] for m in doc["members"]},
@@ -210,6 +222,7 @@ def case_stat_prometheus():
             "memgroup_events": "counter", "memgroup_info": "gauge",
             "memgroup_failcnt": "counter",
             "memgroup_throttled_seconds": "counter",
+            "memgroup_pressure_stall_seconds": "counter",
             "memgroup_members": "gauge",
             "memgroup_untracked_processes": "gauge",
             "memgroup_member_current_bytes": "gauge",
@@ -235,6 +248,13 @@ def case_stat_prometheus():
     check(value("memgroup_members") == 1, "members")
     for e in ("high", "max", "oom", "oom_kill"):
         check(value("memgroup_events", event=e) == doc["events"][e], e)
+    # The job's pressure: kind="some" only, the JSON's total (in seconds;
+    # read a moment apart, and nothing stalls).
+    check([s.labels["kind"] for s in
+           fams["memgroup_pressure_stall_seconds"].samples] == ["some"],
+          "pressure kinds")
+    check(abs(value("memgroup_pressure_stall_seconds", kind="some") -
+              doc["pressure"]["some"]["total_usec"] / 1e6) < 0.05, "pressure")
     member = doc["members"][0]
     check(value("memgroup_member_current_bytes", member=str(member["pid"]))
           == member["current"], "member current")
