@@ -51,7 +51,7 @@ for t in $targets; do
   # The longest input worth making: past the stats path's 512 bytes for the
   # parsers, past the message's 1024 bytes for the environment. Lengths
   # are not coverage, so the whole range is open from the start
-  # (-len_control=0). job_reader: a block of up to 52 member slots, or
+  # (-len_control=0). job_reader: a block of up to 59 member slots, or
   # (input byte bit 3) one slot and a group table of up to 5 entries of
   # 768 bytes after its first two pages.
   case $t in

@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "api/c_api_internal.h"
+#include "group/job_groups.h"
 #include "group/pressure.h"
 #include "group/reclaim.h"
 #include "group/thresholds.h"
@@ -45,8 +46,11 @@ MG_EXPORT int mg_threshold_register(mg_group_t group, int64_t threshold,
   uint32_t index;
   int err = Resolve(group, &index);
   if (err != 0) return err;
-  return ToErrno(RegisterThreshold(
+  err = ToErrno(RegisterThreshold(
       index, threshold, reinterpret_cast<ThresholdFn>(fn), arg, handle));
+  // The root group's crossings are published from now on (job_groups.h).
+  if (err == 0 && index == kRootGroup) WatchRootCrossings();
+  return err;
 }
 
 MG_EXPORT int mg_threshold_unregister(int handle) {
@@ -58,8 +62,10 @@ MG_EXPORT int mg_pressure_register(mg_group_t group, int level,
   uint32_t index;
   int err = Resolve(group, &index);
   if (err != 0) return err;
-  return ToErrno(RegisterPressureCallback(
+  err = ToErrno(RegisterPressureCallback(
       index, level, reinterpret_cast<PressureFn>(fn), arg, handle));
+  if (err == 0 && index == kRootGroup) WatchRootCrossings();
+  return err;
 }
 
 MG_EXPORT int mg_pressure_unregister(int handle) {

@@ -1,13 +1,16 @@
 // `memgroup events [--follow] [--local] [--no-refresh] PID [GROUP]` (or
 // `PID:/a/b`): the event counters of a job, or of a group a member created
 // through the C ABI, in the kernel's memory.events form (a member group's
-// memory.events.local with --local), followed by a member group's
-// crossings (the calls made to the threshold and pressure-level callbacks
-// its member registered on it: threshold_above, threshold_below,
-// pressure_low, pressure_medium, pressure_critical); with --follow, one
+// memory.events.local with --local), followed by the job's members' root
+// group crossings ("member_crossings PID ..." lines, for members that had
+// any) or a member group's crossings (the calls made to the threshold and
+// pressure-level callbacks its member registered on it: threshold_above,
+// threshold_below, pressure_low, pressure_medium, pressure_critical);
+// with --follow, one
 // line per change ("TIME GROUP EVENT COUNT +DELTA", " threshold=BYTES"
 // after a threshold crossing) until the job ends (the job's form also
-// follows every member group's events and crossings) or the group is gone.
+// follows every member group's events and crossings, and the members'
+// root group crossings with the member's pid as GROUP) or the group is gone.
 // Crossings between two polls coalesce into one line whose delta counts
 // them all. The block is
 // polled read-only every 100 ms: the job never waits for a reader, a reader
@@ -110,6 +113,51 @@ void PrintGroupChanges(const JobGroupSnapshot& now, const GroupCounters* last,
   }
 }
 
+// A member's root group (the member itself): the same slot, pid and start
+// time in two snapshots is the same member image.
+using MemberKey = std::tuple<uint32_t, int32_t, uint64_t>;
+struct RootCounters {
+  uint64_t x[kJobCrossings];
+};
+
+// Prints a line per crossing counter of member `m`'s root group that
+// differs from `last` (all zeros for a member seen the first time), as
+// PrintGroupChanges does for a group, the member's pid in the GROUP
+// column.
+void PrintRootChanges(const JobMemberSnapshot& m, const RootCounters* last) {
+  for (uint32_t k = 0; k < kJobCrossings; ++k) {
+    const uint64_t before = last == nullptr ? 0 : last->x[k];
+    const uint64_t now = m.root_crossings[k];
+    if (now == before) continue;
+    std::string tail;
+    if (k < 2) tail = absl::StrCat(" threshold=", m.root_threshold_last[k]);
+    const int64_t delta = static_cast<int64_t>(now - before);
+    printf("%s %d %s %llu %+lld%s\n", Now().c_str(), m.pid,
+           kGroupCrossingNames[k], static_cast<unsigned long long>(now),
+           static_cast<long long>(delta), tail.c_str());
+  }
+}
+
+// FollowGroups for the members' root groups. A member whose root crossings
+// were not read whole keeps its last baseline (nothing printed).
+void FollowRoots(const JobRecord& rec, bool print,
+                 std::map<MemberKey, RootCounters>* seen) {
+  std::map<MemberKey, RootCounters> next;
+  for (const JobMemberSnapshot& m : rec.members) {
+    const MemberKey key{m.slot, m.pid, m.start_ticks};
+    const auto it = seen->find(key);
+    if (!m.root_whole) {
+      if (it != seen->end()) next[key] = it->second;
+      continue;
+    }
+    if (print) PrintRootChanges(m, it == seen->end() ? nullptr : &it->second);
+    RootCounters rc;
+    for (uint32_t k = 0; k < kJobCrossings; ++k) rc.x[k] = m.root_crossings[k];
+    next[key] = rc;
+  }
+  *seen = std::move(next);
+}
+
 // Remembers every group's counters of `rec` (the baseline of the next
 // poll); with `print`, prints what changed since `*seen` first.
 void FollowGroups(const JobRecord& rec, bool local, bool print,
@@ -142,6 +190,8 @@ int FollowJob(const JobRecord& job) {
   JobSnapshot last = job.snap;
   std::map<GroupKey, GroupCounters> groups;
   FollowGroups(job, /*local=*/false, /*print=*/false, &groups);
+  std::map<MemberKey, RootCounters> roots;
+  FollowRoots(job, /*print=*/false, &roots);
   for (;;) {
     usleep(kPollMicros);
     absl::StatusOr<JobRecord> now = map.Read();
@@ -153,6 +203,7 @@ int FollowJob(const JobRecord& job) {
              static_cast<long long>(now->snap.events[e]),
              static_cast<long long>(delta));
     }
+    FollowRoots(*now, /*print=*/true, &roots);
     FollowGroups(*now, /*local=*/false, /*print=*/true, &groups);
     last = now->snap;
     if (JobEnded(*now, job)) return 0;
@@ -233,6 +284,14 @@ int EventsMain(const std::vector<std::string>& args) {
     for (uint32_t e : kJobEventsInKernelOrder) {
       printf("%s %lld\n", JobEventName(e),
              static_cast<long long>(job.snap.events[e]));
+    }
+    // The crossings of the members' root groups (of the member named, when
+    // PID is one), for those that had any.
+    const JobStatus st = CollectJobStatus(job, /*untracked=*/false);
+    for (const MemberStatus& m : st.members) {
+      if (m.Crossed() && (pid == job.snap.supervisor_pid || pid == m.pid)) {
+        fputs(MemberCrossingsLine(m).c_str(), stdout);
+      }
     }
     return 0;
   }

@@ -272,7 +272,13 @@ JobLookup FindJob(pid_t pid) {
     return out;
   }
   absl::StatusOr<JobScan> scan = ScanJobs(/*remove_stale=*/true);
-  if (scan.ok()) {
+  if (!scan.ok()) {
+    // The job directory is not private (or cannot be read): no block is
+    // used, not even one the process's environment names.
+    out.error = std::string(scan.status().message());
+    return out;
+  }
+  {
     // The supervisor first: a supervisor never is a member of its job, but
     // a hostile block could name any pid.
     for (const JobRecord& rec : scan->live) {

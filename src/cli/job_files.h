@@ -89,7 +89,9 @@ struct JobLookup {
 
 // Finds the live job whose supervisor or member is `pid`: first in the job
 // directory, then through the process's MEMGROUP_JOB (a job started with
-// another runtime directory). Refuses another user's process.
+// another runtime directory). Refuses another user's process, and any pid
+// while this user's job directory is not private (JobDirectory's checks:
+// the error says why).
 JobLookup FindJob(pid_t pid);
 
 // Runs `write` on the block at `path` mapped read-write (JobAttach's

@@ -73,6 +73,23 @@ std::string GroupText(const JobStatus& st, const GroupStatus& g) {
   return o;
 }
 
+// The crossings and last thresholds as a JSON object's members (no
+// braces): a threshold is >= 0; anything else (none yet, or a hostile
+// table's value) is null.
+std::string CrossingsJsonMembers(const uint64_t (&crossings)[kJobCrossings],
+                                 const int64_t (&last)[2]) {
+  std::string o;
+  for (uint32_t k = 0; k < kJobCrossings; ++k) {
+    absl::StrAppend(&o, k == 0 ? "" : ",", "\"", kGroupCrossingNames[k],
+                    "\":", crossings[k]);
+  }
+  for (uint32_t k = 0; k < 2; ++k) {
+    absl::StrAppend(&o, ",\"", kThresholdLastNames[k], "\":",
+                    last[k] >= 0 ? absl::StrCat(last[k]) : std::string("null"));
+  }
+  return o;
+}
+
 std::string GroupEventsJson(const uint64_t (&events)[kJobGroupEvents]) {
   std::string o = "{";
   for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
@@ -117,20 +134,8 @@ std::string GroupJson(const JobStatus& st, const GroupStatus& g) {
     }
     absl::StrAppend(&o, "\"total_usec\":", f.pressure_total_us[kind], "}");
   }
-  absl::StrAppend(&o, "},\"crossings\":{");
-  for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
-    absl::StrAppend(&o, k == 0 ? "" : ",", "\"", kGroupCrossingNames[k],
-                    "\":", f.crossings[k]);
-  }
-  // A threshold is >= 0; anything else (none yet, or a hostile table's
-  // value) is null.
-  for (uint32_t k = 0; k < 2; ++k) {
-    absl::StrAppend(&o, ",\"", kThresholdLastNames[k], "\":",
-                    f.threshold_last[k] >= 0
-                        ? absl::StrCat(f.threshold_last[k])
-                        : std::string("null"));
-  }
-  absl::StrAppend(&o, "}");
+  absl::StrAppend(&o, "},\"crossings\":{",
+                  CrossingsJsonMembers(f.crossings, f.threshold_last), "}");
   absl::StrAppend(&o, ",\"groups_unpublished\":", f.unpublished);
   absl::StrAppend(&o, ",\"age_ms\":", g.age_ms);
   absl::StrAppend(&o, ",\"refreshed\":", g.refreshed ? "true" : "false");
@@ -139,6 +144,26 @@ std::string GroupJson(const JobStatus& st, const GroupStatus& g) {
 }
 
 }  // namespace
+
+std::string MemberCrossingsLine(const MemberStatus& m) {
+  std::string o = absl::StrCat("member_crossings ", m.pid);
+  for (uint32_t k = 0; k < kJobCrossings; ++k) {
+    absl::StrAppend(&o, " ", kGroupCrossingNames[k], "=", m.crossings[k]);
+  }
+  for (uint32_t k = 0; k < 2; ++k) {
+    absl::StrAppend(&o, " ", kThresholdLastNames[k], "=", m.threshold_last[k]);
+  }
+  return o + "\n";
+}
+
+std::string JobPressureText(const JobSnapshot& s) {
+  std::string o = "pressure.some";
+  for (uint32_t a = 0; a < 3; ++a) {
+    absl::StrAppend(&o, " ", kPressureAvgNames[a], "=", Percent(s.some_avg[a]));
+  }
+  absl::StrAppend(&o, " total=", s.some_ns / 1000, "\n");
+  return o;
+}
 
 const char* JobEventName(uint32_t e) {
   switch (e) {
@@ -246,10 +271,15 @@ std::string FormatStatText(const JobStatus& st) {
     absl::StrAppend(&o, "events.", JobEventName(e), " ", s.events[e], "\n");
   }
   absl::StrAppend(&o, "stat.throttled_usec ", s.throttled_ns / 1000, "\n");
+  absl::StrAppend(&o, JobPressureText(s));
   absl::StrAppend(&o, "members ", st.members.size(), "\n");
   for (const MemberStatus& m : st.members) {
     absl::StrAppend(&o, "member ", m.pid, " ", m.current, " ", m.peak, " ",
                     m.command, "\n");
+  }
+  // The crossings of the members' root groups, for those that had any.
+  for (const MemberStatus& m : st.members) {
+    if (m.Crossed()) absl::StrAppend(&o, MemberCrossingsLine(m));
   }
   absl::StrAppend(&o, "untracked ", st.untracked.size(), "\n");
   for (const UntrackedStatus& u : st.untracked) {
@@ -291,12 +321,20 @@ std::string FormatStatJson(const JobStatus& st) {
   absl::StrAppend(&o, "}");
   absl::StrAppend(&o, ",\"stat\":{\"throttled_usec\":", s.throttled_ns / 1000,
                   "}");
+  absl::StrAppend(&o, ",\"pressure\":{\"some\":{");
+  for (uint32_t a = 0; a < 3; ++a) {
+    absl::StrAppend(&o, "\"", kPressureAvgNames[a],
+                    "\":", Percent(s.some_avg[a]), ",");
+  }
+  absl::StrAppend(&o, "\"total_usec\":", s.some_ns / 1000, "}}");
   absl::StrAppend(&o, ",\"members\":[");
   first = true;
   for (const MemberStatus& m : st.members) {
     absl::StrAppend(&o, first ? "" : ",", "{\"pid\":", m.pid,
                     ",\"command\":", JsonQuote(m.command),
-                    ",\"current\":", m.current, ",\"peak\":", m.peak, "}");
+                    ",\"current\":", m.current, ",\"peak\":", m.peak,
+                    ",\"crossings\":{",
+                    CrossingsJsonMembers(m.crossings, m.threshold_last), "}}");
     first = false;
   }
   absl::StrAppend(&o, "],\"untracked\":[");

@@ -41,6 +41,13 @@ std::string FormatStatJson(const JobStatus& st);
 // HELP and TYPE once.
 std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs);
 
+// A member's root group crossings in stat's and events' text:
+// "member_crossings PID threshold_above=N ... threshold_below_last=B\n".
+std::string MemberCrossingsLine(const MemberStatus& m);
+// The job's pressure in stat's text: "pressure.some avg10=A avg60=B
+// avg300=C total=USEC\n" (the kernel's memory.pressure line).
+std::string JobPressureText(const JobSnapshot& s);
+
 // The job's event names, in JobEvent order: high, max, oom, oom_kill as
 // the kernel's memory.events names them.
 const char* JobEventName(uint32_t e);

@@ -153,48 +153,6 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
             SecondsFromMicros(g.figures.stat[kGroupStatOomWaitUs]), "\n");
       }
     }
-    family("memgroup_pressure_stall_seconds_total", "counter",
-           "Time some (kind=\"some\") or all (kind=\"full\") of the group's "
-           "threads stalled on memory (memory.pressure totals).");
-    for (const JobStatus& j : jobs) {
-      for (const GroupStatus& g : j.groups) {
-        for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {
-          absl::StrAppend(
-              &o, "memgroup_pressure_stall_seconds_total{", group_labels(j, g),
-              ",kind=\"", kPressureKinds[kind], "\"} ",
-              SecondsFromMicros(g.figures.pressure_total_us[kind]), "\n");
-        }
-      }
-    }
-    family("memgroup_crossings_total", "counter",
-           "Calls made to the threshold (event=\"threshold_above|"
-           "threshold_below\") and pressure-level (event=\"pressure_low|"
-           "pressure_medium|pressure_critical\") callbacks the member "
-           "registered on the group through the C ABI.");
-    for (const JobStatus& j : jobs) {
-      for (const GroupStatus& g : j.groups) {
-        for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
-          absl::StrAppend(&o, "memgroup_crossings_total{", group_labels(j, g),
-                          ",event=\"", kGroupCrossingNames[k], "\"} ",
-                          g.figures.crossings[k], "\n");
-        }
-      }
-    }
-    family("memgroup_threshold_last_bytes", "gauge",
-           "The threshold of the group's last crossing upwards "
-           "(direction=\"above\") or downwards (direction=\"below\"); "
-           "absent before the first.");
-    for (const JobStatus& j : jobs) {
-      for (const GroupStatus& g : j.groups) {
-        for (uint32_t k = 0; k < 2; ++k) {
-          if (g.figures.threshold_last[k] < 0) continue;
-          absl::StrAppend(&o, "memgroup_threshold_last_bytes{",
-                          group_labels(j, g), ",direction=\"",
-                          k == 0 ? "above" : "below", "\"} ",
-                          g.figures.threshold_last[k], "\n");
-        }
-      }
-    }
     family("memgroup_figures_age_seconds", "gauge",
            "How old the member group's published figures are; -1 unknown.");
     for (const JobStatus& j : jobs) {
@@ -204,6 +162,90 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
                         g.age_ms < 0 ? std::string("-1")
                                      : SecondsFromMicros(g.age_ms * 1000),
                         "\n");
+      }
+    }
+  }
+  // The pressure: the job's `some` (its block keeps no `full`) and the
+  // member groups' both kinds.
+  family("memgroup_pressure_stall_seconds_total", "counter",
+         "Time some (kind=\"some\") or all (kind=\"full\") of the group's "
+         "threads stalled on memory (memory.pressure totals); a job has "
+         "kind=\"some\" only: time at least one member was stalled.");
+  for (const JobStatus& j : jobs) {
+    if (job_series(j)) {
+      absl::StrAppend(&o, "memgroup_pressure_stall_seconds_total{", labels(j),
+                      ",kind=\"some\"} ", Seconds(j.snap.some_ns), "\n");
+    }
+    for (const GroupStatus& g : j.groups) {
+      for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {
+        absl::StrAppend(
+            &o, "memgroup_pressure_stall_seconds_total{", group_labels(j, g),
+            ",kind=\"", kPressureKinds[kind], "\"} ",
+            SecondsFromMicros(g.figures.pressure_total_us[kind]), "\n");
+      }
+    }
+  }
+  // The crossings: of the member groups, and of the members' root groups
+  // (the members themselves: the job's labels and `member`), for the
+  // members that had any.
+  bool any_crossings = false;
+  for (const JobStatus& j : jobs) {
+    any_crossings |= !j.groups.empty();
+    if (!job_series(j)) continue;
+    for (const MemberStatus& m : j.members) any_crossings |= m.Crossed();
+  }
+  if (any_crossings) {
+    family("memgroup_crossings_total", "counter",
+           "Calls made to the threshold (event=\"threshold_above|"
+           "threshold_below\") and pressure-level (event=\"pressure_low|"
+           "pressure_medium|pressure_critical\") callbacks the member "
+           "registered on the group (or, with a member label, on its root "
+           "group) through the C ABI.");
+    for (const JobStatus& j : jobs) {
+      if (job_series(j)) {
+        for (const MemberStatus& m : j.members) {
+          if (!m.Crossed()) continue;
+          for (uint32_t k = 0; k < kJobCrossings; ++k) {
+            absl::StrAppend(&o, "memgroup_crossings_total{", labels(j),
+                            ",member=\"", m.pid, "\",event=\"",
+                            kGroupCrossingNames[k], "\"} ", m.crossings[k],
+                            "\n");
+          }
+        }
+      }
+      for (const GroupStatus& g : j.groups) {
+        for (uint32_t k = 0; k < kJobGroupCrossings; ++k) {
+          absl::StrAppend(&o, "memgroup_crossings_total{", group_labels(j, g),
+                          ",event=\"", kGroupCrossingNames[k], "\"} ",
+                          g.figures.crossings[k], "\n");
+        }
+      }
+    }
+    family("memgroup_threshold_last_bytes", "gauge",
+           "The threshold of the group's (or, with a member label, the "
+           "member's root group's) last crossing upwards "
+           "(direction=\"above\") or downwards (direction=\"below\"); "
+           "absent before the first.");
+    static constexpr const char* kDirections[2] = {"above", "below"};
+    for (const JobStatus& j : jobs) {
+      if (job_series(j)) {
+        for (const MemberStatus& m : j.members) {
+          if (!m.Crossed()) continue;
+          for (uint32_t k = 0; k < 2; ++k) {
+            if (m.threshold_last[k] < 0) continue;
+            absl::StrAppend(&o, "memgroup_threshold_last_bytes{", labels(j),
+                            ",member=\"", m.pid, "\",direction=\"",
+                            kDirections[k], "\"} ", m.threshold_last[k], "\n");
+          }
+        }
+      }
+      for (const GroupStatus& g : j.groups) {
+        for (uint32_t k = 0; k < 2; ++k) {
+          if (g.figures.threshold_last[k] < 0) continue;
+          absl::StrAppend(&o, "memgroup_threshold_last_bytes{",
+                          group_labels(j, g), ",direction=\"", kDirections[k],
+                          "\"} ", g.figures.threshold_last[k], "\n");
+        }
       }
     }
   }

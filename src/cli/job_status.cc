@@ -30,6 +30,13 @@ int64_t GroupAgeMs(int64_t published_ns, int64_t now_ns) {
   return (now_ns - published_ns) / 1'000'000;
 }
 
+bool MemberStatus::Crossed() const {
+  for (uint64_t c : crossings) {
+    if (c != 0) return true;
+  }
+  return false;
+}
+
 std::string GroupStatus::Name() const { return absl::StrCat(pid, ":", path); }
 
 JobStatus CollectGroupStatus(const JobRecord& rec, const JobGroupSnapshot& g) {
@@ -51,6 +58,11 @@ JobStatus CollectJobStatus(const JobRecord& rec, bool untracked,
     ms.command = ProcessCommand(m.pid);
     ms.current = m.charged;
     ms.peak = m.peak;
+    for (uint32_t k = 0; k < kJobCrossings; ++k) {
+      ms.crossings[k] = m.root_crossings[k];
+    }
+    ms.threshold_last[0] = m.root_threshold_last[0];
+    ms.threshold_last[1] = m.root_threshold_last[1];
     st.members.push_back(std::move(ms));
   }
   std::sort(st.members.begin(), st.members.end(),

@@ -21,6 +21,13 @@ struct MemberStatus {
   std::string command;  // printable; "" if the process is gone
   int64_t current = 0;  // bytes it charged to the job
   int64_t peak = 0;
+  // The crossings of the callbacks it registered on its root group (the
+  // member itself), as a member group's (JobGroupFigures::crossings and
+  // threshold_last); zeros and -1 when it published none.
+  uint64_t crossings[kJobCrossings] = {};
+  int64_t threshold_last[2] = {-1, -1};
+  // Whether any crossing was counted: the text forms list only those.
+  bool Crossed() const;
 };
 
 struct UntrackedStatus {

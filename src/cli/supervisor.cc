@@ -25,6 +25,7 @@
 #include "base/sys.h"
 #include "cli/job_watch.h"
 #include "counter/job_block.h"
+#include "counter/job_pressure.h"
 #include "counter/job_slots.h"
 
 namespace memgroup::internal::cli {
@@ -346,6 +347,10 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
   }
 
   JobWatch watch(&view, self, library);
+  // The job's pressure averages (counter/job_pressure.h): this process is
+  // their one writer, every tick (at most 200 ms apart).
+  JobPressureAverages pressure;
+  JobPressureUpdate(view.node(), &pressure, MonotonicNanos());
   int status = 0;
   bool done = false;
   int64_t last_scan = MonotonicNanos();
@@ -359,6 +364,7 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
     if (sig > 0 && sig != SIGCHLD && info.si_code != SI_KERNEL) {
       kill(child, sig);
     }
+    JobPressureUpdate(view.node(), &pressure, MonotonicNanos());
     // Before any release below, so that members' peaks are seen.
     watch.ObserveMembers();
     watch.TakeExecs();

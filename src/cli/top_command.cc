@@ -2,9 +2,9 @@
 // user's jobs (or the jobs of the given pids), their members and the
 // members' published groups (a tree under each member), jobs, members and
 // sibling groups sorted by usage, with a usage bar against max (and high
-// marked), peak, member count, events, and a member group's pressure
-// (PSI10: its `some` avg10, as `stat` shows it; a job's block has no
-// pressure, its rows show "-"). On a terminal: a full-screen view redrawn every -d SECONDS,
+// marked), peak, member count, events, and the pressure of a job and of
+// a member group (PSI10: the `some` avg10, as `stat` shows it; a job's is
+// the one its supervisor keeps in the block, counter/job_pressure.h). On a terminal: a full-screen view redrawn every -d SECONDS,
 // q quits; otherwise plain text frames separated by a blank line.
 #include <errno.h>
 #include <poll.h>
@@ -166,7 +166,8 @@ std::string Frame(const std::vector<JobStatus>& jobs, size_t width) {
              s.supervisor_pid, Cut(s.command, 20).c_str(),
              HumanBytes(s.current).c_str(), HumanBytes(s.peak).c_str(),
              HumanBytes(s.max).c_str(), HumanBytes(s.high).c_str(),
-             Bar({s.current, s.max, s.high}).c_str(), j.members.size(), "-",
+             Bar({s.current, s.max, s.high}).c_str(), j.members.size(),
+             Avg(s.some_avg[0]).c_str(),
              static_cast<long long>(s.events[kJobEventHigh]),
              static_cast<long long>(s.events[kJobEventMax]),
              static_cast<long long>(s.events[kJobEventOom]),

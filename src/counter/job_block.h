@@ -12,11 +12,13 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 7), all offsets fixed:
+// Layout (version 8), all offsets fixed:
 //   [0, 512)            JobHeader
-//   [512, 768)          JobNode (PageCounter + events + futex + policy)
-//   [768, 768 + 128*n)  JobMember[n] (accounting fields, then the control
-//                       request fields of `memgroup reclaim`)
+//   [512, 832)          JobNode (PageCounter + events + futex + policy +
+//                       the job's stall accounting, job_pressure.h)
+//   [832, 832 + 192*n)  JobMember[n] (accounting fields, the control
+//                       request fields of `memgroup reclaim`, then the
+//                       member's root crossings and stall flag)
 //   [S, S + 4096*(c+1)) the stock area, S = JobStockOffset(n): a page of
 //                       JobStockArea, then JobStockChunk[c] of a page each;
 //                       in a top-level job's block only (c = 0 in a nested
@@ -59,7 +61,7 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 7;
+inline constexpr uint32_t kJobVersion = 8;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.
@@ -74,6 +76,12 @@ inline constexpr uint32_t kJobStocksPerChunk =
 inline constexpr uint32_t kJobDefaultStockChunks = 2048;
 inline constexpr uint32_t kJobMaxStockChunks = 16384;
 static_assert(kJobStocksPerChunk == 31);
+// The crossings of the threshold and pressure-level callbacks a member
+// registered on one of its groups (group_state.h Crossing order):
+// threshold_above, threshold_below, pressure_low, pressure_medium,
+// pressure_critical. A member slot carries its root group's
+// (JobMember::root_crossings), a group table entry its group's.
+inline constexpr uint32_t kJobCrossings = 5;
 // The group table (counter/job_group_table.h): entries of 768 bytes, one
 // per published group; a member publishes at most kJobGroupsPerMember.
 inline constexpr uint32_t kJobGroupEntryBytes = 768;
@@ -151,10 +159,33 @@ struct JobNode {
   std::atomic<int64_t> oom_wait_ns;
   // Time members' threads slept above the job's high (relaxed statistic).
   std::atomic<int64_t> throttled_ns;
+  // The job's pressure, PSI `some` (counter/job_pressure.h): time during
+  // which at least one member process had a thread stalled (reclaim,
+  // throttling, an OOM wait). `stall_state`: the stalled members' count
+  // (low kJobStallCountBits bits) and, while it is not 0, when the current
+  // period began (the rest: CLOCK_MONOTONIC microseconds modulo 2^44);
+  // one CAS moves both. `stall_some_ns`: the completed periods' total.
+  std::atomic<uint64_t> stall_state;
+  std::atomic<int64_t> stall_some_ns;
+  // The running averages of `some` over 10, 60 and 300 s in hundredths of
+  // a percent, computed from the total by the job's supervisor
+  // (JobPressureUpdate) every 200 ms; 0 when no supervisor updates them.
+  std::atomic<uint32_t> some_avg[3];
+  uint32_t pad0;
+  // The latest time a member ended its stall (CLOCK_MONOTONIC ns, raised
+  // with a CAS before the member's CAS of stall_state): a new period never
+  // starts before it, so a member whose begin was delayed between its
+  // clock read and its CAS cannot count again what a period just counted.
+  std::atomic<int64_t> stall_last_end_ns;
+  uint8_t pad[24];
 };
-static_assert(sizeof(JobNode) == 256);
+static_assert(sizeof(JobNode) == 320);
 static_assert(offsetof(JobNode, oom_policy) == 232 &&
-              offsetof(JobNode, oom_group) == 236);
+              offsetof(JobNode, oom_group) == 236 &&
+              offsetof(JobNode, stall_state) == 256 &&
+              offsetof(JobNode, stall_some_ns) == 264 &&
+              offsetof(JobNode, some_avg) == 272 &&
+              offsetof(JobNode, stall_last_end_ns) == 288);
 
 enum JobMemberState : uint32_t {
   kMemberFree = 0,
@@ -225,8 +256,23 @@ struct JobMember {
   // as `comm`. Written before exec_pending (release).
   std::atomic<uint64_t> exec_comm[2];
   uint64_t pad2;
+
+  // The member's root group (block version 8). `root_seq`: the sequence
+  // lock of the crossings below, odd while the member writes them (one
+  // writer: the member's publisher, group/job_groups.h); zeroed by the
+  // claimer with them. `stalling`: 1 while this member is counted in the
+  // node's stall_state (counter/job_pressure.h), so that whoever releases
+  // a member that died stalled ends its period once.
+  std::atomic<uint32_t> root_seq;
+  std::atomic<uint32_t> stalling;
+  // The calls made to the threshold and pressure-level callbacks the
+  // member registered on its root group (mg_root()), kJobCrossings order,
+  // and the last threshold crossed upwards and downwards (-1: none), as
+  // a group table entry holds them for its group.
+  std::atomic<uint64_t> root_crossings[kJobCrossings];
+  std::atomic<int64_t> root_threshold_last[2];
 };
-static_assert(sizeof(JobMember) == 128);
+static_assert(sizeof(JobMember) == 192);
 static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, comm) == 32 &&
               offsetof(JobMember, child_job) == 48 &&
@@ -238,7 +284,11 @@ static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, reclaimed) == 88 &&
               offsetof(JobMember, purged) == 96 &&
               offsetof(JobMember, exec_pending) == 52 &&
-              offsetof(JobMember, exec_comm) == 104);
+              offsetof(JobMember, exec_comm) == 104 &&
+              offsetof(JobMember, root_seq) == 128 &&
+              offsetof(JobMember, stalling) == 132 &&
+              offsetof(JobMember, root_crossings) == 136 &&
+              offsetof(JobMember, root_threshold_last) == 176);
 
 // JobMember::exec_pending's values.
 inline constexpr uint32_t kExecNone = 0;

@@ -80,7 +80,7 @@ inline constexpr uint32_t kJobGroupPressureKinds = 2;
 // Crossing): threshold_above, threshold_below, pressure_low,
 // pressure_medium, pressure_critical. Counters since the group was
 // created; the last threshold crossed upwards and downwards (-1: none).
-inline constexpr uint32_t kJobGroupCrossings = 5;
+inline constexpr uint32_t kJobGroupCrossings = kJobCrossings;
 
 // The table's first page.
 struct JobGroupArea {

@@ -11,7 +11,10 @@
 //   reload of state and relaxed reloads of pid and start time: if any
 //   changed, the slot was released or reclaimed meanwhile (or the pair was
 //   read across a reclaim) and is skipped, never waited for. charged and
-//   peak are statistics of that slot read somewhere in that interval. A
+//   peak are statistics of that slot read somewhere in that interval. The
+//   root crossings are read after, under the slot's sequence lock
+//   (job_slots.cc), at most kJobRootReadTries times.
+// - The job's stall accounting: job_pressure.cc's two loads. A
 //   slot marked kExecSpawned (acquire, after the state) is no member; a
 //   mark cleared or set while the slot is read just moves the slot in or
 //   out of this snapshot.
@@ -22,6 +25,7 @@
 //   reload of state and the owner fields: changed means freed or reclaimed
 //   meanwhile, and the entry is skipped.
 #include "counter/job_reader.h"
+#include "counter/job_pressure.h"
 #include "counter/job_slots.h"
 
 #include <atomic>
@@ -225,6 +229,13 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
   out->oom_wait_ns = n->oom_wait_ns.load(std::memory_order_relaxed);
   out->throttled_ns = n->throttled_ns.load(std::memory_order_relaxed);
   out->waiters = n->waiters.load(std::memory_order_relaxed);
+  for (uint32_t k = 0; k < 3; ++k) {
+    out->some_avg[k] = n->some_avg[k].load(std::memory_order_relaxed);
+  }
+  // The stall total: two loads in job_pressure.cc's order (never a
+  // period twice).
+  out->some_ns = JobStallSomeNs(n, MonotonicNanos());
+  out->stalled_members = JobStalledMembers(n);
 
   for (uint32_t i = 0; i < slots; ++i) {  // the validated copy bounds it
     const JobMember* m = v.member(i);
@@ -254,6 +265,15 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
         start2 != s.start_ticks || s.pid <= 0) {
       ++out->members_skipped;
       continue;
+    }
+    // The root crossings under their own sequence lock (a few tries, never
+    // waited on); a slot that changed owner meanwhile is caught by the
+    // next snapshot, as its charged and peak would be.
+    s.root_whole =
+        JobReadRootCrossings(m, s.root_crossings, s.root_threshold_last);
+    if (!s.root_whole) {
+      for (uint64_t& c : s.root_crossings) c = 0;
+      s.root_threshold_last[0] = s.root_threshold_last[1] = -1;
     }
     if (out->members_stored < capacity) members[out->members_stored++] = s;
     ++out->members;

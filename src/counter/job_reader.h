@@ -37,6 +37,13 @@ struct JobMemberSnapshot {
   uint64_t start_ticks = 0;
   int64_t charged = 0;  // bytes charged to the job and not returned
   int64_t peak = 0;
+  // The crossings of the callbacks the member registered on its root
+  // group (job_slots.h JobReadRootCrossings), when `root_whole`: read
+  // from one publication; otherwise zeros and no thresholds (the member
+  // was writing them through every try, or the block is hostile).
+  bool root_whole = false;
+  uint64_t root_crossings[kJobCrossings] = {};
+  int64_t root_threshold_last[2] = {-1, -1};
 };
 
 // One published group of a member.
@@ -74,6 +81,13 @@ struct JobSnapshot {
   int64_t oom_wait_ns = 0;
   int64_t throttled_ns = 0;
   uint32_t waiters = 0;
+  // The job's pressure (counter/job_pressure.h): `some` stall time until
+  // the read (ns), the supervisor's running averages of it in hundredths
+  // of a percent (10, 60, 300 s; any value a hostile block holds), and the
+  // members stalled at the read.
+  int64_t some_ns = 0;
+  uint32_t some_avg[3] = {};
+  uint32_t stalled_members = 0;
   // Active members seen (not counting slots claimed for a spawned child
   // that has not joined); the first min(members, capacity) are stored.
   uint32_t members = 0;

@@ -14,6 +14,13 @@
 //   nothing else is published through it).
 // - The job node's usage follows counter_tree.h (seq_cst add + load of max
 //   on try-charge).
+// - A slot's root crossings are a sequence lock with one writer (the
+//   member's publisher; the claimer or an exec's rejoin when they reset
+//   them, while no other image of the slot runs): seq + 1 (relaxed), a
+//   release fence, the values (relaxed), seq + 2 (release). A reader
+//   loads seq (acquire), the values (relaxed), an acquire fence, seq
+//   again: equal and even means one publication.
+// - A slot's stall flag follows counter/job_pressure.h.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -24,6 +31,7 @@
 #include "base/sys.h"
 #include "counter/job_block.h"
 #include "counter/job_group_table.h"
+#include "counter/job_pressure.h"
 #include "counter/job_slots.h"
 
 namespace memgroup::internal {
@@ -151,6 +159,17 @@ bool DropSpawnSlot(const JobView& v, uint32_t i, pid_t pid,
   return true;
 }
 
+constexpr uint64_t kNoCrossings[kJobCrossings] = {};
+constexpr int64_t kNoThresholds[2] = {-1, -1};
+
+// A slot taken by a new image: its root crossings start at none, and a
+// stall period its previous image left counted (it died or exec'd while
+// a thread stalled) ends now.
+void ResetRoot(const JobView& v, JobMember* m) {
+  JobPublishRootCrossings(m, kNoCrossings, kNoThresholds);
+  JobStallRelease(v.node(), m, MonotonicNanos());
+}
+
 // Claims a free slot without an exec mark for (pid, start_ticks) and fills
 // its fields (charge 0, `comm`, `child_job`), leaving it Claiming: the
 // caller publishes it with its release store of Active (after any field of
@@ -180,6 +199,7 @@ uint32_t ClaimFreeSlot(const JobView& v, pid_t pid, uint64_t start_ticks,
     m->child_job.store(child_job, std::memory_order_relaxed);
     m->protect.store(0, std::memory_order_relaxed);
     m->agent_tid.store(0, std::memory_order_relaxed);
+    ResetRoot(v, m);
     return i;
   }
   return kNoMember;
@@ -285,6 +305,7 @@ uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
     // Release: the new image starts its own agent; until it listens the
     // slot has none (pairs with requesters' acquire load of agent_tid).
     m->agent_tid.store(0, std::memory_order_release);
+    ResetRoot(v, m);
     *reused = true;
     return i;
   }
@@ -449,8 +470,9 @@ bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid, bool forget) {
   JobReleaseCharge(v, i);
   // Its stocks were part of its charge: the chunks are free again.
   if (v.stock_chunks != 0) JobReleaseStockChunks(v, pid, start);
-  // Its published groups are gone with it.
+  // Its published groups are gone with it, and so is a stall it was in.
   JobGroupReleaseMember(v, i, pid, start);
+  JobStallRelease(v.node(), m, MonotonicNanos());
   // Relaxed: published by the release store of Free below.
   if (forget) m->pid.store(0, std::memory_order_relaxed);
   // Release: the slot may be claimed again; pairs with the claimer's CAS.
@@ -557,6 +579,43 @@ int64_t JobUnchargeMember(const JobView& v, uint32_t i, int64_t bytes) {
                                            std::memory_order_relaxed));
   UnchargeNode(v.node(), take);
   return take;
+}
+
+void JobPublishRootCrossings(JobMember* m, const uint64_t c[kJobCrossings],
+                             const int64_t last[2]) {
+  // Relaxed: one writer (see SYNCHRONIZATION).
+  const uint32_t seq = m->root_seq.load(std::memory_order_relaxed) & ~1u;
+  m->root_seq.store(seq + 1, std::memory_order_relaxed);
+  // Release fence: a reader that sees a value below also sees seq odd.
+  std::atomic_thread_fence(std::memory_order_release);
+  for (uint32_t k = 0; k < kJobCrossings; ++k) {
+    m->root_crossings[k].store(c[k], std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < 2; ++k) {
+    m->root_threshold_last[k].store(last[k], std::memory_order_relaxed);
+  }
+  // Release: the values before the even count.
+  m->root_seq.store(seq + 2, std::memory_order_release);
+}
+
+bool JobReadRootCrossings(const JobMember* m, uint64_t c[kJobCrossings],
+                          int64_t last[2]) {
+  for (uint32_t t = 0; t < kJobRootReadTries; ++t) {
+    // Acquire: pairs with the writer's release store of an even count.
+    const uint32_t s1 = m->root_seq.load(std::memory_order_acquire);
+    // Relaxed: under the sequence lock (SYNCHRONIZATION).
+    for (uint32_t k = 0; k < kJobCrossings; ++k) {
+      c[k] = m->root_crossings[k].load(std::memory_order_relaxed);
+    }
+    for (uint32_t k = 0; k < 2; ++k) {
+      last[k] = m->root_threshold_last[k].load(std::memory_order_relaxed);
+    }
+    // Acquire fence: the loads above before the reload.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint32_t s2 = m->root_seq.load(std::memory_order_relaxed);
+    if (s1 == s2 && (s1 & 1) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace memgroup::internal

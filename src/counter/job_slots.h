@@ -1,8 +1,9 @@
 // The job control block's member slots (job_block.h's JobMember): joining
 // and leaving the job, a slot's command name, the exec and spawn marks of
 // programs the library cannot enter, a child job's protection, releasing
-// dead members and their charge, waking waiters, and the control requests
-// a slot carries (the member's agent answers them). Implemented by
+// dead members and their charge, waking waiters, the control requests
+// a slot carries (the member's agent answers them) and the crossings of
+// the member's root group it publishes there. Implemented by
 // job_slots.cc and, for the requests, job_control.cc.
 //
 // Allocates: never. Thread-safe and process-safe as job_block.h says.
@@ -159,6 +160,17 @@ void JobAgentAnswer(JobMember* m, uint32_t seq, int64_t reclaimed,
 uint32_t JobPostRequest(JobMember* m, int64_t bytes);
 bool JobAnswered(const JobMember* m, uint32_t seq, int64_t* reclaimed,
                  int64_t* purged);
+
+// The crossings of the callbacks a member registered on its root group
+// (JobMember::root_crossings): the member publishes them (one writer: its
+// publisher, group/job_groups.h), readers take one publication, trying
+// the sequence lock at most kJobRootReadTries times (false: none whole,
+// the values are then unusable).
+inline constexpr uint32_t kJobRootReadTries = 4;
+void JobPublishRootCrossings(JobMember* m, const uint64_t c[kJobCrossings],
+                             const int64_t last[2]);
+bool JobReadRootCrossings(const JobMember* m, uint64_t c[kJobCrossings],
+                          int64_t last[2]);
 
 // Takes at most `bytes` from member i's `charged` (never below 0) and the
 // same from the node; wakes waiters. Returns what it took.

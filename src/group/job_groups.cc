@@ -2,7 +2,8 @@
 //
 // SYNCHRONIZATION
 // - g_lock (a SpinLock: acquire/release) guards g_pub, g_count, g_is_pub,
-//   g_live, g_stopped and g_fresh: every reconciliation runs under it, so
+//   g_live, g_stopped, g_fresh and g_root_watched (and so the member
+//   slot's root crossings, whose sequence lock has one writer): every reconciliation runs under it, so
 //   one thread at a time writes this process's entries (the sequence lock
 //   of job_group_table.h has one writer). Taken before the registry's lock
 //   (ForEachInSubtree), never held while a request runs (SetLimit and the
@@ -47,6 +48,9 @@ constinit bool g_stopped = false;
 // Whether the last reconciliation had something to keep fresh (the agent
 // is then polling; otherwise it is woken once).
 constinit bool g_fresh = false;
+// A callback was registered on the root group (WatchRootCrossings): its
+// crossings are published in the member slot from then on.
+constinit bool g_root_watched = false;
 
 // A percentage (0..100) in hundredths, clamped.
 uint32_t Hundredths(double percent) {
@@ -123,6 +127,39 @@ JobGroupFigures Figures(uint32_t g, uint32_t unpublished) {
   return f;
 }
 
+// The root group is the member itself: once watched, its crossings go to
+// the member slot (job_slots.h), as a group's go to its entry. Requires
+// g_lock (the slot's one writer).
+void PublishRootLocked(const JobView& v, uint32_t slot) {
+  if (!g_root_watched || slot >= v.slot_count) return;
+  const GroupState& root = GlobalRegistry().state(kRootGroup);
+  uint64_t c[kJobCrossings];
+  int64_t last[2];
+  static_assert(kJobCrossings == kNumCrossings);
+  // Relaxed: statistics (as Figures).
+  for (uint32_t k = 0; k < kJobCrossings; ++k) {
+    c[k] = root.crossings[k].load(std::memory_order_relaxed);
+  }
+  for (uint32_t k = 0; k < 2; ++k) {
+    last[k] = root.threshold_last[k].load(std::memory_order_relaxed);
+  }
+  JobPublishRootCrossings(v.member(slot), c, last);
+}
+
+// Records whether there is something to keep fresh, waking the agent when
+// there newly is; returns `fresh`. Requires g_lock.
+bool KeepFresh(const JobView& v, uint32_t slot, bool fresh) {
+  if (fresh && !g_fresh && slot < v.slot_count) {
+    // The agent sleeps without a timeout while there is nothing to keep
+    // fresh: a wake without a change of its word makes it poll.
+    SysFutexWakeShared(
+        reinterpret_cast<const uint32_t*>(&v.member(slot)->request_seq),
+        INT_MAX);
+  }
+  g_fresh = fresh;
+  return fresh;
+}
+
 // Frees every entry of ours and forgets them. Requires g_lock.
 void WithdrawLocked(const JobView* v, int32_t pid, uint64_t start) {
   for (uint32_t k = 0; k < g_count; ++k) {
@@ -139,13 +176,16 @@ bool PublishGroups() {
   uint32_t slot = 0;
   int32_t pid = 0;
   uint64_t start = 0;
-  if (!JobInnermost(&v, &slot, &pid, &start) || v->group_entries == 0) {
-    return false;
-  }
+  if (!JobInnermost(&v, &slot, &pid, &start)) return false;
   Registry& reg = GlobalRegistry();
   if (!reg.initialised()) return false;
   SpinLockHolder h(&g_lock);
   if (g_stopped) return false;
+  if (v->group_entries == 0) {
+    // No table: the root's crossings alone.
+    PublishRootLocked(*v, slot);
+    return KeepFresh(*v, slot, g_root_watched);
+  }
   // Destroyed groups (or slots reused by a new group) leave the table.
   for (uint32_t k = 0; k < g_count;) {
     if (reg.IdOf(g_pub[k].index) == g_pub[k].id) {
@@ -191,16 +231,18 @@ bool PublishGroups() {
   for (uint32_t k = 0; k < g_count; ++k) {
     JobGroupUpdate(*v, g_pub[k].entry, Figures(g_pub[k].index, unpublished));
   }
-  const bool fresh = g_count > 0 || unpublished > 0;
-  if (fresh && !g_fresh) {
-    // The agent sleeps without a timeout while there is nothing to keep
-    // fresh: a wake without a change of its word makes it poll.
-    SysFutexWakeShared(
-        reinterpret_cast<const uint32_t*>(&v->member(slot)->request_seq),
-        INT_MAX);
+  PublishRootLocked(*v, slot);
+  return KeepFresh(*v, slot, g_count > 0 || unpublished > 0 || g_root_watched);
+}
+
+void WatchRootCrossings() {
+  {
+    SpinLockHolder h(&g_lock);
+    if (g_root_watched) return;
+    g_root_watched = true;
   }
-  g_fresh = fresh;
-  return fresh;
+  // Published now, and the agent woken to keep them fresh.
+  PublishGroups();
 }
 
 void UnpublishGroups() {

@@ -3,7 +3,9 @@
 // through the C ABI (path, usage, peak, limits, events, OOM policy,
 // failcnt, the memory.stat-like figures of stats_report.h, the pressure
 // of pressure.h, and the counts of the threshold and pressure-level
-// callbacks made for each group, group_state.h crossings) so that `memgroup stat/events/set/reclaim/top` see them,
+// callbacks made for each group, group_state.h crossings) so that
+// `memgroup stat/events/set/reclaim/top` see them, and the crossings of the
+// callbacks on the root group (the member itself) in the member slot,
 // withdrawing them when they are destroyed or the process exits, and carrying
 // out the control requests posted to them from outside (limits, policy,
 // reclaim, a refresh of the figures).
@@ -39,6 +41,13 @@ inline constexpr int64_t kPublishIntervalNs = 100'000'000;
 // No-op outside a job or after UnpublishGroups. Returns true when the
 // process has groups to keep fresh (published or left out).
 bool PublishGroups();
+
+// A threshold or pressure-level callback was registered on the root group
+// (the C ABI): from now on every publication also writes the root's
+// crossings into the member slot (job_slots.h JobPublishRootCrossings),
+// and the agent keeps them fresh as it keeps groups (every
+// kPublishIntervalNs). Publishes at once.
+void WatchRootCrossings();
 
 // Withdraws every entry of this process and stops publishing (exit hook).
 void UnpublishGroups();

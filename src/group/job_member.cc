@@ -11,6 +11,7 @@
 
 #include "base/raw_log.h"
 #include "base/sys.h"
+#include "counter/job_pressure.h"
 #include "counter/job_slots.h"
 #include "group/job_groups.h"
 #include "group/registry.h"
@@ -332,6 +333,19 @@ void JobExitRelease() {
   for (uint32_t c = 0; c < g_chain_len; ++c) {
     const Level& l = g_levels[g_chain[c]];
     JobReleaseCharge(l.view, l.slot);
+  }
+}
+
+void JobNoteStall(bool begin, int64_t now_ns) {
+  for (uint32_t c = 0; c < g_chain_len; ++c) {
+    const Level& l = g_levels[g_chain[c]];
+    if (l.slot >= l.view.slot_count || l.link.node == nullptr) continue;
+    JobMember* m = l.view.member(l.slot);
+    if (begin) {
+      JobStallBegin(l.link.node, m, now_ns);
+    } else {
+      JobStallEnd(l.link.node, m, now_ns);
+    }
   }
 }
 

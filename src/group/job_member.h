@@ -91,6 +91,12 @@ void JobNoteSpawn(pid_t child);
 // process is gone; later charges are released then).
 void JobExitRelease();
 
+// The process's first thread started stalling (`begin`) or its last one
+// stopped (group/pressure.cc, under its root group's stall lock): this
+// member stalls, or no longer, in every job level it holds a slot in
+// (counter/job_pressure.h). No-op outside a job. Allocates: never.
+void JobNoteStall(bool begin, int64_t now_ns);
+
 // Raises event `e` (the group layer's Event) on job level `refusing`.
 void RaiseJobEvent(Event e, uint32_t refusing = kJobNode);
 

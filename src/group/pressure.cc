@@ -5,7 +5,9 @@
 //   paths only). Stalls and membership are hierarchical: they update every
 //   level from the group to the root, taking one level's lock at a time.
 //   The totals they feed (throttled_ns, oom_wait_ns_total) are
-//   relaxed statistics.
+//   relaxed statistics. The root level's 0 -> 1 and 1 -> 0 changes of its
+//   stalled count tell the process's jobs (JobNoteStall), under the
+//   root's lock: one process's begins and ends reach the job in order.
 // - The callback table is guarded by g_pressure_lock; NotifyReclaimPressure
 //   copies the calls to the stack and makes them with no lock held.
 #include "group/pressure.h"
@@ -17,6 +19,7 @@
 #include "base/sys.h"
 #include "group/callback_table.h"
 #include "group/group_state.h"
+#include "group/job_member.h"
 
 namespace memgroup::internal {
 namespace {
@@ -143,19 +146,29 @@ void ForEachLevel(uint32_t group, F&& f) {
 
 void StallBegin(uint32_t group) {
   const int64_t now = MonotonicNanos();
-  ForEachLevel(group, [now](GroupState& st) {
+  const GroupState* root = &GlobalRegistry().state(kRootGroup);
+  ForEachLevel(group, [now, root](GroupState& st) {
     AccrueLocked(st, now);
     UpdateAveragesLocked(st, now);
+    // The process's first stalled thread: this member stalls in its jobs
+    // (the job's `some`, counter/job_pressure.h), under the root's lock so
+    // that its begins and ends alternate.
+    if (&st == root && st.stalled == 0) JobNoteStall(/*begin=*/true, now);
     ++st.stalled;
   });
 }
 
 void StallEnd(uint32_t group, StallKind kind, int64_t ns) {
   const int64_t now = MonotonicNanos();
-  ForEachLevel(group, [now](GroupState& st) {
+  const GroupState* root = &GlobalRegistry().state(kRootGroup);
+  ForEachLevel(group, [now, root](GroupState& st) {
     AccrueLocked(st, now);
     UpdateAveragesLocked(st, now);
-    if (st.stalled > 0) --st.stalled;
+    if (st.stalled > 0) {
+      --st.stalled;
+      // Its last stalled thread: as in StallBegin.
+      if (&st == root && st.stalled == 0) JobNoteStall(/*begin=*/false, now);
+    }
   });
   // Relaxed: statistics. Local to the group; ReadGroupStat sums subtrees.
   GroupState& st = GlobalRegistry().state(group);

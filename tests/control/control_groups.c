@@ -7,15 +7,16 @@
  *   destroy         free everything, destroy the three groups; "destroyed"
  *   create          create them again; "created"
  *   quit            exit 0 without freeing or destroying anything
- *   threshold a|b BYTES   registers a usage threshold on the group
- *                   (mg_threshold_register); "threshold G ok"
- *   pressure a|b LEVEL    registers a pressure-level callback on the group
+ *   threshold a|b|r BYTES registers a usage threshold on the group (r: the
+ *                   root group, mg_root()) (mg_threshold_register);
+ *                   "threshold G ok"
+ *   pressure a|b|r LEVEL  registers a pressure-level callback on the group
  *                   (mg_pressure_register) and a reclaim callback that
  *                   releases nothing (so that reclaim rounds report
  *                   pressure); "pressure G ok"
- *   cross a|b MIB N  N times: charge MIB MiB to the group (mg_charge), then
+ *   cross a|b|r MIB N  N times: charge MIB MiB to the group (mg_charge), then
  *                   uncharge it; "cross G done" or "cross G enomem"
- *   reclaim a|b MIB  proactive reclaim of the group (mg_group_reclaim);
+ *   reclaim a|b|r MIB  proactive reclaim of the group (mg_group_reclaim);
  *                   "reclaim G RELEASED"
  *   calls           the calls the callbacks received, counted by them:
  *                   "calls above=A below=B low=L medium=M critical=C
@@ -73,6 +74,12 @@ static int64_t reclaim_nothing(mg_group_t group, int64_t target, void* arg) {
   return 0;
 }
 
+/* The group a command names: a, b, or r (the root group). */
+static int named(char g) { return g == 'a' || g == 'b' || g == 'r'; }
+static mg_group_t pick(char g) {
+  return g == 'a' ? group_a : g == 'b' ? group_b : mg_root();
+}
+
 static int read_line(char* buf, size_t cap) {
   size_t n = 0;
   for (;;) {
@@ -108,22 +115,22 @@ int main(void) {
       }
       printf("alloc %c %s\n", g, p != NULL ? "ok" : "enomem");
     } else if (sscanf(line, "threshold %c %lld", &g, &value) == 2 &&
-               (g == 'a' || g == 'b')) {
+               named(g)) {
       int handle = 0;
-      int e = mg_threshold_register(g == 'a' ? group_a : group_b,
+      int e = mg_threshold_register(pick(g),
                                     (int64_t)value, on_threshold, NULL,
                                     &handle);
       printf(e == 0 ? "threshold %c ok\n" : "threshold %c failed\n", g);
     } else if (sscanf(line, "pressure %c %d", &g, &mib) == 2 &&
-               (g == 'a' || g == 'b')) {
+               named(g)) {
       int h1 = 0, h2 = 0;
-      mg_group_t grp = g == 'a' ? group_a : group_b;
+      mg_group_t grp = pick(g);
       int e = mg_pressure_register(grp, mib, on_pressure, NULL, &h1);
       if (e == 0) e = mg_reclaim_register(grp, reclaim_nothing, NULL, &h2);
       printf(e == 0 ? "pressure %c ok\n" : "pressure %c failed\n", g);
     } else if (sscanf(line, "cross %c %d %d", &g, &mib, &count) == 3 &&
-               (g == 'a' || g == 'b') && mib > 0 && mib <= 64 && count > 0) {
-      mg_group_t grp = g == 'a' ? group_a : group_b;
+               named(g) && mib > 0 && mib <= 64 && count > 0) {
+      mg_group_t grp = pick(g);
       int e = 0;
       for (int i = 0; i < count && e == 0; ++i) {
         e = mg_charge(grp, (int64_t)mib * MIB);
@@ -131,9 +138,9 @@ int main(void) {
       }
       printf(e == 0 ? "cross %c done\n" : "cross %c enomem\n", g);
     } else if (sscanf(line, "reclaim %c %d", &g, &mib) == 2 &&
-               (g == 'a' || g == 'b') && mib > 0) {
+               named(g) && mib > 0) {
       int64_t released = 0;
-      mg_group_reclaim(g == 'a' ? group_a : group_b, (int64_t)mib * MIB,
+      mg_group_reclaim(pick(g), (int64_t)mib * MIB,
                        &released);
       printf("reclaim %c %lld\n", g, (long long)released);
     } else if (strcmp(line, "calls") == 0) {

@@ -148,14 +148,14 @@ def start_ticks(pid):
 # --- cases ------------------------------------------------------------------
 
 
-# The block layout (src/counter/job_block.h, version 7; no stock area, no
+# The block layout (src/counter/job_block.h, version 8; no stock area, no
 # group table unless put_groups adds one).
 HEADER = struct.Struct("<QIIQIiQq256s")
-NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 768, 128
+NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 832, 192
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=7, header_bytes=768, total=None, slot_count=None):
+          version=8, header_bytes=832, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,
@@ -177,6 +177,18 @@ def put_node(b, usage=0, peak=0, max_=INT64_MAX, high=INT64_MAX, events=(0,) * 4
 def put_member(b, i, state, pid, ticks=0, charged=0, peak=0):
     struct.pack_into("<IiQqq", b, MEMBERS_AT + i * MEMBER_SIZE, state, pid,
                      ticks, charged, peak)
+
+
+def put_node_pressure(b, stall_state=0, some_ns=0, avgs=(0, 0, 0)):
+    """The node's stall accounting (src/counter/job_pressure.h) at 256."""
+    struct.pack_into("<Qq3I", b, NODE_AT + 256, stall_state, some_ns, *avgs)
+
+
+def put_root_crossings(b, i, crossings, last=(-1, -1), seq=2, stalling=0):
+    """A member slot's root crossings (version 8: seq and the stall flag at
+    128, five u64 counters at 136, two i64 last thresholds at 176)."""
+    struct.pack_into("<II5Q2q", b, MEMBERS_AT + i * MEMBER_SIZE + 128, seq,
+                     stalling, *crossings, *last)
 
 
 def write(name, data, mode=0o600, old=True):

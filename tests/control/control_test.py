@@ -16,8 +16,17 @@ on them:
                    max=max; a member pid and PID:/ address the job
   events           memory.events counts after refusals
   events_follow    --follow prints a line per change, exits when the job ends
+  events_blocked_reader  a follower that is stopped, its pipe unread:
+                   it maps the block read-only, and the job's refusal,
+                   stat and exit take no longer; resumed, it prints the
+                   event and exits
   top_plain        top -n 2 without a terminal: two plain frames; PID filter
   top_tmux         top in a real terminal (tmux): drawn, q quits
+  job_pressure     a job whose member waits 2 s at the job's max
+                   (--oom wait:2): stat's pressure.some total counts the
+                   stall, top's job row shows a PSI10 above 0 that then
+                   decays as the kernel's avg10 does, in text and JSON and
+                   Prometheus
   other_user       set, reclaim and stat refuse another user's job (setpriv;
                    root only)
   usage_errors     usage errors exit 2 with the usage; unknown pid/group 1
@@ -29,6 +38,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -160,8 +170,8 @@ def case_stat_json():
               "start_unix_ns": int, "current": int, "peak": int,
               "max": (int, type(None)), "high": (int, type(None)),
               "oom": dict, "failcnt": int, "events": dict, "stat": dict,
-              "members": list, "untracked": list, "groups": list,
-              "groups_unpublished": int}
+              "pressure": dict, "members": list, "untracked": list,
+              "groups": list, "groups_unpublished": int}
     check(set(doc) == set(schema), f"keys {sorted(doc)}")
     for k, t in schema.items():
         check(isinstance(doc[k], t), f"{k}: {doc[k]!r}")
@@ -170,8 +180,20 @@ def case_stat_json():
     check(doc["oom"] == {"policy": "enomem", "waiters": 0}, f"{doc['oom']}")
     check(set(doc["events"]) == {"high", "max", "oom", "oom_kill"}, f"{doc}")
     check(doc["stat"] == {"throttled_usec": 0}, f"{doc['stat']}")
+    some = doc["pressure"]["some"]
+    check(set(doc["pressure"]) == {"some"} and
+          set(some) == {"avg10", "avg60", "avg300", "total_usec"} and
+          all(isinstance(some[k], (int, float)) and some[k] >= 0
+              for k in some) and isinstance(some["total_usec"], int),
+          f"{doc['pressure']}")
     for m in doc["members"]:
-        check(set(m) == {"pid", "command", "current", "peak"}, f"{m}")
+        check(set(m) == {"pid", "command", "current", "peak", "crossings"},
+              f"{m}")
+        check(m["crossings"] == {"threshold_above": 0, "threshold_below": 0,
+                                 "pressure_low": 0, "pressure_medium": 0,
+                                 "pressure_critical": 0,
+                                 "threshold_above_last": None,
+                                 "threshold_below_last": None}, f"{m}")
     check(sum(m["current"] for m in doc["members"]) == doc["current"],
           f"members do not add up: {doc}")
     check({p for p, _ in allocator_pids(j)} <= {m["pid"] for m in doc["members"]},
@@ -200,6 +222,7 @@ def case_stat_prometheus():
             "memgroup_events": "counter", "memgroup_info": "gauge",
             "memgroup_failcnt": "counter",
             "memgroup_throttled_seconds": "counter",
+            "memgroup_pressure_stall_seconds": "counter",
             "memgroup_members": "gauge",
             "memgroup_untracked_processes": "gauge",
             "memgroup_member_current_bytes": "gauge",
@@ -225,6 +248,13 @@ def case_stat_prometheus():
     check(value("memgroup_members") == 1, "members")
     for e in ("high", "max", "oom", "oom_kill"):
         check(value("memgroup_events", event=e) == doc["events"][e], e)
+    # The job's pressure: kind="some" only, the JSON's total (in seconds;
+    # read a moment apart, and nothing stalls).
+    check([s.labels["kind"] for s in
+           fams["memgroup_pressure_stall_seconds"].samples] == ["some"],
+          "pressure kinds")
+    check(abs(value("memgroup_pressure_stall_seconds", kind="some") -
+              doc["pressure"]["some"]["total_usec"] / 1e6) < 0.05, "pressure")
     member = doc["members"][0]
     check(value("memgroup_member_current_bytes", member=str(member["pid"]))
           == member["current"], "member current")
@@ -326,6 +356,93 @@ def case_events_follow():
         check(re.fullmatch(r"\S+ / (max|oom) \d+ \+\d+", l), l)
     last = {l.split()[2]: l.split()[3] for l in lines}
     check(all(ev[k] == v for k, v in last.items()), f"{last} vs {ev}")
+
+
+def case_events_blocked_reader():
+    j = Job(["--max", "4M"], [ALLOC, "3", "HOLD"])
+    j.wait_for("^done$")
+    f = subprocess.Popen([MEMGROUP, "events", "--follow", str(j.pid)],
+                         env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # its first snapshot is the baseline
+    # The follower maps the block read-only (shared): it cannot write it.
+    with open(f"/proc/{f.pid}/maps") as m:
+        maps = [l for l in m if "/memgroup/job-" in l]
+    check(len(maps) == 1 and maps[0].split()[1] == "r--s", f"{maps}")
+    os.kill(f.pid, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        j.release()  # one more MiB: refused at the job's max (an event)
+        j.wait_for("^extra enomem$", timeout=5)
+        refused = time.time() - t0
+        s = kv(mg_ok("stat", j.pid))
+        check(int(s["events.max"]) >= 1, f"{s}")
+        t1 = time.time()
+        check(j.finish(timeout=10) == 0, "job")
+        print(f"refusal {refused:.3f} s, exit {time.time() - t1:.3f} s "
+              f"with the follower stopped")
+        check(refused < 2 and time.time() - t1 < 5, "the job waited")
+    finally:
+        os.kill(f.pid, signal.SIGCONT)
+    out, err = f.communicate(timeout=10)
+    check(f.returncode == 0 and "has ended" in err, f"{f.returncode} {err}")
+    check(re.search(r"^\S+ / max [1-9]\d* \+[1-9]\d*$", out, re.M), out)
+
+
+def job_psi10(pid):
+    """The PSI10 column of the job's row in `top -n 1 PID`."""
+    out = mg_ok("top", "-n", "1", pid)
+    row = [l for l in out.splitlines() if l.startswith(str(pid))][0]
+    return float(row.split()[-2]), out
+
+
+def case_job_pressure():
+    j = Job(["--max", "5M", "--oom", "wait:2"], [ALLOC, "8", "HOLD"])
+    j.wait_for("^step 1$")
+    before = kv(mg_ok("stat", j.pid))
+    some0 = dict(x.split("=") for x in before["pressure.some"].split())
+    check(int(some0["total"]) < 500_000, f"stalled already: {some0}")
+    j.wait_for("^enomem at step", timeout=30)
+    t_end = time.time()
+    # The member waited 2 s at the job's max: that much `some` stall.
+    s = kv(mg_ok("stat", j.pid))
+    some = dict(x.split("=") for x in s["pressure.some"].split())
+    check(1_800_000 <= int(some["total"]) <= 10_000_000, f"{some}")
+    first, out = job_psi10(j.pid)
+    print(out)
+    # After 2 s stalled: about 1 - e^(-0.2) = 18% (the supervisor samples
+    # every 200 ms; the read may come later on a loaded machine).
+    check(5 <= first <= 25, f"PSI10 {first}")
+    check(float(some["avg60"]) > 0 and float(some["avg300"]) > 0, f"{some}")
+    time.sleep(3)
+    later, out = job_psi10(j.pid)
+    print(out)
+    elapsed = time.time() - t_end
+    # Decays by e^(-dt/10): at most what the time since the first read
+    # allows (with 0.5 of slack for the read times), never to 0 this soon.
+    check(0 < later < first, f"PSI10 {first} -> {later}")
+    check(later <= first * 1.0 and later >= first * 0.5 ** (elapsed / 3),
+          f"PSI10 {first} -> {later} in {elapsed:.1f} s")
+    # The total did not grow while nothing stalled.
+    s2 = kv(mg_ok("stat", j.pid))
+    some2 = dict(x.split("=") for x in s2["pressure.some"].split())
+    check(int(some2["total"]) - int(some["total"]) < 100_000, f"{some2}")
+    doc = json.loads(mg_ok("stat", "--json", j.pid))
+    check(set(doc["pressure"]["some"]) ==
+          {"avg10", "avg60", "avg300", "total_usec"} and
+          doc["pressure"]["some"]["total_usec"] >= 1_800_000, f"{doc}")
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        raise Skip("python3-prometheus-client is not installed")
+    fams = {f.name: f for f in text_string_to_metric_families(
+        mg_ok("stat", "--prometheus", j.pid))}
+    smp = [x for x in fams["memgroup_pressure_stall_seconds"].samples
+           if x.labels.get("group") == "/"]
+    check(len(smp) == 1 and smp[0].labels["kind"] == "some" and
+          smp[0].value >= 1.8, f"{smp}")
+    j.release()
+    j.finish()
 
 
 def case_top_plain():

@@ -27,6 +27,7 @@ def case_hostile_blocks():
     write("job-badmagic", block(1, magic=0x1234))
     write("job-badversion", block(1, version=9))
     write("job-v6", block(1, version=6))  # entries without the crossings
+    write("job-v7", block(1, version=7))  # slots without root crossings
     write("job-badlayout", block(1, slot_count=1 << 30))
     write("job-header-size", block(1, header_bytes=64))
     write("job-mode", block(1), mode=0o644)
@@ -52,6 +53,15 @@ def case_hostile_blocks():
     put_member(evil, 2, 2, me, charged=123, peak=456)
     put_member(evil, 3, 2, 2**31 - 1, charged=-7, peak=-(1 << 63))
     put_member(evil, 4, 0xffffffff, 0)
+    # Hostile root crossings (extreme counts, a negative and an INT64_MAX
+    # last threshold; slot 3's torn: an odd sequence count) and pressure (a
+    # stall count with a garbage start, averages of 0xffffffff hundredths,
+    # a negative completed total).
+    put_root_crossings(evil, 2, (2**64 - 1, 2**63, 0, 1, 7),
+                       last=(-(1 << 63), INT64_MAX), stalling=0xffffffff)
+    put_root_crossings(evil, 3, (5, 5, 5, 5, 5), seq=3)
+    put_node_pressure(evil, stall_state=(0xfffffffffff << 20) | 3,
+                      some_ns=-(1 << 63), avgs=(0xffffffff, 10000, 1))
     evil_path = write("job-evil", evil)
     t0 = time.time()
     r = mg("list", timeout=10)
@@ -61,6 +71,7 @@ def case_hostile_blocks():
                       ("job-badmagic", "not a memgroup job block"),
                       ("job-badversion", "unsupported job block version"),
                       ("job-v6", "unsupported job block version"),
+                      ("job-v7", "unsupported job block version"),
                       ("job-badlayout", "inconsistent job block layout"),
                       ("job-header-size", "inconsistent job block layout"),
                       ("job-mode", "mode is not 0600 (0644)"),
@@ -85,11 +96,33 @@ def case_hostile_blocks():
     check(s["members"] == "2" and s["oom.policy"] == "unknown(99)", f"{s}")
     check(sorted(m.split()[0] for m in as_list(s["member"])) ==
           sorted([str(me), str(2**31 - 1)]), f"{s}")
+    # The root crossings as they are (a negative last threshold as -1 in
+    # text, null in JSON); the torn slot's not shown. The pressure's
+    # averages as they are; its total from the garbage state, not negative.
+    check(s["member_crossings"] ==
+          f"{me} threshold_above={2**64 - 1} threshold_below={2**63} "
+          f"pressure_low=0 pressure_medium=1 pressure_critical=7 "
+          f"threshold_above_last={-(1 << 63)} "
+          f"threshold_below_last={INT64_MAX}", f"{s}")
+    some = dict(x.split("=") for x in s["pressure.some"].split())
+    check(some["avg10"] == "42949672.95" and some["avg60"] == "100.00" and
+          some["avg300"] == "0.01" and int(some["total"]) >= 0, f"{some}")
+    ev = mg_ok("events", me)
+    check(f"member_crossings {me} threshold_above={2**64 - 1}" in ev and
+          f"member_crossings {2**31 - 1}" not in ev, ev)
     doc = json.loads(mg_ok("stat", "--json", me))
     check(doc["command"] == s["command"] and doc["max"] == -5, f"{doc}")
     check(sorted(m["pid"] for m in doc["members"]) == [me, 2**31 - 1],
           f"members {doc['members']} (slot 1 has a garbage state, slot 0 a "
           f"negative pid)")
+    mine = [m for m in doc["members"] if m["pid"] == me][0]
+    check(mine["crossings"]["threshold_above"] == 2**64 - 1 and
+          mine["crossings"]["threshold_above_last"] is None and
+          mine["crossings"]["threshold_below_last"] == INT64_MAX, f"{mine}")
+    torn = [m for m in doc["members"] if m["pid"] == 2**31 - 1][0]
+    check(set(torn["crossings"].values()) == {0, None}, f"{torn}")
+    check(doc["pressure"]["some"]["avg10"] == 42949672.95 and
+          doc["pressure"]["some"]["total_usec"] >= 0, f"{doc['pressure']}")
     try:
         from prometheus_client.parser import text_string_to_metric_families
         fams = list(text_string_to_metric_families(
@@ -110,6 +143,18 @@ def case_hostile_blocks():
           after[NODE_AT + 136:] == bytes(evil[NODE_AT + 136:]),
           "set wrote outside max")
     check(live.finish() == 0, "job")
+    # The job directory itself must be private: a directory others may
+    # enter or write is refused by every command (and by `memgroup run`).
+    os.chmod(JOBDIR, 0o755)
+    try:
+        for args in (["list"], ["stat", me], ["run", "--", "true"]):
+            r = mg(*args)
+            check(r.returncode != 0 and
+                  "is accessible by other users (mode 0755)" in r.stderr,
+                  f"{args}: {r}")
+    finally:
+        os.chmod(JOBDIR, 0o700)
+    mg_ok("list")
 
 
 # The group table (src/counter/job_group_table.h): a page of JobGroupArea

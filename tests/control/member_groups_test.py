@@ -24,8 +24,15 @@ case per run, on real jobs as control_test.py runs them:
                    many times: `events` (one-shot and --follow, of the
                    group and of the job), stat's text, JSON and Prometheus
                    (parsed) count exactly the calls the callbacks received
+  member_root_crossings  the same callbacks registered on the member's
+                   root group (mg_root()): `events PID` (of the supervisor
+                   and of the member), the job's `events --follow` (the
+                   member's pid as GROUP), stat's member_crossings line,
+                   JSON members[].crossings and Prometheus (parsed, a
+                   `member` label) count exactly the calls
   member_group_top  a member group's pressure (some avg10) in `top`, plain
-                   and in a tmux terminal, its tree sorted by usage
+                   and in a tmux terminal, its tree sorted by usage; the
+                   job's row has the job's pressure (the member stalled)
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
 Usage: member_groups_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
@@ -483,6 +490,107 @@ def case_member_group_crossings():
     j.p.stdin.close()
     check(j.p.wait(timeout=20) == 0, "job")
 
+ROOT_FOLLOW_RX = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+                            r"(/|\d+|\d+:/\S*) (\w+) (\d+) \+(\d+)"
+                            r"( threshold=(-?\d+))?")
+
+
+def member_crossings(text, member):
+    """The member_crossings line of `member` in stat's or events' text, as
+    a dict, or None."""
+    for line in text.splitlines():
+        f = line.split()
+        if f[:2] == ["member_crossings", str(member)]:
+            return {k: int(v) for k, v in (x.split("=") for x in f[2:])}
+    return None
+
+
+def case_member_root_crossings():
+    j, m = groups_job()
+    names = ["threshold_above", "threshold_below", "pressure_low",
+             "pressure_medium", "pressure_critical"]
+    # Nothing registered: no line, JSON zeros and nulls.
+    check(member_crossings(mg_ok("stat", j.pid), m) is None, "no line yet")
+    check(member_crossings(mg_ok("events", j.pid), m) is None, "no line yet")
+    jd = json.loads(mg_ok("stat", "--json", j.pid))
+    mine = [x for x in jd["members"] if x["pid"] == m][0]
+    check(mine["crossings"] == {**{k: 0 for k in names},
+                                "threshold_above_last": None,
+                                "threshold_below_last": None}, f"{mine}")
+    cur = [int(x.split()[1]) for x in as_list(kv(mg_ok("stat", j.pid))["member"])
+           if x.split()[0] == str(m)][0]
+    thr = cur + MIB // 2
+    send(j, f"threshold r {thr}", "^threshold r ok$")
+    send(j, "pressure r 1", "^pressure r ok$")
+    follow = subprocess.Popen([MEMGROUP, "events", "--follow", str(j.pid)],
+                              env=ENV, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # its first snapshot is the baseline
+    n = 0
+    for burst in (1, 300, 2):
+        send(j, f"cross r 1 {burst}", "^cross r done$",
+             count=sum(1 for l in j.lines if l == "cross r done") + 1)
+        n += burst
+        time.sleep(0.15)
+    send(j, "reclaim r 1", r"^reclaim r \d+$")
+    calls = callback_calls(j)
+    check(calls["above"] == calls["below"] == n and
+          calls["last_above"] == calls["last_below"] == thr, f"{calls} {n}")
+    check(calls["critical"] >= 1, f"{calls}")
+    want = {"threshold_above": n, "threshold_below": n,
+            "pressure_low": calls["low"], "pressure_medium": calls["medium"],
+            "pressure_critical": calls["critical"]}
+    want_line = {**want, "threshold_above_last": thr,
+                 "threshold_below_last": thr}
+    # events of the job (supervisor) and of the member: the job's events,
+    # then the member's line (published at most 100 ms ago).
+    for pid in (j.pid, m):
+        got = until(lambda: (lambda d: d if d == want_line else None)(
+            member_crossings(mg_ok("events", pid), m)),
+            f"events {pid}: {want_line}")
+        ev = kv(mg_ok("events", pid))
+        check(list(ev)[:4] == ["high", "max", "oom", "oom_kill"], f"{ev}")
+    # The follower: the member's pid as GROUP, every crossing counted.
+    time.sleep(0.5)
+    follow.terminate()
+    out = follow.communicate(timeout=10)[0]
+    sums = {}
+    for line in out.splitlines():
+        mt = ROOT_FOLLOW_RX.fullmatch(line)
+        check(mt, f"follow line {line!r}")
+        if mt.group(1) != str(m):
+            continue
+        d, _, _ = sums.get(mt.group(2), (0, 0, None))
+        sums[mt.group(2)] = (d + int(mt.group(4)), int(mt.group(3)),
+                             mt.group(6))
+    for k, v in want.items():
+        if v == 0:
+            check(k not in sums, f"{k} in {out}")
+            continue
+        check(sums[k][0] == v and sums[k][1] == v, f"{k}: {sums.get(k)} {v}")
+    for k in ("threshold_above", "threshold_below"):
+        check(sums[k][2] == str(thr), f"{k} threshold= {sums[k]}")
+    # stat: text line, JSON, Prometheus (a member label on the job's).
+    check(member_crossings(mg_ok("stat", j.pid), m) == want_line, "stat line")
+    jd = json.loads(mg_ok("stat", "--json", j.pid))
+    mine = [x for x in jd["members"] if x["pid"] == m][0]
+    check(mine["crossings"] == want_line, f"{mine}")
+    fams = prom("stat", "--prometheus", j.pid)
+    lab = {"pid": str(j.pid), "group": "/", "member": str(m)}
+    for k, v in want.items():
+        check(sample(fams, "memgroup_crossings", "memgroup_crossings_total",
+                     event=k, **lab) == v, f"prometheus {k}")
+    for d in ("above", "below"):
+        check(sample(fams, "memgroup_threshold_last_bytes",
+                     "memgroup_threshold_last_bytes", direction=d,
+                     **lab) == thr, f"prometheus {d}")
+    # The member's groups counted nothing of it.
+    for g in ("/tenant", "/tenant/a", "/tenant/b"):
+        ev = kv(mg_ok("events", f"{m}:{g}"))
+        check(all(ev[k] == "0" for k in names), f"{g}: {ev}")
+    j.p.stdin.close()
+    check(j.p.wait(timeout=20) == 0, "job")
+
 
 def top_group_row(screen, name):
     rows = [l for l in screen.splitlines() if re.match(rf"\s+{name}\s", l)]
@@ -517,8 +625,10 @@ def case_member_group_top():
     check(re.fullmatch(r"\d+\.\d\d", psi) and float(psi) > 0, f"{row_a!r}")
     row_b = top_group_row(out, "b")
     check(row_b.split()[-2] == "0.00", f"{row_b!r}")
+    # The job's own pressure: its member stalled during a's wait.
     job_row = [l for l in lines if l.startswith(str(j.pid))][0]
-    check(job_row.split()[-2] == "-", job_row)
+    check(re.fullmatch(r"\d+\.\d\d", job_row.split()[-2]) and
+          float(job_row.split()[-2]) > 0, job_row)
     # The terminal view (tmux): the same row, q quits.
     tmux = shutil.which("tmux")
     if tmux is None:

@@ -22,7 +22,11 @@
 // value is a number (or +Inf); a group's text echoes its failcnt, stat
 // figures, pressure totals and crossings (first and last counter, last
 // threshold below) as read, and its age is -1 or not negative; a group's
-// JSON holds a last threshold as a number only when it is not negative.
+// JSON holds a last threshold as a number only when it is not negative;
+// a member's root crossings are used only when read whole, and the text
+// has a member_crossings line, echoing its first counter and last
+// threshold below, for each member that crossed; the job's stall total
+// is not negative.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -240,7 +244,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    n - i * 7 % n, text, sizeof(text));
       st.members.push_back({members[i].pid, text, members[i].charged,
                             members[i].peak});
+      // The root crossings as the command collects them (job_status.cc).
+      auto& ms = st.members.back();
+      for (uint32_t k = 0; k < memgroup::internal::kJobCrossings; ++k) {
+        ms.crossings[k] = members[i].root_crossings[k];
+      }
+      ms.threshold_last[0] = members[i].root_threshold_last[0];
+      ms.threshold_last[1] = members[i].root_threshold_last[1];
+      FUZZ_CHECK(members[i].root_whole ||
+                     (members[i].root_crossings[0] == 0 &&
+                      members[i].root_threshold_last[0] == -1),
+                 "torn root crossings used");
     }
+    FUZZ_CHECK(snap.some_ns >= 0, "negative stall total");
     for (uint32_t i = 0; i < snap.groups_stored; ++i) {
       memgroup::internal::cli::GroupStatus gs;
       gs.pid = groups[i].pid;
@@ -264,6 +280,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(space != std::string::npos && space > 0,
                  "not key value: " + Escaped(line));
       start = end + 1;
+    }
+    // Each member that crossed has its line, echoing its first counter and
+    // its last threshold below as read.
+    for (const auto& ms : st.members) {
+      if (!ms.Crossed()) continue;
+      const std::string want =
+          "member_crossings " + std::to_string(ms.pid) + " threshold_above=" +
+          std::to_string(ms.crossings[0]);
+      const std::string last =
+          " threshold_below_last=" + std::to_string(ms.threshold_last[1]);
+      // (Members of a hostile block may share a pid: any line of theirs.)
+      bool found = false;
+      for (size_t at = t.find("\n" + want + " "); at != std::string::npos && !found;
+           at = t.find("\n" + want + " ", at + 1)) {
+        const size_t end = t.find('\n', at + 1);
+        const std::string line = t.substr(at + 1, end - at - 1);
+        found = line.size() >= last.size() &&
+                line.compare(line.size() - last.size(), last.size(), last) == 0;
+      }
+      FUZZ_CHECK(found, "text lacks " + Escaped(want) + "..." + Escaped(last) +
+                            ": " + Escaped(t));
     }
     const std::string j = memgroup::internal::cli::FormatStatJson(st);
     FUZZ_CHECK(NoControlsButNewlines(j) && JsonBalanced(j), "json " + Escaped(j));

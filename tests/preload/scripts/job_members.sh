@@ -89,7 +89,7 @@ def members():
         slots, = struct.unpack_from("<I", m, 24)
         active = []
         for i in range(slots):
-            state, pid, _, charged = struct.unpack_from("<IiQq", m, 768 + 64 * i)
+            state, pid, _, charged = struct.unpack_from("<IiQq", m, 832 + 192 * i)
             if state == 2:
                 active.append((pid, charged))
         m.close()
