@@ -109,7 +109,9 @@ bool JobAnswered(const JobMember* m, uint32_t seq, int64_t* reclaimed,
 }
 
 bool JobRequestPending(const JobMember* m) {
-  // Acquire, both: the same loads as JobAnswered's and the agent's.
+  // Acquire, both: pair with the release increment and the release store
+  // of the requester and the agent. A hint only: a stale pair makes the
+  // caller ask once more or skip the member for this refusal.
   return m->request_seq.load(std::memory_order_acquire) !=
          m->answer_seq.load(std::memory_order_acquire);
 }
