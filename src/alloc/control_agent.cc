@@ -73,11 +73,17 @@ int64_t PurgeEngine() {
   return purged;
 }
 
+// Answers a request: `memgroup reclaim`'s share (`bytes`), or another
+// member's job-level refusal (0 bytes: free pages and stocks only).
 void Serve(JobMember* slot, uint32_t seq, int64_t bytes) {
+  // The free engine pages first: they are charged (engine/free_pages.h), and
+  // left in place they would answer the share before any callback ran.
+  int64_t purged = PurgeEngine();
   // Drains the stocks of every thread, then asks the callbacks (rounds of a
   // quarter of the remainder; 16 rounds without progress end it).
   const int64_t reclaimed = ProactiveReclaim(kRootGroup, bytes);
-  const int64_t purged = PurgeEngine();
+  // The pages of what the callbacks freed.
+  if (reclaimed > 0) purged += PurgeEngine();
   // The callbacks' frees refilled this thread's stock first: drained again,
   // the job's counter shows what they released before the answer.
   DrainSubtree(kRootGroup);

@@ -97,17 +97,10 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
   }
   const size_t usable = GuardedUsable(size, align);
   const int64_t charge = usable == 0 ? 0 : ChargeOfRequest(usable, align);
-  // A slab region (charge 0: nothing to take from the stock) or a stock
-  // miss: the slow path, which also moves a thread whose group was
-  // destroyed (the stock's retired mark catches that for large blocks).
-  if (charge == 0 ||
-      !GlobalRegistry().stocks().ConsumePrimary(ts, t.group, charge)) {
-    return AllocSlow(size, align, zero, usable);
-  }
-  // Charged. A cached block of the class first (the inline path takes
-  // only small classes): large blocks come back here.
+  // A cached large block of the class first (the inline path takes only
+  // small classes): it comes with its charge (engine::CacheLarge).
   engine::FrontCache* fc = engine::t_front;
-  if (fc != nullptr && fc->group == t.group && align == 0) {
+  if (charge != 0 && fc != nullptr && fc->group == t.group && align == 0) {
     const uint32_t cls = engine::ClassOfUsable(usable);
     if (cls != 0) {
       void* p = engine::FrontPop(fc, cls);
@@ -116,6 +109,13 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
         return p;
       }
     }
+  }
+  // A slab region (charge 0: nothing to take from the stock) or a stock
+  // miss: the slow path, which also moves a thread whose group was
+  // destroyed (the stock's retired mark catches that for large blocks).
+  if (charge == 0 ||
+      !GlobalRegistry().stocks().ConsumePrimary(ts, t.group, charge)) {
+    return AllocSlow(size, align, zero, usable);
   }
   // From the arena: the group's free pages (engine/free_pages.h) cover
   // what they can, and that much of the stock's charge goes back to it.
@@ -173,17 +173,12 @@ void FreeMiss(void* p) {
   if (MG_UNLIKELY(t_thread.status == kThreadNew)) PrepareThread();
   ThreadStock* ts = t_thread.stock;
   engine::FrontCache* fc = engine::t_front;
-  if (cls >= engine::kFrontFirstLarge && fc != nullptr && fc->group == owner) {
-    // A large block of the bound group: it stays in the front cache (here,
-    // or in engine::Free, which makes room by evicting other large blocks,
-    // unless its class already holds one). Its charge goes back like any
-    // other (the stock keeps at most a batch: docs/architecture.md, "Stock
-    // error bound").
-    if (!engine::FrontPushLarge(fc, p, cls)) engine::Free(p, owner);
-    if (ts == nullptr || !GlobalRegistry().stocks().RefillPrimary(
-                             ts, owner, static_cast<int64_t>(usable))) {
-      Uncharge(owner, static_cast<int64_t>(usable));
-    }
+  if (cls >= engine::kFrontFirstLarge && fc != nullptr && fc->group == owner &&
+      engine::CacheLarge(fc, p, cls)) {
+    // A large block of the bound group kept in the front cache (unless its
+    // class already holds one: then it goes to the arena, below), with its
+    // charge: its pages stay resident for the group's next block of the
+    // class, which takes no charge (AllocMiss).
     return;
   }
   if (cls != 0 && cls < engine::kFrontFirstLarge) {

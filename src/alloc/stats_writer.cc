@@ -31,11 +31,15 @@ void WriteEngineStats(int fd, uint32_t group) {
            static_cast<unsigned long long>(s.resident_bytes),
            static_cast<unsigned long long>(s.retained_bytes),
            static_cast<unsigned long long>(s.metadata_bytes));
-  // Free pages the engine keeps for the group (charged) and those decay,
-  // reclaim and purges returned to the OS (engine/free_pages.h).
-  RawPrint(fd, "stat.engine_free %llu\nstat.engine_returned %llu\n",
+  // Free pages the engine keeps for the group (charged), those decay,
+  // reclaim and purges returned to the OS (engine/free_pages.h), and freed
+  // large blocks threads' caches keep for it (charged: front_cache.h).
+  RawPrint(fd,
+           "stat.engine_free %llu\nstat.engine_returned %llu\n"
+           "stat.engine_cached %llu\n",
            static_cast<unsigned long long>(s.free_bytes),
-           static_cast<unsigned long long>(s.returned_bytes));
+           static_cast<unsigned long long>(s.returned_bytes),
+           static_cast<unsigned long long>(s.cached_bytes));
   RawPrint(fd, "stat.allocs %llu\nstat.frees %llu\n",
            static_cast<unsigned long long>(s.nmalloc),
            static_cast<unsigned long long>(s.ndalloc));

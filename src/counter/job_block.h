@@ -228,9 +228,12 @@ struct JobMember {
   std::atomic<int64_t> protect;
 
   // Control requests (`memgroup reclaim`, `memgroup set` of a max below
-  // usage), answered by the member's control agent, a thread that waits on
-  // `request_seq` (src/alloc/control_agent.h). One request at a time per
-  // slot: requesters serialise on the block's flock.
+  // usage, and another member's job-level refusal asking for free engine
+  // pages), answered by the member's control agent, a thread that waits on
+  // `request_seq` (src/alloc/control_agent.h). Requesters that post bytes
+  // serialise on the block's flock; a refusing member only increments
+  // `request_seq` (counter/job_slots.h, JobNudgeAgent), and one answer may
+  // serve several requests.
   // `agent_tid`: the agent's thread id once it listens, 0 when the member
   // has none (not started yet, or it could not be created). Written by the
   // member (release, after `answer_seq`), zeroed by the claimer.
@@ -241,10 +244,11 @@ struct JobMember {
   std::atomic<uint32_t> request_seq;
   // Futex word (shared): the agent stores the sequence number it answered
   // (release) after `reclaimed` and `purged`; the requester waits for its
-  // own number (acquire) before reading them.
+  // own number or a later one (acquire) before reading them.
   std::atomic<uint32_t> answer_seq;
   uint32_t pad1;
-  // The request: bytes this member is asked to release (its share).
+  // The request: bytes this member is asked to release (its share); the
+  // agent takes them (exchange with 0) when it reads `request_seq`.
   std::atomic<int64_t> request_bytes;
   // The answer: bytes the member's reclaim callbacks released, and engine
   // pages the member returned to the OS (resident bytes of its groups'

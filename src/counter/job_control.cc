@@ -6,7 +6,11 @@
 // SYNCHRONIZATION
 // - The requester's writes of request_bytes happen before its release
 //   increment of request_seq; the agent's acquire load of request_seq makes
-//   them visible. The agent's writes of reclaimed and purged happen before
+//   them visible, and the agent takes them with a relaxed exchange (0).
+//   A nudge (JobNudgeAgent, a job-level refusal in a member, which does not
+//   hold the flock) only increments request_seq, so it never overwrites a
+//   flock holder's bytes; overlapping requests are answered by one answer
+//   (answer_seq at or after each requester's number). The agent's writes of reclaimed and purged happen before
 //   its release store of answer_seq; the requester's acquire load of
 //   answer_seq makes them visible. agent_tid is stored (release) after
 //   answer_seq, so a requester that sees the tid (acquire) also sees a
@@ -48,8 +52,10 @@ bool JobAgentWait(JobMember* m, uint32_t seen, int64_t timeout_ns,
     if (now == seen) return false;
   }
   *seq = now;
-  // Relaxed: ordered by the acquire load of request_seq.
-  int64_t b = m->request_bytes.load(std::memory_order_relaxed);
+  // Relaxed: ordered by the acquire load of request_seq. Taken (zeroed), so
+  // that a nudge (JobNudgeAgent), which posts no bytes, never serves a
+  // flock holder's earlier request a second time.
+  int64_t b = m->request_bytes.exchange(0, std::memory_order_relaxed);
   *bytes = b > 0 ? b : 0;
   return true;
 }
@@ -76,10 +82,23 @@ uint32_t JobPostRequest(JobMember* m, int64_t bytes) {
   return seq;
 }
 
+uint32_t JobNudgeAgent(JobMember* m) {
+  // Release: pairs with the agent's acquire load of request_seq (no data
+  // of its own; it keeps the order of JobPostRequest's).
+  const uint32_t seq =
+      m->request_seq.fetch_add(1, std::memory_order_release) + 1;
+  SysFutexWakeShared(reinterpret_cast<const uint32_t*>(&m->request_seq),
+                     INT_MAX);
+  return seq;
+}
+
 bool JobAnswered(const JobMember* m, uint32_t seq, int64_t* reclaimed,
                  int64_t* purged) {
-  // Acquire: pairs with JobAgentAnswer's release store.
-  if (m->answer_seq.load(std::memory_order_acquire) != seq) return false;
+  // Acquire: pairs with JobAgentAnswer's release store. Answered when the
+  // agent's number is `seq` or after it (wrapping serial arithmetic: the
+  // two are never 2^31 requests apart).
+  const uint32_t answered = m->answer_seq.load(std::memory_order_acquire);
+  if (static_cast<int32_t>(answered - seq) < 0) return false;
   // Relaxed: ordered by the acquire load above. Values written by another
   // process: clamped at 0 here, summed with overflow checks by the caller.
   const int64_t r = m->reclaimed.load(std::memory_order_relaxed);
@@ -87,6 +106,14 @@ bool JobAnswered(const JobMember* m, uint32_t seq, int64_t* reclaimed,
   *reclaimed = r > 0 ? r : 0;
   *purged = p > 0 ? p : 0;
   return true;
+}
+
+bool JobRequestPending(const JobMember* m) {
+  // Acquire, both: pair with the release increment and the release store
+  // of the requester and the agent. A hint only: a stale pair makes the
+  // caller ask once more or skip the member for this refusal.
+  return m->request_seq.load(std::memory_order_acquire) !=
+         m->answer_seq.load(std::memory_order_acquire);
 }
 
 }  // namespace memgroup::internal

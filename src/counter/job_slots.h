@@ -143,23 +143,34 @@ void JobWakeWaiters(JobNode* node);
 // starts listening: answers nothing posted before, publishes `tid`.
 // Returns the sequence number it has seen. JobAgentWait: waits up to
 // `timeout_ns` (< 0: forever) for a request other than `seen`; returns
-// true and *seq, *bytes for one. JobAgentAnswer: publishes the answer to
-// request `seq`.
+// true and *seq, *bytes for one (the bytes posted since the agent last
+// read them, taken: a nudge adds none). JobAgentAnswer: publishes the
+// answer to request `seq` (and to every request before it).
 uint32_t JobAgentListen(JobMember* m, int32_t tid);
 bool JobAgentWait(JobMember* m, uint32_t seen, int64_t timeout_ns,
                   uint32_t* seq, int64_t* bytes);
 void JobAgentAnswer(JobMember* m, uint32_t seq, int64_t reclaimed,
                     int64_t purged);
 
-// Requester side (the caller holds the block's flock, so requests to one
-// slot never overlap). JobPostRequest: asks member slot `m` for `bytes`
-// (clamped at 0) and wakes its agent; returns the request's sequence
-// number. JobAnswered: whether the agent answered request `seq`, and then
-// its answer. Neither waits: a member that never answers cannot hold the
-// requester.
+// Requester side. JobPostRequest (the caller holds the block's flock, so
+// that no other holder of the flock overwrites `bytes` before the agent
+// reads it): asks member slot `m` for `bytes` (clamped at 0) and wakes its
+// agent; returns the request's sequence number. JobNudgeAgent (a member's
+// job-level refusal, without the flock): a request for 0 bytes that leaves
+// request_bytes alone (the agent drains its stocks and returns its free
+// engine pages; bytes a flock holder posted meanwhile are served by the
+// same or the next answer); returns its sequence number. JobAnswered:
+// whether the agent answered request `seq` or a later one (an answer
+// serves every request posted before the agent read the sequence number;
+// of two overlapping requests, the later answer may be the only one), and
+// then that answer. JobRequestPending: whether a request to `m` is still
+// unanswered (the agent is busy, or no longer runs). None waits: a member
+// that never answers cannot hold the requester.
 uint32_t JobPostRequest(JobMember* m, int64_t bytes);
+uint32_t JobNudgeAgent(JobMember* m);
 bool JobAnswered(const JobMember* m, uint32_t seq, int64_t* reclaimed,
                  int64_t* purged);
+bool JobRequestPending(const JobMember* m);
 
 // The crossings of the callbacks a member registered on its root group
 // (JobMember::root_crossings): the member publishes them (one writer: its

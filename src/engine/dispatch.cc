@@ -30,6 +30,7 @@
 #include "engine/mimalloc_engine.h"
 #include "engine/other_cache.h"
 #include "engine/owner_table.h"
+#include "engine/page_charge.h"
 #include "engine/slab.h"
 #include "engine/tcache_slots.h"
 #include "engine/transfer_cache.h"
@@ -80,16 +81,6 @@ void* AllocOtherSmall(uint32_t group, uint32_t cls) {
   }
   EndGroupUse(group);
   return p;
-}
-
-// Caches a freed large block of class `cls` (ClassOf) of the bound group
-// in the thread's front cache. False if its class is not cached or has no
-// room (the caller frees it to jemalloc).
-MG_ALWAYS_INLINE bool PushLarge(void* p, uint32_t cls) {
-  FrontCache* fc = t_front;
-  MG_DCHECK(fc == nullptr || cls == 0 ||
-            owner_table::PageEntry(p) == owner_table::MakeEntry(fc->group, cls));
-  return fc != nullptr && cls != 0 && front::Push(fc, p, cls);
 }
 
 // A block from `group`'s arena named explicitly (MALLOCX_ARENA with the
@@ -188,8 +179,16 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     FrontCache* fc = t_front;
     void* p = nullptr;
     if (MG_LIKELY(fc != nullptr && cls != 0 && align <= 1)) {
-      p = CachePop(fc, cls);
+      // A cached block comes with its charge (CacheLarge), which the
+      // caller's goes back for (AllocMiss pops them before charging).
+      p = FrontPop(fc, cls);
+      if (p != nullptr) {
+        UnchargePages(group, static_cast<int64_t>(g_usable_of_class[cls]));
+      } else {
+        p = front::Refill(fc, cls);
+      }
       if (MG_LIKELY(p != nullptr)) {
+        NoteLargeAlloc(group, usable);
         if (zero) memset(p, 0, size);
         return p;
       }
@@ -200,7 +199,7 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
                        AlignFlags(align) | (zero ? MALLOCX_ZERO : 0));
     }
     if (MG_LIKELY(p != nullptr && owner_table::OwnerOf(p) == group)) {
-      if (cls == 0) NoteLargeAlloc(group);
+      NoteLargeAlloc(group, usable);
       return Published(p, group, cls);
     }
     // Nothing, or a block of another arena (jemalloc's own reentrant
@@ -208,9 +207,9 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
   }
   void* p = AllocOther(group, size, align, zero);
-  // Above the front cache's classes: warm_large.h's check when the block's
-  // charge came from the group's free pages.
-  if (cls == 0 && p != nullptr) NoteLargeAlloc(group);
+  // warm_large.h's check when the block's charge came from the group's
+  // free pages.
+  if (p != nullptr) NoteLargeAlloc(group, usable);
   return Published(p, group, cls);
 }
 
@@ -233,11 +232,15 @@ void Free(void* p, uint32_t owner) {
     NoteLargeFree(owner, usable);
     return;
   }
+  // A front-cache class: to the arena as above (the program's free keeps
+  // it in the thread's cache when there is room, with its charge:
+  // CacheLarge, called by the alloc layer, which alone knows the charge).
   if (MG_LIKELY(owner == t_bound)) {
-    if (!PushLarge(p, cls)) mgje_free(p);
-    return;
+    mgje_free(p);
+  } else {
+    mgje_dallocx(p, TcacheFlags(owner));
   }
-  mgje_dallocx(p, TcacheFlags(owner));
+  NoteLargeFree(owner, g_usable_of_class[cls]);
 }
 
 void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {

@@ -44,6 +44,7 @@ struct EngineGroupStats {
   uint64_t ndalloc;          // deallocations returned to it
   uint64_t free_bytes;       // free pages kept for the group, charged
   uint64_t returned_bytes;   // free pages returned to the OS and uncharged
+  uint64_t cached_bytes;     // freed large blocks in threads' caches, charged
 };
 
 // Engine pages resident but not holding live blocks (dirty, partly used
@@ -105,12 +106,16 @@ uint32_t RetirePending(uint32_t budget);
 // Allocates `size` bytes (align 0 = natural malloc alignment, otherwise a
 // power of two) in `group`. If `group` is the bound group this takes the fast
 // path. `zero` requests zeroed memory. `usable` is GoodSize(size, align) when
-// the caller has it (0: computed here). Returns nullptr on failure.
+// the caller has it (0: computed here). Returns nullptr on failure. The
+// caller has charged the block; a large block taken from the thread cache
+// came charged, and the caller's charge for it goes back here.
 void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
             size_t usable = 0);
 
-// Frees a block owned by `owner` (owner == OwnerOf(p)). Blocks of the bound
-// group go through the thread cache; others never do.
+// Frees a block owned by `owner` (owner == OwnerOf(p)). Small blocks of the
+// bound group go through the thread cache; large blocks go to the arena
+// (the program's free first offers a large block of the bound group to the
+// thread cache, with its charge: front_cache.h, CacheLarge).
 void Free(void* p, uint32_t owner);
 
 // Resizes a block in place or moves it, staying in `owner`'s arena. Returns

@@ -89,6 +89,8 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
     const int64_t kept = FreePagesOf(group);
     out->free_bytes = kept > 0 ? static_cast<uint64_t>(kept) : 0;
     out->returned_bytes = static_cast<uint64_t>(ReturnedPagesOf(group));
+    const int64_t cached = CachedLargeOf(group);
+    out->cached_bytes = cached > 0 ? static_cast<uint64_t>(cached) : 0;
   }
   return ok;
 }

@@ -17,11 +17,14 @@
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "engine/engine.h"
+#include "engine/free_pages.h"
 #include "engine/jemalloc_private.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
+#include "engine/page_charge.h"
 #include "engine/slab.h"
 #include "engine/transfer_cache.h"
+#include "engine/warm_large.h"
 
 namespace memgroup::internal::engine {
 
@@ -29,6 +32,7 @@ MG_TLS FrontCache* t_front = nullptr;
 constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1] = {};
 constinit uint32_t g_usable_of_class[kFrontClasses] = {};
 constinit uint32_t g_region_magic_of_class[kFrontClasses] = {};
+MG_TABLE constinit std::atomic<int64_t> g_cached_large[kMaxGroups];
 
 namespace front {
 namespace {
@@ -83,6 +87,19 @@ void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   }
 }
 
+// Large blocks of `group` that left a front cache for the arena (evicted or
+// flushed), with their charge: their pages stay dirty in the group's arena,
+// so the charge stays as its free pages (uncharged for a destroyed group),
+// and they count towards the arena's next dirty-page check (warm_large.h).
+void ReturnedLarge(uint32_t group, uint64_t bytes) {
+  if (bytes == 0) return;
+  const int64_t n = static_cast<int64_t>(bytes);
+  // Relaxed: see g_cached_large.
+  g_cached_large[group].fetch_sub(n, std::memory_order_relaxed);
+  if (!KeepFreePages(group, n)) UnchargePages(group, n);
+  if (KeepsFreePages()) NoteLargeFree(group, bytes);
+}
+
 // Returns every block of bin `cls` of `fc`; the bytes it held.
 uint64_t EmptyBin(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
@@ -90,6 +107,7 @@ uint64_t EmptyBin(FrontCache* fc, uint32_t cls) {
   const uint64_t bytes = uint64_t{b.count} * b.size;
   b.head = nullptr;
   b.count = 0;
+  if (cls >= kFrontFirstLarge) ReturnedLarge(fc->group, bytes);
   return bytes;
 }
 
@@ -296,18 +314,8 @@ void* Refill(FrontCache* fc, uint32_t cls) {
 }
 
 bool Push(FrontCache* fc, void* p, uint32_t cls) {
+  MG_DCHECK(cls < kFrontFirstLarge);
   FrontBin& b = fc->bins[cls];
-  if (cls >= kFrontFirstLarge) {
-    if (b.count >= kLargeCap) return false;  // The caller frees it to jemalloc.
-    // Over budget: the other large blocks go back, largest first (the newest
-    // free is the likeliest to be reused).
-    for (uint32_t c = kFrontClasses - 1;
-         c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
-         --c) {
-      fc->large_bytes -= EmptyBin(fc, c);
-    }
-    return FrontPushLarge(fc, p, cls);
-  }
   if (b.count >= b.cap) {
     // Full: the older half (the list's tail) goes to the group's transfer
     // cache, for the next refill of the class in any of its threads, or
@@ -334,10 +342,38 @@ void ChildFork() {
   // The caches of the threads that do not exist in the child are left
   // alone (leaked, like jemalloc's own tcaches of those threads): fork may
   // have caught their owners in the middle of a push, a pop or a flush,
-  // so their lists cannot be trusted. They hold no charge, so every group's
-  // usage stays exact; the memory is at most one cache's worth per thread.
+  // so their lists cannot be trusted. What they hold stays charged in the
+  // child as it was in the parent (their slabs' pages, their large blocks),
+  // like the other threads' live blocks the child inherits and never frees;
+  // the memory is at most one cache's worth per thread.
   g_front_lock.ResetAfterFork();
 }
 
 }  // namespace front
+
+bool CacheLarge(FrontCache* fc, void* p, uint32_t cls) {
+  MG_DCHECK(cls >= kFrontFirstLarge && cls < kFrontClasses);
+  FrontBin& b = fc->bins[cls];
+  if (b.count >= front::kLargeCap) return false;
+  for (uint32_t c = kFrontClasses - 1;
+       c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
+       --c) {
+    fc->large_bytes -= front::EmptyBin(fc, c);
+  }
+  if (fc->large_bytes + b.size > kFrontLargeBudget) return false;
+  fc->large_bytes += b.size;
+  // Relaxed: see g_cached_large.
+  g_cached_large[fc->group].fetch_add(static_cast<int64_t>(b.size),
+                                      std::memory_order_relaxed);
+  BinPush(b, p);
+  return true;
+}
+
+int64_t CachedLargeOf(uint32_t group) {
+  // Relaxed: a statistic.
+  return group < kMaxGroups
+             ? g_cached_large[group].load(std::memory_order_relaxed)
+             : 0;
+}
+
 }  // namespace memgroup::internal::engine

@@ -38,6 +38,7 @@
 #ifndef MEMGROUP_SRC_ENGINE_FRONT_CACHE_H_
 #define MEMGROUP_SRC_ENGINE_FRONT_CACHE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -149,6 +150,15 @@ MG_ALWAYS_INLINE bool OnRegionGrid(const void* p, uint32_t magic) {
 // its checks. Filled by Init (and SetCheckMode) before any cache exists.
 MG_HIDDEN extern constinit uint32_t g_region_magic_of_class[kFrontClasses];
 
+// Bytes of each group's large blocks held in threads' front caches. A cached
+// large block stays charged to its group (its pages are resident, as the
+// memcg rule wants every page the engine holds for a group charged): its
+// free keeps the charge, its next pop takes none, and it leaves the cache
+// as the group's free pages (CacheLarge). Added and subtracted by the
+// owning threads (relaxed: a statistic, stat.engine_cached; no data is
+// published with it).
+MG_HIDDEN extern std::atomic<int64_t> g_cached_large[];
+
 // The class of a block of usable size `usable` (a class size), or 0 if the
 // front cache does not hold that size. Allocates: never.
 MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
@@ -165,14 +175,18 @@ MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
 
 // Pops a block of class `cls` (1 <= cls < kFrontClasses) from the calling
 // thread's cache `fc`, or nullptr if the bin is empty; a large block is
-// recorded as live in the start map (owner_table.h). Owner only; the
-// caller charges it. Allocates: never.
+// recorded as live in the start map (owner_table.h) and comes charged
+// (g_cached_large): the caller charges nothing for it. Owner only.
+// Allocates: never.
 MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   if (b.count == 0) return nullptr;
   if (cls >= kFrontFirstLarge) {
     // A large block goes back out: live again in the start map.
     fc->large_bytes -= b.size;
+    // Relaxed: see g_cached_large.
+    g_cached_large[fc->group].fetch_sub(static_cast<int64_t>(b.size),
+                                        std::memory_order_relaxed);
     void* p = BinPop(b);
     owner_table::MarkLargeLiveOwned(p);  // A cached block: in a chunk.
     return p;
@@ -180,18 +194,17 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
   return BinPop(b);
 }
 
-// Caches a freed large block (cls >= kFrontFirstLarge) of fc->group: true if
-// it fits its bin and the budget; otherwise the engine's path (which may
-// evict other large blocks: front::Push). Owner only. Allocates: never.
-MG_ALWAYS_INLINE bool FrontPushLarge(FrontCache* fc, void* p, uint32_t cls) {
-  FrontBin& b = fc->bins[cls];
-  if (b.count != 0 || fc->large_bytes + b.size > kFrontLargeBudget) {
-    return false;
-  }
-  fc->large_bytes += b.size;
-  BinPush(b, p);
-  return true;
-}
+// Caches a freed large block (cls >= kFrontFirstLarge) of fc->group, making
+// room by returning the bin's other large blocks to the arena, largest
+// first (the newest free is the likeliest to be reused); false when its
+// class already holds one (the caller frees it to the arena). A cached
+// block keeps its charge (g_cached_large); an evicted one goes to the arena
+// with it, as the group's free pages (free_pages.h). Owner only.
+// Allocates: never.
+bool CacheLarge(FrontCache* fc, void* p, uint32_t cls);
+
+// g_cached_large of `group` (stat.engine_cached). Allocates: never.
+int64_t CachedLargeOf(uint32_t group);
 
 }  // namespace memgroup::internal::engine
 

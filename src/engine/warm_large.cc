@@ -25,6 +25,10 @@ namespace {
 // matters, no data is published with it: relaxed throughout.
 MG_TABLE constinit std::atomic<uint64_t> g_freed[kMaxGroups];
 
+// Bytes of large blocks each group made with a charge taken from its free
+// pages since its last check (NoteLargeAlloc); relaxed, as g_freed.
+MG_TABLE constinit std::atomic<uint64_t> g_taken[kMaxGroups];
+
 // "epoch" and "stats.arenas.<i>.pdirty" (i at v[2]). Written by
 // InitWarmLarge under the engine lock before Init's kReady release store,
 // read-only afterwards (as g_mibs).
@@ -91,8 +95,18 @@ void NoteLargeFree(uint32_t group, size_t bytes) {
   Check(group);
 }
 
-void NoteLargeAlloc(uint32_t group) {
-  if (group < kMaxGroups && TookFreePages()) Check(group);
+void NoteLargeAlloc(uint32_t group, size_t bytes) {
+  if (!TookFreePages() || group >= kMaxGroups) return;
+  // Relaxed: see g_taken.
+  const uint64_t taken =
+      g_taken[group].fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (taken < kUnchargedDirtyBytes) return;
+  // Relaxed: see g_taken. As NoteLargeFree: one thread checks.
+  if (g_taken[group].exchange(0, std::memory_order_relaxed) <
+      kUnchargedDirtyBytes) {
+    return;
+  }
+  Check(group);
 }
 
 }  // namespace memgroup::internal::engine

@@ -9,13 +9,15 @@
 // blocks a group frees, the group's arena is asked for its dirty pages; the
 // charged free pages drop to that figure if above it; dirty pages beyond
 // them by more than kUnchargedDirtyBytes (charged to nobody: a block charged
-// from the free pages that jemalloc put in fresh pages, large blocks the
-// front cache evicted, the old extent of a realloc that moved) are charged
-// as free pages when the group's limits allow it (TryChargePages), and
-// otherwise, or when the dirty pages exceed kWarmBytes, the arena is purged
-// and its free pages uncharged. So a group keeps at most kWarmBytes +
-// kWarmCheckBytes of freed memory dirty through frees, and at most
-// kUnchargedDirtyBytes + kWarmCheckBytes of it uncharged.
+// from the free pages that jemalloc put in fresh pages, the old extent of a
+// realloc that moved) are charged as free pages when the group's limits
+// allow it (TryChargePages), and otherwise, or when the dirty pages exceed
+// kWarmBytes, the arena is purged and its free pages uncharged. Freed
+// blocks keep their charge as free pages, and front-cache blocks keep
+// theirs in the cache and out of it (front_cache.h, CacheLarge), so the
+// uncharged part comes from fresh placements (at most kUnchargedDirtyBytes
+// between two checks, NoteLargeAlloc) and moved reallocs' old extents
+// (kWarmCheckBytes between two checks).
 #ifndef MEMGROUP_SRC_ENGINE_WARM_LARGE_H_
 #define MEMGROUP_SRC_ENGINE_WARM_LARGE_H_
 
@@ -42,13 +44,16 @@ bool InitWarmLarge();
 // kWarmCheckBytes. Allocates: never.
 void NoteLargeFree(uint32_t group, size_t bytes);
 
-// After a large block above the front cache's classes was made for `group`:
-// when its charge was taken from the group's free pages (TookFreePages),
-// the check runs (jemalloc may have served it from fresh pages, leaving
-// the dirty ones it was charged for; the check then finds dirty pages
-// beyond the charged count and purges them). A mallctl round per such
-// block (at least 4 MiB, faulted in by the program). Allocates: never.
-void NoteLargeAlloc(uint32_t group);
+// After a large block of `bytes` was made for `group`: when its charge was
+// taken from the group's free pages (TookFreePages), jemalloc may have
+// served it from fresh pages, leaving the dirty ones it was charged for
+// (it cannot put a block in free extents too small for it). Such bytes are
+// counted, and the check runs once they reach kUnchargedDirtyBytes (it
+// then finds dirty pages beyond the charged count: charged when the limits
+// allow, else purged). A TLS flag test per large block; a mallctl round
+// per kUnchargedDirtyBytes of blocks charged from free pages.
+// Allocates: never.
+void NoteLargeAlloc(uint32_t group, size_t bytes);
 
 }  // namespace memgroup::internal::engine
 

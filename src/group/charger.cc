@@ -10,7 +10,9 @@
 //   returns every stocked byte of its subtree before the retry, so the retry
 //   compares real usage with max; at a job level JobRevokeOtherStocks also
 //   takes the other members' stocked bytes off the job
-//   (counter/job_block.h, "Stock revocation").
+//   (counter/job_block.h, "Stock revocation"), and JobAskOthersForFreePages
+//   has their agents return their free engine pages (a bounded wait, with
+//   no lock held).
 // - OOM waiters sleep on GroupState::wake_seq (oom_policy.cc).
 // - No lock is held while reclaim callbacks or OOM handlers run.
 #include "group/charger.h"
@@ -57,7 +59,9 @@ ChargeResult Charged(uint32_t group, int64_t bytes) {
 }
 
 // Steps 1-2 of a refused charge: drain every stock of the refusing subtree,
-// so that the decision is made on exact usage; group-local reclaim for the
+// so that the decision is made on exact usage (at a job level, the other
+// members' stocks and, once, their free engine pages too); group-local
+// reclaim for the
 // shortfall, retried until a round makes no progress 16 times (kernel
 // MAX_RECLAIM_RETRIES). *failed: the refusing level, updated by retries.
 ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
@@ -66,6 +70,7 @@ ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
   bool stalled = false;
   int64_t stall_start = 0;
   ChargeResult result = ChargeResult::kOverLimit;
+  bool asked = false;
   while (no_progress < kMaxReclaimRetries) {
     // A job refusal: members that died hold charge nobody will return, and
     // the other members' stocks are taken back, so that the retry compares
@@ -83,6 +88,14 @@ ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
       break;
     }
     *failed = again;
+    // A job refusal, once per charge: the other members return their free
+    // engine pages (memcg reclaims every process of the cgroup), then the
+    // loop revokes, drains and retries again.
+    if (IsJobLevel(*failed) && !asked) {
+      asked = true;
+      (void)JobAskOthersForFreePages(*failed, /*throttled=*/false);
+      continue;
+    }
     int64_t shortfall = Shortfall(*failed, bytes);
     if (shortfall <= 0) shortfall = bytes;
     if (!stalled) {

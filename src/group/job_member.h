@@ -112,6 +112,27 @@ bool JobOomGroup(uint32_t refusing = kJobNode);
 // caller drains its own. Returns the bytes taken from that level.
 int64_t JobRevokeOtherStocks(uint32_t refusing);
 
+// memcg reclaims every process of a cgroup before it OOMs: at a refusal at
+// job level `refusing`, asks every other Active member there whose control
+// agent listens to drain its stocks and return its free engine pages to
+// the OS (a request of 0 bytes, counter/job_slots.h's JobNudgeAgent; the
+// agent answers with src/alloc/control_agent.cc's Serve), and waits for
+// their answers, kJobAskWaitNs at most in all (an agent answers at once,
+// or within its 200 ms poll of an enclosing level's slot). A member with a
+// request still unanswered when this starts (busy, stopped, or an exec'd
+// image without the library) is neither asked again nor waited for, so it
+// costs one wait once. Members without an agent are not asked; dead ones
+// are released by the caller first (JobReleaseDeadMembers). `throttled`:
+// skipped when this process asked less than kJobAskIntervalNs ago (the OOM
+// policies' retries, every 10 ms under `wait`). Returns the bytes the
+// answering members' arenas returned to the OS. What a member's threads
+// hold in their front caches is not reachable from its agent (each cache
+// is its thread's own): at most 4 MiB per thread stays charged
+// (engine/front_cache.h, kFrontLargeBudget).
+inline constexpr int64_t kJobAskWaitNs = 250'000'000;      // 250 ms
+inline constexpr int64_t kJobAskIntervalNs = 100'000'000;  // 100 ms
+int64_t JobAskOthersForFreePages(uint32_t refusing, bool throttled);
+
 // Releases dead members (pid gone, zombie, or start time changed) at every
 // level. Returns how many.
 uint32_t JobReleaseDeadMembers();

@@ -39,13 +39,16 @@ uint32_t LocalLevel(uint32_t refusing) {
 }
 
 // Drains and retries a charge already refused; for the job also releases
-// dead members first. Frees since the refusal may have left their charge
+// dead members first, revokes the other members' stocks and asks them for
+// their free engine pages (at most every kJobAskIntervalNs: this runs at
+// every poll of `wait`). Frees since the refusal may have left their charge
 // as free engine pages: those go back first.
 ChargeResult DrainAndRetry(uint32_t group, uint32_t refusing, int64_t bytes,
                            uint32_t* failed) {
   if (IsJobLevel(refusing)) {
     JobReleaseDeadMembers();
     JobRevokeOtherStocks(refusing);
+    (void)JobAskOthersForFreePages(refusing, /*throttled=*/true);
   }
   (void)ReturnFreePagesOf(LocalLevel(refusing));
   GlobalRegistry().stocks().DrainSubtree(LocalLevel(refusing));

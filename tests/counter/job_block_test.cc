@@ -512,6 +512,55 @@ TEST_F(JobBlockTest, ControlRequestsAreAnsweredInOrderByTheAgent) {
   EXPECT_EQ(m->agent_tid.load(), 0);
 }
 
+TEST_F(JobBlockTest, NudgesLeavePostedBytesAndOneAnswerServesEarlierRequests) {
+  Create(2);
+  uint64_t start = 0;
+  bool alive = false;
+  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
+  bool reused = false;
+  const uint32_t i = JobClaimMember(view_, getpid(), start, nullptr, &reused);
+  ASSERT_NE(i, kNoMember);
+  JobMember* m = view_.member(i);
+  const uint32_t seen = JobAgentListen(m, 1234);
+  EXPECT_FALSE(JobRequestPending(m));
+  // A flock holder's request, then a refusing member's nudge before the
+  // agent looks: the agent sees the nudge's number and the posted bytes.
+  const uint32_t posted = JobPostRequest(m, 4096);
+  const uint32_t nudged = JobNudgeAgent(m);
+  EXPECT_EQ(nudged, posted + 1);
+  EXPECT_TRUE(JobRequestPending(m));
+  uint32_t seq = 0;
+  int64_t bytes = -1;
+  ASSERT_TRUE(JobAgentWait(m, seen, 0, &seq, &bytes));
+  EXPECT_EQ(seq, nudged);
+  EXPECT_EQ(bytes, 4096);
+  JobAgentAnswer(m, seq, 10, 20);
+  EXPECT_FALSE(JobRequestPending(m));
+  // One answer serves both requesters.
+  int64_t reclaimed = -1, purged = -1;
+  EXPECT_TRUE(JobAnswered(m, posted, &reclaimed, &purged));
+  EXPECT_EQ(reclaimed, 10);
+  EXPECT_EQ(purged, 20);
+  EXPECT_TRUE(JobAnswered(m, nudged, &reclaimed, &purged));
+  // A later nudge posts no bytes: the bytes were taken by the first read.
+  const uint32_t again = JobNudgeAgent(m);
+  EXPECT_FALSE(JobAnswered(m, again, &reclaimed, &purged));
+  ASSERT_TRUE(JobAgentWait(m, seq, 0, &seq, &bytes));
+  EXPECT_EQ(seq, again);
+  EXPECT_EQ(bytes, 0);
+  // Sequence numbers wrap: an answer just past 2^32 answers a request
+  // just before it.
+  m->request_seq.store(0xffffffffu);
+  m->answer_seq.store(0xfffffffeu);
+  const uint32_t wrapped = JobNudgeAgent(m);
+  EXPECT_EQ(wrapped, 0u);
+  EXPECT_FALSE(JobAnswered(m, 0xffffffffu, &reclaimed, &purged));
+  JobAgentAnswer(m, wrapped, 1, 2);
+  EXPECT_TRUE(JobAnswered(m, 0xffffffffu, &reclaimed, &purged));
+  EXPECT_TRUE(JobAnswered(m, wrapped, &reclaimed, &purged));
+  EXPECT_FALSE(JobAnswered(m, wrapped + 1, &reclaimed, &purged));
+}
+
 TEST_F(JobBlockTest, ReadProcStartOfAMissingProcessFails) {
   uint64_t start = 0;
   bool alive = true;

@@ -87,14 +87,14 @@ TEST_F(FrontCacheTest, GoodSizeMatchesNallocxUpTo5MiB) {
           void* p = engine::Alloc(g, n, 0, false);
           ASSERT_NE(p, nullptr);
           EXPECT_EQ(engine::UsableSize(p), engine::GoodSize(n, 0)) << n;
-          engine::Free(p, g);
+          FreeAsProgram(p, g);
         }
       }
     }
     void* p = engine::Alloc(200, 5 * kMiB, 0, false);
     ASSERT_NE(p, nullptr);
     EXPECT_EQ(engine::UsableSize(p), engine::GoodSize(5 * kMiB, 0));
-    engine::Free(p, 200);
+    FreeAsProgram(p, 200);
     engine::ThreadExit();
   });
   t.join();
@@ -147,7 +147,7 @@ void CheckEntries(uint32_t group, int* bad) {
             }
           }
           memset(p, 0xcd, size < 64 * kKiB ? size : 64 * kKiB);
-          engine::Free(p, group);
+          FreeAsProgram(p, group);
         }
       }
     }
@@ -185,7 +185,7 @@ TEST_F(FrontCacheTest, LargeStartRecordIsTakenOnce) {
       EXPECT_EQ(owner_table::LargeStartRecord(p), freed);
       EXPECT_FALSE(owner_table::TakeLargeStart(p, &found)) << size;
       EXPECT_EQ(found, freed);
-      engine::Free(p, 215);
+      FreeAsProgram(p, 215);
     }
   });
 }
@@ -218,7 +218,7 @@ void CheckReallocEntries(uint32_t owner) {
   void* q = engine::Realloc(p, 100000, 64 * kKiB, owner);
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(PageEntry(q), ExpectedEntry(q, owner));
-  engine::Free(q, owner);
+  FreeAsProgram(q, owner);
 
   // In place, large -> smaller large class: the class changes.
   p = engine::Alloc(owner, 100000, 0, false);
@@ -232,7 +232,7 @@ void CheckReallocEntries(uint32_t owner) {
   usable = engine::ResizeInPlace(p, 200000, 0, 0, owner);
   EXPECT_EQ(usable, engine::UsableSize(p));
   EXPECT_EQ(PageEntry(p), ExpectedEntry(p, owner)) << usable;
-  engine::Free(p, owner);
+  FreeAsProgram(p, owner);
 
   // In place across kFrontMaxBytes: 5 MiB (not cached, class 0) shrunk to
   // 3 MiB (cached class).
@@ -243,14 +243,14 @@ void CheckReallocEntries(uint32_t owner) {
   EXPECT_EQ(usable, 3 * kMiB);
   EXPECT_EQ(PageEntry(p), MakeEntry(owner, ClassOfUsable(3 * kMiB)));
   EXPECT_NE(ClassOfUsable(3 * kMiB), 0u);
-  engine::Free(p, owner);
+  FreeAsProgram(p, owner);
   // Realloc in place, 6 MiB -> 2 MiB (jemalloc shrinks large blocks in place).
   p = engine::Alloc(owner, 6 * kMiB, 0, false);
   ASSERT_NE(p, nullptr);
   q = engine::Realloc(p, 2 * kMiB, 0, owner);
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(PageEntry(q), MakeEntry(owner, ClassOfUsable(2 * kMiB)));
-  engine::Free(q, owner);
+  FreeAsProgram(q, owner);
 }
 
 TEST_F(FrontCacheTest, ReallocAndResizeInPlaceRepublish) {
@@ -270,13 +270,13 @@ TEST_F(FrontCacheTest, BlockShrunkInPlaceIsCachedUnderItsNewClass) {
     void* p = engine::Alloc(225, 5 * kMiB, 0, false);
     ASSERT_NE(p, nullptr);
     ASSERT_EQ(engine::ResizeInPlace(p, 3 * kMiB, 0, 0, 225), 3 * kMiB);
-    engine::Free(p, 225);
+    FreeAsProgram(p, 225);
     const uint32_t cls = ClassOfUsable(3 * kMiB);
     EXPECT_EQ(fc->bins[cls].count, 1u);
     EXPECT_EQ(fc->large_bytes, 3 * kMiB);
     EXPECT_EQ(engine::Alloc(225, 3 * kMiB, 0, false), p);
     EXPECT_EQ(fc->large_bytes, 0u);
-    engine::Free(p, 225);
+    FreeAsProgram(p, 225);
   });
 }
 

@@ -40,7 +40,7 @@ int ChildAllocates(uint32_t group) {
         return ChildFail(code + 2, "page entry", g, size, p);
       }
       memset(p, 1, size);
-      engine::Free(p, g);
+      FreeAsProgram(p, g);
     }
     return 0;
   };
@@ -58,10 +58,10 @@ int ChildAllocates(uint32_t group) {
   for (size_t size : sizes) {
     if (ClassOfUsable(engine::GoodSize(size, 0)) == 0) continue;
     void* p = engine::Alloc(group, size, 0, false);
-    engine::Free(p, group);
+    FreeAsProgram(p, group);
     void* q = engine::Alloc(group, size, 0, false);
     if (q != p) return ChildFail(60, "reuse", group, size, q);
-    engine::Free(q, group);
+    FreeAsProgram(q, group);
   }
   engine::ThreadExit();
   return 0;
@@ -85,7 +85,7 @@ TEST_F(FrontCacheTest, ForkChildLeavesOtherThreadsCacheAlone) {
       void* ps[16];
       const int n = size > 16 * kKiB ? 1 : 16;
       for (int i = 0; i < n; ++i) ps[i] = engine::Alloc(kG, size, 0, false);
-      for (int i = 0; i < n; ++i) engine::Free(ps[i], kG);
+      for (int i = 0; i < n; ++i) FreeAsProgram(ps[i], kG);
     }
     // Only the front cache holds blocks of kG now.
     EXPECT_EQ(engine::Mallctl("thread.tcache.flush", nullptr, nullptr,
@@ -202,7 +202,7 @@ TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
               0);
     void* ps[3];
     for (int i = 0; i < 3; ++i) ps[i] = engine::Alloc(kG, kLarge[i], 0, false);
-    for (void* p : ps) engine::Free(p, kG);
+    for (void* p : ps) FreeAsProgram(p, kG);
     cached.store(CachedBlocks(engine::t_front));
     ASSERT_EQ(cached.load(), 3u);
     g_pause_thread.store(pthread_self());
@@ -261,7 +261,7 @@ TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
   // The parent is consistent: only `live` is allocated.
   EXPECT_EQ(AllocatedBytes(kG), base);
   OnBoundThread(kG, [&] {
-    for (void* p : live) engine::Free(p, kG);
+    for (void* p : live) FreeAsProgram(p, kG);
   });
   EXPECT_EQ(AllocatedBytes(kG), 0u);
 }
@@ -286,16 +286,16 @@ TEST_F(FrontCacheTest, ForkWithConcurrentFrontCacheUse) {
         size_t size = sizes[n % 7];
         void* p = engine::Alloc(g, size, 0, n % 11 == 0);
         uint32_t slot = n % 8;
-        if (held[slot] != nullptr) engine::Free(held[slot], g);
+        if (held[slot] != nullptr) FreeAsProgram(held[slot], g);
         held[slot] = p;
         if (n % 5 == 0) {  // the other worker's group: not cached here
           void* q = engine::Alloc(kG + 1 - i, size, 0, false);
-          engine::Free(q, kG + 1 - i);
+          FreeAsProgram(q, kG + 1 - i);
         }
         ++n;
       }
       for (void* p : held) {
-        if (p != nullptr) engine::Free(p, kG + i);
+        if (p != nullptr) FreeAsProgram(p, kG + i);
       }
       engine::ThreadExit();
     });

@@ -25,19 +25,19 @@ TEST_F(FrontCacheTest, FreedBlockIsReusedOnTheSameThread) {
       ASSERT_NE(cls, 0u);
       ASSERT_LT(cls, kFrontFirstLarge);
       const uint16_t before = fc->bins[cls].count;
-      engine::Free(p, 230);
+      FreeAsProgram(p, 230);
       EXPECT_EQ(fc->bins[cls].count, before + 1) << size;
       EXPECT_EQ(fc->bins[cls].head, p);
       EXPECT_EQ(engine::Alloc(230, size, 0, false), p) << size;
       EXPECT_EQ(fc->bins[cls].count, before);
       // A zeroed allocation after a free: same block, zeroed.
       memset(p, 0xee, size);
-      engine::Free(p, 230);
+      FreeAsProgram(p, 230);
       void* q = engine::Alloc(230, size, 0, true);
       EXPECT_EQ(q, p) << size;
       const unsigned char* c = static_cast<const unsigned char*>(q);
       EXPECT_EQ(std::count(c, c + size, 0), static_cast<ptrdiff_t>(size));
-      engine::Free(q, 230);
+      FreeAsProgram(q, 230);
     }
   });
 }
@@ -59,12 +59,12 @@ TEST_F(FrontCacheTest, OtherGroupsBlocksNeverEnterTheCache) {
       mismatches += PageEntry(b) != ExpectedEntry(b, kB);
       b_blocks.insert(b);
       if (round % 2 == 0) {
-        engine::Free(a, kA);
-        engine::Free(b, kB);
+        FreeAsProgram(a, kA);
+        FreeAsProgram(b, kB);
       } else {
         // As free() does: the owner from the owner table.
-        engine::Free(b, engine::OwnerOf(b));
-        engine::Free(a, engine::OwnerOf(a));
+        FreeAsProgram(b, engine::OwnerOf(b));
+        FreeAsProgram(a, engine::OwnerOf(a));
       }
       mismatches += InCache(fc, b);  // B's block never in A's cache
       void* a2 = engine::Alloc(kA, size, 0, round % 3 == 0);
@@ -73,8 +73,8 @@ TEST_F(FrontCacheTest, OtherGroupsBlocksNeverEnterTheCache) {
       void* b2 = engine::Alloc(kB, size, 0, false);
       mismatches += engine::OwnerOf(b2) != kB;
       b_blocks.insert(b2);
-      engine::Free(a2, kA);
-      engine::Free(b2, kB);
+      FreeAsProgram(a2, kA);
+      FreeAsProgram(b2, kB);
     }
     // The cache holds only A's blocks, each with A's entry.
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
@@ -100,14 +100,14 @@ TEST_F(FrontCacheTest, CrossThreadFreeOfBoundGroupBlockIsNotCachedElsewhere) {
   OnBoundThread(kB, [&] {
     FrontCache* fc = engine::t_front;
     for (void* p : blocks) {
-      engine::Free(p, engine::OwnerOf(p));
+      FreeAsProgram(p, engine::OwnerOf(p));
       EXPECT_FALSE(InCache(fc, p));
     }
     EXPECT_EQ(CachedBlocks(fc), 0u);
     for (int i = 0; i < 40; ++i) {
       void* p = engine::Alloc(kB, 64, 0, false);
       EXPECT_EQ(engine::OwnerOf(p), kB);
-      engine::Free(p, kB);
+      FreeAsProgram(p, kB);
     }
   });
 }
@@ -130,7 +130,7 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
         p = engine::Alloc(kA, size, 0, false);
         a_blocks.insert(p);
       }
-      for (void* p : ps) engine::Free(p, kA);
+      for (void* p : ps) FreeAsProgram(p, kA);
     }
     ASSERT_GT(CachedBlocks(fc), 0u);
     ASSERT_GT(fc->large_bytes, 0u);
@@ -153,7 +153,7 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
         EXPECT_EQ(engine::OwnerOf(p), kB) << size;
         EXPECT_EQ(a_blocks.count(p), 0u);
         EXPECT_EQ(PageEntry(p), ExpectedEntry(p, kB));
-        engine::Free(p, kB);
+        FreeAsProgram(p, kB);
       }
     }
     EXPECT_GT(CachedBlocks(fc), 0u);
@@ -162,7 +162,7 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
     for (size_t size : sizes) {
       void* p = engine::Alloc(kA, size, 0, false);
       EXPECT_EQ(engine::OwnerOf(p), kA);
-      engine::Free(p, kA);
+      FreeAsProgram(p, kA);
       EXPECT_FALSE(InCache(fc, p));
     }
     EXPECT_EQ(CachedBlocks(fc), cached);
@@ -173,7 +173,7 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
     for (size_t size : sizes) {
       void* p = engine::Alloc(kA, size, 0, false);
       EXPECT_EQ(engine::OwnerOf(p), kA);
-      engine::Free(p, kA);
+      FreeAsProgram(p, kA);
     }
   });
 }
@@ -190,7 +190,7 @@ TEST_F(FrontCacheTest, LargeBlockIsReused) {
     void* p = engine::Alloc(260, 256 * kKiB, 0, false);
     ASSERT_NE(p, nullptr);
     EXPECT_EQ(PageEntry(p), MakeEntry(260, cls));
-    engine::Free(p, 260);
+    FreeAsProgram(p, 260);
     EXPECT_EQ(fc->bins[cls].count, 1u);
     EXPECT_EQ(fc->large_bytes, 256 * kKiB);
     EXPECT_EQ(engine::Alloc(260, 256 * kKiB, 0, false), p);
@@ -199,8 +199,8 @@ TEST_F(FrontCacheTest, LargeBlockIsReused) {
     // One block per large class: a second one goes back to jemalloc.
     void* q = engine::Alloc(260, 224 * kKiB + 1, 0, false);  // same class
     ASSERT_EQ(ClassOfUsable(engine::UsableSize(q)), cls);
-    engine::Free(p, 260);
-    engine::Free(q, 260);
+    FreeAsProgram(p, 260);
+    FreeAsProgram(q, 260);
     EXPECT_EQ(fc->bins[cls].count, 1u);
     EXPECT_EQ(fc->bins[cls].head, p);
     EXPECT_EQ(fc->large_bytes, 256 * kKiB);
@@ -211,11 +211,11 @@ TEST_F(FrontCacheTest, LargeBlockIsReused) {
     const unsigned char* c = static_cast<const unsigned char*>(z);
     EXPECT_EQ(std::count(c, c + 256 * kKiB, 0),
               static_cast<ptrdiff_t>(256 * kKiB));
-    engine::Free(z, 260);
+    FreeAsProgram(z, 260);
     // Blocks above kFrontMaxBytes are never cached.
     void* big = engine::Alloc(260, 5 * kMiB, 0, false);
     EXPECT_EQ(PageEntry(big), MakeEntry(260, 0));
-    engine::Free(big, 260);
+    FreeAsProgram(big, 260);
     EXPECT_FALSE(InCache(fc, big));
     EXPECT_EQ(fc->large_bytes, 256 * kKiB);
   });
@@ -242,18 +242,18 @@ TEST_F(FrontCacheTest, LargeBinsRespectTheBudget) {
     void* s16 = engine::Alloc(kG, 16 * kKiB, 0, false);
     ASSERT_TRUE(b1 && b2 && b3 && b4 && s16);
     EXPECT_EQ(fc->large_bytes, 0u);
-    engine::Free(b1, kG);
+    FreeAsProgram(b1, kG);
     check("b1");
     EXPECT_EQ(fc->large_bytes, kMiB);
-    engine::Free(b2, kG);
+    FreeAsProgram(b2, kG);
     check("b2");
     EXPECT_EQ(fc->large_bytes, 3 * kMiB);
-    engine::Free(s16, kG);
+    FreeAsProgram(s16, kG);
     check("s16");
     EXPECT_EQ(fc->large_bytes, 3 * kMiB + 16 * kKiB);
     // 3 MiB more is over the budget: the largest held blocks go first (2 MiB,
     // then 1 MiB) until it fits.
-    engine::Free(b3, kG);
+    FreeAsProgram(b3, kG);
     check("b3");
     EXPECT_EQ(held(2 * kMiB), 0u);
     EXPECT_EQ(held(kMiB), 0u);
@@ -261,7 +261,7 @@ TEST_F(FrontCacheTest, LargeBinsRespectTheBudget) {
     EXPECT_EQ(held(3 * kMiB), 1u);
     EXPECT_EQ(fc->large_bytes, 3 * kMiB + 16 * kKiB);
     // 4 MiB (the whole budget): everything else goes.
-    engine::Free(b4, kG);
+    FreeAsProgram(b4, kG);
     check("b4");
     EXPECT_EQ(held(4 * kMiB), 1u);
     EXPECT_EQ(held(3 * kMiB), 0u);
@@ -278,7 +278,7 @@ TEST_F(FrontCacheTest, LargeBinsRespectTheBudget) {
     }
     ps.push_back(b4);
     for (void* p : ps) {
-      engine::Free(p, kG);
+      FreeAsProgram(p, kG);
       check("varied");
     }
     EXPECT_GT(fc->large_bytes, 0u);
@@ -309,7 +309,7 @@ void Churn(uint32_t group, int ops, std::vector<void*>* keep) {
       live.push_back(p);
     } else {
       size_t k = (r >> 4) % live.size();
-      engine::Free(live[k], group);
+      FreeAsProgram(live[k], group);
       live[k] = live.back();
       live.pop_back();
     }
@@ -318,7 +318,7 @@ void Churn(uint32_t group, int ops, std::vector<void*>* keep) {
     if (keep != nullptr && i % 10 == 0) {
       keep->push_back(live[i]);
     } else {
-      engine::Free(live[i], group);
+      FreeAsProgram(live[i], group);
     }
   }
 }
@@ -349,7 +349,7 @@ TEST_F(FrontCacheTest, ThreadExitReturnsCachedBlocksToTheArena) {
   EXPECT_EQ(Histogram(kG), want);
   // Freed by another thread of the group, which then exits: back to base.
   OnBoundThread(kG, [&] {
-    for (void* p : keep) engine::Free(p, kG);
+    for (void* p : keep) FreeAsProgram(p, kG);
   });
   EXPECT_EQ(AllocatedBytes(kG), base);
   EXPECT_EQ(Histogram(kG), base_hist);
@@ -370,9 +370,9 @@ TEST_F(FrontCacheTest, PurgeFlushesTheCallingThreadsCache) {
     // Still usable afterwards.
     void* p = engine::Alloc(kG, 64, 0, false);
     EXPECT_EQ(engine::OwnerOf(p), kG);
-    engine::Free(p, kG);
+    FreeAsProgram(p, kG);
     EXPECT_EQ(engine::Alloc(kG, 64, 0, false), p);
-    engine::Free(p, kG);
+    FreeAsProgram(p, kG);
   });
 }
 
@@ -392,7 +392,7 @@ TEST_F(FrontCacheTest, ExitedThreadsCacheIsRecycledEmpty) {
     EXPECT_EQ(engine::t_front->large_bytes, 0u);
     void* p = engine::Alloc(281, 100, 0, false);
     EXPECT_EQ(engine::OwnerOf(p), 281u);
-    engine::Free(p, 281);
+    FreeAsProgram(p, 281);
   });
   // After ThreadExit the thread has no cache and still allocates correctly.
   std::thread t([] {
@@ -402,7 +402,7 @@ TEST_F(FrontCacheTest, ExitedThreadsCacheIsRecycledEmpty) {
     void* p = engine::Alloc(282, 100, 0, false);
     EXPECT_EQ(engine::OwnerOf(p), 282u);
     EXPECT_EQ(PageEntry(p), ExpectedEntry(p, 282));
-    engine::Free(p, 282);
+    FreeAsProgram(p, 282);
   });
   t.join();
 }

@@ -71,6 +71,19 @@ class FrontCacheTest : public ::testing::Test {
 
 using testing::OnBoundThread;
 
+// Frees p of `owner` as the program's free does (alloc layer, FreeImpl): a
+// large block of the bound group goes to the thread's front cache when it
+// has room (engine::CacheLarge), anything else to engine::Free.
+inline void FreeAsProgram(void* p, uint32_t owner) {
+  const uint32_t cls = PageEntry(p) & ((1u << owner_table::kEntryGroupShift) - 1);
+  FrontCache* fc = engine::t_front;
+  if (cls >= kFrontFirstLarge && fc != nullptr && fc->group == owner &&
+      engine::CacheLarge(fc, p, cls)) {
+    return;
+  }
+  engine::Free(p, owner);
+}
+
 // memgroup's own classes: in (kExtraFrom, 2 * kExtraFrom], the midpoints
 // between jemalloc's classes there (which are kExtraFrom / 4 apart).
 inline bool IsExtraClass(size_t size) {

@@ -13,7 +13,12 @@
 //   refusal  a child group frees a 40 MiB block (its pages stay charged to
 //            it, hence to the root, as free pages), then the root asks for
 //            40 MiB beyond what its max leaves: the refused charge's
-//            reclaim purges the child's free pages and the block is made.
+//            reclaim purges the child's free pages and the block is made;
+//   shift    frees everything, then fills 3/4 of the limit with blocks of
+//            one size, frees them and fills it with blocks of another size
+//            that cannot reuse their extents (512 KiB -> 2 MiB, 256 KiB ->
+//            4 MiB, 128 KiB -> 1 MiB, 32 KiB -> 1 MiB, 512 KiB -> 64 KiB),
+//            RssAnon within the bound throughout.
 // Usage: large_churn MAX_MIB MODE. Prints "large_churn: OK".
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -177,6 +182,40 @@ int main(int argc, char** argv) {
            kib, (long long)RootCurrent());
     MG_EXPECT((size_t)kib * 1024 <= bound);
     free(q);
+  } else if (strcmp(mode, "shift") == 0) {
+    // Blocks of one size, 3/4 of the limit of them, freed, then as many
+    // bytes of blocks of another size that cannot be placed in the freed
+    // ones' extents (jemalloc keeps freed extents apart, and mimalloc's
+    // pages hold one size each): the freed pages must be charged or given
+    // back, so RssAnon stays within the bound throughout.
+    static const size_t kShifts[][2] = {
+        {512 << 10, 2 << 20}, {256 << 10, 4 << 20}, {128 << 10, 1 << 20},
+        {32 << 10, 1 << 20},  {512 << 10, 64 << 10}};
+    const size_t phase = max / 4 * 3;
+    char** blocks = malloc(sizeof(char*) * (phase / (32 << 10)));
+    MG_EXPECT(blocks != NULL);
+    long shift_peak_kib = 0;
+    for (size_t k = 0; k < sizeof(kShifts) / sizeof(kShifts[0]); ++k) {
+      for (int step = 0; step < 2; ++step) {
+        const size_t size = kShifts[k][step];
+        const size_t n = phase / size;
+        for (size_t j = 0; j < n; ++j) {
+          blocks[j] = malloc(size);
+          if (blocks[j] == NULL) {
+            fprintf(stderr, "large_churn: shift %zu: %zu-byte block %zu"
+                    " refused\n", k, size, j);
+            exit(1);
+          }
+          Touch(blocks[j], size);
+          const long kib = RssAnonKib();
+          if (kib > shift_peak_kib) shift_peak_kib = kib;
+        }
+        for (size_t j = 0; j < n; ++j) free(blocks[j]);
+      }
+      printf("large_churn: shift %zu -> %zu bytes: peak RssAnon %ld KiB\n",
+             kShifts[k][0], kShifts[k][1], shift_peak_kib);
+    }
+    MG_EXPECT((size_t)shift_peak_kib * 1024 <= bound);
   } else {
     fprintf(stderr, "large_churn: unknown mode %s\n", mode);
     return 2;
