@@ -82,10 +82,10 @@ double Exp(double x) {
 
 double Log(double x) {
   uint64_t b = Bits(x);
-  if (x != x) return x;                                  // NaN
+  if (x != x) return x;  // NaN
   if ((b & ~kSignBit) == 0) return -std::numeric_limits<double>::infinity();
   if ((b & kSignBit) != 0) return std::numeric_limits<double>::quiet_NaN();
-  if ((b & kExpMask) == kExpMask) return x;              // +infinity
+  if ((b & kExpMask) == kExpMask) return x;  // +infinity
   int e = 0;
   if ((b & kExpMask) == 0) {  // subnormal: make it normal
     x *= Pow2(54);

@@ -1,7 +1,7 @@
 // Glue the renamed jemalloc objects link against (cmake/RenameJemalloc.cmake
 // maps jemalloc's imports to these names): the options forced on our
-// instance and the syscall, environment and math shims. The tsd key wrappers are
-// in thread_exit.cc. Owns nothing else. The engine's CMakeLists.txt forces
+// instance and the syscall, environment and math shims. The tsd key wrappers
+// are in thread_exit.cc. Owns nothing else. The engine's CMakeLists.txt forces
 // this object into every link (--undefined), since nothing but the archive
 // refers to it. All hidden.
 //

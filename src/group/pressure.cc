@@ -10,7 +10,6 @@
 //   copies the calls to the stack and makes them with no lock held.
 #include "group/pressure.h"
 
-
 #include "base/float_math.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
