@@ -6,11 +6,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/macros.h"
+
 namespace memgroup::internal::alloc {
 namespace {
 
 constexpr size_t kBootstrapBytes = 256 * 1024;
-alignas(4096) constinit char g_bootstrap[kBootstrapBytes] = {};
+alignas(4096) MG_TABLE constinit char g_bootstrap[kBootstrapBytes] = {};
 // Bump offset. Relaxed: the buffer is only used by the initialising thread.
 constinit std::atomic<size_t> g_bootstrap_used{0};
 constexpr size_t kBootHeader = 16;

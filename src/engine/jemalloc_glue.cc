@@ -1,7 +1,7 @@
 // Glue the renamed jemalloc objects link against (cmake/RenameJemalloc.cmake
 // maps jemalloc's imports to these names): the options forced on our
-// instance and the syscall and environment shims. The tsd key wrappers are
-// in thread_exit.cc. Owns nothing else. The engine's CMakeLists.txt forces
+// instance and the syscall, environment and math shims. The tsd key wrappers
+// are in thread_exit.cc. Owns nothing else. The engine's CMakeLists.txt forces
 // this object into every link (--undefined), since nothing but the archive
 // refers to it. All hidden.
 //
@@ -15,6 +15,7 @@
 #include <cstdarg>
 #include <cstddef>
 
+#include "base/float_math.h"
 #include "base/macros.h"
 #include "base/sys.h"
 
@@ -74,6 +75,15 @@ MG_HIDDEN char* mgje_sys_secure_getenv(const char*) { return nullptr; }
 MG_HIDDEN ssize_t mgje_sys_readlink(const char*, char*, size_t) {
   errno = ENOENT;
   return -1;
+}
+
+// jemalloc's heap profiler (prof.c, prof_data.c: never run, prof:false
+// above) imports exp, log and round; ours keep libm.so.6 out of every
+// process (base/float_math.h). Allocates: never.
+MG_HIDDEN double mgje_sys_exp(double x) { return memgroup::internal::Exp(x); }
+MG_HIDDEN double mgje_sys_log(double x) { return memgroup::internal::Log(x); }
+MG_HIDDEN double mgje_sys_round(double x) {
+  return memgroup::internal::Round(x);
 }
 
 }  // extern "C"

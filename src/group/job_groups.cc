@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "base/limits.h"
+#include "base/macros.h"
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "counter/job_group_table.h"
@@ -41,9 +42,9 @@ constinit SpinLock g_lock;
 constinit Published g_pub[kJobGroupsPerMember] = {};
 constinit uint32_t g_count = 0;
 // One bit per group slot that has an entry.
-constinit uint64_t g_is_pub[kMaxGroups / 64] = {};
+MG_TABLE constinit uint64_t g_is_pub[kMaxGroups / 64] = {};
 // The live groups of one reconciliation (pre-order).
-constinit uint32_t g_live[kMaxGroups] = {};
+MG_TABLE constinit uint32_t g_live[kMaxGroups] = {};
 constinit bool g_stopped = false;
 // Whether the last reconciliation had something to keep fresh (the agent
 // is then polling; otherwise it is woken once).

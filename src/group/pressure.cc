@@ -12,8 +12,7 @@
 //   copies the calls to the stack and makes them with no lock held.
 #include "group/pressure.h"
 
-#include <cmath>
-
+#include "base/float_math.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
 #include "base/sys.h"
@@ -74,7 +73,7 @@ void UpdateAveragesLocked(GroupState& st, int64_t now) {
   double some_rate = static_cast<double>(st.some_ns - st.avg_some_base) / dt;
   double full_rate = static_cast<double>(st.full_ns - st.avg_full_base) / dt;
   for (int w = 0; w < 3; ++w) {
-    double decay = std::exp(-(dt / 1e9) / kWindowsSec[w]);
+    double decay = Exp(-(dt / 1e9) / kWindowsSec[w]);
     st.some_avg[w] = st.some_avg[w] * decay + some_rate * (1 - decay);
     st.full_avg[w] = st.full_avg[w] * decay + full_rate * (1 - decay);
   }

@@ -4,7 +4,8 @@
 # and the mg_* C ABI (no jemalloc
 # internal or renamed symbol may leak), if it imports the mmap family
 # (its own mappings must use raw system calls), or if it needs libstdc++ (a
-# C program under the preload must not load a C++ runtime).
+# C program under the preload must not load a C++ runtime) or libm (every
+# process would load it: base/float_math.h).
 set -eu
 lib=$1
 allowed='^(malloc|free|cfree|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|__libc_(malloc|free|calloc|realloc|memalign)|mallocx|rallocx|xallocx|sallocx|dallocx|sdallocx|nallocx|mallctl|mallctlnametomib|mallctlbymib|malloc_stats_print|mmap|mmap64|munmap|mremap|mprotect|pthread_create|__libc_start_main|execve|execveat|fexecve|execv|execvp|execvpe|execl|execle|execlp|posix_spawn|posix_spawnp|mg_[a-z_]+|_Z(nw|na)m.*|_Z(dl|da)Pv.*)$'
@@ -28,5 +29,8 @@ if [ -n "$imported" ]; then
 fi
 if readelf -d "$lib" | grep NEEDED | grep -q 'libstdc++'; then
   echo "libmemgroup.so needs libstdc++:"; readelf -d "$lib" | grep NEEDED; exit 1
+fi
+if readelf -d "$lib" | grep NEEDED | grep -q 'libm\.so'; then
+  echo "libmemgroup.so needs libm:"; readelf -d "$lib" | grep NEEDED; exit 1
 fi
 echo "symbols OK"
