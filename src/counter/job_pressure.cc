@@ -22,7 +22,7 @@
 //   readers (independent statistics, each value whole).
 #include "counter/job_pressure.h"
 
-#include <cmath>
+#include "base/float_math.h"
 
 namespace memgroup::internal {
 namespace {
@@ -158,7 +158,7 @@ void JobPressureUpdate(JobNode* node, JobPressureAverages* a, int64_t now_ns) {
   double rate = static_cast<double>(stalled) / static_cast<double>(dt);
   if (rate > 1) rate = 1;  // at most all of the interval
   for (int w = 0; w < 3; ++w) {
-    const double decay = std::exp(-(static_cast<double>(dt) / 1e9) /
+    const double decay = Exp(-(static_cast<double>(dt) / 1e9) /
                                   kWindowsSec[w]);
     a->avg[w] = a->avg[w] * decay + rate * (1 - decay);
     double hundredths = a->avg[w] * 10000 + 0.5;
