@@ -237,6 +237,22 @@ def group_kv(*args):
     return kv(r.stdout) if r.returncode == 0 else None
 
 
+def prom(*args):
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        raise Skip("python3-prometheus-client is not installed")
+    return {f.name: f for f in text_string_to_metric_families(mg_ok(*args))}
+
+
+def sample(fams, family, name, **labels):
+    for smp in fams[family].samples:
+        if smp.name == name and all(smp.labels.get(k) == v
+                                    for k, v in labels.items()):
+            return smp.value
+    raise AssertionError(f"no {name} {labels} in {fams[family].samples}")
+
+
 def run_case(cases):
     """Runs case_CASE of `cases` (the test script's globals): exit status 0
     pass, 1 fail, 77 skip (the reason printed), 2 unknown case."""
