@@ -4,7 +4,8 @@
 // dead members and their charge, waking waiters, the control requests
 // a slot carries (the member's agent answers them) and the crossings of
 // the member's root group it publishes there. Implemented by
-// job_slots.cc and, for the requests, job_control.cc.
+// job_slots.cc, job_control.cc (the requests) and job_crossings.cc (the
+// root crossings).
 //
 // Allocates: never. Thread-safe and process-safe as job_block.h says.
 #ifndef MEMGROUP_SRC_COUNTER_JOB_SLOTS_H_
