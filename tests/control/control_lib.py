@@ -253,6 +253,59 @@ def sample(fams, family, name, **labels):
     raise AssertionError(f"no {name} {labels} in {fams[family].samples}")
 
 
+class TmuxTop:
+    """`memgroup top -d 0.3 ARGS` in a real terminal: a private tmux server
+    of WIDTH x 30 cells. screen_when() captures the screen until ready(screen)
+    holds (15 s), quit() sends q and checks that top exited 0, close() ends
+    the server (call it in a finally)."""
+
+    def __init__(self, args, width, name):
+        tmux = shutil.which("tmux")
+        if tmux is None:
+            raise Skip("tmux is not installed "
+                       "(scripts/install-deps.sh installs it)")
+        self.t = [tmux, "-L", f"{name}-{os.getpid()}", "-f", "/dev/null"]
+        self.env = dict(ENV)
+        self.env.pop("TMUX", None)
+        self.rc_file = os.path.join(TMP, f"{name}-rc")
+        cmd = (f"env XDG_RUNTIME_DIR={RUNTIME} {MEMGROUP} top -d 0.3 {args}; "
+               f"echo top-exit $? > {self.rc_file}; sleep 30")
+        subprocess.run([*self.t, "new-session", "-d", "-s", "top", "-x",
+                        str(width), "-y", "30", cmd], env=self.env,
+                       check=True)
+
+    def capture(self):
+        return subprocess.run([*self.t, "capture-pane", "-p", "-t", "top"],
+                              env=self.env, capture_output=True,
+                              text=True).stdout
+
+    def screen_when(self, ready):
+        screen = ""
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            screen = self.capture()
+            if ready(screen):
+                break
+            time.sleep(0.2)
+        print(screen)
+        return screen
+
+    def quit(self):
+        subprocess.run([*self.t, "send-keys", "-t", "top", "q"],
+                       env=self.env, check=True)
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(self.rc_file):
+            time.sleep(0.1)
+        time.sleep(0.1)
+        check(os.path.exists(self.rc_file), "q did not quit")
+        with open(self.rc_file) as f:
+            check(f.read().strip() == "top-exit 0", "top's exit status")
+
+    def close(self):
+        subprocess.run([*self.t, "kill-server"], env=self.env,
+                       capture_output=True)
+
+
 def run_case(cases):
     """Runs case_CASE of `cases` (the test script's globals): exit status 0
     pass, 1 fail, 77 skip (the reason printed), 2 unknown case."""

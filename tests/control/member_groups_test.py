@@ -28,7 +28,6 @@ Usage: member_groups_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -375,28 +374,10 @@ def case_member_group_top():
     check(re.fullmatch(r"\d+\.\d\d", job_row.split()[-2]) and
           float(job_row.split()[-2]) > 0, job_row)
     # The terminal view (tmux): the same row, q quits.
-    tmux = shutil.which("tmux")
-    if tmux is None:
-        raise Skip("tmux is not installed (scripts/install-deps.sh installs it)")
-    sock = f"mg-groups-{os.getpid()}"
-    t = [tmux, "-L", sock, "-f", "/dev/null"]
-    env = dict(ENV)
-    env.pop("TMUX", None)
-    cmd = (f"env XDG_RUNTIME_DIR={RUNTIME} {MEMGROUP} top -d 0.3 {j.pid}; "
-           f"echo top-exit $? > {TMP}/top-rc; sleep 30")
-    subprocess.run([*t, "new-session", "-d", "-s", "top", "-x", "200",
-                    "-y", "30", cmd], env=env, check=True)
+    top = TmuxTop(str(j.pid), 200, "mg-groups")
     try:
-        screen = ""
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            screen = subprocess.run([*t, "capture-pane", "-p", "-t", "top"],
-                                    env=env, capture_output=True,
-                                    text=True).stdout
-            if "q quits" in screen and re.search(r"^\s+a\s", screen, re.M):
-                break
-            time.sleep(0.2)
-        print(screen)
+        screen = top.screen_when(
+            lambda s: "q quits" in s and re.search(r"^\s+a\s", s, re.M))
         with open(os.path.join(TMP, "top-groups-screen.txt"), "w") as f:
             f.write(screen)
         row_a = top_group_row(screen, "a")
@@ -404,18 +385,9 @@ def case_member_group_top():
         check(re.fullmatch(r"\d+\.\d\d", psi) and float(psi) > 0,
               f"{row_a!r}")
         check(re.search(r"\[#+-*\]\s+\d+%", row_a), row_a)
-        subprocess.run([*t, "send-keys", "-t", "top", "q"], env=env,
-                       check=True)
-        rc_file = os.path.join(TMP, "top-rc")
-        deadline = time.time() + 10
-        while time.time() < deadline and not os.path.exists(rc_file):
-            time.sleep(0.1)
-        time.sleep(0.1)
-        check(os.path.exists(rc_file), "q did not quit")
-        with open(rc_file) as f:
-            check(f.read().strip() == "top-exit 0", "top's exit status")
+        top.quit()
     finally:
-        subprocess.run([*t, "kill-server"], env=env, capture_output=True)
+        top.close()
     j.p.stdin.close()
     check(j.p.wait(timeout=20) == 0, "job")
 

@@ -15,7 +15,6 @@ Usage: top_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -104,50 +103,22 @@ def case_top_plain():
 
 
 def case_top_tmux():
-    tmux = shutil.which("tmux")
-    if tmux is None:
-        raise Skip("tmux is not installed (scripts/install-deps.sh installs it)")
     j = Job(["--max", "16M"], [ALLOC, "3", "HOLD"])
     j.wait_for("^done$")
-    sock = f"mg-control-{os.getpid()}"
-    t = [tmux, "-L", sock, "-f", "/dev/null"]
-    env = dict(ENV)
-    env.pop("TMUX", None)
-    cmd = (f"env XDG_RUNTIME_DIR={RUNTIME} {MEMGROUP} top -d 0.3; "
-           f"echo top-exit $? > {TMP}/top-rc; sleep 30")
-    subprocess.run([*t, "new-session", "-d", "-s", "top", "-x", "160",
-                    "-y", "30", cmd], env=env, check=True)
+    top = TmuxTop("", 160, "mg-control")
     try:
-        screen = ""
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            screen = subprocess.run([*t, "capture-pane", "-p", "-t", "top"],
-                                    env=env, capture_output=True,
-                                    text=True).stdout
-            if str(j.pid) in screen and "q quits" in screen:
-                break
-            time.sleep(0.2)
-        print(screen)
+        screen = top.screen_when(
+            lambda s: str(j.pid) in s and "q quits" in s)
         check(str(j.pid) in screen and "q quits" in screen, "not drawn")
         row = [l for l in screen.splitlines() if l.startswith(str(j.pid))][0]
         check(re.search(r"\[#+-*\]\s+\d+%", row) and "16M" in row, row)
         with open(os.path.join(TMP, "top-screen.txt"), "w") as f:
             f.write(screen)
-        subprocess.run([*t, "send-keys", "-t", "top", "q"], env=env,
-                       check=True)
-        rc_file = os.path.join(TMP, "top-rc")
-        deadline = time.time() + 10
-        while time.time() < deadline and not os.path.exists(rc_file):
-            time.sleep(0.1)
-        time.sleep(0.1)
-        check(os.path.exists(rc_file), "q did not quit")
-        with open(rc_file) as f:
-            check(f.read().strip() == "top-exit 0", "top's exit status")
-        after = subprocess.run([*t, "capture-pane", "-p", "-t", "top"],
-                               env=env, capture_output=True, text=True).stdout
+        top.quit()
+        after = top.capture()
         check("q quits" not in after, f"alternate screen not left:\n{after}")
     finally:
-        subprocess.run([*t, "kill-server"], env=env, capture_output=True)
+        top.close()
     check(j.finish() == 0, "job")
 
 
