@@ -192,11 +192,15 @@ void PrepareKeptFork();
 void ParentKeptFork();
 void ChildKeptFork();
 
-// Freed large blocks of at least this size give their pages back to the OS
-// (FreeLarge). The madvise costs about 8 us (malloc_loop_callgrind
-// malloc=262144, docs/perf.md), against the tens of microseconds of
-// faulting in the 256 pages of a 1 MiB block the program touches.
-inline constexpr size_t kReturnLargeFrom = size_t{1} << 20;
+// Freed large blocks of at least this size (every large block) give their
+// whole pages back to the OS at once (FreeLarge): mimalloc 2.0.9 keeps a
+// freed block below 1 MiB in a mimalloc page with its neighbours,
+// resident and charged to nobody, so that blocks of one size freed and
+// then blocks of another size could pass the limit
+// (preload.cli_large_churn_shift). The engine has no per-thread cache of
+// large blocks: every large free pays the madvise (2-3 us for a 256 KiB
+// block, docs/perf.md).
+inline constexpr size_t kReturnLargeFrom = kMinLargeBytes;
 // Returns the whole pages of `block` (`bytes` long, about to be freed to
 // mimalloc) to the OS (MADV_DONTNEED), but the one holding its first word,
 // which mimalloc's free writes. mimalloc 2.0.9 decommits only whole free
