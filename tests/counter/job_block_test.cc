@@ -460,11 +460,8 @@ TEST_F(JobBlockTest, ConcurrentMembersEndAtZero) {
 TEST_F(JobBlockTest, ControlRequestsAreAnsweredInOrderByTheAgent) {
   Create(2);
   uint64_t start = 0;
-  bool alive = false;
-  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
-  bool reused = false;
-  const uint32_t i = JobClaimMember(view_, getpid(), start, nullptr, &reused);
-  ASSERT_NE(i, kNoMember);
+  uint32_t i = kNoMember;
+  ASSERT_NO_FATAL_FAILURE(ClaimSelf(&i, &start));
   JobMember* m = view_.member(i);
   EXPECT_EQ(m->agent_tid.load(), 0);
   // A request posted before the agent listens is not for it.
@@ -507,6 +504,7 @@ TEST_F(JobBlockTest, ControlRequestsAreAnsweredInOrderByTheAgent) {
   EXPECT_EQ(reclaimed, 0);
   EXPECT_EQ(purged, 0);
   // An exec of the member: the new image has no agent until it listens.
+  bool reused = false;
   EXPECT_EQ(JobClaimMember(view_, getpid(), start, nullptr, &reused), i);
   EXPECT_TRUE(reused);
   EXPECT_EQ(m->agent_tid.load(), 0);
@@ -515,11 +513,8 @@ TEST_F(JobBlockTest, ControlRequestsAreAnsweredInOrderByTheAgent) {
 TEST_F(JobBlockTest, NudgesLeavePostedBytesAndOneAnswerServesEarlierRequests) {
   Create(2);
   uint64_t start = 0;
-  bool alive = false;
-  ASSERT_TRUE(ReadProcStart(getpid(), &start, &alive));
-  bool reused = false;
-  const uint32_t i = JobClaimMember(view_, getpid(), start, nullptr, &reused);
-  ASSERT_NE(i, kNoMember);
+  uint32_t i = kNoMember;
+  ASSERT_NO_FATAL_FAILURE(ClaimSelf(&i, &start));
   JobMember* m = view_.member(i);
   const uint32_t seen = JobAgentListen(m, 1234);
   EXPECT_FALSE(JobRequestPending(m));

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "counter/job_block.h"
+#include "counter/job_slots.h"
 
 namespace memgroup::internal {
 
@@ -37,6 +38,15 @@ class JobBlockTest : public ::testing::Test {
     p.command = "test job";
     int err = 0;
     ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk) << err;
+  }
+  // Claims a slot of the job for this process (its pid and start time):
+  // its index in *index, its start time in *start.
+  void ClaimSelf(uint32_t* index, uint64_t* start) {
+    bool alive = false;
+    ASSERT_TRUE(ReadProcStart(getpid(), start, &alive));
+    bool reused = false;
+    *index = JobClaimMember(view_, getpid(), *start, nullptr, &reused);
+    ASSERT_NE(*index, kNoMember);
   }
   // Rewrites bytes of the file at `offset`.
   void Poke(off_t offset, const void* data, size_t n) {
