@@ -31,10 +31,7 @@ namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
 
-class EngineTest : public ::testing::Test {
- protected:
-  void SetUp() override { testing::InitEngineOnce(); }
-};
+using EngineTest = testing::EngineFixture;
 
 bool IsZero(const void* p, size_t n) {
   const unsigned char* c = static_cast<const unsigned char*>(p);

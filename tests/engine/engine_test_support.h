@@ -115,6 +115,13 @@ inline void CheckReallocChain(uint32_t owner) {
   engine::Free(q, owner);
 }
 
+// The fixture of the engine test binaries whose cases run on whichever
+// engine MEMGROUP_ENGINE names (engine_test, engine_thread_test).
+class EngineFixture : public ::testing::Test {
+ protected:
+  void SetUp() override { InitEngineOnce(); }
+};
+
 }  // namespace memgroup::internal::testing
 
 #endif  // MEMGROUP_TESTS_ENGINE_ENGINE_TEST_SUPPORT_H_

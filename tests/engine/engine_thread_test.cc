@@ -24,10 +24,7 @@ namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
 
-class EngineTest : public ::testing::Test {
- protected:
-  void SetUp() override { testing::InitEngineOnce(); }
-};
+using EngineTest = testing::EngineFixture;
 
 TEST_F(EngineTest, ThreadExitThenAllocFree) {
   std::thread t([] {
