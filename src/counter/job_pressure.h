@@ -27,9 +27,9 @@
 // if the state before was fully stalled, adds the time between the two
 // stamps to stall_full_ns. The supervisor's averager calls JobFullTick
 // every 200 ms, which does the same without changing the counts: an
-// interval never spans more than that, far below the 2^29 us (8.9 min)
-// the modular stamps can order. (Without the tick, a state unchanged for
-// more than about 17 minutes would be measured modulo 2^30 us.) A stamp
+// interval never spans more than that, far below the 2^30 - 2^24 us
+// (17.6 min) the modular stamps measure correctly. (Without the tick, a
+// state unchanged for longer would be measured modulo 2^30 us.) A stamp
 // at most 2^24 us (16.8 s) after the caller's clock read is taken as
 // later; anything further as earlier. The counts never go below 0 or past
 // their field (a hostile block's, or a member's own change racing with
