@@ -28,6 +28,7 @@
 #include "group/job_member.h"
 #include "group/reclaim.h"
 #include "group/registry.h"
+#include "group/stats_report.h"
 
 namespace memgroup::internal::alloc {
 namespace {
@@ -90,6 +91,25 @@ void Serve(JobMember* slot, uint32_t seq, int64_t bytes) {
   JobAgentAnswer(slot, seq, reclaimed, purged);
 }
 
+// The member's root group stat bytes (stats_report.h, the engine's heap
+// bytes through its hook) into its slot at every job level
+// (JobPublishRootStat): `memgroup stat` sums them over the members.
+void PublishRootStat(JobMember* const* slots, uint32_t levels) {
+  GroupStat gs;
+  ReadGroupStat(kRootGroup, &gs);
+  int64_t stat[kJobRootStats] = {};
+  stat[kRootStatHeap] = gs.heap;
+  stat[kRootStatMmap] = gs.mmap;
+  stat[kRootStatExplicit] = gs.explicit_bytes;
+  stat[kRootStatStock] = gs.stock;
+  stat[kRootStatStockBound] = gs.stock_bound;
+  stat[kRootStatReclaimed] = gs.reclaimed;
+  const int64_t now = MonotonicNanos();
+  for (uint32_t pos = 0; pos < levels; ++pos) {
+    if (slots[pos] != nullptr) JobPublishRootStat(slots[pos], stat, now);
+  }
+}
+
 void* AgentMain(void*) {
   prctl(PR_SET_NAME, "memgroup-ctl", 0, 0, 0);
   const int32_t tid = SysGettid();
@@ -105,7 +125,10 @@ void* AgentMain(void*) {
   // The process's groups (job_groups.h): published now, then refreshed at
   // each wake, which comes at least every kPublishIntervalNs while there
   // are some. A group request wakes the agent without changing its word.
+  // The root stat bytes likewise, at every wake (at least every
+  // kDecayPollNs).
   bool fresh = PublishGroups();
+  PublishRootStat(slots, levels);
   for (;;) {
     // The decay of free pages (engine.h, DecayFreePages): the agent drives
     // it, at least once per tick, so that an idle member's free pages go
@@ -130,6 +153,7 @@ void* AgentMain(void*) {
     }
     ServeGroupRequests(PurgeGroup);
     fresh = PublishGroups();
+    PublishRootStat(slots, levels);
   }
 }
 

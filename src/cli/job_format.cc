@@ -90,6 +90,17 @@ std::string CrossingsJsonMembers(const uint64_t (&crossings)[kJobCrossings],
   return o;
 }
 
+// The members' root stat bytes as JSON members (no braces):
+// "heap":N,...,"reclaimed":N.
+std::string RootStatJson(const int64_t (&stat)[kJobRootStats]) {
+  std::string o;
+  for (uint32_t k = 0; k < kJobRootStats; ++k) {
+    absl::StrAppend(&o, k == 0 ? "" : ",", "\"", kJobRootStatKeys[k],
+                    "\":", stat[k]);
+  }
+  return o;
+}
+
 std::string GroupEventsJson(const uint64_t (&events)[kJobGroupEvents]) {
   std::string o = "{";
   for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
@@ -157,11 +168,16 @@ std::string MemberCrossingsLine(const MemberStatus& m) {
 }
 
 std::string JobPressureText(const JobSnapshot& s) {
-  std::string o = "pressure.some";
-  for (uint32_t a = 0; a < 3; ++a) {
-    absl::StrAppend(&o, " ", kPressureAvgNames[a], "=", Percent(s.some_avg[a]));
+  std::string o;
+  for (uint32_t kind = 0; kind < 2; ++kind) {
+    const uint32_t* avg = kind == 0 ? s.some_avg : s.full_avg;
+    absl::StrAppend(&o, "pressure.", kPressureKinds[kind]);
+    for (uint32_t a = 0; a < 3; ++a) {
+      absl::StrAppend(&o, " ", kPressureAvgNames[a], "=", Percent(avg[a]));
+    }
+    absl::StrAppend(&o, " total=", (kind == 0 ? s.some_ns : s.full_ns) / 1000,
+                    "\n");
   }
-  absl::StrAppend(&o, " total=", s.some_ns / 1000, "\n");
   return o;
 }
 
@@ -270,6 +286,9 @@ std::string FormatStatText(const JobStatus& st) {
   for (uint32_t e : kJobEventsInKernelOrder) {
     absl::StrAppend(&o, "events.", JobEventName(e), " ", s.events[e], "\n");
   }
+  for (uint32_t k = 0; k < kJobRootStats; ++k) {
+    absl::StrAppend(&o, "stat.", kJobRootStatKeys[k], " ", s.stat[k], "\n");
+  }
   absl::StrAppend(&o, "stat.throttled_usec ", s.throttled_ns / 1000, "\n");
   absl::StrAppend(&o, JobPressureText(s));
   absl::StrAppend(&o, "members ", st.members.size(), "\n");
@@ -319,20 +338,28 @@ std::string FormatStatJson(const JobStatus& st) {
     first = false;
   }
   absl::StrAppend(&o, "}");
-  absl::StrAppend(&o, ",\"stat\":{\"throttled_usec\":", s.throttled_ns / 1000,
-                  "}");
-  absl::StrAppend(&o, ",\"pressure\":{\"some\":{");
-  for (uint32_t a = 0; a < 3; ++a) {
-    absl::StrAppend(&o, "\"", kPressureAvgNames[a],
-                    "\":", Percent(s.some_avg[a]), ",");
+  absl::StrAppend(&o, ",\"stat\":{", RootStatJson(s.stat),
+                  ",\"throttled_usec\":", s.throttled_ns / 1000, "}");
+  absl::StrAppend(&o, ",\"pressure\":{");
+  for (uint32_t kind = 0; kind < 2; ++kind) {
+    const uint32_t* avg = kind == 0 ? s.some_avg : s.full_avg;
+    absl::StrAppend(&o, kind == 0 ? "" : ",", "\"", kPressureKinds[kind],
+                    "\":{");
+    for (uint32_t a = 0; a < 3; ++a) {
+      absl::StrAppend(&o, "\"", kPressureAvgNames[a], "\":", Percent(avg[a]),
+                      ",");
+    }
+    absl::StrAppend(&o, "\"total_usec\":",
+                    (kind == 0 ? s.some_ns : s.full_ns) / 1000, "}");
   }
-  absl::StrAppend(&o, "\"total_usec\":", s.some_ns / 1000, "}}");
+  absl::StrAppend(&o, "}");
   absl::StrAppend(&o, ",\"members\":[");
   first = true;
   for (const MemberStatus& m : st.members) {
     absl::StrAppend(&o, first ? "" : ",", "{\"pid\":", m.pid,
                     ",\"command\":", JsonQuote(m.command),
                     ",\"current\":", m.current, ",\"peak\":", m.peak,
+                    ",\"stat\":{", RootStatJson(m.stat), "}",
                     ",\"crossings\":{",
                     CrossingsJsonMembers(m.crossings, m.threshold_last), "}}");
     first = false;

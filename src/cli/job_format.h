@@ -45,7 +45,8 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs);
 // "member_crossings PID threshold_above=N ... threshold_below_last=B\n".
 std::string MemberCrossingsLine(const MemberStatus& m);
 // The job's pressure in stat's text: "pressure.some avg10=A avg60=B
-// avg300=C total=USEC\n" (the kernel's memory.pressure line).
+// avg300=C total=USEC\n", then the same line for "pressure.full" (the
+// kernel's memory.pressure lines).
 std::string JobPressureText(const JobSnapshot& s);
 
 // The job's event names, in JobEvent order: high, max, oom, oom_kill as

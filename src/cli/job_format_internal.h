@@ -66,6 +66,11 @@ inline constexpr struct {
     {kGroupStatFaultInjected, "fault_injected", false},
 };
 
+// The job's stat bytes (JobSnapshot::stat, MemberStatus::stat: the
+// members' root group stat, JobRootStat order), their keys as a group's.
+inline constexpr const char* kJobRootStatKeys[kJobRootStats] = {
+    "heap", "mmap", "explicit", "stock", "stock_bound", "reclaimed"};
+
 }  // namespace memgroup::internal::cli
 
 #endif  // MEMGROUP_SRC_CLI_JOB_FORMAT_INTERNAL_H_

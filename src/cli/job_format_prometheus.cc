@@ -125,25 +125,32 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
           SecondsFromMicros(g.figures.stat[kGroupStatThrottledUs]), "\n");
     }
   }
-  // The member groups' memory.stat bytes, pressure and figures' age (the
-  // job's block has none of these): the families only when there are
-  // member groups.
+  // The memory.stat bytes: the job's (its members' root groups summed)
+  // and the member groups'.
+  family("memgroup_stat_bytes", "gauge",
+         "The group's memory.stat bytes by key (heap, mmap, explicit, stock, "
+         "stock_bound, reclaimed); a job's are its members' sums.");
+  for (const JobStatus& j : jobs) {
+    if (job_series(j)) {
+      for (uint32_t k = 0; k < kJobRootStats; ++k) {
+        absl::StrAppend(&o, "memgroup_stat_bytes{", labels(j), ",key=\"",
+                        kJobRootStatKeys[k], "\"} ", j.snap.stat[k], "\n");
+      }
+    }
+    for (const GroupStatus& g : j.groups) {
+      for (const auto& k : kGroupStatKeys) {
+        if (!k.bytes) continue;
+        absl::StrAppend(&o, "memgroup_stat_bytes{", group_labels(j, g),
+                        ",key=\"", k.key, "\"} ", g.figures.stat[k.index],
+                        "\n");
+      }
+    }
+  }
+  // The member groups' OOM wait time and figures' age (the job's block has
+  // neither): the families only when there are member groups.
   bool any_group = false;
   for (const JobStatus& j : jobs) any_group |= !j.groups.empty();
   if (any_group) {
-    family("memgroup_stat_bytes", "gauge",
-           "The group's memory.stat bytes by key (heap, mmap, explicit, stock, "
-           "stock_bound, reclaimed).");
-    for (const JobStatus& j : jobs) {
-      for (const GroupStatus& g : j.groups) {
-        for (const auto& k : kGroupStatKeys) {
-          if (!k.bytes) continue;
-          absl::StrAppend(&o, "memgroup_stat_bytes{", group_labels(j, g),
-                          ",key=\"", k.key, "\"} ", g.figures.stat[k.index],
-                          "\n");
-        }
-      }
-    }
     family("memgroup_oom_wait_seconds_total", "counter",
            "Time threads waited for memory under the wait policy.");
     for (const JobStatus& j : jobs) {
@@ -165,16 +172,18 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
       }
     }
   }
-  // The pressure: the job's `some` (its block keeps no `full`) and the
-  // member groups' both kinds.
+  // The pressure: both kinds, of the job and of the member groups.
   family("memgroup_pressure_stall_seconds_total", "counter",
          "Time some (kind=\"some\") or all (kind=\"full\") of the group's "
-         "threads stalled on memory (memory.pressure totals); a job has "
-         "kind=\"some\" only: time at least one member was stalled.");
+         "threads stalled on memory (memory.pressure totals); for a job, "
+         "time at least one member (some) or every member (full) was "
+         "stalled.");
   for (const JobStatus& j : jobs) {
     if (job_series(j)) {
       absl::StrAppend(&o, "memgroup_pressure_stall_seconds_total{", labels(j),
                       ",kind=\"some\"} ", Seconds(j.snap.some_ns), "\n");
+      absl::StrAppend(&o, "memgroup_pressure_stall_seconds_total{", labels(j),
+                      ",kind=\"full\"} ", Seconds(j.snap.full_ns), "\n");
     }
     for (const GroupStatus& g : j.groups) {
       for (uint32_t kind = 0; kind < kJobGroupPressureKinds; ++kind) {

@@ -63,6 +63,7 @@ JobStatus CollectJobStatus(const JobRecord& rec, bool untracked,
     }
     ms.threshold_last[0] = m.root_threshold_last[0];
     ms.threshold_last[1] = m.root_threshold_last[1];
+    for (uint32_t k = 0; k < kJobRootStats; ++k) ms.stat[k] = m.stat[k];
     st.members.push_back(std::move(ms));
   }
   std::sort(st.members.begin(), st.members.end(),

@@ -26,6 +26,9 @@ struct MemberStatus {
   // threshold_last); zeros and -1 when it published none.
   uint64_t crossings[kJobCrossings] = {};
   int64_t threshold_last[2] = {-1, -1};
+  // Its root group's stat bytes (JobRootStat order), as its control agent
+  // last published them (zeros before the first publication).
+  int64_t stat[kJobRootStats] = {};
   // Whether any crossing was counted: the text forms list only those.
   bool Crossed() const;
 };

@@ -347,8 +347,9 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
   }
 
   JobWatch watch(&view, self, library);
-  // The job's pressure averages (counter/job_pressure.h): this process is
-  // their one writer, every tick (at most 200 ms apart).
+  // The job's pressure averages, `some` and `full`, and the tick of
+  // `full`'s stamp (counter/job_pressure.h): this process is their one
+  // writer, every tick (at most 200 ms apart).
   JobPressureAverages pressure;
   JobPressureUpdate(view.node(), &pressure, MonotonicNanos());
   int status = 0;

@@ -12,13 +12,15 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 8), all offsets fixed:
+// Layout (version 9), all offsets fixed:
 //   [0, 512)            JobHeader
-//   [512, 832)          JobNode (PageCounter + events + futex + policy +
-//                       the job's stall accounting, job_pressure.h)
-//   [832, 832 + 192*n)  JobMember[n] (accounting fields, the control
-//                       request fields of `memgroup reclaim`, then the
-//                       member's root crossings and stall flag)
+//   [512, 896)          JobNode (PageCounter + events + futex + policy +
+//                       the job's stall accounting, some and full,
+//                       job_pressure.h)
+//   [896, 896 + 256*n)  JobMember[n] (accounting fields, the control
+//                       request fields of `memgroup reclaim`, the
+//                       member's root crossings and stall flags, then its
+//                       root group's stat bytes)
 //   [S, S + 4096*(c+1)) the stock area, S = JobStockOffset(n): a page of
 //                       JobStockArea, then JobStockChunk[c] of a page each;
 //                       in a top-level job's block only (c = 0 in a nested
@@ -61,7 +63,7 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 8;
+inline constexpr uint32_t kJobVersion = 9;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.
@@ -88,6 +90,19 @@ inline constexpr uint32_t kJobGroupEntryBytes = 768;
 inline constexpr uint32_t kJobDefaultGroupEntries = 1024;
 inline constexpr uint32_t kJobMaxGroupEntries = 65536;
 inline constexpr uint32_t kJobGroupsPerMember = 64;
+// The byte figures of a member's root group stat (stats_report.h
+// GroupStat) in its slot (JobMember::root_stat), in this order: heap,
+// mmap, explicit, stock, stock_bound, reclaimed (the group table's
+// kGroupStat* keys that are bytes, job_group_table.h).
+enum JobRootStat : uint32_t {
+  kRootStatHeap = 0,
+  kRootStatMmap,
+  kRootStatExplicit,
+  kRootStatStock,
+  kRootStatStockBound,
+  kRootStatReclaimed,
+  kJobRootStats,
+};
 
 static_assert(std::atomic<int64_t>::is_always_lock_free &&
                   std::atomic<uint32_t>::is_always_lock_free &&
@@ -177,15 +192,29 @@ struct JobNode {
   // starts before it, so a member whose begin was delayed between its
   // clock read and its CAS cannot count again what a period just counted.
   std::atomic<int64_t> stall_last_end_ns;
-  uint8_t pad[24];
+  // The job's PSI `full` (block version 9, counter/job_pressure.h): time
+  // during which every member counted in it was fully stalled (all the
+  // threads of its root group stalled). `full_state` packs the members
+  // counted and not fully stalled, the members counted and fully stalled,
+  // and the time of its last change (CLOCK_MONOTONIC microseconds modulo
+  // 2^30); one CAS moves all three. `stall_full_ns`: the full time of the
+  // completed intervals. `full_avg`: as some_avg, for `full`.
+  std::atomic<uint64_t> full_state;
+  std::atomic<int64_t> stall_full_ns;
+  std::atomic<uint32_t> full_avg[3];
+  uint32_t pad1;
+  uint8_t pad[56];
 };
-static_assert(sizeof(JobNode) == 320);
+static_assert(sizeof(JobNode) == 384);
 static_assert(offsetof(JobNode, oom_policy) == 232 &&
               offsetof(JobNode, oom_group) == 236 &&
               offsetof(JobNode, stall_state) == 256 &&
               offsetof(JobNode, stall_some_ns) == 264 &&
               offsetof(JobNode, some_avg) == 272 &&
-              offsetof(JobNode, stall_last_end_ns) == 288);
+              offsetof(JobNode, stall_last_end_ns) == 288 &&
+              offsetof(JobNode, full_state) == 296 &&
+              offsetof(JobNode, stall_full_ns) == 304 &&
+              offsetof(JobNode, full_avg) == 312);
 
 enum JobMemberState : uint32_t {
   kMemberFree = 0,
@@ -275,8 +304,26 @@ struct JobMember {
   // a group table entry holds them for its group.
   std::atomic<uint64_t> root_crossings[kJobCrossings];
   std::atomic<int64_t> root_threshold_last[2];
+
+  // Block version 9. The member's root group stat in bytes (JobRootStat
+  // order: the subtree's heap, mmap, explicit, stock, stock_bound and
+  // reclaimed, as stats_report.h's GroupStat), written by the member's
+  // control agent when it starts and at every wake (at least every
+  // kDecayTickMs, engine/free_pages.h), never on the allocation path;
+  // `root_stat_ns`: when (CLOCK_MONOTONIC ns; 0: never). Relaxed: each is
+  // an independent statistic, summed by readers and never used as a bound;
+  // zeroed by the claimer.
+  std::atomic<int64_t> root_stat[kJobRootStats];
+  std::atomic<int64_t> root_stat_ns;
+  // The member in the job's `full` (counter/job_pressure.h): kFullNone
+  // (not counted), kFullRunning (counted, not fully stalled) or
+  // kFullStalled (counted, every thread of its root group stalled). Moved
+  // by CAS (the member's own changes) or exchange (a release); whoever
+  // moves it applies the matching change to the node's full_state.
+  std::atomic<uint32_t> full_flag;
+  uint32_t pad3;
 };
-static_assert(sizeof(JobMember) == 192);
+static_assert(sizeof(JobMember) == 256);
 static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, comm) == 32 &&
               offsetof(JobMember, child_job) == 48 &&
@@ -292,12 +339,21 @@ static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, root_seq) == 128 &&
               offsetof(JobMember, stalling) == 132 &&
               offsetof(JobMember, root_crossings) == 136 &&
-              offsetof(JobMember, root_threshold_last) == 176);
+              offsetof(JobMember, root_threshold_last) == 176 &&
+              offsetof(JobMember, root_stat) == 192 &&
+              offsetof(JobMember, root_stat_ns) == 240 &&
+              offsetof(JobMember, full_flag) == 248);
 
 // JobMember::exec_pending's values.
 inline constexpr uint32_t kExecNone = 0;
 inline constexpr uint32_t kExecMarked = 1;
 inline constexpr uint32_t kExecSpawned = 2;
+
+// JobMember::full_flag's values (counter/job_pressure.h). Any other value
+// (a hostile block's) is left as it is and counts nowhere.
+inline constexpr uint32_t kFullNone = 0;
+inline constexpr uint32_t kFullRunning = 1;
+inline constexpr uint32_t kFullStalled = 2;
 
 inline constexpr uint32_t kJobHeaderBytes = sizeof(JobHeader) + sizeof(JobNode);
 

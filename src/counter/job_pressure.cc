@@ -18,8 +18,20 @@
 //   (release sequence: the CAS is before the fetch_add in the ender's
 //   order), so no period is counted twice; one ending between the two
 //   loads is missing from that read only.
-// - some_avg: relaxed stores by the one averager, relaxed loads by
-//   readers (independent statistics, each value whole).
+// - some_avg, full_avg: relaxed stores by the one averager, relaxed loads
+//   by readers (independent statistics, each value whole).
+// - A member's `full_flag` moves by CAS (its own changes, under its root
+//   group's stall lock in its process) or exchange (a release), acq_rel:
+//   each move is made by one caller, which then applies its change to
+//   full_state. The changes are +1/-1 on the counts and commute, so the
+//   order in which two callers reach full_state does not matter (but for
+//   a decrement below 0, dropped: job_pressure.h).
+// - full_state changes by CAS loops (acq_rel); the caller whose CAS
+//   replaced a fully stalled state adds the interval it closed to
+//   stall_full_ns (fetch_add, release), as for `some`: a reader loads
+//   stall_full_ns (acquire) before full_state (acquire), so an addition
+//   it sees comes with the CAS that closed it and no interval is counted
+//   twice.
 #include "counter/job_pressure.h"
 
 #include "base/float_math.h"
@@ -105,7 +117,127 @@ void NodeEnd(JobNode* node, int64_t now_ns) {
   }
 }
 
+constexpr uint64_t kFullCountMask = (uint64_t{1} << kJobFullCountBits) - 1;
+constexpr uint64_t kFullTimeMask = (uint64_t{1} << kJobFullTimeBits) - 1;
+constexpr uint32_t kFullTimeShift = 2 * kJobFullCountBits;
+// A stamp this far (us) after a caller's clock read is taken as later.
+constexpr uint64_t kFullSkewUs = uint64_t{1} << 24;
+
+uint64_t FullRunning(uint64_t s) { return s & kFullCountMask; }
+uint64_t FullStalled(uint64_t s) {
+  return (s >> kJobFullCountBits) & kFullCountMask;
+}
+uint64_t FullTime(uint64_t s) { return s >> kFullTimeShift; }
+bool IsFull(uint64_t s) { return FullRunning(s) == 0 && FullStalled(s) > 0; }
+
+// The later of a clock read and a stamp, both modulo 2^30 us: the stamp
+// when it is at most kFullSkewUs ahead (a change made after the caller
+// read its clock), else the clock.
+uint64_t Later(uint64_t now_us, uint64_t stamp) {
+  const uint64_t ahead = (stamp - now_us) & kFullTimeMask;
+  return ahead != 0 && ahead <= kFullSkewUs ? stamp : now_us;
+}
+
+// A count moved by `d` (-1, 0, +1) within [0, the field's maximum].
+uint64_t Step(uint64_t count, int d) {
+  if (d < 0) return count == 0 ? 0 : count - 1;
+  if (d > 0) return count == kFullCountMask ? count : count + 1;
+  return count;
+}
+
+// Applies one change of the counts (or none: a tick), stamping the later
+// of now and the last stamp and accruing a closed fully stalled interval.
+void FullApply(JobNode* node, int d_running, int d_stalled, int64_t now_ns) {
+  const uint64_t now_us = Micros(now_ns) & kFullTimeMask;
+  // Relaxed first load: the CAS below validates it.
+  uint64_t s = node->full_state.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t stamp = Later(now_us, FullTime(s));
+    const uint64_t next = (stamp << kFullTimeShift) |
+                          (Step(FullStalled(s), d_stalled)
+                           << kJobFullCountBits) |
+                          Step(FullRunning(s), d_running);
+    // acq_rel: see SYNCHRONIZATION.
+    if (node->full_state.compare_exchange_weak(s, next,
+                                               std::memory_order_acq_rel,
+                                               std::memory_order_relaxed)) {
+      const uint64_t elapsed = (stamp - FullTime(s)) & kFullTimeMask;
+      if (IsFull(s) && elapsed != 0) {
+        // Release: after the CAS that closed the interval
+        // (SYNCHRONIZATION).
+        node->stall_full_ns.fetch_add(static_cast<int64_t>(elapsed * 1000),
+                                      std::memory_order_release);
+      }
+      return;
+    }
+  }
+}
+
 }  // namespace
+
+void JobFullJoin(JobNode* node, JobMember* m, int64_t now_ns) {
+  uint32_t expected = kFullNone;
+  // acq_rel: see SYNCHRONIZATION (one caller moves the flag).
+  if (!m->full_flag.compare_exchange_strong(expected, kFullRunning,
+                                            std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+    return;
+  }
+  FullApply(node, +1, 0, now_ns);
+}
+
+void JobFullChange(JobNode* node, JobMember* m, bool stalled,
+                   int64_t now_ns) {
+  uint32_t expected = stalled ? kFullRunning : kFullStalled;
+  // acq_rel: see SYNCHRONIZATION.
+  if (!m->full_flag.compare_exchange_strong(
+          expected, stalled ? kFullStalled : kFullRunning,
+          std::memory_order_acq_rel, std::memory_order_relaxed)) {
+    return;
+  }
+  FullApply(node, stalled ? -1 : +1, stalled ? +1 : -1, now_ns);
+}
+
+bool JobFullRelease(JobNode* node, JobMember* m, int64_t now_ns) {
+  // acq_rel: see SYNCHRONIZATION.
+  const uint32_t was = m->full_flag.exchange(kFullNone,
+                                             std::memory_order_acq_rel);
+  if (was == kFullRunning) {
+    FullApply(node, -1, 0, now_ns);
+  } else if (was == kFullStalled) {
+    FullApply(node, 0, -1, now_ns);
+  } else {
+    return false;  // not counted (or a hostile block's value)
+  }
+  return true;
+}
+
+void JobFullTick(JobNode* node, int64_t now_ns) {
+  FullApply(node, 0, 0, now_ns);
+}
+
+int64_t JobStallFullNs(const JobNode* node, int64_t now_ns) {
+  // Acquire, in this order: see SYNCHRONIZATION.
+  const int64_t done = node->stall_full_ns.load(std::memory_order_acquire);
+  const uint64_t s = node->full_state.load(std::memory_order_acquire);
+  int64_t total = done < 0 ? 0 : done;  // a hostile block's value
+  if (IsFull(s)) {
+    const uint64_t now_us = Micros(now_ns) & kFullTimeMask;
+    const uint64_t stamp = Later(now_us, FullTime(s));
+    const int64_t cur = static_cast<int64_t>(
+        ((stamp - FullTime(s)) & kFullTimeMask) * 1000);
+    total = cur > INT64_MAX - total ? INT64_MAX : total + cur;
+  }
+  return total;
+}
+
+void JobFullMembers(const JobNode* node, uint32_t* running,
+                    uint32_t* stalled) {
+  // Relaxed: a statistic.
+  const uint64_t s = node->full_state.load(std::memory_order_relaxed);
+  *running = static_cast<uint32_t>(FullRunning(s));
+  *stalled = static_cast<uint32_t>(FullStalled(s));
+}
 
 void JobStallBegin(JobNode* node, JobMember* m, int64_t now_ns) {
   // acq_rel: see SYNCHRONIZATION (one transition per member).
@@ -143,32 +275,50 @@ uint32_t JobStalledMembers(const JobNode* node) {
       node->stall_state.load(std::memory_order_relaxed) & kCountMask);
 }
 
+namespace {
+
+// The rate of stall time since the last sample, in [0, 1].
+double Rate(int64_t total, int64_t last_total, int64_t dt) {
+  // A total below the baseline is a period caught between a reader's two
+  // loads: nothing new, and the baseline stays (job_pressure.h).
+  const int64_t stalled = total > last_total ? total - last_total : 0;
+  const double rate = static_cast<double>(stalled) / static_cast<double>(dt);
+  return rate > 1 ? 1 : rate;  // at most all of the interval
+}
+
+void Fold(double avg[3], double rate, int64_t dt,
+          std::atomic<uint32_t> out[3]) {
+  for (int w = 0; w < 3; ++w) {
+    const double decay = Exp(-(static_cast<double>(dt) / 1e9) /
+                                  kWindowsSec[w]);
+    avg[w] = avg[w] * decay + rate * (1 - decay);
+    double hundredths = avg[w] * 10000 + 0.5;
+    if (hundredths > 10000) hundredths = 10000;
+    // Relaxed: see SYNCHRONIZATION (the averager is the only writer).
+    out[w].store(static_cast<uint32_t>(hundredths), std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
 void JobPressureUpdate(JobNode* node, JobPressureAverages* a, int64_t now_ns) {
+  JobFullTick(node, now_ns);
   const int64_t total = JobStallSomeNs(node, now_ns);
+  const int64_t full_total = JobStallFullNs(node, now_ns);
   if (a->last_ns == 0) {
     a->last_ns = now_ns;
     a->last_total = total;
+    a->last_full_total = full_total;
     return;
   }
   const int64_t dt = now_ns - a->last_ns;
   if (dt < 1'000'000) return;
-  // A total below the baseline is a period caught between a reader's two
-  // loads: nothing new, and the baseline stays (job_pressure.h).
-  const int64_t stalled = total > a->last_total ? total - a->last_total : 0;
-  double rate = static_cast<double>(stalled) / static_cast<double>(dt);
-  if (rate > 1) rate = 1;  // at most all of the interval
-  for (int w = 0; w < 3; ++w) {
-    const double decay = Exp(-(static_cast<double>(dt) / 1e9) /
-                                  kWindowsSec[w]);
-    a->avg[w] = a->avg[w] * decay + rate * (1 - decay);
-    double hundredths = a->avg[w] * 10000 + 0.5;
-    if (hundredths > 10000) hundredths = 10000;
-    // Relaxed: see SYNCHRONIZATION (the averager is the only writer).
-    node->some_avg[w].store(static_cast<uint32_t>(hundredths),
-                            std::memory_order_relaxed);
-  }
+  Fold(a->avg, Rate(total, a->last_total, dt), dt, node->some_avg);
+  Fold(a->full_avg, Rate(full_total, a->last_full_total, dt), dt,
+       node->full_avg);
   a->last_ns = now_ns;
   if (total > a->last_total) a->last_total = total;
+  if (full_total > a->last_full_total) a->last_full_total = full_total;
 }
 
 }  // namespace memgroup::internal

@@ -1,17 +1,40 @@
-// The job's pressure (PSI `some` of the job control block's node,
-// job_block.h): the shared stall accounting of the member processes and
-// the running averages the supervisor derives from it.
-// Owns: JobNode's stall_state, stall_some_ns and some_avg, and a member
-// slot's `stalling` flag.
+// The job's pressure (PSI `some` and `full` of the job control block's
+// node, job_block.h): the shared stall accounting of the member processes
+// and the running averages the supervisor derives from it.
+// Owns: JobNode's stall_state, stall_some_ns, some_avg, full_state,
+// stall_full_ns and full_avg, and a member slot's `stalling` and
+// `full_flag`.
 //
 // A member process is stalled while at least one of its threads stalls in
 // reclaim, throttling or an OOM wait (its root group's stall count above
 // 0, group/pressure.cc); the job is stalled while at least one member is.
 // That is the kernel's `some` for a cgroup: the share of wall time in
 // which some task of it was stalled, each instant counted once however
-// many threads or processes stall together. `full` (every thread of the
-// job stalled) is not kept: it needs every member's running threads, which
-// the block does not hold.
+// many threads or processes stall together.
+//
+// `full`: a member is fully stalled while every thread of its root group
+// is (the in-process `full` of its root, group/pressure.cc: stalled
+// threads > 0 and at least the threads bound to it); the job is fully
+// stalled while every member counted in it is, and at least one is. A
+// member is counted from its claim (JobFullJoin, kFullRunning) to its
+// release (JobFullRelease), so a member that never stalls, idle or busy,
+// keeps the job's `full` at 0, as an idle but runnable thread keeps a
+// group's. full_state packs the counted members that are not fully
+// stalled (bits [0, 17)), those that are ([17, 34)) and the time of its
+// last change (CLOCK_MONOTONIC microseconds modulo 2^30, [34, 64)). Every
+// CAS that changes it stamps the later of its clock read and the stamped
+// time (so a caller delayed between the two never moves time back) and,
+// if the state before was fully stalled, adds the time between the two
+// stamps to stall_full_ns. The supervisor's averager calls JobFullTick
+// every 200 ms, which does the same without changing the counts: an
+// interval never spans more than that, far below the 2^30 - 2^24 us
+// (17.6 min) the modular stamps measure correctly. (Without the tick, a
+// state unchanged for longer would be measured modulo 2^30 us.) A stamp
+// at most 2^24 us (16.8 s) after the caller's clock read is taken as
+// later; anything further as earlier. The counts never go below 0 or past
+// their field (a hostile block's, or a member's own change racing with
+// its release as it exits: the changes commute, only a transient
+// decrement below 0 is dropped).
 //
 // stall_state packs the stalled members' count (low kJobStallCountBits
 // bits) with the start of the current period (CLOCK_MONOTONIC
@@ -64,18 +87,46 @@ int64_t JobStallSomeNs(const JobNode* node, int64_t now_ns);
 // Members currently stalled (the count in stall_state).
 uint32_t JobStalledMembers(const JobNode* node);
 
+inline constexpr uint32_t kJobFullCountBits = 17;
+inline constexpr uint32_t kJobFullTimeBits = 64 - 2 * kJobFullCountBits;
+
+// Member side of `full`. JobFullJoin: the slot's new member is counted as
+// not fully stalled (full_flag kFullNone -> kFullRunning; does nothing
+// unless the flag is kFullNone). JobFullChange: its root group became
+// fully stalled (`stalled`) or stopped being (kFullRunning <->
+// kFullStalled; does nothing unless the flag holds the other value).
+// JobFullRelease: the member is no longer counted (a release, an exec's
+// new image); returns whether it was.
+void JobFullJoin(JobNode* node, JobMember* m, int64_t now_ns);
+void JobFullChange(JobNode* node, JobMember* m, bool stalled, int64_t now_ns);
+bool JobFullRelease(JobNode* node, JobMember* m, int64_t now_ns);
+// The averager's tick: accrues the current full interval and stamps now
+// (see the file comment).
+void JobFullTick(JobNode* node, int64_t now_ns);
+
+// Reader side: the job's `full` stall time until `now_ns`, as
+// JobStallSomeNs (completed intervals, then the current one; one that ends
+// between the two loads may be missing until the next read).
+int64_t JobStallFullNs(const JobNode* node, int64_t now_ns);
+// The members counted in `full`: *running not fully stalled, *stalled
+// fully stalled (one load).
+void JobFullMembers(const JobNode* node, uint32_t* running, uint32_t* stalled);
+
 // The averager's private state (the supervisor's memory, not the block).
 struct JobPressureAverages {
   int64_t last_ns = 0;     // 0: no sample yet
   int64_t last_total = 0;  // JobStallSomeNs at last_ns
   double avg[3] = {};      // fractions 0..1, 10 s, 60 s, 300 s
+  int64_t last_full_total = 0;  // JobStallFullNs at last_ns
+  double full_avg[3] = {};
 };
-// Folds the stall time since the last sample into the averages (as the
-// kernel's PSI does from its totals: avg = avg * e^(-dt/W) + rate *
-// (1 - e^(-dt/W)), rate = stalled time / dt, W = 10, 60, 300 s) and stores
-// them in the node's some_avg. A total that went down (a period that
-// ended between a reader's two loads) is not taken as a new baseline.
-// Samples closer than 1 ms to the last are skipped.
+// Ticks `full` (JobFullTick), then folds the stall time since the last
+// sample into the averages (as the kernel's PSI does from its totals:
+// avg = avg * e^(-dt/W) + rate * (1 - e^(-dt/W)), rate = stalled time /
+// dt, W = 10, 60, 300 s) and stores them in the node's some_avg and
+// full_avg. A total that went down (a period that ended between a
+// reader's two loads) is not taken as a new baseline. Samples closer than
+// 1 ms to the last are skipped.
 void JobPressureUpdate(JobNode* node, JobPressureAverages* a, int64_t now_ns);
 
 }  // namespace memgroup::internal

@@ -63,6 +63,13 @@ size_t Utf8Length(const unsigned char* p, size_t n) {
   return len;
 }
 
+// a + b within the int64 range (a hostile block's figures may be any).
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
 }  // namespace
 
 void SanitizeText(const char* in, size_t in_bytes, char* out, size_t cap) {
@@ -234,8 +241,16 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
   }
   // The stall total: two loads in job_pressure.cc's order (never a
   // period twice).
-  out->some_ns = JobStallSomeNs(n, MonotonicNanos());
+  const int64_t now = MonotonicNanos();
+  out->some_ns = JobStallSomeNs(n, now);
   out->stalled_members = JobStalledMembers(n);
+  for (uint32_t k = 0; k < 3; ++k) {
+    // Relaxed: as some_avg (SYNCHRONIZATION).
+    out->full_avg[k] = n->full_avg[k].load(std::memory_order_relaxed);
+  }
+  out->full_ns = JobStallFullNs(n, now);
+  JobFullMembers(n, &out->full_running, &out->full_stalled);
+  bool any_unpublished = false;
 
   for (uint32_t i = 0; i < slots; ++i) {  // the validated copy bounds it
     const JobMember* m = v.member(i);
@@ -275,9 +290,21 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
       for (uint64_t& c : s.root_crossings) c = 0;
       s.root_threshold_last[0] = s.root_threshold_last[1] = -1;
     }
+    // The root stat bytes: independent relaxed figures (job_slots.h),
+    // summed, never used as a bound.
+    s.stat_ns = JobReadRootStat(m, s.stat);
+    for (uint32_t k = 0; k < kJobRootStats; ++k) {
+      out->stat[k] = SaturatingAdd(out->stat[k], s.stat[k]);
+    }
+    if (s.stat_ns <= 0) {
+      any_unpublished = true;
+    } else if (out->stat_oldest_ns == 0 || s.stat_ns < out->stat_oldest_ns) {
+      out->stat_oldest_ns = s.stat_ns;
+    }
     if (out->members_stored < capacity) members[out->members_stored++] = s;
     ++out->members;
   }
+  if (any_unpublished) out->stat_oldest_ns = 0;
 
   out->group_entries = entries;
   if (entries == 0) return JobError::kOk;

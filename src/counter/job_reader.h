@@ -44,6 +44,11 @@ struct JobMemberSnapshot {
   bool root_whole = false;
   uint64_t root_crossings[kJobCrossings] = {};
   int64_t root_threshold_last[2] = {-1, -1};
+  // Its root group's stat bytes (JobRootStat order) and when its agent
+  // published them (CLOCK_MONOTONIC ns; 0: not yet, the figures are 0),
+  // job_slots.h JobReadRootStat: any values a hostile block holds.
+  int64_t stat[kJobRootStats] = {};
+  int64_t stat_ns = 0;
 };
 
 // One published group of a member.
@@ -88,6 +93,18 @@ struct JobSnapshot {
   int64_t some_ns = 0;
   uint32_t some_avg[3] = {};
   uint32_t stalled_members = 0;
+  // `full` likewise: stall time until the read (ns), the averages, and
+  // the members counted in it, not fully stalled and fully stalled.
+  int64_t full_ns = 0;
+  uint32_t full_avg[3] = {};
+  uint32_t full_running = 0;
+  uint32_t full_stalled = 0;
+  // The members' root stat bytes (JobRootStat order) summed over the
+  // members counted in `members` (stored or not), each sum saturated at
+  // the int64 range; and the oldest publication among them (0: some
+  // member has published none yet).
+  int64_t stat[kJobRootStats] = {};
+  int64_t stat_oldest_ns = 0;
   // Active members seen (not counting slots claimed for a spawned child
   // that has not joined); the first min(members, capacity) are stored.
   uint32_t members = 0;

@@ -147,8 +147,10 @@ bool DropSpawnSlot(const JobView& v, uint32_t i, pid_t pid,
     m->state.store(kMemberActive, std::memory_order_release);
     return true;
   }
-  // Nothing charged through it; a corrupt value is clamped.
+  // Nothing charged through it; a corrupt value is clamped. Its claim
+  // counted it in the job's `full` (ResetRoot).
   JobReleaseCharge(v, i);
+  JobFullRelease(v.node(), m, MonotonicNanos());
   m->pid.store(0, std::memory_order_relaxed);
   // Release: the slot may be claimed again; pairs with the claimer's CAS.
   m->state.store(kMemberFree, std::memory_order_release);
@@ -158,12 +160,19 @@ bool DropSpawnSlot(const JobView& v, uint32_t i, pid_t pid,
 constexpr uint64_t kNoCrossings[kJobCrossings] = {};
 constexpr int64_t kNoThresholds[2] = {-1, -1};
 
-// A slot taken by a new image: its root crossings start at none, and a
-// stall period its previous image left counted (it died or exec'd while
-// a thread stalled) ends now.
+constexpr int64_t kNoRootStat[kJobRootStats] = {};
+
+// A slot taken by a new image: its root crossings and stat bytes start at
+// none, a stall period its previous image left counted (it died or
+// exec'd while a thread stalled) ends now, and the new image is counted
+// in the job's `full` as not stalled (job_pressure.h).
 void ResetRoot(const JobView& v, JobMember* m) {
   JobPublishRootCrossings(m, kNoCrossings, kNoThresholds);
-  JobStallRelease(v.node(), m, MonotonicNanos());
+  JobPublishRootStat(m, kNoRootStat, 0);
+  const int64_t now = MonotonicNanos();
+  JobStallRelease(v.node(), m, now);
+  JobFullRelease(v.node(), m, now);
+  JobFullJoin(v.node(), m, now);
 }
 
 // Claims a free slot without an exec mark for (pid, start_ticks) and fills
@@ -468,7 +477,9 @@ bool JobReleaseMember(const JobView& v, uint32_t i, pid_t pid, bool forget) {
   if (v.stock_chunks != 0) JobReleaseStockChunks(v, pid, start);
   // Its published groups are gone with it, and so is a stall it was in.
   JobGroupReleaseMember(v, i, pid, start);
-  JobStallRelease(v.node(), m, MonotonicNanos());
+  const int64_t now = MonotonicNanos();
+  JobStallRelease(v.node(), m, now);
+  JobFullRelease(v.node(), m, now);
   // Relaxed: published by the release store of Free below.
   if (forget) m->pid.store(0, std::memory_order_relaxed);
   // Release: the slot may be claimed again; pairs with the claimer's CAS.

@@ -2,10 +2,10 @@
 // and leaving the job, a slot's command name, the exec and spawn marks of
 // programs the library cannot enter, a child job's protection, releasing
 // dead members and their charge, waking waiters, the control requests
-// a slot carries (the member's agent answers them) and the crossings of
-// the member's root group it publishes there. Implemented by
-// job_slots.cc, job_control.cc (the requests) and job_crossings.cc (the
-// root crossings).
+// a slot carries (the member's agent answers them) and the crossings and
+// stat bytes of the member's root group it publishes there. Implemented by
+// job_slots.cc, job_control.cc (the requests), job_crossings.cc (the
+// root crossings) and job_root_stat.cc (the root stat bytes).
 //
 // Allocates: never. Thread-safe and process-safe as job_block.h says.
 #ifndef MEMGROUP_SRC_COUNTER_JOB_SLOTS_H_
@@ -183,6 +183,16 @@ void JobPublishRootCrossings(JobMember* m, const uint64_t c[kJobCrossings],
                              const int64_t last[2]);
 bool JobReadRootCrossings(const JobMember* m, uint64_t c[kJobCrossings],
                           int64_t last[2]);
+
+// The byte figures of a member's root group stat (JobMember::root_stat,
+// JobRootStat order), published by the member's control agent at `now_ns`
+// (CLOCK_MONOTONIC). Each value is a relaxed store of its own, read with a
+// relaxed load: a reader may take figures of two publications (a
+// statistic; readers sum them, never use them as a bound). JobReadRootStat
+// returns the publication time (0: none yet).
+void JobPublishRootStat(JobMember* m, const int64_t stat[kJobRootStats],
+                        int64_t now_ns);
+int64_t JobReadRootStat(const JobMember* m, int64_t stat[kJobRootStats]);
 
 // Takes at most `bytes` from member i's `charged` (never below 0) and the
 // same from the node; wakes waiters. Returns what it took.

@@ -362,6 +362,14 @@ void JobNoteStall(bool begin, int64_t now_ns) {
   }
 }
 
+void JobNoteFullStall(bool stalled, int64_t now_ns) {
+  for (uint32_t c = 0; c < g_chain_len; ++c) {
+    const Level& l = g_levels[g_chain[c]];
+    if (l.slot >= l.view.slot_count || l.link.node == nullptr) continue;
+    JobFullChange(l.link.node, l.view.member(l.slot), stalled, now_ns);
+  }
+}
+
 void RaiseJobEvent(Event e, uint32_t refusing) {
   JobNode* node = JobNodeAt(refusing);
   if (node == nullptr) return;

@@ -96,6 +96,13 @@ void JobExitRelease();
 // member stalls, or no longer, in every job level it holds a slot in
 // (counter/job_pressure.h). No-op outside a job. Allocates: never.
 void JobNoteStall(bool begin, int64_t now_ns);
+// The process's root group became fully stalled (`stalled`: every thread
+// bound to it stalled, the in-process PSI `full`) or stopped being
+// (group/pressure.cc, under its root group's stall lock): this member
+// counts so in the job's `full` at every job level it holds a slot in
+// (counter/job_pressure.h JobFullChange). No-op outside a job. Allocates:
+// never.
+void JobNoteFullStall(bool stalled, int64_t now_ns);
 
 // Raises event `e` (the group layer's Event) on job level `refusing`.
 void RaiseJobEvent(Event e, uint32_t refusing = kJobNode);

@@ -6,8 +6,9 @@
 //   level from the group to the root, taking one level's lock at a time.
 //   The totals they feed (throttled_ns, oom_wait_ns_total) are
 //   relaxed statistics. The root level's 0 -> 1 and 1 -> 0 changes of its
-//   stalled count tell the process's jobs (JobNoteStall), under the
-//   root's lock: one process's begins and ends reach the job in order.
+//   stalled count tell the process's jobs (JobNoteStall), and so do the
+//   changes of its `full` condition (JobNoteFullStall), under the root's
+//   lock: one process's changes reach the job in order.
 // - The callback table is guarded by g_pressure_lock; NotifyReclaimPressure
 //   copies the calls to the stack and makes them with no lock held.
 #include "group/pressure.h"
@@ -49,12 +50,25 @@ int PressureLevel(int64_t requested, int64_t released) {
   return 1;
 }
 
+// Requires st.psi_lock. Whether every thread bound to the group's subtree
+// is stalled (PSI `full`, as AccrueLocked counts it).
+bool FullLocked(const GroupState& st) {
+  return st.stalled > 0 && st.stalled >= st.members;
+}
+
+// Requires the root's psi_lock: tells the process's jobs when a change of
+// the root level (`was`: its `full` before) changed its `full`.
+void NoteRootFull(const GroupState& st, bool was, int64_t now) {
+  const bool is = FullLocked(st);
+  if (is != was) JobNoteFullStall(is, now);
+}
+
 // Requires st.psi_lock. Adds the time since the last accrual.
 void AccrueLocked(GroupState& st, int64_t now) {
   if (st.psi_last_ns != 0 && now > st.psi_last_ns) {
     int64_t dt = now - st.psi_last_ns;
     if (st.stalled > 0) st.some_ns += dt;
-    if (st.stalled > 0 && st.stalled >= st.members) st.full_ns += dt;
+    if (FullLocked(st)) st.full_ns += dt;
   }
   st.psi_last_ns = now;
 }
@@ -153,7 +167,9 @@ void StallBegin(uint32_t group) {
     // (the job's `some`, counter/job_pressure.h), under the root's lock so
     // that its begins and ends alternate.
     if (&st == root && st.stalled == 0) JobNoteStall(/*begin=*/true, now);
+    const bool was_full = FullLocked(st);
     ++st.stalled;
+    if (&st == root) NoteRootFull(st, was_full, now);
   });
 }
 
@@ -164,9 +180,11 @@ void StallEnd(uint32_t group, StallKind kind, int64_t ns) {
     AccrueLocked(st, now);
     UpdateAveragesLocked(st, now);
     if (st.stalled > 0) {
+      const bool was_full = FullLocked(st);
       --st.stalled;
       // Its last stalled thread: as in StallBegin.
       if (&st == root && st.stalled == 0) JobNoteStall(/*begin=*/false, now);
+      if (&st == root) NoteRootFull(st, was_full, now);
     }
   });
   // Relaxed: statistics. Local to the group; ReadGroupStat sums subtrees.
@@ -185,19 +203,27 @@ void StallEnd(uint32_t group, StallKind kind, int64_t ns) {
 
 // Membership is hierarchical too: `full` at a level means every thread of
 // its subtree is stalled.
+// A thread joining or leaving the root level can change its `full`: the
+// process's jobs are told (NoteRootFull).
 void MemberJoin(uint32_t group) {
   const int64_t now = MonotonicNanos();
-  ForEachLevel(group, [now](GroupState& st) {
+  const GroupState* root = &GlobalRegistry().state(kRootGroup);
+  ForEachLevel(group, [now, root](GroupState& st) {
     AccrueLocked(st, now);
+    const bool was_full = FullLocked(st);
     ++st.members;
+    if (&st == root) NoteRootFull(st, was_full, now);
   });
 }
 
 void MemberLeave(uint32_t group) {
   const int64_t now = MonotonicNanos();
-  ForEachLevel(group, [now](GroupState& st) {
+  const GroupState* root = &GlobalRegistry().state(kRootGroup);
+  ForEachLevel(group, [now, root](GroupState& st) {
     AccrueLocked(st, now);
+    const bool was_full = FullLocked(st);
     if (st.members > 0) --st.members;
+    if (&st == root) NoteRootFull(st, was_full, now);
   });
 }
 

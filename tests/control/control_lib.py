@@ -148,14 +148,14 @@ def start_ticks(pid):
 # --- cases ------------------------------------------------------------------
 
 
-# The block layout (src/counter/job_block.h, version 8; no stock area, no
+# The block layout (src/counter/job_block.h, version 9; no stock area, no
 # group table unless put_groups adds one).
 HEADER = struct.Struct("<QIIQIiQq256s")
-NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 832, 192
+NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 896, 256
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=8, header_bytes=832, total=None, slot_count=None):
+          version=9, header_bytes=896, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,
@@ -184,8 +184,22 @@ def put_node_pressure(b, stall_state=0, some_ns=0, avgs=(0, 0, 0)):
     struct.pack_into("<Qq3I", b, NODE_AT + 256, stall_state, some_ns, *avgs)
 
 
+def put_node_full(b, full_state=0, full_ns=0, avgs=(0, 0, 0)):
+    """The node's `full` accounting (src/counter/job_pressure.h) at 296:
+    the packed state, the completed total and the three averages."""
+    struct.pack_into("<Qq3I", b, NODE_AT + 296, full_state, full_ns, *avgs)
+
+
+def put_root_stat(b, i, stat, published_ns=1, full_flag=0):
+    """A member slot's root stat bytes (version 9: six i64 at 192, heap,
+    mmap, explicit, stock, stock_bound, reclaimed), their publication time
+    at 240 and the full flag at 248."""
+    struct.pack_into("<6qqI", b, MEMBERS_AT + i * MEMBER_SIZE + 192, *stat,
+                     published_ns, full_flag)
+
+
 def put_root_crossings(b, i, crossings, last=(-1, -1), seq=2, stalling=0):
-    """A member slot's root crossings (version 8: seq and the stall flag at
+    """A member slot's root crossings (version 8 on: seq and the stall flag at
     128, five u64 counters at 136, two i64 last thresholds at 176)."""
     struct.pack_into("<II5Q2q", b, MEMBERS_AT + i * MEMBER_SIZE + 128, seq,
                      stalling, *crossings, *last)

@@ -172,16 +172,23 @@ def case_stat_json():
     check(doc["max"] == 64 * MIB and doc["high"] is None, f"{doc}")
     check(doc["oom"] == {"policy": "enomem", "waiters": 0}, f"{doc['oom']}")
     check(set(doc["events"]) == {"high", "max", "oom", "oom_kill"}, f"{doc}")
-    check(doc["stat"] == {"throttled_usec": 0}, f"{doc['stat']}")
-    some = doc["pressure"]["some"]
-    check(set(doc["pressure"]) == {"some"} and
-          set(some) == {"avg10", "avg60", "avg300", "total_usec"} and
-          all(isinstance(some[k], (int, float)) and some[k] >= 0
-              for k in some) and isinstance(some["total_usec"], int),
-          f"{doc['pressure']}")
+    stat_keys = {"heap", "mmap", "explicit", "stock", "stock_bound",
+                 "reclaimed"}
+    check(set(doc["stat"]) == stat_keys | {"throttled_usec"} and
+          doc["stat"]["throttled_usec"] == 0 and
+          all(isinstance(v, int) for v in doc["stat"].values()),
+          f"{doc['stat']}")
+    check(set(doc["pressure"]) == {"some", "full"}, f"{doc['pressure']}")
+    for kind in ("some", "full"):
+        p = doc["pressure"][kind]
+        check(set(p) == {"avg10", "avg60", "avg300", "total_usec"} and
+              all(isinstance(p[k], (int, float)) and p[k] >= 0
+                  for k in p) and isinstance(p["total_usec"], int),
+              f"{doc['pressure']}")
     for m in doc["members"]:
-        check(set(m) == {"pid", "command", "current", "peak", "crossings"},
-              f"{m}")
+        check(set(m) == {"pid", "command", "current", "peak", "stat",
+                         "crossings"}, f"{m}")
+        check(set(m["stat"]) == stat_keys, f"{m}")
         check(m["crossings"] == {"threshold_above": 0, "threshold_below": 0,
                                  "pressure_low": 0, "pressure_medium": 0,
                                  "pressure_critical": 0,
@@ -215,6 +222,7 @@ def case_stat_prometheus():
             "memgroup_events": "counter", "memgroup_info": "gauge",
             "memgroup_failcnt": "counter",
             "memgroup_throttled_seconds": "counter",
+            "memgroup_stat_bytes": "gauge",
             "memgroup_pressure_stall_seconds": "counter",
             "memgroup_members": "gauge",
             "memgroup_untracked_processes": "gauge",
@@ -241,13 +249,19 @@ def case_stat_prometheus():
     check(value("memgroup_members") == 1, "members")
     for e in ("high", "max", "oom", "oom_kill"):
         check(value("memgroup_events", event=e) == doc["events"][e], e)
-    # The job's pressure: kind="some" only, the JSON's total (in seconds;
-    # read a moment apart, and nothing stalls).
+    # The job's pressure: both kinds, the JSON's totals (in seconds; read
+    # a moment apart, and nothing stalls).
     check([s.labels["kind"] for s in
-           fams["memgroup_pressure_stall_seconds"].samples] == ["some"],
+           fams["memgroup_pressure_stall_seconds"].samples] == ["some", "full"],
           "pressure kinds")
-    check(abs(value("memgroup_pressure_stall_seconds", kind="some") -
-              doc["pressure"]["some"]["total_usec"] / 1e6) < 0.05, "pressure")
+    for kind in ("some", "full"):
+        check(abs(value("memgroup_pressure_stall_seconds", kind=kind) -
+                  doc["pressure"][kind]["total_usec"] / 1e6) < 0.05,
+              f"pressure {kind}")
+    # The job's stat bytes: one series per key (job_stat_test.py checks
+    # their values).
+    check(sorted(s.labels["key"] for s in fams["memgroup_stat_bytes"].samples)
+          == sorted(doc["stat"].keys() - {"throttled_usec"}), "stat keys")
     member = doc["members"][0]
     check(value("memgroup_member_current_bytes", member=str(member["pid"]))
           == member["current"], "member current")

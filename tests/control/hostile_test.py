@@ -25,9 +25,10 @@ def case_hostile_blocks():
     me = os.getpid()
     write("job-trunc", b"\0" * 100)
     write("job-badmagic", block(1, magic=0x1234))
-    write("job-badversion", block(1, version=9))
+    write("job-badversion", block(1, version=10))
     write("job-v6", block(1, version=6))  # entries without the crossings
     write("job-v7", block(1, version=7))  # slots without root crossings
+    write("job-v8", block(1, version=8))  # slots without root stat, no full
     write("job-badlayout", block(1, slot_count=1 << 30))
     write("job-header-size", block(1, header_bytes=64))
     write("job-mode", block(1), mode=0o644)
@@ -62,6 +63,14 @@ def case_hostile_blocks():
     put_root_crossings(evil, 3, (5, 5, 5, 5, 5), seq=3)
     put_node_pressure(evil, stall_state=(0xfffffffffff << 20) | 3,
                       some_ns=-(1 << 63), avgs=(0xffffffff, 10000, 1))
+    # Hostile `full` (counts and a stamp of all ones: fully stalled by the
+    # counts, a garbage time; a negative total) and root stat bytes
+    # (extremes that saturate the sums; a garbage full flag).
+    put_node_full(evil, full_state=(2**64 - 1) ^ ((1 << 17) - 1),
+                  full_ns=-(1 << 63), avgs=(0xffffffff, 1, 10000))
+    put_root_stat(evil, 2, (INT64_MAX, -(1 << 63), 7, -1, 0, 5),
+                  full_flag=0xffffffff)
+    put_root_stat(evil, 3, (INT64_MAX, -(1 << 63), 3, 0, 0, 5))
     evil_path = write("job-evil", evil)
     t0 = time.time()
     r = mg("list", timeout=10)
@@ -72,6 +81,7 @@ def case_hostile_blocks():
                       ("job-badversion", "unsupported job block version"),
                       ("job-v6", "unsupported job block version"),
                       ("job-v7", "unsupported job block version"),
+                      ("job-v8", "unsupported job block version"),
                       ("job-badlayout", "inconsistent job block layout"),
                       ("job-header-size", "inconsistent job block layout"),
                       ("job-mode", "mode is not 0600 (0644)"),
@@ -107,6 +117,13 @@ def case_hostile_blocks():
     some = dict(x.split("=") for x in s["pressure.some"].split())
     check(some["avg10"] == "42949672.95" and some["avg60"] == "100.00" and
           some["avg300"] == "0.01" and int(some["total"]) >= 0, f"{some}")
+    full = dict(x.split("=") for x in s["pressure.full"].split())
+    check(full["avg10"] == "42949672.95" and full["avg60"] == "0.01" and
+          full["avg300"] == "100.00" and int(full["total"]) >= 0, f"{full}")
+    # The members' root stat bytes, summed with saturation, as they are.
+    check(s["stat.heap"] == str(INT64_MAX) and
+          s["stat.mmap"] == str(-(1 << 63)) and s["stat.explicit"] == "10" and
+          s["stat.stock"] == "-1" and s["stat.reclaimed"] == "10", f"{s}")
     ev = mg_ok("events", me)
     check(f"member_crossings {me} threshold_above={2**64 - 1}" in ev and
           f"member_crossings {2**31 - 1}" not in ev, ev)
@@ -122,7 +139,12 @@ def case_hostile_blocks():
     torn = [m for m in doc["members"] if m["pid"] == 2**31 - 1][0]
     check(set(torn["crossings"].values()) == {0, None}, f"{torn}")
     check(doc["pressure"]["some"]["avg10"] == 42949672.95 and
-          doc["pressure"]["some"]["total_usec"] >= 0, f"{doc['pressure']}")
+          doc["pressure"]["some"]["total_usec"] >= 0 and
+          doc["pressure"]["full"]["avg300"] == 100.0 and
+          doc["pressure"]["full"]["total_usec"] >= 0, f"{doc['pressure']}")
+    check(doc["stat"]["heap"] == INT64_MAX and
+          doc["stat"]["explicit"] == 10 and
+          mine["stat"]["explicit"] == 7, f"{doc['stat']}")
     try:
         from prometheus_client.parser import text_string_to_metric_families
         fams = list(text_string_to_metric_families(

@@ -251,12 +251,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       ms.threshold_last[0] = members[i].root_threshold_last[0];
       ms.threshold_last[1] = members[i].root_threshold_last[1];
+      for (uint32_t k = 0; k < memgroup::internal::kJobRootStats; ++k) {
+        ms.stat[k] = members[i].stat[k];
+      }
       FUZZ_CHECK(members[i].root_whole ||
                      (members[i].root_crossings[0] == 0 &&
                       members[i].root_threshold_last[0] == -1),
                  "torn root crossings used");
     }
     FUZZ_CHECK(snap.some_ns >= 0, "negative stall total");
+    FUZZ_CHECK(snap.full_ns >= 0, "negative full stall total");
     for (uint32_t i = 0; i < snap.groups_stored; ++i) {
       memgroup::internal::cli::GroupStatus gs;
       gs.pid = groups[i].pid;
@@ -271,6 +275,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const std::string t = memgroup::internal::cli::FormatStatText(st);
     FUZZ_CHECK(NoControlsButNewlines(t), "text " + Escaped(t));
+    // The job's stat bytes (the members' sums as read) and full total.
+    FUZZ_CHECK(t.find("\nstat.heap " + std::to_string(snap.stat[0]) + "\n") !=
+                   std::string::npos,
+               "stat.heap not echoed");
+    FUZZ_CHECK(t.find(" total=" + std::to_string(snap.full_ns / 1000) +
+                      "\n") != std::string::npos,
+               "pressure.full total not echoed");
     size_t start = 0;
     while (start < t.size()) {
       size_t end = t.find('\n', start);

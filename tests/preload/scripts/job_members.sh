@@ -89,7 +89,8 @@ def members():
         slots, = struct.unpack_from("<I", m, 24)
         active = []
         for i in range(slots):
-            state, pid, _, charged = struct.unpack_from("<IiQq", m, 832 + 192 * i)
+            # Block version 9: the slots from byte 896, 256 bytes each.
+            state, pid, _, charged = struct.unpack_from("<IiQq", m, 896 + 256 * i)
             if state == 2:
                 active.append((pid, charged))
         m.close()
