@@ -365,16 +365,32 @@ void ChildFork() {
 
 }  // namespace front
 
+namespace front {
+namespace {
+
+// Empties fc's large bins, largest class first, until `bytes` more fit in
+// the budget; false if they cannot. Out of line: CacheLarge's common case
+// (room already) then keeps no engine call in its body.
+MG_NOINLINE bool MakeLargeRoom(FrontCache* fc, uint32_t bytes) {
+  for (uint32_t c = kFrontClasses - 1;
+       c >= kFrontFirstLarge && fc->large_bytes + bytes > kFrontLargeBudget;
+       --c) {
+    fc->large_bytes -= EmptyBin(fc, c);
+  }
+  return fc->large_bytes + bytes <= kFrontLargeBudget;
+}
+
+}  // namespace
+}  // namespace front
+
 bool CacheLarge(FrontCache* fc, void* p, uint32_t cls) {
   MG_DCHECK(cls >= kFrontFirstLarge && cls < kFrontClasses);
   FrontBin& b = fc->bins[cls];
   if (b.count >= front::kLargeCap) return false;
-  for (uint32_t c = kFrontClasses - 1;
-       c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
-       --c) {
-    fc->large_bytes -= front::EmptyBin(fc, c);
+  if (MG_UNLIKELY(fc->large_bytes + b.size > kFrontLargeBudget) &&
+      !front::MakeLargeRoom(fc, b.size)) {
+    return false;
   }
-  if (fc->large_bytes + b.size > kFrontLargeBudget) return false;
   fc->large_bytes += b.size;
   // Relaxed: see g_cached_large.
   g_cached_large[fc->group].fetch_add(static_cast<int64_t>(b.size),
