@@ -127,7 +127,8 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   void* p = static_cast<char*>(q) + kLargeHeader;
   // The page-map entry of p's page: the group and the block's class (it
   // may still name a slab class from a slab that held this memory before).
-  if (MG_UNLIKELY(!owner_table::PublishOwned(p, group, EntryOf(group, usable)))) {
+  if (MG_UNLIKELY(
+          !owner_table::PublishOwned(p, group, EntryOf(group, usable)))) {
     g_api.free(q);  // Never: the arena is exclusive. Refuse rather than leak.
     return nullptr;
   }
