@@ -6,8 +6,8 @@
 // small blocks, and to jemalloc for large ones: through thread.arena and the
 // automatic tcache for the bound group, MALLOCX_ARENA and an explicit tcache
 // (tcache_slots.h) for the others; with the mimalloc engine, large blocks
-// go to mimalloc_engine.h after the shared small-block paths (one branch
-// per slow path). Owns t_bound.
+// go to mimalloc_engine.h after the shared small-block paths and the shared
+// pop of a cached large block (one branch per slow path). Owns t_bound.
 //
 // Must never: hand out a block outside the requested group (a block
 // jemalloc serves from another arena is given back); pass MALLOCX_ARENA
@@ -80,6 +80,19 @@ void* AllocOtherSmall(uint32_t group, uint32_t cls) {
     }
   }
   EndGroupUse(group);
+  return p;
+}
+
+// A large block of class `cls` (a front-cache class) from the bound
+// group's front cache `fc`, or nullptr. It comes with its charge
+// (CacheLarge), so the charge the caller took for it goes back (AllocMiss
+// pops before charging; this is the slow path's pop, after it). Both
+// engines. Allocates: never.
+void* PopCachedLarge(FrontCache* fc, uint32_t group, uint32_t cls) {
+  void* p = FrontPop(fc, cls);
+  if (p != nullptr) {
+    UnchargePages(group, static_cast<int64_t>(g_usable_of_class[cls]));
+  }
   return p;
 }
 
@@ -172,21 +185,28 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     if (p != nullptr && zero) memset(p, 0, size);
     return p;
   }
-  if (UsesMimalloc()) return mi::AllocLarge(group, size, align, zero, usable);
+  if (UsesMimalloc()) {
+    FrontCache* fc = t_front;
+    if (group == t_bound && fc != nullptr && cls != 0 && align <= 1) {
+      void* p = PopCachedLarge(fc, group, cls);
+      if (p != nullptr) {
+        // The charge the caller gave back may have come from the group's
+        // free pages, which its kept slabs stand for: as in AllocLarge.
+        mi::TrimKept(group);
+        if (zero) memset(p, 0, size);
+        return p;
+      }
+    }
+    return mi::AllocLarge(group, size, align, zero, usable);
+  }
   if (MG_LIKELY(group == t_bound)) {
     // thread.arena is the group's arena; the front cache and the automatic
     // tcache hold only this group's blocks.
     FrontCache* fc = t_front;
     void* p = nullptr;
     if (MG_LIKELY(fc != nullptr && cls != 0 && align <= 1)) {
-      // A cached block comes with its charge (CacheLarge), which the
-      // caller's goes back for (AllocMiss pops them before charging).
-      p = FrontPop(fc, cls);
-      if (p != nullptr) {
-        UnchargePages(group, static_cast<int64_t>(g_usable_of_class[cls]));
-      } else {
-        p = front::Refill(fc, cls);
-      }
+      p = PopCachedLarge(fc, group, cls);
+      if (p == nullptr) p = front::Refill(fc, cls);
       if (MG_LIKELY(p != nullptr)) {
         NoteLargeAlloc(group, usable);
         if (zero) memset(p, 0, size);
@@ -221,6 +241,8 @@ void Free(void* p, uint32_t owner) {
     return;
   }
   if (UsesMimalloc()) {
+    // Its pages go back with its charge (the program's free first offers a
+    // block of a front-cache class to the thread's cache: CacheLarge).
     mi::FreeLarge(p, owner);
     return;
   }

@@ -1,11 +1,12 @@
 // Implements the slow side of front_cache.h: the class tables, the caches'
 // life cycle (metadata memory, recycled), refill from and flush to the
-// group's transfer cache and slabs (small classes) and jemalloc (large
-// ones). Owns g_front_lock
+// group's transfer cache and slabs (small classes) and the engine's large
+// blocks (jemalloc, or mimalloc_engine.h's). Owns g_front_lock
 // (the list of all caches and the free list). Must never allocate through
 // malloc or return a block to a group other than the cache's (refill and
 // flush run on the owner thread, bound to cache->group; large blocks go
-// through jemalloc's automatic tcache of that group's arena).
+// through jemalloc's automatic tcache of that group's arena, or to the
+// group's mimalloc arena).
 #include "engine/front_cache_internal.h"
 
 #include <cstring>
@@ -65,7 +66,8 @@ constinit FrontCache* g_free = nullptr;
 
 // Returns the n blocks of the list at `head` (class `cls` of the group the
 // caller is bound to) to their owner: the group's slabs for small classes,
-// jemalloc's automatic tcache for large ones.
+// jemalloc's automatic tcache or the group's mimalloc arena (whose free
+// returns the block's pages, mimalloc_engine.h) for large ones.
 void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   if (n == 0) return;
   if (cls < kFrontFirstLarge) {
@@ -76,6 +78,10 @@ void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) {
     void* p = head;
     head = *static_cast<void**>(p);
+    if (UsesMimalloc()) {
+      mi::FreeLarge(p, group);
+      continue;
+    }
     // Sized, so that jemalloc skips its size lookup, except for page-aligned
     // blocks: Debian's jemalloc (built with profiling support) sends those
     // to its slow path when given a size.
@@ -87,17 +93,23 @@ void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   }
 }
 
-// Large blocks of `group` that left a front cache for the arena (evicted or
-// flushed), with their charge: their pages stay dirty in the group's arena,
-// so the charge stays as its free pages (uncharged for a destroyed group),
-// and they count towards the arena's next dirty-page check (warm_large.h).
+// Large blocks of `group` that left a front cache (evicted or flushed),
+// with their charge. jemalloc engine: their pages stay dirty in the group's
+// arena, so the charge stays as its free pages (uncharged for a destroyed
+// group), and they count towards the arena's next dirty-page check
+// (warm_large.h). mimalloc engine: their pages went back to the OS
+// (mi::FreeLarge, as for any freed large block), so the charge goes too.
 void ReturnedLarge(uint32_t group, uint64_t bytes) {
   if (bytes == 0) return;
   const int64_t n = static_cast<int64_t>(bytes);
   // Relaxed: see g_cached_large.
   g_cached_large[group].fetch_sub(n, std::memory_order_relaxed);
+  if (!KeepsFreePages()) {
+    UnchargePages(group, n);
+    return;
+  }
   if (!KeepFreePages(group, n)) UnchargePages(group, n);
-  if (KeepsFreePages()) NoteLargeFree(group, bytes);
+  NoteLargeFree(group, bytes);
 }
 
 // Returns every block of bin `cls` of `fc`; the bytes it held.
@@ -301,9 +313,11 @@ void* Refill(FrontCache* fc, uint32_t cls) {
     b.count = static_cast<uint16_t>(b.count + n - 1);
     return got[0];
   }
-  // A large block: jemalloc serves its own reentrant threads (its background
-  // threads) from arena 0 whatever thread.arena says, so the block is
-  // checked to be in the group's chunks.
+  // A large block (the jemalloc engine's: the mimalloc engine makes its
+  // large blocks with mi::AllocLarge, dispatch.cc): jemalloc serves its own
+  // reentrant threads (its background threads) from arena 0 whatever
+  // thread.arena says, so the block is checked to be in the group's chunks.
+  MG_DCHECK(!UsesMimalloc());
   void* p = mgje_malloc(b.size);
   if (MG_UNLIKELY(!owner_table::PublishOwned(p, fc->group, fc->tag + cls))) {
     if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
@@ -351,16 +365,32 @@ void ChildFork() {
 
 }  // namespace front
 
+namespace front {
+namespace {
+
+// Empties fc's large bins, largest class first, until `bytes` more fit in
+// the budget; false if they cannot. Out of line: CacheLarge's common case
+// (room already) then keeps no engine call in its body.
+MG_NOINLINE bool MakeLargeRoom(FrontCache* fc, uint32_t bytes) {
+  for (uint32_t c = kFrontClasses - 1;
+       c >= kFrontFirstLarge && fc->large_bytes + bytes > kFrontLargeBudget;
+       --c) {
+    fc->large_bytes -= EmptyBin(fc, c);
+  }
+  return fc->large_bytes + bytes <= kFrontLargeBudget;
+}
+
+}  // namespace
+}  // namespace front
+
 bool CacheLarge(FrontCache* fc, void* p, uint32_t cls) {
   MG_DCHECK(cls >= kFrontFirstLarge && cls < kFrontClasses);
   FrontBin& b = fc->bins[cls];
   if (b.count >= front::kLargeCap) return false;
-  for (uint32_t c = kFrontClasses - 1;
-       c >= kFrontFirstLarge && fc->large_bytes + b.size > kFrontLargeBudget;
-       --c) {
-    fc->large_bytes -= front::EmptyBin(fc, c);
+  if (MG_UNLIKELY(fc->large_bytes + b.size > kFrontLargeBudget) &&
+      !front::MakeLargeRoom(fc, b.size)) {
+    return false;
   }
-  if (fc->large_bytes + b.size > kFrontLargeBudget) return false;
   fc->large_bytes += b.size;
   // Relaxed: see g_cached_large.
   g_cached_large[fc->group].fetch_add(static_cast<int64_t>(b.size),

@@ -1,7 +1,9 @@
 // The front cache: per-thread LIFO lists of free blocks of the thread's bound
 // group, one list per size class, in front of the group's slabs (slab.h,
-// small classes) and jemalloc (large ones). A hit on malloc pops a block, a
-// hit on free pushes one; neither takes a lock or calls into jemalloc. free()
+// small classes) and the engine's large blocks (jemalloc's, or the mimalloc
+// engine's, mimalloc_engine.h: the same cache on both engines). A hit on
+// malloc pops a block, a hit on free pushes one; neither takes a lock or
+// calls into the engine's allocator. free()
 // learns the block's group and class from the page map (owner_table.h) in one
 // load, which is what makes the free side cheap: jemalloc's public API has no
 // free that skips its own size lookup.
@@ -23,11 +25,10 @@
 // Must never: hold a block of a group other than FrontCache::group (for
 // t_front the thread's bound group, rebinding flushes it first; the engine's
 // second cache, t_other, holds small blocks of one other group); hold a
-// charged large block (a large block is uncharged by the free that pushes
-// it and charged by the allocation that pops it, src/alloc/slow_path.cc;
-// small blocks are regions on slab pages, charged when a refill first
-// handed them out and while their slab is held: slab.h); be touched by any thread but
-// its owner
+// large block without its charge (it keeps the charge its allocation took:
+// g_cached_large; small blocks are regions on slab pages, charged when a
+// refill first handed them out and while their slab is held: slab.h); be
+// touched by any thread but its owner
 // (the fork child leaves the caches of the threads it lost alone).
 //
 // Bound on the memory a cache holds: a small bin about 64 KiB (8 to 64
@@ -153,8 +154,8 @@ MG_HIDDEN extern constinit uint32_t g_region_magic_of_class[kFrontClasses];
 // Bytes of each group's large blocks held in threads' front caches. A cached
 // large block stays charged to its group (its pages are resident, as the
 // memcg rule wants every page the engine holds for a group charged): its
-// free keeps the charge, its next pop takes none, and it leaves the cache
-// as the group's free pages (CacheLarge). Added and subtracted by the
+// free keeps the charge, its next pop takes none, and the charge leaves the
+// cache with it (CacheLarge). Added and subtracted by the
 // owning threads (relaxed: a statistic, stat.engine_cached; no data is
 // published with it).
 MG_HIDDEN extern std::atomic<int64_t> g_cached_large[];
@@ -195,12 +196,13 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
 }
 
 // Caches a freed large block (cls >= kFrontFirstLarge) of fc->group, making
-// room by returning the bin's other large blocks to the arena, largest
+// room by returning the bin's other large blocks to the engine, largest
 // first (the newest free is the likeliest to be reused); false when its
-// class already holds one (the caller frees it to the arena). A cached
-// block keeps its charge (g_cached_large); an evicted one goes to the arena
-// with it, as the group's free pages (free_pages.h). Owner only.
-// Allocates: never.
+// class already holds one (the caller frees it to the engine). A cached
+// block keeps its charge (g_cached_large); an evicted one leaves with it:
+// to the arena as the group's free pages (free_pages.h) on the jemalloc
+// engine, uncharged with its pages returned (mi::FreeLarge) on the
+// mimalloc engine. Owner only. Allocates: never.
 bool CacheLarge(FrontCache* fc, void* p, uint32_t cls);
 
 // g_cached_large of `group` (stat.engine_cached). Allocates: never.

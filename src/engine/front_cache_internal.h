@@ -1,6 +1,6 @@
 // The engine-side operations on front caches (front_cache.cc), used by the
-// engines' bind, alloc, free, exit and fork paths (the mimalloc engine
-// never puts a large block in a cache). Everything here
+// engines' bind, alloc, free, exit and fork paths (both engines: small
+// blocks and, pushed by CacheLarge, large ones). Everything here
 // runs on the cache's owner thread (except ChildFork) and is a slow path.
 // Allocates: never (through malloc).
 #ifndef MEMGROUP_SRC_ENGINE_FRONT_CACHE_INTERNAL_H_
@@ -30,17 +30,18 @@ void FillRegionMagic();
 FrontCache* Acquire(uint32_t group);
 // Sets the group whose blocks `fc` (empty) holds from now on.
 void SetGroup(FrontCache* fc, uint32_t group);
-// Flushes `fc` (small blocks to the group's slabs, large ones to jemalloc;
-// the group's transfer cache is drained too) and recycles it (thread exit).
+// Flushes `fc` (small blocks to the group's slabs, large ones to the engine:
+// jemalloc, or mi::FreeLarge; the group's transfer cache is drained too)
+// and recycles it (thread exit).
 void Retire(FrontCache* fc);
-// Returns every cached block to the slabs or jemalloc, and drains the
+// Returns every cached block to the slabs or the engine, and drains the
 // group's transfer cache (rebind, purge). The calling thread must still be
 // bound to fc->group.
 void Flush(FrontCache* fc);
 
 // Small class: takes a batch of regions from the group's transfer cache
 // (transfer_cache.h) or else its slabs, keeps all but one in the bin and
-// returns that one. Large class: one block from
+// returns that one. Large class (the jemalloc engine only): one block from
 // jemalloc (published in the page map). nullptr if there is no memory or
 // jemalloc serves this thread from another arena.
 void* Refill(FrontCache* fc, uint32_t cls);

@@ -20,7 +20,12 @@
 // holding its usable size (the charge): mimalloc's own usable size depends
 // on the page kind and on the alignment offset, while a group's charge must
 // equal GoodSize(size, align) exactly. Its page-map entry says "group,
-// class 0", so free() sends it here through the owner table.
+// class", the front cache's large class of that usable size (0 above
+// kFrontMaxBytes), as the jemalloc engine's large blocks do: free() finds
+// the usable size by class and keeps a block of the bound group in the
+// thread's front cache with its charge (front_cache.h, CacheLarge), shared
+// with the jemalloc engine; what the cache does not keep, and what leaves
+// it, comes here (FreeLarge).
 //
 // mimalloc is loaded with dlopen(RTLD_LOCAL | RTLD_DEEPBIND) at Init, only
 // in a process that chose it (mimalloc_api.h): its own malloc never
@@ -156,8 +161,9 @@ void SlabFree(void* mem);
 // (dispatch.cc, DecayFreePages), on Purge (reclaim, before an OOM decision,
 // `memgroup reclaim`, the group's destroy), and when the free pages were
 // drawn on by other blocks and the limits refuse to charge them again
-// (TrimKept). Freed large blocks are not kept:
-// they go back to mimalloc (mimalloc_large.cc). How many blocks a group
+// (TrimKept). Freed large blocks are not kept here: a thread's front cache
+// keeps one per class (front_cache.h), and the others, and those leaving
+// the cache, go back to mimalloc (mimalloc_large.cc). How many blocks a group
 // keeps is bounded by its charge (its limits; a refused charge purges) and
 // the decay, as the jemalloc engine's free pages are.
 //
@@ -197,9 +203,10 @@ void ChildKeptFork();
 // freed block below 1 MiB in a mimalloc page with its neighbours,
 // resident and charged to nobody, so that blocks of one size freed and
 // then blocks of another size could pass the limit
-// (preload.cli_large_churn_shift). The engine has no per-thread cache of
-// large blocks: every large free pays the madvise (2-3 us for a 256 KiB
-// block, docs/perf.md).
+// (preload.cli_large_churn_shift). A block the thread's front cache keeps
+// (one per class from 16 KiB to 4 MiB, 4 MiB in all, charged) pays nothing;
+// one that the cache does not take, or that leaves it, pays the madvise
+// (2-3 us for a 256 KiB block, docs/perf.md).
 inline constexpr size_t kReturnLargeFrom = kMinLargeBytes;
 // Returns the whole pages of `block` (`bytes` long, about to be freed to
 // mimalloc) to the OS (MADV_DONTNEED), but the one holding its first word,

@@ -4,7 +4,10 @@
 //
 // Must never: allocate through malloc; hand out a block outside the group's
 // arena; let a block's header disagree with the charge (the usable size the
-// caller charged is what the header holds, and what free uncharges).
+// caller charged is what the header holds, and what free uncharges) or with
+// the class of its page-map entry (ClassOfUsable of the header: the front
+// cache's large class, which free trusts for the usable size, or 0 above
+// kFrontMaxBytes).
 //
 // SYNCHRONIZATION: the per-group counters are relaxed atomics (statistics);
 // a block's header is written before the pointer is handed out and read by
@@ -51,6 +54,14 @@ size_t LargeClass(size_t n) {
 
 uint64_t& HeaderOf(void* p) {
   return *reinterpret_cast<uint64_t*>(static_cast<char*>(p) - kLargeHeader);
+}
+
+// The page-map entry of a large block of `usable` bytes: its group and its
+// front-cache class (0 above kFrontMaxBytes), as the jemalloc engine
+// publishes its blocks, so that free finds its usable size by class and
+// offers it to the thread's front cache (CacheLarge).
+uint32_t EntryOf(uint32_t group, size_t usable) {
+  return owner_table::MakeEntry(group, ClassOfUsable(usable));
 }
 
 // Adds `blocks` (+1 allocated, -1 freed, 0 resized) and `bytes` to the
@@ -114,10 +125,10 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   }
   if (zero && !mi_zero) memset(q, 0, total);
   void* p = static_cast<char*>(q) + kLargeHeader;
-  // The page-map entry of p's page: "group, no class" (it may still name a
-  // slab class from a slab that held this memory before).
-  if (MG_UNLIKELY(!owner_table::PublishOwned(p, group,
-                                             owner_table::MakeEntry(group, 0)))) {
+  // The page-map entry of p's page: the group and the block's class (it
+  // may still name a slab class from a slab that held this memory before).
+  if (MG_UNLIKELY(
+          !owner_table::PublishOwned(p, group, EntryOf(group, usable)))) {
     g_api.free(q);  // Never: the arena is exclusive. Refuse rather than leak.
     return nullptr;
   }
@@ -135,7 +146,9 @@ void FreeLarge(void* p, uint32_t owner) {
   const size_t usable = LargeUsable(p);
   Count(owner, -1, -static_cast<int64_t>(usable));
   TsanFreed();
-  // Its pages go back to the OS with its charge (mimalloc_engine.h).
+  // Its pages go back to the OS with its charge (mimalloc_engine.h): a
+  // block that leaves the program's hands (not kept by its thread's front
+  // cache) or the cache.
   if (usable >= kReturnLargeFrom) {
     ReturnBlockPages(static_cast<char*>(p) - kLargeHeader,
                      usable + kLargeHeader);
@@ -155,6 +168,7 @@ void* ReallocLarge(void* p, size_t size, size_t align, uint32_t owner,
         align <= 1 || (reinterpret_cast<uintptr_t>(p) & (align - 1)) == 0;
     if (aligned && usable <= room && usable >= room / 4) {
       HeaderOf(p) = usable;
+      owner_table::PublishBlock(p, EntryOf(owner, usable));  // Its new class.
       Count(owner, 0, static_cast<int64_t>(usable) - static_cast<int64_t>(old));
       return p;
     }
@@ -179,6 +193,7 @@ size_t ResizeLargeInPlace(void* p, size_t size, size_t extra, size_t align,
   if (want == 0 || want > room) want = GoodSize(size, align);
   if (want == 0 || want > room || want < kMinLargeBytes) return old;
   HeaderOf(p) = want;
+  owner_table::PublishBlock(p, EntryOf(owner, want));  // Its new class.
   Count(owner, 0, static_cast<int64_t>(want) - static_cast<int64_t>(old));
   return want;
 }

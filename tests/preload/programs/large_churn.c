@@ -17,7 +17,8 @@
 //   shift    frees everything, then fills 3/4 of the limit with blocks of
 //            one size, frees them and fills it with blocks of another size
 //            that cannot reuse their extents (512 KiB -> 2 MiB, 256 KiB ->
-//            4 MiB, 128 KiB -> 1 MiB, 32 KiB -> 1 MiB, 512 KiB -> 64 KiB),
+//            4 MiB, 128 KiB -> 1 MiB, 32 KiB -> 1 MiB, 512 KiB -> 64 KiB,
+//            and the smallest large classes, 16 KiB and 20 KiB -> 1 MiB),
 //            RssAnon within the bound throughout.
 // Usage: large_churn MAX_MIB MODE. Prints "large_churn: OK".
 #define _GNU_SOURCE
@@ -190,9 +191,10 @@ int main(int argc, char** argv) {
     // back, so RssAnon stays within the bound throughout.
     static const size_t kShifts[][2] = {
         {512 << 10, 2 << 20}, {256 << 10, 4 << 20}, {128 << 10, 1 << 20},
-        {32 << 10, 1 << 20},  {512 << 10, 64 << 10}};
+        {32 << 10, 1 << 20},  {512 << 10, 64 << 10}, {16 << 10, 1 << 20},
+        {20 << 10, 1 << 20}};
     const size_t phase = max / 4 * 3;
-    char** blocks = malloc(sizeof(char*) * (phase / (32 << 10)));
+    char** blocks = malloc(sizeof(char*) * (phase / (16 << 10)));
     MG_EXPECT(blocks != NULL);
     long shift_peak_kib = 0;
     for (size_t k = 0; k < sizeof(kShifts) / sizeof(kShifts[0]); ++k) {
