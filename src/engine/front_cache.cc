@@ -47,12 +47,19 @@ uint16_t SmallCap(uint32_t size) {
   if (cap > 64) cap = 64;
   return static_cast<uint16_t>(cap);
 }
-// Large classes hold at most one block each (and kFrontLargeBudget bytes
-// together), pushed and popped by the engine's slow paths.
-inline constexpr uint16_t kLargeCap = 1;
-
-uint16_t RealCap(uint32_t cls) {
-  return cls >= kFrontFirstLarge ? kLargeCap : SmallCap(g_usable_of_class[cls]);
+// A large class holds up to 512 KiB of blocks, 1 to 8 of them (and the
+// large bins kFrontLargeBudget bytes together), pushed and popped by the
+// engine's slow paths. More than one: a program that frees a few blocks of
+// one class and then asks for as many again (zlib's deflateEnd and
+// deflateInit: four 64 KiB blocks per stream) keeps them all, where a
+// single block per class sent the others back to the engine (a madvise
+// each on the mimalloc engine). A multiply, not a division: CacheLarge
+// runs on every large free.
+inline constexpr uint32_t kLargeBinBytes = 512u << 10;
+inline constexpr uint16_t kLargeBinMax = 8;
+MG_ALWAYS_INLINE bool LargeBinFull(const FrontBin& b) {
+  return b.count != 0 && (b.count >= kLargeBinMax ||
+                          (b.count + 1u) * uint64_t{b.size} > kLargeBinBytes);
 }
 
 // Set once by InitClasses (under the engine's init lock, before any cache
@@ -261,7 +268,7 @@ FrontCache* Acquire(uint32_t group) {
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
       FrontBin& b = fc->bins[c];
       b.size = g_usable_of_class[c];
-      b.cap = c >= kFrontFirstLarge ? 0 : RealCap(c);
+      b.cap = c >= kFrontFirstLarge ? 0 : SmallCap(b.size);
     }
   }
   // free's fast path sends class 0 to bins[0] and relies on it to miss.
@@ -386,7 +393,7 @@ MG_NOINLINE bool MakeLargeRoom(FrontCache* fc, uint32_t bytes) {
 bool CacheLarge(FrontCache* fc, void* p, uint32_t cls) {
   MG_DCHECK(cls >= kFrontFirstLarge && cls < kFrontClasses);
   FrontBin& b = fc->bins[cls];
-  if (b.count >= front::kLargeCap) return false;
+  if (front::LargeBinFull(b)) return false;
   if (MG_UNLIKELY(fc->large_bytes + b.size > kFrontLargeBudget) &&
       !front::MakeLargeRoom(fc, b.size)) {
     return false;

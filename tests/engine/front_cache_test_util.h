@@ -128,6 +128,13 @@ inline void* BinBlock(const engine::FrontBin& b, uint32_t i) {
   return p;
 }
 
+// The most blocks a large bin of `size`-byte blocks holds: 512 KiB of
+// them, 1 to 8 (front_cache.cc, LargeCap).
+inline uint32_t LargeBinCap(uint32_t size) {
+  const uint32_t cap = (uint32_t{512} << 10) / size;
+  return cap < 1 ? 1 : cap > 8 ? 8 : cap;
+}
+
 inline bool InCache(const FrontCache* fc, const void* p) {
   for (uint32_t c = 1; c < kFrontClasses; ++c) {
     const engine::FrontBin& b = fc->bins[c];
