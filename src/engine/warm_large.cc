@@ -51,7 +51,7 @@ MG_NOINLINE MG_COLD void Check(uint32_t group) {
   size_t len = sizeof(pdirty);
   if (mgje_mallctlbymib(m.v, m.len, &pdirty, &len, nullptr, 0) != 0) return;
   // The charged free pages follow the arena's real dirty pages down
-  // (jemalloc's own decay purged some; blocks in a tcache are not dirty).
+  // (a realloc grew a block into some; blocks in a tcache are not dirty).
   const size_t real = pdirty * kPageSize;
   const int64_t kept = SyncFreePages(group, static_cast<int64_t>(real));
   if (real <= kWarmBytes) {
