@@ -116,8 +116,8 @@ void SetFreePagesRetired(uint32_t group, bool retired);
 
 // Whether some group may hold free pages (false: nothing to take, and the
 // decay has nothing to do; set by every keep and NoteArenaDirtied, cleared
-// by a scan that leaves no count and no mark). Inline: the slow paths of large blocks test it before any call.
-// Allocates: never.
+// by a scan that leaves no count and no mark). Inline: the slow paths of
+// large blocks test it before any call. Allocates: never.
 MG_HIDDEN extern constinit std::atomic<bool> g_free_pages_pending;
 MG_ALWAYS_INLINE bool FreePagesPending() {
   // Relaxed: a hint (free_pages.cc, g_free_pages_pending).
