@@ -73,9 +73,9 @@ void* Realloc(void* p, size_t size) {
     // extent (moved) or its tail (shrunk) is dirty in the arena with no
     // count (engine/warm_large.h).
     const size_t now_usable = engine::UsableSize(q);
-    engine::NoteLargeResize(
-        owner, q != p ? old_usable
-                      : (old_usable > now_usable ? old_usable - now_usable : 0));
+    const size_t shrunk =
+        old_usable > now_usable ? old_usable - now_usable : 0;
+    engine::NoteLargeResize(owner, q != p ? old_usable : shrunk);
   }
   errno = saved;
   return q;
