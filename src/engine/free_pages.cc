@@ -169,21 +169,6 @@ int64_t SyncFreePages(uint32_t group, int64_t real) {
   return real;
 }
 
-int64_t DropInheritedFreePages() {
-  int64_t dropped = 0;
-  // Relaxed: the child has one thread.
-  const uint32_t end = g_end.load(std::memory_order_relaxed);
-  for (uint32_t g = 0; g < end; ++g) {
-    // Relaxed: as above.
-    const int64_t n = g_free[g].exchange(0, std::memory_order_relaxed);
-    if (n <= 0) continue;
-    UnchargePages(g, n);
-    Mark(g);
-    dropped += n;
-  }
-  return dropped;
-}
-
 int64_t FreePagesOf(uint32_t group) {
   // Relaxed: a statistic.
   return group < kMaxGroups ? g_free[group].load(std::memory_order_relaxed)

@@ -95,16 +95,6 @@ int64_t ReturnFreePages(uint32_t group);
 // uncharging the difference. Returns the count after. Allocates: never.
 int64_t SyncFreePages(uint32_t group, int64_t real);
 
-// In a fork child, from its handler once the group layer's have run: the
-// counts inherited stand for pages charged to the parent (its member slot
-// holds that charge, and its copy of the pages), so the child must not
-// take them for its own blocks (they would be charged to nobody). Each
-// count is uncharged (in a job, the child's slot gives back at most what
-// the child charged, 0 so far: only its process-local counters drop) and
-// its group marked, so that the decay purges the child's copy of the
-// pages. Returns the bytes uncharged. Allocates: never.
-int64_t DropInheritedFreePages();
-
 // The group's free pages (charged), and the bytes returned and uncharged
 // since the process started (purges, decay, resynchronisation). Statistics.
 int64_t FreePagesOf(uint32_t group);

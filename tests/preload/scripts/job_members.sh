@@ -17,9 +17,6 @@
 #                 to their own slots once they exec; the job returns to its
 #                 starting usage
 #   signals       exit status, death by a signal, forwarded signals
-#   fork_free_pages  a fork child of a member holding 48 MiB of free
-#                 engine pages allocates 48 MiB: charged to its own slot
-#                 (its member peak), not taken from the parent's count
 #   small_peak    sleep, date and seq as members: each member's peak is
 #                 its stock's first batch (256 KiB), not a slab per size
 #                 class (1.3-1.6 MB when slabs were charged whole), and
@@ -297,30 +294,6 @@ print("USR1" if got else "no signal")' > "$mg_tmp/out2" 2>&1 &
   ls "${XDG_RUNTIME_DIR:-/nonexistent}/memgroup" /dev/shm/memgroup-"$(id -u)" \
     2>/dev/null | grep -q "job-$sup-" && fail "the control block was left behind"
   pass "signals and exit status"
-  ;;
-fork_free_pages)
-  # The parent's freed 8 MiB blocks stay charged as its free pages
-  # (jemalloc engine; the mimalloc engine returns them at once); the
-  # child inherits the engine's count of them but not their charge.
-  "$memgroup" run --max 200M --stats "$mg_tmp/stats" -- "$python" -c '
-import os
-held = [bytearray((8 << 20) - 4096) for _ in range(6)]
-del held
-pid = os.fork()
-if pid == 0:
-    got = [bytearray((8 << 20) - 4096) for _ in range(6)]
-    os._exit(0)
-os.waitpid(pid, 0)
-print("child", pid)' > "$mg_tmp/out" 2> "$mg_tmp/err"
-  status=$?
-  cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
-  expect_eq "$status" "0" "exit status"
-  child=$(awk '$1 == "child" { print $2 }' "$mg_tmp/out")
-  peak=$(stat_of "member.$child.peak" "$mg_tmp/stats")
-  [ -n "$peak" ] && [ "$peak" -ge $((48 << 20)) ] ||
-    fail "the child's member peak is ${peak:-missing}, below its 48 MiB"
-  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current"
-  pass "a fork child charges its own blocks, not its parent's free pages"
   ;;
 small_peak)
   # A slab's pages are charged as its regions are first handed out
