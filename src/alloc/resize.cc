@@ -10,6 +10,7 @@
 #include "alloc/bootstrap.h"
 #include "alloc/charge.h"
 #include "alloc/slow_path.h"
+#include "engine/warm_large.h"
 #include "group/charger.h"
 
 namespace memgroup::internal::alloc {
@@ -65,8 +66,17 @@ void* Realloc(void* p, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  SettleCharge(owner, grow > 0 ? new_charge : old_charge,
-               static_cast<int64_t>(engine::ChargeOfBlock(q)));
+  const int64_t charged_now = static_cast<int64_t>(engine::ChargeOfBlock(q));
+  SettleCharge(owner, grow > 0 ? new_charge : old_charge, charged_now);
+  if (old_charge > 0 && charged_now > 0) {
+    // A large block resized by the engine (jemalloc's rallocx): its old
+    // extent (moved) or its tail (shrunk) is dirty in the arena with no
+    // count (engine/warm_large.h).
+    const size_t now_usable = engine::UsableSize(q);
+    const size_t shrunk =
+        old_usable > now_usable ? old_usable - now_usable : 0;
+    engine::NoteLargeResize(owner, q != p ? old_usable : shrunk);
+  }
   errno = saved;
   return q;
 }
@@ -95,9 +105,15 @@ size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align) {
     extra = 0;
     size = static_cast<size_t>(old);  // stay as is: cannot grow within the limit
   }
+  const size_t old_usable = old != 0 ? engine::UsableSize(p) : 0;
   size_t now = engine::ResizeInPlace(p, size, extra, align, owner);
   SettleCharge(owner, old + grow,
                static_cast<int64_t>(engine::ChargeOfBlock(p)));
+  // A large block's shrunk tail is dirty in the arena with no count
+  // (engine/warm_large.h).
+  if (old != 0) {
+    engine::NoteLargeResize(owner, old_usable > now ? old_usable - now : 0);
+  }
   return now;
 }
 

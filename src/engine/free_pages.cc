@@ -1,5 +1,6 @@
 // Implements free_pages.h: the per-group count of charged free pages, its
-// decay stamps, the decay scan and the calling thread's "took" flag.
+// decay stamps, the marks of arenas with uncounted dirty pages, the decay
+// scan and the calling thread's "took" flag.
 //
 // SYNCHRONIZATION: every word is an independent relaxed atomic, but for
 // the Dekker pair of g_free_pages_pending (see there). The counts
@@ -28,6 +29,11 @@ MG_TABLE constinit std::atomic<int64_t> g_returned[kMaxGroups];
 // Coarse time of the last keep or take. Relaxed: only compared with the
 // clock by the scan; a stale read delays or advances a decay by one tick.
 MG_TABLE constinit std::atomic<int64_t> g_last_ms[kMaxGroups];
+// Set by NoteArenaDirtied and a take, cleared by the scan that calls
+// due(g) for the group: its arena may hold dirty pages no count covers.
+// The set and the scan's read are seq_cst, part of the Dekker pair of
+// g_free_pages_pending, as the counts are.
+MG_TABLE constinit std::atomic<bool> g_dirtied[kMaxGroups];
 // Destroyed groups keep nothing. Relaxed: racy by design, as slab.cc's
 // GroupBins::retired; a keep that races with the destroy is returned by
 // RetireGroup's purge (engine_init.cc).
@@ -43,13 +49,13 @@ MG_TLS bool t_took = false;
 
 }  // namespace
 
-// Whether some group may hold free pages: set by a keep, cleared by a scan
-// that found none; spares the slow paths a take and DecayFreePages its
-// clock read while nothing is kept. A keep's count increment and its read
-// of the flag, and the scan's clearing and its reads of the counts, are
-// seq_cst (a Dekker pair): either the keep reads the cleared flag and sets
-// it, or the scan reads the incremented count. The other accesses are
-// relaxed.
+// Whether some group may hold free pages: set by a keep or a mark, cleared
+// by a scan that found none; spares the slow paths a take and
+// DecayFreePages its clock read while nothing is kept. A keep's count
+// increment (a mark's store) and its read of the flag, and the scan's
+// clearing and its reads of the counts and marks, are seq_cst (a Dekker
+// pair): either the keep reads the cleared flag and sets it, or the scan
+// reads the incremented count (the mark). The other accesses are relaxed.
 constinit std::atomic<bool> g_free_pages_pending{false};
 
 namespace {
@@ -60,14 +66,11 @@ constinit std::atomic<int64_t> g_next_scan_ms{0};
 
 }  // namespace
 
-bool KeepFreePages(uint32_t group, int64_t bytes) {
-  if (group >= kMaxGroups || bytes <= 0) return false;
-  // Relaxed: see g_retired.
-  if (g_retired[group].load(std::memory_order_relaxed)) return false;
-  // Relaxed: see SYNCHRONIZATION.
-  g_last_ms[group].store(CoarseMonotonicMillis(), std::memory_order_relaxed);
-  // seq_cst: the Dekker pair of g_free_pages_pending.
-  g_free[group].fetch_add(bytes, std::memory_order_seq_cst);
+namespace {
+
+// After a keep's count increment or a mark (seq_cst): the scan's end
+// covers `group` and the pending flag is set.
+void Publish(uint32_t group) {
   // Relaxed load, seq_cst CAS: see g_end.
   uint32_t end = g_end.load(std::memory_order_relaxed);
   while (end <= group &&
@@ -80,7 +83,37 @@ bool KeepFreePages(uint32_t group, int64_t bytes) {
   if (!g_free_pages_pending.load(std::memory_order_seq_cst)) {
     g_free_pages_pending.store(true, std::memory_order_relaxed);
   }
+}
+
+// Marks `group` (g_dirtied) without stamping it.
+void Mark(uint32_t group) {
+  // Relaxed load first: the line stays shared while marked. seq_cst
+  // store: the Dekker pair of g_free_pages_pending.
+  if (!g_dirtied[group].load(std::memory_order_relaxed)) {
+    g_dirtied[group].store(true, std::memory_order_seq_cst);
+  }
+  Publish(group);
+}
+
+}  // namespace
+
+bool KeepFreePages(uint32_t group, int64_t bytes) {
+  if (group >= kMaxGroups || bytes <= 0) return false;
+  // Relaxed: see g_retired.
+  if (g_retired[group].load(std::memory_order_relaxed)) return false;
+  // Relaxed: see SYNCHRONIZATION.
+  g_last_ms[group].store(CoarseMonotonicMillis(), std::memory_order_relaxed);
+  // seq_cst: the Dekker pair of g_free_pages_pending.
+  g_free[group].fetch_add(bytes, std::memory_order_seq_cst);
+  Publish(group);
   return true;
+}
+
+void NoteArenaDirtied(uint32_t group) {
+  if (group >= kMaxGroups) return;
+  // Relaxed: see g_last_ms.
+  g_last_ms[group].store(CoarseMonotonicMillis(), std::memory_order_relaxed);
+  Mark(group);
 }
 
 
@@ -97,6 +130,9 @@ int64_t TakeFreePages(uint32_t group, int64_t bytes) {
                                                 std::memory_order_relaxed));
   // Relaxed: see g_last_ms.
   g_last_ms[group].store(CoarseMonotonicMillis(), std::memory_order_relaxed);
+  // The block may be put in other pages than those taken, which then stay
+  // dirty with no count: the decay must visit the group even at 0.
+  Mark(group);
   t_took = true;
   return take;
 }
@@ -169,13 +205,24 @@ bool DecayDue(int64_t now_ms, void (*due)(uint32_t group)) {
   const uint32_t end = g_end.load(std::memory_order_seq_cst);
   for (uint32_t g = 0; g < end; ++g) {
     // seq_cst: the Dekker pair of g_free_pages_pending.
-    if (g_free[g].load(std::memory_order_seq_cst) <= 0) continue;
+    if (g_free[g].load(std::memory_order_seq_cst) <= 0 &&
+        !g_dirtied[g].load(std::memory_order_seq_cst)) {
+      continue;
+    }
     if (now_ms - g_last_ms[g].load(std::memory_order_relaxed) < kDecayMs) {
       pending = true;
       continue;
     }
+    // Cleared before the purge: a mark set during it stays for the next
+    // scan. Relaxed: the Dekker pair is the setter's store and the scan's
+    // load above; a mark set after that load sets the flag again.
+    g_dirtied[g].store(false, std::memory_order_relaxed);
     due(g);
-    if (g_free[g].load(std::memory_order_relaxed) > 0) pending = true;
+    // Relaxed: this scan's own view; a keep or mark after it sets the flag.
+    if (g_free[g].load(std::memory_order_relaxed) > 0 ||
+        g_dirtied[g].load(std::memory_order_relaxed)) {
+      pending = true;
+    }
   }
   // Relaxed: see g_free_pages_pending.
   if (pending) g_free_pages_pending.store(true, std::memory_order_relaxed);

@@ -13,11 +13,20 @@
 //     decay below): the whole count is uncharged;
 //   - SyncFreePages: the arena's real dirty page count (jemalloc's
 //     stats.arenas.<i>.pdirty, read at warm_large.h's checks) is below the
-//     count (jemalloc's own decay purged some): the difference is uncharged.
+//     count (a realloc grew a block into pages the count stood for, or a
+//     freed block sits in a jemalloc tcache): the difference is uncharged.
 // Decay: a group whose count has neither grown nor been drawn on for
 // kDecayMs has its free pages returned to the OS and uncharged (DecayDue
 // names the groups; dispatch.cc's DecayFreePages purges them). The clock is
-// CLOCK_MONOTONIC_COARSE, read on slow paths only.
+// CLOCK_MONOTONIC_COARSE, read on slow paths only. This decay is the only
+// one of the engine's group arenas: jemalloc's own is off there
+// (dirty_decay_ms -1, set by warm_large.h's InitWarmLarge), so an arena's
+// dirty pages, and the count with them, go down only by memgroup's
+// purges (this decay, reclaim, a refused charge, warm_large.h's bound,
+// the group's destruction). Dirty pages the count does not cover (a block
+// charged from the count that jemalloc put in fresh pages, a realloc's
+// old extent) would then stay: NoteArenaDirtied marks the group so that
+// the decay purges its arena when idle even with a count of 0.
 //
 // The mimalloc engine keeps the blocks of its released slabs (mi::KeepSlab,
 // mimalloc_engine.h) with their charge in this count, but not its freed
@@ -41,10 +50,8 @@
 namespace memgroup::internal::engine {
 
 // Free pages a group has neither added to nor reused for this long go back
-// to the OS: 3 s, shorter than jemalloc's own dirty_decay_ms (10 s,
-// jemalloc_glue.cc) so that this decay, which uncharges, is the one that
-// acts; long enough that a program's phases of freeing and allocating again
-// within a few seconds keep their pages warm.
+// to the OS: 3 s, long enough that a program's phases of freeing and
+// allocating again within a few seconds keep their pages warm.
 inline constexpr int64_t kDecayMs = 3000;
 // How often the groups are looked at (the decay acts kDecayMs to
 // kDecayMs + kDecayTickMs after the last use, given a slow path or the
@@ -64,7 +71,8 @@ MG_ALWAYS_INLINE bool KeepsFreePages() { return !UsesMimalloc(); }
 
 // Takes up to `bytes` of `group`'s free pages' charge for a large block or
 // slab being created; returns how much (already charged: the caller charges
-// only the rest). Allocates: never.
+// only the rest). A take marks the group as NoteArenaDirtied does (the
+// block may not reuse the pages taken). Allocates: never.
 int64_t TakeFreePages(uint32_t group, int64_t bytes);
 
 // Whether this thread's last TakeFreePages since the previous call took
@@ -73,6 +81,11 @@ int64_t TakeFreePages(uint32_t group, int64_t bytes);
 // extents too small for it), so warm_large.h's check follows it.
 // Allocates: never.
 bool TookFreePages();
+
+// `group`'s arena may hold dirty pages no count covers: the decay purges
+// it once the group was idle for kDecayMs (stamped now), even with a count
+// of 0. Reads the coarse clock. Allocates: never.
+void NoteArenaDirtied(uint32_t group);
 
 // The group's arena was purged: uncharges its whole count and returns it.
 // Allocates: never.
@@ -92,9 +105,9 @@ int64_t ReturnedPagesOf(uint32_t group);
 void SetFreePagesRetired(uint32_t group, bool retired);
 
 // Whether some group may hold free pages (false: nothing to take, and the
-// decay has nothing to do; set by every keep, cleared by a scan that leaves
-// none). Inline: the slow paths of large blocks test it before any call.
-// Allocates: never.
+// decay has nothing to do; set by every keep and NoteArenaDirtied, cleared
+// by a scan that leaves no count and no mark). Inline: the slow paths of
+// large blocks test it before any call. Allocates: never.
 MG_HIDDEN extern constinit std::atomic<bool> g_free_pages_pending;
 MG_ALWAYS_INLINE bool FreePagesPending() {
   // Relaxed: a hint (free_pages.cc, g_free_pages_pending).
@@ -102,9 +115,10 @@ MG_ALWAYS_INLINE bool FreePagesPending() {
 }
 
 // The decay scan, at most once per kDecayTickMs (`now_ms`: the coarse
-// clock): calls due(g) for every group whose free pages were idle for
-// kDecayMs. Returns true while some group holds free pages. Allocates:
-// never.
+// clock): calls due(g) for every group whose free pages, or whose arena
+// marked by NoteArenaDirtied, were idle for kDecayMs (the mark is cleared
+// first). Returns true while some group holds free pages or a mark.
+// Allocates: never.
 bool DecayDue(int64_t now_ms, void (*due)(uint32_t group));
 
 }  // namespace memgroup::internal::engine

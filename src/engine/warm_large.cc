@@ -51,11 +51,15 @@ MG_NOINLINE MG_COLD void Check(uint32_t group) {
   size_t len = sizeof(pdirty);
   if (mgje_mallctlbymib(m.v, m.len, &pdirty, &len, nullptr, 0) != 0) return;
   // The charged free pages follow the arena's real dirty pages down
-  // (jemalloc's own decay purged some; blocks in a tcache are not dirty).
+  // (a realloc grew a block into some; blocks in a tcache are not dirty).
   const size_t real = pdirty * kPageSize;
   const int64_t kept = SyncFreePages(group, static_cast<int64_t>(real));
   if (real <= kWarmBytes) {
-    if (real <= static_cast<size_t>(kept) + kUnchargedDirtyBytes) return;
+    if (real <= static_cast<size_t>(kept) + kUnchargedDirtyBytes) {
+      // Tolerated, but not for ever: the decay purges them once idle.
+      if (real > static_cast<size_t>(kept)) NoteArenaDirtied(group);
+      return;
+    }
     // Dirty pages nobody's charge covers (a block charged from the free
     // pages that jemalloc put in fresh ones, large blocks the front cache
     // evicted, the old extent of a moved realloc): charged while the
@@ -76,7 +80,13 @@ MG_NOINLINE MG_COLD void Check(uint32_t group) {
 bool InitWarmLarge() {
   g_epoch.len = sizeof(g_epoch.v) / sizeof(g_epoch.v[0]);
   g_pdirty.len = sizeof(g_pdirty.v) / sizeof(g_pdirty.v[0]);
-  return mgje_mallctlnametomib("epoch", g_epoch.v, &g_epoch.len) == 0 &&
+  // jemalloc's decay off for every arena created from now on (the groups'
+  // arenas: arena 0 exists already and keeps jemalloc_glue.cc's
+  // dirty_decay_ms): see warm_large.h.
+  ssize_t off = kGroupArenaDirtyDecayMs;
+  return mgje_mallctl("arenas.dirty_decay_ms", nullptr, nullptr, &off,
+                      sizeof(off)) == 0 &&
+         mgje_mallctlnametomib("epoch", g_epoch.v, &g_epoch.len) == 0 &&
          mgje_mallctlnametomib("stats.arenas.0.pdirty", g_pdirty.v,
                                &g_pdirty.len) == 0;
 }
@@ -97,6 +107,10 @@ void NoteLargeFree(uint32_t group, size_t bytes) {
 
 void NoteLargeAlloc(uint32_t group, size_t bytes) {
   if (!TookFreePages() || group >= kMaxGroups) return;
+  // The block is in place now: if it is not in the pages taken, those stay
+  // dirty with no count, and the decay must purge them (marked after the
+  // placement, so that a decay clearing the mark purges after it).
+  NoteArenaDirtied(group);
   // Relaxed: see g_taken.
   const uint64_t taken =
       g_taken[group].fetch_add(bytes, std::memory_order_relaxed) + bytes;
@@ -107,6 +121,12 @@ void NoteLargeAlloc(uint32_t group, size_t bytes) {
     return;
   }
   Check(group);
+}
+
+void NoteLargeResize(uint32_t group, size_t dirtied) {
+  if (group >= kMaxGroups || !KeepsFreePages()) return;
+  NoteArenaDirtied(group);
+  if (dirtied != 0) NoteLargeFree(group, dirtied);
 }
 
 }  // namespace memgroup::internal::engine

@@ -3,8 +3,13 @@
 // (oversize_threshold in jemalloc_glue.cc), so a freed large block stays
 // dirty (resident, charged to the group as its free pages, free_pages.h)
 // and the group's next large allocations reuse its pages without faulting
-// them in again; the decay of free pages (free_pages.h, 3 s) and
-// jemalloc's own (dirty_decay_ms, 10 s) return them over time.
+// them in again; the decay of free pages (free_pages.h, 3 s) returns them
+// over time. jemalloc's own decay is off in the groups' arenas
+// (kGroupArenaDirtyDecayMs, set by InitWarmLarge before any is created):
+// it would purge pages the count stands for on its own schedule, and the
+// count would read too high until the next check. So a group arena's
+// dirty pages go down only by memgroup's purges, and the count is exact
+// between them (but for the cases free_pages.h's SyncFreePages lists).
 // NoteLargeFree bounds them in bytes: after every kWarmCheckBytes of large
 // blocks a group frees, the group's arena is asked for its dirty pages; the
 // charged free pages drop to that figure if above it; dirty pages beyond
@@ -21,6 +26,8 @@
 #ifndef MEMGROUP_SRC_ENGINE_WARM_LARGE_H_
 #define MEMGROUP_SRC_ENGINE_WARM_LARGE_H_
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -34,7 +41,13 @@ inline constexpr size_t kWarmCheckBytes = size_t{16} << 20;
 // Dirty bytes beyond the charged free pages a check tolerates.
 inline constexpr size_t kUnchargedDirtyBytes = size_t{1} << 20;
 
-// Resolves the MIBs; called by Init under the engine lock. False if this
+// jemalloc's dirty_decay_ms in the groups' arenas: -1, no purge of
+// jemalloc's own (arena 0, jemalloc's, keeps jemalloc_glue.cc's).
+inline constexpr ssize_t kGroupArenaDirtyDecayMs = -1;
+
+// Resolves the MIBs and sets arenas.dirty_decay_ms (the default of the
+// arenas created afterwards) to kGroupArenaDirtyDecayMs; called by Init
+// under the engine lock, before any group arena exists. False if this
 // jemalloc lacks them. Allocates: never.
 bool InitWarmLarge();
 
@@ -54,6 +67,14 @@ void NoteLargeFree(uint32_t group, size_t bytes);
 // per kUnchargedDirtyBytes of blocks charged from free pages.
 // Allocates: never.
 void NoteLargeAlloc(uint32_t group, size_t bytes);
+
+// After a large block of `group` was resized by jemalloc (realloc, in
+// place or moved; the jemalloc engine, nothing otherwise): `dirtied`
+// bytes went back to the arena as dirty pages no count covers (the old
+// extent of a move, the tail of a shrink) and count towards the next
+// check as freed bytes do; the arena is marked for the decay
+// (free_pages.h, NoteArenaDirtied) in any case. Allocates: never.
+void NoteLargeResize(uint32_t group, size_t dirtied);
 
 }  // namespace memgroup::internal::engine
 

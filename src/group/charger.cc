@@ -88,6 +88,14 @@ ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
       break;
     }
     *failed = again;
+    // From here the thread waits for memory to be given back: a stall (memcg
+    // counts reclaim, its own and the wait for other tasks', as a memory
+    // stall), the wait for the other members' answers below included.
+    if (!stalled) {
+      stalled = true;
+      stall_start = MonotonicNanos();
+      StallBegin(group);
+    }
     // A job refusal, once per charge: the other members return their free
     // engine pages (memcg reclaims every process of the cgroup), then the
     // loop revokes, drains and retries again.
@@ -98,11 +106,6 @@ ChargeResult DrainAndReclaim(uint32_t group, int64_t bytes, uint32_t* failed) {
     }
     int64_t shortfall = Shortfall(*failed, bytes);
     if (shortfall <= 0) shortfall = bytes;
-    if (!stalled) {
-      stalled = true;
-      stall_start = MonotonicNanos();
-      StallBegin(group);
-    }
     int64_t reclaimed = ReclaimSubtree(LocalLevel(*failed), shortfall);
     if (reclaimed < 0 && drained == 0) break;  // nothing can give
     if (reclaimed > 0 || drained > 0) {

@@ -129,7 +129,9 @@ int64_t JobRevokeOtherStocks(uint32_t refusing);
 // request still unanswered when this starts (busy, stopped, or an exec'd
 // image without the library) is neither asked again nor waited for, so it
 // costs one wait once. Members without an agent are not asked; dead ones
-// are released by the caller first (JobReleaseDeadMembers). `throttled`:
+// are released by the caller first (JobReleaseDeadMembers). The callers
+// hold a stall of the refusing thread open around the call (the wait is
+// reclaim: group/pressure.h). `throttled`:
 // skipped when this process asked less than kJobAskIntervalNs ago (the OOM
 // policies' retries, every 10 ms under `wait`). Returns the bytes the
 // answering members' arenas returned to the OS. What a member's threads

@@ -38,17 +38,27 @@ uint32_t LocalLevel(uint32_t refusing) {
   return IsJobLevel(refusing) ? kRootGroup : refusing;
 }
 
+// Whether the caller has a stall of `group` open around DrainAndRetry.
+enum class InStall { kNo, kYes };
+
 // Drains and retries a charge already refused; for the job also releases
 // dead members first, revokes the other members' stocks and asks them for
 // their free engine pages (at most every kJobAskIntervalNs: this runs at
-// every poll of `wait`). Frees since the refusal may have left their charge
-// as free engine pages: those go back first.
+// every poll of `wait`). The wait for their answers is a stall of `group`
+// (as reclaim is, charger.cc): one is opened around it unless the caller
+// has one open (`wait`). Frees since the refusal may have left their
+// charge as free engine pages: those go back first.
 ChargeResult DrainAndRetry(uint32_t group, uint32_t refusing, int64_t bytes,
-                           uint32_t* failed) {
+                           uint32_t* failed, InStall in_stall) {
   if (IsJobLevel(refusing)) {
     JobReleaseDeadMembers();
     JobRevokeOtherStocks(refusing);
+    const int64_t start = in_stall == InStall::kNo ? MonotonicNanos() : 0;
+    if (in_stall == InStall::kNo) StallBegin(group);
     (void)JobAskOthersForFreePages(refusing, /*throttled=*/true);
+    if (in_stall == InStall::kNo) {
+      StallEnd(group, StallKind::kReclaim, MonotonicNanos() - start);
+    }
   }
   (void)ReturnFreePagesOf(LocalLevel(refusing));
   GlobalRegistry().stocks().DrainSubtree(LocalLevel(refusing));
@@ -105,7 +115,8 @@ ChargeResult OomKillJob(uint32_t group, uint32_t refusing, int64_t bytes) {
       JobAwaitRelease(victim, kKillReleaseWaitNs, refusing);
     }
     uint32_t failed;
-    if (DrainAndRetry(group, refusing, bytes, &failed) == ChargeResult::kOk) {
+    if (DrainAndRetry(group, refusing, bytes, &failed, InStall::kNo) ==
+        ChargeResult::kOk) {
       CheckThresholds(group);
       return ChargeResult::kOk;
     }
@@ -153,7 +164,8 @@ ChargeResult WaitForRoom(uint32_t group, uint32_t refusing, int64_t bytes,
     // compares against it).
     uint32_t seq = w.wake_seq->load(std::memory_order_acquire);
     uint32_t failed;
-    if (DrainAndRetry(group, refusing, bytes, &failed) == ChargeResult::kOk) {
+    if (DrainAndRetry(group, refusing, bytes, &failed, InStall::kYes) ==
+        ChargeResult::kOk) {
       r = ChargeResult::kOk;
       break;
     }
@@ -201,7 +213,8 @@ ChargeResult OomHandler(uint32_t group, uint32_t refusing, int64_t bytes) {
     }
     if (verdict != kOomRetry) break;
     uint32_t again;
-    if (DrainAndRetry(group, refusing, bytes, &again) == ChargeResult::kOk) {
+    if (DrainAndRetry(group, refusing, bytes, &again, InStall::kNo) ==
+        ChargeResult::kOk) {
       CheckThresholds(group);
       return ChargeResult::kOk;
     }

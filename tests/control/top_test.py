@@ -9,6 +9,11 @@ runs them:
                    stall, top's job row shows a PSI10 above 0 that then
                    decays as the kernel's avg10 does, in text and JSON and
                    Prometheus
+  job_ask_pressure a member refused at the job's max while another member
+                   holds free engine pages: the wait for the other
+                   member's answer (the job-wide reclaim of free pages)
+                   is a stall, counted in the refusing member's root group
+                   and in the job's pressure.some
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
 Usage: top_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
@@ -77,6 +82,62 @@ def case_job_pressure():
           all(x.value >= 1.8 for x in smp), f"{smp}")
     j.release()
     j.finish()
+
+
+# The member programs of job_ask_pressure: the parent frees 48 MiB of 8 MiB
+# blocks (kept charged as its free engine pages, jemalloc engine), then
+# starts a second member (a new python, not a fork: a fork child would
+# inherit the parent's count of free pages) that allocates 48 MiB, which
+# the job's max refuses until the parent's control agent has returned
+# those pages; the child prints its root group's `some` stall total before
+# and after (C ABI, ctypes), the parent then waits for HOLD.
+ASK_CHILD = r"""
+import ctypes
+lib = ctypes.CDLL(None)
+lib.mg_root.restype = ctypes.c_uint64
+class Pressure(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_double) for n in
+                ("s10", "s60", "s300", "f10", "f60", "f300")] + \
+               [("some_total", ctypes.c_uint64), ("full_total", ctypes.c_uint64)]
+def some():
+    p = Pressure()
+    assert lib.mg_group_pressure(ctypes.c_uint64(lib.mg_root()),
+                                 ctypes.byref(p)) == 0
+    return p.some_total
+before = some()
+got = [bytearray((8 << 20) - 4096) for _ in range(6)]
+print("child got", len(got) * 8, "MiB some", before, some(), flush=True)
+"""
+ASK_PARENT = r"""
+import os, subprocess, sys, time
+held = [bytearray((8 << 20) - 4096) for _ in range(6)]
+del held
+subprocess.run([sys.executable, "-c", sys.argv[1]], check=True)
+print("parent done", flush=True)
+hold = sys.argv[2]
+for _ in range(3000):
+    if os.path.exists(hold):
+        break
+    time.sleep(0.01)
+"""
+
+
+def case_job_ask_pressure():
+    j = Job(["--max", "80M"],
+            [sys.executable, "-c", ASK_PARENT, ASK_CHILD, "HOLD"])
+    j.wait_for("^parent done", timeout=30)
+    child = [l for l in j.lines if l.startswith("child got")]
+    check(child, f"no child line: {j.lines} {j.err}")
+    words = child[0].split()
+    check(words[2] == "48", f"the child was refused: {child[0]}")
+    before, after = int(words[5]), int(words[6])
+    # The refused charge waited for the parent's answer (at most 250 ms):
+    # a stall of the child's root group, hence of the job.
+    check(before == 0 and after > 0, f"child's root group some: {child[0]}")
+    s = kv(mg_ok("stat", j.pid))
+    some = dict(x.split("=") for x in s["pressure.some"].split())
+    check(0 < int(some["total"]) <= 5_000_000, f"job's some: {some}")
+    check(j.finish() == 0, f"job: {j.lines} {j.err}")
 
 
 def case_top_plain():

@@ -22,6 +22,7 @@
 
 #include "base/limits.h"
 #include "engine/engine.h"
+#include "engine/engine_internal.h"
 #include "engine/owner_table.h"
 #include "engine_test_support.h"
 #include "gtest/gtest.h"
@@ -366,6 +367,31 @@ TEST_F(EngineTest, StatsAndPurge) {
     engine::ThreadExit();
   });
   t.join();
+}
+
+// jemalloc's own decay is off in the groups' arenas (memgroup's decays
+// them, free_pages.h) and on in arena 0 (jemalloc_glue.cc's 10 s).
+TEST_F(EngineTest, GroupArenasHaveJemallocsDecayOff) {
+  if (testing::OnMimalloc()) GTEST_SKIP() << "jemalloc only";
+  constexpr uint32_t kG = 41;
+  void* p = engine::Alloc(kG, 100 * 1024, 0, false);
+  ASSERT_NE(p, nullptr);
+  const unsigned ind = engine::ArenaOf(kG);
+  ASSERT_NE(ind, 0u);
+  ssize_t ms = 0;
+  size_t len = sizeof(ms);
+  ASSERT_EQ(engine::Mallctl("arenas.dirty_decay_ms", &ms, &len, nullptr, 0),
+            0);
+  EXPECT_EQ(ms, -1);
+  const std::string group_arena =
+      "arena." + std::to_string(ind) + ".dirty_decay_ms";
+  ASSERT_EQ(engine::Mallctl(group_arena.c_str(), &ms, &len, nullptr, 0), 0);
+  EXPECT_EQ(ms, -1);
+  ASSERT_EQ(engine::Mallctl("arena.0.dirty_decay_ms", &ms, &len, nullptr, 0),
+            0);
+  EXPECT_EQ(ms, 10000);
+  engine::Free(p, kG);
+  engine::Purge(kG);
 }
 
 TEST_F(EngineTest, MallctlForwardsToPrivateInstance) {

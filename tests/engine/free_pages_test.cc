@@ -1,7 +1,8 @@
 // The per-group count of charged free pages (src/engine/free_pages.h) and
 // the page charger's use of it (page_charge.h): keep, take, return,
-// resynchronise, destroyed groups, the decay scan, and a slab charge that
-// takes the free pages first. A fake charger records what the engine
+// resynchronise, destroyed groups, the decay scan (of counts and of the
+// marks of uncounted dirty pages), and a slab charge that takes the free
+// pages first. A fake charger records what the engine
 // charges and uncharges. Its own executable: the charger is process-wide.
 #include <cstdint>
 #include <vector>
@@ -140,10 +141,35 @@ TEST_F(FreePagesTest, DecayReturnsIdleFreePagesOnly) {
   // Past the decay: both idle, both returned; nothing left.
   const int64_t later = now + kDecayMs + 3 * kDecayTickMs;
   EXPECT_FALSE(DecayDue(later, RecordDue));
+  // 6 and 7 (and groups the tests above marked by their takes, when the
+  // binary runs whole).
+  std::erase_if(g_due, [](uint32_t g) { return g != 6 && g != 7; });
   EXPECT_EQ((std::vector<uint32_t>{6, 7}), g_due);
   EXPECT_EQ(0, FreePagesOf(6));
   EXPECT_EQ(0, FreePagesOf(7));
   EXPECT_EQ(8192, g_fake.uncharged);
+}
+
+// Dirty pages no count covers (NoteArenaDirtied, a take) bring the group
+// to the decay once idle, with a count of 0, and once only. Told times far
+// ahead of the marks' stamps (and of the scans of the test above).
+TEST_F(FreePagesTest, DecayVisitsMarkedArenasWithoutCount) {
+  const int64_t far = CoarseMonotonicMillis() + 1'000'000;
+  g_due.clear();
+  NoteArenaDirtied(3);
+  ASSERT_TRUE(KeepFreePages(4, 4096));
+  EXPECT_EQ(4096, TakeFreePages(4, 4096));  // count 0, marked by the take
+  EXPECT_EQ(0, FreePagesOf(3));
+  EXPECT_EQ(0, FreePagesOf(4));
+  EXPECT_TRUE(FreePagesPending());
+  EXPECT_FALSE(DecayDue(far, RecordDue));
+  EXPECT_EQ((std::vector<uint32_t>{3, 4}), g_due);
+  EXPECT_EQ(0, g_fake.uncharged);  // nothing counted, nothing uncharged
+  // The marks were cleared: the next scan has nothing to do.
+  g_due.clear();
+  EXPECT_FALSE(DecayDue(far + kDecayTickMs, RecordDue));
+  EXPECT_TRUE(g_due.empty());
+  EXPECT_FALSE(FreePagesPending());
 }
 
 }  // namespace
