@@ -119,6 +119,12 @@ bool JobOomGroup(uint32_t refusing = kJobNode);
 // caller drains its own. Returns the bytes taken from that level.
 int64_t JobRevokeOtherStocks(uint32_t refusing);
 
+// The block of the job level a job-level code names, and this process's
+// slot in it (*own_slot, if not null); null when the code names no level
+// this process is in (job_others.cc's view of the levels job_member.cc
+// keeps). Allocates: never.
+const JobView* JobLevelView(uint32_t refusing, uint32_t* own_slot);
+
 // memcg reclaims every process of a cgroup before it OOMs: at a refusal at
 // job level `refusing`, asks every other Active member there whose control
 // agent listens to drain its stocks and return its free engine pages to
