@@ -1,6 +1,7 @@
 // The fixture of the job control block's tests (job_block_test.cc,
-// job_marks_test.cc): a fresh owner-only directory per test, a block
-// created or attached in it, and raw rewrites of the file.
+// job_marks_test.cc, job_pressure_test.cc, job_full_test.cc): a fresh
+// owner-only directory per test, a block created or attached in it,
+// members claimed, and raw rewrites of the file.
 #ifndef MEMGROUP_TESTS_COUNTER_JOB_BLOCK_TEST_UTIL_H_
 #define MEMGROUP_TESTS_COUNTER_JOB_BLOCK_TEST_UTIL_H_
 
@@ -31,10 +32,12 @@ class JobBlockTest : public ::testing::Test {
     unlink((dir_ + "/link").c_str());
     rmdir(dir_.c_str());
   }
-  void Create(uint32_t slots = 8, int64_t max = kUnlimited) {
+  void Create(uint32_t slots = 8, int64_t max = kUnlimited,
+              int32_t supervisor_pid = 0) {
     JobParams p;
     p.slot_count = slots;
     p.max = max;
+    p.supervisor_pid = supervisor_pid;
     p.command = "test job";
     int err = 0;
     ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk) << err;
@@ -47,6 +50,14 @@ class JobBlockTest : public ::testing::Test {
     bool reused = false;
     *index = JobClaimMember(view_, getpid(), *start, nullptr, &reused);
     ASSERT_NE(*index, kNoMember);
+  }
+  // Claims a slot for `pid` (start time 1, command "t"); null if the
+  // table is full.
+  JobMember* Claim(int32_t pid) {
+    bool reused = false;
+    const uint32_t i = JobClaimMember(view_, pid, 1, "t", &reused);
+    EXPECT_NE(i, kNoMember);
+    return i == kNoMember ? nullptr : view_.member(i);
   }
   // Rewrites bytes of the file at `offset`.
   void Poke(off_t offset, const void* data, size_t n) {

@@ -20,6 +20,7 @@
 #include "counter/job_pressure.h"
 #include "counter/job_reader.h"
 #include "counter/job_slots.h"
+#include "job_block_test_util.h"
 
 namespace memgroup::internal {
 namespace {
@@ -27,29 +28,11 @@ namespace {
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
 
-class JobFullTest : public ::testing::Test {
+class JobFullTest : public JobBlockTest {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mg_job_full_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/job";
-    JobParams p;
-    p.slot_count = 16;
-    p.supervisor_pid = 4242;
-    int err = 0;
-    ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk);
-  }
-  void TearDown() override {
-    JobDetach(&view_);
-    unlink(path_.c_str());
-    rmdir(dir_.c_str());
-  }
-  JobMember* Claim(pid_t pid) {
-    bool reused = false;
-    const uint32_t i = JobClaimMember(view_, pid, 1, "t", &reused);
-    EXPECT_NE(i, kNoMember);
-    return i == kNoMember ? nullptr : view_.member(i);
+    JobBlockTest::SetUp();
+    Create(16, kUnlimited, 4242);
   }
   uint32_t Index(const JobMember* m) const {
     return static_cast<uint32_t>(m - view_.member(0));
@@ -64,9 +47,6 @@ class JobFullTest : public ::testing::Test {
     JobFullMembers(view_.node(), &r, &s);
     return s;
   }
-
-  std::string dir_, path_;
-  JobView view_;
 };
 
 TEST_F(JobFullTest, AClaimedMemberIsCountedAsRunning) {

@@ -9,6 +9,7 @@
 #include "base/sys.h"
 #include "counter/job_reader.h"
 #include "counter/job_slots.h"
+#include "job_block_test_util.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -26,33 +27,12 @@ namespace {
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
 
-class JobPressureTest : public ::testing::Test {
+class JobPressureTest : public JobBlockTest {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mg_job_pressure_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/job";
-    JobParams p;
-    p.slot_count = 8;
-    p.supervisor_pid = 4242;
-    int err = 0;
-    ASSERT_EQ(JobCreate(path_.c_str(), p, &view_, &err), JobError::kOk);
+    JobBlockTest::SetUp();
+    Create(8, kUnlimited, 4242);
   }
-  void TearDown() override {
-    JobDetach(&view_);
-    unlink(path_.c_str());
-    rmdir(dir_.c_str());
-  }
-  JobMember* Claim(pid_t pid) {
-    bool reused = false;
-    const uint32_t i = JobClaimMember(view_, pid, 1, "t", &reused);
-    EXPECT_NE(i, kNoMember);
-    return i == kNoMember ? nullptr : view_.member(i);
-  }
-
-  std::string dir_, path_;
-  JobView view_;
 };
 
 TEST(JobLayoutTest, Version9Offsets) {
