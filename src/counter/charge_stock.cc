@@ -440,12 +440,12 @@ int64_t ChargeStocks::SumStocked(Match match) const {
 
 int64_t ChargeStocks::LiveStocks() const {
   int64_t n = 0;
-  // Pairs with Acquire's release CAS of head_.
-  for (ThreadStock* ts = head_.load(std::memory_order_acquire); ts != nullptr;
-       ts = ts->next) {
+  // Every stock, the shared ones of a job member included (SumStocked
+  // counts their bytes too, so stat.stock_bound must count them).
+  ForEachStock([&](ThreadStock* ts) {
     // Racy by design: a statistics snapshot.
     if (ts->in_use.load(std::memory_order_relaxed) != 0) ++n;
-  }
+  });
   return n;
 }
 

@@ -216,8 +216,8 @@ class ChargeStocks {
   // walk of the stock list).
   int64_t StockedBytesInSubtree(uint32_t root) const;
 
-  // Threads holding a stock now (racy snapshot; one walk of the stock
-  // list). Allocates: never.
+  // Threads holding a stock now, the shared stocks of a job member included
+  // (racy snapshot; one walk of the stocks). Allocates: never.
   int64_t LiveStocks() const;
 
   // The bound on what stocks hold for a subtree of `groups` groups whose

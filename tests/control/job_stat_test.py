@@ -76,6 +76,13 @@ def case_job_stat_bytes():
     for m in members:
         if m["pid"] in pids:
             check(n * MIB <= m["stat"]["heap"] <= (n + 1) * MIB, f"{m}")
+    # What a member's stocks hold is within its bound (the shared stocks of
+    # a job member counted in both); the allocators hold some after their
+    # charges.
+    for m in members:
+        check(m["stat"]["stock"] <= m["stat"]["stock_bound"], f"{m}")
+        if m["pid"] in pids:
+            check(m["stat"]["stock_bound"] > 0, f"{m}")
     heap = doc["stat"]["heap"]
     check(2 * n * MIB <= heap <= (2 * n + 4) * MIB, f"stat.heap {heap}")
     check(heap <= doc["current"], f"heap {heap} above current "
