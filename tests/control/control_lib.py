@@ -229,6 +229,23 @@ def groups_job(shell_tail="", prefix=()):
     return j, member
 
 
+def allocator_pids(j):
+    """(pid, steps) of the control_alloc processes of job j (by their HOLD
+    file), sorted."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+            if cmd[0] == ALLOC.encode() and cmd[-2] == j.hold.encode():
+                out.append((int(pid), int(cmd[1])))
+        except (OSError, IndexError):
+            pass
+    return sorted(out)
+
+
 def send(j, line, reply, count=1):
     j.p.stdin.write(line + "\n")
     j.p.stdin.flush()

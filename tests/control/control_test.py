@@ -109,21 +109,6 @@ def mixed_job(run_args):
     return j, sleep_pid
 
 
-def allocator_pids(j):
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-            if cmd[0] == ALLOC.encode() and cmd[-2] == j.hold.encode():
-                out.append((int(pid), int(cmd[1])))
-        except (OSError, IndexError):
-            pass
-    return sorted(out)
-
-
 def case_stat_text():
     j, sleep_pid = mixed_job(["--max", "64M", "--high", "32M",
                               "--oom", "wait:5"])

@@ -15,29 +15,12 @@ Usage: job_stat_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
 import json
 import re
-import os
 import sys
 import time
 
 from control_lib import *  # noqa: F403 (the shared helpers and globals)
 
 STAT_KEYS = ("heap", "mmap", "explicit", "stock", "stock_bound", "reclaimed")
-
-
-def allocators(j):
-    """The pids of control_alloc processes of job j (by their HOLD file)."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-            if cmd[0] == ALLOC.encode() and cmd[-2] == j.hold.encode():
-                out.append(int(pid))
-        except (OSError, IndexError):
-            pass
-    return sorted(out)
 
 
 def pressure(text_value):
@@ -50,7 +33,7 @@ def case_job_stat_bytes():
     j = Job(["--max", "256M"],
             ["bash", "-c", f"{ALLOC} {n} $0 & {ALLOC} {n} $0 & wait", "HOLD"])
     j.wait_for("^done$", count=2)
-    pids = allocators(j)
+    pids = [p for p, _ in allocator_pids(j)]
     check(len(pids) == 2, f"allocators {pids}")
 
     # Each member's control agent publishes its figures at least once a
