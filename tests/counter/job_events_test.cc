@@ -1,12 +1,13 @@
 // JobRaiseEvent (counter/job_events.h) across the levels of nested jobs:
 // hierarchical counters at the refusing level and every level enclosing
-// it, the local counter at the refusing level only, and the reader's copy
-// of both (counter/job_reader.h).
+// it, the local counter at the refusing level only, exact under
+// concurrent raisers, and the reader's copy of both (counter/job_reader.h).
 #include "counter/job_events.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "counter/job_reader.h"
@@ -94,6 +95,31 @@ TEST_F(JobEventsTest, CountsAtTheRefusingLevelAndEveryEnclosingOne) {
   EXPECT_EQ(s.events[kJobEventMax], 2);
   EXPECT_EQ(s.events_local[kJobEventMax], 1);
   JobDetach(&mid);
+  JobDetach(&inner);
+}
+
+TEST_F(JobEventsTest, ConcurrentRaisesAreAllCounted) {
+  Create(4);
+  JobView inner;
+  CreateNested("inner", path_, 1, &inner);
+  JobLink outer_link{view_.node(), nullptr, nullptr, nullptr, 0};
+  JobLink inner_link{inner.node(), nullptr, nullptr, &outer_link, 1};
+  constexpr int kThreads = 4;
+  constexpr int kRaises = 20000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    // Half the threads refuse at the inner level, half at the outer one.
+    const JobLink* at = t % 2 == 0 ? &inner_link : &outer_link;
+    threads.emplace_back([at] {
+      for (int i = 0; i < kRaises; ++i) JobRaiseEvent(at, kJobEventMax);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const int64_t half = int64_t{kThreads / 2} * kRaises;
+  EXPECT_EQ(Events(inner, kJobEventMax), half);
+  EXPECT_EQ(Local(inner, kJobEventMax), half);
+  EXPECT_EQ(Events(view_, kJobEventMax), 2 * half);
+  EXPECT_EQ(Local(view_, kJobEventMax), half);
   JobDetach(&inner);
 }
 
