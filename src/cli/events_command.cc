@@ -1,7 +1,8 @@
 // `memgroup events [--follow] [--local] [--no-refresh] PID [GROUP]` (or
 // `PID:/a/b`): the event counters of a job, or of a group a member created
-// through the C ABI, in the kernel's memory.events form (a member group's
-// memory.events.local with --local), followed by the job's members' root
+// through the C ABI, in the kernel's memory.events form (hierarchical: a
+// job's count its nested jobs' events; with --local, memory.events.local,
+// the job's or group's own), followed by the job's members' root
 // group crossings ("member_crossings PID ..." lines, for members that had
 // any) or a member group's crossings (the calls made to the threshold and
 // pressure-level callbacks its member registered on it: threshold_above,
@@ -10,7 +11,8 @@
 // line per change ("TIME GROUP EVENT COUNT +DELTA", " threshold=BYTES"
 // after a threshold crossing) until the job ends (the job's form also
 // follows every member group's events and crossings, and the members'
-// root group crossings with the member's pid as GROUP) or the group is gone.
+// root group crossings with the member's pid as GROUP; with --local, the
+// job's and groups' local counters) or the group is gone.
 // Crossings between two polls coalesce into one line whose delta counts
 // them all. The block is
 // polled read-only every 100 ms: the job never waits for a reader, a reader
@@ -181,7 +183,15 @@ bool JobEnded(const JobRecord& rec, const JobRecord& first) {
   return false;
 }
 
-int FollowJob(const JobRecord& job) {
+using JobEvents = int64_t[kJobEventCount];
+
+// The job's hierarchical counters (its own and its nested jobs' events) or
+// its local ones.
+const JobEvents& JobCounters(const JobSnapshot& s, bool local) {
+  return local ? s.events_local : s.events;
+}
+
+int FollowJob(const JobRecord& job, bool local) {
   JobMapping map;
   absl::Status s = map.Open(job.path);
   if (!s.ok()) return ControlError(std::string(s.message()));
@@ -189,22 +199,23 @@ int FollowJob(const JobRecord& job) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   JobSnapshot last = job.snap;
   std::map<GroupKey, GroupCounters> groups;
-  FollowGroups(job, /*local=*/false, /*print=*/false, &groups);
+  FollowGroups(job, local, /*print=*/false, &groups);
   std::map<MemberKey, RootCounters> roots;
   FollowRoots(job, /*print=*/false, &roots);
   for (;;) {
     usleep(kPollMicros);
     absl::StatusOr<JobRecord> now = map.Read();
     if (!now.ok()) return ControlError(std::string(now.status().message()));
+    const JobEvents& c = JobCounters(now->snap, local);
+    const JobEvents& before = JobCounters(last, local);
     for (uint32_t e : kJobEventsInKernelOrder) {
-      const int64_t delta = now->snap.events[e] - last.events[e];
+      const int64_t delta = c[e] - before[e];
       if (delta == 0) continue;
       printf("%s / %s %lld %+lld\n", Now().c_str(), JobEventName(e),
-             static_cast<long long>(now->snap.events[e]),
-             static_cast<long long>(delta));
+             static_cast<long long>(c[e]), static_cast<long long>(delta));
     }
     FollowRoots(*now, /*print=*/true, &roots);
-    FollowGroups(*now, /*local=*/false, /*print=*/true, &groups);
+    FollowGroups(*now, local, /*print=*/true, &groups);
     last = now->snap;
     if (JobEnded(*now, job)) return 0;
   }
@@ -275,15 +286,10 @@ int EventsMain(const std::vector<std::string>& args) {
     return status;
   }
   if (target.job) {
-    if (local) {
-      return UsageError(
-          "events: --local is a member group's memory.events.local; the "
-          "job's events are its own already");
-    }
-    if (follow) return FollowJob(job);
+    if (follow) return FollowJob(job, local);
+    const JobEvents& c = JobCounters(job.snap, local);
     for (uint32_t e : kJobEventsInKernelOrder) {
-      printf("%s %lld\n", JobEventName(e),
-             static_cast<long long>(job.snap.events[e]));
+      printf("%s %lld\n", JobEventName(e), static_cast<long long>(c[e]));
     }
     // The crossings of the members' root groups (of the member named, when
     // PID is one), for those that had any.

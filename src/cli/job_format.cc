@@ -101,6 +101,28 @@ std::string RootStatJson(const int64_t (&stat)[kJobRootStats]) {
   return o;
 }
 
+// A job's events as `PREFIX.NAME N` lines, in the kernel's order.
+std::string JobEventsText(const char* prefix,
+                          const int64_t (&events)[kJobEventCount]) {
+  std::string o;
+  for (uint32_t e : kJobEventsInKernelOrder) {
+    absl::StrAppend(&o, prefix, ".", JobEventName(e), " ", events[e], "\n");
+  }
+  return o;
+}
+
+// A job's events as a JSON object, in the kernel's order.
+std::string JobEventsJson(const int64_t (&events)[kJobEventCount]) {
+  std::string o = "{";
+  bool first = true;
+  for (uint32_t e : kJobEventsInKernelOrder) {
+    absl::StrAppend(&o, first ? "" : ",", "\"", JobEventName(e), "\":",
+                    events[e]);
+    first = false;
+  }
+  return o + "}";
+}
+
 std::string GroupEventsJson(const uint64_t (&events)[kJobGroupEvents]) {
   std::string o = "{";
   for (uint32_t e = 0; e < kJobGroupEvents; ++e) {
@@ -283,9 +305,8 @@ std::string FormatStatText(const JobStatus& st) {
                   "\n");
   absl::StrAppend(&o, "oom.waiters ", s.waiters, "\n");
   absl::StrAppend(&o, "failcnt ", s.failcnt, "\n");
-  for (uint32_t e : kJobEventsInKernelOrder) {
-    absl::StrAppend(&o, "events.", JobEventName(e), " ", s.events[e], "\n");
-  }
+  absl::StrAppend(&o, JobEventsText("events", s.events));
+  absl::StrAppend(&o, JobEventsText("events_local", s.events_local));
   for (uint32_t k = 0; k < kJobRootStats; ++k) {
     absl::StrAppend(&o, "stat.", kJobRootStatKeys[k], " ", s.stat[k], "\n");
   }
@@ -330,14 +351,8 @@ std::string FormatStatJson(const JobStatus& st) {
                   JsonQuote(OomPolicyName(s.oom_policy, s.oom_wait_ns)),
                   ",\"waiters\":", s.waiters, "}");
   absl::StrAppend(&o, ",\"failcnt\":", s.failcnt);
-  absl::StrAppend(&o, ",\"events\":{");
-  bool first = true;
-  for (uint32_t e : kJobEventsInKernelOrder) {
-    absl::StrAppend(&o, first ? "" : ",", "\"", JobEventName(e), "\":",
-                    s.events[e]);
-    first = false;
-  }
-  absl::StrAppend(&o, "}");
+  absl::StrAppend(&o, ",\"events\":", JobEventsJson(s.events));
+  absl::StrAppend(&o, ",\"events_local\":", JobEventsJson(s.events_local));
   absl::StrAppend(&o, ",\"stat\":{", RootStatJson(s.stat),
                   ",\"throttled_usec\":", s.throttled_ns / 1000, "}");
   absl::StrAppend(&o, ",\"pressure\":{");
@@ -354,7 +369,7 @@ std::string FormatStatJson(const JobStatus& st) {
   }
   absl::StrAppend(&o, "}");
   absl::StrAppend(&o, ",\"members\":[");
-  first = true;
+  bool first = true;
   for (const MemberStatus& m : st.members) {
     absl::StrAppend(&o, first ? "" : ",", "{\"pid\":", m.pid,
                     ",\"command\":", JsonQuote(m.command),

@@ -12,7 +12,7 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 9), all offsets fixed:
+// Layout (version 10), all offsets fixed:
 //   [0, 512)            JobHeader
 //   [512, 896)          JobNode (PageCounter + events + futex + policy +
 //                       the job's stall accounting, some and full,
@@ -63,7 +63,7 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 9;
+inline constexpr uint32_t kJobVersion = 10;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.
@@ -156,7 +156,9 @@ enum JobEvent : uint32_t {
 // walk).
 struct JobNode {
   PageCounter counter;
-  // Relaxed statistics, written by any member.
+  // Relaxed statistics, written by any member: hierarchical (memory.events:
+  // the events of this job and of the jobs nested in it; the local ones,
+  // memory.events.local, are `events_local`), counter/job_events.h.
   std::atomic<int64_t> events[kJobEventCount];
   // Futex word of the `wait` policy: bumped (release) by an uncharge that
   // sees waiters and by limit raises; waiters compare against the value
@@ -203,7 +205,10 @@ struct JobNode {
   std::atomic<int64_t> stall_full_ns;
   std::atomic<uint32_t> full_avg[3];
   uint32_t pad1;
-  uint8_t pad[56];
+  // Block version 10: the events at this job's own limits (relaxed
+  // statistics, counter/job_events.h).
+  std::atomic<int64_t> events_local[kJobEventCount];
+  uint8_t pad[24];
 };
 static_assert(sizeof(JobNode) == 384);
 static_assert(offsetof(JobNode, oom_policy) == 232 &&
@@ -214,7 +219,9 @@ static_assert(offsetof(JobNode, oom_policy) == 232 &&
               offsetof(JobNode, stall_last_end_ns) == 288 &&
               offsetof(JobNode, full_state) == 296 &&
               offsetof(JobNode, stall_full_ns) == 304 &&
-              offsetof(JobNode, full_avg) == 312);
+              offsetof(JobNode, full_avg) == 312 &&
+              offsetof(JobNode, events) == 192 &&
+              offsetof(JobNode, events_local) == 328);
 
 enum JobMemberState : uint32_t {
   kMemberFree = 0,

@@ -231,6 +231,7 @@ JobError JobReadSnapshot(const uint8_t* base, size_t bytes, JobSnapshot* out,
   out->failcnt = n->counter.failcnt.load(std::memory_order_relaxed);
   for (uint32_t k = 0; k < kJobEventCount; ++k) {
     out->events[k] = n->events[k].load(std::memory_order_relaxed);
+    out->events_local[k] = n->events_local[k].load(std::memory_order_relaxed);
   }
   out->oom_policy = n->oom_policy.load(std::memory_order_relaxed);
   out->oom_wait_ns = n->oom_wait_ns.load(std::memory_order_relaxed);

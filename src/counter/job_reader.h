@@ -81,7 +81,10 @@ struct JobSnapshot {
   int64_t max = 0;   // kUnlimited: no limit
   int64_t high = 0;  // kUnlimited: no limit
   int64_t failcnt = 0;
+  // The job's events, hierarchical (its own and its nested jobs') and
+  // local (its own), counter/job_events.h.
   int64_t events[kJobEventCount] = {};
+  int64_t events_local[kJobEventCount] = {};
   uint32_t oom_policy = 0;  // OomPolicyChoice value (unchecked, see below)
   int64_t oom_wait_ns = 0;
   int64_t throttled_ns = 0;

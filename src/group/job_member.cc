@@ -15,6 +15,7 @@
 
 #include "base/raw_log.h"
 #include "base/sys.h"
+#include "counter/job_events.h"
 #include "counter/job_pressure.h"
 #include "counter/job_slots.h"
 #include "group/job_groups.h"
@@ -362,8 +363,8 @@ void JobNoteFullStall(bool stalled, int64_t now_ns) {
 }
 
 void RaiseJobEvent(Event e, uint32_t refusing) {
-  JobNode* node = JobNodeAt(refusing);
-  if (node == nullptr) return;
+  const Level* l = LevelFor(refusing);
+  if (l == nullptr) return;
   uint32_t je;
   switch (e) {
     case kEventMax: je = kJobEventMax; break;
@@ -372,8 +373,9 @@ void RaiseJobEvent(Event e, uint32_t refusing) {
     case kEventHigh: je = kJobEventHigh; break;
     default: return;
   }
-  // Relaxed: statistics.
-  node->events[je].fetch_add(1, std::memory_order_relaxed);
+  // The refusing level's link: its `up` chain is the levels enclosing it
+  // in the charge walk (Relink), which count the event hierarchically.
+  JobRaiseEvent(&l->link, je);
 }
 
 uint32_t JobOomPolicy(uint32_t refusing) {

@@ -104,7 +104,9 @@ void JobNoteStall(bool begin, int64_t now_ns);
 // never.
 void JobNoteFullStall(bool stalled, int64_t now_ns);
 
-// Raises event `e` (the group layer's Event) on job level `refusing`.
+// Raises event `e` (the group layer's Event) on job level `refusing`: in
+// its local and hierarchical counters, and in the hierarchical counters of
+// every job level enclosing it (counter/job_events.h).
 void RaiseJobEvent(Event e, uint32_t refusing = kJobNode);
 
 // Job level `refusing`'s OOM policy (OomPolicy), wait timeout and whether

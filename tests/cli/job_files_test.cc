@@ -134,6 +134,35 @@ TEST(JobFormatTest, ExtremeCountersFormat) {
   EXPECT_EQ(OomPolicyName(3, INT64_MIN), "wait");
 }
 
+TEST(JobFormatTest, JobEventsHierarchicalAndLocal) {
+  JobStatus st;
+  st.snap.supervisor_pid = 1;
+  st.snap.events[kJobEventMax] = 5;  // 3 of a nested job's, 2 its own
+  st.snap.events[kJobEventOom] = 4;
+  st.snap.events_local[kJobEventMax] = 2;
+  st.snap.events_local[kJobEventOomKill] = INT64_MIN;  // a hostile block's
+  const std::string t = FormatStatText(st);
+  EXPECT_NE(t.find("\nevents.high 0\nevents.max 5\nevents.oom 4\n"
+                   "events.oom_kill 0\nevents_local.high 0\n"
+                   "events_local.max 2\nevents_local.oom 0\n"
+                   "events_local.oom_kill -9223372036854775808\n"),
+            std::string::npos)
+      << t;
+  const std::string j = FormatStatJson(st);
+  EXPECT_NE(j.find("\"events\":{\"high\":0,\"max\":5,\"oom\":4,"
+                   "\"oom_kill\":0},\"events_local\":{\"high\":0,\"max\":2,"
+                   "\"oom\":0,\"oom_kill\":-9223372036854775808}"),
+            std::string::npos)
+      << j;
+  // Prometheus: the hierarchical counts only, as a member group's.
+  const std::string p = FormatStatPrometheus({st});
+  EXPECT_NE(p.find("memgroup_events_total{pid=\"1\",group=\"/\","
+                   "event=\"max\"} 5\n"),
+            std::string::npos)
+      << p;
+  EXPECT_EQ(p.find("local"), std::string::npos) << p;
+}
+
 TEST(JobFormatTest, MemberGroupsInEveryFormat) {
   JobStatus st;
   st.snap.supervisor_pid = 1;

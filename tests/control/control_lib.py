@@ -148,14 +148,14 @@ def start_ticks(pid):
 # --- cases ------------------------------------------------------------------
 
 
-# The block layout (src/counter/job_block.h, version 9; no stock area, no
+# The block layout (src/counter/job_block.h, version 10; no stock area, no
 # group table unless put_groups adds one).
 HEADER = struct.Struct("<QIIQIiQq256s")
 NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 896, 256
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=9, header_bytes=896, total=None, slot_count=None):
+          version=10, header_bytes=896, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,
@@ -165,13 +165,16 @@ def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4
 
 
 def put_node(b, usage=0, peak=0, max_=INT64_MAX, high=INT64_MAX, events=(0,) * 4,
-             policy=0, wait_ns=-1):
+             policy=0, wait_ns=-1, events_local=(0,) * 4):
+    """The job node; events (hierarchical) at 192 and events_local (version
+    10) at 328, each max, oom, oom_kill, high."""
     struct.pack_into("<q", b, NODE_AT, usage)
     struct.pack_into("<q", b, NODE_AT + 112, peak)
     struct.pack_into("<qq", b, NODE_AT + 128, max_, high)
     struct.pack_into("<4q", b, NODE_AT + 192, *events)
     struct.pack_into("<I", b, NODE_AT + 232, policy)
     struct.pack_into("<q", b, NODE_AT + 240, wait_ns)
+    struct.pack_into("<4q", b, NODE_AT + 328, *events_local)
 
 
 def put_member(b, i, state, pid, ticks=0, charged=0, peak=0):

@@ -147,7 +147,8 @@ def case_stat_json():
     schema = {"schema": str, "pid": int, "group": str, "command": str,
               "start_unix_ns": int, "current": int, "peak": int,
               "max": (int, type(None)), "high": (int, type(None)),
-              "oom": dict, "failcnt": int, "events": dict, "stat": dict,
+              "oom": dict, "failcnt": int, "events": dict,
+              "events_local": dict, "stat": dict,
               "pressure": dict, "members": list, "untracked": list,
               "groups": list, "groups_unpublished": int}
     check(set(doc) == set(schema), f"keys {sorted(doc)}")
@@ -156,7 +157,8 @@ def case_stat_json():
     check(doc["schema"] == "memgroup.stat.v1" and doc["pid"] == j.pid, f"{doc}")
     check(doc["max"] == 64 * MIB and doc["high"] is None, f"{doc}")
     check(doc["oom"] == {"policy": "enomem", "waiters": 0}, f"{doc['oom']}")
-    check(set(doc["events"]) == {"high", "max", "oom", "oom_kill"}, f"{doc}")
+    check(set(doc["events"]) == set(doc["events_local"]) ==
+          {"high", "max", "oom", "oom_kill"}, f"{doc}")
     stat_keys = {"heap", "mmap", "explicit", "stock", "stock_bound",
                  "reclaimed"}
     check(set(doc["stat"]) == stat_keys | {"throttled_usec"} and

@@ -25,10 +25,11 @@ def case_hostile_blocks():
     me = os.getpid()
     write("job-trunc", b"\0" * 100)
     write("job-badmagic", block(1, magic=0x1234))
-    write("job-badversion", block(1, version=10))
+    write("job-badversion", block(1, version=11))
     write("job-v6", block(1, version=6))  # entries without the crossings
     write("job-v7", block(1, version=7))  # slots without root crossings
     write("job-v8", block(1, version=8))  # slots without root stat, no full
+    write("job-v9", block(1, version=9))  # a node without local events
     write("job-badlayout", block(1, slot_count=1 << 30))
     write("job-header-size", block(1, header_bytes=64))
     write("job-mode", block(1), mode=0o644)
@@ -48,7 +49,8 @@ def case_hostile_blocks():
                  command=b"\x1b[2J\x07evil \xff\xc0\x80 \xc3\xbcn\xc3\xafcode "
                          b"\xe2\x80\x8f\"quote\\ \xc2\x9b end")
     put_node(evil, usage=-1, peak=INT64_MAX, max_=-5, high=0,
-             events=(INT64_MAX, -1, 7, 0), policy=99, wait_ns=-7)
+             events=(INT64_MAX, -1, 7, 0), policy=99, wait_ns=-7,
+             events_local=(-(1 << 63), 3, INT64_MAX, -2))
     put_member(evil, 0, 2, -5, charged=10)
     put_member(evil, 1, 7, me, charged=11)
     put_member(evil, 2, 2, me, charged=123, peak=456)
@@ -82,6 +84,7 @@ def case_hostile_blocks():
                       ("job-v6", "unsupported job block version"),
                       ("job-v7", "unsupported job block version"),
                       ("job-v8", "unsupported job block version"),
+                      ("job-v9", "unsupported job block version"),
                       ("job-badlayout", "inconsistent job block layout"),
                       ("job-header-size", "inconsistent job block layout"),
                       ("job-mode", "mode is not 0600 (0644)"),
@@ -124,11 +127,22 @@ def case_hostile_blocks():
     check(s["stat.heap"] == str(INT64_MAX) and
           s["stat.mmap"] == str(-(1 << 63)) and s["stat.explicit"] == "10" and
           s["stat.stock"] == "-1" and s["stat.reclaimed"] == "10", f"{s}")
+    # The events, hierarchical and local, as they are (kernel order: high,
+    # max, oom, oom_kill).
+    check([s[f"events.{e}"] for e in ("high", "max", "oom", "oom_kill")] ==
+          ["0", str(INT64_MAX), "-1", "7"] and
+          [s[f"events_local.{e}"] for e in ("high", "max", "oom", "oom_kill")]
+          == ["-2", str(-(1 << 63)), "3", str(INT64_MAX)], f"{s}")
     ev = mg_ok("events", me)
     check(f"member_crossings {me} threshold_above={2**64 - 1}" in ev and
           f"member_crossings {2**31 - 1}" not in ev, ev)
+    evl = kv(mg_ok("events", "--local", me))
+    check(evl["max"] == str(-(1 << 63)) and evl["high"] == "-2", f"{evl}")
     doc = json.loads(mg_ok("stat", "--json", me))
     check(doc["command"] == s["command"] and doc["max"] == -5, f"{doc}")
+    check(doc["events"]["max"] == INT64_MAX and
+          doc["events_local"]["max"] == -(1 << 63) and
+          doc["events_local"]["oom_kill"] == INT64_MAX, f"{doc}")
     check(sorted(m["pid"] for m in doc["members"]) == [me, 2**31 - 1],
           f"members {doc['members']} (slot 1 has a garbage state, slot 0 a "
           f"negative pid)")

@@ -3,7 +3,7 @@
 // by job_reader.h): overlapping stalls of several members counted once,
 // a member's begin and end counted once each, a released or rejoining
 // member's period ended, the running averages rising under a stall and
-// decaying after it, the block version 9 layout, and root crossings read
+// decaying after it, the block version 10 layout, and root crossings read
 // whole, reset for a new image, and skipped when torn.
 #include "counter/job_pressure.h"
 #include "base/sys.h"
@@ -35,8 +35,8 @@ class JobPressureTest : public JobBlockTest {
   }
 };
 
-TEST(JobLayoutTest, Version9Offsets) {
-  EXPECT_EQ(kJobVersion, 9u);
+TEST(JobLayoutTest, Version10Offsets) {
+  EXPECT_EQ(kJobVersion, 10u);
   EXPECT_EQ(kJobHeaderBytes, 896u);
   EXPECT_EQ(sizeof(JobNode), 384u);
   EXPECT_EQ(sizeof(JobMember), 256u);
@@ -46,6 +46,8 @@ TEST(JobLayoutTest, Version9Offsets) {
   EXPECT_EQ(offsetof(JobNode, some_avg), 272u);
   EXPECT_EQ(offsetof(JobNode, full_state), 296u);
   EXPECT_EQ(offsetof(JobNode, full_avg), 312u);
+  EXPECT_EQ(offsetof(JobNode, events), 192u);
+  EXPECT_EQ(offsetof(JobNode, events_local), 328u);
   EXPECT_EQ(JobBlockBytes(2), 896u + 2 * 256u);
 }
 

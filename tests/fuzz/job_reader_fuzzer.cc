@@ -26,7 +26,8 @@
 // a member's root crossings are used only when read whole, and the text
 // has a member_crossings line, echoing its first counter and last
 // threshold below, for each member that crossed; the job's stall total
-// is not negative.
+// is not negative; the job's text echoes its hierarchical and local
+// events.max as read.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -282,6 +283,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(t.find(" total=" + std::to_string(snap.full_ns / 1000) +
                       "\n") != std::string::npos,
                "pressure.full total not echoed");
+    // The job's events, hierarchical and local, as read.
+    const uint32_t max_event = memgroup::internal::kJobEventMax;
+    FUZZ_CHECK(t.find("\nevents.max " + std::to_string(snap.events[max_event]) +
+                      "\n") != std::string::npos &&
+                   t.find("\nevents_local.max " +
+                          std::to_string(snap.events_local[max_event]) +
+                          "\n") != std::string::npos,
+               "events not echoed");
     size_t start = 0;
     while (start < t.size()) {
       size_t end = t.find('\n', start);
