@@ -80,7 +80,8 @@ static_assert(kSlabBytes == kRegionGridSpan,
 
 namespace {
 
-// Fully free slabs a bin keeps for reuse; more go back to jemalloc.
+// Fully free slabs a bin keeps for reuse; more go back to the group's free
+// slabs (slab_chunks.h), or the mimalloc engine's kept blocks.
 inline constexpr uint32_t kKeepEmpty = 1;
 // FreeBatch releases at most this many slabs per lock hold.
 inline constexpr uint32_t kMaxRelease = 64;
