@@ -7,6 +7,10 @@
 //   malloc=SIZE  malloc(SIZE) + free (large blocks: malloc=262144)
 //   new      ::operator new(64) + ::operator delete(p)
 //   sized    ::operator new(64) + ::operator delete(p, 64)
+//   burst[=COUNT]  per iteration, COUNT malloc(64) (default 16384: 1 MiB,
+//            more than the caches hold, so slabs are made and released),
+//            then their COUNT frees: instructions per pair =
+//            (Ir(2N) - Ir(N)) / (N * COUNT)
 // One malloc(64) block is held live across the loop, so that the looping
 // block is not the first, page-aligned, region of a fresh slab: jemalloc's
 // sized-free fast path declines page-aligned pointers when it is built with
@@ -26,7 +30,9 @@ inline void Keep(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
 int main(int argc, char** argv) {
   if (argc != 3 && !(argc == 4 && std::strcmp(argv[3], "fresh") == 0)) {
-    std::fprintf(stderr, "usage: %s malloc[=SIZE]|new|sized ITERATIONS [fresh]\n",
+    std::fprintf(stderr,
+                 "usage: %s malloc[=SIZE]|new|sized|burst[=COUNT] ITERATIONS "
+                 "[fresh]\n",
                  argv[0]);
     return 2;
   }
@@ -57,6 +63,20 @@ int main(int argc, char** argv) {
       Keep(p);
       ::operator delete(p, 64);
     }
+  } else if (std::strncmp(argv[1], "burst", 5) == 0 &&
+             (argv[1][5] == '\0' || argv[1][5] == '=')) {
+    const size_t count =
+        argv[1][5] == '=' ? std::strtoul(argv[1] + 6, nullptr, 10) : 16384;
+    void** blocks = static_cast<void**>(std::malloc(count * sizeof(void*)));
+    if (blocks == nullptr) return 1;
+    for (long i = 0; i < n; ++i) {
+      for (size_t k = 0; k < count; ++k) {
+        blocks[k] = std::malloc(64);
+        Keep(blocks[k]);
+      }
+      for (size_t k = 0; k < count; ++k) std::free(blocks[k]);
+    }
+    std::free(blocks);
   } else {
     std::fprintf(stderr, "unknown mode %s\n", argv[1]);
     return 2;

@@ -22,6 +22,7 @@
 #include "engine/mimalloc_engine.h"
 #include "engine/jemalloc_private.h"
 #include "engine/slab.h"
+#include "engine/slab_chunks.h"
 
 namespace memgroup::internal::engine {
 namespace {
@@ -84,10 +85,14 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
   // stay while they are read, or it has none to read.
   if (!BeginGroupUse(group)) return false;
   const bool ok = GroupStatsInUse(group, out);
+  // The free slabs' charged pages are free pages too (slab_chunks.h).
+  slab::GroupSlabStats ss{};
+  slab::Stats(group, &ss);
   EndGroupUse(group);
   if (ok) {
     const int64_t kept = FreePagesOf(group);
-    out->free_bytes = kept > 0 ? static_cast<uint64_t>(kept) : 0;
+    out->free_bytes =
+        (kept > 0 ? static_cast<uint64_t>(kept) : 0) + ss.free_slab_bytes;
     out->returned_bytes = static_cast<uint64_t>(ReturnedPagesOf(group));
     const int64_t cached = CachedLargeOf(group);
     out->cached_bytes = cached > 0 ? static_cast<uint64_t>(cached) : 0;
@@ -117,21 +122,22 @@ bool GroupStatsInUse(uint32_t group, EngineGroupStats* out) {
             read("large.nmalloc", &large_nmalloc) &&
             read("large.ndalloc", &large_ndalloc);
   if (!ok) return false;
-  // jemalloc counts each slab as one large block; the regions are ours.
+  // jemalloc counts each chunk of slabs as one large block (slab_chunks.h);
+  // the regions are ours.
   slab::GroupSlabStats ss{};
   slab::Stats(group, &ss);
   auto minus = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
   out->nmalloc = static_cast<uint64_t>(small_nmalloc) +
-                 minus(large_nmalloc, ss.slab_allocs) + ss.nmalloc;
+                 minus(large_nmalloc, ss.chunk_allocs) + ss.nmalloc;
   out->ndalloc = static_cast<uint64_t>(small_ndalloc) +
-                 minus(large_ndalloc, ss.slab_frees) + ss.ndalloc;
+                 minus(large_ndalloc, ss.chunk_frees) + ss.ndalloc;
   out->mapped_bytes = MappedBytes(group);
   out->resident_bytes = resident;
   out->retained_bytes = retained;
   out->metadata_bytes = base;
   out->active_bytes = static_cast<uint64_t>(pactive) * kPageSize;
   out->allocated_bytes = static_cast<uint64_t>(small) +
-                        minus(large, ss.slab_bytes) + ss.allocated_bytes;
+                        minus(large, ss.chunk_bytes) + ss.allocated_bytes;
   return true;
 }
 
@@ -180,11 +186,11 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
           !ReadCtl(size_name.c_str(), &size)) {
         continue;
       }
-      if (kind == 1 && size == slab::kSlabBytes) {
-        // The slabs themselves are 64 KiB large extents of the arena.
+      if (kind == 1 && size == slab::kSlabChunkBytes) {
+        // The chunks of slabs are large blocks of the arena (slab_chunks.h).
         slab::GroupSlabStats ss{};
         slab::Stats(group, &ss);
-        count = count > ss.slabs ? count - ss.slabs : 0;
+        count = count > ss.chunks ? count - ss.chunks : 0;
       }
       if (count == 0) continue;
       out[n++] = {size, count};

@@ -17,10 +17,10 @@
 #include "engine/free_pages.h"
 #include "engine/front_cache.h"
 #include "engine/group_arena.h"
-#include "engine/jemalloc_private.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
 #include "engine/page_charge.h"
+#include "engine/slab_chunks.h"
 #include "engine/slab_internal.h"
 
 namespace memgroup::internal::engine::slab {
@@ -80,7 +80,8 @@ static_assert(kSlabBytes == kRegionGridSpan,
 
 namespace {
 
-// Fully free slabs a bin keeps for reuse; more go back to jemalloc.
+// Fully free slabs a bin keeps for reuse; more go back to the group's free
+// slabs (slab_chunks.h), or the mimalloc engine's kept blocks.
 inline constexpr uint32_t kKeepEmpty = 1;
 // FreeBatch releases at most this many slabs per lock hold.
 inline constexpr uint32_t kMaxRelease = 64;
@@ -173,21 +174,17 @@ bool PutBackLocked(SlabBin& bin, SlabMeta* s, uint32_t idx) {
 
 // A new slab of class `cls` for `group`, its pages published; nullptr when
 // jemalloc has no memory (or serves this thread from another arena).
-SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
+// With jemalloc, the slab comes from the group's free slabs or a new chunk
+// (slab_chunks.h) and may bring charged pages from its start.
+SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   void* mem = nullptr;
+  uint32_t charged = 0;
   if (UsesMimalloc()) {
     mem = mi::SlabAlloc(group);  // Checked to be in the group's chunks.
-    if (mem == nullptr) return nullptr;
   } else {
-    mem = mgje_mallocx(kSlabBytes, MALLOCX_ARENA(arena_ind) |
-                                       MALLOCX_TCACHE_NONE |
-                                       MALLOCX_ALIGN(kSlabBytes));
-    if (mem == nullptr) return nullptr;
-    if (MG_UNLIKELY(owner_table::OwnerOf(mem) != group)) {
-      mgje_dallocx(mem, MALLOCX_TCACHE_NONE);
-      return nullptr;
-    }
+    mem = TakeSlab(group, gb->arena_ind, gb->chunks, &charged);
   }
+  if (mem == nullptr) return nullptr;
   const uint32_t entry = owner_table::MakeEntry(group, cls);
   for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
     owner_table::PublishBlock(static_cast<char*>(mem) + off, entry);
@@ -215,8 +212,15 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   s->nfree = s->nregs;
   s->hint = 0;
   // An in-line header's page is written here; out of line, no page is.
-  // Neither is charged yet: the first take charges it with its regions.
-  s->hwm = s->unpaid = out_of_line ? 0 : 1;
+  // Neither is charged yet (unless the slab brought it charged): the first
+  // take charges it with its regions. The charged pages a slab brings
+  // (from its start) count as taken regions' pages.
+  if (charged != 0 || out_of_line) {
+    s->hwm = static_cast<uint16_t>(charged);
+    s->unpaid = 0;
+  } else {
+    s->hwm = s->unpaid = 1;
+  }
   uint64_t* bits = BitmapOf(s);
   for (uint32_t w = 0; w < s->nwords; ++w) {
     const uint32_t below = w * 64;  // regions of the words before this one
@@ -226,40 +230,42 @@ SlabMeta* NewSlab(uint32_t group, unsigned arena_ind, uint32_t cls) {
   return s;
 }
 
-// Gives a slab of `group` back to its arena. Its charged pages
-// (SlabMeta::hwm - unpaid) stay charged as the group's free pages
-// (free_pages.h; with jemalloc the pages stay dirty in the group's arena,
-// with mimalloc the group keeps the block, mi::KeepSlab), which the group's
-// next charges of slab pages or large blocks reuse; for a destroyed group,
-// or a block mimalloc's engine does not keep (its pages go back to the OS,
-// mi::SlabFree), the charge goes back. Never under a bin lock (the
-// uncharge may refill a stock and check thresholds).
-void ReleaseSlab(uint32_t group, SlabMeta* s) {
+// Gives a slab of `group` back: with jemalloc to the group's free slabs
+// (slab_chunks.h), keeping its charged pages (SlabMeta::hwm - unpaid, from
+// its start) charged as the group's free pages; with mimalloc the group
+// keeps the block (mi::KeepSlab) with its charge in free_pages.h's count,
+// or, for a block mimalloc's engine does not keep (its pages go back to
+// the OS, mi::SlabFree), the charge goes back. A destroyed group keeps no
+// charge. Never under a bin lock (the uncharge may refill a stock and
+// check thresholds).
+void ReleaseSlab(uint32_t group, GroupBins* gb, SlabMeta* s) {
   // Read before the slab goes: an in-line header is in it.
-  const int64_t charged = int64_t{s->hwm - s->unpaid} << owner_table::kPageShift;
-  // Its pages' entries go back to 0 (no class) before its memory does: a
-  // large block carved from these pages publishes only its first page, and
-  // a slab class left on the others would pass an interior pointer off as
-  // a region (owner_table.h, "The page map").
+  const uint32_t pages = s->hwm - s->unpaid;
+  const int64_t charged = int64_t{pages} << owner_table::kPageShift;
+  char* const base = s->base;
+  // Its pages' entries go back to 0 (no class) before its memory is
+  // reused: a large block carved from these pages (mimalloc), or a free
+  // slab, publishes only its first page, and a slab class left on the
+  // others would pass an interior pointer off as a region (owner_table.h,
+  // "The page map").
   for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
-    owner_table::PublishBlock(s->base + off, 0);
+    owner_table::PublishBlock(base + off, 0);
   }
-  if (UsesMimalloc()) {
-    if (mi::KeepSlab(group, s->base, charged)) {
-      if (KeepFreePages(group, charged)) return;
-      // A destroyed group keeps nothing: its kept blocks (this one among
-      // them) go back to the OS now.
-      mi::DropKeptSlabs(group);
-    } else {
-      mi::SlabFree(s->base);
-    }
-    if (charged != 0) UnchargePages(group, charged);
+  if (!UsesMimalloc()) {
+    // Racy by design: see GroupBins::retired.
+    PutSlab(group, gb->chunks, gb->retired.load(std::memory_order_relaxed),
+            base, pages);
     return;
   }
-  mgje_dallocx(s->base, MALLOCX_TCACHE_NONE);
-  if (charged != 0 && !KeepFreePages(group, charged)) {
-    UnchargePages(group, charged);
+  if (mi::KeepSlab(group, base, charged)) {
+    if (KeepFreePages(group, charged)) return;
+    // A destroyed group keeps nothing: its kept blocks (this one among
+    // them) go back to the OS now.
+    mi::DropKeptSlabs(group);
+  } else {
+    mi::SlabFree(base);
   }
+  if (charged != 0) UnchargePages(group, charged);
 }
 
 // The pages one take owes, per slab it took from (at most one slab per
@@ -371,7 +377,7 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
   }
   if (r.got == 0) {
     // No free region: a new slab, charged as its regions are taken.
-    SlabMeta* s = NewSlab(group, gb->arena_ind, cls);
+    SlabMeta* s = NewSlab(group, gb, cls);
     if (s == nullptr) return 0;
     SpinLockHolder holder(&bin.lock);
     ++bin.nslabs;
@@ -438,7 +444,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
       bin.ndalloc += done;
       n -= done;
     }
-    for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, release[i]);
+    for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, gb, release[i]);
   }
 }
 
@@ -479,10 +485,12 @@ void ReleaseEmpty(uint32_t group) {
           s = next;
         }
       }
-      for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, release[i]);
+      for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, gb, release[i]);
       if (nrel < kMaxRelease) break;
     }
   }
+  // With them, every free slab's pages go back (slab_chunks.h).
+  if (!UsesMimalloc()) (void)PurgeFreeSlabs(group, gb->chunks);
 }
 
 }  // namespace memgroup::internal::engine::slab

@@ -1,8 +1,12 @@
 // Slabs: the engine's own allocator for the small size classes (8 B to
 // 14 KiB: jemalloc's, and four more between 4 and 8 KiB), one set of bins
-// per group. A slab is a 64 KiB, 64 KiB-aligned
-// large block of the group's jemalloc arena (with the mimalloc engine: a
-// block of its mimalloc arena, mimalloc_engine.h), cut into regions of one class;
+// per group. A slab is 64 KiB, 64 KiB-aligned, of the group's memory: with
+// the jemalloc engine one of the 16 slabs of a 1 MiB chunk the group took
+// from its jemalloc arena, handed out and taken back by the group's free
+// slabs (slab_chunks.h; one jemalloc block per slab stranded dirty pages:
+// docs/perf.md, "python on the jemalloc engine"); with the mimalloc engine
+// a block of its mimalloc arena (mimalloc_engine.h). A slab is cut into
+// regions of one class;
 // its header (SlabMeta) and free-region bitmap sit at its start, before
 // region 0, except for the page-multiple classes (4, 8 and 12 KiB), whose
 // header lives in the slab's side slot (owner_table::SideSlot) so that
@@ -23,19 +27,21 @@
 // and leaves those pages unpaid in their slabs, for the next take to
 // charge (until then, a region another thread took from those pages in
 // the meantime is uncharged: at most a refused batch's pages per slab). A
-// slab going back keeps its charged pages' charge as the group's free pages
-// (free_pages.h; the pages stay dirty in the group's jemalloc arena) until
-// they are reused, purged or decayed; with the mimalloc engine, or for a
-// destroyed group, they are uncharged. So a group's usage for small blocks
-// is the sum of its slabs' marks (bound: docs/preload.md, "What a small
-// process is charged") plus its free pages.
+// slab going back keeps its charged pages' charge as the group's free
+// pages until they are reused, purged or decayed: with jemalloc on the
+// group's free-slab list (slab_chunks.h), and a slab made from it starts
+// with those pages charged (its mark begins there); with mimalloc in the
+// kept blocks and free_pages.h's count. For a destroyed group they are
+// uncharged. So a group's usage for small blocks is the sum of its slabs'
+// marks (bound: docs/preload.md, "What a small process is charged") plus
+// its free pages.
 //
 // Owns: every slab's regions and metadata, each group's bins (metadata
 // memory, taken with the group's arena, pooled when it is retired). Every small block
 // the engine hands out is a slab region; jemalloc serves only large sizes.
 // The page map entry of every page of a slab holds (group, class) from the
-// slab's creation on, so free() finds a region's class and group as it
-// finds a large block's.
+// slab's creation on (0 while it is a free slab), so free() finds a
+// region's class and group as it finds a large block's.
 //
 // Regions lie at multiples of the class size from the slab's start, so a
 // region is aligned to the largest power of two dividing its class size,
@@ -50,8 +56,9 @@
 // SYNCHRONIZATION: each bin's SpinLock guards the bin and the metadata and
 // free lists of its slabs. A region handed out belongs to its taker until it
 // is given back. Lock order: engine init lock -> front cache lock -> bin
-// locks (by group, then class, in PrepareFork) -> jemalloc's locks are never
-// taken under a bin lock.
+// locks (by group, then class, in PrepareFork) -> the free-slab locks
+// (slab_chunks.h: leaves, never taken under a bin lock but in PrepareFork);
+// jemalloc's locks are never taken under a bin lock.
 #ifndef MEMGROUP_SRC_ENGINE_SLAB_H_
 #define MEMGROUP_SRC_ENGINE_SLAB_H_
 
@@ -84,7 +91,8 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n);
 
 // Gives back `n` regions of class `cls` of `group`, linked through their
 // first words from `head` (the last link is not read). Fully free slabs
-// beyond one per bin (none for a retired group) go back to jemalloc. A pointer that is not a region's
+// beyond one per bin (none for a retired group) go back to the group's free
+// slabs (jemalloc) or its kept blocks (mimalloc). A pointer that is not a region's
 // start, or a region already free (a double free), is reported and aborts
 // (BadPointer, base/check.h).
 void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n);
@@ -102,12 +110,14 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
                         bool check_free);
 
 // Retires `group`'s bins when no region of it is out (held or in any
-// cache): every slab goes back to jemalloc (or mimalloc) and the bins to a
-// pool that InitGroup takes from. False, and nothing changed, while a
+// cache): every slab goes back, every chunk to jemalloc (or every slab to
+// mimalloc), and the bins to a pool that InitGroup takes from. False, and nothing changed, while a
 // region is out. Called under the engine's init lock. Allocates: never.
 [[nodiscard]] bool FiniGroup(uint32_t group);
 
-// Returns every fully free slab of `group` to jemalloc (reclaim).
+// Releases every fully free slab of `group`, and, with jemalloc, returns
+// the pages of all its free slabs to the OS with their charge
+// (slab_chunks.h, PurgeFreeSlabs): reclaim, purge, decay, destruction.
 void ReleaseEmpty(uint32_t group);
 
 // A destroyed group's bins keep no spare slab (true) until its slot holds a
@@ -115,13 +125,23 @@ void ReleaseEmpty(uint32_t group);
 void SetRetired(uint32_t group, bool retired);
 
 struct GroupSlabStats {
-  uint64_t slab_bytes;      // slabs held (counted by jemalloc as large)
+  uint64_t slab_bytes;      // slabs in the bins (in use or kept empty)
   uint64_t slabs;           // how many
   uint64_t allocated_bytes; // regions out of the slabs, by class size
   uint64_t nmalloc;         // regions taken since the group's creation
   uint64_t ndalloc;         // regions given back
-  uint64_t slab_allocs;     // slabs taken from jemalloc
-  uint64_t slab_frees;      // slabs given back to it
+  uint64_t slab_allocs;     // slabs made (from the free slabs or mimalloc)
+  uint64_t slab_frees;      // slabs given back
+  // The jemalloc engine's chunks (slab_chunks.h; 0 with mimalloc): held
+  // (counted by jemalloc as large blocks), their bytes, taken from and
+  // given back to jemalloc; the free slabs and their charged bytes (the
+  // group's free pages beside free_pages.h's count).
+  uint64_t chunks;
+  uint64_t chunk_bytes;
+  uint64_t chunk_allocs;
+  uint64_t chunk_frees;
+  uint64_t free_slabs;
+  uint64_t free_slab_bytes;
 };
 void Stats(uint32_t group, GroupSlabStats* out);
 // Regions of class `cls` out of the slabs of `group`.

@@ -1,7 +1,7 @@
 // Implements slab.h's bins of each group: set up with the group's arena
 // (InitGroup), pooled when it is retired (FiniGroup) for the next group,
 // the spare-slab switch of a destroyed group (SetRetired), the statistics,
-// and every bin lock around fork. Allocates: never through malloc (bins
+// and every bin lock (and free-slab lock, slab_chunks.h) around fork. Allocates: never through malloc (bins
 // come from MetaMap).
 #include <atomic>
 #include <new>
@@ -70,6 +70,12 @@ bool FiniGroup(uint32_t group) {
     bin.nempty = 0;
     bin.nmalloc = bin.ndalloc = bin.slab_allocs = bin.slab_frees = 0;
   }
+  // Every slab is on the free-slab lists now, purged: their chunks go back
+  // to the arena (slab_chunks.h; none with the mimalloc engine).
+  ReleaseAllChunks(gb->chunks);
+  // Relaxed: statistics; nothing reaches these bins now.
+  gb->chunks.chunk_allocs.store(0, std::memory_order_relaxed);
+  gb->chunks.chunk_frees.store(0, std::memory_order_relaxed);
   // Relaxed: under the engine's init lock; nothing can reach the bins
   // through the group any more (no block of it is left).
   g_bins[group].store(nullptr, std::memory_order_relaxed);
@@ -102,6 +108,15 @@ void Stats(uint32_t group, GroupSlabStats* out) {
     out->slab_frees += bin.slab_frees;
   }
   out->slab_bytes = out->slabs * kSlabBytes;
+  // Relaxed: statistics (slab_chunks.h, SYNCHRONIZATION).
+  const SlabChunks& c = gb->chunks;
+  out->chunks = c.chunks.load(std::memory_order_relaxed);
+  out->chunk_bytes = out->chunks * kSlabChunkBytes;
+  out->chunk_allocs = c.chunk_allocs.load(std::memory_order_relaxed);
+  out->chunk_frees = c.chunk_frees.load(std::memory_order_relaxed);
+  out->free_slabs = c.free_slabs.load(std::memory_order_relaxed);
+  const int64_t kept = c.free_bytes.load(std::memory_order_relaxed);
+  out->free_slab_bytes = kept > 0 ? static_cast<uint64_t>(kept) : 0;
 }
 
 uint64_t RegionsOut(uint32_t group, uint32_t cls) {
@@ -115,7 +130,8 @@ uint64_t RegionsOut(uint32_t group, uint32_t cls) {
 namespace {
 
 // Calls f(lock) for every bin lock, by GroupBins (in the order they were
-// mapped), then class (the lock order of PrepareFork). Runs with the
+// mapped), then class, then the free-slab lock of every GroupBins (a
+// leaf: slab_chunks.h), the lock order of PrepareFork. Runs with the
 // engine's init lock held (PrepareFork takes it first), so the set is
 // stable.
 template <typename F>
@@ -124,6 +140,7 @@ void ForEachBinLock(F f) {
     GroupBins* gb = g_all_bins[i];
     for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) f(gb->bins[cls].lock);
   }
+  for (uint32_t i = 0; i < g_nall_bins; ++i) f(g_all_bins[i]->chunks.lock);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "base/macros.h"
 #include "base/spinlock.h"
 #include "engine/slab.h"
+#include "engine/slab_chunks.h"
 
 namespace memgroup::internal::engine::slab {
 
@@ -38,6 +39,8 @@ struct GroupBins {
   // Relaxed: racy by design, at worst one spare slab kept or given back.
   std::atomic<bool> retired{false};
   SlabBin bins[kSmallClasses + 1];  // [0] unused
+  // Where the jemalloc engine's slabs come from and go back to.
+  SlabChunks chunks;
 };
 
 // A group's bins, by group slot: written once by InitGroup (release, under
