@@ -12,7 +12,7 @@ namespace memgroup::internal::alloc {
 namespace {
 
 constexpr size_t kBootstrapBytes = 256 * 1024;
-alignas(4096) MG_TABLE constinit char g_bootstrap[kBootstrapBytes] = {};
+alignas(4096) MG_TABLE_HOT constinit char g_bootstrap[kBootstrapBytes] = {};
 // Bump offset. Relaxed: the buffer is only used by the initialising thread.
 constinit std::atomic<size_t> g_bootstrap_used{0};
 constexpr size_t kBootHeader = 16;

@@ -15,6 +15,13 @@
 // globals over many pages (each page a process touches is a page fault of
 // its start-up: together the tables measured 25 of them).
 #define MG_TABLE __attribute__((section(".lbss")))
+// An MG_TABLE whose first page every process touches (the root group's
+// entry, or the first record): placed in .lbss.hot, which the library's
+// link script (preload/hot_tables.ld) puts between .bss and the other
+// tables, so that these first pages share the 2 MiB regions .bss already
+// touches instead of each costing the kernel a page-table page of its own.
+// Elsewhere (the static test programs) .lbss.hot is part of .lbss.
+#define MG_TABLE_HOT __attribute__((section(".lbss.hot")))
 #define MG_TLS __thread __attribute__((tls_model("initial-exec")))
 #define MG_CACHELINE 64
 

@@ -13,6 +13,8 @@
 namespace memgroup::internal {
 namespace {
 constexpr size_t kStockChunkBytes = 16 * 1024;
+static_assert(ChargeStocks::kStocksPerChunk * sizeof(ThreadStock) ==
+              kStockChunkBytes);
 // How long a drain, a thread exit or a fork waits for another process's
 // revocation of a shared stock (it lasts microseconds unless that process
 // is stopped).
@@ -48,19 +50,22 @@ ThreadStock* ChargeStocks::Acquire() {
       if (TryClaim(ts)) return ts;
     }
     SpinLockHolder h(&grow_lock_);
-    void* mem = MetaMap(kStockChunkBytes);
-    if (mem == nullptr) return nullptr;
-    ThreadStock* arr = static_cast<ThreadStock*>(mem);
-    size_t n = kStockChunkBytes / sizeof(ThreadStock);
-    for (size_t k = 0; k < n; ++k) {
-      ThreadStock* ts = new (&arr[k]) ThreadStock();
-      // Pairs with the acquire loads of head_ in Acquire and DrainSubtree.
-      ThreadStock* old = head_.load(std::memory_order_relaxed);
-      do {
-        ts->next = old;
-      } while (!head_.compare_exchange_weak(old, ts, std::memory_order_release,
-                                            std::memory_order_relaxed));
+    if (grow_chunk_ == nullptr || grow_used_ == kStocksPerChunk) {
+      void* mem = MetaMap(kStockChunkBytes);
+      if (mem == nullptr) return nullptr;
+      grow_chunk_ = static_cast<ThreadStock*>(mem);
+      grow_used_ = 0;
     }
+    // One stock per miss, so that a chunk's pages are touched as threads
+    // come: a process of one thread writes one page of the four.
+    ThreadStock* ts = new (&grow_chunk_[grow_used_++]) ThreadStock();
+    // Pairs with the acquire loads of head_ in Acquire and DrainSubtree.
+    ThreadStock* old = head_.load(std::memory_order_relaxed);
+    do {
+      ts->next = old;
+    } while (!head_.compare_exchange_weak(old, ts, std::memory_order_release,
+                                          std::memory_order_relaxed));
+    // The next scan claims it (or, if another thread did first, grows again).
   }
 }
 

@@ -114,6 +114,9 @@ static_assert(sizeof(ThreadStock) == 128, "a job's stock area holds 31 per page"
 
 class ChargeStocks {
  public:
+  // Stocks per metadata chunk (16 KiB) of private stocks.
+  static constexpr uint32_t kStocksPerChunk = 128;
+
   // `tree` is the counter the stocks are charged against.
   explicit constexpr ChargeStocks(CounterTree tree) : tree_(tree) {}
   // Points the stocks at a counter tree mapped after construction. Call
@@ -360,6 +363,11 @@ class ChargeStocks {
   SpinLock drain_lock_;
   // Serialises growth of the stock list.
   SpinLock grow_lock_;
+  // The metadata chunk (kStocksPerChunk stocks) that Acquire constructs
+  // stocks in, one per miss, and how many it has constructed: under
+  // grow_lock_.
+  ThreadStock* grow_chunk_ = nullptr;
+  uint32_t grow_used_ = 0;
   // Shared stocks: where they come from, and the chunks taken so far
   // (private: the shared memory holds no link). Chunks are appended under
   // grow_lock_; shared_count_ is published with release after the entry.

@@ -44,7 +44,7 @@
 namespace memgroup::internal::engine {
 
 constinit Mibs g_mibs{};
-MG_TABLE constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
+MG_TABLE_HOT constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
 constinit SpinLock g_engine_lock;
 MG_TABLE constinit std::atomic<uint32_t> g_group_users[kMaxGroups];
 

@@ -23,7 +23,7 @@ namespace memgroup::internal::engine {
 namespace {
 
 // Charged free pages per group (bytes). Relaxed: see SYNCHRONIZATION.
-MG_TABLE constinit std::atomic<int64_t> g_free[kMaxGroups];
+MG_TABLE_HOT constinit std::atomic<int64_t> g_free[kMaxGroups];
 // Bytes returned since the start (statistics). Relaxed.
 MG_TABLE constinit std::atomic<int64_t> g_returned[kMaxGroups];
 // Coarse time of the last keep or take. Relaxed: only compared with the

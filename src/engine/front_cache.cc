@@ -33,7 +33,7 @@ MG_TLS FrontCache* t_front = nullptr;
 constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1] = {};
 constinit uint32_t g_usable_of_class[kFrontClasses] = {};
 constinit uint32_t g_region_magic_of_class[kFrontClasses] = {};
-MG_TABLE constinit std::atomic<int64_t> g_cached_large[kMaxGroups];
+MG_TABLE_HOT constinit std::atomic<int64_t> g_cached_large[kMaxGroups];
 
 namespace front {
 namespace {

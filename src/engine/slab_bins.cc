@@ -18,7 +18,7 @@
 
 namespace memgroup::internal::engine::slab {
 
-MG_TABLE constinit std::atomic<GroupBins*> g_bins[kMaxGroups];
+MG_TABLE_HOT constinit std::atomic<GroupBins*> g_bins[kMaxGroups];
 
 namespace {
 
@@ -26,7 +26,7 @@ namespace {
 // group that has an arena, so at most kMaxArenaRecords), and the free ones.
 // Under the engine's init lock; g_nall_bins is also read by the fork
 // handlers, which run with that lock held.
-MG_TABLE constinit GroupBins* g_all_bins[kMaxArenaRecords];
+MG_TABLE_HOT constinit GroupBins* g_all_bins[kMaxArenaRecords];
 constinit uint32_t g_nall_bins = 0;
 MG_TABLE constinit GroupBins* g_free_bins[kMaxArenaRecords];
 constinit uint32_t g_nfree_bins = 0;

@@ -29,29 +29,49 @@ inline constexpr uint64_t kBytesPerClass = 256 * 1024;
 inline constexpr unsigned kCountShift = 48;
 inline constexpr uint64_t kAddressMask = (uint64_t{1} << kCountShift) - 1;
 
+// The slots held in a class's head line, beside its lock and count.
+inline constexpr uint32_t kHeadSlots = 7;
+
 // One class's batches: a stack under a try-lock. A thread that finds the
 // lock taken does without the transfer cache for that batch (the slabs
 // take or give it), so no thread ever waits here, and a fork child whose
 // lost thread held a lock only loses the use of that class's stack.
+// The head line holds the stack's first kHeadSlots slots; the others are
+// in the group's `more` area (SlotOf).
 struct alignas(64) ClassBatches {
   // 0 free, 1 held: exchange(1, acquire) to take, store(0, release) to give
   // back; pairs with each other, ordering the fields below.
   std::atomic<uint32_t> lock;
-  // Batches in batch[]: written under the lock (relaxed: the lock orders
+  // Batches in the stack: written under the lock (relaxed: the lock orders
   // it), read under it, and by Take without it as a hint.
   std::atomic<uint32_t> count;
-  uint64_t batch[kSlots];  // Under the lock.
+  uint64_t head[kHeadSlots];  // Under the lock.
 };
-static_assert(sizeof(ClassBatches) == 1024, "16 lines per class");
+static_assert(sizeof(ClassBatches) == 64, "one line per class");
 
+// The head lines of all classes side by side (41 lines, one page), then
+// each class's further slots (15 lines per class): a process that puts a
+// few batches per class touches one page of the table instead of one per
+// four classes. No two classes share a line, as when each class's slots
+// followed its head.
 struct TransferGroup {
   ClassBatches cls[slab::kSmallClasses + 1];
+  uint64_t more[slab::kSmallClasses + 1][kSlots - kHeadSlots];
 };
+static_assert((kSlots - kHeadSlots) * sizeof(uint64_t) % 64 == 0,
+              "each class's further slots fill whole lines");
+static_assert(sizeof(TransferGroup) == (slab::kSmallClasses + 1) * 1024,
+              "16 lines per class");
+
+// Slot `k` (below kSlots) of class `cls`'s stack in `g`. Under its lock.
+uint64_t& SlotOf(TransferGroup* g, uint32_t cls, uint32_t k) {
+  return k < kHeadSlots ? g->cls[cls].head[k] : g->more[cls][k - kHeadSlots];
+}
 
 // Each group id's stacks, made at its first Put and kept (a later group of
 // the same id finds them empty: the engine drains a group before retiring
 // it). Written once per id by MakeGroupSlots' CAS from nullptr.
-MG_TABLE constinit std::atomic<TransferGroup*> g_groups[kMaxGroups];
+MG_TABLE_HOT constinit std::atomic<TransferGroup*> g_groups[kMaxGroups];
 // One more than the highest group id with stacks (ChildFork's scan).
 // Raised by MakeGroupSlots (relaxed fetch_max loop), read by ChildFork.
 constinit std::atomic<uint32_t> g_groups_end{0};
@@ -101,13 +121,15 @@ void CpuRelax() {
 #endif
 }
 
-// Takes the top batch of `c`, held by the caller: 0 if none.
-uint64_t PopLocked(ClassBatches& c) {
+// Takes the top batch of class `cls` in `g`, whose lock the caller holds:
+// 0 if none.
+uint64_t PopLocked(TransferGroup* g, uint32_t cls) {
+  ClassBatches& c = g->cls[cls];
   // Relaxed: under the lock.
   const uint32_t n = c.count.load(std::memory_order_relaxed);
   if (n == 0) return 0;
   c.count.store(n - 1, std::memory_order_relaxed);
-  return c.batch[n - 1];
+  return SlotOf(g, cls, n - 1);
 }
 
 }  // namespace
@@ -135,7 +157,7 @@ bool Put(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   // The batch's links were written by this thread before; the lock's
   // release publishes them to the taker.
   if (room) {
-    c.batch[held] = uint64_t{n} << kCountShift | addr;
+    SlotOf(g, cls, held) = uint64_t{n} << kCountShift | addr;
     c.count.store(held + 1, std::memory_order_relaxed);
   }
   Unlock(c);
@@ -154,7 +176,7 @@ void* Take(uint32_t group, uint32_t cls, uint32_t* n) {
   if (c.count.load(std::memory_order_relaxed) == 0 || !TryLock(c)) {
     return nullptr;
   }
-  const uint64_t v = PopLocked(c);
+  const uint64_t v = PopLocked(g, cls);
   Unlock(c);
   if (v == 0) return nullptr;
   *n = static_cast<uint32_t>(v >> kCountShift);
@@ -174,7 +196,7 @@ void Drain(uint32_t group) {
       // A drain must not skip a batch: it waits for the holder, whose hold
       // is a few instructions (no holder sleeps or allocates under it).
       while (!TryLock(c)) CpuRelax();
-      const uint64_t v = PopLocked(c);
+      const uint64_t v = PopLocked(g, cls);
       Unlock(c);
       if (v == 0) break;
       // Outside the lock: FreeBatch takes the bin's lock and may release a
@@ -212,7 +234,7 @@ uint64_t RegionsHeld(uint32_t group) {
     while (!TryLock(c)) CpuRelax();
     // Relaxed: under the lock.
     const uint32_t n = c.count.load(std::memory_order_relaxed);
-    for (uint32_t k = 0; k < n; ++k) held += c.batch[k] >> kCountShift;
+    for (uint32_t k = 0; k < n; ++k) held += SlotOf(g, cls, k) >> kCountShift;
     Unlock(c);
   }
   return held;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -289,6 +290,31 @@ TEST_F(ChargeStockTest, ReleasedStocksAreReused) {
   ThreadStock* b = stocks_.Acquire();
   EXPECT_EQ(a, b);
   stocks_.Release(b);
+}
+
+// Stocks are constructed one per miss, in chunk order, so that a process of
+// one thread writes one page of the chunk: the next stock acquired is the
+// next one of the chunk (all of a chunk constructed at once were claimed
+// from its last one down), and acquiring past a chunk maps another.
+TEST_F(ChargeStockTest, StocksAreConstructedOnePerMiss) {
+  std::vector<ThreadStock*> got;
+  for (uint32_t k = 0; k < ChargeStocks::kStocksPerChunk + 2; ++k) {
+    ThreadStock* s = stocks_.Acquire();
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->primary, kNoGroup);
+    EXPECT_EQ(s->slots[0].group.load(std::memory_order_relaxed), kNoGroup);
+    got.push_back(s);
+  }
+  // The fixture holds the chunk's first stock.
+  EXPECT_EQ(got[0], ts_ + 1);
+  for (uint32_t k = 1; k + 1 < ChargeStocks::kStocksPerChunk; ++k) {
+    EXPECT_EQ(got[k], got[k - 1] + 1) << k;
+  }
+  std::vector<ThreadStock*> sorted = got;
+  sorted.push_back(ts_);
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end());
+  for (ThreadStock* s : got) stocks_.Release(s);
 }
 
 }  // namespace
