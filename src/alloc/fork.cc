@@ -5,9 +5,11 @@
 
 #include "alloc/control_agent.h"
 #include "alloc/thread_start.h"
+#include "base/limits.h"
 
 #include "engine/engine.h"
 #include "engine/mmap_tracker.h"
+#include "group/charger.h"
 #include "group/fork.h"
 #include "group/job_member.h"
 
@@ -36,6 +38,13 @@ void AtForkChild() {
   engine::ChildFork();
   mmap_tracker::ChildFork();
   GroupChildFork();
+  // With the child's own slots and stock in place, before it charges
+  // anything: the engine's charges inherited from the parent (its free
+  // pages, its cached large blocks) leave the child's counters (in a job
+  // its slots give back at most what it charged, 0 so far), and what that
+  // put in the thread's stock is drained, so that no block of the child
+  // is served from them uncharged (engine.h).
+  if (engine::ChildForkDropInherited() > 0) (void)DrainSubtree(kRootGroup);
   // Last: a job member's child needs its own control agent (the parent's
   // thread did not survive the fork).
   ControlAgentChildFork();

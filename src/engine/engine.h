@@ -236,6 +236,16 @@ void MallocStatsPrint(void (*write_cb)(void*, const char*), void* cbopaque,
 void PrepareFork();
 void ParentFork();
 void ChildFork();
+// In a fork child, once the caller's own fork handlers have given it its
+// own charge accounting (alloc/fork.cc: the member slots and stocks): what
+// the child inherited charged to its parent leaves its accounts, so that
+// its blocks are charged as fresh. The forking thread's cached large
+// blocks go back to the engine (front_cache.h) and the groups' free pages
+// counts are uncharged (free_pages.h, DropInheritedFreePages); the pages
+// stay usable until the decay purges them. Returns the bytes uncharged
+// (some may sit in the calling thread's stock: the caller drains it).
+// Allocates: never.
+int64_t ChildForkDropInherited();
 
 }  // namespace engine
 }  // namespace memgroup::internal

@@ -1,6 +1,8 @@
 // The engine's fork(2) handlers (engine.h): the engine lock, the front
 // cache list lock, every slab bin lock and, on the mimalloc engine, the
-// kept slabs' locks (mimalloc_engine.h) across fork. Owns nothing.
+// kept slabs' locks (mimalloc_engine.h) across fork; in the child, the
+// charges it inherited from its parent (ChildForkDropInherited). Owns
+// nothing.
 //
 // Must never: take a lock out of the order g_engine_lock -> front cache
 // lock -> slab bin locks (engine_internal.h, slab.h) -> kept slab locks
@@ -21,6 +23,7 @@
 // no handling.
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/free_pages.h"
 #include "engine/front_cache_internal.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/slab.h"
@@ -47,6 +50,17 @@ void ChildFork() {
   front::ChildFork();
   transfer::ChildFork();
   g_engine_lock.ResetAfterFork();
+}
+
+int64_t ChildForkDropInherited() {
+  int64_t uncharged = 0;
+  // First: on the jemalloc engine the blocks join the free pages count
+  // (still the parent's charge), dropped below with the rest.
+  if (t_front != nullptr) {
+    const int64_t cached = front::ReturnLarge(t_front);
+    if (UsesMimalloc()) uncharged += cached;
+  }
+  return uncharged + DropInheritedFreePages();
 }
 
 }  // namespace memgroup::internal::engine

@@ -1,6 +1,7 @@
 // Implements free_pages.h: the per-group count of charged free pages, its
-// decay stamps, the marks of arenas with uncounted dirty pages, the decay
-// scan and the calling thread's "took" flag.
+// decay stamps, the marks of arenas with uncounted dirty pages, a fork
+// child's inherited dirty pages, the decay scan and the calling thread's
+// "took" flag.
 //
 // SYNCHRONIZATION: every word is an independent relaxed atomic, but for
 // the Dekker pair of g_free_pages_pending (see there). The counts
@@ -34,6 +35,11 @@ MG_TABLE constinit std::atomic<int64_t> g_last_ms[kMaxGroups];
 // The set and the scan's read are seq_cst, part of the Dekker pair of
 // g_free_pages_pending, as the counts are.
 MG_TABLE constinit std::atomic<bool> g_dirtied[kMaxGroups];
+// Dirty bytes a fork child inherited with no charge (DropInheritedFreePages)
+// and has not purged or reused. Relaxed: as the counts (SYNCHRONIZATION);
+// set by the child's fork handler (one thread), lowered by checks and
+// purges with a compare-and-swap or an exchange, so it never goes up again.
+MG_TABLE constinit std::atomic<int64_t> g_inherited[kMaxGroups];
 // Destroyed groups keep nothing. Relaxed: racy by design, as slab.cc's
 // GroupBins::retired; a keep that races with the destroy is returned by
 // RetireGroup's purge (engine_init.cc).
@@ -145,6 +151,8 @@ bool TookFreePages() {
 
 int64_t ReturnFreePages(uint32_t group) {
   if (group >= kMaxGroups) return 0;
+  // Relaxed: see g_inherited (the purge took those pages too).
+  g_inherited[group].store(0, std::memory_order_relaxed);
   // Relaxed: see SYNCHRONIZATION.
   const int64_t n = g_free[group].exchange(0, std::memory_order_relaxed);
   if (n <= 0) return 0;
@@ -154,19 +162,54 @@ int64_t ReturnFreePages(uint32_t group) {
   return n;
 }
 
+namespace {
+
+// Lowers `v` to `limit` if above it; returns the value it had.
+int64_t LowerTo(std::atomic<int64_t>& v, int64_t limit) {
+  // Relaxed: see SYNCHRONIZATION (and g_inherited).
+  int64_t cur = v.load(std::memory_order_relaxed);
+  do {
+    if (cur <= limit) return cur;
+  } while (!v.compare_exchange_weak(cur, limit, std::memory_order_relaxed));
+  return cur;
+}
+
+}  // namespace
+
 int64_t SyncFreePages(uint32_t group, int64_t real) {
   if (group >= kMaxGroups) return 0;
   if (real < 0) real = 0;
-  // Relaxed: see SYNCHRONIZATION.
-  int64_t cur = g_free[group].load(std::memory_order_relaxed);
-  do {
-    if (cur <= real) return cur;
-  } while (!g_free[group].compare_exchange_weak(cur, real,
-                                                std::memory_order_relaxed));
+  const int64_t cur = LowerTo(g_free[group], real);
+  if (cur <= real) return cur;
   UnchargePages(group, cur - real);
   // Relaxed: a statistic.
   g_returned[group].fetch_add(cur - real, std::memory_order_relaxed);
   return real;
+}
+
+int64_t DropInheritedFreePages() {
+  int64_t dropped = 0;
+  // Relaxed: the child has one thread (its fork handler runs before any
+  // other can start).
+  const uint32_t end = g_end.load(std::memory_order_relaxed);
+  for (uint32_t g = 0; g < end; ++g) {
+    // Relaxed: as above.
+    const int64_t n = g_free[g].exchange(0, std::memory_order_relaxed);
+    if (n <= 0) continue;
+    g_inherited[g].fetch_add(n, std::memory_order_relaxed);
+    UnchargePages(g, n);
+    // Stamped now: the decay purges them once the child left them idle.
+    NoteArenaDirtied(g);
+    dropped += n;
+  }
+  return dropped;
+}
+
+int64_t InheritedDirtyPages(uint32_t group, int64_t uncovered) {
+  if (group >= kMaxGroups) return 0;
+  if (uncovered < 0) uncovered = 0;
+  const int64_t cur = LowerTo(g_inherited[group], uncovered);
+  return cur < uncovered ? cur : uncovered;
 }
 
 int64_t FreePagesOf(uint32_t group) {

@@ -34,7 +34,12 @@
 // the count stands for are the kept slabs' pages (mi::TrimKept gives back
 // those it no longer covers).
 //
-// Owns: the per-group counts, the decay stamps and scan deadline.
+// A fork child starts with every count at 0 (DropInheritedFreePages): the
+// pages are its parent's charge; the child's copy of them stays in its
+// arenas, charged to nobody, until the decay purges it.
+//
+// Owns: the per-group counts, the inherited dirty pages, the decay stamps
+// and scan deadline.
 // Must never: be called on the fast path; be called with a lock of the
 // engine held (ReturnFreePages and SyncFreePages uncharge, page_charge.h).
 // Allocates: never.
@@ -87,13 +92,36 @@ bool TookFreePages();
 // of 0. Reads the coarse clock. Allocates: never.
 void NoteArenaDirtied(uint32_t group);
 
-// The group's arena was purged: uncharges its whole count and returns it.
+// The group's arena was purged: uncharges its whole count and returns it;
+// its inherited dirty pages (InheritedDirtyPages) are gone too.
 // Allocates: never.
 int64_t ReturnFreePages(uint32_t group);
 
 // The arena holds `real` bytes of free pages: a count above it drops to it,
 // uncharging the difference. Returns the count after. Allocates: never.
 int64_t SyncFreePages(uint32_t group, int64_t real);
+
+// In a fork child, from its handler once the child has its own member
+// slots and stocks (alloc/fork.cc): the counts inherited stand for pages
+// charged to the parent (its member slot holds that charge), so the child
+// starts at 0 (its blocks placed in those pages are charged as fresh).
+// Each count is uncharged (in a job the child's slots give back at most
+// what the child charged, 0 so far: only its process-local counters drop),
+// kept as the group's inherited dirty pages (InheritedDirtyPages) and the
+// group marked (NoteArenaDirtied), so that the decay purges the child's
+// copy of those pages when idle. Returns the bytes uncharged.
+// Allocates: never.
+int64_t DropInheritedFreePages();
+
+// Of the `uncovered` bytes of free pages `group`'s arena (mimalloc: its
+// kept slabs) holds beyond its count, those inherited at fork
+// (DropInheritedFreePages) and not yet purged or reused: the child was
+// never charged for them (in memcg terms they are the parent's until the
+// child writes them), so a check must neither charge them as free pages
+// nor count them as pages nobody's charge covers. The figure only goes
+// down: to `uncovered` when below it (the child reused some), to 0 when
+// the arena is purged (ReturnFreePages). Allocates: never.
+int64_t InheritedDirtyPages(uint32_t group, int64_t uncovered);
 
 // The group's free pages (charged), and the bytes returned and uncharged
 // since the process started (purges, decay, resynchronisation). Statistics.

@@ -293,6 +293,15 @@ void Retire(FrontCache* fc) {
 
 void Flush(FrontCache* fc) { FlushAll(fc); }
 
+int64_t ReturnLarge(FrontCache* fc) {
+  uint64_t bytes = 0;
+  for (uint32_t cls = kFrontFirstLarge; cls < kFrontClasses; ++cls) {
+    bytes += EmptyBin(fc, cls);
+  }
+  fc->large_bytes = 0;
+  return static_cast<int64_t>(bytes);
+}
+
 void* Refill(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   if (cls < kFrontFirstLarge) {

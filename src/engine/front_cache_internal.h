@@ -38,6 +38,11 @@ void Retire(FrontCache* fc);
 // group's transfer cache (rebind, purge). The calling thread must still be
 // bound to fc->group.
 void Flush(FrontCache* fc);
+// Returns the large blocks `fc` holds to the engine with their charge (as
+// an eviction does: the group's free pages on the jemalloc engine,
+// uncharged on the mimalloc engine); their bytes. A fork child's handler
+// (engine.h, ChildForkDropInherited). Owner only.
+int64_t ReturnLarge(FrontCache* fc);
 
 // Small class: takes a batch of regions from the group's transfer cache
 // (transfer_cache.h) or else its slabs, keeps all but one in the bin and

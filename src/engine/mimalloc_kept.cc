@@ -102,14 +102,19 @@ void TrimKept(uint32_t group) {
   // the kept pages no charge covers any more are charged again while the
   // group's limits allow it (so that they stay warm, as warm_large.h does
   // for jemalloc's dirty pages), else go back to the OS.
-  const int64_t excess =
+  // A fork child's inherited kept slabs are its parent's charge: neither
+  // charged again nor returned for that (free_pages.h).
+  const int64_t uncovered =
       k.bytes.load(std::memory_order_relaxed) - FreePagesOf(group);
+  const int64_t inherited = InheritedDirtyPages(group, uncovered);
+  const int64_t excess = uncovered - inherited;
   if (excess <= 0) return;
   if (TryChargePages(group, excess)) {
     if (KeepFreePages(group, excess)) return;
     UnchargePages(group, excess);  // A destroyed group: all go back below.
   }
-  while (k.bytes.load(std::memory_order_relaxed) > FreePagesOf(group)) {
+  while (k.bytes.load(std::memory_order_relaxed) >
+         FreePagesOf(group) + inherited) {
     KeptHeader* h = TakeKept(k);
     if (h == nullptr) return;
     SlabFree(h);

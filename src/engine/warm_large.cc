@@ -54,8 +54,12 @@ MG_NOINLINE MG_COLD void Check(uint32_t group) {
   // (a realloc grew a block into some; blocks in a tcache are not dirty).
   const size_t real = pdirty * kPageSize;
   const int64_t kept = SyncFreePages(group, static_cast<int64_t>(real));
+  // A fork child's inherited dirty pages are its parent's charge: neither
+  // charged here nor counted against the tolerance (free_pages.h).
+  const int64_t covered =
+      kept + InheritedDirtyPages(group, static_cast<int64_t>(real) - kept);
   if (real <= kWarmBytes) {
-    if (real <= static_cast<size_t>(kept) + kUnchargedDirtyBytes) {
+    if (real <= static_cast<size_t>(covered) + kUnchargedDirtyBytes) {
       // Tolerated, but not for ever: the decay purges them once idle.
       if (real > static_cast<size_t>(kept)) NoteArenaDirtied(group);
       return;
@@ -64,7 +68,7 @@ MG_NOINLINE MG_COLD void Check(uint32_t group) {
     // pages that jemalloc put in fresh ones, large blocks the front cache
     // evicted, the old extent of a moved realloc): charged while the
     // group's limits allow it, so that they stay warm.
-    const int64_t extra = static_cast<int64_t>(real) - kept;
+    const int64_t extra = static_cast<int64_t>(real) - covered;
     if (TryChargePages(group, extra)) {
       if (!KeepFreePages(group, extra)) UnchargePages(group, extra);
       return;

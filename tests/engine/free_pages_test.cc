@@ -1,8 +1,8 @@
 // The per-group count of charged free pages (src/engine/free_pages.h) and
 // the page charger's use of it (page_charge.h): keep, take, return,
-// resynchronise, destroyed groups, the decay scan (of counts and of the
-// marks of uncounted dirty pages), and a slab charge that takes the free
-// pages first. A fake charger records what the engine
+// resynchronise, destroyed groups, a fork child's drop of the inherited
+// counts, the decay scan (of counts and of the marks of uncounted dirty
+// pages), and a slab charge that takes the free pages first. A fake charger records what the engine
 // charges and uncharges. Its own executable: the charger is process-wide.
 #include <cstdint>
 #include <vector>
@@ -116,6 +116,28 @@ TEST_F(FreePagesTest, TookFreePagesFlagsATake) {
   EXPECT_EQ(10, TakeFreePages(5, 10));
   EXPECT_TRUE(TookFreePages());
   EXPECT_FALSE(TookFreePages());  // cleared
+}
+
+// A fork child's handler: the inherited counts are uncharged and become
+// the groups' inherited dirty pages, which only go down (to what a check
+// finds beyond the count, to 0 with a purge) and are never charged.
+TEST_F(FreePagesTest, DropInheritedFreePagesUnchargesAndRemembers) {
+  ASSERT_TRUE(KeepFreePages(1, 100));
+  ASSERT_TRUE(KeepFreePages(2, 50));
+  EXPECT_EQ(150, DropInheritedFreePages());
+  EXPECT_EQ(150, g_fake.uncharged);
+  EXPECT_EQ(0, FreePagesOf(1));
+  EXPECT_EQ(0, FreePagesOf(2));
+  EXPECT_EQ(0, TakeFreePages(1, 100));  // nothing for the child's blocks
+  EXPECT_EQ(100, InheritedDirtyPages(1, 1000));  // not raised
+  EXPECT_EQ(40, InheritedDirtyPages(1, 40));     // the child reused some
+  EXPECT_EQ(40, InheritedDirtyPages(1, 1000));   // and never up again
+  EXPECT_EQ(0, InheritedDirtyPages(1, -5));
+  EXPECT_EQ(50, InheritedDirtyPages(2, 50));
+  (void)ReturnFreePages(2);  // the arena purged
+  EXPECT_EQ(0, InheritedDirtyPages(2, 1000));
+  EXPECT_EQ(150, g_fake.uncharged);  // a purge uncharges no inherited page
+  EXPECT_EQ(0, DropInheritedFreePages());
 }
 
 std::vector<uint32_t> g_due;

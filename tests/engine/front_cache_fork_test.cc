@@ -3,6 +3,8 @@
 // test_util.h says what the front cache tests cover).
 #include "front_cache_test_util.h"
 
+#include "engine/free_pages.h"
+
 namespace memgroup::internal {
 namespace {
 
@@ -317,6 +319,41 @@ TEST_F(FrontCacheTest, ForkWithConcurrentFrontCacheUse) {
   stop.store(true);
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures, 0);
+}
+
+// The charges a fork child inherits from the engine leave it in the
+// child's handler (engine.h, ChildForkDropInherited, which the allocation
+// layer's child handler runs): the forking thread's cached large blocks go
+// back to the engine and no group keeps free pages, so the child's next
+// block of that size is charged afresh. The parent keeps its cache.
+TEST_F(FrontCacheTest, ForkChildDropsInheritedCachedLargeBlocks) {
+  constexpr uint32_t kG = 296;
+  OnBoundThread(kG, [] {
+    void* p = engine::Alloc(kG, 256 * kKiB, 0, false);
+    ASSERT_NE(p, nullptr);
+    memset(p, 1, 256 * kKiB);
+    FreeAsProgram(p, kG);
+    ASSERT_EQ(engine::CachedLargeOf(kG), static_cast<int64_t>(256 * kKiB));
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      (void)engine::ChildForkDropInherited();
+      int rc = 0;
+      if (engine::CachedLargeOf(kG) != 0) {
+        rc = 1;
+      } else if (engine::t_front->large_bytes != 0) {
+        rc = 2;
+      } else if (engine::FreePagesOf(kG) != 0) {
+        rc = 3;
+      }
+      _exit(rc);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "exit code " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    EXPECT_EQ(engine::CachedLargeOf(kG), static_cast<int64_t>(256 * kKiB));
+  });
 }
 
 }  // namespace

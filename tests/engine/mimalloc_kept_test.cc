@@ -74,6 +74,14 @@ std::set<uintptr_t> FillAndFree(uint32_t group) {
   return slabs;
 }
 
+// Group `g`, set up, with the slabs of FillAndFree kept: their charged
+// bytes.
+int64_t KeepSlabsOf(uint32_t g) {
+  EXPECT_TRUE(engine::EnsureGroup(g));
+  (void)FillAndFree(g);
+  return engine::mi::KeptSlabBytes(g);
+}
+
 TEST_F(MimallocKeptTest, ReleasedSlabsAreKeptChargedAndReused) {
   constexpr uint32_t kG = 40;
   ASSERT_TRUE(engine::EnsureGroup(kG));
@@ -132,9 +140,7 @@ TEST_F(MimallocKeptTest, DestroyedGroupKeepsNothing) {
 
 TEST_F(MimallocKeptTest, KeptSlabsTheFreePagesNoLongerCover) {
   constexpr uint32_t kG = 43;
-  ASSERT_TRUE(engine::EnsureGroup(kG));
-  (void)FillAndFree(kG);
-  const int64_t kept = engine::mi::KeptSlabBytes(kG);
+  const int64_t kept = KeepSlabsOf(kG);
   ASSERT_GT(kept, 4 * static_cast<int64_t>(engine::slab::kSlabBytes));
   // A large block's charge taken from the free pages (as the allocation
   // layer's slow path does): the kept blocks it no longer covers are
@@ -160,6 +166,33 @@ TEST_F(MimallocKeptTest, KeptSlabsTheFreePagesNoLongerCover) {
   engine::Free(p, kG);
   // The charges taken belong to the large blocks: uncharged with them here.
   engine::UnchargePages(kG, taken);
+  engine::Purge(kG);
+  EXPECT_EQ(0, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(Charged(kG), Uncharged(kG));
+}
+
+// A fork child's kept slabs are its parent's charge (the child's handler
+// drops the inherited count): a trim neither charges them again nor
+// returns them for that, and the child's next slabs in them are charged
+// as fresh.
+TEST_F(MimallocKeptTest, InheritedKeptSlabsAreNotChargedToTheChild) {
+  constexpr uint32_t kG = 44;
+  const int64_t kept = KeepSlabsOf(kG);
+  ASSERT_GT(kept, 4 * static_cast<int64_t>(engine::slab::kSlabBytes));
+  const int64_t uncharged = Uncharged(kG);
+  ASSERT_GE(engine::DropInheritedFreePages(), kept);
+  EXPECT_EQ(kept, Uncharged(kG) - uncharged);
+  EXPECT_EQ(0, engine::FreePagesOf(kG));
+  // A large block's slow path trims: nothing charged, every block stays.
+  const int64_t before = Charged(kG);
+  void* p = engine::Alloc(kG, size_t{1} << 20, 0, false);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(before, Charged(kG));
+  EXPECT_EQ(kept, engine::mi::KeptSlabBytes(kG));
+  engine::Free(p, kG);
+  // The next slabs take the kept blocks and charge their pages anew.
+  (void)FillAndFree(kG);
+  EXPECT_GT(Charged(kG) - before, kept / 2);
   engine::Purge(kG);
   EXPECT_EQ(0, engine::mi::KeptSlabBytes(kG));
   EXPECT_EQ(Charged(kG), Uncharged(kG));

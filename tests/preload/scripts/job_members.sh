@@ -17,6 +17,12 @@
 #                 to their own slots once they exec; the job returns to its
 #                 starting usage
 #   signals       exit status, death by a signal, forwarded signals
+#   fork_free_pages  a member frees 48 MiB (kept charged as its free
+#                 engine pages) and forks; the child allocates 48 MiB: its
+#                 own member peak and the job's peak count them, and with
+#                 no agent to return the parent's free pages a max below
+#                 the parent's charge plus 48 MiB refuses the child
+#                 (8 MiB blocks, then 2,000-byte ones)
 #   small_peak    sleep, date and seq as members: each member's peak is
 #                 its stock's first batch (256 KiB), not a slab per size
 #                 class (1.3-1.6 MB when slabs were charged whole), and
@@ -295,6 +301,72 @@ print("USR1" if got else "no signal")' > "$mg_tmp/out2" 2>&1 &
   ls "${XDG_RUNTIME_DIR:-/nonexistent}/memgroup" /dev/shm/memgroup-"$(id -u)" \
     2>/dev/null | grep -q "job-$sup-" && fail "the control block was left behind"
   pass "signals and exit status"
+  ;;
+fork_free_pages)
+  # The parent holds LIVE MiB and frees N MiB: 8 MiB blocks stay dirty in
+  # its group's arena (jemalloc engine; the mimalloc engine hands them
+  # back to mimalloc), 2,000-byte ones leave released slabs (kept pages on
+  # both engines), charged to the parent as its free pages. The child
+  # inherits those pages but not their charge: its N MiB are its own.
+  cat > "$mg_tmp/fork_free.py" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["T"])
+from job_usage import job_usage
+size, live_mib, n_mib = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+blocks = lambda mib: [bytearray(size) for _ in range((mib << 20) // size)]
+live = blocks(live_mib)
+freed = blocks(n_mib)
+del freed
+print("parent", job_usage(), flush=True)
+pid = os.fork()
+if pid == 0:
+    try:
+        got = blocks(n_mib)
+        print("child", os.getpid(), "held", flush=True)
+    except MemoryError:
+        print("child", os.getpid(), "MemoryError", flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent done", flush=True)
+PY
+  live=16 n=48
+  for size in $(((8 << 20) - 4096)) 2000; do
+    PYTHONMALLOC=malloc "$memgroup" run --max 400M --stats "$mg_tmp/stats" \
+      -- "$python" "$mg_tmp/fork_free.py" $size $live $n \
+      > "$mg_tmp/out" 2> "$mg_tmp/err"
+    status=$?
+    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+    expect_eq "$status" "0" "exit status ($size)"
+    expect_contains "$mg_tmp/out" "held" "the child's blocks ($size)"
+    child=$(awk '$1 == "child" { print $2 }' "$mg_tmp/out")
+    peak=$(stat_of "member.$child.peak" "$mg_tmp/stats")
+    [ -n "$peak" ] && [ "$peak" -ge $((n << 20)) ] ||
+      fail "the child's member peak is ${peak:-missing}, below its $n MiB ($size)"
+    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($size)"
+    # The mimalloc engine returns freed large blocks: no free pages there.
+    [ "${MEMGROUP_ENGINE:-jemalloc}" = mimalloc ] && [ $size -gt 65536 ] &&
+      continue
+    # The parent's live and free pages and the child's blocks at once.
+    peak=$(stat_of peak "$mg_tmp/stats")
+    [ "$peak" -ge $(((live + 2 * n) << 20)) ] ||
+      fail "the job's peak $peak is below $((live + 2 * n)) MiB ($size)"
+    # Without control agents (--control 0) nobody returns the
+    # parent's free pages at the child's refusal: they stay charged, as
+    # memcg keeps a process's freed anonymous pages charged while its
+    # allocator holds them. The parent fits under 80 MiB with about
+    # 67 MiB; the child's 48 MiB on top of it do not.
+    PYTHONMALLOC=malloc "$memgroup" run --control 0 --max 80M \
+      --stats "$mg_tmp/stats" -- "$python" "$mg_tmp/fork_free.py" $size \
+      $live $n > "$mg_tmp/out" 2> "$mg_tmp/err"
+    status=$?
+    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+    expect_eq "$status" "0" "exit status under 80M ($size)"
+    expect_contains "$mg_tmp/out" "MemoryError" "the child refused ($size)"
+    expect_contains "$mg_tmp/out" "parent done" "the parent served ($size)"
+    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" \
+      "current under 80M ($size)"
+  done
+  pass "a fork child charges its own blocks, not its parent's free pages"
   ;;
 small_peak)
   # A slab's pages are charged as its regions are first handed out
