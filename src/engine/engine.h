@@ -241,7 +241,8 @@ void ChildFork();
 // the child inherited charged to its parent leaves its accounts, so that
 // its blocks are charged as fresh. The forking thread's cached large
 // blocks go back to the engine (front_cache.h) and the groups' free pages
-// counts are uncharged (free_pages.h, DropInheritedFreePages); the pages
+// counts and the free slabs kept charged are uncharged (free_pages.h,
+// DropInheritedFreePages; slab.h, ChildDropInheritedSlabs); the pages
 // stay usable until the decay purges them. Returns the bytes uncharged
 // (some may sit in the calling thread's stock: the caller drains it).
 // Allocates: never.

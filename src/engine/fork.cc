@@ -60,6 +60,8 @@ int64_t ChildForkDropInherited() {
     const int64_t cached = front::ReturnLarge(t_front);
     if (UsesMimalloc()) uncharged += cached;
   }
+  // The free slabs kept charged (jemalloc engine; none with mimalloc).
+  uncharged += slab::ChildDropInheritedSlabs();
   return uncharged + DropInheritedFreePages();
 }
 

@@ -120,6 +120,12 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
 // (slab_chunks.h, PurgeFreeSlabs): reclaim, purge, decay, destruction.
 void ReleaseEmpty(uint32_t group);
 
+// In a fork child, after ChildFork: every group's free slabs kept with
+// their charge (slab_chunks.h) were charged to the parent; their charge
+// leaves the child's counters and the slabs count as uncharged. Returns
+// the bytes uncharged. Allocates: never.
+int64_t ChildDropInheritedSlabs();
+
 // A destroyed group's bins keep no spare slab (true) until its slot holds a
 // new group (false). Allocates: never.
 void SetRetired(uint32_t group, bool retired);

@@ -48,6 +48,7 @@ bool InitGroup(uint32_t group, unsigned arena_ind) {
     g_all_bins[g_nall_bins++] = gb;
   }
   gb->arena_ind = arena_ind;
+  gb->group = group;
   // Pairs with Bins' acquire load.
   g_bins[group].store(gb, std::memory_order_release);
   return true;
@@ -153,6 +154,17 @@ void ParentFork() {
 }
 void ChildFork() {
   ForEachBinLock([](SpinLock& l) { l.ResetAfterFork(); });
+}
+
+int64_t ChildDropInheritedSlabs() {
+  int64_t bytes = 0;
+  for (uint32_t i = 0; i < g_nall_bins; ++i) {
+    GroupBins* gb = g_all_bins[i];
+    // Pooled bins keep no warm slab (FiniGroup purged them).
+    if (Bins(gb->group) != gb) continue;
+    bytes += DropInheritedWarmSlabs(gb->group, gb->chunks);
+  }
+  return bytes;
 }
 
 }  // namespace memgroup::internal::engine::slab

@@ -193,6 +193,24 @@ int64_t PurgeFreeSlabs(uint32_t group, SlabChunks& c) {
   return bytes;
 }
 
+int64_t DropInheritedWarmSlabs(uint32_t group, SlabChunks& c) {
+  int64_t bytes = 0;
+  {
+    SpinLockHolder holder(&c.lock);
+    while (FreeSlabNode* n = PopLocked(&c.warm)) {
+      bytes += int64_t{n->charged_pages} << owner_table::kPageShift;
+      n->charged_pages = 0;
+      PushLocked(&c.cold, n);
+    }
+    AddLocked(c.free_bytes, -bytes);
+  }
+  // Their pages stay as they are until a slab of the child reuses them
+  // (PurgeFreeSlabs purges warm slabs only): shared with the parent,
+  // copy-on-write, and charged to the child as its regions touch them.
+  if (bytes != 0) UnchargePages(group, bytes);
+  return bytes;
+}
+
 void ReleaseAllChunks(SlabChunks& c) {
   ChunkPage* pages = nullptr;
   uint64_t n = 0;

@@ -96,6 +96,15 @@ void PutSlab(uint32_t group, SlabChunks& c, bool retired, char* base,
 // bytes uncharged. Not under a lock of the engine.
 int64_t PurgeFreeSlabs(uint32_t group, SlabChunks& c);
 
+// In a fork child (one thread, after the fork handlers reset the locks):
+// the warm slabs' charge is its parent's, not the child's. They become
+// cold, their pages left as they are (the parent's, shared copy-on-write;
+// no purge visits cold slabs), so the child's next slabs charge the pages
+// they hand out; the warm
+// slabs' charge is uncharged from the child's own counters. Returns the
+// bytes uncharged.
+int64_t DropInheritedWarmSlabs(uint32_t group, SlabChunks& c);
+
 // Gives every chunk back to the arena and forgets the free slabs: every
 // slab of the group must be on the lists, none warm (after
 // PurgeFreeSlabs). Called by FiniGroup under the engine's init lock.

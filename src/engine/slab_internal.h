@@ -34,6 +34,9 @@ struct GroupBins {
   // The arena slabs come from. Written under the engine's init lock before
   // the bins are published (g_bins, release), read after (acquire).
   unsigned arena_ind;
+  // The group slot the bins serve (or served, while pooled). Written with
+  // arena_ind.
+  uint32_t group = 0;
   // Set while the group is destroyed (SetRetired): its bins keep no spare
   // slab, so a destroyed group's charge goes to 0 with its last block.
   // Relaxed: racy by design, at worst one spare slab kept or given back.
