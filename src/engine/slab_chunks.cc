@@ -62,30 +62,18 @@ void AddLocked(std::atomic<T>& a, T d) {
   a.store(a.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
 }
 
-// An emptied record page of c (n 0), or nullptr. Under c.lock.
-ChunkPage* PopSparePageLocked(SlabChunks& c) {
-  ChunkPage* page = c.spare_pages;
-  if (page != nullptr) c.spare_pages = page->next;
-  return page;
-}
-
-// Records `chunk` in c's pages; when the newest page is full, one of c's
-// spare pages serves, else `spare` (a zeroed page, or nullptr). False when
-// a page was needed and neither was there. Under c.lock; *used tells
-// whether `spare` was taken.
+// Records `chunk` in c's pages; `spare` (a zeroed page, or nullptr) serves
+// when the newest page is full. False when a page was needed and `spare`
+// was nullptr. Under c.lock; *used tells whether `spare` was taken.
 bool RecordChunkLocked(SlabChunks& c, char* chunk, ChunkPage* spare,
                        bool* used) {
   *used = false;
   ChunkPage* page = c.pages;
   if (page == nullptr || page->n == sizeof(page->chunk) / sizeof(char*)) {
-    ChunkPage* fresh = PopSparePageLocked(c);
-    if (fresh == nullptr) {
-      if (spare == nullptr) return false;
-      fresh = spare;
-      *used = true;
-    }
-    fresh->next = page;
-    c.pages = page = fresh;
+    if (spare == nullptr) return false;
+    spare->next = page;
+    c.pages = page = spare;
+    *used = true;
   }
   page->chunk[page->n++] = chunk;
   return true;
@@ -120,15 +108,13 @@ char* NewChunk(uint32_t group, unsigned arena_ind, SlabChunks& c) {
         AddLocked(c.free_slabs, uint64_t{kChunkSlabs - 1});
         AddLocked(c.chunks, uint64_t{1});
         AddLocked(c.chunk_allocs, uint64_t{1});
-        // Another thread's chunk filled the page this one was mapped for,
-        // or a spare page served: kept (see SlabChunks::spare_pages).
-        if (spare != nullptr && !used) {
-          spare->next = c.spare_pages;
-          c.spare_pages = spare;
-        }
       }
     }
-    if (recorded) return chunk;
+    if (recorded) {
+      // Another thread's chunk filled the page this one was mapped for.
+      if (spare != nullptr && !used) MetaUnmap(spare, sizeof(ChunkPage));
+      return chunk;
+    }
     spare = static_cast<ChunkPage*>(MetaMap(sizeof(ChunkPage)));
     if (spare == nullptr) {
       mgje_dallocx(chunk, MALLOCX_TCACHE_NONE);
@@ -238,19 +224,13 @@ void ReleaseAllChunks(SlabChunks& c) {
     n = c.chunks.load(std::memory_order_relaxed);
     c.chunks.store(0, std::memory_order_relaxed);
   }
-  ChunkPage* last = nullptr;
-  for (ChunkPage* p = pages; p != nullptr; p = p->next) {
-    for (uint64_t i = 0; i < p->n; ++i) {
-      mgje_dallocx(p->chunk[i], MALLOCX_TCACHE_NONE);
+  while (pages != nullptr) {
+    for (uint64_t i = 0; i < pages->n; ++i) {
+      mgje_dallocx(pages->chunk[i], MALLOCX_TCACHE_NONE);
     }
-    p->n = 0;
-    last = p;
-  }
-  if (last != nullptr) {
-    // Kept for the bins' next group (see SlabChunks::spare_pages).
-    SpinLockHolder holder(&c.lock);
-    last->next = c.spare_pages;
-    c.spare_pages = pages;
+    ChunkPage* next = pages->next;
+    MetaUnmap(pages, sizeof(ChunkPage));
+    pages = next;
   }
   // Relaxed: a statistic (the bins are pooled; see FiniGroup).
   c.chunk_frees.fetch_add(n, std::memory_order_relaxed);

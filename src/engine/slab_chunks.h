@@ -37,7 +37,7 @@
 // charger with a list's lock held; hold a slab in two places.
 //
 // SYNCHRONIZATION: SlabChunks::lock guards the lists and chunk records of
-// its group (and its spare record pages); a leaf lock (never taken with a bin lock held, and nothing is
+// its group; a leaf lock (never taken with a bin lock held, and nothing is
 // taken under it), held across fork by slab::PrepareFork after the bin
 // locks. The counts are written under the lock and read without it as
 // statistics (relaxed).
@@ -67,10 +67,6 @@ struct SlabChunks {
   FreeSlabNode* warm = nullptr;  // with charged pages; last released first
   FreeSlabNode* cold = nullptr;  // no charge: new, or purged
   ChunkPage* pages = nullptr;    // every chunk the group holds
-  // Emptied record pages, kept for the next chunks: never unmapped, so a
-  // record page never comes back at the same address to another group's
-  // chunks (a reuse ThreadSanitizer cannot see ordered: raw mmap).
-  ChunkPage* spare_pages = nullptr;
   // Statistics (relaxed; written under lock).
   std::atomic<uint64_t> chunks{0};        // held
   std::atomic<uint64_t> chunk_allocs{0};  // taken from jemalloc
