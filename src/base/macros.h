@@ -22,6 +22,20 @@
 // touches instead of each costing the kernel a page-table page of its own.
 // Elsewhere (the static test programs) .lbss.hot is part of .lbss.
 #define MG_TABLE_HOT __attribute__((section(".lbss.hot")))
+// Defined in a ThreadSanitizer build (gcc's __SANITIZE_THREAD__, clang's
+// feature test), with the two annotations the code uses where it
+// synchronizes through something the sanitizer cannot see.
+#if defined(__SANITIZE_THREAD__)
+#define MG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MG_TSAN 1
+#endif
+#endif
+#ifdef MG_TSAN
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#endif
 #define MG_TLS __thread __attribute__((tls_model("initial-exec")))
 #define MG_CACHELINE 64
 

@@ -6,19 +6,8 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "base/macros.h"
 #include "base/sys.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define MG_META_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MG_META_TSAN 1
-#endif
-#endif
-#ifdef MG_META_TSAN
-extern "C" void __tsan_acquire(void* addr);
-extern "C" void __tsan_release(void* addr);
-#endif
 
 namespace memgroup::internal {
 namespace {
@@ -29,16 +18,16 @@ size_t RoundUp(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 // would look like a race. Every unmap happens before every later map (the
 // kernel's order), and the build says so through one sync object. No-ops
 // otherwise.
-#ifdef MG_META_TSAN
+#ifdef MG_TSAN
 char g_tsan_meta_sync;
 #endif
 void TsanUnmapping() {
-#ifdef MG_META_TSAN
+#ifdef MG_TSAN
   __tsan_release(&g_tsan_meta_sync);
 #endif
 }
 void TsanMapped() {
-#ifdef MG_META_TSAN
+#ifdef MG_TSAN
   __tsan_acquire(&g_tsan_meta_sync);
 #endif
 }

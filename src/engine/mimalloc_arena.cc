@@ -35,7 +35,7 @@
 
 namespace memgroup::internal::engine::mi {
 
-#ifdef MG_MI_TSAN
+#ifdef MG_TSAN
 // The sync object of TsanFreed/TsanAllocated (mimalloc_engine.h).
 char g_tsan_sync = 0;
 #endif

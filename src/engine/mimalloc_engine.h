@@ -48,18 +48,6 @@
 
 struct mi_heap_s;  // mimalloc.h's mi_heap_t
 
-#if defined(__SANITIZE_THREAD__)
-#define MG_MI_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MG_MI_TSAN 1
-#endif
-#endif
-#ifdef MG_MI_TSAN
-extern "C" void __tsan_acquire(void* addr);
-extern "C" void __tsan_release(void* addr);
-#endif
-
 namespace memgroup::internal::engine {
 
 // Set by SelectEngine before Init and never changed afterwards (plain bool:
@@ -93,19 +81,19 @@ inline constexpr size_t kLargeHeader = 16;
 // reused or coalesced page), which a per-address edge would miss. This is
 // the order an instrumented allocator's own locks would give. No-ops
 // otherwise.
-#ifdef MG_MI_TSAN
+#ifdef MG_TSAN
 inline constexpr bool kTsanBuild = true;
 MG_HIDDEN extern char g_tsan_sync;
 #else
 inline constexpr bool kTsanBuild = false;
 #endif
 MG_ALWAYS_INLINE void TsanFreed() {
-#ifdef MG_MI_TSAN
+#ifdef MG_TSAN
   __tsan_release(&g_tsan_sync);
 #endif
 }
 MG_ALWAYS_INLINE void TsanAllocated() {
-#ifdef MG_MI_TSAN
+#ifdef MG_TSAN
   __tsan_acquire(&g_tsan_sync);
 #endif
 }
