@@ -1,7 +1,8 @@
 // Implements slab.h's bins of each group: set up with the group's arena
 // (InitGroup), pooled when it is retired (FiniGroup) for the next group,
 // the spare-slab switch of a destroyed group (SetRetired), the statistics,
-// and every bin lock (and free-slab lock, slab_chunks.h) around fork. Allocates: never through malloc (bins
+// and every bin lock (and free-slab lock, slab_chunks.h) around fork.
+// Allocates: never through malloc (bins
 // come from MetaMap).
 #include <atomic>
 #include <new>

@@ -165,7 +165,11 @@ void PutSlab(uint32_t group, SlabChunks& c, bool retired, char* base,
   if (charged_pages != 0) NoteArenaDirtied(group);
 }
 
-int64_t PurgeFreeSlabs(uint32_t group, SlabChunks& c) {
+namespace {
+
+// Takes the warm slabs off, returns their pages to the OS when `purge`,
+// makes them cold and uncharges their charge; returns the bytes.
+int64_t ColdWarmSlabs(uint32_t group, SlabChunks& c, bool purge) {
   FreeSlabNode* warm = nullptr;
   {
     SpinLockHolder holder(&c.lock);
@@ -178,7 +182,7 @@ int64_t PurgeFreeSlabs(uint32_t group, SlabChunks& c) {
   int64_t bytes = 0;
   FreeSlabNode* last = nullptr;
   for (FreeSlabNode* n = warm; n != nullptr; n = n->next) {
-    (void)SysMadvise(n->base, kSlabBytes, MADV_DONTNEED);
+    if (purge) (void)SysMadvise(n->base, kSlabBytes, MADV_DONTNEED);
     bytes += int64_t{n->charged_pages} << owner_table::kPageShift;
     n->charged_pages = 0;
     last = n;
@@ -193,22 +197,17 @@ int64_t PurgeFreeSlabs(uint32_t group, SlabChunks& c) {
   return bytes;
 }
 
+}  // namespace
+
+int64_t PurgeFreeSlabs(uint32_t group, SlabChunks& c) {
+  return ColdWarmSlabs(group, c, /*purge=*/true);
+}
+
 int64_t DropInheritedWarmSlabs(uint32_t group, SlabChunks& c) {
-  int64_t bytes = 0;
-  {
-    SpinLockHolder holder(&c.lock);
-    while (FreeSlabNode* n = PopLocked(&c.warm)) {
-      bytes += int64_t{n->charged_pages} << owner_table::kPageShift;
-      n->charged_pages = 0;
-      PushLocked(&c.cold, n);
-    }
-    AddLocked(c.free_bytes, -bytes);
-  }
   // Their pages stay as they are until a slab of the child reuses them
   // (PurgeFreeSlabs purges warm slabs only): shared with the parent,
   // copy-on-write, and charged to the child as its regions touch them.
-  if (bytes != 0) UnchargePages(group, bytes);
-  return bytes;
+  return ColdWarmSlabs(group, c, /*purge=*/false);
 }
 
 void ReleaseAllChunks(SlabChunks& c) {
