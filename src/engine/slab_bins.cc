@@ -2,8 +2,7 @@
 // (InitGroup), pooled when it is retired (FiniGroup) for the next group,
 // the spare-slab switch of a destroyed group (SetRetired), the statistics,
 // and every bin lock (and free-slab lock, slab_chunks.h) around fork.
-// Allocates: never through malloc (bins
-// come from MetaMap).
+// Allocates: never through malloc (bins come from MetaMap).
 #include <atomic>
 #include <new>
 
