@@ -27,6 +27,7 @@
 #include "group/job_groups.h"
 #include "group/job_member.h"
 #include "group/reclaim.h"
+#include "group/thread_binding.h"
 #include "group/registry.h"
 #include "group/stats_report.h"
 
@@ -111,6 +112,9 @@ void PublishRootStat(JobMember* const* slots, uint32_t levels) {
 }
 
 void* AgentMain(void*) {
+  // Before its first uncharge (a decay, a purge): the agent is no PSI member
+  // of the program's root group, so the program's `full` stays its own.
+  MarkLibraryThread();
   prctl(PR_SET_NAME, "memgroup-ctl", 0, 0, 0);
   const int32_t tid = SysGettid();
   JobMember* slots[kJobMaxLevels] = {};

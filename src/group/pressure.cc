@@ -20,6 +20,7 @@
 #include "group/callback_table.h"
 #include "group/group_state.h"
 #include "group/job_member.h"
+#include "group/thread_binding.h"
 
 namespace memgroup::internal {
 namespace {
@@ -157,7 +158,11 @@ void ForEachLevel(uint32_t group, F&& f) {
   }
 }
 
+// The library's own threads (the control agent) are not counted: they are
+// no group's PSI members (thread_binding.h), and their stalls are not the
+// program's.
 void StallBegin(uint32_t group) {
+  if (IsLibraryThread()) return;
   const int64_t now = MonotonicNanos();
   const GroupState* root = &GlobalRegistry().state(kRootGroup);
   ForEachLevel(group, [now, root](GroupState& st) {
@@ -174,6 +179,7 @@ void StallBegin(uint32_t group) {
 }
 
 void StallEnd(uint32_t group, StallKind kind, int64_t ns) {
+  if (IsLibraryThread()) return;
   const int64_t now = MonotonicNanos();
   const GroupState* root = &GlobalRegistry().state(kRootGroup);
   ForEachLevel(group, [now, root](GroupState& st) {

@@ -24,11 +24,18 @@ void SetupThread() {
   }
   t.group = group;
   t.generation = reg.Bind(group);
-  MemberJoin(group);
+  if (t.library == 0) MemberJoin(group);
   // No stock under fault injection: every allocation call then reaches the
   // charger, where the fault is drawn per call (fault_injection.h).
   t.stock = FaultInjectionEnabled() ? nullptr : reg.stocks().Acquire();
   reg.stocks().SetPrimary(t.stock, group);
+}
+
+void MarkLibraryThread() {
+  ThreadState& t = t_thread;
+  if (t.library != 0) return;
+  if (t.status == kThreadReady) MemberLeave(t.group);
+  t.library = 1;
 }
 
 void TeardownThread() {
@@ -36,7 +43,7 @@ void TeardownThread() {
   ThreadStock* ts = t.stock;
   t.stock = nullptr;
   t.status = kThreadExited;
-  MemberLeave(t.group);
+  if (t.library == 0) MemberLeave(t.group);
   Registry& reg = GlobalRegistry();
   reg.stocks().Release(ts);
   // The thread's last charges (other thread-exit destructors) go directly
@@ -59,8 +66,10 @@ void BindThreadGroup(uint32_t group) {
     const uint32_t generation = reg.Bind(group);
     reg.stocks().DrainOwn(t.stock);
     reg.stocks().SetPrimary(t.stock, group);
-    MemberLeave(t.group);
-    MemberJoin(group);
+    if (t.library == 0) {
+      MemberLeave(t.group);
+      MemberJoin(group);
+    }
     // After the drain (and the caller's flush of the engine's caches): the
     // old slot may be reused from here on.
     reg.Unbind(t.group);

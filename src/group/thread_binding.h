@@ -36,6 +36,11 @@ struct ThreadState {
   // Generation of `group` when the thread was bound to it: a destroyed and
   // reused slot is noticed on the next slow path. Owner-only.
   uint32_t generation;
+  // Nonzero in the library's own threads (the control agent): they are not
+  // PSI members of any group and their stalls are not counted, so a
+  // program whose every thread stalls is `full` whatever the agent does.
+  // Owner-only.
+  uint32_t library;
 };
 
 inline constexpr uint32_t kThreadNew = 0;
@@ -59,6 +64,15 @@ class DepthGuard {
 // Prepares the calling thread's binding (stock, group inherited from its
 // creator, PSI membership) once. Does not bind the engine. Allocates: never.
 void SetupThread();
+
+// Marks the calling thread as one of the library's own (ThreadState::library)
+// before its first charge or uncharge; one already set up leaves its group's
+// PSI membership. Allocates: never.
+void MarkLibraryThread();
+
+// Whether the calling thread is one of the library's own: its stalls are
+// not counted (group/pressure.h). Allocates: never.
+inline bool IsLibraryThread() { return t_thread.library != 0; }
 
 // Thread exit: drains and releases the stock and drops the thread's
 // binding count on its group's slot. Later charges of this thread go

@@ -7,7 +7,9 @@ stat", "Pressure of a job"), on real jobs, one case per run:
                    the JSON and Prometheus (parsed with prometheus_client)
   job_full_pressure  a single-member job whose only thread waits under
                    --oom wait: the job's full total grows with some's and
-                   stays within 50 ms of it, in all three formats; then a
+                   stays within 50 ms of it, in all three formats (also
+                   after `memgroup reclaim` made the member's control
+                   agent return its free pages); then a
                    job whose shell member never stalls: full stays 0 while
                    some grows
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
@@ -110,16 +112,15 @@ def job_pressure(pid):
     return text, js, pr
 
 
-def case_job_full_pressure():
-    # One member, one thread, waiting at its max: fully stalled.
-    j = Job(["--max", "5M", "--oom", "wait"], [ALLOC, "8"])
-    j.wait_for("^step 3$")
+def check_fully_stalled(j, what):
+    """The job's one member waits at its max with its one thread: `full`
+    grows with `some`, within 50 ms of it, in all three formats."""
     until(lambda: int(kv(mg_ok("stat", j.pid))["oom.waiters"]) >= 1,
           "a waiter")
     time.sleep(1.5)
     text, js, pr = job_pressure(j.pid)
     some, full = text
-    print(f"waiting job: pressure.some {some}, pressure.full {full}")
+    print(f"{what}: pressure.some {some}, pressure.full {full}")
     check(full["total"] >= 1_000_000, f"full {full}")
     check(0 <= some["total"] - full["total"] <= 50_000, f"{some} {full}")
     # The supervisor's averages: 1.5 s of 10 s fully stalled is about 14%.
@@ -129,9 +130,45 @@ def case_job_full_pressure():
           f"json {js}")
     check(pr[1] >= js[1]["total_usec"] and 0 <= pr[0] - pr[1] <= 50_000,
           f"prometheus {pr}")
-    mg_ok("set", j.pid, "/", "max=16M")
+    mg_ok("set", j.pid, "/", "max=128M")
     j.wait_for("^done$", timeout=10)
     check(j.p.wait(timeout=10) == 0, f"exit {j.p.returncode}")
+
+
+# A member that freed 8 MiB (free engine pages) and had them returned by
+# `memgroup reclaim` before it waits: the uncharge ran in its control
+# agent's thread, which must not become a member of its root group's PSI
+# (then the program's one waiting thread would never make it `full`).
+AFTER_PURGE = r"""
+import os, sys, time
+b = bytearray(8 << 20)
+del b
+print("freed", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+keep = []
+for i in range(64):
+    keep.append(bytearray(1 << 20))
+    print(f"step {i + 1}", flush=True)
+print("done", flush=True)
+"""
+
+
+def case_job_full_pressure():
+    # One member, one thread, waiting at its max: fully stalled.
+    j = Job(["--max", "5M", "--oom", "wait"], [ALLOC, "8"])
+    j.wait_for("^step 3$")
+    check_fully_stalled(j, "waiting job")
+
+    # The same after its control agent returned free pages.
+    p = Job(["--max", "24M", "--oom", "wait"],
+            [sys.executable, "-c", AFTER_PURGE, "HOLD"])
+    p.wait_for("^freed$")
+    r = mg("reclaim", p.pid, "/", "64M")
+    check(r.returncode in (0, 1), f"reclaim: {r.returncode} {r.stderr}")
+    p.release()
+    p.wait_for("^step 3$")
+    check_fully_stalled(p, "waiting job after a purge")
 
     # The same wait with an idle member beside it (the shell that waits for
     # its child never stalls): the job is never fully stalled.
