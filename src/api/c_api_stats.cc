@@ -94,6 +94,9 @@ MG_EXPORT int mg_group_stat(mg_group_t group, mg_stat_t* out) {
   out->reclaimed = gs.reclaimed;
   out->throttled_usec = gs.throttled_ns / 1000;
   out->oom_wait_usec = gs.oom_wait_ns / 1000;
+  out->engine_free = gs.engine_free;
+  out->engine_cached = gs.engine_cached;
+  out->engine_slack = gs.engine_slack;
   // Engine view: every group of the subtree has its own arena.
   for (uint32_t i = 0, end = reg.SlotLimit(); i < end; ++i) {
     if (!(reg.IsLive(i) || t.Usage(i) != 0) || !t.IsInSubtree(i, index)) {
