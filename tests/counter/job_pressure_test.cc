@@ -35,20 +35,22 @@ class JobPressureTest : public JobBlockTest {
   }
 };
 
-TEST(JobLayoutTest, Version10Offsets) {
-  EXPECT_EQ(kJobVersion, 10u);
+TEST(JobLayoutTest, Version11Offsets) {
+  EXPECT_EQ(kJobVersion, 11u);
   EXPECT_EQ(kJobHeaderBytes, 896u);
   EXPECT_EQ(sizeof(JobNode), 384u);
-  EXPECT_EQ(sizeof(JobMember), 256u);
+  EXPECT_EQ(sizeof(JobMember), 320u);
   EXPECT_EQ(offsetof(JobMember, root_crossings), 136u);
   EXPECT_EQ(offsetof(JobMember, root_stat), 192u);
   EXPECT_EQ(offsetof(JobMember, full_flag), 248u);
+  EXPECT_EQ(offsetof(JobMember, root_stat_engine), 256u);
+  EXPECT_EQ(offsetof(JobGroupEntry, stat_engine), 688u);
   EXPECT_EQ(offsetof(JobNode, some_avg), 272u);
   EXPECT_EQ(offsetof(JobNode, full_state), 296u);
   EXPECT_EQ(offsetof(JobNode, full_avg), 312u);
   EXPECT_EQ(offsetof(JobNode, events), 192u);
   EXPECT_EQ(offsetof(JobNode, events_local), 328u);
-  EXPECT_EQ(JobBlockBytes(2), 896u + 2 * 256u);
+  EXPECT_EQ(JobBlockBytes(2), 896u + 2 * 320u);
 }
 
 TEST_F(JobPressureTest, OverlappingMembersCountEachInstantOnce) {
