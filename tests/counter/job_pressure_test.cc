@@ -3,7 +3,7 @@
 // by job_reader.h): overlapping stalls of several members counted once,
 // a member's begin and end counted once each, a released or rejoining
 // member's period ended, the running averages rising under a stall and
-// decaying after it, the block version 10 layout, and root crossings read
+// decaying after it, the block version 11 layout, and root crossings read
 // whole, reset for a new image, and skipped when torn.
 #include "counter/job_pressure.h"
 #include "base/sys.h"
