@@ -84,10 +84,10 @@ void ReadGroupStat(uint32_t group, GroupStat* out) {
   // Outside the registry lock: the stock walk takes no lock.
   out->stock = reg.stocks().StockedBytesInSubtree(group);
   out->stock_bound = reg.stocks().StockBound(group, groups);
-  // Pairs with SetHeapBytesHook's release store.
   // What the heap's charge is: slab pages, large blocks, free pages.
   const int64_t heap_charge =
       out->current - out->mmap - out->explicit_bytes - out->stock;
+  // Pairs with SetHeapBytesHook's release store.
   if (HeapBytesHook hook = g_heap_bytes_hook.load(std::memory_order_acquire);
       hook != nullptr) {
     for (int k = 0; k < nmembers; ++k) {
