@@ -72,7 +72,7 @@ typedef struct mg_events {
  * current = heap + mmap + explicit_bytes + stock + engine_free +
  * engine_cached + engine_slack (exact while nothing is charged or freed
  * meanwhile: the parts are read one after the other). Fields are only ever
- * appended. */
+ * appended (mg_group_stat_sized). */
 typedef struct mg_stat {
   int64_t current;       /* usage, stocks included */
   int64_t heap;          /* usable bytes of live blocks (freed small blocks
@@ -194,7 +194,15 @@ int mg_group_reset_peak(mg_group_t group);
 int mg_group_failcnt(mg_group_t group, int64_t* count);
 /* local != 0 reads events.local, else the hierarchical events. */
 int mg_group_events(mg_group_t group, int local, mg_events_t* out);
+/* Fills the first `size` bytes of *out (sizeof(mg_stat_t) from this
+ * header; at least the 96 bytes up to and including `frees`, else EINVAL).
+ * mg_group_stat below passes this header's sizeof(mg_stat_t), so a program
+ * built against an older memgroup.h, whose mg_stat_t ended at `frees`, and
+ * calling the symbol mg_group_stat, gets that prefix only. */
+int mg_group_stat_sized(mg_group_t group, mg_stat_t* out, size_t size);
 int mg_group_stat(mg_group_t group, mg_stat_t* out);
+#define mg_group_stat(group, out) \
+  mg_group_stat_sized((group), (out), sizeof(mg_stat_t))
 int mg_group_pressure(mg_group_t group, mg_pressure_t* out);
 /* The group's own (not descendants') live blocks by size class, ascending:
  * writes up to `cap` non-empty classes and their number to *n. */

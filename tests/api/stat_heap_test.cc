@@ -5,9 +5,12 @@
 // `engine_free`, a freed large block a thread's cache keeps is
 // `engine_cached`, and current = heap + mmap + explicit + stock +
 // engine_free + engine_cached + engine_slack, the slack being the charged
-// slab pages beyond their live regions (a few slabs here).
+// slab pages beyond their live regions (a few slabs here). The symbol
+// mg_group_stat of programs built against the older, shorter mg_stat_t
+// writes only that prefix.
 #include "memgroup/memgroup.h"
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -163,6 +166,42 @@ TEST(StatHeapTest, ALargeBlockAThreadsCacheKeepsIsEngineCached) {
   int64_t released = 0;
   ASSERT_EQ(0, mg_group_reclaim(g, INT64_MAX / 2, &released));
   EXPECT_EQ(0, ExactStat(g).current);
+  EXPECT_EQ(0, mg_group_destroy(g));
+}
+
+// The layout of mg_stat_t before the engine figures: what a program built
+// against that header passes to the symbol mg_group_stat.
+struct OldStat {
+  int64_t fields[12];  // current .. frees
+  int64_t canary[3];   // the caller's memory after its struct
+};
+
+TEST(StatAbiTest, TheOldSymbolWritesTheOldStructOnly) {
+  mg_group_t g = Create("abi");
+  void* p = nullptr;
+  std::thread t([&] {
+    ASSERT_EQ(0, mg_thread_set_group(g));
+    p = Alloc(1 * kMiB);
+    ASSERT_EQ(0, mg_thread_set_group(mg_root()));
+  });
+  t.join();
+  OldStat old;
+  memset(&old, 0x5a, sizeof(old));
+  // The parentheses call the symbol, as an older binary does, not the macro.
+  ASSERT_EQ(0, (mg_group_stat)(g, reinterpret_cast<mg_stat_t*>(&old)));
+  for (int64_t c : old.canary) EXPECT_EQ(c, 0x5a5a5a5a5a5a5a5a);
+  EXPECT_EQ(old.fields[1], Usable(p));  // heap
+  // Today's header passes the whole struct; a size short of `frees` is
+  // refused.
+  const mg_stat_t s = ExactStat(g);
+  EXPECT_EQ(s.heap, Usable(p));
+  ExpectPartsAddUp(s);
+  mg_stat_t short_one;
+  EXPECT_EQ(EINVAL,
+            mg_group_stat_sized(g, &short_one, 12 * sizeof(int64_t) - 1));
+  ma::FreeImpl(p);
+  int64_t released = 0;
+  ASSERT_EQ(0, mg_group_reclaim(g, INT64_MAX / 2, &released));
   EXPECT_EQ(0, mg_group_destroy(g));
 }
 
