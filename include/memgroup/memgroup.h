@@ -68,10 +68,16 @@ typedef struct mg_events {
   uint64_t low, high, max, oom, oom_kill, oom_group_kill;
 } mg_events_t;
 
-/* memory.stat of a group and its descendants, in bytes unless named. */
+/* memory.stat of a group and its descendants, in bytes unless named.
+ * current = heap + mmap + explicit_bytes + stock + engine_free +
+ * engine_cached + engine_slack (exact while nothing is charged or freed
+ * meanwhile: the parts are read one after the other). Fields are only ever
+ * appended (mg_group_stat_sized). */
 typedef struct mg_stat {
   int64_t current;       /* usage, stocks included */
-  int64_t heap;          /* usable bytes of live blocks (and engine slack) */
+  int64_t heap;          /* usable bytes of live blocks (freed small blocks
+                            a thread's cache holds count until it gives
+                            them back: rebinding, thread exit, reclaim) */
   int64_t mmap;          /* charged anonymous mappings */
   int64_t explicit_bytes; /* mg_charge() */
   int64_t stock;         /* pre-charged bytes held in thread stocks */
@@ -82,6 +88,12 @@ typedef struct mg_stat {
   int64_t overhead;      /* engine pages resident but not holding blocks */
   int64_t allocs;        /* blocks allocated (engine count) */
   int64_t frees;         /* blocks freed (engine count) */
+  int64_t engine_free;   /* charged free engine pages: freed large blocks'
+                            pages and released slabs, kept for the group's
+                            next blocks until reclaim or decay returns them */
+  int64_t engine_cached; /* freed large blocks threads' caches keep, charged */
+  int64_t engine_slack;  /* charged pages of slabs in use beyond their live
+                            blocks: headers, page tails, free regions */
 } mg_stat_t;
 
 /* One size class of a group's histogram of live blocks. */
@@ -182,7 +194,15 @@ int mg_group_reset_peak(mg_group_t group);
 int mg_group_failcnt(mg_group_t group, int64_t* count);
 /* local != 0 reads events.local, else the hierarchical events. */
 int mg_group_events(mg_group_t group, int local, mg_events_t* out);
+/* Fills the first `size` bytes of *out (sizeof(mg_stat_t) from this
+ * header; at least the 96 bytes up to and including `frees`, else EINVAL).
+ * mg_group_stat below passes this header's sizeof(mg_stat_t), so a program
+ * built against an older memgroup.h, whose mg_stat_t ended at `frees`, and
+ * calling the symbol mg_group_stat, gets that prefix only. */
+int mg_group_stat_sized(mg_group_t group, mg_stat_t* out, size_t size);
 int mg_group_stat(mg_group_t group, mg_stat_t* out);
+#define mg_group_stat(group, out) \
+  mg_group_stat_sized((group), (out), sizeof(mg_stat_t))
 int mg_group_pressure(mg_group_t group, mg_pressure_t* out);
 /* The group's own (not descendants') live blocks by size class, ascending:
  * writes up to `cap` non-empty classes and their number to *n. */

@@ -105,6 +105,9 @@ void PublishRootStat(JobMember* const* slots, uint32_t levels) {
   stat[kRootStatStock] = gs.stock;
   stat[kRootStatStockBound] = gs.stock_bound;
   stat[kRootStatReclaimed] = gs.reclaimed;
+  stat[kRootStatEngineFree] = gs.engine_free;
+  stat[kRootStatEngineCached] = gs.engine_cached;
+  stat[kRootStatEngineSlack] = gs.engine_slack;
   const int64_t now = MonotonicNanos();
   for (uint32_t pos = 0; pos < levels; ++pos) {
     if (slots[pos] != nullptr) JobPublishRootStat(slots[pos], stat, now);

@@ -31,15 +31,11 @@ void WriteEngineStats(int fd, uint32_t group) {
            static_cast<unsigned long long>(s.resident_bytes),
            static_cast<unsigned long long>(s.retained_bytes),
            static_cast<unsigned long long>(s.metadata_bytes));
-  // Free pages the engine keeps for the group (charged), those decay,
-  // reclaim and purges returned to the OS (engine/free_pages.h), and freed
-  // large blocks threads' caches keep for it (charged: front_cache.h).
-  RawPrint(fd,
-           "stat.engine_free %llu\nstat.engine_returned %llu\n"
-           "stat.engine_cached %llu\n",
-           static_cast<unsigned long long>(s.free_bytes),
-           static_cast<unsigned long long>(s.returned_bytes),
-           static_cast<unsigned long long>(s.cached_bytes));
+  // The free pages decay, reclaim and purges returned to the OS and
+  // uncharged (engine/free_pages.h); the charged ones are the group
+  // layer's stat.engine_free (EngineHeapBytes).
+  RawPrint(fd, "stat.engine_returned %llu\n",
+           static_cast<unsigned long long>(s.returned_bytes));
   RawPrint(fd, "stat.allocs %llu\nstat.frees %llu\n",
            static_cast<unsigned long long>(s.nmalloc),
            static_cast<unsigned long long>(s.ndalloc));
@@ -53,13 +49,19 @@ void WriteEngineStats(int fd, uint32_t group) {
   }
 }
 
-int64_t EngineHeapBytes(uint32_t group) {
+void EngineHeapBytes(uint32_t group, HeapBytes* out) {
   EngineGroupStats s;
-  // Live blocks, and the free pages the engine keeps charged for the group
-  // (engine/free_pages.h): the heap's part of `current`.
-  return engine::GroupStats(group, &s)
-             ? static_cast<int64_t>(s.allocated_bytes + s.free_bytes)
-             : 0;
+  *out = HeapBytes{};
+  if (!engine::GroupStats(group, &s)) return;
+  // The engine's allocated bytes count the large blocks threads' caches
+  // keep (front_cache.h): out of the program's hands, charged, not live.
+  const int64_t cached = static_cast<int64_t>(s.cached_bytes);
+  const int64_t live = static_cast<int64_t>(s.allocated_bytes) - cached;
+  out->live = live > 0 ? live : 0;
+  // The free pages the engine keeps charged for the group
+  // (engine/free_pages.h, released slabs: slab_chunks.h, mimalloc_kept.cc).
+  out->free = static_cast<int64_t>(s.free_bytes);
+  out->cached = cached;
 }
 
 namespace {

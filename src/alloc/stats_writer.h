@@ -10,15 +10,19 @@
 
 #include <cstdint>
 
+#include "group/stats_report.h"
+
 namespace memgroup::internal::alloc {
 
 // The engine's lines of one group (overhead, mapped, resident, retained,
-// metadata, allocs, frees and the size-class histogram).
+// metadata, returned free pages, allocs, frees and the size-class
+// histogram).
 void WriteEngineStats(int fd, uint32_t group);
 
-// The engine's allocated (live-block) bytes of one group and its charged
-// free pages: stat.heap's addend (group layer's SetHeapBytesHook).
-int64_t EngineHeapBytes(uint32_t group);
+// The engine's live-block bytes of one group, its charged free pages and
+// its charged cached large blocks: stat.heap's, stat.engine_free's and
+// stat.engine_cached's addends (group layer's SetHeapBytesHook).
+void EngineHeapBytes(uint32_t group, HeapBytes* out);
 
 // Every live group's stats block, separated by blank lines.
 void WriteStats(int fd);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "alloc/stats_writer.h"
@@ -75,25 +76,36 @@ MG_EXPORT int mg_group_events(mg_group_t group, int local, mg_events_t* out) {
   return 0;
 }
 
-MG_EXPORT int mg_group_stat(mg_group_t group, mg_stat_t* out) {
+// The size of mg_stat_t up to and including `frees`: what a program built
+// against a memgroup.h before the engine figures passes to the symbol
+// mg_group_stat (its layout is a prefix of today's).
+constexpr size_t kStatPrefixBytes = offsetof(mg_stat_t, engine_free);
+static_assert(kStatPrefixBytes == 12 * sizeof(int64_t));
+
+MG_EXPORT int mg_group_stat_sized(mg_group_t group, mg_stat_t* out,
+                                  size_t size) {
   uint32_t index;
   int err = Resolve(group, &index);
   if (err != 0) return err;
-  if (out == nullptr) return EINVAL;
+  if (out == nullptr || size < kStatPrefixBytes) return EINVAL;
   Registry& reg = GlobalRegistry();
   const CounterTree& t = reg.tree();
   GroupStat gs;
   ReadGroupStat(index, &gs);
-  memset(out, 0, sizeof(*out));
-  out->current = gs.current;
-  out->heap = gs.heap;
-  out->mmap = gs.mmap;
-  out->explicit_bytes = gs.explicit_bytes;
-  out->stock = gs.stock;
-  out->reclaim_calls = gs.reclaim_calls;
-  out->reclaimed = gs.reclaimed;
-  out->throttled_usec = gs.throttled_ns / 1000;
-  out->oom_wait_usec = gs.oom_wait_ns / 1000;
+  mg_stat_t all;
+  memset(&all, 0, sizeof(all));
+  all.current = gs.current;
+  all.heap = gs.heap;
+  all.mmap = gs.mmap;
+  all.explicit_bytes = gs.explicit_bytes;
+  all.stock = gs.stock;
+  all.reclaim_calls = gs.reclaim_calls;
+  all.reclaimed = gs.reclaimed;
+  all.throttled_usec = gs.throttled_ns / 1000;
+  all.oom_wait_usec = gs.oom_wait_ns / 1000;
+  all.engine_free = gs.engine_free;
+  all.engine_cached = gs.engine_cached;
+  all.engine_slack = gs.engine_slack;
   // Engine view: every group of the subtree has its own arena.
   for (uint32_t i = 0, end = reg.SlotLimit(); i < end; ++i) {
     if (!(reg.IsLive(i) || t.Usage(i) != 0) || !t.IsInSubtree(i, index)) {
@@ -101,11 +113,20 @@ MG_EXPORT int mg_group_stat(mg_group_t group, mg_stat_t* out) {
     }
     EngineGroupStats es;
     if (!engine::GroupStats(i, &es)) continue;
-    out->overhead += OverheadBytes(es);
-    out->allocs += static_cast<int64_t>(es.nmalloc);
-    out->frees += static_cast<int64_t>(es.ndalloc);
+    all.overhead += OverheadBytes(es);
+    all.allocs += static_cast<int64_t>(es.nmalloc);
+    all.frees += static_cast<int64_t>(es.ndalloc);
   }
+  // Only the caller's bytes: an older caller's struct ends at `frees`.
+  memcpy(out, &all, size < sizeof(all) ? size : sizeof(all));
   return 0;
+}
+
+// The symbol of programs built before mg_group_stat became a macro over
+// mg_group_stat_sized (memgroup.h): their mg_stat_t ends at `frees`. The
+// parentheses keep the macro from expanding here.
+MG_EXPORT int(mg_group_stat)(mg_group_t group, mg_stat_t* out) {
+  return mg_group_stat_sized(group, out, kStatPrefixBytes);
 }
 
 MG_EXPORT int mg_group_histogram(mg_group_t group, mg_size_class_t* out,

@@ -64,12 +64,16 @@ inline constexpr struct {
     {kGroupStatThrottledUs, "throttled_usec", false},
     {kGroupStatOomWaitUs, "oom_wait_usec", false},
     {kGroupStatFaultInjected, "fault_injected", false},
+    {kGroupStatEngineFree, "engine_free", true},
+    {kGroupStatEngineCached, "engine_cached", true},
+    {kGroupStatEngineSlack, "engine_slack", true},
 };
 
 // The job's stat bytes (JobSnapshot::stat, MemberStatus::stat: the
 // members' root group stat, JobRootStat order), their keys as a group's.
 inline constexpr const char* kJobRootStatKeys[kJobRootStats] = {
-    "heap", "mmap", "explicit", "stock", "stock_bound", "reclaimed"};
+    "heap",      "mmap",        "explicit",      "stock",       "stock_bound",
+    "reclaimed", "engine_free", "engine_cached", "engine_slack"};
 
 }  // namespace memgroup::internal::cli
 

@@ -129,7 +129,8 @@ std::string FormatStatPrometheus(const std::vector<JobStatus>& jobs) {
   // and the member groups'.
   family("memgroup_stat_bytes", "gauge",
          "The group's memory.stat bytes by key (heap, mmap, explicit, stock, "
-         "stock_bound, reclaimed); a job's are its members' sums.");
+         "stock_bound, reclaimed, engine_free, engine_cached, engine_slack); "
+         "a job's are its members' sums.");
   for (const JobStatus& j : jobs) {
     if (job_series(j)) {
       for (uint32_t k = 0; k < kJobRootStats; ++k) {

@@ -12,12 +12,12 @@
 // used as a bound. A JobView copies the slot count once, after validation;
 // indices are checked against that copy.
 //
-// Layout (version 10), all offsets fixed:
+// Layout (version 11), all offsets fixed:
 //   [0, 512)            JobHeader
 //   [512, 896)          JobNode (PageCounter + events + futex + policy +
 //                       the job's stall accounting, some and full,
 //                       job_pressure.h)
-//   [896, 896 + 256*n)  JobMember[n] (accounting fields, the control
+//   [896, 896 + 320*n)  JobMember[n] (accounting fields, the control
 //                       request fields of `memgroup reclaim`, the
 //                       member's root crossings and stall flags, then its
 //                       root group's stat bytes)
@@ -63,7 +63,7 @@
 namespace memgroup::internal {
 
 inline constexpr uint64_t kJobMagic = 0x314b4f4a47524d4dull;  // "MMRGJOK1"
-inline constexpr uint32_t kJobVersion = 10;
+inline constexpr uint32_t kJobVersion = 11;
 inline constexpr uint32_t kJobCommandBytes = 256;
 // A nested job's header names its enclosing job's block by path (never a
 // pointer): at most this many bytes with the NUL.
@@ -91,9 +91,11 @@ inline constexpr uint32_t kJobDefaultGroupEntries = 1024;
 inline constexpr uint32_t kJobMaxGroupEntries = 65536;
 inline constexpr uint32_t kJobGroupsPerMember = 64;
 // The byte figures of a member's root group stat (stats_report.h
-// GroupStat) in its slot (JobMember::root_stat), in this order: heap,
-// mmap, explicit, stock, stock_bound, reclaimed (the group table's
-// kGroupStat* keys that are bytes, job_group_table.h).
+// GroupStat) in its slot, in this order: heap, mmap, explicit, stock,
+// stock_bound, reclaimed (JobMember::root_stat), engine_free,
+// engine_cached, engine_slack (JobMember::root_stat_engine, block version
+// 11): the group table's kGroupStat* keys that are bytes
+// (job_group_table.h).
 enum JobRootStat : uint32_t {
   kRootStatHeap = 0,
   kRootStatMmap,
@@ -101,6 +103,9 @@ enum JobRootStat : uint32_t {
   kRootStatStock,
   kRootStatStockBound,
   kRootStatReclaimed,
+  kRootStatEngineFree,
+  kRootStatEngineCached,
+  kRootStatEngineSlack,
   kJobRootStats,
 };
 
@@ -320,7 +325,7 @@ struct JobMember {
   // `root_stat_ns`: when (CLOCK_MONOTONIC ns; 0: never). Relaxed: each is
   // an independent statistic, summed by readers and never used as a bound;
   // zeroed by the claimer.
-  std::atomic<int64_t> root_stat[kJobRootStats];
+  std::atomic<int64_t> root_stat[kRootStatEngineFree];
   std::atomic<int64_t> root_stat_ns;
   // The member in the job's `full` (counter/job_pressure.h): kFullNone
   // (not counted), kFullRunning (counted, not fully stalled) or
@@ -329,8 +334,13 @@ struct JobMember {
   // moves it applies the matching change to the node's full_state.
   std::atomic<uint32_t> full_flag;
   uint32_t pad3;
+  // Block version 11. The rest of the root group stat (JobRootStat order
+  // from kRootStatEngineFree: engine_free, engine_cached, engine_slack),
+  // published and zeroed with root_stat, as root_stat.
+  std::atomic<int64_t> root_stat_engine[kJobRootStats - kRootStatEngineFree];
+  uint64_t pad4[5];
 };
-static_assert(sizeof(JobMember) == 256);
+static_assert(sizeof(JobMember) == 320);
 static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, comm) == 32 &&
               offsetof(JobMember, child_job) == 48 &&
@@ -349,7 +359,8 @@ static_assert(offsetof(JobMember, charged) == 16 &&
               offsetof(JobMember, root_threshold_last) == 176 &&
               offsetof(JobMember, root_stat) == 192 &&
               offsetof(JobMember, root_stat_ns) == 240 &&
-              offsetof(JobMember, full_flag) == 248);
+              offsetof(JobMember, full_flag) == 248 &&
+              offsetof(JobMember, root_stat_engine) == 256);
 
 // JobMember::exec_pending's values.
 inline constexpr uint32_t kExecNone = 0;

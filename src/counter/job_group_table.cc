@@ -48,7 +48,7 @@ void StoreFigures(JobGroupEntry* e, const JobGroupFigures& f) {
   e->unpublished.store(f.unpublished, std::memory_order_relaxed);
   e->failcnt.store(f.failcnt, std::memory_order_relaxed);
   for (uint32_t k = 0; k < kJobGroupStats; ++k) {
-    e->stat[k].store(f.stat[k], std::memory_order_relaxed);
+    JobGroupStatAt(e, k).store(f.stat[k], std::memory_order_relaxed);
   }
   for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
     e->pressure_avg[k].store(f.pressure_avg[k], std::memory_order_relaxed);

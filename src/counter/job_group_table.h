@@ -55,7 +55,9 @@ inline constexpr uint32_t kJobGroupEvents = 6;
 // The memory.stat-like figures of a group (stats_report.h GroupStat), in
 // this order: heap, mmap, explicit, stock, stock_bound (bytes),
 // reclaim_calls (count), reclaimed (bytes), throttled_usec, oom_wait_usec
-// (microseconds), fault_injected (count).
+// (microseconds), fault_injected (count), engine_free, engine_cached,
+// engine_slack (bytes; block version 11). An entry holds the first ten in
+// `stat`, the engine's three in `stat_engine` (JobGroupStatAt).
 enum : uint32_t {
   kGroupStatHeap = 0,
   kGroupStatMmap,
@@ -67,8 +69,12 @@ enum : uint32_t {
   kGroupStatThrottledUs,
   kGroupStatOomWaitUs,
   kGroupStatFaultInjected,
+  kGroupStatEngineFree,
+  kGroupStatEngineCached,
+  kGroupStatEngineSlack,
   kJobGroupStats,
 };
+inline constexpr uint32_t kJobGroupStatsFirst = kGroupStatEngineFree;
 // Pressure (pressure.h): the running averages in hundredths of a percent
 // (0..10000), some avg10/avg60/avg300 then full avg10/avg60/avg300; the
 // totals in microseconds, some then full.
@@ -171,13 +177,16 @@ struct JobGroupEntry {
   // changed while Active.
   char path[kJobGroupPathBytes];
   // Figures (under `seq`): the group's stat and pressure (see above).
-  std::atomic<int64_t> stat[kJobGroupStats];
+  std::atomic<int64_t> stat[kJobGroupStatsFirst];
   std::atomic<uint32_t> pressure_avg[kJobGroupPressureAvgs];
   std::atomic<uint64_t> pressure_total_us[kJobGroupPressureKinds];
   // Figures (under `seq`), block version 7: the crossings (see above).
   std::atomic<uint64_t> crossings[kJobGroupCrossings];
   std::atomic<int64_t> threshold_last[2];  // above, below
-  uint64_t pad2[10];
+  // Figures (under `seq`), block version 11: the group's stat from
+  // kGroupStatEngineFree on (see above).
+  std::atomic<int64_t> stat_engine[kJobGroupStats - kJobGroupStatsFirst];
+  uint64_t pad2[7];
 };
 static_assert(sizeof(JobGroupEntry) == kJobGroupEntryBytes);
 static_assert(offsetof(JobGroupEntry, failcnt) == 280);
@@ -187,6 +196,17 @@ static_assert(offsetof(JobGroupEntry, pressure_avg) == 592);
 static_assert(offsetof(JobGroupEntry, pressure_total_us) == 616);
 static_assert(offsetof(JobGroupEntry, crossings) == 632);
 static_assert(offsetof(JobGroupEntry, threshold_last) == 672);
+static_assert(offsetof(JobGroupEntry, stat_engine) == 688);
+
+// The entry's stat figure `k` (< kJobGroupStats, the order above).
+inline std::atomic<int64_t>& JobGroupStatAt(JobGroupEntry* e, uint32_t k) {
+  return k < kJobGroupStatsFirst ? e->stat[k]
+                                 : e->stat_engine[k - kJobGroupStatsFirst];
+}
+inline const std::atomic<int64_t>& JobGroupStatAt(const JobGroupEntry* e,
+                                                  uint32_t k) {
+  return JobGroupStatAt(const_cast<JobGroupEntry*>(e), k);
+}
 
 // The table of a block with group_entries > 0 (precondition).
 inline JobGroupArea* JobGroupAreaOf(const JobView& v) {

@@ -121,7 +121,7 @@ void LoadFigures(const JobGroupEntry* e, JobGroupFigures* f) {
   // Any value is taken: the figures are only printed, never a bound.
   f->failcnt = e->failcnt.load(std::memory_order_relaxed);
   for (uint32_t k = 0; k < kJobGroupStats; ++k) {
-    f->stat[k] = e->stat[k].load(std::memory_order_relaxed);
+    f->stat[k] = JobGroupStatAt(e, k).load(std::memory_order_relaxed);
   }
   for (uint32_t k = 0; k < kJobGroupPressureAvgs; ++k) {
     f->pressure_avg[k] = e->pressure_avg[k].load(std::memory_order_relaxed);

@@ -1,5 +1,6 @@
 // Implements job_slots.h's publication of a member's root group stat bytes
-// (heap, mmap, explicit, stock, stock_bound, reclaimed) in its slot, and
+// (heap, mmap, explicit, stock, stock_bound, reclaimed, engine_free,
+// engine_cached, engine_slack) in its slot, and
 // their reading by `memgroup stat`. Allocates: never.
 //
 // SYNCHRONIZATION
@@ -15,12 +16,22 @@
 #include "counter/job_slots.h"
 
 namespace memgroup::internal {
+namespace {
+
+// The slot's figure `k` (JobRootStat order): root_stat, then
+// root_stat_engine.
+std::atomic<int64_t>& RootStatAt(JobMember* m, uint32_t k) {
+  return k < kRootStatEngineFree ? m->root_stat[k]
+                                 : m->root_stat_engine[k - kRootStatEngineFree];
+}
+
+}  // namespace
 
 void JobPublishRootStat(JobMember* m, const int64_t stat[kJobRootStats],
                         int64_t now_ns) {
   for (uint32_t k = 0; k < kJobRootStats; ++k) {
     // Relaxed: see SYNCHRONIZATION.
-    m->root_stat[k].store(stat[k], std::memory_order_relaxed);
+    RootStatAt(m, k).store(stat[k], std::memory_order_relaxed);
   }
   // Relaxed: see SYNCHRONIZATION.
   m->root_stat_ns.store(now_ns, std::memory_order_relaxed);
@@ -29,7 +40,8 @@ void JobPublishRootStat(JobMember* m, const int64_t stat[kJobRootStats],
 int64_t JobReadRootStat(const JobMember* m, int64_t stat[kJobRootStats]) {
   for (uint32_t k = 0; k < kJobRootStats; ++k) {
     // Relaxed: see SYNCHRONIZATION.
-    stat[k] = m->root_stat[k].load(std::memory_order_relaxed);
+    stat[k] = RootStatAt(const_cast<JobMember*>(m), k)
+                  .load(std::memory_order_relaxed);
   }
   // Relaxed: see SYNCHRONIZATION.
   return m->root_stat_ns.load(std::memory_order_relaxed);

@@ -106,6 +106,9 @@ JobGroupFigures Figures(uint32_t g, uint32_t unpublished) {
   f.stat[kGroupStatThrottledUs] = gs.throttled_ns / 1000;
   f.stat[kGroupStatOomWaitUs] = gs.oom_wait_ns / 1000;
   f.stat[kGroupStatFaultInjected] = gs.faults_injected;
+  f.stat[kGroupStatEngineFree] = gs.engine_free;
+  f.stat[kGroupStatEngineCached] = gs.engine_cached;
+  f.stat[kGroupStatEngineSlack] = gs.engine_slack;
   Pressure p;
   ReadPressure(g, &p);
   const double avgs[kJobGroupPressureAvgs] = {p.some_avg10,  p.some_avg60,

@@ -37,7 +37,8 @@ Percent FormatPercent(double v) {
 
 // Written once at init (release), read by ReadGroupStat (acquire).
 constinit std::atomic<HeapBytesHook> g_heap_bytes_hook{nullptr};
-// The groups of a subtree whose engine figures stat.heap adds.
+// The groups of a subtree whose engine figures stat.heap and the
+// stat.engine_* figures add.
 constexpr int kMaxHeapGroups = 256;
 
 void PrintLimit(int fd, const char* key, int64_t v) {
@@ -83,12 +84,24 @@ void ReadGroupStat(uint32_t group, GroupStat* out) {
   // Outside the registry lock: the stock walk takes no lock.
   out->stock = reg.stocks().StockedBytesInSubtree(group);
   out->stock_bound = reg.stocks().StockBound(group, groups);
+  // What the heap's charge is: slab pages, large blocks, free pages.
+  const int64_t heap_charge =
+      out->current - out->mmap - out->explicit_bytes - out->stock;
   // Pairs with SetHeapBytesHook's release store.
   if (HeapBytesHook hook = g_heap_bytes_hook.load(std::memory_order_acquire);
       hook != nullptr) {
-    for (int k = 0; k < nmembers; ++k) out->heap += hook(members[k]);
+    for (int k = 0; k < nmembers; ++k) {
+      HeapBytes hb{};
+      hook(members[k], &hb);
+      out->heap += hb.live;
+      out->engine_free += hb.free;
+      out->engine_cached += hb.cached;
+    }
+    const int64_t slack =
+        heap_charge - out->heap - out->engine_free - out->engine_cached;
+    out->engine_slack = slack > 0 ? slack : 0;
   } else {
-    out->heap = out->current - out->mmap - out->explicit_bytes - out->stock;
+    out->heap = heap_charge;
   }
   if (out->heap < 0) out->heap = 0;
 }
@@ -119,7 +132,8 @@ void WriteGroupStats(int fd, uint32_t g) {
            "stat.heap %lld\nstat.mmap %lld\nstat.explicit %lld\n"
            "stat.stock %lld\nstat.stock_bound %lld\nstat.reclaim_calls %lld\nstat.reclaimed %lld\n"
            "stat.throttled_usec %lld\nstat.oom_wait_usec %lld\n"
-           "stat.fault_injected %lld\n",
+           "stat.fault_injected %lld\nstat.engine_free %lld\n"
+           "stat.engine_cached %lld\nstat.engine_slack %lld\n",
            static_cast<long long>(gs.heap), static_cast<long long>(gs.mmap),
            static_cast<long long>(gs.explicit_bytes),
            static_cast<long long>(gs.stock),
@@ -128,7 +142,10 @@ void WriteGroupStats(int fd, uint32_t g) {
            static_cast<long long>(gs.reclaimed),
            static_cast<long long>(gs.throttled_ns / 1000),
            static_cast<long long>(gs.oom_wait_ns / 1000),
-           static_cast<long long>(gs.faults_injected));
+           static_cast<long long>(gs.faults_injected),
+           static_cast<long long>(gs.engine_free),
+           static_cast<long long>(gs.engine_cached),
+           static_cast<long long>(gs.engine_slack));
   Pressure p;
   ReadPressure(g, &p);
   RawPrint(fd, "pressure.some avg10=%s avg60=%s avg300=%s total=%llu\n",

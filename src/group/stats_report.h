@@ -22,14 +22,25 @@ namespace memgroup::internal {
 // states (the engine's own figures are added by the callers that have the
 // engine). Racy snapshot. Allocates: never.
 struct GroupStat {
+  // heap + mmap + explicit_bytes + stock + engine_free + engine_cached +
+  // engine_slack (exact between charges: the parts are read one after the
+  // other).
   int64_t current;
-  // Live heap bytes: the engine's allocated bytes over the subtree
+  // Usable bytes of live blocks over the subtree, from the engine's figures
   // (SetHeapBytesHook); without the hook, current - mmap - explicit - stock
   // (the heap's charge: slab pages and large blocks), clamped at 0.
   int64_t heap;
   int64_t mmap;
   int64_t explicit_bytes;
   int64_t stock;
+  // The rest of the heap's charge (0 without the hook): the engine's
+  // charged free pages (freed large blocks' pages, released slabs), the
+  // freed large blocks threads' caches keep charged, and the remainder,
+  // the charged slab pages beyond their live regions (headers, page tails,
+  // free regions), clamped at 0.
+  int64_t engine_free;
+  int64_t engine_cached;
+  int64_t engine_slack;
   int64_t stock_bound;  // ChargeStocks::StockBound of the subtree
   int64_t reclaim_calls;
   int64_t reclaimed;
@@ -43,10 +54,19 @@ void ReadGroupStat(uint32_t group, GroupStat* out);
 // limits, events, stats, pressure) to fd. Allocates: never.
 void WriteGroupStats(int fd, uint32_t group);
 
-// The engine's live-block bytes of one group (its allocated bytes), for
-// stat.heap: installed by src/alloc at init (the group layer cannot call
-// the engine). Allocates: never.
-using HeapBytesHook = int64_t (*)(uint32_t group);
+// The engine's figures of one group's heap (not its subtree's): usable
+// bytes of live blocks, its charged free pages and its charged cached
+// large blocks. Filled by the hook; zero for a group the engine has no
+// figures of.
+struct HeapBytes {
+  int64_t live;
+  int64_t free;
+  int64_t cached;
+};
+// Reads them for stat.heap, stat.engine_free and stat.engine_cached:
+// installed by src/alloc at init (the group layer cannot call the engine).
+// Allocates: never.
+using HeapBytesHook = void (*)(uint32_t group, HeapBytes* out);
 void SetHeapBytesHook(HeapBytesHook hook);
 
 // Appends the engine's figures of `group` to an OOM report on fd.

@@ -1,8 +1,9 @@
 // The C ABI's hierarchical semantics through libmemgroup.so: PSI stall time
 // and events counted in every ancestor (the root included, events.local
 // staying local), explicit charges reparented when their group is destroyed,
-// and the memory.stat identity heap + mmap + explicit + stock = current in
-// every group across create/charge/destroy sequences.
+// and the memory.stat identity heap + mmap + explicit + stock + engine_free
+// + engine_cached + engine_slack = current in every group across
+// create/charge/destroy sequences.
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,8 +49,9 @@ uint64_t SomeTotalUsec(mg_group_t g) {
   return p.some_total_usec;
 }
 
-// The breakdown adds up: heap + mmap + explicit + stock = current, with no
-// part negative. Drains stocks first so the figures are exact.
+// The breakdown adds up: heap + mmap + explicit + stock + engine_free +
+// engine_cached + engine_slack = current, with no part negative. Drains
+// stocks first so the figures are exact.
 void ExpectBreakdownAddsUp(mg_group_t g, const char* where) {
   int64_t cur = 0;
   ASSERT_EQ(0, mg_group_current(g, 1, &cur));
@@ -58,9 +60,17 @@ void ExpectBreakdownAddsUp(mg_group_t g, const char* where) {
   ASSERT_EQ(0, mg_group_stat(g, &s));
   char path[256] = {};
   mg_group_path(g, path, sizeof(path));
-  EXPECT_EQ(s.heap + s.mmap + s.explicit_bytes + s.stock, s.current)
+  EXPECT_EQ(s.heap + s.mmap + s.explicit_bytes + s.stock + s.engine_free +
+                s.engine_cached + s.engine_slack,
+            s.current)
       << where << " " << path << ": heap " << s.heap << " mmap " << s.mmap
-      << " explicit " << s.explicit_bytes << " stock " << s.stock;
+      << " explicit " << s.explicit_bytes << " stock " << s.stock
+      << " engine_free " << s.engine_free << " engine_cached "
+      << s.engine_cached << " engine_slack " << s.engine_slack;
+  // The slack is the remainder, clamped at 0: not clamped here.
+  EXPECT_LE(s.heap + s.engine_free + s.engine_cached,
+            s.current - s.mmap - s.explicit_bytes - s.stock)
+      << where << " " << path;
   EXPECT_GE(s.heap, 0) << where << " " << path;
   EXPECT_GE(s.mmap, 0) << where << " " << path;
   EXPECT_GE(s.explicit_bytes, 0) << where << " " << path;

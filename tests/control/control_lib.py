@@ -148,14 +148,14 @@ def start_ticks(pid):
 # --- cases ------------------------------------------------------------------
 
 
-# The block layout (src/counter/job_block.h, version 10; no stock area, no
+# The block layout (src/counter/job_block.h, version 11; no stock area, no
 # group table unless put_groups adds one).
 HEADER = struct.Struct("<QIIQIiQq256s")
-NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 896, 256
+NODE_AT, MEMBERS_AT, MEMBER_SIZE = 512, 896, 320
 
 
 def block(slots, supervisor=1, ticks=0, command=b"prog", magic=0x314b4f4a47524d4d,
-          version=10, header_bytes=896, total=None, slot_count=None):
+          version=11, header_bytes=896, total=None, slot_count=None):
     total = MEMBERS_AT + slots * MEMBER_SIZE if total is None else total
     b = bytearray(MEMBERS_AT + slots * MEMBER_SIZE)
     HEADER.pack_into(b, 0, magic, version, header_bytes, total,
@@ -193,12 +193,15 @@ def put_node_full(b, full_state=0, full_ns=0, avgs=(0, 0, 0)):
     struct.pack_into("<Qq3I", b, NODE_AT + 296, full_state, full_ns, *avgs)
 
 
-def put_root_stat(b, i, stat, published_ns=1, full_flag=0):
+def put_root_stat(b, i, stat, published_ns=1, full_flag=0,
+                  engine=(0, 0, 0)):
     """A member slot's root stat bytes (version 9: six i64 at 192, heap,
     mmap, explicit, stock, stock_bound, reclaimed), their publication time
-    at 240 and the full flag at 248."""
+    at 240, the full flag at 248 and (version 11) three i64 at 256,
+    engine_free, engine_cached, engine_slack."""
     struct.pack_into("<6qqI", b, MEMBERS_AT + i * MEMBER_SIZE + 192, *stat,
                      published_ns, full_flag)
+    struct.pack_into("<3q", b, MEMBERS_AT + i * MEMBER_SIZE + 256, *engine)
 
 
 def put_root_crossings(b, i, crossings, last=(-1, -1), seq=2, stalling=0):

@@ -160,7 +160,7 @@ def case_stat_json():
     check(set(doc["events"]) == set(doc["events_local"]) ==
           {"high", "max", "oom", "oom_kill"}, f"{doc}")
     stat_keys = {"heap", "mmap", "explicit", "stock", "stock_bound",
-                 "reclaimed"}
+                 "reclaimed", "engine_free", "engine_cached", "engine_slack"}
     check(set(doc["stat"]) == stat_keys | {"throttled_usec"} and
           doc["stat"]["throttled_usec"] == 0 and
           all(isinstance(v, int) for v in doc["stat"].values()),

@@ -25,11 +25,12 @@ def case_hostile_blocks():
     me = os.getpid()
     write("job-trunc", b"\0" * 100)
     write("job-badmagic", block(1, magic=0x1234))
-    write("job-badversion", block(1, version=11))
+    write("job-badversion", block(1, version=12))
     write("job-v6", block(1, version=6))  # entries without the crossings
     write("job-v7", block(1, version=7))  # slots without root crossings
     write("job-v8", block(1, version=8))  # slots without root stat, no full
     write("job-v9", block(1, version=9))  # a node without local events
+    write("job-v10", block(1, version=10))  # 256-byte slots, no engine stat
     write("job-badlayout", block(1, slot_count=1 << 30))
     write("job-header-size", block(1, header_bytes=64))
     write("job-mode", block(1), mode=0o644)
@@ -71,8 +72,9 @@ def case_hostile_blocks():
     put_node_full(evil, full_state=(2**64 - 1) ^ ((1 << 17) - 1),
                   full_ns=-(1 << 63), avgs=(0xffffffff, 1, 10000))
     put_root_stat(evil, 2, (INT64_MAX, -(1 << 63), 7, -1, 0, 5),
-                  full_flag=0xffffffff)
-    put_root_stat(evil, 3, (INT64_MAX, -(1 << 63), 3, 0, 0, 5))
+                  full_flag=0xffffffff, engine=(INT64_MAX, -3, 11))
+    put_root_stat(evil, 3, (INT64_MAX, -(1 << 63), 3, 0, 0, 5),
+                  engine=(1, -(1 << 63), 4))
     evil_path = write("job-evil", evil)
     t0 = time.time()
     r = mg("list", timeout=10)
@@ -85,6 +87,7 @@ def case_hostile_blocks():
                       ("job-v7", "unsupported job block version"),
                       ("job-v8", "unsupported job block version"),
                       ("job-v9", "unsupported job block version"),
+                      ("job-v10", "unsupported job block version"),
                       ("job-badlayout", "inconsistent job block layout"),
                       ("job-header-size", "inconsistent job block layout"),
                       ("job-mode", "mode is not 0600 (0644)"),
@@ -126,7 +129,10 @@ def case_hostile_blocks():
     # The members' root stat bytes, summed with saturation, as they are.
     check(s["stat.heap"] == str(INT64_MAX) and
           s["stat.mmap"] == str(-(1 << 63)) and s["stat.explicit"] == "10" and
-          s["stat.stock"] == "-1" and s["stat.reclaimed"] == "10", f"{s}")
+          s["stat.stock"] == "-1" and s["stat.reclaimed"] == "10" and
+          s["stat.engine_free"] == str(INT64_MAX) and
+          s["stat.engine_cached"] == str(-(1 << 63)) and
+          s["stat.engine_slack"] == "15", f"{s}")
     # The events, hierarchical and local, as they are (kernel order: high,
     # max, oom, oom_kill).
     check([s[f"events.{e}"] for e in ("high", "max", "oom", "oom_kill")] ==
@@ -158,7 +164,10 @@ def case_hostile_blocks():
           doc["pressure"]["full"]["total_usec"] >= 0, f"{doc['pressure']}")
     check(doc["stat"]["heap"] == INT64_MAX and
           doc["stat"]["explicit"] == 10 and
-          mine["stat"]["explicit"] == 7, f"{doc['stat']}")
+          doc["stat"]["engine_free"] == INT64_MAX and
+          doc["stat"]["engine_slack"] == 15 and
+          mine["stat"]["explicit"] == 7 and
+          mine["stat"]["engine_cached"] == -3, f"{doc['stat']}")
     try:
         from prometheus_client.parser import text_string_to_metric_families
         fams = list(text_string_to_metric_families(
@@ -197,10 +206,11 @@ def case_hostile_blocks():
 # after the member table, then entries of 768 bytes: failcnt and the
 # publication time at 280, the path at 320, the stat figures at 512, the
 # pressure averages (u32) at 592 and totals (u64) at 616, the crossings
-# (u64) at 632 and the last thresholds (i64) at 672.
+# (u64) at 632, the last thresholds (i64) at 672 and (version 11) the
+# engine's stat figures at 688.
 ENTRY_SIZE, PATH_AT = 768, 320
 FAILCNT_AT, STAT_AT, AVG_AT, TOTAL_AT = 280, 512, 592, 616
-CROSS_AT, LAST_AT = 632, 672
+CROSS_AT, LAST_AT, ENGINE_STAT_AT = 632, 672, 688
 
 
 def groups_block(slots, entries, **kw):
@@ -252,6 +262,7 @@ def case_hostile_group_table():
     struct.pack_into("<QQ", b, e + TOTAL_AT, (1 << 64) - 1, 0)
     struct.pack_into("<5Q", b, e + CROSS_AT, (1 << 64) - 1, 0, 1, 1 << 63, 3)
     struct.pack_into("<qq", b, e + LAST_AT, -(1 << 63), INT64_MAX)
+    struct.pack_into("<3q", b, e + ENGINE_STAT_AT, -1, INT64_MAX, -(1 << 63))
     e = at  # /good: a publication time before the epoch of the clock
     struct.pack_into("<qq", b, e + FAILCNT_AT, 5, -(1 << 63))
     write("job-groups", b)
@@ -272,7 +283,10 @@ def case_hostile_group_table():
           s["stat.heap"] == str(INT64_MAX) and
           s["stat.mmap"] == str(-(1 << 63)) and
           s["stat.throttled_usec"] == str(-(1 << 63)) and
-          s["stat.fault_injected"] == "7", f"{s}")
+          s["stat.fault_injected"] == "7" and
+          s["stat.engine_free"] == "-1" and
+          s["stat.engine_cached"] == str(INT64_MAX) and
+          s["stat.engine_slack"] == str(-(1 << 63)), f"{s}")
     check(s["pressure.some"] == "avg10=42949672.95 avg60=100.00 avg300=0.00 "
           f"total={(1 << 64) - 1}", f"{s}")
     check(s["pressure.full"] == "avg10=0.01 avg60=0.99 avg300=1.00 total=0",

@@ -12,6 +12,11 @@ stat", "Pressure of a job"), on real jobs, one case per run:
                    agent return its free pages); then a
                    job whose shell member never stalls: full stays 0 while
                    some grows
+  job_stat_engine_free  a member holding 8 MiB that freed 16 MiB more
+                   (free engine pages, charged): the job's stat.heap
+                   leaves them out, stat.engine_free holds them, and
+                   stat.heap and the stat.engine_* keys read the same in
+                   the text, the JSON and Prometheus
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
 Usage: job_stat_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
@@ -22,7 +27,9 @@ import time
 
 from control_lib import *  # noqa: F403 (the shared helpers and globals)
 
-STAT_KEYS = ("heap", "mmap", "explicit", "stock", "stock_bound", "reclaimed")
+STAT_KEYS = ("heap", "mmap", "explicit", "stock", "stock_bound", "reclaimed",
+             "engine_free", "engine_cached", "engine_slack")
+ENGINE_KEYS = ("heap", "engine_free", "engine_cached", "engine_slack")
 
 
 def pressure(text_value):
@@ -187,6 +194,53 @@ def case_job_full_pressure():
     mg_ok("set", k.pid, "/", "max=16M")
     k.wait_for("^done$", timeout=10)
     check(k.p.wait(timeout=10) == 0, f"exit {k.p.returncode}")
+
+
+# Holds 8 MiB and frees 16 MiB every 100 ms (so that the decay, 3 s after
+# a group's last use of its free pages, never returns them): between two
+# rounds the freed blocks' pages are the member's free engine pages.
+FREES_LARGE = r"""
+import os, sys, time
+keep = bytearray(8 << 20)
+print("holding", flush=True)
+while not os.path.exists(sys.argv[1]):
+    b = bytearray(16 << 20)
+    del b
+    time.sleep(0.1)
+"""
+
+
+def case_job_stat_engine_free():
+    j = Job(["--max", "256M"], [sys.executable, "-c", FREES_LARGE, "HOLD"])
+    j.wait_for("^holding$")
+    lab = {"pid": str(j.pid), "group": "/"}
+    # The three formats read one after the other: the member's agent may
+    # publish between them (at least once a second), and a round may be
+    # allocating then: read again until they agree.
+    for attempt in range(40):
+        doc = json.loads(mg_ok("stat", "--json", j.pid))
+        s = kv(mg_ok("stat", j.pid))
+        fams = prom("stat", "--prometheus", j.pid)
+        got = {x.labels["key"]: int(x.value)
+               for x in fams["memgroup_stat_bytes"].samples
+               if x.labels["pid"] == lab["pid"] and x.labels["group"] == "/"}
+        js = {k: doc["stat"][k] for k in ENGINE_KEYS}
+        text = {k: int(s[f"stat.{k}"]) for k in ENGINE_KEYS}
+        pr = {k: got[k] for k in ENGINE_KEYS}
+        if js == text == pr and js["engine_free"] >= 16 * MIB:
+            break
+        time.sleep(0.1)
+    print(f"json {js} text {text} prometheus {pr} current {doc['current']}")
+    check(js == text == pr, f"formats disagree: json {js} text {text} "
+          f"prometheus {pr}")
+    check(set(doc["stat"]) == set(STAT_KEYS) | {"throttled_usec"},
+          f"{doc['stat']}")
+    # The freed 16 MiB are free pages, not live blocks: the heap is the
+    # member's 8 MiB and the interpreter's own blocks.
+    check(js["engine_free"] >= 16 * MIB, f"engine_free {js}")
+    check(8 * MIB <= js["heap"] <= doc["current"] - js["engine_free"],
+          f"heap {js} current {doc['current']}")
+    check(j.finish() == 0, f"job failed: {j.err}")
 
 
 if __name__ == "__main__":

@@ -268,7 +268,8 @@ def case_member_group_stat():
           set(doc["stat"]) == {"heap", "mmap", "explicit", "stock",
                                "stock_bound", "reclaim_calls", "reclaimed",
                                "throttled_usec", "oom_wait_usec",
-                               "fault_injected"} and
+                               "fault_injected", "engine_free",
+                               "engine_cached", "engine_slack"} and
           doc["pressure"]["some"]["total_usec"] >= 900_000 and
           set(doc["pressure"]["full"]) == {"avg10", "avg60", "avg300",
                                            "total_usec"} and
@@ -296,7 +297,8 @@ def case_member_group_stat():
         keys = {x.labels["key"] for x in fams["memgroup_stat_bytes"].samples
                 if x.labels["group"] == a}
         check(keys == {"heap", "mmap", "explicit", "stock", "stock_bound",
-                       "reclaimed"}, f"{keys}")
+                       "reclaimed", "engine_free", "engine_cached",
+                       "engine_slack"}, f"{keys}")
     j.p.stdin.close()
     check(j.p.wait(timeout=20) == 0, "job")
 

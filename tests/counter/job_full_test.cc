@@ -229,8 +229,9 @@ TEST_F(JobFullTest, TheReaderSumsTheMembersRootStat) {
   JobMember* a = Claim(100);
   JobMember* b = Claim(200);
   Claim(300);  // has not published yet
-  const int64_t sa[kJobRootStats] = {8 << 20, 4096, 0, 65536, 131072, 7};
-  const int64_t sb[kJobRootStats] = {3 << 20, 0, 12, 0, 131072, 0};
+  const int64_t sa[kJobRootStats] = {8 << 20, 4096, 0,     65536, 131072,
+                                     7,       1 << 20, 65536, 4096};
+  const int64_t sb[kJobRootStats] = {3 << 20, 0, 12, 0, 131072, 0, 0, 0, 8192};
   JobPublishRootStat(a, sa, 5 * kSec);
   JobPublishRootStat(b, sb, 4 * kSec);
   std::vector<JobMemberSnapshot> ms(1);  // the sums cover unstored members
@@ -245,19 +246,23 @@ TEST_F(JobFullTest, TheReaderSumsTheMembersRootStat) {
   EXPECT_EQ(ms[0].stat_ns, 5 * kSec);
   EXPECT_EQ(snap.stat_oldest_ns, 0);  // member 300 published none
   // Hostile figures saturate, never wrap.
-  const int64_t huge[kJobRootStats] = {INT64_MAX, INT64_MIN, 0, 0, 0, 0};
+  const int64_t huge[kJobRootStats] = {INT64_MAX, INT64_MIN, 0, 0, 0,
+                                       0,         INT64_MAX, 0, INT64_MIN};
   JobPublishRootStat(a, huge, 6 * kSec);
   JobPublishRootStat(b, huge, 6 * kSec);
   ASSERT_EQ(JobReadSnapshot(view_.base, view_.map_bytes, &snap, ms.data(), 1),
             JobError::kOk);
   EXPECT_EQ(snap.stat[kRootStatHeap], INT64_MAX);
   EXPECT_EQ(snap.stat[kRootStatMmap], INT64_MIN);
+  EXPECT_EQ(snap.stat[kRootStatEngineFree], INT64_MAX);
+  EXPECT_EQ(snap.stat[kRootStatEngineSlack], INT64_MIN);
   // A new image of a slot starts at none.
   bool reused = false;
   ASSERT_NE(JobClaimMember(view_, 100, 1, "new", &reused), kNoMember);
   int64_t after[kJobRootStats];
   EXPECT_EQ(JobReadRootStat(a, after), 0);
   EXPECT_EQ(after[kRootStatHeap], 0);
+  EXPECT_EQ(after[kRootStatEngineFree], 0);
 }
 
 }  // namespace

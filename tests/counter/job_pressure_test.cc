@@ -3,7 +3,7 @@
 // by job_reader.h): overlapping stalls of several members counted once,
 // a member's begin and end counted once each, a released or rejoining
 // member's period ended, the running averages rising under a stall and
-// decaying after it, the block version 10 layout, and root crossings read
+// decaying after it, the block version 11 layout, and root crossings read
 // whole, reset for a new image, and skipped when torn.
 #include "counter/job_pressure.h"
 #include "base/sys.h"
@@ -35,20 +35,22 @@ class JobPressureTest : public JobBlockTest {
   }
 };
 
-TEST(JobLayoutTest, Version10Offsets) {
-  EXPECT_EQ(kJobVersion, 10u);
+TEST(JobLayoutTest, Version11Offsets) {
+  EXPECT_EQ(kJobVersion, 11u);
   EXPECT_EQ(kJobHeaderBytes, 896u);
   EXPECT_EQ(sizeof(JobNode), 384u);
-  EXPECT_EQ(sizeof(JobMember), 256u);
+  EXPECT_EQ(sizeof(JobMember), 320u);
   EXPECT_EQ(offsetof(JobMember, root_crossings), 136u);
   EXPECT_EQ(offsetof(JobMember, root_stat), 192u);
   EXPECT_EQ(offsetof(JobMember, full_flag), 248u);
+  EXPECT_EQ(offsetof(JobMember, root_stat_engine), 256u);
+  EXPECT_EQ(offsetof(JobGroupEntry, stat_engine), 688u);
   EXPECT_EQ(offsetof(JobNode, some_avg), 272u);
   EXPECT_EQ(offsetof(JobNode, full_state), 296u);
   EXPECT_EQ(offsetof(JobNode, full_avg), 312u);
   EXPECT_EQ(offsetof(JobNode, events), 192u);
   EXPECT_EQ(offsetof(JobNode, events_local), 328u);
-  EXPECT_EQ(JobBlockBytes(2), 896u + 2 * 256u);
+  EXPECT_EQ(JobBlockBytes(2), 896u + 2 * 320u);
 }
 
 TEST_F(JobPressureTest, OverlappingMembersCountEachInstantOnce) {

@@ -280,6 +280,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(t.find("\nstat.heap " + std::to_string(snap.stat[0]) + "\n") !=
                    std::string::npos,
                "stat.heap not echoed");
+    FUZZ_CHECK(
+        t.find("\nstat.engine_slack " +
+               std::to_string(
+                   snap.stat[memgroup::internal::kJobRootStats - 1]) +
+               "\n") != std::string::npos,
+        "stat.engine_slack not echoed");
     FUZZ_CHECK(t.find(" total=" + std::to_string(snap.full_ns / 1000) +
                       "\n") != std::string::npos,
                "pressure.full total not echoed");
@@ -343,6 +349,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           "\nfailcnt " + std::to_string(f.failcnt) + "\n",
           "\nstat.heap " + std::to_string(f.stat[0]) + "\n",
           "\nstat.fault_injected " +
+              std::to_string(
+                  f.stat[memgroup::internal::kGroupStatFaultInjected]) +
+              "\n",
+          "\nstat.engine_slack " +
               std::to_string(f.stat[memgroup::internal::kJobGroupStats - 1]) +
               "\n",
           " total=" + std::to_string(f.pressure_total_us[0]) + "\n",

@@ -95,8 +95,8 @@ def members():
         slots, = struct.unpack_from("<I", m, 24)
         active = []
         for i in range(slots):
-            # Block version 10: the slots from byte 896, 256 bytes each.
-            state, pid, _, charged = struct.unpack_from("<IiQq", m, 896 + 256 * i)
+            # Block version 11: the slots from byte 896, 320 bytes each.
+            state, pid, _, charged = struct.unpack_from("<IiQq", m, 896 + 320 * i)
             if state == 2:
                 active.append((pid, charged))
         m.close()
