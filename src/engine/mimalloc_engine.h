@@ -206,6 +206,46 @@ inline constexpr size_t kReturnLargeFrom = kMinLargeBytes;
 // Allocates: never.
 void ReturnBlockPages(void* block, size_t bytes);
 
+// Parked blocks (mimalloc_parked.cc). mimalloc 2.0.9 keeps blocks of up to
+// kMiMediumMaxBytes several to a mimalloc page, and its free writes its
+// free-list link into a freed block's first page, which then stays
+// resident, charged to nobody, as long as a neighbour in its mimalloc page
+// lives (ReturnBlockPages returns the rest): a program that keeps one block
+// in 16 would pass the limit by a page per freed block. Freed large blocks
+// of those sizes are therefore not given back to mimalloc: the engine
+// parks them, every page returned to the OS and nothing written into them,
+// on a list per group slot and class, and hands them out again for that
+// class (AllocLarge) before asking mimalloc. A parked block costs address
+// space of its group's arena only (at most what the group's blocks of its
+// class ever held at once), and 8 bytes of metadata; it goes back to
+// mimalloc never: a destroyed group's slot keeps them for its next group,
+// as its arena.
+//
+// mimalloc's largest block size that shares a mimalloc page (its medium
+// pages, 512 KiB, hold blocks of up to a quarter of that).
+inline constexpr size_t kMiMediumMaxBytes = size_t{128} << 10;
+// The largest large class parked: with its header, a block of 112 KiB is
+// mimalloc's 128 KiB block (the next class, 128 KiB, has a mimalloc page
+// of its own).
+inline constexpr size_t kParkMaxBytes = size_t{112} << 10;
+// Parks `block` (mimalloc's, `bytes` = its mimalloc usable size, freed with
+// its charge) of `group`, a large block of class `usable`: returns its
+// pages to the OS and keeps it. False (nothing done) when it is not one to
+// park (its class or mimalloc size too large, not page-aligned) or no
+// metadata page is left: the caller gives it back to mimalloc. Allocates:
+// never (through malloc). Never under a lock of the engine.
+[[nodiscard]] bool ParkLarge(uint32_t group, void* block, size_t usable,
+                             size_t bytes);
+// A parked block of `group` for a large block of class `usable` (at least
+// usable + kLargeHeader bytes, page-aligned, reading zero), or nullptr.
+// Allocates: never (through malloc).
+void* TakeParked(uint32_t group, size_t usable);
+// The parked lists' locks across fork (fork.cc): taken after every other
+// engine lock, released, or reset in the child.
+void PrepareParkedFork();
+void ParentParkedFork();
+void ChildParkedFork();
+
 // The usable size GoodSize(size, align) gives in this engine when the
 // shared class tables do not answer (an alignment above 1, or more than
 // kFrontMaxBytes); 0 if too large.
