@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `memgroup run --engine E --max 64M -- fragment 64 [reclaim]` (E:
+# `memgroup run --engine E --max 64M -- fragment 64 [reclaim | SIZE]` (E:
 # MEMGROUP_ENGINE, or jemalloc): a fragmenting program's anonymous RSS stays
-# within the limit x 1.02 + 4 MiB, and (with `reclaim`) mg_group_reclaim
-# gives the free pages back (tests/preload/programs/fragment.c).
-# Usage: cli_fragment.sh MEMGROUP_BINARY LIBRARY FRAGMENT_PROGRAM [reclaim]
+# within the limit x 1.02 + 4 MiB (with small blocks, or blocks of SIZE
+# bytes), and (with `reclaim`) mg_group_reclaim gives the free pages back
+# (tests/preload/programs/fragment.c).
+# Usage: cli_fragment.sh MEMGROUP_BINARY LIBRARY FRAGMENT_PROGRAM
+#        [reclaim | SIZE]
 memgroup=$1
 library=$2
 program=$3
