@@ -151,7 +151,8 @@ void SlabFree(void* mem);
 // drawn on by other blocks and the limits refuse to charge them again
 // (TrimKept). Freed large blocks are not kept here: a thread's front cache
 // keeps one per class (front_cache.h), and the others, and those leaving
-// the cache, go back to mimalloc (mimalloc_large.cc). How many blocks a group
+// the cache, are parked (ParkLarge) or go back to mimalloc
+// (mimalloc_large.cc). How many blocks a group
 // keeps is bounded by its charge (its limits; a refused charge purges) and
 // the decay, as the jemalloc engine's free pages are.
 //
