@@ -128,15 +128,17 @@ uint64_t ArenaBytes(uint32_t group);
 bool AdoptBlock(const void* block, size_t bytes, uint32_t group);
 
 // A 64 KiB, 64 KiB-aligned block of `group`'s arena for a slab, or nullptr:
-// one of the group's kept slabs if it has one (TakeKeptSlab), else a new
-// block from mimalloc. Allocates: never (through malloc).
+// one of the group's kept slabs if it has one (TakeKeptSlab), else a parked
+// one (TakeParkedSlab), else a new block from mimalloc. Allocates: never
+// (through malloc).
 void* SlabAlloc(uint32_t group);
 // Says once per process, on stderr, that `group`'s arena is full (mimalloc
 // returned nothing): an exclusive arena never grows.
 void ReportArenaFull(uint32_t group);
-// Gives a slab's block back (from any thread), its pages returned to the OS
-// first (ReturnBlockPages): its charge goes back with it.
-void SlabFree(void* mem);
+// Gives a slab's block of `group` back (from any thread), its pages
+// returned to the OS: parked (ParkSlab), else freed to mimalloc
+// (ReturnBlockPages first); its charge goes back with it.
+void SlabFree(uint32_t group, void* mem);
 
 // Kept slabs (mimalloc_kept.cc). A released slab's block is not given back
 // at once: the group keeps it, its pages resident, and their charge stays
@@ -241,6 +243,14 @@ inline constexpr size_t kParkMaxBytes = size_t{112} << 10;
 // usable + kLargeHeader bytes, page-aligned, reading zero), or nullptr.
 // Allocates: never (through malloc).
 void* TakeParked(uint32_t group, size_t usable);
+// The same for the slabs' blocks (64 KiB, a mimalloc page shared with
+// seven others): parks `mem`, a slab's block of `group` nothing is charged
+// for any more (SlabFree); false as ParkLarge. Allocates: never (through
+// malloc). Never under a lock of the engine.
+[[nodiscard]] bool ParkSlab(uint32_t group, void* mem);
+// A parked slab block of `group` (reading zero), or nullptr. Allocates:
+// never (through malloc).
+void* TakeParkedSlab(uint32_t group);
 // The parked lists' locks across fork (fork.cc): taken after every other
 // engine lock, released, or reset in the child.
 void PrepareParkedFork();

@@ -26,13 +26,17 @@
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "engine/mimalloc_engine.h"
+#include "engine/slab.h"
 
 namespace memgroup::internal::engine::mi {
 namespace {
 
-// Classes of parked blocks: the large classes from kMinLargeBytes through
-// kParkMaxBytes, four per doubling (LargeClass, mimalloc_large.cc).
-inline constexpr uint32_t kParkClasses = 12;
+// Lists of parked blocks: the large classes from kMinLargeBytes through
+// kParkMaxBytes, four per doubling (LargeClass, mimalloc_large.cc), then
+// the slabs' blocks.
+inline constexpr uint32_t kParkLargeClasses = 12;
+inline constexpr uint32_t kParkSlabList = kParkLargeClasses;
+inline constexpr uint32_t kParkClasses = kParkLargeClasses + 1;
 
 // One page of records (metadata memory), newest first: block[0..n) are
 // parked blocks.
@@ -53,7 +57,7 @@ struct alignas(MG_CACHELINE) ParkedList {
   // mimalloc serves the allocation instead) and as a statistic.
   std::atomic<uint64_t> n{0};
 };
-// 63 x 12 x 64 bytes of zeroed data, touched per (group slot, class) used.
+// 63 x 13 x 64 bytes of zeroed data, touched per (group slot, list) used.
 constinit ParkedList g_parked[kMiMaxGroups][kParkClasses];
 
 // The list index of a large class from kMinLargeBytes to kParkMaxBytes.
@@ -82,21 +86,15 @@ bool PushLocked(ParkedList& l, void* block) {
   return true;
 }
 
-}  // namespace
-
-bool ParkLarge(uint32_t group, void* block, size_t usable, size_t bytes) {
-  if (group >= kMiMaxGroups || usable < kMinLargeBytes ||
-      usable > kParkMaxBytes || bytes > kMiMediumMaxBytes ||
-      (reinterpret_cast<uintptr_t>(block) & (kPageSize - 1)) != 0) {
-    return false;
-  }
+// Returns the pages of `block` (`bytes`, page-aligned) to the OS and pushes
+// it on `l`; false (its pages returned) when no metadata page is left.
+bool Park(ParkedList& l, void* block, size_t bytes) {
   // Every page, the first one too: nothing is written into the block while
   // it is parked, so it costs no resident page and no charge, and it reads
   // zero when it is taken again. The raw syscall: memgroup's interposed
   // madvise would treat the range as a program mapping.
   const size_t whole = bytes & ~(kPageSize - 1);
   if (whole != 0) (void)SysMadvise(block, whole, MADV_DONTNEED);
-  ParkedList& l = g_parked[group][ParkIndex(usable)];
   {
     SpinLockHolder holder(&l.lock);
     if (PushLocked(l, block)) return true;
@@ -123,12 +121,8 @@ bool ParkLarge(uint32_t group, void* block, size_t usable, size_t bytes) {
   return parked;
 }
 
-void* TakeParked(uint32_t group, size_t usable) {
-  if (group >= kMiMaxGroups || usable < kMinLargeBytes ||
-      usable > kParkMaxBytes) {
-    return nullptr;
-  }
-  ParkedList& l = g_parked[group][ParkIndex(usable)];
+// Pops a block of `l`, or nullptr.
+void* Take(ParkedList& l) {
   // Relaxed: a hint (see ParkedList::n).
   if (l.n.load(std::memory_order_relaxed) == 0) return nullptr;
   ParkedPage* unmap = nullptr;
@@ -153,6 +147,35 @@ void* TakeParked(uint32_t group, size_t usable) {
   }
   if (unmap != nullptr) MetaUnmap(unmap, kPageSize);
   return block;
+}
+
+}  // namespace
+
+bool ParkLarge(uint32_t group, void* block, size_t usable, size_t bytes) {
+  if (group >= kMiMaxGroups || usable < kMinLargeBytes ||
+      usable > kParkMaxBytes || bytes > kMiMediumMaxBytes ||
+      (reinterpret_cast<uintptr_t>(block) & (kPageSize - 1)) != 0) {
+    return false;
+  }
+  return Park(g_parked[group][ParkIndex(usable)], block, bytes);
+}
+
+void* TakeParked(uint32_t group, size_t usable) {
+  if (group >= kMiMaxGroups || usable < kMinLargeBytes ||
+      usable > kParkMaxBytes) {
+    return nullptr;
+  }
+  return Take(g_parked[group][ParkIndex(usable)]);
+}
+
+bool ParkSlab(uint32_t group, void* mem) {
+  if (group >= kMiMaxGroups) return false;
+  return Park(g_parked[group][kParkSlabList], mem, slab::kSlabBytes);
+}
+
+void* TakeParkedSlab(uint32_t group) {
+  if (group >= kMiMaxGroups) return nullptr;
+  return Take(g_parked[group][kParkSlabList]);
 }
 
 void PrepareParkedFork() {
