@@ -9,7 +9,12 @@
 // 1.02 + 4 MiB (docs/architecture.md, "What is charged"). Then, with
 // `reclaim`: free everything, and mg_group_reclaim of the root must give
 // the free pages back (RssAnon drops by most of what the program held).
-// Usage: fragment MAX_MIB [reclaim | SIZE]. Prints "fragment: OK".
+// With `slabs`: fill MAX - 16 MiB with 1 KiB blocks, free every block
+// outside every eighth 64 KiB slab (the released slabs' neighbours live
+// on: on the mimalloc engine, one of the eight slabs of each mimalloc
+// page), idle 5 s (the decay returns the released slabs), then take 1 MiB
+// blocks until refused, checking the bound as above.
+// Usage: fragment MAX_MIB [reclaim | slabs | SIZE]. Prints "fragment: OK".
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -42,10 +47,14 @@ int main(int argc, char** argv) {
   MG_EXPECT(argc >= 2);
   const size_t max = (size_t)atol(argv[1]) * kMiB;
   const int reclaim = argc >= 3 && strcmp(argv[2], "reclaim") == 0;
-  const size_t size = argc >= 3 && !reclaim ? strtoul(argv[2], NULL, 10) : 0;
-  MG_EXPECT(argc < 3 || reclaim || size > 0);
-  const size_t small = size > 0 ? size : 100;
-  const size_t nsmall = (size > 0 ? 48 : 40) * (size_t)kMiB / small;
+  const int slabs = argc >= 3 && strcmp(argv[2], "slabs") == 0;
+  const size_t size =
+      argc >= 3 && !reclaim && !slabs ? strtoul(argv[2], NULL, 10) : 0;
+  MG_EXPECT(argc < 3 || reclaim || slabs || size > 0);
+  const size_t small = size > 0 ? size : slabs ? 1024 : 100;
+  const size_t nsmall = size > 0  ? 48 * (size_t)kMiB / small
+                        : slabs ? (max - 16 * (size_t)kMiB) / small
+                                : 40 * (size_t)kMiB / small;
   void** smalls = malloc(nsmall * sizeof(void*));
   MG_EXPECT(smalls != NULL);
   for (size_t i = 0; i < nsmall; ++i) {
@@ -54,14 +63,17 @@ int main(int argc, char** argv) {
     memset(smalls[i], (int)i, small);
   }
   for (size_t i = 0; i < nsmall; ++i) {
-    if (i % 16 != 0) {
+    const int keep = slabs ? (((uintptr_t)smalls[i] >> 16) & 7) == 0
+                           : i % 16 == 0;
+    if (!keep) {
       free(smalls[i]);
       smalls[i] = NULL;
     }
   }
+  if (slabs) sleep(5);
   // 64 KiB (1 MiB after blocks of SIZE) blocks until refused (at most 4 x
   // max: a bound for a library that enforces nothing).
-  const size_t big = size > 0 ? (size_t)kMiB : 64 * 1024;
+  const size_t big = size > 0 || slabs ? (size_t)kMiB : 64 * 1024;
   const size_t maxbig = 4 * max / big;
   void** bigs = calloc(maxbig, sizeof(void*));
   MG_EXPECT(bigs != NULL);
