@@ -1,8 +1,9 @@
 // The mimalloc engine's parked blocks (mimalloc_engine.h, ParkLarge): freed
-// large blocks whose mimalloc block shares a mimalloc page with others, held
-// by the engine with every page returned to the OS instead of going back to
-// mimalloc, and handed out again for their class (TakeParked); the
-// per-(group slot, class) lists, their pages of records, and the lists'
+// large blocks, and slabs' blocks the group no longer keeps, whose mimalloc
+// block shares a mimalloc page with others, held by the engine with every
+// page returned to the OS instead of going back to mimalloc, and handed
+// out again for their class or for a slab (TakeParked, TakeParkedSlab);
+// the per-(group slot, list) lists, their pages of records, and the lists'
 // locks across fork. Owns the lists and their counts.
 //
 // Must never: allocate through malloc; write into a parked block (its pages
