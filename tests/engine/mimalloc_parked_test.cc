@@ -3,7 +3,8 @@
 // returned to the OS (its first page too, which mimalloc's free would
 // write), and is the group's next block of its class, reading zero; blocks
 // of another class or group do not take it; threads parking and taking
-// blocks of one class concurrently never get one block twice. Runs on the
+// blocks of one class concurrently never get one block twice; a slab's
+// block is parked the same way for the group's next slab. Runs on the
 // mimalloc engine only (CMake sets MEMGROUP_ENGINE).
 #include <sys/mman.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "base/limits.h"
 #include "engine/engine.h"
 #include "engine/mimalloc_engine.h"
+#include "engine/slab.h"
 #include "engine_test_support.h"
 #include "gtest/gtest.h"
 
@@ -104,6 +106,24 @@ TEST_F(MimallocParkedTest, BlocksAboveTheSharedPagesAreNotParked) {
   engine::Free(alone, kGroup);
   // mimalloc's free wrote its link: the first page is resident again.
   EXPECT_GT(ResidentPages(alone, 128 << 10), 0);
+}
+
+TEST_F(MimallocParkedTest, FreedSlabBlockIsParkedForTheNextSlab) {
+  constexpr uint32_t kGroup = 11;
+  ASSERT_TRUE(engine::EnsureGroup(kGroup));
+  void* a = engine::mi::SlabAlloc(kGroup);
+  void* b = engine::mi::SlabAlloc(kGroup);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  memset(a, 1, engine::slab::kSlabBytes);
+  memset(b, 1, engine::slab::kSlabBytes);
+  // b, its neighbour, lives: mimalloc's free would keep a's first page.
+  engine::mi::SlabFree(kGroup, a);
+  EXPECT_EQ(ResidentPages(a, engine::slab::kSlabBytes - 1), 0);
+  EXPECT_EQ(engine::mi::SlabAlloc(kGroup), a);
+  EXPECT_EQ(static_cast<const unsigned char*>(a)[0], 0);
+  engine::mi::SlabFree(kGroup, a);
+  engine::mi::SlabFree(kGroup, b);
 }
 
 TEST_F(MimallocParkedTest, ConcurrentParkAndTakeNeverShareABlock) {
