@@ -154,9 +154,9 @@ void SlabFree(uint32_t group, void* mem);
 // (TrimKept). Freed large blocks are not kept here: a thread's front cache
 // keeps one per class (front_cache.h), and the others, and those leaving
 // the cache, are parked (ParkLarge) or go back to mimalloc
-// (mimalloc_large.cc). How many blocks a group
-// keeps is bounded by its charge (its limits; a refused charge purges) and
-// the decay, as the jemalloc engine's free pages are.
+// (mimalloc_large.cc). How many blocks a group keeps is bounded by its
+// charge (its limits; a refused charge purges) and the decay, as the
+// jemalloc engine's free pages are.
 //
 // Keeps `mem`, the block of a slab of `group` just released with `charged`
 // bytes of its pages charged (0 < charged <= 64 KiB: the pages from its

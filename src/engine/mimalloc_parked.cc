@@ -54,8 +54,8 @@ struct alignas(MG_CACHELINE) ParkedList {
   ParkedPage* top = nullptr;    // Under lock.
   ParkedPage* spare = nullptr;  // Under lock: an empty page, or nullptr.
   // Parked blocks: written under lock, read without it (relaxed. Racy by
-  // design: a hint for TakeParked; a block parked just now is missed and
-  // mimalloc serves the allocation instead) and as a statistic.
+  // design: a hint for Take; a block parked just now is missed and
+  // mimalloc serves the allocation instead).
   std::atomic<uint64_t> n{0};
 };
 // 63 x 13 x 64 bytes of zeroed data, touched per (group slot, list) used.
