@@ -201,6 +201,12 @@ void* SlabAlloc(uint32_t group) {
   // (its chunks tagged for the group).
   void* kept = TakeKeptSlab(group);
   if (kept != nullptr) return kept;
+  // Then a parked one: adopted already, its pages returned.
+  void* parked = TakeParkedSlab(group);
+  if (parked != nullptr) {
+    TsanAllocated();
+    return parked;
+  }
   mi_heap_t* h = HeapOf(group);
   if (h == nullptr) return nullptr;
   // A 64 KiB block of a medium page is 64 KiB-aligned except in a segment's
@@ -263,8 +269,11 @@ void ReturnBlockPages(void* block, size_t bytes) {
   }
 }
 
-void SlabFree(void* mem) {
+void SlabFree(uint32_t group, void* mem) {
   TsanFreed();
+  // mimalloc's free would keep its first page resident, charged to nobody,
+  // while another block of its mimalloc page lives (ParkLarge).
+  if (ParkSlab(group, mem)) return;
   ReturnBlockPages(mem, slab::kSlabBytes);
   g_api.free(mem);
 }

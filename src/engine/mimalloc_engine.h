@@ -128,15 +128,17 @@ uint64_t ArenaBytes(uint32_t group);
 bool AdoptBlock(const void* block, size_t bytes, uint32_t group);
 
 // A 64 KiB, 64 KiB-aligned block of `group`'s arena for a slab, or nullptr:
-// one of the group's kept slabs if it has one (TakeKeptSlab), else a new
-// block from mimalloc. Allocates: never (through malloc).
+// one of the group's kept slabs if it has one (TakeKeptSlab), else a parked
+// one (TakeParkedSlab), else a new block from mimalloc. Allocates: never
+// (through malloc).
 void* SlabAlloc(uint32_t group);
 // Says once per process, on stderr, that `group`'s arena is full (mimalloc
 // returned nothing): an exclusive arena never grows.
 void ReportArenaFull(uint32_t group);
-// Gives a slab's block back (from any thread), its pages returned to the OS
-// first (ReturnBlockPages): its charge goes back with it.
-void SlabFree(void* mem);
+// Gives a slab's block of `group` back (from any thread), its pages
+// returned to the OS: parked (ParkSlab), else freed to mimalloc
+// (ReturnBlockPages first); its charge goes back with it.
+void SlabFree(uint32_t group, void* mem);
 
 // Kept slabs (mimalloc_kept.cc). A released slab's block is not given back
 // at once: the group keeps it, its pages resident, and their charge stays
@@ -151,9 +153,10 @@ void SlabFree(void* mem);
 // drawn on by other blocks and the limits refuse to charge them again
 // (TrimKept). Freed large blocks are not kept here: a thread's front cache
 // keeps one per class (front_cache.h), and the others, and those leaving
-// the cache, go back to mimalloc (mimalloc_large.cc). How many blocks a group
-// keeps is bounded by its charge (its limits; a refused charge purges) and
-// the decay, as the jemalloc engine's free pages are.
+// the cache, are parked (ParkLarge) or go back to mimalloc
+// (mimalloc_large.cc). How many blocks a group keeps is bounded by its
+// charge (its limits; a refused charge purges) and the decay, as the
+// jemalloc engine's free pages are.
 //
 // Keeps `mem`, the block of a slab of `group` just released with `charged`
 // bytes of its pages charged (0 < charged <= 64 KiB: the pages from its
@@ -205,6 +208,54 @@ inline constexpr size_t kReturnLargeFrom = kMinLargeBytes;
 // as long as a neighbour in its mimalloc page lives, charged to nobody.
 // Allocates: never.
 void ReturnBlockPages(void* block, size_t bytes);
+
+// Parked blocks (mimalloc_parked.cc). mimalloc 2.0.9 keeps blocks of up to
+// kMiMediumMaxBytes several to a mimalloc page, and its free writes its
+// free-list link into a freed block's first page, which then stays
+// resident, charged to nobody, as long as a neighbour in its mimalloc page
+// lives (ReturnBlockPages returns the rest): a program that keeps one block
+// in 16 would pass the limit by a page per freed block. Freed large blocks
+// of those sizes are therefore not given back to mimalloc: the engine
+// parks them, every page returned to the OS and nothing written into them,
+// on a list per group slot and class, and hands them out again for that
+// class (AllocLarge) before asking mimalloc. A parked block costs address
+// space of its group's arena only (at most what the group's blocks of its
+// class ever held at once), and 8 bytes of metadata; it goes back to
+// mimalloc never: a destroyed group's slot keeps them for its next group,
+// as its arena.
+//
+// mimalloc's largest block size that shares a mimalloc page (its medium
+// pages, 512 KiB, hold blocks of up to a quarter of that).
+inline constexpr size_t kMiMediumMaxBytes = size_t{128} << 10;
+// The largest large class parked: with its header, a block of 112 KiB is
+// mimalloc's 128 KiB block (the next class, 128 KiB, has a mimalloc page
+// of its own).
+inline constexpr size_t kParkMaxBytes = size_t{112} << 10;
+// Parks `block` (mimalloc's, `bytes` = its mimalloc usable size, freed with
+// its charge) of `group`, a large block of class `usable`: returns its
+// pages to the OS and keeps it. False (nothing done) when it is not one to
+// park (its class or mimalloc size too large, not page-aligned) or no
+// metadata page is left: the caller gives it back to mimalloc. Allocates:
+// never (through malloc). Never under a lock of the engine.
+[[nodiscard]] bool ParkLarge(uint32_t group, void* block, size_t usable,
+                             size_t bytes);
+// A parked block of `group` for a large block of class `usable` (at least
+// usable + kLargeHeader bytes, page-aligned, reading zero), or nullptr.
+// Allocates: never (through malloc).
+void* TakeParked(uint32_t group, size_t usable);
+// The same for the slabs' blocks (64 KiB, a mimalloc page shared with
+// seven others): parks `mem`, a slab's block of `group` nothing is charged
+// for any more (SlabFree); false as ParkLarge. Allocates: never (through
+// malloc). Never under a lock of the engine.
+[[nodiscard]] bool ParkSlab(uint32_t group, void* mem);
+// A parked slab block of `group` (reading zero), or nullptr. Allocates:
+// never (through malloc).
+void* TakeParkedSlab(uint32_t group);
+// The parked lists' locks across fork (fork.cc): taken after every other
+// engine lock, released, or reset in the child.
+void PrepareParkedFork();
+void ParentParkedFork();
+void ChildParkedFork();
 
 // The usable size GoodSize(size, align) gives in this engine when the
 // shared class tables do not answer (an alignment above 1, or more than

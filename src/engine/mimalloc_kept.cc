@@ -117,14 +117,16 @@ void TrimKept(uint32_t group) {
          FreePagesOf(group) + inherited) {
     KeptHeader* h = TakeKept(k);
     if (h == nullptr) return;
-    SlabFree(h);
+    SlabFree(group, h);
   }
 }
 
 void DropKeptSlabs(uint32_t group) {
   if (group >= kMiMaxGroups) return;
   KeptSlabs& k = g_kept[group];
-  for (KeptHeader* h = TakeKept(k); h != nullptr; h = TakeKept(k)) SlabFree(h);
+  for (KeptHeader* h = TakeKept(k); h != nullptr; h = TakeKept(k)) {
+    SlabFree(group, h);
+  }
 }
 
 void ReturnKeptPages(uint32_t group) {

@@ -102,28 +102,35 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   mi_heap_t* h = HeapOf(group);
   if (MG_UNLIKELY(h == nullptr)) return nullptr;
   const size_t total = usable + kLargeHeader;
-  // Under ThreadSanitizer the block is cleared here, after TsanAllocated
-  // (mimalloc's own clearing would precede it).
-  const bool mi_zero = zero && !kTsanBuild;
-  void* q;
-  if (align <= kLargeHeader) {
-    q = mi_zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
+  // A parked block of its class first (mimalloc_engine.h, ParkLarge):
+  // adopted already, its pages returned, so reading zero.
+  void* q = align <= kLargeHeader ? TakeParked(group, usable) : nullptr;
+  if (q != nullptr) {
+    TsanAllocated();
   } else {
-    // The block after the header aligned: mimalloc aligns q + offset.
-    q = mi_zero ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
-                : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
+    // Under ThreadSanitizer the block is cleared here, after TsanAllocated
+    // (mimalloc's own clearing would precede it).
+    const bool mi_zero = zero && !kTsanBuild;
+    if (align <= kLargeHeader) {
+      q = mi_zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
+    } else {
+      // The block after the header aligned: mimalloc aligns q + offset.
+      q = mi_zero
+              ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
+              : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
+    }
+    if (MG_UNLIKELY(q == nullptr)) {
+      ReportArenaFull(group);
+      return nullptr;
+    }
+    TsanAllocated();
+    // Its chunks tagged for the group (a block outside the arena: never).
+    if (MG_UNLIKELY(!AdoptBlock(q, total, group))) {
+      g_api.free(q);
+      return nullptr;
+    }
+    if (zero && !mi_zero) memset(q, 0, total);
   }
-  if (MG_UNLIKELY(q == nullptr)) {
-    ReportArenaFull(group);
-    return nullptr;
-  }
-  TsanAllocated();
-  // Its chunks tagged for the group (a block outside the arena: never).
-  if (MG_UNLIKELY(!AdoptBlock(q, total, group))) {
-    g_api.free(q);
-    return nullptr;
-  }
-  if (zero && !mi_zero) memset(q, 0, total);
   void* p = static_cast<char*>(q) + kLargeHeader;
   // The page-map entry of p's page: the group and the block's class (it
   // may still name a slab class from a slab that held this memory before).
@@ -150,12 +157,18 @@ void FreeLarge(void* p, uint32_t owner) {
   // block that leaves the program's hands (not kept by its thread's front
   // cache) or the cache.
   char* const block = static_cast<char*>(p) - kLargeHeader;
+  // mimalloc's size of the block: a block that shares a mimalloc page with
+  // others is parked, with every page returned, rather than left to
+  // mimalloc, whose free would keep its first page resident
+  // (mimalloc_engine.h, ParkLarge).
+  const size_t bytes = g_api.usable_size(block);
+  if (ParkLarge(owner, block, usable, bytes)) return;
   if (usable >= kReturnLargeFrom) {
     // Through the end of mimalloc's block, not of the bytes asked for: the
     // header pushes them a little into a page of mimalloc's next class
     // size (20 KiB + 16 B in a 24 KiB block), a page no other block shares
     // and that would otherwise stay resident, charged to nobody.
-    ReturnBlockPages(block, g_api.usable_size(block));
+    ReturnBlockPages(block, bytes);
   }
   g_api.free(block);
 }

@@ -263,7 +263,7 @@ void ReleaseSlab(uint32_t group, GroupBins* gb, SlabMeta* s) {
     // them) go back to the OS now.
     mi::DropKeptSlabs(group);
   } else {
-    mi::SlabFree(base);
+    mi::SlabFree(group, base);
   }
   if (charged != 0) UnchargePages(group, charged);
 }

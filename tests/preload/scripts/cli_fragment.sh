@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# `memgroup run --engine E --max 64M -- fragment 64 [reclaim]` (E:
-# MEMGROUP_ENGINE, or jemalloc): a fragmenting program's anonymous RSS stays
-# within the limit x 1.02 + 4 MiB, and (with `reclaim`) mg_group_reclaim
-# gives the free pages back (tests/preload/programs/fragment.c).
-# Usage: cli_fragment.sh MEMGROUP_BINARY LIBRARY FRAGMENT_PROGRAM [reclaim]
+# `memgroup run --engine E --max MAXM -- fragment MAX [reclaim | slabs |
+# SIZE]` (E: MEMGROUP_ENGINE, or jemalloc; MAX in MiB, 64 unless given): a
+# fragmenting program's anonymous RSS stays within the limit x 1.02 +
+# 4 MiB (small blocks, released slabs beside live ones, or blocks of SIZE
+# bytes), and (with `reclaim`) mg_group_reclaim gives the free pages back
+# (tests/preload/programs/fragment.c).
+# Usage: cli_fragment.sh MEMGROUP_BINARY LIBRARY FRAGMENT_PROGRAM
+#        [reclaim | slabs | SIZE [MAX_MIB]]   (MAX_MIB: the limit, 64)
 memgroup=$1
 library=$2
 program=$3
 mode=${4:-}
+max=${5:-64}
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
 require_lib
@@ -16,8 +20,8 @@ unset LD_PRELOAD
 engine=${MEMGROUP_ENGINE:-jemalloc}
 unset MEMGROUP_ENGINE
 
-"$memgroup" run --engine "$engine" --max 64M --oom enomem -- \
-  "$program" 64 $mode > "$mg_tmp/out" 2> "$mg_tmp/err"
+"$memgroup" run --engine "$engine" --max "${max}M" --oom enomem -- \
+  "$program" "$max" $mode > "$mg_tmp/out" 2> "$mg_tmp/err"
 status=$?
 cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
 expect_eq "$status" "0" "exit status"
