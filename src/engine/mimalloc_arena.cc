@@ -35,11 +35,6 @@
 
 namespace memgroup::internal::engine::mi {
 
-#ifdef MG_TSAN
-// The sync object of TsanFreed/TsanAllocated (mimalloc_engine.h).
-char g_tsan_sync = 0;
-#endif
-
 namespace {
 
 // mimalloc 2.0.9's segment and arena block: an arena's start and size must
@@ -209,14 +204,13 @@ void* SlabAlloc(uint32_t group) {
   void* p = g_api.heap_malloc(h, slab::kSlabBytes);
   if (p != nullptr &&
       (reinterpret_cast<uintptr_t>(p) & (slab::kSlabBytes - 1)) != 0) {
-    g_api.free(p);  // Untouched: nothing for ThreadSanitizer to order.
+    g_api.free(p);
     p = g_api.heap_malloc_aligned_at(h, slab::kSlabBytes, slab::kSlabBytes, 0);
   }
   if (p == nullptr) {
     ReportArenaFull(group);
     return nullptr;
   }
-  TsanAllocated();
   if (MG_UNLIKELY(!AdoptBlock(p, slab::kSlabBytes, group))) {
     g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
     return nullptr;
@@ -264,7 +258,6 @@ void ReturnBlockPages(void* block, size_t bytes) {
 }
 
 void SlabFree(void* mem) {
-  TsanFreed();
   ReturnBlockPages(mem, slab::kSlabBytes);
   g_api.free(mem);
 }
