@@ -72,6 +72,13 @@ inline constexpr size_t kLargeHeader = 16;
 // the library. False if no key is left.
 [[nodiscard]] bool PrepareHeapsKey();
 
+// The lock that serializes the calls into mimalloc in a ThreadSanitizer
+// build (mimalloc_api.cc) across fork (fork.cc): taken after every other
+// engine lock, released, or reset in the child. No-ops in other builds.
+void PrepareApiFork();
+void ParentApiFork();
+void ChildApiFork();
+
 // Loads libmimalloc and checks its version. Under the engine lock, once.
 // False (with a line on stderr) if it cannot be loaded.
 [[nodiscard]] bool Load();
