@@ -2,7 +2,9 @@
 // once per engine (CTest sets MEMGROUP_ENGINE; names end in .jemalloc or
 // .mimalloc): a thread's exit and allocation after it, engine use from
 // pthread key destructors (jemalloc's deferred cleanup in a later
-// destructor round), and fork while other threads allocate. The test
+// destructor round), fork while other threads allocate, and memory one
+// thread frees reused by another with nothing but the engine ordering the
+// two (what ThreadSanitizer must see ordered). The test
 // binary itself uses glibc malloc; the engine is a separate, renamed
 // jemalloc or a privately loaded mimalloc.
 #include <pthread.h>
