@@ -1,14 +1,16 @@
 // The engine's fork(2) handlers (engine.h): the engine lock, the front
 // cache list lock, every slab bin lock and, on the mimalloc engine, the
-// kept slabs' and the parked blocks' locks (mimalloc_engine.h) across
+// kept slabs' and the parked blocks' locks and, in a ThreadSanitizer
+// build, the lock of the calls into mimalloc (mimalloc_engine.h) across
 // fork; in the child, the charges it inherited from its parent
 // (ChildForkDropInherited). Owns nothing.
 //
 // Must never: take a lock out of the order g_engine_lock -> front cache
 // lock -> slab bin locks (engine_internal.h, slab.h) -> kept slab locks
 // (mimalloc_kept.cc, leaves) -> parked block locks (mimalloc_parked.cc,
-// leaves); reclaim in the child the caches of the threads it lost
-// (front_cache_internal.h, ChildFork).
+// leaves) -> the lock of the calls into mimalloc (TSan builds,
+// mimalloc_api.cc, a leaf); reclaim in the child the caches of the
+// threads it lost (front_cache_internal.h, ChildFork).
 // The transfer cache's try-locks are not held across fork (no thread waits
 // on them): the child resets those a lost thread held (transfer_cache.h).
 //
@@ -39,10 +41,12 @@ void PrepareFork() {
   if (UsesMimalloc()) {
     mi::PrepareKeptFork();
     mi::PrepareParkedFork();
+    mi::PrepareApiFork();
   }
 }
 void ParentFork() {
   if (UsesMimalloc()) {
+    mi::ParentApiFork();
     mi::ParentParkedFork();
     mi::ParentKeptFork();
   }
@@ -53,6 +57,7 @@ void ParentFork() {
 // The child has one thread, the one that took the locks in PrepareFork.
 void ChildFork() {
   if (UsesMimalloc()) {
+    mi::ChildApiFork();
     mi::ChildParkedFork();
     mi::ChildKeptFork();
   }

@@ -5,7 +5,9 @@
 // sources include it.
 //
 // Must never: be used before Load succeeded (the table is empty until then);
-// load the library with RTLD_GLOBAL (its malloc would then interpose).
+// load the library with RTLD_GLOBAL (its malloc would then interpose); call
+// mimalloc other than through the table (in a ThreadSanitizer build the
+// table's entries serialize the calls for the sanitizer: mimalloc_api.cc).
 #ifndef MEMGROUP_SRC_ENGINE_MIMALLOC_API_H_
 #define MEMGROUP_SRC_ENGINE_MIMALLOC_API_H_
 
@@ -35,7 +37,9 @@ struct Api {
 };
 
 // Written once by Load (under the engine lock, before the engine's init
-// release store publishes it), read-only afterwards.
+// release store publishes it), read-only afterwards. In a ThreadSanitizer
+// build each entry calls the library's function under one lock
+// (mimalloc_api.cc); otherwise it is the library's function.
 MG_HIDDEN extern constinit Api g_api;
 
 }  // namespace memgroup::internal::engine::mi

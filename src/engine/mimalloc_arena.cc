@@ -35,11 +35,6 @@
 
 namespace memgroup::internal::engine::mi {
 
-#ifdef MG_TSAN
-// The sync object of TsanFreed/TsanAllocated (mimalloc_engine.h).
-char g_tsan_sync = 0;
-#endif
-
 namespace {
 
 // mimalloc 2.0.9's segment and arena block: an arena's start and size must
@@ -202,11 +197,9 @@ void* SlabAlloc(uint32_t group) {
   void* kept = TakeKeptSlab(group);
   if (kept != nullptr) return kept;
   // Then a parked one: adopted already, its pages returned.
+  // Parked and taken under the park's lock: ordered for ThreadSanitizer.
   void* parked = TakeParkedSlab(group);
-  if (parked != nullptr) {
-    TsanAllocated();
-    return parked;
-  }
+  if (parked != nullptr) return parked;
   mi_heap_t* h = HeapOf(group);
   if (h == nullptr) return nullptr;
   // A 64 KiB block of a medium page is 64 KiB-aligned except in a segment's
@@ -215,14 +208,13 @@ void* SlabAlloc(uint32_t group) {
   void* p = g_api.heap_malloc(h, slab::kSlabBytes);
   if (p != nullptr &&
       (reinterpret_cast<uintptr_t>(p) & (slab::kSlabBytes - 1)) != 0) {
-    g_api.free(p);  // Untouched: nothing for ThreadSanitizer to order.
+    g_api.free(p);
     p = g_api.heap_malloc_aligned_at(h, slab::kSlabBytes, slab::kSlabBytes, 0);
   }
   if (p == nullptr) {
     ReportArenaFull(group);
     return nullptr;
   }
-  TsanAllocated();
   if (MG_UNLIKELY(!AdoptBlock(p, slab::kSlabBytes, group))) {
     g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
     return nullptr;
@@ -270,7 +262,6 @@ void ReturnBlockPages(void* block, size_t bytes) {
 }
 
 void SlabFree(uint32_t group, void* mem) {
-  TsanFreed();
   // mimalloc's free would keep its first page resident, charged to nobody,
   // while another block of its mimalloc page lives (ParkLarge).
   if (ParkSlab(group, mem)) return;

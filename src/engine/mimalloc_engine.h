@@ -72,31 +72,12 @@ inline constexpr size_t kLargeHeader = 16;
 // the library. False if no key is left.
 [[nodiscard]] bool PrepareHeapsKey();
 
-// ThreadSanitizer cannot see mimalloc's own synchronization (the library
-// is not instrumented, and a block freed by one thread reaches another
-// through its lock-free lists): the engine tells it that every free
-// through mimalloc happens before every later allocation from it. One sync
-// object for all blocks, not one per address: mimalloc may return memory
-// of a freed block inside a new block that starts at another address (a
-// reused or coalesced page), which a per-address edge would miss. This is
-// the order an instrumented allocator's own locks would give. No-ops
-// otherwise.
-#ifdef MG_TSAN
-inline constexpr bool kTsanBuild = true;
-MG_HIDDEN extern char g_tsan_sync;
-#else
-inline constexpr bool kTsanBuild = false;
-#endif
-MG_ALWAYS_INLINE void TsanFreed() {
-#ifdef MG_TSAN
-  __tsan_release(&g_tsan_sync);
-#endif
-}
-MG_ALWAYS_INLINE void TsanAllocated() {
-#ifdef MG_TSAN
-  __tsan_acquire(&g_tsan_sync);
-#endif
-}
+// The lock that serializes the calls into mimalloc in a ThreadSanitizer
+// build (mimalloc_api.cc) across fork (fork.cc): taken after every other
+// engine lock, released, or reset in the child. No-ops in other builds.
+void PrepareApiFork();
+void ParentApiFork();
+void ChildApiFork();
 
 // Loads libmimalloc and checks its version. Under the engine lock, once.
 // False (with a line on stderr) if it cannot be loaded.

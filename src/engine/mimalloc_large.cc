@@ -103,33 +103,26 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   if (MG_UNLIKELY(h == nullptr)) return nullptr;
   const size_t total = usable + kLargeHeader;
   // A parked block of its class first (mimalloc_engine.h, ParkLarge):
-  // adopted already, its pages returned, so reading zero.
+  // adopted already, its pages returned, so reading zero. Parked and taken
+  // under the park's lock: ordered for ThreadSanitizer.
   void* q = align <= kLargeHeader ? TakeParked(group, usable) : nullptr;
-  if (q != nullptr) {
-    TsanAllocated();
-  } else {
-    // Under ThreadSanitizer the block is cleared here, after TsanAllocated
-    // (mimalloc's own clearing would precede it).
-    const bool mi_zero = zero && !kTsanBuild;
+  if (q == nullptr) {
     if (align <= kLargeHeader) {
-      q = mi_zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
+      q = zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
     } else {
       // The block after the header aligned: mimalloc aligns q + offset.
-      q = mi_zero
-              ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
-              : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
+      q = zero ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
+               : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
     }
     if (MG_UNLIKELY(q == nullptr)) {
       ReportArenaFull(group);
       return nullptr;
     }
-    TsanAllocated();
     // Its chunks tagged for the group (a block outside the arena: never).
     if (MG_UNLIKELY(!AdoptBlock(q, total, group))) {
       g_api.free(q);
       return nullptr;
     }
-    if (zero && !mi_zero) memset(q, 0, total);
   }
   void* p = static_cast<char*>(q) + kLargeHeader;
   // The page-map entry of p's page: the group and the block's class (it
@@ -152,7 +145,6 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
 void FreeLarge(void* p, uint32_t owner) {
   const size_t usable = LargeUsable(p);
   Count(owner, -1, -static_cast<int64_t>(usable));
-  TsanFreed();
   // Its pages go back to the OS with its charge (mimalloc_engine.h): a
   // block that leaves the program's hands (not kept by its thread's front
   // cache) or the cache.

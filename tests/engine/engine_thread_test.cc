@@ -2,7 +2,9 @@
 // once per engine (CTest sets MEMGROUP_ENGINE; names end in .jemalloc or
 // .mimalloc): a thread's exit and allocation after it, engine use from
 // pthread key destructors (jemalloc's deferred cleanup in a later
-// destructor round), and fork while other threads allocate. The test
+// destructor round), fork while other threads allocate, and memory one
+// thread frees reused by another with nothing but the engine ordering the
+// two (what ThreadSanitizer must see ordered). The test
 // binary itself uses glibc malloc; the engine is a separate, renamed
 // jemalloc or a privately loaded mimalloc.
 #include <pthread.h>
@@ -213,6 +215,49 @@ TEST_F(EngineTest, ForkWithConcurrentAllocation) {
   stop.store(true);
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures, 0);
+}
+
+// Memory one thread freed and another thread's allocation reuses, with no
+// synchronization between the two threads but the engine's: the threads
+// take turns through a relaxed atomic, which orders nothing for
+// ThreadSanitizer, so that a TSan build reports any write of the engine's
+// allocator (mimalloc clears a reused segment's header with memset, which
+// TSan intercepts) that the engine does not order after the other thread's
+// accesses. The 20 MiB blocks are mimalloc huge blocks, each in a segment
+// of its own that goes back to the group's arena when freed and is the
+// next huge block's; 256 KiB and 64-byte blocks take the large pages and
+// the slabs. Outside TSan it checks the blocks' owner.
+TEST_F(EngineTest, MemoryReusedByAnUnsynchronizedThread) {
+  constexpr uint32_t kGroup = 36;
+  constexpr int kRounds = 20;
+  // Relaxed on purpose: the turns must not order the threads for TSan.
+  std::atomic<int> turn{0};
+  std::atomic<int> bad{0};
+  auto player = [&](int me) {
+    for (int round = me; round < kRounds; round += 2) {
+      while (turn.load(std::memory_order_relaxed) != round) {
+        std::this_thread::yield();
+      }
+      for (size_t size : {20 * kMiB, size_t{256} << 10, size_t{64}}) {
+        char* p = static_cast<char*>(engine::Alloc(kGroup, size, 0, false));
+        if (p == nullptr || engine::OwnerOf(p) != kGroup) {
+          bad.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        // The program's writes, which the other thread's reuse of the
+        // memory must come after as well.
+        p[0] = static_cast<char>(round);
+        p[size - 1] = static_cast<char>(round);
+        engine::Free(p, kGroup);
+      }
+      turn.store(round + 1, std::memory_order_relaxed);
+    }
+  };
+  std::thread a(player, 0);
+  std::thread b(player, 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 }  // namespace
