@@ -26,6 +26,13 @@ cache = [bytearray(MIB) for _ in range(cache_mib)]
 calls = [0]
 
 
+def say(*parts):
+    """One line in one write(2): the parent's and its fork child's lines
+    share the pipe, and print() makes a write per part when Python is
+    unbuffered (PYTHONUNBUFFERED), so theirs could interleave."""
+    os.write(1, (" ".join(map(str, parts)) + "\n").encode())
+
+
 def reclaim(group, target, arg):
     """The callback: drops a cached MiB at a time until `target` bytes."""
     calls[0] += 1
@@ -41,7 +48,7 @@ handle = ctypes.c_int(0)
 rc = lib.mg_reclaim_register(ctypes.c_uint64(lib.mg_root()), cb, None,
                              ctypes.byref(handle))
 if rc != 0:
-    print("register failed", rc, flush=True)
+    say("register failed", rc)
     sys.exit(4)
 junk = [b"j" * (256 * 1024) for _ in range(junk_mib * 4)]
 del junk
@@ -51,21 +58,21 @@ if mode == "fork":
     if pid == 0:
         os.close(w)
         cache.clear()  # the parent's blocks: nothing of the child's to give
-        print("child", os.getpid(), flush=True)
+        say("child", os.getpid())
         os.read(r, 1)  # end of file when the parent exits
         os._exit(0)
     os.close(r)
-print("ready", os.getpid(), flush=True)
+say("ready", os.getpid())
 for line in sys.stdin:
     cmd = line.split()
     if cmd[0] == "alloc":
         try:
             x = b"y" * (int(cmd[1]) * MIB)
-            print("alloc ok", flush=True)
+            say("alloc ok")
             del x
         except MemoryError:
-            print("alloc MemoryError", flush=True)
+            say("alloc MemoryError")
     elif cmd[0] == "cache":
-        print("cache", len(cache), "calls", calls[0], flush=True)
+        say("cache", len(cache), "calls", calls[0])
     elif cmd[0] == "quit":
         break
