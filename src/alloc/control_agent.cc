@@ -27,9 +27,9 @@
 #include "group/job_groups.h"
 #include "group/job_member.h"
 #include "group/reclaim.h"
-#include "group/thread_binding.h"
 #include "group/registry.h"
 #include "group/stats_report.h"
+#include "group/thread_binding.h"
 
 namespace memgroup::internal::alloc {
 namespace {
