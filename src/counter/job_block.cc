@@ -24,6 +24,7 @@
 
 #include "base/sys.h"
 #include "counter/job_group_table.h"
+#include "counter/job_pressure.h"
 
 namespace memgroup::internal {
 const char* JobErrorString(JobError e) {
@@ -139,6 +140,8 @@ JobError JobCreate(const char* path, const JobParams& params, JobView* view,
   node->oom_group.store(params.oom_group ? 1 : 0, std::memory_order_relaxed);
   node->counter.min.store(params.min, std::memory_order_relaxed);
   node->counter.low.store(params.low, std::memory_order_relaxed);
+  // The `full` stamp starts now, not at 0 (job_pressure.h).
+  JobFullInit(node, MonotonicNanos());
   JobHeader* h = v.header();
   h->version = kJobVersion;
   h->header_bytes = kJobHeaderBytes;

@@ -212,6 +212,12 @@ bool JobFullRelease(JobNode* node, JobMember* m, int64_t now_ns) {
   return true;
 }
 
+void JobFullInit(JobNode* node, int64_t now_ns) {
+  // Relaxed: nobody else has the block yet (its creator publishes it).
+  node->full_state.store((Micros(now_ns) & kFullTimeMask) << kFullTimeShift,
+                         std::memory_order_relaxed);
+}
+
 void JobFullTick(JobNode* node, int64_t now_ns) {
   FullApply(node, 0, 0, now_ns);
 }

@@ -31,7 +31,11 @@
 // (17.6 min) the modular stamps measure correctly. (Without the tick, a
 // state unchanged for longer would be measured modulo 2^30 us.) A stamp
 // at most 2^24 us (16.8 s) after the caller's clock read is taken as
-// later; anything further as earlier. The counts never go below 0 or past
+// later; anything further as earlier. So the block's creator stamps the
+// creation time (JobFullInit): a zero stamp, left as the file's zeros,
+// would be taken as later by every change made within 2^24 us before the
+// clock's microseconds next pass a multiple of 2^30, and the job's `full`
+// would count nothing until they did. The counts never go below 0 or past
 // their field (a hostile block's, or a member's own change racing with
 // its release as it exits: the changes commute, only a transient
 // decrement below 0 is dropped).
@@ -100,6 +104,9 @@ inline constexpr uint32_t kJobFullTimeBits = 64 - 2 * kJobFullCountBits;
 void JobFullJoin(JobNode* node, JobMember* m, int64_t now_ns);
 void JobFullChange(JobNode* node, JobMember* m, bool stalled, int64_t now_ns);
 bool JobFullRelease(JobNode* node, JobMember* m, int64_t now_ns);
+// The creator of the block, before any member can open it: stamps `now_ns`
+// in full_state (no member counted).
+void JobFullInit(JobNode* node, int64_t now_ns);
 // The averager's tick: accrues the current full interval and stamps now
 // (see the file comment).
 void JobFullTick(JobNode* node, int64_t now_ns);

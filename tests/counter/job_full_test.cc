@@ -3,7 +3,8 @@
 // is, a member that never stalls keeps it at 0, a released member leaves
 // the count (so the others may make the job fully stalled), an exec's new
 // image is counted as not stalled, the supervisor's tick accrues an
-// interval longer than the 2^30 us stamps can order, the averages, and
+// interval longer than the 2^30 us stamps can order, a block created just
+// before the stamps wrap (its creation stamped), the averages, and
 // concurrent members' changes (run under TSan in the tsan preset) leaving
 // the counts exact and the total within the wall time; and the members'
 // root stat bytes summed by the reader.
@@ -134,6 +135,43 @@ TEST_F(JobFullTest, TheTickAccruesIntervalsLongerThanTheStamps) {
   EXPECT_EQ(JobStallFullNs(n, t0 + span), span);
   JobFullChange(n, a, false, t0 + span + 100 * kMs);
   EXPECT_EQ(JobStallFullNs(n, t0 + span + kSec), span + 100 * kMs);
+}
+
+// The stamp's clock: CLOCK_MONOTONIC microseconds modulo 2^30.
+constexpr int64_t kStampWrapNs = (int64_t{1} << kJobFullTimeBits) * 1000;
+
+TEST_F(JobFullTest, TheCreatorStampsTheCreationTime) {
+  const int64_t now = MonotonicNanos();
+  const uint64_t stamp =
+      view_.node()->full_state.load() >> (2 * kJobFullCountBits);
+  const uint64_t now_us = static_cast<uint64_t>(now / 1000) &
+                          ((uint64_t{1} << kJobFullTimeBits) - 1);
+  // Created by the fixture a moment ago (modulo 2^30 us).
+  const uint64_t age =
+      (now_us - stamp) & ((uint64_t{1} << kJobFullTimeBits) - 1);
+  EXPECT_LT(age, 10'000'000u) << "stamp " << stamp << " now " << now_us;
+}
+
+TEST_F(JobFullTest, AJobCreatedJustBeforeTheStampsWrapCountsAtOnce) {
+  // 10 s before the clock's microseconds next pass a multiple of 2^30
+  // (at least 10 s from now): a zero stamp would be taken as later than
+  // every change until then, and nothing would be counted.
+  const int64_t after = MonotonicNanos() + 20 * kSec;
+  const int64_t wrap = (after / kStampWrapNs + 1) * kStampWrapNs;
+  const int64_t c = wrap - 10 * kSec;
+  JobNode* n = view_.node();
+  JobFullInit(n, c);
+  JobMember* m = view_.member(5);  // never claimed: its flag is kFullNone
+  JobFullJoin(n, m, c);
+  JobFullChange(n, m, true, c + kSec);
+  EXPECT_EQ(JobStallFullNs(n, c + 6 * kSec), 5 * kSec);
+  JobFullChange(n, m, false, c + 7 * kSec);
+  // Across the wrap, ticked as the supervisor does.
+  JobFullChange(n, m, true, c + 8 * kSec);
+  for (int64_t t = c + 8 * kSec; t <= c + 14 * kSec; t += 200 * kMs) {
+    JobFullTick(n, t);
+  }
+  EXPECT_EQ(JobStallFullNs(n, c + 14 * kSec), 12 * kSec);
 }
 
 TEST_F(JobFullTest, AChangeDelayedAfterItsClockReadNeverCountsTwice) {
