@@ -259,7 +259,7 @@ int SuperviseRun(const RunOptions& options, const std::string& library) {
   }
   params.parent_path = parent_path.c_str();
   // The members' thread stocks live in the top-level job's block, so that
-  // a refusal can revoke them (job_block.h, "Stock revocation").
+  // a refusal can revoke them (counter/job_stock_area.h, "Stock revocation").
   params.stock_chunks = params.depth == 0 ? kJobDefaultStockChunks : 0;
   params.group_entries = kJobDefaultGroupEntries;
 

@@ -21,7 +21,7 @@
 // (StockBound). DrainSubtree makes
 // the counter exact for a subtree before any reclaim or OOM decision.
 //
-// Shared stocks (a job member, counter/job_block.h "Stock revocation"):
+// Shared stocks (a job member, counter/job_stock_area.h "Stock revocation"):
 // SetSharedSource makes Acquire take every new stock from the job's shared
 // stock area, so that another member can revoke the job's share of it.
 // `frozen` then has more states: kStockFrozen (this process's drainer),

@@ -29,6 +29,7 @@
 #include "counter/job_group_table.h"
 #include "counter/job_pressure.h"
 #include "counter/job_slots.h"
+#include "counter/job_stock_area.h"
 
 namespace memgroup::internal {
 namespace {

@@ -1,8 +1,8 @@
-// Implements job_block.h's stock area: the chunks of the top-level job's
-// block that hold the members' thread stocks (claim, release) and the
-// revocation of other members' stocks before a job-level decision (see the
-// "Stock revocation" comment of job_block.h). Raw system calls only
-// (src/base/sys.h). Allocates: never.
+// Implements job_stock_area.h (and JobView::stock_used of job_block.h):
+// the chunks of the top-level job's block that hold the members' thread
+// stocks (claim, release) and the revocation of other members' stocks
+// before a job-level decision. Raw system calls only (src/base/sys.h).
+// Allocates: never.
 #include <sched.h>
 
 #include <atomic>
@@ -13,6 +13,7 @@
 #include "counter/charge_stock.h"
 #include "counter/job_block.h"
 #include "counter/job_slots.h"
+#include "counter/job_stock_area.h"
 
 namespace memgroup::internal {
 

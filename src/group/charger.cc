@@ -10,7 +10,7 @@
 //   returns every stocked byte of its subtree before the retry, so the retry
 //   compares real usage with max; at a job level JobRevokeOtherStocks also
 //   takes the other members' stocked bytes off the job
-//   (counter/job_block.h, "Stock revocation"), and JobAskOthersForFreePages
+//   (counter/job_stock_area.h, "Stock revocation"), and JobAskOthersForFreePages
 //   has their agents return their free engine pages (a bounded wait, with
 //   no lock held).
 // - OOM waiters sleep on GroupState::wake_seq (oom_policy.cc).

@@ -18,6 +18,7 @@
 #include "counter/job_events.h"
 #include "counter/job_pressure.h"
 #include "counter/job_slots.h"
+#include "counter/job_stock_area.h"
 #include "group/job_groups.h"
 #include "group/registry.h"
 

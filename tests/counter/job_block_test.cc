@@ -24,6 +24,7 @@
 #include "base/sys.h"
 #include "counter/charge_stock.h"
 #include "counter/job_slots.h"
+#include "counter/job_stock_area.h"
 #include "job_block_test_util.h"
 #include "tree_fixture.h"
 
