@@ -19,8 +19,9 @@ namespace memgroup::internal {
 namespace {
 
 // The slot's figure `k` (JobRootStat order): root_stat, then
-// root_stat_engine.
-std::atomic<int64_t>& RootStatAt(JobMember* m, uint32_t k) {
+// root_stat_engine. `Member`: JobMember or const JobMember.
+template <typename Member>
+auto& RootStatAt(Member* m, uint32_t k) {
   return k < kRootStatEngineFree ? m->root_stat[k]
                                  : m->root_stat_engine[k - kRootStatEngineFree];
 }
@@ -40,8 +41,7 @@ void JobPublishRootStat(JobMember* m, const int64_t stat[kJobRootStats],
 int64_t JobReadRootStat(const JobMember* m, int64_t stat[kJobRootStats]) {
   for (uint32_t k = 0; k < kJobRootStats; ++k) {
     // Relaxed: see SYNCHRONIZATION.
-    stat[k] = RootStatAt(const_cast<JobMember*>(m), k)
-                  .load(std::memory_order_relaxed);
+    stat[k] = RootStatAt(m, k).load(std::memory_order_relaxed);
   }
   // Relaxed: see SYNCHRONIZATION.
   return m->root_stat_ns.load(std::memory_order_relaxed);
