@@ -6,6 +6,8 @@
 // the mimalloc engine).
 #include "engine/slab.h"
 
+#include <sys/mman.h>
+
 #include <atomic>
 #include <new>
 
@@ -14,6 +16,8 @@
 #include "base/macros.h"
 #include "base/meta_alloc.h"
 #include "base/spinlock.h"
+#include "base/sys.h"
+#include "engine/fork_epoch.h"
 #include "engine/free_pages.h"
 #include "engine/front_cache.h"
 #include "engine/group_arena.h"
@@ -59,8 +63,14 @@ struct alignas(64) SlabMeta {
   uint32_t size;     // region size (the class's usable size)
   uint32_t first;    // offset of region 0 from the slab's start
   uint32_t magic;    // ceil(2^32 / size): region index = offset * magic >> 32
-  uint32_t nwords;   // bitmap words
-  uint32_t hint;     // no free region below word `hint`
+  uint16_t nwords;   // bitmap words
+  uint16_t hint;     // no free region below word `hint`
+  // Fork (fork_epoch.h): of the slab's charged pages, how many this process
+  // did not charge (its ancestors did, before its last fork: `inherited`),
+  // as of fork tag `epoch`; a slab whose tag is not the process's had all
+  // of them charged before the fork (Adopt brings both up to date).
+  uint16_t epoch;
+  uint16_t inherited;
   // Charging (page_charge.h): the slab's pages from its start through the
   // end of the highest region it has ever handed out (and the header's
   // page, for an in-line header), and how many of those are not charged:
@@ -161,13 +171,23 @@ bool RegionFree(SlabMeta* s, uint32_t idx) {
   return (BitmapOf(s)[idx / 64] >> (idx % 64) & 1) != 0;
 }
 
+// Brings s's inherited pages up to date with the process's fork epoch
+// (SlabMeta::epoch): every page charged before the last fork was charged
+// by an ancestor. Before a change of its charged pages, under bin.lock.
+MG_ALWAYS_INLINE void Adopt(SlabMeta* s) {
+  if (MG_UNLIKELY(s->epoch != ForkTag())) {
+    s->inherited = static_cast<uint16_t>(s->hwm - s->unpaid);
+    s->epoch = ForkTag();
+  }
+}
+
 // Marks region idx of s free, linking s back on the bin's partial list if
 // it was full; true when s is now fully free (the caller counts it as
 // empty or releases it). Under bin.lock.
 bool PutBackLocked(SlabBin& bin, SlabMeta* s, uint32_t idx) {
   const uint32_t w = idx / 64;
   BitmapOf(s)[w] |= uint64_t{1} << (idx % 64);
-  if (w < s->hint) s->hint = w;
+  if (w < s->hint) s->hint = static_cast<uint16_t>(w);
   if (s->nfree++ == 0) Link(bin, s);
   return s->nfree == s->nregs;
 }
@@ -201,7 +221,7 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   // region 0 at the start, uncoloured.
   const bool out_of_line = OutOfLine(size);
   s->nwords = out_of_line ? 1
-                          : static_cast<uint32_t>(
+                          : static_cast<uint16_t>(
                                 ((kSlabBytes - sizeof(SlabMeta)) / size + 63) / 64);
   const size_t meta =
       out_of_line ? 0
@@ -211,6 +231,8 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   s->magic = static_cast<uint32_t>(((uint64_t{1} << 32) + size - 1) / size);
   s->nfree = s->nregs;
   s->hint = 0;
+  s->epoch = ForkTag();
+  s->inherited = 0;
   // An in-line header's page is written here; out of line, no page is.
   // Neither is charged yet (unless the slab brought it charged): the first
   // take charges it with its regions. The charged pages a slab brings
@@ -230,17 +252,40 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   return s;
 }
 
+// ReleaseSlab's slab at `base` with `inherited` of its charged pages
+// inherited at the last fork and `own` charged since: its pages go back to
+// the OS (a cold free slab with jemalloc, mi::SlabFree with mimalloc), so
+// that none stays resident charged to nobody, and no charge stays as free
+// pages.
+MG_NOINLINE MG_COLD void ReleaseInheritedSlab(uint32_t group, GroupBins* gb,
+                                              char* base, uint32_t own,
+                                              uint32_t inherited) {
+  if (!UsesMimalloc()) {
+    (void)SysMadvise(base, kSlabBytes, MADV_DONTNEED);
+    PutSlab(group, gb->chunks, /*retired=*/false, base, 0);
+  } else {
+    mi::SlabFree(group, base);
+  }
+  if (own != 0) UnchargePages(group, int64_t{own} << owner_table::kPageShift);
+  UnchargeInheritedPages(group, int64_t{inherited} << owner_table::kPageShift);
+}
+
 // Gives a slab of `group` back: with jemalloc to the group's free slabs
 // (slab_chunks.h), keeping its charged pages (SlabMeta::hwm - unpaid, from
 // its start) charged as the group's free pages; with mimalloc the group
 // keeps the block (mi::KeepSlab) with its charge in free_pages.h's count,
 // or, for a block mimalloc's engine does not keep (its pages go back to
 // the OS, mi::SlabFree), the charge goes back. A destroyed group keeps no
-// charge. Never under a bin lock (the uncharge may refill a stock and
-// check thresholds).
+// charge. A slab with pages this process inherited charged at its last
+// fork (SlabMeta::inherited) is not kept: its pages go back to the OS, its
+// own charge with them and the inherited one from the process's own
+// counters only (fork_epoch.h). Never under a bin lock (the uncharge may
+// refill a stock and check thresholds).
 void ReleaseSlab(uint32_t group, GroupBins* gb, SlabMeta* s) {
-  // Read before the slab goes: an in-line header is in it.
+  // Read before the slab goes: an in-line header is in it. Off its bin, s
+  // is the caller's alone.
   const uint32_t pages = s->hwm - s->unpaid;
+  const uint32_t inherited = s->epoch == ForkTag() ? s->inherited : pages;
   const int64_t charged = int64_t{pages} << owner_table::kPageShift;
   char* const base = s->base;
   // Its pages' entries go back to 0 (no class) before its memory is
@@ -250,6 +295,10 @@ void ReleaseSlab(uint32_t group, GroupBins* gb, SlabMeta* s) {
   // "The page map").
   for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
     owner_table::PublishBlock(base + off, 0);
+  }
+  if (MG_UNLIKELY(inherited != 0)) {
+    ReleaseInheritedSlab(group, gb, base, pages - inherited, inherited);
+    return;
   }
   if (!UsesMimalloc()) {
     // Racy by design: see GroupBins::retired.
@@ -307,12 +356,13 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
       }
       bits[w] = word;
     }
-    s->hint = w;
+    s->hint = static_cast<uint16_t>(w);
     if (s->nfree == 0) Unlink(bin, s);
     // The pages through the end of the highest region taken.
     const size_t end = s->first + size_t{last + 1} * s->size;
     const uint32_t hwm =
         static_cast<uint32_t>((end + kPageSize - 1) >> owner_table::kPageShift);
+    Adopt(s);
     uint32_t pages = s->unpaid;
     s->unpaid = 0;
     if (hwm > s->hwm) {

@@ -23,6 +23,13 @@
 #                 no agent to return the parent's free pages a max below
 #                 the parent's charge plus 48 MiB refuses the child
 #                 (8 MiB blocks, then 2,000-byte ones)
+#   fork_inherited  a member holds 48 MiB and forks; the child frees the
+#                 blocks it inherited and allocates 48 MiB: its member
+#                 peak counts them (the inherited blocks were its parent's
+#                 charge, and their pages are no free pages of the
+#                 child's), and under --max 80M the child is refused, the
+#                 job's real memory being the parent's 48 MiB and the
+#                 child's (1 MiB blocks, then 2,000-byte ones)
 #   small_peak    sleep, date and seq as members: each member's peak is
 #                 its stock's first batch (256 KiB), not a slab per size
 #                 class (1.3-1.6 MB when slabs were charged whole), and
@@ -367,6 +374,56 @@ PY
       "current under 80M ($size)"
   done
   pass "a fork child charges its own blocks, not its parent's free pages"
+  ;;
+fork_inherited)
+  cat > "$mg_tmp/fork_inherited.py" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["T"])
+from job_usage import job_usage
+size, n_mib = int(sys.argv[1]), int(sys.argv[2])
+blocks = lambda mib: [bytearray(size) for _ in range((mib << 20) // size)]
+held = blocks(n_mib)
+print("parent", job_usage(), flush=True)
+pid = os.fork()
+if pid == 0:
+    del held  # the blocks inherited from the parent
+    try:
+        got = blocks(n_mib)
+        print("child", os.getpid(), "held", job_usage(), flush=True)
+    except MemoryError:
+        print("child", os.getpid(), "MemoryError", flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent done", flush=True)
+PY
+  n=48
+  for size in $(((1 << 20) - 64)) 2000; do
+    PYTHONMALLOC=malloc "$memgroup" run --max 400M --stats "$mg_tmp/stats" \
+      -- "$python" "$mg_tmp/fork_inherited.py" $size $n \
+      > "$mg_tmp/out" 2> "$mg_tmp/err"
+    status=$?
+    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+    expect_eq "$status" "0" "exit status ($size)"
+    expect_contains "$mg_tmp/out" "held" "the child's blocks ($size)"
+    child=$(awk '$1 == "child" { print $2 }' "$mg_tmp/out")
+    peak=$(stat_of "member.$child.peak" "$mg_tmp/stats")
+    [ -n "$peak" ] && [ "$peak" -ge $((n << 20)) ] ||
+      fail "the child's member peak is ${peak:-missing}, below its $n MiB ($size)"
+    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($size)"
+    # The parent's 48 MiB and the child's do not fit in 80 MiB, whatever
+    # the parent's agent returns.
+    PYTHONMALLOC=malloc "$memgroup" run --max 80M --stats "$mg_tmp/stats" \
+      -- "$python" "$mg_tmp/fork_inherited.py" $size $n \
+      > "$mg_tmp/out" 2> "$mg_tmp/err"
+    status=$?
+    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+    expect_eq "$status" "0" "exit status under 80M ($size)"
+    expect_contains "$mg_tmp/out" "MemoryError" "the child refused ($size)"
+    expect_contains "$mg_tmp/out" "parent done" "the parent served ($size)"
+    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" \
+      "current under 80M ($size)"
+  done
+  pass "a fork child's inherited blocks give it no uncharged memory"
   ;;
 small_peak)
   # A slab's pages are charged as its regions are first handed out
