@@ -36,10 +36,11 @@
 
 namespace memgroup::internal::engine {
 
-constinit uint16_t g_fork_tag = 0x4000;
+constinit uint16_t g_fork_tag = kFirstForkTag;
 
 void AdvanceForkEpoch() {
-  g_fork_tag = static_cast<uint16_t>(0x4000 | ((g_fork_tag + 1) & 0x3fff));
+  g_fork_tag =
+      static_cast<uint16_t>(kFirstForkTag | ((g_fork_tag + 1) & 0x3fff));
 }
 
 void PrepareFork() {

@@ -9,26 +9,28 @@
 // charge the child was not charged for (alloc/slow_path.cc, FreeMiss;
 // slab.cc, ReleaseSlab).
 //
-// The epoch is a tag, ForkTag(): 0x4000 | (forks since exec mod 2^14),
-// advanced by the child's fork handler (fork.cc). A large block (16 KiB
-// and more, so over at least four pages, on either engine) records the tag
-// it was made in in the start map (owner_table.h) of the page after its
-// start page, which no other block starts in while it lives (next to the
-// block's own start record, on its cache line but for one block in 32). A
-// tag never reads as
-// a block's start record (those are 1 to 4096, or freed with 0x8000), so
-// a pointer into that page is still reported as no block's start. Slabs
-// keep theirs in their header (slab.cc, SlabMeta::epoch).
+// The epoch is a tag, ForkTag(): 0x4000 | (fork generations since exec
+// mod 2^14), advanced by the child's fork handler (fork.cc). A large block
+// (16 KiB and more, so over at least four pages, on either engine) records
+// the tag it was made in in the start map (owner_table.h) of the page after
+// its start page, which no other block starts in while it lives (next to
+// the block's own start record, on its cache line but for one block in
+// 32). A tag never reads as a block's start record (those are 1 to 4096,
+// or freed with 0x8000), so a pointer into that page is still reported as
+// no block's start. Slabs keep theirs in their header (slab.cc,
+// SlabMeta::epoch).
 //
 // Exactness: a block's tag equals the process's iff it was made, or
 // handed out again, since the last fork, but for a block that lived
-// through a multiple of 16,384 nested forks (a child of a child of ...,
-// each one level), whose tag reads as its own again.
+// through a multiple of 16,384 nested forks (a child of a child of ...),
+// whose tag reads as the process's again; a process at such a depth counts
+// as one that never forked.
 //
 // Cost: a store when a large block is handed out (beside its start
-// record), a load and a compare when it is freed; nothing on the small
-// blocks' paths (a slab's tag is read when the slab is taken from or
-// released, under its bin lock).
+// record); when one is freed, a compare in a process that never forked,
+// and a load and a compare in a fork child; nothing on the small blocks'
+// paths (a slab's tag is read when the slab is taken from or released,
+// under its bin lock).
 //
 // Owns: the process's tag. Must never: allocate; stamp a block that is not
 // in a claimed chunk of the reservation.
@@ -45,7 +47,10 @@
 
 namespace memgroup::internal::engine {
 
-// The process's tag: 0x4000 until the first fork of this image. Plain:
+// The first tag of an image (exec), until its first fork.
+inline constexpr uint16_t kFirstForkTag = 0x4000;
+
+// The process's tag: kFirstForkTag until the first fork. Plain:
 // written only by a fork child's handler, while the child has one thread
 // (every thread that reads it later was created after that write), read
 // on slow paths.
@@ -86,8 +91,12 @@ inline constexpr size_t kTaggedMinBytes = size_t{16} << 10;
 // written before p was handed out, and the caller holds p through a
 // happens-before chain from that (as for the block's start record,
 // owner_table.h). Allocates: never. Lock-free.
+// A process that never forked (the tag is the image's first) inherited
+// nothing: one compare.
 MG_ALWAYS_INLINE bool LargeInherited(const void* p, size_t usable) {
-  if (usable < kTaggedMinBytes) return false;
+  if (MG_LIKELY(g_fork_tag == kFirstForkTag) || usable < kTaggedMinBytes) {
+    return false;
+  }
   const uint16_t tag = LargeTagSlot(p).load(std::memory_order_relaxed);
   return MG_UNLIKELY(tag != g_fork_tag) && tag != 0;
 }
