@@ -53,7 +53,7 @@ void UnchargePages(uint32_t group, int64_t bytes) {
 void UnchargeInheritedPages(uint32_t group, int64_t bytes) {
   // Pairs with SetPageCharger's release store.
   const PageCharger* c = g_charger.load(std::memory_order_acquire);
-  if (c == nullptr || bytes <= 0) return;
+  if (c == nullptr || c->uncharge_inherited == nullptr || bytes <= 0) return;
   c->uncharge_inherited(group, bytes);
   t_uncharged += bytes;
 }
