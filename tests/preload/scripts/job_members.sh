@@ -37,6 +37,35 @@
 # Usage: job_members.sh MEMGROUP_BINARY LIBRARY PYTHON3 CASE
 . "$(dirname "$0")/job_common.sh"
 
+# The fork cases (fork_free_pages, fork_inherited). fork_run LABEL
+# RUN_OPTIONS... -- PROGRAM...: `memgroup run` with the stats in
+# $mg_tmp/stats and the output in $mg_tmp/out; checks the exit status and
+# that the job ends at 0. fork_child_held LABEL N: the child printed
+# "held" and its member peak counts its N MiB. fork_child_refused LABEL:
+# the child printed MemoryError and the parent went on.
+fork_run() {
+  local label=$1 status
+  shift
+  PYTHONMALLOC=malloc "$memgroup" run --stats "$mg_tmp/stats" "$@" \
+    > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status ($label)"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($label)"
+}
+fork_child_held() {
+  local child peak
+  expect_contains "$mg_tmp/out" "held" "the child's blocks ($1)"
+  child=$(awk '$1 == "child" { print $2 }' "$mg_tmp/out")
+  peak=$(stat_of "member.$child.peak" "$mg_tmp/stats")
+  [ -n "$peak" ] && [ "$peak" -ge $(($2 << 20)) ] ||
+    fail "the child's member peak is ${peak:-missing}, below its $2 MiB ($1)"
+}
+fork_child_refused() {
+  expect_contains "$mg_tmp/out" "MemoryError" "the child refused ($1)"
+  expect_contains "$mg_tmp/out" "parent done" "the parent served ($1)"
+}
+
 case $case_name in
 fork_storm)
   "$memgroup" run --max 256M -- "$python" -c '
@@ -338,18 +367,9 @@ print("parent done", flush=True)
 PY
   live=16 n=48
   for size in $(((8 << 20) - 4096)) 2000; do
-    PYTHONMALLOC=malloc "$memgroup" run --max 400M --stats "$mg_tmp/stats" \
-      -- "$python" "$mg_tmp/fork_free.py" $size $live $n \
-      > "$mg_tmp/out" 2> "$mg_tmp/err"
-    status=$?
-    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
-    expect_eq "$status" "0" "exit status ($size)"
-    expect_contains "$mg_tmp/out" "held" "the child's blocks ($size)"
-    child=$(awk '$1 == "child" { print $2 }' "$mg_tmp/out")
-    peak=$(stat_of "member.$child.peak" "$mg_tmp/stats")
-    [ -n "$peak" ] && [ "$peak" -ge $((n << 20)) ] ||
-      fail "the child's member peak is ${peak:-missing}, below its $n MiB ($size)"
-    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($size)"
+    fork_run "$size" --max 400M -- "$python" "$mg_tmp/fork_free.py" $size \
+      $live $n
+    fork_child_held "$size" $n
     # The mimalloc engine returns freed large blocks: no free pages there.
     [ "${MEMGROUP_ENGINE:-jemalloc}" = mimalloc ] && [ $size -gt 65536 ] &&
       continue
@@ -362,16 +382,9 @@ PY
     # memcg keeps a process's freed anonymous pages charged while its
     # allocator holds them. The parent fits under 80 MiB with about
     # 67 MiB; the child's 48 MiB on top of it do not.
-    PYTHONMALLOC=malloc "$memgroup" run --control 0 --max 80M \
-      --stats "$mg_tmp/stats" -- "$python" "$mg_tmp/fork_free.py" $size \
-      $live $n > "$mg_tmp/out" 2> "$mg_tmp/err"
-    status=$?
-    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
-    expect_eq "$status" "0" "exit status under 80M ($size)"
-    expect_contains "$mg_tmp/out" "MemoryError" "the child refused ($size)"
-    expect_contains "$mg_tmp/out" "parent done" "the parent served ($size)"
-    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" \
-      "current under 80M ($size)"
+    fork_run "$size under 80M" --control 0 --max 80M -- "$python" \
+      "$mg_tmp/fork_free.py" $size $live $n
+    fork_child_refused "$size"
   done
   pass "a fork child charges its own blocks, not its parent's free pages"
   ;;
@@ -398,30 +411,14 @@ print("parent done", flush=True)
 PY
   n=48
   for size in $(((1 << 20) - 64)) 2000; do
-    PYTHONMALLOC=malloc "$memgroup" run --max 400M --stats "$mg_tmp/stats" \
-      -- "$python" "$mg_tmp/fork_inherited.py" $size $n \
-      > "$mg_tmp/out" 2> "$mg_tmp/err"
-    status=$?
-    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
-    expect_eq "$status" "0" "exit status ($size)"
-    expect_contains "$mg_tmp/out" "held" "the child's blocks ($size)"
-    child=$(awk '$1 == "child" { print $2 }' "$mg_tmp/out")
-    peak=$(stat_of "member.$child.peak" "$mg_tmp/stats")
-    [ -n "$peak" ] && [ "$peak" -ge $((n << 20)) ] ||
-      fail "the child's member peak is ${peak:-missing}, below its $n MiB ($size)"
-    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($size)"
+    fork_run "$size" --max 400M -- "$python" "$mg_tmp/fork_inherited.py" \
+      $size $n
+    fork_child_held "$size" $n
     # The parent's 48 MiB and the child's do not fit in 80 MiB, whatever
     # the parent's agent returns.
-    PYTHONMALLOC=malloc "$memgroup" run --max 80M --stats "$mg_tmp/stats" \
-      -- "$python" "$mg_tmp/fork_inherited.py" $size $n \
-      > "$mg_tmp/out" 2> "$mg_tmp/err"
-    status=$?
-    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
-    expect_eq "$status" "0" "exit status under 80M ($size)"
-    expect_contains "$mg_tmp/out" "MemoryError" "the child refused ($size)"
-    expect_contains "$mg_tmp/out" "parent done" "the parent served ($size)"
-    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" \
-      "current under 80M ($size)"
+    fork_run "$size under 80M" --max 80M -- "$python" \
+      "$mg_tmp/fork_inherited.py" $size $n
+    fork_child_refused "$size"
   done
   pass "a fork child's inherited blocks give it no uncharged memory"
   ;;
