@@ -84,15 +84,14 @@ inline constexpr size_t kTaggedMinBytes = size_t{16} << 10;
 
 // Whether p, a live block of `usable` bytes in a claimed chunk, is a large
 // block made before the last fork (its tag is not the process's). A
-// smaller block has no tag (without the class tables jemalloc serves every
-// size, and the page after a small block may lie in no claimed chunk); a
-// record of 0 (the start map is not kept then: engine_internal.h,
-// LargeStartsKept) reads as this process's. Relaxed: the record was
-// written before p was handed out, and the caller holds p through a
-// happens-before chain from that (as for the block's start record,
-// owner_table.h). Allocates: never. Lock-free.
-// A process that never forked (the tag is the image's first) inherited
-// nothing: one compare.
+// process that never forked (its tag is the image's first) inherited
+// nothing: one compare. A block under kTaggedMinBytes has no tag (without
+// the class tables jemalloc serves every size, and the page after a small
+// block may lie in no claimed chunk); a record of 0 (the start map is not
+// kept then: engine_internal.h, LargeStartsKept) reads as this process's.
+// Relaxed: the record was written before p was handed out, and the caller
+// holds p through a happens-before chain from that (as for the block's
+// start record, owner_table.h). Allocates: never. Lock-free.
 MG_ALWAYS_INLINE bool LargeInherited(const void* p, size_t usable) {
   if (MG_LIKELY(g_fork_tag == kFirstForkTag) || usable < kTaggedMinBytes) {
     return false;
