@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cstdint>
 #include <new>
 
 #include "base/check.h"
@@ -63,24 +64,25 @@ struct alignas(64) SlabMeta {
   uint32_t size;     // region size (the class's usable size)
   uint32_t first;    // offset of region 0 from the slab's start
   uint32_t magic;    // ceil(2^32 / size): region index = offset * magic >> 32
+  uint32_t hint;     // no free region below word `hint`
   uint16_t nwords;   // bitmap words
-  uint16_t hint;     // no free region below word `hint`
   // Fork (fork_epoch.h): of the slab's charged pages, how many this process
   // did not charge (its ancestors did, before its last fork: `inherited`),
   // as of fork tag `epoch`; a slab whose tag is not the process's had all
   // of them charged before the fork (Adopt brings both up to date).
   uint16_t epoch;
-  uint16_t inherited;
+  uint8_t inherited;
   // Charging (page_charge.h): the slab's pages from its start through the
   // end of the highest region it has ever handed out (and the header's
   // page, for an in-line header), and how many of those are not charged:
   // the header's page of a new slab, and the pages of a take whose charge
   // was refused (GiveBackLocked). The next take from the slab charges them.
-  // The slab's charge is hwm - unpaid pages.
-  uint16_t hwm;
-  uint16_t unpaid;
+  // The slab's charge is hwm - unpaid pages (at most 16: bytes).
+  uint8_t hwm;
+  uint8_t unpaid;
 };
 static_assert(sizeof(SlabMeta) == 64);
+static_assert((kSlabBytes >> owner_table::kPageShift) <= UINT8_MAX);
 static_assert(sizeof(SlabMeta) <= owner_table::kSideSlotBytes);
 static_assert(kSlabShift == owner_table::kSideSlotShift);
 static_assert(kSmallClasses + 1 == kFrontFirstLarge);
@@ -176,7 +178,7 @@ bool RegionFree(SlabMeta* s, uint32_t idx) {
 // by an ancestor. Before a change of its charged pages, under bin.lock.
 MG_ALWAYS_INLINE void Adopt(SlabMeta* s) {
   if (MG_UNLIKELY(s->epoch != ForkTag())) {
-    s->inherited = static_cast<uint16_t>(s->hwm - s->unpaid);
+    s->inherited = static_cast<uint8_t>(s->hwm - s->unpaid);
     s->epoch = ForkTag();
   }
 }
@@ -187,7 +189,7 @@ MG_ALWAYS_INLINE void Adopt(SlabMeta* s) {
 bool PutBackLocked(SlabBin& bin, SlabMeta* s, uint32_t idx) {
   const uint32_t w = idx / 64;
   BitmapOf(s)[w] |= uint64_t{1} << (idx % 64);
-  if (w < s->hint) s->hint = static_cast<uint16_t>(w);
+  if (w < s->hint) s->hint = w;
   if (s->nfree++ == 0) Link(bin, s);
   return s->nfree == s->nregs;
 }
@@ -238,7 +240,7 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   // take charges it with its regions. The charged pages a slab brings
   // (from its start) count as taken regions' pages.
   if (charged != 0 || out_of_line) {
-    s->hwm = static_cast<uint16_t>(charged);
+    s->hwm = static_cast<uint8_t>(charged);
     s->unpaid = 0;
   } else {
     s->hwm = s->unpaid = 1;
@@ -356,7 +358,7 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
       }
       bits[w] = word;
     }
-    s->hint = static_cast<uint16_t>(w);
+    s->hint = w;
     if (s->nfree == 0) Unlink(bin, s);
     // The pages through the end of the highest region taken.
     const size_t end = s->first + size_t{last + 1} * s->size;
@@ -367,7 +369,7 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
     s->unpaid = 0;
     if (hwm > s->hwm) {
       pages += hwm - s->hwm;
-      s->hwm = static_cast<uint16_t>(hwm);
+      s->hwm = static_cast<uint8_t>(hwm);
     }
     if (pages != 0) {
       r->owed[r->nowed++] = Owed{s, pages};
@@ -391,7 +393,7 @@ void GiveBackLocked(SlabBin& bin, uint32_t size, void* const* regions,
   }
   for (uint32_t i = 0; i < r.nowed; ++i) {
     r.owed[i].slab->unpaid =
-        static_cast<uint16_t>(r.owed[i].slab->unpaid + r.owed[i].pages);
+        static_cast<uint8_t>(r.owed[i].slab->unpaid + r.owed[i].pages);
   }
   bin.out -= r.got;
   bin.nmalloc -= r.got;
