@@ -40,7 +40,8 @@ bool TryChargeEnginePages(uint32_t group, int64_t bytes) {
 }
 
 constexpr engine::PageCharger kPageCharger{
-    ChargeEnginePages, UnchargeEnginePages, TryChargeEnginePages};
+    ChargeEnginePages, UnchargeEnginePages, TryChargeEnginePages,
+    UnchargeInherited};
 
 // The groups one pass of a page reclaim collects (the registry lock is held
 // while collecting, not while purging).

@@ -10,6 +10,7 @@
 #include "alloc/bootstrap.h"
 #include "alloc/charge.h"
 #include "alloc/slow_path.h"
+#include "engine/fork_epoch.h"
 #include "engine/warm_large.h"
 #include "group/charger.h"
 
@@ -54,7 +55,12 @@ void* Realloc(void* p, size_t size) {
   // (of what is charged: a slab region's is 0, page_charge.h).
   const int64_t old_charge = static_cast<int64_t>(engine::ChargeOfBlock(p));
   const int64_t new_charge = ChargeOfRequest(new_usable, 0);
-  const int64_t grow = new_charge - old_charge;
+  // A large block a fork child inherited live is its parent's charge in
+  // the job (engine/fork_epoch.h): the child charges the new block whole,
+  // and the old one leaves only its own counters once resized.
+  const bool inherited = engine::LargeInherited(p, old_usable);
+  const int64_t held = inherited ? 0 : old_charge;
+  const int64_t grow = new_charge - held;
   if (grow > 0 &&
       ChargeSlow(owner, grow, ChargeKind::kHeap) != ChargeResult::kOk) {
     errno = ENOMEM;
@@ -67,7 +73,18 @@ void* Realloc(void* p, size_t size) {
     return nullptr;
   }
   const int64_t charged_now = static_cast<int64_t>(engine::ChargeOfBlock(q));
-  SettleCharge(owner, grow > 0 ? new_charge : old_charge, charged_now);
+  if (inherited) {
+    UnchargeInherited(owner, old_charge);
+    // The pages it left (all, when it moved) are inherited dirty pages;
+    // resized in place, it is the child's block now.
+    const size_t now_usable = engine::UsableSize(q);
+    engine::NoteInheritedPages(
+        owner, q != p                    ? old_usable
+               : old_usable > now_usable ? old_usable - now_usable
+                                         : 0);
+    if (charged_now > 0) engine::StampLarge(q);
+  }
+  SettleCharge(owner, grow > 0 ? new_charge : held, charged_now);
   if (old_charge > 0 && charged_now > 0) {
     // A large block resized by the engine (jemalloc's rallocx): its old
     // extent (moved) or its tail (shrunk) is dirty in the arena with no
@@ -93,6 +110,13 @@ void* ReallocMove(void* p, size_t size, size_t align, bool zero) {
 size_t ResizeInPlace(void* p, size_t size, size_t extra, size_t align) {
   uint32_t owner = owner_table::OwnerOf(p);
   if (owner == kNoGroup) return UsableSize(p);
+  // A large block a fork child inherited live keeps its size (xallocx may
+  // always refuse): its charge is its parent's in the job
+  // (engine/fork_epoch.h), and a resize would make it the child's.
+  if (const size_t usable = engine::UsableSize(p);
+      engine::LargeInherited(p, usable)) {
+    return usable;
+  }
   const int64_t old = static_cast<int64_t>(engine::ChargeOfBlock(p));
   size_t want = GuardedUsable(size + extra < size ? size : size + extra, align);
   // Charge the most it could grow to up front; settle afterwards. A slab

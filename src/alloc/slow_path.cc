@@ -16,6 +16,7 @@
 #include "alloc/init.h"
 #include "alloc/thread.h"
 #include "base/check.h"
+#include "engine/fork_epoch.h"
 #include "engine/free_pages.h"
 #include "group/charger.h"
 
@@ -162,15 +163,22 @@ void FreeMiss(void* p) {
   }
   // A large block: checked and recorded as freed before anything reads it
   // (an interior pointer or a double free aborts here, engine.h).
-  if (cls == 0 || cls >= engine::kFrontFirstLarge) {
-    engine::ReleaseLargeBlock(page, p, "free");  // In the reservation.
-  }
+  const bool large = cls == 0 || cls >= engine::kFrontFirstLarge;
+  if (large) engine::ReleaseLargeBlock(page, p, "free");  // In the reservation.
   if (usable == 0) usable = engine::UsableSize(p);
   MG_DCHECK(owner == owner_table::OwnerOf(p));
   // A thread whose first call is a free is set up first, so that its exit
   // hook flushes the caches this free may fill (small blocks charge
   // nothing back, so no uncharge below would do it).
   if (MG_UNLIKELY(t_thread.status == kThreadNew)) PrepareThread();
+  if (large && engine::LargeInherited(p, usable)) {
+    // A block a fork child inherited live (engine/fork_epoch.h): its charge
+    // is its parent's in the job, so it leaves only the child's own
+    // counters, and its pages are no charged free pages of the child's.
+    engine::FreeInheritedLarge(p, owner, usable);
+    UnchargeInherited(owner, static_cast<int64_t>(usable));
+    return;
+  }
   ThreadStock* ts = t_thread.stock;
   engine::FrontCache* fc = engine::t_front;
   if (cls >= engine::kFrontFirstLarge && fc != nullptr && fc->group == owner &&

@@ -244,11 +244,15 @@ void CounterTree::Charge(uint32_t i, int64_t bytes) const {
 }
 
 void CounterTree::Uncharge(uint32_t i, int64_t bytes) const {
+  UnchargeLocal(i, bytes);
+  if (MG_UNLIKELY(Linked())) UnchargeJob(bytes);
+}
+
+void CounterTree::UnchargeLocal(uint32_t i, int64_t bytes) const {
   for (uint32_t n = i; n != kNoParent;
        n = nodes_[n].parent.load(std::memory_order_relaxed)) {
     Cancel(n, bytes);
   }
-  if (MG_UNLIKELY(Linked())) UnchargeJob(bytes);
 }
 
 void CounterTree::UnchargeRevoked(uint32_t i, int64_t bytes,

@@ -122,6 +122,11 @@ class CounterTree {
   // is clamped to 0 and reported once per node. Allocates: never.
   void Uncharge(uint32_t i, int64_t bytes) const;
 
+  // Uncharge without the job levels: `bytes` this process never charged to
+  // them (a fork child's inherited blocks, engine/fork_epoch.h) leave i and
+  // its ancestors only. Allocates: never.
+  void UnchargeLocal(uint32_t i, int64_t bytes) const;
+
   // A revoked stock's bytes (charge_stock.h, "Shared stocks"): uncharges
   // `bytes` from i up to the root and from the job levels deeper than
   // `cut` (JobLink::depth > cut); another process already took them from

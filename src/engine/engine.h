@@ -247,6 +247,18 @@ void ChildFork();
 // (some may sit in the calling thread's stock: the caller drains it).
 // Allocates: never.
 int64_t ChildForkDropInherited();
+// A large block of `owner` (`usable` bytes) that this process inherited
+// live at its last fork (fork_epoch.h, LargeInherited), freed: back to the
+// engine, never to the thread's front cache; on the jemalloc engine its
+// pages count as the group's inherited dirty pages (free_pages.h), which
+// the decay purges and no block reuses as charged. Its charge is the
+// parent's in the job: the caller returns it to the process's own
+// counters only (group/charger.h, UnchargeInherited). Allocates: never.
+void FreeInheritedLarge(void* p, uint32_t owner, size_t usable);
+// `bytes` of pages of such a block went back to `owner`'s arena otherwise
+// (a realloc moved or shrank it): on the jemalloc engine they count as
+// inherited dirty pages too. Allocates: never.
+void NoteInheritedPages(uint32_t owner, size_t bytes);
 
 }  // namespace engine
 }  // namespace memgroup::internal

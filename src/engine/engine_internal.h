@@ -53,6 +53,7 @@
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
+#include "engine/fork_epoch.h"
 #include "engine/front_cache_internal.h"
 #include "engine/jemalloc_private.h"
 #include "engine/owner_table.h"
@@ -159,13 +160,17 @@ MG_ALWAYS_INLINE int AlignFlags(size_t align) {
 // page, so large blocks are not recorded or checked.
 MG_ALWAYS_INLINE bool LargeStartsKept() { return g_usable_of_class[1] != 0; }
 
-// Records a large block about to be handed out in the page map and, as live,
-// in the start map (owner_table.h): every large block the jemalloc engine
-// returns goes through here, FrontPop or front::Refill.
+// Records a large block about to be handed out in the page map and, as live
+// and made in this process's fork epoch (fork_epoch.h), in the start map
+// (owner_table.h): every large block the jemalloc engine returns goes
+// through here, FrontPop or front::Refill.
 MG_ALWAYS_INLINE void* Published(void* p, uint32_t group, uint32_t cls) {
   if (MG_LIKELY(p != nullptr)) {
     owner_table::PublishBlock(p, owner_table::MakeEntry(group, cls));
-    if (MG_LIKELY(LargeStartsKept())) owner_table::MarkLargeLive(p);
+    if (MG_LIKELY(LargeStartsKept())) {
+      owner_table::MarkLargeLive(p);
+      StampLarge(p);
+    }
   }
   return p;
 }

@@ -2,8 +2,9 @@
 // cache list lock, every slab bin lock and, on the mimalloc engine, the
 // kept slabs' and the parked blocks' locks and, in a ThreadSanitizer
 // build, the lock of the calls into mimalloc (mimalloc_engine.h) across
-// fork; in the child, the charges it inherited from its parent
-// (ChildForkDropInherited). Owns nothing.
+// fork; in the child, the next fork epoch (fork_epoch.h) and the charges
+// it inherited from its parent (ChildForkDropInherited, FreeInheritedLarge).
+// Owns the process's fork tag.
 //
 // Must never: take a lock out of the order g_engine_lock -> front cache
 // lock -> slab bin locks (engine_internal.h, slab.h) -> kept slab locks
@@ -26,6 +27,7 @@
 // no handling.
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/fork_epoch.h"
 #include "engine/free_pages.h"
 #include "engine/front_cache_internal.h"
 #include "engine/mimalloc_engine.h"
@@ -33,6 +35,13 @@
 #include "engine/transfer_cache.h"
 
 namespace memgroup::internal::engine {
+
+constinit uint16_t g_fork_tag = kFirstForkTag;
+
+void AdvanceForkEpoch() {
+  g_fork_tag =
+      static_cast<uint16_t>(kFirstForkTag | ((g_fork_tag + 1) & 0x3fff));
+}
 
 void PrepareFork() {
   g_engine_lock.Lock();
@@ -56,6 +65,7 @@ void ParentFork() {
 }
 // The child has one thread, the one that took the locks in PrepareFork.
 void ChildFork() {
+  AdvanceForkEpoch();
   if (UsesMimalloc()) {
     mi::ChildApiFork();
     mi::ChildParkedFork();
@@ -78,6 +88,20 @@ int64_t ChildForkDropInherited() {
   // The free slabs kept charged (jemalloc engine; none with mimalloc).
   uncharged += slab::ChildDropInheritedSlabs();
   return uncharged + DropInheritedFreePages();
+}
+
+void NoteInheritedPages(uint32_t owner, size_t bytes) {
+  // The mimalloc engine returns a freed large block's pages to the OS.
+  if (KeepsFreePages()) {
+    AddInheritedDirtyPages(owner, static_cast<int64_t>(bytes));
+  }
+}
+
+void FreeInheritedLarge(void* p, uint32_t owner, size_t usable) {
+  // Counted before the free: a dirty-page check the free runs
+  // (warm_large.h) must not take them for pages nobody's charge covers.
+  NoteInheritedPages(owner, usable);
+  Free(p, owner);
 }
 
 }  // namespace memgroup::internal::engine

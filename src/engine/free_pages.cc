@@ -35,10 +35,13 @@ MG_TABLE constinit std::atomic<int64_t> g_last_ms[kMaxGroups];
 // The set and the scan's read are seq_cst, part of the Dekker pair of
 // g_free_pages_pending, as the counts are.
 MG_TABLE constinit std::atomic<bool> g_dirtied[kMaxGroups];
-// Dirty bytes a fork child inherited with no charge (DropInheritedFreePages)
-// and has not purged or reused. Relaxed: as the counts (SYNCHRONIZATION);
-// set by the child's fork handler (one thread), lowered by checks and
-// purges with a compare-and-swap or an exchange, so it never goes up again.
+// Dirty bytes a fork child inherited with no charge (DropInheritedFreePages,
+// AddInheritedDirtyPages) and has not purged or reused. Relaxed: as the
+// counts (SYNCHRONIZATION); set by the child's fork handler (one thread),
+// raised by the child's frees of blocks it inherited live, lowered by
+// checks and purges with a compare-and-swap or an exchange (a raise racing
+// with a purge may leave it above the arena's pages until the next check
+// lowers it: inherited pages tolerated a little longer, never charged).
 MG_TABLE constinit std::atomic<int64_t> g_inherited[kMaxGroups];
 // Destroyed groups keep nothing. Relaxed: racy by design, as slab.cc's
 // GroupBins::retired; a keep that races with the destroy is returned by
@@ -203,6 +206,13 @@ int64_t DropInheritedFreePages() {
     dropped += n;
   }
   return dropped;
+}
+
+void AddInheritedDirtyPages(uint32_t group, int64_t bytes) {
+  if (group >= kMaxGroups || bytes <= 0) return;
+  // Relaxed: see g_inherited.
+  g_inherited[group].fetch_add(bytes, std::memory_order_relaxed);
+  NoteArenaDirtied(group);
 }
 
 int64_t InheritedDirtyPages(uint32_t group, int64_t uncovered) {

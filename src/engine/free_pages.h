@@ -36,7 +36,8 @@
 //
 // A fork child starts with every count at 0 (DropInheritedFreePages): the
 // pages are its parent's charge; the child's copy of them stays in its
-// arenas, charged to nobody, until the decay purges it.
+// arenas, charged to nobody, until the decay purges it. So do the pages of
+// the large blocks it inherited live and frees (AddInheritedDirtyPages).
 //
 // Owns: the per-group counts, the inherited dirty pages, the decay stamps
 // and scan deadline.
@@ -115,13 +116,20 @@ int64_t DropInheritedFreePages();
 
 // Of the `uncovered` bytes of free pages `group`'s arena (mimalloc: its
 // kept slabs) holds beyond its count, those inherited at fork
-// (DropInheritedFreePages) and not yet purged or reused: the child was
-// never charged for them (in memcg terms they are the parent's until the
-// child writes them), so a check must neither charge them as free pages
-// nor count them as pages nobody's charge covers. The figure only goes
-// down: to `uncovered` when below it (the child reused some), to 0 when
-// the arena is purged (ReturnFreePages). Allocates: never.
+// (DropInheritedFreePages, AddInheritedDirtyPages) and not yet purged or
+// reused: the child was never charged for them (in memcg terms they are
+// the parent's until the child writes them), so a check must neither
+// charge them as free pages nor count them as pages nobody's charge
+// covers. The figure goes up only by AddInheritedDirtyPages, and down to
+// `uncovered` when below it (the child reused some), to 0 when the arena
+// is purged (ReturnFreePages). Allocates: never.
 int64_t InheritedDirtyPages(uint32_t group, int64_t uncovered);
+
+// In a fork child: `bytes` of pages of a block or slab the child inherited
+// live go back to `group`'s arena without a charge (fork_epoch.h): they
+// join the group's inherited dirty pages, and the group is marked
+// (NoteArenaDirtied) for the decay. Allocates: never.
+void AddInheritedDirtyPages(uint32_t group, int64_t bytes);
 
 // The group's free pages (charged), and the bytes returned and uncharged
 // since the process started (purges, decay, resynchronisation). Statistics.

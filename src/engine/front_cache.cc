@@ -18,6 +18,7 @@
 #include "base/spinlock.h"
 #include "base/sys.h"
 #include "engine/engine.h"
+#include "engine/fork_epoch.h"
 #include "engine/free_pages.h"
 #include "engine/jemalloc_private.h"
 #include "engine/mimalloc_engine.h"
@@ -339,7 +340,8 @@ void* Refill(FrontCache* fc, uint32_t cls) {
     if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
     return nullptr;
   }
-  owner_table::MarkLargeLive(p);  // Handed out: live in the start map.
+  owner_table::MarkLargeLive(p);  // Handed out: live in the start map,
+  StampLarge(p);                  // made in this fork epoch.
   return p;
 }
 

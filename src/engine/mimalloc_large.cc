@@ -21,6 +21,7 @@
 #include "base/macros.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/fork_epoch.h"
 #include "engine/front_cache.h"
 #include "engine/mimalloc_api.h"
 #include "engine/mimalloc_engine.h"
@@ -29,6 +30,9 @@
 
 namespace memgroup::internal::engine::mi {
 namespace {
+
+static_assert(kTaggedMinBytes <= kMinLargeBytes,
+              "every large block carries its fork tag (fork_epoch.h)");
 
 // The largest usable size handed out: far beyond any arena, and small
 // enough that header and alignment padding cannot overflow.
@@ -133,7 +137,8 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
     return nullptr;
   }
   HeaderOf(p) = usable;
-  owner_table::MarkLargeLive(p);  // Handed out: live in the start map.
+  owner_table::MarkLargeLive(p);  // Handed out: live in the start map,
+  StampLarge(p);                  // made in this fork epoch.
   Count(group, 1, static_cast<int64_t>(usable));
   // Its charge may have come from the group's free pages, which kept slabs
   // stand for: those no charge covers any more go back (two loads when

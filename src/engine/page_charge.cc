@@ -50,6 +50,14 @@ void UnchargePages(uint32_t group, int64_t bytes) {
   t_uncharged += bytes;
 }
 
+void UnchargeInheritedPages(uint32_t group, int64_t bytes) {
+  // Pairs with SetPageCharger's release store.
+  const PageCharger* c = g_charger.load(std::memory_order_acquire);
+  if (c == nullptr || c->uncharge_inherited == nullptr || bytes <= 0) return;
+  c->uncharge_inherited(group, bytes);
+  t_uncharged += bytes;
+}
+
 int64_t TakeUnchargedPages() {
   const int64_t n = t_uncharged;
   t_uncharged = 0;

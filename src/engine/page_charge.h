@@ -29,6 +29,10 @@ struct PageCharger {
   // stands: no stock, reclaim, OOM policy, event or failure count (false
   // then). Allocates: never.
   bool (*try_charge)(uint32_t group, int64_t bytes);
+  // Returns `bytes` a fork child inherited charged to `group` to the
+  // process's own counters only (group/charger.h, UnchargeInherited).
+  // Allocates: never.
+  void (*uncharge_inherited)(uint32_t group, int64_t bytes);
 };
 
 // Installs the charger (once, at init, before any slab exists; `c` must
@@ -41,6 +45,10 @@ void SetPageCharger(const PageCharger* c);
 // never.
 [[nodiscard]] bool ChargePages(uint32_t group, int64_t bytes);
 void UnchargePages(uint32_t group, int64_t bytes);
+// The charger's uncharge_inherited: the pages of a slab this process
+// inherited at its last fork (fork_epoch.h), its parent's charge in the
+// job. Allocates: never.
+void UnchargeInheritedPages(uint32_t group, int64_t bytes);
 // The charger's try_charge: charges pages the engine finds it holds for the
 // group beyond its count (warm_large.h) when the limits allow, true; false
 // and nothing charged otherwise (the caller purges them). Allocates: never.

@@ -6,7 +6,10 @@
 // the mimalloc engine).
 #include "engine/slab.h"
 
+#include <sys/mman.h>
+
 #include <atomic>
+#include <cstdint>
 #include <new>
 
 #include "base/check.h"
@@ -14,6 +17,8 @@
 #include "base/macros.h"
 #include "base/meta_alloc.h"
 #include "base/spinlock.h"
+#include "base/sys.h"
+#include "engine/fork_epoch.h"
 #include "engine/free_pages.h"
 #include "engine/front_cache.h"
 #include "engine/group_arena.h"
@@ -59,18 +64,25 @@ struct alignas(64) SlabMeta {
   uint32_t size;     // region size (the class's usable size)
   uint32_t first;    // offset of region 0 from the slab's start
   uint32_t magic;    // ceil(2^32 / size): region index = offset * magic >> 32
-  uint32_t nwords;   // bitmap words
   uint32_t hint;     // no free region below word `hint`
+  uint16_t nwords;   // bitmap words
+  // Fork (fork_epoch.h): of the slab's charged pages, how many this process
+  // did not charge (its ancestors did, before its last fork: `inherited`),
+  // as of fork tag `epoch`; a slab whose tag is not the process's had all
+  // of them charged before the fork (Adopt brings both up to date).
+  uint16_t epoch;
+  uint8_t inherited;
   // Charging (page_charge.h): the slab's pages from its start through the
   // end of the highest region it has ever handed out (and the header's
   // page, for an in-line header), and how many of those are not charged:
   // the header's page of a new slab, and the pages of a take whose charge
   // was refused (GiveBackLocked). The next take from the slab charges them.
-  // The slab's charge is hwm - unpaid pages.
-  uint16_t hwm;
-  uint16_t unpaid;
+  // The slab's charge is hwm - unpaid pages (at most 16: bytes).
+  uint8_t hwm;
+  uint8_t unpaid;
 };
 static_assert(sizeof(SlabMeta) == 64);
+static_assert((kSlabBytes >> owner_table::kPageShift) <= UINT8_MAX);
 static_assert(sizeof(SlabMeta) <= owner_table::kSideSlotBytes);
 static_assert(kSlabShift == owner_table::kSideSlotShift);
 static_assert(kSmallClasses + 1 == kFrontFirstLarge);
@@ -161,6 +173,16 @@ bool RegionFree(SlabMeta* s, uint32_t idx) {
   return (BitmapOf(s)[idx / 64] >> (idx % 64) & 1) != 0;
 }
 
+// Brings s's inherited pages up to date with the process's fork epoch
+// (SlabMeta::epoch): every page charged before the last fork was charged
+// by an ancestor. Before a change of its charged pages, under bin.lock.
+MG_ALWAYS_INLINE void Adopt(SlabMeta* s) {
+  if (MG_UNLIKELY(s->epoch != ForkTag())) {
+    s->inherited = static_cast<uint8_t>(s->hwm - s->unpaid);
+    s->epoch = ForkTag();
+  }
+}
+
 // Marks region idx of s free, linking s back on the bin's partial list if
 // it was full; true when s is now fully free (the caller counts it as
 // empty or releases it). Under bin.lock.
@@ -201,7 +223,7 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   // region 0 at the start, uncoloured.
   const bool out_of_line = OutOfLine(size);
   s->nwords = out_of_line ? 1
-                          : static_cast<uint32_t>(
+                          : static_cast<uint16_t>(
                                 ((kSlabBytes - sizeof(SlabMeta)) / size + 63) / 64);
   const size_t meta =
       out_of_line ? 0
@@ -211,12 +233,14 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   s->magic = static_cast<uint32_t>(((uint64_t{1} << 32) + size - 1) / size);
   s->nfree = s->nregs;
   s->hint = 0;
+  s->epoch = ForkTag();
+  s->inherited = 0;
   // An in-line header's page is written here; out of line, no page is.
   // Neither is charged yet (unless the slab brought it charged): the first
   // take charges it with its regions. The charged pages a slab brings
   // (from its start) count as taken regions' pages.
   if (charged != 0 || out_of_line) {
-    s->hwm = static_cast<uint16_t>(charged);
+    s->hwm = static_cast<uint8_t>(charged);
     s->unpaid = 0;
   } else {
     s->hwm = s->unpaid = 1;
@@ -230,17 +254,40 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   return s;
 }
 
+// ReleaseSlab's slab at `base` with `inherited` of its charged pages
+// inherited at the last fork and `own` charged since: its pages go back to
+// the OS (a cold free slab with jemalloc, mi::SlabFree with mimalloc), so
+// that none stays resident charged to nobody, and no charge stays as free
+// pages.
+MG_NOINLINE MG_COLD void ReleaseInheritedSlab(uint32_t group, GroupBins* gb,
+                                              char* base, uint32_t own,
+                                              uint32_t inherited) {
+  if (!UsesMimalloc()) {
+    (void)SysMadvise(base, kSlabBytes, MADV_DONTNEED);
+    PutSlab(group, gb->chunks, /*retired=*/false, base, 0);
+  } else {
+    mi::SlabFree(group, base);
+  }
+  if (own != 0) UnchargePages(group, int64_t{own} << owner_table::kPageShift);
+  UnchargeInheritedPages(group, int64_t{inherited} << owner_table::kPageShift);
+}
+
 // Gives a slab of `group` back: with jemalloc to the group's free slabs
 // (slab_chunks.h), keeping its charged pages (SlabMeta::hwm - unpaid, from
 // its start) charged as the group's free pages; with mimalloc the group
 // keeps the block (mi::KeepSlab) with its charge in free_pages.h's count,
 // or, for a block mimalloc's engine does not keep (its pages go back to
 // the OS, mi::SlabFree), the charge goes back. A destroyed group keeps no
-// charge. Never under a bin lock (the uncharge may refill a stock and
-// check thresholds).
+// charge. A slab with pages this process inherited charged at its last
+// fork (SlabMeta::inherited) is not kept: its pages go back to the OS, its
+// own charge with them and the inherited one from the process's own
+// counters only (fork_epoch.h). Never under a bin lock (the uncharge may
+// refill a stock and check thresholds).
 void ReleaseSlab(uint32_t group, GroupBins* gb, SlabMeta* s) {
-  // Read before the slab goes: an in-line header is in it.
+  // Read before the slab goes: an in-line header is in it. Off its bin, s
+  // is the caller's alone.
   const uint32_t pages = s->hwm - s->unpaid;
+  const uint32_t inherited = s->epoch == ForkTag() ? s->inherited : pages;
   const int64_t charged = int64_t{pages} << owner_table::kPageShift;
   char* const base = s->base;
   // Its pages' entries go back to 0 (no class) before its memory is
@@ -250,6 +297,10 @@ void ReleaseSlab(uint32_t group, GroupBins* gb, SlabMeta* s) {
   // "The page map").
   for (size_t off = 0; off < kSlabBytes; off += kPageSize) {
     owner_table::PublishBlock(base + off, 0);
+  }
+  if (MG_UNLIKELY(inherited != 0)) {
+    ReleaseInheritedSlab(group, gb, base, pages - inherited, inherited);
+    return;
   }
   if (!UsesMimalloc()) {
     // Racy by design: see GroupBins::retired.
@@ -313,11 +364,12 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
     const size_t end = s->first + size_t{last + 1} * s->size;
     const uint32_t hwm =
         static_cast<uint32_t>((end + kPageSize - 1) >> owner_table::kPageShift);
+    Adopt(s);
     uint32_t pages = s->unpaid;
     s->unpaid = 0;
     if (hwm > s->hwm) {
       pages += hwm - s->hwm;
-      s->hwm = static_cast<uint16_t>(hwm);
+      s->hwm = static_cast<uint8_t>(hwm);
     }
     if (pages != 0) {
       r->owed[r->nowed++] = Owed{s, pages};
@@ -341,7 +393,7 @@ void GiveBackLocked(SlabBin& bin, uint32_t size, void* const* regions,
   }
   for (uint32_t i = 0; i < r.nowed; ++i) {
     r.owed[i].slab->unpaid =
-        static_cast<uint16_t>(r.owed[i].slab->unpaid + r.owed[i].pages);
+        static_cast<uint8_t>(r.owed[i].slab->unpaid + r.owed[i].pages);
   }
   bin.out -= r.got;
   bin.nmalloc -= r.got;

@@ -179,6 +179,12 @@ void UnchargeSlow(uint32_t owner, int64_t bytes) {
   CheckThresholds(owner);
 }
 
+void UnchargeInherited(uint32_t owner, int64_t bytes) {
+  if (bytes <= 0) return;
+  GlobalRegistry().tree().UnchargeLocal(owner, bytes);
+  CheckThresholds(owner);
+}
+
 int64_t DrainSubtree(uint32_t group) {
   return GlobalRegistry().stocks().DrainSubtree(group);
 }

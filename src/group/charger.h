@@ -46,6 +46,13 @@ ChargeResult RetryCharge(uint32_t group, int64_t bytes, uint32_t* failed);
 // calling thread's stock, or directly. Allocates: never.
 void UnchargeSlow(uint32_t owner, int64_t bytes);
 
+// Returns `bytes` that a fork child inherited charged (its parent's blocks
+// and slabs made before the fork, engine/fork_epoch.h) to `owner`'s
+// in-process counters only: no stock takes them, and no job member slot
+// gives them back (the child never charged its slots for them: they are
+// its parent's charge there). Allocates: never.
+void UnchargeInherited(uint32_t owner, int64_t bytes);
+
 // Drains every stock in the subtree and returns the bytes. Allocates: never.
 int64_t DrainSubtree(uint32_t group);
 

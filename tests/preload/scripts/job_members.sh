@@ -23,12 +23,48 @@
 #                 no agent to return the parent's free pages a max below
 #                 the parent's charge plus 48 MiB refuses the child
 #                 (8 MiB blocks, then 2,000-byte ones)
+#   fork_inherited  a member holds 48 MiB and forks; the child frees the
+#                 blocks it inherited and allocates 48 MiB: its member
+#                 peak counts them (the inherited blocks were its parent's
+#                 charge, and their pages are no free pages of the
+#                 child's), and under --max 80M the child is refused, the
+#                 job's real memory being the parent's 48 MiB and the
+#                 child's (1 MiB blocks, then 2,000-byte ones)
 #   small_peak    sleep, date and seq as members: each member's peak is
 #                 its stock's first batch (256 KiB), not a slab per size
 #                 class (1.3-1.6 MB when slabs were charged whole), and
 #                 each is charged under 192 KiB at exit outside a job
 # Usage: job_members.sh MEMGROUP_BINARY LIBRARY PYTHON3 CASE
 . "$(dirname "$0")/job_common.sh"
+
+# The fork cases (fork_free_pages, fork_inherited). fork_run LABEL
+# RUN_OPTIONS... -- PROGRAM...: `memgroup run` with the stats in
+# $mg_tmp/stats and the output in $mg_tmp/out; checks the exit status and
+# that the job ends at 0. fork_child_held LABEL N: the child printed
+# "held" and its member peak counts its N MiB. fork_child_refused LABEL:
+# the child printed MemoryError and the parent went on.
+fork_run() {
+  local label=$1 status
+  shift
+  PYTHONMALLOC=malloc "$memgroup" run --stats "$mg_tmp/stats" "$@" \
+    > "$mg_tmp/out" 2> "$mg_tmp/err"
+  status=$?
+  cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
+  expect_eq "$status" "0" "exit status ($label)"
+  expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($label)"
+}
+fork_child_held() {
+  local child peak
+  expect_contains "$mg_tmp/out" "held" "the child's blocks ($1)"
+  child=$(awk '$1 == "child" { print $2 }' "$mg_tmp/out")
+  peak=$(stat_of "member.$child.peak" "$mg_tmp/stats")
+  [ -n "$peak" ] && [ "$peak" -ge $(($2 << 20)) ] ||
+    fail "the child's member peak is ${peak:-missing}, below its $2 MiB ($1)"
+}
+fork_child_refused() {
+  expect_contains "$mg_tmp/out" "MemoryError" "the child refused ($1)"
+  expect_contains "$mg_tmp/out" "parent done" "the parent served ($1)"
+}
 
 case $case_name in
 fork_storm)
@@ -331,18 +367,9 @@ print("parent done", flush=True)
 PY
   live=16 n=48
   for size in $(((8 << 20) - 4096)) 2000; do
-    PYTHONMALLOC=malloc "$memgroup" run --max 400M --stats "$mg_tmp/stats" \
-      -- "$python" "$mg_tmp/fork_free.py" $size $live $n \
-      > "$mg_tmp/out" 2> "$mg_tmp/err"
-    status=$?
-    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
-    expect_eq "$status" "0" "exit status ($size)"
-    expect_contains "$mg_tmp/out" "held" "the child's blocks ($size)"
-    child=$(awk '$1 == "child" { print $2 }' "$mg_tmp/out")
-    peak=$(stat_of "member.$child.peak" "$mg_tmp/stats")
-    [ -n "$peak" ] && [ "$peak" -ge $((n << 20)) ] ||
-      fail "the child's member peak is ${peak:-missing}, below its $n MiB ($size)"
-    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" "current ($size)"
+    fork_run "$size" --max 400M -- "$python" "$mg_tmp/fork_free.py" $size \
+      $live $n
+    fork_child_held "$size" $n
     # The mimalloc engine returns freed large blocks: no free pages there.
     [ "${MEMGROUP_ENGINE:-jemalloc}" = mimalloc ] && [ $size -gt 65536 ] &&
       continue
@@ -355,18 +382,45 @@ PY
     # memcg keeps a process's freed anonymous pages charged while its
     # allocator holds them. The parent fits under 80 MiB with about
     # 67 MiB; the child's 48 MiB on top of it do not.
-    PYTHONMALLOC=malloc "$memgroup" run --control 0 --max 80M \
-      --stats "$mg_tmp/stats" -- "$python" "$mg_tmp/fork_free.py" $size \
-      $live $n > "$mg_tmp/out" 2> "$mg_tmp/err"
-    status=$?
-    cat "$mg_tmp/out" "$mg_tmp/stats"; cat "$mg_tmp/err" >&2
-    expect_eq "$status" "0" "exit status under 80M ($size)"
-    expect_contains "$mg_tmp/out" "MemoryError" "the child refused ($size)"
-    expect_contains "$mg_tmp/out" "parent done" "the parent served ($size)"
-    expect_eq "$(stat_of current "$mg_tmp/stats")" "0" \
-      "current under 80M ($size)"
+    fork_run "$size under 80M" --control 0 --max 80M -- "$python" \
+      "$mg_tmp/fork_free.py" $size $live $n
+    fork_child_refused "$size"
   done
   pass "a fork child charges its own blocks, not its parent's free pages"
+  ;;
+fork_inherited)
+  cat > "$mg_tmp/fork_inherited.py" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["T"])
+from job_usage import job_usage
+size, n_mib = int(sys.argv[1]), int(sys.argv[2])
+blocks = lambda mib: [bytearray(size) for _ in range((mib << 20) // size)]
+held = blocks(n_mib)
+print("parent", job_usage(), flush=True)
+pid = os.fork()
+if pid == 0:
+    del held  # the blocks inherited from the parent
+    try:
+        got = blocks(n_mib)
+        print("child", os.getpid(), "held", job_usage(), flush=True)
+    except MemoryError:
+        print("child", os.getpid(), "MemoryError", flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent done", flush=True)
+PY
+  n=48
+  for size in $(((1 << 20) - 64)) 2000; do
+    fork_run "$size" --max 400M -- "$python" "$mg_tmp/fork_inherited.py" \
+      $size $n
+    fork_child_held "$size" $n
+    # The parent's 48 MiB and the child's do not fit in 80 MiB, whatever
+    # the parent's agent returns.
+    fork_run "$size under 80M" --max 80M -- "$python" \
+      "$mg_tmp/fork_inherited.py" $size $n
+    fork_child_refused "$size"
+  done
+  pass "a fork child's inherited blocks give it no uncharged memory"
   ;;
 small_peak)
   # A slab's pages are charged as its regions are first handed out
