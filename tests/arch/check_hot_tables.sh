@@ -1,16 +1,17 @@
 #!/bin/sh
 # Fails unless libmemgroup.so keeps its first-touched tables (MG_TABLE_HOT,
-# src/base/macros.h) in a section .lbss.hot directly after .bss and before
-# the other tables' .lbss (preload/hot_tables.ld), holding the tables that
-# a process using only the root group touches and at most 4 MiB of them:
-# their first pages then share the 2 MiB regions .bss already touches
-# instead of one region each further up.
+# src/base/macros.h) in a section .lbss.hot directly after .data, followed
+# by the small globals (.bss.small), then .bss with jemalloc's emap and the
+# other tables' .lbss (preload/hot_tables.ld), holding the tables that a
+# process using only the root group touches and at most 4 MiB of them:
+# their first pages then share the 2 MiB region .data already touches and
+# the next ones instead of one region each beyond .bss.
 set -eu
 lib=$1
 sections=$(readelf -SW "$lib" | sed -n 's/^ *\[ *[0-9]*\] \([^ ]*\) .*/\1/p')
-order=$(printf '%s\n' "$sections" | grep -x -A2 '\.bss' | tr '\n' ' ')
-[ "$order" = ".bss .lbss.hot .lbss " ] || {
-  echo "expected .bss, .lbss.hot, .lbss in that order, got: $order"; exit 1; }
+order=$(printf '%s\n' "$sections" | grep -x -B1 -A3 '\.lbss\.hot' | tr '\n' ' ')
+[ "$order" = ".data .lbss.hot .bss.small .bss .lbss " ] || {
+  echo "expected .data, .lbss.hot, .bss.small, .bss, .lbss in that order, got: $order"; exit 1; }
 line=$(readelf -SW "$lib" | grep ' \.lbss\.hot ')
 addr=$(echo "$line" | awk '{for (i = 1; i <= NF; i++) if ($i == ".lbss.hot") print $(i + 2)}')
 size=$(echo "$line" | awk '{for (i = 1; i <= NF; i++) if ($i == ".lbss.hot") print $(i + 4)}')
