@@ -37,4 +37,13 @@ for t in g_records g_record_of; do
       echo "jemalloc engine table $t lies before $u"; exit 1; }
   done
 done
+# jemalloc's 2 MiB emap (arena.o's .bss) in .bss, past the small globals
+# and the hot tables: in .bss.small it would push them 2 MiB further.
+line=$(readelf -SW "$lib" | grep ' \.bss ')
+baddr=$(echo "$line" | awk '{for (i = 1; i <= NF; i++) if ($i == ".bss") print $(i + 2)}')
+bsize=$(echo "$line" | awk '{for (i = 1; i <= NF; i++) if ($i == ".bss") print $(i + 4)}')
+e=$(nm "$lib" | awk '$NF ~ /arena_emap_global$/ {print $1; exit}')
+[ -n "$e" ] || { echo "no jemalloc emap in $lib"; exit 1; }
+[ $((0x$e)) -ge $((0x$baddr)) ] && [ $((0x$e)) -lt $((0x$baddr + 0x$bsize)) ] || {
+  echo "jemalloc's emap at 0x$e is not in .bss"; exit 1; }
 echo "hot tables: OK"
