@@ -97,13 +97,13 @@ bool TryReserve(size_t va_bytes, Maps* out) {
       lead + side_bytes + kTableBytes + map_bytes + start_bytes;
   void* base = MetaReserve(va_bytes, kChunkBytes);
   if (base == nullptr) return false;
-  // The maps are 1/400 of the reservation (2.5 GiB for 1 TiB), reserved
+  // The maps are 2.5/1024 of the reservation (2.5 GiB for 1 TiB), reserved
   // PROT_NONE: ClaimChunks makes the part covering its chunks writable, so
   // the commit charge follows the chunks in use even under strict
   // overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).
   char* maps = static_cast<char*>(MetaReserve(maps_bytes, kRegionBytes));
-  char* const x = maps + lead + side_bytes;
-  if (maps == nullptr ||
+  char* const x = maps == nullptr ? nullptr : maps + lead + side_bytes;
+  if (x == nullptr ||
       SysMprotect(x, kTableBytes, PROT_READ | PROT_WRITE) != 0) {
     MetaUnmap(maps, maps_bytes);  // No-op for nullptr.
     MetaUnmap(base, va_bytes);
