@@ -225,9 +225,9 @@ inline constexpr size_t kParkMaxBytes = size_t{112} << 10;
 // usable + kLargeHeader bytes, page-aligned, reading zero), or nullptr.
 // Allocates: never (through malloc).
 void* TakeParked(uint32_t group, size_t usable);
-// The same for the slabs' blocks (64 KiB, a mimalloc page shared with
-// seven others): parks `mem`, a slab's block of `group` nothing is charged
-// for any more (SlabFree); false as ParkLarge. Allocates: never (through
+// The same for the slabs' blocks (64 KiB, a quarter of a mimalloc block,
+// SlabAlloc): parks `mem`, a slab's block of `group` nothing is charged
+// for any more (SlabFree), or one never touched; false as ParkLarge. Allocates: never (through
 // malloc). Never under a lock of the engine.
 [[nodiscard]] bool ParkSlab(uint32_t group, void* mem);
 // A parked slab block of `group` (reading zero), or nullptr. Allocates:
