@@ -17,11 +17,15 @@
 #define MG_TABLE __attribute__((section(".lbss")))
 // An MG_TABLE whose first page every process touches (the root group's
 // entry, or the first record): placed in .lbss.hot, which the library's
-// link script (preload/hot_tables.ld) puts between .bss and the other
-// tables, so that these first pages share the 2 MiB regions .bss already
-// touches instead of each costing the kernel a page-table page of its own.
+// link script (preload/hot_tables.ld) puts between .data and .bss, so that
+// these first pages share the 2 MiB regions .data and .bss already touch
+// instead of each costing the kernel a page-table page of its own.
 // Elsewhere (the static test programs) .lbss.hot is part of .lbss.
 #define MG_TABLE_HOT __attribute__((section(".lbss.hot")))
+// An MG_TABLE_HOT that only the jemalloc engine touches: placed after the
+// others (.lbss.hot.jemalloc), so that the first pages a process of the
+// mimalloc engine touches lie closer together.
+#define MG_TABLE_HOT_JEMALLOC __attribute__((section(".lbss.hot.jemalloc")))
 // Defined in a ThreadSanitizer build (gcc's __SANITIZE_THREAD__, clang's
 // feature test), with the two annotations the code uses where it
 // synchronizes through something the sanitizer cannot see.

@@ -43,6 +43,13 @@ MG_TABLE constinit std::atomic<bool> g_dirtied[kMaxGroups];
 // with a purge may leave it above the arena's pages until the next check
 // lowers it: inherited pages tolerated a little longer, never charged).
 MG_TABLE constinit std::atomic<int64_t> g_inherited[kMaxGroups];
+// Whether any g_inherited count was ever set: a process that is no fork
+// child with inherited free pages never reads or writes the table (its
+// first page would cost a process's start-up a page and a 2 MiB region of
+// the library's tables). Set by the child's fork handler while the child
+// has one thread, so any thread that reads it was created after the store;
+// relaxed.
+constinit std::atomic<bool> g_any_inherited{false};
 // Destroyed groups keep nothing. Relaxed: racy by design, as slab.cc's
 // GroupBins::retired; a keep that races with the destroy is returned by
 // RetireGroup's purge (engine_init.cc).
@@ -154,8 +161,11 @@ bool TookFreePages() {
 
 int64_t ReturnFreePages(uint32_t group) {
   if (group >= kMaxGroups) return 0;
-  // Relaxed: see g_inherited (the purge took those pages too).
-  g_inherited[group].store(0, std::memory_order_relaxed);
+  // Relaxed: see g_any_inherited and g_inherited (the purge took those
+  // pages too).
+  if (g_any_inherited.load(std::memory_order_relaxed)) {
+    g_inherited[group].store(0, std::memory_order_relaxed);
+  }
   // Relaxed: see SYNCHRONIZATION.
   const int64_t n = g_free[group].exchange(0, std::memory_order_relaxed);
   if (n <= 0) return 0;
@@ -200,6 +210,8 @@ int64_t DropInheritedFreePages() {
     const int64_t n = g_free[g].exchange(0, std::memory_order_relaxed);
     if (n <= 0) continue;
     g_inherited[g].fetch_add(n, std::memory_order_relaxed);
+    // Relaxed: see g_any_inherited.
+    g_any_inherited.store(true, std::memory_order_relaxed);
     UnchargePages(g, n);
     // Stamped now: the decay purges them once the child left them idle.
     NoteArenaDirtied(g);
@@ -216,7 +228,10 @@ void AddInheritedDirtyPages(uint32_t group, int64_t bytes) {
 }
 
 int64_t InheritedDirtyPages(uint32_t group, int64_t uncovered) {
-  if (group >= kMaxGroups) return 0;
+  // Relaxed: see g_any_inherited.
+  if (group >= kMaxGroups || !g_any_inherited.load(std::memory_order_relaxed)) {
+    return 0;
+  }
   if (uncovered < 0) uncovered = 0;
   const int64_t cur = LowerTo(g_inherited[group], uncovered);
   return cur < uncovered ? cur : uncovered;

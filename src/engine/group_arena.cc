@@ -169,7 +169,7 @@ constexpr extent_hooks_t kHooksTemplate = {
 // The records (zero-initialised: no page is touched before a record is
 // used), the pool of free ones (a stack of indices) and how many were ever
 // used; all under the engine lock.
-MG_TABLE_HOT constinit GroupArena g_records[kMaxArenaRecords];
+MG_TABLE_HOT_JEMALLOC constinit GroupArena g_records[kMaxArenaRecords];
 MG_TABLE constinit uint16_t g_free_records[kMaxArenaRecords];
 constinit uint32_t g_nfree_records = 0;
 constinit uint32_t g_records_used = 0;
@@ -177,7 +177,7 @@ constinit uint32_t g_records_used = 0;
 // Each group's record while it has one. Written under the engine lock
 // (relaxed: a statistic's pointer, the records are never unmapped), read by
 // MappedBytes without it.
-MG_TABLE_HOT constinit std::atomic<GroupArena*> g_record_of[kMaxGroups];
+MG_TABLE_HOT_JEMALLOC constinit std::atomic<GroupArena*> g_record_of[kMaxGroups];
 
 }  // namespace
 

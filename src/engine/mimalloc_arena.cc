@@ -1,10 +1,12 @@
 // The mimalloc engine's arenas and heaps (mimalloc_engine.h): one exclusive
 // mimalloc arena per group on chunks of the reservation tagged for it
 // (CreateArena), the tags of its chunks (AdoptBlock), the per-thread heaps
-// in those arenas (HeapOf), the slabs' 64 KiB blocks (SlabAlloc, SlabFree;
-// a released slab's block is first kept, mimalloc_kept.cc),
+// in those arenas (HeapOf), the slabs' 64 KiB blocks (SlabAlloc, SlabFree:
+// taken from mimalloc four at a time, never given back to it; a released
+// slab's block is first kept, mimalloc_kept.cc, then parked),
 // and the return of a freed block's pages to the OS (ReturnBlockPages).
-// Owns the thread's heap table and the arenas' ranges.
+// Owns the thread's heap table, the arenas' ranges and each group's
+// untouched slabs.
 //
 // Must never: allocate through malloc; hand out memory outside the group's
 // chunks; use a heap after mimalloc deleted it (see t_heap); delete a heap (mi_heap_delete hands a group's pages
@@ -191,6 +193,81 @@ uint64_t ArenaBytes(uint32_t group) {
              : 0;
 }
 
+namespace {
+
+// Slabs come from mimalloc kSlabRun at a time, in one block of a mimalloc
+// page of its own (256 KiB is above mimalloc 2.0.9's medium sizes), of which
+// mimalloc writes only the first word: the first slab is handed out at once,
+// the others wait here, untouched (reading zero, not resident, charged to
+// nobody), for the group's next slabs. A 64 KiB block from mimalloc would
+// come from a medium page of 8, into whose next blocks mimalloc links its
+// free list by their first words, 4 blocks at a time: pages written that
+// no slab may ever use.
+inline constexpr size_t kSlabRun = 4;
+inline constexpr size_t kRunBytes = kSlabRun * slab::kSlabBytes;
+
+// Each group slot's untouched slabs, packed as the next one's address (64
+// KiB-aligned) | how many are left (below kSlabRun); 0 when none is. The
+// word is the whole state, so a compare-and-swap that finds the value it
+// read takes the slab that value names, whatever happened in between.
+constinit std::atomic<uintptr_t> g_fresh[kMiMaxGroups];
+static_assert(kSlabRun < slab::kSlabBytes);
+
+void* TakeFresh(uint32_t group) {
+  std::atomic<uintptr_t>& run = g_fresh[group];
+  // Acquire: pairs with KeepFresh's release (the slabs' chunks are tagged).
+  uintptr_t v = run.load(std::memory_order_acquire);
+  while (v != 0) {
+    const uintptr_t slab = v & ~(slab::kSlabBytes - 1);
+    const uintptr_t left = v & (slab::kSlabBytes - 1);
+    const uintptr_t next = left > 1 ? (slab + slab::kSlabBytes) | (left - 1) : 0;
+    // Acquire on both outcomes: as the load above (a failure reloads v).
+    if (run.compare_exchange_weak(v, next, std::memory_order_acquire,
+                                  std::memory_order_acquire)) {
+      return reinterpret_cast<void*>(slab);
+    }
+  }
+  return nullptr;
+}
+
+// Keeps the `n` untouched slabs from `first` as the group's run; when
+// another thread kept a run meanwhile, they are parked instead (ParkSlab:
+// nothing written into them), or, without a page of records, left unused.
+void KeepFresh(uint32_t group, uintptr_t first, size_t n) {
+  uintptr_t none = 0;
+  // Release: publishes the chunks' tags (AdoptBlock) to TakeFresh's
+  // acquire. Relaxed on failure: nothing is read from the run then.
+  if (g_fresh[group].compare_exchange_strong(none, first | n,
+                                             std::memory_order_release,
+                                             std::memory_order_relaxed)) {
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    (void)ParkSlab(group, reinterpret_cast<void*>(first + i * slab::kSlabBytes));
+  }
+}
+
+// A block of `bytes` of `group`'s arena, 64 KiB-aligned, its chunks
+// adopted, or nullptr.
+void* NewSlabBlock(uint32_t group, mi_heap_t* h, size_t bytes) {
+  // A page's block is 64 KiB-aligned unless it is at a segment's start
+  // (after its header); only then pay for the aligned allocation, which
+  // takes more of the arena.
+  void* p = g_api.heap_malloc(h, bytes);
+  if (p != nullptr &&
+      (reinterpret_cast<uintptr_t>(p) & (slab::kSlabBytes - 1)) != 0) {
+    g_api.free(p);
+    p = g_api.heap_malloc_aligned_at(h, bytes, slab::kSlabBytes, 0);
+  }
+  if (p != nullptr && MG_UNLIKELY(!AdoptBlock(p, bytes, group))) {
+    g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
+    return nullptr;
+  }
+  return p;
+}
+
+}  // namespace
+
 void* SlabAlloc(uint32_t group) {
   // A kept block first: resident, charged as free pages, already adopted
   // (its chunks tagged for the group).
@@ -200,25 +277,20 @@ void* SlabAlloc(uint32_t group) {
   // Parked and taken under the park's lock: ordered for ThreadSanitizer.
   void* parked = TakeParkedSlab(group);
   if (parked != nullptr) return parked;
+  // Then one of the group's untouched slabs.
+  void* fresh = TakeFresh(group);
+  if (fresh != nullptr) return fresh;
   mi_heap_t* h = HeapOf(group);
   if (h == nullptr) return nullptr;
-  // A 64 KiB block of a medium page is 64 KiB-aligned except in a segment's
-  // first page (after the segment's header); only then pay for the aligned
-  // allocation, which takes twice the address space.
-  void* p = g_api.heap_malloc(h, slab::kSlabBytes);
-  if (p != nullptr &&
-      (reinterpret_cast<uintptr_t>(p) & (slab::kSlabBytes - 1)) != 0) {
-    g_api.free(p);
-    p = g_api.heap_malloc_aligned_at(h, slab::kSlabBytes, slab::kSlabBytes, 0);
+  void* p = NewSlabBlock(group, h, kRunBytes);
+  if (p != nullptr) {
+    KeepFresh(group, reinterpret_cast<uintptr_t>(p) + slab::kSlabBytes,
+              kSlabRun - 1);
+    return p;
   }
-  if (p == nullptr) {
-    ReportArenaFull(group);
-    return nullptr;
-  }
-  if (MG_UNLIKELY(!AdoptBlock(p, slab::kSlabBytes, group))) {
-    g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
-    return nullptr;
-  }
+  // A nearly full arena may still hold a single slab.
+  p = NewSlabBlock(group, h, slab::kSlabBytes);
+  if (p == nullptr) ReportArenaFull(group);
   return p;
 }
 
@@ -238,7 +310,7 @@ bool AdoptBlock(const void* block, size_t bytes, uint32_t group) {
     // Untagged chunks of the group's arena are tagged here, before any
     // pointer into them exists (owner_table.h, RetagChunk); concurrent
     // tags of one chunk store the same group.
-    if (MG_UNLIKELY(owner_table::OwnerOf(owner_table::ChunkAt(c)) != group)) {
+    if (MG_UNLIKELY(owner_table::TagIfUntagged(c, group) != group)) {
       owner_table::RetagChunk(c, group);
     }
   }
@@ -262,11 +334,12 @@ void ReturnBlockPages(void* block, size_t bytes) {
 }
 
 void SlabFree(uint32_t group, void* mem) {
-  // mimalloc's free would keep its first page resident, charged to nobody,
-  // while another block of its mimalloc page lives (ParkLarge).
+  // A slab is a part of a mimalloc block (SlabAlloc), never given back to
+  // mimalloc: parked for the group's next slab. Without a page of records
+  // for the park, its pages still go back and its address range stays
+  // unused.
   if (ParkSlab(group, mem)) return;
-  ReturnBlockPages(mem, slab::kSlabBytes);
-  g_api.free(mem);
+  (void)SysMadvise(mem, slab::kSlabBytes, MADV_DONTNEED);
 }
 
 }  // namespace memgroup::internal::engine::mi

@@ -110,15 +110,16 @@ bool AdoptBlock(const void* block, size_t bytes, uint32_t group);
 
 // A 64 KiB, 64 KiB-aligned block of `group`'s arena for a slab, or nullptr:
 // one of the group's kept slabs if it has one (TakeKeptSlab), else a parked
-// one (TakeParkedSlab), else a new block from mimalloc. Allocates: never
-// (through malloc).
+// one (TakeParkedSlab), else one of its untouched slabs, else the first of
+// four taken from mimalloc in one block (the other three wait untouched).
+// Allocates: never (through malloc).
 void* SlabAlloc(uint32_t group);
 // Says once per process, on stderr, that `group`'s arena is full (mimalloc
 // returned nothing): an exclusive arena never grows.
 void ReportArenaFull(uint32_t group);
 // Gives a slab's block of `group` back (from any thread), its pages
-// returned to the OS: parked (ParkSlab), else freed to mimalloc
-// (ReturnBlockPages first); its charge goes back with it.
+// returned to the OS: parked (ParkSlab), never freed to mimalloc (it is a
+// part of a mimalloc block); its charge goes back with it.
 void SlabFree(uint32_t group, void* mem);
 
 // Kept slabs (mimalloc_kept.cc). A released slab's block is not given back
@@ -224,9 +225,9 @@ inline constexpr size_t kParkMaxBytes = size_t{112} << 10;
 // usable + kLargeHeader bytes, page-aligned, reading zero), or nullptr.
 // Allocates: never (through malloc).
 void* TakeParked(uint32_t group, size_t usable);
-// The same for the slabs' blocks (64 KiB, a mimalloc page shared with
-// seven others): parks `mem`, a slab's block of `group` nothing is charged
-// for any more (SlabFree); false as ParkLarge. Allocates: never (through
+// The same for the slabs' blocks (64 KiB, a quarter of a mimalloc block,
+// SlabAlloc): parks `mem`, a slab's block of `group` nothing is charged
+// for any more (SlabFree), or one never touched; false as ParkLarge. Allocates: never (through
 // malloc). Never under a lock of the engine.
 [[nodiscard]] bool ParkSlab(uint32_t group, void* mem);
 // A parked slab block of `group` (reading zero), or nullptr. Allocates:

@@ -62,39 +62,54 @@ constexpr size_t kMapsPerMille =
      kChunkBytes - 1) /
     kChunkBytes;
 
+// The chunk table: one entry per chunk of kVaBytes, whatever size the
+// reservation ends up with.
+constexpr size_t kTableBytes = kNumChunks * sizeof(uint32_t);  // 2 MiB
+constexpr size_t kRegionBytes = size_t{2} << 20;  // What a page table maps.
+
 struct Maps {
   void* base;
+  void* table;
   void* page_map;
-  void* side_map;
+  char* side_end;
   void* start_map;
 };
 
-// Reserves a range of `va_bytes` and its page, side and start maps, all or
-// nothing (under RLIMIT_AS the range may fit and a map not).
+// Reserves a range of `va_bytes`, and in one more reservation its maps
+// and the chunk table, all or nothing (under RLIMIT_AS the range may fit
+// and the maps not). The maps' layout puts the entries a process touches
+// first, those of the first chunks claimed, near each other: the side map
+// is indexed downward from its end X (SideSlot), the chunk table (read and
+// writable) starts at X, the page map right after the table, then the
+// start map. X lies 1 MiB into a 2 MiB region, so the first chunks' side
+// slots and tags share one region (one page-table page) and their
+// page-map entries lie in the next, instead of three regions in three
+// GiB-wide ranges (each a page-table page and a page-directory page).
 bool TryReserve(size_t va_bytes, Maps* out) {
   const size_t map_bytes = (va_bytes >> kPageShift) * sizeof(uint32_t);
   const size_t side_bytes = (va_bytes >> kChunkShift) * kSideBytesPerChunk;
   const size_t start_bytes = (va_bytes >> kChunkShift) * kStartBytesPerChunk;
+  // From the 2 MiB-aligned start of the maps' reservation to the side map.
+  const size_t lead =
+      (kRegionBytes / 2 + kRegionBytes - side_bytes % kRegionBytes) %
+      kRegionBytes;
+  const size_t maps_bytes =
+      lead + side_bytes + kTableBytes + map_bytes + start_bytes;
   void* base = MetaReserve(va_bytes, kChunkBytes);
   if (base == nullptr) return false;
-  // 4 bytes per 4 KiB page of the reservation (1 GiB for 1 TiB), reserved
+  // The maps are 2.5/1024 of the reservation (2.5 GiB for 1 TiB), reserved
   // PROT_NONE: ClaimChunks makes the part covering its chunks writable, so
   // the commit charge follows the chunks in use even under strict
   // overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).
-  void* page_map = MetaReserve(map_bytes, kPageSize);
-  // The side map, the same way.
-  void* side_map =
-      page_map == nullptr ? nullptr : MetaReserve(side_bytes, kPageSize);
-  // The start map, the same way.
-  void* start_map =
-      side_map == nullptr ? nullptr : MetaReserve(start_bytes, kPageSize);
-  if (start_map == nullptr) {
-    MetaUnmap(side_map, side_bytes);  // No-op for nullptr.
-    MetaUnmap(page_map, map_bytes);   // No-op for nullptr.
+  char* maps = static_cast<char*>(MetaReserve(maps_bytes, kRegionBytes));
+  char* const x = maps == nullptr ? nullptr : maps + lead + side_bytes;
+  if (x == nullptr ||
+      SysMprotect(x, kTableBytes, PROT_READ | PROT_WRITE) != 0) {
+    MetaUnmap(maps, maps_bytes);  // No-op for nullptr.
     MetaUnmap(base, va_bytes);
     return false;
   }
-  *out = Maps{base, page_map, side_map, start_map};
+  *out = Maps{base, x, x + kTableBytes, x, x + kTableBytes + map_bytes};
   return true;
 }
 
@@ -117,18 +132,11 @@ bool Init() {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   static_assert(sizeof(std::atomic<uint16_t>) == sizeof(uint16_t));
   static_assert(kMaxGroups <= kNoGroup, "group ids must fit the 16-bit table");
-  // The table always covers kVaBytes (1 MiB, untouched beyond the chunks
-  // actually claimed), whatever size the reservation ends up with.
-  void* table = MetaMap(kNumChunks * sizeof(uint32_t));
-  if (table == nullptr) return false;
   // The free list's stack, as sparse: pages are touched as chunks are
   // released.
   g_free = static_cast<uint32_t*>(MetaMap(kNumChunks * sizeof(uint32_t)));
-  if (g_free == nullptr) {
-    MetaUnmap(table, kNumChunks * sizeof(uint32_t));
-    return false;
-  }
-  // Measured after the table is mapped, so that VmSize includes it.
+  if (g_free == nullptr) return false;
+  // Measured after the free list is mapped, so that VmSize includes it.
   const va_budget::AddressSpace as = va_budget::Read();
   size_t va_bytes = va_budget::TargetBytes(as, kVaBytes, kMinVaBytes,
                                            kChunkBytes, kMapsPerMille);
@@ -136,7 +144,6 @@ bool Init() {
   Maps maps{};
   while (va_bytes == 0 || !TryReserve(va_bytes, &maps)) {
     if (va_bytes <= kMinVaBytes) {
-      MetaUnmap(table, kNumChunks * sizeof(uint32_t));
       MetaUnmap(g_free, kNumChunks * sizeof(uint32_t));
       g_free = nullptr;
       return false;
@@ -149,12 +156,12 @@ bool Init() {
   g_start_map.store(static_cast<std::atomic<uint16_t>*>(maps.start_map),
                     std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
-  g_side_map.store(static_cast<char*>(maps.side_map), std::memory_order_relaxed);
+  g_side_map.store(maps.side_end, std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_page_map.store(static_cast<std::atomic<uint32_t>*>(maps.page_map),
                    std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
-  g_table.store(static_cast<std::atomic<uint32_t>*>(table),
+  g_table.store(static_cast<std::atomic<uint32_t>*>(maps.table),
                 std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_va_base.store(reinterpret_cast<uintptr_t>(maps.base),
@@ -206,9 +213,12 @@ size_t ClaimRun(size_t nr_chunks) {
                         kMapBytesPerChunk, first, nr_chunks);
   }
   if (rc == 0) {
-    rc = CommitMapSlice(reinterpret_cast<uintptr_t>(
-                            g_side_map.load(std::memory_order_relaxed)),
-                        kSideBytesPerChunk, first, nr_chunks);
+    // The side map runs downward from its end (SideSlot): chunks
+    // [first, first + n) have the slots [end - (first + n), end - first).
+    const uintptr_t side_end = reinterpret_cast<uintptr_t>(
+        g_side_map.load(std::memory_order_relaxed));
+    rc = CommitMapSlice(side_end - (first + nr_chunks) * kSideBytesPerChunk,
+                        kSideBytesPerChunk, 0, nr_chunks);
   }
   if (rc == 0) {
     rc = CommitMapSlice(reinterpret_cast<uintptr_t>(
@@ -278,6 +288,16 @@ void RetagChunk(size_t index, uint32_t group) {
   // the group's arena index).
   g_table.load(std::memory_order_relaxed)[index].store(
       group ^ kNoGroup, std::memory_order_relaxed);
+}
+
+uint32_t TagIfUntagged(size_t index, uint32_t group) {
+  uint32_t tag = 0;
+  // Relaxed on both outcomes: as RetagChunk (the first pointer into the
+  // chunk is published after it); a failure reads the tag in place.
+  g_table.load(std::memory_order_relaxed)[index].compare_exchange_strong(
+      tag, group ^ kNoGroup, std::memory_order_relaxed,
+      std::memory_order_relaxed);
+  return tag == 0 ? group : tag ^ kNoGroup;
 }
 
 size_t FreeChunks() {

@@ -29,7 +29,10 @@
 // class, and a pointer to it meets the start map's check.
 //
 // The side map: kSideSlotBytes per 64 KiB of the reservation, mapped like
-// the page map, for the slab layer's out-of-line headers (SideSlot).
+// the page map, for the slab layer's out-of-line headers (SideSlot); it
+// runs downward from its end, which g_side_map holds, so that the slots of
+// the first chunks lie next to their tags in the chunk table (owner_table.cc,
+// TryReserve).
 //
 // The start map: `uint16_t start[g_va_bytes >> kPageShift]`, one per page,
 // mapped like the page map: where the live large block that starts in the
@@ -144,6 +147,13 @@ void ReleaseChunks(void* start, size_t nr_chunks);
 // index's release store). Allocates: never.
 void RetagChunk(size_t index, uint32_t group);
 
+// Tags chunk `index` for `group` if it is untagged (reads kNoGroup), in one
+// write access (a compare-and-swap), and returns the group it is tagged for
+// afterwards. The first access to a page of the table then faults once: a
+// read first would map the zero page, and the tag's store fault again.
+// Same contract as RetagChunk. Allocates: never. Lock-free.
+uint32_t TagIfUntagged(size_t index, uint32_t group);
+
 // Chunks on the free list (a statistic). Allocates: never.
 size_t FreeChunks();
 
@@ -241,9 +251,10 @@ MG_ALWAYS_INLINE void* SideSlot(const void* p) {
   // Immutable after Init, which happened before any block existed.
   const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
                         g_va_base.load(std::memory_order_relaxed);
-  // Immutable after Init (as above).
-  return g_side_map.load(std::memory_order_relaxed) +
-         (off >> kSideSlotShift) * kSideSlotBytes;
+  // Immutable after Init (as above). The map runs downward from its end
+  // (owner_table.cc, TryReserve).
+  return g_side_map.load(std::memory_order_relaxed) -
+         ((off >> kSideSlotShift) + 1) * kSideSlotBytes;
 }
 
 // Records `entry` for the page holding p, a block the engine is about to hand

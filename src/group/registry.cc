@@ -41,29 +41,39 @@ bool Registry::Init() {
   if (initialised_.load(std::memory_order_acquire)) return true;
   SpinLockHolder h(&lock_);
   if (initialised_.load(std::memory_order_relaxed)) return true;
-  void* nodes = MetaMap(sizeof(PageCounter) * kMaxGroups);
-  void* slots = MetaMap(sizeof(GroupSlot) * kMaxGroups);
-  void* states = MetaMap(sizeof(GroupState) * kMaxGroups);
-  void* names = MetaMap(sizeof(uint32_t) * kNameBuckets);
-  if (nodes == nullptr || slots == nullptr || states == nullptr ||
-      names == nullptr) {
-    MetaUnmap(names, sizeof(uint32_t) * kNameBuckets);
-    MetaUnmap(states, sizeof(GroupState) * kMaxGroups);
-    MetaUnmap(nodes, sizeof(PageCounter) * kMaxGroups);
-    MetaUnmap(slots, sizeof(GroupSlot) * kMaxGroups);
-    return false;
-  }
-  PageCounter* pc = static_cast<PageCounter*>(nodes);
-  slots_ = static_cast<GroupSlot*>(slots);
-  states_ = static_cast<GroupState*>(states);
-  names_ = static_cast<uint32_t*>(names);
+  // One mapping: the states, indexed downward from X, the counter tree
+  // from X, the slots, the name index. X lies 1 MiB into a 2 MiB region,
+  // so that the root's state and node, which every process writes, share
+  // one page table (the root's slot lies 12 MiB on). The extra 2 MiB are
+  // address space only; the whole is a multiple of 2 MiB, which the kernel
+  // places at a 2 MiB boundary, leaving the space below the libraries
+  // mapped before it for those mapped after it (libmimalloc).
+  constexpr size_t kStates = sizeof(GroupState) * kMaxGroups;
+  constexpr size_t kNodes = sizeof(PageCounter) * kMaxGroups;
+  constexpr size_t kSlots = sizeof(GroupSlot) * kMaxGroups;
+  constexpr size_t kNames = sizeof(uint32_t) * kNameBuckets;
+  constexpr size_t kRegion = size_t{2} << 20;
+  constexpr size_t kBytes =
+      (kStates + kNodes + kSlots + kNames + 2 * kRegion - 1) & ~(kRegion - 1);
+  static_assert(kNodes % alignof(GroupSlot) == 0 &&
+                kSlots % alignof(uint32_t) == 0);
+  char* map = static_cast<char*>(MetaMap(kBytes));
+  if (map == nullptr) return false;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(map) + kStates;
+  const uintptr_t x =
+      lo + ((kRegion / 2 - lo % kRegion) + kRegion) % kRegion;
+  char* const nodes = reinterpret_cast<char*>(x);
+  PageCounter* pc = reinterpret_cast<PageCounter*>(nodes);
+  states_end_ = reinterpret_cast<GroupState*>(nodes);
+  slots_ = reinterpret_cast<GroupSlot*>(nodes + kNodes);
+  names_ = reinterpret_cast<uint32_t*>(nodes + kNodes + kSlots);
   // Fresh anonymous memory is zero, which is a valid (empty, free) state
   // for every entry; only the root is constructed now, the others when a
   // group is created in them. Touching all 65,536 entries would cost every
   // process ~32 MiB of RSS and ~11,000 page faults at start.
   new (&pc[kRootGroup]) PageCounter();
   new (&slots_[kRootGroup]) GroupSlot();
-  new (&states_[kRootGroup]) GroupState();
+  new (&StateAt(kRootGroup)) GroupState();
   tree_ = CounterTree(pc, kMaxGroups);
   // Before the stocks take their copy of the tree: the link is inactive
   // until the process joins a job (job_member.h).
@@ -212,7 +222,7 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
       static_cast<uint32_t>(SlotState::kZombie)) {
     SetZombieBitLocked(idx, false);
     UnlinkLocked(idx);
-    states_[idx].Reset();
+    StateAt(idx).Reset();
   } else {
     // First use of this slot: construct its entries in the zeroed memory.
     // Not the GroupSlot: its atomics (state, generation, bound) are read
@@ -221,7 +231,7 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
     // readers (a data race TSan reports); the zeroed mapping already holds
     // their initial 0, and the fields below are all assigned here.
     new (&tree_.node(idx)) PageCounter();
-    new (&states_[idx]) GroupState();
+    new (&StateAt(idx)) GroupState();
   }
   tree_.InitNode(idx, parent);
   memcpy(s.name, name, len);
@@ -297,7 +307,7 @@ bool Registry::ZombieReusableLocked(uint32_t index, bool engine) const {
   // slot must keep that ancestry until they did. Acquire on bound: pairs
   // with Unbind's release (see GroupSlot).
   if (slots_[index].bound.load(std::memory_order_acquire) != 0) return false;
-  GroupState& st = states_[index];
+  GroupState& st = StateAt(index);
   SpinLockHolder h(&st.psi_lock);
   return st.members == 0;
 }
@@ -356,9 +366,9 @@ void Registry::ReparentExplicit(uint32_t index) {
   // Relaxed: statistics of a group whose id is already stale (no mg_charge
   // or mg_uncharge resolves it any more).
   const int64_t bytes =
-      states_[index].explicit_bytes.exchange(0, std::memory_order_relaxed);
+      StateAt(index).explicit_bytes.exchange(0, std::memory_order_relaxed);
   if (bytes <= 0 || parent == kNoParent) return;
-  states_[parent].explicit_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  StateAt(parent).explicit_bytes.fetch_add(bytes, std::memory_order_relaxed);
   tree_.HandToParent(index, bytes);
 }
 
@@ -411,9 +421,9 @@ void Registry::RaiseEvent(uint32_t index, Event e) {
     return;
   }
   // Relaxed: statistics, exact once quiesced.
-  states_[index].events_local[e].fetch_add(1, std::memory_order_relaxed);
+  StateAt(index).events_local[e].fetch_add(1, std::memory_order_relaxed);
   for (uint32_t i = index; i != kNoParent; i = tree_.Parent(i)) {
-    states_[i].events[e].fetch_add(1, std::memory_order_relaxed);
+    StateAt(i).events[e].fetch_add(1, std::memory_order_relaxed);
   }
 }
 

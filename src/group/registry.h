@@ -169,8 +169,8 @@ class Registry {
     VisitLocked</*zombies=*/true>(index, f);
   }
 
-  GroupState& state(uint32_t index) { return states_[index]; }
-  const GroupState& state(uint32_t index) const { return states_[index]; }
+  GroupState& state(uint32_t index) { return StateAt(index); }
+  const GroupState& state(uint32_t index) const { return StateAt(index); }
   // Raises event `e` locally at `index` and hierarchically at it and every
   // ancestor, the root included (kernel memcg_memory_event: the root's
   // memory.events counts the whole process). Allocates: never.
@@ -234,7 +234,15 @@ class Registry {
   std::atomic<uint32_t> slots_used_{1};
   // One bit per zombie slot, under lock_.
   uint64_t zombies_[kMaxGroups / 64] = {};
-  GroupState* states_ = nullptr;
+  // The states run downward from states_end_ (state(i) is states_end_[-1 -
+  // i]): their end is the counter tree's start, so that the root's state
+  // and node share a page table (Init).
+  GroupState* states_end_ = nullptr;
+  // The state of slot `index` (the states are mutable through a const
+  // registry, as through the pointer they are reached by).
+  GroupState& StateAt(uint32_t index) const {
+    return states_end_[-1 - static_cast<ptrdiff_t>(index)];
+  }
   // The name index: kNameBuckets heads (index + 1, 0: empty) of chains
   // through GroupSlot::hash_next, keyed by (parent, name). Under lock_.
   static constexpr uint32_t kNameBuckets = kMaxGroups;

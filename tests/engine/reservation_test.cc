@@ -1,7 +1,9 @@
 // Tests of the engine's address-space reservation (owner_table::Init with
 // va_budget.h): its size under RLIMIT_AS, the refusal when the limit leaves
-// too little, and exhaustion (a claim that does not fit fails without
-// using up what is left). Each case initialises the owner table in a forked
+// too little, exhaustion (a claim that does not fit fails without using up
+// what is left), and the maps' layout (the first chunk's side slot and tag
+// share a 2 MiB region, its page-map entries lie in the next; tagging an
+// untagged chunk). Each case initialises the owner table in a forked
 // child with its own RLIMIT_AS; the parent never initialises it.
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -9,8 +11,10 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 
+#include "base/limits.h"
 #include "engine/owner_table.h"
 #include "engine/va_budget.h"
 #include "gtest/gtest.h"
@@ -135,6 +139,56 @@ TEST(ReservationTest, ExhaustionKeepsWhatIsLeft) {
     EXPECT_EQ(owner_table::OwnerOf(last), 3u);
     EXPECT_EQ(owner_table::ClaimChunks(1, 1), nullptr);
     EXPECT_EQ(owner_table::ClaimedBytes(), num * kChunk);
+  });
+}
+
+TEST(ReservationTest, FirstChunksEntriesShareRegions) {
+  for (const uint64_t headroom : {uint64_t{0}, uint64_t{200 * kMiB}}) {
+    InChild(headroom, [] {
+      ASSERT_TRUE(owner_table::Init());
+      void* first = owner_table::ClaimChunks(1, 4);
+      ASSERT_NE(first, nullptr);
+      ASSERT_EQ(owner_table::ChunkIndexOf(first), 0u);
+      const auto region = [](const void* p) {
+        return reinterpret_cast<uintptr_t>(p) >> 21;
+      };
+      // The side map runs downward from its end, where the table starts.
+      char* side_end = owner_table::g_side_map.load();
+      void* slot = owner_table::SideSlot(first);
+      EXPECT_EQ(static_cast<char*>(slot) + owner_table::kSideSlotBytes,
+                side_end);
+      void* last_slot =
+          owner_table::SideSlot(static_cast<char*>(first) + kChunk - 1);
+      const auto* tag = owner_table::g_table.load();
+      EXPECT_EQ(static_cast<const void*>(tag), side_end);
+      EXPECT_EQ(region(last_slot), region(tag));
+      EXPECT_EQ(region(slot), region(tag));
+      const auto* page_map = owner_table::g_page_map.load();
+      EXPECT_EQ(region(page_map), region(tag) + 1);
+      // Every map stays writable where the claim made it so.
+      memset(last_slot, 1, owner_table::kSideSlotBytes);
+      owner_table::PublishBlock(static_cast<char*>(first) + kChunk - 1, 7);
+      EXPECT_EQ(owner_table::PageEntry(static_cast<char*>(first) + kChunk - 1),
+                7u);
+      EXPECT_EQ(owner_table::OwnerOf(first), 4u);
+    });
+  }
+}
+
+TEST(ReservationTest, TagIfUntaggedTagsOnlyAnUntaggedChunk) {
+  InChild(0, [] {
+    ASSERT_TRUE(owner_table::Init());
+    void* run = owner_table::ClaimUntaggedChunks(2);
+    ASSERT_NE(run, nullptr);
+    const size_t c = owner_table::ChunkIndexOf(run);
+    EXPECT_EQ(owner_table::OwnerOf(run), kNoGroup);
+    EXPECT_EQ(owner_table::TagIfUntagged(c, 6), 6u);
+    EXPECT_EQ(owner_table::OwnerOf(run), 6u);
+    // Tagged already: left as it is, and said.
+    EXPECT_EQ(owner_table::TagIfUntagged(c, 8), 6u);
+    EXPECT_EQ(owner_table::OwnerOf(run), 6u);
+    EXPECT_EQ(owner_table::TagIfUntagged(c + 1, 8), 8u);
+    EXPECT_EQ(owner_table::OwnerOf(owner_table::ChunkAt(c + 1)), 8u);
   });
 }
 

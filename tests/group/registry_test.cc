@@ -40,6 +40,24 @@ TEST_F(RegistryTest, RootExistsAndIsUnlimited) {
   EXPECT_EQ(found, reg_->root());
 }
 
+TEST_F(RegistryTest, RootStateAndNodeShareAPageTable) {
+  // Every process writes the root's state and counter node: they lie in
+  // one 2 MiB region (one page table), the states running downward from
+  // the tree's start.
+  const auto region = [](const void* p) {
+    return reinterpret_cast<uintptr_t>(p) >> 21;
+  };
+  const GroupState* root_state = &reg_->state(kRootGroup);
+  const PageCounter* root_node = &reg_->tree().node(kRootGroup);
+  EXPECT_EQ(reinterpret_cast<const char*>(root_state + 1),
+            reinterpret_cast<const char*>(root_node));
+  EXPECT_EQ(region(root_state), region(root_node));
+  // A later slot's state lies below, its node above, both writable.
+  const GroupId a = MustCreate(reg_->root(), "a");
+  EXPECT_EQ(&reg_->state(Index(a)) + 1, &reg_->state(kRootGroup));
+  EXPECT_EQ(reg_->tree().Usage(Index(a)), 0);
+}
+
 TEST_F(RegistryTest, CreateAndLookupByPath) {
   GroupId a = MustCreate(reg_->root(), "tenant-a");
   GroupId b = MustCreate(a, "query_1.x");
