@@ -136,7 +136,6 @@ MG_NOINLINE MG_COLD bool InitSlow() {
     ok = g_pending != nullptr && InitGroupArenas();
   }
   ok = ok && ResolveMib("thread.arena", &g_mibs.thread_arena) &&
-       ResolveMib("thread.tcache.flush", &g_mibs.thread_tcache_flush) &&
        ResolveMib("tcache.create", &g_mibs.tcache_create) &&
        ResolveMib("tcache.flush", &g_mibs.tcache_flush) &&
        ResolveMib("tcache.destroy", &g_mibs.tcache_destroy) &&

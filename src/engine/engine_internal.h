@@ -74,7 +74,6 @@ struct Mib {
 };
 struct Mibs {
   Mib thread_arena;
-  Mib thread_tcache_flush;
   Mib tcache_create;
   Mib tcache_flush;
   Mib tcache_destroy;

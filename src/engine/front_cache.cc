@@ -5,8 +5,8 @@
 // (the list of all caches and the free list). Must never allocate through
 // malloc or return a block to a group other than the cache's (refill and
 // flush run on the owner thread, bound to cache->group; large blocks go
-// through jemalloc's automatic tcache of that group's arena, or to the
-// group's mimalloc arena).
+// through the thread's bound tcache to that group's jemalloc arena,
+// tcache_slots.h, or to the group's mimalloc arena).
 #include "engine/front_cache_internal.h"
 
 #include <cstring>
@@ -24,6 +24,7 @@
 #include "engine/owner_table.h"
 #include "engine/page_charge.h"
 #include "engine/slab.h"
+#include "engine/tcache_slots.h"
 #include "engine/transfer_cache.h"
 #include "engine/warm_large.h"
 
@@ -73,7 +74,7 @@ constinit FrontCache* g_free = nullptr;
 
 // Returns the n blocks of the list at `head` (class `cls` of the group the
 // caller is bound to) to their owner: the group's slabs for small classes,
-// jemalloc's automatic tcache or the group's mimalloc arena (whose free
+// jemalloc through the thread's bound tcache or the group's mimalloc arena (whose free
 // returns the block's pages, mimalloc_engine.h) for large ones.
 void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   if (n == 0) return;
@@ -93,9 +94,9 @@ void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
     // blocks: Debian's jemalloc (built with profiling support) sends those
     // to its slow path when given a size.
     if ((reinterpret_cast<uintptr_t>(p) & (kPageSize - 1)) != 0) {
-      mgje_sdallocx(p, size, 0);
+      mgje_sdallocx(p, size, BoundTcacheFlags(size));
     } else {
-      mgje_free(p);
+      mgje_dallocx(p, BoundTcacheFlags(size));
     }
   }
 }
@@ -334,7 +335,7 @@ void* Refill(FrontCache* fc, uint32_t cls) {
   // reentrant threads (its background threads) from arena 0 whatever
   // thread.arena says, so the block is checked to be in the group's chunks.
   MG_DCHECK(!UsesMimalloc());
-  void* p = mgje_malloc(b.size);
+  void* p = mgje_mallocx(b.size, BoundTcacheFlags(b.size));
   if (MG_UNLIKELY(!owner_table::PublishOwned(p, fc->group, fc->tag + cls))) {
     if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
     return nullptr;

@@ -10,6 +10,10 @@
 #ifndef MEMGROUP_SRC_ENGINE_JEMALLOC_PRIVATE_H_
 #define MEMGROUP_SRC_ENGINE_JEMALLOC_PRIVATE_H_
 
+// The largest block jemalloc's tcaches cache (its tcache_max, forced by
+// jemalloc_glue.cc; tcache_slots.h's kTcacheMaxBytes).
+#define MG_JE_TCACHE_MAX 32768
+
 #define JEMALLOC_NO_RENAME
 #include <jemalloc/jemalloc.h>
 

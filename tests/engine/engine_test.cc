@@ -463,7 +463,7 @@ TEST_F(EngineTest, MallocConfEnvironmentIsIgnored) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     setenv("MALLOC_CONF",
-           "retain:false,narenas:3,tcache:false,junk:true,abort_conf:true,"
+           "retain:false,narenas:3,tcache:true,junk:true,abort_conf:true,"
            "background_thread:true",
            1);
     setenv("MG_ENGINE_TEST_CONF_CHILD", "1", 1);
@@ -488,7 +488,7 @@ TEST(EngineConfChild, ReadsForcedOptions) {
   ASSERT_EQ(engine::Mallctl("opt.retain", &b, &len, nullptr, 0), 0);
   EXPECT_TRUE(b);
   ASSERT_EQ(engine::Mallctl("opt.tcache", &b, &len, nullptr, 0), 0);
-  EXPECT_TRUE(b);
+  EXPECT_FALSE(b);
   ASSERT_EQ(engine::Mallctl("opt.background_thread", &b, &len, nullptr, 0), 0);
   EXPECT_FALSE(b);
   unsigned narenas = 0;
