@@ -108,7 +108,7 @@ MG_NOINLINE void* AllocOther(uint32_t group, size_t size, size_t align,
     if (!CreateArenaSlow(group)) return nullptr;
     ind = ArenaOf(group);
   }
-  int flags = MALLOCX_ARENA(ind) | TcacheFlags(group) | AlignFlags(align) |
+  int flags = MALLOCX_ARENA(JeArena(ind)) | TcacheFlags(group) | AlignFlags(align) |
               (zero ? MALLOCX_ZERO : 0);
   void* p = mgje_mallocx(size == 0 ? 1 : size, flags);
   if (MG_UNLIKELY(p != nullptr && owner_table::OwnerOf(p) != group)) {
@@ -148,7 +148,7 @@ bool BindThread(uint32_t group) {
     t_front = fc;
     return true;
   }
-  unsigned ind = ArenaOf(group);
+  unsigned ind = JeArena(ArenaOf(group));
   if (mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
                         nullptr, nullptr, &ind, sizeof(ind)) != 0) {
     t_front = fc;  // Still bound to the previous group; the cache is empty.
@@ -299,7 +299,8 @@ void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
     uint32_t ind = ArenaOf(owner);
     if (ind != 0) {  // Else not an engine block.
       q = mgje_rallocx(
-          p, size, MALLOCX_ARENA(ind) | TcacheFlags(owner) | AlignFlags(align));
+          p, size,
+          MALLOCX_ARENA(JeArena(ind)) | TcacheFlags(owner) | AlignFlags(align));
     }
   }
   // In place or moved, the block may have a new class.

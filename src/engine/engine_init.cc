@@ -69,6 +69,11 @@ constinit uint32_t g_npending = 0;
 // once). Relaxed: a one-time flag, nothing is published with it.
 constinit std::atomic<bool> g_no_arena_reported{false};
 
+// Whether jemalloc's arena 0 carries the root group's hooks (TakeArenaZero),
+// for the root group's arena. Written by InitSlow, then by the root group's
+// arena creation, under g_engine_lock.
+constinit bool g_arena_zero_ready = false;
+
 // Under g_engine_lock.
 void PushPendingLocked(uint32_t group) {
   if (g_pending == nullptr || g_npending == kMaxGroups) return;
@@ -95,6 +100,37 @@ void ReportNoReservation() {
     RawLog("engine: cannot reserve %zu MiB of address space",
            owner_table::kMinVaBytes >> 20);
   }
+}
+
+// Gives jemalloc's arena 0 the root group's hooks, so that the root group's
+// arena is arena 0 rather than a second one (whose metadata costs every
+// process about 25 page faults). Nothing has been allocated from arena 0
+// yet: with tcache:false (jemalloc_glue.cc) jemalloc's initialisation makes
+// no tcache, and the explicit tcaches that it serves from arena 0 are made
+// after this. Its metadata (base blocks) keeps jemalloc's own mapping; what
+// jemalloc allocates for itself from arena 0 afterwards (explicit tcaches)
+// comes from the root group's chunks, charged to no group. Under
+// g_engine_lock, in InitSlow. False, with nothing changed, if jemalloc
+// refuses.
+bool TakeArenaZero() {
+  extent_hooks_t* hooks = GroupHooks(kRootGroup);
+  if (hooks == nullptr) return false;
+  if (mgje_mallctl("arena.0.extent_hooks", nullptr, nullptr, &hooks,
+                   sizeof(hooks)) != 0) {
+    ReleaseGroupArena(kRootGroup);
+    return false;
+  }
+  // As for every group's arena: jemalloc's decay off (warm_large.h), growth
+  // by one chunk (CreateJemallocArenaLocked).
+  ssize_t off = kGroupArenaDirtyDecayMs;
+  size_t limit = owner_table::kChunkBytes;
+  if (mgje_mallctl("arena.0.dirty_decay_ms", nullptr, nullptr, &off,
+                   sizeof(off)) != 0 ||
+      ArenaCtl(g_mibs.arena_retain_grow_limit, 0, &limit, sizeof(limit)) !=
+          0) {
+    RawLog("engine: cannot set jemalloc's decay or growth of arena 0");
+  }
+  return true;
 }
 
 // The mimalloc engine's part of InitSlow: the library and the class tables
@@ -147,6 +183,7 @@ MG_NOINLINE MG_COLD bool InitSlow() {
        ResolveMib("background_thread", &g_mibs.background_thread) &&
        ResolveMib("max_background_threads", &g_mibs.max_background_threads) &&
        InitWarmLarge();
+  g_arena_zero_ready = ok && TakeArenaZero();
   if (!ok) RawLog("engine: initialisation failed");
   // Without the expected size classes the engine runs without front caches.
   if (ok) (void)front::InitClasses();
@@ -159,7 +196,7 @@ MG_NOINLINE MG_COLD bool InitSlow() {
 
 int ArenaCtl(const Mib& mib, unsigned ind, void* newp, size_t newlen) {
   Mib m = mib;
-  m.v[1] = ind;
+  m.v[1] = JeArena(ind);
   return mgje_mallctlbymib(m.v, m.len, nullptr, nullptr, newp, newlen);
 }
 
@@ -205,6 +242,12 @@ Created PublishArenaLocked(uint32_t group, unsigned ind) {
 // Gives `group` its jemalloc arena: an idle one from the pool, or a new one.
 // Under g_engine_lock.
 Created CreateJemallocArenaLocked(uint32_t group) {
+  if (group == kRootGroup && g_arena_zero_ready) {
+    // Arena 0, with the group's hooks since InitSlow (TakeArenaZero).
+    if (!slab::InitGroup(group, 0)) return Created::kFailed;
+    g_arena_zero_ready = false;
+    return PublishArenaLocked(group, kArenaZero);
+  }
   unsigned ind = TakeArenaLocked(group);
   if (ind != 0) {
     // Its chunks are the group's already; its retain_grow_limit is set.

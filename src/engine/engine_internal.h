@@ -39,7 +39,7 @@
 //  - The group arena's lock: the group's current chunk run; taken only
 //    inside the alloc hook, which jemalloc calls under its grow/base mutexes.
 //  - g_arena_ind[g]: 0 until the group's arena is fully set up, then its
-//    index until the arena is retired (release stores under g_engine_lock,
+//    entry (JeArena) until the arena is retired (release stores under g_engine_lock,
 //    acquire loads); retiring requires that nothing of the group is left
 //    (engine_init.cc, RetireGroup), so no reader can still use it.
 //  - Thread state is initial-exec TLS, touched only by its thread.
@@ -87,10 +87,17 @@ struct Mibs {
 };
 MG_HIDDEN extern constinit Mibs g_mibs;
 
-// Arena index of each group, 0 while it has none (index 0 is jemalloc's
-// automatic arena, never ours). Written under g_engine_lock (release,
-// CreateArenaSlow and RetireGroup), read anywhere (acquire, ArenaOf).
+// Arena entry of each group, 0 while it has none: the jemalloc arena's
+// index, or kArenaZero for jemalloc's arena 0 (the root group's, set up with
+// the group's hooks: engine_init.cc); with the mimalloc engine, the group's
+// mimalloc arena id. Written under g_engine_lock (release, CreateArenaSlow
+// and RetireGroup), read anywhere (acquire, ArenaOf).
 MG_HIDDEN extern constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
+// g_arena_ind's entry for arena 0: above every index MALLOCX_ARENA can
+// encode (4094), below 2^13.
+inline constexpr uint32_t kArenaZero = 0x1000;
+// The jemalloc arena index of an arena entry.
+MG_ALWAYS_INLINE unsigned JeArena(uint32_t entry) { return entry & 0xfff; }
 
 // Engine init and arena creation; held across fork (fork.cc).
 MG_HIDDEN extern constinit SpinLock g_engine_lock;
@@ -137,10 +144,12 @@ MG_HIDDEN extern MG_TLS bool t_dead;
 // groups left, RetirePending) or out of VA.
 MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group);
 
-// Runs `mib` (an arena.<i>.* MIB, i at v[1]) for arena `ind`, writing
-// `newp`. Returns mallctl's result. Slow path.
+// Runs `mib` (an arena.<i>.* MIB, i at v[1]) for the arena of entry `ind`
+// (an index, or kArenaZero), writing `newp`. Returns mallctl's result. Slow
+// path.
 int ArenaCtl(const Mib& mib, unsigned ind, void* newp, size_t newlen);
 
+// The group's arena entry (g_arena_ind), 0 while it has none.
 MG_ALWAYS_INLINE uint32_t ArenaOf(uint32_t group) {
   // Pairs with CreateArenaSlow's release store: the arena is fully set up.
   return g_arena_ind[group].load(std::memory_order_acquire);

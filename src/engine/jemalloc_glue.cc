@@ -36,10 +36,10 @@ extern "C" {
 // oversize_threshold (1 TiB) keeps
 // jemalloc from purging a freed large extent at once: it stays dirty for the
 // group's next large blocks, within warm_large.h's bound. dirty_decay_ms
-// (10 s) is jemalloc's decay of arena 0 only (jemalloc's own allocations:
-// tcache stacks and the like, charged to no group): the groups' arenas are
-// created with it off (warm_large.h, kGroupArenaDirtyDecayMs) and decayed
-// by memgroup (free_pages.h).
+// (10 s) is jemalloc's decay of arena 0 until the root group takes it
+// (engine_init.cc; jemalloc's own allocations from it, explicit tcaches,
+// charged to no group): the groups' arenas have it off (warm_large.h,
+// kGroupArenaDirtyDecayMs) and are decayed by memgroup (free_pages.h).
 MG_HIDDEN __attribute__((used)) const char*
     mgje_malloc_conf_2_conf_harder =
         "abort_conf:false,confirm_conf:false,abort:false,"

@@ -46,7 +46,7 @@ MG_NOINLINE MG_COLD void Check(uint32_t group) {
     return;
   }
   Mib m = g_pdirty;
-  m.v[2] = ind;
+  m.v[2] = JeArena(ind);
   size_t pdirty = 0;
   size_t len = sizeof(pdirty);
   if (mgje_mallctlbymib(m.v, m.len, &pdirty, &len, nullptr, 0) != 0) return;

@@ -387,11 +387,45 @@ TEST_F(EngineTest, GroupArenasHaveJemallocsDecayOff) {
       "arena." + std::to_string(ind) + ".dirty_decay_ms";
   ASSERT_EQ(engine::Mallctl(group_arena.c_str(), &ms, &len, nullptr, 0), 0);
   EXPECT_EQ(ms, -1);
+  // Arena 0 is the root group's.
   ASSERT_EQ(engine::Mallctl("arena.0.dirty_decay_ms", &ms, &len, nullptr, 0),
             0);
-  EXPECT_EQ(ms, 10000);
+  EXPECT_EQ(ms, -1);
   engine::Free(p, kG);
   engine::Purge(kG);
+}
+
+// The root group's arena is jemalloc's arena 0, carrying the group's hooks
+// (engine_init.cc), so a process makes no second arena for it: its blocks,
+// small and large, are in the root group's chunks.
+TEST_F(EngineTest, RootGroupLivesInArenaZero) {
+  if (testing::OnMimalloc()) GTEST_SKIP() << "jemalloc only";
+  ASSERT_TRUE(engine::EnsureGroup(kRootGroup));
+  EXPECT_EQ(engine::ArenaOf(kRootGroup), engine::kArenaZero);
+  EXPECT_EQ(engine::JeArena(engine::ArenaOf(kRootGroup)), 0u);
+  for (size_t size : {size_t{64}, size_t{5000}, size_t{20 << 10},
+                      size_t{300 << 10}, size_t{5 << 20}}) {
+    void* p = engine::Alloc(kRootGroup, size, 0, false);
+    ASSERT_NE(p, nullptr) << size;
+    EXPECT_EQ(engine::OwnerOf(p), kRootGroup) << size;
+    engine::Free(p, kRootGroup);
+  }
+  void* hooks = nullptr;
+  size_t len = sizeof(hooks);
+  ASSERT_EQ(engine::Mallctl("arena.0.extent_hooks", &hooks, &len, nullptr, 0),
+            0);
+  // jemalloc's default hooks, as an arena made without hooks has them.
+  unsigned ind = 0;
+  size_t ind_len = sizeof(ind);
+  ASSERT_EQ(engine::Mallctl("arenas.create", &ind, &ind_len, nullptr, 0), 0);
+  const std::string name = "arena." + std::to_string(ind) + ".extent_hooks";
+  void* defaults = nullptr;
+  ASSERT_EQ(engine::Mallctl(name.c_str(), &defaults, &len, nullptr, 0), 0);
+  EXPECT_NE(hooks, defaults);
+  EXPECT_EQ(engine::Mallctl(("arena." + std::to_string(ind) + ".destroy").c_str(),
+                            nullptr, nullptr, nullptr, 0),
+            0);
+  engine::Purge(kRootGroup);
 }
 
 TEST_F(EngineTest, MallctlForwardsToPrivateInstance) {
