@@ -30,10 +30,11 @@ inline void Keep(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
 int main(int argc, char** argv) {
   if (argc != 3 && !(argc == 4 && std::strcmp(argv[3], "fresh") == 0)) {
-    std::fprintf(stderr,
-                 "usage: %s malloc[=SIZE]|new|sized|burst[=COUNT[xSIZE]] ITERATIONS "
-                 "[fresh]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s malloc[=SIZE]|new|sized|burst[=COUNT[xSIZE]] ITERATIONS "
+        "[fresh]\n",
+        argv[0]);
     return 2;
   }
   const long n = std::strtol(argv[2], nullptr, 10);

@@ -5,9 +5,9 @@
 // other-group cache (other_cache.h) or the group's slabs for another group's
 // small blocks, and to jemalloc for large ones: through thread.arena and the
 // thread's bound tcache for the bound group, MALLOCX_ARENA and an explicit
-// tcache for the others (tcache_slots.h); with the mimalloc engine, large blocks
-// go to mimalloc_engine.h after the shared small-block paths and the shared
-// pop of a cached large block (one branch per slow path). Owns t_bound.
+// tcache for the others (tcache_slots.h); with the mimalloc engine, large
+// blocks go to mimalloc_engine.h after the shared small-block paths and the
+// shared pop of a cached large block (one branch per slow path). Owns t_bound.
 //
 // Must never: hand out a block outside the requested group (a block
 // jemalloc serves from another arena is given back); pass MALLOCX_ARENA
@@ -108,8 +108,8 @@ MG_NOINLINE void* AllocOther(uint32_t group, size_t size, size_t align,
     if (!CreateArenaSlow(group)) return nullptr;
     ind = ArenaOf(group);
   }
-  int flags = MALLOCX_ARENA(JeArena(ind)) | TcacheFlags(group) | AlignFlags(align) |
-              (zero ? MALLOCX_ZERO : 0);
+  int flags = MALLOCX_ARENA(JeArena(ind)) | TcacheFlags(group) |
+              AlignFlags(align) | (zero ? MALLOCX_ZERO : 0);
   void* p = mgje_mallocx(size == 0 ? 1 : size, flags);
   if (MG_UNLIKELY(p != nullptr && owner_table::OwnerOf(p) != group)) {
     // jemalloc ignored the arena (its thread state was already cleaned up,
@@ -249,8 +249,8 @@ void Free(void* p, uint32_t owner) {
     // Above the front cache's classes: an extent of its own, which stays
     // dirty in the arena; warm_large.h bounds those bytes.
     const size_t usable = mgje_sallocx(p, 0);
-    mgje_dallocx(p, owner == t_bound ? BoundTcacheFlags(usable)
-                                     : TcacheFlags(owner));
+    mgje_dallocx(
+        p, owner == t_bound ? BoundTcacheFlags(usable) : TcacheFlags(owner));
     NoteLargeFree(owner, usable);
     return;
   }
@@ -258,8 +258,8 @@ void Free(void* p, uint32_t owner) {
   // it in the thread's cache when there is room, with its charge:
   // CacheLarge, called by the alloc layer, which alone knows the charge).
   mgje_dallocx(p, MG_LIKELY(owner == t_bound)
-                     ? BoundTcacheFlags(g_usable_of_class[cls])
-                     : TcacheFlags(owner));
+                      ? BoundTcacheFlags(g_usable_of_class[cls])
+                      : TcacheFlags(owner));
   NoteLargeFree(owner, g_usable_of_class[cls]);
 }
 

@@ -126,8 +126,7 @@ bool TakeArenaZero() {
   size_t limit = owner_table::kChunkBytes;
   if (mgje_mallctl("arena.0.dirty_decay_ms", nullptr, nullptr, &off,
                    sizeof(off)) != 0 ||
-      ArenaCtl(g_mibs.arena_retain_grow_limit, 0, &limit, sizeof(limit)) !=
-          0) {
+      ArenaCtl(g_mibs.arena_retain_grow_limit, 0, &limit, sizeof(limit)) != 0) {
     RawLog("engine: cannot set jemalloc's decay or growth of arena 0");
   }
   return true;

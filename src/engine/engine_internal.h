@@ -39,9 +39,9 @@
 //  - The group arena's lock: the group's current chunk run; taken only
 //    inside the alloc hook, which jemalloc calls under its grow/base mutexes.
 //  - g_arena_ind[g]: 0 until the group's arena is fully set up, then its
-//    entry (JeArena) until the arena is retired (release stores under g_engine_lock,
-//    acquire loads); retiring requires that nothing of the group is left
-//    (engine_init.cc, RetireGroup), so no reader can still use it.
+//    entry (JeArena) until the arena is retired (release stores under
+//    g_engine_lock, acquire loads); retiring requires that nothing of the group
+//    is left (engine_init.cc, RetireGroup), so no reader can still use it.
 //  - Thread state is initial-exec TLS, touched only by its thread.
 #ifndef MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
 #define MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_

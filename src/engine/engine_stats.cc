@@ -175,8 +175,10 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
     unsigned classes = kind == 0 ? nbins : nlextents;
     for (unsigned j = 0; j < classes && n < cap; ++j) {
       CtlName count_name;
-      count_name.Add("stats.arenas.").Add(JeArena(ind))
-          .Add(kind == 0 ? ".bins." : ".lextents.").Add(j)
+      count_name.Add("stats.arenas.")
+          .Add(JeArena(ind))
+          .Add(kind == 0 ? ".bins." : ".lextents.")
+          .Add(j)
           .Add(kind == 0 ? ".curregs" : ".curlextents");
       CtlName size_name;
       size_name.Add(kind == 0 ? "arenas.bin." : "arenas.lextent.").Add(j)

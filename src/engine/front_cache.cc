@@ -7,8 +7,6 @@
 // flush run on the owner thread, bound to cache->group; large blocks go
 // through the thread's bound tcache to that group's jemalloc arena,
 // tcache_slots.h, or to the group's mimalloc arena).
-#include "engine/front_cache_internal.h"
-
 #include <cstring>
 
 #include "base/check.h"
@@ -19,6 +17,7 @@
 #include "base/sys.h"
 #include "engine/engine.h"
 #include "engine/free_pages.h"
+#include "engine/front_cache_internal.h"
 #include "engine/jemalloc_private.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
@@ -74,8 +73,8 @@ constinit FrontCache* g_free = nullptr;
 
 // Returns the n blocks of the list at `head` (class `cls` of the group the
 // caller is bound to) to their owner: the group's slabs for small classes,
-// jemalloc through the thread's bound tcache or the group's mimalloc arena (whose free
-// returns the block's pages, mimalloc_engine.h) for large ones.
+// jemalloc through the thread's bound tcache or the group's mimalloc arena
+// (whose free returns the block's pages, mimalloc_engine.h) for large ones.
 void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   if (n == 0) return;
   if (cls < kFrontFirstLarge) {

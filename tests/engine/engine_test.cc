@@ -422,9 +422,10 @@ TEST_F(EngineTest, RootGroupLivesInArenaZero) {
   void* defaults = nullptr;
   ASSERT_EQ(engine::Mallctl(name.c_str(), &defaults, &len, nullptr, 0), 0);
   EXPECT_NE(hooks, defaults);
-  EXPECT_EQ(engine::Mallctl(("arena." + std::to_string(ind) + ".destroy").c_str(),
-                            nullptr, nullptr, nullptr, 0),
-            0);
+  EXPECT_EQ(
+      engine::Mallctl(("arena." + std::to_string(ind) + ".destroy").c_str(),
+                      nullptr, nullptr, nullptr, 0),
+      0);
   engine::Purge(kRootGroup);
 }
 

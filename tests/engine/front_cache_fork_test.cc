@@ -1,10 +1,9 @@
 // The front cache across fork(2): a child's allocations, another thread's
 // cache, a flush under way in another thread, concurrent use (front_cache_
 // test_util.h says what the front cache tests cover).
-#include "front_cache_test_util.h"
-
 #include "engine/free_pages.h"
 #include "engine/tcache_slots.h"
+#include "front_cache_test_util.h"
 
 namespace memgroup::internal {
 namespace {
@@ -169,8 +168,8 @@ void PauseOnSecondFree(void*, int, void*, uintptr_t*) {
 // first of its cached large blocks went back to jemalloc and before the
 // next one did (small blocks go to the slabs, which jemalloc's hooks do not
 // see); it has no bound tcache (tcache_slots.h) so that these frees reach
-// the arena at once. Expected: the child's arena counts exactly what the parent's did
-// at fork (nothing freed twice).
+// the arena at once. Expected: the child's arena counts exactly what the
+// parent's did at fork (nothing freed twice).
 TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
   constexpr uint32_t kG = 300;
   constexpr size_t kSize = 48;

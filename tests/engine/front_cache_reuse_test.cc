@@ -2,9 +2,8 @@
 // large bins and their budget, and thread exit, purge and the recycling of
 // an exited thread's cache (front_cache_test_util.h says what the front
 // cache tests cover).
-#include "front_cache_test_util.h"
-
 #include "engine/tcache_slots.h"
+#include "front_cache_test_util.h"
 
 namespace memgroup::internal {
 namespace {
