@@ -149,8 +149,13 @@ bool BindThread(uint32_t group) {
     return true;
   }
   unsigned ind = JeArena(ArenaOf(group));
-  if (mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
-                        nullptr, nullptr, &ind, sizeof(ind)) != 0) {
+  // A thread never bound allocates from arena 0 (narenas:1): its first
+  // binding to the root group needs no mallctl (EnsureCtl).
+  const bool set_arena = ind != 0 || t_bound != kNoGroup;
+  if (set_arena &&
+      (!EnsureCtl() ||
+       mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
+                         nullptr, nullptr, &ind, sizeof(ind)) != 0)) {
     t_front = fc;  // Still bound to the previous group; the cache is empty.
     return false;
   }
@@ -400,6 +405,7 @@ void PurgeInUse(uint32_t group) {
 // Not the caches of the calling thread: it may be busy with the group's
 // small blocks.
 void DecayGroup(uint32_t group) {
+  if (!UsesMimalloc() && !EnsureCtl()) return;  // For arena.<i>.purge.
   if (!BeginGroupUse(group)) return;
   const uint32_t ind = ArenaOf(group);
   if (ind != 0) {
@@ -424,6 +430,8 @@ bool DecayFreePages() {
 
 void Purge(uint32_t group) {
   if (group >= kMaxGroups) return;
+  // For arena.<i>.purge.
+  if (!UsesMimalloc() && ArenaOf(group) != 0 && !EnsureCtl()) return;
   // Any group, a destroyed one another thread may be retiring included:
   // its arena and bins stay while this runs, or it is left alone.
   if (!BeginGroupUse(group)) return;

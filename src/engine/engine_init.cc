@@ -44,6 +44,7 @@
 namespace memgroup::internal::engine {
 
 constinit Mibs g_mibs{};
+constinit std::atomic<bool> g_ctl_ready{false};
 MG_TABLE_HOT constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
 constinit SpinLock g_engine_lock;
 MG_TABLE constinit std::atomic<uint32_t> g_group_users[kMaxGroups];
@@ -86,6 +87,34 @@ bool ResolveMib(const char* name, Mib* mib) {
   return mgje_mallctlnametomib(name, mib->v, &mib->len) == 0;
 }
 
+// Resolves the MIBs (g_mibs and warm_large.h's), which builds jemalloc's
+// control interface. Under g_engine_lock. False on failure (tried again
+// next time).
+bool ResolveCtlLocked() {
+  // Relaxed: under g_engine_lock, which orders it with the writer.
+  if (g_ctl_ready.load(std::memory_order_relaxed)) return true;
+  const bool ok =
+      ResolveMib("thread.arena", &g_mibs.thread_arena) &&
+      ResolveMib("tcache.create", &g_mibs.tcache_create) &&
+      ResolveMib("tcache.flush", &g_mibs.tcache_flush) &&
+      ResolveMib("tcache.destroy", &g_mibs.tcache_destroy) &&
+      ResolveMib("arenas.create", &g_mibs.arenas_create) &&
+      ResolveMib("arena.0.retain_grow_limit",
+                 &g_mibs.arena_retain_grow_limit) &&
+      ResolveMib("arena.0.purge", &g_mibs.arena_purge) &&
+      ResolveMib("arena.0.destroy", &g_mibs.arena_destroy) &&
+      ResolveMib("background_thread", &g_mibs.background_thread) &&
+      ResolveMib("max_background_threads", &g_mibs.max_background_threads) &&
+      InitWarmLarge();
+  if (!ok) {
+    RawLog("engine: cannot resolve jemalloc's control names");
+    return false;
+  }
+  // Pairs with EnsureCtl's acquire load: publishes the MIBs.
+  g_ctl_ready.store(true, std::memory_order_release);
+  return true;
+}
+
 // Why owner_table::Init failed, in one line.
 void ReportNoReservation() {
   const owner_table::ReservationInfo r = owner_table::Reservation();
@@ -109,25 +138,24 @@ void ReportNoReservation() {
 // no tcache, and the explicit tcaches that it serves from arena 0 are made
 // after this. Its metadata (base blocks) keeps jemalloc's own mapping; what
 // jemalloc allocates for itself from arena 0 afterwards (explicit tcaches)
-// comes from the root group's chunks, charged to no group. Under
-// g_engine_lock, in InitSlow. False, with nothing changed, if jemalloc
-// refuses.
+// comes from the root group's chunks, charged to no group. Its decay is off
+// as every group's (jemalloc_glue.cc's dirty_decay_ms). Through jemalloc's
+// internals (jemalloc_private.h) rather than arena.0.extent_hooks and
+// arena.0.retain_grow_limit: a process of one group then never builds the
+// control interface (EnsureCtl). Under g_engine_lock, in InitSlow. False,
+// with nothing changed, when arena 0 does not exist.
 bool TakeArenaZero() {
+  // Acquire: pairs with jemalloc's release store of the arena it made (in
+  // its initialisation, which happened before on this thread anyway).
+  void* arena0 = __atomic_load_n(&je_arenas[0], __ATOMIC_ACQUIRE);
+  if (arena0 == nullptr) return false;
   extent_hooks_t* hooks = GroupHooks(kRootGroup);
   if (hooks == nullptr) return false;
-  if (mgje_mallctl("arena.0.extent_hooks", nullptr, nullptr, &hooks,
-                   sizeof(hooks)) != 0) {
-    ReleaseGroupArena(kRootGroup);
-    return false;
-  }
-  // As for every group's arena: jemalloc's decay off (warm_large.h), growth
-  // by one chunk (CreateJemallocArenaLocked).
-  ssize_t off = kGroupArenaDirtyDecayMs;
+  (void)je_arena_set_extent_hooks(nullptr, arena0, hooks);
+  // As every group's arena: growth by one chunk (CreateJemallocArenaLocked).
   size_t limit = owner_table::kChunkBytes;
-  if (mgje_mallctl("arena.0.dirty_decay_ms", nullptr, nullptr, &off,
-                   sizeof(off)) != 0 ||
-      ArenaCtl(g_mibs.arena_retain_grow_limit, 0, &limit, sizeof(limit)) != 0) {
-    RawLog("engine: cannot set jemalloc's decay or growth of arena 0");
+  if (je_arena_retain_grow_limit_get_set(nullptr, arena0, nullptr, &limit)) {
+    RawLog("engine: cannot set retain_grow_limit of arena 0");
   }
   return true;
 }
@@ -155,13 +183,11 @@ MG_NOINLINE MG_COLD bool InitSlow() {
     g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
     return ok;
   }
-  // The first mallctl initialises jemalloc (the private copy has no
-  // library constructor, cmake/RenameJemalloc.cmake); then check that our
+  // jemalloc's first call initialises it (the private copy has no library
+  // constructor, cmake/RenameJemalloc.cmake): nallocx, which unlike mallctl
+  // leaves the control interface unbuilt (EnsureCtl). Then check that our
   // forced options won.
-  bool retain = false;
-  size_t len = sizeof(retain);
-  if (ok && (mgje_mallctl("opt.retain", &retain, &len, nullptr, 0) != 0 ||
-             !retain)) {
+  if (ok && (mgje_nallocx(1, 0) == 0 || !je_opt_retain)) {
     RawLog("engine: private jemalloc is not configured with retain:true");
     ok = false;
   }
@@ -170,28 +196,25 @@ MG_NOINLINE MG_COLD bool InitSlow() {
     g_pending = static_cast<uint32_t*>(MetaMap(kMaxGroups * sizeof(uint32_t)));
     ok = g_pending != nullptr && InitGroupArenas();
   }
-  ok = ok && ResolveMib("thread.arena", &g_mibs.thread_arena) &&
-       ResolveMib("tcache.create", &g_mibs.tcache_create) &&
-       ResolveMib("tcache.flush", &g_mibs.tcache_flush) &&
-       ResolveMib("tcache.destroy", &g_mibs.tcache_destroy) &&
-       ResolveMib("arenas.create", &g_mibs.arenas_create) &&
-       ResolveMib("arena.0.retain_grow_limit",
-                  &g_mibs.arena_retain_grow_limit) &&
-       ResolveMib("arena.0.purge", &g_mibs.arena_purge) &&
-       ResolveMib("arena.0.destroy", &g_mibs.arena_destroy) &&
-       ResolveMib("background_thread", &g_mibs.background_thread) &&
-       ResolveMib("max_background_threads", &g_mibs.max_background_threads) &&
-       InitWarmLarge();
   g_arena_zero_ready = ok && TakeArenaZero();
+  // Else the root group's arena is made under g_engine_lock, which needs
+  // the MIBs first.
+  if (ok && !g_arena_zero_ready) ok = ResolveCtlLocked();
   if (!ok) RawLog("engine: initialisation failed");
   // Without the expected size classes the engine runs without front caches.
   if (ok) (void)front::InitClasses();
-  // Pairs with Init's acquire load: publishes the owner table and the MIBs.
+  // Pairs with Init's acquire load: publishes the owner table and arena 0.
   g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
   return ok;
 }
 
 }  // namespace
+
+MG_NOINLINE MG_COLD bool EnsureCtlSlow() {
+  if (!Init()) return false;
+  SpinLockHolder holder(&g_engine_lock);
+  return ResolveCtlLocked();
+}
 
 int ArenaCtl(const Mib& mib, unsigned ind, void* newp, size_t newlen) {
   Mib m = mib;
@@ -428,6 +451,9 @@ uint32_t RetirePending(uint32_t budget) {
 
 MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group) {
   if (!Init()) return false;
+  // Every arena but arena 0 (the root group's, InitSlow) is made through
+  // the control interface.
+  if (group != kRootGroup && !UsesMimalloc() && !EnsureCtl()) return false;
   Created c = TryCreateArena(group);
   if (c == Created::kNoArena) {
     // Arenas that destroyed groups left, then once more.

@@ -66,8 +66,8 @@ namespace memgroup::internal::engine {
 // without thrashing.
 inline constexpr uint32_t kEvictAfterMisses = 64;
 
-// mallctl MIBs, resolved once by Init (before its kReady release store) and
-// read-only afterwards.
+// mallctl MIBs, resolved on first need (EnsureCtl) and read-only
+// afterwards.
 struct Mib {
   size_t v[6];
   size_t len;
@@ -86,6 +86,24 @@ struct Mibs {
   Mib max_background_threads;
 };
 MG_HIDDEN extern constinit Mibs g_mibs;
+// Whether g_mibs (and warm_large.h's MIBs) are resolved: written once under
+// g_engine_lock (release), read by EnsureCtl (acquire).
+MG_HIDDEN extern constinit std::atomic<bool> g_ctl_ready;
+
+MG_NOINLINE MG_COLD bool EnsureCtlSlow();
+// Resolves the MIBs on their first need: jemalloc's control interface,
+// which its first use builds (ctl_init: statistics blocks of arena 0 and of
+// its "all" and "destroyed" sums, about 25 page faults and 150,000
+// instructions), so that a process of one group that needs no explicit
+// tcache, purge or statistics never builds it. Call it before any use of
+// g_mibs that can come first: arena creation, rebinding, a tcache, a purge,
+// warm_large.h's check. Takes g_engine_lock the first time: never under it.
+// False when the engine is not initialised or the names do not resolve.
+MG_ALWAYS_INLINE bool EnsureCtl() {
+  // Acquire: pairs with the release store that publishes the MIBs.
+  if (MG_LIKELY(g_ctl_ready.load(std::memory_order_acquire))) return true;
+  return EnsureCtlSlow();
+}
 
 // Arena entry of each group, 0 while it has none: the jemalloc arena's
 // index, or kArenaZero for jemalloc's arena 0 (the root group's, set up with

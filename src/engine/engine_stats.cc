@@ -220,7 +220,7 @@ int MallctlNameToMib(const char* name, size_t* mibp, size_t* miblenp) {
 int MallctlByMib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp,
                  void* newp, size_t newlen) {
   if (UsesMimalloc()) return ENOENT;
-  if (newp != nullptr && mib != nullptr && miblen == 1 && Init() &&
+  if (newp != nullptr && mib != nullptr && miblen == 1 && EnsureCtl() &&
       (mib[0] == g_mibs.background_thread.v[0] ||
        mib[0] == g_mibs.max_background_threads.v[0])) {
     return EPERM;  // See engine.h, Mallctl.

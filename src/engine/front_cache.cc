@@ -163,38 +163,22 @@ void FillRegionMagic() {
 
 namespace {
 
-// The size of jemalloc's small bin `i`; 0 on failure.
-size_t JemallocBinSize(unsigned i) {
-  size_t mib[4];
-  size_t miblen = sizeof(mib) / sizeof(mib[0]);
-  if (mgje_mallctlnametomib("arenas.bin.0.size", mib, &miblen) != 0 ||
-      miblen != 4) {
-    return 0;
-  }
-  mib[2] = i;
-  size_t size = 0;
-  size_t len = sizeof(size);
-  if (mgje_mallctlbymib(mib, miblen, &size, &len, nullptr, 0) != 0) return 0;
-  return size;
-}
-
 bool FillClasses() {
   // The classes are computed (ComputedClassSize). With the jemalloc engine,
-  // three of jemalloc's own figures confirm that they are its classes: the
-  // bin count, the page size and the last bin's size (tests/engine compares
-  // every class). Reading every class instead cost about 90,000
-  // instructions of each process's start-up.
-  unsigned nbins = 0;
-  size_t page = 0;
-  if (UsesMimalloc()) {
-    nbins = kFrontFirstLarge - 1 - kExtraClasses;
-    page = kPageSize;
-  } else {
-    size_t len = sizeof(nbins);
-    size_t plen = sizeof(page);
-    if (mgje_mallctl("arenas.nbins", &nbins, &len, nullptr, 0) != 0 ||
-        mgje_mallctl("arenas.page", &page, &plen, nullptr, 0) != 0 ||
-        nbins == 0 || JemallocBinSize(nbins - 1) != ComputedClassSize(nbins - 1)) {
+  // two of jemalloc's own figures confirm that they are its classes: the
+  // last bin's size is a class, and the smallest block aligned to two pages
+  // is the class after it, which holds only with 4 KiB pages and that many
+  // bins (jemalloc serves alignments up to a page from its bins); tests/engine
+  // compares every class. Through nallocx: reading every class through
+  // mallctl cost about 90,000 instructions of each process's start-up, and
+  // mallctl's first use builds jemalloc's control interface (EnsureCtl).
+  unsigned nbins = kFrontFirstLarge - 1 - kExtraClasses;
+  size_t page = kPageSize;
+  if (!UsesMimalloc()) {
+    const size_t last = ComputedClassSize(nbins - 1);
+    if (mgje_nallocx(last, 0) != last ||
+        mgje_nallocx(1, MALLOCX_ALIGN(2 * kPageSize)) !=
+            ComputedClassSize(nbins)) {
       nbins = 0;
     }
   }

@@ -36,10 +36,9 @@ extern "C" {
 // oversize_threshold (1 TiB) keeps
 // jemalloc from purging a freed large extent at once: it stays dirty for the
 // group's next large blocks, within warm_large.h's bound. dirty_decay_ms
-// (10 s) is jemalloc's decay of arena 0 until the root group takes it
-// (engine_init.cc; jemalloc's own allocations from it, explicit tcaches,
-// charged to no group): the groups' arenas have it off (warm_large.h,
-// kGroupArenaDirtyDecayMs) and are decayed by memgroup (free_pages.h).
+// off (warm_large.h, kGroupArenaDirtyDecayMs) for every arena, arena 0
+// included, which is the root group's (engine_init.cc): memgroup decays the
+// groups' free pages (free_pages.h).
 MG_HIDDEN __attribute__((used)) const char*
     mgje_malloc_conf_2_conf_harder =
         "abort_conf:false,confirm_conf:false,abort:false,"
@@ -50,7 +49,7 @@ MG_HIDDEN __attribute__((used)) const char*
         "junk:false,zero:false,prof:false,"
         "stats_print:false,stats_interval:-1,"
         "experimental_infallible_new:false,"
-        "oversize_threshold:1099511627776,dirty_decay_ms:10000,muzzy_decay_ms:0";
+        "oversize_threshold:1099511627776,dirty_decay_ms:-1,muzzy_decay_ms:0";
 
 // jemalloc's pages.c calls mmap/munmap/madvise/mprotect by name; once
 // memgroup exports an interposing mmap those calls would reach it. They are

@@ -39,6 +39,24 @@ int mgje_mallctlbymib(const size_t* mib, size_t miblen, void* oldp,
                       size_t* oldlenp, void* newp, size_t newlen) noexcept;
 void mgje_malloc_stats_print(void (*write_cb)(void*, const char*),
                              void* cbopaque, const char* opts) noexcept;
+
+// Four of jemalloc's internals (its `je_` private namespace, hidden in the
+// archive), which the engine's Init uses instead of mallctl, whose first
+// use builds jemalloc's control interface and its statistics blocks
+// (engine_init.cc, TakeArenaZero): jemalloc 5.3's declarations, with its
+// tsd_t and arena_t opaque. EngineTest.RootGroupLivesInArenaZero reads
+// their effect back through mallctl.
+// atomic_p_t arenas[MALLOCX_ARENA_LIMIT]: each arena, set when it is made.
+extern void* je_arenas[];
+// opt.retain.
+extern bool je_opt_retain;
+// arena.<i>.extent_hooks's write: returns the old hooks. `tsd` may be null.
+extent_hooks_t* je_arena_set_extent_hooks(void* tsd, void* arena,
+                                          extent_hooks_t* hooks) noexcept;
+// arena.<i>.retain_grow_limit: true on error. `tsd` may be null.
+bool je_arena_retain_grow_limit_get_set(void* tsd, void* arena,
+                                        size_t* old_limit,
+                                        size_t* new_limit) noexcept;
 #pragma GCC visibility pop
 }  // extern "C"
 

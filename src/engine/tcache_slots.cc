@@ -50,6 +50,7 @@ void LeaveSlotOf(uint32_t group) {
 }
 
 bool CreateTcache(unsigned* tc) {
+  if (!EnsureCtl()) return false;
   // Relaxed: a budget count, no data is published through it.
   if (g_tcaches_live.fetch_add(1, std::memory_order_relaxed) >= kTcacheBudget) {
     g_tcaches_live.fetch_sub(1, std::memory_order_relaxed);  // Relaxed: as above.

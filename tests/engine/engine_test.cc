@@ -414,7 +414,15 @@ TEST_F(EngineTest, RootGroupLivesInArenaZero) {
   size_t len = sizeof(hooks);
   ASSERT_EQ(engine::Mallctl("arena.0.extent_hooks", &hooks, &len, nullptr, 0),
             0);
-  // jemalloc's default hooks, as an arena made without hooks has them.
+  // Set through jemalloc's internals (engine_init.cc, TakeArenaZero), read
+  // back through mallctl: the group's growth, and not jemalloc's default
+  // hooks, which an arena made without hooks has.
+  size_t limit = 0;
+  size_t limit_len = sizeof(limit);
+  ASSERT_EQ(engine::Mallctl("arena.0.retain_grow_limit", &limit, &limit_len,
+                            nullptr, 0),
+            0);
+  EXPECT_EQ(limit, owner_table::kChunkBytes);
   unsigned ind = 0;
   size_t ind_len = sizeof(ind);
   ASSERT_EQ(engine::Mallctl("arenas.create", &ind, &ind_len, nullptr, 0), 0);
@@ -427,6 +435,24 @@ TEST_F(EngineTest, RootGroupLivesInArenaZero) {
                       nullptr, nullptr, nullptr, 0),
       0);
   engine::Purge(kRootGroup);
+}
+
+// A process whose threads use the root group alone, with blocks jemalloc
+// does not cache, never builds jemalloc's control interface (EnsureCtl);
+// its first need does.
+TEST_F(EngineTest, OneGroupProcessNeedsNoControlInterface) {
+  if (testing::OnMimalloc()) GTEST_SKIP() << "jemalloc only";
+  ASSERT_TRUE(engine::EnsureGroup(kRootGroup));
+  testing::OnBoundThread(kRootGroup, [] {
+    for (size_t size : {size_t{64}, size_t{5000}, size_t{300 << 10}}) {
+      void* p = engine::Alloc(kRootGroup, size, 0, false);
+      ASSERT_NE(p, nullptr) << size;
+      engine::Free(p, kRootGroup);
+    }
+  });
+  EXPECT_FALSE(engine::g_ctl_ready.load());
+  ASSERT_TRUE(engine::EnsureGroup(43));
+  EXPECT_TRUE(engine::g_ctl_ready.load());
 }
 
 TEST_F(EngineTest, MallctlForwardsToPrivateInstance) {
