@@ -211,7 +211,8 @@ MG_NOINLINE MG_COLD bool InitSlow() {
 }  // namespace
 
 MG_NOINLINE MG_COLD bool EnsureCtlSlow() {
-  if (!Init()) return false;
+  // The mimalloc engine never initialises jemalloc.
+  if (UsesMimalloc() || !Init()) return false;
   SpinLockHolder holder(&g_engine_lock);
   return ResolveCtlLocked();
 }

@@ -93,12 +93,13 @@ MG_HIDDEN extern constinit std::atomic<bool> g_ctl_ready;
 MG_NOINLINE MG_COLD bool EnsureCtlSlow();
 // Resolves the MIBs on their first need: jemalloc's control interface,
 // which its first use builds (ctl_init: statistics blocks of arena 0 and of
-// its "all" and "destroyed" sums, about 25 page faults and 150,000
-// instructions), so that a process of one group that needs no explicit
+// its "all" and "destroyed" sums; with the MIBs' lookups 35 page faults and
+// 162,604 instructions of a short process, docs/perf.md "Start-up"), so that a process of one group that needs no explicit
 // tcache, purge or statistics never builds it. Call it before any use of
 // g_mibs that can come first: arena creation, rebinding, a tcache, a purge,
 // warm_large.h's check. Takes g_engine_lock the first time: never under it.
-// False when the engine is not initialised or the names do not resolve.
+// False when the engine is not initialised or the names do not resolve,
+// and with the mimalloc engine.
 MG_ALWAYS_INLINE bool EnsureCtl() {
   // Acquire: pairs with the release store that publishes the MIBs.
   if (MG_LIKELY(g_ctl_ready.load(std::memory_order_acquire))) return true;
