@@ -1,15 +1,16 @@
 // Engine initialisation, arena creation and retirement: Init (the owner
-// table, jemalloc's own init, the MIBs (warm_large.h's too), the front
-// cache's class tables; or, for the mimalloc engine, the library and the
-// class tables), EnsureGroup (a manual jemalloc arena per group, made with
-// group_arena.h's hooks on the group's first allocation; or a mimalloc
-// arena, mimalloc_engine.h; an idle arena from the pool, arena_pool.h, when
-// there is one) and ReleaseGroup/RetirePending (a destroyed group's slab
-// bins given back and its arena parked in the pool, or destroyed with its
-// chunks when the pool is full, once nothing of it is left). Owns the
-// engine lock, the init state, the MIBs, the group -> arena index table
-// (engine_internal.h) and the list of destroyed groups waiting to be
-// retired. Slow paths only.
+// table, jemalloc's own init, arena 0 given the root group's hooks, the
+// front cache's class tables; or, for the mimalloc engine, the library and
+// the class tables), EnsureCtl (the MIBs, warm_large.h's too, on their
+// first need), EnsureGroup (the root group's arena 0, or a manual jemalloc
+// arena per group, made with group_arena.h's hooks on the group's first
+// allocation; or a mimalloc arena, mimalloc_engine.h; an idle arena from
+// the pool, arena_pool.h, when there is one) and ReleaseGroup/RetirePending
+// (a destroyed group's slab bins given back and its arena parked in the
+// pool, or destroyed with its chunks when the pool is full, once nothing of
+// it is left). Owns the engine lock, the init state, the MIBs, the group ->
+// arena index table (engine_internal.h) and the list of destroyed groups
+// waiting to be retired. Slow paths only.
 //
 // Must never: allocate through the public malloc; publish an arena index
 // before the arena, its chunks' tags and its slab bins are set up for the
