@@ -7,6 +7,8 @@
 // flush run on the owner thread, bound to cache->group; large blocks go
 // through the thread's bound tcache to that group's jemalloc arena,
 // tcache_slots.h, or to the group's mimalloc arena).
+#include "engine/front_cache_internal.h"
+
 #include <cstring>
 
 #include "base/check.h"
@@ -17,7 +19,6 @@
 #include "base/sys.h"
 #include "engine/engine.h"
 #include "engine/free_pages.h"
-#include "engine/front_cache_internal.h"
 #include "engine/jemalloc_private.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"

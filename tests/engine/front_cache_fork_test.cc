@@ -1,9 +1,10 @@
 // The front cache across fork(2): a child's allocations, another thread's
 // cache, a flush under way in another thread, concurrent use (front_cache_
 // test_util.h says what the front cache tests cover).
+#include "front_cache_test_util.h"
+
 #include "engine/free_pages.h"
 #include "engine/tcache_slots.h"
-#include "front_cache_test_util.h"
 
 namespace memgroup::internal {
 namespace {

@@ -2,8 +2,9 @@
 // large bins and their budget, and thread exit, purge and the recycling of
 // an exited thread's cache (front_cache_test_util.h says what the front
 // cache tests cover).
-#include "engine/tcache_slots.h"
 #include "front_cache_test_util.h"
+
+#include "engine/tcache_slots.h"
 
 namespace memgroup::internal {
 namespace {
