@@ -3,9 +3,9 @@
 // charges each large block (usable size, a page multiple) and anonymous
 // mapping; the engine charges the slabs of the small classes whole, through
 // the charger src/alloc installs (page_charge.h), so a small block costs
-// nothing per block and a group's usage counts the slab pages it holds. Every
-// function here is on the malloc path: Allocates: never (through the public
-// malloc), never throws, never takes a lock on the fast path.
+// nothing per block and a group's usage counts the slab pages it holds. Every function here is
+// on the malloc path: Allocates: never (through the public malloc), never
+// throws, never takes a lock on the fast path.
 //
 // Groups are identified by their slot index in [0, kMaxGroups); index 0 is
 // the root group "/". The engine creates a group's arena lazily on first use
@@ -19,8 +19,8 @@
 // Thread binding: each thread has one *bound* group whose blocks it allocates
 // and frees through the engine's fastest path (the thread's front cache,
 // front_cache.h, over jemalloc's `thread.arena` and the thread's tcache for
-// the group, tcache_slots.h). Blocks
-// of any other group never enter those caches.
+// the group, tcache_slots.h). Blocks of any other group never enter those
+// caches.
 #ifndef MEMGROUP_SRC_ENGINE_ENGINE_H_
 #define MEMGROUP_SRC_ENGINE_ENGINE_H_
 
