@@ -7,10 +7,10 @@
 //   malloc=SIZE  malloc(SIZE) + free (large blocks: malloc=262144)
 //   new      ::operator new(64) + ::operator delete(p)
 //   sized    ::operator new(64) + ::operator delete(p, 64)
-//   burst[=COUNT]  per iteration, COUNT malloc(64) (default 16384: 1 MiB,
-//            more than the caches hold, so slabs are made and released),
-//            then their COUNT frees: instructions per pair =
-//            (Ir(2N) - Ir(N)) / (N * COUNT)
+//   burst[=COUNT[xSIZE]]  per iteration, COUNT malloc(SIZE) (default 16384
+//            of 64 bytes: 1 MiB, more than the caches hold, so slabs are
+//            made and released), then their COUNT frees: instructions per
+//            pair = (Ir(2N) - Ir(N)) / (N * COUNT)
 // One malloc(64) block is held live across the loop, so that the looping
 // block is not the first, page-aligned, region of a fresh slab: jemalloc's
 // sized-free fast path declines page-aligned pointers when it is built with
@@ -30,10 +30,11 @@ inline void Keep(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
 int main(int argc, char** argv) {
   if (argc != 3 && !(argc == 4 && std::strcmp(argv[3], "fresh") == 0)) {
-    std::fprintf(stderr,
-                 "usage: %s malloc[=SIZE]|new|sized|burst[=COUNT] ITERATIONS "
-                 "[fresh]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s malloc[=SIZE]|new|sized|burst[=COUNT[xSIZE]] ITERATIONS "
+        "[fresh]\n",
+        argv[0]);
     return 2;
   }
   const long n = std::strtol(argv[2], nullptr, 10);
@@ -65,13 +66,18 @@ int main(int argc, char** argv) {
     }
   } else if (std::strncmp(argv[1], "burst", 5) == 0 &&
              (argv[1][5] == '\0' || argv[1][5] == '=')) {
-    const size_t count =
-        argv[1][5] == '=' ? std::strtoul(argv[1] + 6, nullptr, 10) : 16384;
+    size_t count = 16384;
+    size_t size = 64;
+    if (argv[1][5] == '=') {
+      char* end = nullptr;
+      count = std::strtoul(argv[1] + 6, &end, 10);
+      if (*end == 'x') size = std::strtoul(end + 1, nullptr, 10);
+    }
     void** blocks = static_cast<void**>(std::malloc(count * sizeof(void*)));
     if (blocks == nullptr) return 1;
     for (long i = 0; i < n; ++i) {
       for (size_t k = 0; k < count; ++k) {
-        blocks[k] = std::malloc(64);
+        blocks[k] = std::malloc(size);
         Keep(blocks[k]);
       }
       for (size_t k = 0; k < count; ++k) std::free(blocks[k]);

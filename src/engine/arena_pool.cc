@@ -24,9 +24,9 @@
 //    not checked, unlike arena.<i>.destroy: the only threads that can still
 //    be attached to a retired group's arena are exiting ones past
 //    engine::ThreadExit (a live thread stays bound to the group in the
-//    registry, which keeps it from being retired), whose automatic tcache
-//    is flushed and never used again, and whose jemalloc clean-up only
-//    detaches them (their tcache memory is arena 0's).
+//    registry, which keeps it from being retired), whose bound tcache is
+//    destroyed and never made again, and whose jemalloc clean-up only
+//    detaches them.
 //
 // Must never: park an arena with a block of it allocated; let a group take
 // an arena before every chunk of it is tagged for that group; hold more

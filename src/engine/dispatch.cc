@@ -4,10 +4,10 @@
 // goes to the thread's front cache when it is for the bound group, to the
 // other-group cache (other_cache.h) or the group's slabs for another group's
 // small blocks, and to jemalloc for large ones: through thread.arena and the
-// automatic tcache for the bound group, MALLOCX_ARENA and an explicit tcache
-// (tcache_slots.h) for the others; with the mimalloc engine, large blocks
-// go to mimalloc_engine.h after the shared small-block paths and the shared
-// pop of a cached large block (one branch per slow path). Owns t_bound.
+// thread's bound tcache for the bound group, MALLOCX_ARENA and an explicit
+// tcache for the others (tcache_slots.h); with the mimalloc engine, large
+// blocks go to mimalloc_engine.h after the shared small-block paths and the
+// shared pop of a cached large block (one branch per slow path). Owns t_bound.
 //
 // Must never: hand out a block outside the requested group (a block
 // jemalloc serves from another arena is given back); pass MALLOCX_ARENA
@@ -108,8 +108,8 @@ MG_NOINLINE void* AllocOther(uint32_t group, size_t size, size_t align,
     if (!CreateArenaSlow(group)) return nullptr;
     ind = ArenaOf(group);
   }
-  int flags = MALLOCX_ARENA(ind) | TcacheFlags(group) | AlignFlags(align) |
-              (zero ? MALLOCX_ZERO : 0);
+  int flags = MALLOCX_ARENA(JeArena(ind)) | TcacheFlags(group) |
+              AlignFlags(align) | (zero ? MALLOCX_ZERO : 0);
   void* p = mgje_mallocx(size == 0 ? 1 : size, flags);
   if (MG_UNLIKELY(p != nullptr && owner_table::OwnerOf(p) != group)) {
     // jemalloc ignored the arena (its thread state was already cleaned up,
@@ -130,7 +130,7 @@ bool BindThread(uint32_t group) {
   // through MALLOCX_ARENA + MALLOCX_TCACHE_NONE, which is still correct.
   if (t_dead) return true;
   // The front cache holds only the previous bound group's blocks: back to
-  // jemalloc (through the automatic tcache, still the old group's) first.
+  // jemalloc (through the bound tcache, still the old group's) first.
   FrontCache* fc = t_front;
   t_front = nullptr;
   if (fc != nullptr) front::Flush(fc);
@@ -148,16 +148,21 @@ bool BindThread(uint32_t group) {
     t_front = fc;
     return true;
   }
-  unsigned ind = ArenaOf(group);
-  if (mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
-                        nullptr, nullptr, &ind, sizeof(ind)) != 0) {
+  unsigned ind = JeArena(ArenaOf(group));
+  // A thread never bound allocates from arena 0 (narenas:1): its first
+  // binding to the root group needs no mallctl (EnsureCtl).
+  const bool set_arena = ind != 0 || t_bound != kNoGroup;
+  if (set_arena &&
+      (!EnsureCtl() ||
+       mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
+                         nullptr, nullptr, &ind, sizeof(ind)) != 0)) {
     t_front = fc;  // Still bound to the previous group; the cache is empty.
     return false;
   }
-  // The automatic tcache holds only the previous bound group's blocks (a
-  // thread never bound has an empty one): return them to their arena before
-  // the first allocation of the new group could hit them.
-  FlushAutomaticTcache();
+  // The bound tcache holds only the previous bound group's blocks (a thread
+  // never bound has none): return them to their arena before the first
+  // allocation of the new group could hit them.
+  FlushBoundTcache();
   t_bound = group;
   if (fc != nullptr) {
     front::SetGroup(fc, group);
@@ -200,7 +205,7 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     return mi::AllocLarge(group, size, align, zero, usable);
   }
   if (MG_LIKELY(group == t_bound)) {
-    // thread.arena is the group's arena; the front cache and the automatic
+    // thread.arena is the group's arena; the front cache and the bound
     // tcache hold only this group's blocks.
     FrontCache* fc = t_front;
     void* p = nullptr;
@@ -212,11 +217,10 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
         if (zero) memset(p, 0, size);
         return p;
       }
-    } else if (MG_LIKELY(align == 0)) {
-      p = zero ? mgje_calloc(1, size) : mgje_malloc(size);
     } else {
-      p = mgje_mallocx(size == 0 ? 1 : size,
-                       AlignFlags(align) | (zero ? MALLOCX_ZERO : 0));
+      p = mgje_mallocx(size == 0 ? 1 : size, BoundTcacheFlags(usable) |
+                                                 AlignFlags(align) |
+                                                 (zero ? MALLOCX_ZERO : 0));
     }
     if (MG_LIKELY(p != nullptr && owner_table::OwnerOf(p) == group)) {
       NoteLargeAlloc(group, usable);
@@ -250,18 +254,17 @@ void Free(void* p, uint32_t owner) {
     // Above the front cache's classes: an extent of its own, which stays
     // dirty in the arena; warm_large.h bounds those bytes.
     const size_t usable = mgje_sallocx(p, 0);
-    mgje_dallocx(p, owner == t_bound ? 0 : TcacheFlags(owner));
+    mgje_dallocx(
+        p, owner == t_bound ? BoundTcacheFlags(usable) : TcacheFlags(owner));
     NoteLargeFree(owner, usable);
     return;
   }
   // A front-cache class: to the arena as above (the program's free keeps
   // it in the thread's cache when there is room, with its charge:
   // CacheLarge, called by the alloc layer, which alone knows the charge).
-  if (MG_LIKELY(owner == t_bound)) {
-    mgje_free(p);
-  } else {
-    mgje_dallocx(p, TcacheFlags(owner));
-  }
+  mgje_dallocx(p, MG_LIKELY(owner == t_bound)
+                      ? BoundTcacheFlags(g_usable_of_class[cls])
+                      : TcacheFlags(owner));
   NoteLargeFree(owner, g_usable_of_class[cls]);
 }
 
@@ -295,13 +298,14 @@ void* Realloc(void* p, size_t size, size_t align, uint32_t owner) {
   void* q = nullptr;
   if (owner == t_bound) {
     // No arena flag: a moved block goes to the thread's arena, which is the
-    // owner's; the automatic tcache holds only the owner's blocks.
-    q = mgje_rallocx(p, size, AlignFlags(align));
+    // owner's; the bound tcache holds only the owner's blocks.
+    q = mgje_rallocx(p, size, BoundTcacheFlags(new_usable) | AlignFlags(align));
   } else if (owner < kMaxGroups) {
     uint32_t ind = ArenaOf(owner);
     if (ind != 0) {  // Else not an engine block.
       q = mgje_rallocx(
-          p, size, MALLOCX_ARENA(ind) | TcacheFlags(owner) | AlignFlags(align));
+          p, size,
+          MALLOCX_ARENA(JeArena(ind)) | TcacheFlags(owner) | AlignFlags(align));
     }
   }
   // In place or moved, the block may have a new class.
@@ -380,7 +384,7 @@ void PurgeInUse(uint32_t group) {
   // Only the calling thread's caches can be flushed from here.
   if (group == t_bound) {
     if (t_front != nullptr) front::Flush(t_front);
-    if (!UsesMimalloc()) FlushAutomaticTcache();
+    if (!UsesMimalloc()) FlushBoundTcache();
   }
   FlushOtherCacheOf(group);
   // Batches other threads flushed, so that their slabs can go back too.
@@ -401,6 +405,7 @@ void PurgeInUse(uint32_t group) {
 // Not the caches of the calling thread: it may be busy with the group's
 // small blocks.
 void DecayGroup(uint32_t group) {
+  if (!UsesMimalloc() && !EnsureCtl()) return;  // For arena.<i>.purge.
   if (!BeginGroupUse(group)) return;
   const uint32_t ind = ArenaOf(group);
   if (ind != 0) {
@@ -425,6 +430,8 @@ bool DecayFreePages() {
 
 void Purge(uint32_t group) {
   if (group >= kMaxGroups) return;
+  // For arena.<i>.purge.
+  if (!UsesMimalloc() && ArenaOf(group) != 0 && !EnsureCtl()) return;
   // Any group, a destroyed one another thread may be retiring included:
   // its arena and bins stay while this runs, or it is left alone.
   if (!BeginGroupUse(group)) return;

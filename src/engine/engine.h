@@ -18,8 +18,9 @@
 //
 // Thread binding: each thread has one *bound* group whose blocks it allocates
 // and frees through the engine's fastest path (the thread's front cache,
-// front_cache.h, over jemalloc's `thread.arena` and automatic tcache). Blocks
-// of any other group never enter those caches.
+// front_cache.h, over jemalloc's `thread.arena` and the thread's tcache for
+// the group, tcache_slots.h). Blocks of any other group never enter those
+// caches.
 #ifndef MEMGROUP_SRC_ENGINE_ENGINE_H_
 #define MEMGROUP_SRC_ENGINE_ENGINE_H_
 

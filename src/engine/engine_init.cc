@@ -1,15 +1,16 @@
 // Engine initialisation, arena creation and retirement: Init (the owner
-// table, jemalloc's own init, the MIBs (warm_large.h's too), the front
-// cache's class tables; or, for the mimalloc engine, the library and the
-// class tables), EnsureGroup (a manual jemalloc arena per group, made with
-// group_arena.h's hooks on the group's first allocation; or a mimalloc
-// arena, mimalloc_engine.h; an idle arena from the pool, arena_pool.h, when
-// there is one) and ReleaseGroup/RetirePending (a destroyed group's slab
-// bins given back and its arena parked in the pool, or destroyed with its
-// chunks when the pool is full, once nothing of it is left). Owns the
-// engine lock, the init state, the MIBs, the group -> arena index table
-// (engine_internal.h) and the list of destroyed groups waiting to be
-// retired. Slow paths only.
+// table, jemalloc's own init, arena 0 given the root group's hooks, the
+// front cache's class tables; or, for the mimalloc engine, the library and
+// the class tables), EnsureCtl (the MIBs, warm_large.h's too, on their
+// first need), EnsureGroup (the root group's arena 0, or a manual jemalloc
+// arena per group, made with group_arena.h's hooks on the group's first
+// allocation; or a mimalloc arena, mimalloc_engine.h; an idle arena from
+// the pool, arena_pool.h, when there is one) and ReleaseGroup/RetirePending
+// (a destroyed group's slab bins given back and its arena parked in the
+// pool, or destroyed with its chunks when the pool is full, once nothing of
+// it is left). Owns the engine lock, the init state, the MIBs, the group ->
+// arena index table (engine_internal.h) and the list of destroyed groups
+// waiting to be retired. Slow paths only.
 //
 // Must never: allocate through the public malloc; publish an arena index
 // before the arena, its chunks' tags and its slab bins are set up for the
@@ -44,6 +45,7 @@
 namespace memgroup::internal::engine {
 
 constinit Mibs g_mibs{};
+constinit std::atomic<bool> g_ctl_ready{false};
 MG_TABLE_HOT constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
 constinit SpinLock g_engine_lock;
 MG_TABLE constinit std::atomic<uint32_t> g_group_users[kMaxGroups];
@@ -69,6 +71,11 @@ constinit uint32_t g_npending = 0;
 // once). Relaxed: a one-time flag, nothing is published with it.
 constinit std::atomic<bool> g_no_arena_reported{false};
 
+// Whether jemalloc's arena 0 carries the root group's hooks (TakeArenaZero),
+// for the root group's arena. Written by InitSlow, then by the root group's
+// arena creation, under g_engine_lock.
+constinit bool g_arena_zero_ready = false;
+
 // Under g_engine_lock.
 void PushPendingLocked(uint32_t group) {
   if (g_pending == nullptr || g_npending == kMaxGroups) return;
@@ -79,6 +86,34 @@ void PushPendingLocked(uint32_t group) {
 bool ResolveMib(const char* name, Mib* mib) {
   mib->len = sizeof(mib->v) / sizeof(mib->v[0]);
   return mgje_mallctlnametomib(name, mib->v, &mib->len) == 0;
+}
+
+// Resolves the MIBs (g_mibs and warm_large.h's), which builds jemalloc's
+// control interface. Under g_engine_lock. False on failure (tried again
+// next time).
+bool ResolveCtlLocked() {
+  // Relaxed: under g_engine_lock, which orders it with the writer.
+  if (g_ctl_ready.load(std::memory_order_relaxed)) return true;
+  const bool ok =
+      ResolveMib("thread.arena", &g_mibs.thread_arena) &&
+      ResolveMib("tcache.create", &g_mibs.tcache_create) &&
+      ResolveMib("tcache.flush", &g_mibs.tcache_flush) &&
+      ResolveMib("tcache.destroy", &g_mibs.tcache_destroy) &&
+      ResolveMib("arenas.create", &g_mibs.arenas_create) &&
+      ResolveMib("arena.0.retain_grow_limit",
+                 &g_mibs.arena_retain_grow_limit) &&
+      ResolveMib("arena.0.purge", &g_mibs.arena_purge) &&
+      ResolveMib("arena.0.destroy", &g_mibs.arena_destroy) &&
+      ResolveMib("background_thread", &g_mibs.background_thread) &&
+      ResolveMib("max_background_threads", &g_mibs.max_background_threads) &&
+      InitWarmLarge();
+  if (!ok) {
+    RawLog("engine: cannot resolve jemalloc's control names");
+    return false;
+  }
+  // Pairs with EnsureCtl's acquire load: publishes the MIBs.
+  g_ctl_ready.store(true, std::memory_order_release);
+  return true;
 }
 
 // Why owner_table::Init failed, in one line.
@@ -95,6 +130,35 @@ void ReportNoReservation() {
     RawLog("engine: cannot reserve %zu MiB of address space",
            owner_table::kMinVaBytes >> 20);
   }
+}
+
+// Gives jemalloc's arena 0 the root group's hooks, so that the root group's
+// arena is arena 0 rather than a second one (whose metadata costs every
+// process about 25 page faults). Nothing has been allocated from arena 0
+// yet: with tcache:false (jemalloc_glue.cc) jemalloc's initialisation makes
+// no tcache, and the explicit tcaches that it serves from arena 0 are made
+// after this. Its metadata (base blocks) keeps jemalloc's own mapping; what
+// jemalloc allocates for itself from arena 0 afterwards (explicit tcaches)
+// comes from the root group's chunks, charged to no group. Its decay is off
+// as every group's (jemalloc_glue.cc's dirty_decay_ms). Through jemalloc's
+// internals (jemalloc_private.h) rather than arena.0.extent_hooks and
+// arena.0.retain_grow_limit: a process of one group then never builds the
+// control interface (EnsureCtl). Under g_engine_lock, in InitSlow. False,
+// with nothing changed, when arena 0 does not exist.
+bool TakeArenaZero() {
+  // Acquire: pairs with jemalloc's release store of the arena it made (in
+  // its initialisation, which happened before on this thread anyway).
+  void* arena0 = __atomic_load_n(&je_arenas[0], __ATOMIC_ACQUIRE);
+  if (arena0 == nullptr) return false;
+  extent_hooks_t* hooks = GroupHooks(kRootGroup);
+  if (hooks == nullptr) return false;
+  (void)je_arena_set_extent_hooks(nullptr, arena0, hooks);
+  // As every group's arena: growth by one chunk (CreateJemallocArenaLocked).
+  size_t limit = owner_table::kChunkBytes;
+  if (je_arena_retain_grow_limit_get_set(nullptr, arena0, nullptr, &limit)) {
+    RawLog("engine: cannot set retain_grow_limit of arena 0");
+  }
+  return true;
 }
 
 // The mimalloc engine's part of InitSlow: the library and the class tables
@@ -120,13 +184,11 @@ MG_NOINLINE MG_COLD bool InitSlow() {
     g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
     return ok;
   }
-  // The first mallctl initialises jemalloc (the private copy has no
-  // library constructor, cmake/RenameJemalloc.cmake); then check that our
+  // jemalloc's first call initialises it (the private copy has no library
+  // constructor, cmake/RenameJemalloc.cmake): nallocx, which unlike mallctl
+  // leaves the control interface unbuilt (EnsureCtl). Then check that our
   // forced options won.
-  bool retain = false;
-  size_t len = sizeof(retain);
-  if (ok && (mgje_mallctl("opt.retain", &retain, &len, nullptr, 0) != 0 ||
-             !retain)) {
+  if (ok && (mgje_nallocx(1, 0) == 0 || !je_opt_retain)) {
     RawLog("engine: private jemalloc is not configured with retain:true");
     ok = false;
   }
@@ -135,32 +197,30 @@ MG_NOINLINE MG_COLD bool InitSlow() {
     g_pending = static_cast<uint32_t*>(MetaMap(kMaxGroups * sizeof(uint32_t)));
     ok = g_pending != nullptr && InitGroupArenas();
   }
-  ok = ok && ResolveMib("thread.arena", &g_mibs.thread_arena) &&
-       ResolveMib("thread.tcache.flush", &g_mibs.thread_tcache_flush) &&
-       ResolveMib("tcache.create", &g_mibs.tcache_create) &&
-       ResolveMib("tcache.flush", &g_mibs.tcache_flush) &&
-       ResolveMib("tcache.destroy", &g_mibs.tcache_destroy) &&
-       ResolveMib("arenas.create", &g_mibs.arenas_create) &&
-       ResolveMib("arena.0.retain_grow_limit",
-                  &g_mibs.arena_retain_grow_limit) &&
-       ResolveMib("arena.0.purge", &g_mibs.arena_purge) &&
-       ResolveMib("arena.0.destroy", &g_mibs.arena_destroy) &&
-       ResolveMib("background_thread", &g_mibs.background_thread) &&
-       ResolveMib("max_background_threads", &g_mibs.max_background_threads) &&
-       InitWarmLarge();
+  g_arena_zero_ready = ok && TakeArenaZero();
+  // Else the root group's arena is made under g_engine_lock, which needs
+  // the MIBs first.
+  if (ok && !g_arena_zero_ready) ok = ResolveCtlLocked();
   if (!ok) RawLog("engine: initialisation failed");
   // Without the expected size classes the engine runs without front caches.
   if (ok) (void)front::InitClasses();
-  // Pairs with Init's acquire load: publishes the owner table and the MIBs.
+  // Pairs with Init's acquire load: publishes the owner table and arena 0.
   g_init_state.store(ok ? kReady : kFailed, std::memory_order_release);
   return ok;
 }
 
 }  // namespace
 
+MG_NOINLINE MG_COLD bool EnsureCtlSlow() {
+  // The mimalloc engine never initialises jemalloc.
+  if (UsesMimalloc() || !Init()) return false;
+  SpinLockHolder holder(&g_engine_lock);
+  return ResolveCtlLocked();
+}
+
 int ArenaCtl(const Mib& mib, unsigned ind, void* newp, size_t newlen) {
   Mib m = mib;
-  m.v[1] = ind;
+  m.v[1] = JeArena(ind);
   return mgje_mallctlbymib(m.v, m.len, nullptr, nullptr, newp, newlen);
 }
 
@@ -206,6 +266,12 @@ Created PublishArenaLocked(uint32_t group, unsigned ind) {
 // Gives `group` its jemalloc arena: an idle one from the pool, or a new one.
 // Under g_engine_lock.
 Created CreateJemallocArenaLocked(uint32_t group) {
+  if (group == kRootGroup && g_arena_zero_ready) {
+    // Arena 0, with the group's hooks since InitSlow (TakeArenaZero).
+    if (!slab::InitGroup(group, 0)) return Created::kFailed;
+    g_arena_zero_ready = false;
+    return PublishArenaLocked(group, kArenaZero);
+  }
   unsigned ind = TakeArenaLocked(group);
   if (ind != 0) {
     // Its chunks are the group's already; its retain_grow_limit is set.
@@ -387,6 +453,9 @@ uint32_t RetirePending(uint32_t budget) {
 
 MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group) {
   if (!Init()) return false;
+  // Every arena but arena 0 (the root group's, InitSlow) is made through
+  // the control interface.
+  if (group != kRootGroup && !UsesMimalloc() && !EnsureCtl()) return false;
   Created c = TryCreateArena(group);
   if (c == Created::kNoArena) {
     // Arenas that destroyed groups left, then once more.

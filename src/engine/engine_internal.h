@@ -39,9 +39,9 @@
 //  - The group arena's lock: the group's current chunk run; taken only
 //    inside the alloc hook, which jemalloc calls under its grow/base mutexes.
 //  - g_arena_ind[g]: 0 until the group's arena is fully set up, then its
-//    index until the arena is retired (release stores under g_engine_lock,
-//    acquire loads); retiring requires that nothing of the group is left
-//    (engine_init.cc, RetireGroup), so no reader can still use it.
+//    entry (JeArena) until the arena is retired (release stores under
+//    g_engine_lock, acquire loads); retiring requires that nothing of the group
+//    is left (engine_init.cc, RetireGroup), so no reader can still use it.
 //  - Thread state is initial-exec TLS, touched only by its thread.
 #ifndef MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
 #define MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
@@ -67,15 +67,14 @@ namespace memgroup::internal::engine {
 // without thrashing.
 inline constexpr uint32_t kEvictAfterMisses = 64;
 
-// mallctl MIBs, resolved once by Init (before its kReady release store) and
-// read-only afterwards.
+// mallctl MIBs, resolved on first need (EnsureCtl) and read-only
+// afterwards.
 struct Mib {
   size_t v[6];
   size_t len;
 };
 struct Mibs {
   Mib thread_arena;
-  Mib thread_tcache_flush;
   Mib tcache_create;
   Mib tcache_flush;
   Mib tcache_destroy;
@@ -88,11 +87,37 @@ struct Mibs {
   Mib max_background_threads;
 };
 MG_HIDDEN extern constinit Mibs g_mibs;
+// Whether g_mibs (and warm_large.h's MIBs) are resolved: written once under
+// g_engine_lock (release), read by EnsureCtl (acquire).
+MG_HIDDEN extern constinit std::atomic<bool> g_ctl_ready;
 
-// Arena index of each group, 0 while it has none (index 0 is jemalloc's
-// automatic arena, never ours). Written under g_engine_lock (release,
-// CreateArenaSlow and RetireGroup), read anywhere (acquire, ArenaOf).
+MG_NOINLINE MG_COLD bool EnsureCtlSlow();
+// Resolves the MIBs on their first need: jemalloc's control interface,
+// which its first use builds (ctl_init: statistics blocks of arena 0 and of
+// its "all" and "destroyed" sums; with the MIBs' lookups 35 page faults and
+// 162,604 instructions of a short process, docs/perf.md "Start-up"), so that a process of one group that needs no explicit
+// tcache, purge or statistics never builds it. Call it before any use of
+// g_mibs that can come first: arena creation, rebinding, a tcache, a purge,
+// warm_large.h's check. Takes g_engine_lock the first time: never under it.
+// False when the engine is not initialised or the names do not resolve,
+// and with the mimalloc engine.
+MG_ALWAYS_INLINE bool EnsureCtl() {
+  // Acquire: pairs with the release store that publishes the MIBs.
+  if (MG_LIKELY(g_ctl_ready.load(std::memory_order_acquire))) return true;
+  return EnsureCtlSlow();
+}
+
+// Arena entry of each group, 0 while it has none: the jemalloc arena's
+// index, or kArenaZero for jemalloc's arena 0 (the root group's, set up with
+// the group's hooks: engine_init.cc); with the mimalloc engine, the group's
+// mimalloc arena id. Written under g_engine_lock (release, CreateArenaSlow
+// and RetireGroup), read anywhere (acquire, ArenaOf).
 MG_HIDDEN extern constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
+// g_arena_ind's entry for arena 0: above every index MALLOCX_ARENA can
+// encode (4094), below 2^13.
+inline constexpr uint32_t kArenaZero = 0x1000;
+// The jemalloc arena index of an arena entry.
+MG_ALWAYS_INLINE unsigned JeArena(uint32_t entry) { return entry & 0xfff; }
 
 // Engine init and arena creation; held across fork (fork.cc).
 MG_HIDDEN extern constinit SpinLock g_engine_lock;
@@ -139,10 +164,12 @@ MG_HIDDEN extern MG_TLS bool t_dead;
 // groups left, RetirePending) or out of VA.
 MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group);
 
-// Runs `mib` (an arena.<i>.* MIB, i at v[1]) for arena `ind`, writing
-// `newp`. Returns mallctl's result. Slow path.
+// Runs `mib` (an arena.<i>.* MIB, i at v[1]) for the arena of entry `ind`
+// (an index, or kArenaZero), writing `newp`. Returns mallctl's result. Slow
+// path.
 int ArenaCtl(const Mib& mib, unsigned ind, void* newp, size_t newlen);
 
+// The group's arena entry (g_arena_ind), 0 while it has none.
 MG_ALWAYS_INLINE uint32_t ArenaOf(uint32_t group) {
   // Pairs with CreateArenaSlow's release store: the arena is fully set up.
   return g_arena_ind[group].load(std::memory_order_acquire);

@@ -108,7 +108,7 @@ bool GroupStatsInUse(uint32_t group, EngineGroupStats* out) {
   if (ind == 0) return false;
   auto read = [ind](const char* leaf, size_t* v) {
     CtlName name;
-    name.Add("stats.arenas.").Add(ind).Add(".").Add(leaf);
+    name.Add("stats.arenas.").Add(JeArena(ind)).Add(".").Add(leaf);
     return ReadCtl(name.c_str(), v);
   };
   size_t resident = 0, retained = 0, base = 0, pactive = 0, small = 0,
@@ -175,8 +175,10 @@ size_t GroupHistogram(uint32_t group, EngineSizeClass* out, size_t cap) {
     unsigned classes = kind == 0 ? nbins : nlextents;
     for (unsigned j = 0; j < classes && n < cap; ++j) {
       CtlName count_name;
-      count_name.Add("stats.arenas.").Add(ind)
-          .Add(kind == 0 ? ".bins." : ".lextents.").Add(j)
+      count_name.Add("stats.arenas.")
+          .Add(JeArena(ind))
+          .Add(kind == 0 ? ".bins." : ".lextents.")
+          .Add(j)
           .Add(kind == 0 ? ".curregs" : ".curlextents");
       CtlName size_name;
       size_name.Add(kind == 0 ? "arenas.bin." : "arenas.lextent.").Add(j)
@@ -218,7 +220,7 @@ int MallctlNameToMib(const char* name, size_t* mibp, size_t* miblenp) {
 int MallctlByMib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp,
                  void* newp, size_t newlen) {
   if (UsesMimalloc()) return ENOENT;
-  if (newp != nullptr && mib != nullptr && miblen == 1 && Init() &&
+  if (newp != nullptr && mib != nullptr && miblen == 1 && EnsureCtl() &&
       (mib[0] == g_mibs.background_thread.v[0] ||
        mib[0] == g_mibs.max_background_threads.v[0])) {
     return EPERM;  // See engine.h, Mallctl.

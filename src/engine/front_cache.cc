@@ -5,8 +5,8 @@
 // (the list of all caches and the free list). Must never allocate through
 // malloc or return a block to a group other than the cache's (refill and
 // flush run on the owner thread, bound to cache->group; large blocks go
-// through jemalloc's automatic tcache of that group's arena, or to the
-// group's mimalloc arena).
+// through the thread's bound tcache to that group's jemalloc arena,
+// tcache_slots.h, or to the group's mimalloc arena).
 #include "engine/front_cache_internal.h"
 
 #include <cstring>
@@ -25,6 +25,7 @@
 #include "engine/owner_table.h"
 #include "engine/page_charge.h"
 #include "engine/slab.h"
+#include "engine/tcache_slots.h"
 #include "engine/transfer_cache.h"
 #include "engine/warm_large.h"
 
@@ -74,8 +75,8 @@ constinit FrontCache* g_free = nullptr;
 
 // Returns the n blocks of the list at `head` (class `cls` of the group the
 // caller is bound to) to their owner: the group's slabs for small classes,
-// jemalloc's automatic tcache or the group's mimalloc arena (whose free
-// returns the block's pages, mimalloc_engine.h) for large ones.
+// jemalloc through the thread's bound tcache or the group's mimalloc arena
+// (whose free returns the block's pages, mimalloc_engine.h) for large ones.
 void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   if (n == 0) return;
   if (cls < kFrontFirstLarge) {
@@ -94,9 +95,9 @@ void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
     // blocks: Debian's jemalloc (built with profiling support) sends those
     // to its slow path when given a size.
     if ((reinterpret_cast<uintptr_t>(p) & (kPageSize - 1)) != 0) {
-      mgje_sdallocx(p, size, 0);
+      mgje_sdallocx(p, size, BoundTcacheFlags(size));
     } else {
-      mgje_free(p);
+      mgje_dallocx(p, BoundTcacheFlags(size));
     }
   }
 }
@@ -164,38 +165,22 @@ void FillRegionMagic() {
 
 namespace {
 
-// The size of jemalloc's small bin `i`; 0 on failure.
-size_t JemallocBinSize(unsigned i) {
-  size_t mib[4];
-  size_t miblen = sizeof(mib) / sizeof(mib[0]);
-  if (mgje_mallctlnametomib("arenas.bin.0.size", mib, &miblen) != 0 ||
-      miblen != 4) {
-    return 0;
-  }
-  mib[2] = i;
-  size_t size = 0;
-  size_t len = sizeof(size);
-  if (mgje_mallctlbymib(mib, miblen, &size, &len, nullptr, 0) != 0) return 0;
-  return size;
-}
-
 bool FillClasses() {
   // The classes are computed (ComputedClassSize). With the jemalloc engine,
-  // three of jemalloc's own figures confirm that they are its classes: the
-  // bin count, the page size and the last bin's size (tests/engine compares
-  // every class). Reading every class instead cost about 90,000
-  // instructions of each process's start-up.
-  unsigned nbins = 0;
-  size_t page = 0;
-  if (UsesMimalloc()) {
-    nbins = kFrontFirstLarge - 1 - kExtraClasses;
-    page = kPageSize;
-  } else {
-    size_t len = sizeof(nbins);
-    size_t plen = sizeof(page);
-    if (mgje_mallctl("arenas.nbins", &nbins, &len, nullptr, 0) != 0 ||
-        mgje_mallctl("arenas.page", &page, &plen, nullptr, 0) != 0 ||
-        nbins == 0 || JemallocBinSize(nbins - 1) != ComputedClassSize(nbins - 1)) {
+  // two of jemalloc's own figures confirm that they are its classes: the
+  // last bin's size is a class, and the smallest block aligned to two pages
+  // is the class after it, which holds only with 4 KiB pages and that many
+  // bins (jemalloc serves alignments up to a page from its bins); tests/engine
+  // compares every class. Through nallocx: reading every class through
+  // mallctl cost about 90,000 instructions of each process's start-up, and
+  // mallctl's first use builds jemalloc's control interface (EnsureCtl).
+  unsigned nbins = kFrontFirstLarge - 1 - kExtraClasses;
+  size_t page = kPageSize;
+  if (!UsesMimalloc()) {
+    const size_t last = ComputedClassSize(nbins - 1);
+    if (mgje_nallocx(last, 0) != last ||
+        mgje_nallocx(1, MALLOCX_ALIGN(2 * kPageSize)) !=
+            ComputedClassSize(nbins)) {
       nbins = 0;
     }
   }
@@ -335,7 +320,7 @@ void* Refill(FrontCache* fc, uint32_t cls) {
   // reentrant threads (its background threads) from arena 0 whatever
   // thread.arena says, so the block is checked to be in the group's chunks.
   MG_DCHECK(!UsesMimalloc());
-  void* p = mgje_malloc(b.size);
+  void* p = mgje_mallocx(b.size, BoundTcacheFlags(b.size));
   if (MG_UNLIKELY(!owner_table::PublishOwned(p, fc->group, fc->tag + cls))) {
     if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
     return nullptr;

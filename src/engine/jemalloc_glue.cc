@@ -18,6 +18,10 @@
 #include "base/float_math.h"
 #include "base/macros.h"
 #include "base/sys.h"
+#include "engine/jemalloc_private.h"
+
+#define MG_JE_STR_(x) #x
+#define MG_JE_STR(x) MG_JE_STR_(x)
 
 extern "C" {
 
@@ -26,23 +30,26 @@ extern "C" {
 // MALLOC_CONF), so it wins over anything the user sets; in addition the
 // environment and /etc/malloc.conf are never read at all (the
 // secure_getenv/readlink wrappers below). abort_conf:false comes first so a
-// bad key can never abort the program. oversize_threshold (1 TiB) keeps
+// bad key can never abort the program. tcache:false: no thread builds
+// jemalloc's automatic tcache at its first call; each takes an explicit one
+// for its bound group's blocks when it first needs it (tcache_slots.h).
+// oversize_threshold (1 TiB) keeps
 // jemalloc from purging a freed large extent at once: it stays dirty for the
 // group's next large blocks, within warm_large.h's bound. dirty_decay_ms
-// (10 s) is jemalloc's decay of arena 0 only (jemalloc's own allocations:
-// tcache stacks and the like, charged to no group): the groups' arenas are
-// created with it off (warm_large.h, kGroupArenaDirtyDecayMs) and decayed
-// by memgroup (free_pages.h).
+// off (warm_large.h, kGroupArenaDirtyDecayMs) for every arena, arena 0
+// included, which is the root group's (engine_init.cc): memgroup decays the
+// groups' free pages (free_pages.h).
 MG_HIDDEN __attribute__((used)) const char*
     mgje_malloc_conf_2_conf_harder =
         "abort_conf:false,confirm_conf:false,abort:false,"
         "retain:true,narenas:1,percpu_arena:disabled,"
         "background_thread:false,dss:disabled,hpa:false,"
-        "tcache:true,tcache_max:32768,metadata_thp:disabled,"
+        "tcache:false,tcache_max:" MG_JE_STR(MG_JE_TCACHE_MAX)
+        ",metadata_thp:disabled,"
         "junk:false,zero:false,prof:false,"
         "stats_print:false,stats_interval:-1,"
         "experimental_infallible_new:false,"
-        "oversize_threshold:1099511627776,dirty_decay_ms:10000,muzzy_decay_ms:0";
+        "oversize_threshold:1099511627776,dirty_decay_ms:-1,muzzy_decay_ms:0";
 
 // jemalloc's pages.c calls mmap/munmap/madvise/mprotect by name; once
 // memgroup exports an interposing mmap those calls would reach it. They are

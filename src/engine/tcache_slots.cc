@@ -1,6 +1,7 @@
-// The explicit tcache slots of tcache_slots.h. Owns each thread's slots
-// (t_tc, t_ntc and the recycling state), the process's count of live
-// explicit tcaches and, per group, the count of those used with it.
+// The explicit tcaches of tcache_slots.h. Owns each thread's slots (t_tc,
+// t_ntc and the recycling state) and bound tcache (t_bound_tc), the
+// process's count of live explicit tcaches and, per group, the count of the
+// slots used with it.
 //
 // Must never: hand out the automatic tcache for a non-bound group (the
 // tcache trap: on a hit jemalloc ignores the arena flag); create
@@ -20,6 +21,7 @@ namespace memgroup::internal::engine {
 
 MG_TLS uint32_t t_ntc = 0;
 MG_TLS TcacheSlot t_tc[kThreadTcaches];
+MG_TLS int t_bound_tc = 0;
 
 namespace {
 
@@ -48,6 +50,7 @@ void LeaveSlotOf(uint32_t group) {
 }
 
 bool CreateTcache(unsigned* tc) {
+  if (!EnsureCtl()) return false;
   // Relaxed: a budget count, no data is published through it.
   if (g_tcaches_live.fetch_add(1, std::memory_order_relaxed) >= kTcacheBudget) {
     g_tcaches_live.fetch_sub(1, std::memory_order_relaxed);  // Relaxed: as above.
@@ -69,7 +72,42 @@ void DestroyTcache(unsigned tc) {
   g_tcaches_live.fetch_sub(1, std::memory_order_relaxed);  // Relaxed: budget count.
 }
 
+// Returns the tcache's blocks to their own arenas. jemalloc destroys a
+// flushed explicit tcache and makes it again on its next use.
+void FlushTcache(unsigned tc) {
+  mgje_mallctlbymib(g_mibs.tcache_flush.v, g_mibs.tcache_flush.len, nullptr,
+                    nullptr, &tc, sizeof(tc));
+}
+
+// The tcache index of a flag made by MALLOCX_TCACHE(tc), -1 for none.
+int TcacheIndex(int flags) {
+  return flags == 0 || flags == MALLOCX_TCACHE_NONE ? -1 : (flags >> 8) - 2;
+}
+
 }  // namespace
+
+MG_NOINLINE int BoundTcacheSlow() {
+  if (t_dead) return MALLOCX_TCACHE_NONE;  // Never re-create after ThreadExit.
+  unsigned tc = 0;
+  t_bound_tc = CreateTcache(&tc) ? MALLOCX_TCACHE(tc) : MALLOCX_TCACHE_NONE;
+  return t_bound_tc;
+}
+
+void FlushBoundTcache() {
+  const int tc = TcacheIndex(t_bound_tc);
+  if (tc < 0) {
+    // None, or none could be made: the next need tries again.
+    if (!t_dead) t_bound_tc = 0;
+    return;
+  }
+  FlushTcache(static_cast<unsigned>(tc));
+}
+
+void DestroyBoundTcache() {
+  const int tc = TcacheIndex(t_bound_tc);
+  t_bound_tc = 0;
+  if (tc >= 0) DestroyTcache(static_cast<unsigned>(tc));
+}
 
 MG_NOINLINE int TcacheFlagsSlow(uint32_t group) {
   if (t_dead) return MALLOCX_TCACHE_NONE;  // Never re-create after ThreadExit.
@@ -97,10 +135,7 @@ MG_NOINLINE int TcacheFlagsSlow(uint32_t group) {
 
 void FlushThreadTcacheOf(uint32_t group) {
   for (uint32_t i = 0; i < t_ntc; ++i) {
-    if (t_tc[i].group != group) continue;
-    unsigned tc = t_tc[i].tc;
-    mgje_mallctlbymib(g_mibs.tcache_flush.v, g_mibs.tcache_flush.len, nullptr,
-                      nullptr, &tc, sizeof(tc));
+    if (t_tc[i].group == group) FlushTcache(t_tc[i].tc);
   }
 }
 

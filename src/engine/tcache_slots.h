@@ -1,11 +1,14 @@
-// Explicit jemalloc tcaches for the large blocks of the groups a thread is
-// not bound to: one per (thread, group), at most kThreadTcaches per thread
-// and kTcacheBudget per process, else MALLOCX_TCACHE_NONE. Also the flush of
-// the automatic tcache (the bound group's). Owner-thread only.
-// Allocates: never (through malloc).
+// Explicit jemalloc tcaches for large blocks: for the groups a thread is not
+// bound to, one per (thread, group), at most kThreadTcaches per thread and
+// kTcacheBudget per process, else MALLOCX_TCACHE_NONE; for the bound group,
+// one per thread, taken the first time the thread hands jemalloc a block
+// that jemalloc caches (jemalloc's automatic tcache is off,
+// jemalloc_glue.cc: a thread that never needs one never builds one).
+// Owner-thread only. Allocates: never (through malloc).
 #ifndef MEMGROUP_SRC_ENGINE_TCACHE_SLOTS_H_
 #define MEMGROUP_SRC_ENGINE_TCACHE_SLOTS_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "base/macros.h"
@@ -55,12 +58,36 @@ uint32_t TcacheUsers(uint32_t group);
 // Destroys all of the thread's explicit tcaches (ThreadExit).
 void DestroyThreadTcaches();
 
-// Returns the blocks of the thread's automatic tcache (the bound group's) to
-// their arena: on rebind, Purge and ThreadExit.
-inline void FlushAutomaticTcache() {
-  mgje_mallctlbymib(g_mibs.thread_tcache_flush.v, g_mibs.thread_tcache_flush.len,
-                    nullptr, nullptr, nullptr, 0);
+// The largest block jemalloc's tcaches hold (jemalloc_glue.cc's
+// tcache_max): larger ones go to the arena whatever the flags say.
+inline constexpr size_t kTcacheMaxBytes = MG_JE_TCACHE_MAX;
+
+// The thread's tcache for its bound group's blocks: MALLOCX_TCACHE(tc), 0
+// until the first block that needs it (and after ThreadExit),
+// MALLOCX_TCACHE_NONE when none could be made (kTcacheBudget). It holds only
+// the bound group's blocks: BindThread flushes it before the thread's next
+// group can use it. Owner-only.
+MG_HIDDEN extern MG_TLS int t_bound_tc;
+
+// BoundTcacheFlags' first need: makes the tcache. Never after ThreadExit.
+MG_NOINLINE int BoundTcacheSlow();
+
+// The tcache flag for a block of `usable` bytes of the bound group, going
+// to or coming from jemalloc without an arena flag (thread.arena is the
+// group's): the bound tcache when jemalloc would cache such a block, else 0
+// (the automatic tcache, which is off: none). Allocates: never (through
+// malloc).
+MG_ALWAYS_INLINE int BoundTcacheFlags(size_t usable) {
+  if (usable > kTcacheMaxBytes) return 0;
+  const int flags = t_bound_tc;
+  return MG_LIKELY(flags != 0) ? flags : BoundTcacheSlow();
 }
+
+// Returns the blocks of the thread's bound tcache to their arena: on rebind
+// and Purge.
+void FlushBoundTcache();
+// Destroys the thread's bound tcache (ThreadExit).
+void DestroyBoundTcache();
 
 }  // namespace memgroup::internal::engine
 

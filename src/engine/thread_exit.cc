@@ -168,10 +168,8 @@ void ThreadExit() {
     return;
   }
   DestroyThreadTcaches();
-  if (t_bound != kNoGroup) {
-    FlushAutomaticTcache();  // Never used again by this thread.
-    t_bound = kNoGroup;
-  }
+  DestroyBoundTcache();  // Never used again by this thread.
+  t_bound = kNoGroup;
 }
 
 }  // namespace memgroup::internal::engine

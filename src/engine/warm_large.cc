@@ -37,7 +37,7 @@ constinit Mib g_pdirty{};
 
 MG_NOINLINE MG_COLD void Check(uint32_t group) {
   const uint32_t ind = ArenaOf(group);
-  if (ind == 0) return;
+  if (ind == 0 || !EnsureCtl()) return;
   // Refresh jemalloc's statistics snapshot, then read the arena's dirty
   // page count from it.
   uint64_t epoch = 1;
@@ -46,7 +46,7 @@ MG_NOINLINE MG_COLD void Check(uint32_t group) {
     return;
   }
   Mib m = g_pdirty;
-  m.v[2] = ind;
+  m.v[2] = JeArena(ind);
   size_t pdirty = 0;
   size_t len = sizeof(pdirty);
   if (mgje_mallctlbymib(m.v, m.len, &pdirty, &len, nullptr, 0) != 0) return;

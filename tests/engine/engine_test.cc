@@ -387,11 +387,72 @@ TEST_F(EngineTest, GroupArenasHaveJemallocsDecayOff) {
       "arena." + std::to_string(ind) + ".dirty_decay_ms";
   ASSERT_EQ(engine::Mallctl(group_arena.c_str(), &ms, &len, nullptr, 0), 0);
   EXPECT_EQ(ms, -1);
+  // Arena 0 is the root group's.
   ASSERT_EQ(engine::Mallctl("arena.0.dirty_decay_ms", &ms, &len, nullptr, 0),
             0);
-  EXPECT_EQ(ms, 10000);
+  EXPECT_EQ(ms, -1);
   engine::Free(p, kG);
   engine::Purge(kG);
+}
+
+// The root group's arena is jemalloc's arena 0, carrying the group's hooks
+// (engine_init.cc), so a process makes no second arena for it: its blocks,
+// small and large, are in the root group's chunks.
+TEST_F(EngineTest, RootGroupLivesInArenaZero) {
+  if (testing::OnMimalloc()) GTEST_SKIP() << "jemalloc only";
+  ASSERT_TRUE(engine::EnsureGroup(kRootGroup));
+  EXPECT_EQ(engine::ArenaOf(kRootGroup), engine::kArenaZero);
+  EXPECT_EQ(engine::JeArena(engine::ArenaOf(kRootGroup)), 0u);
+  for (size_t size : {size_t{64}, size_t{5000}, size_t{20 << 10},
+                      size_t{300 << 10}, size_t{5 << 20}}) {
+    void* p = engine::Alloc(kRootGroup, size, 0, false);
+    ASSERT_NE(p, nullptr) << size;
+    EXPECT_EQ(engine::OwnerOf(p), kRootGroup) << size;
+    engine::Free(p, kRootGroup);
+  }
+  void* hooks = nullptr;
+  size_t len = sizeof(hooks);
+  ASSERT_EQ(engine::Mallctl("arena.0.extent_hooks", &hooks, &len, nullptr, 0),
+            0);
+  // Set through jemalloc's internals (engine_init.cc, TakeArenaZero), read
+  // back through mallctl: the group's growth, and not jemalloc's default
+  // hooks, which an arena made without hooks has.
+  size_t limit = 0;
+  size_t limit_len = sizeof(limit);
+  ASSERT_EQ(engine::Mallctl("arena.0.retain_grow_limit", &limit, &limit_len,
+                            nullptr, 0),
+            0);
+  EXPECT_EQ(limit, owner_table::kChunkBytes);
+  unsigned ind = 0;
+  size_t ind_len = sizeof(ind);
+  ASSERT_EQ(engine::Mallctl("arenas.create", &ind, &ind_len, nullptr, 0), 0);
+  const std::string name = "arena." + std::to_string(ind) + ".extent_hooks";
+  void* defaults = nullptr;
+  ASSERT_EQ(engine::Mallctl(name.c_str(), &defaults, &len, nullptr, 0), 0);
+  EXPECT_NE(hooks, defaults);
+  EXPECT_EQ(
+      engine::Mallctl(("arena." + std::to_string(ind) + ".destroy").c_str(),
+                      nullptr, nullptr, nullptr, 0),
+      0);
+  engine::Purge(kRootGroup);
+}
+
+// A process whose threads use the root group alone, with blocks jemalloc
+// does not cache, never builds jemalloc's control interface (EnsureCtl);
+// its first need does.
+TEST_F(EngineTest, OneGroupProcessNeedsNoControlInterface) {
+  if (testing::OnMimalloc()) GTEST_SKIP() << "jemalloc only";
+  ASSERT_TRUE(engine::EnsureGroup(kRootGroup));
+  testing::OnBoundThread(kRootGroup, [] {
+    for (size_t size : {size_t{64}, size_t{5000}, size_t{300 << 10}}) {
+      void* p = engine::Alloc(kRootGroup, size, 0, false);
+      ASSERT_NE(p, nullptr) << size;
+      engine::Free(p, kRootGroup);
+    }
+  });
+  EXPECT_FALSE(engine::g_ctl_ready.load());
+  ASSERT_TRUE(engine::EnsureGroup(43));
+  EXPECT_TRUE(engine::g_ctl_ready.load());
 }
 
 TEST_F(EngineTest, MallctlForwardsToPrivateInstance) {
@@ -463,7 +524,7 @@ TEST_F(EngineTest, MallocConfEnvironmentIsIgnored) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     setenv("MALLOC_CONF",
-           "retain:false,narenas:3,tcache:false,junk:true,abort_conf:true,"
+           "retain:false,narenas:3,tcache:true,junk:true,abort_conf:true,"
            "background_thread:true",
            1);
     setenv("MG_ENGINE_TEST_CONF_CHILD", "1", 1);
@@ -488,7 +549,7 @@ TEST(EngineConfChild, ReadsForcedOptions) {
   ASSERT_EQ(engine::Mallctl("opt.retain", &b, &len, nullptr, 0), 0);
   EXPECT_TRUE(b);
   ASSERT_EQ(engine::Mallctl("opt.tcache", &b, &len, nullptr, 0), 0);
-  EXPECT_TRUE(b);
+  EXPECT_FALSE(b);
   ASSERT_EQ(engine::Mallctl("opt.background_thread", &b, &len, nullptr, 0), 0);
   EXPECT_FALSE(b);
   unsigned narenas = 0;

@@ -4,6 +4,7 @@
 #include "front_cache_test_util.h"
 
 #include "engine/free_pages.h"
+#include "engine/tcache_slots.h"
 
 namespace memgroup::internal {
 namespace {
@@ -90,9 +91,7 @@ TEST_F(FrontCacheTest, ForkChildLeavesOtherThreadsCacheAlone) {
       for (int i = 0; i < n; ++i) FreeAsProgram(ps[i], kG);
     }
     // Only the front cache holds blocks of kG now.
-    EXPECT_EQ(engine::Mallctl("thread.tcache.flush", nullptr, nullptr,
-                              nullptr, 0),
-              0);
+    engine::FlushBoundTcache();
     const FrontCache* fc = engine::t_front;
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
       held += uint64_t{fc->bins[c].count} * fc->bins[c].size;
@@ -169,9 +168,9 @@ void PauseOnSecondFree(void*, int, void*, uintptr_t*) {
 // jemalloc dalloc hook) inside engine::Purge -> front::Flush after the
 // first of its cached large blocks went back to jemalloc and before the
 // next one did (small blocks go to the slabs, which jemalloc's hooks do not
-// see); its automatic tcache is disabled so that these frees reach the arena
-// at once. Expected: the child's arena counts exactly what the parent's did
-// at fork (nothing freed twice).
+// see); it has no bound tcache (tcache_slots.h) so that these frees reach
+// the arena at once. Expected: the child's arena counts exactly what the
+// parent's did at fork (nothing freed twice).
 TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
   constexpr uint32_t kG = 300;
   constexpr size_t kSize = 48;
@@ -198,10 +197,7 @@ TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
   std::atomic<uint32_t> cached{0};
   std::thread owner([&] {
     ASSERT_TRUE(engine::BindThread(kG));
-    bool off = false;
-    ASSERT_EQ(engine::Mallctl("thread.tcache.enabled", nullptr, nullptr, &off,
-                              sizeof(off)),
-              0);
+    engine::t_bound_tc = MALLOCX_TCACHE_NONE;  // As if none could be made.
     void* ps[3];
     for (int i = 0; i < 3; ++i) ps[i] = engine::Alloc(kG, kLarge[i], 0, false);
     for (void* p : ps) FreeAsProgram(p, kG);

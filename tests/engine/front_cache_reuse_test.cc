@@ -4,6 +4,8 @@
 // cache tests cover).
 #include "front_cache_test_util.h"
 
+#include "engine/tcache_slots.h"
+
 namespace memgroup::internal {
 namespace {
 
@@ -118,7 +120,9 @@ TEST_F(FrontCacheTest, CrossThreadFreeOfBoundGroupBlockIsNotCachedElsewhere) {
 
 TEST_F(FrontCacheTest, RebindFlushesTheCache) {
   constexpr uint32_t kA = 30, kB = 31;
-  const size_t sizes[] = {16, 64, 1000, 5000, 256 * kKiB};
+  // 20 KiB: more blocks than the front cache keeps, the rest in the bound
+  // tcache (jemalloc engine).
+  const size_t sizes[] = {16, 64, 1000, 5000, 20 * kKiB, 256 * kKiB};
   ASSERT_TRUE(engine::EnsureGroup(kA));
   const uint64_t a_base = AllocatedBytes(kA);
   OnBoundThread(kA, [&] {
@@ -143,7 +147,7 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
     EXPECT_EQ(fc->tag, MakeEntry(kB, 0));
     EXPECT_EQ(CachedBlocks(fc), 0u);
     EXPECT_EQ(fc->large_bytes, 0u);
-    // A's cached blocks (front cache and jemalloc's tcache) went back to A.
+    // A's cached blocks (front cache and bound tcache) went back to A.
     EXPECT_EQ(AllocatedBytes(kA), a_base);
     // The old group's cached sizes now come from B.
     for (size_t size : sizes) {
@@ -176,6 +180,41 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
       FreeAsProgram(p, kA);
     }
   });
+}
+
+// The jemalloc engine's bound tcache (tcache_slots.h): none until the thread
+// hands jemalloc a block jemalloc caches (16 to 32 KiB beyond what the front
+// cache keeps), then the blocks the front cache has no room for stay
+// allocated in the group's arena, cached for the thread's next ones.
+TEST_F(FrontCacheTest, BoundTcacheIsTakenOnFirstNeed) {
+  if (testing::OnMimalloc()) GTEST_SKIP() << "jemalloc only";
+  constexpr uint32_t kG = 32;
+  constexpr size_t kSize = 20 * kKiB;
+  constexpr int kBlocks = 20;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  const uint64_t base = AllocatedBytes(kG);
+  OnBoundThread(kG, [&] {
+    for (size_t size : {size_t{16}, size_t{5000}, 256 * kKiB, kMiB}) {
+      void* ps[kBlocks];
+      for (void*& p : ps) p = engine::Alloc(kG, size, 0, false);
+      for (void* p : ps) FreeAsProgram(p, kG);
+    }
+    EXPECT_EQ(engine::t_bound_tc, 0) << "made without need";
+    const uint64_t before = AllocatedBytes(kG);
+    const uint32_t cached_before = CachedBlocks(engine::t_front);
+    void* ps[kBlocks];
+    for (void*& p : ps) p = engine::Alloc(kG, kSize, 0, false);
+    for (void* p : ps) FreeAsProgram(p, kG);
+    EXPECT_NE(engine::t_bound_tc, 0);
+    EXPECT_NE(engine::t_bound_tc, MALLOCX_TCACHE_NONE);
+    const uint32_t in_front = CachedBlocks(engine::t_front) - cached_before;
+    ASSERT_LT(in_front, static_cast<uint32_t>(kBlocks));
+    // Those the front cache did not keep are cached too, not back in the
+    // arena.
+    EXPECT_EQ(AllocatedBytes(kG) - before, uint64_t{kBlocks} * kSize);
+    engine::Purge(kG);
+  });
+  EXPECT_EQ(AllocatedBytes(kG), base);
 }
 
 // ---------------------------------------------------------------------------
