@@ -198,14 +198,12 @@ static_assert(offsetof(JobGroupEntry, crossings) == 632);
 static_assert(offsetof(JobGroupEntry, threshold_last) == 672);
 static_assert(offsetof(JobGroupEntry, stat_engine) == 688);
 
-// The entry's stat figure `k` (< kJobGroupStats, the order above).
-inline std::atomic<int64_t>& JobGroupStatAt(JobGroupEntry* e, uint32_t k) {
+// The entry's stat figure `k` (< kJobGroupStats, the order above), const
+// for a const entry (the reader's).
+template <typename Entry>
+inline auto& JobGroupStatAt(Entry* e, uint32_t k) {
   return k < kJobGroupStatsFirst ? e->stat[k]
                                  : e->stat_engine[k - kJobGroupStatsFirst];
-}
-inline const std::atomic<int64_t>& JobGroupStatAt(const JobGroupEntry* e,
-                                                  uint32_t k) {
-  return JobGroupStatAt(const_cast<JobGroupEntry*>(e), k);
 }
 
 // The table of a block with group_entries > 0 (precondition).
