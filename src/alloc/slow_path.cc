@@ -204,6 +204,11 @@ void FreeMiss(void* p) {
       engine::Free(p, owner);
       return;
     }
+  } else if (cls == 0) {
+    // The mimalloc engine keeps one above the front cache's classes the
+    // same way (engine.h, KeepFreedLarge).
+    if (engine::FreePagesPending()) (void)engine::DecayFreePages();
+    if (engine::KeepFreedLarge(p, owner)) return;
   }
   engine::Free(p, owner);
   if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(
