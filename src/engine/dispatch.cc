@@ -238,7 +238,10 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
 }
 
 bool KeepFreedLarge(void* p, uint32_t owner) {
-  return UsesMimalloc() && mi::KeepFreedLarge(p, owner);
+  if (!UsesMimalloc()) return false;
+  // The decay first, as before the jemalloc engine's keep (slow_path.cc).
+  if (FreePagesPending()) (void)DecayFreePages();
+  return mi::KeepFreedLarge(p, owner);
 }
 
 void Free(void* p, uint32_t owner) {

@@ -122,7 +122,8 @@ void Free(void* p, uint32_t owner);
 // the program freed (recorded as freed) for `owner`'s next large block,
 // its charge kept as the group's free pages (free_pages.h), instead of
 // Free; false (nothing done: the caller frees it and uncharges) otherwise,
-// and always with the jemalloc engine. Allocates: never.
+// and always with the jemalloc engine. Runs the decay of free pages first
+// (DecayFreePages). Allocates: never.
 bool KeepFreedLarge(void* p, uint32_t owner);
 
 // Resizes a block in place or moves it, staying in `owner`'s arena. Returns
