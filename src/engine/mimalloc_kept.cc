@@ -60,7 +60,8 @@ struct alignas(MG_CACHELINE) KeptSlabs {
   KeptLargeHeader* large_head = nullptr;
   std::atomic<int64_t> large_bytes{0};
 };
-// 63 x 128 bytes of zeroed data.
+// 63 x 64 bytes of zeroed data.
+static_assert(sizeof(KeptSlabs) == MG_CACHELINE);
 constinit KeptSlabs g_kept[kMiMaxGroups];
 
 // Unlinks one kept block of `k`: nullptr if none.
@@ -104,12 +105,6 @@ KeptLargeHeader* TakeKeptLarge(KeptSlabs& k, size_t total) {
   return h;
 }
 
-// Gives a kept large block back to mimalloc, its pages to the OS.
-void FreeKeptLarge(KeptLargeHeader* h) {
-  const size_t bytes = h->bytes;
-  ReturnLargeBlock(h, bytes);
-}
-
 }  // namespace
 
 bool KeepSlab(uint32_t group, void* mem, int64_t charged) {
@@ -151,7 +146,7 @@ bool KeepLarge(uint32_t group, void* block, size_t bytes, int64_t charged) {
     KeptLargeHeader* h = TakeKeptLarge(k, 0);
     if (h == nullptr) break;
     const int64_t c = h->charged;
-    FreeKeptLarge(h);
+    ReturnLargeBlock(h, h->bytes);
     const int64_t taken = TakeFreePages(group, c);
     if (taken > 0) UnchargePages(group, taken);
   }
@@ -205,7 +200,7 @@ void TrimKept(uint32_t group) {
          FreePagesOf(group) + inherited) {
     KeptLargeHeader* l = TakeKeptLarge(k, 0);
     if (l != nullptr) {
-      FreeKeptLarge(l);
+      ReturnLargeBlock(l, l->bytes);
       continue;
     }
     KeptHeader* h = TakeKept(k);
@@ -228,7 +223,7 @@ void ReturnKeptPages(uint32_t group) {
     KeptSlabs& k = g_kept[group];
     for (KeptLargeHeader* h = TakeKeptLarge(k, 0); h != nullptr;
          h = TakeKeptLarge(k, 0)) {
-      FreeKeptLarge(h);
+      ReturnLargeBlock(h, h->bytes);
     }
   }
   // Their charge, with whatever else the group's free pages count held.
