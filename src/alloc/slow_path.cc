@@ -181,7 +181,8 @@ void FreeMiss(void* p) {
   }
   ThreadStock* ts = t_thread.stock;
   engine::FrontCache* fc = engine::t_front;
-  if (cls >= engine::kFrontFirstLarge && fc != nullptr && fc->group == owner &&
+  if (MG_LIKELY(cls >= engine::kFrontFirstLarge && fc != nullptr &&
+                fc->group == owner) &&
       engine::CacheLarge(fc, p, cls)) {
     // A large block of the bound group kept in the front cache (unless its
     // class already holds one: then it goes to the arena, below), with its
@@ -204,6 +205,10 @@ void FreeMiss(void* p) {
       engine::Free(p, owner);
       return;
     }
+  } else if (cls == 0 && engine::KeepFreedLarge(p, owner)) {
+    // The mimalloc engine keeps one above the front cache's classes the
+    // same way (engine.h).
+    return;
   }
   engine::Free(p, owner);
   if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(

@@ -237,6 +237,13 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
   return Published(p, group, cls);
 }
 
+bool KeepFreedLarge(void* p, uint32_t owner) {
+  if (!UsesMimalloc()) return false;
+  // The decay first, as before the jemalloc engine's keep (slow_path.cc).
+  if (FreePagesPending()) (void)DecayFreePages();
+  return mi::KeepFreedLarge(p, owner);
+}
+
 void Free(void* p, uint32_t owner) {
   MG_DCHECK(owner < kMaxGroups);
   const uint32_t cls = ClassOf(p);

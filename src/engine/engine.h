@@ -118,6 +118,13 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
 // (the program's free first offers a large block of the bound group to the
 // thread cache, with its charge: front_cache.h, CacheLarge).
 void Free(void* p, uint32_t owner);
+// The mimalloc engine: keeps a large block above the front cache's classes
+// the program freed (recorded as freed) for `owner`'s next large block,
+// its charge kept as the group's free pages (free_pages.h), instead of
+// Free; false (nothing done: the caller frees it and uncharges) otherwise,
+// and always with the jemalloc engine. Runs the decay of free pages first
+// (DecayFreePages). Allocates: never.
+bool KeepFreedLarge(void* p, uint32_t owner);
 
 // Resizes a block in place or moves it, staying in `owner`'s arena. Returns
 // nullptr on failure (p unchanged).

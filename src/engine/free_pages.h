@@ -29,9 +29,10 @@
 // the decay purges its arena when idle even with a count of 0.
 //
 // The mimalloc engine keeps the blocks of its released slabs (mi::KeepSlab,
-// mimalloc_engine.h) with their charge in this count, but not its freed
-// large blocks, which go back to mimalloc (KeepsFreePages is false): what
-// the count stands for are the kept slabs' pages (mi::TrimKept gives back
+// mimalloc_engine.h) and its freed large blocks above the front cache's
+// classes (mi::KeepLarge) with their charge in this count; its other freed
+// large blocks go back to mimalloc (KeepsFreePages is false): what the
+// count stands for are the kept blocks' pages (mi::TrimKept gives back
 // those it no longer covers).
 //
 // A fork child starts with every count at 0 (DropInheritedFreePages): the
@@ -64,8 +65,10 @@ inline constexpr int64_t kDecayMs = 3000;
 // control agent to drive it).
 inline constexpr int64_t kDecayTickMs = 1000;
 
-// Whether this engine keeps the pages of freed large blocks (the jemalloc
-// engine): without, a large free skips KeepFreePages. Inline. Allocates:
+// Whether this engine keeps the pages of every freed large block (the
+// jemalloc engine): without, a large free skips KeepFreePages (the
+// mimalloc engine keeps those above the front cache's classes by
+// KeepFreedLarge, engine.h). Inline. Allocates:
 // never.
 MG_ALWAYS_INLINE bool KeepsFreePages() { return !UsesMimalloc(); }
 

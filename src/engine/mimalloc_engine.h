@@ -133,12 +133,14 @@ void SlabFree(uint32_t group, void* mem);
 // (dispatch.cc, DecayFreePages), on Purge (reclaim, before an OOM decision,
 // `memgroup reclaim`, the group's destroy), and when the free pages were
 // drawn on by other blocks and the limits refuse to charge them again
-// (TrimKept). Freed large blocks are not kept here: a thread's front cache
-// keeps one per class (front_cache.h), and the others, and those leaving
-// the cache, are parked (ParkLarge) or go back to mimalloc
+// (TrimKept). Freed large blocks above the front cache's classes are kept
+// the same way (KeepLarge); those of its classes are kept by a thread's
+// front cache, one per class (front_cache.h), and the others, and those
+// leaving the cache, are parked (ParkLarge) or go back to mimalloc
 // (mimalloc_large.cc). How many blocks a group keeps is bounded by its
 // charge (its limits; a refused charge purges) and the decay, as the
-// jemalloc engine's free pages are.
+// jemalloc engine's free pages are, and its large blocks also by
+// kKeptLargeMaxBytes.
 //
 // Keeps `mem`, the block of a slab of `group` just released with `charged`
 // bytes of its pages charged (0 < charged <= 64 KiB: the pages from its
@@ -156,15 +158,51 @@ void* TakeKeptSlab(uint32_t group);
 // (TryChargePages), else gives kept blocks back to the OS until the count
 // covers them. Never under a lock of the engine. Allocates: never.
 void TrimKept(uint32_t group);
-// Gives every kept block of `group` back to the OS, without uncharging.
-// Allocates: never.
+// Gives every kept slab block of `group` back to the OS, without
+// uncharging. Allocates: never.
 void DropKeptSlabs(uint32_t group);
-// Gives every kept block of `group` back to the OS and uncharges the
-// group's free pages (ReturnFreePages). Never under a lock of the engine.
-// Allocates: never.
+// Gives every kept block of `group` (slabs and large blocks) back to the
+// OS and uncharges the group's free pages (ReturnFreePages). Never under a
+// lock of the engine. Allocates: never.
 void ReturnKeptPages(uint32_t group);
 // Charged bytes of `group`'s kept blocks: a statistic.
-int64_t KeptSlabBytes(uint32_t group);
+int64_t KeptBytes(uint32_t group);
+
+// Kept large blocks: a freed large block above kFrontMaxBytes keeps its
+// pages and its charge as the group's free pages, for the group's next
+// large block that fits (AllocLarge), instead of faulting every page of
+// that one in again (a program that frees and makes buffers of a few MiB
+// in turn). Bytes of large blocks a group keeps at most (as the jemalloc
+// engine's kWarmBytes, warm_large.h): a keep beyond it gives the last kept
+// blocks back first.
+inline constexpr size_t kKeptLargeMaxBytes = size_t{128} << 20;
+// A kept block serves a block of `total` bytes when mimalloc's size of it
+// is at least `total` and at most kKeptLargeFit times it (its pages beyond
+// the new block go back to the OS with their charge: address space only).
+inline constexpr size_t kKeptLargeFit = 2;
+// Keeps `block` (mimalloc's, `bytes` its mimalloc size) of a large block of
+// `group` just freed with `charged` bytes (its usable size) charged, and
+// keeps that charge as the group's free pages (KeepFreePages). False
+// (nothing kept nor done with the charge: the caller frees the block and
+// uncharges) for a destroyed group or a block outside the range. From any
+// thread; never under a lock of the engine (it may give kept blocks back,
+// uncharging them). Allocates: never.
+[[nodiscard]] bool KeepLarge(uint32_t group, void* block, size_t bytes,
+                             int64_t charged);
+// The kept large block of `group` that best fits `total` bytes (see
+// kKeptLargeFit), unlinked, with the bytes its charge covered (`charged`,
+// its pages from its start up to its old usable size and header are
+// resident) and its mimalloc size; nullptr if none. Its charge stays in the
+// group's free pages for the caller to take. Allocates: never.
+void* TakeKeptLargeBlock(uint32_t group, size_t total, int64_t* charged,
+                         size_t* bytes);
+// A freed large block of `owner` (the program's free, recorded as freed):
+// kept (KeepLarge) with its charge as the group's free pages when above
+// kFrontMaxBytes; false (nothing done) otherwise. Allocates: never.
+[[nodiscard]] bool KeepFreedLarge(void* p, uint32_t owner);
+// Gives `block` (mimalloc's, `bytes` its mimalloc size) back to mimalloc,
+// its pages first to the OS (ReturnBlockPages). Allocates: never.
+void ReturnLargeBlock(void* block, size_t bytes);
 // The kept lists' locks across fork (fork.cc): taken after every other
 // engine lock, released, or reset in the child.
 void PrepareKeptFork();

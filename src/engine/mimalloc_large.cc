@@ -12,6 +12,8 @@
 // SYNCHRONIZATION: the per-group counters are relaxed atomics (statistics);
 // a block's header is written before the pointer is handed out and read by
 // whoever holds the pointer.
+#include <sys/mman.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -19,13 +21,16 @@
 
 #include "base/limits.h"
 #include "base/macros.h"
+#include "base/sys.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
 #include "engine/fork_epoch.h"
+#include "engine/free_pages.h"
 #include "engine/front_cache.h"
 #include "engine/mimalloc_api.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/owner_table.h"
+#include "engine/page_charge.h"
 #include "engine/slab.h"
 
 namespace memgroup::internal::engine::mi {
@@ -81,6 +86,37 @@ void Count(uint32_t group, int blocks, int64_t bytes) {
   c.bytes.fetch_add(static_cast<uint64_t>(bytes), std::memory_order_relaxed);
 }
 
+// A kept large block of `group` for a block of `total` bytes (mimalloc's
+// size and header included), or nullptr. Its charge, in the group's free
+// pages, covered its old usable size: the part of it the new block does
+// not cover goes back to the OS and is uncharged; a larger new block took
+// the rest of its charge from the free pages or charged it (the caller),
+// and TrimKept restores what the others kept need.
+void* TakeKept(uint32_t group, size_t total) {
+  int64_t charged = 0;
+  size_t bytes = 0;
+  void* q = TakeKeptLargeBlock(group, total, &charged, &bytes);
+  if (q == nullptr) return nullptr;
+  const int64_t extra =
+      charged - static_cast<int64_t>(total - kLargeHeader);
+  if (extra > 0) {
+    const uintptr_t base = reinterpret_cast<uintptr_t>(q);
+    const uintptr_t from = (base + total + kPageSize - 1) & ~(kPageSize - 1);
+    const uintptr_t to = (base + kLargeHeader + static_cast<size_t>(charged) +
+                          kPageSize - 1) &
+                         ~(kPageSize - 1);
+    // The raw syscall: memgroup's interposed madvise would treat the range
+    // as a program mapping.
+    if (to > from) {
+      (void)SysMadvise(reinterpret_cast<void*>(from), to - from,
+                       MADV_DONTNEED);
+    }
+    const int64_t taken = TakeFreePages(group, extra);
+    if (taken > 0) UnchargePages(group, taken);
+  }
+  return q;
+}
+
 }  // namespace
 
 size_t GoodSize(size_t size, size_t align) {
@@ -110,6 +146,12 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   // adopted already, its pages returned, so reading zero. Parked and taken
   // under the park's lock: ordered for ThreadSanitizer.
   void* q = align <= kLargeHeader ? TakeParked(group, usable) : nullptr;
+  // A kept one that fits (KeepLarge) for a block above the front cache's
+  // classes: resident, its charge in the group's free pages.
+  if (q == nullptr && usable > kFrontMaxBytes && align <= kLargeHeader &&
+      !zero) {
+    q = TakeKept(group, total);
+  }
   if (q == nullptr) {
     if (align <= kLargeHeader) {
       q = zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
@@ -147,6 +189,23 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   return p;
 }
 
+void ReturnLargeBlock(void* block, size_t bytes) {
+  if (bytes >= kReturnLargeFrom) ReturnBlockPages(block, bytes);
+  g_api.free(block);
+}
+
+bool KeepFreedLarge(void* p, uint32_t owner) {
+  const size_t usable = LargeUsable(p);
+  if (usable <= kFrontMaxBytes) return false;
+  char* const block = static_cast<char*>(p) - kLargeHeader;
+  if (!KeepLarge(owner, block, g_api.usable_size(block),
+                 static_cast<int64_t>(usable))) {
+    return false;
+  }
+  Count(owner, -1, -static_cast<int64_t>(usable));
+  return true;
+}
+
 void FreeLarge(void* p, uint32_t owner) {
   const size_t usable = LargeUsable(p);
   Count(owner, -1, -static_cast<int64_t>(usable));
@@ -160,14 +219,11 @@ void FreeLarge(void* p, uint32_t owner) {
   // (mimalloc_engine.h, ParkLarge).
   const size_t bytes = g_api.usable_size(block);
   if (ParkLarge(owner, block, usable, bytes)) return;
-  if (usable >= kReturnLargeFrom) {
-    // Through the end of mimalloc's block, not of the bytes asked for: the
-    // header pushes them a little into a page of mimalloc's next class
-    // size (20 KiB + 16 B in a 24 KiB block), a page no other block shares
-    // and that would otherwise stay resident, charged to nobody.
-    ReturnBlockPages(block, bytes);
-  }
-  g_api.free(block);
+  // Through the end of mimalloc's block, not of the bytes asked for: the
+  // header pushes them a little into a page of mimalloc's next class size
+  // (20 KiB + 16 B in a 24 KiB block), a page no other block shares and
+  // that would otherwise stay resident, charged to nobody.
+  ReturnLargeBlock(block, usable >= kReturnLargeFrom ? bytes : 0);
 }
 
 void* ReallocLarge(void* p, size_t size, size_t align, uint32_t owner,
@@ -234,10 +290,10 @@ bool GroupStats(uint32_t group, EngineGroupStats* out) {
   out->mapped_bytes = ArenaBytes(group);
   // mimalloc 2.0.9 counts pages per process, not per arena: the engine
   // reports what it holds out of the arena (slabs and large blocks) as
-  // active, and those with the charged pages of its kept slabs as
+  // active, and those with the charged pages of its kept blocks as
   // resident; mimalloc's free pages are not counted.
   out->active_bytes = ss.slab_bytes + large_bytes;
-  const int64_t kept = KeptSlabBytes(group);
+  const int64_t kept = KeptBytes(group);
   out->resident_bytes =
       out->active_bytes + (kept > 0 ? static_cast<uint64_t>(kept) : 0);
   out->retained_bytes = 0;

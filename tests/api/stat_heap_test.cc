@@ -11,6 +11,7 @@
 #include "memgroup/memgroup.h"
 
 #include <errno.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -163,6 +164,76 @@ TEST(StatHeapTest, ALargeBlockAThreadsCacheKeepsIsEngineCached) {
     ma::FreeImpl(live);
   });
   t.join();
+  int64_t released = 0;
+  ASSERT_EQ(0, mg_group_reclaim(g, INT64_MAX / 2, &released));
+  EXPECT_EQ(0, ExactStat(g).current);
+  EXPECT_EQ(0, mg_group_destroy(g));
+}
+
+int64_t MinorFaults() {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  return ru.ru_minflt;
+}
+
+// A freed large block above the front cache's classes (4 MiB) stays with
+// its group, resident and charged as engine_free, on both engines: the
+// group's next block of its size reuses its pages without faulting them in
+// again; reclaim returns it with its charge.
+TEST(StatHeapTest, AFreedLargeBlockIsEngineFreeAndReusedWarm) {
+  mg_group_t g = Create("warm");
+  std::thread t([&] {
+    ASSERT_EQ(0, mg_thread_set_group(g));
+    constexpr size_t kSize = 8 * kMiB;
+    void* p = Alloc(kSize);
+    const int64_t usable = Usable(p);
+    ma::FreeImpl(p);
+    const mg_stat_t s = ExactStat(g);
+    EXPECT_EQ(0, s.heap);
+    EXPECT_GE(s.engine_free, usable);
+    ExpectPartsAddUp(s);
+    const int64_t before = MinorFaults();
+    void* q = Alloc(kSize);  // every page written
+    const int64_t faults = MinorFaults() - before;
+    // 2048 pages: a block faulted in again takes about that many.
+    EXPECT_LT(faults, 64) << "faults writing the block made again";
+    const mg_stat_t again = ExactStat(g);
+    EXPECT_EQ(again.heap, Usable(q));
+    EXPECT_LE(again.engine_free, s.engine_free - usable);
+    ExpectPartsAddUp(again);
+    ma::FreeImpl(q);
+    int64_t released = 0;
+    ASSERT_EQ(0, mg_group_reclaim(g, INT64_MAX / 2, &released));
+    EXPECT_GE(released, usable);
+    const mg_stat_t none = ExactStat(g);
+    EXPECT_EQ(0, none.engine_free);
+    EXPECT_EQ(0, none.heap);
+    ASSERT_EQ(0, mg_thread_set_group(mg_root()));
+  });
+  t.join();
+  EXPECT_EQ(0, ExactStat(g).current);
+  EXPECT_EQ(0, mg_group_destroy(g));
+}
+
+// The kept block goes back before an OOM decision: a charge that fits only
+// without it succeeds, and the block's charge is gone.
+TEST(StatHeapTest, AFreedLargeBlockGoesBackBeforeAnOom) {
+  mg_group_t g = Create("warm-oom");
+  ASSERT_EQ(0, mg_group_set_limit(g, MG_LIMIT_MAX, 24 * kMiB));
+  std::thread t([&] {
+    ASSERT_EQ(0, mg_thread_set_group(g));
+    void* p = Alloc(16 * kMiB);
+    const int64_t usable = Usable(p);
+    ma::FreeImpl(p);
+    EXPECT_GE(ExactStat(g).engine_free, usable);
+    ASSERT_EQ(0, mg_thread_set_group(mg_root()));
+  });
+  t.join();
+  EXPECT_EQ(0, mg_charge(g, 16 * kMiB));
+  const mg_stat_t s = ExactStat(g);
+  EXPECT_EQ(0, s.engine_free);
+  EXPECT_EQ(16 * kMiB, s.explicit_bytes);
+  EXPECT_EQ(0, mg_uncharge(g, 16 * kMiB));
   int64_t released = 0;
   ASSERT_EQ(0, mg_group_reclaim(g, INT64_MAX / 2, &released));
   EXPECT_EQ(0, ExactStat(g).current);

@@ -79,7 +79,7 @@ std::set<uintptr_t> FillAndFree(uint32_t group) {
 int64_t KeepSlabsOf(uint32_t g) {
   EXPECT_TRUE(engine::EnsureGroup(g));
   (void)FillAndFree(g);
-  return engine::mi::KeptSlabBytes(g);
+  return engine::mi::KeptBytes(g);
 }
 
 TEST_F(MimallocKeptTest, ReleasedSlabsAreKeptChargedAndReused) {
@@ -89,7 +89,7 @@ TEST_F(MimallocKeptTest, ReleasedSlabsAreKeptChargedAndReused) {
   ASSERT_GT(first.size(), 4u);
   // Kept, charged: nothing was uncharged, and the group's free pages are
   // the kept blocks' charged pages.
-  const int64_t kept = engine::mi::KeptSlabBytes(kG);
+  const int64_t kept = engine::mi::KeptBytes(kG);
   EXPECT_GT(kept, 0);
   EXPECT_EQ(kept, engine::FreePagesOf(kG));
   EXPECT_EQ(0, Uncharged(kG));
@@ -104,7 +104,7 @@ TEST_F(MimallocKeptTest, ReleasedSlabsAreKeptChargedAndReused) {
   EXPECT_LT(Charged(kG) - before, kept / 4);
   // Purge: every block and its charge goes back.
   engine::Purge(kG);
-  EXPECT_EQ(0, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(0, engine::mi::KeptBytes(kG));
   EXPECT_EQ(0, engine::FreePagesOf(kG));
   EXPECT_EQ(Charged(kG), Uncharged(kG));
 }
@@ -113,7 +113,7 @@ TEST_F(MimallocKeptTest, DecayReturnsKeptSlabs) {
   constexpr uint32_t kG = 41;
   ASSERT_TRUE(engine::EnsureGroup(kG));
   (void)FillAndFree(kG);
-  ASSERT_GT(engine::mi::KeptSlabBytes(kG), 0);
+  ASSERT_GT(engine::mi::KeptBytes(kG), 0);
   // Idle past the decay: the scan (once per tick) returns them.
   std::this_thread::sleep_for(
       std::chrono::milliseconds(engine::kDecayMs + engine::kDecayTickMs));
@@ -121,7 +121,7 @@ TEST_F(MimallocKeptTest, DecayReturnsKeptSlabs) {
     (void)engine::DecayFreePages();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_EQ(0, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(0, engine::mi::KeptBytes(kG));
   EXPECT_EQ(0, engine::FreePagesOf(kG));
   EXPECT_EQ(Charged(kG), Uncharged(kG));
 }
@@ -131,7 +131,7 @@ TEST_F(MimallocKeptTest, DestroyedGroupKeepsNothing) {
   ASSERT_TRUE(engine::EnsureGroup(kG));
   engine::SetGroupRetired(kG, true);
   (void)FillAndFree(kG);
-  EXPECT_EQ(0, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(0, engine::mi::KeptBytes(kG));
   EXPECT_EQ(0, engine::FreePagesOf(kG));
   EXPECT_GT(Charged(kG), 0);
   EXPECT_EQ(Charged(kG), Uncharged(kG));
@@ -150,7 +150,7 @@ TEST_F(MimallocKeptTest, KeptSlabsTheFreePagesNoLongerCover) {
   const int64_t before = Charged(kG);
   void* p = engine::Alloc(kG, size_t{1} << 20, 0, false);
   ASSERT_NE(p, nullptr);
-  EXPECT_EQ(kept, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(kept, engine::mi::KeptBytes(kG));
   EXPECT_EQ(kept, engine::FreePagesOf(kG));
   EXPECT_EQ(kept / 2, Charged(kG) - before);
   engine::Free(p, kG);
@@ -160,14 +160,14 @@ TEST_F(MimallocKeptTest, KeptSlabsTheFreePagesNoLongerCover) {
   p = engine::Alloc(kG, size_t{1} << 20, 0, false);
   g_refuse.store(false);
   ASSERT_NE(p, nullptr);
-  EXPECT_LE(engine::mi::KeptSlabBytes(kG), engine::FreePagesOf(kG));
-  EXPECT_LT(engine::mi::KeptSlabBytes(kG), kept);
-  EXPECT_GT(engine::mi::KeptSlabBytes(kG), 0);
+  EXPECT_LE(engine::mi::KeptBytes(kG), engine::FreePagesOf(kG));
+  EXPECT_LT(engine::mi::KeptBytes(kG), kept);
+  EXPECT_GT(engine::mi::KeptBytes(kG), 0);
   engine::Free(p, kG);
   // The charges taken belong to the large blocks: uncharged with them here.
   engine::UnchargePages(kG, taken);
   engine::Purge(kG);
-  EXPECT_EQ(0, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(0, engine::mi::KeptBytes(kG));
   EXPECT_EQ(Charged(kG), Uncharged(kG));
 }
 
@@ -188,13 +188,13 @@ TEST_F(MimallocKeptTest, InheritedKeptSlabsAreNotChargedToTheChild) {
   void* p = engine::Alloc(kG, size_t{1} << 20, 0, false);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(before, Charged(kG));
-  EXPECT_EQ(kept, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(kept, engine::mi::KeptBytes(kG));
   engine::Free(p, kG);
   // The next slabs take the kept blocks and charge their pages anew.
   (void)FillAndFree(kG);
   EXPECT_GT(Charged(kG) - before, kept / 2);
   engine::Purge(kG);
-  EXPECT_EQ(0, engine::mi::KeptSlabBytes(kG));
+  EXPECT_EQ(0, engine::mi::KeptBytes(kG));
   EXPECT_EQ(Charged(kG), Uncharged(kG));
 }
 
