@@ -173,19 +173,27 @@ oom_wait)
     # A lets go once B waits (the job counts an oom event), however long
     # B takes to get there on a loaded machine. The watcher records the
     # time and lets A go itself: a new process started while the job is at
-    # its max (date, touch) would wait for memory too.
+    # its max (date, touch) would wait for memory too. So the watcher
+    # starts, opens the files it writes and says so before B starts: a
+    # watcher still starting when B fills the job waits for memory with B.
     "$PY" -c "
 import mmap, os, struct, time
+t = os.environ[\"T\"]
+released = open(t + \"/a_released\", \"w\")
+go = open(t + \"/a_go_next\", \"w\")
 with open(os.environ[\"MEMGROUP_JOB\"], \"rb\") as f:
     m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    open(t + \"/w_ready\", \"w\").close()
     for _ in range(3000):
         if struct.unpack_from(\"<q\", m, 512 + 200)[0] > 0: break
         time.sleep(0.01)
 time.sleep(0.2)
-with open(os.environ[\"T\"] + \"/a_released\", \"w\") as f:
-    f.write(\"%.6f\\n\" % time.time())
-open(os.environ[\"T\"] + \"/a_go\", \"w\").close()
+released.write(\"%.6f\\n\" % time.time())
+released.close()
+go.close()
+os.rename(t + \"/a_go_next\", t + \"/a_go\")
 " &
+    wait_for "$T/w_ready"
     "$PY" "$T/eat.py" B 70 > "$T/b.out"
     echo "$EPOCHREALTIME" > "$T/b_done"
     wait' > "$mg_tmp/out" 2> "$mg_tmp/err"
