@@ -325,11 +325,14 @@ void ReturnBlockPages(void* block, size_t bytes) {
       ~(uintptr_t{kPageSize} - 1);
   const uintptr_t end =
       (reinterpret_cast<uintptr_t>(block) + bytes) & ~(uintptr_t{kPageSize} - 1);
+  ReturnPages(start, end);
+}
+
+void ReturnPages(uintptr_t from, uintptr_t to) {
   // The raw syscall: memgroup's interposed madvise would treat the range
   // as a program mapping.
-  if (end > start) {
-    (void)SysMadvise(reinterpret_cast<void*>(start), end - start,
-                     MADV_DONTNEED);
+  if (to > from) {
+    (void)SysMadvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
   }
 }
 

@@ -229,6 +229,10 @@ inline constexpr size_t kReturnLargeFrom = kMinLargeBytes;
 // Allocates: never.
 void ReturnBlockPages(void* block, size_t bytes);
 
+// Returns the pages of [from, to), both page-aligned, to the OS
+// (MADV_DONTNEED); nothing when the range is empty. Allocates: never.
+void ReturnPages(uintptr_t from, uintptr_t to);
+
 // Parked blocks (mimalloc_parked.cc). mimalloc 2.0.9 keeps blocks of up to
 // kMiMediumMaxBytes several to a mimalloc page, and its free writes its
 // free-list link into a freed block's first page, which then stays

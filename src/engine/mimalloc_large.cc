@@ -12,8 +12,6 @@
 // SYNCHRONIZATION: the per-group counters are relaxed atomics (statistics);
 // a block's header is written before the pointer is handed out and read by
 // whoever holds the pointer.
-#include <sys/mman.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +19,6 @@
 
 #include "base/limits.h"
 #include "base/macros.h"
-#include "base/sys.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
 #include "engine/fork_epoch.h"
@@ -92,7 +89,7 @@ void Count(uint32_t group, int blocks, int64_t bytes) {
 // not cover goes back to the OS and is uncharged; a larger new block took
 // the rest of its charge from the free pages or charged it (the caller),
 // and TrimKept restores what the others kept need.
-void* TakeKept(uint32_t group, size_t total) {
+void* TakeKeptLarge(uint32_t group, size_t total) {
   int64_t charged = 0;
   size_t bytes = 0;
   void* q = TakeKeptLargeBlock(group, total, &charged, &bytes);
@@ -105,12 +102,7 @@ void* TakeKept(uint32_t group, size_t total) {
     const uintptr_t to = (base + kLargeHeader + static_cast<size_t>(charged) +
                           kPageSize - 1) &
                          ~(kPageSize - 1);
-    // The raw syscall: memgroup's interposed madvise would treat the range
-    // as a program mapping.
-    if (to > from) {
-      (void)SysMadvise(reinterpret_cast<void*>(from), to - from,
-                       MADV_DONTNEED);
-    }
+    ReturnPages(from, to);
     const int64_t taken = TakeFreePages(group, extra);
     if (taken > 0) UnchargePages(group, taken);
   }
@@ -150,7 +142,7 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   // classes: resident, its charge in the group's free pages.
   if (q == nullptr && usable > kFrontMaxBytes && align <= kLargeHeader &&
       !zero) {
-    q = TakeKept(group, total);
+    q = TakeKeptLarge(group, total);
   }
   if (q == nullptr) {
     if (align <= kLargeHeader) {
