@@ -47,10 +47,16 @@ MG_EXPORT int mg_group_create(mg_group_t parent, const char* name,
   // The jemalloc engine creates the group's arena on its first allocation:
   // an empty group costs its registry entries only. The mimalloc engine's
   // arenas are few (63) and fixed: the group gets one now, or ENOSPC.
-  if (engine::SelectedEngine() == EngineChoice::kMimalloc &&
-      !engine::EnsureGroup(IndexOf(id))) {
-    (void)GlobalRegistry().Destroy(id);
-    return ENOSPC;
+  if (engine::SelectedEngine() == EngineChoice::kMimalloc) {
+    if (!engine::EnsureGroup(IndexOf(id))) {
+      (void)GlobalRegistry().Destroy(id);
+      return ENOSPC;
+    }
+    // A destroyed group's slot keeps its arena on this engine, and the
+    // retirement its destroy set (no spare slabs, no free pages kept). The
+    // registry reuses a slot only once nothing of that group is charged,
+    // so none of its blocks is left to free: the new group keeps them again.
+    engine::SetGroupRetired(IndexOf(id), false);
   }
   *out = id;
   PublishGroups();

@@ -211,10 +211,13 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     void* p = nullptr;
     if (MG_LIKELY(fc != nullptr && cls != 0 && align <= 1)) {
       p = PopCachedLarge(fc, group, cls);
-      if (p == nullptr) p = front::Refill(fc, cls);
+      if (p != nullptr) {
+        if (zero) memset(p, 0, size);  // A cached block is dirty.
+      } else {
+        p = front::RefillLarge(fc, cls, zero);
+      }
       if (MG_LIKELY(p != nullptr)) {
         NoteLargeAlloc(group, usable);
-        if (zero) memset(p, 0, size);
         return p;
       }
     } else {

@@ -289,38 +289,44 @@ int64_t ReturnLarge(FrontCache* fc) {
 }
 
 void* Refill(FrontCache* fc, uint32_t cls) {
+  MG_DCHECK(cls < kFrontFirstLarge);
   FrontBin& b = fc->bins[cls];
-  if (cls < kFrontFirstLarge) {
-    // A batch another bin of the group flushed (transfer_cache.h), when
-    // the bin is empty (its list is replaced, not extended): got whole.
-    uint32_t n_batch = 0;
-    void* batch = b.count == 0 ? transfer::Take(fc->group, cls, &n_batch)
-                               : nullptr;
-    if (batch != nullptr) {
-      b.head = *static_cast<void**>(batch);  // Stale if n_batch == 1.
-      b.count = static_cast<uint16_t>(n_batch - 1);
-      return batch;
-    }
-    // Else half the capacity from the group's slabs (already published), in
-    // region order: got[0] is returned, got[1] pops next.
-    void* got[64];
-    const uint32_t n = slab::AllocBatch(fc->group, cls, got, (b.cap + 1u) / 2);
-    if (n == 0) return nullptr;
-    void* head = b.head;
-    for (uint32_t i = n - 1; i >= 1; --i) {
-      *static_cast<void**>(got[i]) = head;
-      head = got[i];
-    }
-    b.head = head;
-    b.count = static_cast<uint16_t>(b.count + n - 1);
-    return got[0];
+  // A batch another bin of the group flushed (transfer_cache.h), when the
+  // bin is empty (its list is replaced, not extended): got whole.
+  uint32_t n_batch = 0;
+  void* batch =
+      b.count == 0 ? transfer::Take(fc->group, cls, &n_batch) : nullptr;
+  if (batch != nullptr) {
+    b.head = *static_cast<void**>(batch);  // Stale if n_batch == 1.
+    b.count = static_cast<uint16_t>(n_batch - 1);
+    return batch;
   }
-  // A large block (the jemalloc engine's: the mimalloc engine makes its
-  // large blocks with mi::AllocLarge, dispatch.cc): jemalloc serves its own
-  // reentrant threads (its background threads) from arena 0 whatever
-  // thread.arena says, so the block is checked to be in the group's chunks.
-  MG_DCHECK(!UsesMimalloc());
-  void* p = mgje_mallocx(b.size, BoundTcacheFlags(b.size));
+  // Else half the capacity from the group's slabs (already published), in
+  // region order: got[0] is returned, got[1] pops next.
+  void* got[64];
+  const uint32_t n = slab::AllocBatch(fc->group, cls, got, (b.cap + 1u) / 2);
+  if (n == 0) return nullptr;
+  void* head = b.head;
+  for (uint32_t i = n - 1; i >= 1; --i) {
+    *static_cast<void**>(got[i]) = head;
+    head = got[i];
+  }
+  b.head = head;
+  b.count = static_cast<uint16_t>(b.count + n - 1);
+  return got[0];
+}
+
+void* RefillLarge(FrontCache* fc, uint32_t cls, bool zero) {
+  // The jemalloc engine's: the mimalloc engine makes its large blocks with
+  // mi::AllocLarge (dispatch.cc). jemalloc serves its own reentrant threads
+  // (its background threads) from arena 0 whatever thread.arena says, so
+  // the block is checked to be in the group's chunks. A zeroed block is
+  // jemalloc's to clear: it skips the pages it knows read zero (fresh
+  // chunks, purged extents), which a memset would fault in.
+  MG_DCHECK(!UsesMimalloc() && cls >= kFrontFirstLarge);
+  const FrontBin& b = fc->bins[cls];
+  void* p = mgje_mallocx(b.size,
+                         BoundTcacheFlags(b.size) | (zero ? MALLOCX_ZERO : 0));
   if (MG_UNLIKELY(!owner_table::PublishOwned(p, fc->group, fc->tag + cls))) {
     if (p != nullptr) mgje_dallocx(p, MALLOCX_TCACHE_NONE);
     return nullptr;

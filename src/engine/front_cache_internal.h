@@ -44,12 +44,15 @@ void Flush(FrontCache* fc);
 // (engine.h, ChildForkDropInherited). Owner only.
 int64_t ReturnLarge(FrontCache* fc);
 
-// Small class: takes a batch of regions from the group's transfer cache
-// (transfer_cache.h) or else its slabs, keeps all but one in the bin and
-// returns that one. Large class (the jemalloc engine only): one block from
-// jemalloc (published in the page map). nullptr if there is no memory or
-// jemalloc serves this thread from another arena.
+// Takes a batch of regions of small class `cls` from the group's transfer
+// cache (transfer_cache.h) or else its slabs, keeps all but one in the bin
+// and returns that one; nullptr if there is no memory.
 void* Refill(FrontCache* fc, uint32_t cls);
+// One block of large class `cls` from jemalloc (the jemalloc engine only),
+// published in the page map, reading zero when `zero` (jemalloc clears the
+// pages it does not know to read zero); nullptr if there is no memory or
+// jemalloc serves this thread from another arena.
+void* RefillLarge(FrontCache* fc, uint32_t cls, bool zero);
 // Caches a freed block of class `cls`, flushing half a full small bin first
 // (to the group's transfer cache, or its slabs when that is full).
 // False if a large block does not fit (the caller frees it to jemalloc).

@@ -96,7 +96,7 @@ struct Serialized<kEntry> {
 
 // Keeps the library's functions in g_lib and points every entry of `api`
 // at its serialized call.
-static_assert(sizeof(Api) == 10 * sizeof(void (*)()),
+static_assert(sizeof(Api) == 8 * sizeof(void (*)()),
               "an entry of Api that SerializeCalls does not serialize");
 void SerializeCalls(Api* api) {
   g_lib = *api;
@@ -105,9 +105,7 @@ void SerializeCalls(Api* api) {
   api->heap_new_in_arena = Serialized<&Api::heap_new_in_arena>::Call;
   api->heap_collect = Serialized<&Api::heap_collect>::Call;
   api->heap_malloc = Serialized<&Api::heap_malloc>::Call;
-  api->heap_zalloc = Serialized<&Api::heap_zalloc>::Call;
   api->heap_malloc_aligned_at = Serialized<&Api::heap_malloc_aligned_at>::Call;
-  api->heap_zalloc_aligned_at = Serialized<&Api::heap_zalloc_aligned_at>::Call;
   api->free = Serialized<&Api::free>::Call;
   api->usable_size = Serialized<&Api::usable_size>::Call;
 }
@@ -146,9 +144,7 @@ bool Load() {
             Resolve("mi_heap_new_in_arena", &api.heap_new_in_arena) &&
             Resolve("mi_heap_collect", &api.heap_collect) &&
             Resolve("mi_heap_malloc", &api.heap_malloc) &&
-            Resolve("mi_heap_zalloc", &api.heap_zalloc) &&
             Resolve("mi_heap_malloc_aligned_at", &api.heap_malloc_aligned_at) &&
-            Resolve("mi_heap_zalloc_aligned_at", &api.heap_zalloc_aligned_at) &&
             Resolve("mi_free", &api.free) &&
             Resolve("mi_usable_size", &api.usable_size);
   if (ok && api.version() < kMinVersion) {

@@ -27,10 +27,7 @@ struct Api {
   mi_heap_t* (*heap_new_in_arena)(mi_arena_id_t arena_id);
   void (*heap_collect)(mi_heap_t* heap, bool force);
   void* (*heap_malloc)(mi_heap_t* heap, size_t size);
-  void* (*heap_zalloc)(mi_heap_t* heap, size_t size);
   void* (*heap_malloc_aligned_at)(mi_heap_t* heap, size_t size,
-                                  size_t alignment, size_t offset);
-  void* (*heap_zalloc_aligned_at)(mi_heap_t* heap, size_t size,
                                   size_t alignment, size_t offset);
   void (*free)(void* p);
   size_t (*usable_size)(const void* p);

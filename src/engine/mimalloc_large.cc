@@ -129,7 +129,6 @@ size_t GoodSize(size_t size, size_t align) {
 
 void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
                  size_t usable) {
-  (void)size;
   if (usable < kMinLargeBytes || usable > kMaxLargeBytes) return nullptr;
   mi_heap_t* h = HeapOf(group);
   if (MG_UNLIKELY(h == nullptr)) return nullptr;
@@ -138,20 +137,24 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   // adopted already, its pages returned, so reading zero. Parked and taken
   // under the park's lock: ordered for ThreadSanitizer.
   void* q = align <= kLargeHeader ? TakeParked(group, usable) : nullptr;
+  // Whether q's bytes may be other than zero: a zeroed request clears the
+  // `size` bytes it asked for itself. mimalloc's zalloc would clear the
+  // whole mimalloc block, which the header makes larger than `usable` (a
+  // 1 MiB block is 1 MiB + 16 bytes, in a span rounded up to 512 KiB: a
+  // 1 MiB calloc cleared, and faulted in, 1.5 MiB), and it knows no more
+  // than memgroup about fresh pages: it clears those too.
+  bool dirty = false;
   // A kept one that fits (KeepLarge) for a block above the front cache's
   // classes: resident, its charge in the group's free pages.
-  if (q == nullptr && usable > kFrontMaxBytes && align <= kLargeHeader &&
-      !zero) {
+  if (q == nullptr && usable > kFrontMaxBytes && align <= kLargeHeader) {
     q = TakeKeptLarge(group, total);
+    dirty = q != nullptr;
   }
   if (q == nullptr) {
-    if (align <= kLargeHeader) {
-      q = zero ? g_api.heap_zalloc(h, total) : g_api.heap_malloc(h, total);
-    } else {
-      // The block after the header aligned: mimalloc aligns q + offset.
-      q = zero ? g_api.heap_zalloc_aligned_at(h, total, align, kLargeHeader)
-               : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
-    }
+    // The block after the header aligned: mimalloc aligns q + offset.
+    q = align <= kLargeHeader
+            ? g_api.heap_malloc(h, total)
+            : g_api.heap_malloc_aligned_at(h, total, align, kLargeHeader);
     if (MG_UNLIKELY(q == nullptr)) {
       ReportArenaFull(group);
       return nullptr;
@@ -161,6 +164,7 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
       g_api.free(q);
       return nullptr;
     }
+    dirty = true;
   }
   void* p = static_cast<char*>(q) + kLargeHeader;
   // The page-map entry of p's page: the group and the block's class (it
@@ -171,6 +175,7 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
     return nullptr;
   }
   HeaderOf(p) = usable;
+  if (zero && dirty) memset(p, 0, size);
   owner_table::MarkLargeLive(p);  // Handed out: live in the start map,
   StampLarge(p);                  // made in this fork epoch.
   Count(group, 1, static_cast<int64_t>(usable));

@@ -50,9 +50,8 @@ static_assert(sizeof(ParkedPage) == kPageSize);
 inline constexpr uint64_t kPerPage = sizeof(ParkedPage::block) / sizeof(void*);
 
 struct alignas(MG_CACHELINE) ParkedList {
-  SpinLock lock;
-  ParkedPage* top = nullptr;    // Under lock.
-  ParkedPage* spare = nullptr;  // Under lock: an empty page, or nullptr.
+  ParkedPage* top = nullptr;    // Under its lock (LockOf).
+  ParkedPage* spare = nullptr;  // Under its lock: an empty page, or nullptr.
   // Parked blocks: written under lock, read without it (relaxed. Racy by
   // design: a hint for Take; a block parked just now is missed and
   // mimalloc serves the allocation instead).
@@ -60,6 +59,18 @@ struct alignas(MG_CACHELINE) ParkedList {
 };
 // 63 x 13 x 64 bytes of zeroed data, touched per (group slot, list) used.
 constinit ParkedList g_parked[kMiMaxGroups][kParkClasses];
+// The lists' locks, apart from the lists and in one page: fork's handlers
+// take and release every one of them, which writes their page in the
+// parent and then copies it in both processes (with a lock in each list's
+// line, 13 pages: 39 page faults a fork, most of them in a child about to
+// exec).
+alignas(kPageSize) constinit SpinLock
+    g_park_lock[kMiMaxGroups * kParkClasses];
+static_assert(sizeof(g_park_lock) <= kPageSize);
+
+SpinLock& LockOf(const ParkedList& l) {
+  return g_park_lock[&l - &g_parked[0][0]];
+}
 
 // The list index of a large class from kMinLargeBytes to kParkMaxBytes.
 uint32_t ParkIndex(size_t usable) {
@@ -69,7 +80,7 @@ uint32_t ParkIndex(size_t usable) {
 static_assert(kMinLargeBytes == size_t{1} << 14);
 
 // Pushes `block` on `l` if its top page has room (or a spare page takes
-// it), else leaves it and returns false. Under l.lock.
+// it), else leaves it and returns false. Under LockOf(l).
 bool PushLocked(ParkedList& l, void* block) {
   ParkedPage* page = l.top;
   if (page == nullptr || page->n == kPerPage) {
@@ -97,7 +108,7 @@ bool Park(ParkedList& l, void* block, size_t bytes) {
   const size_t whole = bytes & ~(kPageSize - 1);
   if (whole != 0) (void)SysMadvise(block, whole, MADV_DONTNEED);
   {
-    SpinLockHolder holder(&l.lock);
+    SpinLockHolder holder(&LockOf(l));
     if (PushLocked(l, block)) return true;
   }
   // A page of records, mapped with no lock held; when another thread made
@@ -106,7 +117,7 @@ bool Park(ParkedList& l, void* block, size_t bytes) {
   if (page == nullptr) return false;  // The caller frees it to mimalloc.
   bool parked;
   {
-    SpinLockHolder holder(&l.lock);
+    SpinLockHolder holder(&LockOf(l));
     parked = PushLocked(l, block);
     if (!parked) {
       // The top page is full and there is no spare (PushLocked).
@@ -129,7 +140,7 @@ void* Take(ParkedList& l) {
   ParkedPage* unmap = nullptr;
   void* block = nullptr;
   {
-    SpinLockHolder holder(&l.lock);
+    SpinLockHolder holder(&LockOf(l));
     ParkedPage* page = l.top;
     if (page == nullptr) return nullptr;
     // A top page always holds a block: one emptied here is unlinked.
@@ -180,19 +191,13 @@ void* TakeParkedSlab(uint32_t group) {
 }
 
 void PrepareParkedFork() {
-  for (auto& lists : g_parked) {
-    for (ParkedList& l : lists) l.lock.Lock();
-  }
+  for (SpinLock& lock : g_park_lock) lock.Lock();
 }
 void ParentParkedFork() {
-  for (auto& lists : g_parked) {
-    for (ParkedList& l : lists) l.lock.Unlock();
-  }
+  for (SpinLock& lock : g_park_lock) lock.Unlock();
 }
 void ChildParkedFork() {
-  for (auto& lists : g_parked) {
-    for (ParkedList& l : lists) l.lock.ResetAfterFork();
-  }
+  for (SpinLock& lock : g_park_lock) lock.ResetAfterFork();
 }
 
 }  // namespace memgroup::internal::engine::mi
