@@ -38,7 +38,10 @@ extern "C" {
 // group's next large blocks, within warm_large.h's bound. dirty_decay_ms
 // off (warm_large.h, kGroupArenaDirtyDecayMs) for every arena, arena 0
 // included, which is the root group's (engine_init.cc): memgroup decays the
-// groups' free pages (free_pages.h).
+// groups' free pages (free_pages.h). trust_madvise: jemalloc does not probe
+// at start whether MADV_DONTNEED zeroes pages (a page mapped, advised and
+// unmapped in every process; memgroup's own page returns rely on it
+// anyway).
 MG_HIDDEN __attribute__((used)) const char*
     mgje_malloc_conf_2_conf_harder =
         "abort_conf:false,confirm_conf:false,abort:false,"
@@ -49,7 +52,8 @@ MG_HIDDEN __attribute__((used)) const char*
         "junk:false,zero:false,prof:false,"
         "stats_print:false,stats_interval:-1,"
         "experimental_infallible_new:false,"
-        "oversize_threshold:1099511627776,dirty_decay_ms:-1,muzzy_decay_ms:0";
+        "oversize_threshold:1099511627776,dirty_decay_ms:-1,muzzy_decay_ms:0,"
+        "trust_madvise:true";
 
 // jemalloc's pages.c calls mmap/munmap/madvise/mprotect by name; once
 // memgroup exports an interposing mmap those calls would reach it. They are
