@@ -291,11 +291,13 @@ int64_t ReturnLarge(FrontCache* fc) {
 void* Refill(FrontCache* fc, uint32_t cls) {
   MG_DCHECK(cls < kFrontFirstLarge);
   FrontBin& b = fc->bins[cls];
-  // A batch another bin of the group flushed (transfer_cache.h), when the
-  // bin is empty (its list is replaced, not extended): got whole.
+  // A batch another bin of the group flushed (transfer_cache.h) of regions
+  // of this thread's shard, when the bin is empty (its list is replaced,
+  // not extended): got whole.
   uint32_t n_batch = 0;
-  void* batch =
-      b.count == 0 ? transfer::Take(fc->group, cls, &n_batch) : nullptr;
+  void* batch = b.count == 0 ? transfer::Take(fc->group, cls,
+                                              slab::ThreadShard(), &n_batch)
+                             : nullptr;
   if (batch != nullptr) {
     b.head = *static_cast<void**>(batch);  // Stale if n_batch == 1.
     b.count = static_cast<uint16_t>(n_batch - 1);

@@ -80,8 +80,12 @@ struct alignas(64) SlabMeta {
   // The slab's charge is hwm - unpaid pages (at most 16: bytes).
   uint8_t hwm;
   uint8_t unpaid;
+  // The shard whose bins the slab is on (slab_internal.h): set when it is
+  // made, before any region of it is handed out; never changed.
+  uint8_t shard;
 };
 static_assert(sizeof(SlabMeta) == 64);
+static_assert(kSlabShards <= UINT8_MAX);
 static_assert((kSlabBytes >> owner_table::kPageShift) <= UINT8_MAX);
 static_assert(sizeof(SlabMeta) <= owner_table::kSideSlotBytes);
 static_assert(kSlabShift == owner_table::kSideSlotShift);
@@ -110,6 +114,10 @@ inline constexpr uint32_t kMaxBatch = 64;
 // their slabs from the start (a colour that is a whole number of regions
 // would cost them a region or more).
 constinit std::atomic<uint32_t> g_next_color{0};
+// The calling thread's shard plus one (0: not given yet, ThreadShard), and
+// the next shard to give (relaxed: only the spread matters).
+MG_TLS uint8_t t_shard_plus_one = 0;
+constinit std::atomic<uint32_t> g_next_shard{0};
 inline constexpr uint32_t kColorSpan = 4096;
 // Classes from this size on keep their header out of line (at most 64
 // regions: the one word of SlabMeta::own_bits).
@@ -198,7 +206,8 @@ bool PutBackLocked(SlabBin& bin, SlabMeta* s, uint32_t idx) {
 // jemalloc has no memory (or serves this thread from another arena).
 // With jemalloc, the slab comes from the group's free slabs or a new chunk
 // (slab_chunks.h) and may bring charged pages from its start.
-SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
+SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls,
+                  uint32_t shard) {
   void* mem = nullptr;
   uint32_t charged = 0;
   if (UsesMimalloc()) {
@@ -235,6 +244,7 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls) {
   s->hint = 0;
   s->epoch = ForkTag();
   s->inherited = 0;
+  s->shard = static_cast<uint8_t>(shard);
   // An in-line header's page is written here; out of line, no page is.
   // Neither is charged yet (unless the slab brought it charged): the first
   // take charges it with its regions. The charged pages a slab brings
@@ -411,7 +421,45 @@ uint32_t BatchLimit(const SlabBin& bin, uint32_t size, uint32_t n) {
   return regions < n ? static_cast<uint32_t>(regions) : n;
 }
 
+// Releases bin's fully free slabs (ReleaseEmpty).
+void ReleaseEmptyOf(uint32_t group, GroupBins* gb, SlabBin& bin) {
+  for (;;) {
+    SlabMeta* release[kMaxRelease];
+    uint32_t nrel = 0;
+    {
+      SpinLockHolder holder(&bin.lock);
+      for (SlabMeta* s = bin.partial; s != nullptr && nrel < kMaxRelease;) {
+        SlabMeta* next = s->next;
+        if (s->nfree == s->nregs) {
+          Unlink(bin, s);
+          --bin.nempty;
+          --bin.nslabs;
+          ++bin.slab_frees;
+          release[nrel++] = s;
+        }
+        s = next;
+      }
+    }
+    for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, gb, release[i]);
+    if (nrel < kMaxRelease) break;
+  }
+}
+
 }  // namespace
+
+uint32_t ThreadShard() {
+  const uint32_t s = t_shard_plus_one;
+  if (MG_LIKELY(s != 0)) return s - 1;
+  // Relaxed: only the spread matters.
+  const uint32_t shard =
+      g_next_shard.fetch_add(1, std::memory_order_relaxed) % kSlabShards;
+  t_shard_plus_one = static_cast<uint8_t>(shard + 1);
+  return shard;
+}
+
+uint32_t ShardOf(const void* p, uint32_t cls) {
+  return MetaOf(p, g_usable_of_class[cls])->shard;
+}
 
 uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
   GroupBins* gb = Bins(group);
@@ -419,7 +467,12 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
                   n == 0 || n > kMaxBatch)) {
     return 0;
   }
-  SlabBin& bin = gb->bins[cls];
+  uint32_t shard = ThreadShard();
+  if (MG_UNLIKELY((ShardsUsed(gb) & (1u << shard)) == 0) &&
+      !MarkShardUsed(gb, shard)) {
+    shard = 0;  // No memory for its bins: shard 0's serve the thread.
+  }
+  SlabBin& bin = BinOf(gb, shard, cls);
   const uint32_t size = g_usable_of_class[cls];
   TakeResult r;
   {
@@ -429,7 +482,7 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
   }
   if (r.got == 0) {
     // No free region: a new slab, charged as its regions are taken.
-    SlabMeta* s = NewSlab(group, gb, cls);
+    SlabMeta* s = NewSlab(group, gb, cls, shard);
     if (s == nullptr) return 0;
     SpinLockHolder holder(&bin.lock);
     ++bin.nslabs;
@@ -459,18 +512,27 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
 void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   GroupBins* gb = Bins(group);
   MG_CHECK(gb != nullptr && cls != 0 && cls <= kSmallClasses);
-  SlabBin& bin = gb->bins[cls];
   const uint32_t size = g_usable_of_class[cls];
   while (n != 0) {
     SlabMeta* release[kMaxRelease];
     uint32_t nrel = 0;
+    // The regions go back to their slabs' shards: one lock hold per run of
+    // regions of one shard (a thread's flush is mostly of its own). A
+    // slab's shard is read without the lock: set before its first region
+    // was handed out, never changed, and p is held.
+    const uint32_t shard = MetaOf(head, size)->shard;
+    if (MG_UNLIKELY(shard >= kSlabShards)) {
+      BadPointer("free", "invalid pointer", head);
+    }
+    SlabBin& bin = BinOf(gb, shard, cls);
     {
       SpinLockHolder holder(&bin.lock);
       uint32_t done = 0;
       while (done < n && nrel < kMaxRelease) {
         void* p = head;
-        if (done + 1 < n) head = *static_cast<void**>(p);
         SlabMeta* s = MetaOf(p, size);
+        if (s->shard != shard) break;  // The next run's, under its lock.
+        if (done + 1 < n) head = *static_cast<void**>(p);
         const uint32_t idx = RegionIndex(s, p);
         if (MG_UNLIKELY(idx == s->nregs)) {
           BadPointer("free", "invalid pointer", p);
@@ -510,7 +572,8 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
   const uint32_t idx = RegionIndex(s, p);
   if (idx == s->nregs) return RegionState::kInterior;
   if (!check_free) return RegionState::kHeld;
-  SlabBin& bin = gb->bins[cls];
+  if (s->shard >= kSlabShards) return RegionState::kInterior;
+  SlabBin& bin = BinOf(gb, s->shard, cls);
   SpinLockHolder holder(&bin.lock);
   return RegionFree(s, idx) ? RegionState::kFree : RegionState::kHeld;
 }
@@ -518,27 +581,11 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
 void ReleaseEmpty(uint32_t group) {
   GroupBins* gb = Bins(group);
   if (gb == nullptr) return;
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    SlabBin& bin = gb->bins[cls];
-    for (;;) {
-      SlabMeta* release[kMaxRelease];
-      uint32_t nrel = 0;
-      {
-        SpinLockHolder holder(&bin.lock);
-        for (SlabMeta* s = bin.partial; s != nullptr && nrel < kMaxRelease;) {
-          SlabMeta* next = s->next;
-          if (s->nfree == s->nregs) {
-            Unlink(bin, s);
-            --bin.nempty;
-            --bin.nslabs;
-            ++bin.slab_frees;
-            release[nrel++] = s;
-          }
-          s = next;
-        }
-      }
-      for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, gb, release[i]);
-      if (nrel < kMaxRelease) break;
+  const uint32_t used = ShardsUsed(gb);
+  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
+    if ((used & (1u << shard)) == 0) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+      ReleaseEmptyOf(group, gb, BinOf(gb, shard, cls));
     }
   }
   // With them, every free slab's pages go back (slab_chunks.h).

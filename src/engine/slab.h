@@ -89,6 +89,15 @@ inline constexpr uint32_t kSmallClasses = 40;
 // Allocates: never (through malloc); may create a slab through jemalloc.
 uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n);
 
+// The calling thread's shard of its groups' slabs (slab_internal.h): given
+// round-robin at the thread's first take, the main thread's first. A
+// take uses the thread's shard; the transfer cache hands a refill the
+// batches of its shard. Allocates: never.
+uint32_t ThreadShard();
+// The shard of the slab holding region p of class `cls` (held by the
+// caller, so its slab lives). Allocates: never.
+uint32_t ShardOf(const void* p, uint32_t cls);
+
 // Gives back `n` regions of class `cls` of `group`, linked through their
 // first words from `head` (the last link is not read). Fully free slabs
 // beyond one per bin (none for a retired group) go back to the group's free

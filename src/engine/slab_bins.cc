@@ -1,7 +1,8 @@
 // Implements slab.h's bins of each group: set up with the group's arena
 // (InitGroup), pooled when it is retired (FiniGroup) for the next group,
-// the spare-slab switch of a destroyed group (SetRetired), the statistics,
-// and every bin lock (and free-slab lock, slab_chunks.h) around fork.
+// the spare-slab switch of a destroyed group (SetRetired), the shards in
+// use (MarkShardUsed), the statistics, and every bin lock of the shards in
+// use (and free-slab lock, slab_chunks.h) around fork.
 // Allocates: never through malloc (bins come from MetaMap).
 #include <atomic>
 #include <new>
@@ -30,6 +31,9 @@ MG_TABLE_HOT constinit GroupBins* g_all_bins[kMaxArenaRecords];
 constinit uint32_t g_nall_bins = 0;
 MG_TABLE constinit GroupBins* g_free_bins[kMaxArenaRecords];
 constinit uint32_t g_nfree_bins = 0;
+// Orders the marking of a shard in use (MarkShardUsed) with fork's prepare
+// (a leaf: nothing is taken under it but, in PrepareFork, the bin locks).
+constinit SpinLock g_shard_lock;
 
 }  // namespace
 
@@ -45,6 +49,8 @@ bool InitGroup(uint32_t group, unsigned arena_ind) {
     gb = static_cast<GroupBins*>(MetaMap(sizeof(GroupBins)));
     if (gb == nullptr) return false;
     new (gb) GroupBins();
+    // Relaxed: published with the bins (g_bins' release store below).
+    gb->shard_bins[0].store(gb->bins0, std::memory_order_relaxed);
     g_all_bins[g_nall_bins++] = gb;
   }
   gb->arena_ind = arena_ind;
@@ -57,19 +63,26 @@ bool InitGroup(uint32_t group, unsigned arena_ind) {
 bool FiniGroup(uint32_t group) {
   GroupBins* gb = Bins(group);
   if (gb == nullptr) return true;
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    SlabBin& bin = gb->bins[cls];
-    SpinLockHolder holder(&bin.lock);
-    if (bin.out != 0) return false;  // A region is held, or cached.
+  const uint32_t used = ShardsUsed(gb);
+  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
+    if ((used & (1u << shard)) == 0) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+      SlabBin& bin = BinOf(gb, shard, cls);
+      SpinLockHolder holder(&bin.lock);
+      if (bin.out != 0) return false;  // A region is held, or cached.
+    }
   }
   // No region is out, so every slab is fully free: all go back.
   ReleaseEmpty(group);
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    SlabBin& bin = gb->bins[cls];
-    SpinLockHolder holder(&bin.lock);
-    MG_CHECK(bin.out == 0 && bin.nslabs == 0 && bin.partial == nullptr);
-    bin.nempty = 0;
-    bin.nmalloc = bin.ndalloc = bin.slab_allocs = bin.slab_frees = 0;
+  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
+    if ((used & (1u << shard)) == 0) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+      SlabBin& bin = BinOf(gb, shard, cls);
+      SpinLockHolder holder(&bin.lock);
+      MG_CHECK(bin.out == 0 && bin.nslabs == 0 && bin.partial == nullptr);
+      bin.nempty = 0;
+      bin.nmalloc = bin.ndalloc = bin.slab_allocs = bin.slab_frees = 0;
+    }
   }
   // Every slab is on the free-slab lists now, purged: their chunks go back
   // to the arena (slab_chunks.h; none with the mimalloc engine).
@@ -83,6 +96,8 @@ bool FiniGroup(uint32_t group) {
   // Pooled bins serve the next group as a live one (relaxed: see
   // GroupBins::retired; nothing reaches these bins now).
   gb->retired.store(false, std::memory_order_relaxed);
+  // Relaxed: as retired (the next group marks the shards it uses again).
+  gb->shards_used.store(0, std::memory_order_relaxed);
   g_free_bins[g_nfree_bins++] = gb;
   return true;
 }
@@ -98,15 +113,19 @@ void Stats(uint32_t group, GroupSlabStats* out) {
   *out = GroupSlabStats{};
   GroupBins* gb = Bins(group);
   if (gb == nullptr) return;
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    SlabBin& bin = gb->bins[cls];
-    SpinLockHolder holder(&bin.lock);
-    out->slabs += bin.nslabs;
-    out->allocated_bytes += bin.out * g_usable_of_class[cls];
-    out->nmalloc += bin.nmalloc;
-    out->ndalloc += bin.ndalloc;
-    out->slab_allocs += bin.slab_allocs;
-    out->slab_frees += bin.slab_frees;
+  const uint32_t used = ShardsUsed(gb);
+  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
+    if ((used & (1u << shard)) == 0) continue;
+    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+      SlabBin& bin = BinOf(gb, shard, cls);
+      SpinLockHolder holder(&bin.lock);
+      out->slabs += bin.nslabs;
+      out->allocated_bytes += bin.out * g_usable_of_class[cls];
+      out->nmalloc += bin.nmalloc;
+      out->ndalloc += bin.ndalloc;
+      out->slab_allocs += bin.slab_allocs;
+      out->slab_frees += bin.slab_frees;
+    }
   }
   out->slab_bytes = out->slabs * kSlabBytes;
   // Relaxed: statistics (slab_chunks.h, SYNCHRONIZATION).
@@ -123,9 +142,36 @@ void Stats(uint32_t group, GroupSlabStats* out) {
 uint64_t RegionsOut(uint32_t group, uint32_t cls) {
   GroupBins* gb = Bins(group);
   if (gb == nullptr || cls == 0 || cls > kSmallClasses) return 0;
-  SlabBin& bin = gb->bins[cls];
-  SpinLockHolder holder(&bin.lock);
-  return bin.out;
+  const uint32_t used = ShardsUsed(gb);
+  uint64_t out = 0;
+  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
+    if ((used & (1u << shard)) == 0) continue;
+    SlabBin& bin = BinOf(gb, shard, cls);
+    SpinLockHolder holder(&bin.lock);
+    out += bin.out;
+  }
+  return out;
+}
+
+bool MarkShardUsed(GroupBins* gb, uint32_t shard) {
+  SpinLockHolder holder(&g_shard_lock);
+  // Relaxed: under g_shard_lock, the only writer.
+  if (gb->shard_bins[shard].load(std::memory_order_relaxed) == nullptr) {
+    // Zero-filled, as the bins' constructors leave them; mapped under the
+    // lock (a first use per group and shard).
+    constexpr size_t kBytes = sizeof(SlabBin) * (kSmallClasses + 1);
+    auto* bins = static_cast<SlabBin*>(MetaMap(kBytes));
+    if (bins == nullptr) return false;
+    for (uint32_t cls = 0; cls <= kSmallClasses; ++cls) {
+      new (&bins[cls]) SlabBin();
+    }
+    // Release: pairs with BinOf's acquire load.
+    gb->shard_bins[shard].store(bins, std::memory_order_release);
+  }
+  // Relaxed: under g_shard_lock, which fork's prepare holds while it
+  // reads the bits (ForEachBinLock); elsewhere a hint (ShardsUsed).
+  gb->shards_used.fetch_or(1u << shard, std::memory_order_relaxed);
+  return true;
 }
 
 namespace {
@@ -139,21 +185,31 @@ template <typename F>
 void ForEachBinLock(F f) {
   for (uint32_t i = 0; i < g_nall_bins; ++i) {
     GroupBins* gb = g_all_bins[i];
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) f(gb->bins[cls].lock);
+    const uint32_t used = ShardsUsed(gb);
+    for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
+      if ((used & (1u << shard)) == 0) continue;
+      for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+        f(BinOf(gb, shard, cls).lock);
+      }
+    }
   }
   for (uint32_t i = 0; i < g_nall_bins; ++i) f(g_all_bins[i]->chunks.lock);
 }
 
 }  // namespace
 
+// g_shard_lock first: the shards in use stay as ForEachBinLock reads them.
 void PrepareFork() {
+  g_shard_lock.Lock();
   ForEachBinLock([](SpinLock& l) { l.Lock(); });
 }
 void ParentFork() {
   ForEachBinLock([](SpinLock& l) { l.Unlock(); });
+  g_shard_lock.Unlock();
 }
 void ChildFork() {
   ForEachBinLock([](SpinLock& l) { l.ResetAfterFork(); });
+  g_shard_lock.ResetAfterFork();
 }
 
 int64_t ChildDropInheritedSlabs() {

@@ -30,6 +30,14 @@ struct alignas(MG_CACHELINE) SlabBin {
   uint64_t slab_frees = 0;
 };
 
+// Each group's bins come in kSlabShards sets, a thread taking its regions
+// from one of them (ThreadShard, slab.h): two threads of a group then take
+// and give back regions of different slabs, and do not write the same
+// lines (their free regions' links), as a group's one set of slabs had
+// them do. A slab belongs to the shard that made it (SlabMeta::shard); a
+// region freed anywhere goes back to its slab's shard.
+inline constexpr uint32_t kSlabShards = 4;
+
 struct GroupBins {
   // The arena slabs come from. Written under the engine's init lock before
   // the bins are published (g_bins, release), read after (acquire).
@@ -41,7 +49,16 @@ struct GroupBins {
   // slab, so a destroyed group's charge goes to 0 with its last block.
   // Relaxed: racy by design, at worst one spare slab kept or given back.
   std::atomic<bool> retired{false};
-  SlabBin bins[kSmallClasses + 1];  // [0] unused
+  // The shards in use (bit k: shard k's bins), so that fork, statistics
+  // and releases touch only those: set by MarkShardUsed under g_shard_lock
+  // (slab_bins.cc), which fork's prepare holds while it reads the bits.
+  std::atomic<uint32_t> shards_used{0};
+  // Each shard's bins ([0] unused): shard 0's in line (bins0), the others
+  // mapped at their first use (MarkShardUsed, release store; BinOf's
+  // acquire load) and kept while the bins are pooled, so that a group
+  // only one thread allocates in costs one set.
+  std::atomic<SlabBin*> shard_bins[kSlabShards] = {};
+  SlabBin bins0[kSmallClasses + 1];
   // Where the jemalloc engine's slabs come from and go back to.
   SlabChunks chunks;
 };
@@ -49,6 +66,20 @@ struct GroupBins {
 // A group's bins, by group slot: written once by InitGroup (release, under
 // the engine's init lock), cleared by FiniGroup, read anywhere (acquire).
 extern std::atomic<GroupBins*> g_bins[kMaxGroups];
+
+// Records that shard `shard` of gb is used (once per group and shard),
+// mapping its bins; false (nothing changed) when they cannot be mapped.
+bool MarkShardUsed(GroupBins* gb, uint32_t shard);
+// The bin of class `cls` of shard `shard`, a shard in use.
+MG_ALWAYS_INLINE SlabBin& BinOf(GroupBins* gb, uint32_t shard, uint32_t cls) {
+  // Acquire: pairs with MarkShardUsed's release store (the mapped bins).
+  return gb->shard_bins[shard].load(std::memory_order_acquire)[cls];
+}
+// The shards of gb in use (relaxed: a shard marked concurrently is not yet
+// anyone's to release, count or lock).
+MG_ALWAYS_INLINE uint32_t ShardsUsed(const GroupBins* gb) {
+  return gb->shards_used.load(std::memory_order_relaxed);
+}
 
 MG_ALWAYS_INLINE GroupBins* Bins(uint32_t group) {
   // Pairs with InitGroup's release store.

@@ -25,9 +25,20 @@ inline constexpr uint32_t kSlots = 127;
 // 140 instructions a pair there against 79 (docs/perf.md).
 inline constexpr uint64_t kBytesPerClass = 256 * 1024;
 // A slot holds the batch's first region's address in its low 48 bits (user
-// addresses on x86-64 and arm64 fit) and the count above.
+// addresses on x86-64 and arm64 fit), the count in the next 8 and the
+// shard of the first region's slab (slab.h, ShardOf) in the top 8.
 inline constexpr unsigned kCountShift = 48;
+inline constexpr unsigned kShardShift = 56;
 inline constexpr uint64_t kAddressMask = (uint64_t{1} << kCountShift) - 1;
+
+inline constexpr uint32_t kMaxCount = 0xff;
+
+uint32_t CountOf(uint64_t v) {
+  return static_cast<uint32_t>(v >> kCountShift) & kMaxCount;
+}
+uint32_t ShardOfSlot(uint64_t v) {
+  return static_cast<uint32_t>(v >> kShardShift);
+}
 
 // The slots held in a class's head line, beside its lock and count.
 inline constexpr uint32_t kHeadSlots = 7;
@@ -132,12 +143,28 @@ uint64_t PopLocked(TransferGroup* g, uint32_t cls) {
   return SlotOf(g, cls, n - 1);
 }
 
+// Takes the topmost batch of shard `shard` of class `cls` in `g` (the top
+// batch moves into its slot), whose lock the caller holds: 0 if none.
+uint64_t PopShardLocked(TransferGroup* g, uint32_t cls, uint32_t shard) {
+  ClassBatches& c = g->cls[cls];
+  // Relaxed: under the lock.
+  const uint32_t n = c.count.load(std::memory_order_relaxed);
+  for (uint32_t k = n; k-- > 0;) {
+    const uint64_t v = SlotOf(g, cls, k);
+    if (ShardOfSlot(v) != shard) continue;
+    SlotOf(g, cls, k) = SlotOf(g, cls, n - 1);
+    c.count.store(n - 1, std::memory_order_relaxed);
+    return v;
+  }
+  return 0;
+}
+
 }  // namespace
 
 bool Put(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   const auto addr = reinterpret_cast<uint64_t>(head);
   if (group >= kMaxGroups || cls == 0 || cls > slab::kSmallClasses || n == 0 ||
-      (addr & ~kAddressMask) != 0 || CheckMode()) {
+      n > kMaxCount || (addr & ~kAddressMask) != 0 || CheckMode()) {
     return false;
   }
   TransferGroup* g = GroupSlots(group);
@@ -149,6 +176,9 @@ bool Put(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   uint64_t slots = kBytesPerClass / batch_bytes;
   if (slots < 1) slots = 1;
   if (slots > kSlots) slots = kSlots;
+  // Read before the lock: the first region's slab header, which the
+  // putter holds (the region is out of its slab).
+  const uint32_t shard = slab::ShardOf(head, cls);
   ClassBatches& c = g->cls[cls];
   if (!TryLock(c)) return false;
   // Relaxed: under the lock.
@@ -157,14 +187,15 @@ bool Put(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   // The batch's links were written by this thread before; the lock's
   // release publishes them to the taker.
   if (room) {
-    SlotOf(g, cls, held) = uint64_t{n} << kCountShift | addr;
+    SlotOf(g, cls, held) = uint64_t{shard} << kShardShift |
+                           uint64_t{n} << kCountShift | addr;
     c.count.store(held + 1, std::memory_order_relaxed);
   }
   Unlock(c);
   return room;
 }
 
-void* Take(uint32_t group, uint32_t cls, uint32_t* n) {
+void* Take(uint32_t group, uint32_t cls, uint32_t shard, uint32_t* n) {
   if (group >= kMaxGroups || cls == 0 || cls > slab::kSmallClasses) {
     return nullptr;
   }
@@ -176,10 +207,10 @@ void* Take(uint32_t group, uint32_t cls, uint32_t* n) {
   if (c.count.load(std::memory_order_relaxed) == 0 || !TryLock(c)) {
     return nullptr;
   }
-  const uint64_t v = PopLocked(g, cls);
+  const uint64_t v = PopShardLocked(g, cls, shard);
   Unlock(c);
   if (v == 0) return nullptr;
-  *n = static_cast<uint32_t>(v >> kCountShift);
+  *n = CountOf(v);
   return reinterpret_cast<void*>(v & kAddressMask);
 }
 
@@ -202,7 +233,7 @@ void Drain(uint32_t group) {
       // Outside the lock: FreeBatch takes the bin's lock and may release a
       // slab to the arena.
       slab::FreeBatch(group, cls, reinterpret_cast<void*>(v & kAddressMask),
-                      static_cast<uint32_t>(v >> kCountShift));
+                      CountOf(v));
     }
   }
 }
@@ -234,7 +265,7 @@ uint64_t RegionsHeld(uint32_t group) {
     while (!TryLock(c)) CpuRelax();
     // Relaxed: under the lock.
     const uint32_t n = c.count.load(std::memory_order_relaxed);
-    for (uint32_t k = 0; k < n; ++k) held += SlotOf(g, cls, k) >> kCountShift;
+    for (uint32_t k = 0; k < n; ++k) held += CountOf(SlotOf(g, cls, k));
     Unlock(c);
   }
   return held;

@@ -1,12 +1,13 @@
 // The transfer cache: per (group, small class), a few batches of free slab
 // regions that one thread's front cache flushed (a full bin's older half)
-// and that the next refill of the class, in any thread of the group, takes
-// whole, so that a region freed by one thread and allocated by another
-// (a producer and a consumer) moves between their front caches without
-// going back to its slab: a flush or a refill is then one compare-and-swap
-// or exchange instead of a bin lock and a bitmap update per region
-// (slab::FreeBatch, slab::AllocBatch). tcmalloc's transfer cache is the same
-// idea.
+// and that the next refill of the class, in a thread of the group whose
+// shard (slab.h, ThreadShard) is the shard of the batch's first region's
+// slab, takes whole, so that a region freed by one thread and allocated by
+// another (a producer and a consumer) moves between their front caches
+// without going back to its slab: a flush or a refill is then one
+// compare-and-swap or exchange instead of a bin lock and a bitmap update
+// per region (slab::FreeBatch, slab::AllocBatch). tcmalloc's transfer
+// cache is the same idea.
 //
 // Owns: each group's batch stacks (metadata memory, 41 KiB, made at the
 // group's first flush and kept for later groups of the same id).
@@ -48,11 +49,14 @@ namespace memgroup::internal::engine::transfer {
 // never (through malloc); maps the group's stacks at its first call.
 bool Put(uint32_t group, uint32_t cls, void* head, uint32_t n);
 
-// Takes one batch of class `cls` of `group`: its first region (linked to
-// the others through first words; the last link is stale), its count in
-// *n. nullptr when there is none or the stack is locked. Allocates: never.
-// Never waits.
-void* Take(uint32_t group, uint32_t cls, uint32_t* n);
+// Takes one batch of class `cls` of `group` whose first region's slab is
+// of shard `shard` (slab.h, the caller's ThreadShard): its first region
+// (linked to the others through first words; the last link is stale), its
+// count in *n. nullptr when there is none or the stack is locked: a thread
+// takes no other shard's batch, whose regions share lines and slabs with
+// that shard's thread (a producer's regions, which its consumer flushes,
+// are of the producer's shard). Allocates: never. Never waits.
+void* Take(uint32_t group, uint32_t cls, uint32_t shard, uint32_t* n);
 
 // Returns every batch of `group` to its slabs (slab::FreeBatch). Allocates:
 // never (through malloc).

@@ -129,17 +129,23 @@ int64_t ProactiveReclaim(uint32_t target, int64_t bytes) {
   int64_t total = 0;
   int no_progress = 0;
   DrainSubtree(target);
+  const CounterTree& t = GlobalRegistry().tree();
   while (total < bytes && no_progress < kMaxReclaimRounds) {
     int64_t remaining = bytes - total;
     int64_t ask = remaining / 4;
     if (ask < 32 * 4096) ask = remaining < 32 * 4096 ? remaining : 32 * 4096;
+    const int64_t before = t.Usage(target);
     int64_t got = ReclaimSubtree(target, ask);
     if (got < 0) break;  // nobody to ask
-    if (got == 0) {
+    if (got > 0) total += got;
+    // Progress is a lower usage, not pages given back: a callback that
+    // allocates (a Python one, in the calling thread) has its pages
+    // charged and given back in every round, and such a round would
+    // otherwise count until `bytes` were "released".
+    if (got == 0 || t.Usage(target) >= before) {
       ++no_progress;
     } else {
       no_progress = 0;
-      total += got;
     }
   }
   return total;
