@@ -581,13 +581,10 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
 void ReleaseEmpty(uint32_t group) {
   GroupBins* gb = Bins(group);
   if (gb == nullptr) return;
-  const uint32_t used = ShardsUsed(gb);
-  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
-    if ((used & (1u << shard)) == 0) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-      ReleaseEmptyOf(group, gb, BinOf(gb, shard, cls));
-    }
-  }
+  (void)ForEachUsedBin(gb, [group, gb](SlabBin& bin, uint32_t) {
+    ReleaseEmptyOf(group, gb, bin);
+    return true;
+  });
   // With them, every free slab's pages go back (slab_chunks.h).
   if (!UsesMimalloc()) (void)PurgeFreeSlabs(group, gb->chunks);
 }

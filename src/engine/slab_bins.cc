@@ -63,27 +63,20 @@ bool InitGroup(uint32_t group, unsigned arena_ind) {
 bool FiniGroup(uint32_t group) {
   GroupBins* gb = Bins(group);
   if (gb == nullptr) return true;
-  const uint32_t used = ShardsUsed(gb);
-  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
-    if ((used & (1u << shard)) == 0) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-      SlabBin& bin = BinOf(gb, shard, cls);
-      SpinLockHolder holder(&bin.lock);
-      if (bin.out != 0) return false;  // A region is held, or cached.
-    }
-  }
+  const bool none_out = ForEachUsedBin(gb, [](SlabBin& bin, uint32_t) {
+    SpinLockHolder holder(&bin.lock);
+    return bin.out == 0;  // Else a region is held, or cached.
+  });
+  if (!none_out) return false;
   // No region is out, so every slab is fully free: all go back.
   ReleaseEmpty(group);
-  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
-    if ((used & (1u << shard)) == 0) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-      SlabBin& bin = BinOf(gb, shard, cls);
-      SpinLockHolder holder(&bin.lock);
-      MG_CHECK(bin.out == 0 && bin.nslabs == 0 && bin.partial == nullptr);
-      bin.nempty = 0;
-      bin.nmalloc = bin.ndalloc = bin.slab_allocs = bin.slab_frees = 0;
-    }
-  }
+  (void)ForEachUsedBin(gb, [](SlabBin& bin, uint32_t) {
+    SpinLockHolder holder(&bin.lock);
+    MG_CHECK(bin.out == 0 && bin.nslabs == 0 && bin.partial == nullptr);
+    bin.nempty = 0;
+    bin.nmalloc = bin.ndalloc = bin.slab_allocs = bin.slab_frees = 0;
+    return true;
+  });
   // Every slab is on the free-slab lists now, purged: their chunks go back
   // to the arena (slab_chunks.h; none with the mimalloc engine).
   ReleaseAllChunks(gb->chunks);
@@ -113,20 +106,16 @@ void Stats(uint32_t group, GroupSlabStats* out) {
   *out = GroupSlabStats{};
   GroupBins* gb = Bins(group);
   if (gb == nullptr) return;
-  const uint32_t used = ShardsUsed(gb);
-  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
-    if ((used & (1u << shard)) == 0) continue;
-    for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-      SlabBin& bin = BinOf(gb, shard, cls);
-      SpinLockHolder holder(&bin.lock);
-      out->slabs += bin.nslabs;
-      out->allocated_bytes += bin.out * g_usable_of_class[cls];
-      out->nmalloc += bin.nmalloc;
-      out->ndalloc += bin.ndalloc;
-      out->slab_allocs += bin.slab_allocs;
-      out->slab_frees += bin.slab_frees;
-    }
-  }
+  (void)ForEachUsedBin(gb, [out](SlabBin& bin, uint32_t cls) {
+    SpinLockHolder holder(&bin.lock);
+    out->slabs += bin.nslabs;
+    out->allocated_bytes += bin.out * g_usable_of_class[cls];
+    out->nmalloc += bin.nmalloc;
+    out->ndalloc += bin.ndalloc;
+    out->slab_allocs += bin.slab_allocs;
+    out->slab_frees += bin.slab_frees;
+    return true;
+  });
   out->slab_bytes = out->slabs * kSlabBytes;
   // Relaxed: statistics (slab_chunks.h, SYNCHRONIZATION).
   const SlabChunks& c = gb->chunks;
@@ -184,14 +173,10 @@ namespace {
 template <typename F>
 void ForEachBinLock(F f) {
   for (uint32_t i = 0; i < g_nall_bins; ++i) {
-    GroupBins* gb = g_all_bins[i];
-    const uint32_t used = ShardsUsed(gb);
-    for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
-      if ((used & (1u << shard)) == 0) continue;
-      for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-        f(BinOf(gb, shard, cls).lock);
-      }
-    }
+    (void)ForEachUsedBin(g_all_bins[i], [&f](SlabBin& bin, uint32_t) {
+      f(bin.lock);
+      return true;
+    });
   }
   for (uint32_t i = 0; i < g_nall_bins; ++i) f(g_all_bins[i]->chunks.lock);
 }
