@@ -196,20 +196,9 @@ void FreeMiss(void* p) {
     engine::Free(p, owner);
     return;
   }
-  // A large block going back to its arena: its charge stays as the group's
-  // free pages (engine/free_pages.h), kept before the free so that the
-  // arena's dirty-page check the free may run counts it.
-  if (engine::KeepsFreePages()) {
-    if (engine::FreePagesPending()) (void)engine::DecayFreePages();
-    if (engine::KeepFreePages(owner, static_cast<int64_t>(usable))) {
-      engine::Free(p, owner);
-      return;
-    }
-  } else if (cls == 0 && engine::KeepFreedLarge(p, owner)) {
-    // The mimalloc engine keeps one above the front cache's classes the
-    // same way (engine.h).
-    return;
-  }
+  // A large block going back to its engine: its charge stays as the
+  // group's free pages where it can (engine.h, FreeKeepingCharge).
+  if (engine::FreeKeepingCharge(p, owner, usable)) return;
   engine::Free(p, owner);
   if (MG_LIKELY(ts != nullptr && GlobalRegistry().stocks().RefillPrimary(
                                      ts, owner, static_cast<int64_t>(usable)))) {

@@ -240,11 +240,13 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
   return Published(p, group, cls);
 }
 
-bool KeepFreedLarge(void* p, uint32_t owner) {
-  if (!UsesMimalloc()) return false;
-  // The decay first, as before the jemalloc engine's keep (slow_path.cc).
+bool FreeKeepingCharge(void* p, uint32_t owner, size_t usable) {
+  if (UsesMimalloc() && usable <= kFrontMaxBytes) return false;
   if (FreePagesPending()) (void)DecayFreePages();
-  return mi::KeepFreedLarge(p, owner);
+  if (UsesMimalloc()) return mi::KeepFreedLarge(p, owner);
+  if (!KeepFreePages(owner, static_cast<int64_t>(usable))) return false;
+  Free(p, owner);
+  return true;
 }
 
 void Free(void* p, uint32_t owner) {

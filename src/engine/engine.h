@@ -118,13 +118,17 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
 // (the program's free first offers a large block of the bound group to the
 // thread cache, with its charge: front_cache.h, CacheLarge).
 void Free(void* p, uint32_t owner);
-// The mimalloc engine: keeps a large block above the front cache's classes
-// the program freed (recorded as freed) for `owner`'s next large block,
-// its charge kept as the group's free pages (free_pages.h), instead of
-// Free; false (nothing done: the caller frees it and uncharges) otherwise,
-// and always with the jemalloc engine. Runs the decay of free pages first
-// (DecayFreePages). Allocates: never.
-bool KeepFreedLarge(void* p, uint32_t owner);
+// Frees a large block of `owner` the program freed (recorded as freed, not
+// kept by a front cache) keeping its charge, `usable` bytes, as the group's
+// free pages (free_pages.h): with the jemalloc engine its pages stay dirty
+// in the arena for the group's next blocks (the charge kept before the
+// free, so that the dirty-page check the free may run counts it); with the
+// mimalloc engine a block above the front cache's classes is kept whole
+// for the group's next large block (mi::KeepFreedLarge). Runs the decay of
+// free pages first (DecayFreePages). False, with nothing done, when the
+// charge cannot stay (a destroyed group; a mimalloc block of a front-cache
+// class): the caller frees the block and uncharges. Allocates: never.
+bool FreeKeepingCharge(void* p, uint32_t owner, size_t usable);
 
 // Resizes a block in place or moves it, staying in `owner`'s arena. Returns
 // nullptr on failure (p unchanged).

@@ -66,9 +66,8 @@ inline constexpr int64_t kDecayMs = 3000;
 inline constexpr int64_t kDecayTickMs = 1000;
 
 // Whether this engine keeps the pages of every freed large block (the
-// jemalloc engine): without, a large free skips KeepFreePages (the
-// mimalloc engine keeps those above the front cache's classes by
-// KeepFreedLarge, engine.h). Inline. Allocates:
+// jemalloc engine; the mimalloc engine keeps only those above the front
+// cache's classes: engine.h, FreeKeepingCharge). Inline. Allocates:
 // never.
 MG_ALWAYS_INLINE bool KeepsFreePages() { return !UsesMimalloc(); }
 
