@@ -147,8 +147,7 @@ bool KeepLarge(uint32_t group, void* block, size_t bytes, int64_t charged) {
     if (h == nullptr) break;
     const int64_t c = h->charged;
     ReturnLargeBlock(h, h->bytes);
-    const int64_t taken = TakeFreePages(group, c);
-    if (taken > 0) UnchargePages(group, taken);
+    UnchargeFreePages(group, c);
   }
   // The charge first, so that a trim between the two finds it covered.
   if (!KeepFreePages(group, charged)) return false;

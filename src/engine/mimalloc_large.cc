@@ -103,8 +103,7 @@ void* TakeKeptLarge(uint32_t group, size_t total) {
                           kPageSize - 1) &
                          ~(kPageSize - 1);
     ReturnPages(from, to);
-    const int64_t taken = TakeFreePages(group, extra);
-    if (taken > 0) UnchargePages(group, taken);
+    UnchargeFreePages(group, extra);
   }
   return q;
 }

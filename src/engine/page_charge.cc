@@ -50,6 +50,11 @@ void UnchargePages(uint32_t group, int64_t bytes) {
   t_uncharged += bytes;
 }
 
+void UnchargeFreePages(uint32_t group, int64_t bytes) {
+  const int64_t taken = TakeFreePages(group, bytes);
+  if (taken > 0) UnchargePages(group, taken);
+}
+
 void UnchargeInheritedPages(uint32_t group, int64_t bytes) {
   // Pairs with SetPageCharger's release store.
   const PageCharger* c = g_charger.load(std::memory_order_acquire);

@@ -45,6 +45,10 @@ void SetPageCharger(const PageCharger* c);
 // never.
 [[nodiscard]] bool ChargePages(uint32_t group, int64_t bytes);
 void UnchargePages(uint32_t group, int64_t bytes);
+// Uncharges up to `bytes` of the group's free pages' charge (free_pages.h),
+// for kept pages given back to the OS: what the count still held of them
+// (a charge taken since by a new block stays). Allocates: never.
+void UnchargeFreePages(uint32_t group, int64_t bytes);
 // The charger's uncharge_inherited: the pages of a slab this process
 // inherited at its last fork (fork_epoch.h), its parent's charge in the
 // job. Allocates: never.
