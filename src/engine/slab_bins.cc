@@ -131,14 +131,13 @@ void Stats(uint32_t group, GroupSlabStats* out) {
 uint64_t RegionsOut(uint32_t group, uint32_t cls) {
   GroupBins* gb = Bins(group);
   if (gb == nullptr || cls == 0 || cls > kSmallClasses) return 0;
-  const uint32_t used = ShardsUsed(gb);
   uint64_t out = 0;
-  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
-    if ((used & (1u << shard)) == 0) continue;
+  (void)ForEachUsedShard(gb, [gb, cls, &out](uint32_t shard) {
     SlabBin& bin = BinOf(gb, shard, cls);
     SpinLockHolder holder(&bin.lock);
     out += bin.out;
-  }
+    return true;
+  });
   return out;
 }
 

@@ -81,18 +81,26 @@ MG_ALWAYS_INLINE uint32_t ShardsUsed(const GroupBins* gb) {
   return gb->shards_used.load(std::memory_order_relaxed);
 }
 
+// Calls f(shard) for each of gb's shards in use; stops and returns false
+// at the first call that returns false.
+template <typename F>
+bool ForEachUsedShard(const GroupBins* gb, F f) {
+  const uint32_t used = ShardsUsed(gb);
+  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
+    if ((used & (1u << shard)) != 0 && !f(shard)) return false;
+  }
+  return true;
+}
 // Calls f(bin, cls) for each class bin of gb's shards in use, shard by
 // shard; stops and returns false at the first call that returns false.
 template <typename F>
 bool ForEachUsedBin(GroupBins* gb, F f) {
-  const uint32_t used = ShardsUsed(gb);
-  for (uint32_t shard = 0; shard < kSlabShards; ++shard) {
-    if ((used & (1u << shard)) == 0) continue;
+  return ForEachUsedShard(gb, [gb, &f](uint32_t shard) {
     for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
       if (!f(BinOf(gb, shard, cls), cls)) return false;
     }
-  }
-  return true;
+    return true;
+  });
 }
 
 MG_ALWAYS_INLINE GroupBins* Bins(uint32_t group) {
