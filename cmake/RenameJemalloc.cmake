@@ -3,8 +3,9 @@
 # C++ operators object and jemalloc's library constructor, renaming every
 # public jemalloc symbol to the `mgje_` prefix, and redirecting jemalloc's
 # imports of mmap/munmap/mremap/madvise/mprotect/secure_getenv/readlink/
-# pthread_key_create/pthread_setspecific/exp/log/round to hidden wrappers of
-# ours (src/engine/jemalloc_glue.cc, thread_exit.cc).
+# pthread_key_create/pthread_setspecific/pthread_atfork/exp/log/round to
+# hidden wrappers of ours (src/engine/jemalloc_glue.cc, thread_exit.cc,
+# fork.cc).
 # Must never depend on the smallocx_<hash> name or any other version detail:
 # the rename list is generated from `nm -g --defined-only`.
 #
@@ -78,10 +79,12 @@ endforeach()
 # calls so that jemalloc's per-thread cleanup can be deferred past other key
 # destructors (see JeTsdTrampoline in src/engine/thread_exit.cc), and the
 # heap profiler's exp/log/round so that the library does not need libm.so.6
-# (src/base/float_math.h). Entries for symbols a given jemalloc build does
-# not import are harmless.
+# (src/base/float_math.h), and pthread_atfork so that memgroup's own fork
+# handlers run jemalloc's, and only when the process has more than one
+# thread (src/engine/fork.cc). Entries for symbols a given jemalloc build
+# does not import are harmless.
 foreach(sym mmap munmap mremap madvise mprotect secure_getenv readlink
-        pthread_key_create pthread_setspecific exp log round)
+        pthread_key_create pthread_setspecific pthread_atfork exp log round)
   string(APPEND map "${sym} ${MG_PREFIX}sys_${sym}\n")
 endforeach()
 file(WRITE "${MG_WORK_DIR}/rename.map" "${map}")
@@ -109,7 +112,7 @@ string(REPLACE "\n" ";" undef_lines "${undef_out}")
 foreach(line IN LISTS undef_lines)
   if(line MATCHES "^ +U ([^ ]+)$")
     set(sym "${CMAKE_MATCH_1}")
-    if(sym MATCHES "^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|mallocx|rallocx|xallocx|sallocx|dallocx|sdallocx|nallocx|mallctl.*|malloc_.*|mmap|mmap64|munmap|mremap|madvise|mprotect|getenv|secure_getenv|readlink|pthread_key_create|pthread_setspecific|exp|log|round)$")
+    if(sym MATCHES "^(malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|mallocx|rallocx|xallocx|sallocx|dallocx|sdallocx|nallocx|mallctl.*|malloc_.*|mmap|mmap64|munmap|mremap|madvise|mprotect|getenv|secure_getenv|readlink|pthread_key_create|pthread_setspecific|pthread_atfork|exp|log|round)$")
       message(FATAL_ERROR "renamed jemalloc still imports '${sym}'")
     endif()
   endif()

@@ -199,8 +199,11 @@ void Start() {
 void StartControlAgent() { Start(); }
 
 void ControlAgentChildFork() {
-  // Relaxed: the child has one thread.
-  g_agent_started.store(false, std::memory_order_relaxed);
+  // Relaxed: the child has one thread. Written only when set (a process
+  // with no agent leaves the page alone, base/fork_locks.h).
+  if (g_agent_started.load(std::memory_order_relaxed)) {
+    g_agent_started.store(false, std::memory_order_relaxed);
+  }
   Start();
 }
 

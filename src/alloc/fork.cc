@@ -5,6 +5,7 @@
 
 #include "alloc/control_agent.h"
 #include "alloc/thread_start.h"
+#include "base/fork_locks.h"
 #include "base/limits.h"
 
 #include "engine/engine.h"
@@ -17,6 +18,8 @@ namespace memgroup::internal::alloc {
 namespace {
 
 void AtForkPrepare() {
+  // First: every handler below asks whether this fork holds locks.
+  DecideForkLocks();
   StartPrepareFork();
   GroupPrepareFork();
   mmap_tracker::PrepareFork();

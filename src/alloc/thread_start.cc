@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "alloc/init.h"
+#include "base/fork_locks.h"
 #include "base/meta_alloc.h"
 #include "base/raw_log.h"
 #include "base/spinlock.h"
@@ -116,8 +117,8 @@ int CreateLibraryThread(pthread_t* thread, const pthread_attr_t* attr,
   return real(thread, attr, start, arg);
 }
 
-void StartPrepareFork() { g_start_lock.Lock(); }
-void StartParentFork() { g_start_lock.Unlock(); }
-void StartChildFork() { g_start_lock.ResetAfterFork(); }
+void StartPrepareFork() { ForkLock(g_start_lock); }
+void StartParentFork() { ForkUnlock(g_start_lock); }
+void StartChildFork() { ForkReset(g_start_lock); }
 
 }  // namespace memgroup::internal::alloc

@@ -7,6 +7,7 @@
 
 #include <new>
 
+#include "base/fork_locks.h"
 #include "base/meta_alloc.h"
 #include "base/sys.h"
 
@@ -463,15 +464,23 @@ int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
 }
 
 void ChargeStocks::AfterForkChild(ThreadStock* self) {
-  drain_lock_.ResetAfterFork();
-  grow_lock_.ResetAfterFork();
-  // Relaxed: single-threaded now. The shared stocks are the parent's.
-  shared_count_.store(0, std::memory_order_relaxed);
+  ForkReset(drain_lock_);
+  ForkReset(grow_lock_);
+  // Relaxed: single-threaded now. The shared stocks are the parent's. Each
+  // word is written only when it changes: a page the child leaves alone is
+  // one it does not copy (base/fork_locks.h).
+  if (shared_count_.load(std::memory_order_relaxed) != 0) {
+    shared_count_.store(0, std::memory_order_relaxed);
+  }
   // Relaxed: single-threaded now.
   for (ThreadStock* ts = head_.load(std::memory_order_relaxed); ts != nullptr;
        ts = ts->next) {
-    ts->busy.store(0, std::memory_order_relaxed);
-    ts->frozen.store(0, std::memory_order_relaxed);
+    if (ts->busy.load(std::memory_order_relaxed) != 0) {
+      ts->busy.store(0, std::memory_order_relaxed);
+    }
+    if (ts->frozen.load(std::memory_order_relaxed) != 0) {
+      ts->frozen.store(0, std::memory_order_relaxed);
+    }
     if (ts == self || ts->in_use.load(std::memory_order_relaxed) == 0) continue;
     TakeSlots(ts, kNoGroup);
     ts->in_use.store(0, std::memory_order_relaxed);

@@ -45,6 +45,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
@@ -243,14 +244,14 @@ class ChargeStocks {
   // Shared stocks are emptied and stay frozen across fork (the child sees
   // the same memory: it must find them empty and unchanging).
   void PrepareFork() {
-    drain_lock_.Lock();
-    grow_lock_.Lock();
+    ForkLock(drain_lock_);
+    ForkLock(grow_lock_);
     if (shared()) FreezeSharedForFork();
   }
   void ParentFork() {
     if (shared()) ThawShared();
-    grow_lock_.Unlock();
-    drain_lock_.Unlock();
+    ForkUnlock(grow_lock_);
+    ForkUnlock(drain_lock_);
   }
 
   // After fork in the child: only the calling thread survives. Releases every

@@ -15,16 +15,18 @@
 // The transfer cache's try-locks are not held across fork (no thread waits
 // on them): the child resets those a lost thread held (transfer_cache.h).
 //
-// jemalloc registers its own pthread_atfork handlers during its
-// initialisation (on its first call: the private copy has no library
-// constructor, cmake/RenameJemalloc.cmake): that happens before Init()
-// returns. Prepare handlers run in reverse registration order,
-// so a caller that registers PrepareFork/ParentFork/ChildFork after Init()
-// gets: our PrepareFork (g_engine_lock) -> jemalloc's prefork (all its
-// mutexes) -> fork -> jemalloc's postfork -> our Parent/ChildFork. No thread
-// can then be inside an extent hook (hooks run under jemalloc mutexes), so
-// the per-group spinlocks of group_arena.cc are free at fork time and need
-// no handling.
+// jemalloc's own fork handlers are not registered with libc: the private
+// copy's pthread_atfork is redirected here (cmake/RenameJemalloc.cmake),
+// which keeps them, and these handlers run them last in PrepareFork and
+// first in ParentFork/ChildFork, so the order is: our PrepareFork
+// (g_engine_lock) -> jemalloc's prefork (all its mutexes) -> fork ->
+// jemalloc's postfork -> our Parent/ChildFork. No thread can then be inside
+// an extent hook (hooks run under jemalloc mutexes), so the per-group
+// spinlocks of group_arena.cc are free at fork time and need no handling.
+// A process that has only ever had one thread takes none of these locks,
+// jemalloc's included (base/fork_locks.h): jemalloc's handlers alone wrote
+// about 25 pages per fork, copied on write between parent and child.
+#include "base/fork_locks.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
 #include "engine/fork_epoch.h"
@@ -38,13 +40,34 @@ namespace memgroup::internal::engine {
 
 constinit uint16_t g_fork_tag = kFirstForkTag;
 
+namespace {
+
+// jemalloc's fork handlers, all three set by its initialisation, once,
+// before any fork can reach PrepareFork (the jemalloc engine initialises
+// jemalloc in Init; the mimalloc engine never does: then none). Plain:
+// written once before the engine is published, then read only by the
+// forking thread.
+struct JemallocForkHandlers {
+  void (*prepare)();
+  void (*parent)();
+  void (*child)();
+};
+constinit JemallocForkHandlers g_je_fork{};
+
+bool JemallocHeld() {
+  return ForkHoldsLocks() && g_je_fork.prepare != nullptr;
+}
+
+}  // namespace
+
 void AdvanceForkEpoch() {
   g_fork_tag =
       static_cast<uint16_t>(kFirstForkTag | ((g_fork_tag + 1) & 0x3fff));
 }
 
 void PrepareFork() {
-  g_engine_lock.Lock();
+  DecideForkLocks();
+  ForkLock(g_engine_lock);
   front::PrepareFork();
   slab::PrepareFork();
   if (UsesMimalloc()) {
@@ -52,8 +75,10 @@ void PrepareFork() {
     mi::PrepareParkedFork();
     mi::PrepareApiFork();
   }
+  if (JemallocHeld()) g_je_fork.prepare();
 }
 void ParentFork() {
+  if (JemallocHeld()) g_je_fork.parent();
   if (UsesMimalloc()) {
     mi::ParentApiFork();
     mi::ParentParkedFork();
@@ -61,10 +86,11 @@ void ParentFork() {
   }
   slab::ParentFork();
   front::ParentFork();
-  g_engine_lock.Unlock();
+  ForkUnlock(g_engine_lock);
 }
 // The child has one thread, the one that took the locks in PrepareFork.
 void ChildFork() {
+  if (JemallocHeld()) g_je_fork.child();
   AdvanceForkEpoch();
   if (UsesMimalloc()) {
     mi::ChildApiFork();
@@ -74,7 +100,7 @@ void ChildFork() {
   slab::ChildFork();
   front::ChildFork();
   transfer::ChildFork();
-  g_engine_lock.ResetAfterFork();
+  ForkReset(g_engine_lock);
 }
 
 int64_t ChildForkDropInherited() {
@@ -105,3 +131,12 @@ void FreeInheritedLarge(void* p, uint32_t owner, size_t usable) {
 }
 
 }  // namespace memgroup::internal::engine
+
+// jemalloc's pthread_atfork (cmake/RenameJemalloc.cmake): keeps its handlers
+// for the ones above instead of registering them with libc.
+extern "C" MG_HIDDEN int mgje_sys_pthread_atfork(void (*prepare)(),
+                                                 void (*parent)(),
+                                                 void (*child)()) {
+  memgroup::internal::engine::g_je_fork = {prepare, parent, child};
+  return 0;
+}

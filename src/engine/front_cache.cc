@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/meta_alloc.h"
 #include "base/raw_log.h"
@@ -280,11 +281,13 @@ void Retire(FrontCache* fc) {
 void Flush(FrontCache* fc) { FlushAll(fc); }
 
 int64_t ReturnLarge(FrontCache* fc) {
+  // Empty bins left unwritten: a fork child (its one caller) that writes
+  // no word of a page does not copy it.
   uint64_t bytes = 0;
   for (uint32_t cls = kFrontFirstLarge; cls < kFrontClasses; ++cls) {
-    bytes += EmptyBin(fc, cls);
+    if (fc->bins[cls].count != 0) bytes += EmptyBin(fc, cls);
   }
-  fc->large_bytes = 0;
+  if (fc->large_bytes != 0) fc->large_bytes = 0;
   return static_cast<int64_t>(bytes);
 }
 
@@ -360,8 +363,8 @@ bool Push(FrontCache* fc, void* p, uint32_t cls) {
   return true;
 }
 
-void PrepareFork() { g_front_lock.Lock(); }
-void ParentFork() { g_front_lock.Unlock(); }
+void PrepareFork() { ForkLock(g_front_lock); }
+void ParentFork() { ForkUnlock(g_front_lock); }
 
 void ChildFork() {
   // The caches of the threads that do not exist in the child are left
@@ -371,7 +374,7 @@ void ChildFork() {
   // child as it was in the parent (their slabs' pages, their large blocks),
   // like the other threads' live blocks the child inherits and never frees;
   // the memory is at most one cache's worth per thread.
-  g_front_lock.ResetAfterFork();
+  ForkReset(g_front_lock);
 }
 
 }  // namespace front

@@ -46,6 +46,7 @@
 
 #include <dlfcn.h>
 
+#include "base/fork_locks.h"
 #include "base/raw_log.h"
 #include "base/spinlock.h"
 #include "engine/mimalloc_engine.h"
@@ -162,17 +163,17 @@ bool Load() {
 
 void PrepareApiFork() {
 #ifdef MG_TSAN
-  g_call_lock.Lock();
+  ForkLock(g_call_lock);
 #endif
 }
 void ParentApiFork() {
 #ifdef MG_TSAN
-  g_call_lock.Unlock();
+  ForkUnlock(g_call_lock);
 #endif
 }
 void ChildApiFork() {
 #ifdef MG_TSAN
-  g_call_lock.ResetAfterFork();
+  ForkReset(g_call_lock);
 #endif
 }
 

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
@@ -237,13 +238,13 @@ int64_t KeptBytes(uint32_t group) {
 }
 
 void PrepareKeptFork() {
-  for (KeptSlabs& k : g_kept) k.lock.Lock();
+  for (KeptSlabs& k : g_kept) ForkLock(k.lock);
 }
 void ParentKeptFork() {
-  for (KeptSlabs& k : g_kept) k.lock.Unlock();
+  for (KeptSlabs& k : g_kept) ForkUnlock(k.lock);
 }
 void ChildKeptFork() {
-  for (KeptSlabs& k : g_kept) k.lock.ResetAfterFork();
+  for (KeptSlabs& k : g_kept) ForkReset(k.lock);
 }
 
 }  // namespace memgroup::internal::engine::mi

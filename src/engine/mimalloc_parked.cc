@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/meta_alloc.h"
@@ -191,13 +192,13 @@ void* TakeParkedSlab(uint32_t group) {
 }
 
 void PrepareParkedFork() {
-  for (SpinLock& lock : g_park_lock) lock.Lock();
+  for (SpinLock& lock : g_park_lock) ForkLock(lock);
 }
 void ParentParkedFork() {
-  for (SpinLock& lock : g_park_lock) lock.Unlock();
+  for (SpinLock& lock : g_park_lock) ForkUnlock(lock);
 }
 void ChildParkedFork() {
-  for (SpinLock& lock : g_park_lock) lock.ResetAfterFork();
+  for (SpinLock& lock : g_park_lock) ForkReset(lock);
 }
 
 }  // namespace memgroup::internal::engine::mi

@@ -8,6 +8,7 @@
 #include <algorithm>  // std::rotate: in place, never allocates
 #include <cstring>
 
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/meta_alloc.h"
@@ -319,8 +320,8 @@ size_t TrackedBytes() {
   return g_bytes;
 }
 
-void PrepareFork() { g_lock.Lock(); }
-void ParentFork() { g_lock.Unlock(); }
-void ChildFork() { g_lock.ResetAfterFork(); }
+void PrepareFork() { ForkLock(g_lock); }
+void ParentFork() { ForkUnlock(g_lock); }
+void ChildFork() { ForkReset(g_lock); }
 
 }  // namespace memgroup::internal::mmap_tracker

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "base/check.h"
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/meta_alloc.h"
@@ -184,14 +185,17 @@ void ForEachBinLock(F f) {
 
 // g_shard_lock first: the shards in use stay as ForEachBinLock reads them.
 void PrepareFork() {
+  if (!ForkHoldsLocks()) return;
   g_shard_lock.Lock();
   ForEachBinLock([](SpinLock& l) { l.Lock(); });
 }
 void ParentFork() {
+  if (!ForkHoldsLocks()) return;
   ForEachBinLock([](SpinLock& l) { l.Unlock(); });
   g_shard_lock.Unlock();
 }
 void ChildFork() {
+  if (!ForkHoldsLocks()) return;
   ForEachBinLock([](SpinLock& l) { l.ResetAfterFork(); });
   g_shard_lock.ResetAfterFork();
 }

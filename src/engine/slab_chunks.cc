@@ -207,6 +207,9 @@ int64_t DropInheritedWarmSlabs(uint32_t group, SlabChunks& c) {
   // Their pages stay as they are until a slab of the child reuses them
   // (PurgeFreeSlabs purges warm slabs only): shared with the parent,
   // copy-on-write, and charged to the child as its regions touch them.
+  // Read without the lock (the child has one thread): taken, it would be
+  // written, one page more the child copies.
+  if (c.warm == nullptr) return 0;
   return ColdWarmSlabs(group, c, /*purge=*/false);
 }
 

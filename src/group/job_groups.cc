@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstring>
 
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
@@ -170,7 +171,7 @@ void WithdrawLocked(const JobView* v, int32_t pid, uint64_t start) {
     if (v != nullptr) JobGroupFree(*v, g_pub[k].entry, pid, start);
     SetPub(g_pub[k].index, false);
   }
-  g_count = 0;
+  if (g_count != 0) g_count = 0;
 }
 
 }  // namespace
@@ -359,14 +360,14 @@ uint32_t ServeGroupRequests(int64_t (*purge)(uint32_t group)) {
   return n;
 }
 
-void JobGroupsPrepareFork() { g_lock.Lock(); }
-void JobGroupsParentFork() { g_lock.Unlock(); }
+void JobGroupsPrepareFork() { ForkLock(g_lock); }
+void JobGroupsParentFork() { ForkUnlock(g_lock); }
 
 void JobGroupsChildFork() {
-  g_lock.ResetAfterFork();
+  ForkReset(g_lock);
   // The entries name the parent; the parent keeps them.
   WithdrawLocked(nullptr, 0, 0);
-  g_fresh = false;
+  if (g_fresh) g_fresh = false;
 }
 
 }  // namespace memgroup::internal

@@ -6,6 +6,7 @@
 //   a leaf lock, released before draining, reclaiming or waking.
 #include "group/limits.h"
 
+#include "base/fork_locks.h"
 #include "base/spinlock.h"
 #include "group/charger.h"
 #include "group/oom_policy.h"
@@ -63,8 +64,8 @@ Errc SetLimit(uint32_t group, LimitKind kind, int64_t bytes) {
   return Errc::kInvalidArgument;
 }
 
-void LimitsPrepareFork() { g_limits_lock.Lock(); }
-void LimitsParentFork() { g_limits_lock.Unlock(); }
-void LimitsChildFork() { g_limits_lock.ResetAfterFork(); }
+void LimitsPrepareFork() { ForkLock(g_limits_lock); }
+void LimitsParentFork() { ForkUnlock(g_limits_lock); }
+void LimitsChildFork() { ForkReset(g_limits_lock); }
 
 }  // namespace memgroup::internal

@@ -14,6 +14,7 @@
 #include "group/pressure.h"
 
 #include "base/float_math.h"
+#include "base/fork_locks.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
 #include "base/sys.h"
@@ -249,8 +250,8 @@ void ReadPressure(uint32_t group, Pressure* out) {
   out->full_total_us = static_cast<uint64_t>(st.full_ns / 1000);
 }
 
-void PressurePrepareFork() { g_pressure_lock.Lock(); }
-void PressureParentFork() { g_pressure_lock.Unlock(); }
-void PressureChildFork() { g_pressure_lock.ResetAfterFork(); }
+void PressurePrepareFork() { ForkLock(g_pressure_lock); }
+void PressureParentFork() { ForkUnlock(g_pressure_lock); }
+void PressureChildFork() { ForkReset(g_pressure_lock); }
 
 }  // namespace memgroup::internal

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "base/fork_locks.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
 #include "group/callback_table.h"
@@ -151,8 +152,8 @@ int64_t ProactiveReclaim(uint32_t target, int64_t bytes) {
   return total;
 }
 
-void ReclaimPrepareFork() { g_reclaim_lock.Lock(); }
-void ReclaimParentFork() { g_reclaim_lock.Unlock(); }
-void ReclaimChildFork() { g_reclaim_lock.ResetAfterFork(); }
+void ReclaimPrepareFork() { ForkLock(g_reclaim_lock); }
+void ReclaimParentFork() { ForkUnlock(g_reclaim_lock); }
+void ReclaimChildFork() { ForkReset(g_reclaim_lock); }
 
 }  // namespace memgroup::internal

@@ -152,14 +152,17 @@ void Registry::ResetBindingsAfterFork(uint32_t self) {
   if (slots_ == nullptr) return;
   // Only the slots ever used: reading all kMaxGroups would fault in the
   // zero page under every slot (about 1,400 faults per fork).
+  // Each count written only when it changes (a page the child does not
+  // write is one it does not copy).
   const uint32_t used = slots_used_.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < used; ++i) {
+    const uint32_t want = i == self ? 1 : 0;
     // Relaxed: single-threaded in the fork child.
-    if (slots_[i].bound.load(std::memory_order_relaxed) != 0) {
-      slots_[i].bound.store(0, std::memory_order_relaxed);
+    if (slots_[i].bound.load(std::memory_order_relaxed) != want) {
+      slots_[i].bound.store(want, std::memory_order_relaxed);
     }
   }
-  if (self < kMaxGroups) {
+  if (self >= used && self < kMaxGroups) {
     slots_[self].bound.store(1, std::memory_order_relaxed);
   }
 }

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
@@ -181,9 +182,9 @@ class Registry {
   ChargeStocks& stocks() { return stocks_; }
 
   // fork(2): hold the lock across fork; the child resets it.
-  void PrepareFork() { lock_.Lock(); }
-  void ParentFork() { lock_.Unlock(); }
-  void ChildFork() { lock_.ResetAfterFork(); }
+  void PrepareFork() { ForkLock(lock_); }
+  void ParentFork() { ForkUnlock(lock_); }
+  void ChildFork() { ForkReset(lock_); }
 
  private:
   template <bool kZombies, typename F>

@@ -4,6 +4,7 @@
 // with no lock held. Allocates: never.
 #include "group/thresholds.h"
 
+#include "base/fork_locks.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
 #include "group/callback_table.h"
@@ -90,8 +91,8 @@ void CheckThresholds(uint32_t group) {
   }
 }
 
-void ThresholdsPrepareFork() { g_threshold_lock.Lock(); }
-void ThresholdsParentFork() { g_threshold_lock.Unlock(); }
-void ThresholdsChildFork() { g_threshold_lock.ResetAfterFork(); }
+void ThresholdsPrepareFork() { ForkLock(g_threshold_lock); }
+void ThresholdsParentFork() { ForkUnlock(g_threshold_lock); }
+void ThresholdsChildFork() { ForkReset(g_threshold_lock); }
 
 }  // namespace memgroup::internal
