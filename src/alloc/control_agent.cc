@@ -42,6 +42,8 @@ constinit std::atomic<bool> g_agent_started{false};
 constexpr int64_t kOuterPollNs = 200'000'000;
 // The agent wakes at least this often to run the decay of free pages.
 constexpr int64_t kDecayPollNs = engine::kDecayTickMs * 1'000'000;
+// Its first publication comes at most this long after it starts.
+constexpr int64_t kFirstPublishNs = kPublishIntervalNs;
 
 // The groups PurgeEngine visits; only the agent thread uses it (one agent
 // per process).
@@ -129,22 +131,17 @@ void* AgentMain(void*) {
     if (slots[pos] != nullptr) seen[pos] = JobAgentListen(slots[pos], tid);
   }
   if (levels == 0 || slots[0] == nullptr) return nullptr;
-  // The process's groups (job_groups.h): published now, then refreshed at
-  // each wake, which comes at least every kPublishIntervalNs while there
-  // are some. A group request wakes the agent without changing its word.
-  // The root stat bytes likewise, at every wake (at least every
-  // kDecayPollNs).
-  bool fresh = PublishGroups();
-  PublishRootStat(slots, levels);
+  // The process's groups (job_groups.h) and the root stat bytes: first
+  // published at the agent's first wake, a request's or at most
+  // kFirstPublishNs after it starts, then at every wake, which comes at
+  // least every kPublishIntervalNs while there are groups and every
+  // kDecayPollNs otherwise. A group request wakes the agent without
+  // changing its word. Not at once: most members of a build live less than
+  // that, and the first publication is the agent's costliest step (the
+  // engine's statistics, about 30 pages written the first time); they
+  // show zeros until then, as a member that has just joined always did.
+  int64_t timeout = kFirstPublishNs;
   for (;;) {
-    // The decay of free pages (engine.h, DecayFreePages): the agent drives
-    // it, at least once per tick, so that an idle member's free pages go
-    // back too.
-    (void)engine::DecayFreePages();
-    int64_t timeout = fresh             ? kPublishIntervalNs
-                      : levels > 1      ? kOuterPollNs
-                                        : -1;
-    if (timeout < 0 || timeout > kDecayPollNs) timeout = kDecayPollNs;
     uint32_t seq = 0;
     int64_t bytes = 0;
     if (JobAgentWait(slots[0], seen[0], timeout, &seq, &bytes)) {
@@ -159,8 +156,14 @@ void* AgentMain(void*) {
       }
     }
     ServeGroupRequests(PurgeGroup);
-    fresh = PublishGroups();
+    const bool fresh = PublishGroups();
     PublishRootStat(slots, levels);
+    // The decay of free pages (engine.h, DecayFreePages): the agent drives
+    // it, at least once per tick, so that an idle member's free pages go
+    // back too.
+    (void)engine::DecayFreePages();
+    timeout = fresh ? kPublishIntervalNs : levels > 1 ? kOuterPollNs : -1;
+    if (timeout < 0 || timeout > kDecayPollNs) timeout = kDecayPollNs;
   }
 }
 
