@@ -17,6 +17,7 @@
 
 #include "alloc/env_config.h"
 #include "alloc/thread_start.h"
+#include "base/fork_locks.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/sys.h"
@@ -138,7 +139,7 @@ void* AgentMain(void*) {
   // kDecayPollNs otherwise. A group request wakes the agent without
   // changing its word. Not at once: most members of a build live less than
   // that, and the first publication is the agent's costliest step (the
-  // engine's statistics, about 30 pages written the first time); they
+  // engine's statistics, about 20-25 pages written the first time); they
   // show zeros until then, as a member that has just joined always did.
   int64_t timeout = kFirstPublishNs;
   for (;;) {
@@ -202,11 +203,8 @@ void Start() {
 void StartControlAgent() { Start(); }
 
 void ControlAgentChildFork() {
-  // Relaxed: the child has one thread. Written only when set (a process
-  // with no agent leaves the page alone, base/fork_locks.h).
-  if (g_agent_started.load(std::memory_order_relaxed)) {
-    g_agent_started.store(false, std::memory_order_relaxed);
-  }
+  // Written only when set (a process with no agent leaves the page alone).
+  ChildStoreIfChanged(g_agent_started, false);
   Start();
 }
 

@@ -14,19 +14,21 @@
 
 #include <sys/single_threaded.h>
 
+#include <atomic>
+
 #include "base/spinlock.h"
 
 namespace memgroup::internal {
 
-// Plain: written by a prepare handler and read by the handlers of the same
-// fork, all on the forking thread. true until the first fork decides.
+// Plain: written by the first prepare handler and read by the handlers of
+// the same fork, all on the forking thread. true (every lock held) until a
+// fork decides, so that handlers registered on their own (the engine's, in
+// its tests) always hold them.
 inline constinit bool g_fork_holds_locks = true;
 
-// Called by every layer's first prepare handler: all compute the same value
-// during one fork (the flag only goes from true to false, by a thread
-// creation, and no thread but the forking one runs while it is true).
-// Written only when it changes: its page is one more the parent would copy
-// at each fork.
+// Called once per fork, by the first prepare handler (alloc/fork.cc), before
+// any lock is taken. Written only when it changes: its page is one more the
+// parent would copy at each fork.
 inline void DecideForkLocks() {
   const bool holds = !__libc_single_threaded;
   if (g_fork_holds_locks != holds) g_fork_holds_locks = holds;
@@ -44,6 +46,16 @@ inline void ForkUnlock(SpinLock& lock) {
 }
 inline void ForkReset(SpinLock& lock) {
   if (g_fork_holds_locks) lock.ResetAfterFork();
+}
+
+// In a fork child (one thread: relaxed): stores v in a only when a holds
+// something else, so that a child handler that finds its word as it wants
+// it leaves the page unwritten, one page less copied on write.
+template <typename T>
+inline void ChildStoreIfChanged(std::atomic<T>& a, T v) {
+  if (a.load(std::memory_order_relaxed) != v) {
+    a.store(v, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace memgroup::internal

@@ -466,21 +466,14 @@ int64_t ChargeStocks::StockedBytesInSubtree(uint32_t root) const {
 void ChargeStocks::AfterForkChild(ThreadStock* self) {
   ForkReset(drain_lock_);
   ForkReset(grow_lock_);
-  // Relaxed: single-threaded now. The shared stocks are the parent's. Each
-  // word is written only when it changes: a page the child leaves alone is
-  // one it does not copy (base/fork_locks.h).
-  if (shared_count_.load(std::memory_order_relaxed) != 0) {
-    shared_count_.store(0, std::memory_order_relaxed);
-  }
+  // Single-threaded now. The shared stocks are the parent's. Each word is
+  // written only when it changes (base/fork_locks.h).
+  ChildStoreIfChanged(shared_count_, 0u);
   // Relaxed: single-threaded now.
   for (ThreadStock* ts = head_.load(std::memory_order_relaxed); ts != nullptr;
        ts = ts->next) {
-    if (ts->busy.load(std::memory_order_relaxed) != 0) {
-      ts->busy.store(0, std::memory_order_relaxed);
-    }
-    if (ts->frozen.load(std::memory_order_relaxed) != 0) {
-      ts->frozen.store(0, std::memory_order_relaxed);
-    }
+    ChildStoreIfChanged(ts->busy, 0u);
+    ChildStoreIfChanged(ts->frozen, 0u);
     if (ts == self || ts->in_use.load(std::memory_order_relaxed) == 0) continue;
     TakeSlots(ts, kNoGroup);
     ts->in_use.store(0, std::memory_order_relaxed);

@@ -66,7 +66,6 @@ void AdvanceForkEpoch() {
 }
 
 void PrepareFork() {
-  DecideForkLocks();
   ForkLock(g_engine_lock);
   front::PrepareFork();
   slab::PrepareFork();

@@ -156,11 +156,7 @@ void Registry::ResetBindingsAfterFork(uint32_t self) {
   // write is one it does not copy).
   const uint32_t used = slots_used_.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < used; ++i) {
-    const uint32_t want = i == self ? 1 : 0;
-    // Relaxed: single-threaded in the fork child.
-    if (slots_[i].bound.load(std::memory_order_relaxed) != want) {
-      slots_[i].bound.store(want, std::memory_order_relaxed);
-    }
+    ChildStoreIfChanged(slots_[i].bound, i == self ? 1u : 0u);
   }
   if (self >= used && self < kMaxGroups) {
     slots_[self].bound.store(1, std::memory_order_relaxed);
