@@ -202,6 +202,53 @@ bool PutBackLocked(SlabBin& bin, SlabMeta* s, uint32_t idx) {
   return s->nfree == s->nregs;
 }
 
+// Where FreeBatch's list stands after a run (PutBackRunLocked).
+struct RunEnd {
+  void* head;     // the first region not given back
+  uint32_t done;  // regions of the list given back
+  bool empty;     // the run's slab is fully free
+};
+
+// FreeBatch's run: the regions at the front of its list (`head`, the
+// `done`th of n) that lie in slab s of class `cls`, which already has a
+// free region (so it is on its bin's list), marked free with the slab's
+// fields read once and its count written once. Under the bin lock. Not
+// inlined: FreeBatch's loop for regions one by one (a program that frees
+// in another order than it allocated) keeps its registers.
+MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, uint32_t cls, void* head,
+                                    uint32_t done, uint32_t n) {
+  const uint32_t size = g_usable_of_class[cls];
+  uint64_t* const bits = BitmapOf(s);
+  // RegionIndex with the fields held: an offset below region 0 wraps and
+  // fails the bound.
+  const uintptr_t first = reinterpret_cast<uintptr_t>(s->base) + s->first;
+  const uint32_t nregs = s->nregs;
+  const uint32_t magic = s->magic;
+  uint32_t low = s->hint;
+  uint32_t i = done;
+  do {
+    void* p = head;
+    if (i + 1 < n) head = *static_cast<void**>(p);
+    const uint32_t off =
+        static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) - first);
+    const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * magic) >> 32);
+    if (MG_UNLIKELY(idx >= nregs || idx * size != off)) {
+      BadPointer("free", "invalid pointer", p);
+    }
+    const uint32_t w = idx / 64;
+    const uint64_t bit = uint64_t{1} << (idx % 64);
+    if (MG_UNLIKELY((bits[w] & bit) != 0)) {
+      BadPointer("free", "double free", p);
+    }
+    bits[w] |= bit;
+    if (w < low) low = w;
+    ++i;
+  } while (i < n && MetaOf(head, size) == s);
+  s->hint = low;
+  s->nfree += i - done;
+  return RunEnd{head, i, s->nfree == nregs};
+}
+
 // A new slab of class `cls` for `group`, its pages published; nullptr when
 // jemalloc has no memory (or serves this thread from another arena).
 // With jemalloc, the slab comes from the group's free slabs or a new chunk
@@ -528,10 +575,10 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
     {
       SpinLockHolder holder(&bin.lock);
       uint32_t done = 0;
+      SlabMeta* s = MetaOf(head, size);
       while (done < n && nrel < kMaxRelease) {
-        void* p = head;
-        SlabMeta* s = MetaOf(p, size);
         if (s->shard != shard) break;  // The next run's, under its lock.
+        void* p = head;
         if (done + 1 < n) head = *static_cast<void**>(p);
         const uint32_t idx = RegionIndex(s, p);
         if (MG_UNLIKELY(idx == s->nregs)) {
@@ -540,7 +587,20 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
         if (MG_UNLIKELY(RegionFree(s, idx))) {
           BadPointer("free", "double free", p);
         }
-        if (PutBackLocked(bin, s, idx)) {
+        bool empty = PutBackLocked(bin, s, idx);
+        ++done;
+        // The next region's slab (not read when the list is done).
+        SlabMeta* next = MetaOf(head, size);
+        if (!empty && done < n && next == s) {
+          // Its neighbours in the list, regions of the same slab (a
+          // program that frees what it allocated together gives runs).
+          const RunEnd end = PutBackRunLocked(s, cls, head, done, n);
+          head = end.head;
+          done = end.done;
+          empty = end.empty;
+          next = MetaOf(head, size);
+        }
+        if (empty) {
           if (bin.nempty >= kKeepEmpty ||
               // Racy by design: see GroupBins::retired.
               gb->retired.load(std::memory_order_relaxed)) {
@@ -552,7 +612,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
             ++bin.nempty;
           }
         }
-        ++done;
+        s = next;
       }
       bin.out -= done;
       bin.ndalloc += done;

@@ -75,6 +75,49 @@ TEST_F(BadFreeTest, DoubleFreeAbortsWhenTheBlockReturnsToItsSlab) {
       "memgroup: free\\(\\): double free 0x");
 }
 
+// Blocks allocated together go back to their slab together, as a run of
+// neighbours (slab.cc, PutBackRunLocked): a block freed twice among them is
+// still found when the run reaches it the second time.
+TEST_F(BadFreeTest, DoubleFreeAmongNeighboursAbortsInTheirRun) {
+  EXPECT_DEATH(
+      {
+        mg_group_t g = 0;
+        if (mg_group_create(mg_root(), "double-free-run", &g) != 0) _exit(3);
+        mg_thread_set_group(g);
+        void* p[8];
+        for (void*& q : p) {
+          q = malloc(64);
+          Escape(q);
+        }
+        for (void* q : p) free(q);
+        free(p[3]);
+        mg_thread_set_group(mg_root());  // the eight go back to their slab
+      },
+      "memgroup: free\\(\\): double free 0x");
+}
+
+// The same run in check mode (MEMGROUP_CHECK=1, where free's inline
+// region test is off) goes back without a report.
+TEST_F(BadFreeTest, CheckModeGivesNeighboursBackTogether) {
+  setenv("MEMGROUP_CHECK", "1", 1);
+  EXPECT_EXIT(
+      {
+        mg_group_t g = 0;
+        if (mg_group_create(mg_root(), "check-run", &g) != 0) _exit(3);
+        mg_thread_set_group(g);
+        void* p[64];
+        for (void*& q : p) {
+          q = malloc(64);
+          Escape(q);
+        }
+        for (void* q : p) free(q);
+        mg_thread_set_group(mg_root());  // back to their slab together
+        _exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+  unsetenv("MEMGROUP_CHECK");
+}
+
 TEST_F(BadFreeTest, CheckModeFindsADoubleFreeAtOnce) {
   setenv("MEMGROUP_CHECK", "1", 1);
   EXPECT_DEATH(
