@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <new>
 
@@ -103,6 +104,11 @@ inline constexpr uint32_t kKeepEmpty = 1;
 inline constexpr uint32_t kMaxRelease = 64;
 // The most regions one AllocBatch takes (slab.h).
 inline constexpr uint32_t kMaxBatch = 64;
+// A take maps in the fresh pages it crossed when there are at least this
+// many (Populate).
+inline constexpr uint32_t kPopulateMin = 2;
+// Whether the kernel takes that advice (cleared at its first EINVAL).
+constinit std::atomic<bool> g_populate{true};
 
 // Slab colouring: region 0 of successive slabs starts past successive
 // multiples of 64 bytes below 4 KiB (rounded up to a whole region), so that
@@ -381,6 +387,10 @@ void ReleaseSlab(uint32_t group, GroupBins* gb, SlabMeta* s) {
 struct Owed {
   SlabMeta* slab;
   uint32_t pages;
+  // Of those, the pages past the slab's old high-water mark, which no take
+  // crossed before (not resident: Populate).
+  uint16_t fresh_from;
+  uint16_t fresh;
 };
 struct TakeResult {
   uint32_t got = 0;     // regions in out[]
@@ -424,12 +434,17 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
     Adopt(s);
     uint32_t pages = s->unpaid;
     s->unpaid = 0;
+    const uint32_t fresh_from = s->hwm;
+    uint32_t fresh = 0;
     if (hwm > s->hwm) {
-      pages += hwm - s->hwm;
+      fresh = hwm - s->hwm;
+      pages += fresh;
       s->hwm = static_cast<uint8_t>(hwm);
     }
     if (pages != 0) {
-      r->owed[r->nowed++] = Owed{s, pages};
+      r->owed[r->nowed++] =
+          Owed{s, pages, static_cast<uint16_t>(fresh_from),
+               static_cast<uint16_t>(fresh)};
       r->pages += pages;
     }
   }
@@ -489,6 +504,31 @@ void ReleaseEmptyOf(uint32_t group, GroupBins* gb, SlabBin& bin) {
     }
     for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, gb, release[i]);
     if (nrel < kMaxRelease) break;
+  }
+}
+
+// Maps in, in one system call, the pages of a take that no take crossed
+// before, when there are at least kPopulateMin of them: the caller is about
+// to write every one of them (the front cache links its regions through
+// their first words), and a fault per page costs more than the call
+// (docs/perf.md, "Pages mapped in by a take"). They are charged already,
+// so the resident pages stay within the charge. Kernels before 5.14 do not
+// know MADV_POPULATE_WRITE: the first refusal turns it off.
+void Populate(const TakeResult& r) {
+  // Relaxed: a hint; a racing thread makes at most one more refused call.
+  if (!g_populate.load(std::memory_order_relaxed)) return;
+  for (uint32_t i = 0; i < r.nowed; ++i) {
+    const Owed& o = r.owed[i];
+    if (o.fresh < kPopulateMin) continue;
+    const int saved_errno = errno;
+    if (SysMadvise(o.slab->base +
+                       (size_t{o.fresh_from} << owner_table::kPageShift),
+                   size_t{o.fresh} << owner_table::kPageShift,
+                   MADV_POPULATE_WRITE) != 0 &&
+        errno == EINVAL) {
+      g_populate.store(false, std::memory_order_relaxed);
+    }
+    errno = saved_errno;
   }
 }
 
@@ -553,6 +593,7 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
     for (uint32_t i = 0; i < r.got; ++i) out[i] = nullptr;
     return 0;
   }
+  Populate(r);
   return r.got;
 }
 
