@@ -17,7 +17,7 @@
 // the block's own start record, on its cache line but for one block in
 // 32). A tag never reads as a block's start record (those are 1 to 4096,
 // or freed with 0x8000), so a pointer into that page is still reported as
-// no block's start. Slabs keep theirs in their header (slab.cc,
+// no block's start. Slabs keep theirs in their header (slab_meta.h,
 // SlabMeta::epoch).
 //
 // Exactness: a block's tag equals the process's iff it was made, or

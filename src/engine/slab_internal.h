@@ -1,6 +1,7 @@
-// The bins of the slab allocator (slab.h), shared by its two files:
-// slab.cc (slabs and regions) and slab_bins.cc (each group's bins: set up,
-// pooled, counted, and their locks around fork). Internal to src/engine.
+// The bins of the slab allocator (slab.h), shared by its files: slab.cc
+// and slab_batch.cc (slabs, and the batches of regions taken and given
+// back) and slab_bins.cc (each group's bins: set up, pooled, counted, and
+// their locks around fork). Internal to src/engine.
 // Allocates: never.
 #ifndef MEMGROUP_SRC_ENGINE_SLAB_INTERNAL_H_
 #define MEMGROUP_SRC_ENGINE_SLAB_INTERNAL_H_
@@ -16,7 +17,7 @@
 
 namespace memgroup::internal::engine::slab {
 
-struct SlabMeta;  // slab.cc: a slab's header
+struct SlabMeta;  // slab_meta.h: a slab's header
 
 struct alignas(MG_CACHELINE) SlabBin {
   SpinLock lock;

@@ -1,0 +1,325 @@
+// Implements slab.h's batches: regions taken from a group's bin, lowest
+// free first, with the charge of the pages the take crosses first (and
+// those pages mapped in at once), and regions given back to their slabs'
+// bitmaps, runs of one slab's regions in one pass, slabs left fully free
+// kept or released (slab.cc). Allocates: never.
+#include "engine/slab.h"
+
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+
+#include "base/check.h"
+#include "base/macros.h"
+#include "base/spinlock.h"
+#include "base/sys.h"
+#include "engine/front_cache.h"
+#include "engine/owner_table.h"
+#include "engine/page_charge.h"
+#include "engine/slab_internal.h"
+#include "engine/slab_meta.h"
+
+namespace memgroup::internal::engine::slab {
+namespace {
+
+// The most regions one AllocBatch takes (slab.h).
+inline constexpr uint32_t kMaxBatch = 64;
+// A take maps in the fresh pages it crossed when there are at least this
+// many (Populate).
+inline constexpr uint32_t kPopulateMin = 2;
+// Whether the kernel takes that advice (cleared at its first EINVAL).
+constinit std::atomic<bool> g_populate{true};
+
+// Where FreeBatch's list stands after a run (PutBackRunLocked).
+struct RunEnd {
+  void* head;     // the first region not given back
+  uint32_t done;  // regions of the list given back
+  bool empty;     // the run's slab is fully free
+};
+
+// FreeBatch's run: the regions at the front of its list (`head`, the
+// `done`th of n) that lie in slab s of class `cls`, which already has a
+// free region (so it is on its bin's list), marked free with the slab's
+// fields read once and its count written once. Under the bin lock. Not
+// inlined: FreeBatch's loop for regions one by one (a program that frees
+// in another order than it allocated) keeps its registers.
+MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, uint32_t cls, void* head,
+                                    uint32_t done, uint32_t n) {
+  const uint32_t size = g_usable_of_class[cls];
+  uint64_t* const bits = BitmapOf(s);
+  // RegionIndex with the fields held: an offset below region 0 wraps and
+  // fails the bound.
+  const uintptr_t first = reinterpret_cast<uintptr_t>(s->base) + s->first;
+  const uint32_t nregs = s->nregs;
+  const uint32_t magic = s->magic;
+  uint32_t low = s->hint;
+  uint32_t i = done;
+  do {
+    void* p = head;
+    if (i + 1 < n) head = *static_cast<void**>(p);
+    const uint32_t off =
+        static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) - first);
+    const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * magic) >> 32);
+    if (MG_UNLIKELY(idx >= nregs || idx * size != off)) {
+      BadPointer("free", "invalid pointer", p);
+    }
+    const uint32_t w = idx / 64;
+    const uint64_t bit = uint64_t{1} << (idx % 64);
+    if (MG_UNLIKELY((bits[w] & bit) != 0)) {
+      BadPointer("free", "double free", p);
+    }
+    bits[w] |= bit;
+    if (w < low) low = w;
+    ++i;
+  } while (i < n && MetaOf(head, size) == s);
+  s->hint = low;
+  s->nfree += i - done;
+  return RunEnd{head, i, s->nfree == nregs};
+}
+
+// The pages one take owes, per slab it took from (at most one slab per
+// region taken): what a refused charge gives back (GiveBackLocked).
+struct Owed {
+  SlabMeta* slab;
+  uint32_t pages;
+  // Of those, the pages past the slab's old high-water mark, which no take
+  // crossed before (not resident: Populate).
+  uint16_t fresh_from;
+  uint16_t fresh;
+};
+struct TakeResult {
+  uint32_t got = 0;     // regions in out[]
+  uint32_t pages = 0;   // pages to charge: the sum of owed[].pages
+  uint32_t nowed = 0;
+  Owed owed[kMaxBatch];
+};
+
+// Takes up to n regions, lowest free first, into out[]; raises each
+// slab's high-water mark past the regions taken and records in *r the
+// pages that takes over (with the slab's unpaid pages). Under bin.lock.
+void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
+  uint32_t got = 0;
+  while (got < n && bin.partial != nullptr) {
+    SlabMeta* s = bin.partial;
+    if (s->nfree == s->nregs) --bin.nempty;
+    // Lowest free regions first (address order).
+    char* base = s->base + s->first;
+    uint64_t* bits = BitmapOf(s);
+    uint32_t w = s->hint;
+    uint32_t last = 0;  // the highest region taken from s
+    while (got < n && s->nfree != 0) {
+      while (bits[w] == 0) ++w;  // nfree != 0: a set bit lies ahead
+      MG_DCHECK(w < s->nwords);
+      uint64_t word = bits[w];
+      while (got < n && word != 0) {
+        const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(word));
+        word &= word - 1;
+        last = w * 64 + bit;
+        out[got++] = base + size_t{last} * s->size;
+        --s->nfree;
+      }
+      bits[w] = word;
+    }
+    s->hint = w;
+    if (s->nfree == 0) Unlink(bin, s);
+    // The pages through the end of the highest region taken.
+    const size_t end = s->first + size_t{last + 1} * s->size;
+    const uint32_t hwm =
+        static_cast<uint32_t>((end + kPageSize - 1) >> owner_table::kPageShift);
+    Adopt(s);
+    uint32_t pages = s->unpaid;
+    s->unpaid = 0;
+    const uint32_t fresh_from = s->hwm;
+    uint32_t fresh = 0;
+    if (hwm > s->hwm) {
+      fresh = hwm - s->hwm;
+      pages += fresh;
+      s->hwm = static_cast<uint8_t>(hwm);
+    }
+    if (pages != 0) {
+      r->owed[r->nowed++] =
+          Owed{s, pages, static_cast<uint16_t>(fresh_from),
+               static_cast<uint16_t>(fresh)};
+      r->pages += pages;
+    }
+  }
+  bin.out += got;
+  bin.nmalloc += got;
+  r->got += got;
+}
+
+// Undoes a take whose charge was refused: its regions go back free (their
+// memory untouched) and the pages it owed stay in their slabs' high-water
+// marks as unpaid, for the next take to charge. A slab left fully free
+// stays on the list (a later reclaim or free returns it). Under bin.lock.
+void GiveBackLocked(SlabBin& bin, uint32_t size, void* const* regions,
+                    const TakeResult& r) {
+  for (uint32_t i = 0; i < r.got; ++i) {
+    SlabMeta* s = MetaOf(regions[i], size);
+    if (PutBackLocked(bin, s, RegionIndex(s, regions[i]))) ++bin.nempty;
+  }
+  for (uint32_t i = 0; i < r.nowed; ++i) {
+    r.owed[i].slab->unpaid =
+        static_cast<uint8_t>(r.owed[i].slab->unpaid + r.owed[i].pages);
+  }
+  bin.out -= r.got;
+  bin.nmalloc -= r.got;
+}
+
+// How many regions of `size` bytes a take of up to n may have: a class's
+// batches grow with what the group has taken of it, from a page's worth
+// up (each batch at most the bytes taken before it), so that a process that
+// uses a class a little is charged a page or two for it, not the half of
+// a front cache's bin (up to 32 KiB) a refill asks for. Under bin.lock.
+uint32_t BatchLimit(const SlabBin& bin, uint32_t size, uint32_t n) {
+  const uint64_t taken = bin.nmalloc * size;
+  const uint64_t bytes = taken > kPageSize ? taken : kPageSize;
+  const uint64_t regions = bytes / size != 0 ? bytes / size : 1;
+  return regions < n ? static_cast<uint32_t>(regions) : n;
+}
+
+// Maps in, in one system call, the pages of a take that no take crossed
+// before, when there are at least kPopulateMin of them: the caller is about
+// to write every one of them (the front cache links its regions through
+// their first words), and a fault per page costs more than the call
+// (docs/perf.md, "Pages mapped in by a take"). They are charged already,
+// so the resident pages stay within the charge. Kernels before 5.14 do not
+// know MADV_POPULATE_WRITE: the first refusal turns it off.
+void Populate(const TakeResult& r) {
+  // Relaxed: a hint; a racing thread makes at most one more refused call.
+  if (!g_populate.load(std::memory_order_relaxed)) return;
+  for (uint32_t i = 0; i < r.nowed; ++i) {
+    const Owed& o = r.owed[i];
+    if (o.fresh < kPopulateMin) continue;
+    const int saved_errno = errno;
+    if (SysMadvise(o.slab->base +
+                       (size_t{o.fresh_from} << owner_table::kPageShift),
+                   size_t{o.fresh} << owner_table::kPageShift,
+                   MADV_POPULATE_WRITE) != 0 &&
+        errno == EINVAL) {
+      g_populate.store(false, std::memory_order_relaxed);
+    }
+    errno = saved_errno;
+  }
+}
+
+}  // namespace
+
+uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
+  GroupBins* gb = Bins(group);
+  if (MG_UNLIKELY(gb == nullptr || cls == 0 || cls > kSmallClasses ||
+                  n == 0 || n > kMaxBatch)) {
+    return 0;
+  }
+  uint32_t shard = ThreadShard();
+  if (MG_UNLIKELY((ShardsUsed(gb) & (1u << shard)) == 0) &&
+      !MarkShardUsed(gb, shard)) {
+    shard = 0;  // No memory for its bins: shard 0's serve the thread.
+  }
+  SlabBin& bin = BinOf(gb, shard, cls);
+  const uint32_t size = g_usable_of_class[cls];
+  TakeResult r;
+  {
+    SpinLockHolder holder(&bin.lock);
+    n = BatchLimit(bin, size, n);
+    TakeLocked(bin, out, n, &r);
+  }
+  if (r.got == 0) {
+    // No free region: a new slab, charged as its regions are taken.
+    SlabMeta* s = NewSlab(group, gb, cls, shard);
+    if (s == nullptr) return 0;
+    SpinLockHolder holder(&bin.lock);
+    ++bin.nslabs;
+    ++bin.slab_allocs;
+    Link(bin, s);
+    ++bin.nempty;
+    TakeLocked(bin, out, n, &r);  // Takes from s at least (first on the list).
+  }
+  // The pages the take crossed, charged with no lock held: the charge may
+  // reclaim (releasing this group's free slabs, under their bins' locks)
+  // and run the group's OOM policy. Refused, the take is undone: the
+  // caller gets no region, and the pages stay unpaid in their slabs.
+  if (r.pages != 0 &&
+      !ChargePages(group, int64_t{r.pages} << owner_table::kPageShift)) {
+    {
+      SpinLockHolder holder(&bin.lock);
+      GiveBackLocked(bin, size, out, r);
+    }
+    // Callers that read out[0] whatever the count (dispatch.cc's single
+    // region) must not see a region given back.
+    for (uint32_t i = 0; i < r.got; ++i) out[i] = nullptr;
+    return 0;
+  }
+  Populate(r);
+  return r.got;
+}
+
+void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
+  GroupBins* gb = Bins(group);
+  MG_CHECK(gb != nullptr && cls != 0 && cls <= kSmallClasses);
+  const uint32_t size = g_usable_of_class[cls];
+  while (n != 0) {
+    SlabMeta* release[kMaxRelease];
+    uint32_t nrel = 0;
+    // The regions go back to their slabs' shards: one lock hold per run of
+    // regions of one shard (a thread's flush is mostly of its own). A
+    // slab's shard is read without the lock: set before its first region
+    // was handed out, never changed, and p is held.
+    const uint32_t shard = MetaOf(head, size)->shard;
+    if (MG_UNLIKELY(shard >= kSlabShards)) {
+      BadPointer("free", "invalid pointer", head);
+    }
+    SlabBin& bin = BinOf(gb, shard, cls);
+    {
+      SpinLockHolder holder(&bin.lock);
+      uint32_t done = 0;
+      SlabMeta* s = MetaOf(head, size);
+      while (done < n && nrel < kMaxRelease) {
+        if (s->shard != shard) break;  // The next run's, under its lock.
+        void* p = head;
+        if (done + 1 < n) head = *static_cast<void**>(p);
+        const uint32_t idx = RegionIndex(s, p);
+        if (MG_UNLIKELY(idx == s->nregs)) {
+          BadPointer("free", "invalid pointer", p);
+        }
+        if (MG_UNLIKELY(RegionFree(s, idx))) {
+          BadPointer("free", "double free", p);
+        }
+        bool empty = PutBackLocked(bin, s, idx);
+        ++done;
+        // The next region's slab (not read when the list is done).
+        SlabMeta* next = MetaOf(head, size);
+        if (!empty && done < n && next == s) {
+          // Its neighbours in the list, regions of the same slab (a
+          // program that frees what it allocated together gives runs).
+          const RunEnd end = PutBackRunLocked(s, cls, head, done, n);
+          head = end.head;
+          done = end.done;
+          empty = end.empty;
+          next = MetaOf(head, size);
+        }
+        if (empty) {
+          if (bin.nempty >= kKeepEmpty ||
+              // Racy by design: see GroupBins::retired.
+              gb->retired.load(std::memory_order_relaxed)) {
+            Unlink(bin, s);
+            --bin.nslabs;
+            ++bin.slab_frees;
+            release[nrel++] = s;
+          } else {
+            ++bin.nempty;
+          }
+        }
+        s = next;
+      }
+      bin.out -= done;
+      bin.ndalloc += done;
+      n -= done;
+    }
+    for (uint32_t i = 0; i < nrel; ++i) ReleaseSlab(group, gb, release[i]);
+  }
+}
+
+}  // namespace memgroup::internal::engine::slab
