@@ -75,25 +75,29 @@ TEST_F(BadFreeTest, DoubleFreeAbortsWhenTheBlockReturnsToItsSlab) {
       "memgroup: free\\(\\): double free 0x");
 }
 
-// Blocks allocated together go back to their slab together, as a run of
-// neighbours (slab.cc, PutBackRunLocked): a block freed twice among them is
-// still found when the run reaches it the second time.
+// In a new group, allocates `n` (at most 64) blocks of 64 bytes together,
+// frees them in that order (and the fourth a second time if `twice`), then
+// leaves the group, which gives them back to their slab together, as a
+// run of neighbours (slab_batch.cc, PutBackRunLocked).
+void FreeNeighbours(const char* name, int n, bool twice) {
+  mg_group_t g = 0;
+  if (mg_group_create(mg_root(), name, &g) != 0) _exit(3);
+  mg_thread_set_group(g);
+  void* p[64];
+  for (int i = 0; i < n; ++i) {
+    p[i] = malloc(64);
+    Escape(p[i]);
+  }
+  for (int i = 0; i < n; ++i) free(p[i]);
+  if (twice) free(p[3]);
+  mg_thread_set_group(mg_root());
+}
+
+// A block freed twice among its neighbours is found when their run
+// reaches it the second time.
 TEST_F(BadFreeTest, DoubleFreeAmongNeighboursAbortsInTheirRun) {
-  EXPECT_DEATH(
-      {
-        mg_group_t g = 0;
-        if (mg_group_create(mg_root(), "double-free-run", &g) != 0) _exit(3);
-        mg_thread_set_group(g);
-        void* p[8];
-        for (void*& q : p) {
-          q = malloc(64);
-          Escape(q);
-        }
-        for (void* q : p) free(q);
-        free(p[3]);
-        mg_thread_set_group(mg_root());  // the eight go back to their slab
-      },
-      "memgroup: free\\(\\): double free 0x");
+  EXPECT_DEATH(FreeNeighbours("double-free-run", 8, true),
+               "memgroup: free\\(\\): double free 0x");
 }
 
 // The same run in check mode (MEMGROUP_CHECK=1, where free's inline
@@ -102,16 +106,7 @@ TEST_F(BadFreeTest, CheckModeGivesNeighboursBackTogether) {
   setenv("MEMGROUP_CHECK", "1", 1);
   EXPECT_EXIT(
       {
-        mg_group_t g = 0;
-        if (mg_group_create(mg_root(), "check-run", &g) != 0) _exit(3);
-        mg_thread_set_group(g);
-        void* p[64];
-        for (void*& q : p) {
-          q = malloc(64);
-          Escape(q);
-        }
-        for (void* q : p) free(q);
-        mg_thread_set_group(mg_root());  // back to their slab together
+        FreeNeighbours("check-run", 64, false);
         _exit(0);
       },
       ::testing::ExitedWithCode(0), "");
