@@ -40,29 +40,26 @@ struct RunEnd {
 };
 
 // FreeBatch's run: the regions at the front of its list (`head`, the
-// `done`th of n) that lie in slab s of class `cls`, which already has a
-// free region (so it is on its bin's list), marked free with the slab's
-// fields read once and its count written once. Under the bin lock. Not
-// inlined: FreeBatch's loop for regions one by one (a program that frees
-// in another order than it allocated) keeps its registers.
-MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, uint32_t cls, void* head,
-                                    uint32_t done, uint32_t n) {
-  const uint32_t size = g_usable_of_class[cls];
+// `done`th of n) that lie in slab s, which already has a free region (so it
+// is on its bin's list), marked free with the slab's fields read once and
+// its hint and count written once.
+// Under the bin lock. Not inlined: FreeBatch's loop for regions one by one
+// (a program that frees in another order than it allocated) keeps its
+// registers.
+MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, void* head, uint32_t done,
+                                    uint32_t n) {
   uint64_t* const bits = BitmapOf(s);
-  // RegionIndex with the fields held: an offset below region 0 wraps and
-  // fails the bound.
   const uintptr_t first = reinterpret_cast<uintptr_t>(s->base) + s->first;
-  const uint32_t nregs = s->nregs;
   const uint32_t magic = s->magic;
+  const uint32_t nregs = s->nregs;
+  const uint32_t size = s->size;
   uint32_t low = s->hint;
   uint32_t i = done;
   do {
     void* p = head;
     if (i + 1 < n) head = *static_cast<void**>(p);
-    const uint32_t off =
-        static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) - first);
-    const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * magic) >> 32);
-    if (MG_UNLIKELY(idx >= nregs || idx * size != off)) {
+    const uint32_t idx = RegionIndexAt(first, magic, nregs, size, p);
+    if (MG_UNLIKELY(idx == nregs)) {
       BadPointer("free", "invalid pointer", p);
     }
     const uint32_t w = idx / 64;
@@ -294,7 +291,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
         if (!empty && done < n && next == s) {
           // Its neighbours in the list, regions of the same slab (a
           // program that frees what it allocated together gives runs).
-          const RunEnd end = PutBackRunLocked(s, cls, head, done, n);
+          const RunEnd end = PutBackRunLocked(s, head, done, n);
           head = end.head;
           done = end.done;
           empty = end.empty;

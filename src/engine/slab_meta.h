@@ -129,15 +129,23 @@ inline void Unlink(SlabBin& bin, SlabMeta* s) {
   s->prev = s->next = nullptr;
 }
 
-// The index of the region of slab s that starts at p, or s->nregs when p is
-// not a region's start (before region 0, past the last, or inside one).
+// The index of the region of slab s that starts at p, a pointer into s, or
+// s->nregs when p is not a region's start (before region 0, past the last,
+// or inside one). An offset below region 0 wraps to 2^32 - k (k < 64 KiB),
+// whose quotient lies far past the slab's last region.
+// RegionIndexAt takes the slab's fields (region 0's address, magic, region
+// count and size) as a caller that holds them across many regions has them.
+MG_ALWAYS_INLINE uint32_t RegionIndexAt(uintptr_t first, uint32_t magic,
+                                        uint32_t nregs, uint32_t size,
+                                        const void* p) {
+  const uint32_t off =
+      static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) - first);
+  const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * magic) >> 32);
+  return idx < nregs && idx * size == off ? idx : nregs;
+}
 inline uint32_t RegionIndex(const SlabMeta* s, const void* p) {
-  const char* first = s->base + s->first;
-  const char* q = static_cast<const char*>(p);
-  if (q < first) return s->nregs;
-  const uint32_t off = static_cast<uint32_t>(q - first);
-  const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * s->magic) >> 32);
-  return idx < s->nregs && size_t{idx} * s->size == off ? idx : s->nregs;
+  return RegionIndexAt(reinterpret_cast<uintptr_t>(s->base) + s->first,
+                       s->magic, s->nregs, s->size, p);
 }
 
 // Whether region idx of s is free (its bit set). Under the bin lock.
