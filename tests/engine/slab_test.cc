@@ -77,8 +77,9 @@ TEST_F(SlabTest, SmallClassesAreTheFrontCacheClasses) {
 }
 
 // A batch straight from the slab layer: distinct regions inside the group's
-// chunks, published with (group, class), all in slabs of 64 KiB; given back,
-// the bin is empty again and at most one free slab stays.
+// chunks, published with (group, class), all in slabs of 64 KiB, region 0
+// in the header's page; given back, the bin is empty again and at most one
+// free slab stays.
 TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
   constexpr uint32_t kG = 500;
   ASSERT_TRUE(engine::EnsureGroup(kG));
@@ -119,6 +120,15 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
     std::sort(sorted.begin(), sorted.end());
     for (size_t i = 1; i < sorted.size(); ++i) {
       ASSERT_GE(sorted[i] - sorted[i - 1], size) << "overlapping regions";
+    }
+    // A slab's region 0 (its lowest, taken first) shares the header's page
+    // whatever the slab's colour: a new slab's first take writes one page.
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      const bool lowest_of_slab =
+          i == 0 || (sorted[i] ^ sorted[i - 1]) >= kSlabBytes;
+      if (lowest_of_slab && size < kKiB) {
+        ASSERT_LT(sorted[i] & (kSlabBytes - 1), 4096u) << cls;
+      }
     }
     EXPECT_EQ(engine::slab::RegionsOut(kG, cls), got.size());
     // Back in batches of up to 64, linked through their first words.
