@@ -3,7 +3,7 @@
 // SYNCHRONIZATION
 // - g_state: written by the initialising thread (release), read by every
 //   entry point (acquire): Ready publishes every write made by DoInit.
-// - g_init_tid: relaxed, only compared with the caller's own tid.
+// - t_initialising: the calling thread's own (thread-local).
 #include "alloc/init.h"
 
 #include <sched.h>
@@ -19,7 +19,6 @@
 #include "alloc/thread.h"
 #include "base/macros.h"
 #include "base/raw_log.h"
-#include "base/sys.h"
 #include "engine/engine.h"
 #include "engine/owner_table.h"
 #include "engine/va_budget.h"
@@ -33,7 +32,11 @@ namespace {
 enum : uint32_t { kUninit = 0, kInitializing = 1, kReady = 2, kFailed = 3 };
 
 constinit std::atomic<uint32_t> g_state{kUninit};
-constinit std::atomic<pid_t> g_init_tid{0};
+// Set on the thread that runs DoInit while it does: its own allocations
+// then (the loader's, opening the mimalloc engine) take the bootstrap path
+// instead of waiting for themselves. Thread-local rather than the thread's
+// id: no system call on each of them.
+MG_TLS bool t_initialising = false;
 
 // With MEMGROUP_STATS set, one line when the engine reserved less address
 // space than its default (RLIMIT_AS, or no hole that large). Without it the
@@ -107,11 +110,11 @@ bool EnsureInit() {
   if (g_state.compare_exchange_strong(expected, kInitializing,
                                       std::memory_order_acq_rel,
                                       std::memory_order_acquire)) {
-    // Relaxed: see g_init_tid.
-    g_init_tid.store(SysGettid(), std::memory_order_relaxed);
+    t_initialising = true;
     int saved = errno;
     bool ok = DoInit();
     errno = saved;
+    t_initialising = false;
     // Pairs with the acquire loads above: Ready publishes every init write.
     g_state.store(ok ? kReady : kFailed, std::memory_order_release);
     if (!ok) {
@@ -120,8 +123,7 @@ bool EnsureInit() {
     }
     return true;
   }
-  // Relaxed: see g_init_tid.
-  if (g_init_tid.load(std::memory_order_relaxed) == SysGettid()) return false;
+  if (t_initialising) return false;
   // Another thread initialises: wait for it (init never blocks on us).
   // Acquire: pairs with the release store of the final state.
   while (g_state.load(std::memory_order_acquire) == kInitializing) sched_yield();

