@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "base/check.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
@@ -52,6 +53,9 @@ constinit std::atomic<uint32_t> g_next_shard{0};
 // header and bitmap: a multiple of 64 that keeps region 0 in the first
 // page (meta + colour rounded up to a region is below kPageSize).
 uint32_t NextColor(uint32_t meta, uint32_t size) {
+  // Header and bitmap at most 1,088 bytes (the 8-byte class), in-line
+  // classes under 1 KiB.
+  MG_DCHECK(meta + size <= kPageSize);
   const uint32_t span = static_cast<uint32_t>(kPageSize) - meta - size + 1;
   // Relaxed: only the spread matters.
   return g_next_color.fetch_add(64, std::memory_order_relaxed) % span & ~63u;
