@@ -67,6 +67,17 @@ uint64_t TotalRegionsOut(uint32_t group) {
   return n;
 }
 
+// Gives `regions` (of one group and class) back to the slab layer in one
+// list, linked through their first words, in the vector's order.
+void FreeAsOneList(uint32_t group, uint32_t cls,
+                   const std::vector<void*>& regions) {
+  for (size_t i = 0; i + 1 < regions.size(); ++i) {
+    *static_cast<void**>(regions[i]) = regions[i + 1];
+  }
+  engine::slab::FreeBatch(group, cls, regions[0],
+                          static_cast<uint32_t>(regions.size()));
+}
+
 TEST_F(SlabTest, SmallClassesAreTheFrontCacheClasses) {
   EXPECT_EQ(kSmallClasses + 1, kFrontFirstLarge);
   EXPECT_EQ(g_usable_of_class[kSmallClasses], 14 * kKiB);
@@ -131,14 +142,12 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
       }
     }
     EXPECT_EQ(engine::slab::RegionsOut(kG, cls), got.size());
-    // Back in batches of up to 64, linked through their first words.
-    for (size_t i = 0; i < got.size();) {
-      uint32_t n = static_cast<uint32_t>(std::min<size_t>(64, got.size() - i));
-      for (uint32_t k = 0; k + 1 < n; ++k) {
-        *static_cast<void**>(got[i + k]) = got[i + k + 1];
-      }
-      engine::slab::FreeBatch(kG, cls, got[i], n);
-      i += n;
+    // Back in batches of up to 64.
+    for (size_t i = 0; i < got.size(); i += 64) {
+      FreeAsOneList(kG, cls,
+                    std::vector<void*>(got.begin() + i,
+                                       got.begin() + std::min<size_t>(
+                                                         i + 64, got.size())));
     }
     EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u);
   }
@@ -152,17 +161,6 @@ TEST_F(SlabTest, BatchesComeFromPublishedSlabsAndGoBack) {
   engine::slab::Stats(kG, &st);
   EXPECT_EQ(st.slabs, 0u);
   EXPECT_EQ(st.slab_bytes, 0u);
-}
-
-// Gives `regions` (of one group and class) back to the slab layer in one
-// list, linked through their first words, in the vector's order.
-void FreeAsOneList(uint32_t group, uint32_t cls,
-                   const std::vector<void*>& regions) {
-  for (size_t i = 0; i + 1 < regions.size(); ++i) {
-    *static_cast<void**>(regions[i]) = regions[i + 1];
-  }
-  engine::slab::FreeBatch(group, cls, regions[0],
-                          static_cast<uint32_t>(regions.size()));
 }
 
 // Whether the kernel maps pages in on madvise(MADV_POPULATE_WRITE) (Linux
