@@ -139,7 +139,7 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
     }
     s->nfree = nfree;
     s->hint = w;
-    if (s->nfree == 0) Unlink(bin, s);
+    if (nfree == 0) Unlink(bin, s);
     // The pages through the end of the highest region taken.
     const size_t end = s->first + size_t{last + 1} * size;
     const uint32_t hwm =
