@@ -23,6 +23,7 @@ constinit std::atomic<size_t> g_va_bytes{0};
 constinit std::atomic<std::atomic<uint32_t>*> g_table{nullptr};
 constinit std::atomic<std::atomic<uint32_t>*> g_page_map{nullptr};
 constinit std::atomic<char*> g_side_map{nullptr};
+constinit std::atomic<uintptr_t> g_side_origin{0};
 constinit std::atomic<std::atomic<uint16_t>*> g_start_map{nullptr};
 
 namespace {
@@ -157,6 +158,14 @@ bool Init() {
                     std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_side_map.store(maps.side_end, std::memory_order_relaxed);
+  // Relaxed: published by the release store of g_va_bytes below. The slot
+  // of the base's span is the last below side_end (SideSlot).
+  static_assert(kChunkBytes % (size_t{1} << kSideSlotShift) == 0);
+  g_side_origin.store(
+      reinterpret_cast<uintptr_t>(maps.side_end) +
+          ((reinterpret_cast<uintptr_t>(maps.base) >> kSideSlotShift) - 1) *
+              kSideSlotBytes,
+      std::memory_order_relaxed);
   // Relaxed: published by the release store of g_va_bytes below.
   g_page_map.store(static_cast<std::atomic<uint32_t>*>(maps.page_map),
                    std::memory_order_relaxed);

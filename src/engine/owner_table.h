@@ -29,7 +29,7 @@
 // class, and a pointer to it meets the start map's check.
 //
 // The side map: kSideSlotBytes per 64 KiB of the reservation, mapped like
-// the page map, for the slab layer's out-of-line headers (SideSlot); it
+// the page map, for the slab layer's headers (SideSlot); it
 // runs downward from its end, which g_side_map holds, so that the slots of
 // the first chunks lie next to their tags in the chunk table (owner_table.cc,
 // TryReserve).
@@ -87,6 +87,10 @@ MG_HIDDEN extern constinit std::atomic<size_t> g_va_bytes;
 MG_HIDDEN extern constinit std::atomic<std::atomic<uint32_t>*> g_table;
 MG_HIDDEN extern constinit std::atomic<std::atomic<uint32_t>*> g_page_map;
 MG_HIDDEN extern constinit std::atomic<char*> g_side_map;
+// SideSlot's origin: the slot of p is g_side_origin - (p >> kSideSlotShift)
+// * kSideSlotBytes, the end of the side map (g_side_map) shifted by the
+// base's spans (the base is chunk-aligned), in one load.
+MG_HIDDEN extern constinit std::atomic<uintptr_t> g_side_origin;
 MG_HIDDEN extern constinit std::atomic<std::atomic<uint16_t>*> g_start_map;
 
 inline constexpr size_t kPageShift = 12;
@@ -101,8 +105,7 @@ MG_ALWAYS_INLINE constexpr uint32_t MakeEntry(uint32_t group, uint32_t cls) {
 }
 
 // Side slots: kSideSlotBytes of zero-filled metadata per kSideSlotSpan of
-// the reservation, for the layer above (the slab headers that do not fit in
-// their own slab, slab_meta.h). Like the page map, 1/1024 of the reservation,
+// the reservation, for the layer above (the slab headers, slab_meta.h). Like the page map, 1/1024 of the reservation,
 // reserved PROT_NONE and made writable with the chunks it covers.
 inline constexpr size_t kSideSlotShift = 16;                  // 64 KiB
 inline constexpr size_t kSideSlotBytes = 64;
@@ -248,13 +251,11 @@ MG_ALWAYS_INLINE uint32_t PageEntryAt(size_t page) {
 // The side slot of the kSideSlotSpan-aligned span holding p, which must lie
 // in a claimed chunk (in one the caller holds memory of). Allocates: never.
 MG_ALWAYS_INLINE void* SideSlot(const void* p) {
-  // Immutable after Init, which happened before any block existed.
-  const uintptr_t off = reinterpret_cast<uintptr_t>(p) -
-                        g_va_base.load(std::memory_order_relaxed);
-  // Immutable after Init (as above). The map runs downward from its end
-  // (owner_table.cc, TryReserve).
-  return g_side_map.load(std::memory_order_relaxed) -
-         ((off >> kSideSlotShift) + 1) * kSideSlotBytes;
+  // Immutable after Init, which happened before any block existed. The map
+  // runs downward from its end (owner_table.cc, TryReserve).
+  return reinterpret_cast<void*>(
+      g_side_origin.load(std::memory_order_relaxed) -
+      (reinterpret_cast<uintptr_t>(p) >> kSideSlotShift) * kSideSlotBytes);
 }
 
 // Records `entry` for the page holding p, a block the engine is about to hand

@@ -32,13 +32,13 @@ namespace memgroup::internal::engine::slab {
 namespace {
 
 // Slab colouring: region 0 of successive slabs starts past successive
-// multiples of 64 bytes after the header and bitmap (rounded up to a whole
-// region), so that the first regions of the many 64 KiB-aligned slabs do
-// not all fall into the same cache sets. Relaxed: any spread will do. The
-// colour stays within the header's page, region 0 included: a new slab's
-// first take then writes one page, not the header's and the next (a
-// short-lived process makes a slab for each class it uses). Only the
-// classes with an in-line header (under 1 KiB) are coloured, which costs
+// multiples of 64 bytes after the bitmap (rounded up to a whole region), so
+// that the first regions of the many 64 KiB-aligned slabs do not all fall
+// into the same cache sets. Relaxed: any spread will do. The colour stays
+// within the bitmap's page, region 0 included: a new slab's first take
+// then writes one page, not the bitmap's and the next (a short-lived
+// process makes a slab for each class it uses). Only the classes with
+// their bitmap at the slab's start (under 1 KiB) are coloured, which costs
 // at most a page of regions per slab (uncoloured, their slabs' first
 // regions measured BM_MallocFreeSizes 8% slower); the larger ones fill
 // their slabs from the start (a colour that is a whole number of regions
@@ -50,11 +50,10 @@ MG_TLS uint8_t t_shard_plus_one = 0;
 constinit std::atomic<uint32_t> g_next_shard{0};
 
 // The colour of a new slab of `size`-byte regions after `meta` bytes of
-// header and bitmap: a multiple of 64 that keeps region 0 in the first
-// page (meta + colour rounded up to a region is below kPageSize).
+// bitmap: a multiple of 64 that keeps region 0 in the first page (meta +
+// colour rounded up to a region is below kPageSize).
 uint32_t NextColor(uint32_t meta, uint32_t size) {
-  // Header and bitmap at most 1,088 bytes (the 8-byte class), in-line
-  // classes under 1 KiB.
+  // A bitmap at most 1,024 bytes (the 8-byte class), classes under 1 KiB.
   MG_DCHECK(meta + size <= kPageSize);
   const uint32_t span = static_cast<uint32_t>(kPageSize) - meta - size + 1;
   // Relaxed: only the spread matters.
@@ -102,22 +101,21 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls,
     owner_table::PublishBlock(static_cast<char*>(mem) + off, entry);
   }
   const uint32_t size = g_usable_of_class[cls];
-  SlabMeta* s = MetaOf(mem, size);
+  SlabMeta* s = MetaOf(mem);
   s->prev = s->next = nullptr;
   s->base = static_cast<char*>(mem);
   s->size = size;
-  // Header, bitmap, regions: size the bitmap for the regions that would fit
+  // Bitmap, regions: size the bitmap for the regions that would fit
   // without it, then start region 0 at the first multiple of the size past
-  // them and the colour (every region at a multiple of the size from the
-  // slab's start: OnRegionGrid, front_cache.h). Out of line: one word, and
+  // it and the colour (every region at a multiple of the size from the
+  // slab's start: OnRegionGrid, front_cache.h). In own_bits: one word, and
   // region 0 at the start, uncoloured.
-  const bool out_of_line = OutOfLine(size);
-  s->nwords = out_of_line ? 1
-                          : static_cast<uint16_t>(
-                                ((kSlabBytes - sizeof(SlabMeta)) / size + 63) / 64);
+  const bool own_bits = OwnBits(size);
+  s->nwords = own_bits ? 1
+                       : static_cast<uint16_t>((kSlabBytes / size + 63) / 64);
   size_t meta = 0;
-  if (!out_of_line) {
-    meta = sizeof(SlabMeta) + s->nwords * sizeof(uint64_t);
+  if (!own_bits) {
+    meta = s->nwords * sizeof(uint64_t);
     meta += NextColor(static_cast<uint32_t>(meta), size);
   }
   s->first = static_cast<uint32_t>((meta + size - 1) / size * size);
@@ -128,11 +126,11 @@ SlabMeta* NewSlab(uint32_t group, GroupBins* gb, uint32_t cls,
   s->epoch = ForkTag();
   s->inherited = 0;
   s->shard = static_cast<uint8_t>(shard);
-  // An in-line header's page is written here; out of line, no page is.
-  // Neither is charged yet (unless the slab brought it charged): the first
-  // take charges it with its regions. The charged pages a slab brings
-  // (from its start) count as taken regions' pages.
-  if (charged != 0 || out_of_line) {
+  // A bitmap at the slab's start has its page written here; own_bits, no
+  // page of the slab. Neither is charged yet (unless the slab brought it
+  // charged): the first take charges it with its regions. The charged
+  // pages a slab brings (from its start) count as taken regions' pages.
+  if (charged != 0 || own_bits) {
     s->hwm = static_cast<uint8_t>(charged);
     s->unpaid = 0;
   } else {
@@ -166,8 +164,8 @@ MG_NOINLINE MG_COLD void ReleaseInheritedSlab(uint32_t group, GroupBins* gb,
 }
 
 void ReleaseSlab(uint32_t group, GroupBins* gb, SlabMeta* s) {
-  // Read before the slab goes: an in-line header is in it. Off its bin, s
-  // is the caller's alone.
+  // Read before the slab goes: its side slot then serves the group's
+  // free-slab list (slab_chunks.h). Off its bin, s is the caller's alone.
   const uint32_t pages = s->hwm - s->unpaid;
   const uint32_t inherited = s->epoch == ForkTag() ? s->inherited : pages;
   const int64_t charged = int64_t{pages} << owner_table::kPageShift;
@@ -211,8 +209,8 @@ uint32_t ThreadShard() {
   return shard;
 }
 
-uint32_t ShardOf(const void* p, uint32_t cls) {
-  return MetaOf(p, g_usable_of_class[cls])->shard;
+uint32_t ShardOf(const void* p) {
+  return MetaOf(p)->shard;
 }
 
 RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
@@ -221,7 +219,7 @@ RegionState CheckRegion(const void* p, uint32_t group, uint32_t cls,
   if (gb == nullptr || cls == 0 || cls > kSmallClasses) {
     return RegionState::kInterior;
   }
-  SlabMeta* s = MetaOf(p, g_usable_of_class[cls]);
+  SlabMeta* s = MetaOf(p);
   const uint32_t idx = RegionIndex(s, p);
   if (idx == s->nregs) return RegionState::kInterior;
   if (!check_free) return RegionState::kHeld;

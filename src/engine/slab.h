@@ -6,11 +6,11 @@
 // slabs (slab_chunks.h; one jemalloc block per slab stranded dirty pages:
 // docs/perf.md, "python on the jemalloc engine"); with the mimalloc engine
 // a block of its mimalloc arena (mimalloc_engine.h). A slab is cut into
-// regions of one class;
-// its header (SlabMeta) and free-region bitmap sit at its start, before
-// region 0, except for the page-multiple classes (4, 8 and 12 KiB), whose
-// header lives in the slab's side slot (owner_table::SideSlot) so that
-// their page-aligned regions fill the slab. Front caches refill from
+// regions of one class; its header (SlabMeta) lives in the slab's side slot
+// (owner_table::SideSlot), its free-region bitmap at its start, before
+// region 0, below 1 KiB, and in the header from 1 KiB on, so that those
+// regions (the page-multiple classes' page-aligned ones among them) fill
+// the slab (slab_meta.h). Front caches refill from
 // and flush to the slabs in batches under one lock per (group, class) bin,
 // which replaces jemalloc's tcache fill and flush for small blocks: a block
 // goes from the bin to the thread's front cache and back, without a second
@@ -21,7 +21,7 @@
 // touched. Each slab keeps a high-water mark: its pages from its start
 // through the end of the highest region it has ever handed out (regions go
 // out lowest free first, so every region below it has been out), with the
-// page of an in-line header. A take (AllocBatch) raises the marks of the
+// page of a bitmap at its start. A take (AllocBatch) raises the marks of the
 // slabs it takes from and charges the pages they crossed, once per batch,
 // after the bin lock is released; a refused charge puts the regions back
 // and leaves those pages unpaid in their slabs, for the next take to
@@ -94,9 +94,9 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n);
 // take uses the thread's shard; the transfer cache hands a refill the
 // batches of its shard. Allocates: never.
 uint32_t ThreadShard();
-// The shard of the slab holding region p of class `cls` (held by the
-// caller, so its slab lives). Allocates: never.
-uint32_t ShardOf(const void* p, uint32_t cls);
+// The shard of the slab holding region p (held by the caller, so its slab
+// lives). Allocates: never.
+uint32_t ShardOf(const void* p);
 
 // Gives back `n` regions of class `cls` of `group`, linked through their
 // first words from `head` (the last link is not read). Fully free slabs

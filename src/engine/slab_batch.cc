@@ -71,7 +71,7 @@ MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, void* head, uint32_t done,
     bits[w] |= bit;
     if (w < low) low = w;
     ++i;
-    // Still in s: its header is s whether in line or out of line.
+    // Still in s (the same 64 KiB span).
   } while (i < n &&
            ((reinterpret_cast<uintptr_t>(head) ^ slab) >> kSlabShift) == 0);
   s->hint = low;
@@ -170,10 +170,10 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
 // memory untouched) and the pages it owed stay in their slabs' high-water
 // marks as unpaid, for the next take to charge. A slab left fully free
 // stays on the list (a later reclaim or free returns it). Under bin.lock.
-void GiveBackLocked(SlabBin& bin, uint32_t size, void* const* regions,
+void GiveBackLocked(SlabBin& bin, void* const* regions,
                     const TakeResult& r) {
   for (uint32_t i = 0; i < r.got; ++i) {
-    SlabMeta* s = MetaOf(regions[i], size);
+    SlabMeta* s = MetaOf(regions[i]);
     if (PutBackLocked(bin, s, RegionIndex(s, regions[i]))) ++bin.nempty;
   }
   for (uint32_t i = 0; i < r.nowed; ++i) {
@@ -261,7 +261,7 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
       !ChargePages(group, int64_t{r.pages} << owner_table::kPageShift)) {
     {
       SpinLockHolder holder(&bin.lock);
-      GiveBackLocked(bin, size, out, r);
+      GiveBackLocked(bin, out, r);
     }
     // Callers that read out[0] whatever the count (dispatch.cc's single
     // region) must not see a region given back.
@@ -275,7 +275,6 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
 void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   GroupBins* gb = Bins(group);
   MG_CHECK(gb != nullptr && cls != 0 && cls <= kSmallClasses);
-  const uint32_t size = g_usable_of_class[cls];
   while (n != 0) {
     SlabMeta* release[kMaxRelease];
     uint32_t nrel = 0;
@@ -283,7 +282,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
     // regions of one shard (a thread's flush is mostly of its own). A
     // slab's shard is read without the lock: set before its first region
     // was handed out, never changed, and p is held.
-    const uint32_t shard = MetaOf(head, size)->shard;
+    const uint32_t shard = MetaOf(head)->shard;
     if (MG_UNLIKELY(shard >= kSlabShards)) {
       BadPointer("free", "invalid pointer", head);
     }
@@ -291,7 +290,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
     {
       SpinLockHolder holder(&bin.lock);
       uint32_t done = 0;
-      SlabMeta* s = MetaOf(head, size);
+      SlabMeta* s = MetaOf(head);
       while (done < n && nrel < kMaxRelease) {
         if (s->shard != shard) break;  // The next run's, under its lock.
         void* p = head;
@@ -306,7 +305,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
         bool empty = PutBackLocked(bin, s, idx);
         ++done;
         // The next region's slab (not read when the list is done).
-        SlabMeta* next = MetaOf(head, size);
+        SlabMeta* next = MetaOf(head);
         if (!empty && done < n && next == s) {
           // Its neighbours in the list, regions of the same slab (a
           // program that frees what it allocated together gives runs).
@@ -314,7 +313,7 @@ void FreeBatch(uint32_t group, uint32_t cls, void* head, uint32_t n) {
           head = end.head;
           done = end.done;
           empty = end.empty;
-          next = MetaOf(head, size);
+          next = MetaOf(head);
         }
         if (empty) {
           if (bin.nempty >= kKeepEmpty ||

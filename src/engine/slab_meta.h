@@ -1,7 +1,7 @@
 // A slab's header and the arithmetic of its regions (slab.h's layout):
-// where the header lives (in line at the slab's start, or in its side slot),
-// its free-region bitmap, a region's index and state, the bin's list of
-// slabs with a free region, and the fork epoch of its charged pages.
+// the header in the slab's side slot, its free-region bitmap, a region's
+// index and state, the bin's list of slabs with a free region, and the
+// fork epoch of its charged pages.
 // Shared by the slab layer's files: slab.cc (slabs made and given back,
 // region checks) and slab_batch.cc (regions taken and given back in
 // batches). Internal to src/engine. Allocates: never.
@@ -19,27 +19,30 @@
 
 namespace memgroup::internal::engine::slab {
 
-// In the first 64 bytes of its slab, followed by the slab's free-region
-// bitmap (one bit per region, set = free); region 0 starts after them, at a
-// multiple of the class size past the slab's colour, so the header shares
-// its page with the first regions (the ones handed out first) and a slab
-// touches no page for its header alone. Guarded by the bin lock. Free
-// regions are tracked in the bitmap, not in a list through the regions:
-// taking and giving back regions then never touches their memory, which
-// another thread may hold in its cache (a producer thread refilling from
-// regions a consumer thread just freed would otherwise chase the list
-// through the consumer's cache lines, one miss after another, under the
-// lock: BM_CrossThreadFree measured 25-144 ns per pair that way, 13 ns with
-// the bitmap).
+// In the slab's side slot (owner_table::SideSlot: 64 bytes per 64 KiB of
+// the reservation, in a map of its own), so that the headers of a group's
+// slabs lie next to each other: a flush of regions freed in another order
+// than memory's (a hash table's entries) reads one header after another,
+// and 64 of them share a page and stay in cache where one per slab, each
+// at its slab's start, missed (cachegrind, docs/perf.md "Slab headers in
+// the side map"). Guarded by the bin lock. Free regions are tracked in a
+// bitmap (one bit per region, set = free), not in a list through the
+// regions: taking and giving back regions then never touches their
+// memory, which another thread may hold in its cache (a producer thread
+// refilling from regions a consumer thread just freed would otherwise
+// chase the list through the consumer's cache lines, one miss after
+// another, under the lock: BM_CrossThreadFree measured 25-144 ns per pair
+// that way, 13 ns with the bitmap).
 //
 // Every region lies at a multiple of its class size from its slab's start
 // (slab.h): free's inline path checks that with one multiply on the low 16
 // bits of the pointer (front_cache.h, OnRegionGrid), which finds any
-// interior pointer of any class. So region 0 is at a multiple of the size
-// too: the in-line header and the colour round up to one. From 1 KiB on
-// (at most 64 regions a slab) the header lives out of line instead, in the
-// slab's side slot (owner_table::SideSlot), with the bitmap in `own_bits`,
-// and region 0 is at the slab's start: rounding an in-line header up to a
+// interior pointer of any class. Below 1 KiB the bitmap is at the slab's
+// start, and region 0 after it at a multiple of the size past the slab's
+// colour, in the bitmap's page: the bitmap shares its page with the first
+// regions (the ones handed out first), and a slab touches no page for its
+// bitmap alone. From 1 KiB on (at most 64 regions a slab) the bitmap is
+// `own_bits` and region 0 is at the slab's start: rounding a bitmap up to a
 // whole region would cost these classes a region in many slabs (one of 18
 // for 3.5 KiB), and the page-multiple classes (4, 8 and 12 KiB) would lose
 // a page to it.
@@ -47,7 +50,7 @@ struct alignas(64) SlabMeta {
   SlabMeta* prev;    // the bin's partial list (slabs with a free region)
   SlabMeta* next;
   char* base;        // the slab
-  uint64_t own_bits; // the bitmap of an out-of-line header
+  uint64_t own_bits; // the bitmap from 1 KiB on (kOwnBitsFrom)
   uint32_t nfree;    // set bits
   uint32_t nregs;
   uint32_t size;     // region size (the class's usable size)
@@ -63,8 +66,8 @@ struct alignas(64) SlabMeta {
   uint8_t inherited;
   // Charging (page_charge.h): the slab's pages from its start through the
   // end of the highest region it has ever handed out (and the header's
-  // page, for an in-line header), and how many of those are not charged:
-  // the header's page of a new slab, and the pages of a take whose charge
+  // page, for a bitmap at its start), and how many of those are not charged:
+  // the bitmap's page of a new slab, and the pages of a take whose charge
   // was refused (GiveBackLocked). The next take from the slab charges them.
   // The slab's charge is hwm - unpaid pages (at most 16: bytes).
   uint8_t hwm;
@@ -89,28 +92,20 @@ inline constexpr uint32_t kKeepEmpty = 1;
 // FreeBatch releases at most this many slabs per lock hold.
 inline constexpr uint32_t kMaxRelease = 64;
 
-// Classes from this size on keep their header out of line (at most 64
-// regions: the one word of SlabMeta::own_bits).
-inline constexpr uint32_t kOutOfLineFrom = 1024;
-static_assert(kSlabBytes / kOutOfLineFrom <= 64);
+// Classes from this size on keep their bitmap in SlabMeta::own_bits (at
+// most 64 regions: one word); the smaller ones at their slab's start.
+inline constexpr uint32_t kOwnBitsFrom = 1024;
+static_assert(kSlabBytes / kOwnBitsFrom <= 64);
 
-MG_ALWAYS_INLINE char* SlabBase(const void* p) {
-  return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(p) &
-                                 ~(kSlabBytes - 1));
-}
-// Whether slabs of regions of `size` bytes keep their header out of line.
-MG_ALWAYS_INLINE bool OutOfLine(uint32_t size) {
-  return size >= kOutOfLineFrom;
-}
-// The header of the slab holding p, a region of `size` bytes.
-MG_ALWAYS_INLINE SlabMeta* MetaOf(const void* p, uint32_t size) {
-  return static_cast<SlabMeta*>(OutOfLine(size) ? owner_table::SideSlot(p)
-                                                : SlabBase(p));
+// Whether slabs of regions of `size` bytes keep their bitmap in own_bits.
+MG_ALWAYS_INLINE bool OwnBits(uint32_t size) { return size >= kOwnBitsFrom; }
+// The header of the slab holding p, a region held (its slab cannot go).
+MG_ALWAYS_INLINE SlabMeta* MetaOf(const void* p) {
+  return static_cast<SlabMeta*>(owner_table::SideSlot(p));
 }
 MG_ALWAYS_INLINE uint64_t* BitmapOf(SlabMeta* s) {
-  return reinterpret_cast<char*>(s) != s->base
-             ? &s->own_bits                          // out of line
-             : reinterpret_cast<uint64_t*>(s + 1);   // after the header
+  return OwnBits(s->size) ? &s->own_bits
+                          : reinterpret_cast<uint64_t*>(s->base);
 }
 
 inline void Link(SlabBin& bin, SlabMeta* s) {

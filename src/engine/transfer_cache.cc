@@ -178,7 +178,7 @@ bool Put(uint32_t group, uint32_t cls, void* head, uint32_t n) {
   if (slots > kSlots) slots = kSlots;
   // Read before the lock: the first region's slab header, which the
   // putter holds (the region is out of its slab).
-  const uint32_t shard = slab::ShardOf(head, cls);
+  const uint32_t shard = slab::ShardOf(head);
   ClassBatches& c = g->cls[cls];
   if (!TryLock(c)) return false;
   // Relaxed: under the lock.

@@ -277,7 +277,52 @@ TEST_F(SlabTest, TakesHandOutTheLowestFreeRegionsInAddressOrder) {
   EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u);
 }
 
-// From 1 KiB on, a slab's header lives out of line and its regions fill it
+// Below 1 KiB a slab starts with its bitmap and nothing else (its header is
+// in its side slot, slab_meta.h): with every region of the group's first
+// slab taken, giving back its fourth region sets bit 3 of the slab's first
+// word, and no other.
+TEST_F(SlabTest, BelowOneKiBASlabStartsWithItsBitmap) {
+  constexpr uint32_t kG = 515;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    const uint32_t size = g_usable_of_class[cls];
+    if (size >= kKiB) continue;
+    std::vector<void*> got;
+    uintptr_t slab = 0;
+    std::vector<uintptr_t> first_slab;  // its regions, in the order taken
+    bool full = false;
+    while (!full) {
+      void* batch[64];
+      const uint32_t n = engine::slab::AllocBatch(kG, cls, batch, 64);
+      ASSERT_GT(n, 0u);
+      for (uint32_t i = 0; i < n; ++i) {
+        const uintptr_t a = reinterpret_cast<uintptr_t>(batch[i]);
+        if (slab == 0) slab = a & ~(kSlabBytes - 1);
+        if ((a & ~(kSlabBytes - 1)) == slab) {
+          first_slab.push_back(a);
+        } else {
+          full = true;  // lowest free first: the first slab has none left
+        }
+        got.push_back(batch[i]);
+      }
+    }
+    ASSERT_GT(first_slab.size(), 4u) << size;
+    ASSERT_TRUE(std::is_sorted(first_slab.begin(), first_slab.end())) << size;
+    const auto* word0 = reinterpret_cast<const uint64_t*>(slab);
+    EXPECT_EQ(*word0, 0u) << size;
+    engine::slab::FreeOne(kG, cls, reinterpret_cast<void*>(first_slab[3]));
+    EXPECT_EQ(*word0, uint64_t{1} << 3) << size;
+    for (void* p : got) {
+      if (p != reinterpret_cast<void*>(first_slab[3])) {
+        engine::slab::FreeOne(kG, cls, p);
+      }
+    }
+    EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u) << size;
+  }
+  engine::slab::ReleaseEmpty(kG);
+}
+
+// From 1 KiB on, a slab's bitmap is in its header and its regions fill it
 // from its start: every slab of a class holds kSlabBytes / size regions
 // (the 4608-byte class 14, where jemalloc's 5 KiB class fits 12; the
 // page-multiple classes 16 of 4 KiB, 8 of 8 KiB, 5 of 12 KiB).
