@@ -53,13 +53,12 @@ MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, void* head, uint32_t done,
   const uintptr_t first = slab + s->first;
   const uint32_t magic = s->magic;
   const uint32_t nregs = s->nregs;
-  const uint32_t size = s->size;
   uint32_t low = s->hint;
   uint32_t i = done;
   do {
     void* p = head;
     if (i + 1 < n) head = *static_cast<void**>(p);
-    const uint32_t idx = RegionIndexAt(first, magic, nregs, size, p);
+    const uint32_t idx = RegionIndexAt(first, magic, nregs, p);
     if (MG_UNLIKELY(idx == nregs)) {
       BadPointer("free", "invalid pointer", p);
     }

@@ -126,21 +126,25 @@ inline void Unlink(SlabBin& bin, SlabMeta* s) {
 
 // The index of the region of slab s that starts at p, a pointer into s, or
 // s->nregs when p is not a region's start (before region 0, past the last,
-// or inside one). An offset below region 0 wraps to 2^32 - k (k < 64 KiB),
-// whose quotient lies far past the slab's last region.
-// RegionIndexAt takes the slab's fields (region 0's address, magic, region
-// count and size) as a caller that holds them across many regions has them.
+// or inside one). One multiply gives both: the high half of off * magic is
+// the quotient, and off is a multiple of the size exactly when the low half
+// is below magic (the divisibility test of OnRegionGrid, front_cache.h:
+// exact for every offset in a slab, under 2^16, with the size under 2^16).
+// An offset below region 0 wraps to 2^32 - k (k < 64 KiB), whose quotient
+// lies far past the slab's last region.
+// RegionIndexAt takes the slab's fields (region 0's address, magic and
+// region count) as a caller that holds them across many regions has them.
 MG_ALWAYS_INLINE uint32_t RegionIndexAt(uintptr_t first, uint32_t magic,
-                                        uint32_t nregs, uint32_t size,
-                                        const void* p) {
+                                        uint32_t nregs, const void* p) {
   const uint32_t off =
       static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) - first);
-  const uint32_t idx = static_cast<uint32_t>((uint64_t{off} * magic) >> 32);
-  return idx < nregs && idx * size == off ? idx : nregs;
+  const uint64_t product = uint64_t{off} * magic;
+  const uint32_t idx = static_cast<uint32_t>(product >> 32);
+  return idx < nregs && static_cast<uint32_t>(product) < magic ? idx : nregs;
 }
 inline uint32_t RegionIndex(const SlabMeta* s, const void* p) {
   return RegionIndexAt(reinterpret_cast<uintptr_t>(s->base) + s->first,
-                       s->magic, s->nregs, s->size, p);
+                       s->magic, s->nregs, p);
 }
 
 // Whether region idx of s is free (its bit set). Under the bin lock.

@@ -277,6 +277,38 @@ TEST_F(SlabTest, TakesHandOutTheLowestFreeRegionsInAddressOrder) {
   EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u);
 }
 
+// Takes regions of class `cls` for group kG until the group's first slab
+// of the class has none left (a take hands out the lowest free first): all
+// of them in *got, the first slab's in *first_slab in address order.
+void TakeFirstSlab(uint32_t kG, uint32_t cls, std::vector<void*>* got,
+                   std::vector<uintptr_t>* first_slab) {
+  uintptr_t slab = 0;
+  bool full = false;
+  while (!full) {
+    void* batch[64];
+    const uint32_t n = engine::slab::AllocBatch(kG, cls, batch, 64);
+    ASSERT_GT(n, 0u);
+    for (uint32_t i = 0; i < n; ++i) {
+      const uintptr_t a = reinterpret_cast<uintptr_t>(batch[i]);
+      if (slab == 0) slab = a & ~(kSlabBytes - 1);
+      if ((a & ~(kSlabBytes - 1)) == slab) {
+        first_slab->push_back(a);
+      } else {
+        full = true;
+      }
+      got->push_back(batch[i]);
+    }
+  }
+  ASSERT_TRUE(std::is_sorted(first_slab->begin(), first_slab->end()));
+}
+
+void FreeAll(uint32_t kG, uint32_t cls, const std::vector<void*>& got,
+             void* except) {
+  for (void* p : got) {
+    if (p != except) engine::slab::FreeOne(kG, cls, p);
+  }
+}
+
 // Below 1 KiB a slab starts with its bitmap and nothing else (its header is
 // in its side slot, slab_meta.h): with every region of the group's first
 // slab taken, giving back its fourth region sets bit 3 of the slab's first
@@ -288,35 +320,46 @@ TEST_F(SlabTest, BelowOneKiBASlabStartsWithItsBitmap) {
     const uint32_t size = g_usable_of_class[cls];
     if (size >= kKiB) continue;
     std::vector<void*> got;
-    uintptr_t slab = 0;
-    std::vector<uintptr_t> first_slab;  // its regions, in the order taken
-    bool full = false;
-    while (!full) {
-      void* batch[64];
-      const uint32_t n = engine::slab::AllocBatch(kG, cls, batch, 64);
-      ASSERT_GT(n, 0u);
-      for (uint32_t i = 0; i < n; ++i) {
-        const uintptr_t a = reinterpret_cast<uintptr_t>(batch[i]);
-        if (slab == 0) slab = a & ~(kSlabBytes - 1);
-        if ((a & ~(kSlabBytes - 1)) == slab) {
-          first_slab.push_back(a);
-        } else {
-          full = true;  // lowest free first: the first slab has none left
-        }
-        got.push_back(batch[i]);
-      }
-    }
+    std::vector<uintptr_t> first_slab;
+    TakeFirstSlab(kG, cls, &got, &first_slab);
     ASSERT_GT(first_slab.size(), 4u) << size;
-    ASSERT_TRUE(std::is_sorted(first_slab.begin(), first_slab.end())) << size;
-    const auto* word0 = reinterpret_cast<const uint64_t*>(slab);
+    const auto* word0 =
+        reinterpret_cast<const uint64_t*>(first_slab[0] & ~(kSlabBytes - 1));
     EXPECT_EQ(*word0, 0u) << size;
-    engine::slab::FreeOne(kG, cls, reinterpret_cast<void*>(first_slab[3]));
+    void* fourth = reinterpret_cast<void*>(first_slab[3]);
+    engine::slab::FreeOne(kG, cls, fourth);
     EXPECT_EQ(*word0, uint64_t{1} << 3) << size;
-    for (void* p : got) {
-      if (p != reinterpret_cast<void*>(first_slab[3])) {
-        engine::slab::FreeOne(kG, cls, p);
-      }
+    FreeAll(kG, cls, got, fourth);
+    EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u) << size;
+  }
+  engine::slab::ReleaseEmpty(kG);
+}
+
+// A slab's region check (CheckRegion, which free's slow path and
+// malloc_usable_size use) finds a region at every region's start and at no
+// other of the slab's 65,536 offsets, for every small class: the index and
+// the divisibility test share one multiply (slab_meta.h, RegionIndexAt).
+TEST_F(SlabTest, RegionCheckKnowsEveryRegionStartAndNoOtherOffset) {
+  constexpr uint32_t kG = 516;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    const uint32_t size = g_usable_of_class[cls];
+    std::vector<void*> got;
+    std::vector<uintptr_t> first_slab;
+    TakeFirstSlab(kG, cls, &got, &first_slab);
+    const uintptr_t slab = first_slab[0] & ~(kSlabBytes - 1);
+    size_t next = 0;  // the next region start of first_slab
+    uint32_t wrong = 0;
+    for (uintptr_t off = 0; off < kSlabBytes; ++off) {
+      const bool start = next < first_slab.size() && slab + off == first_slab[next];
+      if (start) ++next;
+      const auto state = engine::slab::CheckRegion(
+          reinterpret_cast<void*>(slab + off), kG, cls, /*check_free=*/false);
+      wrong += (state == engine::slab::RegionState::kHeld) != start;
     }
+    EXPECT_EQ(next, first_slab.size()) << size;
+    EXPECT_EQ(wrong, 0u) << "class " << cls << ", " << size << " bytes";
+    FreeAll(kG, cls, got, nullptr);
     EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u) << size;
   }
   engine::slab::ReleaseEmpty(kG);
