@@ -21,8 +21,8 @@
 
 namespace memgroup::internal::engine::slab {
 
-// In the side slot of a free slab (which only an in-use slab of an
-// out-of-line class writes), so that a purged slab's pages stay untouched.
+// In the side slot of a free slab (where an in-use slab keeps its header),
+// so that a purged slab's pages stay untouched.
 struct FreeSlabNode {
   FreeSlabNode* next;
   char* base;
