@@ -278,10 +278,13 @@ TEST_F(SlabTest, TakesHandOutTheLowestFreeRegionsInAddressOrder) {
 }
 
 // Takes regions of class `cls` for group kG until the group's first slab
-// of the class has none left (a take hands out the lowest free first): all
-// of them in *got, the first slab's in *first_slab in address order.
-void TakeFirstSlab(uint32_t kG, uint32_t cls, std::vector<void*>* got,
-                   std::vector<uintptr_t>* first_slab) {
+// of the class has none left (a take hands out the lowest free first),
+// runs body on that slab's regions in address order, then gives back every
+// region taken but the one body returns (given back by body itself).
+template <typename F>
+void WithFirstSlab(uint32_t kG, uint32_t cls, F body) {
+  std::vector<void*> got;
+  std::vector<uintptr_t> first_slab;
   uintptr_t slab = 0;
   bool full = false;
   while (!full) {
@@ -292,21 +295,19 @@ void TakeFirstSlab(uint32_t kG, uint32_t cls, std::vector<void*>* got,
       const uintptr_t a = reinterpret_cast<uintptr_t>(batch[i]);
       if (slab == 0) slab = a & ~(kSlabBytes - 1);
       if ((a & ~(kSlabBytes - 1)) == slab) {
-        first_slab->push_back(a);
+        first_slab.push_back(a);
       } else {
         full = true;
       }
-      got->push_back(batch[i]);
+      got.push_back(batch[i]);
     }
   }
-  ASSERT_TRUE(std::is_sorted(first_slab->begin(), first_slab->end()));
-}
-
-void FreeAll(uint32_t kG, uint32_t cls, const std::vector<void*>& got,
-             void* except) {
+  ASSERT_TRUE(std::is_sorted(first_slab.begin(), first_slab.end()));
+  const void* given_back = body(first_slab);
   for (void* p : got) {
-    if (p != except) engine::slab::FreeOne(kG, cls, p);
+    if (p != given_back) engine::slab::FreeOne(kG, cls, p);
   }
+  EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u) << g_usable_of_class[cls];
 }
 
 // Below 1 KiB a slab starts with its bitmap and nothing else (its header is
@@ -319,18 +320,16 @@ TEST_F(SlabTest, BelowOneKiBASlabStartsWithItsBitmap) {
   for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
     const uint32_t size = g_usable_of_class[cls];
     if (size >= kKiB) continue;
-    std::vector<void*> got;
-    std::vector<uintptr_t> first_slab;
-    TakeFirstSlab(kG, cls, &got, &first_slab);
-    ASSERT_GT(first_slab.size(), 4u) << size;
-    const auto* word0 =
-        reinterpret_cast<const uint64_t*>(first_slab[0] & ~(kSlabBytes - 1));
-    EXPECT_EQ(*word0, 0u) << size;
-    void* fourth = reinterpret_cast<void*>(first_slab[3]);
-    engine::slab::FreeOne(kG, cls, fourth);
-    EXPECT_EQ(*word0, uint64_t{1} << 3) << size;
-    FreeAll(kG, cls, got, fourth);
-    EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u) << size;
+    WithFirstSlab(kG, cls, [&](const std::vector<uintptr_t>& regions) {
+      EXPECT_GT(regions.size(), 4u) << size;
+      const auto* word0 =
+          reinterpret_cast<const uint64_t*>(regions[0] & ~(kSlabBytes - 1));
+      EXPECT_EQ(*word0, 0u) << size;
+      void* fourth = reinterpret_cast<void*>(regions[3]);
+      engine::slab::FreeOne(kG, cls, fourth);
+      EXPECT_EQ(*word0, uint64_t{1} << 3) << size;
+      return fourth;
+    });
   }
   engine::slab::ReleaseEmpty(kG);
 }
@@ -343,24 +342,22 @@ TEST_F(SlabTest, RegionCheckKnowsEveryRegionStartAndNoOtherOffset) {
   constexpr uint32_t kG = 516;
   ASSERT_TRUE(engine::EnsureGroup(kG));
   for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    const uint32_t size = g_usable_of_class[cls];
-    std::vector<void*> got;
-    std::vector<uintptr_t> first_slab;
-    TakeFirstSlab(kG, cls, &got, &first_slab);
-    const uintptr_t slab = first_slab[0] & ~(kSlabBytes - 1);
-    size_t next = 0;  // the next region start of first_slab
-    uint32_t wrong = 0;
-    for (uintptr_t off = 0; off < kSlabBytes; ++off) {
-      const bool start = next < first_slab.size() && slab + off == first_slab[next];
-      if (start) ++next;
-      const auto state = engine::slab::CheckRegion(
-          reinterpret_cast<void*>(slab + off), kG, cls, /*check_free=*/false);
-      wrong += (state == engine::slab::RegionState::kHeld) != start;
-    }
-    EXPECT_EQ(next, first_slab.size()) << size;
-    EXPECT_EQ(wrong, 0u) << "class " << cls << ", " << size << " bytes";
-    FreeAll(kG, cls, got, nullptr);
-    EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u) << size;
+    WithFirstSlab(kG, cls, [&](const std::vector<uintptr_t>& regions) {
+      const uintptr_t slab = regions[0] & ~(kSlabBytes - 1);
+      size_t next = 0;  // the next region start
+      uint32_t wrong = 0;
+      for (uintptr_t off = 0; off < kSlabBytes; ++off) {
+        const bool start = next < regions.size() && slab + off == regions[next];
+        if (start) ++next;
+        const auto state = engine::slab::CheckRegion(
+            reinterpret_cast<void*>(slab + off), kG, cls, /*check_free=*/false);
+        wrong += (state == engine::slab::RegionState::kHeld) != start;
+      }
+      EXPECT_EQ(next, regions.size());
+      EXPECT_EQ(wrong, 0u) << "class " << cls << ", "
+                           << g_usable_of_class[cls] << " bytes";
+      return nullptr;
+    });
   }
   engine::slab::ReleaseEmpty(kG);
 }
