@@ -105,8 +105,9 @@ MG_ALWAYS_INLINE constexpr uint32_t MakeEntry(uint32_t group, uint32_t cls) {
 }
 
 // Side slots: kSideSlotBytes of zero-filled metadata per kSideSlotSpan of
-// the reservation, for the layer above (the slab headers, slab_meta.h). Like the page map, 1/1024 of the reservation,
-// reserved PROT_NONE and made writable with the chunks it covers.
+// the reservation, for the layer above (the slab headers, slab_meta.h).
+// Like the page map, 1/1024 of the reservation, reserved PROT_NONE and made
+// writable with the chunks it covers.
 inline constexpr size_t kSideSlotShift = 16;                  // 64 KiB
 inline constexpr size_t kSideSlotBytes = 64;
 

@@ -10,11 +10,11 @@
 // (owner_table::SideSlot), its free-region bitmap at its start, before
 // region 0, below 1 KiB, and in the header from 1 KiB on, so that those
 // regions (the page-multiple classes' page-aligned ones among them) fill
-// the slab (slab_meta.h). Front caches refill from
-// and flush to the slabs in batches under one lock per (group, class) bin,
-// which replaces jemalloc's tcache fill and flush for small blocks: a block
-// goes from the bin to the thread's front cache and back, without a second
-// per-thread cache in between (docs/architecture.md, "Slabs").
+// the slab (slab_meta.h). Front caches refill from and flush to the slabs
+// in batches under one lock per (group, class) bin, which replaces
+// jemalloc's tcache fill and flush for small blocks: a block goes from the
+// bin to the thread's front cache and back, without a second per-thread
+// cache in between (docs/architecture.md, "Slabs").
 //
 // Charging (page_charge.h): a slab's pages are charged to its group as its
 // regions are first handed out, as memcg charges a page when it is first
