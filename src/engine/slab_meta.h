@@ -65,9 +65,9 @@ struct alignas(64) SlabMeta {
   uint16_t epoch;
   uint8_t inherited;
   // Charging (page_charge.h): the slab's pages from its start through the
-  // end of the highest region it has ever handed out (and the header's
-  // page, for a bitmap at its start), and how many of those are not charged:
-  // the bitmap's page of a new slab, and the pages of a take whose charge
+  // end of the highest region it has ever handed out (and the first page,
+  // for a bitmap at its start), and how many of those are not charged: the
+  // bitmap's page of a new slab, and the pages of a take whose charge
   // was refused (GiveBackLocked). The next take from the slab charges them.
   // The slab's charge is hwm - unpaid pages (at most 16: bytes).
   uint8_t hwm;
