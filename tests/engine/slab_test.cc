@@ -277,37 +277,43 @@ TEST_F(SlabTest, TakesHandOutTheLowestFreeRegionsInAddressOrder) {
   EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u);
 }
 
-// Takes regions of class `cls` for group kG until the group's first slab
-// of the class has none left (a take hands out the lowest free first),
-// runs body on that slab's regions in address order, then gives back every
-// region taken but the one body returns (given back by body itself).
-template <typename F>
-void WithFirstSlab(uint32_t kG, uint32_t cls, F body) {
-  std::vector<void*> got;
-  std::vector<uintptr_t> first_slab;
-  uintptr_t slab = 0;
-  bool full = false;
-  while (!full) {
-    void* batch[64];
-    const uint32_t n = engine::slab::AllocBatch(kG, cls, batch, 64);
-    ASSERT_GT(n, 0u);
-    for (uint32_t i = 0; i < n; ++i) {
-      const uintptr_t a = reinterpret_cast<uintptr_t>(batch[i]);
-      if (slab == 0) slab = a & ~(kSlabBytes - 1);
-      if ((a & ~(kSlabBytes - 1)) == slab) {
-        first_slab.push_back(a);
-      } else {
-        full = true;
+// For each small class that `want(size)` accepts, in a new group kG: takes
+// regions until the group's first slab of the class has none left (a take
+// hands out the lowest free first), runs body(cls, regions) on that slab's
+// regions in address order, then gives back every region taken but the one
+// body returns (given back by body itself), ending with none out.
+template <typename Want, typename F>
+void ForEachFirstSlab(uint32_t kG, Want want, F body) {
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    if (!want(g_usable_of_class[cls])) continue;
+    std::vector<void*> got;
+    std::vector<uintptr_t> first_slab;
+    uintptr_t slab = 0;
+    bool full = false;
+    while (!full) {
+      void* batch[64];
+      const uint32_t n = engine::slab::AllocBatch(kG, cls, batch, 64);
+      ASSERT_GT(n, 0u);
+      for (uint32_t i = 0; i < n; ++i) {
+        const uintptr_t a = reinterpret_cast<uintptr_t>(batch[i]);
+        if (slab == 0) slab = a & ~(kSlabBytes - 1);
+        if ((a & ~(kSlabBytes - 1)) == slab) {
+          first_slab.push_back(a);
+        } else {
+          full = true;
+        }
+        got.push_back(batch[i]);
       }
-      got.push_back(batch[i]);
     }
+    ASSERT_TRUE(std::is_sorted(first_slab.begin(), first_slab.end()));
+    const void* given_back = body(cls, first_slab);
+    for (void* p : got) {
+      if (p != given_back) engine::slab::FreeOne(kG, cls, p);
+    }
+    EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u) << g_usable_of_class[cls];
   }
-  ASSERT_TRUE(std::is_sorted(first_slab.begin(), first_slab.end()));
-  const void* given_back = body(first_slab);
-  for (void* p : got) {
-    if (p != given_back) engine::slab::FreeOne(kG, cls, p);
-  }
-  EXPECT_EQ(engine::slab::RegionsOut(kG, cls), 0u) << g_usable_of_class[cls];
+  engine::slab::ReleaseEmpty(kG);
 }
 
 // Below 1 KiB a slab starts with its bitmap and nothing else (its header is
@@ -315,23 +321,19 @@ void WithFirstSlab(uint32_t kG, uint32_t cls, F body) {
 // slab taken, giving back its fourth region sets bit 3 of the slab's first
 // word, and no other.
 TEST_F(SlabTest, BelowOneKiBASlabStartsWithItsBitmap) {
-  constexpr uint32_t kG = 515;
-  ASSERT_TRUE(engine::EnsureGroup(kG));
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    const uint32_t size = g_usable_of_class[cls];
-    if (size >= kKiB) continue;
-    WithFirstSlab(kG, cls, [&](const std::vector<uintptr_t>& regions) {
-      EXPECT_GT(regions.size(), 4u) << size;
-      const auto* word0 =
-          reinterpret_cast<const uint64_t*>(regions[0] & ~(kSlabBytes - 1));
-      EXPECT_EQ(*word0, 0u) << size;
-      void* fourth = reinterpret_cast<void*>(regions[3]);
-      engine::slab::FreeOne(kG, cls, fourth);
-      EXPECT_EQ(*word0, uint64_t{1} << 3) << size;
-      return fourth;
-    });
-  }
-  engine::slab::ReleaseEmpty(kG);
+  ForEachFirstSlab(
+      515, [](uint32_t size) { return size < kKiB; },
+      [](uint32_t cls, const std::vector<uintptr_t>& regions) {
+        const uint32_t size = g_usable_of_class[cls];
+        EXPECT_GT(regions.size(), 4u) << size;
+        const auto* word0 =
+            reinterpret_cast<const uint64_t*>(regions[0] & ~(kSlabBytes - 1));
+        EXPECT_EQ(*word0, 0u) << size;
+        void* fourth = reinterpret_cast<void*>(regions[3]);
+        engine::slab::FreeOne(515, cls, fourth);
+        EXPECT_EQ(*word0, uint64_t{1} << 3) << size;
+        return fourth;
+      });
 }
 
 // A slab's region check (CheckRegion, which free's slow path and
@@ -339,27 +341,26 @@ TEST_F(SlabTest, BelowOneKiBASlabStartsWithItsBitmap) {
 // other of the slab's 65,536 offsets, for every small class: the index and
 // the divisibility test share one multiply (slab_meta.h, RegionIndexAt).
 TEST_F(SlabTest, RegionCheckKnowsEveryRegionStartAndNoOtherOffset) {
-  constexpr uint32_t kG = 516;
-  ASSERT_TRUE(engine::EnsureGroup(kG));
-  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
-    WithFirstSlab(kG, cls, [&](const std::vector<uintptr_t>& regions) {
-      const uintptr_t slab = regions[0] & ~(kSlabBytes - 1);
-      size_t next = 0;  // the next region start
-      uint32_t wrong = 0;
-      for (uintptr_t off = 0; off < kSlabBytes; ++off) {
-        const bool start = next < regions.size() && slab + off == regions[next];
-        if (start) ++next;
-        const auto state = engine::slab::CheckRegion(
-            reinterpret_cast<void*>(slab + off), kG, cls, /*check_free=*/false);
-        wrong += (state == engine::slab::RegionState::kHeld) != start;
-      }
-      EXPECT_EQ(next, regions.size());
-      EXPECT_EQ(wrong, 0u) << "class " << cls << ", "
-                           << g_usable_of_class[cls] << " bytes";
-      return nullptr;
-    });
-  }
-  engine::slab::ReleaseEmpty(kG);
+  ForEachFirstSlab(
+      516, [](uint32_t) { return true; },
+      [](uint32_t cls, const std::vector<uintptr_t>& regions) {
+        const uintptr_t slab = regions[0] & ~(kSlabBytes - 1);
+        size_t next = 0;  // the next region start
+        uint32_t wrong = 0;
+        for (uintptr_t off = 0; off < kSlabBytes; ++off) {
+          const bool start =
+              next < regions.size() && slab + off == regions[next];
+          if (start) ++next;
+          const auto state = engine::slab::CheckRegion(
+              reinterpret_cast<void*>(slab + off), 516, cls,
+              /*check_free=*/false);
+          wrong += (state == engine::slab::RegionState::kHeld) != start;
+        }
+        EXPECT_EQ(next, regions.size());
+        EXPECT_EQ(wrong, 0u) << "class " << cls << ", "
+                             << g_usable_of_class[cls] << " bytes";
+        return nullptr;
+      });
 }
 
 // From 1 KiB on, a slab's bitmap is in its header and its regions fill it
