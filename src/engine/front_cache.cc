@@ -41,14 +41,34 @@ MG_TABLE_HOT constinit std::atomic<int64_t> g_cached_large[kMaxGroups];
 namespace front {
 namespace {
 
-// Inline capacity of a small class: about 64 KiB of blocks, 8 to 64 of them
-// (a batch of a thousand mixed 16 B-1 KiB blocks then stays in the cache:
-// 8 KiB bins measured 20.0 us per batch, 64 KiB bins 9.5 us).
+// Inline capacity of a small class: about 64 KiB of blocks, 8 to 256 of
+// them (a batch of a thousand mixed 16 B-1 KiB blocks then stays in the
+// cache: 8 KiB bins measured 20.0 us per batch, 64 KiB bins 9.5 us). A full
+// bin gives back half its blocks in one batch (Push): 128 for the classes
+// up to 256 bytes, so that a program freeing many small blocks (perl
+// freeing a hash) sends them to the slabs in fewer, larger batches.
+inline constexpr uint32_t kMaxSmallCap = 256;
 uint16_t SmallCap(uint32_t size) {
   uint32_t cap = 65536 / size;
   if (cap < 8) cap = 8;
-  if (cap > 64) cap = 64;
+  if (cap > kMaxSmallCap) cap = kMaxSmallCap;
   return static_cast<uint16_t>(cap);
+}
+// Regions a refill takes from the slabs for a bin of `size` with capacity
+// `cap`: 32, or a page's worth for the classes under 128 bytes (up to 128
+// regions), never more than half the bin. A refill writes the first word of
+// each region it takes, so every page its batch crosses is faulted in and
+// charged: batches of more than 32 regions from 128 bytes up would map in
+// pages a short program never asks for (the short-lived shape's child
+// measured 14 more faults with batches of half the bin), while for the
+// smallest classes a batch of 32 is a fraction of a page, and its refills
+// the larger share of their cost (docs/perf.md, "Front cache bins of up
+// to 256 blocks").
+uint32_t RefillCount(uint32_t size, uint16_t cap) {
+  const uint32_t half = (cap + 1u) / 2;
+  uint32_t n = static_cast<uint32_t>(kPageSize) / size;
+  if (n < 32) n = 32;
+  return n < half ? n : half;
 }
 // A large class holds up to 512 KiB of blocks, 1 to 8 of them (and the
 // large bins kFrontLargeBudget bytes together), pushed and popped by the
@@ -306,10 +326,11 @@ void* Refill(FrontCache* fc, uint32_t cls) {
     b.count = static_cast<uint16_t>(n_batch - 1);
     return batch;
   }
-  // Else half the capacity from the group's slabs (already published), in
-  // region order: got[0] is returned, got[1] pops next.
-  void* got[64];
-  const uint32_t n = slab::AllocBatch(fc->group, cls, got, (b.cap + 1u) / 2);
+  // Else RefillCount regions from the group's slabs (already published),
+  // in region order: got[0] is returned, got[1] pops next.
+  void* got[kMaxSmallCap / 2];  // RefillCount's most: half a bin.
+  const uint32_t n =
+      slab::AllocBatch(fc->group, cls, got, RefillCount(b.size, b.cap));
   if (n == 0) return nullptr;
   void* head = b.head;
   for (uint32_t i = n - 1; i >= 1; --i) {

@@ -31,8 +31,8 @@
 // touched by any thread but its owner
 // (the fork child leaves the caches of the threads it lost alone).
 //
-// Bound on the memory a cache holds: a small bin about 64 KiB (8 to 64
-// blocks, about 1.4 MiB for all small bins together if every one is full),
+// Bound on the memory a cache holds: a small bin about 64 KiB (8 to 256
+// blocks, 2.1 MiB for all small bins together if every one is full),
 // the large bins kFrontLargeBudget together. A full small bin's older half
 // goes to the group's transfer cache (transfer_cache.h), shared by the
 // group's threads, or back to the slabs.

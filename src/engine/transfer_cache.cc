@@ -15,8 +15,9 @@
 namespace memgroup::internal::engine::transfer {
 namespace {
 
-// Batches one class may hold: a 64-byte class (batches of 32 regions, 2 KiB)
-// fills them all, 254 KiB; larger classes stop at kBytesPerClass.
+// Batches one class may hold: a class of 16 bytes (batches of 128 regions,
+// half a full bin: 2 KiB) fills them all, 254 KiB; larger classes stop at
+// kBytesPerClass.
 inline constexpr uint32_t kSlots = 127;
 // Regions a class's slots may hold together, in bytes (at least one batch):
 // bounds a group's transfer cache at 40 x 256 KiB, 10 MiB. What a producer

@@ -41,7 +41,7 @@
 
 namespace memgroup::internal::engine::transfer {
 
-// Offers the `n` (1 to 64) regions of class `cls` (a slab class) of `group`
+// Offers the `n` (1 to 255) regions of class `cls` (a slab class) of `group`
 // linked through their first words from `head` (the last link is not read).
 // True when the class's stack took them; false (nothing changed) when it is
 // full (kBytesPerClass) or locked, the group's stacks cannot be made, or in

@@ -44,6 +44,34 @@ TEST_F(FrontCacheTest, FreedBlockIsReusedOnTheSameThread) {
   });
 }
 
+// A refill from the slabs takes a page's worth of regions for the classes
+// under 128 bytes (at most half the bin) and 32 for the others (at most half
+// the bin): the largest refill each class sees once its first takes have
+// grown (slab.h: a class's first takes are sized by what it took before).
+TEST_F(FrontCacheTest, RefillTakesAPageOfTheSmallestClassesAnd32OfTheOthers) {
+  constexpr uint32_t kG = 42;
+  OnBoundThread(kG, [&] {
+    FrontCache* fc = engine::t_front;
+    for (const auto& [size, want] :
+         {std::pair<size_t, uint32_t>{16, 128}, {64, 64}, {96, 42},
+          {256, 32}, {1024, 32}, {8192, 4}}) {
+      const uint32_t cls = g_class_of_size8[(size + 7) >> 3];
+      ASSERT_EQ(g_usable_of_class[cls], size);
+      std::vector<void*> blocks;
+      uint32_t largest = 0;
+      for (int i = 0; i < 2000; ++i) {
+        const bool refills = fc->bins[cls].count == 0;
+        void* p = engine::Alloc(kG, size, 0, false);
+        ASSERT_NE(p, nullptr);
+        blocks.push_back(p);
+        if (refills) largest = std::max(largest, fc->bins[cls].count + 1u);
+      }
+      EXPECT_EQ(largest, want) << size;
+      for (void* p : blocks) FreeAsProgram(p, kG);
+    }
+  });
+}
+
 TEST_F(FrontCacheTest, OtherGroupsBlocksNeverEnterTheCache) {
   constexpr uint32_t kA = 20, kB = 21;
   int mismatches = 0;
