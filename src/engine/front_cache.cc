@@ -328,6 +328,7 @@ void* Refill(FrontCache* fc, uint32_t cls) {
   }
   // Else RefillCount regions from the group's slabs (already published),
   // in region order: got[0] is returned, got[1] pops next.
+  static_assert(kMaxSmallCap / 2 <= slab::kMaxBatch);
   void* got[kMaxSmallCap / 2];  // RefillCount's most: half a bin.
   const uint32_t n =
       slab::AllocBatch(fc->group, cls, got, RefillCount(b.size, b.cap));

@@ -78,7 +78,10 @@ inline constexpr uint32_t kSmallClasses = 40;
 // any other call for the group. False when metadata memory is exhausted.
 [[nodiscard]] bool InitGroup(uint32_t group, unsigned arena_ind);
 
-// Takes up to `n` (1 <= n <= 128) regions of class `cls` of `group` into
+// The most regions one AllocBatch takes.
+inline constexpr uint32_t kMaxBatch = 128;
+
+// Takes up to `n` (1 <= n <= kMaxBatch) regions of class `cls` of `group` into
 // out[], lowest free first, and charges the pages they newly cross (with
 // no lock held: the charge may reclaim and run the group's OOM policy);
 // returns how many. 0: no slab could be created, or the charge was refused

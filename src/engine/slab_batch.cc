@@ -24,8 +24,6 @@
 namespace memgroup::internal::engine::slab {
 namespace {
 
-// The most regions one AllocBatch takes (slab.h).
-inline constexpr uint32_t kMaxBatch = 128;
 // A take maps in the fresh pages it crossed when there are at least this
 // many (Populate).
 inline constexpr uint32_t kPopulateMin = 2;

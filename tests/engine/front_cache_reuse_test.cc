@@ -45,9 +45,9 @@ TEST_F(FrontCacheTest, FreedBlockIsReusedOnTheSameThread) {
 }
 
 // A refill from the slabs takes a page's worth of regions for the classes
-// under 128 bytes (at most half the bin) and 32 for the others (at most half
-// the bin): the largest refill each class sees once its first takes have
-// grown (slab.h: a class's first takes are sized by what it took before).
+// under 128 bytes and 32 for the others, at most half the bin: the largest
+// refill each class sees once its first takes have grown (slab.h: a
+// class's first takes are sized by what it took before).
 TEST_F(FrontCacheTest, RefillTakesAPageOfTheSmallestClassesAnd32OfTheOthers) {
   constexpr uint32_t kG = 42;
   OnBoundThread(kG, [&] {

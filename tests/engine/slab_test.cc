@@ -748,7 +748,7 @@ TEST_F(SlabTest, PurgeDrainsTheTransferCache) {
   }});
   producer.Run(0);
   consumer.Run(0);
-  ASSERT_GT(cap, 64u);  // More than a batch of 32 per flush.
+  ASSERT_GT(cap, 64u);  // A bin of 208-byte blocks holds up to 256.
   const uint64_t held = engine::transfer::RegionsHeld(kG);
   EXPECT_GT(held, 0u);
   // Only the consumer's bin (at most its capacity), what the producer's
