@@ -46,7 +46,6 @@ namespace memgroup::internal::engine {
 
 constinit Mibs g_mibs{};
 constinit std::atomic<bool> g_ctl_ready{false};
-MG_TABLE_HOT constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
 constinit SpinLock g_engine_lock;
 MG_TABLE constinit std::atomic<uint32_t> g_group_users[kMaxGroups];
 
@@ -256,7 +255,7 @@ Created PublishArenaLocked(uint32_t group, unsigned ind) {
   // A new group may not take the slot until the arena is retired.
   GlobalRegistry().SetEngineHeld(group, true);
   // Pairs with ArenaOf's acquire load.
-  g_arena_ind[group].store(ind, std::memory_order_release);
+  g_group_rows[group].arena_ind.store(ind, std::memory_order_release);
   // Made for a group destroyed meanwhile (an allocation that resolved it
   // just before): it must be retired like the others.
   if (!GlobalRegistry().IsLive(group)) PushPendingLocked(group);
@@ -309,7 +308,7 @@ Created CreateJemallocArenaLocked(uint32_t group) {
 Created TryCreateArena(uint32_t group) {
   SpinLockHolder holder(&g_engine_lock);
   // Relaxed: under g_engine_lock, the only writer.
-  if (g_arena_ind[group].load(std::memory_order_relaxed) != 0) {
+  if (g_group_rows[group].arena_ind.load(std::memory_order_relaxed) != 0) {
     return Created::kOk;
   }
   if (UsesMimalloc()) {
@@ -317,8 +316,8 @@ Created TryCreateArena(uint32_t group) {
     const int id = mi::CreateArena(group);
     if (id <= 0 || !slab::InitGroup(group, 0)) return Created::kFailed;
     // Pairs with ArenaOf's acquire load.
-    g_arena_ind[group].store(static_cast<uint32_t>(id),
-                             std::memory_order_release);
+    g_group_rows[group].arena_ind.store(static_cast<uint32_t>(id),
+                                        std::memory_order_release);
     return Created::kOk;
   }
   return CreateJemallocArenaLocked(group);
@@ -342,7 +341,7 @@ bool RetireClaimedLocked(uint32_t group, unsigned ind) {
   }
   // Pairs with ArenaOf's acquire load; nothing of the group is left to
   // look it up.
-  g_arena_ind[group].store(0, std::memory_order_release);
+  g_group_rows[group].arena_ind.store(0, std::memory_order_release);
   if (!parked) ReleaseGroupArena(group);
   GlobalRegistry().SetEngineHeld(group, false);
   return true;
@@ -383,7 +382,8 @@ bool RetireGroup(uint32_t group) {
   std::atomic_thread_fence(std::memory_order_acquire);
   SpinLockHolder holder(&g_engine_lock);
   // Relaxed: under g_engine_lock, the only writer.
-  const uint32_t ind = g_arena_ind[group].load(std::memory_order_relaxed);
+  const uint32_t ind =
+      g_group_rows[group].arena_ind.load(std::memory_order_relaxed);
   if (ind == 0) return true;
   // No Purge or GroupStats of another thread is working on its arena or
   // bins, and none starts until they are gone (g_group_users).

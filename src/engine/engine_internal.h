@@ -38,10 +38,11 @@
 //    (group_arena.cc).
 //  - The group arena's lock: the group's current chunk run; taken only
 //    inside the alloc hook, which jemalloc calls under its grow/base mutexes.
-//  - g_arena_ind[g]: 0 until the group's arena is fully set up, then its
-//    entry (JeArena) until the arena is retired (release stores under
-//    g_engine_lock, acquire loads); retiring requires that nothing of the group
-//    is left (engine_init.cc, RetireGroup), so no reader can still use it.
+//  - A group's arena entry (arena_ind, group_row.h): 0 until the group's
+//    arena is fully set up, then its entry (JeArena) until the arena is
+//    retired (release stores under g_engine_lock, acquire loads); retiring
+//    requires that nothing of the group is left (engine_init.cc,
+//    RetireGroup), so no reader can still use it.
 //  - Thread state is initial-exec TLS, touched only by its thread.
 #ifndef MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
 #define MEMGROUP_SRC_ENGINE_ENGINE_INTERNAL_H_
@@ -55,6 +56,7 @@
 #include "base/spinlock.h"
 #include "engine/fork_epoch.h"
 #include "engine/front_cache_internal.h"
+#include "engine/group_row.h"
 #include "engine/jemalloc_private.h"
 #include "engine/owner_table.h"
 
@@ -107,13 +109,13 @@ MG_ALWAYS_INLINE bool EnsureCtl() {
   return EnsureCtlSlow();
 }
 
-// Arena entry of each group, 0 while it has none: the jemalloc arena's
-// index, or kArenaZero for jemalloc's arena 0 (the root group's, set up with
-// the group's hooks: engine_init.cc); with the mimalloc engine, the group's
-// mimalloc arena id. Written under g_engine_lock (release, CreateArenaSlow
-// and RetireGroup), read anywhere (acquire, ArenaOf).
-MG_HIDDEN extern constinit std::atomic<uint32_t> g_arena_ind[kMaxGroups];
-// g_arena_ind's entry for arena 0: above every index MALLOCX_ARENA can
+// A group's arena entry (its GroupRow's arena_ind, group_row.h), 0 while
+// it has none: the jemalloc arena's index, or kArenaZero for jemalloc's
+// arena 0 (the root group's, set up with the group's hooks:
+// engine_init.cc); with the mimalloc engine, the group's mimalloc arena id.
+// Written under g_engine_lock (release, CreateArenaSlow and RetireGroup),
+// read anywhere (acquire, ArenaOf).
+// The arena entry of arena 0: above every index MALLOCX_ARENA can
 // encode (4094), below 2^13.
 inline constexpr uint32_t kArenaZero = 0x1000;
 // The jemalloc arena index of an arena entry.
@@ -169,10 +171,10 @@ MG_NOINLINE MG_COLD bool CreateArenaSlow(uint32_t group);
 // path.
 int ArenaCtl(const Mib& mib, unsigned ind, void* newp, size_t newlen);
 
-// The group's arena entry (g_arena_ind), 0 while it has none.
+// The group's arena entry (arena_ind), 0 while it has none.
 MG_ALWAYS_INLINE uint32_t ArenaOf(uint32_t group) {
   // Pairs with CreateArenaSlow's release store: the arena is fully set up.
-  return g_arena_ind[group].load(std::memory_order_acquire);
+  return g_group_rows[group].arena_ind.load(std::memory_order_acquire);
 }
 
 MG_ALWAYS_INLINE int AlignFlags(size_t align) {

@@ -17,14 +17,13 @@
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/sys.h"
+#include "engine/group_row.h"
 #include "engine/mimalloc_engine.h"
 #include "engine/page_charge.h"
 
 namespace memgroup::internal::engine {
 namespace {
 
-// Charged free pages per group (bytes). Relaxed: see SYNCHRONIZATION.
-MG_TABLE_HOT constinit std::atomic<int64_t> g_free[kMaxGroups];
 // Bytes returned since the start (statistics). Relaxed.
 MG_TABLE constinit std::atomic<int64_t> g_returned[kMaxGroups];
 // Coarse time of the last keep or take. Relaxed: only compared with the
@@ -120,7 +119,7 @@ bool KeepFreePages(uint32_t group, int64_t bytes) {
   // Relaxed: see SYNCHRONIZATION.
   g_last_ms[group].store(CoarseMonotonicMillis(), std::memory_order_relaxed);
   // seq_cst: the Dekker pair of g_free_pages_pending.
-  g_free[group].fetch_add(bytes, std::memory_order_seq_cst);
+  g_group_rows[group].free_pages.fetch_add(bytes, std::memory_order_seq_cst);
   Publish(group);
   return true;
 }
@@ -137,13 +136,13 @@ void NoteArenaDirtied(uint32_t group) {
 int64_t TakeFreePages(uint32_t group, int64_t bytes) {
   if (group >= kMaxGroups || bytes <= 0) return 0;
   // Relaxed: see SYNCHRONIZATION.
-  int64_t cur = g_free[group].load(std::memory_order_relaxed);
+  int64_t cur = g_group_rows[group].free_pages.load(std::memory_order_relaxed);
   int64_t take = 0;
   do {
     if (cur <= 0) return 0;
     take = cur < bytes ? cur : bytes;
-  } while (!g_free[group].compare_exchange_weak(cur, cur - take,
-                                                std::memory_order_relaxed));
+  } while (!g_group_rows[group].free_pages.compare_exchange_weak(
+      cur, cur - take, std::memory_order_relaxed));
   // Relaxed: see g_last_ms.
   g_last_ms[group].store(CoarseMonotonicMillis(), std::memory_order_relaxed);
   // The block may be put in other pages than those taken, which then stay
@@ -167,7 +166,8 @@ int64_t ReturnFreePages(uint32_t group) {
     g_inherited[group].store(0, std::memory_order_relaxed);
   }
   // Relaxed: see SYNCHRONIZATION.
-  const int64_t n = g_free[group].exchange(0, std::memory_order_relaxed);
+  const int64_t n =
+      g_group_rows[group].free_pages.exchange(0, std::memory_order_relaxed);
   if (n <= 0) return 0;
   UnchargePages(group, n);
   // Relaxed: a statistic.
@@ -192,7 +192,7 @@ int64_t LowerTo(std::atomic<int64_t>& v, int64_t limit) {
 int64_t SyncFreePages(uint32_t group, int64_t real) {
   if (group >= kMaxGroups) return 0;
   if (real < 0) real = 0;
-  const int64_t cur = LowerTo(g_free[group], real);
+  const int64_t cur = LowerTo(g_group_rows[group].free_pages, real);
   if (cur <= real) return cur;
   UnchargePages(group, cur - real);
   // Relaxed: a statistic.
@@ -207,7 +207,8 @@ int64_t DropInheritedFreePages() {
   const uint32_t end = g_end.load(std::memory_order_relaxed);
   for (uint32_t g = 0; g < end; ++g) {
     // Relaxed: as above.
-    const int64_t n = g_free[g].exchange(0, std::memory_order_relaxed);
+    const int64_t n =
+        g_group_rows[g].free_pages.exchange(0, std::memory_order_relaxed);
     if (n <= 0) continue;
     g_inherited[g].fetch_add(n, std::memory_order_relaxed);
     // Relaxed: see g_any_inherited.
@@ -239,8 +240,9 @@ int64_t InheritedDirtyPages(uint32_t group, int64_t uncovered) {
 
 int64_t FreePagesOf(uint32_t group) {
   // Relaxed: a statistic.
-  return group < kMaxGroups ? g_free[group].load(std::memory_order_relaxed)
-                            : 0;
+  return group < kMaxGroups
+             ? g_group_rows[group].free_pages.load(std::memory_order_relaxed)
+             : 0;
 }
 
 int64_t ReturnedPagesOf(uint32_t group) {
@@ -273,7 +275,7 @@ bool DecayDue(int64_t now_ms, void (*due)(uint32_t group)) {
   const uint32_t end = g_end.load(std::memory_order_seq_cst);
   for (uint32_t g = 0; g < end; ++g) {
     // seq_cst: the Dekker pair of g_free_pages_pending.
-    if (g_free[g].load(std::memory_order_seq_cst) <= 0 &&
+    if (g_group_rows[g].free_pages.load(std::memory_order_seq_cst) <= 0 &&
         !g_dirtied[g].load(std::memory_order_seq_cst)) {
       continue;
     }
@@ -287,7 +289,7 @@ bool DecayDue(int64_t now_ms, void (*due)(uint32_t group)) {
     g_dirtied[g].store(false, std::memory_order_relaxed);
     due(g);
     // Relaxed: this scan's own view; a keep or mark after it sets the flag.
-    if (g_free[g].load(std::memory_order_relaxed) > 0 ||
+    if (g_group_rows[g].free_pages.load(std::memory_order_relaxed) > 0 ||
         g_dirtied[g].load(std::memory_order_relaxed)) {
       pending = true;
     }

@@ -36,7 +36,6 @@ MG_TLS FrontCache* t_front = nullptr;
 constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1] = {};
 constinit uint32_t g_usable_of_class[kFrontClasses] = {};
 constinit uint32_t g_region_magic_of_class[kFrontClasses] = {};
-MG_TABLE_HOT constinit std::atomic<int64_t> g_cached_large[kMaxGroups];
 
 namespace front {
 namespace {
@@ -132,8 +131,8 @@ void Release(uint32_t group, uint32_t cls, void* head, uint32_t n) {
 void ReturnedLarge(uint32_t group, uint64_t bytes) {
   if (bytes == 0) return;
   const int64_t n = static_cast<int64_t>(bytes);
-  // Relaxed: see g_cached_large.
-  g_cached_large[group].fetch_sub(n, std::memory_order_relaxed);
+  // Relaxed: see the cached large bytes (front_cache.h).
+  g_group_rows[group].cached_large.fetch_sub(n, std::memory_order_relaxed);
   if (!KeepsFreePages()) {
     UnchargePages(group, n);
     return;
@@ -428,9 +427,9 @@ bool CacheLarge(FrontCache* fc, void* p, uint32_t cls) {
     return false;
   }
   fc->large_bytes += b.size;
-  // Relaxed: see g_cached_large.
-  g_cached_large[fc->group].fetch_add(static_cast<int64_t>(b.size),
-                                      std::memory_order_relaxed);
+  // Relaxed: see the cached large bytes (front_cache.h).
+  g_group_rows[fc->group].cached_large.fetch_add(static_cast<int64_t>(b.size),
+                                                 std::memory_order_relaxed);
   BinPush(b, p);
   return true;
 }
@@ -438,7 +437,7 @@ bool CacheLarge(FrontCache* fc, void* p, uint32_t cls) {
 int64_t CachedLargeOf(uint32_t group) {
   // Relaxed: a statistic.
   return group < kMaxGroups
-             ? g_cached_large[group].load(std::memory_order_relaxed)
+             ? g_group_rows[group].cached_large.load(std::memory_order_relaxed)
              : 0;
 }
 

@@ -26,8 +26,8 @@
 // t_front the thread's bound group, rebinding flushes it first; the engine's
 // second cache, t_other, holds small blocks of one other group); hold a
 // large block without its charge (it keeps the charge its allocation took:
-// g_cached_large; small blocks are regions on slab pages, charged when a
-// refill first handed them out and while their slab is held: slab.h); be
+// the group's cached_large; small blocks are regions on slab pages, charged
+// when a refill first handed them out and while their slab is held: slab.h); be
 // touched by any thread but its owner
 // (the fork child leaves the caches of the threads it lost alone).
 //
@@ -44,6 +44,7 @@
 #include <cstdint>
 
 #include "base/macros.h"
+#include "engine/group_row.h"
 #include "engine/owner_table.h"
 
 namespace memgroup::internal::engine {
@@ -157,8 +158,8 @@ MG_HIDDEN extern constinit uint32_t g_region_magic_of_class[kFrontClasses];
 // free keeps the charge, its next pop takes none, and the charge leaves the
 // cache with it (CacheLarge). Added and subtracted by the
 // owning threads (relaxed: a statistic, stat.engine_cached; no data is
-// published with it).
-MG_HIDDEN extern std::atomic<int64_t> g_cached_large[];
+// published with it). Kept in the group's GroupRow (cached_large,
+// group_row.h).
 
 // The class of a block of usable size `usable` (a class size), or 0 if the
 // front cache does not hold that size. Allocates: never.
@@ -177,7 +178,7 @@ MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
 // Pops a block of class `cls` (1 <= cls < kFrontClasses) from the calling
 // thread's cache `fc`, or nullptr if the bin is empty; a large block is
 // recorded as live in the start map (owner_table.h) and comes charged
-// (g_cached_large): the caller charges nothing for it. Owner only.
+// (the group's cached_large): the caller charges nothing for it. Owner only.
 // Allocates: never.
 MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
@@ -185,9 +186,9 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
   if (cls >= kFrontFirstLarge) {
     // A large block goes back out: live again in the start map.
     fc->large_bytes -= b.size;
-    // Relaxed: see g_cached_large.
-    g_cached_large[fc->group].fetch_sub(static_cast<int64_t>(b.size),
-                                        std::memory_order_relaxed);
+    // Relaxed: see the cached large bytes (front_cache.h).
+    g_group_rows[fc->group].cached_large.fetch_sub(static_cast<int64_t>(b.size),
+                                                   std::memory_order_relaxed);
     void* p = BinPop(b);
     owner_table::MarkLargeLiveOwned(p);  // A cached block: in a chunk.
     return p;
@@ -199,13 +200,13 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
 // room by returning the bin's other large blocks to the engine, largest
 // first (the newest free is the likeliest to be reused); false when its
 // class already holds one (the caller frees it to the engine). A cached
-// block keeps its charge (g_cached_large); an evicted one leaves with it:
-// to the arena as the group's free pages (free_pages.h) on the jemalloc
+// block keeps its charge (the group's cached_large); an evicted one leaves with
+// it: to the arena as the group's free pages (free_pages.h) on the jemalloc
 // engine, uncharged with its pages returned (mi::FreeLarge) on the
 // mimalloc engine. Owner only. Allocates: never.
 bool CacheLarge(FrontCache* fc, void* p, uint32_t cls);
 
-// g_cached_large of `group` (stat.engine_cached). Allocates: never.
+// The cached_large bytes of `group` (stat.engine_cached). Allocates: never.
 int64_t CachedLargeOf(uint32_t group);
 
 }  // namespace memgroup::internal::engine

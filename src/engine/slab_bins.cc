@@ -20,8 +20,6 @@
 
 namespace memgroup::internal::engine::slab {
 
-MG_TABLE_HOT constinit std::atomic<GroupBins*> g_bins[kMaxGroups];
-
 namespace {
 
 // Every GroupBins ever mapped (they are pooled, never unmapped: one per
@@ -41,7 +39,8 @@ constinit SpinLock g_shard_lock;
 bool InitGroup(uint32_t group, unsigned arena_ind) {
   if (group >= kMaxGroups) return false;
   // Relaxed: under the engine's init lock, the only writer.
-  if (g_bins[group].load(std::memory_order_relaxed) != nullptr) return true;
+  if (g_group_rows[group].bins.load(std::memory_order_relaxed) != nullptr)
+    return true;
   GroupBins* gb = nullptr;
   if (g_nfree_bins != 0) {
     gb = g_free_bins[--g_nfree_bins];  // Empty, statistics reset (FiniGroup).
@@ -50,14 +49,14 @@ bool InitGroup(uint32_t group, unsigned arena_ind) {
     gb = static_cast<GroupBins*>(MetaMap(sizeof(GroupBins)));
     if (gb == nullptr) return false;
     new (gb) GroupBins();
-    // Relaxed: published with the bins (g_bins' release store below).
+    // Relaxed: published with the bins (the row's release store below).
     gb->shard_bins[0].store(gb->bins0, std::memory_order_relaxed);
     g_all_bins[g_nall_bins++] = gb;
   }
   gb->arena_ind = arena_ind;
   gb->group = group;
   // Pairs with Bins' acquire load.
-  g_bins[group].store(gb, std::memory_order_release);
+  g_group_rows[group].bins.store(gb, std::memory_order_release);
   return true;
 }
 
@@ -86,7 +85,7 @@ bool FiniGroup(uint32_t group) {
   gb->chunks.chunk_frees.store(0, std::memory_order_relaxed);
   // Relaxed: under the engine's init lock; nothing can reach the bins
   // through the group any more (no block of it is left).
-  g_bins[group].store(nullptr, std::memory_order_relaxed);
+  g_group_rows[group].bins.store(nullptr, std::memory_order_relaxed);
   // Pooled bins serve the next group as a live one (relaxed: see
   // GroupBins::retired; nothing reaches these bins now).
   gb->retired.store(false, std::memory_order_relaxed);

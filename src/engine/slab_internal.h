@@ -12,6 +12,7 @@
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/spinlock.h"
+#include "engine/group_row.h"
 #include "engine/slab.h"
 #include "engine/slab_chunks.h"
 
@@ -41,7 +42,7 @@ inline constexpr uint32_t kSlabShards = 4;
 
 struct GroupBins {
   // The arena slabs come from. Written under the engine's init lock before
-  // the bins are published (g_bins, release), read after (acquire).
+  // the bins are published (the row's bins, release), read after (acquire).
   unsigned arena_ind;
   // The group slot the bins serve (or served, while pooled). Written with
   // arena_ind.
@@ -64,9 +65,9 @@ struct GroupBins {
   SlabChunks chunks;
 };
 
-// A group's bins, by group slot: written once by InitGroup (release, under
-// the engine's init lock), cleared by FiniGroup, read anywhere (acquire).
-extern std::atomic<GroupBins*> g_bins[kMaxGroups];
+// A group's bins are its GroupRow's `bins` (group_row.h): written once by
+// InitGroup (release, under the engine's init lock), cleared by FiniGroup,
+// read anywhere (acquire).
 
 // Records that shard `shard` of gb is used (once per group and shard),
 // mapping its bins; false (nothing changed) when they cannot be mapped.
@@ -106,8 +107,9 @@ bool ForEachUsedBin(GroupBins* gb, F f) {
 
 MG_ALWAYS_INLINE GroupBins* Bins(uint32_t group) {
   // Pairs with InitGroup's release store.
-  return group < kMaxGroups ? g_bins[group].load(std::memory_order_acquire)
-                            : nullptr;
+  return group < kMaxGroups
+             ? g_group_rows[group].bins.load(std::memory_order_acquire)
+             : nullptr;
 }
 
 }  // namespace memgroup::internal::engine::slab

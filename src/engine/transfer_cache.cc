@@ -10,6 +10,7 @@
 #include "base/meta_alloc.h"
 #include "engine/engine.h"
 #include "engine/front_cache.h"
+#include "engine/group_row.h"
 #include "engine/slab.h"
 
 namespace memgroup::internal::engine::transfer {
@@ -61,6 +62,8 @@ struct alignas(64) ClassBatches {
 };
 static_assert(sizeof(ClassBatches) == 64, "one line per class");
 
+}  // namespace
+
 // The head lines of all classes side by side (41 lines, one page), then
 // each class's further slots (15 lines per class): a process that puts a
 // few batches per class touches one page of the table instead of one per
@@ -75,22 +78,24 @@ static_assert((kSlots - kHeadSlots) * sizeof(uint64_t) % 64 == 0,
 static_assert(sizeof(TransferGroup) == (slab::kSmallClasses + 1) * 1024,
               "16 lines per class");
 
+namespace {
+
 // Slot `k` (below kSlots) of class `cls`'s stack in `g`. Under its lock.
 uint64_t& SlotOf(TransferGroup* g, uint32_t cls, uint32_t k) {
   return k < kHeadSlots ? g->cls[cls].head[k] : g->more[cls][k - kHeadSlots];
 }
 
-// Each group id's stacks, made at its first Put and kept (a later group of
-// the same id finds them empty: the engine drains a group before retiring
-// it). Written once per id by MakeGroupSlots' CAS from nullptr.
-MG_TABLE_HOT constinit std::atomic<TransferGroup*> g_groups[kMaxGroups];
 // One more than the highest group id with stacks (ChildFork's scan).
 // Raised by MakeGroupSlots (relaxed fetch_max loop), read by ChildFork.
 constinit std::atomic<uint32_t> g_groups_end{0};
 
+// Each group id's stacks (its GroupRow's `transfer`, group_row.h), made at
+// its first Put and kept (a later group of the same id finds them empty:
+// the engine drains a group before retiring it). Written once per id by
+// MakeGroupSlots' CAS from nullptr.
 TransferGroup* GroupSlots(uint32_t group) {
   // Acquire: pairs with MakeGroupSlots' release CAS (the zeroed table).
-  return g_groups[group].load(std::memory_order_acquire);
+  return g_group_rows[group].transfer.load(std::memory_order_acquire);
 }
 
 TransferGroup* MakeGroupSlots(uint32_t group) {
@@ -100,9 +105,8 @@ TransferGroup* MakeGroupSlots(uint32_t group) {
   // Release: the table's zeroed memory is visible to whoever loads the
   // pointer (GroupSlots' acquire). Acquire on failure: the winner's table,
   // used below, is as visible.
-  if (g_groups[group].compare_exchange_strong(seen, made,
-                                              std::memory_order_release,
-                                              std::memory_order_acquire)) {
+  if (g_group_rows[group].transfer.compare_exchange_strong(
+          seen, made, std::memory_order_release, std::memory_order_acquire)) {
     uint32_t end = g_groups_end.load(std::memory_order_relaxed);
     // Relaxed: only ChildFork reads it, in a child with one thread, after
     // fork, which orders everything this thread did before.
@@ -243,7 +247,8 @@ void ChildFork() {
   // Relaxed: this is the child's only thread.
   const uint32_t end = g_groups_end.load(std::memory_order_relaxed);
   for (uint32_t group = 0; group < end; ++group) {
-    TransferGroup* g = g_groups[group].load(std::memory_order_relaxed);
+    TransferGroup* g =
+        g_group_rows[group].transfer.load(std::memory_order_relaxed);
     if (g == nullptr) continue;
     for (ClassBatches& c : g->cls) {
       // Relaxed: no other thread exists. A lock held at fork was held by a

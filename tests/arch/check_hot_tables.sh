@@ -19,8 +19,7 @@ size=$(echo "$line" | awk '{for (i = 1; i <= NF; i++) if ($i == ".lbss.hot") pri
 lo=$((0x$addr)); hi=$((0x$addr + 0x$size))
 [ $((hi - lo)) -le $((4 << 20)) ] || {
   echo ".lbss.hot holds $((hi - lo)) bytes, more than 4 MiB"; exit 1; }
-for t in g_arena_ind g_bins g_all_bins g_groups g_cached_large g_record_of \
-         g_records g_bootstrap; do
+for t in g_group_rows g_all_bins g_record_of g_records g_bootstrap; do
   a=$(nm -C "$lib" | awk -v t="$t" '{n = $NF; sub(/.*::/, "", n)} n == t {print $1; exit}')
   [ -n "$a" ] || { echo "no table $t in $lib"; exit 1; }
   v=$((0x$a))
@@ -32,7 +31,7 @@ addr_of() {
   nm -C "$lib" | awk -v t="$1" '{n = $NF; sub(/.*::/, "", n)} n == t {print $1; exit}'
 }
 for t in g_records g_record_of; do
-  for u in g_arena_ind g_bins g_all_bins g_groups g_cached_large g_bootstrap; do
+  for u in g_group_rows g_all_bins g_bootstrap; do
     [ $((0x$(addr_of "$t"))) -gt $((0x$(addr_of "$u"))) ] || {
       echo "jemalloc engine table $t lies before $u"; exit 1; }
   done
