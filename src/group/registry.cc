@@ -41,38 +41,36 @@ bool Registry::Init() {
   if (initialised_.load(std::memory_order_acquire)) return true;
   SpinLockHolder h(&lock_);
   if (initialised_.load(std::memory_order_relaxed)) return true;
-  // One mapping: the states, indexed downward from X, the counter tree
-  // from X, the slots, the name index. X lies 1 MiB into a 2 MiB region,
-  // so that the root's state and node, which every process writes, share
-  // one page table (the root's slot lies 12 MiB on). The extra 2 MiB are
-  // address space only; the whole is a multiple of 2 MiB, which the kernel
-  // places at a 2 MiB boundary, leaving the space below the libraries
-  // mapped before it for those mapped after it (libmimalloc).
-  constexpr size_t kStates = sizeof(GroupState) * kMaxGroups;
+  // One mapping: the slots' entries (state and record), indexed downward
+  // from X, the counter tree from X, the name index. X lies 1 MiB into a
+  // 2 MiB region, so that the root's entry and node, which every process
+  // writes, lie in the two pages around X, under one page table. The extra
+  // 2 MiB are address space only; the whole is a multiple of 2 MiB, which
+  // the kernel places at a 2 MiB boundary, leaving the space below the
+  // libraries mapped before it for those mapped after it (libmimalloc).
+  constexpr size_t kEntries = sizeof(Entry) * kMaxGroups;
   constexpr size_t kNodes = sizeof(PageCounter) * kMaxGroups;
-  constexpr size_t kSlots = sizeof(GroupSlot) * kMaxGroups;
   constexpr size_t kNames = sizeof(uint32_t) * kNameBuckets;
   constexpr size_t kRegion = size_t{2} << 20;
   constexpr size_t kBytes =
-      (kStates + kNodes + kSlots + kNames + 2 * kRegion - 1) & ~(kRegion - 1);
-  static_assert(kNodes % alignof(GroupSlot) == 0 &&
-                kSlots % alignof(uint32_t) == 0);
+      (kEntries + kNodes + kNames + 2 * kRegion - 1) & ~(kRegion - 1);
+  static_assert(kNodes % alignof(uint32_t) == 0 &&
+                (kRegion / 2) % alignof(Entry) == 0);
   char* map = static_cast<char*>(MetaMap(kBytes));
   if (map == nullptr) return false;
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(map) + kStates;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(map) + kEntries;
   const uintptr_t x =
       lo + ((kRegion / 2 - lo % kRegion) + kRegion) % kRegion;
   char* const nodes = reinterpret_cast<char*>(x);
   PageCounter* pc = reinterpret_cast<PageCounter*>(nodes);
-  states_end_ = reinterpret_cast<GroupState*>(nodes);
-  slots_ = reinterpret_cast<GroupSlot*>(nodes + kNodes);
-  names_ = reinterpret_cast<uint32_t*>(nodes + kNodes + kSlots);
+  entries_end_ = reinterpret_cast<Entry*>(nodes);
+  names_ = reinterpret_cast<uint32_t*>(nodes + kNodes);
   // Fresh anonymous memory is zero, which is a valid (empty, free) state
   // for every entry; only the root is constructed now, the others when a
   // group is created in them. Touching all 65,536 entries would cost every
   // process ~32 MiB of RSS and ~11,000 page faults at start.
   new (&pc[kRootGroup]) PageCounter();
-  new (&slots_[kRootGroup]) GroupSlot();
+  new (&SlotAt(kRootGroup)) GroupSlot();
   new (&StateAt(kRootGroup)) GroupState();
   tree_ = CounterTree(pc, kMaxGroups);
   // Before the stocks take their copy of the tree: the link is inactive
@@ -81,7 +79,7 @@ bool Registry::Init() {
   stocks_.BindTree(tree_);
   stocks_.Init();
   tree_.InitNode(kRootGroup, kNoParent);
-  GroupSlot& root = slots_[kRootGroup];
+  GroupSlot& root = SlotAt(kRootGroup);
   root.parent = kNoParent;
   // Relaxed: published by the release store of initialised_ below.
   root.generation.store(1, std::memory_order_relaxed);
@@ -94,9 +92,9 @@ bool Registry::Init() {
 
 Errc Registry::Resolve(GroupId id, uint32_t* index) const {
   uint32_t i = IndexOf(id);
-  if (id == kInvalidGroupId || i >= kMaxGroups || slots_ == nullptr)
+  if (id == kInvalidGroupId || i >= kMaxGroups || entries_end_ == nullptr)
     return Errc::kNotFound;
-  const GroupSlot& s = slots_[i];
+  const GroupSlot& s = SlotAt(i);
   // Pairs with the release stores in Create/Destroy.
   if (s.generation.load(std::memory_order_acquire) != GenerationOf(id) ||
       s.state.load(std::memory_order_acquire) !=
@@ -108,8 +106,8 @@ Errc Registry::Resolve(GroupId id, uint32_t* index) const {
 }
 
 GroupId Registry::IdOf(uint32_t index) const {
-  if (index >= kMaxGroups || slots_ == nullptr) return kInvalidGroupId;
-  const GroupSlot& s = slots_[index];
+  if (index >= kMaxGroups || entries_end_ == nullptr) return kInvalidGroupId;
+  const GroupSlot& s = SlotAt(index);
   // Pairs with the release stores in Create/Destroy. Destroy bumps the
   // generation (to an even value) before the state leaves kLive, so a read
   // racing with it could pair the old state with the new generation: the
@@ -123,9 +121,9 @@ GroupId Registry::IdOf(uint32_t index) const {
 }
 
 bool Registry::IsLive(uint32_t index) const {
-  return index < kMaxGroups && slots_ != nullptr &&
+  return index < kMaxGroups && entries_end_ != nullptr &&
          // Pairs with the release stores in Create/Destroy.
-         slots_[index].state.load(std::memory_order_acquire) ==
+         SlotAt(index).state.load(std::memory_order_acquire) ==
              static_cast<uint32_t>(SlotState::kLive);
 }
 
@@ -138,28 +136,28 @@ uint32_t Registry::LiveAncestor(uint32_t index) const {
 uint32_t Registry::Bind(uint32_t index) {
   SpinLockHolder h(&lock_);
   // Relaxed: under the lock, which orders it with Create's check.
-  slots_[index].bound.fetch_add(1, std::memory_order_relaxed);
+  SlotAt(index).bound.fetch_add(1, std::memory_order_relaxed);
   return GenerationOf(IdOf(index));
 }
 
 void Registry::Unbind(uint32_t index) {
   // Release: pairs with Create's acquire load; the unbinding thread's drain
   // and flush of what it held for the group happen before a reuse.
-  slots_[index].bound.fetch_sub(1, std::memory_order_release);
+  SlotAt(index).bound.fetch_sub(1, std::memory_order_release);
 }
 
 void Registry::ResetBindingsAfterFork(uint32_t self) {
-  if (slots_ == nullptr) return;
+  if (entries_end_ == nullptr) return;
   // Only the slots ever used: reading all kMaxGroups would fault in the
   // zero page under every slot (about 1,400 faults per fork).
   // Each count written only when it changes (a page the child does not
   // write is one it does not copy).
   const uint32_t used = slots_used_.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < used; ++i) {
-    ChildStoreIfChanged(slots_[i].bound, i == self ? 1u : 0u);
+    ChildStoreIfChanged(SlotAt(i).bound, i == self ? 1u : 0u);
   }
   if (self >= used && self < kMaxGroups) {
-    slots_[self].bound.store(1, std::memory_order_relaxed);
+    SlotAt(self).bound.store(1, std::memory_order_relaxed);
   }
 }
 
@@ -178,8 +176,8 @@ uint32_t Registry::NameBucket(uint32_t parent, const char* name, size_t len) {
 uint32_t Registry::FindChildLocked(uint32_t parent, const char* name,
                                    size_t len) const {
   for (uint32_t c = names_[NameBucket(parent, name, len)]; c != 0;
-       c = slots_[c - 1].hash_next) {
-    const GroupSlot& s = slots_[c - 1];
+       c = SlotAt(c - 1).hash_next) {
+    const GroupSlot& s = SlotAt(c - 1);
     if (s.parent == parent &&
         s.state.load(std::memory_order_relaxed) ==
             static_cast<uint32_t>(SlotState::kLive) &&
@@ -191,16 +189,16 @@ uint32_t Registry::FindChildLocked(uint32_t parent, const char* name,
 }
 
 void Registry::IndexNameLocked(uint32_t index) {
-  GroupSlot& s = slots_[index];
+  GroupSlot& s = SlotAt(index);
   uint32_t& head = names_[NameBucket(s.parent, s.name, strlen(s.name))];
   s.hash_next = head;
   head = index + 1;
 }
 
 void Registry::UnindexNameLocked(uint32_t index) {
-  GroupSlot& s = slots_[index];
+  GroupSlot& s = SlotAt(index);
   uint32_t* link = &names_[NameBucket(s.parent, s.name, strlen(s.name))];
-  while (*link != 0 && *link != index + 1) link = &slots_[*link - 1].hash_next;
+  while (*link != 0 && *link != index + 1) link = &SlotAt(*link - 1).hash_next;
   if (*link == index + 1) *link = s.hash_next;
   s.hash_next = 0;
 }
@@ -216,7 +214,7 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
     return Errc::kAlreadyExists;
   const uint32_t idx = PickSlotLocked();
   if (idx == kNoParent) return Errc::kResourceExhausted;
-  GroupSlot& s = slots_[idx];
+  GroupSlot& s = SlotAt(idx);
   if (s.state.load(std::memory_order_relaxed) ==
       static_cast<uint32_t>(SlotState::kZombie)) {
     SetZombieBitLocked(idx, false);
@@ -238,9 +236,9 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
   s.parent = parent;
   s.first_child = kNoParent;
   s.nr_children = 0;
-  s.next_sibling = slots_[parent].first_child;
-  slots_[parent].first_child = idx;
-  slots_[parent].nr_children++;
+  s.next_sibling = SlotAt(parent).first_child;
+  SlotAt(parent).first_child = idx;
+  SlotAt(parent).nr_children++;
   IndexNameLocked(idx);
   uint32_t gen = s.generation.load(std::memory_order_relaxed) + 1;
   if ((gen & 1) == 0) ++gen;  // odd while live
@@ -284,11 +282,11 @@ uint32_t Registry::PickSlotLocked() {
 }
 
 bool Registry::EngineReleasable(uint32_t index) const {
-  if (index == kRootGroup || index >= kMaxGroups || slots_ == nullptr) {
+  if (index == kRootGroup || index >= kMaxGroups || entries_end_ == nullptr) {
     return false;
   }
   SpinLockHolder h(&lock_);
-  return slots_[index].state.load(std::memory_order_relaxed) ==
+  return SlotAt(index).state.load(std::memory_order_relaxed) ==
              static_cast<uint32_t>(SlotState::kZombie) &&
          ZombieReusableLocked(index, /*engine=*/false);
 }
@@ -297,7 +295,8 @@ bool Registry::ZombieReusableLocked(uint32_t index, bool engine) const {
   if (tree_.Usage(index) != 0) return false;
   // Acquire: pairs with SetEngineHeld's release (the engine's teardown is
   // done before the slot is reused).
-  if (engine && slots_[index].engine_held.load(std::memory_order_acquire) != 0) {
+  if (engine &&
+      SlotAt(index).engine_held.load(std::memory_order_acquire) != 0) {
     return false;
   }
   // Threads still bound to the destroyed group (`bound`, changed only under
@@ -305,23 +304,24 @@ bool Registry::ZombieReusableLocked(uint32_t index, bool engine) const {
   // membership) leave it through its old ancestry on their next charge: the
   // slot must keep that ancestry until they did. Acquire on bound: pairs
   // with Unbind's release (see GroupSlot).
-  if (slots_[index].bound.load(std::memory_order_acquire) != 0) return false;
+  if (SlotAt(index).bound.load(std::memory_order_acquire) != 0) return false;
   GroupState& st = StateAt(index);
   SpinLockHolder h(&st.psi_lock);
   return st.members == 0;
 }
 
 void Registry::UnlinkLocked(uint32_t index) {
-  uint32_t parent = slots_[index].parent;
+  uint32_t parent = SlotAt(index).parent;
   if (parent == kNoParent) return;
-  uint32_t* link = &slots_[parent].first_child;
-  while (*link != kNoParent && *link != index) link = &slots_[*link].next_sibling;
+  uint32_t* link = &SlotAt(parent).first_child;
+  while (*link != kNoParent && *link != index)
+    link = &SlotAt(*link).next_sibling;
   if (*link == index) {
-    *link = slots_[index].next_sibling;
-    slots_[parent].nr_children--;
+    *link = SlotAt(index).next_sibling;
+    SlotAt(parent).nr_children--;
   }
-  slots_[index].next_sibling = kNoParent;
-  slots_[index].parent = kNoParent;
+  SlotAt(index).next_sibling = kNoParent;
+  SlotAt(index).parent = kNoParent;
 }
 
 Errc Registry::Destroy(GroupId id) {
@@ -331,13 +331,13 @@ Errc Registry::Destroy(GroupId id) {
     Errc e = Resolve(id, &idx);
     if (e != Errc::kOk) return e;
     if (idx == kRootGroup) return Errc::kFailedPrecondition;
-    for (uint32_t c = slots_[idx].first_child; c != kNoParent;
-         c = slots_[c].next_sibling) {
-      if (slots_[c].state.load(std::memory_order_relaxed) ==
+    for (uint32_t c = SlotAt(idx).first_child; c != kNoParent;
+         c = SlotAt(c).next_sibling) {
+      if (SlotAt(c).state.load(std::memory_order_relaxed) ==
           static_cast<uint32_t>(SlotState::kLive))
         return Errc::kFailedPrecondition;
     }
-    GroupSlot& s = slots_[idx];
+    GroupSlot& s = SlotAt(idx);
     // Kernel offline: protection no longer applies.
     tree_.SetMin(idx, 0);
     tree_.SetLow(idx, 0);
@@ -391,7 +391,8 @@ Errc Registry::Lookup(const char* path, GroupId* out) const {
     cur = c;
     p = end;
   }
-  *out = MakeGroupId(cur, slots_[cur].generation.load(std::memory_order_relaxed));
+  *out =
+      MakeGroupId(cur, SlotAt(cur).generation.load(std::memory_order_relaxed));
   return Errc::kOk;
 }
 
@@ -408,7 +409,7 @@ size_t Registry::Path(uint32_t index, char* buf, size_t cap) const {
     return RawFormat(buf, cap, "/");
   }
   for (int d = depth - 1; d >= 0; --d) {
-    n += RawFormat(buf + n, cap - n, "/%s", slots_[chain[d]].name);
+    n += RawFormat(buf + n, cap - n, "/%s", SlotAt(chain[d]).name);
     if (n + 1 >= cap) break;
   }
   return n;

@@ -136,10 +136,10 @@ class Registry {
   // lock, which comes after the registry lock. Allocates: never.
   void SetEngineHeld(uint32_t index, bool held) {
     // Before Init (engine tests without groups) there is no slot to mark.
-    if (slots_ == nullptr || index >= kMaxGroups) return;
+    if (entries_end_ == nullptr || index >= kMaxGroups) return;
     // Release: the engine's teardown of the slot's state happens before a
     // Create that reads 0 (acquire) reuses the slot.
-    slots_[index].engine_held.store(held ? 1 : 0, std::memory_order_release);
+    SlotAt(index).engine_held.store(held ? 1 : 0, std::memory_order_release);
   }
   // Whether the engine may retire slot `index`'s state now: a destroyed
   // group (zombie) with nothing charged, no thread bound to it or below it.
@@ -148,7 +148,7 @@ class Registry {
   // Threads bound to slot `index` (racy snapshot; exact once quiesced).
   uint32_t BoundThreads(uint32_t index) const {
     // Relaxed: a statistics read.
-    return slots_[index].bound.load(std::memory_order_relaxed);
+    return SlotAt(index).bound.load(std::memory_order_relaxed);
   }
   // fork(2) child: only the calling thread survives; its binding (`self`,
   // or kNoGroup) is the only one left.
@@ -190,9 +190,9 @@ class Registry {
   template <bool kZombies, typename F>
   void VisitLocked(uint32_t index, F& f) const {
     f(index);
-    for (uint32_t c = slots_[index].first_child; c != kNoParent;
-         c = slots_[c].next_sibling) {
-      const uint32_t st = slots_[c].state.load(std::memory_order_relaxed);
+    for (uint32_t c = SlotAt(index).first_child; c != kNoParent;
+         c = SlotAt(c).next_sibling) {
+      const uint32_t st = SlotAt(c).state.load(std::memory_order_relaxed);
       if (st == static_cast<uint32_t>(SlotState::kLive) ||
           (kZombies && st == static_cast<uint32_t>(SlotState::kZombie))) {
         VisitLocked<kZombies>(c, f);
@@ -227,7 +227,6 @@ class Registry {
 
   mutable SpinLock lock_;
   std::atomic<bool> initialised_{false};
-  GroupSlot* slots_ = nullptr;
   // One past the highest slot index ever used (the root is slot 0). Written
   // under lock_ by Create (release); read by SlotLimit (acquire) and by
   // ResetBindingsAfterFork in a fork child, whose parent held lock_ across
@@ -235,14 +234,22 @@ class Registry {
   std::atomic<uint32_t> slots_used_{1};
   // One bit per zombie slot, under lock_.
   uint64_t zombies_[kMaxGroups / 64] = {};
-  // The states run downward from states_end_ (state(i) is states_end_[-1 -
-  // i]): their end is the counter tree's start, so that the root's state
-  // and node share a page table (Init).
-  GroupState* states_end_ = nullptr;
-  // The state of slot `index` (the states are mutable through a const
+  // Each slot's state and link record, side by side. They run downward
+  // from entries_end_ (slot i's is entries_end_[-1 - i]): their end is the
+  // counter tree's start, so that the root's state, record and node lie in
+  // two neighbouring pages of one page table (Init).
+  struct Entry {
+    GroupState state;
+    GroupSlot slot;
+  };
+  Entry* entries_end_ = nullptr;
+  // The state and the record of slot `index` (mutable through a const
   // registry, as through the pointer they are reached by).
   GroupState& StateAt(uint32_t index) const {
-    return states_end_[-1 - static_cast<ptrdiff_t>(index)];
+    return entries_end_[-1 - static_cast<ptrdiff_t>(index)].state;
+  }
+  GroupSlot& SlotAt(uint32_t index) const {
+    return entries_end_[-1 - static_cast<ptrdiff_t>(index)].slot;
   }
   // The name index: kNameBuckets heads (index + 1, 0: empty) of chains
   // through GroupSlot::hash_next, keyed by (parent, name). Under lock_.
