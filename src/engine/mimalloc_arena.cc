@@ -138,6 +138,9 @@ bool PrepareHeapsKey() {
 
 namespace {
 
+// Whether MakeMetaArena ran. Under the engine lock.
+constinit bool g_meta_tried = false;
+
 // Reservations below this get no metadata arena: its claim would take room
 // the groups' arenas need (ArenaShare halves down to one segment).
 inline constexpr size_t kMetaMinVaBytes = size_t{4} << 30;
@@ -168,7 +171,7 @@ bool MimallocReservesArena() {
 // its chunks stay untagged: no pointer the program holds lies there. When
 // it is full, mimalloc goes to the OS as before. Uses the arena id the
 // groups leave free, unless the environment already takes it (above).
-// Under the engine lock, once, before the root group's arena.
+// Under the engine lock, once, before the first group's arena.
 void MakeMetaArena() {
   // Acquire: pairs with owner_table::Init's release store (Init ran first).
   const size_t va = owner_table::g_va_bytes.load(std::memory_order_acquire);
@@ -201,7 +204,10 @@ int CreateArena(uint32_t group) {
            group, kMiMaxGroups, kMaxGroups);
     return 0;
   }
-  if (group == kRootGroup) MakeMetaArena();
+  if (!g_meta_tried) {  // The first arena, normally the root group's.
+    g_meta_tried = true;
+    MakeMetaArena();
+  }
   // Halve the share until the reservation has room (a small reservation
   // under RLIMIT_AS); the extra chunks align the arena to a segment.
   for (size_t bytes = ArenaShare(group); bytes >= kMiSegmentBytes;
