@@ -19,14 +19,12 @@
 // TLS, touched only by its thread.
 #include <pthread.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-#include "base/ascii.h"
 #include "base/limits.h"
 #include "base/macros.h"
 #include "base/raw_log.h"
@@ -136,64 +134,6 @@ bool PrepareHeapsKey() {
   return g_heaps_key_ok;
 }
 
-namespace {
-
-// Whether MakeMetaArena ran. Under the engine lock.
-constinit bool g_meta_tried = false;
-
-// Reservations below this get no metadata arena: its claim would take room
-// the groups' arenas need (ArenaShare halves down to one segment).
-inline constexpr size_t kMetaMinVaBytes = size_t{4} << 30;
-
-// True when the environment asks mimalloc to reserve memory of its own at
-// load (MIMALLOC_RESERVE_OS_MEMORY, MIMALLOC_RESERVE_HUGE_OS_PAGES[_AT], in
-// any case, as mimalloc reads its options): that reservation is an arena,
-// which takes the one id the groups leave free.
-bool MimallocReservesArena() {
-  static constexpr char kPrefix[] = "mimalloc_reserve_";
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    size_t i = 0;
-    while (kPrefix[i] != '\0' && AsciiLower((*e)[i]) == kPrefix[i]) ++i;
-    if (kPrefix[i] == '\0') return true;
-  }
-  return false;
-}
-
-// Gives mimalloc one segment of the reservation as a shared (not
-// exclusive) arena, for its own metadata: each thread's heaps, which
-// mimalloc allocates from the thread's backing heap, whose arena is "none".
-// Without it, mimalloc maps that heap's segment from the OS, placed in its
-// own hinted range (from 2 TiB up), where its first pages need a page-table
-// page, a page directory and a page-directory-pointer page of their own;
-// here, claimed just before the root group's arena, it shares the root
-// group's page directory (docs/perf.md, "What a start costs on this
-// machine"). No group's heap uses it (theirs are exclusive requests), and
-// its chunks stay untagged: no pointer the program holds lies there. When
-// it is full, mimalloc goes to the OS as before. Uses the arena id the
-// groups leave free, unless the environment already takes it (above).
-// Under the engine lock, once, before the first group's arena.
-void MakeMetaArena() {
-  // Acquire: pairs with owner_table::Init's release store (Init ran first).
-  const size_t va = owner_table::g_va_bytes.load(std::memory_order_acquire);
-  if (va < kMetaMinVaBytes || MimallocReservesArena()) return;
-  const size_t claim = 2 * kMiSegmentBytes - owner_table::kChunkBytes;
-  void* start =
-      owner_table::ClaimUntaggedChunks(claim >> owner_table::kChunkShift);
-  if (start == nullptr) return;
-  const uintptr_t aligned =
-      (reinterpret_cast<uintptr_t>(start) + kMiSegmentBytes - 1) &
-      ~(kMiSegmentBytes - 1);
-  mi_arena_id_t id = 0;
-  // As a group's arena (CreateArena), but shared. A refusal leaves the
-  // chunks unused: mimalloc keeps going to the OS.
-  (void)g_api.manage_os_memory_ex(reinterpret_cast<void*>(aligned),
-                                  kMiSegmentBytes, /*is_committed=*/false,
-                                  /*is_large=*/false, /*is_zero=*/true,
-                                  /*numa_node=*/-1, /*exclusive=*/false, &id);
-}
-
-}  // namespace
-
 int CreateArena(uint32_t group) {
   if (group >= kMiMaxGroups) {
     // Relaxed: a once-only flag, no data published with it.
@@ -203,10 +143,6 @@ int CreateArena(uint32_t group) {
            " jemalloc engine holds %u)",
            group, kMiMaxGroups, kMaxGroups);
     return 0;
-  }
-  if (!g_meta_tried) {  // The first arena, normally the root group's.
-    g_meta_tried = true;
-    MakeMetaArena();
   }
   // Halve the share until the reservation has room (a small reservation
   // under RLIMIT_AS); the extra chunks align the arena to a segment.
@@ -227,13 +163,23 @@ int CreateArena(uint32_t group) {
     // writable: mimalloc then commits (mprotect to read-write, which changes
     // nothing here) what it uses and decommits (MADV_DONTNEED) the spans
     // and segments it frees, as it does for its own memory; committed, it
-    // would keep every page it ever touched. Zero (fresh anonymous memory);
-    // exclusive: only heaps made for this arena use it, and it never falls
-    // back to the OS.
+    // would keep every page it ever touched. Zero (fresh anonymous memory).
+    // Exclusive but for the root group's: only heaps made for a group's
+    // arena take blocks from it, and a heap made for an arena never falls
+    // back to the OS. The root group's is shared with mimalloc's own
+    // metadata, the heaps a thread makes for its groups, which mimalloc
+    // allocates from the thread's backing heap (arena "none"): they then
+    // share the thread's first segment with the root group's blocks,
+    // instead of a segment mapped from the OS in mimalloc's hinted range
+    // from 2 TiB up, whose first pages need a segment header, a page
+    // table, a page directory and a page-directory-pointer page of their
+    // own (docs/perf.md, "What a start costs on this machine"). No block
+    // the program gets comes from the backing heap: mimalloc's malloc
+    // family is never bound (RTLD_LOCAL).
     if (!g_api.manage_os_memory_ex(reinterpret_cast<void*>(aligned), bytes,
                                    /*is_committed=*/false, /*is_large=*/false,
                                    /*is_zero=*/true, /*numa_node=*/-1,
-                                   /*exclusive=*/true, &id) ||
+                                   /*exclusive=*/group != kRootGroup, &id) ||
         id <= 0) {
       RawLog("engine: mimalloc: mimalloc refused an arena for group slot %u"
              " (it has at most 64)", group);

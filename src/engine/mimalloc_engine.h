@@ -4,12 +4,14 @@
 // include it.
 //
 // Design: each group owns one *exclusive* mimalloc 2.0.9 arena laid on 2 MiB
-// chunks of the engine's own reservation, each tagged for the group
-// (owner_table.h) before the first block in it is handed out (AdoptBlock),
-// so OwnerOf(p) of any block is the group it was allocated for, found by
-// address as with the jemalloc engine. mimalloc heaps belong
-// to a thread: each thread gets one heap per group it allocates in
-// (mi_heap_new_in_arena), created lazily; any thread may free into it.
+// chunks of the engine's own reservation (the root group's is shared with
+// mimalloc's own metadata, each thread's heaps: mimalloc_arena.cc), each
+// chunk tagged for the group (owner_table.h) before the first block in it
+// is handed out (AdoptBlock), so OwnerOf(p) of any block is the group it
+// was allocated for, found by address as with the jemalloc engine.
+// mimalloc heaps belong to a thread: each thread gets one heap per group it
+// allocates in (mi_heap_new_in_arena), created lazily; any thread may free
+// into it.
 // Small blocks are memgroup's own slab regions and front caches, shared
 // with the jemalloc engine (slab.h, front_cache.h): mimalloc only supplies
 // the slabs' 64 KiB blocks and serves the large blocks (from 16 KiB, or any
