@@ -109,14 +109,13 @@ MG_ALWAYS_INLINE bool EnsureCtl() {
   return EnsureCtlSlow();
 }
 
-// A group's arena entry (its GroupRow's arena_ind, group_row.h), 0 while
+// A group's arena entry is its GroupRow's arena_ind (group_row.h), 0 while
 // it has none: the jemalloc arena's index, or kArenaZero for jemalloc's
 // arena 0 (the root group's, set up with the group's hooks:
 // engine_init.cc); with the mimalloc engine, the group's mimalloc arena id.
 // Written under g_engine_lock (release, CreateArenaSlow and RetireGroup),
-// read anywhere (acquire, ArenaOf).
-// The arena entry of arena 0: above every index MALLOCX_ARENA can
-// encode (4094), below 2^13.
+// read anywhere (acquire, ArenaOf). kArenaZero, the entry of arena 0, lies
+// above every index MALLOCX_ARENA can encode (4094), below 2^13.
 inline constexpr uint32_t kArenaZero = 0x1000;
 // The jemalloc arena index of an arena entry.
 MG_ALWAYS_INLINE unsigned JeArena(uint32_t entry) { return entry & 0xfff; }

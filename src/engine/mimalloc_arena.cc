@@ -270,7 +270,9 @@ void* NewSlabBlock(uint32_t group, mi_heap_t* h, size_t bytes) {
     p = g_api.heap_malloc_aligned_at(h, bytes, slab::kSlabBytes, 0);
   }
   if (p != nullptr && MG_UNLIKELY(!AdoptBlock(p, bytes, group))) {
-    g_api.free(p);  // Never: the arena is exclusive. Refuse rather than leak.
+    // Never: a heap made for an arena takes blocks from it alone (shared
+    // or not). Refuse rather than leak.
+    g_api.free(p);
     return nullptr;
   }
   return p;

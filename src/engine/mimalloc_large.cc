@@ -170,7 +170,9 @@ void* AllocLarge(uint32_t group, size_t size, size_t align, bool zero,
   // may still name a slab class from a slab that held this memory before).
   if (MG_UNLIKELY(
           !owner_table::PublishOwned(p, group, EntryOf(group, usable)))) {
-    g_api.free(q);  // Never: the arena is exclusive. Refuse rather than leak.
+    // Never: a heap made for an arena takes blocks from it alone (shared
+    // or not). Refuse rather than leak.
+    g_api.free(q);
     return nullptr;
   }
   HeaderOf(p) = usable;
