@@ -186,7 +186,7 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
   if (cls >= kFrontFirstLarge) {
     // A large block goes back out: live again in the start map.
     fc->large_bytes -= b.size;
-    // Relaxed: see the cached large bytes (front_cache.h).
+    // Relaxed: see the cached large bytes (above).
     g_group_rows[fc->group].cached_large.fetch_sub(static_cast<int64_t>(b.size),
                                                    std::memory_order_relaxed);
     void* p = BinPop(b);

@@ -38,7 +38,8 @@ struct GroupRow {
   // (front_cache.h).
   std::atomic<int64_t> cached_large;
 };
-static_assert(sizeof(GroupRow) == 40, "five entries, no padding");
+static_assert(sizeof(GroupRow) == 40,
+              "five entries: 4 bytes, 4 of padding, then four of 8");
 
 // Indexed by group slot; zero-filled (every entry empty) until written.
 MG_HIDDEN extern GroupRow g_group_rows[kMaxGroups];

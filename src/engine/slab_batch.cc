@@ -196,8 +196,10 @@ uint32_t BatchLimit(const SlabBin& bin, uint32_t size, uint32_t n) {
 // Maps in, in one system call, the pages of a take that no take crossed
 // before, when there are at least kPopulateMin of them: the caller is about
 // to write every one of them (the front cache links its regions through
-// their first words), and a fault per page costs more than the call
-// (docs/perf.md, "Pages mapped in by a take"). They are charged already,
+// their first words), and a fault per page cost more than the call where
+// it was measured (docs/perf.md, "Pages mapped in by a take"; on a
+// paravirtualized guest the first write faults anyway: "What a start
+// costs on this machine"). They are charged already,
 // so the resident pages stay within the charge. Kernels before 5.14 do not
 // know MADV_POPULATE_WRITE: the first refusal turns it off.
 void Populate(const TakeResult& r) {
