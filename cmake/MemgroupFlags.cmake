@@ -49,5 +49,8 @@ function(mg_malloc_path_target t)
   mg_common_target(${t})
   target_compile_options(${t} PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions -fno-rtti>
-    -fvisibility=hidden -fno-semantic-interposition -ftls-model=initial-exec)
+    -fvisibility=hidden -fno-semantic-interposition -ftls-model=initial-exec
+    # Each function in a section of its own, so that libmemgroup.so's link
+    # can gather the code every process runs (preload/start_text.ld).
+    -ffunction-sections)
 endfunction()

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Writes preload/start_text.ld: the order of the code every process runs.
+
+Usage: bench/start_order.py [--out FILE] LIB_MEMGROUP
+
+On this kind of machine a start costs mostly its page faults, and a fault
+of a file's text maps the 64 KiB around it (fault-around): the functions
+of libmemgroup.so that a short process runs, scattered over the library's
+text, cost a fault per 64 KiB window they touch. This script finds them
+by running a few short programs under valgrind --tool=callgrind on both
+engines, and writes a link-script fragment that places their sections
+(libmemgroup.so is compiled with -ffunction-sections) at the front of the
+text, those more programs run first. Run it on a release build after a
+change of the start or of the malloc path, and commit the fragment;
+tests/arch/check_start_text.sh checks that each name it lists is still a
+function of the library.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+# Short programs, each a different start: the first allocations and frees,
+# an exec'ing shell, interpreters, a C++ program. Both engines.
+PROGRAMS = [
+    ['/bin/true'],
+    ['git', '--version'],
+    ['sh', '-c', 'ls / >/dev/null'],
+    ['/usr/bin/python3', '-c', 'import json; json.dumps(list(range(1000)))'],
+    ['perl', '-e', 'my %h; $h{$_} = $_ for 1..10000'],
+    ['sqlite3', ':memory:', 'create table t(a); insert into t values (1);'],
+]
+ENGINES = ['mimalloc', 'jemalloc']
+
+
+def functions_run(lib, engine, argv):
+    """The mangled names of libmemgroup's functions that argv runs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, 'cg.%p')
+        env = dict(os.environ, LD_PRELOAD=lib, MEMGROUP_ENGINE=engine)
+        subprocess.run(['valgrind', '--tool=callgrind', '--demangle=no',
+                        '--trace-children=yes',
+                        '--callgrind-out-file=' + out] + argv, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        names = set()
+        for f in os.listdir(tmp):
+            names |= parse_callgrind(os.path.join(tmp, f), lib)
+        return names
+
+
+def parse_callgrind(path, lib):
+    """fn names whose object (ob=) is the library. Callgrind compresses
+    repeated names as '(id) name' the first time and '(id)' after."""
+    objs, fns, names = {}, {}, set()
+    real = os.path.realpath(lib)
+    ob = ''
+    for line in open(path, errors='replace'):
+        m = re.match(r'(c?ob|c?fn)=(?:\((\d+)\))?\s*(.*)', line.rstrip('\n'))
+        if not m:
+            continue
+        kind, ident, name = m.groups()
+        table = objs if kind.endswith('ob') else fns
+        if ident is not None and name:
+            table[ident] = name
+        elif ident is not None:
+            name = table.get(ident, '')
+        if kind == 'ob':
+            ob = name
+        elif kind == 'fn' and os.path.realpath(ob) == real:
+            # A recursive call's cost is filed under name'2; valgrind calls
+            # __libc_start_main (memgroup's, which wraps main) '(below main)'.
+            name = re.sub(r"'\d+$", '', name)
+            names.add('__libc_start_main' if name == '(below main)' else name)
+    return names
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--out', default=None)
+    ap.add_argument('lib')
+    args = ap.parse_args()
+    lib = os.path.realpath(args.lib)
+    count, first = {}, {}
+    for r, (engine, argv) in enumerate(
+            (e, p) for e in ENGINES for p in PROGRAMS):
+        for name in functions_run(lib, engine, argv):
+            count[name] = count.get(name, 0) + 1
+            first.setdefault(name, r)
+    # memgroup's own: its C++ functions and the C symbols it exports.
+    # (jemalloc's objects, linked in from Debian's archive, have no section
+    # per function; a PLT entry callgrind names '0x...' has none either.)
+    exported = set(subprocess.run(
+        ['nm', '-D', '--defined-only', '--format=just-symbols', lib],
+        capture_output=True, text=True, check=True).stdout.split())
+    names = [n for n in count if n.startswith('_Z') or n in exported]
+    # Those more runs need first; then those the mimalloc engine needs.
+    names.sort(key=lambda n: (-count[n], first[n], n))
+    header = textwrap.fill(
+        "Included at the front of libmemgroup.so's .text (in the link script "
+        "preload/CMakeLists.txt derives from the linker's default), written "
+        "by bench/start_order.py: the code every process runs. The library's "
+        ".fini (run at exit: the C runtime's empty _fini); the C runtime's "
+        "frame_dummy and __do_global_dtors_aux (run at load and at exit); the "
+        "library's constructors; the functions a few short programs run on "
+        "both engines (%d, those more of the runs need first); the C "
+        "library's static stubs (pthread_atfork). A start then faults in two "
+        "64 KiB windows of the library's code instead of one per scattered "
+        "function (the kernel maps a file's pages 64 KiB around a fault)."
+        % len(names), width=72, initial_indent='/* ',
+        subsequent_indent='   ') + ' */'
+    lines = [
+        header,
+        'KEEP (*(SORT_NONE(.fini)))',
+        '*crtbegin*.o(.text .text.*)',
+        '*(.text.startup .text.startup.*)',
+    ]
+    # A clone (foo.isra.0) has its section named after the clone. A cold
+    # function (MG_COLD) lies in .text.unlikely.foo, as does the cold part
+    # gcc splits off a function (foo.cold).
+    lines += ['*(.text.unlikely.%s)' % n[:-5] if n.endswith('.cold') else
+              '*(.text.%s .text.unlikely.%s)' % (n, n) for n in names
+              if not (n.endswith('.cold') and n[:-5] in names)]
+    lines.append('*libc_nonshared.a:*(.text .text.*)')
+    text = '\n'.join(lines) + '\n'
+    if args.out:
+        open(args.out, 'w').write(text)
+    sys.stdout.write(text if not args.out else
+                     '%s: %d functions\n' % (args.out, len(names)))
+
+
+if __name__ == '__main__':
+    main()
