@@ -95,8 +95,11 @@ struct TakeResult {
 
 // Takes up to n regions, lowest free first, into out[]; raises each
 // slab's high-water mark past the regions taken and records in *r the
-// pages that takes over (with the slab's unpaid pages). Under bin.lock.
-void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
+// pages that takes over (with the slab's unpaid pages). `in_page`: no
+// more regions than lie whole in the page of the first one (at least
+// that one). Under bin.lock.
+void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r,
+                bool in_page = false) {
   uint32_t got = 0;
   while (got < n && bin.partial != nullptr) {
     SlabMeta* s = bin.partial;
@@ -121,9 +124,15 @@ void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r) {
         const uint64_t above = ~(word >> bit);  // its lowest set bit ends the run
         uint32_t run = above == 0 ? 64
                                   : static_cast<uint32_t>(__builtin_ctzll(above));
+        char* p = base + size_t{w * 64 + bit} * size;
+        if (in_page && got == 0) {
+          const uint32_t room = static_cast<uint32_t>(
+              kPageSize - (reinterpret_cast<uintptr_t>(p) & (kPageSize - 1)));
+          const uint32_t fit = room / size != 0 ? room / size : 1;
+          if (n > fit) n = fit;
+        }
         if (run > n - got) run = n - got;
         word &= run == 64 ? 0 : ~(((uint64_t{1} << run) - 1) << bit);
-        char* p = base + size_t{w * 64 + bit} * size;
         for (void** o = out + got; o != out + got + run; ++o) {
           *o = p;
           p += size;
@@ -192,6 +201,16 @@ uint32_t BatchLimit(const SlabBin& bin, uint32_t size, uint32_t n) {
   const uint64_t regions = bytes / size != 0 ? bytes / size : 1;
   return regions < n ? static_cast<uint32_t>(regions) : n;
 }
+// Whether a take stops at the end of its first region's page: while the
+// group has taken less than a page of the class. Region 0 of a slab with
+// its bitmap at its start lies anywhere in the first page (its colour), so
+// a page's worth of regions from there ends in the second: a process that
+// asks for a few blocks of a class (most classes of a short one) would
+// have both pages written (the front cache links its regions through their
+// first words) and charged. Under bin.lock.
+bool FirstPageOnly(const SlabBin& bin, uint32_t size) {
+  return bin.nmalloc * size < kPageSize;
+}
 
 // Maps in, in one system call, the pages of a take that no take crossed
 // before, when there are at least kPopulateMin of them: the caller is about
@@ -236,10 +255,12 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
   SlabBin& bin = BinOf(gb, shard, cls);
   const uint32_t size = g_usable_of_class[cls];
   TakeResult r;
+  bool in_page;
   {
     SpinLockHolder holder(&bin.lock);
     n = BatchLimit(bin, size, n);
-    TakeLocked(bin, out, n, &r);
+    in_page = FirstPageOnly(bin, size);
+    TakeLocked(bin, out, n, &r, in_page);
   }
   if (r.got == 0) {
     // No free region: a new slab, charged as its regions are taken.
@@ -250,7 +271,7 @@ uint32_t AllocBatch(uint32_t group, uint32_t cls, void** out, uint32_t n) {
     ++bin.slab_allocs;
     Link(bin, s);
     ++bin.nempty;
-    TakeLocked(bin, out, n, &r);  // Takes from s at least (first on the list).
+    TakeLocked(bin, out, n, &r, in_page);  // From s at least (first on the list).
   }
   // The pages the take crossed, charged with no lock held: the charge may
   // reclaim (releasing this group's free slabs, under their bins' locks)

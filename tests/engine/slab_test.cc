@@ -182,6 +182,37 @@ bool Resident(const void* p) {
   return mincore(page, 4096, &v) == 0 && (v & 1) != 0;
 }
 
+// A class's first take in a group ends in the page of its first region,
+// wherever the slab's colour put region 0: every class, 1 to a page's worth
+// of regions, each whole in that page (one region if it cannot be). Its
+// pages: the one it charged. The second take goes on from there.
+TEST_F(SlabTest, FirstTakeOfAClassStaysInTheFirstRegionsPage) {
+  constexpr uint32_t kG = 516;
+  ASSERT_TRUE(engine::EnsureGroup(kG));
+  for (uint32_t cls = 1; cls <= kSmallClasses; ++cls) {
+    const size_t size = g_usable_of_class[cls];
+    void* batch[64];
+    const uint32_t n = engine::slab::AllocBatch(kG, cls, batch, 64);
+    ASSERT_GT(n, 0u) << size;
+    const uintptr_t first = reinterpret_cast<uintptr_t>(batch[0]);
+    const uintptr_t page_end = (first | 4095) + 1;
+    const uintptr_t end = reinterpret_cast<uintptr_t>(batch[n - 1]) + size;
+    if (size <= 4096 - (first & 4095)) {
+      EXPECT_LE(end, page_end) << size << " B: " << n << " regions";
+      EXPECT_EQ(n, std::min<size_t>(64, (page_end - first) / size)) << size;
+    } else {
+      EXPECT_EQ(n, 1u) << size;
+    }
+    void* next[64];
+    const uint32_t m = engine::slab::AllocBatch(kG, cls, next, 64);
+    ASSERT_GT(m, 0u) << size;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(next[0]), end) << size;
+    std::vector<void*> all(batch, batch + n);
+    all.insert(all.end(), next, next + m);
+    FreeAsOneList(kG, cls, all);
+  }
+}
+
 // A take that crosses two or more pages no take crossed before maps them in
 // at once, charged, before anything writes them (slab.cc, Populate); the
 // slab's pages past the take stay unmapped. A class of 2 KiB, whose slabs
