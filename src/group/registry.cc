@@ -152,7 +152,7 @@ void Registry::ResetBindingsAfterFork(uint32_t self) {
   // zero page under every slot (about 1,400 faults per fork).
   // Each count written only when it changes (a page the child does not
   // write is one it does not copy).
-  const uint32_t used = slots_used_.load(std::memory_order_relaxed);
+  const uint32_t used = slots_past_root_.load(std::memory_order_relaxed) + 1;
   for (uint32_t i = 0; i < used; ++i) {
     ChildStoreIfChanged(SlotAt(i).bound, i == self ? 1u : 0u);
   }
@@ -253,7 +253,7 @@ Errc Registry::Create(GroupId parent_id, const char* name, GroupId* out) {
 
 uint32_t Registry::PickSlotLocked() {
   // Relaxed: under lock_, the only writer.
-  const uint32_t used = slots_used_.load(std::memory_order_relaxed);
+  const uint32_t used = slots_past_root_.load(std::memory_order_relaxed) + 1;
   const uint32_t words = (used + 63) / 64;
   // The lowest reusable zombie among the first kReuseChecks.
   uint32_t checked = 0;
@@ -267,7 +267,7 @@ uint32_t Registry::PickSlotLocked() {
   if (used < kMaxGroups) {
     // Release: pairs with SlotLimit's acquire load (the slot itself is
     // published by its generation and state, as any other).
-    slots_used_.store(used + 1, std::memory_order_release);
+    slots_past_root_.store(used, std::memory_order_release);
     return used;
   }
   if (checked < kReuseChecks) return kNoParent;  // Every zombie was checked.

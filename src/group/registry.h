@@ -129,7 +129,7 @@ class Registry {
   uint32_t SlotLimit() const {
     // Acquire: pairs with Create's release store, so the slots below it
     // have been initialised.
-    return slots_used_.load(std::memory_order_acquire);
+    return slots_past_root_.load(std::memory_order_acquire) + 1;
   }
   // The engine holds (or released) state for slot `index`: see
   // GroupSlot::engine_held. Lock-free: the engine calls it under its own
@@ -225,15 +225,15 @@ class Registry {
     }
   }
 
+  // Every member starts zero: the registry lies in .bss, its head (these
+  // first members, what a process touches) in one page.
   mutable SpinLock lock_;
   std::atomic<bool> initialised_{false};
-  // One past the highest slot index ever used (the root is slot 0). Written
-  // under lock_ by Create (release); read by SlotLimit (acquire) and by
-  // ResetBindingsAfterFork in a fork child, whose parent held lock_ across
-  // the fork.
-  std::atomic<uint32_t> slots_used_{1};
-  // One bit per zombie slot, under lock_.
-  uint64_t zombies_[kMaxGroups / 64] = {};
+  // The highest slot index ever used (the root is slot 0, so one past it
+  // is the number of slots used). Written under lock_ by Create (release);
+  // read by SlotLimit (acquire) and by ResetBindingsAfterFork in a fork
+  // child, whose parent held lock_ across the fork.
+  std::atomic<uint32_t> slots_past_root_{0};
   // Each slot's state and link record, side by side. They run downward
   // from entries_end_ (slot i's is entries_end_[-1 - i]): their end is the
   // counter tree's start, so that the root's state, record and node lie in
@@ -257,6 +257,8 @@ class Registry {
   uint32_t* names_ = nullptr;
   CounterTree tree_;
   ChargeStocks stocks_{CounterTree()};
+  // One bit per zombie slot, under lock_ (8 KiB: last, apart from the head).
+  uint64_t zombies_[kMaxGroups / 64] = {};
 };
 
 // The process-wide registry. constinit: usable before any constructor runs.
