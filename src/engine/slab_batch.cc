@@ -76,8 +76,12 @@ MG_NOINLINE RunEnd PutBackRunLocked(SlabMeta* s, void* head, uint32_t done,
   return RunEnd{head, i, s->nfree == nregs};
 }
 
-// The pages one take owes, per slab it took from (at most one slab per
-// region taken): what a refused charge gives back (GiveBackLocked).
+// The pages one take owes, per slab it took from that owed any: what a
+// refused charge gives back (GiveBackLocked). A take stops at kMaxOwed such
+// slabs (it takes fewer regions): the record lives on the stack of every
+// refill, and one entry per region a take may have (2 KiB) made a thread's
+// first refill write a page of its stack more than the rest of the path.
+inline constexpr uint32_t kMaxOwed = 8;
 struct Owed {
   SlabMeta* slab;
   uint32_t pages;
@@ -90,18 +94,19 @@ struct TakeResult {
   uint32_t got = 0;     // regions in out[]
   uint32_t pages = 0;   // pages to charge: the sum of owed[].pages
   uint32_t nowed = 0;
-  Owed owed[kMaxBatch];
+  Owed owed[kMaxOwed];
 };
 
 // Takes up to n regions, lowest free first, into out[]; raises each
 // slab's high-water mark past the regions taken and records in *r the
-// pages that takes over (with the slab's unpaid pages). `in_page`: no
-// more regions than lie whole in the page of the first one (at least
-// that one). Under bin.lock.
+// pages that takes over (with the slab's unpaid pages), from at most
+// kMaxOwed slabs that owe any. `in_page`: no more regions than lie whole
+// in the page of the first one (at least that one). Under bin.lock.
 void TakeLocked(SlabBin& bin, void** out, uint32_t n, TakeResult* r,
                 bool in_page = false) {
   uint32_t got = 0;
-  while (got < n && bin.partial != nullptr) {
+  // Room for the next slab's entry in r->owed.
+  while (got < n && bin.partial != nullptr && r->nowed < kMaxOwed) {
     SlabMeta* s = bin.partial;
     if (s->nfree == s->nregs) --bin.nempty;
     // Lowest free regions first (address order).
