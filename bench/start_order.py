@@ -18,6 +18,7 @@ function of the library.
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,11 @@ def main():
     ap.add_argument('lib')
     args = ap.parse_args()
     lib = os.path.realpath(args.lib)
+    if not os.path.isfile(lib):
+        sys.exit('no such library: %s' % args.lib)
+    for need in ['valgrind', 'nm'] + [p[0] for p in PROGRAMS]:
+        if shutil.which(need) is None:
+            sys.exit('missing %s (scripts/install-deps.sh installs it)' % need)
     count, first = {}, {}
     for r, (engine, argv) in enumerate(
             (e, p) for e in ENGINES for p in PROGRAMS):
