@@ -25,11 +25,14 @@ import tempfile
 import textwrap
 
 # Short programs, each a different start: the first allocations and frees,
-# an exec'ing shell, interpreters, a C++ program. Both engines.
+# an exec'ing shell, a fork and exec (perl's system: fork, not vfork, so
+# the fork handlers run, in the parent and in the child), interpreters.
+# Both engines.
 PROGRAMS = [
     ['/bin/true'],
     ['git', '--version'],
     ['sh', '-c', 'ls / >/dev/null'],
+    ['perl', '-e', 'system("/bin/true")'],
     ['/usr/bin/python3', '-c', 'import json; json.dumps(list(range(1000)))'],
     ['perl', '-e', 'my %h; $h{$_} = $_ for 1..10000'],
     ['sqlite3', ':memory:', 'create table t(a); insert into t values (1);'],
