@@ -3,8 +3,9 @@
 
 Usage: bench/start_order.py [--out FILE] LIB_MEMGROUP
 
-On this kind of machine a start costs mostly its page faults, and a fault
-of a file's text maps the 64 KiB around it (fault-around): the functions
+A short process's start costs mostly its page faults (docs/perf.md, "What
+a start costs on this machine"), and a fault of a file's text maps the
+64 KiB around it (fault-around): the functions
 of libmemgroup.so that a short process runs, scattered over the library's
 text, cost a fault per 64 KiB window they touch. This script finds them
 by running a few short programs under valgrind --tool=callgrind on both
@@ -12,7 +13,7 @@ engines, and writes a link-script fragment that places their sections
 (libmemgroup.so is compiled with -ffunction-sections) at the front of the
 text, those more programs run first. Run it on a release build after a
 change of the start or of the malloc path, and commit the fragment;
-tests/arch/check_start_text.sh checks that each name it lists is still a
+tests/arch/check_start_text.py checks that each name it lists is still a
 function of the library.
 """
 import argparse

@@ -184,8 +184,8 @@ bool Resident(const void* p) {
 
 // A class's first take in a group ends in the page of its first region,
 // wherever the slab's colour put region 0: every class, 1 to a page's worth
-// of regions, each whole in that page (one region if it cannot be). Its
-// pages: the one it charged. The second take goes on from there.
+// of regions, each whole in that page (one region if it cannot be). The
+// second take goes on from there.
 TEST_F(SlabTest, FirstTakeOfAClassStaysInTheFirstRegionsPage) {
   constexpr uint32_t kG = 516;
   ASSERT_TRUE(engine::EnsureGroup(kG));
