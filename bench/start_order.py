@@ -83,15 +83,59 @@ def parse_callgrind(path, lib):
     return names
 
 
+def jemalloc_objects(archive, count):
+    """The archive's objects with functions the runs ran, those more runs
+    need first: all but those whose text is mostly code a start does not
+    run (more than 32 KiB of it per function run)."""
+    obj_of = {}
+    out = subprocess.run(['nm', '-A', '--defined-only', archive],
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        p = line.split()
+        if len(p) == 3 and p[1] in 'tTwW':
+            obj_of.setdefault(p[2], p[0].split(':')[1])
+    text = {}
+    member = None
+    out = subprocess.run(['size', '-A', archive], capture_output=True,
+                         text=True, check=True).stdout
+    for line in out.splitlines():
+        if '(ex ' in line:
+            member = line.split()[0]
+            continue
+        p = line.split()
+        if member and len(p) >= 2 and p[0] == '.text':
+            text[member] = int(p[1])
+    weight = {}
+    for name, n in count.items():
+        o = obj_of.get(name)
+        if o is not None:
+            w = weight.setdefault(o, [0, 0])
+            w[0] = max(w[0], n)  # runs that need it (those of its likeliest)
+            w[1] += 1  # functions
+    keep = [o for o, (_, nfun) in weight.items()
+            if text.get(o, 0) <= 32768 * nfun]
+    # Those more runs need first, the smaller first among them.
+    return sorted(keep, key=lambda o: (-weight[o][0], text.get(o, 0), o))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--out', default=None)
+    ap.add_argument('--jemalloc-archive', default=None,
+                    help='the private jemalloc archive the library links '
+                         '(default: jemalloc_private/libmgje_jemalloc.a '
+                         'beside the library)')
     ap.add_argument('lib')
     args = ap.parse_args()
     lib = os.path.realpath(args.lib)
     if not os.path.isfile(lib):
         sys.exit('no such library: %s' % args.lib)
-    for need in ['valgrind', 'nm'] + [p[0] for p in PROGRAMS]:
+    archive = args.jemalloc_archive or os.path.join(
+        os.path.dirname(os.path.abspath(args.lib)), 'jemalloc_private',
+        'libmgje_jemalloc.a')
+    if not os.path.isfile(archive):
+        sys.exit('no such archive: %s (--jemalloc-archive)' % archive)
+    for need in ['valgrind', 'nm', 'size'] + [p[0] for p in PROGRAMS]:
         if shutil.which(need) is None:
             sys.exit('missing %s (scripts/install-deps.sh installs it)' % need)
     count, first = {}, {}
@@ -109,6 +153,7 @@ def main():
     names = [n for n in count if n.startswith('_Z') or n in exported]
     # Those more runs need first; then those the mimalloc engine needs.
     names.sort(key=lambda n: (-count[n], first[n], n))
+    objects = jemalloc_objects(archive, count)
     header = textwrap.fill(
         "Included at the front of libmemgroup.so's .text (in the link script "
         "preload/CMakeLists.txt derives from the linker's default), written "
@@ -117,10 +162,14 @@ def main():
         "frame_dummy and __do_global_dtors_aux (run at load and at exit); the "
         "library's constructors; the functions a few short programs run on "
         "both engines (%d, those more of the runs need first); the C "
-        "library's static stubs (pthread_atfork). A start then faults in two "
-        "64 KiB windows of the library's code instead of one per scattered "
-        "function (the kernel maps a file's pages 64 KiB around a fault)."
-        % len(names), width=72, initial_indent='/* ',
+        "library's static stubs (pthread_atfork); then the objects of "
+        "jemalloc's archive whose code the jemalloc engine's start runs "
+        "(%d; Debian's archive has no section per function). A start on the "
+        "mimalloc engine then faults in one or two 64 KiB windows of the "
+        "library's code instead of one per scattered function (the kernel "
+        "maps a file's pages 64 KiB around a fault), one on the jemalloc "
+        "engine in fewer."
+        % (len(names), len(objects)), width=72, initial_indent='/* ',
         subsequent_indent='   ') + ' */'
     lines = [
         header,
@@ -135,6 +184,8 @@ def main():
               '*(.text.%s .text.unlikely.%s)' % (n, n) for n in names
               if not (n.endswith('.cold') and n[:-5] in names)]
     lines.append('*libc_nonshared.a:*(.text .text.*)')
+    lines += ['*%s:%s(.text .text.*)' % (os.path.basename(archive), o)
+              for o in objects]
     text = '\n'.join(lines) + '\n'
     if args.out:
         open(args.out, 'w').write(text)
