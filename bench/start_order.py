@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 """Writes preload/start_text.ld: the order of the code every process runs.
 
-Usage: bench/start_order.py [--out FILE] LIB_MEMGROUP
+Usage: bench/start_order.py [--out FILE] [--jemalloc-archive ARCHIVE] LIB
 
 A short process's start costs mostly its page faults (docs/perf.md, "What
 a start costs on this machine"), and a fault of a file's text maps the
-64 KiB around it (fault-around): the functions
-of libmemgroup.so that a short process runs, scattered over the library's
-text, cost a fault per 64 KiB window they touch. This script finds them
-by running a few short programs under valgrind --tool=callgrind on both
-engines, and writes a link-script fragment that places their sections
-(libmemgroup.so is compiled with -ffunction-sections) at the front of the
-text, those more programs run first. Run it on a release build after a
-change of the start or of the malloc path, and commit the fragment;
+64 KiB around it (fault-around): the functions of libmemgroup.so that a
+short process runs, scattered over the library's text, cost a fault per
+64 KiB window they touch. This script finds them by running a few short
+programs under valgrind --tool=callgrind on both engines, and writes a
+link-script fragment that places their sections (libmemgroup.so is
+compiled with -ffunction-sections) at the front of the text, those more
+programs run first, then the objects of the private jemalloc archive
+whose code the runs ran. Run it on a release build after a change of the
+start or of the malloc path, and commit the fragment;
 tests/arch/check_start_text.py checks that each name it lists is still a
 function of the library.
 """
@@ -154,6 +155,12 @@ def main():
     # Those more runs need first; then those the mimalloc engine needs.
     names.sort(key=lambda n: (-count[n], first[n], n))
     objects = jemalloc_objects(archive, count)
+    # A clone (foo.isra.0) has its section named after the clone. A cold
+    # function (MG_COLD) lies in .text.unlikely.foo, as does the cold part
+    # gcc splits off a function (foo.cold).
+    sections = ['*(.text.unlikely.%s)' % n[:-5] if n.endswith('.cold') else
+                '*(.text.%s .text.unlikely.%s)' % (n, n) for n in names
+                if not (n.endswith('.cold') and n[:-5] in names)]
     header = textwrap.fill(
         "Included at the front of libmemgroup.so's .text (in the link script "
         "preload/CMakeLists.txt derives from the linker's default), written "
@@ -164,12 +171,12 @@ def main():
         "both engines (%d, those more of the runs need first); the C "
         "library's static stubs (pthread_atfork); then the objects of "
         "jemalloc's archive whose code the jemalloc engine's start runs "
-        "(%d; Debian's archive has no section per function). A start on the "
-        "mimalloc engine then faults in one or two 64 KiB windows of the "
-        "library's code instead of one per scattered function (the kernel "
-        "maps a file's pages 64 KiB around a fault), one on the jemalloc "
-        "engine in fewer."
-        % (len(names), len(objects)), width=72, initial_indent='/* ',
+        "(%d; Debian's archive has no section per function). A start then "
+        "faults in one or two 64 KiB windows of memgroup's code (the kernel "
+        "maps a file's pages 64 KiB around a fault) instead of one per "
+        "scattered function, and on the jemalloc engine in fewer windows of "
+        "jemalloc's."
+        % (len(sections), len(objects)), width=72, initial_indent='/* ',
         subsequent_indent='   ') + ' */'
     lines = [
         header,
@@ -177,12 +184,7 @@ def main():
         '*crtbegin*.o(.text .text.*)',
         '*(.text.startup .text.startup.*)',
     ]
-    # A clone (foo.isra.0) has its section named after the clone. A cold
-    # function (MG_COLD) lies in .text.unlikely.foo, as does the cold part
-    # gcc splits off a function (foo.cold).
-    lines += ['*(.text.unlikely.%s)' % n[:-5] if n.endswith('.cold') else
-              '*(.text.%s .text.unlikely.%s)' % (n, n) for n in names
-              if not (n.endswith('.cold') and n[:-5] in names)]
+    lines += sections
     lines.append('*libc_nonshared.a:*(.text .text.*)')
     lines += ['*%s:%s(.text .text.*)' % (os.path.basename(archive), o)
               for o in objects]
@@ -190,7 +192,8 @@ def main():
     if args.out:
         open(args.out, 'w').write(text)
     sys.stdout.write(text if not args.out else
-                     '%s: %d functions\n' % (args.out, len(names)))
+                     '%s: %d functions, %d jemalloc objects\n' %
+                     (args.out, len(sections), len(objects)))
 
 
 if __name__ == '__main__':
