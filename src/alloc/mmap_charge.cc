@@ -23,6 +23,7 @@
 namespace memgroup::internal::alloc {
 namespace {
 
+using mmap_tracker::InsertResult;
 using mmap_tracker::MapKind;
 using mmap_tracker::Piece;
 
@@ -133,11 +134,17 @@ void* MapCharged(void* addr, size_t len, int prot, int flags, int fd,
     return p;
   }
   const uintptr_t start = reinterpret_cast<uintptr_t>(p);
-  // Whatever the new mapping replaced (MAP_FIXED) is gone, charge first.
   Settlement s{group, pre};
-  mmap_tracker::Remove(start, bytes, ReleasePiece, &s);
+  auto ins = InsertResult::kOverlaps;
+  if (tracked && !fixed) ins = mmap_tracker::Insert(start, bytes, group, kind);
+  if (ins == InsertResult::kOverlaps) {
+    // Whatever the new mapping replaced (MAP_FIXED, or pages unmapped
+    // behind the interposed calls' back) is gone, charge first.
+    mmap_tracker::Remove(start, bytes, ReleasePiece, &s);
+    if (tracked) ins = mmap_tracker::Insert(start, bytes, group, kind);
+  }
   int64_t held = 0;
-  if (tracked && mmap_tracker::Insert(start, bytes, group, kind)) {
+  if (ins == InsertResult::kInserted) {
     held = need;
     if (need > 0) AddMmapBytes(group, need);
   }
@@ -252,7 +259,8 @@ void* RemapCharged(void* old_addr, size_t old_len, size_t new_len, int flags,
   }
   // Growth takes the tail's kind and group.
   if (grow > 0 && tail_tracked &&
-      mmap_tracker::Insert(new_start + old_b, grow, tail.group, tail.kind) &&
+      mmap_tracker::Insert(new_start + old_b, grow, tail.group, tail.kind) ==
+          InsertResult::kInserted &&
       tail.kind == MapKind::kCharged) {
     held += static_cast<int64_t>(grow);
   }

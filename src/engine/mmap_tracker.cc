@@ -144,6 +144,74 @@ uintptr_t EndOf(uintptr_t addr, size_t len) {
   return addr + len < addr ? UINTPTR_MAX : addr + len;
 }
 
+// One lock hold of Apply: fills batch with up to kBatch selected pieces and
+// returns their number; *more if selected ranges are left. Requires g_lock.
+int ApplyLocked(uintptr_t addr, uintptr_t end, Op op, uint32_t group,
+                Piece* batch, bool* more) {
+  // Nothing tracked in the span (a new mapping's range, an untracked
+  // munmap): done after one search.
+  const size_t at = LowerBoundLocked(addr);
+  if (at == g_count || g_ranges[at].start >= end) return 0;
+  // munmap of one mapping (or of pages of one): the span lies in one range,
+  // which goes, shrinks or is cut in two; nothing to merge after.
+  Range& r = g_ranges[at];
+  if (op == Op::kRemove && r.start <= addr && end <= r.end &&
+      (r.start == addr || r.end == end || ReserveLocked(g_count + 1))) {
+    const Range gone{addr, end, r.group, r.kind};
+    batch[0] = Piece{gone.group, gone.kind, end - addr};
+    CountLocked(gone, -1);
+    if (r.start == addr && r.end == end) {
+      EraseAtLocked(at);
+    } else if (r.start == addr) {
+      r.start = end;
+    } else if (r.end == end) {
+      r.end = addr;
+    } else {
+      Range tail = r;
+      tail.start = end;
+      r.end = addr;
+      InsertAtLocked(at + 1, tail);
+    }
+    return 1;
+  }
+  // Cutting at both ends takes up to two slots. Without them (metadata
+  // memory exhausted) the ranges across an end stay as they are: their
+  // state, and their charge, lag until the whole range is unmapped.
+  if (ReserveLocked(g_count + 2)) {
+    SplitAtLocked(addr);
+    SplitAtLocked(end);
+  }
+  const size_t first = LowerBoundLocked(addr);
+  size_t i = first;
+  int n = 0;
+  while (i < g_count && g_ranges[i].start < end) {
+    Range& r = g_ranges[i];
+    if (r.start < addr || r.end > end || !Selects(op, r.kind)) {
+      ++i;
+      continue;
+    }
+    if (n == kBatch) {
+      *more = true;
+      break;
+    }
+    batch[n++] = Piece{r.group, r.kind, r.end - r.start};
+    if (op == Op::kRemove) {
+      CountLocked(r, -1);
+      EraseAtLocked(i);
+      continue;
+    }
+    if (op == Op::kCommit) {
+      r.kind = MapKind::kCharged;
+      r.group = group;
+    } else {
+      r.kind = MapKind::kReserved;
+    }
+    ++i;
+  }
+  MergeLocked(first > 0 ? first - 1 : 0, i);
+  return n;
+}
+
 // Applies `op` to every selected range inside [addr, addr+len), reporting
 // each to fn outside the lock, kBatch per lock hold. A batch that fills up
 // restarts the walk from addr: the ranges already done no longer match
@@ -154,44 +222,11 @@ void Apply(uintptr_t addr, size_t len, Op op, uint32_t group, PieceFn fn,
   const uintptr_t end = EndOf(addr, len);
   Piece batch[kBatch];
   for (;;) {
-    int n = 0;
     bool more = false;
+    int n;
     {
       SpinLockHolder h(&g_lock);
-      // Cutting at both ends takes up to two slots. Without them (metadata
-      // memory exhausted) the ranges across an end stay as they are: their
-      // state, and their charge, lag until the whole range is unmapped.
-      if (ReserveLocked(g_count + 2)) {
-        SplitAtLocked(addr);
-        SplitAtLocked(end);
-      }
-      const size_t first = LowerBoundLocked(addr);
-      size_t i = first;
-      while (i < g_count && g_ranges[i].start < end) {
-        Range& r = g_ranges[i];
-        if (r.start < addr || r.end > end || !Selects(op, r.kind)) {
-          ++i;
-          continue;
-        }
-        if (n == kBatch) {
-          more = true;
-          break;
-        }
-        batch[n++] = Piece{r.group, r.kind, r.end - r.start};
-        if (op == Op::kRemove) {
-          CountLocked(r, -1);
-          EraseAtLocked(i);
-          continue;
-        }
-        if (op == Op::kCommit) {
-          r.kind = MapKind::kCharged;
-          r.group = group;
-        } else {
-          r.kind = MapKind::kReserved;
-        }
-        ++i;
-      }
-      MergeLocked(first > 0 ? first - 1 : 0, i);
+      n = ApplyLocked(addr, end, op, group, batch, &more);
     }
     for (int k = 0; k < n; ++k) fn(batch[k], ctx);
     if (!more) return;
@@ -200,19 +235,31 @@ void Apply(uintptr_t addr, size_t len, Op op, uint32_t group, PieceFn fn,
 
 }  // namespace
 
-bool Insert(uintptr_t addr, size_t len, uint32_t group, MapKind kind) {
-  if (len == 0) return true;
+InsertResult Insert(uintptr_t addr, size_t len, uint32_t group, MapKind kind) {
+  if (len == 0) return InsertResult::kInserted;
   const Range r{addr, EndOf(addr, len), group, kind};
   SpinLockHolder h(&g_lock);
-  if (!ReserveLocked(g_count + 1)) return false;
   const size_t i = LowerBoundLocked(addr);
-  // A tracked page there means a racing remap of the same addresses by
-  // another thread: refuse rather than overlap (the caller uncharges).
-  if (i < g_count && g_ranges[i].start < r.end) return false;
-  InsertAtLocked(i, r);
+  if (i < g_count && g_ranges[i].start < r.end) return InsertResult::kOverlaps;
   CountLocked(r, 1);
-  MergeLocked(i > 0 ? i - 1 : 0, i + 1);
-  return true;
+  // A neighbour alike takes the new pages in (mmap hands out addresses next
+  // to each other): no slot, no move.
+  const bool join_prev = i > 0 && Alike(g_ranges[i - 1], r);
+  const bool join_next = i < g_count && Alike(r, g_ranges[i]);
+  if (join_prev && join_next) {
+    g_ranges[i - 1].end = g_ranges[i].end;
+    EraseAtLocked(i);
+  } else if (join_prev) {
+    g_ranges[i - 1].end = r.end;
+  } else if (join_next) {
+    g_ranges[i].start = r.start;
+  } else if (ReserveLocked(g_count + 1)) {
+    InsertAtLocked(i, r);
+  } else {
+    CountLocked(r, -1);
+    return InsertResult::kNoMemory;
+  }
+  return InsertResult::kInserted;
 }
 
 void Remove(uintptr_t addr, size_t len, PieceFn fn, void* ctx) {

@@ -35,11 +35,18 @@ struct Piece {
 // Called outside the lock, once per piece, in address order, in batches.
 using PieceFn = void (*)(const Piece& piece, void* ctx);
 
-// Records [addr, addr+len) as `kind` of `group`. The range must hold no
-// tracked page (callers Remove it first). False if metadata memory is
-// exhausted (nothing recorded). Allocates: never.
-[[nodiscard]] bool Insert(uintptr_t addr, size_t len, uint32_t group,
-                          MapKind kind);
+enum class InsertResult : uint8_t {
+  kInserted,
+  kOverlaps,  // a tracked page is in the range: nothing recorded
+  kNoMemory,  // metadata memory exhausted: nothing recorded
+};
+
+// Records [addr, addr+len) as `kind` of `group` if it holds no tracked page
+// (a new mapping's range, unless a mapping was unmapped behind the
+// interposed calls' back or a racing thread remapped it: callers Remove it
+// and try again). Allocates: never.
+[[nodiscard]] InsertResult Insert(uintptr_t addr, size_t len, uint32_t group,
+                                  MapKind kind);
 
 // Forgets every tracked page in [addr, addr+len), splitting ranges, and
 // calls fn for each removed piece. Allocates: never.
@@ -47,8 +54,7 @@ void Remove(uintptr_t addr, size_t len, PieceFn fn, void* ctx);
 
 // kReserved pages in [addr, addr+len) become kCharged to `group`; fn gets
 // each converted piece (its bytes must now be charged). Allocates: never.
-void Commit(uintptr_t addr, size_t len, uint32_t group, PieceFn fn,
-            void* ctx);
+void Commit(uintptr_t addr, size_t len, uint32_t group, PieceFn fn, void* ctx);
 
 // kCharged pages in [addr, addr+len) become kReserved; fn gets each
 // converted piece with the group it was charged to. Allocates: never.

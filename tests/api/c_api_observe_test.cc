@@ -1,6 +1,8 @@
 // The C ABI's observation through libmemgroup.so (binary c_api_test):
 // high, peak, thresholds, proactive reclaim, pressure, stat and the
 // histogram, anonymous mmap, the stats file.
+#include <sys/syscall.h>
+
 #include "c_api_fixture.h"
 
 namespace mg_capi_test {
@@ -253,6 +255,34 @@ TEST_F(CApiTest, AnonymousMmapIsChargedAndMunmapUnchargesAlsoPartially) {
   st = Stat(g);
   EXPECT_EQ(0, st.mmap);
   EXPECT_EQ(0, st.current);
+}
+
+// A mapping unmapped behind the interposed munmap's back (a raw system
+// call) keeps its charge until a new mapping takes its addresses: that
+// mapping's range is found taken, the stale charge is released, and the
+// group holds the new mapping's charge alone, not both.
+TEST_F(CApiTest, NewMappingOverAStaleRangeReleasesItsCharge) {
+  mg_group_t g = Make();
+  void* m;
+  void* again;
+  {
+    InGroup in(g);
+    m = mmap(nullptr, kMiB, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(MAP_FAILED, m);
+    ASSERT_EQ(0, syscall(SYS_munmap, m, kMiB));
+    EXPECT_EQ(kMiB, Stat(g).current);
+    again = mmap(m, kMiB, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  }
+  ASSERT_EQ(m, again);
+  mg_stat_t st = Stat(g);
+  EXPECT_EQ(kMiB, st.current);
+  EXPECT_EQ(kMiB, st.mmap);
+  ASSERT_EQ(0, munmap(again, kMiB));
+  st = Stat(g);
+  EXPECT_EQ(0, st.current);
+  EXPECT_EQ(0, st.mmap);
 }
 
 TEST_F(CApiTest, AnonymousMmapAboveMaxFailsWithEnomem) {

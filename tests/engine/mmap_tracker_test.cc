@@ -42,7 +42,8 @@ class MmapTrackerTest : public ::testing::Test {
 };
 
 TEST_F(MmapTrackerTest, CommitAndDecommitSplitAndMergeBack) {
-  ASSERT_TRUE(Insert(base_, 256 * kPage, 3, MapKind::kReserved));
+  ASSERT_EQ(Insert(base_, 256 * kPage, 3, MapKind::kReserved),
+            InsertResult::kInserted);
   Recorded c;
   Commit(base_ + 16 * kPage, 32 * kPage, 3, Record, &c);
   EXPECT_EQ(c.Bytes(MapKind::kReserved), 32 * kPage);
@@ -64,7 +65,8 @@ TEST_F(MmapTrackerTest, CommitAndDecommitSplitAndMergeBack) {
 }
 
 TEST_F(MmapTrackerTest, ManyPiecesAreReportedInBatches) {
-  ASSERT_TRUE(Insert(base_, 200 * kPage, 1, MapKind::kReserved));
+  ASSERT_EQ(Insert(base_, 200 * kPage, 1, MapKind::kReserved),
+            InsertResult::kInserted);
   for (uintptr_t i = 0; i < 200; i += 2) {
     Recorded c;
     Commit(base_ + i * kPage, kPage, 1, Record, &c);
@@ -79,7 +81,8 @@ TEST_F(MmapTrackerTest, ManyPiecesAreReportedInBatches) {
 }
 
 TEST_F(MmapTrackerTest, PartialRemoveKeepsTheRest) {
-  ASSERT_TRUE(Insert(base_, 64 * kPage, 2, MapKind::kCharged));
+  ASSERT_EQ(Insert(base_, 64 * kPage, 2, MapKind::kCharged),
+            InsertResult::kInserted);
   Recorded r;
   Remove(base_ + 10 * kPage, 5 * kPage, Record, &r);
   EXPECT_EQ(r.Bytes(MapKind::kCharged), 5 * kPage);
@@ -90,12 +93,63 @@ TEST_F(MmapTrackerTest, PartialRemoveKeepsTheRest) {
   EXPECT_EQ(p.bytes, 49 * kPage);
 }
 
+// mmap hands out addresses next to each other: an alike neighbour takes a
+// new range in, and unmapping one mapping of the joined range takes it off
+// the front, the back or the middle.
+TEST_F(MmapTrackerTest, NeighboursJoinAndUnmapInPieces) {
+  int64_t file0 = 0, shmem0 = 0;
+  MappedBytes(6, &file0, &shmem0);
+  ASSERT_EQ(Insert(base_ + 4 * kPage, 2 * kPage, 6, MapKind::kFile),
+            InsertResult::kInserted);
+  ASSERT_EQ(Insert(base_ + 2 * kPage, 2 * kPage, 6, MapKind::kFile),
+            InsertResult::kInserted);  // joins the next
+  ASSERT_EQ(Insert(base_ + 8 * kPage, 2 * kPage, 6, MapKind::kFile),
+            InsertResult::kInserted);
+  ASSERT_EQ(Insert(base_ + 6 * kPage, 2 * kPage, 6, MapKind::kFile),
+            InsertResult::kInserted);  // joins both
+  // Not alike: another group, another kind.
+  ASSERT_EQ(Insert(base_ + 10 * kPage, kPage, 7, MapKind::kFile),
+            InsertResult::kInserted);
+  ASSERT_EQ(Insert(base_ + kPage, kPage, 6, MapKind::kCharged),
+            InsertResult::kInserted);
+  Piece p;
+  ASSERT_TRUE(Lookup(base_ + 2 * kPage, &p));
+  EXPECT_EQ(p.bytes, 8 * kPage);
+  EXPECT_EQ(p.group, 6u);
+  ASSERT_TRUE(Lookup(base_ + 10 * kPage, &p));
+  EXPECT_EQ(p.group, 7u);
+  EXPECT_EQ(Insert(base_ + 9 * kPage, 2 * kPage, 6, MapKind::kFile),
+            InsertResult::kOverlaps);
+  Recorded r;
+  Remove(base_ + 2 * kPage, 2 * kPage, Record, &r);  // the front
+  Remove(base_ + 8 * kPage, 2 * kPage, Record, &r);  // the back
+  Remove(base_ + 5 * kPage, kPage, Record, &r);      // the middle
+  ASSERT_EQ(r.pieces.size(), 3u);
+  EXPECT_EQ(r.Bytes(MapKind::kFile), 5 * kPage);
+  for (const Piece& piece : r.pieces) EXPECT_EQ(piece.group, 6u);
+  int64_t file = 0, shmem = 0;
+  MappedBytes(6, &file, &shmem);
+  EXPECT_EQ(file - file0, static_cast<int64_t>(3 * kPage));
+  ASSERT_TRUE(Lookup(base_ + 4 * kPage, &p));
+  EXPECT_EQ(p.bytes, kPage);
+  EXPECT_FALSE(Lookup(base_ + 5 * kPage, &p));
+  ASSERT_TRUE(Lookup(base_ + 6 * kPage, &p));
+  EXPECT_EQ(p.bytes, 2 * kPage);
+  EXPECT_FALSE(Lookup(base_ + 3 * kPage, &p));
+  ASSERT_TRUE(Lookup(base_ + kPage, &p));
+  EXPECT_EQ(p.kind, MapKind::kCharged);
+  EXPECT_EQ(p.bytes, kPage);
+}
+
 TEST_F(MmapTrackerTest, MoveCarriesStateBothWays) {
-  ASSERT_TRUE(Insert(base_ + 100 * kPage, 8 * kPage, 4, MapKind::kCharged));
+  ASSERT_EQ(Insert(base_ + 100 * kPage, 8 * kPage, 4, MapKind::kCharged),
+            InsertResult::kInserted);
   Recorded d;
   Decommit(base_ + 102 * kPage, 2 * kPage, Record, &d);
-  ASSERT_TRUE(Insert(base_ + 50 * kPage, kPage, 4, MapKind::kFile));
-  ASSERT_TRUE(Insert(base_ + 300 * kPage, kPage, 4, MapKind::kShmem));
+  ASSERT_EQ(Insert(base_ + 50 * kPage, kPage, 4, MapKind::kFile),
+            InsertResult::kInserted);
+  ASSERT_EQ(Insert(base_ + 300 * kPage, kPage, 4, MapKind::kShmem),
+            InsertResult::kInserted);
   // Forward, past other ranges.
   ASSERT_TRUE(Move(base_ + 100 * kPage, 8 * kPage, base_ + 200 * kPage,
                    false, 4));
@@ -128,8 +182,10 @@ TEST_F(MmapTrackerTest, MoveCarriesStateBothWays) {
 TEST_F(MmapTrackerTest, FileAndShmemTotalsPerGroup) {
   int64_t file0 = 0, shmem0 = 0;
   MappedBytes(9, &file0, &shmem0);
-  ASSERT_TRUE(Insert(base_, 3 * kPage, 9, MapKind::kFile));
-  ASSERT_TRUE(Insert(base_ + 10 * kPage, 2 * kPage, 9, MapKind::kShmem));
+  ASSERT_EQ(Insert(base_, 3 * kPage, 9, MapKind::kFile),
+            InsertResult::kInserted);
+  ASSERT_EQ(Insert(base_ + 10 * kPage, 2 * kPage, 9, MapKind::kShmem),
+            InsertResult::kInserted);
   int64_t file = 0, shmem = 0;
   MappedBytes(9, &file, &shmem);
   EXPECT_EQ(file - file0, static_cast<int64_t>(3 * kPage));
@@ -143,7 +199,8 @@ TEST_F(MmapTrackerTest, FileAndShmemTotalsPerGroup) {
   MappedBytes(9, &file, &shmem);
   EXPECT_EQ(file - file0, static_cast<int64_t>(2 * kPage));
   // A new range over a tracked page is refused.
-  EXPECT_FALSE(Insert(base_, 2 * kPage, 9, MapKind::kCharged));
+  EXPECT_EQ(Insert(base_, 2 * kPage, 9, MapKind::kCharged),
+            InsertResult::kOverlaps);
 }
 
 }  // namespace
