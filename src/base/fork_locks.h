@@ -1,14 +1,17 @@
 // Whether the fork(2) in progress holds the library's locks across it. The
 // fork handlers (alloc/fork.cc and the layers' handlers it calls) take each
 // lock before fork so that the child never inherits one held by a thread
-// it does not have. A process that has only ever had one thread (libc's
-// __libc_single_threaded, which libc's own fork consults for its locks)
-// has no such thread: its handlers take no lock, release none and reset
-// none, so that a fork writes none of the pages that hold them, each a
-// page the parent and the child would copy on write (a fork followed by an
-// exec, as a shell or a build runs commands, pays those copies for
-// nothing). Their other work (the child's own accounts) is unchanged.
-// Allocates: never.
+// it does not have. A process whose forking thread is its only one has no
+// such thread: a process that has only ever had one thread (libc's
+// __libc_single_threaded, which libc's own fork consults for its locks), or
+// one whose other threads have all exited (the kernel's count of its
+// threads, read at each fork of a process that ever had another: git
+// joins its worker threads before it runs a command). Its handlers then
+// take no lock, release none and reset none, so that a fork writes none of
+// the pages that hold them, each a page the parent and the child would
+// copy on write (a fork followed by an exec, as a shell or a build runs
+// commands, pays those copies for nothing). Their other work (the child's
+// own accounts) is unchanged. Allocates: never.
 #ifndef MEMGROUP_SRC_BASE_FORK_LOCKS_H_
 #define MEMGROUP_SRC_BASE_FORK_LOCKS_H_
 
@@ -17,6 +20,7 @@
 #include <atomic>
 
 #include "base/spinlock.h"
+#include "base/sys.h"
 
 namespace memgroup::internal {
 
@@ -30,7 +34,9 @@ inline constinit bool g_fork_holds_locks = true;
 // any lock is taken. Written only when it changes: its page is one more the
 // parent would copy at each fork.
 inline void DecideForkLocks() {
-  const bool holds = !__libc_single_threaded;
+  // Only the forking thread runs this, so the count cannot grow under it;
+  // a thread it still counts has not exited and may hold a lock.
+  const bool holds = !__libc_single_threaded && ProcessThreadCount() != 1;
   if (g_fork_holds_locks != holds) g_fork_holds_locks = holds;
 }
 

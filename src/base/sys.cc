@@ -62,6 +62,38 @@ int SysFstat(int fd, struct stat* st) {
   return static_cast<int>(syscall(SYS_fstat, fd, st));
 }
 
+int ProcessThreadCount() {
+  const int fd = SysOpen("/proc/self/stat", O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  char buf[512];
+  const long n = SysRead(fd, buf, sizeof(buf) - 1);
+  SysClose(fd);
+  if (n <= 0) return -1;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
+  // the fields are counted from the last ')'; num_threads is field 20, the
+  // 18th after it.
+  int close_paren = -1;
+  for (long i = 0; i < n; ++i) {
+    if (buf[i] == ')') close_paren = static_cast<int>(i);
+  }
+  if (close_paren < 0) return -1;
+  int field = 2;
+  long i = close_paren + 1;
+  while (i < n && field < 20) {
+    if (buf[i] == ' ') ++field;
+    ++i;
+  }
+  if (field != 20) return -1;
+  int count = 0;
+  bool digits = false;
+  for (; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) {
+    count = count * 10 + (buf[i] - '0');
+    digits = true;
+    if (count > 1 << 22) return -1;
+  }
+  return digits ? count : -1;
+}
+
 namespace {
 
 int FutexWait(const uint32_t* addr, int op, uint32_t expected,

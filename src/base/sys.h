@@ -31,6 +31,11 @@ int SysClose(int fd);
 long SysRead(int fd, void* buf, size_t len);
 int SysFstat(int fd, struct stat* st);
 
+// The number of threads of this process (num_threads of /proc/self/stat,
+// which counts a thread until it has exited), or -1 if it cannot be read.
+// Three system calls. Allocates: never.
+int ProcessThreadCount();
+
 // The futex calls above for a word in a mapping shared between processes
 // (no FUTEX_PRIVATE_FLAG).
 int SysFutexWaitShared(const uint32_t* addr, uint32_t expected,
