@@ -33,6 +33,7 @@
 #include "engine/free_pages.h"
 #include "engine/front_cache_internal.h"
 #include "engine/mimalloc_engine.h"
+#include "engine/page_charge.h"
 #include "engine/slab.h"
 #include "engine/transfer_cache.h"
 
@@ -104,11 +105,17 @@ void ChildFork() {
 
 int64_t ChildForkDropInherited() {
   int64_t uncharged = 0;
-  // First: on the jemalloc engine the blocks join the free pages count
-  // (still the parent's charge), dropped below with the rest.
+  // The mimalloc engine's cached large blocks are set aside, their charge
+  // left straight from the counters, not through the thread's stock, which
+  // the caller would then drain (front_cache_internal.h). First: on the
+  // jemalloc engine the blocks join the free pages count (still the
+  // parent's charge), dropped below with the rest.
   if (t_front != nullptr) {
-    const int64_t cached = front::ReturnLarge(t_front);
-    if (UsesMimalloc()) uncharged += cached;
+    if (UsesMimalloc()) {
+      UnchargeInheritedPages(t_front->group, front::SetAsideLarge(t_front));
+    } else {
+      (void)front::ReturnLarge(t_front);
+    }
   }
   // The free slabs kept charged (jemalloc engine; none with mimalloc).
   uncharged += slab::ChildDropInheritedSlabs();

@@ -156,6 +156,7 @@ uint64_t EmptyBin(FrontCache* fc, uint32_t cls) {
 // exit, a rebind or a purge leaves no region of the group out of its slabs
 // beyond the other threads' caches and the program's blocks.
 void FlushAll(FrontCache* fc) {
+  if (MG_UNLIKELY(fc->large_set_aside)) front::FreeSetAside(fc);
   for (uint32_t cls = 1; cls < kFrontClasses; ++cls) (void)EmptyBin(fc, cls);
   fc->large_bytes = 0;
   transfer::Drain(fc->group);
@@ -299,6 +300,32 @@ void Retire(FrontCache* fc) {
 
 void Flush(FrontCache* fc) { FlushAll(fc); }
 
+int64_t SetAsideLarge(FrontCache* fc) {
+  MG_DCHECK(UsesMimalloc());
+  uint64_t bytes = 0;
+  for (uint32_t cls = kFrontFirstLarge; cls < kFrontClasses; ++cls) {
+    bytes += uint64_t{fc->bins[cls].count} * fc->bins[cls].size;
+  }
+  if (bytes == 0) return 0;
+  fc->large_set_aside = true;
+  // Relaxed: see the cached large bytes (front_cache.h).
+  g_group_rows[fc->group].cached_large.fetch_sub(
+      static_cast<int64_t>(bytes), std::memory_order_relaxed);
+  return static_cast<int64_t>(bytes);
+}
+
+void FreeSetAside(FrontCache* fc) {
+  for (uint32_t cls = kFrontFirstLarge; cls < kFrontClasses; ++cls) {
+    FrontBin& b = fc->bins[cls];
+    if (b.count == 0) continue;
+    Release(fc->group, cls, b.head, b.count);
+    b.head = nullptr;
+    b.count = 0;
+  }
+  fc->large_bytes = 0;
+  fc->large_set_aside = false;
+}
+
 int64_t ReturnLarge(FrontCache* fc) {
   // Empty bins left unwritten: a fork child (its one caller) that writes
   // no word of a page does not copy it.
@@ -420,6 +447,7 @@ MG_NOINLINE bool MakeLargeRoom(FrontCache* fc, uint32_t bytes) {
 
 bool CacheLarge(FrontCache* fc, void* p, uint32_t cls) {
   MG_DCHECK(cls >= kFrontFirstLarge && cls < kFrontClasses);
+  if (MG_UNLIKELY(fc->large_set_aside)) front::FreeSetAside(fc);
   FrontBin& b = fc->bins[cls];
   if (front::LargeBinFull(b)) return false;
   if (MG_UNLIKELY(fc->large_bytes + b.size > kFrontLargeBudget) &&

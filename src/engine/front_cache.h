@@ -102,6 +102,10 @@ struct FrontCache {
   uint32_t tag;
   // Bytes held in the large bins (<= kFrontLargeBudget).
   uint64_t large_bytes;
+  // The large bins hold a fork parent's blocks, uncharged in this child
+  // and set aside (front::SetAsideLarge): they go back to the engine, not
+  // out, at the bins' next use (front::FreeSetAside).
+  bool large_set_aside;
   // bins[0] stays empty with capacity 0: free's fast path reaches it for
   // class 0 and must miss there.
   FrontBin bins[kFrontClasses];
@@ -175,6 +179,13 @@ MG_ALWAYS_INLINE uint32_t ClassOfUsable(size_t usable) {
   return static_cast<uint32_t>(5 + kExtraClasses + (lg - 6) * 4 + k);
 }
 
+namespace front {
+// Frees a fork child's set-aside large blocks (FrontCache::large_set_aside,
+// front_cache_internal.h) to the engine, whose charge left at the fork:
+// the large bins' first use after it. Owner only. Allocates: never.
+MG_NOINLINE void FreeSetAside(FrontCache* fc);
+}  // namespace front
+
 // Pops a block of class `cls` (1 <= cls < kFrontClasses) from the calling
 // thread's cache `fc`, or nullptr if the bin is empty; a large block is
 // recorded as live in the start map (owner_table.h) and comes charged
@@ -184,6 +195,10 @@ MG_ALWAYS_INLINE void* FrontPop(FrontCache* fc, uint32_t cls) {
   FrontBin& b = fc->bins[cls];
   if (b.count == 0) return nullptr;
   if (cls >= kFrontFirstLarge) {
+    if (MG_UNLIKELY(fc->large_set_aside)) {
+      front::FreeSetAside(fc);
+      return nullptr;
+    }
     // A large block goes back out: live again in the start map.
     fc->large_bytes -= b.size;
     // Relaxed: see the cached large bytes (above).

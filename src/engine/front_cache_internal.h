@@ -38,11 +38,17 @@ void Retire(FrontCache* fc);
 // group's transfer cache (rebind, purge). The calling thread must still be
 // bound to fc->group.
 void Flush(FrontCache* fc);
-// Returns the large blocks `fc` holds to the engine with their charge (as
-// an eviction does: the group's free pages on the jemalloc engine,
-// uncharged on the mimalloc engine); their bytes. A fork child's handler
-// (engine.h, ChildForkDropInherited). Owner only.
+// A fork child's handlers (engine.h, ChildForkDropInherited), on the
+// forking thread's cache. ReturnLarge returns the large blocks `fc` holds
+// to the engine with their charge, as an eviction does (the group's free
+// pages on the jemalloc engine); their bytes. SetAsideLarge (the mimalloc
+// engine) leaves them where they are, unwritten, and marks the bins set
+// aside (FreeSetAside frees them at their next use); their bytes, which
+// leave the group's cached_large and which the caller uncharges: a child
+// that execs first writes neither their pages nor the engine's, as the
+// frees would. Owner only. Allocates: never.
 int64_t ReturnLarge(FrontCache* fc);
+int64_t SetAsideLarge(FrontCache* fc);
 
 // Takes a batch of regions of small class `cls` from the group's transfer
 // cache (transfer_cache.h) or else its slabs, keeps all but one in the bin

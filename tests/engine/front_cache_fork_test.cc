@@ -4,6 +4,7 @@
 #include "front_cache_test_util.h"
 
 #include "engine/free_pages.h"
+#include "engine/mimalloc_engine.h"
 #include "engine/tcache_slots.h"
 
 namespace memgroup::internal {
@@ -320,10 +321,11 @@ TEST_F(FrontCacheTest, ForkWithConcurrentFrontCacheUse) {
 // The charges a fork child inherits from the engine leave it in the
 // child's handler (engine.h, ChildForkDropInherited, which the allocation
 // layer's child handler runs): the forking thread's cached large blocks go
-// back to the engine and no group keeps free pages, so the child's next
+// back to the engine (on the mimalloc engine set aside, unwritten, until
+// the bins' next use) and no group keeps free pages, so the child's next
 // block of that size is charged afresh. The parent keeps its cache.
 TEST_F(FrontCacheTest, ForkChildDropsInheritedCachedLargeBlocks) {
-  constexpr uint32_t kG = 296;
+  constexpr uint32_t kG = 46;  // below the mimalloc engine's 63 groups
   OnBoundThread(kG, [] {
     void* p = engine::Alloc(kG, 256 * kKiB, 0, false);
     ASSERT_NE(p, nullptr);
@@ -334,13 +336,20 @@ TEST_F(FrontCacheTest, ForkChildDropsInheritedCachedLargeBlocks) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       (void)engine::ChildForkDropInherited();
+      engine::FrontCache* fc = engine::t_front;
       int rc = 0;
       if (engine::CachedLargeOf(kG) != 0) {
         rc = 1;
-      } else if (engine::t_front->large_bytes != 0) {
+      } else if (engine::UsesMimalloc() ? !fc->large_set_aside
+                                        : fc->large_bytes != 0) {
         rc = 2;
       } else if (engine::FreePagesOf(kG) != 0) {
         rc = 3;
+      } else if (engine::FrontPop(fc, engine::ClassOfUsable(256 * kKiB)) !=
+                 nullptr) {
+        rc = 4;  // the parent's block served uncharged
+      } else if (fc->large_bytes != 0 || fc->large_set_aside) {
+        rc = 5;  // the set-aside blocks not freed by the bins' first use
       }
       _exit(rc);
     }
