@@ -29,12 +29,27 @@ import textwrap
 # Short programs, each a different start: the first allocations and frees,
 # an exec'ing shell, a fork and exec (perl's system: fork, not vfork, so
 # the fork handlers run, in the parent and in the child), interpreters.
-# Both engines.
+# A child's code before its exec is lost to callgrind (it profiles the new
+# image), so two children try to exec a program that does not exist, then
+# _exit: one forked by a process that never had another thread, one forked
+# while a second thread lives (the handlers that take every lock). Both
+# engines.
 PROGRAMS = [
     ['/bin/true'],
     ['git', '--version'],
     ['sh', '-c', 'ls / >/dev/null'],
     ['perl', '-e', 'system("/bin/true")'],
+    ['perl', '-MPOSIX', '-e',
+     'if (my $p = fork) { waitpid($p, 0) } '
+     'else { exec { "/nonexistent/x" } "x"; POSIX::_exit(0) }'],
+    ['/usr/bin/python3', '-c',
+     'import os, threading, time\n'
+     't = threading.Thread(target=time.sleep, args=(0.5,)); t.start()\n'
+     'p = os.fork()\n'
+     'if p == 0:\n'
+     '    try: os.execve("/nonexistent/x", ["x"], {})\n'
+     '    finally: os._exit(0)\n'
+     'os.waitpid(p, 0); t.join()'],
     ['/usr/bin/python3', '-c', 'import json; json.dumps(list(range(1000)))'],
     ['perl', '-e', 'my %h; $h{$_} = $_ for 1..10000'],
     ['sqlite3', ':memory:', 'create table t(a); insert into t values (1);'],
