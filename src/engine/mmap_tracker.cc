@@ -153,23 +153,26 @@ int ApplyLocked(uintptr_t addr, uintptr_t end, Op op, uint32_t group,
   const size_t at = LowerBoundLocked(addr);
   if (at == g_count || g_ranges[at].start >= end) return 0;
   // munmap of one mapping (or of pages of one): the span lies in one range,
-  // which goes, shrinks or is cut in two; nothing to merge after.
-  Range& r = g_ranges[at];
-  if (op == Op::kRemove && r.start <= addr && end <= r.end &&
-      (r.start == addr || r.end == end || ReserveLocked(g_count + 1))) {
-    const Range gone{addr, end, r.group, r.kind};
+  // which goes, shrinks or is cut in two; nothing to merge after. Cutting
+  // takes a slot, reserved first: the reserve may move the array.
+  if (op == Op::kRemove && g_ranges[at].start <= addr &&
+      end <= g_ranges[at].end &&
+      (g_ranges[at].start == addr || g_ranges[at].end == end ||
+       ReserveLocked(g_count + 1))) {
+    Range& only = g_ranges[at];
+    const Range gone{addr, end, only.group, only.kind};
     batch[0] = Piece{gone.group, gone.kind, end - addr};
     CountLocked(gone, -1);
-    if (r.start == addr && r.end == end) {
+    if (only.start == addr && only.end == end) {
       EraseAtLocked(at);
-    } else if (r.start == addr) {
-      r.start = end;
-    } else if (r.end == end) {
-      r.end = addr;
+    } else if (only.start == addr) {
+      only.start = end;
+    } else if (only.end == end) {
+      only.end = addr;
     } else {
-      Range tail = r;
+      Range tail = only;
       tail.start = end;
-      r.end = addr;
+      only.end = addr;
       InsertAtLocked(at + 1, tail);
     }
     return 1;

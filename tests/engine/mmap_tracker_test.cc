@@ -141,6 +141,28 @@ TEST_F(MmapTrackerTest, NeighboursJoinAndUnmapInPieces) {
   EXPECT_EQ(p.bytes, kPage);
 }
 
+// Cutting a page out of the middle of a range takes a slot: cuts enough to
+// grow the array several times (its reserve moves it) each land in the
+// array as it is after the move.
+TEST_F(MmapTrackerTest, CutsThatGrowTheArrayLandInTheMovedArray) {
+  constexpr uintptr_t kPages = 2400;
+  ASSERT_EQ(Insert(base_, kPages * kPage, 5, MapKind::kFile),
+            InsertResult::kInserted);
+  Recorded r;
+  for (uintptr_t i = 1; i + 1 < kPages; i += 2) {
+    Remove(base_ + i * kPage, kPage, Record, &r);
+  }
+  ASSERT_EQ(r.pieces.size(), 1199u);
+  EXPECT_EQ(BytesIn(base_, kPages * kPage, MapKind::kFile, 5),
+            (kPages - 1199) * kPage);
+  for (uintptr_t i = 0; i + 2 < kPages; i += 2) {
+    Piece p;
+    ASSERT_TRUE(Lookup(base_ + i * kPage, &p)) << i;
+    EXPECT_EQ(p.bytes, kPage) << i;
+    EXPECT_FALSE(Lookup(base_ + (i + 1) * kPage, &p)) << i;
+  }
+}
+
 TEST_F(MmapTrackerTest, MoveCarriesStateBothWays) {
   ASSERT_EQ(Insert(base_ + 100 * kPage, 8 * kPage, 4, MapKind::kCharged),
             InsertResult::kInserted);
