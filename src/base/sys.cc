@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstring>
 
 namespace memgroup::internal {
 
@@ -62,36 +63,65 @@ int SysFstat(int fd, struct stat* st) {
   return static_cast<int>(syscall(SYS_fstat, fd, st));
 }
 
-int ProcessThreadCount() {
-  const int fd = SysOpen("/proc/self/stat", O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  char buf[512];
-  const long n = SysRead(fd, buf, sizeof(buf) - 1);
+long ReadProcStat(pid_t pid, char* buf, size_t cap) {
+  if (pid < 0 || cap < 2) return -1;
+  // "/proc/self/stat" or "/proc/<pid>/stat", without printf.
+  char path[32] = "/proc/self/stat";
+  if (pid > 0) {
+    char digits[16];
+    int nd = 0;
+    for (uint32_t v = static_cast<uint32_t>(pid); v != 0; v /= 10) {
+      digits[nd++] = static_cast<char>('0' + v % 10);
+    }
+    size_t at = 6;
+    while (nd > 0) path[at++] = digits[--nd];
+    memcpy(path + at, "/stat", 6);
+  }
+  const int saved = errno;
+  const int fd = SysOpen(path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    errno = saved;
+    return -1;
+  }
+  const long n = SysRead(fd, buf, cap - 1);
   SysClose(fd);
-  if (n <= 0) return -1;
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
-  // the fields are counted from the last ')'; num_threads is field 20, the
-  // 18th after it.
-  int close_paren = -1;
-  for (long i = 0; i < n; ++i) {
-    if (buf[i] == ')') close_paren = static_cast<int>(i);
+  errno = saved;
+  return n > 0 ? n : -1;
+}
+
+bool ProcStatField(const char* buf, long n, int field, const char** begin,
+                   const char** end) {
+  if (n <= 0 || field < 3) return false;
+  const char* stop = buf + n;
+  const char* p = stop;
+  while (p > buf && p[-1] != ')') --p;
+  if (p == buf) return false;
+  for (int f = 2; p < stop;) {
+    while (p < stop && *p == ' ') ++p;
+    if (p >= stop || *p == '\n') return false;
+    const char* tok = p;
+    while (p < stop && *p != ' ' && *p != '\n') ++p;
+    if (++f == field) {
+      *begin = tok;
+      *end = p;
+      return true;
+    }
   }
-  if (close_paren < 0) return -1;
-  int field = 2;
-  long i = close_paren + 1;
-  while (i < n && field < 20) {
-    if (buf[i] == ' ') ++field;
-    ++i;
-  }
-  if (field != 20) return -1;
+  return false;
+}
+
+int ProcessThreadCount() {
+  char buf[512];
+  const long n = ReadProcStat(0, buf, sizeof(buf));
+  const char* p = nullptr;
+  const char* end = nullptr;
+  if (!ProcStatField(buf, n, 20, &p, &end) || p == end) return -1;
   int count = 0;
-  bool digits = false;
-  for (; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) {
-    count = count * 10 + (buf[i] - '0');
-    digits = true;
-    if (count > 1 << 22) return -1;
+  for (; p < end; ++p) {
+    if (*p < '0' || *p > '9' || count > (1 << 22)) return -1;
+    count = count * 10 + (*p - '0');
   }
-  return digits ? count : -1;
+  return count;
 }
 
 namespace {

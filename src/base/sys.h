@@ -31,9 +31,18 @@ int SysClose(int fd);
 long SysRead(int fd, void* buf, size_t len);
 int SysFstat(int fd, struct stat* st);
 
-// The number of threads of this process (num_threads of /proc/self/stat,
-// which counts a thread until it has exited), or -1 if it cannot be read.
-// Three system calls. Allocates: never.
+// /proc/<pid>/stat of `pid` (0: this process) read into buf, at most cap -
+// 1 bytes: their number, or -1 (errno kept). Allocates: never.
+long ReadProcStat(pid_t pid, char* buf, size_t cap);
+// Field `field` (>= 3, proc(5)'s numbering) of such a line of n bytes, as
+// [*begin, *end): the fields from 3 on are counted after the last ')',
+// since the comm (field 2) may hold spaces and parentheses. False if the
+// line has fewer fields. Allocates: never.
+bool ProcStatField(const char* buf, long n, int field, const char** begin,
+                   const char** end);
+// The number of threads of this process (num_threads, field 20 of
+// /proc/self/stat, which counts a thread until it has exited), or -1 if it
+// cannot be read. Three system calls. Allocates: never.
 int ProcessThreadCount();
 
 // The futex calls above for a word in a mapping shared between processes

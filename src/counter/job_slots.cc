@@ -223,63 +223,38 @@ void JobMemberComm(const JobMember* m, char out[16]) {
 bool ReadProcStart(pid_t pid, uint64_t* start_ticks, bool* alive,
                    char* comm, pid_t* ppid) {
   if (pid <= 0) return false;
-  char path[40] = "/proc/";
-  char digits[16];
-  int nd = 0;
-  for (uint32_t v = static_cast<uint32_t>(pid); v != 0; v /= 10) {
-    digits[nd++] = static_cast<char>('0' + v % 10);
-  }
-  size_t at = 6;
-  while (nd > 0) path[at++] = digits[--nd];
-  memcpy(path + at, "/stat", 6);
-  int saved = errno;
-  int fd = SysOpen(path, O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) {
-    errno = saved;
-    return false;
-  }
   char buf[1024];
-  long n = SysRead(fd, buf, sizeof(buf) - 1);
-  SysClose(fd);
-  errno = saved;
-  if (n <= 0) return false;
-  // "pid (comm) S ..." : comm may contain spaces and parentheses; the last
-  // ')' ends it. Then field 3 is the state and field 22 the start time.
-  const char* end = buf + n;
-  const char* p = end;
-  while (p > buf && p[-1] != ')') --p;
-  if (p == buf) return false;
+  const long n = ReadProcStat(pid, buf, sizeof(buf));
+  // "pid (comm) S ppid ... starttime(22) ...".
+  const char* state = nullptr;
+  const char* state_end = nullptr;
+  const char* tok = nullptr;
+  const char* tok_end = nullptr;
+  if (!ProcStatField(buf, n, 3, &state, &state_end)) return false;
   if (comm != nullptr) {
     memset(comm, 0, 16);
     const char* open = static_cast<const char*>(memchr(buf, '(', n));
-    if (open != nullptr && open < p - 1) {
-      size_t len = static_cast<size_t>(p - 1 - (open + 1));
+    const char* close = state - 1;
+    while (close > buf && *close != ')') --close;
+    if (open != nullptr && open < close) {
+      size_t len = static_cast<size_t>(close - (open + 1));
       memcpy(comm, open + 1, len < 16 ? len : 16);
     }
   }
-  int field = 2;
-  const char* tok = nullptr;
-  char state = 0;
-  while (p < end) {
-    while (p < end && *p == ' ') ++p;
-    if (p >= end) break;
-    tok = p;
-    while (p < end && *p != ' ' && *p != '\n') ++p;
-    ++field;
-    if (field == 3) state = *tok;
-    if (field == 4 && ppid != nullptr) {
-      uint64_t parent = 0;
-      if (!ParseU64(tok, p, &parent) || parent > INT_MAX) return false;
-      *ppid = static_cast<pid_t>(parent);
+  if (ppid != nullptr) {
+    uint64_t parent = 0;
+    if (!ProcStatField(buf, n, 4, &tok, &tok_end) ||
+        !ParseU64(tok, tok_end, &parent) || parent > INT_MAX) {
+      return false;
     }
-    if (field == 22) {
-      if (!ParseU64(tok, p, start_ticks)) return false;
-      *alive = state != 'Z' && state != 'X' && state != 'x';
-      return true;
-    }
-    if (p < end && *p == '\n') break;
+    *ppid = static_cast<pid_t>(parent);
   }
-  return false;
+  if (!ProcStatField(buf, n, 22, &tok, &tok_end) ||
+      !ParseU64(tok, tok_end, start_ticks)) {
+    return false;
+  }
+  *alive = *state != 'Z' && *state != 'X' && *state != 'x';
+  return true;
 }
 
 uint32_t JobClaimMember(const JobView& v, pid_t pid, uint64_t start_ticks,
