@@ -10,8 +10,8 @@
  * "joined" the program first starts a thread and joins it, as git does
  * with its workers before it runs a command: libc then counts the process
  * as multi-threaded for good, the kernel's count is back at one, and the
- * bounds are the same but for libc's own (MAX_CHILD_JOINED). Prints the
- * means and "fork_pages: OK". */
+ * bounds are the same but for libc's own (MAX_PARENT_JOINED,
+ * MAX_CHILD_JOINED). Prints the means and "fork_pages: OK". */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <string.h>
@@ -25,8 +25,12 @@
 enum { kForks = 20, kSmall = 512 };
 #define MAX_PARENT 6
 #define MAX_CHILD 26
-/* libc's own fork writes more in a child of a process it counts as
- * multi-threaded: glibc's malloc alone 17 pages single, 25 joined. */
+/* libc's own fork writes more in a process it counts as multi-threaded:
+ * it takes and releases its stdio and malloc locks. glibc's malloc alone:
+ * the parent 2-3 pages single, 6-7 joined; a child 15-17 single, 24-27
+ * joined. memgroup's engines, joined: 5-6 and 26-28 (taking every lock
+ * wrote 12-21 and 38-56). */
+#define MAX_PARENT_JOINED (MAX_PARENT + 4)
 #define MAX_CHILD_JOINED (MAX_CHILD + 8)
 
 static long MinorFaults(int who) {
@@ -101,7 +105,7 @@ int main(int argc, char** argv) {
   const long children = MinorFaults(RUSAGE_CHILDREN) - children_before;
   printf("fork_pages: %.1f pages per fork in the parent, %.1f in a child\n",
          (double)parent / kForks, (double)children / kForks);
-  MG_EXPECT(parent <= (long)MAX_PARENT * kForks);
+  MG_EXPECT(parent <= (long)(joined ? MAX_PARENT_JOINED : MAX_PARENT) * kForks);
   MG_EXPECT(children <= (long)(joined ? MAX_CHILD_JOINED : MAX_CHILD) * kForks);
   for (int i = 1; i < kSmall; i += 2) {
     MG_EXPECT(Check(small[i], 16, (unsigned)i));
