@@ -7,11 +7,12 @@
 // the public malloc. Included by preload/ and src/api (and src/alloc).
 // Allocates: never.
 //
-// Fast path shape (TLS loads, a compare, the list operation):
-// engine::t_front and t_thread.stock are nullptr for a thread that has not
-// run its first slow path (and after thread exit), which fails the first
-// compare. The front cache belongs to the thread's bound group; rebinding
-// flushes it.
+// Fast path shape (a TLS load, the bin's test, the list operation):
+// engine::t_front is never nullptr; a thread that has not run its first
+// slow path, has exited or runs under fault injection reads the cache that
+// holds nothing (engine::g_no_front), whose bins are empty for malloc and
+// full for free. The front cache belongs to the thread's bound group;
+// rebinding flushes it.
 #ifndef MEMGROUP_SRC_ALLOC_ALLOC_PATH_H_
 #define MEMGROUP_SRC_ALLOC_ALLOC_PATH_H_
 
@@ -25,7 +26,6 @@
 #include "engine/front_cache.h"
 #include "engine/owner_table.h"
 #include "group/registry.h"
-#include "group/thread_binding.h"
 
 namespace memgroup::internal::alloc {
 
@@ -39,16 +39,16 @@ MG_NOINLINE void FreeMiss(void* p);
 // front cache. Small blocks are slab regions, charged with their slab
 // (engine/page_charge.h): the pop charges nothing. The cache's group is the
 // thread's current group whenever the cache exists (MoveThread, thread.h,
-// moves both or neither). A thread without a stock (not set up, or fault
-// injection on: every call must reach the miss, which draws) misses.
+// moves both or neither). A thread without a cache (not set up, or fault
+// injection on: every call must reach the miss, which draws) misses. A
+// thread whose stock could not be had (no metadata memory) keeps its cache:
+// a pop charges nothing.
 MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
   if (MG_LIKELY(align == 0 && !zero && size <= engine::kFrontSmallMax)) {
-    engine::FrontCache* fc = engine::t_front;
-    if (MG_LIKELY(fc != nullptr && t_thread.stock != nullptr)) {
-      engine::FrontBin& bin =
-          fc->bins[engine::g_class_of_size8[(size + 7) >> 3]];
-      if (MG_LIKELY(bin.count != 0)) return engine::BinPop(bin);
-    }
+    engine::FrontBin& bin =
+        engine::t_front->bins[engine::g_class_of_size8[(size + 7) >> 3]];
+    void* p = engine::BinTryPop(bin);
+    if (MG_LIKELY(p != nullptr)) return p;
   }
   return AllocMiss(size, align, zero);
 }
@@ -63,18 +63,16 @@ MG_ALWAYS_INLINE void* AllocImpl(size_t size, size_t align, bool zero) {
 // never.
 MG_ALWAYS_INLINE void FreeImpl(void* p) {
   engine::FrontCache* fc = engine::t_front;
-  if (MG_LIKELY(fc != nullptr)) {
-    const uint32_t cls = owner_table::PageEntry(p) - fc->tag;
-    // Class 0 (a large block above the cached classes, or a pointer the
-    // root group's cache reads entry 0 for) finds bins[0], whose capacity
-    // is 0, like a large class's: one compare covers both ends.
-    if (MG_LIKELY(cls < engine::kFrontClasses)) {
-      engine::FrontBin& bin = fc->bins[cls];
-      if (MG_LIKELY(bin.count < bin.cap &&
-                    engine::OnRegionGrid(p, fc->region_magic[cls]))) {
-        engine::BinPush(bin, p);
-        return;
-      }
+  const uint32_t cls = owner_table::PageEntry(p) - fc->tag;
+  // Class 0 (a large block above the cached classes, or a pointer the
+  // root group's cache reads entry 0 for) finds bins[0], whose capacity
+  // is 0, like a large class's: one compare covers both ends.
+  if (MG_LIKELY(cls < engine::kFrontClasses)) {
+    engine::FrontBin& bin = fc->bins[cls];
+    if (MG_LIKELY(bin.count < bin.cap &&
+                  engine::OnRegionGrid(p, fc->region_magic[cls]))) {
+      engine::BinPush(bin, p);
+      return;
     }
   }
   FreeMiss(p);

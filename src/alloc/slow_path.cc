@@ -100,7 +100,7 @@ void* AllocMiss(size_t size, size_t align, bool zero) {
   const int64_t charge = usable == 0 ? 0 : ChargeOfRequest(usable, align);
   // A cached large block of the class first (the inline path takes only
   // small classes): it comes with its charge (engine::CacheLarge).
-  engine::FrontCache* fc = engine::t_front;
+  engine::FrontCache* fc = engine::ThreadFront();
   if (charge != 0 && fc != nullptr && fc->group == t.group && align == 0) {
     const uint32_t cls = engine::ClassOfUsable(usable);
     if (cls != 0) {
@@ -180,7 +180,7 @@ void FreeMiss(void* p) {
     return;
   }
   ThreadStock* ts = t_thread.stock;
-  engine::FrontCache* fc = engine::t_front;
+  engine::FrontCache* fc = engine::ThreadFront();
   if (MG_LIKELY(cls >= engine::kFrontFirstLarge && fc != nullptr &&
                 fc->group == owner) &&
       engine::CacheLarge(fc, p, cls)) {

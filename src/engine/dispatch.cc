@@ -47,7 +47,7 @@ namespace {
 // else straight back to its slab. Allocates: never.
 void FreeSmall(void* p, uint32_t owner, uint32_t cls) {
   MG_DCHECK(owner_table::PageEntry(p) == owner_table::MakeEntry(owner, cls));
-  FrontCache* fc = owner == t_bound ? t_front : OtherCache(owner);
+  FrontCache* fc = owner == t_bound ? ThreadFront() : OtherCache(owner);
   if (fc != nullptr) {
     (void)front::Push(fc, p, cls);  // Always room for a small block.
     return;
@@ -131,8 +131,8 @@ bool BindThread(uint32_t group) {
   if (t_dead) return true;
   // The front cache holds only the previous bound group's blocks: back to
   // jemalloc (through the bound tcache, still the old group's) first.
-  FrontCache* fc = t_front;
-  t_front = nullptr;
+  FrontCache* fc = ThreadFront();
+  SetThreadFront(nullptr);
   if (fc != nullptr) front::Flush(fc);
   // The new group's blocks are cached in one place only.
   FlushOtherCacheOf(group);
@@ -145,7 +145,7 @@ bool BindThread(uint32_t group) {
     } else {
       fc = front::Acquire(group);
     }
-    t_front = fc;
+    SetThreadFront(fc);
     return true;
   }
   unsigned ind = JeArena(ArenaOf(group));
@@ -156,7 +156,8 @@ bool BindThread(uint32_t group) {
       (!EnsureCtl() ||
        mgje_mallctlbymib(g_mibs.thread_arena.v, g_mibs.thread_arena.len,
                          nullptr, nullptr, &ind, sizeof(ind)) != 0)) {
-    t_front = fc;  // Still bound to the previous group; the cache is empty.
+    // Still bound to the previous group; the cache is empty.
+    SetThreadFront(fc);
     return false;
   }
   // The bound tcache holds only the previous bound group's blocks (a thread
@@ -169,7 +170,7 @@ bool BindThread(uint32_t group) {
   } else {
     fc = front::Acquire(group);  // nullptr: the thread runs without one.
   }
-  t_front = fc;
+  SetThreadFront(fc);
   return true;
 }
 
@@ -181,7 +182,7 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     // A small class: a slab region, aligned to `align` by its class
     // (slab.h). The bound group's come through the front cache.
     void* p = nullptr;
-    FrontCache* fc = t_front;
+    FrontCache* fc = ThreadFront();
     if (group == t_bound && fc != nullptr) {
       p = CachePop(fc, cls);
     } else if (group < kMaxGroups) {
@@ -191,7 +192,7 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
     return p;
   }
   if (UsesMimalloc()) {
-    FrontCache* fc = t_front;
+    FrontCache* fc = ThreadFront();
     if (group == t_bound && fc != nullptr && cls != 0 && align <= 1) {
       void* p = PopCachedLarge(fc, group, cls);
       if (p != nullptr) {
@@ -207,7 +208,7 @@ void* Alloc(uint32_t group, size_t size, size_t align, bool zero,
   if (MG_LIKELY(group == t_bound)) {
     // thread.arena is the group's arena; the front cache and the bound
     // tcache hold only this group's blocks.
-    FrontCache* fc = t_front;
+    FrontCache* fc = ThreadFront();
     void* p = nullptr;
     if (MG_LIKELY(fc != nullptr && cls != 0 && align <= 1)) {
       p = PopCachedLarge(fc, group, cls);
@@ -395,7 +396,7 @@ void PurgeInUse(uint32_t group) {
   if (ind == 0) return;
   // Only the calling thread's caches can be flushed from here.
   if (group == t_bound) {
-    if (t_front != nullptr) front::Flush(t_front);
+    if (FrontCache* fc = ThreadFront(); fc != nullptr) front::Flush(fc);
     if (!UsesMimalloc()) FlushBoundTcache();
   }
   FlushOtherCacheOf(group);

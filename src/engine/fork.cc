@@ -110,11 +110,11 @@ int64_t ChildForkDropInherited() {
   // the caller would then drain (front_cache_internal.h). First: on the
   // jemalloc engine the blocks join the free pages count (still the
   // parent's charge), dropped below with the rest.
-  if (t_front != nullptr) {
+  if (FrontCache* fc = ThreadFront(); fc != nullptr) {
     if (UsesMimalloc()) {
-      UnchargeInheritedPages(t_front->group, front::SetAsideLarge(t_front));
+      UnchargeInheritedPages(fc->group, front::SetAsideLarge(fc));
     } else {
-      (void)front::ReturnLarge(t_front);
+      (void)front::ReturnLarge(fc);
     }
   }
   // The free slabs kept charged (jemalloc engine; none with mimalloc).

@@ -29,10 +29,13 @@
 #include "engine/tcache_slots.h"
 #include "engine/transfer_cache.h"
 #include "engine/warm_large.h"
+#include "group/fault_injection.h"
 
 namespace memgroup::internal::engine {
 
-MG_TLS FrontCache* t_front = nullptr;
+// Every bin empty with capacity 0, no group: see front_cache.h.
+constinit FrontCache g_no_front = {.group = kNoGroup};
+MG_TLS FrontCache* t_front = &g_no_front;
 constinit uint8_t g_class_of_size8[(kFrontSmallMax >> 3) + 1] = {};
 constinit uint32_t g_usable_of_class[kFrontClasses] = {};
 constinit uint32_t g_region_magic_of_class[kFrontClasses] = {};
@@ -261,7 +264,9 @@ bool InitClasses() {
 }
 
 FrontCache* Acquire(uint32_t group) {
-  if (!g_enabled) return nullptr;
+  // Under fault injection no thread has a cache: malloc's fast path, which
+  // tests only the cache, then misses at every call, and the miss draws.
+  if (!g_enabled || FaultInjectionEnabled()) return nullptr;
   FrontCache* fc = nullptr;
   {
     SpinLockHolder holder(&g_front_lock);

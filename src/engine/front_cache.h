@@ -23,7 +23,7 @@
 // is what an unpublished page-map entry reads.
 //
 // Must never: hold a block of a group other than FrontCache::group (for
-// t_front the thread's bound group, rebinding flushes it first; the engine's
+// the thread's own cache its bound group, rebinding flushes it first; the engine's
 // second cache, t_other, holds small blocks of one other group); hold a
 // large block without its charge (it keeps the charge its allocation took:
 // the group's cached_large; small blocks are regions on slab pages, charged
@@ -77,7 +77,8 @@ struct FrontBin {
   // The class's usable size: what a pop charges and a push uncharges.
   uint32_t size;
   // The most recently freed block; each free block's first word points to
-  // the next (older) one.
+  // the next (older) one, and the last one's to nullptr: head is nullptr
+  // exactly when count is 0, which malloc's fast path tests (BinTryPop).
   void* head;
 };
 
@@ -90,6 +91,15 @@ MG_ALWAYS_INLINE void BinPush(FrontBin& b, void* p) {
 // b.count != 0.
 MG_ALWAYS_INLINE void* BinPop(FrontBin& b) {
   void* p = b.head;
+  b.head = *static_cast<void**>(p);
+  b.count = static_cast<uint16_t>(b.count - 1);
+  return p;
+}
+// The first block, or nullptr when the bin is empty: one test of the head
+// (the list ends in nullptr) rather than of the count.
+MG_ALWAYS_INLINE void* BinTryPop(FrontBin& b) {
+  void* p = b.head;
+  if (p == nullptr) return nullptr;
   b.head = *static_cast<void**>(p);
   b.count = static_cast<uint16_t>(b.count - 1);
   return p;
@@ -118,9 +128,27 @@ struct FrontCache {
   uint32_t region_magic[kFrontClasses];
 };
 
-// The calling thread's front cache; nullptr before its first bind, after
-// thread exit, and when the front cache is disabled. Owner-only.
+// The cache of a thread that has none: every bin empty with capacity 0 and
+// no group, so that malloc's fast path finds its bin empty and free's finds
+// it full. Never written.
+MG_HIDDEN extern constinit FrontCache g_no_front;
+
+// The calling thread's front cache as the inline fast paths (alloc_path.h)
+// read it, with no test of the pointer: never nullptr, &g_no_front before
+// the thread's first bind, after its exit, under fault injection and when
+// the front cache is disabled. Everything else reads and sets it through
+// ThreadFront and SetThreadFront. Owner-only.
 MG_HIDDEN extern MG_TLS FrontCache* t_front;
+
+// The calling thread's front cache, or nullptr when it has none.
+MG_ALWAYS_INLINE FrontCache* ThreadFront() {
+  FrontCache* fc = t_front;
+  return fc == &g_no_front ? nullptr : fc;
+}
+// Sets the calling thread's front cache (nullptr: none).
+MG_ALWAYS_INLINE void SetThreadFront(FrontCache* fc) {
+  t_front = fc != nullptr ? fc : &g_no_front;
+}
 
 // Class of a request of `size` <= kFrontSmallMax bytes (natural alignment),
 // indexed by the size in 8-byte units rounded up, (size + 7) >> 3. Filled by

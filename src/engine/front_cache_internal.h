@@ -26,7 +26,8 @@ size_t ComputedClassSize(unsigned j);
 // Fills g_region_magic_of_class from the class sizes and CheckMode().
 void FillRegionMagic();
 // A cache for the calling thread, holding blocks of `group` (empty).
-// nullptr when disabled or out of metadata memory.
+// nullptr when disabled, under fault injection (group/fault_injection.h)
+// or out of metadata memory.
 FrontCache* Acquire(uint32_t group);
 // Sets the group whose blocks `fc` (empty) holds from now on.
 void SetGroup(FrontCache* fc, uint32_t group);

@@ -157,8 +157,8 @@ namespace memgroup::internal::engine {
 void ThreadExit() {
   if (t_dead) return;
   t_dead = true;  // First: nothing below may create a tcache again.
-  FrontCache* fc = t_front;
-  t_front = nullptr;
+  FrontCache* fc = ThreadFront();
+  SetThreadFront(nullptr);
   if (fc != nullptr) front::Retire(fc);  // Still bound to fc->group.
   RetireOtherCache();
   if (UsesMimalloc()) {

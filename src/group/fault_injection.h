@@ -2,9 +2,10 @@
 // a configured fraction of allocation calls (the malloc family, operator
 // new, anonymous mmap and mremap growth) as if refused by a limit, without
 // running the OOM policy. Per call, not per counter charge: while it is
-// enabled threads get no charge stock (SetupThread), so every allocation
-// takes the slow path where the draw is made, and the malloc fast path
-// costs nothing more when it is off.
+// enabled threads get no charge stock (SetupThread) and no front cache
+// (the engine's front::Acquire), so every allocation takes the slow path
+// where the draw is made, and the malloc fast path costs nothing more when
+// it is off.
 // Must never: allocate, lock, call the engine or any layer above.
 // Allocates: never.
 #ifndef MEMGROUP_SRC_GROUP_FAULT_INJECTION_H_

@@ -88,9 +88,9 @@ TEST_F(EngineTest, PlacementBoundGroup) {
   std::thread t([] {
     ASSERT_TRUE(engine::BindThread(3));
     // The thread's front cache now holds group 3's blocks.
-    ASSERT_TRUE(engine::t_front != nullptr || engine::g_usable_of_class[1] == 0);
-    if (engine::t_front != nullptr) {
-      EXPECT_EQ(engine::t_front->group, 3u);
+    ASSERT_TRUE(engine::ThreadFront() != nullptr || engine::g_usable_of_class[1] == 0);
+    if (engine::ThreadFront() != nullptr) {
+      EXPECT_EQ(engine::ThreadFront()->group, 3u);
     }
     CheckPlacement(3);
     engine::ThreadExit();
@@ -100,7 +100,7 @@ TEST_F(EngineTest, PlacementBoundGroup) {
 
 TEST_F(EngineTest, PlacementOtherGroupsAndUnboundThread) {
   std::thread t([] {
-    EXPECT_EQ(engine::t_front, nullptr);  // Never bound: no front cache.
+    EXPECT_EQ(engine::ThreadFront(), nullptr);  // Never bound: no front cache.
     CheckPlacement(4);  // Never bound: explicit tcache path.
     ASSERT_TRUE(engine::BindThread(5));
     CheckPlacement(4);  // Bound to another group.

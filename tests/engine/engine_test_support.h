@@ -71,7 +71,7 @@ template <typename F>
 void OnBoundThread(uint32_t group, F body) {
   std::thread t([&] {
     ASSERT_TRUE(engine::BindThread(group));
-    ASSERT_TRUE(engine::t_front != nullptr || engine::g_usable_of_class[1] == 0);
+    ASSERT_TRUE(engine::ThreadFront() != nullptr || engine::g_usable_of_class[1] == 0);
     body();
     engine::ThreadExit();
   });

@@ -34,7 +34,7 @@ TEST_F(EngineTest, ThreadExitThenAllocFree) {
     void* early = engine::Alloc(31, 64, 0, false);  // Creates a tcache for 31.
     void* bound = engine::Alloc(30, 64, 0, false);
     engine::ThreadExit();
-    EXPECT_EQ(engine::t_front, nullptr);  // Nothing cached from here on.
+    EXPECT_EQ(engine::ThreadFront(), nullptr);  // Nothing cached from here on.
     engine::Free(early, 31);
     engine::Free(bound, 30);
     int bad = 0;
@@ -50,7 +50,7 @@ TEST_F(EngineTest, ThreadExitThenAllocFree) {
     EXPECT_EQ(bad, 0);
     // No re-binding after ThreadExit, and a second ThreadExit is harmless.
     EXPECT_TRUE(engine::BindThread(30));
-    EXPECT_EQ(engine::t_front, nullptr);
+    EXPECT_EQ(engine::ThreadFront(), nullptr);
     engine::ThreadExit();
     void* p = engine::Alloc(30, 100, 0, false);
     EXPECT_EQ(engine::OwnerOf(p), 30u);

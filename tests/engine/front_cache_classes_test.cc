@@ -269,7 +269,7 @@ TEST_F(FrontCacheTest, ReallocAndResizeInPlaceRepublish) {
 // says so) and handed out again for that class.
 TEST_F(FrontCacheTest, BlockShrunkInPlaceIsCachedUnderItsNewClass) {
   OnBoundThread(35, [] {
-    FrontCache* fc = engine::t_front;
+    FrontCache* fc = engine::ThreadFront();
     void* p = engine::Alloc(35, 5 * kMiB, 0, false);
     ASSERT_NE(p, nullptr);
     ASSERT_EQ(engine::ResizeInPlace(p, 3 * kMiB, 0, 0, 35), 3 * kMiB);

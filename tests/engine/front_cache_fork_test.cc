@@ -52,7 +52,7 @@ int ChildAllocates(uint32_t group) {
   if ((rc = use(group, 10)) != 0) return rc;      // unbound: other-group path
   if ((rc = use(group + 1, 20)) != 0) return rc;
   if (!engine::BindThread(group)) return ChildFail(30, "bind", group, 0, nullptr);
-  FrontCache* fc = engine::t_front;
+  FrontCache* fc = engine::ThreadFront();
   if (fc == nullptr || fc->group != group) {
     return ChildFail(31, "t_front", group, 0, nullptr);
   }
@@ -93,7 +93,7 @@ TEST_F(FrontCacheTest, ForkChildLeavesOtherThreadsCacheAlone) {
     }
     // Only the front cache holds blocks of kG now.
     engine::FlushBoundTcache();
-    const FrontCache* fc = engine::t_front;
+    const FrontCache* fc = engine::ThreadFront();
     for (uint32_t c = 1; c < kFrontClasses; ++c) {
       held += uint64_t{fc->bins[c].count} * fc->bins[c].size;
     }
@@ -202,13 +202,13 @@ TEST_F(FrontCacheTest, ForkDuringAnotherThreadsFlushFreesNothingTwice) {
     void* ps[3];
     for (int i = 0; i < 3; ++i) ps[i] = engine::Alloc(kG, kLarge[i], 0, false);
     for (void* p : ps) FreeAsProgram(p, kG);
-    cached.store(CachedBlocks(engine::t_front));
+    cached.store(CachedBlocks(engine::ThreadFront()));
     ASSERT_EQ(cached.load(), 3u);
     g_pause_thread.store(pthread_self());
     g_pause_armed.store(true);
     engine::Purge(kG);  // FlushAll: paused on its second mgje_free
     g_pause_armed.store(false);
-    EXPECT_EQ(CachedBlocks(engine::t_front), 0u);
+    EXPECT_EQ(CachedBlocks(engine::ThreadFront()), 0u);
     engine::ThreadExit();
   });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -336,7 +336,7 @@ TEST_F(FrontCacheTest, ForkChildDropsInheritedCachedLargeBlocks) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       (void)engine::ChildForkDropInherited();
-      engine::FrontCache* fc = engine::t_front;
+      engine::FrontCache* fc = engine::ThreadFront();
       int rc = 0;
       if (engine::CachedLargeOf(kG) != 0) {
         rc = 1;

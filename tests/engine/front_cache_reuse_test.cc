@@ -15,7 +15,7 @@ namespace {
 
 TEST_F(FrontCacheTest, FreedBlockIsReusedOnTheSameThread) {
   OnBoundThread(10, [] {
-    FrontCache* fc = engine::t_front;
+    FrontCache* fc = engine::ThreadFront();
     EXPECT_EQ(fc->group, 10u);
     EXPECT_EQ(fc->tag, MakeEntry(10, 0));
     for (size_t size : {size_t{1}, size_t{8}, size_t{48}, size_t{100},
@@ -51,7 +51,7 @@ TEST_F(FrontCacheTest, FreedBlockIsReusedOnTheSameThread) {
 TEST_F(FrontCacheTest, RefillTakesAPageOfTheSmallestClassesAnd32OfTheOthers) {
   constexpr uint32_t kG = 42;
   OnBoundThread(kG, [&] {
-    FrontCache* fc = engine::t_front;
+    FrontCache* fc = engine::ThreadFront();
     for (const auto& [size, want] :
          {std::pair<size_t, uint32_t>{16, 128}, {64, 64}, {96, 42},
           {256, 32}, {1024, 32}, {8192, 4}}) {
@@ -72,11 +72,66 @@ TEST_F(FrontCacheTest, RefillTakesAPageOfTheSmallestClassesAnd32OfTheOthers) {
   });
 }
 
+// Every small bin's list ends in nullptr after `count` blocks, so that its
+// head is nullptr exactly when it is empty: malloc's fast path tests the
+// head (BinTryPop). Checked after pops that refill from the slabs, frees
+// past a bin's capacity (its older half goes to the group's transfer
+// cache) and pops that refill from the transfer cache's batches.
+TEST_F(FrontCacheTest, EveryBinListEndsInNullptr) {
+  constexpr uint32_t kG = 47;  // below the mimalloc engine's 63 groups
+  std::string bad;
+  auto check = [&bad](const FrontCache* fc, const char* when) {
+    for (uint32_t c = 1; c < kFrontFirstLarge; ++c) {
+      const engine::FrontBin& b = fc->bins[c];
+      const void* p = b.head;
+      uint32_t n = 0;
+      while (p != nullptr && n <= b.count) {
+        p = *static_cast<void* const*>(p);
+        ++n;
+      }
+      if (n != b.count || p != nullptr) {
+        bad += std::string(when) + ": class " + std::to_string(c) + " holds " +
+               std::to_string(n) + (p != nullptr ? "+" : "") + " for count " +
+               std::to_string(b.count) + "\n";
+      }
+    }
+  };
+  OnBoundThread(kG, [&] {
+    FrontCache* fc = engine::ThreadFront();
+    for (size_t size : {size_t{16}, size_t{64}, size_t{256}, size_t{8192}}) {
+      const uint32_t cls = g_class_of_size8[(size + 7) >> 3];
+      const uint32_t cap = fc->bins[cls].cap;
+      std::vector<void*> blocks;
+      for (uint32_t i = 0; i < 3 * cap; ++i) {
+        void* p = engine::Alloc(kG, size, 0, false);
+        ASSERT_NE(p, nullptr);
+        blocks.push_back(p);
+      }
+      check(fc, "after the refills from the slabs");
+      for (void* p : blocks) FreeAsProgram(p, kG);  // Past the capacity.
+      check(fc, "after the frees");
+      blocks.clear();
+      for (uint32_t i = 0; i < 3 * cap; ++i) {
+        blocks.push_back(engine::Alloc(kG, size, 0, false));
+        ASSERT_NE(blocks.back(), nullptr);
+      }
+      check(fc, "after the refills from the transfer cache");
+      while (fc->bins[cls].count != 0) {
+        blocks.push_back(engine::Alloc(kG, size, 0, false));
+      }
+      EXPECT_EQ(fc->bins[cls].head, nullptr) << size;
+      for (void* p : blocks) FreeAsProgram(p, kG);
+      check(fc, "at the end");
+    }
+  });
+  EXPECT_EQ(bad, "");
+}
+
 TEST_F(FrontCacheTest, OtherGroupsBlocksNeverEnterTheCache) {
   constexpr uint32_t kA = 20, kB = 21;
   int mismatches = 0;
   OnBoundThread(kA, [&] {
-    FrontCache* fc = engine::t_front;
+    FrontCache* fc = engine::ThreadFront();
     std::set<void*> b_blocks;
     for (int round = 0; round < 3000; ++round) {
       const size_t size = 8 + static_cast<size_t>(round % 60) * 40 +
@@ -128,7 +183,7 @@ TEST_F(FrontCacheTest, CrossThreadFreeOfBoundGroupBlockIsNotCachedElsewhere) {
     for (int i = 0; i < 40; ++i) blocks.push_back(engine::Alloc(kA, 64, 0, false));
   });
   OnBoundThread(kB, [&] {
-    FrontCache* fc = engine::t_front;
+    FrontCache* fc = engine::ThreadFront();
     for (void* p : blocks) {
       FreeAsProgram(p, engine::OwnerOf(p));
       EXPECT_FALSE(InCache(fc, p));
@@ -154,7 +209,7 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
   ASSERT_TRUE(engine::EnsureGroup(kA));
   const uint64_t a_base = AllocatedBytes(kA);
   OnBoundThread(kA, [&] {
-    FrontCache* fc = engine::t_front;
+    FrontCache* fc = engine::ThreadFront();
     std::set<void*> a_blocks;
     for (size_t size : sizes) {
       void* ps[20];
@@ -169,8 +224,8 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
     ASSERT_GT(AllocatedBytes(kA), a_base);
 
     ASSERT_TRUE(engine::BindThread(kB));
-    ASSERT_NE(engine::t_front, nullptr);
-    fc = engine::t_front;
+    ASSERT_NE(engine::ThreadFront(), nullptr);
+    fc = engine::ThreadFront();
     EXPECT_EQ(fc->group, kB);
     EXPECT_EQ(fc->tag, MakeEntry(kB, 0));
     EXPECT_EQ(CachedBlocks(fc), 0u);
@@ -200,8 +255,8 @@ TEST_F(FrontCacheTest, RebindFlushesTheCache) {
     EXPECT_EQ(CachedBlocks(fc), cached);
     // Back to A: B's blocks are flushed, A's sizes come from A.
     ASSERT_TRUE(engine::BindThread(kA));
-    EXPECT_EQ(engine::t_front->group, kA);
-    EXPECT_EQ(CachedBlocks(engine::t_front), 0u);
+    EXPECT_EQ(engine::ThreadFront()->group, kA);
+    EXPECT_EQ(CachedBlocks(engine::ThreadFront()), 0u);
     for (size_t size : sizes) {
       void* p = engine::Alloc(kA, size, 0, false);
       EXPECT_EQ(engine::OwnerOf(p), kA);
@@ -229,13 +284,13 @@ TEST_F(FrontCacheTest, BoundTcacheIsTakenOnFirstNeed) {
     }
     EXPECT_EQ(engine::t_bound_tc, 0) << "made without need";
     const uint64_t before = AllocatedBytes(kG);
-    const uint32_t cached_before = CachedBlocks(engine::t_front);
+    const uint32_t cached_before = CachedBlocks(engine::ThreadFront());
     void* ps[kBlocks];
     for (void*& p : ps) p = engine::Alloc(kG, kSize, 0, false);
     for (void* p : ps) FreeAsProgram(p, kG);
     EXPECT_NE(engine::t_bound_tc, 0);
     EXPECT_NE(engine::t_bound_tc, MALLOCX_TCACHE_NONE);
-    const uint32_t in_front = CachedBlocks(engine::t_front) - cached_before;
+    const uint32_t in_front = CachedBlocks(engine::ThreadFront()) - cached_before;
     ASSERT_LT(in_front, static_cast<uint32_t>(kBlocks));
     // Those the front cache did not keep are cached too, not back in the
     // arena.
@@ -251,7 +306,7 @@ TEST_F(FrontCacheTest, BoundTcacheIsTakenOnFirstNeed) {
 
 TEST_F(FrontCacheTest, LargeBlockIsReused) {
   OnBoundThread(40, [] {
-    FrontCache* fc = engine::t_front;
+    FrontCache* fc = engine::ThreadFront();
     const uint32_t cls = ClassOfUsable(256 * kKiB);
     ASSERT_GE(cls, kFrontFirstLarge);
     void* p = engine::Alloc(40, 256 * kKiB, 0, false);
@@ -309,7 +364,7 @@ TEST_F(FrontCacheTest, LargeBlockIsReused) {
 TEST_F(FrontCacheTest, LargeBinsRespectTheBudget) {
   constexpr uint32_t kG = 45;
   OnBoundThread(kG, [] {
-    FrontCache* fc = engine::t_front;
+    FrontCache* fc = engine::ThreadFront();
     auto check = [fc](const char* when) {
       EXPECT_LE(fc->large_bytes, kFrontLargeBudget) << when;
       EXPECT_EQ(fc->large_bytes, HeldLargeBytes(fc)) << when;
@@ -420,7 +475,7 @@ TEST_F(FrontCacheTest, ThreadExitReturnsCachedBlocksToTheArena) {
   OnBoundThread(kG, [&] {
     Churn(kG, 20000, &keep);
     // The caches hold blocks: the arena counts them as allocated.
-    EXPECT_GT(CachedBlocks(engine::t_front), 0u);
+    EXPECT_GT(CachedBlocks(engine::ThreadFront()), 0u);
     uint64_t kept = 0;
     for (void* p : keep) kept += engine::UsableSize(p);
     EXPECT_GT(AllocatedBytes(kG), base + kept);
@@ -452,11 +507,11 @@ TEST_F(FrontCacheTest, PurgeFlushesTheCallingThreadsCache) {
   const uint64_t base = AllocatedBytes(kG);
   OnBoundThread(kG, [&] {
     Churn(kG, 5000, nullptr);
-    ASSERT_GT(CachedBlocks(engine::t_front), 0u);
+    ASSERT_GT(CachedBlocks(engine::ThreadFront()), 0u);
     engine::Purge(kG);
-    EXPECT_EQ(CachedBlocks(engine::t_front), 0u);
-    EXPECT_EQ(engine::t_front->large_bytes, 0u);
-    EXPECT_EQ(engine::t_front->group, kG);
+    EXPECT_EQ(CachedBlocks(engine::ThreadFront()), 0u);
+    EXPECT_EQ(engine::ThreadFront()->large_bytes, 0u);
+    EXPECT_EQ(engine::ThreadFront()->group, kG);
     EXPECT_EQ(AllocatedBytes(kG), base);
     // Still usable afterwards.
     void* p = engine::Alloc(kG, 64, 0, false);
@@ -470,17 +525,17 @@ TEST_F(FrontCacheTest, PurgeFlushesTheCallingThreadsCache) {
 TEST_F(FrontCacheTest, ExitedThreadsCacheIsRecycledEmpty) {
   FrontCache* first = nullptr;
   OnBoundThread(60, [&] {
-    first = engine::t_front;
+    first = engine::ThreadFront();
     Churn(60, 2000, nullptr);
   });
   ASSERT_NE(first, nullptr);
   OnBoundThread(61, [&] {
     // The free list is LIFO and no other thread exits meanwhile.
-    EXPECT_EQ(engine::t_front, first);
-    EXPECT_EQ(engine::t_front->group, 61u);
-    EXPECT_EQ(engine::t_front->tag, MakeEntry(61, 0));
-    EXPECT_EQ(CachedBlocks(engine::t_front), 0u);
-    EXPECT_EQ(engine::t_front->large_bytes, 0u);
+    EXPECT_EQ(engine::ThreadFront(), first);
+    EXPECT_EQ(engine::ThreadFront()->group, 61u);
+    EXPECT_EQ(engine::ThreadFront()->tag, MakeEntry(61, 0));
+    EXPECT_EQ(CachedBlocks(engine::ThreadFront()), 0u);
+    EXPECT_EQ(engine::ThreadFront()->large_bytes, 0u);
     void* p = engine::Alloc(61, 100, 0, false);
     EXPECT_EQ(engine::OwnerOf(p), 61u);
     FreeAsProgram(p, 61);
@@ -489,7 +544,7 @@ TEST_F(FrontCacheTest, ExitedThreadsCacheIsRecycledEmpty) {
   std::thread t([] {
     ASSERT_TRUE(engine::BindThread(62));
     engine::ThreadExit();
-    EXPECT_EQ(engine::t_front, nullptr);
+    EXPECT_EQ(engine::ThreadFront(), nullptr);
     void* p = engine::Alloc(62, 100, 0, false);
     EXPECT_EQ(engine::OwnerOf(p), 62u);
     EXPECT_EQ(PageEntry(p), ExpectedEntry(p, 62));

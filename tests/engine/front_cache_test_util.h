@@ -76,7 +76,7 @@ using testing::OnBoundThread;
 // has room (engine::CacheLarge), anything else to engine::Free.
 inline void FreeAsProgram(void* p, uint32_t owner) {
   const uint32_t cls = PageEntry(p) & ((1u << owner_table::kEntryGroupShift) - 1);
-  FrontCache* fc = engine::t_front;
+  FrontCache* fc = engine::ThreadFront();
   if (cls >= kFrontFirstLarge && fc != nullptr && fc->group == owner &&
       engine::CacheLarge(fc, p, cls)) {
     return;

@@ -775,7 +775,7 @@ TEST_F(SlabTest, PurgeDrainsTheTransferCache) {
   BoundWorker consumer(kG, {[&] {
     for (void* p : blocks) engine::Free(p, kG);
     blocks.clear();
-    cap = engine::t_front->bins[engine::g_class_of_size8[(200 + 7) >> 3]].cap;
+    cap = engine::ThreadFront()->bins[engine::g_class_of_size8[(200 + 7) >> 3]].cap;
   }});
   producer.Run(0);
   consumer.Run(0);
