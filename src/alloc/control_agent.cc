@@ -1,9 +1,17 @@
 // Implements control_agent.h.
 //
 // SYNCHRONIZATION
-// - g_agent_started: written only by StartControlAgent and the fork child
+// - g_agent.started: written only by StartControlAgent and the fork child
 //   handler. Relaxed exchange: it only keeps a second agent from starting;
 //   the thread's own data is handed over by pthread_create.
+// - g_agent.parked and g_agent.fence: a Dekker handshake between the agent
+//   and a forking thread. The agent stores parked = 0 and then loads the
+//   fence; the fork's prepare handler stores the fence and then loads
+//   parked; all four are seq_cst, so at least one of them sees the other's
+//   store. A fork that sees the agent parked counts on it staying parked
+//   (holding no lock, taking none) until the parent's handler lifts the
+//   fence; an agent that sees the fence set waits on it before it does
+//   anything.
 // - The slot words follow counter/job_block.h ("Control requests").
 #include "alloc/control_agent.h"
 
@@ -35,7 +43,50 @@
 namespace memgroup::internal::alloc {
 namespace {
 
-constinit std::atomic<bool> g_agent_started{false};
+// The fence's values.
+constexpr uint32_t kNoFence = 0;
+constexpr uint32_t kFenced = 1;
+constexpr uint32_t kFencedWaiting = 2;  // ... and the agent sleeps on it.
+
+// One line: a fork child writes it when it starts its own agent, so that
+// its reset of the other words costs no page more.
+struct alignas(64) AgentState {
+  std::atomic<bool> started{false};
+  // 1 while the agent sleeps in its wait for a request, holding no lock
+  // and running none of the library: set before the wait, cleared after.
+  std::atomic<uint32_t> parked{0};
+  // Set by a fork's prepare handler while the agent runs, lifted by the
+  // parent's handler: the agent, back from its wait, does nothing until
+  // then.
+  std::atomic<uint32_t> fence{kNoFence};
+};
+constinit AgentState g_agent;
+
+const uint32_t* FenceWord() {
+  return reinterpret_cast<const uint32_t*>(&g_agent.fence);
+}
+
+// Before the agent's wait: from here until Unpark it holds no lock. Release:
+// its last lock release comes before a fork's seq_cst load that sees this.
+void Park() { g_agent.parked.store(1, std::memory_order_release); }
+
+// After the agent's wait, before anything else: waits out a fork that saw
+// it parked (SYNCHRONIZATION).
+void Unpark() {
+  g_agent.parked.store(0, std::memory_order_seq_cst);
+  uint32_t f = g_agent.fence.load(std::memory_order_seq_cst);
+  while (f != kNoFence) {
+    // Acquire (both): pairs with the parent handler's release exchange.
+    if (f == kFenced &&
+        !g_agent.fence.compare_exchange_strong(f, kFencedWaiting,
+                                               std::memory_order_acquire,
+                                               std::memory_order_acquire)) {
+      continue;  // f reloaded: lifted, or set again by the next fork.
+    }
+    SysFutexWait(FenceWord(), kFencedWaiting, -1);
+    f = g_agent.fence.load(std::memory_order_acquire);
+  }
+}
 
 // A member of a nested job has a slot at every level; the innermost one is
 // waited on with a futex, the enclosing levels' are looked at each time
@@ -145,7 +196,10 @@ void* AgentMain(void*) {
   for (;;) {
     uint32_t seq = 0;
     int64_t bytes = 0;
-    if (JobAgentWait(slots[0], seen[0], timeout, &seq, &bytes)) {
+    Park();
+    const bool asked = JobAgentWait(slots[0], seen[0], timeout, &seq, &bytes);
+    Unpark();
+    if (asked) {
       Serve(slots[0], seq, bytes);
       seen[0] = seq;
     }
@@ -171,7 +225,7 @@ void* AgentMain(void*) {
 void Start() {
   if (JobLevels() == 0 || ControlOff()) return;
   // Relaxed: see SYNCHRONIZATION.
-  if (g_agent_started.exchange(true, std::memory_order_relaxed)) return;
+  if (g_agent.started.exchange(true, std::memory_order_relaxed)) return;
   // The program sees no errno of ours (this runs before main and in a fork
   // child's return from fork).
   const int saved_errno = errno;
@@ -193,7 +247,7 @@ void Start() {
   // requester reports the member as having none.
   if (rc != 0) {
     // Relaxed: as above.
-    g_agent_started.store(false, std::memory_order_relaxed);
+    g_agent.started.store(false, std::memory_order_relaxed);
   }
   errno = saved_errno;
 }
@@ -202,9 +256,31 @@ void Start() {
 
 void StartControlAgent() { Start(); }
 
+bool ControlAgentPrepareFork() {
+  // Relaxed: set by this thread's Start, or in the fork child that this
+  // process was (the same thread); a creation that failed cleared it.
+  if (!g_agent.started.load(std::memory_order_relaxed)) return false;
+  // Seq_cst (both): see SYNCHRONIZATION.
+  g_agent.fence.store(kFenced, std::memory_order_seq_cst);
+  return g_agent.parked.load(std::memory_order_seq_cst) == 1;
+}
+
+void ControlAgentParentFork() {
+  // Relaxed: as in ControlAgentPrepareFork.
+  if (!g_agent.started.load(std::memory_order_relaxed)) return;
+  // Release: the fork's own work (its handlers' unlocks among it) comes
+  // before the agent's acquire load that sees the fence lifted.
+  if (g_agent.fence.exchange(kNoFence, std::memory_order_release) ==
+      kFencedWaiting) {
+    SysFutexWake(FenceWord(), 1);
+  }
+}
+
 void ControlAgentChildFork() {
   // Written only when set (a process with no agent leaves the page alone).
-  ChildStoreIfChanged(g_agent_started, false);
+  ChildStoreIfChanged(g_agent.parked, 0u);
+  ChildStoreIfChanged(g_agent.fence, kNoFence);
+  ChildStoreIfChanged(g_agent.started, false);
   Start();
 }
 

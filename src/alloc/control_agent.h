@@ -27,6 +27,17 @@ namespace memgroup::internal::alloc {
 // create a thread (not inside malloc).
 void StartControlAgent();
 
+// fork(2) prepare, first, before the fork decides on its locks
+// (base/fork_locks.h): fences the agent off; true when it is parked in its
+// wait for a request, so that it holds no lock and takes none until
+// ControlAgentParentFork lifts the fence, and the fork need not count it
+// among the threads that may hold one. false when the process has no agent
+// or it is awake (the fork counts it; it waits for the fence all the same).
+bool ControlAgentPrepareFork();
+
+// fork(2) parent, last: lifts the fence, waking the agent if it waits on it.
+void ControlAgentParentFork();
+
 // fork(2) child (last handler, after the job slots, engine and group layer
 // are reset): the parent's agent did not survive; starts the child's.
 void ControlAgentChildFork();

@@ -18,8 +18,9 @@ namespace memgroup::internal::alloc {
 namespace {
 
 void AtForkPrepare() {
-  // First: every handler below asks whether this fork holds locks.
-  DecideForkLocks();
+  // First: every handler below asks whether this fork holds locks, and a
+  // job member's control agent, parked and fenced off, is not counted.
+  DecideForkLocks(ControlAgentPrepareFork() ? 1 : 0);
   StartPrepareFork();
   GroupPrepareFork();
   mmap_tracker::PrepareFork();
@@ -31,6 +32,8 @@ void AtForkParent() {
   mmap_tracker::ParentFork();
   GroupParentFork();
   StartParentFork();
+  // Last: the agent may take the locks again.
+  ControlAgentParentFork();
 }
 
 void AtForkChild() {

@@ -6,7 +6,8 @@
 // __libc_single_threaded, which libc's own fork consults for its locks), or
 // one whose other threads have all exited (the kernel's count of its
 // threads, read at each fork of a process that ever had another: git
-// joins its worker threads before it runs a command). Its handlers then
+// joins its worker threads before it runs a command), not counting a job
+// member's control agent while it is parked. Its handlers then
 // take no lock, release none and reset none, so that a fork writes none of
 // the pages that hold them, each a page the parent and the child would
 // copy on write (a fork followed by an exec, as a shell or a build runs
@@ -31,12 +32,18 @@ namespace memgroup::internal {
 inline constinit bool g_fork_holds_locks = true;
 
 // Called once per fork, by the first prepare handler (alloc/fork.cc), before
-// any lock is taken. Written only when it changes: its page is one more the
-// parent would copy at each fork.
-inline void DecideForkLocks() {
-  // Only the forking thread runs this, so the count cannot grow under it;
-  // a thread it still counts has not exited and may hold a lock.
-  const bool holds = !__libc_single_threaded && ProcessThreadCount() != 1;
+// any lock is taken. `idle_threads` counts the library's own threads that
+// are known to hold no lock and to take none until the fork is over (a job
+// member's control agent, parked: alloc/control_agent.h); the fork takes no
+// lock when they and the forking thread are all the threads there are.
+// Written only when it changes: its page is one more the parent would copy
+// at each fork.
+inline void DecideForkLocks(int idle_threads) {
+  // Only the forking thread runs this (and no idle thread starts one), so
+  // the count cannot grow under it; a thread it still counts has not
+  // exited and may hold a lock.
+  const bool holds =
+      !__libc_single_threaded && ProcessThreadCount() != 1 + idle_threads;
   if (g_fork_holds_locks != holds) g_fork_holds_locks = holds;
 }
 

@@ -12,6 +12,10 @@ one case per run, on real jobs as control_test.py runs them:
                    a stopped member does not hang the command (--timeout)
   set_reclaim      set max below usage reclaims first (every member), then
                    the new max refuses further charges
+  fork_reclaim     a member forks for 4 s while reclaim requests keep its
+                   agent busy in a callback that allocates: every fork
+                   child runs and exits (a fork may leave the agent out of
+                   its locks only while it is parked: control_fork.c)
 Exit status 0 pass, 1 fail, 77 skip (the reason is printed).
 Usage: reclaim_test.py MEMGROUP LIBRARY CONTROL_ALLOC CASE [CONTROL_GROUPS]
 """
@@ -244,6 +248,32 @@ def case_set_reclaim():
     j.p.stdin.write("quit\n")
     j.p.stdin.close()
     check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode} {j.err}")
+
+
+def case_fork_reclaim():
+    if GROUPS is None:
+        raise Skip("no CONTROL_GROUPS argument (control_fork lies beside it)")
+    prog = os.path.join(os.path.dirname(GROUPS), "control_fork")
+    j = Job(["--max", "256M"], [prog, "4"], stdin=subprocess.PIPE)
+    j.wait_for("^ready ")
+    agents_ready(j, 1)
+    j.p.stdin.write("go\n")
+    j.p.stdin.close()
+    requests = answered = 0
+    while j.p.poll() is None:
+        r = mg("reclaim", j.pid, "/", "1M")
+        requests += 1
+        # 1: the callback releases nothing, so the request falls short.
+        answered += r.returncode in (0, 1) and "answered" in r.stdout
+    check(j.p.wait(timeout=20) == 0, f"job {j.p.returncode} {j.lines} {j.err}")
+    time.sleep(0.05)  # let the reader threads drain
+    counts = [l.split() for l in j.lines if l.startswith("forks ")]
+    check(len(counts) == 1, f"{j.lines}")
+    forks, calls = int(counts[0][1]), int(counts[0][3])
+    print(f"{forks} forks, {requests} requests ({answered} answered), "
+          f"{calls} callbacks")
+    check(not any(l.startswith("stuck") for l in j.lines), f"{j.lines}")
+    check(forks >= 100 and calls >= 10, f"forks {forks}, callbacks {calls}")
 
 
 if __name__ == "__main__":
