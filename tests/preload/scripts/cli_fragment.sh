@@ -14,16 +14,12 @@ mode=${4:-}
 max=${5:-64}
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
-require_lib
-export MEMGROUP_LIBRARY=$MG_LIB
-unset LD_PRELOAD
-engine=${MEMGROUP_ENGINE:-jemalloc}
-unset MEMGROUP_ENGINE
+cli_job_env engine
 
-"$memgroup" run --engine "$engine" --max "${max}M" --oom enomem -- \
+"$memgroup" run --engine "$mg_engine" --max "${max}M" --oom enomem -- \
   "$program" "$max" $mode > "$mg_tmp/out" 2> "$mg_tmp/err"
 status=$?
 cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
 expect_eq "$status" "0" "exit status"
 expect_contains "$mg_tmp/out" "fragment: OK" "fragment output"
-pass "fragment $mode ($engine)"
+pass "fragment $mode ($mg_engine)"

@@ -9,9 +9,7 @@ library=$2
 python=$3
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
-require_lib
-export MEMGROUP_LIBRARY=$MG_LIB
-unset LD_PRELOAD
+cli_job_env
 
 grow='
 items = [bytearray(1 << 16) for _ in range(20 * 16)]  # 20 MiB

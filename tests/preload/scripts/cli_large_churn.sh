@@ -11,16 +11,12 @@ program=$3
 mode=$4
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
-require_lib
-export MEMGROUP_LIBRARY=$MG_LIB
-unset LD_PRELOAD
-engine=${MEMGROUP_ENGINE:-jemalloc}
-unset MEMGROUP_ENGINE
+cli_job_env engine
 
-"$memgroup" run --engine "$engine" --max 64M --oom enomem -- \
+"$memgroup" run --engine "$mg_engine" --max 64M --oom enomem -- \
   "$program" 64 "$mode" > "$mg_tmp/out" 2> "$mg_tmp/err"
 status=$?
 cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
 expect_eq "$status" "0" "exit status"
 expect_contains "$mg_tmp/out" "large_churn: OK" "large_churn output"
-pass "large_churn $mode ($engine)"
+pass "large_churn $mode ($mg_engine)"

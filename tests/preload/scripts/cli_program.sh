@@ -10,17 +10,13 @@ shift 3
 program=("$@")
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
-require_lib
-export MEMGROUP_LIBRARY=$MG_LIB
-unset LD_PRELOAD
-engine=${MEMGROUP_ENGINE:-jemalloc}
-unset MEMGROUP_ENGINE
+cli_job_env engine
 
-"$memgroup" run --engine "$engine" --max 1G -- "${program[@]}" \
+"$memgroup" run --engine "$mg_engine" --max 1G -- "${program[@]}" \
   > "$mg_tmp/out" 2> "$mg_tmp/err"
 status=$?
 cat "$mg_tmp/out"; cat "$mg_tmp/err" >&2
 expect_eq "$status" "0" "exit status of ${program[*]}"
 grep -qxF -- "$expected" "$mg_tmp/out" ||
   fail "'$expected' not printed by ${program[*]}"
-pass "$(basename "${program[0]}") as a job ($engine)"
+pass "$(basename "${program[0]}") as a job ($mg_engine)"

@@ -10,15 +10,11 @@ library=$2
 python=$3
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
-require_lib
-export MEMGROUP_LIBRARY=$MG_LIB
-unset LD_PRELOAD
 # The engine (MEMGROUP_ENGINE from CTest) goes through --engine; the program
 # checks that the mimalloc engine's library is loaded exactly when chosen.
-engine=${MEMGROUP_ENGINE:-jemalloc}
-unset MEMGROUP_ENGINE
+cli_job_env engine
 
-"$memgroup" run --engine "$engine" --max 64M --oom enomem -- "$python" -c '
+"$memgroup" run --engine "$mg_engine" --max 64M --oom enomem -- "$python" -c '
 import os, sys
 assert "MEMGROUP_MAX" not in os.environ, os.environ.get("MEMGROUP_MAX")
 engine = os.environ["MEMGROUP_ENGINE"]

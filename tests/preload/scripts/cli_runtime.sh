@@ -14,9 +14,7 @@ runtime=$3
 program=$4
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
-require_lib
-export MEMGROUP_LIBRARY=$MG_LIB
-unset LD_PRELOAD
+cli_job_env
 
 stats=$mg_tmp/stats
 stat() { awk -v k="$1" '$1 == k { print $2; exit }' "$stats"; }

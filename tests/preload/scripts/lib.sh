@@ -5,6 +5,7 @@
 #   mg_prefix      the same as an array, for backgrounded commands
 #   mg_tmp         a private temporary directory, removed on exit
 #   on_exit CMD    run CMD at exit (after failures too), before mg_tmp goes
+#   require_lib, cli_job_env [engine]   for tests that need the library
 #   fail MSG, expect_eq ACTUAL EXPECTED WHAT, expect_contains FILE TEXT WHAT
 set -u
 set -o pipefail
@@ -54,6 +55,20 @@ require_lib() {
   if [ -z "$MG_LIB" ]; then
     echo "FAIL: this test needs the library (got 'none')" >&2
     exit 1
+  fi
+}
+
+# cli_job_env [engine]: for the scripts that run `memgroup run` themselves:
+# the library reaches the job through MEMGROUP_LIBRARY, not LD_PRELOAD.
+# With "engine", CTest's MEMGROUP_ENGINE (jemalloc when unset) moves to
+# mg_engine, for `memgroup run --engine "$mg_engine"`.
+cli_job_env() {
+  require_lib
+  export MEMGROUP_LIBRARY=$MG_LIB
+  unset LD_PRELOAD
+  if [ "${1:-}" = engine ]; then
+    mg_engine=${MEMGROUP_ENGINE:-jemalloc}
+    unset MEMGROUP_ENGINE
   fi
 }
 

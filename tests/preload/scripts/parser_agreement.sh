@@ -10,9 +10,7 @@ library=$2
 program=$3
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
-require_lib
-export MEMGROUP_LIBRARY=$MG_LIB
-unset LD_PRELOAD
+cli_job_env
 
 # option  variable  value  expected (ok|refused)
 table=(
