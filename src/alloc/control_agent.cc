@@ -257,8 +257,9 @@ void Start() {
 void StartControlAgent() { Start(); }
 
 bool ControlAgentPrepareFork() {
-  // Relaxed: set by this thread's Start, or in the fork child that this
-  // process was (the same thread); a creation that failed cleared it.
+  // Relaxed: set before main or in this process's fork handler, before the
+  // program could start the thread that forks; a stale false would only
+  // make the fork count the agent (and take every lock).
   if (!g_agent.started.load(std::memory_order_relaxed)) return false;
   // Seq_cst (both): see SYNCHRONIZATION.
   g_agent.fence.store(kFenced, std::memory_order_seq_cst);
@@ -266,7 +267,8 @@ bool ControlAgentPrepareFork() {
 }
 
 void ControlAgentParentFork() {
-  // Relaxed: as in ControlAgentPrepareFork.
+  // Relaxed: as in ControlAgentPrepareFork (the same thread's later load
+  // sees what that one saw, or later).
   if (!g_agent.started.load(std::memory_order_relaxed)) return;
   // Release: the fork's own work (its handlers' unlocks among it) comes
   // before the agent's acquire load that sees the fence lifted.
