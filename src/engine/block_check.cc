@@ -108,7 +108,8 @@ void CheckBlock(const void* p, const char* call) {
       break;
   }
   if (g_check_mode &&
-      (InCache(ThreadFront(), group, cls, p) || InCache(t_other, group, cls, p))) {
+      (InCache(ThreadFront(), group, cls, p) ||
+       InCache(t_other, group, cls, p))) {
     BadPointer(call, "double free", p);
   }
 }

@@ -23,13 +23,13 @@
 // is what an unpublished page-map entry reads.
 //
 // Must never: hold a block of a group other than FrontCache::group (for
-// the thread's own cache its bound group, rebinding flushes it first; the engine's
-// second cache, t_other, holds small blocks of one other group); hold a
-// large block without its charge (it keeps the charge its allocation took:
-// the group's cached_large; small blocks are regions on slab pages, charged
-// when a refill first handed them out and while their slab is held: slab.h); be
-// touched by any thread but its owner
-// (the fork child leaves the caches of the threads it lost alone).
+// the thread's own cache its bound group, rebinding flushes it first; the
+// engine's second cache, t_other, holds small blocks of one other group);
+// hold a large block without its charge (it keeps the charge its
+// allocation took: the group's cached_large; small blocks are regions on
+// slab pages, charged when a refill first handed them out and while their
+// slab is held: slab.h); be touched by any thread but its owner (the fork
+// child leaves the caches of the threads it lost alone).
 //
 // Bound on the memory a cache holds: a small bin about 64 KiB (8 to 256
 // blocks, 2.1 MiB for all small bins together if every one is full),
