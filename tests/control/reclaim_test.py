@@ -273,7 +273,8 @@ def case_fork_reclaim():
     print(f"{forks} forks, {requests} requests ({answered} answered), "
           f"{calls} callbacks")
     check(not any(l.startswith("stuck") for l in j.lines), f"{j.lines}")
-    check(forks >= 100 and calls >= 10, f"forks {forks}, callbacks {calls}")
+    # About 390 forks and 27 callbacks on an idle 2-vCPU machine.
+    check(forks >= 50 and calls >= 3, f"forks {forks}, callbacks {calls}")
 
 
 if __name__ == "__main__":
