@@ -109,29 +109,26 @@ def mixed_job(run_args):
     return j, sleep_pid
 
 
-def settled(read, adds_up, tries=10):
-    """read() until adds_up(result), at most `tries` times: `stat` reads the
-    job's current and each member's charge one after another, and a member
-    may charge or uncharge in between (its agent's decay of free pages, for
-    one); returns the last read."""
-    for _ in range(tries):
-        r = read()
-        if adds_up(r):
-            break
-        time.sleep(0.1)
-    return r
+# `stat` reads the job's current and each member's charge one after
+# another: a member may charge or uncharge in between (its agent's decay of
+# free pages, for one), so the tests read it until they add up.
+def text_adds_up(s):
+    """The `stat` text's kv s when its members add up to current."""
+    members = sum(int(m.split()[1]) for m in as_list(s.get("member")))
+    return s if members == int(s["current"]) else None
 
 
-def members_sum(s):
-    return sum(int(m.split()[1]) for m in as_list(s.get("member")))
+def json_adds_up(d):
+    """The `stat --json` document d when its members add up to current."""
+    return d if sum(m["current"] for m in d["members"]) == d["current"] else None
 
 
 def case_stat_text():
     j, sleep_pid = mixed_job(["--max", "64M", "--high", "32M",
                               "--oom", "wait:5"])
     time.sleep(0.2)  # quiescent: every member has charged what it holds
-    s = settled(lambda: kv(mg_ok("stat", j.pid)),
-                lambda s: members_sum(s) == int(s["current"]))
+    s = until(lambda: text_adds_up(kv(mg_ok("stat", j.pid))),
+              "the members' charges to add up to current")
     check(s["pid"] == str(j.pid) and s["group"] == "/", f"{s}")
     check(s["max"] == str(64 * MIB) and s["high"] == str(32 * MIB), f"{s}")
     check(s["oom.policy"] == "wait:5", f"{s}")
@@ -161,9 +158,8 @@ def case_stat_text():
 def case_stat_json():
     j, sleep_pid = mixed_job(["--max", "64M"])
     time.sleep(0.2)
-    doc = settled(lambda: json.loads(mg_ok("stat", "--json", j.pid)),
-                  lambda d: sum(m["current"] for m in d["members"]) ==
-                  d["current"])
+    doc = until(lambda: json_adds_up(json.loads(mg_ok("stat", "--json", j.pid))),
+                "the members' charges to add up to current")
     schema = {"schema": str, "pid": int, "group": str, "command": str,
               "start_unix_ns": int, "current": int, "peak": int,
               "max": (int, type(None)), "high": (int, type(None)),
