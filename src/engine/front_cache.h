@@ -98,11 +98,7 @@ MG_ALWAYS_INLINE void* BinPop(FrontBin& b) {
 // The first block, or nullptr when the bin is empty: one test of the head
 // (the list ends in nullptr) rather than of the count.
 MG_ALWAYS_INLINE void* BinTryPop(FrontBin& b) {
-  void* p = b.head;
-  if (p == nullptr) return nullptr;
-  b.head = *static_cast<void**>(p);
-  b.count = static_cast<uint16_t>(b.count - 1);
-  return p;
+  return b.head == nullptr ? nullptr : BinPop(b);
 }
 
 struct FrontCache {

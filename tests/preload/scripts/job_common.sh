@@ -13,9 +13,8 @@ python=$3
 case_name=$4
 set -- "$library"
 . "$(dirname "$0")/lib.sh"
-require_lib
-export MEMGROUP_LIBRARY=$MG_LIB
-unset LD_PRELOAD MEMGROUP_MAX MEMGROUP_HIGH MEMGROUP_OOM MEMGROUP_STATS
+cli_job_env
+unset MEMGROUP_MAX MEMGROUP_HIGH MEMGROUP_OOM MEMGROUP_STATS
 export T=$mg_tmp PY=$python
 
 # A python program run as a member: eat.py NAME MIB [READY_FILE WAIT_FILE]
